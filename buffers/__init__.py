@@ -1,0 +1,1 @@
+"""Shared-memory buffers that carry frames and results between magacq's processes."""

@@ -1,0 +1,93 @@
+"""The FocusStage interface: an objective or sample z stage, positions in nm."""
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
+
+from hal._errors import DeviceError, HalTimeoutError, UnsupportedSettingError
+from hal._settings import DeviceSettings, validate_settings
+
+logger = logging.getLogger("hal")
+
+
+class FocusStage(ABC):
+    """A focus (z) stage. ``move_to`` starts a move; ``wait`` blocks until it has settled."""
+
+    Settings: ClassVar[type[DeviceSettings]] = DeviceSettings
+
+    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
+        self.settings = validate_settings(self.Settings, settings, device=type(self).__name__)
+        self._is_open = False
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this driver cannot run here, or None."""
+        return None
+
+    @property
+    def is_open(self) -> bool:
+        return self._is_open
+
+    def open(self) -> None:
+        if not self._is_open:
+            self._do_open()
+            self._is_open = True
+
+    def close(self) -> None:
+        if self._is_open:
+            try:
+                self._do_close()
+            finally:
+                self._is_open = False
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def move_to(self, z_nm: float) -> None:
+        """Start a move to absolute ``z_nm``; raises UnsupportedSettingError outside the limits."""
+        if not self._is_open:
+            raise DeviceError(f"{type(self).__name__} is not open")
+        lo, hi = self.limits_nm
+        if not lo <= z_nm <= hi:
+            raise UnsupportedSettingError(
+                f"z = {z_nm:g} nm is outside the stage limits [{lo:g}, {hi:g}] nm"
+            )
+        logger.debug("focus move to %.1f nm", z_nm)
+        self._do_move_to(float(z_nm))
+
+    def wait(self, timeout: float = 10.0) -> None:
+        """Block until the stage has settled, or raise HalTimeoutError."""
+        deadline = time.monotonic() + timeout
+        while self.is_busy():
+            if time.monotonic() > deadline:
+                raise HalTimeoutError(f"focus stage still moving after {timeout:g} s")
+            time.sleep(0.002)
+
+    @property
+    @abstractmethod
+    def position_nm(self) -> float:
+        """Current z in nm."""
+
+    @property
+    @abstractmethod
+    def limits_nm(self) -> tuple[float, float]:
+        """``(lowest, highest)`` reachable z in nm."""
+
+    @abstractmethod
+    def is_busy(self) -> bool:
+        """True while the stage is moving or settling."""
+
+    @abstractmethod
+    def _do_open(self) -> None: ...
+
+    @abstractmethod
+    def _do_close(self) -> None: ...
+
+    @abstractmethod
+    def _do_move_to(self, z_nm: float) -> None: ...

@@ -1,0 +1,1 @@
+"""Simulated hardware: the bead microscope model, the sim camera and focus stage."""

@@ -1,0 +1,47 @@
+"""Fixtures every test gets: a private shared-memory namespace, and a leak check.
+
+A test fails if it leaves a new entry in /dev/shm or a live child process behind.
+"""
+
+import os
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+SHM = Path("/dev/shm")
+# Entries other programs make on their own (the GenICam reference producer keeps a log segment).
+_FOREIGN = ("GenICam",)
+
+
+def _shm_entries() -> set[str]:
+    return {p.name for p in SHM.iterdir() if not p.name.startswith(_FOREIGN)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_namespace() -> None:
+    """Run the whole session in its own namespace so parallel runs never collide."""
+    os.environ["MAGACQ_NAMESPACE"] = f"test{os.getpid()}"
+
+
+@pytest.fixture(autouse=True)
+def no_leaks():
+    """Fail the test if it leaves shared-memory segments or child processes behind."""
+    before = _shm_entries()
+    yield
+    me = psutil.Process()
+    deadline = time.monotonic() + 5.0
+    while True:
+        children = [c for c in me.children(recursive=True) if c.is_running()
+                    and c.status() != psutil.STATUS_ZOMBIE]
+        leaked = sorted(_shm_entries() - before)
+        if not (children or leaked) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    for child in children:
+        child.kill()
+    for name in leaked:
+        (SHM / name).unlink(missing_ok=True)
+    assert not leaked, f"test leaked shared memory: {leaked}"
+    assert not children, f"test left processes running: {[c.cmdline() for c in children]}"
