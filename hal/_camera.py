@@ -188,7 +188,7 @@ class Camera(ABC):
     @property
     @abstractmethod
     def frame_rate(self) -> float:
-        """Frames per second the camera is set to deliver (0 when free-running as fast as it can)."""
+        """Frames per second the camera is set to deliver (0: free-running, as fast as it can)."""
 
     @frame_rate.setter
     @abstractmethod

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
+from hal._camera import Camera
 from hal._errors import DeviceError, HalTimeoutError, UnsupportedSettingError
 from hal._settings import DeviceSettings, validate_settings
 
@@ -13,12 +14,24 @@ logger = logging.getLogger("hal")
 
 
 class FocusStage(ABC):
-    """A focus (z) stage. ``move_to`` starts a move; ``wait`` blocks until it has settled."""
+    """A focus (z) stage. ``move_to`` starts a move; ``wait`` blocks until it has settled.
+
+    Parameters
+    ----------
+    settings : mapping, optional
+        Driver settings, validated against :attr:`Settings`.
+    camera : Camera, optional
+        The camera of the same driver in this process, when the stage shares its connection
+        (one CMMCore; one simulated microscope whose focal plane the stage moves).
+    """
 
     Settings: ClassVar[type[DeviceSettings]] = DeviceSettings
 
-    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, settings: Mapping[str, Any] | None = None, *, camera: "Camera | None" = None
+    ) -> None:
         self.settings = validate_settings(self.Settings, settings, device=type(self).__name__)
+        self.camera = camera
         self._is_open = False
 
     @classmethod
