@@ -136,8 +136,17 @@ class Segment:
             pid = os.getpid()
             geo = list(geometry) + [0] * (N_GEOMETRY - len(geometry))
             _HEADER.pack_into(
-                mm, 0, MAGIC, kind.encode()[:32], schema, STATE_CREATING, pid,
-                _start_ticks(pid), size, *geo, *([0] * N_WORDS),
+                mm,
+                0,
+                MAGIC,
+                kind.encode()[:32],
+                schema,
+                STATE_CREATING,
+                pid,
+                _start_ticks(pid),
+                size,
+                *geo,
+                *([0] * N_WORDS),
             )
             seg = cls(full, fd, mm, owner=True)
         except BaseException:
@@ -195,7 +204,7 @@ class Segment:
         elif state == STATE_CREATING:
             problem = "is still being created"
         elif geometry is not None and seg.geometry[: len(geometry)] != tuple(geometry):
-            problem = f"has geometry {seg.geometry[:len(geometry)]}, expected {tuple(geometry)}"
+            problem = f"has geometry {seg.geometry[: len(geometry)]}, expected {tuple(geometry)}"
         if problem:
             seg.close()
             raise SegmentError(f"shared buffer {full!r} {problem}")

@@ -33,8 +33,11 @@ def no_leaks():
     me = psutil.Process()
     deadline = time.monotonic() + 5.0
     while True:
-        children = [c for c in me.children(recursive=True) if c.is_running()
-                    and c.status() != psutil.STATUS_ZOMBIE]
+        children = [
+            c
+            for c in me.children(recursive=True)
+            if c.is_running() and c.status() != psutil.STATUS_ZOMBIE
+        ]
         leaked = sorted(_shm_entries() - before)
         if not (children or leaked) or time.monotonic() > deadline:
             break
