@@ -1,0 +1,340 @@
+"""The run configuration: pydantic models (unknown keys refused), loading from YAML, JSON Schema.
+
+Every bad input becomes one :class:`~magacq.errors.ConfigError` line naming the file and the key
+(with a did-you-mean for a misspelt key) or the line of a YAML syntax error.
+"""
+
+import datetime as _dt
+import difflib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from magacq.errors import ConfigError
+
+#: Tracking algorithms ``tracking.algorithm`` accepts.
+ALGORITHMS = ("centroid", "com", "qi")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CameraConfig(_Section):
+    """The camera and its driver settings."""
+
+    driver: str = Field(
+        description="Driver name as listed by `magacq drivers` (e.g. sim, mmcore, genicam), "
+        "or a `package.module:Class` path."
+    )
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Driver settings, validated by the driver's own Settings model.",
+    )
+
+
+class FocusStageConfig(_Section):
+    """The focus (z) stage; run leaves it where it is, calibrate sweeps it."""
+
+    driver: str = Field(description="Driver name or `package.module:Class` path.")
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="Focus-stage settings, validated by the driver."
+    )
+
+
+class BuffersConfig(_Section):
+    """Shared-memory buffer sizes."""
+
+    n_stacks: int = Field(
+        16, ge=2, le=100_000, description="Stacks in the video ring buffer (claimable units)."
+    )
+    images_per_stack: int = Field(
+        10, ge=1, le=10_000, description="Frames per stack; a worker tracks one stack at a time."
+    )
+    positions_rows: int = Field(
+        200_000,
+        ge=1_000,
+        le=100_000_000,
+        description="Rows (one per bead per frame) the positions buffer holds before the writer "
+        "drains it.",
+    )
+
+
+class TrackingConfig(_Section):
+    """Tracker workers and the tracking algorithm."""
+
+    workers: int = Field(2, ge=1, le=64, description="Tracker worker processes.")
+    roi_size: int = Field(
+        64, ge=8, le=1024, description="Side of the square ROI around each bead, in pixels."
+    )
+    algorithm: Literal["centroid", "com", "qi"] = Field(
+        "qi",
+        description="XY algorithm: centroid (background-subtracted centre of mass, built in), "
+        "com (magacq.tracking's centre of mass), qi (quadrant interpolation, refined).",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Algorithm options passed to the tracking functions."
+    )
+    zlut: Path | None = Field(
+        None, description="Z-LUT file written by `magacq calibrate`; without it z_nm is NaN."
+    )
+    profile_bead: int = Field(
+        0, ge=0, description="Bead id whose radial profile is kept in the LiveProfileBuffer."
+    )
+    debug_delay_s: float = Field(
+        0.0,
+        ge=0.0,
+        le=10.0,
+        description="Testing aid: extra seconds a worker sleeps per stack (forces a full buffer).",
+    )
+
+
+class DetectConfig(_Section):
+    """Automatic bead detection on the first frames (ring-symmetric spots)."""
+
+    frames: int = Field(3, ge=1, le=1000, description="Frames averaged before detecting.")
+    max_beads: int = Field(50, ge=1, le=10_000, description="Keep at most this many beads.")
+    min_score: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Minimum radial-symmetry score (0..1) a spot needs to count as a bead.",
+    )
+
+
+class BeadsConfig(_Section):
+    """Which beads to track: explicit ROI centres, or automatic detection when none are given."""
+
+    rois: list[tuple[int, int]] = Field(
+        default_factory=list,
+        description="Bead centres [x, y] in pixels (x along columns); bead ids follow this order. "
+        "Empty: detect beads automatically.",
+    )
+    detect: DetectConfig = Field(
+        default_factory=DetectConfig, description="Automatic detection options (no rois given)."
+    )
+    reference: list[int] = Field(
+        default_factory=list,
+        description="Ids of reference (stuck) beads, for drift correction downstream.",
+    )
+
+    @field_validator("reference")
+    @classmethod
+    def _unique(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value) or any(v < 0 for v in value):
+            raise ValueError("reference bead ids must be distinct and >= 0")
+        return value
+
+
+class OutputConfig(_Section):
+    """Where and how the run is saved."""
+
+    dir: Path = Field(Path("runs"), description="Directory of the HDF5 file and the log file.")
+    name: str = Field(
+        "{date}_{time}_{config}.h5",
+        description="File name pattern; fields: {date} (YYYYmmdd), {time} (HHMMSS), "
+        "{config} (config file stem), {pid}.",
+    )
+    raw_video_every: int = Field(
+        0, ge=0, description="Also save every Nth raw frame into `video` (0: no raw video)."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        try:
+            name = format_name(value, config="x")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"bad file name pattern {value!r}: unknown field {exc}") from None
+        if "/" in name or not name.strip():
+            raise ValueError("file name pattern must give a plain file name")
+        return value
+
+
+class RunConfig(_Section):
+    """A whole `magacq run` configuration."""
+
+    camera: CameraConfig = Field(description="The camera.")
+    focus_stage: FocusStageConfig | None = Field(None, description="The focus stage, if any.")
+    buffers: BuffersConfig = Field(default_factory=BuffersConfig, description="Buffer sizes.")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Tracking.")
+    beads: BeadsConfig = Field(default_factory=BeadsConfig, description="Beads to track.")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="Output file.")
+    duration: float | None = Field(
+        None, gt=0, description="Seconds to acquire; null runs until Ctrl-C or SIGTERM."
+    )
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> "RunConfig":
+        if self.beads.rois:
+            bad = [r for r in self.beads.reference if r >= len(self.beads.rois)]
+            if bad:
+                raise ValueError(f"beads.reference {bad} are not ids of beads.rois")
+        return self
+
+
+def format_name(pattern: str, *, config: str, when: _dt.datetime | None = None) -> str:
+    """Fill the output file-name pattern."""
+    import os
+
+    when = when or _dt.datetime.now()
+    return pattern.format(
+        date=when.strftime("%Y%m%d"), time=when.strftime("%H%M%S"), config=config, pid=os.getpid()
+    )
+
+
+def json_schema() -> str:
+    """The JSON Schema of the config file, for editors."""
+    return json.dumps(RunConfig.model_json_schema(), indent=2)
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path, *, check_drivers: bool = True) -> RunConfig:
+    """Read, parse and validate a YAML config.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+    check_drivers : bool
+        Also resolve the drivers and validate their settings.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file and the problem.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from None
+    if data is None:
+        raise ConfigError(f"{path}: the config file is empty")
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top, got {_kind(data)}")
+    config = validate_config(data, source=str(path))
+    if check_drivers:
+        check_driver_settings(config, source=str(path))
+    return config
+
+
+def validate_config(data: Mapping[str, Any], *, source: str = "config") -> RunConfig:
+    """Validate an already parsed mapping; raises ConfigError naming ``source`` and the key."""
+    try:
+        return RunConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from None
+
+
+def check_driver_settings(config: RunConfig, *, source: str = "config") -> None:
+    """Resolve the camera (and focus-stage) driver and validate its settings."""
+    from hal import HalError
+
+    sections: list[tuple[str, Any]] = [("camera", config.camera)]
+    if config.focus_stage is not None:
+        sections.append(("focus_stage", config.focus_stage))
+    for key, section in sections:
+        try:
+            cls = driver_class(key, section.driver)
+        except HalError as exc:
+            raise ConfigError(f"{source}: {key}.driver: {exc}") from None
+        if cls is None:
+            continue
+        from hal import validate_settings
+
+        try:
+            validate_settings(cls.Settings, section.settings, device=section.driver)
+        except HalError as exc:
+            raise ConfigError(f"{source}: {key}.settings: {exc}") from None
+
+
+def driver_class(kind: str, name: str) -> Any:
+    """The Camera (``kind="camera"``) or FocusStage class of driver ``name``.
+
+    Raises
+    ------
+    hal.DriverNotFoundError
+        No such driver, or the driver cannot be imported.
+    """
+    import hal
+
+    finder = getattr(hal, "camera_class" if kind == "camera" else "focus_stage_class", None)
+    if finder is None:  # the registry has not landed: resolve `package.module:Class` paths only
+        import importlib
+
+        if ":" not in name:
+            raise hal.DriverNotFoundError(f"unknown driver {name!r} (no driver registry)")
+        module, _, attr = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise hal.DriverNotFoundError(f"cannot load driver {name!r}: {exc}") from None
+    return finder(name)
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line for the first problems pydantic found, keys dotted, with a did-you-mean."""
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            allowed = _fields_at(err["loc"][:-1])
+            hint = difflib.get_close_matches(loc[-1], allowed, n=1)
+            tip = f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {', '.join(allowed)})"
+            parts.append(f"{key}: unknown key{tip}")
+        elif err["type"] == "missing":
+            parts.append(f"{key}: required key missing")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            got = err.get("input")
+            shown = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
+            parts.append(f"{key}: {msg}{shown}")
+    more = len(exc.errors()) - len(parts)
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the model at ``loc`` inside RunConfig (empty when not a model)."""
+    model: Any = RunConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) else None
+        if field is None:
+            return []
+        model = _model_of(field.annotation)
+    return sorted(model.model_fields) if isinstance(model, type) else []
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
