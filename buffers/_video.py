@@ -1,0 +1,712 @@
+"""VideoBuffer: a shared-memory ring of camera frames, grouped in stacks.
+
+One :class:`~buffers._segment.Segment` holds everything: a control block (indices, counters,
+waiter counts), a claim table (one row per stack), per-slot sequence counters and frame numbers,
+the timestamps, and the frames, page-aligned. Each frame is stored as the camera's row-major
+``(height, width)`` bytes, as the reference does; the ``(width, height)`` arrays of the API are
+transposes of that.
+
+Three ways to consume, sharing one read index:
+
+- the reference's single-consumer calls (``read_image``, ``peak_stack``, ``read_stack_no_return``);
+- ``claim_stack`` / ``release_stack``: N workers each take whole stacks exactly once and hold
+  them, zero-copy, until released in any order; the producer never overwrites a held stack;
+- ``peak_image``: a torn-free copy of the newest frame for live display (per-slot seqlock).
+
+Producers write with ``write_image_and_timestamp`` (one memcpy into the slot) or zero-copy with
+``begin_write`` / ``commit_write``. Blocking waits use the semaphores that
+:func:`buffers.make_locks` adds to the ``locks`` dict; without them they fall back to short sleeps.
+"""
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._dtypes import int_to_uint_dtype
+from ._errors import BufferOverflow, BufferUnderflow
+from ._segment import HEADER_SIZE, Segment, SegmentError, _owner_alive, _start_ticks
+from ._sync import READY, SPACE
+
+KIND = "VideoBuffer"
+SCHEMA = 1
+
+# control block words
+_R, _W, _COUNT, _TOTAL, _PENDING, _READY_WAITERS, _SPACE_WAITERS, _REQUEUED, _TOKEN = range(9)
+_N_CTL = 16
+# claim table columns
+_STATE, _PID, _TICKS, _CTOKEN, _FIRST = range(5)
+_N_CLAIM = 5
+FREE, CLAIMED, REQUEUED = 0, 1, 2
+
+_POLL_S = 0.0005  # sleep slice when the locks dict carries no semaphores
+
+
+def _round_up(n: int, to: int) -> int:
+    return -(-n // to) * to
+
+
+@dataclass(frozen=True)
+class StackClaim:
+    """A stack held by one consumer until :meth:`VideoBuffer.release_stack`.
+
+    Attributes
+    ----------
+    index : int
+        Stack slot in the ring.
+    stack : numpy.ndarray
+        Zero-copy ``(width, height, n_images)`` view of the frames; valid until released.
+    timestamps : numpy.ndarray
+        float64 timestamps of the frames (a copy).
+    frame_numbers : numpy.ndarray
+        int64 sequence number of each frame since the buffer was created (a copy).
+    token : int
+        Identifies this claim; a requeued or dropped claim can no longer be released.
+    """
+
+    index: int
+    stack: np.ndarray = field(repr=False)
+    timestamps: np.ndarray = field(repr=False)
+    frame_numbers: np.ndarray = field(repr=False)
+    token: int
+
+
+class VideoBuffer:
+    """Shared memory ring buffer for video data.
+
+    Parameters
+    ----------
+    create : bool
+        True to allocate the shared memory; False to attach to an existing buffer.
+    locks : dict
+        Must hold a ``multiprocessing`` Lock under ``"VideoBuffer"``; may hold the
+        ``"VideoBuffer.ready"`` / ``"VideoBuffer.space"`` semaphores that
+        :func:`buffers.make_locks` adds, for blocking waits that use no CPU.
+    n_stacks, width, height, n_images, bits : int, optional
+        Ring geometry; required when creating. When attaching, any given must match.
+    namespace : str, optional
+        Segment namespace (default: ``$MAGACQ_NAMESPACE`` or ``"default"``).
+
+    Raises
+    ------
+    ValueError
+        Missing or invalid geometry, or ``locks`` lacks ``"VideoBuffer"``.
+    FileExistsError
+        Creating while a live process owns the buffer in this namespace.
+    FileNotFoundError, SegmentError
+        Attaching to a buffer that does not exist or is not a matching VideoBuffer.
+    """
+
+    name: str = "VideoBuffer"
+
+    def __init__(
+        self,
+        *,
+        create: bool,
+        locks: dict[str, Any],
+        n_stacks: int | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        n_images: int | None = None,
+        bits: int | None = None,
+        namespace: str | None = None,
+    ) -> None:
+        if self.name not in locks:
+            raise ValueError(f"locks has no entry {self.name!r} (use buffers.make_locks())")
+        self.lock = locks[self.name]
+        self._ready_sem = locks.get(self.name + READY)
+        self._space_sem = locks.get(self.name + SPACE)
+        given = (n_stacks, width, height, n_images, bits)
+        if create:
+            if any(v is None for v in given):
+                raise ValueError(
+                    "VideoBuffer misconfigured: creating needs all of "
+                    "n_stacks, width, height, n_images and bits"
+                )
+            geometry = tuple(int(v) for v in given)  # type: ignore[arg-type]
+            if any(v <= 0 for v in geometry):
+                raise ValueError(f"VideoBuffer geometry must be positive, got {geometry}")
+            int_to_uint_dtype(geometry[4])
+            size = self._layout(*geometry)
+            seg = Segment.create(
+                self.name,
+                kind=KIND,
+                size=size,
+                geometry=geometry,
+                schema=SCHEMA,
+                namespace=namespace,
+            )
+        else:
+            seg = Segment.attach(self.name, kind=KIND, schema=SCHEMA, namespace=namespace)
+            geometry = seg.geometry[:5]
+            wrong = [
+                (g, v) for g, v in zip(geometry, given, strict=True) if v is not None and g != v
+            ]
+            if wrong:
+                seg.close()
+                raise SegmentError(
+                    f"VideoBuffer has geometry (n_stacks, width, height, "
+                    f"n_images, bits) = {geometry}, not {given}"
+                )
+            self._layout(*geometry)
+        self._segment: Segment | None = seg
+        self._owner_pid = os.getpid() if create else 0
+        try:
+            self._map(seg)
+        except BaseException:
+            self._release_views()
+            if create:
+                seg.unlink()
+            seg.close()
+            raise
+
+    # --- layout -------------------------------------------------------------------------
+    def _layout(self, n_stacks: int, width: int, height: int, n_images: int, bits: int) -> int:
+        """Set the geometry attributes and offsets; return the payload size."""
+        self.n_stacks = n_stacks
+        self.stack_shape = (width, height, n_images)
+        self.image_shape = (width, height)
+        self.dtype = np.dtype(int_to_uint_dtype(bits))
+        self.itemsize = self.dtype.itemsize
+        self.n_images = n_images
+        self.n_total_images = n_images * n_stacks
+        self.image_size = width * height * self.itemsize
+        self.stack_size = self.image_size * n_images
+        self.buffer_size = self.stack_size * n_stacks
+        n = self.n_total_images
+        self._off_claims = _N_CTL * 8
+        self._off_seq = _round_up(self._off_claims + n_stacks * _N_CLAIM * 8, 64)
+        self._off_fnum = self._off_seq + n * 8
+        self._off_ts = self._off_fnum + n * 8
+        # frames start on a page boundary of the mapping (the header comes first)
+        self._off_frames = _round_up(HEADER_SIZE + self._off_ts + n * 8, 4096) - HEADER_SIZE
+        return self._off_frames + self.buffer_size
+
+    def _map(self, seg: Segment) -> None:
+        p, n = seg.payload, self.n_total_images
+        w, h = self.image_shape
+        self._ctl = np.frombuffer(p, np.int64, _N_CTL, 0)
+        self._claims = np.frombuffer(p, np.int64, self.n_stacks * _N_CLAIM, self._off_claims)
+        self._claims = self._claims.reshape(self.n_stacks, _N_CLAIM)
+        self._seq = np.frombuffer(p, np.int64, n, self._off_seq)
+        self._fnum = np.frombuffer(p, np.int64, n, self._off_fnum)
+        self._ts = np.frombuffer(p, np.float64, n, self._off_ts)
+        raw = np.frombuffer(p, np.uint8, self.buffer_size, self._off_frames)
+        self._frames_u8 = raw.reshape(n, self.image_size)
+        self._frames = raw.view(self.dtype).reshape(n, h, w)  # row-major camera frames
+        # the reference's private names, as views into the one segment
+        self._shm_info = self._shm = self._ts_shm = self._idx_shm = seg
+        self._buf = self._frames_u8.reshape(-1).data
+        self._ts_buf = self._ts.data
+        self._idx_buf = self._ctl.data
+
+    # --- teardown -----------------------------------------------------------------------
+    def _release_views(self) -> None:
+        for attr in (
+            "_ctl",
+            "_claims",
+            "_seq",
+            "_fnum",
+            "_ts",
+            "_frames_u8",
+            "_frames",
+            "_buf",
+            "_ts_buf",
+            "_idx_buf",
+            "_shm_info",
+            "_shm",
+            "_ts_shm",
+            "_idx_shm",
+        ):
+            self.__dict__.pop(attr, None)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return self._segment is None
+
+    def close(self) -> None:
+        """Unmap; the creating process also unlinks the segment. Idempotent.
+
+        Views handed out (``peak_stack``, claims) keep the mapping alive until dropped.
+        """
+        seg = self.__dict__.get("_segment")
+        if seg is None:
+            return
+        self._segment = None
+        if self._owner_pid == os.getpid():
+            seg.unlink()
+        self._release_views()
+        try:
+            seg.close()
+        except BufferError:
+            pass  # a caller still holds a view; the mapping goes when the view does
+
+    def __enter__(self) -> "VideoBuffer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"level={self._ctl[_COUNT]}/{self.n_total_images}"
+        return f"VideoBuffer(stack_shape={self.stack_shape}, dtype={self.dtype}, {state})"
+
+    # --- the reference's private index helpers --------------------------------------------
+    def _get_count_index(self) -> int:
+        return int(self._ctl[_COUNT])
+
+    def _get_read_index(self) -> int:
+        return int(self._ctl[_R])
+
+    def _get_write_index(self) -> int:
+        return int(self._ctl[_W])
+
+    def _set_count_index(self, value: int) -> None:
+        self._ctl[_COUNT] = value
+
+    def _set_read_index(self, value: int) -> None:
+        self._ctl[_R] = value % self.n_total_images
+
+    def _set_write_index(self, value: int) -> None:
+        self._ctl[_W] = value % self.n_total_images
+
+    def _check_read(self, value: int) -> None:
+        if value > self._ctl[_COUNT]:
+            raise BufferUnderflow(
+                f"VideoBuffer holds {self._ctl[_COUNT]} unread frames, {value} needed"
+            )
+
+    def _check_write(self, value: int) -> None:
+        if not self._can_write(value):
+            raise BufferOverflow("VideoBuffer is full (unread or claimed frames fill the ring)")
+
+    def _get_timestamps(self, read: int, length: int) -> np.ndarray:
+        return self._ts[read : read + length]
+
+    def _set_timestamp(self, write: int, timestamp: float) -> None:
+        self._ts[write] = timestamp
+
+    # --- internals (call with the lock held) -------------------------------------------------
+    def _can_write(self, value: int = 1) -> bool:
+        c = self._ctl
+        if c[_COUNT] + value > self.n_total_images:
+            return False
+        w = int(c[_W])
+        for k in range(value):
+            if self._claims[((w + k) % self.n_total_images) // self.n_images, _STATE] != FREE:
+                return False
+        return True
+
+    def _signal(self, sem: Any, waiters_word: int) -> None:
+        """Wake one waiter, if any, without piling up tokens."""
+        waiting = self._ctl[waiters_word]
+        if sem is None or waiting <= 0:
+            return
+        try:
+            if sem.get_value() >= waiting:
+                return
+        except NotImplementedError:  # macOS
+            pass
+        sem.release()
+
+    def _wait(self, attempt: Any, sem: Any, waiters_word: int, timeout: float | None) -> Any:
+        """Call ``attempt()`` under the lock until it returns non-None or ``timeout`` passes."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        registered = False
+        try:
+            while True:
+                with self.lock:
+                    if registered:
+                        self._ctl[waiters_word] -= 1
+                        registered = False
+                    result = attempt()
+                    if result is not None:
+                        return result
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return None
+                    self._ctl[waiters_word] += 1
+                    registered = True
+                if sem is None:
+                    time.sleep(_POLL_S if remaining is None else min(_POLL_S, remaining))
+                else:
+                    sem.acquire(timeout=remaining)
+        finally:
+            if registered:
+                with self.lock:
+                    self._ctl[waiters_word] -= 1
+
+    def _stack_view(self, start: int) -> np.ndarray:
+        # (n_images, height, width) -> (width, height, n_images), as the reference
+        return self._frames[start : start + self.n_images].transpose(2, 1, 0)
+
+    # --- documented API ------------------------------------------------------------------
+    def get_level(self) -> float:
+        """Return the fraction of the buffer that holds unread frames."""
+        with self.lock:
+            return int(self._ctl[_COUNT]) / self.n_total_images
+
+    def get_unread_stack_count(self) -> int:
+        """Return the number of full unread stacks currently buffered."""
+        with self.lock:
+            return int(self._ctl[_COUNT]) // self.n_images
+
+    def check_read_stack(self) -> bool:
+        """Return True when at least one full stack can be read."""
+        with self.lock:
+            return bool(self._ctl[_COUNT] >= self.n_images)
+
+    def peak_image(self) -> tuple[int, memoryview]:
+        """Return the newest complete image and its slot index, without taking the lock.
+
+        Unlike the reference, the bytes are a private copy, checked against the slot's
+        sequence counter: never a torn or overwritten frame.
+
+        Returns
+        -------
+        tuple of (int, memoryview)
+            Slot index and the frame's row-major bytes; ``np.frombuffer(mv, vb.dtype)
+            .reshape(vb.image_shape[::-1]).T`` is the ``(width, height)`` image.
+
+        Raises
+        ------
+        BufferUnderflow
+            No frame has been written yet.
+        """
+        n = self.n_total_images
+        while True:
+            total = int(self._ctl[_TOTAL])
+            if total == 0:
+                raise BufferUnderflow("VideoBuffer: no frame has been written yet")
+            slot = (total - 1) % n
+            before = int(self._seq[slot])
+            if before != 2 * total:  # being overwritten already: take the new newest
+                continue
+            data = self._frames_u8[slot].copy()
+            if int(self._seq[slot]) == before:
+                return slot, memoryview(data)
+
+    def peak_stack(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the next unread stack without advancing the read index.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(stack, timestamps)``: a ``(width, height, n_images)`` view (a copy if the
+            stack wraps the ring end) and a float64 copy of the timestamps.
+
+        Raises
+        ------
+        BufferUnderflow
+            Fewer than ``n_images`` unread frames.
+        """
+        with self.lock:
+            self._check_read(self.n_images)
+            r = int(self._ctl[_R])
+            if r + self.n_images <= self.n_total_images:
+                return self._stack_view(r), self._ts[r : r + self.n_images].copy()
+            idx = np.arange(r, r + self.n_images) % self.n_total_images
+            return self._frames[idx].transpose(2, 1, 0), self._ts[idx]
+
+    def read_stack_no_return(self) -> None:
+        """Advance the read index by one stack, freeing its slots for the producer.
+
+        Raises
+        ------
+        BufferUnderflow
+            Fewer than ``n_images`` unread frames.
+        """
+        with self.lock:
+            self._check_read(self.n_images)
+            self._set_read_index(int(self._ctl[_R]) + self.n_images)
+            self._ctl[_COUNT] -= self.n_images
+            self._signal(self._space_sem, _SPACE_WAITERS)
+
+    def read_image(self) -> tuple[np.ndarray, float]:
+        """Return the next unread image (a copy) and its timestamp, advancing by one frame.
+
+        Returns
+        -------
+        tuple of (numpy.ndarray, float)
+            The ``(width, height)`` frame and its timestamp in seconds.
+
+        Raises
+        ------
+        BufferUnderflow
+            The buffer holds no unread frame.
+        """
+        with self.lock:
+            self._check_read(1)
+            r = int(self._ctl[_R])
+            image = self._frames[r].copy()
+            timestamp = float(self._ts[r])
+            self._set_read_index(r + 1)
+            self._ctl[_COUNT] -= 1
+            self._signal(self._space_sem, _SPACE_WAITERS)
+        return image.T, timestamp
+
+    def write_timestamp(self, timestamp: float) -> None:
+        """Commit the next frame slot with ``timestamp``, leaving its pixels as they are.
+
+        Raises
+        ------
+        BufferOverflow
+            No free slot.
+        """
+        self.begin_write()
+        self.commit_write(timestamp)
+
+    def write_image_and_timestamp(
+        self, image: Any, timestamp: float, *, timeout: float | None = 0.0
+    ) -> None:
+        """Store one image and its timestamp (one memcpy into the slot).
+
+        Parameters
+        ----------
+        image : numpy.ndarray or bytes-like
+            A ``(width, height)`` array of the buffer's dtype (e.g. ``frame.T`` of a row-major
+            camera frame), or exactly ``image_size`` bytes in row-major order.
+        timestamp : float
+            Timestamp in seconds.
+        timeout : float or None
+            Seconds to wait for a free slot (0: fail at once; None: forever).
+
+        Raises
+        ------
+        ValueError
+            Wrong shape, dtype or size; the buffer is left untouched.
+        BufferOverflow
+            No slot became free in time.
+        """
+        src = self._as_row_major(image)
+        slot = self.begin_write(timeout=timeout)
+        try:
+            np.copyto(slot, src, casting="no")
+        except BaseException:
+            self.abandon_write()
+            raise
+        self.commit_write(timestamp)
+
+    def _as_row_major(self, image: Any) -> np.ndarray:
+        w, h = self.image_shape
+        if isinstance(image, np.ndarray):
+            if image.shape != (w, h) or image.dtype != self.dtype:
+                raise ValueError(
+                    f"VideoBuffer image must be a (width, height) = {(w, h)} "
+                    f"{self.dtype} array, got {image.shape} {image.dtype}"
+                )
+            return image.T
+        try:
+            mv = memoryview(image)
+        except TypeError:
+            raise ValueError(
+                f"VideoBuffer image must be an ndarray or bytes-like, got {type(image).__name__}"
+            ) from None
+        if mv.nbytes != self.image_size or not mv.c_contiguous:
+            raise ValueError(
+                f"VideoBuffer image must be {self.image_size} contiguous bytes, got {mv.nbytes}"
+            )
+        return np.frombuffer(mv.cast("B"), self.dtype).reshape(h, w)
+
+    # --- zero-copy producer path ------------------------------------------------------------
+    def begin_write(self, timeout: float | None = 0.0) -> np.ndarray:
+        """Reserve the next free slot and return it as a writable ``(height, width)`` view.
+
+        Fill it (e.g. ``camera.read_frame(slot)``), then :meth:`commit_write` or
+        :meth:`abandon_write`. One write may be in progress at a time.
+
+        Parameters
+        ----------
+        timeout : float or None
+            Seconds to wait for a free slot (0: fail at once; None: forever).
+
+        Raises
+        ------
+        BufferOverflow
+            No slot became free in time.
+        RuntimeError
+            A write is already in progress.
+        """
+
+        def attempt() -> int | None:
+            c = self._ctl
+            if c[_PENDING]:
+                raise RuntimeError("VideoBuffer: a write is already in progress")
+            if not self._can_write():
+                return None
+            w = int(c[_W])
+            self._seq[w] = 2 * int(c[_TOTAL]) + 1  # odd: slot being written
+            c[_PENDING] = 1
+            return w
+
+        w = self._wait(attempt, self._space_sem, _SPACE_WAITERS, timeout)
+        if w is None:
+            raise BufferOverflow("VideoBuffer is full (unread or claimed frames fill the ring)")
+        return self._frames[w]
+
+    def commit_write(self, timestamp: float) -> int:
+        """Publish the slot reserved by :meth:`begin_write`; return its frame number."""
+        with self.lock:
+            c = self._ctl
+            if not c[_PENDING]:
+                raise RuntimeError("VideoBuffer: commit_write without begin_write")
+            w, fn = int(c[_W]), int(c[_TOTAL])
+            self._ts[w] = timestamp
+            self._fnum[w] = fn
+            self._seq[w] = 2 * fn + 2  # even: complete
+            c[_TOTAL] = fn + 1
+            c[_W] = (w + 1) % self.n_total_images
+            c[_COUNT] += 1
+            c[_PENDING] = 0
+            if c[_COUNT] >= self.n_images:
+                self._signal(self._ready_sem, _READY_WAITERS)
+        return fn
+
+    def abandon_write(self) -> None:
+        """Give back the slot reserved by :meth:`begin_write` without publishing it."""
+        with self.lock:
+            if self._ctl[_PENDING]:
+                self._seq[int(self._ctl[_W])] = 0
+                self._ctl[_PENDING] = 0
+
+    @property
+    def frames_written(self) -> int:
+        """Frames committed since the buffer was created."""
+        return int(self._ctl[_TOTAL])
+
+    # --- blocking and parallel consumers ----------------------------------------------------
+    def wait_for_stack(self, timeout: float | None = None) -> bool:
+        """Block until a full unread stack is buffered; False on timeout.
+
+        For the single-consumer calls (``peak_stack``); workers use :meth:`claim_stack`.
+        """
+
+        def attempt() -> bool | None:
+            return True if self._ctl[_COUNT] >= self.n_images else None
+
+        return bool(self._wait(attempt, self._ready_sem, _READY_WAITERS, timeout))
+
+    def claim_stack(self, timeout: float | None = 0.0) -> StackClaim | None:
+        """Take the next full stack for this process, exactly once across all consumers.
+
+        Requeued stacks (see :meth:`reclaim_dead_claims`) come first, then unread ones in
+        order. The stack stays in the ring, untouched by the producer, until released.
+
+        Parameters
+        ----------
+        timeout : float or None
+            Seconds to wait for a stack (0: don't wait; None: forever).
+
+        Returns
+        -------
+        StackClaim or None
+            None when no stack became available in time.
+
+        Raises
+        ------
+        RuntimeError
+            The read index is mid-stack (``read_image`` was mixed with claims).
+        """
+        pid = os.getpid()
+        ticks = _start_ticks(pid)
+
+        def attempt() -> StackClaim | None:
+            c, claims = self._ctl, self._claims
+            if c[_REQUEUED] > 0:
+                held = np.flatnonzero(claims[:, _STATE] == REQUEUED)
+                index = int(held[np.argmin(claims[held, _FIRST])])
+                c[_REQUEUED] -= 1
+            elif c[_COUNT] >= self.n_images:
+                r = int(c[_R])
+                if r % self.n_images:
+                    raise RuntimeError(
+                        "VideoBuffer: read index is mid-stack; "
+                        "don't mix read_image with claim_stack"
+                    )
+                index = r // self.n_images
+                claims[index, _FIRST] = self._fnum[r]
+                self._set_read_index(r + self.n_images)
+                c[_COUNT] -= self.n_images
+            else:
+                return None
+            c[_TOKEN] += 1
+            claims[index] = (CLAIMED, pid, ticks, c[_TOKEN], claims[index, _FIRST])
+            if c[_REQUEUED] > 0 or c[_COUNT] >= self.n_images:
+                self._signal(self._ready_sem, _READY_WAITERS)  # pass the baton
+            start = index * self.n_images
+            sl = slice(start, start + self.n_images)
+            return StackClaim(
+                index,
+                self._stack_view(start),
+                self._ts[sl].copy(),
+                self._fnum[sl].copy(),
+                int(c[_TOKEN]),
+            )
+
+        return self._wait(attempt, self._ready_sem, _READY_WAITERS, timeout)
+
+    def release_stack(self, claim: StackClaim) -> None:
+        """Give a claimed stack's slots back to the producer (any order).
+
+        Raises
+        ------
+        ValueError
+            The claim was already released, or was requeued or dropped by the supervisor.
+        """
+        with self.lock:
+            row = self._claims[claim.index]
+            if row[_STATE] != CLAIMED or row[_CTOKEN] != claim.token:
+                raise ValueError(
+                    f"stack {claim.index} is not held by this claim "
+                    "(released twice, or requeued/dropped)"
+                )
+            row[_STATE] = FREE
+            row[_PID] = 0
+            self._signal(self._space_sem, _SPACE_WAITERS)
+
+    def list_claims(self) -> list[tuple[int, int, int]]:
+        """Held stacks as ``(stack index, claimer pid, first frame number)``."""
+        with self.lock:
+            held = np.flatnonzero(self._claims[:, _STATE] == CLAIMED)
+            return [
+                (int(i), int(self._claims[i, _PID]), int(self._claims[i, _FIRST])) for i in held
+            ]
+
+    def reclaim_dead_claims(self, *, requeue: bool = True) -> list[int]:
+        """Find stacks held by processes that have died; requeue them or drop them.
+
+        Parameters
+        ----------
+        requeue : bool
+            True: the next :meth:`claim_stack` hands them out again. False: free their slots.
+
+        Returns
+        -------
+        list of int
+            The stack indices recovered.
+        """
+        recovered = []
+        with self.lock:
+            for i in np.flatnonzero(self._claims[:, _STATE] == CLAIMED):
+                row = self._claims[i]
+                if _owner_alive(int(row[_PID]), int(row[_TICKS])):
+                    continue
+                recovered.append(int(i))
+                row[_PID] = 0
+                if requeue:
+                    row[_STATE] = REQUEUED
+                    self._ctl[_REQUEUED] += 1
+                    self._signal(self._ready_sem, _READY_WAITERS)
+                else:
+                    row[_STATE] = FREE
+                    self._signal(self._space_sem, _SPACE_WAITERS)
+        return recovered
