@@ -42,6 +42,10 @@ class SegmentError(ValueError):
     """A segment exists but is not what the caller expected (kind, version, geometry)."""
 
 
+class SegmentNotReady(SegmentError):
+    """A segment exists but its creator has not finished writing its header yet."""
+
+
 def default_namespace() -> str:
     """The namespace used when a buffer is given none."""
     return os.environ.get("MAGACQ_NAMESPACE", "default")
@@ -186,28 +190,30 @@ class Segment:
         try:
             total = os.fstat(fd).st_size
             if total < HEADER_SIZE:
-                raise SegmentError(f"{full!r} is not a magacq buffer (too small)")
+                raise SegmentNotReady(f"{full!r} is still being created (no header yet)")
             mm = mmap.mmap(fd, total)
             magic, raw_kind, got_schema, state, *_ = _HEADER.unpack_from(mm)
             if magic != MAGIC:
                 mm.close()
+                if magic == bytes(len(MAGIC)):  # ftruncate'd, header not written yet
+                    raise SegmentNotReady(f"{full!r} is still being created (no header yet)")
                 raise SegmentError(f"{full!r} is not a magacq buffer (bad magic)")
             seg = cls(full, fd, mm, owner=False)
         except BaseException:
             os.close(fd)
             raise
-        problem = None
+        problem, error = None, SegmentError
         if seg.kind != kind:
             problem = f"is a {seg.kind}, not a {kind}"
         elif got_schema != schema:
             problem = f"has schema version {got_schema}, this software reads {schema}"
         elif state == STATE_CREATING:
-            problem = "is still being created"
+            problem, error = "is still being created", SegmentNotReady
         elif geometry is not None and seg.geometry[: len(geometry)] != tuple(geometry):
             problem = f"has geometry {seg.geometry[: len(geometry)]}, expected {tuple(geometry)}"
         if problem:
             seg.close()
-            raise SegmentError(f"shared buffer {full!r} {problem}")
+            raise error(f"shared buffer {full!r} {problem}")
         return seg
 
     # --- header words -------------------------------------------------------------------
