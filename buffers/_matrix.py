@@ -1,0 +1,310 @@
+"""MatrixBuffer: a shared-memory FIFO of float64 rows (bead positions, motor telemetry).
+
+The rows live in the payload of one :class:`~buffers._segment.Segment`; the read index, write
+index and unread count (all in bytes, as the reference documents) and two counters live in the
+segment's spare header words. Every access to them holds the caller's lock, so any number of
+processes may write and read concurrently.
+
+Unlike the reference, a write never silently overwrites unread rows: a write that does not fit
+raises :class:`BufferOverflow`, unless the buffer was created with ``overwrite=True``, in which
+case the oldest unread rows are dropped and counted in :attr:`MatrixBuffer.overwritten_rows`.
+"""
+
+import os
+from multiprocessing.synchronize import Lock
+from typing import Any
+
+import numpy as np
+
+from ._errors import BufferOverflow
+from ._segment import Segment
+
+# spare header words used by a MatrixBuffer
+_READ, _WRITE, _COUNT, _OVERWRITTEN, _WRITTEN = range(5)
+
+
+def lock_for(locks: dict[str, Lock], name: str) -> Lock:
+    """The lock for buffer ``name`` in ``locks``, with a clear error when it is missing."""
+    try:
+        return locks[name]
+    except KeyError:
+        raise KeyError(f"locks has no entry for buffer {name!r}") from None
+
+
+class MatrixBuffer:
+    """Shared-memory ring buffer for 2D numeric data.
+
+    Parameters
+    ----------
+    create : bool
+        True to allocate the shared memory; False to attach to an existing buffer.
+    locks : dict[str, Lock]
+        Mapping of buffer names to ``multiprocessing.Lock`` instances; must hold ``name``.
+    name : str
+        Identifier of the shared-memory segment.
+    shape : tuple[int, int], optional
+        ``(rows, columns)``; required when ``create`` is True, checked when attaching.
+    overwrite : bool
+        Creation only: when True a write that does not fit drops the oldest unread rows and
+        counts them in :attr:`overwritten_rows`; when False (default) it raises BufferOverflow.
+    namespace : str, optional
+        Segment namespace; defaults to ``$MAGACQ_NAMESPACE`` or ``default``.
+
+    Notes
+    -----
+    Each row is one time point, each column a measurement. :meth:`read` consumes unread rows;
+    the ``peak`` helpers return copies without consuming. The creating process unlinks the
+    segment on :meth:`close`, at context-manager exit, or when the object is collected.
+    """
+
+    _KIND = "MatrixBuffer"
+    _seg: Segment | None = None  # until mapped: close() is then a no-op
+
+    def __init__(
+        self,
+        *,
+        create: bool,
+        locks: dict[str, Lock],
+        name: str,
+        shape: tuple[int, int] | None = None,
+        overwrite: bool = False,
+        namespace: str | None = None,
+    ) -> None:
+        self.name: str = name
+        self.lock: Lock = lock_for(locks, name)
+        self._creator_pid = os.getpid() if create else None
+        if create:
+            if shape is None:
+                raise ValueError("shape must be specified when creating a MatrixBuffer")
+            rows, cols = (int(v) for v in shape)
+            if rows <= 0 or cols <= 0:
+                raise ValueError(f"shape must be two positive integers, got {shape}")
+            seg = Segment.create(
+                name,
+                kind=self._KIND,
+                size=rows * cols * 8,
+                geometry=(rows, cols, int(bool(overwrite))),
+                namespace=namespace,
+            )
+        else:
+            geometry = None if shape is None else tuple(int(v) for v in shape)
+            seg = Segment.attach(name, kind=self._KIND, namespace=namespace, geometry=geometry)
+        self._seg = seg
+        rows, cols, ow = seg.geometry[:3]
+        self.shape: tuple[int, int] = (rows, cols)
+        self.overwrite: bool = bool(ow)
+        self.dtype: np.dtype = np.dtype(np.float64)
+        self.itemsize: int = self.dtype.itemsize
+        self.strides: tuple[int, int] = (cols * self.itemsize, self.itemsize)
+        self.nbytes: int = rows * cols * self.itemsize
+        # One segment holds what the reference spreads over three.
+        self._shm = self._shm_info = self._idx_shm = seg
+        self._buf: memoryview | None = seg.payload
+        self._idx_buf: memoryview | None = seg.words()
+        self._rows: np.ndarray | None = np.ndarray(self.shape, self.dtype, buffer=seg.payload)
+        if create:
+            self._rows.fill(np.nan)
+
+    # --- lifecycle ----------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return self._seg is None
+
+    def close(self) -> None:
+        """Unmap the buffer; the creating process also unlinks it. Idempotent."""
+        seg = self._seg
+        if seg is None:
+            return
+        self._rows = None
+        self._buf = None
+        if self._idx_buf is not None:
+            self._idx_buf.release()
+            self._idx_buf = None
+        self._seg = self._shm = self._shm_info = self._idx_shm = None
+        if self._creator_pid == os.getpid():
+            seg.unlink()
+        seg.close()
+
+    def __enter__(self) -> "MatrixBuffer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing useful left to do
+            pass
+
+    def _live_rows(self) -> np.ndarray:
+        if self._rows is None:
+            raise ValueError(f"{self._KIND} {self.name!r} is closed")
+        return self._rows
+
+    # --- raw indices (caller holds the lock) ---------------------------------------------
+    def _word(self, index: int) -> int:
+        if self._idx_buf is None:
+            raise ValueError(f"{self._KIND} {self.name!r} is closed")
+        return int(self._idx_buf[index])
+
+    def _set_word(self, index: int, value: int) -> None:
+        if self._idx_buf is None:
+            raise ValueError(f"{self._KIND} {self.name!r} is closed")
+        self._idx_buf[index] = int(value)
+
+    def _get_count_index(self) -> int:
+        return self._word(_COUNT)
+
+    def _get_read_index(self) -> int:
+        return self._word(_READ)
+
+    def _get_write_index(self) -> int:
+        return self._word(_WRITE)
+
+    def _set_count_index(self, value: int) -> None:
+        self._set_word(_COUNT, value)
+
+    def _set_read_index(self, value: int) -> None:
+        self._set_word(_READ, value % self.nbytes)
+
+    def _set_write_index(self, value: int) -> None:
+        self._set_word(_WRITE, value % self.nbytes)
+
+    # --- documented API -----------------------------------------------------------------
+    def get_count_index(self) -> int:
+        """Return the number of unread bytes currently stored in the buffer."""
+        with self.lock:
+            return self._get_count_index()
+
+    def get_read_index(self) -> int:
+        """Return the byte index of the next row that will be read."""
+        with self.lock:
+            return self._get_read_index()
+
+    def get_write_index(self) -> int:
+        """Return the byte index of the next row that will be written."""
+        with self.lock:
+            return self._get_write_index()
+
+    @property
+    def overwritten_rows(self) -> int:
+        """Unread rows dropped so far by writes into a full ``overwrite=True`` buffer."""
+        with self.lock:
+            return self._word(_OVERWRITTEN)
+
+    @property
+    def rows_written(self) -> int:
+        """Rows accepted by :meth:`write` since creation (a sequence number for readers)."""
+        with self.lock:
+            return self._word(_WRITTEN)
+
+    def _validated(self, np_array: Any) -> np.ndarray:
+        arr = np.asarray(np_array)
+        if arr.ndim != 2 or arr.shape[1] != self.shape[1]:
+            raise ValueError(
+                f"{self.name!r} takes 2-D arrays of {self.shape[1]} columns, got shape {arr.shape}"
+            )
+        if not np.can_cast(arr.dtype, self.dtype, casting="same_kind"):
+            raise ValueError(f"{self.name!r} stores float64; cannot take dtype {arr.dtype}")
+        return np.ascontiguousarray(arr, dtype=self.dtype)
+
+    def write(self, np_array: np.ndarray) -> None:
+        """Append the rows of ``np_array``, wrapping around the end of the buffer.
+
+        Safe to call from several processes at once: the whole write holds the lock.
+
+        Parameters
+        ----------
+        np_array : numpy.ndarray
+            2-D array with ``shape[1]`` columns of a dtype that casts to float64.
+
+        Raises
+        ------
+        ValueError
+            Wrong dimensions, column count or dtype; the buffer is left untouched.
+        BufferOverflow
+            The rows do not fit in the free space (and ``overwrite`` is False); nothing is
+            written.
+        """
+        arr = self._validated(np_array)
+        n = n_in = arr.shape[0]
+        n_rows = self.shape[0]
+        row_bytes = self.strides[0]
+        with self.lock:
+            rows = self._live_rows()
+            if n == 0:
+                return
+            unread = self._get_count_index() // row_bytes
+            lost = 0
+            if n > n_rows - unread:
+                if not self.overwrite:
+                    raise BufferOverflow(
+                        f"{self.name!r}: {n} rows do not fit ({n_rows - unread} of {n_rows} free)"
+                    )
+                if n > n_rows:  # only the newest n_rows of this write can be kept
+                    lost = n - n_rows
+                    arr = arr[lost:]
+                    n = n_rows
+                drop = max(0, n - (n_rows - unread))
+                lost += drop
+                unread -= drop
+                self._set_read_index(self._get_read_index() + drop * row_bytes)
+            w = self._get_write_index() // row_bytes
+            first = min(n, n_rows - w)
+            rows[w : w + first] = arr[:first]
+            rows[: n - first] = arr[first:]
+            self._set_write_index((w + n) * row_bytes)
+            self._set_count_index((unread + n) * row_bytes)
+            self._set_word(_OVERWRITTEN, self._word(_OVERWRITTEN) + lost)
+            self._set_word(_WRITTEN, self._word(_WRITTEN) + n_in)
+
+    def read(self) -> np.ndarray:
+        """Return the unread rows, oldest first, and mark them read.
+
+        Returns
+        -------
+        numpy.ndarray
+            A ``(n, columns)`` float64 copy; ``n`` is 0 when nothing is unread (as the reference
+            does: an empty read is not an error for a polling writer).
+        """
+        row_bytes = self.strides[0]
+        with self.lock:
+            rows = self._live_rows()
+            n = self._get_count_index() // row_bytes
+            r = self._get_read_index() // row_bytes
+            out = self._ordered(rows, r, n)
+            self._set_read_index((r + n) * row_bytes)
+            self._set_count_index(0)
+        return out
+
+    def _ordered(self, rows: np.ndarray, start: int, n: int) -> np.ndarray:
+        """Copy ``n`` rows starting at row ``start``, following the wrap."""
+        out = np.empty((n, self.shape[1]), self.dtype)
+        first = min(n, self.shape[0] - start)
+        out[:first] = rows[start : start + first]
+        out[first:] = rows[: n - first]
+        return out
+
+    def peak_unsorted(self) -> np.ndarray:
+        """Return the whole buffer in storage order, without consuming.
+
+        Unlike the reference this is a copy taken under the lock: a view would tear while
+        other processes write, and would keep the mapping alive after :meth:`close`.
+        """
+        with self.lock:
+            return self._live_rows().copy()
+
+    def peak_sorted(self) -> np.ndarray:
+        """Return every row of the buffer, oldest slot first, without consuming.
+
+        Slots never written hold NaN.
+        """
+        with self.lock:
+            rows = self._live_rows()
+            w = self._get_write_index() // self.strides[0]
+            return self._ordered(rows, w, self.shape[0])
+
+    def __repr__(self) -> str:
+        return f"MatrixBuffer(name={self.name!r}, shape={self.shape}, overwrite={self.overwrite})"
