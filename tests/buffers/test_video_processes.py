@@ -1,0 +1,190 @@
+"""VideoBuffer across real processes, under fork and spawn: producer, parallel consumers, deaths."""
+
+import multiprocessing
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from buffers import VideoBuffer, make_locks
+
+W, H, N, S = 32, 24, 4, 3
+N_FRAMES = 40 * N
+METHODS = ["fork", "spawn"]
+
+
+def frame(i: int) -> np.ndarray:
+    """Row-major (height, width) frame: pixel k holds i + k (mod 2**16)."""
+    return ((np.arange(H * W, dtype=np.int64).reshape(H, W) + i) % 65536).astype(np.uint16)
+
+
+def producer(locks, namespace, n_frames):
+    with VideoBuffer(create=False, locks=locks, namespace=namespace) as vb:
+        for i in range(n_frames):
+            if i % 2:
+                vb.write_image_and_timestamp(frame(i).T, i / 1000, timeout=None)
+            else:  # the zero-copy driver path
+                vb.begin_write(timeout=None)[...] = frame(i)
+                vb.commit_write(i / 1000)
+
+
+def consumer(locks, namespace, n_frames, results):
+    got, bad = [], 0
+    with VideoBuffer(create=False, locks=locks, namespace=namespace) as vb:
+        while True:
+            with locks["done"]:
+                finished = locks["done_count"].value >= n_frames
+            if finished:
+                break
+            claim = vb.claim_stack(timeout=0.05)
+            if claim is None:
+                continue
+            for k, fn in enumerate(claim.frame_numbers.tolist()):
+                ok = np.array_equal(claim.stack[:, :, k], frame(fn).T)
+                bad += (not ok) or claim.timestamps[k] != fn / 1000
+            got.append(claim.frame_numbers.tolist())
+            with locks["done"]:
+                locks["done_count"].value += N
+            vb.release_stack(claim)
+            del claim
+    results.put((os.getpid(), got, bad))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_producer_and_parallel_consumers(method):
+    ctx = multiprocessing.get_context(method)
+    locks = make_locks(context=ctx)
+    locks["done"] = ctx.Lock()
+    locks["done_count"] = ctx.Value("q", 0, lock=False)
+    results = ctx.Queue()
+    ns = f"mp{method}{os.getpid()}"
+    with VideoBuffer(
+        create=True, locks=locks, n_stacks=S, width=W, height=H, n_images=N, bits=16, namespace=ns
+    ):
+        consumers = [
+            ctx.Process(target=consumer, args=(locks, ns, N_FRAMES, results)) for _ in range(3)
+        ]
+        prod = ctx.Process(target=producer, args=(locks, ns, N_FRAMES))
+        for p in [*consumers, prod]:
+            p.start()
+        outcomes = [results.get(timeout=120) for _ in consumers]
+        for p in [*consumers, prod]:
+            p.join(timeout=60)
+            assert p.exitcode == 0
+    results.close()
+    results.join_thread()
+    seen = []
+    for _pid, stacks, bad in outcomes:
+        assert bad == 0
+        firsts = [s[0] for s in stacks]
+        assert firsts == sorted(firsts)  # each consumer gets stacks in order
+        for s in stacks:
+            assert s == list(range(s[0], s[0] + N))
+        seen += [fn for s in stacks for fn in s]
+    assert sorted(seen) == list(range(N_FRAMES))  # nothing lost, nothing twice
+
+
+def blocked_claimer(locks, namespace, out):
+    with VideoBuffer(create=False, locks=locks, namespace=namespace) as vb:
+        claim = vb.claim_stack(timeout=None)  # blocks until the parent writes a stack
+        out.put(claim.frame_numbers.tolist())
+        vb.release_stack(claim)
+        del claim
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_consumer_blocks_until_a_stack_is_ready(method):
+    ctx = multiprocessing.get_context(method)
+    locks = make_locks(context=ctx)
+    out = ctx.Queue()
+    ns = f"blk{method}{os.getpid()}"
+    with VideoBuffer(
+        create=True, locks=locks, n_stacks=S, width=W, height=H, n_images=N, bits=16, namespace=ns
+    ) as vb:
+        p = ctx.Process(target=blocked_claimer, args=(locks, ns, out))
+        p.start()
+        for i in range(N):
+            vb.write_image_and_timestamp(frame(i).T, 0.0)
+        assert out.get(timeout=60) == list(range(N))
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    out.close()
+    out.join_thread()
+
+
+def claim_and_hang(locks, namespace, claimed):
+    vb = VideoBuffer(create=False, locks=locks, namespace=namespace)
+    vb.claim_stack(timeout=None)
+    claimed.set()
+    signal.pause()
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("requeue", [True, False])
+def test_killed_consumer_claim_is_recovered(method, requeue):
+    ctx = multiprocessing.get_context(method)
+    locks = make_locks(context=ctx)
+    claimed = ctx.Event()
+    ns = f"kill{method}{os.getpid()}"
+    with VideoBuffer(
+        create=True, locks=locks, n_stacks=2, width=W, height=H, n_images=N, bits=16, namespace=ns
+    ) as vb:
+        for i in range(2 * N):
+            vb.write_image_and_timestamp(frame(i).T, float(i))
+        p = ctx.Process(target=claim_and_hang, args=(locks, ns, claimed))
+        p.start()
+        assert claimed.wait(60)
+        assert vb.list_claims() == [(0, p.pid, 0)]
+        assert vb.reclaim_dead_claims() == []  # still alive: left alone
+        os.kill(p.pid, signal.SIGKILL)
+        p.join(timeout=60)
+        assert vb.reclaim_dead_claims(requeue=requeue) == [0]
+        assert vb.list_claims() == []
+        if requeue:  # handed out again, before newer stacks, frames intact
+            again = vb.claim_stack()
+            assert again.frame_numbers.tolist() == list(range(N))
+            np.testing.assert_array_equal(again.stack[:, :, 1], frame(1).T)
+            vb.release_stack(again)
+            del again
+        else:  # dropped: its slots are free for the producer
+            vb.read_stack_no_return()
+        for i in range(N):
+            vb.write_image_and_timestamp(frame(i).T, 0.0)
+
+
+def create_and_hang(namespace, created):
+    vb = VideoBuffer(  # noqa: F841 (held until the kill)
+        create=True,
+        locks=make_locks(),
+        n_stacks=1,
+        width=4,
+        height=4,
+        n_images=1,
+        bits=8,
+        namespace=namespace,
+    )
+    created.set()
+    signal.pause()
+
+
+def test_sigkilled_creator_segment_is_reclaimed():
+    ctx = multiprocessing.get_context("fork")
+    created = ctx.Event()
+    ns = f"stale{os.getpid()}"
+    p = ctx.Process(target=create_and_hang, args=(ns, created))
+    p.start()
+    assert created.wait(60)
+    path = f"/dev/shm/magacq.{ns}.VideoBuffer"
+    with pytest.raises(FileExistsError):  # its owner is alive
+        VideoBuffer(create=True, locks=make_locks(), n_stacks=1, width=1, height=1, n_images=1,
+                    bits=8, namespace=ns)  # fmt: skip
+    os.kill(p.pid, signal.SIGKILL)
+    p.join(timeout=60)
+    assert os.path.exists(path)  # left behind by the killed creator
+    with VideoBuffer(
+        create=True, locks=make_locks(), n_stacks=2, width=3, height=3, n_images=1, bits=8,
+        namespace=ns,
+    ) as vb:  # fmt: skip
+        assert vb.stack_shape == (3, 3, 1)
+    assert not os.path.exists(path)
