@@ -1,0 +1,17 @@
+"""genicam driver: GenICam/GenTL cameras through harvesters (imported only when a camera opens)."""
+
+from hal.genicam._camera import Camera, DeviceBusyError, list_devices
+from hal.genicam._pixels import FORMATS, PixelFormat, unpack
+from hal.genicam._producer import default_cti_files
+from hal.genicam._settings import GenICamSettings
+
+__all__ = [
+    "FORMATS",
+    "Camera",
+    "DeviceBusyError",
+    "GenICamSettings",
+    "PixelFormat",
+    "default_cti_files",
+    "list_devices",
+    "unpack",
+]
