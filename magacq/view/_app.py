@@ -1,0 +1,22 @@
+"""Starting Qt and the viewer window for one run."""
+
+import sys
+
+from ._discovery import RunInfo, ViewError
+from ._qt import QtWidgets
+from ._source import RunSource
+from ._window import ViewerWindow
+
+
+def run_window(info: RunInfo) -> int:
+    """Attach to ``info``'s buffers, show the window and run Qt's loop until it is closed."""
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    try:
+        source = RunSource(info.namespace)
+    except ViewError as exc:
+        print(f"magacq view: {exc}", file=sys.stderr)
+        return 2
+    window = ViewerWindow(source)
+    window.show()
+    app.exec()
+    return 0

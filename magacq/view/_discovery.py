@@ -1,0 +1,70 @@
+"""Finding the runs on this host a viewer can attach to.
+
+A run is a shared-memory namespace holding a VideoBuffer whose creator (the run's supervisor) is
+still alive. Segments are named ``magacq.<namespace>.<name>``, so the namespace is read straight
+off the segment name; nothing is attached to find them.
+"""
+
+from dataclasses import dataclass
+
+from buffers._segment import PREFIX, list_segments
+
+VIDEO_KIND = "VideoBuffer"
+
+
+class ViewError(Exception):
+    """The viewer cannot start: no run, several runs and none chosen, a run that vanished."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One live run on this host."""
+
+    namespace: str
+    owner_pid: int
+    segments: tuple[str, ...]
+
+
+def find_runs() -> list[RunInfo]:
+    """Every live run on this host, sorted by namespace.
+
+    Returns
+    -------
+    list of RunInfo
+        One entry per namespace whose VideoBuffer's creator is alive.
+    """
+    by_ns: dict[str, list] = {}
+    for info in list_segments():
+        parts = info.name.split(".", 2)
+        if len(parts) == 3 and parts[0] == PREFIX:
+            by_ns.setdefault(parts[1], []).append(info)
+    runs = []
+    for ns, infos in sorted(by_ns.items()):
+        video = [i for i in infos if i.kind == VIDEO_KIND and i.owner_alive]
+        if video:
+            names = tuple(sorted(i.name.split(".", 2)[2] for i in infos))
+            runs.append(RunInfo(ns, video[0].owner_pid, names))
+    return runs
+
+
+def choose_run(runs: list[RunInfo], requested: str | None) -> RunInfo:
+    """The run to attach to: ``requested`` if given, else the only one.
+
+    Raises
+    ------
+    ViewError
+        No run, the requested one is not live, or several and none requested (the message lists
+        them).
+    """
+    if requested is not None:
+        for run in runs:
+            if run.namespace == requested:
+                return run
+        listed = ", ".join(r.namespace for r in runs) or "none"
+        raise ViewError(f"no live run {requested!r} on this host (live runs: {listed})")
+    if not runs:
+        raise ViewError("no magacq run is live on this host: start one with `magacq run CONFIG`")
+    if len(runs) > 1:
+        listed = "\n".join(f"  {r.namespace}  (supervisor pid {r.owner_pid})" for r in runs)
+        raise ViewError(f"several runs are live; choose one with --run:\n{listed}")
+    return runs[0]

@@ -1,0 +1,79 @@
+"""The selected bead's live radial profile, drawn over its Z-LUT when the run has one."""
+
+import numpy as np
+
+from ._qt import QtWidgets, pg
+from ._source import Profile, ZLut
+
+
+def best_match(profile: np.ndarray, zlut: ZLut) -> int:
+    """Index of the Z-LUT row nearest ``profile`` (least squares over the common radii)."""
+    n = min(len(profile), zlut.profiles.shape[1])
+    diff = zlut.profiles[:, :n] - profile[:n]
+    return int(np.nanargmin(np.nansum(diff * diff, axis=1)))
+
+
+class ProfilePanel(QtWidgets.QWidget):
+    """Live profile curve; with a Z-LUT, the LUT as an image and its best-matching row."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.plot = self.graphics.addPlot(row=0, col=0, title="radial profile")
+        self.plot.setLabel("bottom", "radius", units="px")
+        self.plot.addLegend(offset=(-10, 10))
+        self.match_curve = self.plot.plot(
+            pen=pg.mkPen((120, 120, 255), width=1, style=pg.QtCore.Qt.PenStyle.DashLine),
+            name="Z-LUT match",
+        )
+        self.live_curve = self.plot.plot(pen=pg.mkPen((255, 220, 0), width=2), name="live")
+        self.lut_plot = self.graphics.addPlot(row=1, col=0, title="Z-LUT")
+        self.lut_plot.setLabel("bottom", "radius", units="px")
+        self.lut_plot.setLabel("left", "z", units="nm")
+        self.lut_image = pg.ImageItem()
+        self.lut_plot.addItem(self.lut_image)
+        self.lut_marker = pg.InfiniteLine(angle=0, pen=pg.mkPen((255, 220, 0)))
+        self.lut_plot.addItem(self.lut_marker)
+        self.lut_plot.hide()
+        self.caption = QtWidgets.QLabel("no profile yet")
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.caption)
+        self._zlut: ZLut | None = None
+        self.profile: Profile | None = None
+
+    def set_zlut(self, zlut: ZLut | None) -> None:
+        """Show ``zlut`` (profiles against z) under the live profile, or hide it."""
+        self._zlut = zlut
+        if zlut is None:
+            self.lut_plot.hide()
+            self.match_curve.setData([], [])
+            return
+        z = zlut.z_nm
+        dz = (z[-1] - z[0]) / max(len(z) - 1, 1)
+        self.lut_image.setImage(zlut.profiles, autoLevels=True)
+        self.lut_image.setRect(0, z[0] - dz / 2, zlut.profiles.shape[1], dz * len(z))
+        self.lut_plot.show()
+
+    def show_profile(self, profile: Profile | None, wanted: int | None) -> None:
+        """Draw ``profile`` if it belongs to the ``wanted`` bead, else say it is not there."""
+        if profile is None or wanted is None or profile.bead_id != wanted:
+            self.profile = None
+            self.live_curve.setData([], [])
+            self.match_curve.setData([], [])
+            self.caption.setText(
+                "select a bead" if wanted is None else f"waiting for bead {wanted}'s profile"
+            )
+            return
+        self.profile = profile
+        r = np.arange(len(profile.values))
+        self.live_curve.setData(r, profile.values)
+        text = f"bead {profile.bead_id} at t = {profile.time:.3f} s"
+        if self._zlut is not None:
+            row = best_match(profile.values, self._zlut)
+            lut = self._zlut.profiles
+            self.match_curve.setData(np.arange(lut.shape[1]), lut[row])
+            self.lut_marker.setValue(self._zlut.z_nm[row])
+            text += f", nearest Z-LUT row z = {self._zlut.z_nm[row]:.0f} nm"
+        self.caption.setText(text)

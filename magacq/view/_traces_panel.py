@@ -1,0 +1,95 @@
+"""Live X, Y, Z traces of the selected beads, optionally minus a reference bead."""
+
+import numpy as np
+
+from ._history import TrackHistory
+from ._qt import QtWidgets, pg
+
+_COLOURS = [(255, 220, 0), (255, 90, 90), (90, 200, 255), (120, 255, 120), (230, 120, 255)]
+
+
+class TracesPanel(QtWidgets.QWidget):
+    """Three linked plots (x, y, z in nm against time) over a chosen time window."""
+
+    def __init__(self, history: TrackHistory, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.history = history
+        self.window = QtWidgets.QDoubleSpinBox(minimum=0.5, maximum=3600, value=history.window_s)
+        self.window.setSuffix(" s")
+        self.window.valueChanged.connect(self._window_changed)
+        self.reference = QtWidgets.QComboBox()
+        self.reference.addItem("no reference", None)
+        self.reference.currentIndexChanged.connect(lambda _i: self.refresh())
+        controls = QtWidgets.QHBoxLayout()
+        controls.addWidget(QtWidgets.QLabel("window"))
+        controls.addWidget(self.window)
+        controls.addWidget(QtWidgets.QLabel("minus"))
+        controls.addWidget(self.reference)
+        controls.addStretch(1)
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.plots: list[pg.PlotItem] = []
+        for row, axis in enumerate("xyz"):
+            plot = self.graphics.addPlot(row=row, col=0)
+            plot.setLabel("left", axis, units="nm")
+            plot.showGrid(x=True, y=True, alpha=0.3)
+            if self.plots:
+                plot.setXLink(self.plots[0])
+            self.plots.append(plot)
+        self.plots[-1].setLabel("bottom", "time", units="s")
+        self.curves: dict[int, list[pg.PlotDataItem]] = {}
+        self.selected: list[int] = []
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addWidget(self.graphics, 1)
+
+    def set_reference_choices(self, ids: np.ndarray, reference: np.ndarray) -> None:
+        """Offer ``ids`` as references; pick the first reference bead the first time."""
+        current = self.reference.currentData()
+        wanted = [None, *[int(i) for i in ids]]
+        have = [self.reference.itemData(i) for i in range(self.reference.count())]
+        if wanted == have:
+            return
+        self.reference.blockSignals(True)
+        self.reference.clear()
+        for bead in wanted:
+            ref = bead is not None and bool(reference[list(ids).index(bead)])
+            name = "no reference" if bead is None else f"bead {bead}" + (" (ref)" if ref else "")
+            self.reference.addItem(name, bead)
+        if current in wanted:
+            self.reference.setCurrentIndex(wanted.index(current))
+        elif len(have) <= 1 and reference.any():  # first time: the configured reference bead
+            self.reference.setCurrentIndex(1 + int(np.flatnonzero(reference)[0]))
+        self.reference.blockSignals(False)
+
+    def set_selected(self, beads: list[int]) -> None:
+        """Plot these beads (first one is the primary selection)."""
+        self.selected = list(beads)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw the curves from the history."""
+        for bead in list(self.curves):
+            if bead not in self.selected:
+                for plot, curve in zip(self.plots, self.curves.pop(bead), strict=True):
+                    plot.removeItem(curve)
+        ref = self.reference.currentData()
+        for n, bead in enumerate(self.selected):
+            if bead not in self.curves:
+                pen = pg.mkPen(_COLOURS[n % len(_COLOURS)], width=1)
+                self.curves[bead] = [p.plot(pen=pen, name=f"bead {bead}") for p in self.plots]
+            data = self.history.series(bead, ref)
+            for axis, curve in enumerate(self.curves[bead], start=1):
+                curve.setData(data[:, 0], data[:, axis])
+
+    def points_shown(self) -> int:
+        """How many points the curves hold in all (for tests and the status line)."""
+        xs = (c.getData()[0] for cs in self.curves.values() for c in cs)
+        return sum(0 if x is None else len(x) for x in xs)
+
+    def _window_changed(self, value: float) -> None:
+        self.history.window_s = value
+        self.history.trim()
+        self.refresh()

@@ -1,0 +1,187 @@
+"""The viewer's main window: image, traces, profile and status, refreshed by timers."""
+
+import logging
+
+from ._history import TrackHistory
+from ._image_panel import ImagePanel
+from ._profile_panel import ProfilePanel
+from ._qt import QtCore, QtWidgets
+from ._source import RunEnded, RunSource
+from ._traces_panel import TracesPanel
+
+log = logging.getLogger("magacq.view")
+
+IMAGE_PERIOD_MS = 33  # ~30 Hz whatever the camera's rate
+DATA_PERIOD_MS = 100
+ROI_HALF_SIZE = 16  # a ROI added by clicking is 2*16 px square, centred on the click
+
+
+class ViewerWindow(QtWidgets.QMainWindow):
+    """A live window onto one run; it only reads, except for the bead ROIs the user edits.
+
+    Parameters
+    ----------
+    source : RunSource
+        The attached run. The window closes it when the run ends or the window closes.
+    """
+
+    def __init__(self, source: RunSource, window_s: float = 30.0) -> None:
+        super().__init__()
+        self.source = source
+        self.setWindowTitle(f"magacq view — run {source.namespace}")
+        self.history = TrackHistory(window_s)
+        self.image_panel = ImagePanel()
+        self.traces = TracesPanel(self.history)
+        self.profile = ProfilePanel()
+        self.selected: list[int] = []
+        self.ended: str | None = None
+        self._beads_version = -1
+        self._beads = source.beads()
+
+        self.banner = QtWidgets.QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet(
+            "background: #7a1f1f; color: white; font-weight: bold; padding: 6px"
+        )
+        self.banner.hide()
+        right = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        right.addWidget(self.traces)
+        right.addWidget(self.profile)
+        right.setSizes([500, 300])
+        split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        split.addWidget(self.image_panel)
+        split.addWidget(right)
+        split.setSizes([600, 600])
+        central = QtWidgets.QWidget()
+        layout = QtWidgets.QVBoxLayout(central)
+        layout.addWidget(self.banner)
+        layout.addWidget(split, 1)
+        self.setCentralWidget(central)
+        self.status_label = QtWidgets.QLabel("attaching…")
+        self.statusBar().addWidget(self.status_label, 1)
+        self.resize(1280, 800)
+
+        self.image_panel.clicked.connect(self._on_image_click)
+        self.profile.set_zlut(None)
+        self._image_timer = QtCore.QTimer(self, interval=IMAGE_PERIOD_MS)
+        self._image_timer.timeout.connect(self.update_image)
+        self._data_timer = QtCore.QTimer(self, interval=DATA_PERIOD_MS)
+        self._data_timer.timeout.connect(self.update_data)
+        self._image_timer.start()
+        self._data_timer.start()
+
+    # --- periodic updates -----------------------------------------------------------------
+    def update_image(self) -> None:
+        """Show the newest frame (lock-free read), if there is a new one."""
+        self._guarded(self._update_image)
+
+    def update_data(self) -> None:
+        """Refresh ROIs, traces, profile and status; notice the run ending."""
+        self._guarded(self._update_data)
+
+    def _update_image(self) -> None:
+        latest = self.source.latest_image()
+        if latest is not None:
+            self.image_panel.show_image(*latest)
+
+    def _update_data(self) -> None:
+        if not self.source.alive():
+            raise RunEnded(f"the run {self.source.namespace!r} has ended")
+        beads = self.source.beads()
+        if beads.version != self._beads_version:
+            self._beads = beads
+            self._beads_version = beads.version
+            present = set(int(i) for i in beads.ids)
+            self.selected = [b for b in self.selected if b in present]
+            if not self.selected and len(beads.ids):
+                self._select([int(beads.ids[0])])
+            self.traces.set_reference_choices(beads.ids, beads.reference)
+            self._redraw_beads()
+        self.history.extend(self.source.new_tracks())
+        self.traces.refresh()
+        primary = self.selected[0] if self.selected else None
+        self.profile.show_profile(self.source.live_profile(), primary)
+        self.status_label.setText(self.source.status().describe() + f" · beads {len(beads.ids)}")
+
+    def _guarded(self, update) -> None:
+        if self.ended is not None:
+            return
+        try:
+            update()
+        except RunEnded as exc:
+            self.show_ended(str(exc))
+        except Exception as exc:  # a run vanishing mid-read must not take the window down
+            log.debug("viewer update failed", exc_info=True)
+            if self.source.alive():
+                raise
+            self.show_ended(f"the run {self.source.namespace!r} has ended ({exc})")
+
+    def show_ended(self, why: str) -> None:
+        """Stop reading, release the run's buffers and say so; the last data stays on screen."""
+        self.ended = why
+        self._image_timer.stop()
+        self._data_timer.stop()
+        self.source.close()
+        self.banner.setText(
+            f"{why[0].upper()}{why[1:]}. What is shown is its last data; "
+            "close this window when done."
+        )
+        self.banner.show()
+        self.status_label.setText(f"run ended · {self.status_label.text()}")
+
+    # --- selection and ROI editing --------------------------------------------------------
+    def bead_at(self, x: float, y: float) -> int | None:
+        """Id of the bead whose ROI contains pixel (x, y), or None."""
+        for bead_id, (x0, y0, x1, y1) in zip(self._beads.ids, self._beads.rois, strict=True):
+            if x0 <= x < x1 and y0 <= y < y1:
+                return int(bead_id)
+        return None
+
+    def _on_image_click(self, x: float, y: float, modifiers) -> None:
+        if self.ended is not None:
+            return
+        mods = QtCore.Qt.KeyboardModifier
+        bead = self.bead_at(x, y)
+        if modifiers & mods.ShiftModifier:
+            if bead is None:
+                self.add_bead(x, y)
+            else:
+                self.remove_bead(bead)
+        elif bead is not None and modifiers & mods.ControlModifier:
+            others = [b for b in self.selected if b != bead]
+            self._select(others if bead in self.selected else [*self.selected, bead])
+        elif bead is not None:
+            self._select([bead])
+
+    def add_bead(self, x: float, y: float) -> int:
+        """Add a bead ROI centred at pixel (x, y), select it, and return its id."""
+        bead = self.source.add_bead(x, y, ROI_HALF_SIZE)
+        self._beads_version = -1  # redraw at the next data tick; select it now
+        self.selected = [bead]
+        self.update_data()
+        return bead
+
+    def remove_bead(self, bead: int) -> None:
+        """Remove bead ``bead``'s ROI from the run."""
+        self.source.remove_bead(bead)
+        self._beads_version = -1
+        self.update_data()
+
+    def _select(self, beads: list[int]) -> None:
+        self.selected = beads
+        if beads:
+            self.source.select_bead(beads[0])
+            self.profile.set_zlut(self.source.zlut(beads[0]))
+        self.traces.set_selected(beads)
+        self._redraw_beads()
+
+    def _redraw_beads(self) -> None:
+        self.image_panel.show_beads(self._beads, set(self.selected))
+
+    # --- teardown -------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """Stop the timers and detach; the run itself is left untouched."""
+        self._image_timer.stop()
+        self._data_timer.stop()
+        self.source.close()
+        super().closeEvent(event)
