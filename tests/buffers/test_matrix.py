@@ -1,0 +1,376 @@
+"""MatrixBuffer: every documented method, the no-silent-overwrite policy, a model check, and
+real processes (several writers, one reader; fork and spawn; a SIGKILLed creator)."""
+
+import multiprocessing
+import os
+import signal
+import stat
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from buffers import BeadRoiBuffer, BufferOverflow, MatrixBuffer, SegmentError, make_locks
+from buffers._segment import segment_name
+
+NAME = "Tracks"
+METHODS = ["fork", "spawn"]
+
+
+def rows(start: int, n: int, cols: int = 3) -> np.ndarray:
+    """``n`` distinct rows; row ``i`` holds ``start + i`` in column 0."""
+    return np.arange(start, start + n, dtype=np.float64)[:, None] * np.ones(cols)
+
+
+@pytest.fixture
+def mb():
+    with MatrixBuffer(create=True, locks=make_locks(NAME), name=NAME, shape=(4, 3)) as buf:
+        yield buf
+
+
+def shm_path(name: str, namespace: str | None = None) -> Path:
+    return Path("/dev/shm") / segment_name(name, namespace)
+
+
+def test_attributes(mb):
+    assert mb.name == NAME and mb.shape == (4, 3)
+    assert mb.dtype == np.float64 and mb.itemsize == 8
+    assert mb.strides == (24, 8) and mb.nbytes == 96
+    assert not mb.overwrite and not mb.closed
+    for attr in ("_shm_info", "_shm", "_idx_shm", "_buf", "_idx_buf"):
+        assert getattr(mb, attr) is not None
+    assert len(mb._buf) == mb.nbytes
+    assert np.isnan(mb.peak_unsorted()).all()
+    assert (mb.get_count_index(), mb.get_read_index(), mb.get_write_index()) == (0, 0, 0)
+
+
+def test_create_needs_a_positive_shape():
+    locks = make_locks(NAME)
+    with pytest.raises(ValueError, match="shape"):
+        MatrixBuffer(create=True, locks=locks, name=NAME)
+    with pytest.raises(ValueError, match="shape"):
+        MatrixBuffer(create=True, locks=locks, name=NAME, shape=(0, 3))
+    with pytest.raises(KeyError, match="Other"):
+        MatrixBuffer(create=True, locks=locks, name="Other", shape=(2, 2))
+
+
+def test_write_then_read_counts_bytes(mb):
+    mb.write(rows(0, 3))
+    assert mb.get_count_index() == 3 * 24
+    assert mb.get_write_index() == 3 * 24 and mb.get_read_index() == 0
+    out = mb.read()
+    np.testing.assert_array_equal(out, rows(0, 3))
+    assert mb.get_count_index() == 0 and mb.get_read_index() == 3 * 24
+    assert mb.rows_written == 3
+
+
+def test_read_when_empty_returns_no_rows(mb):
+    out = mb.read()
+    assert out.shape == (0, 3) and out.dtype == np.float64
+
+
+def test_rows_wrap_and_read_back_in_order(mb):
+    mb.write(rows(0, 3))
+    mb.read()
+    mb.write(rows(3, 3))  # slots 3, 0, 1
+    assert mb.get_write_index() == 2 * 24
+    np.testing.assert_array_equal(mb.read(), rows(3, 3))
+
+
+def test_exactly_full_then_overflow_leaves_buffer_untouched(mb):
+    mb.write(rows(0, 4))
+    assert mb.get_count_index() == mb.nbytes
+    assert mb.get_read_index() == mb.get_write_index() == 0
+    before = mb.peak_unsorted()
+    with pytest.raises(BufferOverflow):
+        mb.write(rows(10, 1))
+    assert mb.get_count_index() == mb.nbytes
+    np.testing.assert_array_equal(mb.peak_unsorted(), before)
+    np.testing.assert_array_equal(mb.read(), rows(0, 4))
+    mb.write(rows(4, 4))  # full again after a wrap-free refill
+    np.testing.assert_array_equal(mb.read(), rows(4, 4))
+
+
+def test_more_rows_than_capacity_overflow(mb):
+    with pytest.raises(BufferOverflow):
+        mb.write(rows(0, 5))
+    assert mb.get_count_index() == 0 and mb.rows_written == 0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros(3),  # 1-D
+        np.zeros((2, 2)),  # wrong column count
+        np.zeros((1, 2, 3)),  # 3-D
+        np.zeros((2, 3), complex),  # not castable to float64
+        np.array([["a", "b", "c"]]),
+    ],
+)
+def test_bad_writes_raise_and_change_nothing(mb, bad):
+    mb.write(rows(0, 1))
+    before = (mb.get_count_index(), mb.get_write_index(), mb.peak_unsorted())
+    with pytest.raises(ValueError):
+        mb.write(bad)
+    after = (mb.get_count_index(), mb.get_write_index(), mb.peak_unsorted())
+    assert before[:2] == after[:2]
+    np.testing.assert_array_equal(before[2], after[2])
+
+
+def test_integer_and_list_rows_are_accepted(mb):
+    mb.write(np.array([[1, 2, 3]], np.int32))
+    mb.write([[4, 5, 6]])
+    mb.write(np.empty((0, 3)))
+    np.testing.assert_array_equal(mb.read(), [[1, 2, 3], [4, 5, 6]])
+
+
+def test_peak_sorted_and_unsorted(mb):
+    mb.write(rows(0, 3))
+    mb.read()
+    mb.write(rows(3, 2))  # slots 3, 0
+    unsorted = mb.peak_unsorted()
+    np.testing.assert_array_equal(unsorted[[3, 0, 1, 2], 0], [3, 4, 1, 2])
+    ordered = mb.peak_sorted()  # oldest slot first: slot 1 (row 1) ... slot 0 (row 4)
+    np.testing.assert_array_equal(ordered[:, 0], [1, 2, 3, 4])
+    assert mb.get_count_index() == 2 * 24  # peaks consume nothing
+    unsorted[:] = -1  # a copy: the buffer is unchanged
+    np.testing.assert_array_equal(mb.read()[:, 0], [3, 4])
+
+
+def test_overwrite_policy_drops_and_counts_oldest():
+    locks = make_locks(NAME)
+    with MatrixBuffer(create=True, locks=locks, name=NAME, shape=(3, 3), overwrite=True) as mb:
+        assert mb.overwrite
+        mb.write(rows(0, 2))
+        mb.write(rows(2, 2))  # drops row 0
+        assert mb.overwritten_rows == 1
+        np.testing.assert_array_equal(mb.read()[:, 0], [1, 2, 3])
+        mb.write(rows(4, 5))  # more than capacity: keeps the newest 3
+        assert mb.overwritten_rows == 3
+        assert mb.rows_written == 9
+        peer = MatrixBuffer(create=False, locks=locks, name=NAME)
+        assert peer.overwrite and peer.overwritten_rows == 3
+        np.testing.assert_array_equal(peer.read()[:, 0], [6, 7, 8])
+        peer.close()
+
+
+def test_attach_shares_data_and_checks_geometry(mb):
+    locks = {NAME: mb.lock}
+    peer = MatrixBuffer(create=False, locks=locks, name=NAME)
+    assert peer.shape == mb.shape
+    mb.write(rows(0, 2))
+    np.testing.assert_array_equal(peer.read(), rows(0, 2))
+    assert mb.get_count_index() == 0
+    peer.close()
+    assert shm_path(NAME).exists()  # an attached close does not unlink
+    with pytest.raises(SegmentError, match="geometry"):
+        MatrixBuffer(create=False, locks=locks, name=NAME, shape=(5, 3))
+
+
+def test_attach_to_other_kind_or_absent_is_a_clear_error():
+    locks = make_locks("BeadRoiBuffer", "Nothing")
+    with BeadRoiBuffer(create=True, locks=locks, capacity=4):
+        with pytest.raises(SegmentError, match="BeadRoiBuffer, not a MatrixBuffer"):
+            MatrixBuffer(create=False, locks=locks, name="BeadRoiBuffer")
+    with pytest.raises(FileNotFoundError):
+        MatrixBuffer(create=False, locks=locks, name="Nothing")
+
+
+def test_namespaces_keep_same_names_apart():
+    locks = make_locks(NAME)
+    with (
+        MatrixBuffer(create=True, locks=locks, name=NAME, shape=(2, 1), namespace="a") as a,
+        MatrixBuffer(create=True, locks=locks, name=NAME, shape=(2, 1), namespace="b") as b,
+    ):
+        a.write([[1.0]])
+        assert b.read().shape == (0, 1)
+        assert a.read()[0, 0] == 1.0
+
+
+def test_owner_only_permissions_and_unlink_on_close():
+    with MatrixBuffer(create=True, locks=make_locks(NAME), name=NAME, shape=(2, 2)) as mb:
+        path = shm_path(NAME)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not path.exists() and mb.closed
+    mb.close()  # idempotent
+    with pytest.raises(ValueError, match="closed"):
+        mb.read()
+    with pytest.raises(ValueError, match="closed"):
+        mb.write(rows(0, 1, 2))
+
+
+def test_second_creator_is_refused_while_owner_lives(mb):
+    with pytest.raises(FileExistsError):
+        MatrixBuffer(create=True, locks={NAME: mb.lock}, name=NAME, shape=(4, 3))
+    mb.write(rows(0, 1))  # the original is intact
+    assert mb.get_count_index() == 24
+
+
+def test_collected_owner_unlinks():
+    mb = MatrixBuffer(create=True, locks=make_locks(NAME), name=NAME, shape=(2, 2))
+    path = shm_path(NAME)
+    assert path.exists()
+    del mb
+    assert not path.exists()
+
+
+# --- a model check -----------------------------------------------------------------------
+class MatrixModel(RuleBasedStateMachine):
+    """Random writes and reads against a deque of unread rows and a list of stored rows."""
+
+    @initialize(cap=st.integers(1, 6), cols=st.integers(1, 3), overwrite=st.booleans())
+    def setup(self, cap, cols, overwrite):
+        self.cap, self.cols = cap, cols
+        self.mb = MatrixBuffer(
+            create=True, locks=make_locks(NAME), name=NAME, shape=(cap, cols), overwrite=overwrite
+        )
+        self.unread: deque = deque()
+        self.stored: list[float] = []
+        self.next = 0
+        self.lost = 0
+        self.accepted = 0
+
+    @rule(n=st.integers(0, 8))
+    def write(self, n):
+        block = rows(self.next, n, self.cols)
+        if n > self.cap - len(self.unread) and not self.mb.overwrite:
+            with pytest.raises(BufferOverflow):
+                self.mb.write(block)
+            return
+        self.mb.write(block)
+        self.next += n
+        self.accepted += n
+        kept = block[:, 0].tolist()[-self.cap :] if n else []
+        self.lost += n - len(kept)
+        self.stored += kept
+        self.unread.extend(kept)
+        while len(self.unread) > self.cap:
+            self.unread.popleft()
+            self.lost += 1
+
+    @rule()
+    def read(self):
+        out = self.mb.read()
+        assert out.shape == (len(self.unread), self.cols)
+        np.testing.assert_array_equal(out[:, 0], list(self.unread))
+        assert (out == out[:, :1]).all()
+        self.unread.clear()
+
+    @invariant()
+    def indices_and_peaks_match(self):
+        if not hasattr(self, "mb"):
+            return
+        rb = self.cols * 8
+        assert self.mb.get_count_index() == len(self.unread) * rb
+        assert self.mb.get_write_index() == len(self.stored) % self.cap * rb
+        assert self.mb.get_read_index() == (len(self.stored) - len(self.unread)) % self.cap * rb
+        assert self.mb.overwritten_rows == self.lost
+        assert self.mb.rows_written == self.accepted
+        expected = ([np.nan] * self.cap + self.stored)[-self.cap :]
+        np.testing.assert_array_equal(self.mb.peak_sorted()[:, 0], expected)
+
+    def teardown(self):
+        if hasattr(self, "mb"):
+            self.mb.close()
+
+
+MatrixModel.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
+TestMatrixModel = MatrixModel.TestCase
+
+
+# --- real processes ----------------------------------------------------------------------
+N_WRITERS, PER_WRITER, CAP = 3, 200, 16
+
+
+def writer(locks, writer_id: int, n_rows: int) -> None:
+    """Append rows ``(writer_id, seq, check)`` in batches of 1..5, retrying when full."""
+    with MatrixBuffer(create=False, locks=locks, name=NAME) as mb:
+        seq, batch = 0, 1
+        while seq < n_rows:
+            n = min(batch, n_rows - seq)
+            s = np.arange(seq, seq + n, dtype=np.float64)
+            block = np.stack([np.full(n, writer_id), s, writer_id * 1e6 + s], axis=1)
+            try:
+                mb.write(block)
+            except BufferOverflow:
+                time.sleep(0.001)  # a test writer may wait crudely; the reader is draining
+                continue
+            seq += n
+            batch = batch % 5 + 1
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_writers_in_processes_reader_drains_nothing_lost_or_duplicated(method):
+    ctx = multiprocessing.get_context(method)
+    locks = make_locks(NAME, context=ctx)
+    with MatrixBuffer(create=True, locks=locks, name=NAME, shape=(CAP, 3)) as mb:
+        procs = [ctx.Process(target=writer, args=(locks, w, PER_WRITER)) for w in range(N_WRITERS)]
+        for p in procs:
+            p.start()
+        got = []
+        total = N_WRITERS * PER_WRITER
+        while sum(len(g) for g in got) < total:
+            block = mb.read()
+            if len(block):
+                got.append(block)
+            elif any(p.exitcode not in (None, 0) for p in procs):
+                break
+            else:
+                time.sleep(0.001)
+        for p in procs:
+            p.join(timeout=60)
+            assert p.exitcode == 0
+        assert mb.read().shape == (0, 3)
+    data = np.concatenate(got)
+    assert data.shape == (total, 3)
+    np.testing.assert_array_equal(data[:, 2], data[:, 0] * 1e6 + data[:, 1])  # rows not torn
+    for w in range(N_WRITERS):
+        seqs = data[data[:, 0] == w, 1]
+        np.testing.assert_array_equal(seqs, np.arange(PER_WRITER))  # each once, in order
+
+
+def hold_buffer(locks, ready) -> None:
+    mb = MatrixBuffer(create=True, locks=locks, name=NAME, shape=(2, 2))  # noqa: F841 (kept alive)
+    ready.set()
+    time.sleep(600)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_segment_of_sigkilled_creator_is_reclaimed(method):
+    ctx = multiprocessing.get_context(method)
+    locks = make_locks(NAME, context=ctx)
+    ready = ctx.Event()
+    proc = ctx.Process(target=hold_buffer, args=(locks, ready))
+    proc.start()
+    assert ready.wait(60)
+    with pytest.raises(FileExistsError):  # its owner is alive
+        MatrixBuffer(create=True, locks=locks, name=NAME, shape=(2, 2))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(timeout=30)
+    assert shm_path(NAME).exists()
+    with MatrixBuffer(create=True, locks=locks, name=NAME, shape=(3, 2)) as mb:
+        assert mb.shape == (3, 2) and mb.get_count_index() == 0
+    assert not shm_path(NAME).exists()
+
+
+def close_inherited(mb) -> None:
+    mb.write(rows(7, 1))
+    mb.close()  # a forked copy of the creator's object must not unlink
+
+
+def test_forked_child_closing_inherited_owner_does_not_unlink():
+    ctx = multiprocessing.get_context("fork")
+    with MatrixBuffer(
+        create=True, locks=make_locks(NAME, context=ctx), name=NAME, shape=(2, 3)
+    ) as mb:
+        proc = ctx.Process(target=close_inherited, args=(mb,))
+        proc.start()
+        proc.join(timeout=30)
+        assert proc.exitcode == 0
+        assert shm_path(NAME).exists()
+        np.testing.assert_array_equal(mb.read(), rows(7, 1))
