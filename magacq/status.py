@@ -25,6 +25,7 @@ _FIELDS = (
     "stacks_lost",  # stacks a killed worker held (requeued or dropped), supervisor-counted
     "worker_restarts",
     "buffer_level",  # fraction of the video buffer holding unread frames (producer)
+    "acquiring",  # 1 once the producer has started the camera
 )
 MAX_WORKERS = 64
 
@@ -122,6 +123,9 @@ class StatusView:
             self._progress.update(self._task, completed=min(self.duration, self.elapsed()))
             return Group(table, self._progress)
         return table
+
+    def restart_clock(self) -> None:
+        self._t0 = time.monotonic()
 
     def elapsed(self) -> float:
         return time.monotonic() - self._t0

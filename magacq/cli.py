@@ -1,0 +1,167 @@
+"""The `magacq` command line: run, validate, drivers, schema.
+
+Exit codes: 0 success, 2 bad input (config, arguments), 1 failure at run time. Errors are one
+line on stderr; ``--debug`` adds the traceback.
+"""
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from magacq.errors import ConfigError, MagacqError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Acquisition and live bead tracking for magnetic-tweezers microscopes.",
+)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from magacq import __version__
+
+        typer.echo(f"magacq {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """magacq: acquire, track and save."""
+
+
+ConfigArg = Annotated[Path, typer.Argument(help="YAML config file.", show_default=False)]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Debug logging and tracebacks.")]
+
+
+@app.command()
+def run(
+    config: ConfigArg,
+    duration: Annotated[
+        float | None, typer.Option(help="Seconds to acquire (overrides the config).", min=0.001)
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Output directory (overrides the config).")
+    ] = None,
+    debug: DebugOpt = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and print the config; acquire nothing.")
+    ] = False,
+) -> None:
+    """Acquire, track every bead live and save one HDF5 file per run."""
+    with _errors(debug):
+        from magacq.config import load_config
+
+        cfg = load_config(config)
+        changes: dict[str, Any] = {}
+        if duration is not None:
+            changes["duration"] = duration
+        if output is not None:
+            changes["output"] = cfg.output.model_copy(update={"dir": output})
+        cfg = cfg.model_copy(update=changes)
+        if dry_run:
+            typer.echo(cfg.model_dump_json(indent=2))
+            return
+        from magacq.supervisor import run_acquisition
+
+        path = run_acquisition(cfg, config_path=config, debug=debug)
+        typer.echo(f"saved {path}")
+
+
+@app.command()
+def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
+    """Check a config file (keys, values, drivers and their settings)."""
+    with _errors(debug):
+        from magacq.config import load_config
+
+        load_config(config)
+        typer.echo(f"{config}: ok")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the config file (for editors)."""
+    from magacq.config import json_schema
+
+    typer.echo(json_schema())
+
+
+@app.command()
+def drivers(debug: DebugOpt = False) -> None:
+    """List the camera and focus-stage drivers and whether each is usable here."""
+    with _errors(debug):
+        import hal
+
+        lister = getattr(hal, "list_drivers", None)
+        if lister is None:
+            raise MagacqError("this installation has no driver registry (hal.list_drivers)")
+        table = Table("driver", "usable", "why not / where")
+        for info in lister():
+            name = str(getattr(info, "name", info))
+            reason = getattr(info, "reason", None) or getattr(info, "unavailable_reason", None)
+            usable = getattr(info, "usable", getattr(info, "available", reason is None))
+            where = getattr(info, "target", None) or getattr(info, "module", "") or ""
+            table.add_row(name, "yes" if usable else "no", str(reason or where))
+        Console(highlight=False).print(table)
+
+
+class _errors:
+    """Turn magacq, hal and argument errors into one line and an exit code."""
+
+    def __init__(self, debug: bool) -> None:
+        self.debug = debug
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or isinstance(exc, typer.Exit | typer.Abort | SystemExit):
+            return False
+        if isinstance(exc, KeyboardInterrupt):
+            _err.print("interrupted")
+            raise typer.Exit(130)
+        if self.debug:
+            traceback.print_exception(exc)
+        code = _exit_code(exc)
+        _err.print(f"[bold red]error:[/] {_one_line(exc)}")
+        raise typer.Exit(code)
+
+
+def _exit_code(exc: BaseException) -> int:
+    if isinstance(exc, MagacqError):
+        return exc.exit_code
+    try:
+        from hal import DriverNotFoundError, UnsupportedSettingError
+
+        if isinstance(exc, DriverNotFoundError | UnsupportedSettingError):
+            return ConfigError.exit_code
+    except ImportError:
+        pass
+    return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    if not isinstance(exc, MagacqError):
+        text = f"{type(exc).__name__}: {text}"
+    return " ".join(text.split())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - Ctrl-C outside a run
+        sys.exit(130)

@@ -1,0 +1,433 @@
+"""The supervisor: creates a run's buffers, starts and watches its processes, stops them cleanly.
+
+``run_acquisition`` is `magacq run`: probe the camera, place the bead ROIs (config or automatic
+detection), create every buffer in a namespace of its own, start the writer, N tracker workers
+and the producer, show the live status, restart a tracker that dies, and on any exit (end of
+duration, Ctrl-C, SIGTERM, a failure) stop them all, close the file and unlink every segment.
+"""
+
+import logging
+import multiprocessing as mp
+import multiprocessing.connection
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.live import Live
+
+from magacq.config import RunConfig, format_name
+from magacq.errors import ConfigError, RunError
+from magacq.logs import RunLogging
+from magacq.status import RunStats, StatusView
+from magacq.wiring import LOCK_NAMES, MATRICES, RunWiring
+
+logger = logging.getLogger("magacq")
+
+_STOP_GRACE_S = 0.6  # per stage of the stop sequence; three stages stay under 2 s
+
+
+def run_namespace() -> str:
+    """A shared-memory namespace of this run's own (the session namespace plus our pid)."""
+    from buffers._segment import default_namespace
+
+    return f"{default_namespace()}-run{os.getpid()}"
+
+
+def output_path(cfg: RunConfig, config_path: Path) -> Path:
+    """The run's HDF5 path (a new one: ``-1``, ``-2``... added when the name is taken)."""
+    out = Path(cfg.output.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / format_name(cfg.output.name, config=config_path.stem)
+    if path.suffix not in (".h5", ".hdf5"):
+        path = path.with_name(path.name + ".h5")
+    stem, k = path.stem, 0
+    while path.exists():
+        k += 1
+        path = path.with_name(f"{stem}-{k}{path.suffix}")
+    return path
+
+
+def probe_camera(cfg: RunConfig) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Open the camera once: its geometry, and an averaged image when beads must be detected."""
+    from hal import HalError
+    from magacq.producer import open_camera
+
+    try:
+        cam = open_camera(cfg.camera.driver, cfg.camera.settings)
+    except HalError as exc:
+        raise RunError(f"cannot open camera {cfg.camera.driver!r}: {exc}") from None
+    try:
+        geometry = {
+            "width": int(cam.width),
+            "height": int(cam.height),
+            "bits": int(np.dtype(cam.dtype).itemsize * 8),
+            "bit_depth": int(cam.bit_depth),
+            "dtype": str(np.dtype(cam.dtype)),
+            "pixel_size_nm": float(cam.pixel_size_nm),
+            "camera_driver": cfg.camera.driver,
+            "camera_class": f"{type(cam).__module__}.{type(cam).__qualname__}",
+            "simulated": hasattr(cam, "ground_truth"),
+        }
+        image = None
+        if not cfg.beads.rois:
+            n = cfg.beads.detect.frames
+            frame = np.empty((cam.height, cam.width), dtype=cam.dtype)
+            acc = np.zeros(frame.shape)
+            cam.start(n)
+            for _ in range(n):
+                cam.read_frame(frame, timeout=5.0)
+                acc += frame
+            cam.stop()
+            image = acc / n
+    except HalError as exc:
+        raise RunError(f"camera {cfg.camera.driver!r} failed: {exc}") from None
+    finally:
+        cam.close()
+    return geometry, image
+
+
+def place_rois(cfg: RunConfig, geometry: dict[str, Any], image: np.ndarray | None) -> list:
+    """Bead ROIs ``(id, x0, x1, y0, y1)`` from the config or from automatic detection."""
+    side, half = cfg.tracking.roi_size, cfg.tracking.roi_size // 2
+    w, h = geometry["width"], geometry["height"]
+    if cfg.beads.rois:
+        centres = list(cfg.beads.rois)
+    else:
+        from magacq.detect import detect_beads
+
+        assert image is not None
+        d = cfg.beads.detect
+        found = detect_beads(image, side, max_beads=d.max_beads, min_score=d.min_score)
+        centres = [(b.x, b.y) for b in sorted(found, key=lambda b: (b.y, b.x))]
+        logger.info("detected %d beads", len(centres))
+        if not centres:
+            raise RunError("no beads found by automatic detection; give beads.rois in the config")
+    rois = []
+    for i, (x, y) in enumerate(centres):
+        x0, y0 = int(x) - half, int(y) - half
+        if x0 < 0 or y0 < 0 or x0 + side > w or y0 + side > h:
+            raise ConfigError(
+                f"beads.rois.{i}: ROI of {side} px around ({x}, {y}) leaves the {w}x{h} frame"
+            )
+        rois.append((i, x0, x0 + side, y0, y0 + side))
+    return rois
+
+
+class _Signals:
+    """SIGINT/SIGTERM set a flag; the main loop stops the run."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "_Signals":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is None:
+            self.received = signum
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+class Run:
+    """One acquisition: its buffers and processes. Use :func:`run_acquisition`."""
+
+    def __init__(self, cfg: RunConfig, wiring: RunWiring, ctx: Any) -> None:
+        self.cfg = cfg
+        self.wiring = wiring
+        self.ctx = ctx
+        self.owned: list[Any] = []
+        self.video: Any = None
+        self.producer: Any = None
+        self.writer: Any = None
+        self.workers: dict[int, Any] = {}
+        self.error: str | None = None
+        self.abort: Any = lambda: False
+
+    # --- buffers ------------------------------------------------------------------------
+    def create_buffers(self) -> None:
+        from buffers import MatrixBuffer, VideoBuffer
+
+        w, g = self.wiring, self.wiring.geometry
+        self.video = VideoBuffer(
+            create=True,
+            locks=w.locks,
+            n_stacks=w.video["n_stacks"],
+            width=g["width"],
+            height=g["height"],
+            n_images=w.video["n_images"],
+            bits=g["bits"],
+            namespace=w.namespace,
+        )
+        self.owned.append(self.video)
+        for name, rows in w.matrix_rows.items():
+            buf = MatrixBuffer(
+                create=True,
+                locks=w.locks,
+                name=name,
+                shape=(rows, MATRICES[name]),
+                namespace=w.namespace,
+            )
+            self.owned.append(buf)
+        self._create_extras()
+
+    def _create_extras(self) -> None:
+        """BeadRoiBuffer and LiveProfileBuffer, where this installation has them."""
+        import buffers
+
+        w = self.wiring
+        roi_cls = getattr(buffers, "BeadRoiBuffer", None)
+        if roi_cls is not None:
+            try:
+                rb = roi_cls(create=True, locks=w.locks, capacity=max(64, 2 * len(w.rois)),
+                             namespace=w.namespace)  # fmt: skip
+                self.owned.append(rb)
+                rb.replace_beads({i: (x0, x1, y0, y1) for i, x0, x1, y0, y1 in w.rois})
+                w.extra_buffers.append("BeadRoiBuffer")
+            except TypeError as exc:  # an older signature: run without it
+                logger.debug("no BeadRoiBuffer: %s", exc)
+        live_cls = getattr(buffers, "LiveProfileBuffer", None)
+        if live_cls is not None:
+            try:
+                lb = live_cls(create=True, locks=w.locks, profile_capacity=w.tracking["roi_size"],
+                              namespace=w.namespace)  # fmt: skip
+                self.owned.append(lb)
+                w.extra_buffers.append("LiveProfileBuffer")
+            except TypeError as exc:
+                logger.debug("no LiveProfileBuffer: %s", exc)
+
+    def close_buffers(self) -> None:
+        for buf in reversed(self.owned):
+            try:
+                buf.close()
+            except Exception as exc:  # keep closing the others
+                logger.warning("closing %r failed: %s", buf, exc)
+        self.owned.clear()
+
+    # --- processes ----------------------------------------------------------------------
+    def _start(self, target: Any, *args: Any, name: str) -> Any:
+        p = self.ctx.Process(target=target, args=(self.wiring, *args), name=name, daemon=True)
+        p.start()
+        return p
+
+    def start(self) -> None:
+        from magacq.producer import run_producer
+        from magacq.worker import run_worker
+        from magacq.writer import run_writer
+
+        self.writer = self._start(run_writer, name="writer")
+        for i in range(self.cfg.tracking.workers):
+            self.workers[i] = self._start(run_worker, i, name=f"tracker-{i}")
+        for _ in self.workers:  # trackers compile their kernels before frames flow
+            while not self.wiring.ready.acquire(timeout=0.25):
+                if self.abort():
+                    return
+                if any(not p.is_alive() for p in (self.writer, *self.workers.values())):
+                    raise RunError("a tracker or the writer failed while starting")
+        self.producer = self._start(run_producer, name="producer")
+
+    def watch(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for a child to exit; restart dead trackers, note failures."""
+        if self.producer is None:
+            return
+        procs = [self.producer, self.writer, *self.workers.values()]
+        ready = mp.connection.wait([p.sentinel for p in procs if p is not None], timeout)
+        if not ready:
+            return
+        for i, p in list(self.workers.items()):
+            if not p.is_alive():
+                p.join()
+                recovered = self.video.reclaim_dead_claims(requeue=True)
+                self.wiring.stats.add("stacks_lost", len(recovered))
+                self.wiring.stats.add("worker_restarts")
+                logger.warning(
+                    "tracker %d died (exit code %s); %d claimed stack(s) requeued; restarting",
+                    i, p.exitcode, len(recovered),
+                )  # fmt: skip
+                from magacq.worker import run_worker
+
+                self.workers[i] = self._start(run_worker, i, name=f"tracker-{i}")
+        if not self.writer.is_alive() and not self.wiring.writer_finish.is_set():
+            self.error = self.error or f"the writer process died (exit code {self.writer.exitcode})"
+        if not self.producer.is_alive() and not self.wiring.stop.is_set():
+            self.error = (
+                self.error
+                or self._child_error()
+                or (f"the producer process stopped (exit code {self.producer.exitcode})")
+            )
+
+    def _child_error(self) -> str | None:
+        try:
+            while True:
+                kind, _role, message = self.wiring.events.get(timeout=0.2)
+                if kind == "error":
+                    return message
+        except Exception:  # queue.Empty
+            return None
+
+    def stop(self, state: str) -> None:
+        """Stop everything within about 2 s: producer, then workers, then the writer."""
+        w = self.wiring
+        w.stop.set()
+        _join(self.producer, _STOP_GRACE_S)
+        w.workers_stop.set()
+        deadline = time.monotonic() + 1.2
+        for p in self.workers.values():
+            _join(p, max(0.05, deadline - time.monotonic()))
+        if self.video is not None:
+            lost = self.video.reclaim_dead_claims(requeue=False)
+            w.stats.add("stacks_lost", len(lost))
+        w.final_state.value = state.encode()[:31]
+        w.final_error.value = (self.error or "").encode()[:1023]
+        w.writer_finish.set()
+        _join(self.writer, 2.0)
+
+
+def _join(p: Any, timeout: float) -> None:
+    if p is None:
+        return
+    p.join(timeout)
+    if p.is_alive():
+        logger.warning("%s did not stop in time; killing it", p.name)
+        p.kill()
+        p.join(1.0)
+
+
+def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -> Path:
+    """Run one acquisition to its end; return the HDF5 file's path.
+
+    Raises
+    ------
+    ConfigError
+        The config does not fit the camera (ROIs outside the frame, ...).
+    RunError
+        The camera, the producer or the writer failed; what was acquired is saved.
+    """
+    from buffers import make_locks
+    from magacq.writer import ROIS_DTYPE, run_attrs
+
+    ctx = mp.get_context("spawn")
+    console = Console(stderr=True)
+    logs = RunLogging(console, debug=debug, ctx=ctx)
+    logs.start()
+    events = ctx.Queue()
+    run: Run | None = None
+    try:
+        geometry, image = probe_camera(cfg)
+        rois = place_rois(cfg, geometry, image)
+        path = output_path(cfg, config_path)
+        logs.add_file(path.with_suffix(".log"))
+        namespace = run_namespace()
+        from buffers import remove_stale_segments
+
+        remove_stale_segments(namespace)
+        fps_guess = float(cfg.camera.settings.get("frame_rate", 0) or 1000)
+        frame_rows = int(min(5e6, max(50_000, 10 * fps_guess)))
+        matrix_rows = {
+            "positions": max(
+                cfg.buffers.positions_rows, 4 * len(rois) * cfg.buffers.images_per_stack
+            ),
+            "frames": frame_rows,
+            "dropped": frame_rows,
+        }
+        if geometry["simulated"]:
+            matrix_rows["truth"] = max(frame_rows * max(1, len(rois)), 100_000)
+        ref = set(cfg.beads.reference)
+        rois_table = np.array(
+            [(i, x0, x1, y0, y1, i in ref) for i, x0, x1, y0, y1 in rois], dtype=ROIS_DTYPE
+        )
+        stats = RunStats(ctx)
+        wiring = RunWiring(
+            namespace=namespace,
+            locks=make_locks(*LOCK_NAMES, context=ctx),
+            stats=stats,
+            log_queue=logs.queue,
+            log_level=logs.level,
+            stop=ctx.Event(),
+            workers_stop=ctx.Event(),
+            writer_finish=ctx.Event(),
+            final_state=ctx.Array("c", 32),
+            final_error=ctx.Array("c", 1024),
+            events=events,
+            ready=ctx.Semaphore(0),
+            matrix_rows=matrix_rows,
+            camera={"driver": cfg.camera.driver, "settings": dict(cfg.camera.settings)},
+            geometry=geometry,
+            video={"n_stacks": cfg.buffers.n_stacks, "n_images": cfg.buffers.images_per_stack},
+            rois=rois,
+            tracking={**cfg.tracking.model_dump(mode="json"), "roi_size": cfg.tracking.roi_size},
+            writer={
+                "path": str(path),
+                "attrs": {
+                    **run_attrs(cfg.model_dump_json(), str(config_path), geometry),
+                    "namespace": namespace,
+                    "n_beads": len(rois),
+                },
+                "rois": rois_table,
+            },
+        )
+        run = Run(cfg, wiring, ctx)
+        run.create_buffers()
+        logger.info("run %s: %d beads, %d workers -> %s", namespace, len(rois),
+                    cfg.tracking.workers, path)  # fmt: skip
+        state = _supervise(run, cfg, console)
+        if run.error:
+            raise RunError(f"{run.error}; data acquired so far saved in {path}")
+        if state == "interrupted":
+            logger.info("stopped by signal; file complete")
+        return path
+    finally:
+        if run is not None:
+            run.close_buffers()
+        events.close()
+        events.join_thread()
+        logs.stop()
+
+
+def _supervise(run: Run, cfg: RunConfig, console: Console) -> str:
+    """Start the processes, watch them until the end, stop them; return the final state."""
+    view = StatusView(run.wiring.stats, len(run.wiring.rois), cfg.tracking.workers, cfg.duration)
+    state = "complete"
+    with _Signals() as signals:
+        run.abort = lambda: signals.received is not None
+        live = Live(view, console=console, refresh_per_second=4, transient=False)
+        try:
+            run.start()
+            if console.is_terminal:
+                live.start()
+            t0: float | None = None
+            last_line = time.monotonic()
+            while True:
+                run.watch(0.25)
+                if signals.received is not None:
+                    state = "interrupted"
+                    logger.info("received %s: stopping", signal.Signals(signals.received).name)
+                    break
+                if run.error:
+                    state = "failed"
+                    break
+                if run.producer is None or not run.producer.is_alive():  # a finite camera ended
+                    break
+                if t0 is None and run.wiring.stats.get("acquiring"):
+                    t0 = time.monotonic()  # the duration counts from the camera's start
+                    view.restart_clock()
+                if cfg.duration is not None and t0 and time.monotonic() - t0 >= cfg.duration:
+                    break
+                if not console.is_terminal and time.monotonic() - last_line > 5:
+                    logger.info(view.line())
+                    last_line = time.monotonic()
+        finally:
+            run.stop(state if not run.error else "failed")
+            if console.is_terminal:
+                live.stop()
+    logger.info(view.line())
+    return state

@@ -1,0 +1,185 @@
+"""Tracker worker processes: claim whole stacks in parallel, track every bead, write positions.
+
+Each worker blocks in ``claim_stack`` (a semaphore wait, no spinning), tracks every bead of every
+frame of its stack straight from the shared-memory view, releases the stack and appends one row
+per bead per frame to the ``positions`` MatrixBuffer. No lock is held around the computation.
+"""
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from magacq.wiring import RunWiring
+
+logger = logging.getLogger("magacq.worker")
+
+_DRAIN_S = 1.0  # after the stop, finish queued stacks for at most this long
+
+
+def centroid(rois: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Background-subtracted centre of mass of each ROI of ``(n, h, w)``.
+
+    Returns x, y in pixels within the ROI (pixel centres at integers) and flags (1: no signal).
+    """
+    img = rois.astype(np.float64)
+    bg = np.median(img.reshape(len(img), -1), axis=1)[:, None, None]
+    w = np.abs(img - bg)
+    w -= w.mean(axis=(1, 2), keepdims=True)
+    np.clip(w, 0, None, out=w)
+    total = w.sum(axis=(1, 2))
+    ok = total > 0
+    total[~ok] = 1
+    x = (w.sum(axis=1) * np.arange(img.shape[2])).sum(axis=1) / total
+    y = (w.sum(axis=2) * np.arange(img.shape[1])).sum(axis=1) / total
+    x[~ok] = np.nan
+    y[~ok] = np.nan
+    return x, y, (~ok).astype(np.uint16)
+
+
+class Tracker:
+    """Turns one stack into position rows for the run's beads.
+
+    Parameters
+    ----------
+    rois : ndarray (n_beads, 5)
+        Bead id, x0, x1, y0, y1 in pixels.
+    pixel_size_nm : float
+    tracking : dict
+        The tracking config section (algorithm, options, profile_bead).
+    zlut : optional
+        A ``magacq.tracking.ZLut`` with one LUT per bead (in ROI order), or None.
+    """
+
+    def __init__(
+        self, rois: np.ndarray, pixel_size_nm: float, tracking: dict[str, Any], zlut: Any = None
+    ) -> None:
+        self.rois = rois
+        self.px = float(pixel_size_nm)
+        self.algorithm = tracking.get("algorithm", "qi")
+        self.options = dict(tracking.get("options") or {})
+        self.zlut = zlut
+        self.profile_bead = int(tracking.get("profile_bead", 0))
+        self.last_profile: tuple[int, np.ndarray] | None = None
+
+    def track(self, frames: np.ndarray, timestamps: np.ndarray, seqs: np.ndarray) -> np.ndarray:
+        """Rows (time, frame, bead_id, x_nm, y_nm, z_nm, flag, t_written) of ``(n, h, w)``."""
+        n_frames, n_beads = len(frames), len(self.rois)
+        if n_beads == 0:
+            return np.empty((0, 8))
+        side = int(self.rois[0, 2] - self.rois[0, 1])
+        cut = np.empty((n_frames, n_beads, side, side), dtype=frames.dtype)
+        for b, (_, x0, x1, y0, y1) in enumerate(self.rois):
+            cut[:, b] = frames[:, y0:y1, x0:x1]
+        cut = cut.reshape(-1, side, side)
+        z = np.full(len(cut), np.nan)
+        if self.algorithm == "centroid":
+            x, y, flags = centroid(cut)
+        else:
+            from magacq.tracking import track_rois
+
+            lut_index = None
+            if self.zlut is not None:
+                lut_index = np.tile(np.arange(n_beads) % self.zlut.n_luts, n_frames)
+            res = track_rois(cut, lut_index, self.zlut, method=self.algorithm, **self.options)
+            x, y, z, flags = res.x, res.y, res.z, res.flags
+            pb = np.flatnonzero(self.rois[:, 0] == self.profile_bead)
+            if len(pb):
+                self.last_profile = (int(pb[0]), res.profiles[(n_frames - 1) * n_beads + pb[0]])
+        rows = np.empty((n_frames * n_beads, 8))
+        rows[:, 0] = np.repeat(timestamps, n_beads)
+        rows[:, 1] = np.repeat(seqs, n_beads)
+        rows[:, 2] = np.tile(self.rois[:, 0], n_frames)
+        # pixel centres at integers within the ROI; the image's corner is the origin
+        rows[:, 3] = (np.tile(self.rois[:, 1], n_frames) + x + 0.5) * self.px
+        rows[:, 4] = (np.tile(self.rois[:, 3], n_frames) + y + 0.5) * self.px
+        rows[:, 5] = z
+        rows[:, 6] = flags
+        return rows
+
+
+def load_zlut(path: Any) -> Any:
+    """Load a Z-LUT file written by `magacq calibrate` (None when no path)."""
+    if not path:
+        return None
+    try:
+        from magacq.calibrate import load_zlut as _load  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise RuntimeError(f"cannot read Z-LUT files here: {exc}") from None
+    return _load(path)
+
+
+def run_worker(wiring: RunWiring, index: int) -> None:
+    """Entry point of tracker worker ``index``."""
+    from buffers import BufferOverflow
+
+    wiring.enter_child(f"tracker {index}")
+    stats = wiring.stats
+    vb = wiring.attach_video()
+    positions = wiring.attach_matrices("positions")["positions"]
+    live = _attach_live(wiring)
+    tracker = Tracker(
+        wiring.rois_array(),
+        wiring.geometry["pixel_size_nm"],
+        wiring.tracking,
+        load_zlut(wiring.tracking.get("zlut")),
+    )
+    delay = float(wiring.tracking.get("debug_delay_s", 0.0))
+    side = int(wiring.tracking["roi_size"])
+    if len(tracker.rois):  # compile and warm up before the first real stack
+        h, w = wiring.geometry["height"], wiring.geometry["width"]
+        warm = np.zeros((1, h, w), dtype=np.dtype(wiring.geometry["dtype"]))
+        warm[0, :side, :side] = 1
+        tracker.track(warm, np.zeros(1), np.zeros(1))
+    wiring.ready.release()
+    stop_seen: float | None = None
+    try:
+        while True:
+            if stop_seen is None and wiring.workers_stop.is_set():
+                stop_seen = time.monotonic()
+            if stop_seen is not None and time.monotonic() - stop_seen > _DRAIN_S:
+                break
+            claim = vb.claim_stack(timeout=0.0 if stop_seen else 0.25)
+            if claim is None:
+                if stop_seen is not None:
+                    break
+                continue
+            frames = None
+            try:
+                frames = claim.stack.T  # (n_images, height, width), C-contiguous, zero-copy
+                rows = tracker.track(frames, claim.timestamps, claim.frame_numbers)
+                if delay and not wiring.workers_stop.is_set():
+                    time.sleep(delay)  # testing aid: a slow tracker holds its stack
+            finally:
+                del frames
+                try:
+                    vb.release_stack(claim)
+                except ValueError:  # dropped by the supervisor meanwhile
+                    pass
+            rows[:, 7] = time.monotonic()
+            while True:
+                try:
+                    positions.write(rows)
+                    break
+                except BufferOverflow:  # the writer is behind: wait for it, keep the rows
+                    if wiring.writer_finish.wait(0.01):
+                        break
+            stats.add_stacks(index)
+            if live is not None and tracker.last_profile is not None:
+                bead, profile = tracker.last_profile
+                live.write_profile(float(claim.timestamps[-1]), bead, profile)
+    finally:
+        positions.close()
+        if live is not None:
+            live.close()
+        vb.close()
+
+
+def _attach_live(wiring: RunWiring) -> Any:
+    import buffers
+
+    cls = getattr(buffers, "LiveProfileBuffer", None)
+    if cls is None or "LiveProfileBuffer" not in wiring.extra_buffers:
+        return None
+    return cls(create=False, locks=wiring.locks, namespace=wiring.namespace)
