@@ -11,6 +11,7 @@ from hal._errors import (
     UnsupportedSettingError,
 )
 from hal._focus import FocusStage
+from hal._registry import DriverInfo, camera_class, focus_stage_class, list_drivers
 from hal._settings import DeviceSettings, validate_settings
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Camera",
     "DeviceError",
     "DeviceSettings",
+    "DriverInfo",
     "DriverNotFoundError",
     "FocusStage",
     "FrameInfo",
@@ -25,5 +27,8 @@ __all__ = [
     "HalTimeoutError",
     "LibraryMissingError",
     "UnsupportedSettingError",
+    "camera_class",
+    "focus_stage_class",
+    "list_drivers",
     "validate_settings",
 ]
