@@ -9,6 +9,7 @@ second call returns at once.
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -35,6 +36,9 @@ MMDEVICE_SOURCES = (
 )
 CXXFLAGS = ("-std=c++17", "-O2", "-fPIC", "-shared", "-pthread", "-fvisibility=hidden")
 SDIST_INDEX = "https://pypi.org/simple/pymmcore/"
+DEFAULT_OUT_DIR = Path(__file__).with_name("build")
+
+logger = logging.getLogger("simulators.mm_adapter")
 
 
 class AdapterBuildError(RuntimeError):
@@ -130,28 +134,10 @@ def _build_key(src: Path, cxx: str) -> str:
     return h.hexdigest()[:16]
 
 
-def build_adapter(out_dir: Path | None = None) -> Path:
-    """Build (or reuse) the MagacqTest adapter library.
-
-    Parameters
-    ----------
-    out_dir : Path, optional
-        Cache directory; default :func:`default_cache_dir`.
-
-    Returns
-    -------
-    Path
-        The library file ``.../libmmgr_dal_MagacqTest.so.0``; its parent is the adapter search
-        path (``mm_path``) to hand to MMCore.
-
-    Raises
-    ------
-    AdapterBuildError
-        No sources, no compiler, wrong device interface version, or a compile error.
-    """
-    out_dir = Path(out_dir) if out_dir is not None else default_cache_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    src = mmdevice_source_dir(out_dir)
+def _compile(cache_dir: Path) -> Path:
+    """The library for the current sources, compiled into ``cache_dir/<source hash>/``."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    src = mmdevice_source_dir(cache_dir)
     found = source_interface_version(src)
     if found != DEVICE_INTERFACE_VERSION:
         raise AdapterBuildError(
@@ -159,12 +145,12 @@ def build_adapter(out_dir: Path | None = None) -> Path:
             f"pymmcore {PYMMCORE_VERSION} needs {DEVICE_INTERFACE_VERSION}"
         )
     cxx = _compiler()
-    target = out_dir / _build_key(src, cxx) / LIBRARY_NAME
+    target = cache_dir / _build_key(src, cxx) / LIBRARY_NAME
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     # One builder at a time (parallel test sessions); the others wait and reuse its result.
-    with open(out_dir / ".lock", "w") as lock:
+    with open(cache_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if target.is_file():
             return target
@@ -179,12 +165,50 @@ def build_adapter(out_dir: Path | None = None) -> Path:
                 "-o",
                 str(built),
             ]
+            logger.info("compiling the MagacqTest adapter: %s", " ".join(cmd))
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 raise AdapterBuildError(
                     f"compiling the MagacqTest adapter failed:\n{proc.stderr[-4000:]}"
                 )
             built.replace(target)
+    return target
+
+
+def build_adapter(out_dir: Path | None = None, *, cache_dir: Path | None = None) -> Path:
+    """Build (or reuse) the MagacqTest adapter and place it in ``out_dir``.
+
+    The compiled library is cached in ``cache_dir`` under a hash of its sources and compiler,
+    so only the first call compiles; later ones copy (atomically, and only when it changed).
+
+    Parameters
+    ----------
+    out_dir : Path, optional
+        Where to put the library: the adapter search path (``mm_path``) to hand to MMCore.
+        Default :data:`DEFAULT_OUT_DIR` (``simulators/mm_adapter/build``, git-ignored).
+    cache_dir : Path, optional
+        Build cache; default :func:`default_cache_dir`.
+
+    Returns
+    -------
+    Path
+        ``out_dir/libmmgr_dal_MagacqTest.so.0``.
+
+    Raises
+    ------
+    AdapterBuildError
+        No sources, no compiler, wrong device interface version, or a compile error.
+    """
+    built = _compile(Path(cache_dir) if cache_dir is not None else default_cache_dir())
+    out_dir = Path(out_dir) if out_dir is not None else DEFAULT_OUT_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / LIBRARY_NAME
+    data = built.read_bytes()
+    if not (target.is_file() and target.read_bytes() == data):
+        # Replace, never overwrite in place: a process that has the old file loaded keeps it.
+        with tempfile.NamedTemporaryFile(dir=out_dir, delete=False) as tmp:
+            tmp.write(data)
+        Path(tmp.name).replace(target)
     return target
 
 

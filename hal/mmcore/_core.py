@@ -1,0 +1,143 @@
+"""Creating a CMMCore from a .cfg, and setting device properties with clear errors."""
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hal._errors import DeviceError, LibraryMissingError, UnsupportedSettingError
+
+logger = logging.getLogger("hal.mmcore")
+
+_INSTALL_HINT = "pip install 'magacq[mmcore]'"
+#: What pymmcore raises for an MMCore error (SWIG maps CMMError codes onto these).
+MM_ERRORS = (RuntimeError, OSError, ValueError, KeyError, IndexError)
+
+
+def import_pymmcore() -> Any:
+    """Import pymmcore, or raise LibraryMissingError saying how to install it."""
+    try:
+        import pymmcore
+    except ImportError as exc:
+        raise LibraryMissingError(f"pymmcore is not installed ({_INSTALL_HINT})") from exc
+    return pymmcore
+
+
+def missing_library() -> str | None:
+    """Why pymmcore cannot be imported, or None."""
+    try:
+        import_pymmcore()
+    except LibraryMissingError as exc:
+        return str(exc)
+    return None
+
+
+def device_interface_version(pymmcore: Any) -> int:
+    """The device interface version this pymmcore's MMCore loads (``Device API version N``)."""
+    info = pymmcore.CMMCore().getAPIVersionInfo()
+    for part in info.split(","):
+        words = part.split()
+        if words[:3] == ["Device", "API", "version"]:
+            return int(words[3])
+    raise DeviceError(f"cannot read the device interface version from {info!r}")
+
+
+def load_core(mm_path: Sequence[Path], config_file: Path) -> Any:
+    """A new CMMCore that searched ``mm_path`` for adapters and loaded ``config_file``.
+
+    Raises
+    ------
+    DeviceError
+        The .cfg failed to load: MMCore's own message, and a hint on a device interface
+        version mismatch.
+    """
+    pymmcore = import_pymmcore()
+    core = pymmcore.CMMCore()
+    core.setDeviceAdapterSearchPaths([str(p) for p in mm_path])
+    try:
+        core.loadSystemConfiguration(str(config_file))
+    except MM_ERRORS as exc:
+        core.unloadAllDevices()
+        msg = " ".join(str(exc).split())
+        hint = ""
+        if "interface version" in msg:
+            hint = (
+                f" (pymmcore {pymmcore.__version__} loads device interface version "
+                f"{device_interface_version(pymmcore)}: rebuild the adapter against that "
+                "Micro-Manager version, or install the matching pymmcore)"
+            )
+        raise DeviceError(
+            f"Micro-Manager failed to load {config_file} (adapter search path "
+            f"{', '.join(map(str, mm_path))}): {msg}{hint}"
+        ) from None
+    return core
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def set_property(core: Any, label: str, name: str, value: Any) -> None:
+    """Set ``label``'s property ``name`` after checking it exists, is writable and accepts value.
+
+    Raises
+    ------
+    UnsupportedSettingError
+        Unknown property (lists the device's properties), read-only, a value outside the allowed
+        values (lists them) or the limits, or a non-number for a numeric property.
+    DeviceError
+        The device refused the value.
+    """
+    import pymmcore
+
+    if not core.hasProperty(label, name):
+        names = ", ".join(core.getDevicePropertyNames(label))
+        raise UnsupportedSettingError(
+            f"device {label!r} has no property {name!r}; its properties: {names}"
+        )
+    if core.isPropertyReadOnly(label, name):
+        raise UnsupportedSettingError(f"property {label}.{name} is read-only")
+    text = _format(value)
+    allowed = tuple(core.getAllowedPropertyValues(label, name))
+    if allowed and text not in allowed:
+        raise UnsupportedSettingError(
+            f"{label}.{name} = {text!r} is not allowed; allowed values: {', '.join(allowed)}"
+        )
+    ptype = core.getPropertyType(label, name)
+    if ptype in (pymmcore.Integer, pymmcore.Float):
+        try:
+            number = float(text)
+        except ValueError:
+            raise UnsupportedSettingError(f"{label}.{name} takes a number, got {text!r}") from None
+        if ptype == pymmcore.Integer and not number.is_integer():
+            raise UnsupportedSettingError(f"{label}.{name} takes an integer, got {text!r}")
+        if core.hasPropertyLimits(label, name):
+            lo = core.getPropertyLowerLimit(label, name)
+            hi = core.getPropertyUpperLimit(label, name)
+            if not lo <= number <= hi:
+                raise UnsupportedSettingError(
+                    f"{label}.{name} = {text} is outside its limits [{lo:g}, {hi:g}]"
+                )
+    try:
+        core.setProperty(label, name, text)
+    except MM_ERRORS as exc:
+        raise DeviceError(f"{label}.{name} = {text!r} refused: {exc}") from None
+    logger.debug("set %s.%s = %s", label, name, text)
+
+
+def device_label(core: Any, wanted: str | None, current: str, device_type: Any, kind: str) -> str:
+    """``wanted`` if it is a loaded device of ``device_type``, else the core's ``current`` one."""
+    loaded = tuple(core.getLoadedDevicesOfType(device_type))
+    label = wanted or current
+    if not label:
+        raise UnsupportedSettingError(
+            f"the config sets no {kind} device; name one of: {', '.join(loaded) or '(none)'}"
+        )
+    if label not in loaded:
+        raise UnsupportedSettingError(
+            f"no {kind} device {label!r} is loaded; loaded {kind} devices: "
+            f"{', '.join(loaded) or '(none)'}"
+        )
+    return label

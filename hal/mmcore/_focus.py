@@ -1,0 +1,113 @@
+"""The mmcore focus-stage driver: MMCore's focus (stage) device, positions in nm."""
+
+import logging
+import math
+from typing import Any, ClassVar
+
+from hal._camera import Camera as _Camera
+from hal._errors import DeviceError, UnsupportedSettingError
+from hal._focus import FocusStage as _FocusStage
+from hal.mmcore._core import MM_ERRORS, device_label, import_pymmcore, load_core, missing_library
+from hal.mmcore._settings import MMCoreFocusSettings
+
+logger = logging.getLogger("hal.mmcore")
+
+
+class FocusStage(_FocusStage):
+    """A Micro-Manager focus stage.
+
+    Given ``camera=`` (an mmcore :class:`~hal.mmcore.Camera`), it drives that camera's CMMCore,
+    which must be open first; alone, it loads ``config_file`` into a CMMCore of its own.
+
+    Parameters
+    ----------
+    settings : mapping, optional
+        See :class:`MMCoreFocusSettings`.
+    camera : hal.mmcore.Camera, optional
+        The camera whose CMMCore to share.
+    """
+
+    Settings: ClassVar[type[MMCoreFocusSettings]] = MMCoreFocusSettings
+    settings: MMCoreFocusSettings
+
+    def __init__(self, settings: Any = None, *, camera: _Camera | None = None) -> None:
+        super().__init__(settings, camera=camera)
+        self.core: Any = None
+        self.label = ""
+        self._owns_core = False
+        self._limits = (-math.inf, math.inf)
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return missing_library()
+
+    def _do_open(self) -> None:
+        pymmcore = import_pymmcore()
+        s = self.settings
+        if self.camera is not None:
+            core = getattr(self.camera, "core", None)
+            if core is None:
+                raise DeviceError(
+                    "the mmcore focus stage shares its camera's MMCore: open the camera first"
+                )
+            self._owns_core = False
+        else:
+            if s.config_file is None:
+                raise UnsupportedSettingError(
+                    "mmcore focus stage: config_file (and mm_path) needed without a camera"
+                )
+            core = load_core(s.mm_path, s.config_file)
+            self._owns_core = True
+        try:
+            self.label = device_label(
+                core, s.stage, core.getFocusDevice(), pymmcore.StageDevice, "focus stage"
+            )
+            self._limits = self._read_limits(core)
+        except BaseException:
+            if self._owns_core:
+                core.unloadAllDevices()
+            raise
+        self.core = core
+        logger.info("opened MMCore focus stage %r, limits %s nm", self.label, self._limits)
+
+    def _read_limits(self, core: Any) -> tuple[float, float]:
+        if self.settings.limits_nm is not None:
+            lo, hi = self.settings.limits_nm
+        elif core.hasProperty(self.label, "Position") and core.hasPropertyLimits(
+            self.label, "Position"
+        ):
+            lo = core.getPropertyLowerLimit(self.label, "Position") * 1000.0
+            hi = core.getPropertyUpperLimit(self.label, "Position") * 1000.0
+        else:
+            lo, hi = -math.inf, math.inf
+        if not lo < hi:
+            raise UnsupportedSettingError(f"focus stage limits [{lo:g}, {hi:g}] nm are empty")
+        return (float(lo), float(hi))
+
+    def _do_close(self) -> None:
+        if self._owns_core and self.core is not None:
+            self.core.unloadAllDevices()
+        self.core = None
+
+    def _do_move_to(self, z_nm: float) -> None:
+        try:
+            self.core.setPosition(self.label, z_nm / 1000.0)
+        except MM_ERRORS as exc:
+            raise DeviceError(
+                f"focus stage {self.label!r} refused z = {z_nm:g} nm: {exc}"
+            ) from None
+
+    @property
+    def position_nm(self) -> float:
+        if self.core is None:
+            raise DeviceError("mmcore focus stage is not open")
+        return float(self.core.getPosition(self.label)) * 1000.0
+
+    @property
+    def limits_nm(self) -> tuple[float, float]:
+        return self._limits
+
+    def is_busy(self) -> bool:
+        if self.core is None:
+            return False
+        return bool(self.core.deviceBusy(self.label))
