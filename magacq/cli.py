@@ -117,6 +117,19 @@ def drivers(debug: DebugOpt = False) -> None:
         Console(highlight=False).print(table)
 
 
+@app.command()
+def view(
+    run: Annotated[
+        str | None,
+        typer.Option("--run", help="Namespace of the run to watch (needed when several are live)."),
+    ] = None,
+) -> None:
+    """Open a live window onto a running acquisition (needs the 'view' extra)."""
+    from magacq.view import main as view_main
+
+    raise typer.Exit(view_main(run))
+
+
 class _errors:
     """Turn magacq, hal and argument errors into one line and an exit code."""
 

@@ -4,6 +4,7 @@ Qt (PySide6) and pyqtgraph come with the optional ``view`` extra and are importe
 window opens, so the rest of magacq works without them.
 """
 
+import os
 import sys
 
 from ._discovery import RunInfo, ViewError, choose_run, find_runs
@@ -24,6 +25,13 @@ def main(run: str | None = None) -> int:
         info = choose_run(find_runs(), run)
     except ViewError as exc:
         print(f"magacq view: {exc}", file=sys.stderr)
+        return 2
+    if not (
+        os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("QT_QPA_PLATFORM")
+    ):
+        print("magacq view: no display (DISPLAY is not set)", file=sys.stderr)
         return 2
     try:
         from ._app import run_window

@@ -30,7 +30,10 @@ class TrackHistory:
         """Add new rows (any order) and drop those older than the window."""
         if len(rows):
             rows = rows[np.isfinite(rows[:, T])]
-            self._rows = np.concatenate([self._rows, rows[:, :N_COLUMNS]])
+            both = np.concatenate([self._rows, rows[:, :N_COLUMNS]])
+            # a row seen twice (re-read across a concurrent write) is kept once
+            _, first = np.unique(both[:, [BEAD, FRAME]], axis=0, return_index=True)
+            self._rows = both[np.sort(first)]
         self.trim()
 
     def trim(self) -> None:

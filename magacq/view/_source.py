@@ -123,6 +123,7 @@ VIDEO = "VideoBuffer"
 POSITIONS = "positions"
 ROIS = "BeadRoiBuffer"
 PROFILE = "LiveProfileBuffer"
+DROPPED = "dropped"  # one row per frame the producer dropped
 #: Columns of the positions rows: time, frame, bead id, x, y, z (nm), flag, time written.
 T_COL, FRAME_COL, BEAD_COL, FLAG_COL, WRITTEN_COL = 0, 1, 2, 6, 7
 
@@ -156,8 +157,9 @@ class RunSource:
         self._closed = False
         self._rate = RateMeter()
         self._rows_seen = 0
+        self._newest_frame = -1
         self._selected: int | None = None
-        locks = _private_locks(VIDEO, POSITIONS, ROIS, PROFILE)
+        locks = _private_locks(VIDEO, POSITIONS, ROIS, PROFILE, DROPPED)
         try:
             self._video = VideoBuffer(create=False, locks=locks, namespace=namespace)
         except (FileNotFoundError, SegmentError) as exc:
@@ -165,6 +167,7 @@ class RunSource:
         self._positions = self._optional(MatrixBuffer, locks=locks, name=POSITIONS)
         self._rois = self._optional(BeadRoiBuffer, locks=locks, name=ROIS)
         self._profile = self._optional(LiveProfileBuffer, locks=locks, name=PROFILE)
+        self._dropped = self._optional(MatrixBuffer, locks=locks, name=DROPPED)
         self._reference: set[int] = set()
 
     def _optional(self, cls: Any, **kwargs: Any) -> Any:
@@ -221,7 +224,10 @@ class RunSource:
         if new <= 0:
             return np.empty((0, buf.shape[1]))
         rows = buf.peak_sorted()[-new:]
-        return rows[np.isfinite(rows[:, T_COL])]
+        rows = rows[np.isfinite(rows[:, T_COL])]
+        if len(rows):
+            self._newest_frame = max(self._newest_frame, int(rows[:, FRAME_COL].max()))
+        return rows
 
     def live_profile(self) -> Profile | None:
         """The newest live radial profile, whichever bead it is of; None if none yet."""
@@ -238,16 +244,24 @@ class RunSource:
         return None
 
     def status(self) -> Status:
-        """Frame rate (measured here), buffer level, and latency of the newest positions."""
-        total = self._video.frames_written
-        return Status(
-            fps=self._rate.update(total),
-            buffer_level=self._video._get_count_index() / self._video.n_total_images,
-            frame=total,
-            latency_s=self._latency,
-        )
+        """Frame rate (measured here), buffer level, dropped frames, and tracking lag.
 
-    _latency = math.nan
+        The lag is how many frames the newest positions trail the newest frame, over the
+        frame rate: the run's own latency counters are not in shared memory.
+        """
+        total = self._video.frames_written
+        fps = self._rate.update(total)
+        dropped = math.nan if self._dropped is None else self._dropped.rows_written
+        lag = math.nan
+        if self._newest_frame >= 0 and fps > 0:
+            lag = max(0.0, (total - 1 - self._newest_frame) / fps)
+        return Status(
+            fps=fps,
+            buffer_level=self._video._get_count_index() / self._video.n_total_images,
+            dropped=dropped,
+            frame=total,
+            latency_s=lag,
+        )
 
     def add_bead(self, x: float, y: float, half: int) -> int:
         """Add a ROI of ``2*half`` px centred on pixel (x, y), clipped to the frame."""
@@ -272,6 +286,6 @@ class RunSource:
     def close(self) -> None:
         """Detach (unmap) from the run's buffers; the run is not touched."""
         self._closed = True
-        for buf in (self._video, self._positions, self._rois, self._profile):
+        for buf in (self._video, self._positions, self._rois, self._profile, self._dropped):
             if buf is not None:
                 buf.close()
