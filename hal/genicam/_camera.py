@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -23,6 +24,7 @@ from hal.genicam._nodes import NodeValue, access, apply_nodes, read_node, write_
 from hal.genicam._pixels import FORMATS, FORMATS_BY_CODE, PixelFormat, unpack
 from hal.genicam._producer import (
     acquire_harvester,
+    default_cti_files,
     missing_library,
     release_harvester,
     vendor_modules,
@@ -48,12 +50,23 @@ def _describe(info: Any) -> str:
     return f"serial {info.serial_number!r}, model {info.model!r}, id {info.id_!r}"
 
 
-def list_devices(harvester: Any) -> list[dict[str, str]]:
-    """Devices a Harvester enumerated, as dicts of serial_number, model, vendor, id."""
-    return [
-        {"serial_number": d.serial_number, "model": d.model, "vendor": d.vendor, "id": d.id_}
-        for d in harvester.device_info_list
-    ]
+def list_devices(cti_files: list[Path] | None = None) -> list[dict[str, str]]:
+    """The devices the producers find, as dicts of serial_number, model, vendor, id.
+
+    Parameters
+    ----------
+    cti_files : list of Path, optional
+        Producers; default as :class:`GenICamSettings` (GENICAM_GENTL64_PATH, else bundled).
+    """
+    files = default_cti_files() if cti_files is None else list(cti_files)
+    harvester = acquire_harvester(files)
+    try:
+        return [
+            {"serial_number": d.serial_number, "model": d.model, "vendor": d.vendor, "id": d.id_}
+            for d in harvester.device_info_list
+        ]
+    finally:
+        release_harvester(harvester)
 
 
 class Camera(_Camera):
@@ -91,8 +104,6 @@ class Camera(_Camera):
         missing = missing_library()
         if missing:
             return f"{missing} is not installed (pip install 'magacq[genicam]')"
-        from hal.genicam._producer import default_cti_files
-
         if not default_cti_files():
             return "no GenTL producer: set GENICAM_GENTL64_PATH or name cti_files"
         return None
@@ -211,13 +222,18 @@ class Camera(_Camera):
         values = dict(values)
         symbolics = tuple(nm.PixelFormat.symbolics) if nm.has_node("PixelFormat") else ()
         usable = [f for f in FORMATS if f in symbolics]
-        if "PixelFormat" in values:
-            if values["PixelFormat"] not in FORMATS:
-                raise UnsupportedSettingError(
-                    f"PixelFormat {values['PixelFormat']!r} is not supported by the genicam "
-                    f"driver; this camera offers {', '.join(usable) or 'none of them'}"
-                )
-        elif symbolics and nm.PixelFormat.value not in FORMATS:
+        if "PixelFormat" in values and values["PixelFormat"] not in usable:
+            why = (
+                "not offered by this camera"
+                if values["PixelFormat"] in FORMATS
+                else ("not supported by the genicam driver")
+            )
+            raise UnsupportedSettingError(
+                f"PixelFormat {values['PixelFormat']!r} is {why}; usable: "
+                f"{', '.join(usable) or 'none'} (the camera offers {', '.join(symbolics)}; "
+                f"the driver reads {', '.join(FORMATS)})"
+            )
+        if "PixelFormat" not in values and symbolics and nm.PixelFormat.value not in FORMATS:
             if not usable:
                 raise UnsupportedSettingError(
                     f"the camera offers no monochrome format the driver reads "

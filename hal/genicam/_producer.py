@@ -47,14 +47,20 @@ def vendor_modules() -> tuple[ModuleType, ModuleType]:
 def missing_library() -> str | None:
     """Name the vendor library that is not installed, without importing either; None if both are."""
     for dist in ("harvesters", "genicam"):
-        if importlib.util.find_spec(dist) is None:
+        try:
+            if importlib.util.find_spec(dist) is None:
+                return dist
+        except (ImportError, ValueError):  # blocked in sys.modules, or a broken install
             return dist
     return None
 
 
 def bundled_producer() -> Path | None:
     """The simulated producer shipped inside the ``genicam`` wheel, if that wheel has one."""
-    spec = importlib.util.find_spec("genicam")
+    try:
+        spec = importlib.util.find_spec("genicam")
+    except (ImportError, ValueError):
+        return None
     for folder in (spec.submodule_search_locations or []) if spec else []:
         for name in BUNDLED_PRODUCERS:
             if (Path(folder) / name).is_file():
