@@ -203,6 +203,7 @@ def _fast_counts(src, dst, photons, read_var, offset, max_count, seed, kn, wn, f
     # pragma: no cover - numba
     s = seed[0]
     read_sd = np.sqrt(read_var)
+    off = offset + 0.5  # clamp, then truncate: rounds to nearest
     for i in range(src.size):
         m = max(float(src[i]), 0.0) * photons
         s, z = _next64(s)
@@ -216,6 +217,10 @@ def _fast_counts(src, dst, photons, read_var, offset, max_count, seed, kn, wn, f
         else:
             s, v = _poisson_small(s, m)
             v += read_sd * g
-        v = np.floor(v + offset + 0.5)
-        dst[i] = min(max(v, 0.0), max_count)
+        v += off
+        if v < 0.0:
+            v = 0.0
+        elif v > max_count:
+            v = max_count
+        dst[i] = v
     seed[0] = s
