@@ -1,0 +1,91 @@
+"""Run the real `magacq` CLI in a subprocess on a config written for the test."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import psutil
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+MAGACQ = [str(Path(sys.executable).parent / "magacq")]
+RINGCAM = "tests.pipeline.ringcam:RingCam"
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = str(REPO) + os.pathsep + e.get("PYTHONPATH", "")
+    e["COLUMNS"] = "200"
+    return e
+
+
+def write_config(tmp: Path, **overrides: object) -> Path:
+    cfg: dict = {
+        "camera": {"driver": RINGCAM, "settings": {"frame_rate": 200}},
+        "buffers": {"n_stacks": 8, "images_per_stack": 5},
+        "tracking": {"workers": 2, "roi_size": 32},
+        "output": {"dir": str(tmp / "runs")},
+        "duration": 1.5,
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            cfg[key] = {**cfg[key], **value}
+        else:
+            cfg[key] = value
+    path = tmp / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def start(config: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*MAGACQ, "run", str(config), *args],
+        cwd=config.parent,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*MAGACQ, "run", str(config), *args],
+        cwd=config.parent,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def wait_for_frames(proc: subprocess.Popen, role: str = "magacq producer", timeout: float = 90):
+    """Wait until the run has a live process titled ``role`` and has stored frames."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            try:
+                if " ".join(child.cmdline()).startswith(role):
+                    time.sleep(0.8)  # let frames flow
+                    return child
+            except psutil.NoSuchProcess:
+                continue
+        time.sleep(0.1)
+    raise AssertionError(f"no {role!r} process appeared")
+
+
+def output_file(tmp: Path) -> Path:
+    files = sorted((tmp / "runs").glob("*.h5"))
+    assert len(files) == 1, files
+    return files[0]
+
+
+def read(path: Path) -> dict:
+    with h5py.File(path, "r", swmr=True) as f:
+        return {
+            "attrs": dict(f.attrs),
+            **{name: f[name][:] for name in f},
+        }
