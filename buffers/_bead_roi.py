@@ -60,7 +60,11 @@ class BeadRoiBuffer:
 
     name = "BeadRoiBuffer"
     _KIND = "BeadRoiBuffer"
-    _seg: Segment | None = None  # until mapped: close() is then a no-op
+    # until mapped: close() then has nothing to release
+    _seg: Segment | None = None
+    _info: memoryview | None = None
+    _roi_matrix: np.ndarray | None = None
+    _occupancy: np.ndarray | None = None
     _info_fields = 4
     _info_size = 8 * _info_fields
     _roi_dtype = np.dtype(np.uint32)
@@ -92,20 +96,22 @@ class BeadRoiBuffer:
             geometry = None if capacity is None else (_as_int(capacity, "capacity"),)
             seg = Segment.attach(name, kind=self._KIND, namespace=namespace, geometry=geometry)
         self._seg = seg
-        self._shm_info = self._shm_data = self._shm_occupancy = seg
-        self._info: memoryview | None = seg.words()
-        self.capacity: int = seg.geometry[0]
-        self._roi_shape = (self.capacity, 4)
-        self._roi_nbytes = self.capacity * 4 * self._roi_dtype.itemsize
-        self._occupancy_nbytes = self.capacity * self._occupancy_dtype.itemsize
-        self._roi_matrix: np.ndarray | None = np.ndarray(
-            self._roi_shape, self._roi_dtype, buffer=seg.payload
-        )
-        self._occupancy: np.ndarray | None = np.ndarray(
-            (self.capacity,), self._occupancy_dtype, buffer=seg.payload, offset=self._roi_nbytes
-        )
-        if create:
-            self._write_info(_CAPACITY, self.capacity)
+        try:
+            self._shm_info = self._shm_data = self._shm_occupancy = seg
+            self._info = seg.words()
+            self.capacity: int = seg.geometry[0]
+            self._roi_shape = (self.capacity, 4)
+            self._roi_nbytes = self.capacity * 4 * self._roi_dtype.itemsize
+            self._occupancy_nbytes = self.capacity * self._occupancy_dtype.itemsize
+            self._roi_matrix = np.ndarray(self._roi_shape, self._roi_dtype, buffer=seg.payload)
+            self._occupancy = np.ndarray(
+                (self.capacity,), self._occupancy_dtype, buffer=seg.payload, offset=self._roi_nbytes
+            )
+            if create:
+                self._write_info(_CAPACITY, self.capacity)
+        except BaseException:  # a failed creation leaves nothing behind
+            self.close()
+            raise
 
     # --- lifecycle ----------------------------------------------------------------------
     @property

@@ -58,7 +58,11 @@ class MatrixBuffer:
     """
 
     _KIND = "MatrixBuffer"
-    _seg: Segment | None = None  # until mapped: close() is then a no-op
+    # until mapped: close() then has nothing to release
+    _seg: Segment | None = None
+    _buf: memoryview | None = None
+    _idx_buf: memoryview | None = None
+    _rows: np.ndarray | None = None
 
     def __init__(
         self,
@@ -90,20 +94,24 @@ class MatrixBuffer:
             geometry = None if shape is None else tuple(int(v) for v in shape)
             seg = Segment.attach(name, kind=self._KIND, namespace=namespace, geometry=geometry)
         self._seg = seg
-        rows, cols, ow = seg.geometry[:3]
-        self.shape: tuple[int, int] = (rows, cols)
-        self.overwrite: bool = bool(ow)
-        self.dtype: np.dtype = np.dtype(np.float64)
-        self.itemsize: int = self.dtype.itemsize
-        self.strides: tuple[int, int] = (cols * self.itemsize, self.itemsize)
-        self.nbytes: int = rows * cols * self.itemsize
-        # One segment holds what the reference spreads over three.
-        self._shm = self._shm_info = self._idx_shm = seg
-        self._buf: memoryview | None = seg.payload
-        self._idx_buf: memoryview | None = seg.words()
-        self._rows: np.ndarray | None = np.ndarray(self.shape, self.dtype, buffer=seg.payload)
-        if create:
-            self._rows.fill(np.nan)
+        try:
+            rows, cols, ow = seg.geometry[:3]
+            self.shape: tuple[int, int] = (rows, cols)
+            self.overwrite: bool = bool(ow)
+            self.dtype: np.dtype = np.dtype(np.float64)
+            self.itemsize: int = self.dtype.itemsize
+            self.strides: tuple[int, int] = (cols * self.itemsize, self.itemsize)
+            self.nbytes: int = rows * cols * self.itemsize
+            # One segment holds what the reference spreads over three.
+            self._shm = self._shm_info = self._idx_shm = seg
+            self._buf = seg.payload
+            self._idx_buf = seg.words()
+            self._rows = np.ndarray(self.shape, self.dtype, buffer=seg.payload)
+            if create:
+                self._rows.fill(np.nan)
+        except BaseException:  # a failed creation leaves nothing behind
+            self.close()
+            raise
 
     # --- lifecycle ----------------------------------------------------------------------
     @property

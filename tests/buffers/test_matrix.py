@@ -374,3 +374,9 @@ def test_forked_child_closing_inherited_owner_does_not_unlink():
         assert proc.exitcode == 0
         assert shm_path(NAME).exists()
         np.testing.assert_array_equal(mb.read(), rows(7, 1))
+
+
+def test_failed_creation_leaves_nothing():
+    with pytest.raises(OSError):  # 128 TiB cannot be mapped
+        MatrixBuffer(create=True, locks=make_locks(NAME), name=NAME, shape=(2**44, 1))
+    assert not shm_path(NAME).exists()

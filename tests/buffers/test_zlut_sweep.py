@@ -358,3 +358,9 @@ def test_dataset_of_sigkilled_creator_is_reclaimed():
     assert shm_path().exists()
     with Z.create(locks=locks, **(GEOMETRY | dict(capacity=2))) as ds:
         assert ds.get_capacity() == 2 and ds.get_count() == 0
+
+
+def test_failed_creation_leaves_nothing():
+    with pytest.raises(OSError):  # 128 TiB of profiles cannot be mapped
+        Z.create(locks=make_locks(NAME), **(GEOMETRY | dict(capacity=2**42)))
+    assert not shm_path().exists()
