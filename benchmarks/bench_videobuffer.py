@@ -1,0 +1,201 @@
+"""Producer process -> consumer process through VideoBuffer, against memcpy and magscope.
+
+Moves 512x512 uint16 frames in stacks and prints frames/s, GB/s and ratios measured in the same
+run: to a plain numpy copy of the same frames, and to magscope's VideoBuffer. Then paces the
+producer at 1 kHz (one-frame stacks) and prints p50/p99 hand-off latency (commit -> consumer
+has the frame). Every frame's number (stamped in its pixels) and timestamp is checked.
+
+Usage: ``python benchmarks/bench_videobuffer.py [--frames 3000]``
+"""
+
+import argparse
+import multiprocessing as mp
+import os
+import time
+
+import numpy as np
+
+from buffers import VideoBuffer, make_locks
+
+try:
+    from magscope.datatypes import BufferOverflow as MagOverflow
+    from magscope.datatypes import BufferUnderflow as MagUnderflow
+except ImportError:  # the magscope comparison is skipped
+    MagOverflow = MagUnderflow = None
+
+W = H = 512
+N_IMAGES = 10
+N_STACKS = 8
+NS = f"bench{os.getpid()}"
+
+
+def sources(k: int = 8) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 65535, size=(k, H, W), dtype=np.uint16)
+
+
+def stamp(img: np.ndarray, i: int) -> None:
+    """Write frame number ``i`` into the first and last pixels of a row-major frame."""
+    img[0, 0], img[0, 1], img[-1, -1] = i & 0xFFFF, i >> 16, (i * 7) & 0xFFFF
+
+
+def check(img_t: np.ndarray, i: int) -> bool:
+    """True when the (width, height) frame carries number ``i``."""
+    return (
+        int(img_t[0, 0]) == i & 0xFFFF
+        and int(img_t[1, 0]) == i >> 16
+        and int(img_t[-1, -1]) == (i * 7) & 0xFFFF
+    )
+
+
+# --- producers ---------------------------------------------------------------------------
+def produce(kind, locks, n_frames, start, pace_s):
+    src = sources()
+    if kind == "magscope":
+        from magscope.datatypes import VideoBuffer as MagVB
+
+        vb = MagVB(create=False, locks=locks)
+    else:
+        vb = VideoBuffer(create=False, locks=locks, namespace=NS)
+    start.wait()
+    t_next = time.perf_counter()
+    for i in range(n_frames):
+        if pace_s:
+            t_next += pace_s
+            delay = t_next - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        f = src[i % len(src)]
+        stamp(f, i)
+        if kind == "claim":  # zero-copy: the "camera" fills the slot itself
+            slot = vb.begin_write(timeout=None)
+            np.copyto(slot, f)
+            vb.commit_write(time.perf_counter())
+        elif kind == "documented":
+            vb.write_image_and_timestamp(f.T, time.perf_counter(), timeout=None)
+        else:  # magscope has no blocking write: retry on overflow
+            while True:
+                try:
+                    vb.write_image_and_timestamp(memoryview(f).cast("B"), time.perf_counter())
+                    break
+                except MagOverflow:
+                    time.sleep(0.0001)
+    if kind != "magscope":
+        vb.close()
+
+
+# --- consumers ---------------------------------------------------------------------------
+def consume(kind, locks, n_frames, n_images, out):
+    if kind == "magscope":
+        from magscope.datatypes import VideoBuffer as MagVB
+
+        vb = MagVB(create=False, locks=locks)
+    else:
+        vb = VideoBuffer(create=False, locks=locks, namespace=NS)
+    seen, bad, lat = 0, 0, []
+    t0 = None
+    while seen < n_frames:
+        if kind == "claim":
+            claim = vb.claim_stack(timeout=None)
+            now = time.perf_counter()
+            stack, ts, fns = claim.stack, claim.timestamps, claim.frame_numbers
+        else:
+            if kind == "documented":
+                vb.wait_for_stack(timeout=None)
+            try:
+                stack, ts = vb.peak_stack()
+            except MagUnderflow:  # magscope: poll
+                time.sleep(0.0001)
+                continue
+            now = time.perf_counter()
+            fns = range(seen, seen + n_images)
+        t0 = ts[0] if t0 is None else t0
+        lat.append(now - ts[-1])
+        for k, fn in enumerate(fns):
+            bad += (fn != seen + k) or not check(stack[:, :, k], fn)
+        seen += n_images
+        del stack
+        if kind == "claim":
+            vb.release_stack(claim)
+            del claim
+        else:
+            vb.read_stack_no_return()
+    elapsed = time.perf_counter() - t0
+    if kind != "magscope":
+        vb.close()
+    out.put((elapsed, bad, seen, lat))
+
+
+def run(kind, n_frames, *, n_images=N_IMAGES, pace_s=0.0):
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    start = ctx.Event()
+    if kind == "magscope":
+        from magscope.datatypes import VideoBuffer as MagVB
+
+        locks = {"VideoBuffer": ctx.Lock()}
+        vb = MagVB(create=True, locks=locks, n_stacks=N_STACKS, width=W, height=H,
+                   n_images=n_images, bits=16)  # fmt: skip
+    else:
+        locks = make_locks(context=ctx)
+        vb = VideoBuffer(create=True, locks=locks, n_stacks=N_STACKS, width=W, height=H,
+                         n_images=n_images, bits=16, namespace=NS)  # fmt: skip
+    try:
+        cons = ctx.Process(target=consume, args=(kind, locks, n_frames, n_images, out))
+        prod = ctx.Process(target=produce, args=(kind, locks, n_frames, start, pace_s))
+        cons.start()
+        prod.start()
+        start.set()
+        elapsed, bad, seen, lat = out.get(timeout=120)
+        prod.join()
+        cons.join()
+    finally:
+        if kind == "magscope":
+            for shm in (vb._shm, vb._ts_shm, vb._idx_shm, vb._shm_info):
+                shm.close()
+                shm.unlink()
+        else:
+            vb.close()
+    return n_frames / elapsed, bad, n_frames - seen, np.array(lat)
+
+
+def memcpy_fps(n_frames: int) -> float:
+    src = sources()
+    ring = np.empty((N_STACKS * N_IMAGES, H, W), np.uint16)
+    ring.fill(1)  # fault the pages in first: the strictest baseline
+    t = time.perf_counter()
+    for i in range(n_frames):
+        np.copyto(ring[i % len(ring)], src[i % len(src)])
+    return n_frames / (time.perf_counter() - t)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=3000)
+    parser.add_argument("--latency-frames", type=int, default=2000)
+    args = parser.parse_args()
+    n = args.frames - args.frames % N_IMAGES
+    frame_gb = W * H * 2 / 1e9
+    print(f"{W}x{H} uint16, {N_IMAGES} frames/stack, {N_STACKS} stacks, {n} frames; "
+          f"load {os.getloadavg()[0]:.2f}, {os.cpu_count()} cpus")  # fmt: skip
+    base = memcpy_fps(n)
+    print(f"{'memcpy (numpy, 1 process)':34s} {base:9.0f} frames/s {base * frame_gb:6.2f} GB/s")
+    mag = None
+    for kind in ("magscope", "documented", "claim"):
+        fps, bad, lost, _ = run(kind, n)
+        mag = fps if kind == "magscope" else mag
+        label = "magscope VideoBuffer" if kind == "magscope" else f"VideoBuffer {kind}"
+        print(
+            f"{label:34s} {fps:9.0f} frames/s {fps * frame_gb:6.2f} GB/s  "
+            f"x{fps / base:.2f} memcpy  x{fps / mag:.2f} magscope  bad={bad} lost={lost}"
+        )
+    for kind in ("claim", "documented"):
+        _, bad, lost, lat = run(kind, args.latency_frames, n_images=1, pace_s=0.001)
+        lat = lat[len(lat) // 10 :] * 1e6  # drop warm-up
+        print(f"hand-off at 1 kHz, {kind:10s}: p50 {np.percentile(lat, 50):7.1f} us  "
+              f"p99 {np.percentile(lat, 99):7.1f} us  max {lat.max():7.1f} us  "
+              f"bad={bad} lost={lost}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
