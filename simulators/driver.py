@@ -382,3 +382,10 @@ class SimFocusStage(_FocusStage):
 #: Names the registry looks for.
 Camera = SimCamera
 FocusStage = SimFocusStage
+
+#: Settings the hal conformance suite uses for this driver.
+CONFORMANCE = {
+    "camera": {"width": 128, "height": 96, "n_beads": 2, "roi_size": 32},
+    "slow_camera": {"width": 64, "height": 64, "n_beads": 1, "roi_size": 32, "frame_rate": 1.0},
+    "focus_stage": {"settle_time_s": 0.01},
+}

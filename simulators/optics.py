@@ -44,13 +44,13 @@ bead (Mie), polarization, pupil aberrations. The rings of real 2.8 um beads look
 exact contrast does not matter for tracking, which only needs a z-dependent, smooth pattern.
 """
 
+import functools
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import cached_property
 
 import numba
 import numpy as np
-from scipy.special import j0
+from scipy.special import j0, roots_legendre
 
 __all__ = ["BeadImager", "OpticsParams"]
 
@@ -128,14 +128,14 @@ class BeadImager:
         self._k = k0 * p.n_medium
         q_max = k0 * min(p.na, 0.999 * p.n_medium)
         # Angular spectrum of the bead's scattered field, S(q).
-        x, w = np.polynomial.legendre.leggauss(384)
+        x, w = _gauss_legendre(384)
         theta = (x + 1) * (np.pi / 4)  # [0, pi/2]
         a = p.bead_radius_nm
         rho = a * np.sin(theta)
         drho = w * (np.pi / 4) * a * np.cos(theta)
         path = 2 * a * np.cos(theta)
         t_minus_1 = np.expm1(1j * k0 * (p.n_bead + 1j * p.kappa_bead - p.n_medium) * path)
-        xq, wq = np.polynomial.legendre.leggauss(n_q)
+        xq, wq = _gauss_legendre(n_q)
         self._q = (xq + 1) * (q_max / 2)
         wq = wq * (q_max / 2)
         spectrum = 2 * np.pi * (j0(np.outer(self._q, rho)) @ (t_minus_1 * rho * drho))
@@ -151,7 +151,7 @@ class BeadImager:
         self._table_z0 = 0.0
         self._table_dz = 1.0
 
-    @cached_property
+    @functools.cached_property
     def _bessel(self) -> np.ndarray:
         """J0(q r) on the radial grid, shape (n_r, n_q)."""
         r_nm = self.r_px * self.params.pixel_size_nm
@@ -193,16 +193,36 @@ class BeadImager:
         return np.interp(r, self.r_px, self.profile(z_nm), right=1.0)
 
     # --- many beads -------------------------------------------------------------------------
+    #: Table planes computed together, on first use.
+    TABLE_CHUNK = 64
+
     def prepare_table(self, z_min_nm: float, z_max_nm: float, step_nm: float = 10.0) -> None:
-        """Precompute profiles every ``step_nm`` over ``[z_min_nm, z_max_nm]`` for render_beads."""
+        """Set up profiles every ``step_nm`` over ``[z_min_nm, z_max_nm]`` for render_beads.
+
+        Planes are computed in chunks the first time a bead needs them, so a wide range costs
+        only memory (float32, ``n_planes x n_r``).
+        """
         if not z_max_nm > z_min_nm or step_nm <= 0:
             raise ValueError("need z_max_nm > z_min_nm and step_nm > 0")
         n = int(np.ceil((z_max_nm - z_min_nm) / step_nm)) + 1
-        z = z_min_nm + step_nm * np.arange(n)
-        chunks = [self._profiles(z[i : i + 256]) for i in range(0, n, 256)]
-        self._table = np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32)
+        self._table = np.ones((n, self.n_r), dtype=np.float32)
+        self._chunk_ready = np.zeros(-(-n // self.TABLE_CHUNK), dtype=bool)
         self._table_z0 = float(z_min_nm)
         self._table_dz = float(step_nm)
+
+    def _ensure_planes(self, z_nm: np.ndarray) -> None:
+        """Compute the table chunks that ``z_nm`` (clamped to the range) interpolates between."""
+        assert self._table is not None
+        if self._chunk_ready.all():
+            return
+        n = len(self._table)
+        i = np.clip(((z_nm - self._table_z0) / self._table_dz).astype(np.int64), 0, n - 2)
+        need = np.unique(np.concatenate([i, i + 1]) // self.TABLE_CHUNK)
+        for c in need[~self._chunk_ready[need]]:
+            lo, hi = c * self.TABLE_CHUNK, min((c + 1) * self.TABLE_CHUNK, n)
+            z = self._table_z0 + self._table_dz * np.arange(lo, hi)
+            self._table[lo:hi] = self._profiles(z)
+            self._chunk_ready[c] = True
 
     @property
     def table_range_nm(self) -> tuple[float, float] | None:
@@ -230,17 +250,27 @@ class BeadImager:
             raise RuntimeError("call prepare_table() before render_beads()")
         if frame.dtype != np.float32 or frame.ndim != 2 or not frame.flags.c_contiguous:
             raise ValueError("frame must be a C-contiguous 2-D float32 array")
+        z_nm = np.ascontiguousarray(z_nm, dtype=np.float64)
+        self._ensure_planes(z_nm)
         _render_beads(
             frame,
             np.ascontiguousarray(x_px, dtype=np.float64),
             np.ascontiguousarray(y_px, dtype=np.float64),
-            np.ascontiguousarray(z_nm, dtype=np.float64),
+            z_nm,
             self._table,
             self._table_z0,
             self._table_dz,
             1.0 / self.DR_PX,
             self.roi_size // 2,
         )
+
+
+@functools.lru_cache(maxsize=8)
+def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [-1, 1] (cached: costly for large n)."""
+    x, w = roots_legendre(n)
+    x.flags.writeable = w.flags.writeable = False
+    return x, w
 
 
 def _laplacian_radial(f: np.ndarray, dr: float) -> np.ndarray:

@@ -1,0 +1,231 @@
+"""A pytest conformance suite that any camera / focus-stage driver can run.
+
+Use it from a test module by subclassing :class:`DriverConformance` and providing a
+``conformance_spec`` fixture::
+
+    import pytest
+    from hal.conformance import DriverConformance, spec_for_driver
+
+    class TestMyDriver(DriverConformance):
+        @pytest.fixture
+        def conformance_spec(self):
+            return spec_for_driver("mydriver")  # or ConformanceSpec(...) by hand
+
+A driver module may declare the settings the suite should use in a module-level dict
+``CONFORMANCE`` with optional keys ``"camera"`` (settings for a quick camera), ``"slow_camera"``
+(settings under which frames after the first take at least 0.5 s, to test timeouts) and
+``"focus_stage"``. Requires pytest (imported here, not by hal).
+"""
+
+import importlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hal._camera import Camera
+from hal._errors import (
+    AcquisitionEnded,
+    DeviceError,
+    HalTimeoutError,
+    UnsupportedSettingError,
+)
+from hal._focus import FocusStage
+from hal._registry import _entry_points, camera_class, focus_stage_class
+
+__all__ = ["ConformanceSpec", "DriverConformance", "spec_for_driver"]
+
+
+@dataclass
+class ConformanceSpec:
+    """What the suite tests: the classes and the settings to build them with."""
+
+    camera_class: type[Camera] | None
+    camera_settings: Mapping[str, Any] = field(default_factory=dict)
+    slow_camera_settings: Mapping[str, Any] | None = None
+    focus_stage_class: type[FocusStage] | None = None
+    focus_stage_settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+def spec_for_driver(name: str) -> ConformanceSpec:
+    """Spec of a registered driver, with its module's ``CONFORMANCE`` settings if any."""
+    target = _entry_points().get(name, name)
+    module = importlib.import_module(target.partition(":")[0])
+    conf = getattr(module, "CONFORMANCE", {}) or {}
+    cam = getattr(module, "Camera", None)
+    stage = getattr(module, "FocusStage", None)
+    return ConformanceSpec(
+        camera_class=camera_class(name) if isinstance(cam, type) else None,
+        camera_settings=conf.get("camera", {}),
+        slow_camera_settings=conf.get("slow_camera"),
+        focus_stage_class=focus_stage_class(name) if isinstance(stage, type) else None,
+        focus_stage_settings=conf.get("focus_stage", {}),
+    )
+
+
+class DriverConformance:
+    """The suite. Provide a ``conformance_spec`` fixture (in the subclass, or module-level,
+    e.g. parametrized over drivers)."""
+
+    @pytest.fixture
+    def camera(self, conformance_spec: ConformanceSpec) -> Iterator[Camera]:
+        if conformance_spec.camera_class is None:
+            pytest.skip("driver has no camera")
+        cam = conformance_spec.camera_class(conformance_spec.camera_settings)
+        try:
+            cam.open()
+            yield cam
+        finally:
+            cam.close()
+
+    @staticmethod
+    def _frame(cam: Camera) -> np.ndarray:
+        return np.zeros((cam.height, cam.width), dtype=cam.dtype)
+
+    # --- camera: lifecycle ----------------------------------------------------------------
+    def test_open_close_twice(self, conformance_spec: ConformanceSpec) -> None:
+        if conformance_spec.camera_class is None:
+            pytest.skip("driver has no camera")
+        cam = conformance_spec.camera_class(conformance_spec.camera_settings)
+        assert not cam.is_open
+        cam.open()
+        cam.open()
+        assert cam.is_open
+        cam.close()
+        cam.close()
+        assert not cam.is_open
+
+    def test_context_manager(self, conformance_spec: ConformanceSpec) -> None:
+        if conformance_spec.camera_class is None:
+            pytest.skip("driver has no camera")
+        with conformance_spec.camera_class(conformance_spec.camera_settings) as cam:
+            assert cam.is_open
+            cam.start(1)
+        assert not cam.is_open and not cam.is_running
+
+    def test_geometry(self, camera: Camera) -> None:
+        assert camera.width > 0 and camera.height > 0
+        assert np.dtype(camera.dtype).kind == "u"
+        assert 1 <= camera.bit_depth <= np.dtype(camera.dtype).itemsize * 8
+        assert camera.pixel_size_nm > 0
+        assert camera.exposure_ms > 0
+        assert camera.frame_rate >= 0
+        assert camera.binning >= 1
+        x, y, w, h = camera.roi
+        assert x >= 0 and y >= 0 and w >= camera.width and h >= camera.height
+
+    # --- camera: frames -------------------------------------------------------------------
+    def test_read_frames_into_array(self, camera: Camera) -> None:
+        out = self._frame(camera)
+        camera.start(3)
+        infos = [camera.read_frame(out, timeout=10.0) for _ in range(3)]
+        camera.stop()
+        assert infos[0].frame_number == 0
+        numbers = [i.frame_number for i in infos]
+        assert numbers == sorted(set(numbers)), f"frame numbers not increasing: {numbers}"
+        stamps = [i.timestamp for i in infos]
+        assert all(isinstance(t, float) for t in stamps)
+        assert stamps == sorted(stamps)
+        assert int(out.max()) <= 2**camera.bit_depth - 1
+
+    def test_n_frames_then_acquisition_ended(self, camera: Camera) -> None:
+        out = self._frame(camera)
+        camera.start(2)
+        camera.read_frame(out, timeout=10.0)
+        camera.read_frame(out, timeout=10.0)
+        with pytest.raises(AcquisitionEnded):
+            camera.read_frame(out, timeout=1.0)
+
+    def test_start_stop_restart(self, camera: Camera) -> None:
+        out = self._frame(camera)
+        camera.start()
+        assert camera.is_running
+        camera.read_frame(out, timeout=10.0)
+        camera.stop()
+        camera.stop()
+        assert not camera.is_running
+        with pytest.raises(DeviceError):
+            camera.read_frame(out, timeout=0.1)
+        camera.start(1)
+        assert camera.read_frame(out, timeout=10.0).frame_number == 0
+
+    def test_start_twice_refused(self, camera: Camera) -> None:
+        camera.start()
+        with pytest.raises(DeviceError):
+            camera.start()
+        camera.stop()
+
+    def test_wrong_array_refused(self, camera: Camera) -> None:
+        camera.start(1)
+        with pytest.raises(ValueError):
+            camera.read_frame(np.zeros((camera.height + 1, camera.width), camera.dtype))
+        with pytest.raises(ValueError):
+            camera.read_frame(np.zeros((camera.height, camera.width), np.float64))
+        camera.stop()
+
+    def test_not_open_refused(self, conformance_spec: ConformanceSpec) -> None:
+        if conformance_spec.camera_class is None:
+            pytest.skip("driver has no camera")
+        cam = conformance_spec.camera_class(conformance_spec.camera_settings)
+        with pytest.raises(DeviceError):
+            cam.start(1)
+
+    def test_timeout(self, conformance_spec: ConformanceSpec) -> None:
+        if conformance_spec.camera_class is None or conformance_spec.slow_camera_settings is None:
+            pytest.skip("driver declares no slow_camera settings")
+        with conformance_spec.camera_class(conformance_spec.slow_camera_settings) as cam:
+            out = self._frame(cam)
+            cam.start()
+            cam.read_frame(out, timeout=10.0)
+            with pytest.raises(HalTimeoutError):
+                cam.read_frame(out, timeout=0.05)
+
+    # --- settings -------------------------------------------------------------------------
+    def test_unknown_setting_lists_allowed(self, conformance_spec: ConformanceSpec) -> None:
+        cls = conformance_spec.camera_class or conformance_spec.focus_stage_class
+        assert cls is not None
+        with pytest.raises(UnsupportedSettingError) as info:
+            cls({"no_such_setting_xyz": 1})
+        msg = str(info.value)
+        assert "no_such_setting_xyz" in msg and "Allowed settings" in msg
+        for name in cls.Settings.model_fields:
+            assert name in msg
+
+    def test_bad_value_named(self, conformance_spec: ConformanceSpec) -> None:
+        cls = conformance_spec.camera_class or conformance_spec.focus_stage_class
+        assert cls is not None
+        for name in cls.Settings.model_fields:
+            try:
+                cls.Settings.model_validate({name: object()})
+            except Exception:
+                break
+        else:
+            pytest.skip("no setting rejects an arbitrary object")
+        with pytest.raises(UnsupportedSettingError, match=name):
+            cls({name: object()})
+
+    # --- focus stage ----------------------------------------------------------------------
+    def test_focus_stage_moves(self, conformance_spec: ConformanceSpec) -> None:
+        stage_cls = conformance_spec.focus_stage_class
+        if stage_cls is None:
+            pytest.skip("driver has no focus stage")
+        cam = None
+        if conformance_spec.camera_class is not None:
+            cam = conformance_spec.camera_class(conformance_spec.camera_settings)
+            cam.open()
+        try:
+            with stage_cls(conformance_spec.focus_stage_settings, camera=cam) as stage:
+                lo, hi = stage.limits_nm
+                assert lo < hi
+                target = lo + 0.25 * (hi - lo)
+                stage.move_to(target)
+                stage.wait(timeout=30.0)
+                assert not stage.is_busy()
+                assert abs(stage.position_nm - target) <= max(1e-3 * (hi - lo), 1.0)
+                with pytest.raises(UnsupportedSettingError):
+                    stage.move_to(hi + (hi - lo))
+        finally:
+            if cam is not None:
+                cam.close()
