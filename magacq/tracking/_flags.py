@@ -1,0 +1,30 @@
+"""Quality flags that tracking sets per ROI."""
+
+import enum
+
+
+class TrackFlag(enum.IntFlag):
+    """Bit flags of one tracked ROI (stored as uint16). ``NONE`` means all went well.
+
+    Flags marked *NaN* set the named outputs to NaN.
+    """
+
+    NONE = 0
+    NO_SIGNAL = 1
+    """The ROI shows no bead contrast above its noise: x, y, z NaN."""
+    OUTSIDE_ROI = 2
+    """The centre left the ROI (or came within a pixel of its edge): x, y, z NaN."""
+    PROFILE_CLIPPED = 4
+    """Some profile samples fell outside the ROI; the profile uses the rest."""
+    PROFILE_INCOMPLETE = 8
+    """A radial bin had no sample inside the ROI: z NaN, that bin NaN."""
+    Z_BELOW_RANGE = 16
+    """The profile matches below the Z-LUT's first plane: z NaN."""
+    Z_ABOVE_RANGE = 32
+    """The profile matches above the Z-LUT's last plane: z NaN."""
+    NO_LUT = 64
+    """No Z-LUT given for this ROI (index < 0): z NaN."""
+    LUT_GAP = 128
+    """The best-matching Z-LUT planes include an empty (NaN) plane: z NaN."""
+    XY_NOT_CONVERGED = 256
+    """The last XY refinement step still moved more than 0.05 px; x, y kept."""
