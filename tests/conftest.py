@@ -17,7 +17,14 @@ _FOREIGN = ("GenICam",)
 
 
 def _shm_entries() -> set[str]:
-    return {p.name for p in SHM.iterdir() if not p.name.startswith(_FOREIGN)}
+    """Entries this session may have made: all but other sessions' magacq namespaces."""
+    mine = f"magacq.{os.environ.get('MAGACQ_NAMESPACE', '')}"
+    return {
+        p.name
+        for p in SHM.iterdir()
+        if not p.name.startswith(_FOREIGN)
+        and (not p.name.startswith("magacq.") or p.name.startswith(mine))
+    }
 
 
 @pytest.fixture(scope="session", autouse=True)
