@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from ._matrix import lock_for
 from ._segment import Segment
+from ._seqlock import consistent_copy, lock_for, writing
 
 _UINT32_MAX = 2**32 - 1
-_CAPACITY, _MAX_ID_PLUS_ONE, _ACTIVE_COUNT, _VERSION = range(4)
+_CAPACITY, _MAX_ID_PLUS_ONE, _ACTIVE_COUNT, _VERSION, _SEQ = range(5)
 
 
 def _as_int(value: Any, what: str) -> int:
@@ -175,13 +175,14 @@ class BeadRoiBuffer:
         ids, rois = self._normalize(value)
         with self.lock:
             roi_matrix, occupancy = self._arrays()
-            roi_matrix.fill(0)
-            occupancy.fill(0)
-            roi_matrix[ids] = rois
-            occupancy[ids] = 1
-            self._write_info(_MAX_ID_PLUS_ONE, int(ids.max()) + 1 if ids.size else 0)
-            self._write_info(_ACTIVE_COUNT, ids.size)
-            self._increment_version()
+            with writing(self._words(), _SEQ):
+                roi_matrix.fill(0)
+                occupancy.fill(0)
+                roi_matrix[ids] = rois
+                occupancy[ids] = 1
+                self._write_info(_MAX_ID_PLUS_ONE, int(ids.max()) + 1 if ids.size else 0)
+                self._write_info(_ACTIVE_COUNT, ids.size)
+                self._increment_version()
 
     def add_beads(self, value: Mapping[int, tuple[int, int, int, int]]) -> None:
         """Add new beads; raises ValueError (and changes nothing) if any id is in use."""
@@ -193,12 +194,13 @@ class BeadRoiBuffer:
             taken = occupancy[ids] != 0
             if taken.any():
                 raise ValueError(f"bead ids already exist: {ids[taken].tolist()}")
-            roi_matrix[ids] = rois
-            occupancy[ids] = 1
-            top = max(self._read_info(_MAX_ID_PLUS_ONE), int(ids.max()) + 1)
-            self._write_info(_MAX_ID_PLUS_ONE, top)
-            self._write_info(_ACTIVE_COUNT, self._read_info(_ACTIVE_COUNT) + ids.size)
-            self._increment_version()
+            with writing(self._words(), _SEQ):
+                roi_matrix[ids] = rois
+                occupancy[ids] = 1
+                top = max(self._read_info(_MAX_ID_PLUS_ONE), int(ids.max()) + 1)
+                self._write_info(_MAX_ID_PLUS_ONE, top)
+                self._write_info(_ACTIVE_COUNT, self._read_info(_ACTIVE_COUNT) + ids.size)
+                self._increment_version()
 
     def update_beads(self, value: Mapping[int, tuple[int, int, int, int]]) -> None:
         """Move existing beads; raises ValueError (and changes nothing) if any id is absent."""
@@ -210,8 +212,9 @@ class BeadRoiBuffer:
             missing = occupancy[ids] == 0
             if missing.any():
                 raise ValueError(f"bead ids do not exist: {ids[missing].tolist()}")
-            roi_matrix[ids] = rois
-            self._increment_version()
+            with writing(self._words(), _SEQ):
+                roi_matrix[ids] = rois
+                self._increment_version()
 
     def remove_beads(self, ids: Iterable[int]) -> None:
         """Remove the beads ``ids``; ids not stored are ignored, repeated ids are an error."""
@@ -223,20 +226,22 @@ class BeadRoiBuffer:
             present = targets[occupancy[targets] != 0]
             if present.size == 0:
                 return
-            occupancy[present] = 0
-            roi_matrix[present] = 0
-            self._write_info(_ACTIVE_COUNT, self._read_info(_ACTIVE_COUNT) - present.size)
-            self._increment_version()
+            with writing(self._words(), _SEQ):
+                occupancy[present] = 0
+                roi_matrix[present] = 0
+                self._write_info(_ACTIVE_COUNT, self._read_info(_ACTIVE_COUNT) - present.size)
+                self._increment_version()
 
     def clear_beads(self) -> None:
         """Remove every bead and reset ``max_id_plus_one``."""
         with self.lock:
             roi_matrix, occupancy = self._arrays()
-            roi_matrix.fill(0)
-            occupancy.fill(0)
-            self._write_info(_MAX_ID_PLUS_ONE, 0)
-            self._write_info(_ACTIVE_COUNT, 0)
-            self._increment_version()
+            with writing(self._words(), _SEQ):
+                roi_matrix.fill(0)
+                occupancy.fill(0)
+                self._write_info(_MAX_ID_PLUS_ONE, 0)
+                self._write_info(_ACTIVE_COUNT, 0)
+                self._increment_version()
 
     def reorder_beads(self) -> dict[int, int]:
         """Renumber the stored beads ``0..n-1`` in id order; return ``{old_id: new_id}``."""
@@ -244,13 +249,14 @@ class BeadRoiBuffer:
             roi_matrix, occupancy = self._arrays()
             old = np.flatnonzero(occupancy[: self._read_info(_MAX_ID_PLUS_ONE)])
             rois = roi_matrix[old].copy()
-            roi_matrix.fill(0)
-            occupancy.fill(0)
-            roi_matrix[: old.size] = rois
-            occupancy[: old.size] = 1
-            self._write_info(_MAX_ID_PLUS_ONE, old.size)
-            self._write_info(_ACTIVE_COUNT, old.size)
-            self._increment_version()
+            with writing(self._words(), _SEQ):
+                roi_matrix.fill(0)
+                occupancy.fill(0)
+                roi_matrix[: old.size] = rois
+                occupancy[: old.size] = 1
+                self._write_info(_MAX_ID_PLUS_ONE, old.size)
+                self._write_info(_ACTIVE_COUNT, old.size)
+                self._increment_version()
         return {int(o): n for n, o in enumerate(old.tolist())}
 
     # --- snapshots ----------------------------------------------------------------------
@@ -265,11 +271,15 @@ class BeadRoiBuffer:
 
     def snapshot(self) -> tuple[int, np.ndarray, np.ndarray]:
         """Return ``(version, ids, rois)`` taken at once, for readers that cache by version."""
+
+        def copy() -> tuple[int, np.ndarray, np.ndarray]:
+            ids = np.flatnonzero(occupancy[: self._read_info(_MAX_ID_PLUS_ONE)])
+            return self._read_info(_VERSION), ids.astype(np.uint32), roi_matrix[ids]
+
+        # consistent even for a process without the shared lock (see buffers._seqlock)
         with self.lock:
             roi_matrix, occupancy = self._arrays()
-            ids = np.flatnonzero(occupancy[: self._read_info(_MAX_ID_PLUS_ONE)])
-            ids = ids.astype(np.uint32)
-            return self._read_info(_VERSION), ids, roi_matrix[ids]
+            return consistent_copy(self._words(), _SEQ, copy, self.name)
 
     # --- validation ---------------------------------------------------------------------
     def _normalize(self, value: Mapping[int, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -324,15 +334,16 @@ class BeadRoiBuffer:
         return bid
 
     # --- header words (caller holds the lock) --------------------------------------------
-    def _read_info(self, index: int) -> int:
+    def _words(self) -> memoryview:
         if self._info is None:
             raise ValueError(f"BeadRoiBuffer {self.name!r} is closed")
-        return int(self._info[index])
+        return self._info
+
+    def _read_info(self, index: int) -> int:
+        return int(self._words()[index])
 
     def _write_info(self, index: int, value: int) -> None:
-        if self._info is None:
-            raise ValueError(f"BeadRoiBuffer {self.name!r} is closed")
-        self._info[index] = int(value)
+        self._words()[index] = int(value)
 
     def _increment_version(self) -> None:
         self._write_info(_VERSION, self._read_info(_VERSION) + 1)

@@ -18,17 +18,10 @@ import numpy as np
 
 from ._errors import BufferOverflow
 from ._segment import Segment
+from ._seqlock import consistent_copy, lock_for, writing
 
 # spare header words used by a MatrixBuffer
-_READ, _WRITE, _COUNT, _OVERWRITTEN, _WRITTEN = range(5)
-
-
-def lock_for(locks: dict[str, Lock], name: str) -> Lock:
-    """The lock for buffer ``name`` in ``locks``, with a clear error when it is missing."""
-    try:
-        return locks[name]
-    except KeyError:
-        raise KeyError(f"locks has no entry for buffer {name!r}") from None
+_READ, _WRITE, _COUNT, _OVERWRITTEN, _WRITTEN, _SEQ = range(6)
 
 
 class MatrixBuffer:
@@ -152,15 +145,16 @@ class MatrixBuffer:
         return self._rows
 
     # --- raw indices (caller holds the lock) ---------------------------------------------
-    def _word(self, index: int) -> int:
+    def _words(self) -> memoryview:
         if self._idx_buf is None:
             raise ValueError(f"{self._KIND} {self.name!r} is closed")
-        return int(self._idx_buf[index])
+        return self._idx_buf
+
+    def _word(self, index: int) -> int:
+        return int(self._words()[index])
 
     def _set_word(self, index: int, value: int) -> None:
-        if self._idx_buf is None:
-            raise ValueError(f"{self._KIND} {self.name!r} is closed")
-        self._idx_buf[index] = int(value)
+        self._words()[index] = int(value)
 
     def _get_count_index(self) -> int:
         return self._word(_COUNT)
@@ -261,12 +255,13 @@ class MatrixBuffer:
                 self._set_read_index(self._get_read_index() + drop * row_bytes)
             w = self._get_write_index() // row_bytes
             first = min(n, n_rows - w)
-            rows[w : w + first] = arr[:first]
-            rows[: n - first] = arr[first:]
-            self._set_write_index((w + n) * row_bytes)
-            self._set_count_index((unread + n) * row_bytes)
-            self._set_word(_OVERWRITTEN, self._word(_OVERWRITTEN) + lost)
-            self._set_word(_WRITTEN, self._word(_WRITTEN) + n_in)
+            with writing(self._words(), _SEQ):
+                rows[w : w + first] = arr[:first]
+                rows[: n - first] = arr[first:]
+                self._set_write_index((w + n) * row_bytes)
+                self._set_count_index((unread + n) * row_bytes)
+                self._set_word(_OVERWRITTEN, self._word(_OVERWRITTEN) + lost)
+                self._set_word(_WRITTEN, self._word(_WRITTEN) + n_in)
 
     def read(self) -> np.ndarray:
         """Return the unread rows, oldest first, and mark them read.
@@ -298,21 +293,27 @@ class MatrixBuffer:
     def peak_unsorted(self) -> np.ndarray:
         """Return the whole buffer in storage order, without consuming.
 
-        Unlike the reference this is a copy taken under the lock: a view would tear while
-        other processes write, and would keep the mapping alive after :meth:`close`.
+        Unlike the reference this is a copy, never torn (see :mod:`buffers._seqlock`): a view
+        would tear while other processes write, and would pin the mapping after :meth:`close`.
         """
         with self.lock:
-            return self._live_rows().copy()
+            rows = self._live_rows()
+            return consistent_copy(self._words(), _SEQ, rows.copy, self.name)
 
     def peak_sorted(self) -> np.ndarray:
         """Return every row of the buffer, oldest slot first, without consuming.
 
-        Slots never written hold NaN.
+        Slots never written hold NaN. A consistent copy even for a process that does not
+        hold the shared lock (a viewer).
         """
-        with self.lock:
-            rows = self._live_rows()
+
+        def copy() -> np.ndarray:
             w = self._get_write_index() // self.strides[0]
             return self._ordered(rows, w, self.shape[0])
+
+        with self.lock:
+            rows = self._live_rows()
+            return consistent_copy(self._words(), _SEQ, copy, self.name)
 
     def __repr__(self) -> str:
         return f"MatrixBuffer(name={self.name!r}, shape={self.shape}, overwrite={self.overwrite})"

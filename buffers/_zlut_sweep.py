@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from ._errors import BufferOverflow, DatasetNotReadyError
-from ._matrix import lock_for
 from ._segment import Segment, SegmentNotReady, default_namespace
+from ._seqlock import lock_for
 
 _ALIGN = 64
 

@@ -4,6 +4,7 @@ process while another updates (fork and spawn): never torn."""
 import multiprocessing
 import os
 import signal
+import threading
 import time
 
 import numpy as np
@@ -272,12 +273,17 @@ def updater(locks, n_updates: int) -> None:
             br.replace_beads({i: gen_roi(k, count) for i in range(count)})
 
 
+@pytest.mark.parametrize("reader_lock", ["shared", "private"])
 @pytest.mark.parametrize("method", METHODS)
-def test_snapshots_never_torn_while_another_process_updates(method):
+def test_snapshots_never_torn_while_another_process_updates(method, reader_lock):
+    """Also for a reader that cannot hold the writers' lock (a viewer attached from outside)."""
     ctx = multiprocessing.get_context(method)
     locks = make_locks(NAME, context=ctx)
-    with BeadRoiBuffer(create=True, locks=locks, capacity=CAP) as br:
-        br.replace_beads({0: gen_roi(0, 1)})
+    with BeadRoiBuffer(create=True, locks=locks, capacity=CAP) as owner:
+        owner.replace_beads({0: gen_roi(0, 1)})
+        br = owner
+        if reader_lock == "private":
+            br = BeadRoiBuffer(create=False, locks={NAME: threading.Lock()})
         proc = ctx.Process(target=updater, args=(locks, N_UPDATES))
         proc.start()
         last_version, snapshots, k = 0, 0, 0
@@ -296,6 +302,8 @@ def test_snapshots_never_torn_while_another_process_updates(method):
         proc.join(timeout=30)
         assert proc.exitcode == 0
         assert k == N_UPDATES and snapshots > 1
+        if br is not owner:
+            br.close()
 
 
 def hold(locks, ready) -> None:

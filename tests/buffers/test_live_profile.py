@@ -4,6 +4,7 @@ process while another writes (fork and spawn): never a torn profile."""
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -131,37 +132,44 @@ def test_model_last_write_wins(sequence):
 
 
 # --- real processes ----------------------------------------------------------------------
-N_PROFILES = 2000
+N_PROFILES, BIG = 2000, 4096  # long profiles: a torn copy would be likely
 
 
 def profile_writer(locks, n: int) -> None:
-    """Profile k: timestamp k, bead k, k % CAP + 1 samples all equal to k."""
+    """Profile k: timestamp k, bead k, k % BIG + 1 samples all equal to k."""
     with LiveProfileBuffer(create=False, locks=locks) as lp:
         for k in range(1, n + 1):
-            lp.write_profile(float(k), k, np.full(k % CAP + 1, float(k)))
+            lp.write_profile(float(k), k, np.full(k * 997 % BIG + 1, float(k)))
 
 
+@pytest.mark.parametrize("reader_lock", ["shared", "private"])
 @pytest.mark.parametrize("method", METHODS)
-def test_reader_never_sees_a_torn_profile(method):
+def test_reader_never_sees_a_torn_profile(method, reader_lock):
+    """Also for a reader that cannot hold the writers' lock (a viewer attached from outside)."""
     ctx = multiprocessing.get_context(method)
     locks = make_locks(NAME, context=ctx)
-    with LiveProfileBuffer(create=True, locks=locks, profile_capacity=CAP) as lp:
+    with LiveProfileBuffer(create=True, locks=locks, profile_capacity=BIG) as lp:
+        reader = lp
+        if reader_lock == "private":
+            reader = LiveProfileBuffer(create=False, locks={NAME: threading.Lock()})
         proc = ctx.Process(target=profile_writer, args=(locks, N_PROFILES))
         proc.start()
         last = 0.0
         while True:
             done = proc.exitcode is not None
-            row = lp.peak_unsorted()[0]
+            row = reader.peak_unsorted()[0]
             if not np.isnan(row[0]):
                 k = row[0]
                 n = int(row[2])
-                assert k >= last and row[1] == k and n == int(k) % CAP + 1
+                assert k >= last and row[1] == k and n == int(k) * 997 % BIG + 1
                 assert (row[3 : 3 + n] == k).all() and np.isnan(row[3 + n :]).all()
                 last = k
             if done:
                 break
         proc.join(timeout=30)
         assert proc.exitcode == 0 and last == N_PROFILES
+        if reader is not lp:
+            reader.close()
 
 
 def hold(locks, ready) -> None:

@@ -5,6 +5,7 @@ import multiprocessing
 import os
 import signal
 import stat
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -380,3 +381,44 @@ def test_failed_creation_leaves_nothing():
     with pytest.raises(OSError):  # 128 TiB cannot be mapped
         MatrixBuffer(create=True, locks=make_locks(NAME), name=NAME, shape=(2**44, 1))
     assert not shm_path(NAME).exists()
+
+
+WIDE, SLOTS, N_BATCHES = 64, 128, 400
+
+
+def wide_writer(locks) -> None:
+    """Batches of 1..40 rows; row k holds k in every column."""
+    with MatrixBuffer(create=False, locks=locks, name=NAME) as mb:
+        k = 0
+        for b in range(N_BATCHES):
+            n = b % 40 + 1
+            mb.write(np.repeat(np.arange(k, k + n, dtype=np.float64)[:, None], WIDE, axis=1))
+            k += n
+
+
+@pytest.mark.parametrize("reader_lock", ["shared", "private"])
+@pytest.mark.parametrize("method", METHODS)
+def test_peak_sorted_never_torn_while_another_process_writes(method, reader_lock):
+    """Also for a reader that cannot hold the writers' lock (a viewer attached from outside)."""
+    ctx = multiprocessing.get_context(method)
+    locks = make_locks(NAME, context=ctx)
+    shape = (SLOTS, WIDE)
+    with MatrixBuffer(create=True, locks=locks, name=NAME, shape=shape, overwrite=True) as mb:
+        reader = mb
+        if reader_lock == "private":
+            reader = MatrixBuffer(create=False, locks={NAME: threading.Lock()}, name=NAME)
+        proc = ctx.Process(target=wide_writer, args=(locks,))
+        proc.start()
+        while True:
+            done = proc.exitcode is not None
+            seen = reader.peak_sorted()
+            filled = seen[~np.isnan(seen[:, 0])]
+            assert (filled == filled[:, :1]).all()  # no row mixes two writes
+            assert (np.diff(filled[:, 0]) == 1).all()  # and the slots are one moment's
+            if done:
+                break
+        proc.join(timeout=30)
+        assert proc.exitcode == 0
+        assert reader.rows_written == sum(b % 40 + 1 for b in range(N_BATCHES))
+        if reader is not mb:
+            reader.close()
