@@ -1,4 +1,4 @@
-"""The `magacq` command line: run, validate, drivers, schema.
+"""The `magacq` command line: run, calibrate, validate, drivers, schema.
 
 Exit codes: 0 success, 2 bad input (config, arguments), 1 failure at run time. Errors are one
 line on stderr; ``--debug`` adds the traceback.
@@ -77,6 +77,24 @@ def run(
         from magacq.supervisor import run_acquisition
 
         path = run_acquisition(cfg, config_path=config, debug=debug)
+        typer.echo(f"saved {path}")
+
+
+@app.command()
+def calibrate(
+    config: ConfigArg,
+    output: Annotated[
+        Path | None, typer.Option(help="Z-LUT file to write (overrides calibration.output).")
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Sweep the focus stage and save a per-bead Z-LUT file for `run` (tracking.zlut)."""
+    with _errors(debug):
+        from magacq.calibrate import run_calibration
+        from magacq.config import load_config
+
+        cfg = load_config(config)
+        path = run_calibration(cfg, config_path=config, output=output, debug=debug)
         typer.echo(f"saved {path}")
 
 

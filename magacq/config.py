@@ -155,6 +155,40 @@ class OutputConfig(_Section):
         return value
 
 
+class CalibrationConfig(_Section):
+    """`magacq calibrate`: the focus sweep that records the Z-LUT (see magacq.calibrate)."""
+
+    start_nm: float = Field(description="First focus-stage position of the sweep, nm.")
+    stop_nm: float = Field(description="Last focus-stage position (included when on the grid), nm.")
+    step_nm: float = Field(50.0, gt=0, description="Spacing of the sweep positions, nm.")
+    settle_s: float = Field(
+        0.05, ge=0, le=60, description="Extra wait after the stage reports settled, seconds."
+    )
+    profiles_per_step: int = Field(
+        10, ge=1, le=10_000, description="Radial profiles recorded per bead at each position."
+    )
+    stage_moves: Literal["objective", "sample"] = Field(
+        "objective",
+        description="What the focus stage moves: the objective (bead height = start - stage z) "
+        "or the sample (bead height = stage z - start).",
+    )
+    max_invalid_fraction: float = Field(
+        0.2, ge=0, le=1, description="A bead with more bad profiles (lost, clipped) is flagged."
+    )
+    min_distinct_fraction: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="Fraction of neighbouring LUT planes that must differ beyond their noise.",
+    )
+    drop_bad_beads: bool = Field(
+        True, description="Leave flagged beads without a LUT (z NaN); false keeps them, flagged."
+    )
+    output: Path | None = Field(
+        None, description="Z-LUT file; default zlut_{date}_{time}_{config}.h5 in output.dir."
+    )
+
+
 class RunConfig(_Section):
     """A whole `magacq run` configuration."""
 
@@ -164,6 +198,9 @@ class RunConfig(_Section):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Tracking.")
     beads: BeadsConfig = Field(default_factory=BeadsConfig, description="Beads to track.")
     output: OutputConfig = Field(default_factory=OutputConfig, description="Output file.")
+    calibration: CalibrationConfig | None = Field(
+        None, description="The focus sweep of `magacq calibrate`."
+    )
     duration: float | None = Field(
         None, gt=0, description="Seconds to acquire; null runs until Ctrl-C or SIGTERM."
     )

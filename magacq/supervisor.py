@@ -324,6 +324,12 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
     try:
         geometry, image = probe_camera(cfg)
         rois = place_rois(cfg, geometry, image)
+        if cfg.tracking.zlut is not None:  # the Z-LUT must be of this ROI size and bead set
+            from magacq.zlut_file import rois_for_run
+
+            rois = rois_for_run(
+                cfg.tracking.zlut, rois, cfg.tracking.roi_size, explicit=bool(cfg.beads.rois)
+            )
         path = output_path(cfg, config_path)
         logs.add_file(path.with_suffix(".log"))
         namespace = run_namespace()

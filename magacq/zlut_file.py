@@ -1,0 +1,196 @@
+"""The Z-LUT file that `magacq calibrate` writes and `magacq run` reads (schema ``magacq.zlut``).
+
+One HDF5 file, schema version 1:
+
+- attrs: ``schema`` ("magacq.zlut"), ``schema_version``, ``roi_size``, ``z0_nm``, ``dz_nm``,
+  ``n_radii``, ``radial_step``, ``arc_step``, ``home_z_nm`` (stage position the sweep started
+  from and returned to), ``stage_moves``, ``settings`` (the calibration section, JSON),
+  ``config`` (the whole config, JSON), ``camera`` (geometry, JSON), ``created``, ``software``.
+- ``planes`` (n_beads, n_planes, n_radii) float64: normalised profiles, NaN for a dropped bead.
+- ``z_nm`` (n_planes,): bead height of each plane; ``stage_z_nm`` (n_planes,): the stage position
+  it was recorded at.
+- ``rois``: bead_id, x0, x1, y0, y1 (pixels) and reference, in bead-id order.
+- ``quality``: per bead good, valid_fraction, saturated_fraction, distinct_fraction, reason.
+- ``mean_profiles`` (n_beads, n_planes, n_radii): the raw averaged profiles, for inspection.
+"""
+
+import datetime as _dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from magacq.errors import ConfigError
+
+SCHEMA = "magacq.zlut"
+SCHEMA_VERSION = 1
+
+QUALITY_DTYPE = np.dtype(
+    [
+        ("bead_id", "<i8"),
+        ("good", "?"),
+        ("valid_fraction", "<f8"),
+        ("saturated_fraction", "<f8"),
+        ("distinct_fraction", "<f8"),
+        ("reason", "S64"),
+    ]
+)
+#: Tolerance, in pixels, between a run's ROI corner and the file's for the same bead.
+ROI_TOLERANCE_PX = 2
+
+
+@dataclass
+class ZLutFile:
+    """The contents of a Z-LUT file.
+
+    Attributes
+    ----------
+    zlut : magacq.tracking.ZLut
+        One LUT per bead, in bead-id order (a dropped bead's planes are NaN).
+    rois : ndarray (n_beads, 5) int64
+        Bead id, x0, x1, y0, y1.
+    roi_size : int
+    quality : ndarray of QUALITY_DTYPE
+    attrs : dict
+    """
+
+    zlut: Any
+    rois: np.ndarray
+    roi_size: int
+    quality: np.ndarray
+    attrs: dict[str, Any]
+
+
+def save_zlut_file(
+    path: Path,
+    *,
+    zlut: Any,
+    stage_z_nm: np.ndarray,
+    rois: np.ndarray,
+    reference: np.ndarray,
+    roi_size: int,
+    quality: np.ndarray,
+    mean_profiles: np.ndarray,
+    attrs: dict[str, Any],
+) -> Path:
+    """Write a Z-LUT file (to a temporary name, renamed when complete); return its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    roi_table = np.zeros(
+        len(rois),
+        dtype=[("bead_id", "<i8"), ("x0", "<i8"), ("x1", "<i8"), ("y0", "<i8"), ("y1", "<i8"),
+               ("reference", "?")],
+    )  # fmt: skip
+    for name, col in zip(("bead_id", "x0", "x1", "y0", "y1"), np.asarray(rois).T, strict=True):
+        roi_table[name] = col
+    roi_table["reference"] = reference
+    with h5py.File(tmp, "w") as f:
+        f.attrs.update(
+            {
+                "schema": SCHEMA,
+                "schema_version": SCHEMA_VERSION,
+                "roi_size": int(roi_size),
+                "z0_nm": float(zlut.z0_nm),
+                "dz_nm": float(zlut.dz_nm),
+                "n_radii": int(zlut.spec.n_radii),
+                "radial_step": float(zlut.spec.radial_step),
+                "arc_step": float(zlut.spec.arc_step),
+                "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                **{k: v if not isinstance(v, dict) else json.dumps(v) for k, v in attrs.items()},
+            }
+        )
+        f["planes"] = zlut.planes
+        f["z_nm"] = zlut.z_nm
+        f["stage_z_nm"] = np.asarray(stage_z_nm, dtype=np.float64)
+        f["rois"] = roi_table
+        f["quality"] = quality
+        f["mean_profiles"] = mean_profiles
+    tmp.replace(path)
+    return path
+
+
+def read_zlut_file(path: str | Path) -> ZLutFile:
+    """Read and check a Z-LUT file.
+
+    Raises
+    ------
+    ConfigError
+        No such file, not a Z-LUT file, or a schema version this magacq cannot read.
+    """
+    from magacq.tracking import ProfileSpec, ZLut
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"tracking.zlut: no such Z-LUT file: {path}")
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = dict(f.attrs)
+            if attrs.get("schema") != SCHEMA:
+                raise ConfigError(f"tracking.zlut: {path} is not a magacq Z-LUT file")
+            version = int(attrs.get("schema_version", 0))
+            if version != SCHEMA_VERSION:
+                raise ConfigError(
+                    f"tracking.zlut: {path} has Z-LUT schema version {version}; "
+                    f"this magacq reads version {SCHEMA_VERSION}"
+                )
+            planes = f["planes"][:]
+            roi_table = f["rois"][:]
+            quality = f["quality"][:]
+    except OSError as exc:
+        raise ConfigError(f"tracking.zlut: cannot read {path}: {exc}") from None
+    spec = ProfileSpec(int(attrs["n_radii"]), float(attrs["radial_step"]), float(attrs["arc_step"]))
+    zlut = ZLut(planes, float(attrs["z0_nm"]), float(attrs["dz_nm"]), spec)
+    rois = np.column_stack([roi_table[k] for k in ("bead_id", "x0", "x1", "y0", "y1")])
+    return ZLutFile(zlut, rois.astype(np.int64), int(attrs["roi_size"]), quality, attrs)
+
+
+def load_zlut(path: str | Path) -> Any:
+    """The :class:`~magacq.tracking.ZLut` of a Z-LUT file, one LUT per bead in bead-id order."""
+    return read_zlut_file(path).zlut
+
+
+def rois_for_run(
+    path: str | Path, rois: list[tuple[int, int, int, int, int]], roi_size: int, *, explicit: bool
+) -> list[tuple[int, int, int, int, int]]:
+    """The run's bead ROIs checked against (or, when detected, taken from) a Z-LUT file.
+
+    Parameters
+    ----------
+    path : path of the Z-LUT file
+    rois : the run's ROIs ``(id, x0, x1, y0, y1)``
+    roi_size : the run's ``tracking.roi_size``
+    explicit : True when the ROIs come from ``beads.rois`` (they must then match the file's,
+        bead for bead, within ``ROI_TOLERANCE_PX``); False when detected (the file's are used).
+
+    Raises
+    ------
+    ConfigError
+        The file was made with another ROI size or for another set of beads.
+    """
+    lut = read_zlut_file(path)
+    if lut.roi_size != roi_size:
+        raise ConfigError(
+            f"tracking.zlut: {path} was calibrated with {lut.roi_size} px ROIs, "
+            f"this run uses tracking.roi_size {roi_size}: recalibrate (magacq calibrate)"
+        )
+    file_rois = [tuple(int(v) for v in r) for r in lut.rois]
+    if not explicit:
+        return file_rois  # type: ignore[return-value]
+    if len(rois) != len(file_rois):
+        raise ConfigError(
+            f"tracking.zlut: {path} holds Z-LUTs for {len(file_rois)} beads, this run tracks "
+            f"{len(rois)}: the bead set differs, recalibrate or use the beads.rois it was made with"
+        )
+    for run_roi, file_roi in zip(rois, file_rois, strict=True):
+        dx, dy = run_roi[1] - file_roi[1], run_roi[3] - file_roi[3]
+        if max(abs(dx), abs(dy)) > ROI_TOLERANCE_PX:
+            raise ConfigError(
+                f"tracking.zlut: bead {run_roi[0]} of this run (ROI corner {run_roi[1]}, "
+                f"{run_roi[3]}) is not bead {file_roi[0]} of {path} (corner {file_roi[1]}, "
+                f"{file_roi[3]}): the bead set differs, recalibrate"
+            )
+    return rois
