@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from magacq.errors import ConfigError
 
 #: Tracking algorithms ``tracking.algorithm`` accepts.
-ALGORITHMS = ("centroid", "com", "qi")
+ALGORITHMS = ("centroid", "com", "autoconv", "qi")
 
 
 class _Section(BaseModel):
@@ -71,7 +71,7 @@ class TrackingConfig(_Section):
     roi_size: int = Field(
         64, ge=8, le=1024, description="Side of the square ROI around each bead, in pixels."
     )
-    algorithm: Literal["centroid", "com", "qi"] = Field(
+    algorithm: Literal["centroid", "com", "autoconv", "qi"] = Field(
         "qi",
         description="XY algorithm: centroid (background-subtracted centre of mass, built in), "
         "com (magacq.tracking's centre of mass), qi (quadrant interpolation, refined).",

@@ -36,7 +36,10 @@ def camera_truth(cam: Any, frame_number: int) -> np.ndarray | None:
     getter = getattr(cam, "ground_truth", None)
     if getter is None:
         return None
-    truth = getter(frame_number)
+    try:
+        truth = getter(frame_number)
+    except KeyError:  # the simulator no longer holds this frame's record
+        return None
     if truth is None:
         return None
     if hasattr(truth, "x_nm"):  # a record of arrays

@@ -193,8 +193,8 @@ class Run:
                 self.owned.append(rb)
                 rb.replace_beads({i: (x0, x1, y0, y1) for i, x0, x1, y0, y1 in w.rois})
                 w.extra_buffers.append("BeadRoiBuffer")
-            except TypeError as exc:  # an older signature: run without it
-                logger.debug("no BeadRoiBuffer: %s", exc)
+            except Exception as exc:  # the ROIs also travel in the wiring: run without it
+                logger.warning("BeadRoiBuffer unavailable (%s); viewers will not see ROIs", exc)
         live_cls = getattr(buffers, "LiveProfileBuffer", None)
         if live_cls is not None:
             try:
@@ -202,8 +202,8 @@ class Run:
                               namespace=w.namespace)  # fmt: skip
                 self.owned.append(lb)
                 w.extra_buffers.append("LiveProfileBuffer")
-            except TypeError as exc:
-                logger.debug("no LiveProfileBuffer: %s", exc)
+            except Exception as exc:
+                logger.warning("LiveProfileBuffer unavailable: %s", exc)
 
     def close_buffers(self) -> None:
         for buf in reversed(self.owned):
@@ -315,7 +315,8 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
     from buffers import make_locks
     from magacq.writer import ROIS_DTYPE, run_attrs
 
-    ctx = mp.get_context("spawn")
+    # fork: the semaphores are unlinked at once (no /dev/shm names to lose or leak)
+    ctx = mp.get_context("fork")
     console = Console(stderr=True)
     logs = RunLogging(console, debug=debug, ctx=ctx)
     logs.start()
