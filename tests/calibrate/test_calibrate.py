@@ -1,0 +1,143 @@
+"""`magacq calibrate` end to end: the real CLI, processes, shared memory and HDF5 files."""
+
+import signal
+import subprocess
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+from tests.pipeline import _runner as r
+
+HOME_NM = 6000.0  # the sim camera's initial focus
+
+
+def _config(tmp: Path, **overrides: object) -> Path:
+    """Two 1 um beads (no stuck ones), explicit ROIs, a coarse sweep around the focus."""
+    cfg: dict = {
+        "camera": {
+            "driver": "sim",
+            "settings": {
+                "width": 128,
+                "height": 64,
+                "n_beads": 2,
+                "roi_size": 32,
+                "seed": 1,
+                "fraction_stuck": 0.0,
+                "bead_radius_nm": 500,
+                "frame_rate": 400,
+                "bead_xy_px": [[32, 32], [96, 32]],
+            },
+        },  # fmt: skip
+        "focus_stage": {"driver": "sim", "settings": {"settle_time_s": 0.01}},
+        "buffers": {"n_stacks": 8, "images_per_stack": 5},
+        "tracking": {"workers": 2, "roi_size": 32, "algorithm": "qi"},
+        "beads": {"rois": [[32, 32], [96, 32]]},
+        "output": {"dir": str(tmp / "runs")},
+        "calibration": {
+            "start_nm": 5000,
+            "stop_nm": 7000,
+            "step_nm": 100,
+            "settle_s": 0.0,
+            "profiles_per_step": 5,
+        },  # fmt: skip
+        "duration": 1.5,
+    }
+    for key, value in overrides.items():
+        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
+    path = tmp / "cal.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _magacq(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*r.MAGACQ, *args], cwd=cwd, env=r.env(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def lut(tmp_path_factory) -> Path:
+    """A Z-LUT calibrated once for the module."""
+    tmp = tmp_path_factory.mktemp("cal")
+    out = tmp / "lut.h5"
+    done = _magacq("calibrate", str(_config(tmp)), "--output", str(out), cwd=tmp)
+    assert done.returncode == 0, done.stderr
+    assert f"focus stage back at {HOME_NM:.1f} nm" in done.stderr
+    return out
+
+
+def test_lut_file_holds_every_bead(lut):
+    with h5py.File(lut, "r") as f:
+        assert f.attrs["schema"] == "magacq.zlut" and f.attrs["schema_version"] == 1
+        assert f.attrs["roi_size"] == 32 and f.attrs["home_z_nm"] == HOME_NM
+        planes, z, stage = f["planes"][:], f["z_nm"][:], f["stage_z_nm"][:]
+        quality, rois = f["quality"][:], f["rois"][:]
+    assert planes.shape[:2] == (2, 21) and np.isfinite(planes).all()
+    assert np.allclose(np.diff(z), 100) and np.allclose(z, HOME_NM - stage)  # objective moves
+    assert quality["good"].all() and (quality["valid_fraction"] == 1).all()
+    assert list(rois["x0"]) == [16, 80] and list(rois["y0"]) == [16, 16]
+
+
+def test_run_with_the_lut_tracks_the_simulated_heights(lut):
+    tmp = lut.parent
+    done = r.run(_config(tmp, tracking={"zlut": str(lut)}), timeout=180)
+    assert done.returncode == 0, done.stderr
+    data = r.read(r.output_file(tmp))
+    tracks, truth = data["tracks"], data["truth"]
+    for bead in (0, 1):
+        t, g = tracks[tracks["bead_id"] == bead], truth[truth["bead_id"] == bead]
+        true_z = dict(zip(g["frame"], g["z_nm"], strict=True))
+        z_truth = np.array([true_z.get(fr, np.nan) for fr in t["frame"]])
+        ok = np.isfinite(t["z_nm"]) & np.isfinite(z_truth)
+        assert ok.mean() > 0.95
+        # z is the height relative to the bead's mean height during the calibration
+        err = t["z_nm"][ok] - z_truth[ok]
+        err -= np.median(err)
+        assert np.std(err) < 10, np.std(err)  # the bead moves ~ 20 nm rms
+        assert np.corrcoef(t["z_nm"][ok], z_truth[ok])[0, 1] > 0.95
+
+
+def test_lut_of_another_roi_size_is_refused(lut):
+    tmp = lut.parent
+    cfg = _config(tmp, tracking={"zlut": str(lut), "roi_size": 40})
+    done = r.run(cfg)
+    assert done.returncode == 2
+    assert "calibrated with 32 px ROIs" in done.stderr and "roi_size 40" in done.stderr
+
+
+@pytest.mark.parametrize("rois", [[[32, 32]], [[32, 32], [90, 32]]])
+def test_lut_of_another_bead_set_is_refused(lut, rois):
+    tmp = lut.parent
+    done = r.run(_config(tmp, tracking={"zlut": str(lut)}, beads={"rois": rois}))
+    assert done.returncode == 2
+    assert "bead set differs" in done.stderr, done.stderr
+
+
+def test_sigint_mid_sweep_returns_the_stage_and_saves_nothing(tmp_path):
+    out = tmp_path / "lut.h5"
+    cfg = _config(tmp_path, calibration={"settle_s": 0.3})
+    proc = subprocess.Popen(
+        [*r.MAGACQ, "calibrate", str(cfg), "--output", str(out)],
+        cwd=tmp_path, env=r.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    r.wait_for_frames(proc)  # the producer is sweeping
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert f"focus stage back at {HOME_NM:.1f} nm" in err
+    assert not out.exists() and not out.with_name(out.name + ".part").exists()
+    # the no_leaks fixture checks that no segment or process is left behind
+
+
+def test_calibrate_needs_its_sections(tmp_path):
+    cfg = _config(tmp_path)
+    data = yaml.safe_load(cfg.read_text())
+    del data["calibration"]
+    cfg.write_text(yaml.safe_dump(data))
+    done = _magacq("calibrate", str(cfg), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "needs a 'calibration' section" in done.stderr
