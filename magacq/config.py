@@ -297,6 +297,15 @@ def check_driver_settings(config: RunConfig, *, source: str = "config") -> None:
             continue
         from hal import validate_settings
 
+        model_config = getattr(cls.Settings, "model_config", {})
+        allowed = sorted(getattr(cls.Settings, "model_fields", {}))
+        for name in section.settings:  # a misspelt setting: say which was meant
+            if model_config.get("extra") == "forbid" and name not in allowed:
+                hint = difflib.get_close_matches(str(name), allowed, n=1)
+                tip = (
+                    f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {', '.join(allowed)})"
+                )
+                raise ConfigError(f"{source}: {key}.settings.{name}: unknown setting{tip}")
         try:
             validate_settings(cls.Settings, section.settings, device=section.driver)
         except HalError as exc:
