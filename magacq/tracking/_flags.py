@@ -17,7 +17,8 @@ class TrackFlag(enum.IntFlag):
     PROFILE_CLIPPED = 4
     """Some profile samples fell outside the ROI; the profile uses the rest."""
     PROFILE_INCOMPLETE = 8
-    """A radial bin had no sample inside the ROI: z NaN, that bin NaN."""
+    """The bead is leaving the ROI: a radial bin had no sample inside it (that bin NaN), or more
+    than a third of all samples fell outside (z would be off by nanometres): z NaN."""
     Z_BELOW_RANGE = 16
     """The profile matches below the Z-LUT's first plane: z NaN."""
     Z_ABOVE_RANGE = 32
@@ -27,4 +28,4 @@ class TrackFlag(enum.IntFlag):
     LUT_GAP = 128
     """The best-matching Z-LUT planes include an empty (NaN) plane: z NaN."""
     XY_NOT_CONVERGED = 256
-    """The last XY refinement step still moved more than 0.05 px; x, y kept."""
+    """The last XY refinement step still moved more than 0.1 px; x, y kept."""

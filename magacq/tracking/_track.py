@@ -66,6 +66,8 @@ _CLIPPED = int(TrackFlag.PROFILE_CLIPPED)
 _INCOMPLETE = int(TrackFlag.PROFILE_INCOMPLETE)
 _NO_LUT = int(TrackFlag.NO_LUT)
 _NOT_CONVERGED = int(TrackFlag.XY_NOT_CONVERGED)
+#: A refinement step below this (pixels) ends the iterations.
+_CONVERGED_PX = 0.01
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -131,13 +133,15 @@ def _track_kernel(
                     break
                 cx += sx
                 cy += sy
+                if abs(sx) < _CONVERGED_PX and abs(sy) < _CONVERGED_PX:
+                    break
                 if it < iterations - 1:
                     skipped = sample_quadrants(img, cx, cy, dx, dy, starts, reach, sums, counts)
                     complete = _profile(sums, counts, n_r, prof)
-                elif abs(sx) > 0.05 or abs(sy) > 0.05:
-                    fl |= _NOT_CONVERGED
+            if abs(sx) > 10 * _CONVERGED_PX or abs(sy) > 10 * _CONVERGED_PX:
+                fl |= _NOT_CONVERGED
             # The profile comes from the last sampling pass: its centre differs from the final
-            # one by the last (sub-0.05 px) step, a second-order change in a radial profile.
+            # one by the last step (< _CONVERGED_PX), a second-order change in a radial profile.
         if not (0.5 <= cx <= w - 1.5 and 0.5 <= cy <= h - 1.5):
             x_out[i] = np.nan
             y_out[i] = np.nan
@@ -149,6 +153,8 @@ def _track_kernel(
         prof_out[i, :] = prof
         if skipped > 0:
             fl |= _CLIPPED
+        if skipped * 3 > dx.shape[0]:  # a third of the circles outside: z unreliable
+            complete = False
         if not complete:
             fl |= _INCOMPLETE
         else:
@@ -171,7 +177,7 @@ def track_rois(
     *,
     spec: ProfileSpec | None = None,
     method: XYMethod | str = XYMethod.FIT,
-    iterations: int = 2,
+    iterations: int = 10,
 ) -> TrackResult:
     """Track every ROI of a stack: x, y by ``method``, radial profile, z from its bead's Z-LUT.
 
@@ -189,7 +195,9 @@ def track_rois(
     method : XYMethod or its name ("com", "autoconv", "qi", "fit")
         XY refinement.
     iterations : int
-        Refinement passes of QI or FIT, each on polar samples about the previous centre.
+        Most refinement passes of QI or FIT, each on polar samples about the previous centre;
+        they stop once a step is below 0.01 px (one or two passes for a bead well inside,
+        more for one whose rings the ROI clips).
 
     Returns
     -------
