@@ -198,29 +198,56 @@ def _poisson_small(s, lam):  # pragma: no cover - numba
     return s, float(k)
 
 
-@numba.njit(cache=True, nogil=True)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_SLOW = np.float32(1e30)  # marks a draw for the ziggurat's slow path (fastmath: no NaN tests)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
 def _fast_counts(src, dst, photons, read_var, offset, max_count, seed, kn, wn, fn):
     # pragma: no cover - numba
-    s = seed[0]
-    read_sd = np.sqrt(read_var)
-    off = offset + 0.5  # clamp, then truncate: rounds to nearest
-    for i in range(src.size):
-        m = max(float(src[i]), 0.0) * photons
-        s, z = _next64(s)
-        hz, iz = _split(z)
-        if abs(hz) < kn[iz]:
-            g = hz * wn[iz]
-        else:
-            s, g = _normal_slow(s, hz, iz, kn, wn, fn)
-        if m >= POISSON_EXACT_BELOW:
-            v = m + np.sqrt(np.float32(m + read_var)) * g  # float32 sqrt: ample, and faster
-        else:
-            s, v = _poisson_small(s, m)
-            v += read_sd * g
-        v += off
-        if v < 0.0:
-            v = 0.0
-        elif v > max_count:
-            v = max_count
-        dst[i] = v
-    seed[0] = s
+    # Pass 1 (vectorized): draw i is splitmix64's output i (a counter-based stream), through
+    # the ziggurat's fast path. Pass 2: the ~3 % of draws that need the slow path, from a
+    # second stream. Pass 3 (vectorized): scale, offset, clamp, store. Pass 4: exact Poisson
+    # for the rare dim pixels.
+    s0 = seed[0]
+    n = src.size
+    g = np.empty(n, dtype=np.float32)
+    for i in range(n):
+        s = s0 + np.uint64(i + 1) * _GOLDEN
+        z = (s ^ (s >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        z = z ^ (z >> np.uint64(31))
+        hz = np.int64(np.int32(np.uint32(z >> np.uint64(32))))
+        iz = np.int64(z & np.uint64(127))
+        g[i] = hz * wn[iz] if abs(hz) < kn[iz] else _SLOW
+    s = s0 + np.uint64(n + 1) * _GOLDEN
+    s2 = s ^ np.uint64(0x5DEECE66D5DEECE6)  # the slow-path stream
+    for i in range(n):
+        if g[i] > np.float32(1e29):
+            t = s0 + np.uint64(i + 1) * _GOLDEN
+            z = (t ^ (t >> np.uint64(30))) * _MIX1
+            z = (z ^ (z >> np.uint64(27))) * _MIX2
+            z = z ^ (z >> np.uint64(31))
+            hz, iz = _split(z)
+            s2, gv = _normal_slow(s2, hz, iz, kn, wn, fn)
+            g[i] = gv
+    off = np.float32(offset + 0.5)  # clamp, then truncate: rounds to nearest
+    rv = np.float32(read_var)
+    ph = np.float32(photons)
+    top = np.float32(max_count)
+    m_min = np.float32(np.inf)
+    for i in range(n):
+        m = max(np.float32(src[i]), np.float32(0.0)) * ph
+        m_min = min(m_min, m)
+        v = m + np.sqrt(m + rv) * g[i] + off
+        dst[i] = min(max(v, np.float32(0.0)), top)
+    if m_min < POISSON_EXACT_BELOW:
+        read_sd = np.sqrt(read_var)
+        for i in range(n):
+            m = max(float(src[i]), 0.0) * photons
+            if m < POISSON_EXACT_BELOW:
+                s2, v = _poisson_small(s2, m)
+                v += read_sd * g[i] + offset + 0.5
+                dst[i] = min(max(v, 0.0), max_count)
+    seed[0] = s2
