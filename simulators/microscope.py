@@ -1,9 +1,10 @@
 """The simulated magnetic-tweezers microscope: beads in a field of view, a focal plane, frames.
 
-Coordinates: x, y in nm in the camera's frame, ``x = column * pixel_size_nm`` (pixel centres at
-integer column/row indices, origin at the centre of pixel (0, 0)); z in nm above the surface
-(bead centre). The focal plane is at ``focal_z_nm``; a bead is imaged at defocus
-``z - focal_z_nm`` (see :mod:`simulators.optics`).
+Coordinates: internally (motion, rendering, :attr:`SimMicroscope.bead_xy_px`) x, y have pixel
+centres at integer column/row indices. :class:`GroundTruth` reports them in the camera frame of
+DESIGN.md, origin at the image's corner: ``x_nm = (column + 0.5) * pixel_size_nm`` for a bead
+centred on a pixel. z is in nm above the surface (bead centre). The focal plane is at
+``focal_z_nm``; a bead is imaged at defocus ``z - focal_z_nm`` (see :mod:`simulators.optics`).
 """
 
 import time
@@ -28,7 +29,8 @@ class GroundTruth:
     timestamp : float
         Seconds, the same clock as the frame's FrameInfo.timestamp.
     x_nm, y_nm, z_nm : numpy.ndarray
-        ``(n_beads,)`` bead centres (x, y in the camera frame, z above the surface).
+        ``(n_beads,)`` bead centres (x, y in the camera frame: origin at the image's corner, so
+        pixel ``i`` spans ``i..i+1`` pixel sizes; z above the surface).
     focal_z_nm : float
         Focal plane during the frame.
     """
@@ -207,6 +209,9 @@ class SimMicroscope:
         pos = self.advance(dt)
         focal = self.focal_z_nm()
         self.render(pos, focal, out)
+        # the model's x, y have pixel centres at integers; the truth uses the camera frame of
+        # DESIGN.md (origin at the image's corner): half a pixel further
+        half = 0.5 * self.pixel_size_nm
         return GroundTruth(
-            frame_number, timestamp, pos[:, 0].copy(), pos[:, 1].copy(), pos[:, 2].copy(), focal
+            frame_number, timestamp, pos[:, 0] + half, pos[:, 1] + half, pos[:, 2].copy(), focal
         )

@@ -5,6 +5,7 @@ import pytest
 
 from hal import AcquisitionEnded, DeviceError, HalTimeoutError, UnsupportedSettingError
 from simulators.driver import SimCamera, SimFocusStage
+from simulators.optics import BeadImager
 
 SMALL = {"width": 192, "height": 128, "n_beads": 4, "roi_size": 48, "seed": 3}
 
@@ -17,21 +18,23 @@ def _frames(cam, n):
 
 
 def test_frames_show_beads_at_ground_truth():
-    with SimCamera(SMALL | {"fraction_stuck": 0.0}) as cam:
+    """Each bead's image in the frame is the optics model's image at the true position."""
+    with SimCamera(SMALL | {"fraction_stuck": 0.0, "read_noise_e": 0.0}) as cam:
         frames, infos = _frames(cam, 3)
         truth = cam.ground_truth(2)
         assert truth.frame_number == 2 and truth.timestamp == infos[2].timestamp
         assert truth.x_nm.shape == (4,)
-        img = frames[2].astype(float) - cam.settings.offset_adu
-        bg = np.median(img)
-        for x, y in zip(
-            truth.x_nm / cam.pixel_size_nm, truth.y_nm / cam.pixel_size_nm, strict=True
-        ):
-            r0, c0 = round(y), round(x)
-            patch = np.abs(img[r0 - 10 : r0 + 11, c0 - 10 : c0 + 11] - bg)
-            rr, cc = np.mgrid[-10:11, -10:11]
-            cy, cx = (patch * rr).sum() / patch.sum(), (patch * cc).sum() / patch.sum()
-            assert abs(cx + c0 - x) < 1.0 and abs(cy + r0 - y) < 1.0
+        s = cam.settings
+        rel = (frames[2].astype(float) - s.offset_adu) / s.photons
+        imager = BeadImager(cam.microscope.optics, 32)
+        # truth is in the camera frame (origin at the image corner): pixel centres at i + 0.5
+        px, py = truth.x_nm / s.pixel_size_nm - 0.5, truth.y_nm / s.pixel_size_nm - 0.5
+        for x, y, z in zip(px, py, truth.z_nm - truth.focal_z_nm, strict=True):
+            c0, r0 = round(x) - 16, round(y) - 16
+            seen = rel[r0 : r0 + 32, c0 : c0 + 32]
+            rms = np.sqrt(np.mean((seen - imager.render(x - c0, y - r0, z)) ** 2))
+            off = np.sqrt(np.mean((seen - imager.render(x - c0 + 0.5, y - r0, z)) ** 2))
+            assert rms < 0.03 and off > 2 * rms  # shot noise ~ 1/sqrt(4000) = 0.016
         assert frames.max() < 2**16 - 1  # defaults do not saturate
 
 
@@ -43,7 +46,7 @@ def test_ground_truth_records_and_layout():
         xy = cam.bead_xy_px
         assert xy.shape == (4, 2)
         last = records[-1]
-        np.testing.assert_allclose(last.x_nm / cam.pixel_size_nm, xy[:, 0], atol=10)
+        np.testing.assert_allclose(last.x_nm / cam.pixel_size_nm - 0.5, xy[:, 0], atol=10)
         stuck = cam.stuck_beads
         assert stuck.sum() == round(0.1 * 4)
         rois = cam.bead_rois()
