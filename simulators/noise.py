@@ -13,11 +13,11 @@ Two samplers:
   ``m**-0.5``, 1.6 % at 4000 photons, which moves the z-sigma quantile by ``(z**2 - 1) / 6``
   counts, e.g. 1.3 counts at 3 sigma); pixels with ``m < 30`` still get an exact Poisson draw.
   The normals come from a numba ziggurat (Marsaglia & Tsang, 128 layers)
-  fed by splitmix64 used as a counter-based generator (draw ``i`` of a call is the hash of
-  ``seed + i``, so the loop vectorizes), with a fresh 63-bit seed taken from ``rng`` on every
-  call: no noise pools, no repeating frames (two calls overlap only if their seeds fall within
-  a frame's length of each other on the splitmix sequence, odds ~1e-13). Faster than numpy's
-  ``standard_normal`` alone (see benchmarks/bench_sim_camera.py).
+  fed by splitmix64 used as a counter-based generator (draws ``2j`` and ``2j + 1`` of a call
+  are the halves of the hash of ``seed + j``, so the loop vectorizes), with a fresh 63-bit
+  seed taken from ``rng`` on every call: no noise pools, no repeating frames (two calls overlap
+  only if their seeds fall within a frame's length of each other on the splitmix sequence,
+  odds ~1e-13). Faster than numpy's ``standard_normal`` alone (benchmarks/bench_sim_camera.py).
 """
 
 import numba
@@ -160,13 +160,21 @@ def _uniform(s):  # pragma: no cover - numba
     return s, ((z >> np.uint64(11)) + np.uint64(1)) * (1.0 / 9007199254740992.0)
 
 
+@numba.njit(cache=True, inline="always")
+def _hash(s):  # pragma: no cover - numba
+    """splitmix64's output function."""
+    z = (s ^ (s >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
 @numba.njit(cache=True)
 def _split(z):  # pragma: no cover - numba
     """64 bits to the ziggurat's signed 32-bit value and its 7-bit layer (independent bits)."""
     return np.int64(np.int32(np.uint32(z >> np.uint64(32)))), np.int64(z & np.uint64(127))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _normal_slow(s, hz, iz, kn, wn, fn):  # pragma: no cover - numba
     """The ziggurat's rare path (~3 % of draws): wedges and the tail."""
     while True:
@@ -210,31 +218,28 @@ _SLOW = np.float32(1e30)  # marks a draw for the ziggurat's slow path (fastmath:
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def _fast_counts(src, dst, photons, read_var, offset, max_count, seed, kn, wn, fn):
     # pragma: no cover - numba
-    # Pass 1 (vectorized): draw i is splitmix64's output i (a counter-based stream), through
-    # the ziggurat's fast path. Pass 2: the ~3 % of draws that need the slow path, from a
-    # second stream. Pass 3 (vectorized): scale, offset, clamp, store. Pass 4: exact Poisson
-    # for the rare dim pixels.
+    # Pass 1 (vectorized): draws 2j, 2j+1 are the two halves of splitmix64's output j (a
+    # counter-based stream), through the ziggurat's fast path. Pass 2: the ~3 % of draws that
+    # need the slow path, from a second stream. Pass 3 (vectorized): scale, offset, clamp,
+    # store. Pass 4: exact Poisson for the rare dim pixels.
     s0 = seed[0]
     n = src.size
-    g = np.empty(n, dtype=np.float32)
-    for i in range(n):
-        s = s0 + np.uint64(i + 1) * _GOLDEN
-        z = (s ^ (s >> np.uint64(30))) * _MIX1
-        z = (z ^ (z >> np.uint64(27))) * _MIX2
-        z = z ^ (z >> np.uint64(31))
+    g = np.empty(n + 1, dtype=np.float32)
+    for j in range((n + 1) // 2):  # one 64-bit hash gives two 32-bit draws
+        z = _hash(s0 + np.uint64(j + 1) * _GOLDEN)
         hz = np.int64(np.int32(np.uint32(z >> np.uint64(32))))
-        iz = np.int64(z & np.uint64(127))
-        g[i] = hz * wn[iz] if abs(hz) < kn[iz] else _SLOW
-    s = s0 + np.uint64(n + 1) * _GOLDEN
-    s2 = s ^ np.uint64(0x5DEECE66D5DEECE6)  # the slow-path stream
+        iz = hz & 127  # the layer from the draw's low bits, as Marsaglia & Tsang do
+        g[2 * j] = hz * wn[iz] if abs(hz) < kn[iz] else _SLOW
+        hz = np.int64(np.int32(np.uint32(z & np.uint64(0xFFFFFFFF))))
+        iz = hz & 127
+        g[2 * j + 1] = hz * wn[iz] if abs(hz) < kn[iz] else _SLOW
+    s2 = (s0 + np.uint64(n + 3) * _GOLDEN) ^ np.uint64(0x5DEECE66D5DEECE6)  # slow-path stream
     for i in range(n):
         if g[i] > np.float32(1e29):
-            t = s0 + np.uint64(i + 1) * _GOLDEN
-            z = (t ^ (t >> np.uint64(30))) * _MIX1
-            z = (z ^ (z >> np.uint64(27))) * _MIX2
-            z = z ^ (z >> np.uint64(31))
-            hz, iz = _split(z)
-            s2, gv = _normal_slow(s2, hz, iz, kn, wn, fn)
+            z = _hash(s0 + np.uint64(i // 2 + 1) * _GOLDEN)
+            half = z >> np.uint64(32) if i % 2 == 0 else z & np.uint64(0xFFFFFFFF)
+            hz = np.int64(np.int32(np.uint32(half)))
+            s2, gv = _normal_slow(s2, hz, hz & 127, kn, wn, fn)
             g[i] = gv
     off = np.float32(offset + 0.5)  # clamp, then truncate: rounds to nearest
     rv = np.float32(read_var)
