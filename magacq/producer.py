@@ -13,13 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from magacq.wiring import RunWiring
+from magacq.wiring import RAW_VIDEO, RunWiring
 
 logger = logging.getLogger("magacq.producer")
 
 REASON_BUFFER_FULL = 0
 REASON_CAMERA = 1
 _ROWS_FLUSH = 256
+_FINISH_STACK_S = 0.4  # after the stop, keep acquiring this long at most to fill the last stack
 
 
 def open_camera(driver: str, settings: dict[str, Any]) -> Any:
@@ -72,6 +73,28 @@ class _Rows:
             self.pending.pop(0)
 
 
+class _RawVideo:
+    """Every ``every``-th camera frame copied (with its number and timestamp) to the raw-video
+    MatrixBuffer for the writer; when the writer is behind, the frame is skipped and counted."""
+
+    def __init__(self, buf: Any, every: int, stats: Any) -> None:
+        self.buf, self.every, self.stats = buf, every, stats
+        self.row = np.empty((1, buf.shape[1]))
+
+    def offer(self, fn: int, ts: float, frame: np.ndarray) -> None:
+        from buffers import BufferOverflow
+
+        if fn % self.every:
+            return
+        self.row[0, 0], self.row[0, 1] = fn, ts
+        self.row[0, 2:] = frame.ravel()
+        try:
+            self.buf.write(self.row)
+            self.stats.add("video_frames")
+        except BufferOverflow:
+            self.stats.add("video_skipped")
+
+
 def run_producer(wiring: RunWiring) -> None:
     """Entry point of the producer process."""
     from buffers import BufferOverflow
@@ -82,7 +105,12 @@ def run_producer(wiring: RunWiring) -> None:
     n_images = wiring.video["n_images"]
     vb = wiring.attach_video()
     mats = wiring.attach_matrices(
-        *(n for n in ("frames", "dropped", "truth") if n in wiring.matrix_rows)
+        *(n for n in ("frames", "dropped", "truth", RAW_VIDEO) if n in wiring.matrix_rows)
+    )
+    raw = (
+        _RawVideo(mats[RAW_VIDEO], wiring.raw_video_every, wiring.stats)
+        if RAW_VIDEO in mats
+        else None
     )
     frames, dropped = _Rows(mats["frames"]), _Rows(mats["dropped"])
     truth = _Rows(mats["truth"]) if "truth" in mats else None
@@ -95,7 +123,16 @@ def run_producer(wiring: RunWiring) -> None:
         logger.info("camera started: %dx%d %s", cam.width, cam.height, cam.dtype)
         last_fn = -1
         n = 0
-        while not wiring.stop.is_set():
+        finish_by: float | None = None
+        while True:
+            if wiring.stop.is_set():  # end on a whole stack, so every stored frame is tracked
+                if vb.frames_written % n_images == 0:
+                    break
+                finish_by = finish_by or time.monotonic() + _FINISH_STACK_S
+                if time.monotonic() > finish_by:
+                    logger.warning("stopped mid-stack: the last %d stored frames are not tracked",
+                                   vb.frames_written % n_images)  # fmt: skip
+                    break
             try:
                 slot = vb.begin_write(0.0)
             except BufferOverflow:
@@ -139,6 +176,8 @@ def run_producer(wiring: RunWiring) -> None:
                             truth.add(fn, bead, x, y, z)
                 if (seq + 1) % n_images == 0:
                     frames.flush()  # frame rows reach the writer before the stack's tracks
+                if raw is not None:
+                    raw.offer(fn, ts, slot)
                 vb.commit_write(ts)
                 stats.add("frames")
                 stats.set("last_timestamp", ts)

@@ -26,6 +26,8 @@ _FIELDS = (
     "worker_restarts",
     "buffer_level",  # fraction of the video buffer holding unread frames (producer)
     "acquiring",  # 1 once the producer has started the camera
+    "video_frames",  # raw frames handed to the writer (output.raw_video_every)
+    "video_skipped",  # raw frames skipped because the writer was behind
 )
 MAX_WORKERS = 64
 

@@ -23,7 +23,7 @@ from magacq.config import RunConfig, format_name
 from magacq.errors import ConfigError, RunError
 from magacq.logs import RunLogging
 from magacq.status import RunStats, StatusView
-from magacq.wiring import LOCK_NAMES, MATRICES, RunWiring
+from magacq.wiring import LOCK_NAMES, RAW_VIDEO, RunWiring
 
 logger = logging.getLogger("magacq")
 
@@ -174,7 +174,7 @@ class Run:
                 create=True,
                 locks=w.locks,
                 name=name,
-                shape=(rows, MATRICES[name]),
+                shape=(rows, w.matrix_columns(name)),
                 namespace=w.namespace,
             )
             self.owned.append(buf)
@@ -348,6 +348,10 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
         }
         if geometry["simulated"]:
             matrix_rows["truth"] = max(frame_rows * max(1, len(rois)), 100_000)
+        if cfg.output.raw_video_every:  # about 1 s of saved frames, 4..64 rows, <= 256 MiB
+            row_bytes = 8 * (2 + geometry["width"] * geometry["height"])
+            per_s = fps_guess / cfg.output.raw_video_every
+            matrix_rows[RAW_VIDEO] = int(max(4, min(64, per_s, 2**28 // row_bytes)))
         ref = set(cfg.beads.reference)
         rois_table = np.array(
             [(i, x0, x1, y0, y1, i in ref) for i, x0, x1, y0, y1 in rois], dtype=ROIS_DTYPE
@@ -367,6 +371,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
             events=events,
             ready=ctx.Semaphore(0),
             matrix_rows=matrix_rows,
+            raw_video_every=cfg.output.raw_video_every,
             camera={"driver": cfg.camera.driver, "settings": dict(cfg.camera.settings)},
             geometry=geometry,
             video={"n_stacks": cfg.buffers.n_stacks, "n_images": cfg.buffers.images_per_stack},

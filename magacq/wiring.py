@@ -22,8 +22,10 @@ MATRICES = {
     "dropped": 3,  # camera frame, timestamp, reason
     "truth": 5,  # camera frame, bead_id, x_nm, y_nm, z_nm
 }
+#: The raw-video MatrixBuffer (``output.raw_video_every``): rows of frame, timestamp, pixels.
+RAW_VIDEO = "video"
 #: Names given to ``buffers.make_locks``.
-LOCK_NAMES = ("VideoBuffer", *MATRICES, "BeadRoiBuffer", "LiveProfileBuffer")
+LOCK_NAMES = ("VideoBuffer", *MATRICES, RAW_VIDEO, "BeadRoiBuffer", "LiveProfileBuffer")
 
 _PR_SET_PDEATHSIG = 1
 
@@ -45,6 +47,7 @@ class RunWiring:
     events: Any  # Queue: children -> supervisor (geometry, errors)
     ready: Any  # Semaphore: each tracker releases it once warmed up (JIT compiled)
     matrix_rows: dict[str, int] = field(default_factory=dict)
+    raw_video_every: int = 0  # every Nth camera frame also goes to the RAW_VIDEO buffer (0: none)
     extra_buffers: list[str] = field(default_factory=list)  # BeadRoiBuffer, LiveProfileBuffer
     camera: dict[str, Any] = field(default_factory=dict)  # driver, settings, detect frames
     geometry: dict[str, Any] = field(default_factory=dict)  # width, height, bits, pixel_size_nm
@@ -82,6 +85,12 @@ class RunWiring:
             name: MatrixBuffer(create=False, locks=self.locks, name=name, namespace=self.namespace)
             for name in (names or self.matrix_rows)
         }
+
+    def matrix_columns(self, name: str) -> int:
+        """Columns of MatrixBuffer ``name`` (raw video: frame, timestamp, then every pixel)."""
+        if name == RAW_VIDEO:
+            return 2 + int(self.geometry["width"]) * int(self.geometry["height"])
+        return MATRICES[name]
 
     def rois_array(self) -> np.ndarray:
         """``(n_beads, 5)`` int64: bead id, x0, x1, y0, y1."""

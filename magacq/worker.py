@@ -55,13 +55,21 @@ class Tracker:
     def __init__(
         self, rois: np.ndarray, pixel_size_nm: float, tracking: dict[str, Any], zlut: Any = None
     ) -> None:
-        self.rois = rois
         self.px = float(pixel_size_nm)
         self.algorithm = tracking.get("algorithm", "qi")
         self.options = dict(tracking.get("options") or {})
         self.zlut = zlut
         self.profile_bead = int(tracking.get("profile_bead", 0))
         self.last_profile: tuple[int, np.ndarray] | None = None
+        self.set_rois(rois)
+
+    def set_rois(self, rois: np.ndarray) -> None:
+        """Track these beads from now on (``(n, 5)``: bead id, x0, x1, y0, y1)."""
+        self.rois = np.asarray(rois, dtype=np.int64).reshape(-1, 5)
+        ids = self.rois[:, 0]
+        # Z-LUTs are stored in bead-id order; a bead added at run time has none (z NaN, NO_LUT)
+        n_luts = self.zlut.n_luts if self.zlut is not None else 0
+        self.lut_of_bead = np.where(ids < n_luts, ids, -1)
 
     def track(self, frames: np.ndarray, timestamps: np.ndarray, seqs: np.ndarray) -> np.ndarray:
         """Rows (time, frame, bead_id, x_nm, y_nm, z_nm, flag, t_written) of ``(n, h, w)``."""
@@ -79,9 +87,7 @@ class Tracker:
         else:
             from magacq.tracking import track_rois
 
-            lut_index = None
-            if self.zlut is not None:
-                lut_index = np.tile(np.arange(n_beads) % self.zlut.n_luts, n_frames)
+            lut_index = np.tile(self.lut_of_bead, n_frames)
             res = track_rois(cut, lut_index, self.zlut, method=self.algorithm, **self.options)
             x, y, z, flags = res.x, res.y, res.z, res.flags
             pb = np.flatnonzero(self.rois[:, 0] == self.profile_bead)
@@ -100,13 +106,11 @@ class Tracker:
 
 
 def load_zlut(path: Any) -> Any:
-    """Load a Z-LUT file written by `magacq calibrate` (None when no path)."""
+    """The run's :class:`~magacq.tracking.ZLut` (one LUT per bead id), or None without a file."""
     if not path:
         return None
-    try:
-        from magacq.calibrate import load_zlut as _load  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise RuntimeError(f"cannot read Z-LUT files here: {exc}") from None
+    from magacq.zlut_file import load_zlut as _load
+
     return _load(path)
 
 
@@ -119,6 +123,7 @@ def run_worker(wiring: RunWiring, index: int) -> None:
     vb = wiring.attach_video()
     positions = wiring.attach_matrices("positions")["positions"]
     live = _attach_live(wiring)
+    roi_buf = _attach_rois(wiring)
     tracker = Tracker(
         wiring.rois_array(),
         wiring.geometry["pixel_size_nm"],
@@ -133,6 +138,7 @@ def run_worker(wiring: RunWiring, index: int) -> None:
         warm[0, :side, :side] = 1
         tracker.track(warm, np.zeros(1), np.zeros(1))
     wiring.ready.release()
+    roi_version = -1
     stop_seen: float | None = None
     try:
         while True:
@@ -145,6 +151,9 @@ def run_worker(wiring: RunWiring, index: int) -> None:
                 if stop_seen is not None:
                     break
                 continue
+            if roi_buf is not None and roi_buf.version != roi_version:  # beads added/moved
+                roi_version, rois = _read_rois(roi_buf, wiring, side)
+                tracker.set_rois(rois)
             frames = None
             try:
                 frames = claim.stack.T  # (n_images, height, width), C-contiguous, zero-copy
@@ -173,6 +182,8 @@ def run_worker(wiring: RunWiring, index: int) -> None:
         positions.close()
         if live is not None:
             live.close()
+        if roi_buf is not None:
+            roi_buf.close()
         vb.close()
 
 
@@ -183,3 +194,31 @@ def _attach_live(wiring: RunWiring) -> Any:
     if cls is None or "LiveProfileBuffer" not in wiring.extra_buffers:
         return None
     return cls(create=False, locks=wiring.locks, namespace=wiring.namespace)
+
+
+def _attach_rois(wiring: RunWiring) -> Any:
+    if "BeadRoiBuffer" not in wiring.extra_buffers:
+        return None
+    from buffers import BeadRoiBuffer
+
+    return BeadRoiBuffer(create=False, locks=wiring.locks, namespace=wiring.namespace)
+
+
+def _read_rois(roi_buf: Any, wiring: RunWiring, side: int) -> tuple[int, np.ndarray]:
+    """``(version, rois)`` of the BeadRoiBuffer; ROIs not of the run's size or outside the frame
+    are left out (logged), as the tracker needs whole square ROIs of one size."""
+    version, ids, boxes = roi_buf.snapshot()
+    rois = np.column_stack([ids, boxes]).astype(np.int64).reshape(-1, 5)
+    w, h = wiring.geometry["width"], wiring.geometry["height"]
+    ok = (
+        (rois[:, 2] - rois[:, 1] == side)
+        & (rois[:, 4] - rois[:, 3] == side)
+        & (rois[:, 1] >= 0)
+        & (rois[:, 3] >= 0)
+        & (rois[:, 2] <= w)
+        & (rois[:, 4] <= h)
+    )
+    if not ok.all():
+        logger.warning("beads %s: ROI not %d px square inside the frame; not tracked",
+                       rois[~ok, 0].tolist(), side)  # fmt: skip
+    return version, rois[ok]

@@ -8,6 +8,8 @@ File layout (all tables are 1-D compound datasets, appended as the run goes):
 - ``dropped``: frame, timestamp, reason (0: video buffer full, 1: lost by the camera);
 - ``rois``: bead_id, x0, x1, y0, y1 (pixels, x along columns), reference;
 - ``truth`` (simulated runs): frame, bead_id, x_nm, y_nm, z_nm, the simulator's ground truth;
+- ``video`` (``output.raw_video_every`` N > 0): every Nth camera frame, ``(n, height, width)`` in
+  the camera's dtype, chunked one frame per chunk; ``video_frames``: their frame and timestamp;
 - root attributes: schema, schema_version, state (running/complete/failed), config (JSON),
   software versions, camera geometry, run counters and latency percentiles.
 
@@ -26,7 +28,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from magacq.wiring import RunWiring
+from magacq.wiring import RAW_VIDEO, RunWiring
 
 logger = logging.getLogger("magacq.writer")
 
@@ -92,10 +94,18 @@ class RunFile:
         The bead ROIs.
     with_truth : bool
         Create the ``truth`` table.
+    video_shape : (height, width, dtype), optional
+        Create the ``video`` dataset for raw frames.
     """
 
     def __init__(
-        self, path: Path, attrs: dict[str, Any], rois: np.ndarray, *, with_truth: bool
+        self,
+        path: Path,
+        attrs: dict[str, Any],
+        rois: np.ndarray,
+        *,
+        with_truth: bool,
+        video_shape: tuple[int, int, str] | None = None,
     ) -> None:
         self.path = path
         self._f = h5py.File(path, "w", libver="latest")
@@ -117,7 +127,17 @@ class RunFile:
             self.tables[name] = f.create_dataset(
                 name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(chunk,)
             )
-        f.create_dataset("rois", data=rois)
+        f.create_dataset("rois", data=rois, maxshape=(None,), chunks=(256,))
+        self.video: h5py.Dataset | None = None
+        if video_shape is not None:
+            h, w, dtype = video_shape
+            self.video = f.create_dataset(
+                "video", shape=(0, h, w), maxshape=(None, h, w), dtype=dtype, chunks=(1, h, w)
+            )
+            self.tables["video_frames"] = f.create_dataset(
+                "video_frames", shape=(0,), maxshape=(None,), dtype=FRAMES_DTYPE, chunks=(1024,)
+            )
+        self.tables["rois"] = f["rois"]
         f["tracks"].attrs["columns"] = ",".join(TRACKS_DTYPE.names or ())
         f["tracks"].attrs["units"] = "time s, x_nm y_nm z_nm nm, flag magacq.tracking.TrackFlag"
         f.swmr_mode = True
@@ -130,6 +150,15 @@ class RunFile:
         n = ds.shape[0]
         ds.resize((n + len(records),))
         ds[n:] = records
+
+    def append_video(self, rows: np.ndarray) -> None:
+        """Rows of frame, timestamp, pixels (raw-video MatrixBuffer) into ``video``."""
+        if len(rows) == 0 or self.video is None:
+            return
+        n, (_, h, w) = self.video.shape[0], self.video.shape
+        self.video.resize((n + len(rows), h, w))
+        self.video[n:] = rows[:, 2:].reshape(-1, h, w).astype(self.video.dtype)
+        self.append("video_frames", _to_records(rows[:, :2], FRAMES_DTYPE))
 
     def maybe_flush(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -187,7 +216,12 @@ def run_writer(wiring: RunWiring) -> None:
     rf = RunFile(
         Path(spec["path"]), spec["attrs"], np.asarray(spec["rois"], ROIS_DTYPE),
         with_truth="truth" in buffers,
+        video_shape=(
+            (wiring.geometry["height"], wiring.geometry["width"], wiring.geometry["dtype"])
+            if RAW_VIDEO in buffers else None
+        ),
     )  # fmt: skip
+    rois = _RoiRecorder(wiring, rf)
     latency = _Latency()
     fmap = _FrameMap()
     stats = wiring.stats
@@ -196,13 +230,14 @@ def run_writer(wiring: RunWiring) -> None:
         while True:
             finishing = wiring.writer_finish.wait(0.1)
             _drain(rf, buffers, latency, fmap)
+            rois.update()
             p50, p99, pmax = latency.recent()
             stats.set("latency_p50", p50)
             stats.set("latency_p99", p99)
             stats.set("latency_max", pmax)
             rf.maybe_flush()
             if finishing:
-                _drain(rf, buffers, latency, fmap)
+                _drain(rf, buffers, latency, fmap, final=True)
                 break
     except BaseException as exc:  # keep what we have: the file is closed below
         failed = f"writer failed: {exc}"
@@ -219,12 +254,15 @@ def run_writer(wiring: RunWiring) -> None:
             "stacks_tracked": int(snap["stacks_tracked"]),
             "stacks_lost": int(snap["stacks_lost"]),
             "worker_restarts": int(snap["worker_restarts"]),
+            "video_frames": int(snap["video_frames"]),
+            "video_skipped": int(snap["video_skipped"]),
             "ended": time.strftime("%Y-%m-%dT%H:%M:%S"),
             **latency.summary(),
         }
         rf.close(final)
         for buf in buffers.values():
             _close(buf)
+        rois.close()
     logger.debug("writer done: %s", rf.path)
     if failed:
         raise SystemExit(1)
@@ -236,6 +274,7 @@ class _FrameMap:
     def __init__(self) -> None:
         self.frame = np.empty(0, dtype=np.int64)
         self.n = 0
+        self.held = np.empty((0, len(POSITION_COLUMNS)))  # position rows awaiting their frames
 
     def add(self, rows: np.ndarray) -> None:
         if len(rows) == 0:
@@ -257,7 +296,9 @@ class _FrameMap:
         return out
 
 
-def _drain(rf: RunFile, buffers: dict[str, Any], latency: _Latency, fmap: _FrameMap) -> None:
+def _drain(
+    rf: RunFile, buffers: dict[str, Any], latency: _Latency, fmap: _FrameMap, final: bool = False
+) -> None:
     for name, dtype in (
         ("frames", FRAMES_DTYPE),
         ("dropped", DROPPED_DTYPE),
@@ -268,11 +309,56 @@ def _drain(rf: RunFile, buffers: dict[str, Any], latency: _Latency, fmap: _Frame
             if name == "frames":
                 fmap.add(rows)
             rf.append(name, _to_records(rows, dtype))
+    if RAW_VIDEO in buffers:
+        rf.append_video(_read(buffers[RAW_VIDEO]))
     rows = _read(buffers["positions"])
     if len(rows):
         latency.add(rows)
-        rows[:, 1] = fmap.map(rows[:, 1])
+    if len(fmap.held):  # rows of stacks whose frame rows had not arrived at the last drain
+        rows = np.concatenate([fmap.held, rows]) if len(rows) else fmap.held
+    if len(rows):
+        frame = fmap.map(rows[:, 1])
+        # a stack can be tracked between this drain's read of `frames` and of `positions`:
+        # hold its rows until its frame numbers are known (written as -1 only at the end)
+        known = frame >= 0
+        fmap.held = rows[~known] if not final else np.empty((0, rows.shape[1]))
+        if final:
+            known[:] = True
+        rows = rows[known]
+        rows[:, 1] = frame[known]
         rf.append("tracks", _to_records(rows[:, :7], TRACKS_DTYPE))
+
+
+class _RoiRecorder:
+    """Appends to ``rois`` the beads added at run time (e.g. by `magacq view`) to BeadRoiBuffer."""
+
+    def __init__(self, wiring: RunWiring, rf: RunFile) -> None:
+        self.rf = rf
+        self.buf = None
+        self.version = -1
+        self.seen = {int(i) for i in rf.tables["rois"]["bead_id"][:]}
+        if "BeadRoiBuffer" in wiring.extra_buffers:
+            from buffers import BeadRoiBuffer
+
+            self.buf = BeadRoiBuffer(create=False, locks=wiring.locks, namespace=wiring.namespace)
+
+    def update(self) -> None:
+        if self.buf is None or self.buf.version == self.version:
+            return
+        self.version, ids, boxes = self.buf.snapshot()
+        new = [k for k, i in enumerate(ids) if int(i) not in self.seen]
+        if new:
+            rows = np.zeros(len(new), dtype=ROIS_DTYPE)
+            rows["bead_id"] = ids[new]
+            for c, name in enumerate(("x0", "x1", "y0", "y1")):
+                rows[name] = boxes[new, c]
+            self.rf.append("rois", rows)
+            self.seen.update(int(i) for i in ids[new])
+            logger.info("beads %s added at run time", rows["bead_id"].tolist())
+
+    def close(self) -> None:
+        if self.buf is not None:
+            self.buf.close()
 
 
 def _read(buf: Any) -> np.ndarray:

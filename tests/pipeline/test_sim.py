@@ -1,0 +1,101 @@
+"""End-to-end on the real `sim` driver: tracks vs the simulator's ground truth, raw video, and
+automatic detection on the shipped configs/sim.yaml."""
+
+import numpy as np
+import yaml
+
+from tests.pipeline import _runner as r
+
+BEADS_PX = [(80.3, 90.6), (170.2, 100.1), (250.7, 80.4)]
+ROI = 64
+
+
+def _sim_config(tmp_path, **overrides):
+    settings = {
+        "width": 320,
+        "height": 192,
+        "frame_rate": 200,
+        "n_beads": len(BEADS_PX),
+        "bead_xy_px": [list(b) for b in BEADS_PX],
+        "roi_size": 96,  # the sim renders rings 96 px wide: the ROI's border is near background
+        "seed": 1,
+    }
+    return r.write_config(
+        tmp_path,
+        camera={"driver": "sim", "settings": settings},
+        tracking={"workers": 1, "roi_size": ROI},
+        **overrides,
+    )
+
+
+def _accounted(data: dict) -> np.ndarray:
+    """Every camera frame is stored or dropped, once; every stored frame is tracked."""
+    stored, dropped = data["frames"]["frame"], data["dropped"]["frame"]
+    assert not np.isin(dropped, stored).any()
+    every = np.sort(np.concatenate([stored, dropped]))
+    assert (every == np.arange(len(every))).all()
+    assert data["attrs"]["frames_stored"] == len(stored) > 100
+    assert data["attrs"]["frames_dropped"] + data["attrs"]["frames_lost_by_camera"] == len(dropped)
+    frames, counts = np.unique(data["tracks"]["frame"], return_counts=True)
+    assert data["attrs"]["stacks_lost"] == 0
+    assert (frames == stored).all() and (counts == len(BEADS_PX)).all()
+    return stored
+
+
+def test_sim_tracks_match_ground_truth_and_raw_video(tmp_path):
+    config = _sim_config(tmp_path, output={"dir": str(tmp_path / "runs"), "raw_video_every": 7})
+    done = r.run(config)
+    assert done.returncode == 0, done.stderr
+    data = r.read(r.output_file(tmp_path))
+    assert data["attrs"]["state"] == "complete"
+    stored = _accounted(data)
+    assert len(data["rois"]) == len(BEADS_PX)  # automatic detection found each bead
+
+    # tracks against the truth of the same frame: match each tracked bead to the nearest true one
+    truth, tracks = data["truth"], data["tracks"]
+    t_key = truth["frame"] * 100 + truth["bead_id"]
+    first = truth[truth["frame"] == stored[0]]
+    for bead in range(len(BEADS_PX)):
+        t = tracks[tracks["bead_id"] == bead]
+        true_id = np.argmin(np.hypot(first["x_nm"] - t["x_nm"][0], first["y_nm"] - t["y_nm"][0]))
+        order = np.argsort(t_key)
+        g = truth[order][np.searchsorted(t_key[order], t["frame"] * 100 + true_id)]
+        assert (g["frame"] == t["frame"]).all()
+        err = np.hypot(t["x_nm"] - g["x_nm"], t["y_nm"] - g["y_nm"])
+        assert np.isfinite(err).all()
+        assert np.median(err) < 10 and err.max() < 40, (bead, np.median(err), err.max())
+
+    # raw video: every 7th stored frame (or counted as skipped), the real pixels
+    video, vf = data["video"], data["video_frames"]
+    assert video.shape[1:] == (192, 320) and video.dtype == np.uint16
+    assert len(video) == len(vf) == data["attrs"]["video_frames"] > 0
+    assert (vf["frame"] % 7 == 0).all() and np.isin(vf["frame"], stored).all()
+    assert len(vf) + data["attrs"]["video_skipped"] == (stored % 7 == 0).sum()
+    from magacq.detect import detect_beads
+
+    found = detect_beads(video[-1].astype(float), ROI)
+    assert len(found) == len(BEADS_PX)
+    for bx, by in BEADS_PX:
+        assert min(np.hypot(b.x - bx, b.y - by) for b in found) < 3
+
+
+def test_detection_finds_every_bead_of_configs_sim(tmp_path):
+    """The shipped config's beads all lie a whole ROI inside the frame and apart: all found."""
+    from magacq.config import load_config
+    from magacq.supervisor import place_rois, probe_camera
+    from simulators.driver import SimCamera
+
+    cfg = load_config(r.REPO / "configs" / "sim.yaml")
+    geometry, image = probe_camera(cfg)
+    rois = place_rois(cfg, geometry, image)
+    cam = SimCamera(cfg.camera.settings)
+    cam.open()
+    try:
+        true_xy = cam.bead_xy_px
+    finally:
+        cam.close()
+    assert len(rois) == len(true_xy) == cfg.camera.settings["n_beads"]
+    centres = np.array([((x0 + x1) / 2, (y0 + y1) / 2) for _, x0, x1, y0, y1 in rois])
+    for x, y in true_xy:
+        assert np.hypot(*(centres - (x, y)).T).min() < 3
+    assert yaml.safe_load((r.REPO / "configs" / "sim.yaml").read_text())["beads"]["rois"] == []
