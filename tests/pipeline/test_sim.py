@@ -99,3 +99,39 @@ def test_detection_finds_every_bead_of_configs_sim(tmp_path):
     for x, y in true_xy:
         assert np.hypot(*(centres - (x, y)).T).min() < 3
     assert yaml.safe_load((r.REPO / "configs" / "sim.yaml").read_text())["beads"]["rois"] == []
+
+
+def test_bead_added_at_run_time_is_tracked(tmp_path):
+    """A ROI added to the run's BeadRoiBuffer (as `magacq view` does) is tracked and saved."""
+    import os
+    import signal
+    import time
+
+    from magacq.view._source import RunSource
+
+    centres = [[round(x), round(y)] for x, y in BEADS_PX[:2]]
+    config = _sim_config(tmp_path, beads={"rois": centres}, duration=None)
+    proc = r.start(config)
+    r.wait_for_frames(proc)
+    source = RunSource(f"{os.environ['MAGACQ_NAMESPACE']}-run{proc.pid}")
+    try:
+        x, y = BEADS_PX[2]
+        added = source.add_bead(x, y, ROI // 2)
+    finally:
+        source.close()
+    time.sleep(1.0)  # let a few stacks be tracked with the new bead
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    data = r.read(r.output_file(tmp_path))
+    assert added == 2 and list(data["rois"]["bead_id"]) == [0, 1, 2]
+    tracks, truth = data["tracks"], data["truth"]
+    new = tracks[tracks["bead_id"] == added]
+    assert len(new) > 20
+    g = truth[truth["bead_id"] == 2]
+    g = g[np.searchsorted(g["frame"], new["frame"])]
+    assert (g["frame"] == new["frame"]).all()
+    err_nm = np.hypot(new["x_nm"] - g["x_nm"], new["y_nm"] - g["y_nm"])
+    assert np.median(err_nm) < 10 and err_nm.max() < 40
+    # the beads given in the config were tracked in every frame throughout
+    assert (np.unique(tracks["frame"][tracks["bead_id"] == 0]) == data["frames"]["frame"]).all()
