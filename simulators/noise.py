@@ -12,7 +12,7 @@ Two samplers:
   (the Gaussian approximation to Poisson: same mean and variance; it lacks the skewness
   ``m**-0.5``, 1.6 % at 4000 photons, which moves the z-sigma quantile by ``(z**2 - 1) / 6``
   counts, e.g. 1.3 counts at 3 sigma); pixels with ``m < 30`` still get an exact Poisson draw.
-  The normals come from a numba ziggurat (Marsaglia & Tsang, 128 layers)
+  The normals come from a numba ziggurat (Marsaglia & Tsang, 256 layers)
   fed by splitmix64 used as a counter-based generator (draws ``2j`` and ``2j + 1`` of a call
   are the halves of the hash of ``seed + j``, so the loop vectorizes), with a fresh 63-bit
   seed taken from ``rng`` on every call: no noise pools, no repeating frames (two calls overlap
@@ -111,22 +111,28 @@ def to_counts(
     return out
 
 
-# --- ziggurat tables (Marsaglia & Tsang 2000, 128 layers) -------------------------------------
+# --- ziggurat tables (Marsaglia & Tsang 2000, 256 layers as numpy uses) -----------------------
+_LAYERS = 256
+_ZIG_R = 3.6541528853610088  # start of the tail
+_ZIG_V = 4.92867323399e-3  # area of each layer
+
+
 def _ziggurat_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     m1 = 2147483648.0
-    dn = tn = 3.442619855899
-    vn = 9.91256303526217e-3
-    kn = np.zeros(128, np.int64)
-    wn = np.zeros(128, np.float64)
-    fn = np.zeros(128, np.float64)
+    dn = tn = _ZIG_R
+    vn = _ZIG_V
+    last = _LAYERS - 1
+    kn = np.zeros(_LAYERS, np.int64)
+    wn = np.zeros(_LAYERS, np.float64)
+    fn = np.zeros(_LAYERS, np.float64)
     q = vn / np.exp(-0.5 * dn * dn)
     kn[0] = int((dn / q) * m1)
     kn[1] = 0
     wn[0] = q / m1
-    wn[127] = dn / m1
+    wn[last] = dn / m1
     fn[0] = 1.0
-    fn[127] = np.exp(-0.5 * dn * dn)
-    for i in range(126, 0, -1):
+    fn[last] = np.exp(-0.5 * dn * dn)
+    for i in range(last - 1, 0, -1):
         dn = np.sqrt(-2.0 * np.log(vn / dn + np.exp(-0.5 * dn * dn)))
         kn[i + 1] = int((dn / tn) * m1)
         tn = dn
@@ -136,7 +142,6 @@ def _ziggurat_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 _ZIG_K, _ZIG_W, _ZIG_F = _ziggurat_tables()
-_ZIG_R = 3.442619855899
 
 
 # The generator state is a scalar threaded through the calls: passing arrays between jitted
@@ -170,13 +175,13 @@ def _hash(s):  # pragma: no cover - numba
 
 @numba.njit(cache=True)
 def _split(z):  # pragma: no cover - numba
-    """64 bits to the ziggurat's signed 32-bit value and its 7-bit layer (independent bits)."""
-    return np.int64(np.int32(np.uint32(z >> np.uint64(32)))), np.int64(z & np.uint64(127))
+    """64 bits to the ziggurat's signed 32-bit value and its 8-bit layer (independent bits)."""
+    return np.int64(np.int32(np.uint32(z >> np.uint64(32)))), np.int64(z & np.uint64(255))
 
 
 @numba.njit(cache=True, inline="always")
 def _normal_slow(s, hz, iz, kn, wn, fn):  # pragma: no cover - numba
-    """The ziggurat's rare path (~3 % of draws): wedges and the tail."""
+    """The ziggurat's rare path (~1.5 % of draws): wedges and the tail."""
     while True:
         x = hz * wn[iz]
         if iz == 0:
@@ -219,7 +224,7 @@ _SLOW = np.float32(1e30)  # marks a draw for the ziggurat's slow path (fastmath:
 def _fast_counts(src, dst, photons, read_var, offset, max_count, seed, kn, wn, fn):
     # pragma: no cover - numba
     # Pass 1 (vectorized): draws 2j, 2j+1 are the two halves of splitmix64's output j (a
-    # counter-based stream), through the ziggurat's fast path. Pass 2: the ~3 % of draws that
+    # counter-based stream), through the ziggurat's fast path. Pass 2: the ~1.5 % of draws that
     # need the slow path, from a second stream. Pass 3 (vectorized): scale, offset, clamp,
     # store. Pass 4: exact Poisson for the rare dim pixels.
     s0 = seed[0]
@@ -228,10 +233,10 @@ def _fast_counts(src, dst, photons, read_var, offset, max_count, seed, kn, wn, f
     for j in range((n + 1) // 2):  # one 64-bit hash gives two 32-bit draws
         z = _hash(s0 + np.uint64(j + 1) * _GOLDEN)
         hz = np.int64(np.int32(np.uint32(z >> np.uint64(32))))
-        iz = hz & 127  # the layer from the draw's low bits, as Marsaglia & Tsang do
+        iz = hz & 255  # the layer from the draw's low bits, as Marsaglia & Tsang do
         g[2 * j] = hz * wn[iz] if abs(hz) < kn[iz] else _SLOW
         hz = np.int64(np.int32(np.uint32(z & np.uint64(0xFFFFFFFF))))
-        iz = hz & 127
+        iz = hz & 255
         g[2 * j + 1] = hz * wn[iz] if abs(hz) < kn[iz] else _SLOW
     s2 = (s0 + np.uint64(n + 3) * _GOLDEN) ^ np.uint64(0x5DEECE66D5DEECE6)  # slow-path stream
     for i in range(n):
@@ -239,7 +244,7 @@ def _fast_counts(src, dst, photons, read_var, offset, max_count, seed, kn, wn, f
             z = _hash(s0 + np.uint64(i // 2 + 1) * _GOLDEN)
             half = z >> np.uint64(32) if i % 2 == 0 else z & np.uint64(0xFFFFFFFF)
             hz = np.int64(np.int32(np.uint32(half)))
-            s2, gv = _normal_slow(s2, hz, hz & 127, kn, wn, fn)
+            s2, gv = _normal_slow(s2, hz, hz & 255, kn, wn, fn)
             g[i] = gv
     off = np.float32(offset + 0.5)  # clamp, then truncate: rounds to nearest
     rv = np.float32(read_var)
