@@ -28,4 +28,4 @@ class TrackFlag(enum.IntFlag):
     LUT_GAP = 128
     """The best-matching Z-LUT planes include an empty (NaN) plane: z NaN."""
     XY_NOT_CONVERGED = 256
-    """The last XY refinement step still moved more than 0.1 px; x, y kept."""
+    """The last XY refinement step still moved more than 0.3 px; x, y kept."""

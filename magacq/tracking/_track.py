@@ -67,7 +67,7 @@ _INCOMPLETE = int(TrackFlag.PROFILE_INCOMPLETE)
 _NO_LUT = int(TrackFlag.NO_LUT)
 _NOT_CONVERGED = int(TrackFlag.XY_NOT_CONVERGED)
 #: A refinement step below this (pixels) ends the iterations.
-_CONVERGED_PX = 0.01
+_CONVERGED_PX = 0.03
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -196,7 +196,7 @@ def track_rois(
         XY refinement.
     iterations : int
         Most refinement passes of QI or FIT, each on polar samples about the previous centre;
-        they stop once a step is below 0.01 px (one or two passes for a bead well inside,
+        they stop once a step is below 0.03 px (one pass for a bead well inside,
         more for one whose rings the ROI clips).
 
     Returns

@@ -268,39 +268,51 @@ def template_fit(
     r_taper = r_max - 4.0 * radial_step
     inv_taper = 1.0 / (r_max - r_taper)
     r_max2 = r_max * r_max
+    k_top = n_r - 1.5  # u stays inside the last coefficient row
     jxx = 0.0
     jxy = 0.0
     jyy = 0.0
     gx = 0.0
     gy = 0.0
+    rb = np.empty(w)
+    ib = np.empty(w)
     for j in range(max(0, int(cy - r_max)), min(h - 1, int(cy + r_max) + 1) + 1):
         ddy = j - cy
         half2 = r_max2 - ddy * ddy
         if half2 <= 0.0:
             continue
         half = np.sqrt(half2)
-        for i in range(max(0, int(cx - half)), min(w - 1, int(cx + half) + 1) + 1):
-            ddx = i - cx
-            r2 = ddx * ddx + ddy * ddy
-            if r2 >= r_max2 or r2 == 0.0:
-                continue
-            r = np.sqrt(r2)
-            u = r * inv + 0.5  # = (r / step - 0.5) + 1, the coefficient row plus fraction
+        i0 = max(0, int(np.ceil(cx - half)))
+        m = min(w - 1, int(cx + half)) - i0 + 1
+        # Radii first, in a loop without branches or gathers so that it vectorizes.
+        # (Kept as two single-output loops: LLVM vectorizes those, not a fused one.)
+        for q in range(m):
+            ddx = i0 + q - cx
+            rb[q] = np.sqrt(ddx * ddx + ddy * ddy + 1e-18)  # > 0 at the centre pixel
+        for q in range(m):
+            ib[q] = inv / rb[q]
+        for q in range(m):
+            r = rb[q]
+            u = min(r * inv + 0.5, k_top)  # = (r / step - 0.5) + 1: coefficient row + fraction
             k = int(u)
             t = u - k
-            val = coef[k, 0] + t * (coef[k, 1] + t * (coef[k, 2] + t * coef[k, 3]))
-            slope = coef[k, 1] + t * (2.0 * coef[k, 2] + 3.0 * t * coef[k, 3])
+            c1 = coef[k, 1]
+            c2 = coef[k, 2]
+            c3 = coef[k, 3]
+            val = coef[k, 0] + t * (c1 + t * (c2 + t * c3))
+            slope = c1 + t * (2.0 * c2 + 3.0 * t * c3)
             # d model / d (cx, cy) = a * (ddx, ddy); weighted by the taper near r_max.
-            a = -slope * inv / r
+            a = -slope * ib[q]
             wa = a
             if r > r_taper:
                 s = (r_max - r) * inv_taper
                 wa *= s * s * (3.0 - 2.0 * s)
-            q = wa * a
-            we = wa * (img[j, i] - val)
-            jxx += q * ddx * ddx
-            jxy += q * ddx * ddy
-            jyy += q * ddy * ddy
+            ddx = i0 + q - cx
+            q2 = wa * a
+            we = wa * (img[j, i0 + q] - val)
+            jxx += q2 * ddx * ddx
+            jxy += q2 * ddx * ddy
+            jyy += q2 * ddy * ddy
             gx += we * ddx
             gy += we * ddy
     det = jxx * jyy - jxy * jxy
