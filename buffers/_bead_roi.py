@@ -273,8 +273,11 @@ class BeadRoiBuffer:
         """Return ``(version, ids, rois)`` taken at once, for readers that cache by version."""
 
         def copy() -> tuple[int, np.ndarray, np.ndarray]:
-            ids = np.flatnonzero(occupancy[: self._read_info(_MAX_ID_PLUS_ONE)])
-            return self._read_info(_VERSION), ids.astype(np.uint32), roi_matrix[ids]
+            version = self._read_info(_VERSION)
+            # copy first: numpy's nonzero fails if a writer without our lock changes the input
+            occupied = occupancy[: self._read_info(_MAX_ID_PLUS_ONE)].copy()
+            ids = np.flatnonzero(occupied)
+            return version, ids.astype(np.uint32), roi_matrix[ids]
 
         # consistent even for a process without the shared lock (see buffers._seqlock)
         with self.lock:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ._errors import BufferOverflow
 from ._segment import Segment
-from ._seqlock import consistent_copy, lock_for, writing
+from ._seqlock import consistent_copy, lock_for
 
 # spare header words used by a MatrixBuffer
 _READ, _WRITE, _COUNT, _OVERWRITTEN, _WRITTEN, _SEQ = range(6)
@@ -203,14 +203,16 @@ class MatrixBuffer:
             return self._word(_WRITTEN)
 
     def _validated(self, np_array: Any) -> np.ndarray:
-        arr = np.asarray(np_array)
+        arr = np_array if type(np_array) is np.ndarray else np.asarray(np_array)
         if arr.ndim != 2 or arr.shape[1] != self.shape[1]:
             raise ValueError(
                 f"{self.name!r} takes 2-D arrays of {self.shape[1]} columns, got shape {arr.shape}"
             )
-        if not np.can_cast(arr.dtype, self.dtype, casting="same_kind"):
-            raise ValueError(f"{self.name!r} stores float64; cannot take dtype {arr.dtype}")
-        return np.ascontiguousarray(arr, dtype=self.dtype)
+        if arr.dtype != self.dtype:
+            if not np.can_cast(arr.dtype, self.dtype, casting="same_kind"):
+                raise ValueError(f"{self.name!r} stores float64; cannot take dtype {arr.dtype}")
+            arr = arr.astype(self.dtype)
+        return arr
 
     def write(self, np_array: np.ndarray) -> None:
         """Append the rows of ``np_array``, wrapping around the end of the buffer.
@@ -235,10 +237,10 @@ class MatrixBuffer:
         n_rows = self.shape[0]
         row_bytes = self.strides[0]
         with self.lock:
-            rows = self._live_rows()
+            rows, words = self._live_rows(), self._words()
             if n == 0:
                 return
-            unread = self._get_count_index() // row_bytes
+            unread = words[_COUNT] // row_bytes
             lost = 0
             if n > n_rows - unread:
                 if not self.overwrite:
@@ -252,16 +254,20 @@ class MatrixBuffer:
                 drop = max(0, n - (n_rows - unread))
                 lost += drop
                 unread -= drop
-                self._set_read_index(self._get_read_index() + drop * row_bytes)
-            w = self._get_write_index() // row_bytes
+                self._set_read_index(words[_READ] + drop * row_bytes)
+            w = words[_WRITE] // row_bytes
             first = min(n, n_rows - w)
-            with writing(self._words(), _SEQ):
+            words[_SEQ] += 1  # odd: a change is under way (buffers._seqlock)
+            try:
                 rows[w : w + first] = arr[:first]
-                rows[: n - first] = arr[first:]
-                self._set_write_index((w + n) * row_bytes)
-                self._set_count_index((unread + n) * row_bytes)
-                self._set_word(_OVERWRITTEN, self._word(_OVERWRITTEN) + lost)
-                self._set_word(_WRITTEN, self._word(_WRITTEN) + n_in)
+                if first < n:
+                    rows[: n - first] = arr[first:]
+                words[_WRITE] = (w + n) % n_rows * row_bytes
+                words[_COUNT] = (unread + n) * row_bytes
+                words[_OVERWRITTEN] += lost
+                words[_WRITTEN] += n_in
+            finally:
+                words[_SEQ] += 1
 
     def read(self) -> np.ndarray:
         """Return the unread rows, oldest first, and mark them read.
@@ -274,19 +280,21 @@ class MatrixBuffer:
         """
         row_bytes = self.strides[0]
         with self.lock:
-            rows = self._live_rows()
-            n = self._get_count_index() // row_bytes
-            r = self._get_read_index() // row_bytes
+            rows, words = self._live_rows(), self._words()
+            n = words[_COUNT] // row_bytes
+            r = words[_READ] // row_bytes
             out = self._ordered(rows, r, n)
-            self._set_read_index((r + n) * row_bytes)
-            self._set_count_index(0)
+            words[_READ] = (r + n) % self.shape[0] * row_bytes
+            words[_COUNT] = 0
         return out
 
     def _ordered(self, rows: np.ndarray, start: int, n: int) -> np.ndarray:
         """Copy ``n`` rows starting at row ``start``, following the wrap."""
-        out = np.empty((n, self.shape[1]), self.dtype)
         first = min(n, self.shape[0] - start)
-        out[:first] = rows[start : start + first]
+        if first == n:
+            return rows[start : start + n].copy()
+        out = np.empty((n, self.shape[1]), self.dtype)
+        out[:first] = rows[start:]
         out[first:] = rows[: n - first]
         return out
 
