@@ -12,8 +12,14 @@ import psutil
 import pytest
 
 SHM = Path("/dev/shm")
-# Entries other programs make on their own (the GenICam reference producer keeps a log segment).
-_FOREIGN = ("GenICam",)
+# Entries other programs make on their own (the GenICam reference producer keeps a log segment),
+# and multiprocessing's named semaphores ("sem.mp-*"). The names of the latter say nothing of
+# which process made them, so a check that unlinked "new" ones deleted the live semaphores of
+# runs and tests of other sessions on this host: their resource tracker and their finalizers
+# then failed to unlink them (FileNotFoundError tracebacks, "leaked semaphore" warnings).
+# Those of a spawn/forkserver context are unlinked by multiprocessing's resource tracker; those
+# of a fork context (magacq run) are unlinked as soon as they are made.
+_FOREIGN = ("GenICam", "sem.mp-")
 
 
 def _shm_entries() -> set[str]:

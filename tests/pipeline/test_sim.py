@@ -46,6 +46,9 @@ def test_sim_tracks_match_ground_truth_and_raw_video(tmp_path):
     config = _sim_config(tmp_path, output={"dir": str(tmp_path / "runs"), "raw_video_every": 7})
     done = r.run(config)
     assert done.returncode == 0, done.stderr
+    # no multiprocessing noise at exit (resource-tracker warnings, semaphore-unlink tracebacks)
+    for noise in ("Traceback", "resource_tracker", "leaked", "Exception ignored"):
+        assert noise not in done.stderr, done.stderr
     data = r.read(r.output_file(tmp_path))
     assert data["attrs"]["state"] == "complete"
     stored = _accounted(data)
