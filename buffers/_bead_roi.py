@@ -2,9 +2,11 @@
 
 The payload of one :class:`~buffers._segment.Segment` holds a ``(capacity, 4)`` uint32 ROI
 matrix followed by a ``capacity`` uint8 occupancy vector; capacity, ``max_id_plus_one``,
-``active_count`` and ``version`` live in the segment's spare header words. Every change and every
-snapshot holds the caller's lock, so a reader never sees a half-applied update; ``version`` grows
-by one on every change so readers can cache a snapshot until it moves.
+``active_count``, ``version`` and a sequence counter live in the segment's spare header words.
+Every change and every snapshot holds the caller's lock, and a snapshot is also checked against
+the sequence counter (:mod:`buffers._seqlock`), so a reader never sees a half-applied update,
+even one that cannot share the writers' lock. ``version`` grows by one on every change so
+readers can cache a snapshot until it moves.
 
 An ROI is ``(x0, x1, y0, y1)`` in pixels, as the reference uses it: columns ``x0:x1`` and rows
 ``y0:y1`` of the frame, with ``x0 < x1`` and ``y0 < y1``.
@@ -55,7 +57,8 @@ class BeadRoiBuffer:
     Notes
     -----
     Removing a bead does not lower ``max_id_plus_one``, so a new bead never reuses the id of a
-    removed one until :meth:`reorder_beads` or :meth:`clear_beads`.
+    removed one until :meth:`reorder_beads` or :meth:`clear_beads`. Changes need the lock the
+    other writers use; snapshots are consistent even with a private lock (a viewer).
     """
 
     name = "BeadRoiBuffer"

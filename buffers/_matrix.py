@@ -1,9 +1,10 @@
 """MatrixBuffer: a shared-memory FIFO of float64 rows (bead positions, motor telemetry).
 
 The rows live in the payload of one :class:`~buffers._segment.Segment`; the read index, write
-index and unread count (all in bytes, as the reference documents) and two counters live in the
-segment's spare header words. Every access to them holds the caller's lock, so any number of
-processes may write and read concurrently.
+index and unread count (all in bytes, as the reference documents), two counters and a
+sequence counter live in the segment's spare header words. Every access holds the caller's lock,
+so any number of processes sharing that lock may write and read concurrently; the peaks are
+consistent even in a process that cannot share it (see :mod:`buffers._seqlock`).
 
 Unlike the reference, a write never silently overwrites unread rows: a write that does not fit
 raises :class:`BufferOverflow`, unless the buffer was created with ``overwrite=True``, in which
@@ -46,8 +47,10 @@ class MatrixBuffer:
     Notes
     -----
     Each row is one time point, each column a measurement. :meth:`read` consumes unread rows;
-    the ``peak`` helpers return copies without consuming. The creating process unlinks the
-    segment on :meth:`close`, at context-manager exit, or when the object is collected.
+    the ``peak`` helpers return copies without consuming. :meth:`write` and :meth:`read` need the
+    lock the other processes use; a process attached with a private lock may only peak. The
+    creating process unlinks the segment on :meth:`close`, at context-manager exit, or when the
+    object is collected (keep a reference while the run needs it).
     """
 
     _KIND = "MatrixBuffer"

@@ -4,7 +4,8 @@ One :class:`~buffers._segment.Segment` holds six aligned column arrays (bead id,
 timestamp, motor Z, validity, profile), each starting on a 64-byte boundary; the eight info
 fields of the reference (schema version, state, geometry, count) are the segment's eight spare
 header words. The dataset only appends: it never wraps, and a batch that does not fit raises
-:class:`BufferOverflow` with nothing written.
+:class:`BufferOverflow` with nothing written. Rows are complete before ``count`` covers them and
+never change afterwards, so a reader's copy of the first ``count`` rows is never torn.
 """
 
 import os
