@@ -65,6 +65,9 @@ class BeadRoiBuffer:
     _KIND = "BeadRoiBuffer"
     # until mapped: close() then has nothing to release
     _seg: Segment | None = None
+    _shm_info: Segment | None
+    _shm_data: Segment | None
+    _shm_occupancy: Segment | None
     _info: memoryview | None = None
     _roi_matrix: np.ndarray | None = None
     _occupancy: np.ndarray | None = None

@@ -56,6 +56,9 @@ class MatrixBuffer:
     _KIND = "MatrixBuffer"
     # until mapped: close() then has nothing to release
     _seg: Segment | None = None
+    _shm: Segment | None
+    _shm_info: Segment | None
+    _idx_shm: Segment | None
     _buf: memoryview | None = None
     _idx_buf: memoryview | None = None
     _rows: np.ndarray | None = None

@@ -135,6 +135,13 @@ class ZLUTSweepDataset:
 
     name = NAME
     _closed = False
+    # views into the one segment, set by _map (None once closed; methods check _closed first)
+    _bead_ids: np.ndarray
+    _step_indices: np.ndarray
+    _timestamps: np.ndarray
+    _motor_z: np.ndarray
+    _valid: np.ndarray
+    _profiles: np.ndarray
 
     def __init__(
         self,
@@ -192,8 +199,8 @@ class ZLUTSweepDataset:
             else:
                 self._validate_attach_ready_state()
                 self._validate_schema_version()
-                for field, value in (("capacity", capacity), ("profile_length", profile_length)):
-                    if value is not None and int(value) != getattr(self, field):
+                for field, given in (("capacity", capacity), ("profile_length", profile_length)):
+                    if given is not None and int(given) != getattr(self, field):
                         raise ValueError(f"{field} does not match existing ZLUTSweepDataset")
         except BaseException:
             self._cleanup_shared_memory_segments(unlink=create)
@@ -285,7 +292,7 @@ class ZLUTSweepDataset:
         self.n_beads: int = n_beads
         self.profiles_per_bead: int = per_bead
         offsets, _ = self._layout(capacity, profile_length)
-        dtypes = (
+        dtypes: tuple[np.dtype, ...] = (
             self._BEAD_ID_DTYPE,
             self._STEP_INDEX_DTYPE,
             self._TIMESTAMP_DTYPE,
@@ -519,9 +526,9 @@ class ZLUTSweepDataset:
             )
         validated: dict[str, int] = {}
         for field, value in required.items():
-            if int(value) != value or value <= 0:  # type: ignore[operator]
+            if value is None or int(value) != value or value <= 0:
                 raise ValueError(f"{field} must be a positive integer, got {value!r}")
-            validated[field] = int(value)  # type: ignore[arg-type]
+            validated[field] = int(value)
         return validated
 
     def _cleanup_shared_memory_segments(self, *, unlink: bool) -> None:
