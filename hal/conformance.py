@@ -14,10 +14,18 @@ Use it from a test module by subclassing :class:`DriverConformance` and providin
 A driver module may declare the settings the suite should use in a module-level dict
 ``CONFORMANCE`` with optional keys ``"camera"`` (settings for a quick camera), ``"slow_camera"``
 (settings under which frames after the first take at least 0.5 s, to test timeouts) and
-``"focus_stage"``. Requires pytest (imported here, not by hal).
+``"focus_stage"``. Settings that exist only once the test session has made something (a
+compiled device adapter, a temporary config) cannot be declared there: the session hands them
+to ``spec_for_driver(name, conformance=...)`` instead.
+
+Features a camera may lack (exposure control, free-running, a frame rate, a region of interest)
+are optional: the suite accepts a camera that applies the value (and reports it back) or one
+that refuses it with :class:`~hal.UnsupportedSettingError`, never one that ignores it or fails
+otherwise. Requires pytest (imported here, not by hal).
 """
 
 import importlib
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,11 +57,25 @@ class ConformanceSpec:
     focus_stage_settings: Mapping[str, Any] = field(default_factory=dict)
 
 
-def spec_for_driver(name: str) -> ConformanceSpec:
-    """Spec of a registered driver, with its module's ``CONFORMANCE`` settings if any."""
+def spec_for_driver(
+    name: str, conformance: Mapping[str, Mapping[str, Any]] | None = None
+) -> ConformanceSpec:
+    """Spec of a registered driver, with its module's ``CONFORMANCE`` settings if any.
+
+    Parameters
+    ----------
+    name : str
+        Registered driver name (or the module path an entry point would name).
+    conformance : mapping, optional
+        Settings in the form of ``CONFORMANCE`` (keys ``"camera"``, ``"slow_camera"``,
+        ``"focus_stage"``) used instead of the module's: for a test session that must first
+        build or find what the settings name, e.g. the directory of a compiled device adapter.
+    """
     target = _entry_points().get(name, name)
     module = importlib.import_module(target.partition(":")[0])
-    conf = getattr(module, "CONFORMANCE", {}) or {}
+    if conformance is None:
+        conformance = getattr(module, "CONFORMANCE", {}) or {}
+    conf = conformance
     cam = getattr(module, "Camera", None)
     stage = getattr(module, "FocusStage", None)
     return ConformanceSpec(
@@ -110,7 +132,8 @@ class DriverConformance:
         assert np.dtype(camera.dtype).kind == "u"
         assert 1 <= camera.bit_depth <= np.dtype(camera.dtype).itemsize * 8
         assert camera.pixel_size_nm > 0
-        assert camera.exposure_ms > 0
+        exposure = camera.exposure_ms
+        assert math.isnan(exposure) or exposure >= 0, "exposure_ms: >= 0, or NaN if unknown"
         assert camera.frame_rate >= 0
         assert camera.binning >= 1
         x, y, w, h = camera.roi
@@ -181,6 +204,56 @@ class DriverConformance:
             cam.read_frame(out, timeout=10.0)
             with pytest.raises(HalTimeoutError):
                 cam.read_frame(out, timeout=0.05)
+
+    # --- camera: optional features --------------------------------------------------------
+    @staticmethod
+    def _applied(cam: Camera, attr: str, value: Any) -> bool:
+        """Set an optional feature: True if the camera took it, False if it refused it."""
+        try:
+            setattr(cam, attr, value)
+        except UnsupportedSettingError as exc:
+            assert str(exc), f"refusing {attr} = {value!r}, say why"
+            return False
+        return True
+
+    def _still_acquires(self, cam: Camera) -> None:
+        out = self._frame(cam)
+        cam.start(1)
+        assert cam.read_frame(out, timeout=10.0).frame_number == 0
+        cam.stop()
+
+    def test_exposure_applied_or_refused(self, camera: Camera) -> None:
+        if self._applied(camera, "exposure_ms", 2.0):
+            assert camera.exposure_ms == pytest.approx(2.0, rel=0.01)
+        with pytest.raises(UnsupportedSettingError):
+            camera.exposure_ms = -1.0
+        self._still_acquires(camera)
+
+    def test_free_run_applied_or_refused(self, camera: Camera) -> None:
+        if self._applied(camera, "frame_rate", 0.0):
+            assert camera.frame_rate == 0.0
+        self._still_acquires(camera)
+
+    def test_frame_rate_applied_or_refused(self, camera: Camera) -> None:
+        if self._applied(camera, "frame_rate", 5.0):
+            assert camera.frame_rate == pytest.approx(5.0, rel=0.01)
+        self._still_acquires(camera)
+
+    def test_roi_applied_or_refused(self, camera: Camera) -> None:
+        x, y, w, h = camera.roi
+        b = camera.binning
+        assert (w, h) == (camera.width * b, camera.height * b)
+        step = 16 * b
+        new = (x, y, max(w // 2 // step, 1) * step, max(h // 2 // step, 1) * step)
+        if self._applied(camera, "roi", new):
+            assert camera.roi == new
+            assert (camera.width, camera.height) == (new[2] // b, new[3] // b)
+        self._still_acquires(camera)
+
+    def test_binning_1(self, camera: Camera) -> None:
+        camera.binning = 1
+        assert camera.binning == 1
+        self._still_acquires(camera)
 
     # --- settings -------------------------------------------------------------------------
     def test_unknown_setting_lists_allowed(self, conformance_spec: ConformanceSpec) -> None:

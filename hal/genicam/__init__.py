@@ -15,3 +15,10 @@ __all__ = [
     "list_devices",
     "unpack",
 ]
+
+#: Settings the hal conformance suite uses: the default producer (GENICAM_GENTL64_PATH, else the
+#: genicam wheel's simulated camera), frames paced at 1 Hz for the slow camera.
+CONFORMANCE = {
+    "camera": {"pixel_size_nm": 100.0},
+    "slow_camera": {"pixel_size_nm": 100.0, "nodes": {"AcquisitionFrameRate": 1.0}},
+}

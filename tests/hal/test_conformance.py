@@ -1,4 +1,8 @@
-"""The hal conformance suite over every registered driver; unusable ones skipped with why."""
+"""The hal conformance suite over every registered driver; unusable ones skipped with why.
+
+Settings come from each driver module's ``CONFORMANCE``, or from ``session_conformance``
+(conftest.py) where they name something the session has to build first.
+"""
 
 import importlib
 
@@ -20,10 +24,11 @@ _DRIVERS = list_drivers()
     ],
     ids=[d.name for d in _DRIVERS],
 )
-def conformance_spec(request):
-    spec = spec_for_driver(request.param)
+def conformance_spec(request, session_conformance):
+    supplied = session_conformance.get(request.param)
+    spec = spec_for_driver(request.param, supplied() if supplied else None)
     module = importlib.import_module(next(d.target for d in _DRIVERS if d.name == request.param))
-    if not hasattr(module, "CONFORMANCE"):
+    if supplied is None and not hasattr(module, "CONFORMANCE"):
         for cls, settings in (
             (spec.camera_class, spec.camera_settings),
             (spec.focus_stage_class, spec.focus_stage_settings),

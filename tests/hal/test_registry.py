@@ -23,6 +23,7 @@ import time
 import numpy as np
 from pydantic import Field
 from hal import Camera as _Camera, DeviceSettings, FrameInfo, AcquisitionEnded
+from hal import UnsupportedSettingError
 
 
 class Settings(DeviceSettings):
@@ -50,8 +51,13 @@ class Camera(_Camera):
     dtype = property(lambda self: np.dtype(np.uint8))
     bit_depth = property(lambda self: 8)
     pixel_size_nm = property(lambda self: 50.0)
-    exposure_ms = property(lambda self: 1.0, lambda self, v: None)
-    frame_rate = property(lambda self: 0.0, lambda self, v: None)
+    # fixed exposure, free-running only: other values are refused, not ignored
+    def _fixed(self, name, value, fixed):
+        if value != fixed:
+            raise UnsupportedSettingError(f"{name} is fixed at {fixed}")
+
+    exposure_ms = property(lambda self: 1.0, lambda self, v: self._fixed("exposure_ms", v, 1.0))
+    frame_rate = property(lambda self: 0.0, lambda self, v: self._fixed("frame_rate", v, 0.0))
 '''
 
 

@@ -1,0 +1,39 @@
+"""Conformance settings the test session supplies for built-in drivers that cannot declare them.
+
+The mmcore driver's settings name the directory of the compiled MagacqTest adapter, which exists
+only once :func:`simulators.mm_adapter.build_adapter` has run (and hal must not import
+simulators), so the session builds it and hands the settings to ``spec_for_driver``.
+"""
+
+import functools
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulators.mm_adapter import build_adapter
+
+MM_CONFIG = Path(__file__).parents[2] / "simulators" / "mm_adapter" / "MagacqTest.cfg"
+
+Settings = Mapping[str, Mapping[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def session_conformance(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, Callable[[], Settings]]:
+    """``CONFORMANCE``-style settings by driver name, each made on first use."""
+
+    @functools.cache
+    def mmcore() -> Settings:
+        mm_path = build_adapter(tmp_path_factory.mktemp("mm_adapter")).parent
+        base = {"mm_path": [mm_path], "config_file": MM_CONFIG}
+        return {
+            "camera": {**base, "exposure_ms": 1.0, "roi": (0, 0, 128, 96)},
+            # the adapter delivers one frame per exposure
+            "slow_camera": {**base, "exposure_ms": 600.0, "roi": (0, 0, 64, 64)},
+            "focus_stage": {},
+        }
+
+    return {"mmcore": mmcore}
