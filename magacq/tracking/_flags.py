@@ -20,7 +20,8 @@ class TrackFlag(enum.IntFlag):
     """The bead is leaving the ROI: a radial bin had no sample inside it (that bin NaN), or more
     than a third of all samples fell outside (z would be off by nanometres): z NaN."""
     Z_BELOW_RANGE = 16
-    """The profile matches below the Z-LUT's first plane: z NaN."""
+    """The profile matches below the Z-LUT's first plane: z NaN. (A bead exactly on an end
+    plane is flagged half the time: keep the heights you measure inside the LUT's range.)"""
     Z_ABOVE_RANGE = 32
     """The profile matches above the Z-LUT's last plane: z NaN."""
     NO_LUT = 64

@@ -44,15 +44,16 @@ def center_of_mass(img: np.ndarray, bg: float, noise: float) -> tuple[float, flo
     sw = 0.0
     sx = 0.0
     sy = 0.0
-    n = 0
+    n = 0.0
     for j in range(h):
-        for i in range(w):
-            v = abs(img[j, i] - bg) - thr
-            if v > 0.0:
-                sw += v
-                sx += v * i
-                sy += v * j
-                n += 1
+        rw = 0.0
+        for i in range(w):  # branch-free: vectorizes
+            v = max(abs(img[j, i] - bg) - thr, 0.0)
+            rw += v
+            sx += v * i
+            n += 1.0 if v > 0.0 else 0.0
+        sw += rw
+        sy += rw * j
     if sw <= 0.0 or n < 0.02 * h * w:
         return np.nan, np.nan
     return sx / sw, sy / sw
