@@ -1,14 +1,41 @@
-"""Run counters shared by every process, and the live status shown in the terminal.
+"""Run counters shared by every process, the live status in the terminal, and the published one.
 
 :class:`RunStats` is a small block of process-shared numbers (a ``RawArray``, passed to children at
 start). Each number has exactly one writer (the producer its frame counts, each worker its own
 slot, the writer the latencies), so no lock is needed.
+
+The supervisor also publishes the status for programs started separately (``magacq view``): a
+MatrixBuffer named ``STATUS`` (``"status"``) in the run's namespace, ``STATUS_ROWS`` rows of the
+float64 columns ``STATUS_COLUMNS``, created with ``overwrite=True``: a row is appended about four
+times a second, and the newest row (``read_status``) is the current status. Columns:
+
+==================  =============================================================
+t                   supervisor's ``time.monotonic()`` when the row was written, s
+state               0 starting (trackers warming up), 1 acquiring, 2 stopping
+elapsed             seconds since the camera started
+frames              frames stored in the video buffer
+fps                 frame rate over the last moments, frames/s
+buffer_level        fraction of the video buffer holding unread frames (0..1)
+dropped             frames dropped because the video buffer was full
+camera_gaps         frames the camera itself lost (frame-number gaps)
+stacks_tracked      stacks tracked by all workers
+stacks_lost         stacks a killed worker held
+worker_restarts     trackers restarted after dying
+latency_p50, _p99   frame timestamp to positions in the MatrixBuffer (recent), s
+latency_max
+n_beads             beads tracked (at the start of the run)
+n_workers           tracker processes
+==================  =============================================================
+
+A reader without the run's locks (another program) gets a consistent row: MatrixBuffer's peaks
+are sequence-checked copies. The segment is unlinked with the run's other buffers.
 """
 
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from rich.console import Group, RenderableType
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -140,3 +167,83 @@ class StatusView:
             f"{100 * s['buffer_level']:.0f}%, dropped {int(s['dropped'])}, stacks tracked "
             f"{int(s['stacks_tracked'])}, latency p99 {1e3 * s['latency_p99']:.1f} ms"
         )
+
+
+#: Name of the published-status MatrixBuffer in the run's namespace.
+STATUS = "status"
+#: Its columns (float64), in order.
+STATUS_COLUMNS = (
+    "t",
+    "state",
+    "elapsed",
+    "frames",
+    "fps",
+    "buffer_level",
+    "dropped",
+    "camera_gaps",
+    "stacks_tracked",
+    "stacks_lost",
+    "worker_restarts",
+    "latency_p50",
+    "latency_p99",
+    "latency_max",
+    "n_beads",
+    "n_workers",
+)
+STATUS_ROWS = 16
+STARTING, ACQUIRING, STOPPING = 0, 1, 2
+
+
+class StatusPublisher:
+    """The supervisor's side: append the current status row to the ``status`` MatrixBuffer.
+
+    Parameters
+    ----------
+    buf : buffers.MatrixBuffer
+        Created with ``shape=(STATUS_ROWS, len(STATUS_COLUMNS))`` and ``overwrite=True``.
+    view : StatusView
+        Where the frame rate and the elapsed time come from.
+    """
+
+    def __init__(self, buf: Any, view: "StatusView") -> None:
+        self.buf = buf
+        self.view = view
+        self.state = STARTING
+
+    def publish(self) -> None:
+        s = self.view.stats.snapshot()
+        values = {
+            **s,
+            "t": time.monotonic(),
+            "state": self.state,
+            "elapsed": self.view.elapsed() if self.state != STARTING else 0.0,
+            "fps": self.view.fps(),
+            "n_beads": self.view.n_beads,
+            "n_workers": self.view.n_workers,
+        }
+        self.buf.write(np.array([[values[c] for c in STATUS_COLUMNS]], dtype=np.float64))
+
+
+def read_status(namespace: str) -> dict[str, float] | None:
+    """The newest published status of the run in ``namespace`` (None: no such run, or no row yet).
+
+    For programs outside the run: attaches with a private lock and reads a consistent copy.
+    """
+    import threading
+
+    from buffers import MatrixBuffer, SegmentError
+
+    try:
+        buf = MatrixBuffer(
+            create=False, locks={STATUS: threading.Lock()}, name=STATUS, namespace=namespace
+        )
+    except (FileNotFoundError, SegmentError):
+        return None
+    try:
+        rows = buf.peak_sorted()
+    finally:
+        buf.close()
+    rows = rows[~np.isnan(rows[:, 0])]
+    if not len(rows):
+        return None
+    return dict(zip(STATUS_COLUMNS, (float(v) for v in rows[-1]), strict=True))

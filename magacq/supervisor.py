@@ -22,7 +22,16 @@ from rich.live import Live
 from magacq.config import RunConfig, format_name
 from magacq.errors import ConfigError, RunError
 from magacq.logs import RunLogging
-from magacq.status import RunStats, StatusView
+from magacq.status import (
+    ACQUIRING,
+    STATUS,
+    STATUS_COLUMNS,
+    STATUS_ROWS,
+    STOPPING,
+    RunStats,
+    StatusPublisher,
+    StatusView,
+)
 from magacq.wiring import LOCK_NAMES, RAW_VIDEO, RunWiring
 
 logger = logging.getLogger("magacq")
@@ -147,6 +156,7 @@ class Run:
         self.ctx = ctx
         self.owned: list[Any] = []
         self.video: Any = None
+        self.status_buf: Any = None
         self.producer: Any = None
         self.writer: Any = None
         self.workers: dict[int, Any] = {}
@@ -178,6 +188,15 @@ class Run:
                 namespace=w.namespace,
             )
             self.owned.append(buf)
+        self.status_buf = MatrixBuffer(
+            create=True,
+            locks=w.locks,
+            name=STATUS,
+            shape=(STATUS_ROWS, len(STATUS_COLUMNS)),
+            overwrite=True,
+            namespace=w.namespace,
+        )
+        self.owned.append(self.status_buf)
         self._create_extras()
 
     def _create_extras(self) -> None:
@@ -408,6 +427,8 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
 def _supervise(run: Run, cfg: RunConfig, console: Console) -> str:
     """Start the processes, watch them until the end, stop them; return the final state."""
     view = StatusView(run.wiring.stats, len(run.wiring.rois), cfg.tracking.workers, cfg.duration)
+    published = StatusPublisher(run.status_buf, view)  # for `magacq view` (magacq.status)
+    published.publish()
     state = "complete"
     with _Signals() as signals:
         run.abort = lambda: signals.received is not None
@@ -420,6 +441,7 @@ def _supervise(run: Run, cfg: RunConfig, console: Console) -> str:
             last_line = time.monotonic()
             while True:
                 run.watch(0.25)
+                published.publish()
                 if signals.received is not None:
                     state = "interrupted"
                     logger.info("received %s: stopping", signal.Signals(signals.received).name)
@@ -432,12 +454,15 @@ def _supervise(run: Run, cfg: RunConfig, console: Console) -> str:
                 if t0 is None and run.wiring.stats.get("acquiring"):
                     t0 = time.monotonic()  # the duration counts from the camera's start
                     view.restart_clock()
+                    published.state = ACQUIRING
                 if cfg.duration is not None and t0 and time.monotonic() - t0 >= cfg.duration:
                     break
                 if not console.is_terminal and time.monotonic() - last_line > 5:
                     logger.info(view.line())
                     last_line = time.monotonic()
         finally:
+            published.state = STOPPING
+            published.publish()
             run.stop(state if not run.error else "failed")
             if console.is_terminal:
                 live.stop()

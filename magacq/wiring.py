@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from magacq.status import RunStats
+from magacq.status import STATUS, RunStats
 
 #: MatrixBuffers of a run: name -> columns.
 MATRICES = {
@@ -25,7 +25,7 @@ MATRICES = {
 #: The raw-video MatrixBuffer (``output.raw_video_every``): rows of frame, timestamp, pixels.
 RAW_VIDEO = "video"
 #: Names given to ``buffers.make_locks``.
-LOCK_NAMES = ("VideoBuffer", *MATRICES, RAW_VIDEO, "BeadRoiBuffer", "LiveProfileBuffer")
+LOCK_NAMES = ("VideoBuffer", *MATRICES, RAW_VIDEO, STATUS, "BeadRoiBuffer", "LiveProfileBuffer")
 
 _PR_SET_PDEATHSIG = 1
 
