@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from magacq.errors import ConfigError
 
 #: Tracking algorithms ``tracking.algorithm`` accepts.
-ALGORITHMS = ("centroid", "com", "autoconv", "qi")
+ALGORITHMS = ("centroid", "com", "autoconv", "qi", "fit")
 
 
 class _Section(BaseModel):
@@ -71,10 +71,11 @@ class TrackingConfig(_Section):
     roi_size: int = Field(
         64, ge=8, le=1024, description="Side of the square ROI around each bead, in pixels."
     )
-    algorithm: Literal["centroid", "com", "autoconv", "qi"] = Field(
+    algorithm: Literal["centroid", "com", "autoconv", "qi", "fit"] = Field(
         "qi",
         description="XY algorithm: centroid (background-subtracted centre of mass, built in), "
-        "com (magacq.tracking's centre of mass), qi (quadrant interpolation, refined).",
+        "or magacq.tracking's com (centre of mass), autoconv (+ self-convolution), qi "
+        "(+ quadrant interpolation), fit (+ fit by the bead's own radial profile).",
     )
     options: dict[str, Any] = Field(
         default_factory=dict, description="Algorithm options passed to the tracking functions."

@@ -1,0 +1,248 @@
+"""The whole `magacq run` pipeline: highest sustained frame rate with zero dropped frames, and
+latency from a frame's timestamp to its positions in the MatrixBuffer.
+
+512x512 uint16 frames with 20 beads (64 px ROIs). The camera is ``ReplayCamera`` (below): it
+replays frames the ``sim`` microscope rendered once at open, paced at the trial's rate, so the
+benchmark measures the pipeline and not the simulator's rendering (about 40 frames/s here).
+Each trial is a real `magacq run` subprocess (``--seconds`` each, default 60); a trial passes
+when no frame was dropped (buffer full or camera gap) and the stored frame rate is within 2 % of
+the paced one. The search tries the 1 kHz target, then halves until a rate passes, then bisects.
+
+Baseline measured in the same run: ``magacq.tracking.track_rois`` on one core, in process, on the
+same ROIs: the frame rate one tracker process could reach with no pipeline around it.
+
+Usage: ``python benchmarks/bench_pipeline.py [--seconds 60] [--algorithm qi] [--workers 2]``
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hal import Camera, DeviceSettings, FrameInfo
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET_FPS = 1000.0
+TARGET_P99_S = 0.050
+W = H = 512
+N_BEADS = 20
+ROI = 64
+SPACING = 96  # sim bead spacing: 5x5 cells in 512 px, ROIs apart and inside the frame
+N_REPLAY = 8
+
+
+class ReplaySettings(DeviceSettings):
+    frame_rate: float = 1000.0
+    n_beads: int = N_BEADS
+    seed: int = 0
+
+
+class ReplayCamera(Camera):
+    """Frames rendered by the sim microscope once, replayed at ``frame_rate`` (real pacing)."""
+
+    Settings = ReplaySettings
+
+    def _do_open(self) -> None:
+        from simulators.driver import SimCamera
+
+        sim = SimCamera(
+            {
+                "width": W,
+                "height": H,
+                "n_beads": self.settings.n_beads,
+                "roi_size": SPACING,
+                "seed": self.settings.seed,
+            }
+        )
+        sim.open()
+        try:
+            self._frames = np.empty((N_REPLAY, H, W), dtype=sim.dtype)
+            sim.start(N_REPLAY)
+            for i in range(N_REPLAY):
+                sim.read_frame(self._frames[i], timeout=10.0)
+            sim.stop()
+            self.bead_xy_px = sim.bead_xy_px.copy()
+        finally:
+            sim.close()
+        self._n = 0
+        self._limit: int | None = None
+        self._t0 = 0.0
+
+    def _do_close(self) -> None:
+        pass
+
+    def _do_start(self, n_frames: int | None) -> None:
+        self._n, self._limit, self._t0 = 0, n_frames, time.monotonic()
+
+    def _do_stop(self) -> None:
+        pass
+
+    def _do_read_frame(self, out: np.ndarray, timeout: float) -> FrameInfo:
+        from hal import AcquisitionEnded
+
+        if self._limit is not None and self._n >= self._limit:
+            raise AcquisitionEnded("all frames delivered")
+        due = self._t0 + self._n / self.settings.frame_rate
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        out[...] = self._frames[self._n % N_REPLAY]
+        self._n += 1
+        return FrameInfo(due, self._n - 1)  # the frame's timestamp: when it was due
+
+    width = property(lambda self: W)
+    height = property(lambda self: H)
+    dtype = property(lambda self: np.dtype(np.uint16))
+    bit_depth = property(lambda self: 16)
+    pixel_size_nm = property(lambda self: 100.0)
+    exposure_ms = property(lambda self: 0.5, lambda self, v: None)
+    frame_rate = property(lambda self: self.settings.frame_rate, lambda self, v: None)
+
+
+def bead_centres() -> list[list[int]]:
+    cam = ReplayCamera({"frame_rate": 1.0})
+    cam.open()
+    try:
+        return [[int(round(x)), int(round(y))] for x, y in cam.bead_xy_px]
+    finally:
+        cam.close()
+
+
+def baseline_fps(algorithm: str) -> float:
+    """Frames/s of track_rois alone on one core (20 beads, stacks of 10 frames)."""
+    from magacq.tracking import track_rois
+
+    cam = ReplayCamera({"frame_rate": 1.0})
+    cam.open()
+    try:
+        frames = cam._frames
+    finally:
+        cam.close()
+    half = ROI // 2
+    stack = [frames[i % N_REPLAY] for i in range(10)]
+    centres = bead_centres()
+    cut = np.stack([f[y - half : y + half, x - half : x + half] for f in stack for x, y in centres])
+    method = "com" if algorithm == "centroid" else algorithm
+    track_rois(cut, method=method)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < 2.0:
+        track_rois(cut, method=method)
+        n += 1
+    return n * len(cut) / N_BEADS / (time.perf_counter() - t0)
+
+
+def trial(rate: float, seconds: float, args: argparse.Namespace, rois: list) -> dict:
+    """One `magacq run` at ``rate`` frames/s; its figures from the file it wrote."""
+    import h5py
+    import yaml
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = {
+            "camera": {"driver": "bench_pipeline:ReplayCamera", "settings": {"frame_rate": rate}},
+            "buffers": {"n_stacks": args.stacks, "images_per_stack": args.images_per_stack},
+            "tracking": {"workers": args.workers, "roi_size": ROI, "algorithm": args.algorithm},
+            "beads": {"rois": rois},
+            "output": {"dir": tmp},
+            "duration": seconds,
+        }
+        path = Path(tmp) / "bench.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO / "benchmarks"), str(REPO)])
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "magacq"), "run", str(path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=seconds + 300,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"magacq run failed at {rate:g} fps:\n{done.stderr}")
+        (h5,) = Path(tmp).glob("*.h5")
+        with h5py.File(h5, "r") as f:
+            a = dict(f.attrs)
+            ts = f["frames"]["timestamp"]
+            span = float(ts[-1] - ts[0]) if len(ts) > 1 else 0.0
+    stored, dropped = int(a["frames_stored"]), int(a["frames_dropped"] + a["frames_lost_by_camera"])
+    achieved = (stored - 1) / span if span > 0 else 0.0
+    ok = dropped == 0 and int(a["stacks_lost"]) == 0 and achieved >= 0.98 * rate
+    return {
+        "rate": rate,
+        "ok": ok,
+        "stored": stored,
+        "dropped": dropped,
+        "fps": achieved,
+        "p50": float(a.get("latency_p50_s", np.nan)),
+        "p99": float(a.get("latency_p99_s", np.nan)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of each trial")
+    parser.add_argument("--algorithm", default="qi", help="tracking.algorithm")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--stacks", type=int, default=64, help="buffers.n_stacks")
+    parser.add_argument("--images-per-stack", type=int, default=10)
+    parser.add_argument("--bisect", type=int, default=3, help="bisection steps after the halving")
+    parser.add_argument("--start", type=float, default=TARGET_FPS, help="first rate tried")
+    args = parser.parse_args()
+
+    base = baseline_fps(args.algorithm)
+    print(
+        f"baseline: track_rois ({args.algorithm}) alone on one core: {base:,.0f} frames/s "
+        f"of {N_BEADS} beads"
+    )
+    rois = bead_centres()
+    results = []
+
+    def run(rate: float) -> dict:
+        r = trial(rate, args.seconds, args, rois)
+        results.append(r)
+        print(
+            f"  {rate:7.0f} fps x {args.seconds:g} s: {'ok  ' if r['ok'] else 'FAIL'} "
+            f"stored {r['stored']}, dropped {r['dropped']}, achieved {r['fps']:.0f} fps, "
+            f"latency p50 {1e3 * r['p50']:.1f} ms p99 {1e3 * r['p99']:.1f} ms",
+            flush=True,
+        )
+        return r
+
+    good, bad = None, None
+    rate = args.start
+    while rate >= 10:
+        if run(rate)["ok"]:
+            good = rate
+            break
+        bad, rate = rate, rate / 2
+    if good is not None and bad is not None:
+        for _ in range(args.bisect):
+            mid = round((good + bad) / 2)
+            if run(mid)["ok"]:
+                good = mid
+            else:
+                bad = mid
+    best = max((r for r in results if r["ok"]), key=lambda r: r["rate"], default=None)
+    print()
+    if best is None:
+        print("no rate >= 10 fps ran without drops")
+        return
+    print(
+        f"highest sustained rate with zero drops: {best['rate']:.0f} frames/s "
+        f"(target {TARGET_FPS:.0f}: ratio {best['rate'] / TARGET_FPS:.2f}); "
+        f"{best['rate'] / base:.2f} x the one-core tracking baseline"
+    )
+    print(
+        f"latency at that rate: p50 {1e3 * best['p50']:.1f} ms, p99 {1e3 * best['p99']:.1f} ms "
+        f"(target p99 < {1e3 * TARGET_P99_S:.0f} ms: ratio {best['p99'] / TARGET_P99_S:.2f})"
+    )
+    print(json.dumps({"best": best, "baseline_fps": base, "trials": results}))
+
+
+if __name__ == "__main__":
+    main()
