@@ -26,6 +26,7 @@ otherwise. Requires pytest (imported here, not by hal).
 
 import importlib
 import math
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,6 +196,21 @@ class DriverConformance:
         with pytest.raises(DeviceError):
             cam.start(1)
 
+    def test_zero_timeout_polls(self, camera: Camera) -> None:
+        """``timeout=0`` returns a frame that has already arrived instead of giving up."""
+        out = self._frame(camera)
+        camera.start(2)
+        camera.read_frame(out, timeout=10.0)
+        give_up = time.monotonic() + 10.0  # a liveness bound, not a timing check
+        while True:
+            try:
+                assert camera.read_frame(out, timeout=0).frame_number >= 1
+                break
+            except HalTimeoutError:
+                assert time.monotonic() < give_up, "read_frame(timeout=0) never got a frame"
+                time.sleep(0.001)
+        camera.stop()
+
     def test_timeout(self, conformance_spec: ConformanceSpec) -> None:
         if conformance_spec.camera_class is None or conformance_spec.slow_camera_settings is None:
             pytest.skip("driver declares no slow_camera settings")
@@ -249,6 +265,31 @@ class DriverConformance:
             assert camera.roi == new
             assert (camera.width, camera.height) == (new[2] // b, new[3] // b)
         self._still_acquires(camera)
+
+    def test_closed_camera_refuses_with_device_error(
+        self, conformance_spec: ConformanceSpec
+    ) -> None:
+        """Before open, a property answers or raises DeviceError; a setter may also refuse."""
+        if conformance_spec.camera_class is None:
+            pytest.skip("driver has no camera")
+        cam = conformance_spec.camera_class(conformance_spec.camera_settings)
+        for name in ("width", "height", "dtype", "bit_depth", "pixel_size_nm", "exposure_ms",
+                     "frame_rate", "roi", "binning"):  # fmt: skip
+            try:
+                getattr(cam, name)
+            except DeviceError:
+                pass
+        for name, value in (
+            ("exposure_ms", 2.0),
+            ("frame_rate", 0.0),
+            ("roi", (0, 0, 16, 16)),
+            ("binning", 1),
+        ):
+            try:
+                setattr(cam, name, value)
+            except (DeviceError, UnsupportedSettingError):
+                pass
+        assert not cam.is_open
 
     def test_binning_1(self, camera: Camera) -> None:
         camera.binning = 1

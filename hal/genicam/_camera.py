@@ -350,6 +350,7 @@ class Camera(_Camera):
 
     @property
     def roi(self) -> tuple[int, int, int, int]:
+        self._require_open()
         b = self.binning
         ox = self._first_node(("OffsetX",))
         oy = self._first_node(("OffsetY",))
@@ -359,6 +360,7 @@ class Camera(_Camera):
 
     @roi.setter
     def roi(self, value: tuple[int, int, int, int]) -> None:
+        self._require_open()
         b = self.binning
         x, y, w, h = (int(v) // b for v in value)
         nodes: dict[str, NodeValue] = {"Width": w, "Height": h}
@@ -408,6 +410,7 @@ class Camera(_Camera):
     def _do_read_frame(self, out: np.ndarray, timeout: float) -> FrameInfo:
         _, gentl = vendor_modules()
         deadline = time.monotonic() + timeout
+        fetched_once = False
         with self._fetch_lock:
             while True:
                 if self._stopping.is_set():
@@ -415,8 +418,10 @@ class Camera(_Camera):
                 if self._n_frames is not None and self._delivered >= self._n_frames:
                     raise AcquisitionEnded(f"all {self._n_frames} frames delivered")
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                # Fetch at least once: timeout=0 polls for a frame that has already arrived.
+                if remaining <= 0 and fetched_once:
                     raise HalTimeoutError(f"no frame from the camera within {timeout} s")
+                fetched_once = True
                 wait = max(min(self.settings.fetch_timeout_s, remaining), 0.001)
                 try:
                     with self._fetched(wait) as raw:

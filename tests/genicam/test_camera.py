@@ -214,6 +214,30 @@ def test_read_times_out(viky: Path, make_camera: MakeCamera) -> None:
             cam.read_frame(out, timeout=0.05)
 
 
+def test_zero_timeout_polls(viky: Path, make_camera: MakeCamera) -> None:
+    """timeout=0 returns a frame that has arrived (it used to give up before fetching)."""
+    cam = make_camera(viky, nodes={"AcquisitionFrameRate": 200.0})
+    out = frame(cam)
+    cam.start()
+    cam.read_frame(out, timeout=5.0)
+    give_up = time.monotonic() + 10.0  # liveness bound only
+    while True:
+        try:
+            assert cam.read_frame(out, timeout=0).frame_number >= 1
+            break
+        except HalTimeoutError:
+            assert time.monotonic() < give_up, "read_frame(timeout=0) never returned a frame"
+            time.sleep(0.001)
+
+
+def test_roi_of_a_closed_camera_is_a_device_error(viky: Path, make_camera: MakeCamera) -> None:
+    cam = make_camera(viky, open_=False)
+    with pytest.raises(DeviceError, match="not open"):
+        _ = cam.roi
+    with pytest.raises(DeviceError, match="not open"):
+        cam.roi = (0, 0, 128, 128)
+
+
 @pytest.mark.parametrize("how", ["stop", "close"])
 def test_stop_from_another_thread_ends_a_blocked_read(
     viky: Path, make_camera: MakeCamera, how: str
