@@ -120,7 +120,7 @@ class Camera(ABC):
         out : numpy.ndarray
             Writable C-contiguous array of shape ``(height, width)`` and the camera's dtype.
         timeout : float
-            Seconds to wait.
+            Seconds to wait; 0 returns a frame that has already arrived, without waiting.
 
         Returns
         -------
@@ -179,7 +179,9 @@ class Camera(ABC):
     @property
     @abstractmethod
     def exposure_ms(self) -> float:
-        """Exposure time in milliseconds."""
+        """Exposure time in milliseconds (NaN where the camera reports none).
+
+        Setting it raises UnsupportedSettingError where the camera has no exposure control."""
 
     @exposure_ms.setter
     @abstractmethod
@@ -188,7 +190,9 @@ class Camera(ABC):
     @property
     @abstractmethod
     def frame_rate(self) -> float:
-        """Frames per second the camera is set to deliver (0: free-running, as fast as it can)."""
+        """Frames per second the camera is set to deliver (0: free-running, as fast as it can).
+
+        Setting a rate (or 0) the camera cannot run at raises UnsupportedSettingError."""
 
     @frame_rate.setter
     @abstractmethod
