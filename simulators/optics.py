@@ -289,19 +289,27 @@ def _laplacian_radial(f: np.ndarray, dr: float) -> np.ndarray:
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def _render_beads(frame, xs, ys, zs, table, z0, dz, inv_dr, half):  # pragma: no cover - numba
     # The radial grid reaches past the patch's corners (r_max_px > half * sqrt(2)), so the
-    # inner loop needs no bounds test and vectorizes; float32 is ample for 1/64 px steps.
+    # inner loops need no bounds test; float32 is ample for 1/64 px steps. Each patch row runs
+    # as two vectorized loops: radii (in grid steps, from dx**2 computed once a bead) to an
+    # int32 index (AVX2 converts to int32, not int64) and a fraction, then the lookups. Unsigned
+    # indices and row views spare numba's negative-index handling in the loops.
     h, w = frame.shape
     n_z, n_r = table.shape
     prof = np.empty(n_r + 1, dtype=np.float32)
     slope = np.empty(n_r + 1, dtype=np.float32)
+    idx = np.empty(2 * half, dtype=np.uint32)
+    frac = np.empty(2 * half, dtype=np.float32)
+    dx2 = np.empty(2 * half, dtype=np.float32)
     inv = np.float32(inv_dr)
     for b in range(xs.size):
         fz = (zs[b] - z0) / dz
         fz = min(max(fz, 0.0), n_z - 1.000001)
         iz = int(fz)
         t = np.float32(fz - iz)
+        lo = table[iz]
+        hi = table[iz + 1]
         for i in range(n_r):
-            prof[i] = table[iz, i] + t * (table[iz + 1, i] - table[iz, i]) - np.float32(1.0)
+            prof[i] = lo[i] + t * (hi[i] - lo[i]) - np.float32(1.0)
         prof[n_r] = prof[n_r - 1]
         for i in range(n_r):
             slope[i] = prof[i + 1] - prof[i]
@@ -311,13 +319,20 @@ def _render_beads(frame, xs, ys, zs, table, z0, dz, inv_dr, half):  # pragma: no
         r1 = min(int(np.floor(y)) + half + 1, h)
         c0 = max(int(np.floor(x)) - half + 1, 0)
         c1 = min(int(np.floor(x)) + half + 1, w)
+        nc = np.uint64(max(c1 - c0, 0))
         fx = np.float32(x - c0)
+        for k in range(nc):
+            dx = (np.float32(k) - fx) * inv
+            dx2[k] = dx * dx
         for row in range(r0, r1):
-            dy = np.float32(row - y)
+            dy = np.float32(row - y) * inv
             dy2 = dy * dy
-            line = frame[row]
-            for col in range(c0, c1):
-                dx = np.float32(col - c0) - fx
-                rr = np.sqrt(dx * dx + dy2) * inv
-                i = int(rr)
-                line[col] += prof[i] + (rr - np.float32(i)) * slope[i]
+            line = frame[row, c0:c1]
+            for k in range(nc):
+                rr = np.sqrt(dx2[k] + dy2)
+                i = np.int32(rr)
+                idx[k] = np.uint32(i)
+                frac[k] = rr - np.float32(i)
+            for k in range(nc):
+                i = idx[k]
+                line[k] += prof[i] + frac[k] * slope[i]
