@@ -1,30 +1,40 @@
 """BeadRoiBuffer: the region of interest of every tracked bead, one fixed row per bead id.
 
 The payload of one :class:`~buffers._segment.Segment` holds a ``(capacity, 4)`` uint32 ROI
-matrix followed by a ``capacity`` uint8 occupancy vector; capacity, ``max_id_plus_one``,
-``active_count``, ``version`` and a sequence counter live in the segment's spare header words.
-Every change and every snapshot holds the caller's lock, and a snapshot is also checked against
-the sequence counter (:mod:`buffers._seqlock`), so a reader never sees a half-applied update,
-even one that cannot share the writers' lock. ``version`` grows by one on every change so
-readers can cache a snapshot until it moves.
+matrix, a ``capacity`` uint8 occupancy vector and a ``capacity`` uint8 reference-flag vector,
+then a shadow copy of those three; capacity, ``max_id_plus_one``, ``active_count``, ``version``,
+a sequence counter and the shadow's two counters live in the segment's spare header words.
+Every change and every snapshot holds the buffer's segment lock (:mod:`buffers._lock`), which
+any process can take (a viewer started on its own too), so a reader never sees a half-applied
+update. ``version`` grows by one on every change so readers can cache a snapshot until it moves.
+
+A change first copies the table to the shadow and makes the sequence counter odd. If its writer
+dies mid-change (SIGKILL), the kernel frees the lock and the next process to take it restores
+the shadow (the change is undone), bumps ``version`` and counts it in :attr:`repairs`.
 
 An ROI is ``(x0, x1, y0, y1)`` in pixels, as the reference uses it: columns ``x0:x1`` and rows
 ``y0:y1`` of the frame, with ``x0 < x1`` and ``y0 < y1``.
 """
 
+import logging
 import operator
 import os
-from collections.abc import Iterable, Mapping
-from multiprocessing.synchronize import Lock
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
+from ._lock import BufferLock, make_buffer_lock
 from ._segment import Segment
-from ._seqlock import consistent_copy, lock_for, writing
 
+SCHEMA = 2  # 2: reference flags and a shadow copy for rollback
 _UINT32_MAX = 2**32 - 1
 _CAPACITY, _MAX_ID_PLUS_ONE, _ACTIVE_COUNT, _VERSION, _SEQ = range(5)
+_SHADOW_MAX_ID_PLUS_ONE, _SHADOW_ACTIVE_COUNT, _REPAIRS = 5, 6, 7
+_ROW_BYTES = 4 * 4 + 1 + 1  # ROI, occupancy, reference flag
+
+_log = logging.getLogger("buffers")
 
 
 def _as_int(value: Any, what: str) -> int:
@@ -45,8 +55,11 @@ class BeadRoiBuffer:
     ----------
     create : bool
         True to allocate the shared memory; False to attach to an existing buffer.
-    locks : dict[str, Lock]
-        Mapping of buffer names to ``multiprocessing.Lock`` instances; must hold ``name``.
+    locks : dict or None
+        Optional (the reference requires it). Every buffer takes its own segment lock
+        (:mod:`buffers._lock`): it works from any process, including one that is not a child of
+        the run, and the kernel frees it when its holder dies. A lock found under ``name`` in
+        this dict is taken first, as well, so reference-style code holding it still excludes.
     capacity : int, optional
         Number of bead ids (``0..capacity-1``); required when creating, checked when attaching.
     name : str
@@ -57,8 +70,9 @@ class BeadRoiBuffer:
     Notes
     -----
     Removing a bead does not lower ``max_id_plus_one``, so a new bead never reuses the id of a
-    removed one until :meth:`reorder_beads` or :meth:`clear_beads`. Changes need the lock the
-    other writers use; snapshots are consistent even with a private lock (a viewer).
+    removed one until :meth:`reorder_beads` or :meth:`clear_beads`. Every method is safe from
+    any process that attached. Each bead also has a reference flag (:meth:`set_reference`),
+    cleared when the bead is removed or the beads are replaced.
     """
 
     name = "BeadRoiBuffer"
@@ -71,6 +85,12 @@ class BeadRoiBuffer:
     _info: memoryview | None = None
     _roi_matrix: np.ndarray | None = None
     _occupancy: np.ndarray | None = None
+    _reference: np.ndarray | None = None
+    _live: np.ndarray | None = None
+    _shadow: np.ndarray | None = None
+    lock: BufferLock
+    #: Tests only: called mid-change, with the lock held and the counter odd.
+    _fault_point: Callable[[], None] | None = None
     _info_fields = 4
     _info_size = 8 * _info_fields
     _roi_dtype = np.dtype(np.uint32)
@@ -80,13 +100,12 @@ class BeadRoiBuffer:
         self,
         *,
         create: bool,
-        locks: dict[str, Lock],
+        locks: dict[str, Any] | None = None,
         capacity: int | None = None,
         name: str = "BeadRoiBuffer",
         namespace: str | None = None,
     ) -> None:
         self.name = name
-        self.lock: Lock = lock_for(locks, name)
         self._creator_pid = os.getpid() if create else None
         if create:
             if capacity is None:
@@ -94,15 +113,22 @@ class BeadRoiBuffer:
             capacity = _as_int(capacity, "capacity")
             if not 0 < capacity <= _UINT32_MAX:
                 raise ValueError(f"capacity must be positive, got {capacity}")
-            size = capacity * (4 * self._roi_dtype.itemsize + self._occupancy_dtype.itemsize)
             seg = Segment.create(
-                name, kind=self._KIND, size=size, geometry=(capacity,), namespace=namespace
+                name,
+                kind=self._KIND,
+                size=2 * capacity * _ROW_BYTES,
+                geometry=(capacity,),
+                schema=SCHEMA,
+                namespace=namespace,
             )
         else:
             geometry = None if capacity is None else (_as_int(capacity, "capacity"),)
-            seg = Segment.attach(name, kind=self._KIND, namespace=namespace, geometry=geometry)
+            seg = Segment.attach(
+                name, kind=self._KIND, schema=SCHEMA, namespace=namespace, geometry=geometry
+            )
         self._seg = seg
         try:
+            self.lock = make_buffer_lock(locks, name, seg.fileno(), self._repair)
             self._shm_info = self._shm_data = self._shm_occupancy = seg
             self._info = seg.words()
             self.capacity: int = seg.geometry[0]
@@ -113,6 +139,15 @@ class BeadRoiBuffer:
             self._occupancy = np.ndarray(
                 (self.capacity,), self._occupancy_dtype, buffer=seg.payload, offset=self._roi_nbytes
             )
+            self._reference = np.ndarray(
+                (self.capacity,),
+                np.uint8,
+                buffer=seg.payload,
+                offset=self._roi_nbytes + self._occupancy_nbytes,
+            )
+            table = self.capacity * _ROW_BYTES
+            self._live = np.ndarray((table,), np.uint8, buffer=seg.payload)
+            self._shadow = np.ndarray((table,), np.uint8, buffer=seg.payload, offset=table)
             if create:
                 self._write_info(_CAPACITY, self.capacity)
         except BaseException:  # a failed creation leaves nothing behind
@@ -130,10 +165,13 @@ class BeadRoiBuffer:
         seg = self._seg
         if seg is None:
             return
-        self._roi_matrix = self._occupancy = None
+        self._roi_matrix = self._occupancy = self._reference = self._live = self._shadow = None
         if self._info is not None:
             self._info.release()
             self._info = None
+        lock = self.__dict__.get("lock")
+        if lock is not None:
+            lock.segment_lock.close()
         self._seg = self._shm_info = self._shm_data = self._shm_occupancy = None
         if self._creator_pid == os.getpid():
             seg.unlink()
@@ -181,14 +219,14 @@ class BeadRoiBuffer:
         ids, rois = self._normalize(value)
         with self.lock:
             roi_matrix, occupancy = self._arrays()
-            with writing(self._words(), _SEQ):
+            with self._changing():
                 roi_matrix.fill(0)
                 occupancy.fill(0)
+                self._flags().fill(0)
                 roi_matrix[ids] = rois
                 occupancy[ids] = 1
                 self._write_info(_MAX_ID_PLUS_ONE, int(ids.max()) + 1 if ids.size else 0)
                 self._write_info(_ACTIVE_COUNT, ids.size)
-                self._increment_version()
 
     def add_beads(self, value: Mapping[int, tuple[int, int, int, int]]) -> None:
         """Add new beads; raises ValueError (and changes nothing) if any id is in use."""
@@ -200,13 +238,13 @@ class BeadRoiBuffer:
             taken = occupancy[ids] != 0
             if taken.any():
                 raise ValueError(f"bead ids already exist: {ids[taken].tolist()}")
-            with writing(self._words(), _SEQ):
+            with self._changing():
                 roi_matrix[ids] = rois
                 occupancy[ids] = 1
+                self._flags()[ids] = 0
                 top = max(self._read_info(_MAX_ID_PLUS_ONE), int(ids.max()) + 1)
                 self._write_info(_MAX_ID_PLUS_ONE, top)
                 self._write_info(_ACTIVE_COUNT, self._read_info(_ACTIVE_COUNT) + ids.size)
-                self._increment_version()
 
     def update_beads(self, value: Mapping[int, tuple[int, int, int, int]]) -> None:
         """Move existing beads; raises ValueError (and changes nothing) if any id is absent."""
@@ -218,9 +256,8 @@ class BeadRoiBuffer:
             missing = occupancy[ids] == 0
             if missing.any():
                 raise ValueError(f"bead ids do not exist: {ids[missing].tolist()}")
-            with writing(self._words(), _SEQ):
+            with self._changing():
                 roi_matrix[ids] = rois
-                self._increment_version()
 
     def remove_beads(self, ids: Iterable[int]) -> None:
         """Remove the beads ``ids``; ids not stored are ignored, repeated ids are an error."""
@@ -232,22 +269,22 @@ class BeadRoiBuffer:
             present = targets[occupancy[targets] != 0]
             if present.size == 0:
                 return
-            with writing(self._words(), _SEQ):
+            with self._changing():
                 occupancy[present] = 0
+                self._flags()[present] = 0
                 roi_matrix[present] = 0
                 self._write_info(_ACTIVE_COUNT, self._read_info(_ACTIVE_COUNT) - present.size)
-                self._increment_version()
 
     def clear_beads(self) -> None:
         """Remove every bead and reset ``max_id_plus_one``."""
         with self.lock:
             roi_matrix, occupancy = self._arrays()
-            with writing(self._words(), _SEQ):
+            with self._changing():
                 roi_matrix.fill(0)
                 occupancy.fill(0)
+                self._flags().fill(0)
                 self._write_info(_MAX_ID_PLUS_ONE, 0)
                 self._write_info(_ACTIVE_COUNT, 0)
-                self._increment_version()
 
     def reorder_beads(self) -> dict[int, int]:
         """Renumber the stored beads ``0..n-1`` in id order; return ``{old_id: new_id}``."""
@@ -255,15 +292,50 @@ class BeadRoiBuffer:
             roi_matrix, occupancy = self._arrays()
             old = np.flatnonzero(occupancy[: self._read_info(_MAX_ID_PLUS_ONE)])
             rois = roi_matrix[old].copy()
-            with writing(self._words(), _SEQ):
+            flags = self._flags()
+            refs = flags[old].copy()
+            with self._changing():
                 roi_matrix.fill(0)
                 occupancy.fill(0)
+                flags.fill(0)
                 roi_matrix[: old.size] = rois
                 occupancy[: old.size] = 1
+                flags[: old.size] = refs
                 self._write_info(_MAX_ID_PLUS_ONE, old.size)
                 self._write_info(_ACTIVE_COUNT, old.size)
-                self._increment_version()
         return {int(o): n for n, o in enumerate(old.tolist())}
+
+    def set_reference(self, ids: Iterable[int], flag: bool = True) -> None:
+        """Mark the beads ``ids`` as reference beads (``flag=False``: unmark them).
+
+        A reference bead's motion (drift) is subtracted from the others downstream. ``version``
+        grows when a flag changes.
+
+        Raises
+        ------
+        ValueError
+            An id is out of range, repeated, or not a stored bead; nothing changes.
+        """
+        targets = self._normalize_ids(ids)
+        if targets.size == 0:
+            return
+        with self.lock:
+            _roi_matrix, occupancy = self._arrays()
+            missing = occupancy[targets] == 0
+            if missing.any():
+                raise ValueError(f"bead ids do not exist: {targets[missing].tolist()}")
+            flags = self._flags()
+            value = 1 if flag else 0
+            if np.all(flags[targets] == value):
+                return
+            with self._changing():
+                flags[targets] = value
+
+    def reference_ids(self) -> np.ndarray:
+        """uint32 ids, ascending, of the stored beads marked as reference."""
+        with self.lock:
+            flags = self._flags()
+            return np.flatnonzero(flags[: self._read_info(_MAX_ID_PLUS_ONE)]).astype(np.uint32)
 
     # --- snapshots ----------------------------------------------------------------------
     def get_next_available_bead_id(self) -> int:
@@ -277,18 +349,71 @@ class BeadRoiBuffer:
 
     def snapshot(self) -> tuple[int, np.ndarray, np.ndarray]:
         """Return ``(version, ids, rois)`` taken at once, for readers that cache by version."""
+        return self.snapshot_with_reference()[:3]
 
-        def copy() -> tuple[int, np.ndarray, np.ndarray]:
-            version = self._read_info(_VERSION)
-            # copy first: numpy's nonzero fails if a writer without our lock changes the input
-            occupied = occupancy[: self._read_info(_MAX_ID_PLUS_ONE)].copy()
-            ids = np.flatnonzero(occupied)
-            return version, ids.astype(np.uint32), roi_matrix[ids]
+    def snapshot_with_reference(self) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """Return ``(version, ids, rois, reference)`` taken at once.
 
-        # consistent even for a process without the shared lock (see buffers._seqlock)
+        ``reference`` is a bool array aligned with ``ids``: True for reference beads.
+        """
         with self.lock:
             roi_matrix, occupancy = self._arrays()
-            return consistent_copy(self._words(), _SEQ, copy, self.name)
+            ids = np.flatnonzero(occupancy[: self._read_info(_MAX_ID_PLUS_ONE)])
+            return (
+                self._read_info(_VERSION),
+                ids.astype(np.uint32),
+                roi_matrix[ids],
+                self._flags()[ids] != 0,
+            )
+
+    @property
+    def repairs(self) -> int:
+        """Changes left half-done by a process that died, rolled back since creation."""
+        with self.lock:
+            return self._read_info(_REPAIRS)
+
+    # --- changes and their recovery (lock held) ----------------------------------------
+    def _flags(self) -> np.ndarray:
+        if self._reference is None:
+            raise ValueError(f"BeadRoiBuffer {self.name!r} is closed")
+        return self._reference
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Save the table to the shadow, mark the change (odd counter), bump ``version``."""
+        words = self._words()
+        assert self._live is not None and self._shadow is not None
+        np.copyto(self._shadow, self._live)
+        words[_SHADOW_MAX_ID_PLUS_ONE] = words[_MAX_ID_PLUS_ONE]
+        words[_SHADOW_ACTIVE_COUNT] = words[_ACTIVE_COUNT]
+        words[_SEQ] += 1  # odd: a change is under way
+        try:
+            yield
+            if self._fault_point is not None:
+                self._fault_point()
+        except BaseException:
+            self._rollback()
+            raise
+        words[_VERSION] += 1
+        words[_SEQ] += 1
+
+    def _rollback(self) -> None:
+        words = self._words()
+        assert self._live is not None and self._shadow is not None
+        np.copyto(self._live, self._shadow)
+        words[_MAX_ID_PLUS_ONE] = words[_SHADOW_MAX_ID_PLUS_ONE]
+        words[_ACTIVE_COUNT] = words[_SHADOW_ACTIVE_COUNT]
+        words[_VERSION] += 1  # readers that cached a half-changed table refresh
+        words[_SEQ] += 1  # even again
+
+    def _repair(self) -> None:
+        """Run on taking the lock: undo a change whose writer died (counter left odd)."""
+        words = self._info
+        if words is None or not words[_SEQ] & 1:
+            return
+        self._rollback()
+        words[_REPAIRS] += 1
+        _log.warning("BeadRoiBuffer %r: undid a change left half-done by a dead process", self.name)
 
     # --- validation ---------------------------------------------------------------------
     def _normalize(self, value: Mapping[int, Any]) -> tuple[np.ndarray, np.ndarray]:

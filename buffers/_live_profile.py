@@ -2,14 +2,16 @@
 
 A one-row :class:`~buffers._matrix.MatrixBuffer` (its own segment kind, overwrite-oldest) holds
 ``timestamp, bead_id, profile_length, samples...``, NaN-padded to ``profile_capacity``. Writes
-and reads both hold the lock, so a reader never sees half of one profile and half of another.
+and reads both hold the segment lock, so a reader never sees half of one profile and half of
+another. A spare header word holds :attr:`LiveProfileBuffer.selected_bead_id`: the bead a viewer
+wants to see, which the workers read.
 """
 
-from multiprocessing.synchronize import Lock
+from typing import Any
 
 import numpy as np
 
-from ._matrix import MatrixBuffer
+from ._matrix import _SPARE, MatrixBuffer
 
 _HEAD = 3  # timestamp, bead_id, profile_length
 
@@ -27,8 +29,8 @@ class LiveProfileBuffer:
     ----------
     create : bool
         True to allocate the shared memory; False to attach to an existing buffer.
-    locks : dict[str, Lock]
-        Mapping of buffer names to ``multiprocessing.Lock`` instances; must hold ``name``.
+    locks : dict or None
+        Optional; see :class:`~buffers.MatrixBuffer` (a lock under ``name`` is also taken).
     profile_capacity : int, optional
         Most samples a profile may have; required when creating, checked when attaching.
     name : str
@@ -41,7 +43,7 @@ class LiveProfileBuffer:
         self,
         *,
         create: bool,
-        locks: dict[str, Lock],
+        locks: dict[str, Any] | None = None,
         profile_capacity: int | None = None,
         name: str = "LiveProfileBuffer",
         namespace: str | None = None,
@@ -56,6 +58,39 @@ class LiveProfileBuffer:
         )
         self.name: str = name
         self.profile_capacity: int = self._buffer.shape[1] - _HEAD
+        if create:
+            self._buffer._words()[_SPARE] = -1  # no bead selected
+
+    @property
+    def selected_bead_id(self) -> int | None:
+        """The bead whose profile a viewer wants (None: no preference); any process may set it.
+
+        One header word, read and written without the lock: a worker can check it per frame.
+
+        Raises
+        ------
+        ValueError
+            Setting a negative or non-integer id.
+        """
+        value = int(self._buffer._words()[_SPARE])
+        return None if value < 0 else value
+
+    @selected_bead_id.setter
+    def selected_bead_id(self, bead_id: int | None) -> None:
+        if bead_id is None:
+            value = -1
+        else:
+            if isinstance(bead_id, bool) or not isinstance(bead_id, int | np.integer):
+                raise ValueError(f"selected_bead_id must be an int or None, got {bead_id!r}")
+            value = int(bead_id)
+            if value < 0:
+                raise ValueError(f"selected_bead_id must be >= 0, got {bead_id}")
+        self._buffer._words()[_SPARE] = value
+
+    @property
+    def lock(self) -> Any:
+        """The buffer's lock (see :mod:`buffers._lock`)."""
+        return self._buffer.lock
 
     @property
     def shape(self) -> tuple[int, int]:

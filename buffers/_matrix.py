@@ -1,28 +1,41 @@
 """MatrixBuffer: a shared-memory FIFO of float64 rows (bead positions, motor telemetry).
 
-The rows live in the payload of one :class:`~buffers._segment.Segment`; the read index, write
-index and unread count (all in bytes, as the reference documents), two counters and a
-sequence counter live in the segment's spare header words. Every access holds the caller's lock,
-so any number of processes sharing that lock may write and read concurrently; the peaks are
-consistent even in a process that cannot share it (see :mod:`buffers._seqlock`).
+The rows live in the payload of one :class:`~buffers._segment.Segment`, followed by a small
+journal; the read index, write index and unread count (all in bytes, as the reference
+documents), two counters and a sequence counter live in the segment's spare header words. Every
+change holds the buffer's segment lock (:mod:`buffers._lock`), which any process can take, so
+any number of processes may write and read concurrently, and :meth:`MatrixBuffer.peak_since`
+reads without any lock (:mod:`buffers._seqlock`).
+
+A writer that dies mid-change (SIGKILL) leaves the sequence counter odd and its lock freed by the
+kernel; the next process to take the lock rolls the change back from the journal (the rows it
+was writing become NaN) and counts it in :attr:`MatrixBuffer.repairs`.
 
 Unlike the reference, a write never silently overwrites unread rows: a write that does not fit
 raises :class:`BufferOverflow`, unless the buffer was created with ``overwrite=True``, in which
 case the oldest unread rows are dropped and counted in :attr:`MatrixBuffer.overwritten_rows`.
 """
 
+import logging
 import os
-from multiprocessing.synchronize import Lock
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ._errors import BufferOverflow
+from ._lock import BufferLock, make_buffer_lock
 from ._segment import Segment
-from ._seqlock import consistent_copy, lock_for
+from ._seqlock import consistent_copy
 
-# spare header words used by a MatrixBuffer
-_READ, _WRITE, _COUNT, _OVERWRITTEN, _WRITTEN, _SEQ = range(6)
+SCHEMA = 2  # 2: a journal follows the rows
+# spare header words used by a MatrixBuffer (_SPARE is left to subclasses)
+_READ, _WRITE, _COUNT, _OVERWRITTEN, _WRITTEN, _SEQ, _SPARE, _REPAIRS = range(8)
+# journal words: the index words to restore, and the rows the interrupted change was writing
+_J_START, _J_N = 5, 6
+_JOURNAL_BYTES = 64
+
+_log = logging.getLogger("buffers")
 
 
 class MatrixBuffer:
@@ -32,8 +45,11 @@ class MatrixBuffer:
     ----------
     create : bool
         True to allocate the shared memory; False to attach to an existing buffer.
-    locks : dict[str, Lock]
-        Mapping of buffer names to ``multiprocessing.Lock`` instances; must hold ``name``.
+    locks : dict or None
+        Optional (the reference requires it). Every buffer takes its own segment lock
+        (:mod:`buffers._lock`): it works from any process, including one that is not a child of
+        the run, and the kernel frees it when its holder dies. A lock found under ``name`` in
+        this dict is taken first, as well, so reference-style code holding it still excludes.
     name : str
         Identifier of the shared-memory segment.
     shape : tuple[int, int], optional
@@ -47,10 +63,10 @@ class MatrixBuffer:
     Notes
     -----
     Each row is one time point, each column a measurement. :meth:`read` consumes unread rows;
-    the ``peak`` helpers return copies without consuming. :meth:`write` and :meth:`read` need the
-    lock the other processes use; a process attached with a private lock may only peak. The
-    creating process unlinks the segment on :meth:`close`, at context-manager exit, or when the
-    object is collected (keep a reference while the run needs it).
+    the ``peak`` helpers return copies without consuming. Every method is safe from any process
+    that attached, children of the run or not. The creating process unlinks the segment on
+    :meth:`close`, at context-manager exit, or when the object is collected (keep a reference
+    while the run needs it).
     """
 
     _KIND = "MatrixBuffer"
@@ -62,19 +78,22 @@ class MatrixBuffer:
     _buf: memoryview | None = None
     _idx_buf: memoryview | None = None
     _rows: np.ndarray | None = None
+    _journal: memoryview | None = None
+    lock: BufferLock
+    #: Tests only: called mid-change, with the lock held and the counter odd.
+    _fault_point: Callable[[], None] | None = None
 
     def __init__(
         self,
         *,
         create: bool,
-        locks: dict[str, Lock],
+        locks: dict[str, Any] | None = None,
         name: str,
         shape: tuple[int, int] | None = None,
         overwrite: bool = False,
         namespace: str | None = None,
     ) -> None:
         self.name: str = name
-        self.lock: Lock = lock_for(locks, name)
         self._creator_pid = os.getpid() if create else None
         if create:
             if shape is None:
@@ -85,15 +104,19 @@ class MatrixBuffer:
             seg = Segment.create(
                 name,
                 kind=self._KIND,
-                size=rows * cols * 8,
+                size=rows * cols * 8 + _JOURNAL_BYTES,
                 geometry=(rows, cols, int(bool(overwrite))),
+                schema=SCHEMA,
                 namespace=namespace,
             )
         else:
             geometry = None if shape is None else tuple(int(v) for v in shape)
-            seg = Segment.attach(name, kind=self._KIND, namespace=namespace, geometry=geometry)
+            seg = Segment.attach(
+                name, kind=self._KIND, schema=SCHEMA, namespace=namespace, geometry=geometry
+            )
         self._seg = seg
         try:
+            self.lock = make_buffer_lock(locks, name, seg.fileno(), self._repair)
             rows, cols, ow = seg.geometry[:3]
             self.shape: tuple[int, int] = (rows, cols)
             self.overwrite: bool = bool(ow)
@@ -103,9 +126,10 @@ class MatrixBuffer:
             self.nbytes: int = rows * cols * self.itemsize
             # One segment holds what the reference spreads over three.
             self._shm = self._shm_info = self._idx_shm = seg
-            self._buf = seg.payload
+            self._buf = seg.payload[: self.nbytes]
             self._idx_buf = seg.words()
             self._rows = np.ndarray(self.shape, self.dtype, buffer=seg.payload)
+            self._journal = seg.payload[self.nbytes : self.nbytes + _JOURNAL_BYTES].cast("q")
             if create:
                 self._rows.fill(np.nan)
         except BaseException:  # a failed creation leaves nothing behind
@@ -125,9 +149,14 @@ class MatrixBuffer:
             return
         self._rows = None
         self._buf = None
-        if self._idx_buf is not None:
-            self._idx_buf.release()
-            self._idx_buf = None
+        for attr in ("_idx_buf", "_journal"):
+            view = self.__dict__.get(attr)
+            if view is not None:
+                view.release()
+                setattr(self, attr, None)
+        lock = self.__dict__.get("lock")
+        if lock is not None:
+            lock.segment_lock.close()
         self._seg = self._shm = self._shm_info = self._idx_shm = None
         if self._creator_pid == os.getpid():
             seg.unlink()
@@ -243,11 +272,11 @@ class MatrixBuffer:
         n_rows = self.shape[0]
         row_bytes = self.strides[0]
         with self.lock:
-            rows, words = self._live_rows(), self._words()
+            rows, words, journal = self._live_rows(), self._words(), self._journal_words()
             if n == 0:
                 return
             unread = words[_COUNT] // row_bytes
-            lost = 0
+            lost = drop = 0
             if n > n_rows - unread:
                 if not self.overwrite:
                     raise BufferOverflow(
@@ -260,20 +289,33 @@ class MatrixBuffer:
                 drop = max(0, n - (n_rows - unread))
                 lost += drop
                 unread -= drop
-                self._set_read_index(words[_READ] + drop * row_bytes)
+            read = (words[_READ] + drop * row_bytes) % self.nbytes
             w = words[_WRITE] // row_bytes
-            first = min(n, n_rows - w)
+            # what a rollback restores: the oldest rows dropped, none of these written
+            journal[_READ] = read
+            journal[_WRITE] = words[_WRITE]
+            journal[_COUNT] = unread * row_bytes
+            journal[_OVERWRITTEN] = words[_OVERWRITTEN] + drop
+            journal[_WRITTEN] = words[_WRITTEN]
+            journal[_J_START] = w
+            journal[_J_N] = n
             words[_SEQ] += 1  # odd: a change is under way (buffers._seqlock)
             try:
+                first = min(n, n_rows - w)
                 rows[w : w + first] = arr[:first]
+                if self._fault_point is not None:
+                    self._fault_point()
                 if first < n:
                     rows[: n - first] = arr[first:]
+                words[_READ] = read
                 words[_WRITE] = (w + n) % n_rows * row_bytes
                 words[_COUNT] = (unread + n) * row_bytes
                 words[_OVERWRITTEN] += lost
                 words[_WRITTEN] += n_in
-            finally:
-                words[_SEQ] += 1
+            except BaseException:
+                self._rollback()
+                raise
+            words[_SEQ] += 1
 
     def read(self) -> np.ndarray:
         """Return the unread rows, oldest first, and mark them read.
@@ -286,12 +328,17 @@ class MatrixBuffer:
         """
         row_bytes = self.strides[0]
         with self.lock:
-            rows, words = self._live_rows(), self._words()
+            rows, words, journal = self._live_rows(), self._words(), self._journal_words()
             n = words[_COUNT] // row_bytes
             r = words[_READ] // row_bytes
             out = self._ordered(rows, r, n)
+            for k in (_READ, _WRITE, _COUNT, _OVERWRITTEN, _WRITTEN):
+                journal[k] = words[k]
+            journal[_J_N] = 0
+            words[_SEQ] += 1
             words[_READ] = (r + n) % self.shape[0] * row_bytes
             words[_COUNT] = 0
+            words[_SEQ] += 1
         return out
 
     def _ordered(self, rows: np.ndarray, start: int, n: int) -> np.ndarray:
@@ -307,27 +354,92 @@ class MatrixBuffer:
     def peak_unsorted(self) -> np.ndarray:
         """Return the whole buffer in storage order, without consuming.
 
-        Unlike the reference this is a copy, never torn (see :mod:`buffers._seqlock`): a view
-        would tear while other processes write, and would pin the mapping after :meth:`close`.
+        Unlike the reference this is a copy, never torn: a view would tear while other
+        processes write, and would pin the mapping after :meth:`close`.
         """
         with self.lock:
-            rows = self._live_rows()
-            return consistent_copy(self._words(), _SEQ, rows.copy, self.name)
+            return self._live_rows().copy()
 
     def peak_sorted(self) -> np.ndarray:
         """Return every row of the buffer, oldest slot first, without consuming.
 
-        Slots never written hold NaN. A consistent copy even for a process that does not
-        hold the shared lock (a viewer).
+        Slots never written hold NaN. A consistent copy, from any process.
         """
-
-        def copy() -> np.ndarray:
+        with self.lock:
+            rows = self._live_rows()
             w = self._get_write_index() // self.strides[0]
             return self._ordered(rows, w, self.shape[0])
 
-        with self.lock:
-            rows = self._live_rows()
-            return consistent_copy(self._words(), _SEQ, copy, self.name)
+    def peak_since(self, seen_rows: int) -> tuple[np.ndarray, int]:
+        """Rows written since the caller had seen ``seen_rows`` of them, without the lock.
+
+        For viewers: it does not consume, never waits for a writer, and never returns a torn
+        copy (:mod:`buffers._seqlock`). Rows already read by :meth:`read` are still returned.
+
+        Parameters
+        ----------
+        seen_rows : int
+            The total the caller got from its previous call (0 at first). A total larger than
+            this buffer's (one from another buffer) counts as 0.
+
+        Returns
+        -------
+        tuple of (numpy.ndarray, int)
+            The newest ``min(new rows, rows of the buffer)`` rows, oldest first, as a
+            ``(n, columns)`` float64 copy; and :attr:`rows_written` at the time of the copy,
+            to pass next time. Rows lost to the capacity are the difference between that total
+            and ``seen_rows + n``.
+
+        Raises
+        ------
+        ValueError
+            ``seen_rows`` is negative, or the buffer is closed.
+        """
+        seen = int(seen_rows)
+        if seen < 0:
+            raise ValueError(f"seen_rows must be >= 0, got {seen_rows!r}")
+        rows, words = self._live_rows(), self._words()
+        n_rows, row_bytes = self.shape[0], self.strides[0]
+
+        def copy() -> tuple[np.ndarray, int]:
+            total = words[_WRITTEN]
+            w = words[_WRITE] // row_bytes
+            k = min(total - seen if seen <= total else total, n_rows)
+            return self._ordered(rows, (w - k) % n_rows, k), total
+
+        return consistent_copy(words, _SEQ, copy, self.lock)
+
+    @property
+    def repairs(self) -> int:
+        """Changes left half-done by a process that died, rolled back since creation."""
+        return self._word(_REPAIRS)
+
+    # --- recovery (lock held) ---------------------------------------------------------------
+    def _journal_words(self) -> memoryview:
+        if self._journal is None:
+            raise ValueError(f"{self._KIND} {self.name!r} is closed")
+        return self._journal
+
+    def _rollback(self) -> None:
+        """Undo the change in progress from the journal; its rows become NaN."""
+        rows, words, journal = self._live_rows(), self._words(), self._journal_words()
+        for k in (_READ, _WRITE, _COUNT, _OVERWRITTEN, _WRITTEN):
+            words[k] = journal[k]
+        start, n = journal[_J_START], journal[_J_N]
+        first = min(n, self.shape[0] - start)
+        rows[start : start + first] = np.nan
+        rows[: n - first] = np.nan
+        words[_SEQ] += 1  # even again
+
+    def _repair(self) -> None:
+        """Run on taking the lock: roll back a change whose writer died (counter left odd)."""
+        words = self._idx_buf
+        if words is None or not words[_SEQ] & 1:
+            return
+        self._rollback()
+        words[_REPAIRS] += 1
+        _log.warning("%s %r: rolled back a change left half-done by a dead process",
+                     self._KIND, self.name)  # fmt: skip
 
     def __repr__(self) -> str:
         return f"MatrixBuffer(name={self.name!r}, shape={self.shape}, overwrite={self.overwrite})"

@@ -216,6 +216,12 @@ class Segment:
             raise error(f"shared buffer {full!r} {problem}")
         return seg
 
+    def fileno(self) -> int:
+        """This attachment's own descriptor of the segment (its lock locks a reopening of it)."""
+        if self._mmap is None:
+            raise ValueError(f"segment {self.name!r} is closed")
+        return self._fd
+
     # --- header words -------------------------------------------------------------------
     @property
     def state(self) -> int:

@@ -16,10 +16,19 @@ Three ways to consume, sharing one read index:
 Producers write with ``write_image_and_timestamp`` (one memcpy into the slot) or zero-copy with
 ``begin_write`` / ``commit_write``. Blocking waits use the semaphores that
 :func:`buffers.make_locks` adds to the ``locks`` dict; without them they fall back to short sleeps.
+
+Every critical section holds the segment lock (:mod:`buffers._lock`), which any process can take
+and the kernel frees when its holder dies. A section that changes the control block first copies
+it, with the claim table, to a journal and sets a dirty word; the next process to take the lock
+after a holder died mid-section restores the journal (:attr:`VideoBuffer.repairs` counts it). A
+slot reserved by ``begin_write`` in a process that has died is taken back by the next
+``begin_write``; stacks claimed by dead processes by :meth:`VideoBuffer.reclaim_dead_claims`.
 """
 
+import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,14 +36,16 @@ import numpy as np
 
 from ._dtypes import int_to_uint_dtype
 from ._errors import BufferOverflow, BufferUnderflow
+from ._lock import BufferLock, make_buffer_lock
 from ._segment import HEADER_SIZE, Segment, SegmentError, _owner_alive, _start_ticks
 from ._sync import READY, SPACE
 
 KIND = "VideoBuffer"
-SCHEMA = 1
+SCHEMA = 2  # 2: journal, pending writer's pid
 
 # control block words
 _R, _W, _COUNT, _TOTAL, _PENDING, _READY_WAITERS, _SPACE_WAITERS, _REQUEUED, _TOKEN = range(9)
+_PEND_PID, _PEND_TICKS, _DIRTY, _REPAIRS = range(9, 13)
 _N_CTL = 16
 # claim table columns
 _STATE, _PID, _TICKS, _CTOKEN, _FIRST = range(5)
@@ -42,6 +53,19 @@ _N_CLAIM = 5
 FREE, CLAIMED, REQUEUED = 0, 1, 2
 
 _POLL_S = 0.0005  # sleep slice when the locks dict carries no semaphores
+_PEAK_TRIES = 1000  # peak_image: the newest slot keeps changing under us -> none complete
+
+_log = logging.getLogger("buffers")
+_me: tuple[int, int] = (0, 0)
+
+
+def _identity() -> tuple[int, int]:
+    """This process's (pid, start ticks), cached per process."""
+    global _me
+    pid = os.getpid()
+    if _me[0] != pid:
+        _me = (pid, _start_ticks(pid))
+    return _me
 
 
 def _round_up(n: int, to: int) -> int:
@@ -73,6 +97,23 @@ class StackClaim:
     token: int
 
 
+class _Change:
+    """A section that changes the control block: journal it first, mark it dirty meanwhile."""
+
+    __slots__ = ("_ctl", "_journal", "_state")
+
+    def __init__(self, state: np.ndarray, journal: np.ndarray, ctl: np.ndarray) -> None:
+        self._state, self._journal, self._ctl = state, journal, ctl
+
+    def __enter__(self) -> None:
+        np.copyto(self._journal, self._state)
+        self._ctl[_DIRTY] = 1
+
+    def __exit__(self, *exc: object) -> None:
+        # Python exceptions are raised before anything changes; only a death leaves it dirty
+        self._ctl[_DIRTY] = 0
+
+
 class VideoBuffer:
     """Shared memory ring buffer for video data.
 
@@ -80,10 +121,13 @@ class VideoBuffer:
     ----------
     create : bool
         True to allocate the shared memory; False to attach to an existing buffer.
-    locks : dict
-        Must hold a ``multiprocessing`` Lock under ``"VideoBuffer"``; may hold the
+    locks : dict or None
+        Optional (the reference requires a Lock under ``"VideoBuffer"``). May hold the
         ``"VideoBuffer.ready"`` / ``"VideoBuffer.space"`` semaphores that
-        :func:`buffers.make_locks` adds, for blocking waits that use no CPU.
+        :func:`buffers.make_locks` adds, for blocking waits that use no CPU (without them,
+        waits poll). The buffer always takes its own segment lock (:mod:`buffers._lock`),
+        which works from any process and is freed by the kernel if its holder dies; a Lock
+        under ``"VideoBuffer"`` is taken first, as well, for reference-style code.
     n_stacks, width, height, n_images, bits : int, optional
         Ring geometry; required when creating. When attaching, any given must match.
     namespace : str, optional
@@ -92,7 +136,7 @@ class VideoBuffer:
     Raises
     ------
     ValueError
-        Missing or invalid geometry, or ``locks`` lacks ``"VideoBuffer"``.
+        Missing or invalid geometry.
     FileExistsError
         Creating while a live process owns the buffer in this namespace.
     FileNotFoundError, SegmentError
@@ -100,12 +144,15 @@ class VideoBuffer:
     """
 
     name: str = "VideoBuffer"
+    lock: BufferLock
+    #: Tests only: called in commit_write with the lock held, half-way through the change.
+    _fault_point: Callable[[], None] | None = None
 
     def __init__(
         self,
         *,
         create: bool,
-        locks: dict[str, Any],
+        locks: dict[str, Any] | None = None,
         n_stacks: int | None = None,
         width: int | None = None,
         height: int | None = None,
@@ -113,9 +160,7 @@ class VideoBuffer:
         bits: int | None = None,
         namespace: str | None = None,
     ) -> None:
-        if self.name not in locks:
-            raise ValueError(f"locks has no entry {self.name!r} (use buffers.make_locks())")
-        self.lock = locks[self.name]
+        locks = {} if locks is None else locks
         self._ready_sem = locks.get(self.name + READY)
         self._space_sem = locks.get(self.name + SPACE)
         given = (n_stacks, width, height, n_images, bits)
@@ -155,6 +200,7 @@ class VideoBuffer:
         self._owner_pid = os.getpid() if create else 0
         try:
             self._map(seg)
+            self.lock = make_buffer_lock(locks, self.name, seg.fileno(), self._repair)
         except BaseException:
             self._release_views()
             if create:
@@ -177,7 +223,9 @@ class VideoBuffer:
         self.buffer_size = self.stack_size * n_stacks
         n = self.n_total_images
         self._off_claims = _N_CTL * 8
-        self._off_seq = _round_up(self._off_claims + n_stacks * _N_CLAIM * 8, 64)
+        self._n_state = _N_CTL + n_stacks * _N_CLAIM  # control block + claim table, in words
+        self._off_journal = self._n_state * 8
+        self._off_seq = _round_up(self._off_journal + self._n_state * 8, 64)
         self._off_fnum = self._off_seq + n * 8
         self._off_ts = self._off_fnum + n * 8
         # frames start on a page boundary of the mapping (the header comes first)
@@ -190,6 +238,9 @@ class VideoBuffer:
         self._ctl = np.frombuffer(p, np.int64, _N_CTL, 0)
         self._claims = np.frombuffer(p, np.int64, self.n_stacks * _N_CLAIM, self._off_claims)
         self._claims = self._claims.reshape(self.n_stacks, _N_CLAIM)
+        self._state = np.frombuffer(p, np.int64, self._n_state, 0)
+        self._journal = np.frombuffer(p, np.int64, self._n_state, self._off_journal)
+        self._change = _Change(self._state, self._journal, self._ctl)
         self._seq = np.frombuffer(p, np.int64, n, self._off_seq)
         self._fnum = np.frombuffer(p, np.int64, n, self._off_fnum)
         self._ts = np.frombuffer(p, np.float64, n, self._off_ts)
@@ -207,6 +258,9 @@ class VideoBuffer:
         for attr in (
             "_ctl",
             "_claims",
+            "_state",
+            "_journal",
+            "_change",
             "_seq",
             "_fnum",
             "_ts",
@@ -238,6 +292,9 @@ class VideoBuffer:
         self._segment = None
         if self._owner_pid == os.getpid():
             seg.unlink()
+        lock = self.__dict__.get("lock")
+        if lock is not None:
+            lock.segment_lock.close()
         self._release_views()
         try:
             seg.close()
@@ -324,7 +381,7 @@ class VideoBuffer:
         registered = False
         try:
             while True:
-                with self.lock:
+                with self.lock, self._change:
                     if registered:
                         self._ctl[waiters_word] -= 1
                         registered = False
@@ -342,7 +399,7 @@ class VideoBuffer:
                     sem.acquire(timeout=remaining)
         finally:
             if registered:
-                with self.lock:
+                with self.lock, self._change:
                     self._ctl[waiters_word] -= 1
 
     def _stack_view(self, start: int) -> np.ndarray:
@@ -380,10 +437,11 @@ class VideoBuffer:
         Raises
         ------
         BufferUnderflow
-            No frame has been written yet.
+            No frame has been written yet, or (a one-slot ring) the only slot is being
+            rewritten.
         """
         n = self.n_total_images
-        while True:
+        for _ in range(_PEAK_TRIES):
             total = int(self._ctl[_TOTAL])
             if total == 0:
                 raise BufferUnderflow("VideoBuffer: no frame has been written yet")
@@ -394,6 +452,8 @@ class VideoBuffer:
             data = self._frames_u8[slot].copy()
             if int(self._seq[slot]) == before:
                 return slot, memoryview(data)
+        # a one-slot ring whose only slot is being (or was last) rewritten, not committed
+        raise BufferUnderflow("VideoBuffer: the newest frame is being overwritten")
 
     def peak_stack(self) -> tuple[np.ndarray, np.ndarray]:
         """Return the next unread stack without advancing the read index.
@@ -425,7 +485,7 @@ class VideoBuffer:
         BufferUnderflow
             Fewer than ``n_images`` unread frames.
         """
-        with self.lock:
+        with self.lock, self._change:
             self._check_read(self.n_images)
             self._set_read_index(int(self._ctl[_R]) + self.n_images)
             self._ctl[_COUNT] -= self.n_images
@@ -444,7 +504,7 @@ class VideoBuffer:
         BufferUnderflow
             The buffer holds no unread frame.
         """
-        with self.lock:
+        with self.lock, self._change:
             self._check_read(1)
             r = int(self._ctl[_R])
             image = self._frames[r].copy()
@@ -537,14 +597,23 @@ class VideoBuffer:
             A write is already in progress.
         """
 
+        pid, ticks = _identity()
+
         def attempt() -> int | None:
             c = self._ctl
             if c[_PENDING]:
-                raise RuntimeError("VideoBuffer: a write is already in progress")
+                if _owner_alive(int(c[_PEND_PID]), int(c[_PEND_TICKS])):
+                    raise RuntimeError(
+                        f"VideoBuffer: a write is already in progress (pid {c[_PEND_PID]})"
+                    )
+                self._seq[int(c[_W])] = 0  # its writer died: take the slot back
+                c[_PENDING] = 0
             if not self._can_write():
                 return None
             w = int(c[_W])
             self._seq[w] = 2 * int(c[_TOTAL]) + 1  # odd: slot being written
+            c[_PEND_PID] = pid
+            c[_PEND_TICKS] = ticks
             c[_PENDING] = 1
             return w
 
@@ -555,15 +624,17 @@ class VideoBuffer:
 
     def commit_write(self, timestamp: float) -> int:
         """Publish the slot reserved by :meth:`begin_write`; return its frame number."""
-        with self.lock:
+        with self.lock, self._change:
             c = self._ctl
-            if not c[_PENDING]:
+            if not c[_PENDING] or c[_PEND_PID] != os.getpid():
                 raise RuntimeError("VideoBuffer: commit_write without begin_write")
             w, fn = int(c[_W]), int(c[_TOTAL])
             self._ts[w] = timestamp
             self._fnum[w] = fn
             self._seq[w] = 2 * fn + 2  # even: complete
             c[_TOTAL] = fn + 1
+            if self._fault_point is not None:
+                self._fault_point()
             c[_W] = (w + 1) % self.n_total_images
             c[_COUNT] += 1
             c[_PENDING] = 0
@@ -573,10 +644,24 @@ class VideoBuffer:
 
     def abandon_write(self) -> None:
         """Give back the slot reserved by :meth:`begin_write` without publishing it."""
-        with self.lock:
-            if self._ctl[_PENDING]:
+        with self.lock, self._change:
+            if self._ctl[_PENDING] and self._ctl[_PEND_PID] == os.getpid():
                 self._seq[int(self._ctl[_W])] = 0
                 self._ctl[_PENDING] = 0
+
+    @property
+    def repairs(self) -> int:
+        """Sections left half-done by a process that died, rolled back since creation."""
+        return int(self._ctl[_REPAIRS])
+
+    def _repair(self) -> None:
+        """Run on taking the lock: restore the journal if a holder died mid-section."""
+        ctl = self.__dict__.get("_ctl")
+        if ctl is None or not ctl[_DIRTY]:
+            return
+        np.copyto(self._state, self._journal)  # clears _DIRTY too
+        ctl[_REPAIRS] += 1
+        _log.warning("VideoBuffer: rolled back a section left half-done by a dead process")
 
     @property
     def frames_written(self) -> int:
@@ -662,7 +747,7 @@ class VideoBuffer:
         ValueError
             The claim was already released, or was requeued or dropped by the supervisor.
         """
-        with self.lock:
+        with self.lock, self._change:
             row = self._claims[claim.index]
             if row[_STATE] != CLAIMED or row[_CTOKEN] != claim.token:
                 raise ValueError(
@@ -695,7 +780,7 @@ class VideoBuffer:
             The stack indices recovered.
         """
         recovered = []
-        with self.lock:
+        with self.lock, self._change:
             for i in np.flatnonzero(self._claims[:, _STATE] == CLAIMED):
                 row = self._claims[i]
                 if _owner_alive(int(row[_PID]), int(row[_TICKS])):

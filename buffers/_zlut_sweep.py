@@ -9,14 +9,13 @@ never change afterwards, so a reader's copy of the first ``count`` rows is never
 """
 
 import os
-from multiprocessing.synchronize import Lock
 from typing import Any
 
 import numpy as np
 
 from ._errors import BufferOverflow, DatasetNotReadyError
+from ._lock import BufferLock, make_buffer_lock
 from ._segment import Segment, SegmentNotReady, default_namespace
-from ._seqlock import lock_for
 
 _ALIGN = 64
 
@@ -70,8 +69,10 @@ class ZLUTSweepDataset:
     ----------
     create : bool
         True to allocate the dataset; False to attach to an existing one.
-    locks : dict[str, Lock]
-        Mapping of buffer names to ``multiprocessing.Lock`` instances; must hold ``name``.
+    locks : dict or None
+        Optional (the reference requires it): every dataset takes its own segment lock
+        (:mod:`buffers._lock`), which works from any process and is freed by the kernel when
+        its holder dies; a lock under ``name`` in this dict is taken first, as well.
     capacity, profile_length, n_steps, n_beads, profiles_per_bead : int, optional
         Geometry; all required (positive) when creating. ``capacity`` and ``profile_length``
         are checked when attaching if given.
@@ -147,7 +148,7 @@ class ZLUTSweepDataset:
         self,
         *,
         create: bool,
-        locks: dict[str, Lock],
+        locks: dict[str, Any] | None = None,
         capacity: int | None = None,
         profile_length: int | None = None,
         n_steps: int | None = None,
@@ -157,7 +158,7 @@ class ZLUTSweepDataset:
         namespace: str | None = None,
     ) -> None:
         self.name = name
-        self.lock: Lock = lock_for(locks, name)
+        self._locks = locks
         self._owns_shared_memory = create
         self._creator_pid = os.getpid() if create else None
         self._closed = True  # until mapped
@@ -211,7 +212,7 @@ class ZLUTSweepDataset:
     def create(
         cls,
         *,
-        locks: dict[str, Lock],
+        locks: dict[str, Any] | None = None,
         capacity: int,
         profile_length: int,
         n_steps: int,
@@ -235,7 +236,7 @@ class ZLUTSweepDataset:
 
     @classmethod
     def attach(
-        cls, *, locks: dict[str, Lock], name: str = NAME, namespace: str | None = None
+        cls, *, locks: dict[str, Any] | None = None, name: str = NAME, namespace: str | None = None
     ) -> "ZLUTSweepDataset":
         """Open an existing dataset.
 
@@ -282,6 +283,9 @@ class ZLUTSweepDataset:
 
     def _map(self, seg: Segment) -> None:
         self._seg = seg
+        # rows are complete before ``count`` covers them: a writer that dies mid-write leaves
+        # nothing to repair
+        self.lock: BufferLock = make_buffer_lock(self._locks, self.name, seg.fileno())
         for attr in self._SHM_ATTRS:
             setattr(self, attr, seg)
         self._info = seg.words()
@@ -540,6 +544,9 @@ class ZLUTSweepDataset:
             self._info = None
         self._seg = None
         if seg is not None:
+            lock = self.__dict__.get("lock")
+            if lock is not None:
+                lock.segment_lock.close()
             if unlink:
                 seg.unlink()
             seg.close()

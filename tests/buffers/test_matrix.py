@@ -56,8 +56,11 @@ def test_create_needs_a_positive_shape():
         MatrixBuffer(create=True, locks=locks, name=NAME)
     with pytest.raises(ValueError, match="shape"):
         MatrixBuffer(create=True, locks=locks, name=NAME, shape=(0, 3))
-    with pytest.raises(KeyError, match="Other"):
-        MatrixBuffer(create=True, locks=locks, name="Other", shape=(2, 2))
+    # no entry for the name, or no dict at all: the buffer locks its own segment
+    with MatrixBuffer(create=True, locks=locks, name="Other", shape=(2, 2)) as other:
+        assert other.shape == (2, 2)
+    with MatrixBuffer(create=True, locks=None, name="Other", shape=(2, 2)) as other:
+        assert other.shape == (2, 2)
 
 
 def test_write_then_read_counts_bytes(mb):

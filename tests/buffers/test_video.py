@@ -212,7 +212,7 @@ def test_bad_construction_leaves_nothing():
     with pytest.raises(ValueError):
         VideoBuffer(create=True, locks=make_locks(), n_stacks=1, width=2, height=2, n_images=1)
     with pytest.raises(ValueError):
-        VideoBuffer(create=True, locks={}, n_stacks=1, width=2, height=2, n_images=1, bits=8)
+        VideoBuffer(create=True, locks=None, n_stacks=1, width=2, height=0, n_images=1, bits=8)
     with pytest.raises(ValueError):
         VideoBuffer(
             create=True, locks=make_locks(), n_stacks=1, width=2, height=2, n_images=1, bits=12

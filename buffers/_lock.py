@@ -1,0 +1,261 @@
+"""The lock every buffer takes: one per segment, that the kernel frees when its holder dies.
+
+A :class:`SegmentLock` is ``flock(LOCK_EX)`` on a file description of the buffer's own segment,
+behind a thread lock. It needs nothing passed from process to process, so:
+
+- a process that is not a child of the run (``magacq view``) excludes, and is excluded by, the
+  run's processes, just by attaching;
+- a holder that dies, even by SIGKILL, releases it: the kernel drops an ``flock`` when the last
+  descriptor of its file description closes, which process exit does. Nobody deadlocks.
+
+Within one process all attachments of one segment share one lock (a reentrant thread lock plus
+one file description opened from ``/proc/self/fd``), so a thread may hold it through two
+attachments at once (``locks={name: other.lock}``) without deadlocking itself. After ``fork`` a
+child closes the descriptions it inherited (they must not keep a dead parent's lock held) and
+opens its own on first use.
+
+What the dying holder was changing is another matter: each buffer marks a change in progress in
+the segment (an odd sequence counter, a dirty word) with a journal to roll it back, and repairs
+it in a hook that runs whenever a process takes the lock first (see :class:`BufferLock`).
+
+:class:`BufferLock` (a buffer's ``lock`` attribute) is that SegmentLock, preceded by the
+caller's own lock when the reference-style ``locks`` dict has one for the buffer: reference code
+that takes ``locks[name]`` around its own steps still excludes the buffer's calls. Only the
+SegmentLock part survives its holder's death; a ``multiprocessing`` lock passed in does not.
+"""
+
+import fcntl
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+_POLL_S = 0.0005
+
+
+class _Shared:
+    """The per-process state of one segment's lock."""
+
+    __slots__ = ("depth", "fd", "refs", "rlock")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.rlock = threading.RLock()
+        self.depth = 0  # acquisitions by the thread holding rlock; flock held while > 0
+        self.refs = 0
+
+
+_registry: dict[tuple[int, int], _Shared] = {}
+_registry_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """Drop the inherited descriptions: a dead parent's flock must not live on in a child."""
+    global _registry_lock
+    for shared in _registry.values():
+        try:
+            os.close(shared.fd)
+        except OSError:
+            pass
+    _registry.clear()
+    _registry_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class SegmentLock:
+    """Exclusive lock on a segment across threads, attachments and processes.
+
+    Parameters
+    ----------
+    fd : int
+        An open descriptor of the segment (the attachment's own; kept open while in use).
+    name : str
+        For messages.
+    """
+
+    def __init__(self, fd: int, name: str) -> None:
+        self.name = name
+        self._segment_fd = fd
+        st = os.fstat(fd)
+        self._key = (st.st_dev, st.st_ino)
+        self._pid = 0
+        self._shared: _Shared | None = None
+        self._bind()
+
+    def _bind(self) -> _Shared:
+        with _registry_lock:
+            shared = _registry.get(self._key)
+            if shared is None:
+                # a new file description of the same segment, even if its name is unlinked
+                fd = os.open(f"/proc/self/fd/{self._segment_fd}", os.O_RDWR | os.O_CLOEXEC)
+                shared = _registry[self._key] = _Shared(fd)
+            shared.refs += 1
+        self._shared, self._pid = shared, os.getpid()
+        return shared
+
+    @property
+    def depth(self) -> int:
+        """How many times the calling thread holds it (valid for the holder only)."""
+        shared = self._shared
+        return 0 if shared is None or self._pid != os.getpid() else shared.depth
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Take the lock; True when taken (always, when blocking without timeout)."""
+        if self._segment_fd < 0:
+            raise ValueError(f"lock of {self.name!r} is closed")
+        shared = self._shared
+        if shared is None or self._pid != os.getpid():
+            shared = self._bind()  # first use after fork
+        if not shared.rlock.acquire(blocking, timeout):
+            return False
+        if shared.depth == 0:
+            try:
+                if not self._flock(shared.fd, blocking, timeout):
+                    shared.rlock.release()
+                    return False
+            except BaseException:
+                shared.rlock.release()
+                raise
+        shared.depth += 1
+        return True
+
+    @staticmethod
+    def _flock(fd: int, blocking: bool, timeout: float) -> bool:
+        if blocking and (timeout is None or timeout < 0):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return True
+        deadline = time.monotonic() + (timeout if blocking else 0)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(_POLL_S)
+
+    def release(self) -> None:
+        shared = self._shared
+        if shared is None or self._pid != os.getpid() or shared.depth <= 0:
+            raise RuntimeError(f"lock of {self.name!r} released but not held")
+        shared.depth -= 1
+        if shared.depth == 0:
+            fcntl.flock(shared.fd, fcntl.LOCK_UN)
+            if shared.refs <= 0:  # closed while held: the description goes now
+                os.close(shared.fd)
+        shared.rlock.release()
+
+    def __enter__(self) -> "SegmentLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def close(self) -> None:
+        """Forget the segment; the shared description closes with its last user here."""
+        shared = self._shared
+        if self._segment_fd < 0:
+            return
+        self._segment_fd = -1
+        if shared is None or self._pid != os.getpid():
+            self._shared = None
+            return
+        with _registry_lock:
+            shared.refs -= 1
+            if shared.refs <= 0 and _registry.get(self._key) is shared:
+                del _registry[self._key]
+                if shared.depth == 0:
+                    os.close(shared.fd)
+
+    def __repr__(self) -> str:
+        return f"SegmentLock({self.name!r})"
+
+
+class BufferLock:
+    """A buffer's ``lock``: the caller's lock (if any), then the segment's.
+
+    Parameters
+    ----------
+    segment_lock : SegmentLock
+        The buffer's own lock.
+    outer : lock, optional
+        The caller's lock for this buffer (``locks[name]`` of the reference API), taken first.
+    repair : callable, optional
+        Run after taking the SegmentLock when this process did not already hold it: a buffer
+        checks there for a change left half-done by a holder that died, and rolls it back. A
+        bound method is held weakly (the buffer holds its lock; no reference cycle).
+    """
+
+    __slots__ = ("_outer", "_repair", "segment_lock")
+
+    def __init__(
+        self,
+        segment_lock: SegmentLock,
+        outer: Any = None,
+        repair: Callable[[], None] | None = None,
+    ) -> None:
+        self.segment_lock = segment_lock
+        self._outer = outer
+        self._repair: Callable[[], Callable[[], None] | None] | None = None
+        if repair is not None:
+            self._repair = (
+                weakref.WeakMethod(repair) if hasattr(repair, "__self__") else lambda: repair
+            )
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        outer = self._outer
+        if outer is not None:
+            got = outer.acquire(blocking) if timeout is None else outer.acquire(blocking, timeout)
+            if not got:
+                return False
+        try:
+            seg = self.segment_lock
+            if not seg.acquire(blocking, -1 if timeout is None else timeout):
+                if outer is not None:
+                    outer.release()
+                return False
+            if self._repair is not None and seg.depth == 1:
+                try:
+                    repair = self._repair()
+                    if repair is not None:
+                        repair()
+                except BaseException:
+                    seg.release()
+                    raise
+        except BaseException:
+            if outer is not None:
+                outer.release()
+            raise
+        return True
+
+    def release(self) -> None:
+        self.segment_lock.release()
+        if self._outer is not None:
+            self._outer.release()
+
+    def __enter__(self) -> "BufferLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        outer = "" if self._outer is None else f", outer={self._outer!r}"
+        return f"BufferLock({self.segment_lock.name!r}{outer})"
+
+
+def make_buffer_lock(
+    locks: dict[str, Any] | None,
+    name: str,
+    fd: int,
+    repair: Callable[[], None] | None = None,
+) -> BufferLock:
+    """The ``lock`` of buffer ``name`` whose segment is open as ``fd``."""
+    outer = None if locks is None else locks.get(name)
+    return BufferLock(SegmentLock(fd, name), outer, repair)
