@@ -83,7 +83,10 @@ class ImagePanel(QtWidgets.QWidget):
             levels = auto_levels(image)
         else:
             levels = self.levels()
+        # the histogram re-emits its levels on a new image: that is not the user dragging them
+        self.hist.blockSignals(True)
         self.image_item.setImage(image, levels=levels, autoLevels=False)
+        self.hist.blockSignals(False)
         if self.auto.isChecked():
             self.set_levels(*levels, keep_auto=True)
         if first:

@@ -6,35 +6,25 @@ snapshot reads that retry on a concurrent write) and never blocks the pipeline. 
 returns plain numpy data; nothing here knows about Qt.
 """
 
-import importlib
 import math
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-import buffers
-from buffers import BufferUnderflow, SegmentError, VideoBuffer
+from buffers import (
+    BeadRoiBuffer,
+    BufferUnderflow,
+    LiveProfileBuffer,
+    MatrixBuffer,
+    SegmentError,
+    VideoBuffer,
+)
 from buffers._segment import inspect_segment, segment_name
+from magacq.status import STATUS, STATUS_COLUMNS
 
 from ._discovery import ViewError
-
-
-def _buffer_class(name: str, module: str) -> Any:
-    """``buffers.<name>``, or from its private module while it is not exported; None if absent."""
-    if hasattr(buffers, name):
-        return getattr(buffers, name)
-    try:
-        return getattr(importlib.import_module(f"buffers.{module}"), name)
-    except (ImportError, AttributeError):
-        return None
-
-
-MatrixBuffer = _buffer_class("MatrixBuffer", "_matrix")
-BeadRoiBuffer = _buffer_class("BeadRoiBuffer", "_bead_roi")
-LiveProfileBuffer = _buffer_class("LiveProfileBuffer", "_live_profile")
 
 
 class RunEnded(Exception):
@@ -78,12 +68,12 @@ class ZLut:
 
 @dataclass
 class Status:
-    """Live run status; NaN where the run does not publish a number."""
+    """Live run status as the run publishes it (``magacq.status``); NaN before its first row."""
 
     fps: float = math.nan
     buffer_level: float = math.nan
     dropped: float = math.nan
-    latency_s: float = math.nan
+    latency_s: float = math.nan  # p99, frame timestamp to positions
     frame: int = -1
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -95,27 +85,8 @@ class Status:
             parts.append(f"buffer {100 * self.buffer_level:.0f}%")
         parts.append(f"dropped {int(self.dropped)}" if math.isfinite(self.dropped) else "dropped –")
         if math.isfinite(self.latency_s):
-            parts.append(f"latency {1e3 * self.latency_s:.0f} ms")
+            parts.append(f"latency p99 {1e3 * self.latency_s:.0f} ms")
         return " · ".join(parts)
-
-
-class RateMeter:
-    """Frames per second from a growing frame counter, smoothed, sampled at most every 0.5 s."""
-
-    def __init__(self) -> None:
-        self._last: tuple[float, int] | None = None
-        self.rate = math.nan
-
-    def update(self, count: int) -> float:
-        now = time.monotonic()
-        if self._last is None:
-            self._last = (now, count)
-        elif now - self._last[0] >= 0.5:
-            t, c = self._last
-            rate = (count - c) / (now - t)
-            self.rate = rate if not math.isfinite(self.rate) else 0.5 * (self.rate + rate)
-            self._last = (now, count)
-        return self.rate
 
 
 # Segment names the pipeline gives its buffers in a run's namespace.
@@ -123,7 +94,6 @@ VIDEO = "VideoBuffer"
 POSITIONS = "positions"
 ROIS = "BeadRoiBuffer"
 PROFILE = "LiveProfileBuffer"
-DROPPED = "dropped"  # one row per frame the producer dropped
 #: Columns of the positions rows: time, frame, bead id, x, y, z (nm), flag, time written.
 T_COL, FRAME_COL, BEAD_COL, FLAG_COL, WRITTEN_COL = 0, 1, 2, 6, 7
 
@@ -155,11 +125,9 @@ class RunSource:
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
         self._closed = False
-        self._rate = RateMeter()
         self._rows_seen = 0
-        self._newest_frame = -1
         self._selected: int | None = None
-        locks = _private_locks(VIDEO, POSITIONS, ROIS, PROFILE, DROPPED)
+        locks = _private_locks(VIDEO, POSITIONS, ROIS, PROFILE, STATUS)
         try:
             self._video = VideoBuffer(create=False, locks=locks, namespace=namespace)
         except (FileNotFoundError, SegmentError) as exc:
@@ -167,12 +135,10 @@ class RunSource:
         self._positions = self._optional(MatrixBuffer, locks=locks, name=POSITIONS)
         self._rois = self._optional(BeadRoiBuffer, locks=locks, name=ROIS)
         self._profile = self._optional(LiveProfileBuffer, locks=locks, name=PROFILE)
-        self._dropped = self._optional(MatrixBuffer, locks=locks, name=DROPPED)
+        self._status = self._optional(MatrixBuffer, locks=locks, name=STATUS)
         self._reference: set[int] = set()
 
     def _optional(self, cls: Any, **kwargs: Any) -> Any:
-        if cls is None:
-            return None
         try:
             return cls(create=False, namespace=self.namespace, **kwargs)
         except (FileNotFoundError, SegmentError):
@@ -212,22 +178,22 @@ class RunSource:
     def new_tracks(self) -> np.ndarray:
         """Position rows written since the previous call (at most the buffer's capacity).
 
-        Rows may repeat across calls when a write lands between the two reads below; the
-        viewer's history removes duplicates.
+        Rows may repeat across calls (a write landing during the copy is fetched again next
+        time rather than missed); the viewer's history removes duplicates.
         """
         buf = self._positions
         if buf is None:
             return np.empty((0, WRITTEN_COL + 1))
-        written = buf.rows_written
-        new = min(written - self._rows_seen, buf.shape[0])
-        self._rows_seen = written
-        if new <= 0:
+        seen, before = self._rows_seen, buf.rows_written
+        if before == seen:
             return np.empty((0, buf.shape[1]))
-        rows = buf.peak_sorted()[-new:]
-        rows = rows[np.isfinite(rows[:, T_COL])]
-        if len(rows):
-            self._newest_frame = max(self._newest_frame, int(rows[:, FRAME_COL].max()))
-        return rows
+        rows = buf.peak_sorted()
+        # the copy ends somewhere between ``before`` and ``after``: going back from its end by
+        # ``after - seen`` rows reaches at least row ``seen``
+        after = buf.rows_written
+        rows = rows[-min(after - seen, buf.shape[0]) :]
+        self._rows_seen = before
+        return rows[np.isfinite(rows[:, T_COL])]
 
     def live_profile(self) -> Profile | None:
         """The newest live radial profile, whichever bead it is of; None if none yet."""
@@ -244,34 +210,45 @@ class RunSource:
         return None
 
     def status(self) -> Status:
-        """Frame rate (measured here), buffer level, dropped frames, and tracking lag.
-
-        The lag is how many frames the newest positions trail the newest frame, over the
-        frame rate: the run's own latency counters are not in shared memory.
-        """
-        total = self._video.frames_written
-        fps = self._rate.update(total)
-        dropped = math.nan if self._dropped is None else self._dropped.rows_written
-        lag = math.nan
-        if self._newest_frame >= 0 and fps > 0:
-            lag = max(0.0, (total - 1 - self._newest_frame) / fps)
+        """The run's newest published status row (``magacq.status.STATUS_COLUMNS``)."""
+        if self._status is None:
+            return Status()
+        rows = self._status.peak_sorted()
+        rows = rows[np.isfinite(rows[:, 0])]
+        if not len(rows):
+            return Status()
+        row = dict(zip(STATUS_COLUMNS, (float(v) for v in rows[-1]), strict=True))
         return Status(
-            fps=fps,
-            buffer_level=self._video._get_count_index() / self._video.n_total_images,
-            dropped=dropped,
-            frame=total,
-            latency_s=lag,
+            fps=row["fps"],
+            buffer_level=row["buffer_level"],
+            dropped=row["dropped"],
+            latency_s=row["latency_p99"],
+            frame=int(row["frames"]),
+            extra=row,
         )
 
+    def roi_size(self, default: int) -> int:
+        """Side (px) of the run's bead ROIs: the trackers track only ROIs of this one size.
+
+        The run does not publish it, so it is read off the ROIs it has (``default`` if none).
+        """
+        beads = self.beads()
+        if not len(beads.ids):
+            return default
+        sides = beads.rois[:, 2] - beads.rois[:, 0]
+        values, counts = np.unique(sides, return_counts=True)
+        return int(values[np.argmax(counts)])
+
     def add_bead(self, x: float, y: float, half: int) -> int:
-        """Add a ROI of ``2*half`` px centred on pixel (x, y), clipped to the frame."""
+        """Add a ``2 * half`` px square ROI centred on pixel (x, y), moved inside the frame."""
         if self._rois is None:
             raise ViewError("this run has no bead ROI buffer")
         width, height = self._video.image_shape
-        x0 = int(np.clip(round(x) - half, 0, width - 2 * half))
-        y0 = int(np.clip(round(y) - half, 0, height - 2 * half))
+        side = 2 * half
+        x0 = int(np.clip(round(x) - half, 0, width - side))
+        y0 = int(np.clip(round(y) - half, 0, height - side))
         bead = self._rois.get_next_available_bead_id()
-        self._rois.add_beads({bead: (x0, x0 + 2 * half, y0, y0 + 2 * half)})
+        self._rois.add_beads({bead: (x0, x0 + side, y0, y0 + side)})
         return bead
 
     def remove_bead(self, bead_id: int) -> None:
@@ -286,6 +263,6 @@ class RunSource:
     def close(self) -> None:
         """Detach (unmap) from the run's buffers; the run is not touched."""
         self._closed = True
-        for buf in (self._video, self._positions, self._rois, self._profile, self._dropped):
+        for buf in (self._video, self._positions, self._rois, self._profile, self._status):
             if buf is not None:
                 buf.close()

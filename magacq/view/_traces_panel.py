@@ -36,7 +36,8 @@ class TracesPanel(QtWidgets.QWidget):
             if self.plots:
                 plot.setXLink(self.plots[0])
             self.plots.append(plot)
-        self.plots[-1].setLabel("bottom", "time", units="s")
+        self.plots[-1].setLabel("bottom", "time since attached", units="s")
+        self.t0: float | None = None  # the first row's camera time: camera clocks start anywhere
         self.curves: dict[int, list[pg.PlotDataItem]] = {}
         self.selected: list[int] = []
 
@@ -81,8 +82,11 @@ class TracesPanel(QtWidgets.QWidget):
                 pen = pg.mkPen(_COLOURS[n % len(_COLOURS)], width=1)
                 self.curves[bead] = [p.plot(pen=pen, name=f"bead {bead}") for p in self.plots]
             data = self.history.series(bead, ref)
+            if self.t0 is None and len(data):
+                self.t0 = float(data[0, 0])
+            t = data[:, 0] - (self.t0 or 0.0)
             for axis, curve in enumerate(self.curves[bead], start=1):
-                curve.setData(data[:, 0], data[:, axis])
+                curve.setData(t, data[:, axis])
 
     def points_shown(self) -> int:
         """How many points the curves hold in all (for tests and the status line)."""

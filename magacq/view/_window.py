@@ -13,7 +13,7 @@ log = logging.getLogger("magacq.view")
 
 IMAGE_PERIOD_MS = 33  # ~30 Hz whatever the camera's rate
 DATA_PERIOD_MS = 100
-ROI_HALF_SIZE = 16  # a ROI added by clicking is 2*16 px square, centred on the click
+DEFAULT_ROI_SIZE = 32  # px, for a ROI added by clicking when the run has none to copy
 
 
 class ViewerWindow(QtWidgets.QMainWindow):
@@ -154,8 +154,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
             self._select([bead])
 
     def add_bead(self, x: float, y: float) -> int:
-        """Add a bead ROI centred at pixel (x, y), select it, and return its id."""
-        bead = self.source.add_bead(x, y, ROI_HALF_SIZE)
+        """Add a bead ROI of the run's ROI size centred at pixel (x, y); select it; its id."""
+        bead = self.source.add_bead(x, y, self.source.roi_size(DEFAULT_ROI_SIZE) // 2)
         self._beads_version = -1  # redraw at the next data tick; select it now
         self.selected = [bead]
         self.update_data()

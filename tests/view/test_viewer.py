@@ -1,4 +1,8 @@
-"""The viewer attached to a real run in another process: real data shown, ROIs edited, run end."""
+"""The viewer attached to a real `magacq run` (sim camera) in another process: real data shown,
+a ROI added by clicking is tracked by the run, the run ending shows a message."""
+
+import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,26 +13,37 @@ from magacq.view import ViewError, choose_run, find_runs
 from magacq.view._source import RunSource
 from magacq.view._window import ViewerWindow
 
-from .fake_run import EXTRA
+from .conftest import BEADS_PX, HEIGHT, PIXEL_NM, REFERENCE, ROI, WIDTH, LiveRun
+
+WAIT_MS = 60_000  # generous: two shared cores, a run starting up
 
 
 @pytest.fixture
-def window(qtbot: QtBot, live_run, tmp_path):
-    """The viewer on ``live_run``, shown; its screenshot is saved at teardown."""
+def window(qtbot: QtBot, live_run: LiveRun, tmp_path: Path, capsys):
+    """The viewer on ``live_run``, shown; its screenshot is saved (and its path printed)."""
     win = ViewerWindow(RunSource(live_run.namespace), window_s=10)
     qtbot.addWidget(win)
     win.show()
     yield win
     shot = tmp_path / "viewer.png"
-    win.grab().save(str(shot))
-    print(f"viewer screenshot: {shot}")
+    assert win.grab().save(str(shot))
+    with capsys.disabled():
+        print(f"\nviewer screenshot: {shot}")
     win.close()
 
 
-def test_discovery_finds_the_run_and_needs_run_when_several(live_run):
+def _near_truth(xy_nm: np.ndarray, bead: int, tol_nm: float = 300) -> bool:
+    """Whether positions (nm) sit on the sim's bead ``bead`` (which diffuses a little)."""
+    x, y = np.median(xy_nm, axis=0)
+    tx, ty = BEADS_PX[bead]
+    return math.hypot(x - tx * PIXEL_NM, y - ty * PIXEL_NM) < tol_nm
+
+
+def test_discovery_finds_the_real_run(live_run: LiveRun):
     runs = find_runs()
-    mine = [r for r in runs if r.namespace == live_run.namespace]
+    mine = [run for run in runs if run.namespace == live_run.namespace]
     assert len(mine) == 1 and mine[0].owner_pid == live_run.proc.pid
+    assert {"VideoBuffer", "positions", "BeadRoiBuffer"} <= set(mine[0].segments)
     assert choose_run(mine, None) == mine[0]
     assert choose_run(runs, live_run.namespace) == mine[0]
     with pytest.raises(ViewError, match="--run"):
@@ -37,62 +52,100 @@ def test_discovery_finds_the_run_and_needs_run_when_several(live_run):
         choose_run(runs, "nosuchrun")
 
 
-def test_shows_live_image_rois_traces_and_profile(qtbot: QtBot, window: ViewerWindow):
-    qtbot.waitUntil(lambda: window.image_panel.image is not None, timeout=20000)
-    qtbot.waitUntil(lambda: window.traces.points_shown() > 30, timeout=20000)
+def test_shows_the_runs_image_rois_traces_profile_and_status(
+    qtbot: QtBot, window: ViewerWindow, live_run: LiveRun
+):
+    qtbot.waitUntil(lambda: window.image_panel.image is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(window.history.series(REFERENCE)) > 30, timeout=WAIT_MS)
+
+    # the camera image: the run's frame size, the sim's beads on it (not blank)
     img = window.image_panel.image
-    assert img.shape == (128, 128) and img.max() > 1000 > np.median(img)  # beads, not blank
-    beads = window._beads
-    assert list(beads.ids) == [0, 1, 2] and window.selected == [0]
-    assert window.bead_at(30, 40) == 0 and window.bead_at(5, 5) is None
-    # the ROI outlines are drawn: 3 rectangles, 8 points each
-    assert window.image_panel.outline_points() == 3 * 8
+    assert img.shape == (HEIGHT, WIDTH)
+    (x0, y0, x1, y1) = window._beads.rois[0]
+    bead, clear = img[y0:y1, x0:x1].astype(float), img[150:, 300:].astype(float)
+    assert bead.std() > 3 * clear.std() > 0  # rings around bead 0, plain noise off the beads
     lo, hi = window.image_panel.levels()
     assert img.min() - 50 <= lo < hi <= img.max() + 1  # auto contrast follows the image
-    # bead 0 wobbles by +-2 px = +-200 nm: its x trace moves, around 3000 nm
-    x = window.history.series(0)[:, 1]
-    assert 2700 < x.mean() < 3300 and np.ptp(x) > 50
-    qtbot.waitUntil(lambda: window.profile.profile is not None, timeout=20000)
+
+    # the run's ROIs (the config's two beads, of the run's size), drawn
+    beads = window._beads
+    assert list(beads.ids) == [0, 1] and (beads.rois[:, 2] - beads.rois[:, 0] == ROI).all()
+    assert window.image_panel.outline_points() == 2 * 8
+    assert window.selected == [0]
+    assert window.bead_at(*BEADS_PX[0]) == 0 and window.bead_at(*BEADS_PX[2]) is None
+
+    # traces: the trackers' positions of each bead, where the sim put it
+    qtbot.waitUntil(lambda: window.traces.points_shown() > 30, timeout=WAIT_MS)
+    for b in (0, 1):
+        assert _near_truth(window.history.series(b)[:, 1:3], b)
+    # minus the reference bead: bead 0 relative to bead 1, frame by frame
+    minus = window.history.series(0, reference=REFERENCE)
+    assert len(minus) > 30
+    dx = (BEADS_PX[0][0] - BEADS_PX[1][0]) * PIXEL_NM
+    assert abs(np.median(minus[:, 1]) - dx) < 300
+
+    # the live radial profile of bead 0 from the tracker (QI)
+    qtbot.waitUntil(lambda: window.profile.profile is not None, timeout=WAIT_MS)
     assert window.profile.profile.bead_id == 0
-    assert np.ptp(window.profile.live_curve.getData()[1]) > 0
+    curve = window.profile.live_curve.getData()[1]
+    assert len(curve) > 10 and np.isfinite(curve).all() and np.ptp(curve) > 0
+
+    # status: the run's real numbers
+    qtbot.waitUntil(lambda: math.isfinite(window.source.status().fps), timeout=WAIT_MS)
+    status = window.source.status()
+    assert status.fps > 0 and status.frame > 0
+    assert 0 <= status.buffer_level <= 1 and status.dropped >= 0
+    assert status.extra["n_beads"] == 2 and status.extra["stacks_tracked"] > 0
+    assert "fps" in window.status_label.text() and "beads 2" in window.status_label.text()
+
+    assert window.image_panel.auto.isChecked()  # new frames do not switch auto contrast off
     window.image_panel.set_levels(0, 5000)
     assert not window.image_panel.auto.isChecked() and window.image_panel.levels() == (0, 5000)
 
+    # closing the viewer leaves the run running; it then ends normally
+    window.close()
+    assert live_run.proc.poll() is None
+    assert live_run.stop() == 0, live_run.stderr
+    assert live_run.data()["attrs"]["frames_stored"] >= status.frame
 
-def test_shift_click_adds_a_roi_that_is_tracked_and_removes_it(qtbot: QtBot, window):
-    qtbot.waitUntil(lambda: window.image_panel.image is not None, timeout=20000)
-    qtbot.waitUntil(lambda: len(window._beads.ids) == 3, timeout=20000)
+
+def test_shift_click_adds_a_roi_the_run_tracks_then_the_run_ends(
+    qtbot: QtBot, window: ViewerWindow, live_run: LiveRun
+):
+    qtbot.waitUntil(lambda: window.image_panel.image is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(window._beads.ids) == 2, timeout=WAIT_MS)
     panel = window.image_panel
     shift = QtCore.Qt.KeyboardModifier.ShiftModifier
     left = QtCore.Qt.MouseButton.LeftButton
-    point = panel.widget_point(*EXTRA)
-    qtbot.mouseClick(panel.graphics.viewport(), left, shift, point)
-    qtbot.waitUntil(lambda: len(window._beads.ids) == 4, timeout=20000)
+    spot = BEADS_PX[2]  # a bead of the sim with no ROI
+    qtbot.mouseClick(panel.graphics.viewport(), left, shift, panel.widget_point(*spot))
+    qtbot.waitUntil(lambda: len(window._beads.ids) == 3, timeout=WAIT_MS)
     new = int(window._beads.ids[-1])
-    assert window.selected == [new] and window.bead_at(*EXTRA) == new
-    # the run tracks it: positions of the new bead arrive, at the spot's centre
-    qtbot.waitUntil(lambda: len(window.history.series(new)) > 5, timeout=20000)
-    x, y = window.history.series(new)[-1, 1:3]
-    assert abs(x - EXTRA[0] * 100) < 100 and abs(y - EXTRA[1] * 100) < 100
+    assert new == 2 and window.selected == [new] and window.bead_at(*spot) == new
+    x0, y0, x1, y1 = window._beads.rois[-1]
+    assert x1 - x0 == y1 - y0 == ROI  # the run's size, or its trackers would skip it
+    assert panel.outline_points() == 3 * 8
+
+    # the run's trackers track it: its positions arrive, on the sim's bead
+    qtbot.waitUntil(lambda: len(window.history.series(new)) > 20, timeout=WAIT_MS)
+    assert _near_truth(window.history.series(new)[:, 1:3], 2)
+
     # a plain click selects, shift+click on a ROI removes it
-    qtbot.mouseClick(panel.graphics.viewport(), left, pos=panel.widget_point(30, 40))
+    qtbot.mouseClick(panel.graphics.viewport(), left, pos=panel.widget_point(*BEADS_PX[0]))
     assert window.selected == [0]
-    qtbot.mouseClick(panel.graphics.viewport(), left, shift, panel.widget_point(*EXTRA))
-    qtbot.waitUntil(lambda: len(window._beads.ids) == 3, timeout=20000)
+    qtbot.mouseClick(panel.graphics.viewport(), left, shift, panel.widget_point(*spot))
+    qtbot.waitUntil(lambda: len(window._beads.ids) == 2, timeout=WAIT_MS)
 
-
-def test_reference_subtraction(qtbot: QtBot, window):
-    qtbot.waitUntil(lambda: len(window.history.series(1)) > 10, timeout=20000)
-    plain = window.history.series(0)
-    minus = window.history.series(0, reference=1)
-    assert len(minus) > 10
-    # bead 1 sits at x = 90 px: 0 minus 1 is about (30 - 90) px = -6000 nm
-    assert abs(minus[:, 1].mean() + 6000) < 300 and abs(plain[:, 1].mean() - 3000) < 300
-
-
-def test_run_ending_shows_a_message_not_a_crash(qtbot: QtBot, window, live_run):
-    qtbot.waitUntil(lambda: window.image_panel.image is not None, timeout=20000)
-    live_run.stop()
-    qtbot.waitUntil(lambda: window.ended is not None, timeout=20000)
+    # the run ends (Ctrl-C): a banner, not a crash; the last frame stays on screen
+    assert live_run.stop() == 0, live_run.stderr
+    qtbot.waitUntil(lambda: window.ended is not None, timeout=WAIT_MS)
     assert window.banner.isVisible() and "has ended" in window.banner.text()
-    assert window.image_panel.image is not None  # the last frame stays on screen
+    assert window.image_panel.image is not None
+
+    # the file has the clicked bead: its ROI, and tracks on the sim's bead
+    data = live_run.data()
+    assert new in data["rois"]["bead_id"]
+    tracks = data["tracks"]
+    mine = tracks[tracks["bead_id"] == new]
+    assert len(mine) > 20
+    assert _near_truth(np.column_stack([mine["x_nm"], mine["y_nm"]]), 2)
