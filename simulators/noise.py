@@ -28,6 +28,8 @@ Two samplers:
     angle: three bits choose the octant (swap of cos/sin, two signs), 24 bits a phase uniform
     on ``[0, pi/4)``, whose cos and sin come from Cephes' float32 minimax polynomials (< 1e-7).
     Both normals of a pair are used (independent by construction).
+  - Arithmetic is float32: exact integer counts up to ``2**24`` (for ``bit_depth > 24`` the
+    counts, and the saturation level, are float32-rounded).
   - Rare pixels with ``m < 30`` get the exact Poisson from a scalar splitmix64 stream, seeded
     from ``rng`` as well.
 """
@@ -279,17 +281,18 @@ def _fast_counts(src, dst, photons, read_var, offset, top, state, seed):
         stop = min(start + BLOCK, n)
         _xoshiro_fill(state, words)
         _box_muller(words, g)
+        sb, db = src[start:stop], dst[start:stop]  # views, unsigned k: no negative-index code
         dim = 0  # an integer count vectorizes; a float minimum here costs a third more
-        for i in range(start, stop):
-            m = max(np.float32(src[i]), np.float32(0.0)) * ph
+        for k in range(np.uint64(stop - start)):
+            m = max(np.float32(sb[k]), np.float32(0.0)) * ph
             dim += np.int32(m < np.float32(POISSON_EXACT_BELOW))
-            v = m + np.sqrt(m + rv) * g[i - start] + off
-            dst[i] = min(max(v, np.float32(0.0)), top32)
+            v = m + np.sqrt(m + rv) * g[k] + off
+            db[k] = min(max(v, np.float32(0.0)), top32)
         if dim > 0:
-            for i in range(start, stop):
-                m = max(float(src[i]), 0.0) * photons
+            for k in range(stop - start):
+                m = max(float(sb[k]), 0.0) * photons
                 if m < POISSON_EXACT_BELOW:
                     s2, v = _poisson_small(s2, m)
-                    v += read_sd * g[i - start] + offset + 0.5
-                    dst[i] = min(max(v, 0.0), top)
+                    v += read_sd * g[k] + offset + 0.5
+                    db[k] = min(max(v, 0.0), top)
     seed[0] = s2

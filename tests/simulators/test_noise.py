@@ -1,5 +1,7 @@
 """Camera noise: Poisson shot noise, read noise, offset, saturation; exact and fast samplers."""
 
+from math import erf, sqrt
+
 import numpy as np
 import pytest
 
@@ -63,3 +65,102 @@ def test_seeded_reproducible():
     a = to_counts(level, 100.0, 1.0, 16, np.random.default_rng(7), exact=False)
     b = to_counts(level, 100.0, 1.0, 16, np.random.default_rng(7), exact=False)
     np.testing.assert_array_equal(a, b)
+
+
+def _poisson_moments(c, m, read_sd):
+    """Mean, variance and skewness of ``c`` beside those of Poisson(m) + Normal(0, read_sd)."""
+    mean, var = c.mean(), c.var()
+    skew = np.mean((c - mean) ** 3) / var**1.5
+    p_var = m + read_sd**2 + 1 / 12  # + rounding
+    return mean, var, skew, p_var, m / p_var**1.5
+
+
+@pytest.mark.parametrize("level", [0.0075, 0.1, 1.0, 5.0])  # 30, 400, 4000, 20000 photons
+def test_fast_path_moments_against_poisson(level):
+    """Mean and variance of Poisson + read noise; skewness: Poisson's, or, on the Gaussian path
+    (m >= 30), within the documented approximation (it lacks the ``m**-0.5`` skewness)."""
+    m, read_sd, n = level * 4000.0, 2.0, 2_000_000
+    rng = np.random.default_rng(11)
+    c = to_counts(np.full(n, level), 4000.0, read_sd, 20, rng, offset_adu=500.0, exact=False)
+    mean, var, skew, p_var, p_skew = _poisson_moments(c.astype(np.float64) - 500.0, m, read_sd)
+    assert abs(mean - m) < 5 * np.sqrt(p_var / n)
+    assert abs(var - p_var) < 5 * p_var * np.sqrt(2 / n)
+    se_skew = np.sqrt(6 / n)
+    if m >= 30:
+        assert abs(skew) < 5 * se_skew  # a Gaussian
+        assert abs(skew - p_skew) <= p_skew + 5 * se_skew
+    else:
+        assert abs(skew - p_skew) < 5 * se_skew
+
+
+def test_fast_path_dim_pixels_are_poisson_plus_read_noise():
+    m, read_sd, n = 6.0, 1.5, 1_000_000
+    rng = np.random.default_rng(12)
+    c = to_counts(np.full(n, m / 1000), 1000.0, read_sd, 16, rng, offset_adu=100.0, exact=False)
+    mean, var, skew, p_var, p_skew = _poisson_moments(c.astype(np.float64) - 100.0, m, read_sd)
+    assert abs(mean - m) < 5 * np.sqrt(p_var / n)
+    assert abs(var - p_var) < 5 * p_var * np.sqrt(2 / n)
+    assert abs(skew - p_skew) < 5 * np.sqrt(6 / n)
+
+
+def test_fast_normals_tails_and_shape():
+    """The Box-Muller normals, through a unit-variance camera, against the normal's quantiles."""
+    rng = np.random.default_rng(13)
+    n = 4_000_000
+    z = to_counts(np.zeros(n), 0.0, 1000.0, 24, rng, offset_adu=5e6, exact=False)
+    g = (z.astype(np.float64) - 5e6) / 1000.0
+    for k, p in [(1.0, 0.31731050786), (2.0, 0.04550026390), (4.0, 6.3342483666e-5)]:
+        assert abs(np.mean(np.abs(g) > k) - p) < 5 * np.sqrt(p * (1 - p) / n)
+    assert abs(np.mean(g > 0) - 0.5) < 5 * np.sqrt(0.25 / n)  # signs balanced
+    hist, edges = np.histogram(g, bins=64, range=(-4, 4))
+    cdf = np.array([0.5 * (1 + erf(e / sqrt(2))) for e in edges])
+    expected = n * np.diff(cdf)
+    chi2 = np.sum((hist - expected) ** 2 / expected)
+    assert chi2 < 64 + 5 * np.sqrt(2 * 64)  # 64 degrees of freedom (less one), 5 sigma
+
+
+def test_fast_noise_independent_between_frames_and_pixels():
+    rng = np.random.default_rng(14)
+    level = np.ones((512, 512), np.float32)
+    out = np.empty((512, 512), np.uint16)
+    frames = [
+        to_counts(level, 4000.0, 2.0, 16, rng, out, exact=False).astype(np.float64).ravel()
+        for _ in range(3)
+    ]
+    n = frames[0].size
+    lim = 5 / np.sqrt(n)
+    for a, b in [(0, 1), (1, 2), (0, 2)]:
+        assert abs(np.corrcoef(frames[a], frames[b])[0, 1]) < lim  # fresh noise every frame
+    f = frames[0] - frames[0].mean()
+    # neighbours, the xoshiro lanes (16), the Box-Muller partner (1024) and the next block (2048)
+    for lag in (1, 2, 16, 512, 1024, 2048):
+        r = np.dot(f[:-lag], f[lag:]) / np.dot(f, f)
+        assert abs(r) < lim, lag
+    # the Box-Muller partners share a radius: their squares must be uncorrelated too
+    blocks = f[: n // 2048 * 2048].reshape(-1, 2, 1024)
+    sq = blocks**2
+    assert abs(np.corrcoef(sq[:, 0].ravel(), sq[:, 1].ravel())[0, 1]) < 5 / np.sqrt(n / 2)
+
+
+def test_fast_path_seeded_stream():
+    """Reproducible from the rng's seed, different for another seed, and it advances the rng."""
+    level = np.ones((64, 64))
+    a = to_counts(level, 4000.0, 2.0, 16, np.random.default_rng(21), exact=False)
+    b = to_counts(level, 4000.0, 2.0, 16, np.random.default_rng(21), exact=False)
+    c = to_counts(level, 4000.0, 2.0, 16, np.random.default_rng(22), exact=False)
+    np.testing.assert_array_equal(a, b)
+    assert np.mean(a == c) < 0.05
+    rng = np.random.default_rng(21)
+    before = rng.bit_generator.state
+    to_counts(level, 4000.0, 2.0, 16, rng, exact=False)
+    assert rng.bit_generator.state != before
+
+
+def test_fast_path_non_contiguous_out_and_small_dtypes():
+    rng = np.random.default_rng(23)
+    big = np.zeros((32, 64), np.uint8)
+    view = big[:, ::2]
+    to_counts(np.full((32, 32), 0.05), 1000.0, 1.0, 8, rng, view, exact=False)
+    assert (big[:, 1::2] == 0).all() and abs(view.mean() - 50) < 3
+    sat = to_counts(np.full(3000, 10.0), 1000.0, 1.0, 8, rng, exact=False)
+    assert (sat == 255).all() and sat.dtype == np.uint8
