@@ -35,7 +35,7 @@ def test_fast_sampler_is_gaussian_at_high_counts():
     g = (z.astype(np.float64) - 50_000.0) / 1000.0
     assert abs(g.mean()) < 0.005 and abs(g.var() - 1) < 0.005
     assert abs(np.mean(g**4) - 3) < 0.05  # kurtosis of a normal
-    assert abs(np.mean(np.abs(g) > 3) - 0.0027) < 3e-4  # tails (ziggurat's tail path)
+    assert abs(np.mean(np.abs(g) > 3) - 0.0027) < 3e-4  # tails (Box-Muller radius)
 
 
 @pytest.mark.parametrize("exact", [True, False])
