@@ -325,3 +325,68 @@ def test_segment_of_sigkilled_creator_is_reclaimed():
     proc.join(timeout=30)
     with BeadRoiBuffer(create=True, locks=locks, capacity=2) as br:
         assert br.capacity == 2 and br.version == 0
+
+
+# --- reference beads ----------------------------------------------------------------------------
+def test_reference_flags_set_clear_and_snapshot(br):
+    br.add_beads({k: roi(k) for k in (0, 2, 5)})
+    assert br.reference_ids().tolist() == []
+    v0 = br.version
+    br.set_reference([5, 0])
+    assert br.reference_ids().tolist() == [0, 5] and br.reference_ids().dtype == np.uint32
+    assert br.version == v0 + 1
+    br.set_reference([5])  # unchanged: no new version
+    assert br.version == v0 + 1
+    version, ids, rois, ref = br.snapshot_with_reference()
+    assert version == v0 + 1 and ids.tolist() == [0, 2, 5] and ref.tolist() == [True, False, True]
+    np.testing.assert_array_equal(rois, [roi(0), roi(2), roi(5)])
+    assert br.snapshot()[0] == version and len(br.get_beads()) == 2  # unchanged API
+    br.set_reference([0], flag=False)
+    assert br.reference_ids().tolist() == [5] and br.version == v0 + 2
+
+
+def test_reference_flags_follow_the_beads(br):
+    br.add_beads({k: roi(k) for k in (1, 3, 6)})
+    br.set_reference([3, 6])
+    br.update_beads({3: roi(4)})  # moving a bead keeps its flag
+    assert br.reference_ids().tolist() == [3, 6]
+    br.remove_beads([6])
+    assert br.reference_ids().tolist() == [3]
+    br.add_beads({6: roi(6)})  # a new bead under an old id is not a reference
+    assert br.reference_ids().tolist() == [3]
+    assert br.reorder_beads() == {1: 0, 3: 1, 6: 2}
+    assert br.reference_ids().tolist() == [1]
+    br.replace_beads({0: roi(0)})
+    assert br.reference_ids().tolist() == []
+    br.set_reference([0])
+    br.clear_beads()
+    assert br.reference_ids().tolist() == []
+
+
+def test_set_reference_validates_and_changes_nothing(br):
+    br.add_beads({0: roi(0), 1: roi(1)})
+    version = br.version
+    for bad in ([0, 2], [0, 0], [CAP], [-1], ["x"]):
+        with pytest.raises(ValueError):
+            br.set_reference(bad)
+    assert br.reference_ids().tolist() == [] and br.version == version
+    br.set_reference([])
+    assert br.version == version
+
+
+def mark(namespace) -> None:
+    with BeadRoiBuffer(create=False, locks=None, namespace=namespace) as br:
+        br.set_reference([1])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_reference_flags_are_shared_between_processes(method):
+    ctx = multiprocessing.get_context(method)
+    ns = f"ref{method}{os.getpid()}"
+    with BeadRoiBuffer(create=True, capacity=CAP, namespace=ns) as br:
+        br.add_beads({0: roi(0), 1: roi(1)})
+        p = ctx.Process(target=mark, args=(ns,))
+        p.start()
+        p.join(60)
+        assert p.exitcode == 0
+        assert br.reference_ids().tolist() == [1]

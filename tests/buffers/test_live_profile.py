@@ -189,3 +189,41 @@ def test_segment_of_sigkilled_creator_is_reclaimed():
     proc.join(timeout=30)
     with LiveProfileBuffer(create=True, locks=locks, profile_capacity=2) as lp:
         assert lp.profile_capacity == 2
+
+
+# --- selected_bead_id: which bead a viewer wants --------------------------------------------
+def test_selected_bead_id_defaults_to_none_and_validates(lp):
+    assert lp.selected_bead_id is None
+    lp.selected_bead_id = 3
+    assert lp.selected_bead_id == 3
+    lp.selected_bead_id = np.int64(0)
+    assert lp.selected_bead_id == 0
+    for bad in (-1, 1.5, "2", True):
+        with pytest.raises(ValueError, match="selected_bead_id"):
+            lp.selected_bead_id = bad
+    assert lp.selected_bead_id == 0
+    lp.selected_bead_id = None
+    assert lp.selected_bead_id is None
+    lp.write_profile(1.0, 2, np.arange(3.0))  # profiles leave the selection alone
+    assert lp.selected_bead_id is None
+
+
+def select(namespace, bead_id) -> None:
+    with LiveProfileBuffer(create=False, locks=None, namespace=namespace) as lp:
+        lp.selected_bead_id = bead_id
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_selected_bead_id_is_seen_by_other_processes(method):
+    ctx = multiprocessing.get_context(method)
+    ns = f"sel{method}{os.getpid()}"
+    with LiveProfileBuffer(create=True, profile_capacity=CAP, namespace=ns) as lp:
+        p = ctx.Process(target=select, args=(ns, 7))
+        p.start()
+        p.join(60)
+        assert p.exitcode == 0
+        assert lp.selected_bead_id == 7
+        peer = LiveProfileBuffer(create=False, namespace=ns)
+        peer.selected_bead_id = None
+        assert lp.selected_bead_id is None
+        peer.close()

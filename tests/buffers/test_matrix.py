@@ -425,3 +425,68 @@ def test_peak_sorted_never_torn_while_another_process_writes(method, reader_lock
         assert reader.rows_written == sum(b % 40 + 1 for b in range(N_BATCHES))
         if reader is not mb:
             reader.close()
+
+
+# --- peak_since: what a viewer polls -----------------------------------------------------------
+def test_peak_since_returns_new_rows_and_the_total(mb):
+    got, total = mb.peak_since(0)
+    assert got.shape == (0, 3) and total == 0
+    mb.write(rows(0, 3))
+    got, total = mb.peak_since(0)
+    np.testing.assert_array_equal(got, rows(0, 3))
+    assert total == 3
+    mb.read()  # consuming does not hide rows from peak_since
+    mb.write(rows(3, 2))  # wraps the 4-row ring
+    got, total = mb.peak_since(3)
+    np.testing.assert_array_equal(got, rows(3, 2))
+    assert total == 5
+    got, total = mb.peak_since(5)
+    assert got.shape == (0, 3) and total == 5
+    assert mb.get_count_index() == 2 * 24  # nothing consumed by peaks
+
+
+def test_peak_since_gives_at_most_capacity_newest_first_dropped():
+    with MatrixBuffer(create=True, name=NAME, shape=(4, 3), overwrite=True) as buf:
+        buf.write(rows(0, 3))
+        buf.write(rows(3, 6))  # more than the ring holds
+        got, total = buf.peak_since(0)
+        np.testing.assert_array_equal(got, rows(5, 4))
+        assert total == 9
+        # a count from another buffer (larger than this one's total) counts as 0
+        got, total = buf.peak_since(100)
+        np.testing.assert_array_equal(got, rows(5, 4))
+        with pytest.raises(ValueError, match="seen_rows"):
+            buf.peak_since(-1)
+    with pytest.raises(ValueError, match="closed"):
+        buf.peak_since(0)
+
+
+def steady_writer(namespace, n_rows) -> None:
+    with MatrixBuffer(create=False, name="wide", namespace=namespace) as buf:
+        k = 0
+        while k < n_rows:
+            block = np.repeat(np.arange(k, k + 3, dtype=np.float64)[:, None], 64, axis=1)
+            buf.write(block)
+            k += 3
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_peak_since_never_torn_while_another_process_writes(method):
+    """Lock-free: each row holds one value in all its columns; totals and rows agree."""
+    ctx = multiprocessing.get_context(method)
+    n_rows, ns = 3000, f"ps{os.getpid()}"
+    with MatrixBuffer(
+        create=True, name="wide", shape=(16, 64), overwrite=True, namespace=ns
+    ) as buf:
+        proc = ctx.Process(target=steady_writer, args=(ns, n_rows))
+        proc.start()
+        seen, polls = 0, 0
+        while seen < n_rows:
+            got, total = buf.peak_since(seen)
+            assert total >= seen and len(got) == min(total - seen, 16)
+            if len(got):
+                assert (got == got[:, :1]).all()  # no torn row
+                np.testing.assert_array_equal(got[:, 0], np.arange(total - len(got), total))
+            seen, polls = total, polls + 1
+        proc.join(60)
+        assert proc.exitcode == 0 and polls > 1
