@@ -450,6 +450,9 @@ def _supervise(run: Run, cfg: RunConfig, console: Console) -> str:
                     state = "failed"
                     break
                 if run.producer is None or not run.producer.is_alive():  # a finite camera ended
+                    run.watch(0)  # ... or failed since the last watch: that sets run.error
+                    if run.error:
+                        state = "failed"
                     break
                 if t0 is None and run.wiring.stats.get("acquiring"):
                     t0 = time.monotonic()  # the duration counts from the camera's start
