@@ -211,6 +211,8 @@ class Run:
                              namespace=w.namespace)  # fmt: skip
                 self.owned.append(rb)
                 rb.replace_beads({i: (x0, x1, y0, y1) for i, x0, x1, y0, y1 in w.rois})
+                ref = [i for i in self.cfg.beads.reference if i < len(w.rois)]
+                rb.set_reference(ref)  # marked as such in `magacq view`
                 w.extra_buffers.append("BeadRoiBuffer")
             except Exception as exc:  # the ROIs also travel in the wiring: run without it
                 logger.warning("BeadRoiBuffer unavailable (%s); viewers will not see ROIs", exc)

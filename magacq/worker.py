@@ -92,7 +92,8 @@ class Tracker:
             x, y, z, flags = res.x, res.y, res.z, res.flags
             pb = np.flatnonzero(self.rois[:, 0] == self.profile_bead)
             if len(pb):
-                self.last_profile = (int(pb[0]), res.profiles[(n_frames - 1) * n_beads + pb[0]])
+                last = res.profiles[(n_frames - 1) * n_beads + pb[0]]
+                self.last_profile = (self.profile_bead, last)
         rows = np.empty((n_frames * n_beads, 8))
         rows[:, 0] = np.repeat(timestamps, n_beads)
         rows[:, 1] = np.repeat(seqs, n_beads)
@@ -154,6 +155,8 @@ def run_worker(wiring: RunWiring, index: int) -> None:
             if roi_buf is not None and roi_buf.version != roi_version:  # beads added/moved
                 roi_version, rois = _read_rois(roi_buf, wiring, side)
                 tracker.set_rois(rois)
+            if live is not None and live.selected_bead_id is not None:  # a viewer's choice
+                tracker.profile_bead = live.selected_bead_id
             frames = None
             try:
                 frames = claim.stack.T  # (n_images, height, width), C-contiguous, zero-copy

@@ -1,13 +1,13 @@
 """What the viewer reads from (and the little it writes to) one run's shared buffers.
 
-The viewer is started on its own, not as a child of the run, so it holds none of the run's
-``multiprocessing`` locks. It therefore only uses the buffers' lock-free reads (``peak_image``,
-snapshot reads that retry on a concurrent write) and never blocks the pipeline. Every method
-returns plain numpy data; nothing here knows about Qt.
-"""
+The viewer is started on its own, not as a child of the run. It attaches with each buffer's own
+segment lock (a flock shared with the run's processes, ``buffers._lock``), and reads only
+through the lock-free or short-lock paths: ``peak_image`` and ``peak_since`` (sequence-checked
+copies, no lock), ROI snapshots and the status row (short copies). Its writes are the bead ROIs
+the user edits and the bead whose live profile it wants. Every method returns plain numpy data;
+nothing here knows about Qt."""
 
 import math
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,16 +98,6 @@ PROFILE = "LiveProfileBuffer"
 T_COL, FRAME_COL, BEAD_COL, FLAG_COL, WRITTEN_COL = 0, 1, 2, 6, 7
 
 
-def _private_locks(*names: str) -> dict[str, Any]:
-    """Locks for attaching from outside the run: process-private, so they exclude nothing.
-
-    The run's own locks are ``multiprocessing`` locks inherited by its children; an unrelated
-    process cannot get them. Only reads that need no lock (``peak_image``, single header words)
-    are safe with these; see the notes on each method.
-    """
-    return {name: threading.Lock() for name in names}
-
-
 class RunSource:
     """Read-mostly access to the buffers of the run in ``namespace``.
 
@@ -126,17 +116,14 @@ class RunSource:
         self.namespace = namespace
         self._closed = False
         self._rows_seen = 0
-        self._selected: int | None = None
-        locks = _private_locks(VIDEO, POSITIONS, ROIS, PROFILE, STATUS)
         try:
-            self._video = VideoBuffer(create=False, locks=locks, namespace=namespace)
+            self._video = VideoBuffer(create=False, namespace=namespace)
         except (FileNotFoundError, SegmentError) as exc:
             raise ViewError(f"cannot attach to run {namespace!r}: {exc}") from None
-        self._positions = self._optional(MatrixBuffer, locks=locks, name=POSITIONS)
-        self._rois = self._optional(BeadRoiBuffer, locks=locks, name=ROIS)
-        self._profile = self._optional(LiveProfileBuffer, locks=locks, name=PROFILE)
-        self._status = self._optional(MatrixBuffer, locks=locks, name=STATUS)
-        self._reference: set[int] = set()
+        self._positions = self._optional(MatrixBuffer, name=POSITIONS)
+        self._rois = self._optional(BeadRoiBuffer, name=ROIS)
+        self._profile = self._optional(LiveProfileBuffer, name=PROFILE)
+        self._status = self._optional(MatrixBuffer, name=STATUS)
 
     def _optional(self, cls: Any, **kwargs: Any) -> Any:
         try:
@@ -169,30 +156,15 @@ class RunSource:
         """The bead ROIs as (x0, y0, x1, y1) rows, and which are reference beads."""
         if self._rois is None:
             return Beads.empty()
-        version, ids, rois = self._rois.snapshot()
-        ids = ids.astype(int)
+        version, ids, rois, reference = self._rois.snapshot_with_reference()
         xyxy = rois[:, [0, 2, 1, 3]].astype(int)
-        ref = np.array([i in self._reference for i in ids], dtype=bool)
-        return Beads(ids, xyxy, ref, int(version))
+        return Beads(ids.astype(int), xyxy, reference, int(version))
 
     def new_tracks(self) -> np.ndarray:
-        """Position rows written since the previous call (at most the buffer's capacity).
-
-        Rows may repeat across calls (a write landing during the copy is fetched again next
-        time rather than missed); the viewer's history removes duplicates.
-        """
-        buf = self._positions
-        if buf is None:
+        """Position rows written since the previous call (at most the buffer's capacity)."""
+        if self._positions is None:
             return np.empty((0, WRITTEN_COL + 1))
-        seen, before = self._rows_seen, buf.rows_written
-        if before == seen:
-            return np.empty((0, buf.shape[1]))
-        rows = buf.peak_sorted()
-        # the copy ends somewhere between ``before`` and ``after``: going back from its end by
-        # ``after - seen`` rows reaches at least row ``seen``
-        after = buf.rows_written
-        rows = rows[-min(after - seen, buf.shape[0]) :]
-        self._rows_seen = before
+        rows, self._rows_seen = self._positions.peak_since(self._rows_seen)
         return rows[np.isfinite(rows[:, T_COL])]
 
     def live_profile(self) -> Profile | None:
@@ -258,7 +230,8 @@ class RunSource:
 
     def select_bead(self, bead_id: int) -> None:
         """Ask the trackers to publish ``bead_id``'s live profile."""
-        self._selected = bead_id
+        if self._profile is not None:
+            self._profile.selected_bead_id = int(bead_id)
 
     def close(self) -> None:
         """Detach (unmap) from the run's buffers; the run is not touched."""

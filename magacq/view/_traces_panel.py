@@ -59,10 +59,10 @@ class TracesPanel(QtWidgets.QWidget):
             ref = bead is not None and bool(reference[list(ids).index(bead)])
             name = "no reference" if bead is None else f"bead {bead}" + (" (ref)" if ref else "")
             self.reference.addItem(name, bead)
-        if current in wanted:
-            self.reference.setCurrentIndex(wanted.index(current))
-        elif len(have) <= 1 and reference.any():  # first time: the configured reference bead
+        if len(have) <= 1 and reference.any():  # first time: the run's reference bead
             self.reference.setCurrentIndex(1 + int(np.flatnonzero(reference)[0]))
+        elif current in wanted:
+            self.reference.setCurrentIndex(wanted.index(current))
         self.reference.blockSignals(False)
 
     def set_selected(self, beads: list[int]) -> None:

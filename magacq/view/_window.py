@@ -156,9 +156,10 @@ class ViewerWindow(QtWidgets.QMainWindow):
     def add_bead(self, x: float, y: float) -> int:
         """Add a bead ROI of the run's ROI size centred at pixel (x, y); select it; its id."""
         bead = self.source.add_bead(x, y, self.source.roi_size(DEFAULT_ROI_SIZE) // 2)
-        self._beads_version = -1  # redraw at the next data tick; select it now
+        self._beads_version = -1  # re-read the ROIs now
         self.selected = [bead]
         self.update_data()
+        self._select([bead])  # and ask the trackers for its live profile
         return bead
 
     def remove_bead(self, bead: int) -> None:

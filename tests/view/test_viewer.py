@@ -71,6 +71,8 @@ def test_shows_the_runs_image_rois_traces_profile_and_status(
     beads = window._beads
     assert list(beads.ids) == [0, 1] and (beads.rois[:, 2] - beads.rois[:, 0] == ROI).all()
     assert window.image_panel.outline_points() == 2 * 8
+    assert list(beads.reference) == [False, True]  # the config's reference bead, marked
+    assert [label.toPlainText() for label in window.image_panel._labels] == ["0", "1R"]
     assert window.selected == [0]
     assert window.bead_at(*BEADS_PX[0]) == 0 and window.bead_at(*BEADS_PX[2]) is None
 
@@ -79,6 +81,7 @@ def test_shows_the_runs_image_rois_traces_profile_and_status(
     for b in (0, 1):
         assert _near_truth(window.history.series(b)[:, 1:3], b)
     # minus the reference bead: bead 0 relative to bead 1, frame by frame
+    assert window.traces.reference.currentData() == REFERENCE  # subtracted by default
     minus = window.history.series(0, reference=REFERENCE)
     assert len(minus) > 30
     dx = (BEADS_PX[0][0] - BEADS_PX[1][0]) * PIXEL_NM
@@ -129,6 +132,11 @@ def test_shift_click_adds_a_roi_the_run_tracks_then_the_run_ends(
     # the run's trackers track it: its positions arrive, on the sim's bead
     qtbot.waitUntil(lambda: len(window.history.series(new)) > 20, timeout=WAIT_MS)
     assert _near_truth(window.history.series(new)[:, 1:3], 2)
+    # selected, so the trackers publish its live profile
+    qtbot.waitUntil(
+        lambda: window.profile.profile is not None and window.profile.profile.bead_id == new,
+        timeout=WAIT_MS,
+    )
 
     # a plain click selects, shift+click on a ROI removes it
     qtbot.mouseClick(panel.graphics.viewport(), left, pos=panel.widget_point(*BEADS_PX[0]))
