@@ -6,7 +6,8 @@ replays frames the ``sim`` microscope rendered once at open, paced at the trial'
 benchmark measures the pipeline and not the simulator's rendering (about 40 frames/s here).
 Each trial is a real `magacq run` subprocess (``--seconds`` each, default 60); a trial passes
 when no frame was dropped (buffer full or camera gap) and the stored frame rate is within 2 % of
-the paced one. The search tries the 1 kHz target, then halves until a rate passes, then bisects.
+the paced one. The search starts at the 1 kHz target, doubles while trials pass or halves while
+they fail, then bisects between the best pass and the lowest failure.
 
 Baseline measured in the same run: ``magacq.tracking.track_rois`` on one core, in process, on the
 same ROIs: the frame rate one tracker process could reach with no pipeline around it.
@@ -192,6 +193,7 @@ def main() -> None:
     parser.add_argument("--images-per-stack", type=int, default=10)
     parser.add_argument("--bisect", type=int, default=3, help="bisection steps after the halving")
     parser.add_argument("--start", type=float, default=TARGET_FPS, help="first rate tried")
+    parser.add_argument("--max", type=float, default=8 * TARGET_FPS, help="highest rate tried")
     args = parser.parse_args()
 
     base = baseline_fps(args.algorithm)
@@ -215,11 +217,17 @@ def main() -> None:
 
     good, bad = None, None
     rate = args.start
-    while rate >= 10:
+    while 10 <= rate <= args.max:  # double while it passes, halve while it fails
         if run(rate)["ok"]:
             good = rate
-            break
-        bad, rate = rate, rate / 2
+            if bad is not None:
+                break
+            rate *= 2
+        else:
+            bad = rate
+            if good is not None:
+                break
+            rate /= 2
     if good is not None and bad is not None:
         for _ in range(args.bisect):
             mid = round((good + bad) / 2)
