@@ -128,7 +128,9 @@ class BeadRoiBuffer:
             )
         self._seg = seg
         try:
-            self.lock = make_buffer_lock(locks, name, seg.fileno(), self._repair)
+            self.lock = make_buffer_lock(
+                locks, name, seg.fileno(), self._repair, (seg.words(), _SEQ)
+            )
             self._shm_info = self._shm_data = self._shm_occupancy = seg
             self._info = seg.words()
             self.capacity: int = seg.geometry[0]
@@ -171,7 +173,7 @@ class BeadRoiBuffer:
             self._info = None
         lock = self.__dict__.get("lock")
         if lock is not None:
-            lock.segment_lock.close()
+            lock.detach()
         self._seg = self._shm_info = self._shm_data = self._shm_occupancy = None
         if self._creator_pid == os.getpid():
             seg.unlink()

@@ -49,11 +49,12 @@ class _Shared:
 
 _registry: dict[tuple[int, int], _Shared] = {}
 _registry_lock = threading.Lock()
+_generation = 1  # bumped in a forked child: every SegmentLock then binds anew
 
 
 def _after_fork_in_child() -> None:
     """Drop the inherited descriptions: a dead parent's flock must not live on in a child."""
-    global _registry_lock
+    global _registry_lock, _generation
     for shared in _registry.values():
         try:
             os.close(shared.fd)
@@ -61,6 +62,7 @@ def _after_fork_in_child() -> None:
             pass
     _registry.clear()
     _registry_lock = threading.Lock()
+    _generation += 1
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -82,11 +84,13 @@ class SegmentLock:
         self._segment_fd = fd
         st = os.fstat(fd)
         self._key = (st.st_dev, st.st_ino)
-        self._pid = 0
-        self._shared: _Shared | None = None
-        self._bind()
+        self._generation = 0  # 0: not bound (or closed: then _segment_fd < 0)
+        self._shared: _Shared = self._bind()
 
     def _bind(self) -> _Shared:
+        """This process's shared state for the segment (first use, or first use after fork)."""
+        if self._segment_fd < 0:
+            raise ValueError(f"lock of {self.name!r} is closed")
         with _registry_lock:
             shared = _registry.get(self._key)
             if shared is None:
@@ -94,27 +98,24 @@ class SegmentLock:
                 fd = os.open(f"/proc/self/fd/{self._segment_fd}", os.O_RDWR | os.O_CLOEXEC)
                 shared = _registry[self._key] = _Shared(fd)
             shared.refs += 1
-        self._shared, self._pid = shared, os.getpid()
+            self._shared, self._generation = shared, _generation
         return shared
 
     @property
     def depth(self) -> int:
         """How many times the calling thread holds it (valid for the holder only)."""
-        shared = self._shared
-        return 0 if shared is None or self._pid != os.getpid() else shared.depth
+        return self._shared.depth if self._generation == _generation else 0
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Take the lock; True when taken (always, when blocking without timeout)."""
-        if self._segment_fd < 0:
-            raise ValueError(f"lock of {self.name!r} is closed")
-        shared = self._shared
-        if shared is None or self._pid != os.getpid():
-            shared = self._bind()  # first use after fork
+        shared = self._shared if self._generation == _generation else self._bind()
         if not shared.rlock.acquire(blocking, timeout):
             return False
         if shared.depth == 0:
             try:
-                if not self._flock(shared.fd, blocking, timeout):
+                if blocking and timeout < 0:
+                    fcntl.flock(shared.fd, fcntl.LOCK_EX)
+                elif not self._flock(shared.fd, blocking, timeout):
                     shared.rlock.release()
                     return False
             except BaseException:
@@ -125,9 +126,6 @@ class SegmentLock:
 
     @staticmethod
     def _flock(fd: int, blocking: bool, timeout: float) -> bool:
-        if blocking and (timeout is None or timeout < 0):
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            return True
         deadline = time.monotonic() + (timeout if blocking else 0)
         while True:
             try:
@@ -140,7 +138,7 @@ class SegmentLock:
 
     def release(self) -> None:
         shared = self._shared
-        if shared is None or self._pid != os.getpid() or shared.depth <= 0:
+        if shared.depth <= 0:
             raise RuntimeError(f"lock of {self.name!r} released but not held")
         shared.depth -= 1
         if shared.depth == 0:
@@ -158,13 +156,13 @@ class SegmentLock:
 
     def close(self) -> None:
         """Forget the segment; the shared description closes with its last user here."""
-        shared = self._shared
         if self._segment_fd < 0:
             return
         self._segment_fd = -1
-        if shared is None or self._pid != os.getpid():
-            self._shared = None
+        bound, self._generation = self._generation == _generation, 0
+        if not bound:
             return
+        shared = self._shared
         with _registry_lock:
             shared.refs -= 1
             if shared.refs <= 0 and _registry.get(self._key) is shared:
@@ -186,21 +184,26 @@ class BufferLock:
     outer : lock, optional
         The caller's lock for this buffer (``locks[name]`` of the reference API), taken first.
     repair : callable, optional
-        Run after taking the SegmentLock when this process did not already hold it: a buffer
-        checks there for a change left half-done by a holder that died, and rolls it back. A
-        bound method is held weakly (the buffer holds its lock; no reference cycle).
+        Run after taking the SegmentLock when this process did not already hold it and
+        ``dirty`` says so: a buffer rolls back there a change left half-done by a holder that
+        died. A bound method is held weakly (the buffer holds its lock; no reference cycle).
+    dirty : (memoryview, int), optional
+        The shared word whose low bit marks a change in progress; without it, ``repair`` runs
+        on every first acquisition.
     """
 
-    __slots__ = ("_outer", "_repair", "segment_lock")
+    __slots__ = ("_dirty", "_outer", "_repair", "segment_lock")
 
     def __init__(
         self,
         segment_lock: SegmentLock,
         outer: Any = None,
         repair: Callable[[], None] | None = None,
+        dirty: tuple[memoryview, int] | None = None,
     ) -> None:
         self.segment_lock = segment_lock
         self._outer = outer
+        self._dirty = dirty
         self._repair: Callable[[], Callable[[], None] | None] | None = None
         if repair is not None:
             self._repair = (
@@ -213,24 +216,26 @@ class BufferLock:
             got = outer.acquire(blocking) if timeout is None else outer.acquire(blocking, timeout)
             if not got:
                 return False
+        seg = self.segment_lock
         try:
-            seg = self.segment_lock
             if not seg.acquire(blocking, -1 if timeout is None else timeout):
                 if outer is not None:
                     outer.release()
                 return False
-            if self._repair is not None and seg.depth == 1:
+        except BaseException:
+            if outer is not None:
+                outer.release()
+            raise
+        if self._repair is not None and seg._shared.depth == 1:
+            dirty = self._dirty
+            if dirty is None or dirty[0][dirty[1]] & 1:
                 try:
                     repair = self._repair()
                     if repair is not None:
                         repair()
                 except BaseException:
-                    seg.release()
+                    self.release()
                     raise
-        except BaseException:
-            if outer is not None:
-                outer.release()
-            raise
         return True
 
     def release(self) -> None:
@@ -239,11 +244,58 @@ class BufferLock:
             self._outer.release()
 
     def __enter__(self) -> "BufferLock":
-        self.acquire()
+        # acquire(), inlined: this runs twice per frame on the producer's path
+        outer = self._outer
+        if outer is not None:
+            outer.acquire()
+        seg = self.segment_lock
+        try:
+            shared = seg._shared if seg._generation == _generation else seg._bind()
+            shared.rlock.acquire()
+            if shared.depth:
+                shared.depth += 1
+                return self
+            try:
+                fcntl.flock(shared.fd, fcntl.LOCK_EX)
+            except BaseException:
+                shared.rlock.release()
+                raise
+            shared.depth = 1
+        except BaseException:
+            if outer is not None:
+                outer.release()
+            raise
+        dirty = self._dirty
+        if self._repair is not None and (dirty is None or dirty[0][dirty[1]] & 1):
+            try:
+                repair = self._repair()
+                if repair is not None:
+                    repair()
+            except BaseException:
+                self.release()
+                raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.release()
+        shared = self.segment_lock._shared
+        if shared.depth == 1:
+            shared.depth = 0
+            fcntl.flock(shared.fd, fcntl.LOCK_UN)
+            if shared.refs <= 0:  # closed while held: the description goes now
+                os.close(shared.fd)
+        elif shared.depth > 1:
+            shared.depth -= 1
+        else:
+            raise RuntimeError(f"lock of {self.segment_lock.name!r} released but not held")
+        shared.rlock.release()
+        if self._outer is not None:
+            self._outer.release()
+
+    def detach(self) -> None:
+        """Drop the views into the segment (before it is unmapped) and close the SegmentLock."""
+        self._dirty = None
+        self._repair = None
+        self.segment_lock.close()
 
     def __repr__(self) -> str:
         outer = "" if self._outer is None else f", outer={self._outer!r}"
@@ -255,7 +307,8 @@ def make_buffer_lock(
     name: str,
     fd: int,
     repair: Callable[[], None] | None = None,
+    dirty: tuple[memoryview, int] | None = None,
 ) -> BufferLock:
     """The ``lock`` of buffer ``name`` whose segment is open as ``fd``."""
     outer = None if locks is None else locks.get(name)
-    return BufferLock(SegmentLock(fd, name), outer, repair)
+    return BufferLock(SegmentLock(fd, name), outer, repair, dirty)

@@ -116,7 +116,6 @@ class MatrixBuffer:
             )
         self._seg = seg
         try:
-            self.lock = make_buffer_lock(locks, name, seg.fileno(), self._repair)
             rows, cols, ow = seg.geometry[:3]
             self.shape: tuple[int, int] = (rows, cols)
             self.overwrite: bool = bool(ow)
@@ -130,6 +129,9 @@ class MatrixBuffer:
             self._idx_buf = seg.words()
             self._rows = np.ndarray(self.shape, self.dtype, buffer=seg.payload)
             self._journal = seg.payload[self.nbytes : self.nbytes + _JOURNAL_BYTES].cast("q")
+            self.lock = make_buffer_lock(
+                locks, name, seg.fileno(), self._repair, (self._idx_buf, _SEQ)
+            )
             if create:
                 self._rows.fill(np.nan)
         except BaseException:  # a failed creation leaves nothing behind
@@ -156,7 +158,7 @@ class MatrixBuffer:
                 setattr(self, attr, None)
         lock = self.__dict__.get("lock")
         if lock is not None:
-            lock.segment_lock.close()
+            lock.detach()
         self._seg = self._shm = self._shm_info = self._idx_shm = None
         if self._creator_pid == os.getpid():
             seg.unlink()

@@ -102,11 +102,11 @@ class _Change:
 
     __slots__ = ("_ctl", "_journal", "_state")
 
-    def __init__(self, state: np.ndarray, journal: np.ndarray, ctl: np.ndarray) -> None:
+    def __init__(self, state: memoryview, journal: memoryview, ctl: memoryview) -> None:
         self._state, self._journal, self._ctl = state, journal, ctl
 
     def __enter__(self) -> None:
-        np.copyto(self._journal, self._state)
+        self._journal[:] = self._state
         self._ctl[_DIRTY] = 1
 
     def __exit__(self, *exc: object) -> None:
@@ -200,7 +200,9 @@ class VideoBuffer:
         self._owner_pid = os.getpid() if create else 0
         try:
             self._map(seg)
-            self.lock = make_buffer_lock(locks, self.name, seg.fileno(), self._repair)
+            self.lock = make_buffer_lock(
+                locks, self.name, seg.fileno(), self._repair, (self._ctl_mv, _DIRTY)
+            )
         except BaseException:
             self._release_views()
             if create:
@@ -240,7 +242,12 @@ class VideoBuffer:
         self._claims = self._claims.reshape(self.n_stacks, _N_CLAIM)
         self._state = np.frombuffer(p, np.int64, self._n_state, 0)
         self._journal = np.frombuffer(p, np.int64, self._n_state, self._off_journal)
-        self._change = _Change(self._state, self._journal, self._ctl)
+        self._ctl_mv = p[: _N_CTL * 8].cast("q")
+        self._change = _Change(
+            p[: self._n_state * 8].cast("q"),
+            p[self._off_journal : self._off_journal + self._n_state * 8].cast("q"),
+            self._ctl_mv,
+        )
         self._seq = np.frombuffer(p, np.int64, n, self._off_seq)
         self._fnum = np.frombuffer(p, np.int64, n, self._off_fnum)
         self._ts = np.frombuffer(p, np.float64, n, self._off_ts)
@@ -260,6 +267,7 @@ class VideoBuffer:
             "_claims",
             "_state",
             "_journal",
+            "_ctl_mv",
             "_change",
             "_seq",
             "_fnum",
@@ -294,7 +302,7 @@ class VideoBuffer:
             seg.unlink()
         lock = self.__dict__.get("lock")
         if lock is not None:
-            lock.segment_lock.close()
+            lock.detach()
         self._release_views()
         try:
             seg.close()

@@ -546,7 +546,7 @@ class ZLUTSweepDataset:
         if seg is not None:
             lock = self.__dict__.get("lock")
             if lock is not None:
-                lock.segment_lock.close()
+                lock.detach()
             if unlink:
                 seg.unlink()
             seg.close()
