@@ -2,6 +2,7 @@
 
 Rows come from the run's positions MatrixBuffer: time, frame, bead id, x, y, z (nm), flag. The
 viewer keeps only what its time window shows, so memory stays bounded however long the run.
+Rows are taken as new (``MatrixBuffer.peak_since`` hands each row once).
 """
 
 import numpy as np
@@ -27,20 +28,21 @@ class TrackHistory:
         return len(self._rows)
 
     def extend(self, rows: np.ndarray) -> None:
-        """Add new rows (any order) and drop those older than the window."""
+        """Add new rows (each once, any order) and drop those older than the window."""
         if len(rows):
-            rows = rows[np.isfinite(rows[:, T])]
-            both = np.concatenate([self._rows, rows[:, :N_COLUMNS]])
-            # a row seen twice (re-read across a concurrent write) is kept once
-            _, first = np.unique(both[:, [BEAD, FRAME]], axis=0, return_index=True)
-            self._rows = both[np.sort(first)]
+            rows = rows[np.isfinite(rows[:, T]), :N_COLUMNS]
+            self._rows = np.concatenate([self._rows, rows])
         self.trim()
 
     def trim(self) -> None:
-        """Drop rows older than ``window_s`` before the newest."""
+        """Drop rows older than ``window_s`` before the newest (in batches: a copy each time)."""
         if len(self._rows):
-            newest = self._rows[:, T].max()
-            self._rows = self._rows[self._rows[:, T] >= newest - self.window_s]
+            times = self._rows[:, T]
+            oldest = times.max() - self.window_s
+            # copying the whole history for a few stale rows every tick would cost more than
+            # keeping them: trim once a tenth of the window is stale
+            if times.min() < oldest - 0.1 * self.window_s or len(self._rows) > 4_000_000:
+                self._rows = self._rows[times >= oldest]
 
     def bead_ids(self) -> np.ndarray:
         """Ids of the beads with rows in the window."""
@@ -63,5 +65,6 @@ class TrackHistory:
 
     def _sorted(self, bead: int) -> np.ndarray:
         rows = self._rows[self._rows[:, BEAD] == bead]
-        _, first = np.unique(rows[:, FRAME], return_index=True)  # sorted, de-duplicated
-        return rows[first]
+        rows = rows[rows[:, T] >= rows[:, T].max(initial=0) - self.window_s]
+        # workers write whole stacks in any order: nearly sorted already
+        return rows[np.argsort(rows[:, FRAME], kind="stable")]

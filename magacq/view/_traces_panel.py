@@ -33,6 +33,9 @@ class TracesPanel(QtWidgets.QWidget):
             plot = self.graphics.addPlot(row=row, col=0)
             plot.setLabel("left", axis, units="nm")
             plot.showGrid(x=True, y=True, alpha=0.3)
+            # thousands of points a second: draw what the pixels can show
+            plot.setDownsampling(auto=True, mode="peak")
+            plot.setClipToView(True)
             if self.plots:
                 plot.setXLink(self.plots[0])
             self.plots.append(plot)
