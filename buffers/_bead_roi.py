@@ -27,6 +27,7 @@ import numpy as np
 
 from ._lock import BufferLock, make_buffer_lock
 from ._segment import Segment
+from ._segment_holder import SegmentHolder
 
 SCHEMA = 2  # 2: reference flags and a shadow copy for rollback
 _UINT32_MAX = 2**32 - 1
@@ -48,7 +49,7 @@ def _as_int(value: Any, what: str) -> int:
     raise ValueError(f"{what} must be an integer, got {value!r}")
 
 
-class BeadRoiBuffer:
+class BeadRoiBuffer(SegmentHolder):
     """Shared-memory store for bead ROI metadata.
 
     Parameters
@@ -171,25 +172,8 @@ class BeadRoiBuffer:
         if self._info is not None:
             self._info.release()
             self._info = None
-        lock = self.__dict__.get("lock")
-        if lock is not None:
-            lock.detach()
         self._seg = self._shm_info = self._shm_data = self._shm_occupancy = None
-        if self._creator_pid == os.getpid():
-            seg.unlink()
-        seg.close()
-
-    def __enter__(self) -> "BeadRoiBuffer":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: nothing useful left to do
-            pass
+        self._release_segment(seg, unlink=self._created_here())
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
         if self._roi_matrix is None or self._occupancy is None:

@@ -26,6 +26,7 @@ import numpy as np
 from ._errors import BufferOverflow
 from ._lock import BufferLock, make_buffer_lock
 from ._segment import Segment
+from ._segment_holder import SegmentHolder
 from ._seqlock import consistent_copy
 
 SCHEMA = 2  # 2: a journal follows the rows
@@ -38,7 +39,7 @@ _JOURNAL_BYTES = 64
 _log = logging.getLogger("buffers")
 
 
-class MatrixBuffer:
+class MatrixBuffer(SegmentHolder):
     """Shared-memory ring buffer for 2D numeric data.
 
     Parameters
@@ -156,25 +157,8 @@ class MatrixBuffer:
             if view is not None:
                 view.release()
                 setattr(self, attr, None)
-        lock = self.__dict__.get("lock")
-        if lock is not None:
-            lock.detach()
         self._seg = self._shm = self._shm_info = self._idx_shm = None
-        if self._creator_pid == os.getpid():
-            seg.unlink()
-        seg.close()
-
-    def __enter__(self) -> "MatrixBuffer":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: nothing useful left to do
-            pass
+        self._release_segment(seg, unlink=self._created_here())
 
     def _live_rows(self) -> np.ndarray:
         if self._rows is None:

@@ -38,6 +38,7 @@ from ._dtypes import int_to_uint_dtype
 from ._errors import BufferOverflow, BufferUnderflow
 from ._lock import BufferLock, make_buffer_lock
 from ._segment import HEADER_SIZE, Segment, SegmentError, _owner_alive, _start_ticks
+from ._segment_holder import SegmentHolder
 from ._sync import READY, SPACE
 
 KIND = "VideoBuffer"
@@ -114,7 +115,7 @@ class _Change:
         self._ctl[_DIRTY] = 0
 
 
-class VideoBuffer:
+class VideoBuffer(SegmentHolder):
     """Shared memory ring buffer for video data.
 
     Parameters
@@ -197,7 +198,7 @@ class VideoBuffer:
                 )
             self._layout(*geometry)
         self._segment: Segment | None = seg
-        self._owner_pid = os.getpid() if create else 0
+        self._creator_pid = os.getpid() if create else None
         try:
             self._map(seg)
             self.lock = make_buffer_lock(
@@ -205,9 +206,7 @@ class VideoBuffer:
             )
         except BaseException:
             self._release_views()
-            if create:
-                seg.unlink()
-            seg.close()
+            self._release_segment(seg, unlink=create)
             raise
 
     # --- layout -------------------------------------------------------------------------
@@ -298,28 +297,11 @@ class VideoBuffer:
         if seg is None:
             return
         self._segment = None
-        if self._owner_pid == os.getpid():
-            seg.unlink()
-        lock = self.__dict__.get("lock")
-        if lock is not None:
-            lock.detach()
         self._release_views()
         try:
-            seg.close()
+            self._release_segment(seg, unlink=self._created_here())
         except BufferError:
             pass  # a caller still holds a view; the mapping goes when the view does
-
-    def __enter__(self) -> "VideoBuffer":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"level={self._ctl[_COUNT]}/{self.n_total_images}"

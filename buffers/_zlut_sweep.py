@@ -16,6 +16,7 @@ import numpy as np
 from ._errors import BufferOverflow, DatasetNotReadyError
 from ._lock import BufferLock, make_buffer_lock
 from ._segment import Segment, SegmentNotReady, default_namespace
+from ._segment_holder import SegmentHolder
 
 _ALIGN = 64
 
@@ -56,7 +57,7 @@ def _reals(values: Any, field: str, ndim: int) -> np.ndarray:
     return arr.astype(np.float64, copy=False)
 
 
-class ZLUTSweepDataset:
+class ZLUTSweepDataset(SegmentHolder):
     """Temporary shared-memory dataset used for Z-LUT sweep capture.
 
     Create it with :meth:`create` (the workflow owner) and open it elsewhere with
@@ -455,7 +456,7 @@ class ZLUTSweepDataset:
         """Detach; in the creating process this is :meth:`destroy`. Idempotent."""
         if self._closed:
             return
-        if self._owns_shared_memory and self._creator_pid == os.getpid():
+        if self._owns_shared_memory and self._created_here():
             self.destroy()
         else:
             self._cleanup_shared_memory_segments(unlink=False)
@@ -463,25 +464,13 @@ class ZLUTSweepDataset:
 
     def destroy(self) -> None:
         """Mark the dataset DESTROYED, unlink it and detach (creating process only)."""
-        if not self._owns_shared_memory or self._creator_pid != os.getpid():
+        if not self._owns_shared_memory or not self._created_here():
             raise RuntimeError("only the creating process may destroy a ZLUTSweepDataset")
         if self._closed:
             return
         self.set_state(self.STATE_DESTROYED)
         self._cleanup_shared_memory_segments(unlink=True)
         self._closed = True
-
-    def __enter__(self) -> "ZLUTSweepDataset":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: nothing useful left to do
-            pass
 
     # --- helpers of the reference -------------------------------------------------------
     def _validate_schema_version(self) -> None:
@@ -544,12 +533,7 @@ class ZLUTSweepDataset:
             self._info = None
         self._seg = None
         if seg is not None:
-            lock = self.__dict__.get("lock")
-            if lock is not None:
-                lock.detach()
-            if unlink:
-                seg.unlink()
-            seg.close()
+            self._release_segment(seg, unlink=unlink)
 
     def __repr__(self) -> str:
         return (

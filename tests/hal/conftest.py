@@ -7,14 +7,11 @@ simulators), so the session builds it and hands the settings to ``spec_for_drive
 
 import functools
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from simulators.mm_adapter import build_adapter
-
-MM_CONFIG = Path(__file__).parents[2] / "simulators" / "mm_adapter" / "MagacqTest.cfg"
+from tests.mm_adapter import build_mm_path, core_settings
 
 Settings = Mapping[str, Mapping[str, Any]]
 
@@ -27,8 +24,7 @@ def session_conformance(
 
     @functools.cache
     def mmcore() -> Settings:
-        mm_path = build_adapter(tmp_path_factory.mktemp("mm_adapter")).parent
-        base = {"mm_path": [mm_path], "config_file": MM_CONFIG}
+        base = core_settings(build_mm_path(tmp_path_factory))
         return {
             "camera": {**base, "exposure_ms": 1.0, "roi": (0, 0, 128, 96)},
             # the adapter delivers one frame per exposure

@@ -6,7 +6,7 @@ import numpy as np
 import pymmcore
 
 from simulators.mm_adapter import DEVICE_INTERFACE_VERSION, LIBRARY_NAME
-from tests.mmcore.conftest import CFG
+from tests.mm_adapter import CFG
 
 
 def _counter(frame: np.ndarray) -> int:

@@ -1,0 +1,20 @@
+"""The MagacqTest Micro-Manager adapter for tests: build it, and the settings that load it."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulators.mm_adapter import build_adapter
+
+CFG = Path(__file__).parents[1] / "simulators" / "mm_adapter" / "MagacqTest.cfg"
+
+
+def build_mm_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Adapter search path holding a freshly built (or cached) libmmgr_dal_MagacqTest.so.0."""
+    return build_adapter(tmp_path_factory.mktemp("mm_adapter")).parent
+
+
+def core_settings(mm_path: Path) -> dict[str, Any]:
+    """The mmcore driver settings that load the MagacqTest configuration from ``mm_path``."""
+    return {"mm_path": [mm_path], "config_file": CFG}
