@@ -166,7 +166,8 @@ def run_sweep_worker(wiring: SweepWiring, index: int) -> None:
     method = "com" if method == "centroid" else method
     options = dict(wiring.tracking.get("options") or {})
     try:
-        track_rois(np.zeros((1, side, side)), method=method, **options)  # compile first
+        # compile for the camera's dtype before the sweep starts
+        track_rois(np.zeros((1, side, side), dtype=vb.dtype), method=method, **options)
         wiring.ready.release()
         while True:
             claim = vb.claim_stack(timeout=0.0 if wiring.workers_stop.is_set() else 0.25)
@@ -181,6 +182,10 @@ def run_sweep_worker(wiring: SweepWiring, index: int) -> None:
                 for b, (_, x0, x1, y0, y1) in enumerate(rois):
                     cut[:, b] = frames[:, y0:y1, x0:x1]
                 del frames
+                # read the step tags while the claim holds the slots: once released, the
+                # producer reuses them and overwrites their tags
+                k = claim.frame_numbers % ring
+                steps = np.asarray(wiring.tags[:], dtype=np.float64).reshape(-1, 2)[k]
             finally:
                 vb.release_stack(claim)
             cut = cut.reshape(-1, side, side)
@@ -188,8 +193,6 @@ def run_sweep_worker(wiring: SweepWiring, index: int) -> None:
             saturated = cut.reshape(len(cut), -1).max(axis=1) >= wiring.saturation
             invalid = ((res.flags & bad) != 0) | ~np.isfinite(res.profiles).all(axis=1)
             valid = ~invalid & ~saturated
-            k = claim.frame_numbers % ring
-            steps = np.asarray(wiring.tags[:], dtype=np.float64).reshape(-1, 2)[k]
             ds.write(
                 bead_ids=np.tile(rois[:, 0], n_frames),
                 step_indices=np.repeat(steps[:, 0].astype(np.int64), n_beads),
