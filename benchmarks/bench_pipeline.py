@@ -189,8 +189,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each trial")
     parser.add_argument("--algorithm", default="qi", help="tracking.algorithm")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--stacks", type=int, default=64, help="buffers.n_stacks")
-    parser.add_argument("--images-per-stack", type=int, default=10)
+    parser.add_argument("--stacks", type=int, default=32, help="buffers.n_stacks")
+    parser.add_argument(
+        "--images-per-stack",
+        type=int,
+        default=5,
+        help="frames per stack: fewer cut latency (stack fill time)",
+    )
     parser.add_argument("--bisect", type=int, default=3, help="bisection steps after the halving")
     parser.add_argument("--start", type=float, default=TARGET_FPS, help="first rate tried")
     parser.add_argument("--max", type=float, default=8 * TARGET_FPS, help="highest rate tried")
