@@ -1,5 +1,6 @@
 """Starting Qt and the viewer window for one run."""
 
+import os
 import sys
 
 from ._discovery import RunInfo, ViewError
@@ -10,6 +11,7 @@ from ._window import ViewerWindow
 
 def run_window(info: RunInfo) -> int:
     """Attach to ``info``'s buffers, show the window and run Qt's loop until it is closed."""
+    _lower_priority()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     try:
         source = RunSource(info.namespace)
@@ -20,3 +22,11 @@ def run_window(info: RunInfo) -> int:
     window.show()
     app.exec()
     return 0
+
+
+def _lower_priority(increment: int = 10) -> None:
+    """Nice this process: it is only a viewer, the acquisition it watches matters more."""
+    try:
+        os.nice(increment)
+    except (AttributeError, OSError):  # no nice (Windows) or not allowed: run as is
+        pass

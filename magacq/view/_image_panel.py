@@ -1,5 +1,8 @@
 """The live camera image with contrast control and the bead ROIs drawn over it."""
 
+import math
+import time
+
 import numpy as np
 
 from ._qt import QtCore, QtWidgets, pg
@@ -30,6 +33,10 @@ class ImagePanel(QtWidgets.QWidget):
 
     clicked = QtCore.Signal(float, float, object)
 
+    #: Seconds between auto-contrast and histogram updates: both cost far more than drawing a
+    #: frame, and neither needs to follow the camera frame by frame (issue 9).
+    LEVELS_PERIOD_S = 1.0
+
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.graphics = pg.GraphicsLayoutWidget()
@@ -38,6 +45,11 @@ class ImagePanel(QtWidgets.QWidget):
         self.view.addItem(self.image_item)
         self.hist = pg.HistogramLUTItem(image=self.image_item)
         self.graphics.addItem(self.hist)
+        # the histogram would recompute (and re-lay-out its axis) on every new image: it is
+        # refreshed on the levels period instead (``_refresh_histogram``)
+        self.image_item.sigImageChanged.disconnect(self.hist.imageChanged)
+        self._levels_at = -math.inf
+        self._auto_levels: tuple[float, float] | None = None
         self._outlines = {k: pg.PlotDataItem(pen=pen, connect="pairs") for k, pen in _PENS.items()}
         for item in self._outlines.values():
             item.setZValue(10)
@@ -53,6 +65,8 @@ class ImagePanel(QtWidgets.QWidget):
             box.valueChanged.connect(self._levels_typed)
         self.hist.sigLevelsChanged.connect(self._levels_dragged)
         self.frame_label = QtWidgets.QLabel("no frame yet")
+        # a label that changes width with its text re-lays-out the panel on every frame
+        self.frame_label.setMinimumWidth(self.frame_label.fontMetrics().horizontalAdvance("8" * 16))
         help_text = QtWidgets.QLabel(
             "click: select · ctrl+click: add to selection · shift+click: add/remove ROI"
         )
@@ -76,22 +90,33 @@ class ImagePanel(QtWidgets.QWidget):
 
     # --- image ----------------------------------------------------------------------------
     def show_image(self, frame: int, image: np.ndarray) -> None:
-        """Show ``image`` (frame number ``frame``), with auto levels if that is on."""
+        """Show ``image`` (frame number ``frame``), with auto levels if that is on.
+
+        Auto levels and the histogram are recomputed at most every ``LEVELS_PERIOD_S``.
+        """
         first = self.image is None
         self.image = image
-        if self.auto.isChecked():
-            levels = auto_levels(image)
-        else:
-            levels = self.levels()
-        # the histogram re-emits its levels on a new image: that is not the user dragging them
-        self.hist.blockSignals(True)
+        now = time.monotonic()
+        slow_tick = first or now - self._levels_at >= self.LEVELS_PERIOD_S
+        auto = self.auto.isChecked()
+        if auto and (slow_tick or self._auto_levels is None):
+            self._auto_levels = auto_levels(image)
+        levels = self._auto_levels if auto else self.levels()
         self.image_item.setImage(image, levels=levels, autoLevels=False)
-        self.hist.blockSignals(False)
-        if self.auto.isChecked():
+        if slow_tick:
+            self._levels_at = now
+            self._refresh_histogram()
+        if auto:
             self.set_levels(*levels, keep_auto=True)
         if first:
             self.view.autoRange(padding=0)
         self.frame_label.setText(f"frame {frame}")
+
+    def _refresh_histogram(self) -> None:
+        # the histogram re-emits its levels on a new image: that is not the user dragging them
+        self.hist.blockSignals(True)
+        self.hist.imageChanged()
+        self.hist.blockSignals(False)
 
     def levels(self) -> tuple[float, float]:
         """The contrast limits in use (black, white)."""
@@ -102,14 +127,18 @@ class ImagePanel(QtWidgets.QWidget):
         """Set fixed contrast limits (turns auto contrast off unless ``keep_auto``)."""
         if not keep_auto:
             self.auto.setChecked(False)
-        self.hist.blockSignals(True)
-        self.hist.setLevels(low, high)
-        self.hist.blockSignals(False)
-        self.image_item.setLevels((low, high))
+        if (low, high) != self.levels():
+            self.hist.blockSignals(True)
+            self.hist.setLevels(low, high)
+            self.hist.blockSignals(False)
+        current = self.image_item.getLevels()
+        if current is None or tuple(np.ravel(current)) != (low, high):
+            self.image_item.setLevels((low, high))
         for box, value in ((self.low, low), (self.high, high)):
-            box.blockSignals(True)
-            box.setValue(value)
-            box.blockSignals(False)
+            if box.value() != value:
+                box.blockSignals(True)
+                box.setValue(value)
+                box.blockSignals(False)
 
     def _levels_typed(self) -> None:
         self.set_levels(self.low.value(), max(self.high.value(), self.low.value() + 1))

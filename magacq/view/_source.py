@@ -138,6 +138,10 @@ class RunSource:
         info = inspect_segment(segment_name(VIDEO, self.namespace))
         return info is not None and info.owner_alive
 
+    def frames_written(self) -> int:
+        """How many frames the run has written so far (a cheap counter read)."""
+        return int(self._video.frames_written)
+
     def latest_image(self) -> tuple[int, np.ndarray] | None:
         """The newest frame as ``(frame count, (height, width) array)``; None before any.
 

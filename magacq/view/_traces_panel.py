@@ -5,6 +5,7 @@ import numpy as np
 from ._history import TrackHistory
 from ._qt import QtWidgets, pg
 
+AXIS_WIDTH_PX = 64
 _COLOURS = [(255, 220, 0), (255, 90, 90), (90, 200, 255), (120, 255, 120), (230, 120, 255)]
 
 
@@ -33,6 +34,8 @@ class TracesPanel(QtWidgets.QWidget):
             plot = self.graphics.addPlot(row=row, col=0)
             plot.setLabel("left", axis, units="nm")
             plot.showGrid(x=True, y=True, alpha=0.3)
+            # a fixed width: otherwise every new tick label re-lays-out the whole plot
+            plot.getAxis("left").setWidth(AXIS_WIDTH_PX)
             # thousands of points a second: draw what the pixels can show
             plot.setDownsampling(auto=True, mode="peak")
             plot.setClipToView(True)

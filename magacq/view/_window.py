@@ -11,7 +11,7 @@ from ._traces_panel import TracesPanel
 
 log = logging.getLogger("magacq.view")
 
-IMAGE_PERIOD_MS = 33  # ~30 Hz whatever the camera's rate
+IMAGE_PERIOD_MS = 50  # ~20 Hz whatever the camera's rate, and only when a new frame came
 DATA_PERIOD_MS = 100
 DEFAULT_ROI_SIZE = 32  # px, for a ROI added by clicking when the run has none to copy
 
@@ -37,6 +37,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.ended: str | None = None
         self._beads_version = -1
         self._beads = source.beads()
+        self._frame_shown = -1
+        self._status_text = ""
 
         self.banner = QtWidgets.QLabel()
         self.banner.setWordWrap(True)
@@ -80,8 +82,11 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self._guarded(self._update_data)
 
     def _update_image(self) -> None:
+        if self.source.frames_written() == self._frame_shown:
+            return  # no new frame: neither copy nor repaint
         latest = self.source.latest_image()
-        if latest is not None:
+        if latest is not None and latest[0] != self._frame_shown:
+            self._frame_shown = latest[0]
             self.image_panel.show_image(*latest)
 
     def _update_data(self) -> None:
@@ -101,7 +106,10 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.traces.refresh()
         primary = self.selected[0] if self.selected else None
         self.profile.show_profile(self.source.live_profile(), primary)
-        self.status_label.setText(self.source.status().describe() + f" · beads {len(beads.ids)}")
+        text = self.source.status().describe() + f" · beads {len(beads.ids)}"
+        if text != self._status_text:
+            self._status_text = text
+            self.status_label.setText(text)
 
     def _guarded(self, update) -> None:
         if self.ended is not None:
