@@ -377,6 +377,7 @@ class Camera(_Camera):
         self._last_id = 0
         self._last_number = -1
         self._time_source: str | None = None
+        self._last_stamp = float("-inf")
         self._tick_s = 1e-9
         self._checked = False
         self.dropped_frames = 0
@@ -511,13 +512,21 @@ class Camera(_Camera):
             source = self._time_source = self._pick_time_source(raw)
         try:
             if source == "ns":
-                return raw.timestamp_ns * 1e-9
-            if source == "ticks":
-                return raw.timestamp * self._tick_s
+                stamp = raw.timestamp_ns * 1e-9
+            elif source == "ticks":
+                stamp = raw.timestamp * self._tick_s
+            else:
+                return host_time
         except Exception:
             logger.warning("device timestamps stopped; using host time from now on")
             self._time_source = "host"
-        return host_time
+            return host_time
+        if stamp < self._last_stamp:  # a clock that wraps or resets would reorder frames
+            logger.warning("device timestamps went backwards; using host time from now on")
+            self._time_source = "host"
+            return host_time
+        self._last_stamp = stamp
+        return stamp
 
     def _pick_time_source(self, raw: Any) -> str:
         if self.settings.timestamps != "host":

@@ -5,11 +5,12 @@ TLSimuColor); Width/Height 8-4096 in steps of 4 (512 x 512 at start); PixelForma
 Mono10/12/16, Mono10Packed/Mono12Packed and colour formats, but the producer always delivers
 Mono8 (a ramp: pixel (y, x) of frame n holds (n + x + y) mod 256); TriggerMode Off/On with
 TriggerSource Software and a TriggerSoftware command; device timestamps (timestamp_ns), but only
-the sub-second part of the wall clock, so they wrap to 0 every second and frame times from this
-producer go back once a second (the driver does not unwrap them); no exposure or frame rate
-nodes (it free-runs at about 180 frames/s).
+the sub-second part of the wall clock, so they wrap to 0 every second (the driver then switches
+to host time, so frame times never go back); no exposure or frame rate nodes (it free-runs at
+about 180 frames/s).
 """
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -120,12 +121,24 @@ def test_start_fetch_stop_with_continuous_frame_ids(tlsimu: Path, make_camera: M
         assert cam.dropped_frames == 0
         # the pixel data moves on exactly one step per frame id: no frame skipped or repeated
         assert np.all(np.diff(firsts) % 256 == 1)
-        # Device timestamps in seconds. TLSimu's timestamp_ns is only the wall clock's
-        # sub-second part, so it wraps every second and the driver passes the wrap through:
-        # the steps are positive modulo 1 s (not fixed here; see the module docstring).
+        # TLSimu's timestamp_ns is only the wall clock's sub-second part and wraps every
+        # second: the driver then switches to host time, so frame times never go back.
         stamps = np.array([i.timestamp for i in infos])
-        assert np.all((stamps >= 0) & (stamps < 1))
-        assert np.all((np.diff(stamps) % 1.0 > 0) & (np.diff(stamps) % 1.0 < 0.5))
+        assert np.all(np.diff(stamps) > 0)
+
+
+def test_frame_times_never_go_back_across_the_device_clock_wrap(
+    tlsimu: Path, make_camera: MakeCamera
+) -> None:
+    cam = make_camera(tlsimu, serial_number=MONO, nodes={"Width": 64, "Height": 32}, num_buffers=64)
+    out = frame(cam)
+    cam.start()
+    t0 = time.monotonic()
+    stamps = []
+    while time.monotonic() - t0 < 1.3:  # longer than the producer's 1 s wrap
+        stamps.append(cam.read_frame(out, timeout=5.0).timestamp)
+    cam.stop()
+    assert np.all(np.diff(stamps) > 0)
 
 
 def test_software_trigger(tlsimu: Path, make_camera: MakeCamera) -> None:
