@@ -7,10 +7,11 @@ it, for each blocking buffer, two semaphores used purely as wake-up signals (``"
 data became readable, ``"<name>.space"``: a slot became free), so that waits use no CPU; and a
 caller may still put a lock under a buffer's name (reference-style code), which the buffer then
 takes around its own. The shared state always lives in the segment, so a missing, lost or extra
-wake-up never corrupts anything: a waiter re-checks the state after every wake. Pass the dict to
-children as a ``Process`` argument (it pickles under both fork and spawn), and create it with
-the same multiprocessing context as those processes. A process that cannot get the dict (one
-started on its own) passes ``locks=None``: it is still excluded correctly, and polls to wait.
+wake-up never corrupts anything: a waiter re-checks the state after every wake, and at least
+every 50 ms. Pass the dict to children as a ``Process`` argument (it pickles under both fork and
+spawn), and create it with the same multiprocessing context as those processes. A process that
+cannot get the dict (one started on its own) passes ``locks=None``: it is still excluded
+correctly, and polls to wait.
 """
 
 import multiprocessing

@@ -54,6 +54,7 @@ _N_CLAIM = 5
 FREE, CLAIMED, REQUEUED = 0, 1, 2
 
 _POLL_S = 0.0005  # sleep slice when the locks dict carries no semaphores
+_WAKE_S = 0.05  # longest semaphore wait before re-checking (a signaller may die before posting)
 _PEAK_TRIES = 1000  # peak_image: the newest slot keeps changing under us -> none complete
 
 _log = logging.getLogger("buffers")
@@ -183,9 +184,12 @@ class VideoBuffer(SegmentHolder):
                 geometry=geometry,
                 schema=SCHEMA,
                 namespace=namespace,
+                populate=True,  # the frames' pages now, not as faults in the first ring pass
             )
         else:
-            seg = Segment.attach(self.name, kind=KIND, schema=SCHEMA, namespace=namespace)
+            seg = Segment.attach(
+                self.name, kind=KIND, schema=SCHEMA, namespace=namespace, populate=True
+            )
             geometry = seg.geometry[:5]
             wrong = [
                 (g, v) for g, v in zip(geometry, given, strict=True) if v is not None and g != v
@@ -198,6 +202,7 @@ class VideoBuffer(SegmentHolder):
                 )
             self._layout(*geometry)
         self._segment: Segment | None = seg
+        self._deferred: list[Any] = []  # wake-ups to post once the lock is released
         self._creator_pid = os.getpid() if create else None
         try:
             self._map(seg)
@@ -248,6 +253,11 @@ class VideoBuffer(SegmentHolder):
             self._ctl_mv,
         )
         self._seq = np.frombuffer(p, np.int64, n, self._off_seq)
+        # the same words as memoryviews, for the per-frame paths (plain ints, no numpy scalars)
+        self._claims_mv = p[self._off_claims : self._off_journal].cast("q")
+        self._seq_mv = p[self._off_seq : self._off_seq + n * 8].cast("q")
+        self._fnum_mv = p[self._off_fnum : self._off_fnum + n * 8].cast("q")
+        self._ts_mv = p[self._off_ts : self._off_ts + n * 8].cast("d")
         self._fnum = np.frombuffer(p, np.int64, n, self._off_fnum)
         self._ts = np.frombuffer(p, np.float64, n, self._off_ts)
         raw = np.frombuffer(p, np.uint8, self.buffer_size, self._off_frames)
@@ -267,6 +277,10 @@ class VideoBuffer(SegmentHolder):
             "_state",
             "_journal",
             "_ctl_mv",
+            "_claims_mv",
+            "_seq_mv",
+            "_fnum_mv",
+            "_ts_mv",
             "_change",
             "_seq",
             "_fnum",
@@ -344,18 +358,24 @@ class VideoBuffer(SegmentHolder):
 
     # --- internals (call with the lock held) -------------------------------------------------
     def _can_write(self, value: int = 1) -> bool:
-        c = self._ctl
-        if c[_COUNT] + value > self.n_total_images:
+        c, n = self._ctl_mv, self.n_total_images
+        if c[_COUNT] + value > n:
             return False
-        w = int(c[_W])
+        w, claims, n_images = c[_W], self._claims_mv, self.n_images
         for k in range(value):
-            if self._claims[((w + k) % self.n_total_images) // self.n_images, _STATE] != FREE:
+            if claims[((w + k) % n) // n_images * _N_CLAIM + _STATE] != FREE:
                 return False
         return True
 
     def _signal(self, sem: Any, waiters_word: int) -> None:
-        """Wake one waiter, if any, without piling up tokens."""
-        waiting = self._ctl[waiters_word]
+        """Decide (lock held) to wake one waiter, if any, without piling up tokens.
+
+        The post itself waits for :meth:`_flush`, after the lock is released: a waiter woken
+        while the signaller still holds the lock would only block on it again (a convoy that
+        cost the producer ~30 us a frame). Waiters re-check at least every ``_WAKE_S``, so a
+        signaller that dies between its section and its post delays a waiter, never strands it.
+        """
+        waiting = self._ctl_mv[waiters_word]
         if sem is None or waiting <= 0:
             return
         try:
@@ -363,7 +383,17 @@ class VideoBuffer(SegmentHolder):
                 return
         except NotImplementedError:  # macOS
             pass
-        sem.release()
+        self._deferred.append(sem)
+
+    def _flush(self) -> None:
+        """Post the wake-ups that :meth:`_signal` decided on (call after releasing the lock)."""
+        deferred = self._deferred
+        while deferred:
+            try:
+                sem = deferred.pop()
+            except IndexError:  # another thread flushed it
+                return
+            sem.release()
 
     def _wait(self, attempt: Any, sem: Any, waiters_word: int, timeout: float | None) -> Any:
         """Call ``attempt()`` under the lock until it returns non-None or ``timeout`` passes."""
@@ -372,21 +402,26 @@ class VideoBuffer(SegmentHolder):
         try:
             while True:
                 with self.lock, self._change:
+                    ctl = self._ctl_mv  # not kept across the wait: close() may unmap meanwhile
                     if registered:
-                        self._ctl[waiters_word] -= 1
+                        ctl[waiters_word] -= 1
                         registered = False
                     result = attempt()
-                    if result is not None:
-                        return result
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        return None
-                    self._ctl[waiters_word] += 1
-                    registered = True
+                    if result is None:
+                        remaining = None if deadline is None else deadline - time.monotonic()
+                        if remaining is None or remaining > 0:
+                            ctl[waiters_word] += 1
+                            registered = True
+                if self._deferred:
+                    self._flush()
+                if result is not None:
+                    return result
+                if not registered:
+                    return None
                 if sem is None:
                     time.sleep(_POLL_S if remaining is None else min(_POLL_S, remaining))
                 else:
-                    sem.acquire(timeout=remaining)
+                    sem.acquire(timeout=_WAKE_S if remaining is None else min(_WAKE_S, remaining))
         finally:
             if registered:
                 with self.lock, self._change:
@@ -480,6 +515,8 @@ class VideoBuffer(SegmentHolder):
             self._set_read_index(int(self._ctl[_R]) + self.n_images)
             self._ctl[_COUNT] -= self.n_images
             self._signal(self._space_sem, _SPACE_WAITERS)
+        if self._deferred:
+            self._flush()
 
     def read_image(self) -> tuple[np.ndarray, float]:
         """Return the next unread image (a copy) and its timestamp, advancing by one frame.
@@ -502,6 +539,8 @@ class VideoBuffer(SegmentHolder):
             self._set_read_index(r + 1)
             self._ctl[_COUNT] -= 1
             self._signal(self._space_sem, _SPACE_WAITERS)
+        if self._deferred:
+            self._flush()
         return image.T, timestamp
 
     def write_timestamp(self, timestamp: float) -> None:
@@ -590,18 +629,18 @@ class VideoBuffer(SegmentHolder):
         pid, ticks = _identity()
 
         def attempt() -> int | None:
-            c = self._ctl
+            c, seq = self._ctl_mv, self._seq_mv  # memoryviews: plain ints, no numpy scalars
             if c[_PENDING]:
-                if _owner_alive(int(c[_PEND_PID]), int(c[_PEND_TICKS])):
+                if _owner_alive(c[_PEND_PID], c[_PEND_TICKS]):
                     raise RuntimeError(
                         f"VideoBuffer: a write is already in progress (pid {c[_PEND_PID]})"
                     )
-                self._seq[int(c[_W])] = 0  # its writer died: take the slot back
+                seq[c[_W]] = 0  # its writer died: take the slot back
                 c[_PENDING] = 0
             if not self._can_write():
                 return None
-            w = int(c[_W])
-            self._seq[w] = 2 * int(c[_TOTAL]) + 1  # odd: slot being written
+            w = c[_W]
+            seq[w] = 2 * c[_TOTAL] + 1  # odd: slot being written
             c[_PEND_PID] = pid
             c[_PEND_TICKS] = ticks
             c[_PENDING] = 1
@@ -614,14 +653,15 @@ class VideoBuffer(SegmentHolder):
 
     def commit_write(self, timestamp: float) -> int:
         """Publish the slot reserved by :meth:`begin_write`; return its frame number."""
+        timestamp = float(timestamp)
         with self.lock, self._change:
-            c = self._ctl
+            c = self._ctl_mv
             if not c[_PENDING] or c[_PEND_PID] != os.getpid():
                 raise RuntimeError("VideoBuffer: commit_write without begin_write")
-            w, fn = int(c[_W]), int(c[_TOTAL])
-            self._ts[w] = timestamp
-            self._fnum[w] = fn
-            self._seq[w] = 2 * fn + 2  # even: complete
+            w, fn = c[_W], c[_TOTAL]
+            self._ts_mv[w] = timestamp
+            self._fnum_mv[w] = fn
+            self._seq_mv[w] = 2 * fn + 2  # even: complete
             c[_TOTAL] = fn + 1
             if self._fault_point is not None:
                 self._fault_point()
@@ -630,6 +670,8 @@ class VideoBuffer(SegmentHolder):
             c[_PENDING] = 0
             if c[_COUNT] >= self.n_images:
                 self._signal(self._ready_sem, _READY_WAITERS)
+        if self._deferred:
+            self._flush()
         return fn
 
     def abandon_write(self) -> None:
@@ -691,17 +733,16 @@ class VideoBuffer(SegmentHolder):
         RuntimeError
             The read index is mid-stack (``read_image`` was mixed with claims).
         """
-        pid = os.getpid()
-        ticks = _start_ticks(pid)
+        pid, ticks = _identity()  # cached: _start_ticks reads /proc on every call
 
         def attempt() -> StackClaim | None:
-            c, claims = self._ctl, self._claims
+            c, claims = self._ctl_mv, self._claims
             if c[_REQUEUED] > 0:
                 held = np.flatnonzero(claims[:, _STATE] == REQUEUED)
                 index = int(held[np.argmin(claims[held, _FIRST])])
                 c[_REQUEUED] -= 1
             elif c[_COUNT] >= self.n_images:
-                r = int(c[_R])
+                r = c[_R]
                 if r % self.n_images:
                     raise RuntimeError(
                         "VideoBuffer: read index is mid-stack; "
@@ -724,7 +765,7 @@ class VideoBuffer(SegmentHolder):
                 self._stack_view(start),
                 self._ts[sl].copy(),
                 self._fnum[sl].copy(),
-                int(c[_TOKEN]),
+                c[_TOKEN],
             )
 
         return self._wait(attempt, self._ready_sem, _READY_WAITERS, timeout)
@@ -747,6 +788,8 @@ class VideoBuffer(SegmentHolder):
             row[_STATE] = FREE
             row[_PID] = 0
             self._signal(self._space_sem, _SPACE_WAITERS)
+        if self._deferred:
+            self._flush()
 
     def list_claims(self) -> list[tuple[int, int, int]]:
         """Held stacks as ``(stack index, claimer pid, first frame number)``."""
@@ -784,4 +827,6 @@ class VideoBuffer(SegmentHolder):
                 else:
                     row[_STATE] = FREE
                     self._signal(self._space_sem, _SPACE_WAITERS)
+        if self._deferred:
+            self._flush()
         return recovered
