@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from magacq.config import CalibrationConfig, RunConfig, format_name
 from magacq.errors import ConfigError, RunError
-from magacq.wiring import RunWiring
+from magacq.wiring import RunWiring, control_primitives
 from magacq.zlut_file import QUALITY_DTYPE, load_zlut, save_zlut_file
 
 __all__ = ["build_luts", "load_zlut", "run_calibration", "sweep_positions"]
@@ -338,7 +338,6 @@ def run_calibration(
     """
     from buffers import VideoBuffer, ZLUTSweepDataset, make_locks, remove_stale_segments
     from magacq.logs import RunLogging
-    from magacq.status import RunStats
     from magacq.supervisor import place_rois, probe_camera, run_namespace
     from magacq.tracking import ProfileSpec
 
@@ -370,16 +369,7 @@ def run_calibration(
         wiring = SweepWiring(
             namespace=namespace,
             locks=make_locks("VideoBuffer", DATASET, context=ctx),
-            stats=RunStats(ctx),
-            log_queue=logs.queue,
-            log_level=logs.level,
-            stop=ctx.Event(),
-            workers_stop=ctx.Event(),
-            writer_finish=ctx.Event(),
-            final_state=ctx.Array("c", 32),
-            final_error=ctx.Array("c", 1024),
-            events=events,
-            ready=ctx.Semaphore(0),
+            **control_primitives(ctx, logs, events),
             camera={"driver": cfg.camera.driver, "settings": dict(cfg.camera.settings)},
             geometry=geometry,
             video={"n_stacks": n_stacks, "n_images": per_step},

@@ -28,11 +28,10 @@ from magacq.status import (
     STATUS_COLUMNS,
     STATUS_ROWS,
     STOPPING,
-    RunStats,
     StatusPublisher,
     StatusView,
 )
-from magacq.wiring import LOCK_NAMES, RAW_VIDEO, RunWiring
+from magacq.wiring import LOCK_NAMES, RAW_VIDEO, RunWiring, control_primitives
 
 logger = logging.getLogger("magacq")
 
@@ -377,20 +376,10 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
         rois_table = np.array(
             [(i, x0, x1, y0, y1, i in ref) for i, x0, x1, y0, y1 in rois], dtype=ROIS_DTYPE
         )
-        stats = RunStats(ctx)
         wiring = RunWiring(
             namespace=namespace,
             locks=make_locks(*LOCK_NAMES, context=ctx),
-            stats=stats,
-            log_queue=logs.queue,
-            log_level=logs.level,
-            stop=ctx.Event(),
-            workers_stop=ctx.Event(),
-            writer_finish=ctx.Event(),
-            final_state=ctx.Array("c", 32),
-            final_error=ctx.Array("c", 1024),
-            events=events,
-            ready=ctx.Semaphore(0),
+            **control_primitives(ctx, logs, events),
             matrix_rows=matrix_rows,
             raw_video_every=cfg.output.raw_video_every,
             camera={"driver": cfg.camera.driver, "settings": dict(cfg.camera.settings)},

@@ -30,6 +30,26 @@ LOCK_NAMES = ("VideoBuffer", *MATRICES, RAW_VIDEO, STATUS, "BeadRoiBuffer", "Liv
 _PR_SET_PDEATHSIG = 1
 
 
+def control_primitives(ctx: Any, logs: Any, events: Any) -> dict[str, Any]:
+    """The process-control fields of a :class:`RunWiring`, made in ``ctx`` (run and sweep alike).
+
+    ``logs`` is the supervisor's :class:`~magacq.logs.RunLogging`; ``events`` the children ->
+    supervisor queue.
+    """
+    return {
+        "stats": RunStats(ctx),
+        "log_queue": logs.queue,
+        "log_level": logs.level,
+        "stop": ctx.Event(),
+        "workers_stop": ctx.Event(),
+        "writer_finish": ctx.Event(),
+        "final_state": ctx.Array("c", 32),
+        "final_error": ctx.Array("c", 1024),
+        "events": events,
+        "ready": ctx.Semaphore(0),
+    }
+
+
 @dataclass
 class RunWiring:
     """Everything a child process needs to join the run (picklable)."""
