@@ -39,6 +39,7 @@ from ._errors import BufferOverflow, BufferUnderflow
 from ._lock import BufferLock, make_buffer_lock
 from ._segment import HEADER_SIZE, Segment, SegmentError, _owner_alive, _start_ticks
 from ._segment_holder import SegmentHolder
+from ._stream import copy_frame
 from ._sync import READY, SPACE
 
 KIND = "VideoBuffer"
@@ -557,7 +558,7 @@ class VideoBuffer(SegmentHolder):
     def write_image_and_timestamp(
         self, image: Any, timestamp: float, *, timeout: float | None = 0.0
     ) -> None:
-        """Store one image and its timestamp (one memcpy into the slot).
+        """Store one image and its timestamp (one copy into the slot, streamed for large frames).
 
         Parameters
         ----------
@@ -579,7 +580,7 @@ class VideoBuffer(SegmentHolder):
         src = self._as_row_major(image)
         slot = self.begin_write(timeout=timeout)
         try:
-            np.copyto(slot, src, casting="no")
+            copy_frame(slot, src)
         except BaseException:
             self.abandon_write()
             raise
