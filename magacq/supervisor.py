@@ -224,6 +224,21 @@ class Run:
                 w.extra_buffers.append("LiveProfileBuffer")
             except Exception as exc:
                 logger.warning("LiveProfileBuffer unavailable: %s", exc)
+        if self.cfg.tracking.zlut is not None:
+            self._publish_zlut()
+
+    def _publish_zlut(self) -> None:
+        """The Z-LUT the trackers use, as one MatrixBuffer a viewer can read (written once)."""
+        from buffers import MatrixBuffer
+        from magacq.zlut_file import ZLUT_BUFFER, load_zlut, zlut_rows
+
+        rows = zlut_rows(load_zlut(self.cfg.tracking.zlut))
+        if not len(rows):
+            return
+        buf = MatrixBuffer(create=True, locks=self.wiring.locks, name=ZLUT_BUFFER,
+                           shape=rows.shape, namespace=self.wiring.namespace)  # fmt: skip
+        self.owned.append(buf)
+        buf.write(rows)
 
     def close_buffers(self) -> None:
         for buf in reversed(self.owned):

@@ -40,6 +40,9 @@ QUALITY_DTYPE = np.dtype(
 )
 #: Tolerance, in pixels, between a run's ROI corner and the file's for the same bead.
 ROI_TOLERANCE_PX = 2
+#: The MatrixBuffer in which a run publishes the Z-LUT it tracks with (for `magacq view`): one
+#: row per bead and plane, ``(bead_id, z_nm, profile...)``; written once, when the run starts.
+ZLUT_BUFFER = "zlut"
 
 
 @dataclass
@@ -151,6 +154,32 @@ def read_zlut_file(path: str | Path) -> ZLutFile:
 def load_zlut(path: str | Path) -> Any:
     """The :class:`~magacq.tracking.ZLut` of a Z-LUT file, one LUT per bead in bead-id order."""
     return read_zlut_file(path).zlut
+
+
+def zlut_rows(zlut: Any) -> np.ndarray:
+    """A :class:`~magacq.tracking.ZLut` as :data:`ZLUT_BUFFER` rows ``(bead_id, z_nm, profile...)``.
+
+    LUT ``i`` is bead ``i``'s (the trackers use them in bead-id order). Every plane is kept, so
+    each bead's z grid stays regular; a plane with no data is NaN.
+    """
+    n_luts, n_planes, n_radii = zlut.planes.shape
+    rows = np.empty((n_luts, n_planes, 2 + n_radii))
+    rows[:, :, 0] = np.arange(n_luts)[:, None]
+    rows[:, :, 1] = zlut.z_nm[None, :]
+    rows[:, :, 2:] = zlut.planes
+    return rows.reshape(-1, 2 + n_radii)
+
+
+def zlut_of_bead(rows: np.ndarray, bead_id: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Bead ``bead_id``'s ``(z_nm, profiles)`` from :data:`ZLUT_BUFFER` rows, by z.
+
+    None when the rows hold no data for that bead (none at all, or only NaN planes).
+    """
+    mine = rows[rows[:, 0] == bead_id]
+    if np.isnan(mine[:, 2:]).all():
+        return None
+    mine = mine[np.argsort(mine[:, 1], kind="stable")]
+    return mine[:, 1].copy(), mine[:, 2:].copy()
 
 
 def rois_for_run(

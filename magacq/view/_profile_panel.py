@@ -6,11 +6,25 @@ from ._qt import QtWidgets, pg
 from ._source import Profile, ZLut
 
 
+def normalized(profile: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """``(profile - mean) / rms`` as the Z-LUT rows are, with the mean and rms (rms 0 if flat)."""
+    mean = float(np.mean(profile))
+    rms = float(np.sqrt(np.mean((profile - mean) ** 2)))
+    return (profile - mean) / (rms if rms > 0 else 1.0), mean, rms
+
+
 def best_match(profile: np.ndarray, zlut: ZLut) -> int:
-    """Index of the Z-LUT row nearest ``profile`` (least squares over the common radii)."""
+    """Index of the Z-LUT row nearest ``profile`` (least squares of the normalised profiles).
+
+    The live profile is raw, the LUT's rows normalised (zero mean, unit RMS, as the trackers
+    compare them); rows with no data never match.
+    """
     n = min(len(profile), zlut.profiles.shape[1])
-    diff = zlut.profiles[:, :n] - profile[:n]
-    return int(np.nanargmin(np.nansum(diff * diff, axis=1)))
+    p, _, _ = normalized(profile[:n])
+    diff = zlut.profiles[:, :n] - p
+    err = np.sum(diff * diff, axis=1)
+    err[~np.isfinite(err)] = np.inf
+    return int(np.argmin(err))
 
 
 class ProfilePanel(QtWidgets.QWidget):
@@ -52,7 +66,8 @@ class ProfilePanel(QtWidgets.QWidget):
             return
         z = zlut.z_nm
         dz = (z[-1] - z[0]) / max(len(z) - 1, 1)
-        self.lut_image.setImage(zlut.profiles, autoLevels=True)
+        shown = np.nan_to_num(zlut.profiles, nan=float(np.nanmin(zlut.profiles)))
+        self.lut_image.setImage(shown, autoLevels=True)
         self.lut_image.setRect(0, z[0] - dz / 2, zlut.profiles.shape[1], dz * len(z))
         self.lut_plot.show()
 
@@ -72,8 +87,9 @@ class ProfilePanel(QtWidgets.QWidget):
         text = f"bead {profile.bead_id} at t = {profile.time:.3f} s"
         if self._zlut is not None:
             row = best_match(profile.values, self._zlut)
-            lut = self._zlut.profiles
-            self.match_curve.setData(np.arange(lut.shape[1]), lut[row])
+            lut = self._zlut.profiles[row, : len(profile.values)]
+            _, mean, rms = normalized(profile.values[: len(lut)])
+            self.match_curve.setData(np.arange(len(lut)), lut * rms + mean)  # in the live units
             self.lut_marker.setValue(self._zlut.z_nm[row])
             text += f", nearest Z-LUT row z = {self._zlut.z_nm[row]:.0f} nm"
         self.caption.setText(text)

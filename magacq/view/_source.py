@@ -23,6 +23,7 @@ from buffers import (
 )
 from buffers._segment import inspect_segment, segment_name
 from magacq.status import STATUS, STATUS_COLUMNS
+from magacq.zlut_file import ZLUT_BUFFER, zlut_of_bead
 
 from ._discovery import ViewError
 
@@ -124,6 +125,8 @@ class RunSource:
         self._rois = self._optional(BeadRoiBuffer, name=ROIS)
         self._profile = self._optional(LiveProfileBuffer, name=PROFILE)
         self._status = self._optional(MatrixBuffer, name=STATUS)
+        self._zlut_buf = self._optional(MatrixBuffer, name=ZLUT_BUFFER)
+        self._zlut_rows: np.ndarray | None = None  # read once: the run writes it at its start
 
     def _optional(self, cls: Any, **kwargs: Any) -> Any:
         try:
@@ -182,8 +185,22 @@ class RunSource:
         return Profile(int(row[1]), float(row[0]), row[3 : 3 + n].copy())
 
     def zlut(self, bead_id: int) -> ZLut | None:
-        """The Z-LUT of ``bead_id``, when the run publishes one (not yet: always None)."""
-        return None
+        """The Z-LUT ``bead_id`` is tracked with; None when the run has none for it.
+
+        The run publishes its Z-LUT once, at its start (``magacq.zlut_file.ZLUT_BUFFER``); it is
+        read here once, lock-free, and kept.
+        """
+        if self._zlut_rows is None:
+            if self._zlut_buf is None and not self._closed:  # attached before the run made it
+                self._zlut_buf = self._optional(MatrixBuffer, name=ZLUT_BUFFER)
+            if self._zlut_buf is None:
+                return None
+            rows, total = self._zlut_buf.peak_since(0)
+            if total < self._zlut_buf.shape[0]:
+                return None  # not written yet
+            self._zlut_rows = rows
+        found = zlut_of_bead(self._zlut_rows, int(bead_id))
+        return None if found is None else ZLut(*found)
 
     def status(self) -> Status:
         """The run's newest published status row (``magacq.status.STATUS_COLUMNS``)."""
@@ -240,6 +257,8 @@ class RunSource:
     def close(self) -> None:
         """Detach (unmap) from the run's buffers; the run is not touched."""
         self._closed = True
-        for buf in (self._video, self._positions, self._rois, self._profile, self._status):
+        buffers = (self._video, self._positions, self._rois, self._profile, self._status,
+                   self._zlut_buf)  # fmt: skip
+        for buf in buffers:
             if buf is not None:
                 buf.close()

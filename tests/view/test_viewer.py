@@ -2,6 +2,7 @@
 a ROI added by clicking is tracked by the run, the run ending shows a message."""
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,16 +13,16 @@ from pytestqt.qtbot import QtBot
 from magacq.view import ViewError, choose_run, find_runs
 from magacq.view._source import RunSource
 from magacq.view._window import ViewerWindow
+from magacq.zlut_file import read_zlut_file
 
-from .conftest import BEADS_PX, HEIGHT, PIXEL_NM, REFERENCE, ROI, WIDTH, LiveRun
+from .conftest import BEADS_PX, HEIGHT, PIXEL_NM, REFERENCE, ROI, SWEEP_NM, WIDTH, LiveRun
 
 WAIT_MS = 60_000  # generous: two shared cores, a run starting up
 
 
-@pytest.fixture
-def window(qtbot: QtBot, live_run: LiveRun, tmp_path: Path, capsys):
-    """The viewer on ``live_run``, shown; its screenshot is saved (and its path printed)."""
-    win = ViewerWindow(RunSource(live_run.namespace), window_s=10)
+def _shown(qtbot: QtBot, run: LiveRun, tmp_path: Path, capsys) -> Iterator[ViewerWindow]:
+    """The viewer on ``run``, shown; its screenshot is saved (and its path printed)."""
+    win = ViewerWindow(RunSource(run.namespace), window_s=10)
     qtbot.addWidget(win)
     win.show()
     yield win
@@ -30,6 +31,20 @@ def window(qtbot: QtBot, live_run: LiveRun, tmp_path: Path, capsys):
     with capsys.disabled():
         print(f"\nviewer screenshot: {shot}")
     win.close()
+
+
+@pytest.fixture
+def window(qtbot: QtBot, live_run: LiveRun, tmp_path: Path, capsys) -> Iterator[ViewerWindow]:
+    """The viewer on ``live_run``."""
+    yield from _shown(qtbot, live_run, tmp_path, capsys)
+
+
+@pytest.fixture
+def zlut_window(
+    qtbot: QtBot, live_run_zlut: LiveRun, tmp_path: Path, capsys
+) -> Iterator[ViewerWindow]:
+    """The viewer on ``live_run_zlut`` (a run tracking z with a Z-LUT)."""
+    yield from _shown(qtbot, live_run_zlut, tmp_path, capsys)
 
 
 def _near_truth(xy_nm: np.ndarray, bead: int, tol_nm: float = 300) -> bool:
@@ -157,3 +172,44 @@ def test_shift_click_adds_a_roi_the_run_tracks_then_the_run_ends(
     mine = tracks[tracks["bead_id"] == new]
     assert len(mine) > 20
     assert _near_truth(np.column_stack([mine["x_nm"], mine["y_nm"]]), 2)
+
+
+def test_profile_panel_shows_the_runs_zlut_and_the_best_match(
+    qtbot: QtBot, zlut_window: ViewerWindow, live_run_zlut: LiveRun, zlut: Path
+):
+    window = zlut_window
+    qtbot.waitUntil(lambda: window.selected == [0], timeout=WAIT_MS)
+
+    # the run publishes the Z-LUT it tracks with: the file's, bead for bead; none for others
+    lut = read_zlut_file(zlut).zlut
+    start, stop, step = SWEEP_NM
+    assert lut.planes.shape[:2] == (2, (stop - start) // step + 1)
+    for bead in (0, 1):
+        published = window.source.zlut(bead)
+        assert published is not None
+        assert np.array_equal(published.z_nm, lut.z_nm)
+        assert np.array_equal(published.profiles, lut.planes[bead], equal_nan=True)
+    assert window.source.zlut(2) is None
+
+    # the selected bead's LUT as an image (z against radius) in the profile panel
+    panel = window.profile
+    assert panel.lut_plot.isVisible()
+    image = panel.lut_image.image
+    assert image.shape == lut.planes[0].shape and np.isfinite(image).all() and np.ptp(image) > 0
+
+    # the live profile, its nearest LUT row drawn over it, near the z the trackers measure
+    qtbot.waitUntil(lambda: panel.profile is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(window.history.series(0)) > 30, timeout=WAIT_MS)
+    assert panel.profile.bead_id == 0 and "nearest Z-LUT row" in panel.caption.text()
+    r_live, live = panel.live_curve.getData()
+    r_match, match = panel.match_curve.getData()
+    assert len(match) == len(live) > 10 and np.isfinite(match).all()
+    assert np.corrcoef(live, match)[0, 1] > 0.9  # the same rings
+    z_row = panel.lut_marker.value()
+    assert z_row in lut.z_nm
+    z_tracked = window.history.series(0)[-50:, 3]
+    assert np.isfinite(z_tracked).all()
+    assert abs(z_row - np.median(z_tracked)) <= 3 * step
+
+    window.close()
+    assert live_run_zlut.stop() == 0, live_run_zlut.stderr
