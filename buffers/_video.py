@@ -39,7 +39,7 @@ from ._errors import BufferOverflow, BufferUnderflow
 from ._lock import BufferLock, make_buffer_lock
 from ._segment import HEADER_SIZE, Segment, SegmentError, _owner_alive, _start_ticks
 from ._segment_holder import SegmentHolder
-from ._stream import copy_frame
+from ._stream import slots_stream, stream_copy
 from ._sync import READY, SPACE
 
 KIND = "VideoBuffer"
@@ -264,6 +264,7 @@ class VideoBuffer(SegmentHolder):
         raw = np.frombuffer(p, np.uint8, self.buffer_size, self._off_frames)
         self._frames_u8 = raw.reshape(n, self.image_size)
         self._frames = raw.view(self.dtype).reshape(n, h, w)  # row-major camera frames
+        self._streams = slots_stream(self._frames_u8)
         # the reference's private names, as views into the one segment
         self._shm_info = self._shm = self._ts_shm = self._idx_shm = seg
         self._buf = self._frames_u8.reshape(-1).data
@@ -578,13 +579,69 @@ class VideoBuffer(SegmentHolder):
             No slot became free in time.
         """
         src = self._as_row_major(image)
-        slot = self.begin_write(timeout=timeout)
+        timestamp = float(timestamp)
+        if self._write_now(src, timestamp):
+            return
+        self.begin_write(timeout=timeout)  # full: wait for a slot, copy outside the lock
         try:
-            copy_frame(slot, src)
+            self._copy_into(self._ctl_mv[_W], src)
         except BaseException:
             self.abandon_write()
             raise
         self.commit_write(timestamp)
+
+    def _write_now(self, src: np.ndarray, timestamp: float) -> bool:
+        """Reserve, fill and publish a slot in one section, if one is free; False if none is.
+
+        One lock section per frame instead of two: the copy (tens of us for a large frame) holds
+        the lock, which consumers take once a stack. A death mid-copy leaves the control block
+        untouched (the journal covers the rest) and the slot's seq odd, which the next write of
+        the slot replaces.
+        """
+        with self.lock, self._change:
+            c = self._ctl_mv
+            if c[_PENDING] and _owner_alive(c[_PEND_PID], c[_PEND_TICKS]):
+                raise RuntimeError(
+                    f"VideoBuffer: a write is already in progress (pid {c[_PEND_PID]})"
+                )
+            if not self._can_write():
+                return False
+            seq = self._seq_mv
+            if c[_PENDING]:  # its writer died: take the slot back
+                seq[c[_W]] = 0
+                c[_PENDING] = 0
+            w, fn = c[_W], c[_TOTAL]
+            seq[w] = 2 * fn + 1  # odd: slot being written
+            try:
+                self._copy_into(w, src)
+            except BaseException:
+                seq[w] = 0
+                raise
+            self._publish(c, w, fn, timestamp)
+        if self._deferred:
+            self._flush()
+        return True
+
+    def _copy_into(self, w: int, src: np.ndarray) -> None:
+        """Copy row-major frame ``src`` (validated) into slot ``w``."""
+        if self._streams and src.flags.c_contiguous:
+            stream_copy(self._frames_u8[w], src.reshape(-1).view(np.uint8))
+        else:
+            np.copyto(self._frames[w], src, casting="no")
+
+    def _publish(self, c: memoryview, w: int, fn: int, timestamp: float) -> None:
+        """Make slot ``w`` frame ``fn`` and advance the ring (lock and change held)."""
+        self._ts_mv[w] = timestamp
+        self._fnum_mv[w] = fn
+        self._seq_mv[w] = 2 * fn + 2  # even: complete
+        c[_TOTAL] = fn + 1
+        if self._fault_point is not None:
+            self._fault_point()
+        c[_W] = (w + 1) % self.n_total_images
+        c[_COUNT] += 1
+        c[_PENDING] = 0
+        if c[_COUNT] >= self.n_images:
+            self._signal(self._ready_sem, _READY_WAITERS)
 
     def _as_row_major(self, image: Any) -> np.ndarray:
         w, h = self.image_shape
@@ -659,18 +716,8 @@ class VideoBuffer(SegmentHolder):
             c = self._ctl_mv
             if not c[_PENDING] or c[_PEND_PID] != os.getpid():
                 raise RuntimeError("VideoBuffer: commit_write without begin_write")
-            w, fn = c[_W], c[_TOTAL]
-            self._ts_mv[w] = timestamp
-            self._fnum_mv[w] = fn
-            self._seq_mv[w] = 2 * fn + 2  # even: complete
-            c[_TOTAL] = fn + 1
-            if self._fault_point is not None:
-                self._fault_point()
-            c[_W] = (w + 1) % self.n_total_images
-            c[_COUNT] += 1
-            c[_PENDING] = 0
-            if c[_COUNT] >= self.n_images:
-                self._signal(self._ready_sem, _READY_WAITERS)
+            fn = c[_TOTAL]
+            self._publish(c, c[_W], fn, timestamp)
         if self._deferred:
             self._flush()
         return fn

@@ -154,23 +154,27 @@ def test_bead_roi_change_killed_midway_is_undone(method):
         assert br.get_beads()[0].tolist() == [0, 1, 2]
 
 
-def commit_and_die(locks, namespace):
+def commit_and_die(locks, namespace, zero_copy):
     vb = VideoBuffer(create=False, locks=locks, namespace=namespace)
     vb.write_image_and_timestamp(frame(0).T, 0.0)
     vb._fault_point = kill_self
-    vb.begin_write()[...] = frame(1)
-    vb.commit_write(1.0)
+    if zero_copy:
+        vb.begin_write()[...] = frame(1)
+        vb.commit_write(1.0)
+    else:  # reserve, copy and publish in one section
+        vb.write_image_and_timestamp(frame(1).T, 1.0)
 
 
+@pytest.mark.parametrize("zero_copy", [True, False], ids=["commit_write", "write_image"])
 @pytest.mark.parametrize("method", METHODS)
-def test_video_commit_killed_midway_is_rolled_back(method):
+def test_video_commit_killed_midway_is_rolled_back(method, zero_copy):
     ctx = multiprocessing.get_context(method)
     locks = make_locks(context=ctx)
     with VideoBuffer(
         create=True, locks=locks, n_stacks=2, width=W, height=H, n_images=N, bits=16,
         namespace=ns("c"),
     ) as vb:  # fmt: skip
-        p = ctx.Process(target=commit_and_die, args=(locks, ns("c")))
+        p = ctx.Process(target=commit_and_die, args=(locks, ns("c"), zero_copy))
         p.start()
         p.join(60)
         assert p.exitcode == -signal.SIGKILL
