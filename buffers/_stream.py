@@ -9,11 +9,13 @@ about 1.4x as fast as ``np.copyto`` on the x86 machines we measured
 anything the caller publishes after it.
 
 The kernel (:mod:`buffers._stream_kernel`) is compiled by numba once, cached on disk, and
-imported on the first streamed copy (numba takes ~0.5 s to import). It is used only on x86-64,
+imported on the first streamed copy (numba takes ~0.5 s to import); numba stays optional for
+``buffers``, which copies plainly without it. It is used only on x86-64,
 for slots of at least :data:`STREAM_MIN_BYTES` at 16-byte aligned addresses; everything else
 goes through ``np.copyto``.
 """
 
+import logging
 import platform
 from collections.abc import Callable
 
@@ -22,6 +24,7 @@ import numpy as np
 #: Smaller frames stay in the cache for the consumer, which then reads them faster.
 STREAM_MIN_BYTES = 256 * 1024
 _X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+_log = logging.getLogger("buffers")
 _kernel: Callable[[np.ndarray, np.ndarray], None] | None = None
 
 
@@ -42,7 +45,9 @@ def stream_copy(dst_u8: np.ndarray, src_u8: np.ndarray) -> None:
     stores, then fence."""
     global _kernel
     if _kernel is None:
-        from ._stream_kernel import stream
-
-        _kernel = stream
+        try:
+            from ._stream_kernel import stream as _kernel
+        except ImportError:  # buffers needs only numpy: without numba, a plain copy
+            _log.warning("buffers: numba not importable; frames are copied without streaming")
+            _kernel = np.copyto
     _kernel(dst_u8, src_u8)

@@ -13,9 +13,10 @@ Three ways to consume, sharing one read index:
   them, zero-copy, until released in any order; the producer never overwrites a held stack;
 - ``peak_image``: a torn-free copy of the newest frame for live display (per-slot seqlock).
 
-Producers write with ``write_image_and_timestamp`` (one memcpy into the slot) or zero-copy with
-``begin_write`` / ``commit_write``. Blocking waits use the semaphores that
-:func:`buffers.make_locks` adds to the ``locks`` dict; without them they fall back to short sleeps.
+Producers write with ``write_image_and_timestamp`` (one copy into the slot, streamed for large
+frames, see :mod:`buffers._stream`) or zero-copy with ``begin_write`` / ``commit_write``.
+Blocking waits use the semaphores that :func:`buffers.make_locks` adds to the ``locks`` dict;
+without them they fall back to short sleeps.
 
 Every critical section holds the segment lock (:mod:`buffers._lock`), which any process can take
 and the kernel frees when its holder dies. A section that changes the control block first copies
