@@ -1,5 +1,10 @@
 """The streaming frame copy: the numba kernel, and VideoBuffer's large-frame writes through it."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -49,3 +54,29 @@ def test_videobuffer_frames_roundtrip(shape):
         vb.read_stack_no_return()
         vb.write_image_and_timestamp(frames[0].T, 6.0)
         np.testing.assert_array_equal(vb.peak_stack()[0], frames.transpose(2, 1, 0))
+
+
+def test_without_numba_frames_are_copied_plainly():
+    """buffers needs only numpy: with numba unimportable, a large frame still goes through."""
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["numba"] = None  # import numba -> ImportError
+        import numpy as np
+        from buffers import VideoBuffer
+        frame = np.arange(512 * 512, dtype=np.uint16).reshape(512, 512)
+        with VideoBuffer(create=True, n_stacks=1, width=512, height=512, n_images=1,
+                         bits=16, namespace=sys.argv[1]) as vb:
+            assert vb._streams
+            vb.write_image_and_timestamp(frame.T, 1.0)
+            image, ts = vb.read_image()
+            assert (image == frame.T).all() and ts == 1.0
+        print("ok")
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, os.environ.get("MAGACQ_NAMESPACE", "default") + "-nonumba"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok" and "without streaming" in out.stderr
