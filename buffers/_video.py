@@ -600,25 +600,16 @@ class VideoBuffer(SegmentHolder):
         the slot replaces.
         """
         with self.lock, self._change:
-            c = self._ctl_mv
-            if c[_PENDING] and _owner_alive(c[_PEND_PID], c[_PEND_TICKS]):
-                raise RuntimeError(
-                    f"VideoBuffer: a write is already in progress (pid {c[_PEND_PID]})"
-                )
-            if not self._can_write():
+            w = self._take_slot()
+            if w is None:
                 return False
-            seq = self._seq_mv
-            if c[_PENDING]:  # its writer died: take the slot back
-                seq[c[_W]] = 0
-                c[_PENDING] = 0
-            w, fn = c[_W], c[_TOTAL]
-            seq[w] = 2 * fn + 1  # odd: slot being written
             try:
                 self._copy_into(w, src)
             except BaseException:
-                seq[w] = 0
+                self._seq_mv[w] = 0
                 raise
-            self._publish(c, w, fn, timestamp)
+            c = self._ctl_mv
+            self._publish(c, w, c[_TOTAL], timestamp)
         if self._deferred:
             self._flush()
         return True
@@ -688,27 +679,38 @@ class VideoBuffer(SegmentHolder):
         pid, ticks = _identity()
 
         def attempt() -> int | None:
-            c, seq = self._ctl_mv, self._seq_mv  # memoryviews: plain ints, no numpy scalars
-            if c[_PENDING]:
-                if _owner_alive(c[_PEND_PID], c[_PEND_TICKS]):
-                    raise RuntimeError(
-                        f"VideoBuffer: a write is already in progress (pid {c[_PEND_PID]})"
-                    )
-                seq[c[_W]] = 0  # its writer died: take the slot back
-                c[_PENDING] = 0
-            if not self._can_write():
-                return None
-            w = c[_W]
-            seq[w] = 2 * c[_TOTAL] + 1  # odd: slot being written
-            c[_PEND_PID] = pid
-            c[_PEND_TICKS] = ticks
-            c[_PENDING] = 1
+            w = self._take_slot()
+            if w is not None:
+                c = self._ctl_mv
+                c[_PEND_PID] = pid
+                c[_PEND_TICKS] = ticks
+                c[_PENDING] = 1
             return w
 
         w = self._wait(attempt, self._space_sem, _SPACE_WAITERS, timeout)
         if w is None:
             raise BufferOverflow("VideoBuffer is full (unread or claimed frames fill the ring)")
         return self._frames[w]
+
+    def _take_slot(self) -> int | None:
+        """The next free slot, marked being written (seq odd); None if there is none.
+
+        Lock and change held. Raises RuntimeError while another live process has a slot
+        reserved; takes back the slot of a reserver that died.
+        """
+        c, seq = self._ctl_mv, self._seq_mv  # memoryviews: plain ints, no numpy scalars
+        if c[_PENDING]:
+            if _owner_alive(c[_PEND_PID], c[_PEND_TICKS]):
+                raise RuntimeError(
+                    f"VideoBuffer: a write is already in progress (pid {c[_PEND_PID]})"
+                )
+            seq[c[_W]] = 0  # its writer died: take the slot back
+            c[_PENDING] = 0
+        if not self._can_write():
+            return None
+        w = c[_W]
+        seq[w] = 2 * c[_TOTAL] + 1  # odd: slot being written
+        return w
 
     def commit_write(self, timestamp: float) -> int:
         """Publish the slot reserved by :meth:`begin_write`; return its frame number."""
