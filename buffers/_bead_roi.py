@@ -79,7 +79,6 @@ class BeadRoiBuffer(SegmentHolder):
     name = "BeadRoiBuffer"
     _KIND = "BeadRoiBuffer"
     # until mapped: close() then has nothing to release
-    _seg: Segment | None = None
     _shm_info: Segment | None
     _shm_data: Segment | None
     _shm_occupancy: Segment | None
@@ -158,22 +157,12 @@ class BeadRoiBuffer(SegmentHolder):
             raise
 
     # --- lifecycle ----------------------------------------------------------------------
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` has run."""
-        return self._seg is None
-
-    def close(self) -> None:
-        """Unmap the buffer; the creating process also unlinks it. Idempotent."""
-        seg = self._seg
-        if seg is None:
-            return
+    def _drop_views(self) -> None:
         self._roi_matrix = self._occupancy = self._reference = self._live = self._shadow = None
         if self._info is not None:
             self._info.release()
             self._info = None
-        self._seg = self._shm_info = self._shm_data = self._shm_occupancy = None
-        self._release_segment(seg, unlink=self._created_here())
+        self._shm_info = self._shm_data = self._shm_occupancy = None
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
         if self._roi_matrix is None or self._occupancy is None:

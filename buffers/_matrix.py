@@ -72,7 +72,6 @@ class MatrixBuffer(SegmentHolder):
 
     _KIND = "MatrixBuffer"
     # until mapped: close() then has nothing to release
-    _seg: Segment | None = None
     _shm: Segment | None
     _shm_info: Segment | None
     _idx_shm: Segment | None
@@ -140,16 +139,7 @@ class MatrixBuffer(SegmentHolder):
             raise
 
     # --- lifecycle ----------------------------------------------------------------------
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` has run."""
-        return self._seg is None
-
-    def close(self) -> None:
-        """Unmap the buffer; the creating process also unlinks it. Idempotent."""
-        seg = self._seg
-        if seg is None:
-            return
+    def _drop_views(self) -> None:
         self._rows = None
         self._buf = None
         for attr in ("_idx_buf", "_journal"):
@@ -157,8 +147,7 @@ class MatrixBuffer(SegmentHolder):
             if view is not None:
                 view.release()
                 setattr(self, attr, None)
-        self._seg = self._shm = self._shm_info = self._idx_shm = None
-        self._release_segment(seg, unlink=self._created_here())
+        self._shm = self._shm_info = self._idx_shm = None
 
     def _live_rows(self) -> np.ndarray:
         if self._rows is None:

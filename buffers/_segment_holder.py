@@ -13,16 +13,40 @@ from ._segment import Segment
 
 
 class SegmentHolder:
-    """Base of the buffer classes: lifecycle around one segment. Subclasses define :meth:`close`.
+    """Base of the buffer classes: lifecycle around one segment.
 
-    A subclass sets ``_creator_pid`` to ``os.getpid()`` when it creates the segment; its
-    :meth:`close` drops its own views into the segment, then calls :meth:`_release_segment`.
+    A subclass sets ``_seg`` to the segment it maps, ``_creator_pid`` to ``os.getpid()`` when
+    it created it, and defines :meth:`_drop_views`.
     """
 
+    #: The mapped segment; None until mapped and once closed.
+    _seg: Segment | None = None
     #: The process that created the segment (None: attached); only it unlinks the segment.
     _creator_pid: int | None = None
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return self._seg is None
+
     def close(self) -> None:
+        """Unmap; the creating process also unlinks the segment. Idempotent.
+
+        Views a caller still holds (``VideoBuffer.peak_stack``, claims) keep the mapping alive
+        until they are dropped; the name is gone at once.
+        """
+        seg = self._seg
+        if seg is None:
+            return
+        self._seg = None
+        self._drop_views()
+        try:
+            self._release_segment(seg, unlink=self._created_here())
+        except BufferError:
+            pass  # a caller still holds a view; the mapping goes when the view does
+
+    def _drop_views(self) -> None:
+        """Drop this object's views into the segment, before it is unmapped."""
         raise NotImplementedError
 
     def _created_here(self) -> bool:

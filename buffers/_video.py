@@ -203,7 +203,7 @@ class VideoBuffer(SegmentHolder):
                     f"n_images, bits) = {geometry}, not {given}"
                 )
             self._layout(*geometry)
-        self._segment: Segment | None = seg
+        self._seg = seg
         self._deferred: list[Any] = []  # wake-ups to post once the lock is released
         self._creator_pid = os.getpid() if create else None
         try:
@@ -212,7 +212,7 @@ class VideoBuffer(SegmentHolder):
                 locks, self.name, seg.fileno(), self._repair, (self._ctl_mv, _DIRTY)
             )
         except BaseException:
-            self._release_views()
+            self._drop_views()
             self._release_segment(seg, unlink=create)
             raise
 
@@ -273,7 +273,7 @@ class VideoBuffer(SegmentHolder):
         self._idx_buf = self._ctl.data
 
     # --- teardown -----------------------------------------------------------------------
-    def _release_views(self) -> None:
+    def _drop_views(self) -> None:
         for attr in (
             "_ctl",
             "_claims",
@@ -299,26 +299,6 @@ class VideoBuffer(SegmentHolder):
             "_idx_shm",
         ):
             self.__dict__.pop(attr, None)
-
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` has run."""
-        return self._segment is None
-
-    def close(self) -> None:
-        """Unmap; the creating process also unlinks the segment. Idempotent.
-
-        Views handed out (``peak_stack``, claims) keep the mapping alive until dropped.
-        """
-        seg = self.__dict__.get("_segment")
-        if seg is None:
-            return
-        self._segment = None
-        self._release_views()
-        try:
-            self._release_segment(seg, unlink=self._created_here())
-        except BufferError:
-            pass  # a caller still holds a view; the mapping goes when the view does
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"level={self._ctl[_COUNT]}/{self.n_total_images}"

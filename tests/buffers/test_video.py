@@ -221,14 +221,15 @@ def test_bad_construction_leaves_nothing():
 
 
 def test_close_unlinks_and_owner_only(vb):
-    path = Path("/dev/shm") / vb._segment.name
+    path = Path("/dev/shm") / vb._seg.name
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     attached = VideoBuffer(create=False, locks=make_locks())
     attached.close()
+    assert attached.closed and not vb.closed
     assert path.exists()  # an attacher only unmaps
     vb.close()
     vb.close()
-    assert not path.exists()
+    assert not path.exists() and vb.closed
 
 
 def test_reference_style_locks_dict_still_works():

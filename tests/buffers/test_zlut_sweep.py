@@ -181,7 +181,7 @@ def test_states_and_attach(ds):
     with pytest.raises(RuntimeError, match="creating process"):
         peer.destroy()
     peer.close()
-    assert peer._closed and shm_path().exists()
+    assert peer._closed and peer.closed and shm_path().exists()
     with pytest.raises(RuntimeError, match="closed"):
         peer.get_count()
     with pytest.raises(RuntimeError, match="closed"):
@@ -241,7 +241,7 @@ def test_owner_close_destroys_and_peer_sees_it():
     owner = Z.create(locks=locks, **GEOMETRY)
     peer = Z.attach(locks=locks)
     owner.close()
-    assert owner._closed and not shm_path().exists()
+    assert owner._closed and owner.closed and not shm_path().exists()
     assert peer.state == Z.STATE_DESTROYED  # still mapped, told it is gone
     peer.close()
     owner.destroy()  # idempotent
