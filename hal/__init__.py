@@ -1,6 +1,7 @@
-"""Hardware abstraction: the Camera and FocusStage interfaces, their errors, the driver registry."""
+"""Hardware abstraction: Device, Camera and FocusStage, their errors, the driver registry."""
 
 from hal._camera import Camera, FrameInfo
+from hal._device import Device
 from hal._errors import (
     AcquisitionEnded,
     DeviceError,
@@ -17,6 +18,7 @@ from hal._settings import DeviceSettings, validate_settings
 __all__ = [
     "AcquisitionEnded",
     "Camera",
+    "Device",
     "DeviceError",
     "DeviceSettings",
     "DriverInfo",

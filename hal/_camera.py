@@ -1,20 +1,17 @@
 """The Camera interface every camera driver implements.
 
 Public methods do the bookkeeping (state checks, argument checks, logging) once and call the
-``_do_*`` hooks that a driver fills in, as python-microscope's devices do.
+``_do_*`` hooks that a driver fills in (see :class:`~hal._device.Device`).
 """
 
-import logging
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar, NamedTuple, Self
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from hal._device import Device
 from hal._errors import DeviceError, UnsupportedSettingError
-from hal._settings import DeviceSettings, validate_settings
-
-logger = logging.getLogger("hal")
 
 
 class FrameInfo(NamedTuple):
@@ -33,7 +30,7 @@ class FrameInfo(NamedTuple):
     frame_number: int
 
 
-class Camera(ABC):
+class Camera(Device):
     """A camera: open, configure, start, deliver frames into caller-owned arrays, stop, close.
 
     Frames are delivered by :meth:`read_frame` into an array the caller hands over, shaped
@@ -46,55 +43,21 @@ class Camera(ABC):
         Driver settings, validated against :attr:`Settings`.
     """
 
-    #: The driver's settings model; subclasses replace it.
-    Settings: ClassVar[type[DeviceSettings]] = DeviceSettings
-
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
-        self.settings = validate_settings(self.Settings, settings, device=type(self).__name__)
-        self._is_open = False
+        super().__init__(settings)
         self._is_running = False
-
-    # --- availability -------------------------------------------------------------------
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        """Why this driver cannot run here (e.g. "pymmcore not installed"), or None."""
-        return None
-
-    # --- lifecycle ----------------------------------------------------------------------
-    @property
-    def is_open(self) -> bool:
-        return self._is_open
 
     @property
     def is_running(self) -> bool:
         return self._is_running
 
-    def open(self) -> None:
-        """Connect to the device and apply the settings."""
-        if self._is_open:
-            return
-        logger.debug("opening %s", type(self).__name__)
-        self._do_open()
-        self._is_open = True
-
     def close(self) -> None:
         """Stop any acquisition and release the device; safe to call twice."""
-        if not self._is_open:
-            return
         try:
-            if self._is_running:
+            if self._is_open and self._is_running:
                 self.stop()
         finally:
-            self._do_close()
-            self._is_open = False
-            logger.debug("closed %s", type(self).__name__)
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+            super().close()
 
     def start(self, n_frames: int | None = None) -> None:
         """Start acquiring ``n_frames`` frames, or continuously when None."""
@@ -145,10 +108,6 @@ class Camera(ABC):
         if not (out.flags.c_contiguous and out.flags.writeable):
             raise ValueError("frame array must be writable and C-contiguous")
         return self._do_read_frame(out, timeout)
-
-    def _require_open(self) -> None:
-        if not self._is_open:
-            raise DeviceError(f"{type(self).__name__} is not open; call open() first")
 
     # --- geometry and exposure ----------------------------------------------------------
     @property
@@ -217,13 +176,7 @@ class Camera(ABC):
         if value != 1:
             raise UnsupportedSettingError(f"{type(self).__name__} supports binning 1 only")
 
-    # --- driver hooks -------------------------------------------------------------------
-    @abstractmethod
-    def _do_open(self) -> None: ...
-
-    @abstractmethod
-    def _do_close(self) -> None: ...
-
+    # --- driver hooks (and Device's _do_open, _do_close) ---------------------------------
     @abstractmethod
     def _do_start(self, n_frames: int | None) -> None: ...
 

@@ -2,18 +2,18 @@
 
 import logging
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Any
 
 from hal._camera import Camera
-from hal._errors import DeviceError, HalTimeoutError, UnsupportedSettingError
-from hal._settings import DeviceSettings, validate_settings
+from hal._device import Device
+from hal._errors import HalTimeoutError, UnsupportedSettingError
 
 logger = logging.getLogger("hal")
 
 
-class FocusStage(ABC):
+class FocusStage(Device):
     """A focus (z) stage. ``move_to`` starts a move; ``wait`` blocks until it has settled.
 
     Parameters
@@ -25,47 +25,15 @@ class FocusStage(ABC):
         (one CMMCore; one simulated microscope whose focal plane the stage moves).
     """
 
-    Settings: ClassVar[type[DeviceSettings]] = DeviceSettings
-
     def __init__(
         self, settings: Mapping[str, Any] | None = None, *, camera: "Camera | None" = None
     ) -> None:
-        self.settings = validate_settings(self.Settings, settings, device=type(self).__name__)
+        super().__init__(settings)
         self.camera = camera
-        self._is_open = False
-
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        """Why this driver cannot run here, or None."""
-        return None
-
-    @property
-    def is_open(self) -> bool:
-        return self._is_open
-
-    def open(self) -> None:
-        if not self._is_open:
-            self._do_open()
-            self._is_open = True
-
-    def close(self) -> None:
-        if self._is_open:
-            try:
-                self._do_close()
-            finally:
-                self._is_open = False
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def move_to(self, z_nm: float) -> None:
         """Start a move to absolute ``z_nm``; raises UnsupportedSettingError outside the limits."""
-        if not self._is_open:
-            raise DeviceError(f"{type(self).__name__} is not open")
+        self._require_open()
         lo, hi = self.limits_nm
         if not lo <= z_nm <= hi:
             raise UnsupportedSettingError(
@@ -95,12 +63,6 @@ class FocusStage(ABC):
     @abstractmethod
     def is_busy(self) -> bool:
         """True while the stage is moving or settling."""
-
-    @abstractmethod
-    def _do_open(self) -> None: ...
-
-    @abstractmethod
-    def _do_close(self) -> None: ...
 
     @abstractmethod
     def _do_move_to(self, z_nm: float) -> None: ...

@@ -1,0 +1,76 @@
+"""Device: what every driver object shares (settings, availability, open/close).
+
+Public methods do the bookkeeping once and call the ``_do_*`` hooks a driver fills in, as
+python-microscope's devices do. :class:`~hal.Camera` and :class:`~hal.FocusStage` build on it.
+"""
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
+
+from hal._errors import DeviceError
+from hal._settings import DeviceSettings, validate_settings
+
+logger = logging.getLogger("hal")
+
+
+class Device(ABC):
+    """A driver object: validated settings, then open, use, close (also as a context manager).
+
+    Parameters
+    ----------
+    settings : mapping, optional
+        Driver settings, validated against :attr:`Settings`.
+    """
+
+    #: The driver's settings model; subclasses replace it.
+    Settings: ClassVar[type[DeviceSettings]] = DeviceSettings
+
+    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
+        self.settings = validate_settings(self.Settings, settings, device=type(self).__name__)
+        self._is_open = False
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this driver cannot run here (e.g. "pymmcore not installed"), or None."""
+        return None
+
+    @property
+    def is_open(self) -> bool:
+        return self._is_open
+
+    def open(self) -> None:
+        """Connect to the device and apply the settings."""
+        if self._is_open:
+            return
+        logger.debug("opening %s", type(self).__name__)
+        self._do_open()
+        self._is_open = True
+
+    def close(self) -> None:
+        """Release the device; safe to call twice."""
+        if not self._is_open:
+            return
+        try:
+            self._do_close()
+        finally:
+            self._is_open = False
+            logger.debug("closed %s", type(self).__name__)
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _require_open(self) -> None:
+        if not self._is_open:
+            raise DeviceError(f"{type(self).__name__} is not open; call open() first")
+
+    @abstractmethod
+    def _do_open(self) -> None: ...
+
+    @abstractmethod
+    def _do_close(self) -> None: ...
