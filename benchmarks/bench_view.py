@@ -10,6 +10,9 @@ viewer competing for CPU would lower. With ``--frame-rate N`` the camera is pace
 shows as dropped frames instead.
 
 Frame rate = frames stored / seconds acquired (the run's duration counts from the camera's start).
+The viewer's CPU share (1 = one core, /proc/PID/stat user + system) is taken over the acquisition
+less its first and last second. Paced near this machine's capacity (e.g. ``--frame-rate 1000``
+on two cores), any CPU the viewer takes shows as dropped frames.
 
 Usage: ``python benchmarks/bench_view.py [--seconds 10] [--repeats 2] [--frame-rate 0]``
 """
@@ -63,6 +66,30 @@ def _wait_for_run(namespace: str, proc: subprocess.Popen, timeout: float = 120) 
     raise RuntimeError("the run's buffers did not appear")
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_window(run_ns: str, run: subprocess.Popen, pid: int, seconds: float) -> float:
+    """CPU share (1 = one core) of process ``pid`` over a window inside the acquisition.
+
+    From 1 s after the camera starts to 1 s before the run's duration is up: the viewer's start
+    (Qt, the first frames) and the run's end are left out.
+    """
+    from magacq.status import ACQUIRING, read_status
+
+    while (status := read_status(run_ns)) is None or status["state"] != ACQUIRING:
+        if run.poll() is not None:
+            return float("nan")
+        time.sleep(0.05)
+    time.sleep(1.0)
+    t0, c0 = time.monotonic(), _cpu_s(pid)
+    time.sleep(max(0.5, seconds - 2.0))
+    return (_cpu_s(pid) - c0) / (time.monotonic() - t0)
+
+
 def trial(config: Path, with_viewer: bool, seconds: float, k: int) -> dict:
     """One `magacq run` (and viewer); its frames stored, dropped and frame rate."""
     out = config.parent / f"trial{k}"
@@ -75,6 +102,7 @@ def trial(config: Path, with_viewer: bool, seconds: float, k: int) -> dict:
         text=True,
     )
     viewer = None
+    viewer_cpu = float("nan")
     try:
         if with_viewer:
             run_ns = f"{namespace}-run{run.pid}"
@@ -86,6 +114,7 @@ def trial(config: Path, with_viewer: bool, seconds: float, k: int) -> dict:
                 stderr=subprocess.PIPE,
                 text=True,
             )
+            viewer_cpu = _cpu_window(run_ns, run, viewer.pid, seconds)
         _, err = run.communicate(timeout=seconds + 180)
         if run.returncode != 0:
             raise RuntimeError(f"magacq run failed ({run.returncode}): {err}")
@@ -117,6 +146,7 @@ def trial(config: Path, with_viewer: bool, seconds: float, k: int) -> dict:
         "tracked": tracked,
         "fps": stored / seconds,
         "p99_ms": 1e3 * p99,
+        "viewer_cpu": viewer_cpu,
     }
 
 
@@ -137,7 +167,8 @@ def main() -> None:
             print(
                 f"{'with viewer' if res['viewer'] else 'no viewer  '}: {res['fps']:7.1f} frames/s, "
                 f"{res['stored']} stored, {res['dropped']} dropped, {res['tracked']} tracked, "
-                f"latency p99 {res['p99_ms']:.0f} ms",
+                f"latency p99 {res['p99_ms']:.0f} ms"
+                + (f", viewer CPU {100 * res['viewer_cpu']:.0f}%" if res["viewer"] else ""),
                 flush=True,
             )
     rate = {v: np.mean([r["fps"] for r in results if r["viewer"] == v]) for v in (False, True)}
@@ -149,6 +180,9 @@ def main() -> None:
     )
     print(f"frame rate without viewer {rate[False]:.1f}/s, with {rate[True]:.1f}/s")
     print(f"dropped frames without viewer {drops[False]}, with {drops[True]}")
+    cpu = np.mean([r["viewer_cpu"] for r in results if r["viewer"]])
+    print(f"viewer CPU {100 * cpu:.0f}% of one core (mean over its trials)")
+    print(f"load average at the end {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"ratio with/without: {rate[True] / rate[False]:.3f}")
 
 

@@ -87,6 +87,7 @@ class ImagePanel(QtWidgets.QWidget):
         layout.addWidget(help_text)
         self.graphics.scene().sigMouseClicked.connect(self._on_click)
         self.image: np.ndarray | None = None
+        self._step = 1
 
     # --- image ----------------------------------------------------------------------------
     def show_image(self, frame: int, image: np.ndarray) -> None:
@@ -102,7 +103,14 @@ class ImagePanel(QtWidgets.QWidget):
         if auto and (slow_tick or self._auto_levels is None):
             self._auto_levels = auto_levels(image)
         levels = self._auto_levels if auto else self.levels()
-        self.image_item.setImage(image, levels=levels, autoLevels=False)
+        step = self._display_step(first)
+        # a frame larger than the screen shows it is decimated to about the screen's size: what
+        # Qt's unsmoothed scaling would draw anyway, without converting the pixels it drops
+        self.image_item.setImage(image[::step, ::step], levels=levels, autoLevels=False)
+        if first or step != self._step:
+            self._step = step
+            height, width = image.shape
+            self.image_item.setRect(QtCore.QRectF(0, 0, width, height))  # axes stay in pixels
         if slow_tick:
             self._levels_at = now
             self._refresh_histogram()
@@ -111,6 +119,13 @@ class ImagePanel(QtWidgets.QWidget):
         if first:
             self.view.autoRange(padding=0)
         self.frame_label.setText(f"frame {frame}")
+
+    def _display_step(self, first: bool) -> int:
+        """Keep every n-th pixel: n image pixels share one screen pixel, as zoomed now (>= 1)."""
+        if first:
+            return 1  # not placed on screen yet
+        px_w, px_h = self.view.viewPixelSize()  # image pixels per (logical) screen pixel
+        return max(1, int(min(px_w, px_h) / self.graphics.devicePixelRatioF()))
 
     def _refresh_histogram(self) -> None:
         # the histogram re-emits its levels on a new image: that is not the user dragging them

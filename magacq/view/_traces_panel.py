@@ -33,7 +33,8 @@ class TracesPanel(QtWidgets.QWidget):
         for row, axis in enumerate("xyz"):
             plot = self.graphics.addPlot(row=row, col=0)
             plot.setLabel("left", axis, units="nm")
-            plot.showGrid(x=True, y=True, alpha=0.3)
+            # no grid: with one, every axis change repaints the whole plot area (grid lines
+            # are drawn by the axes), the viewer's largest cost on a fast run (issue 9)
             # a fixed width: otherwise every new tick label re-lays-out the whole plot
             plot.getAxis("left").setWidth(AXIS_WIDTH_PX)
             # thousands of points a second: draw what the pixels can show
@@ -46,6 +47,7 @@ class TracesPanel(QtWidgets.QWidget):
         self.t0: float | None = None  # the first row's camera time: camera clocks start anywhere
         self.curves: dict[int, list[pg.PlotDataItem]] = {}
         self.selected: list[int] = []
+        self._drawn: tuple = ()  # what the curves show: skip redrawing when nothing changed
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -77,12 +79,18 @@ class TracesPanel(QtWidgets.QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        """Redraw the curves from the history."""
+        """Redraw the curves from the history (nothing to do when no selected bead changed)."""
+        ref = self.reference.currentData()
+        state = (ref, self.history.window_s, *((b, self.history.version(b)) for b in self.selected))
+        if ref is not None:
+            state += (self.history.version(ref),)
+        if state == self._drawn:
+            return
+        self._drawn = state
         for bead in list(self.curves):
             if bead not in self.selected:
                 for plot, curve in zip(self.plots, self.curves.pop(bead), strict=True):
                     plot.removeItem(curve)
-        ref = self.reference.currentData()
         for n, bead in enumerate(self.selected):
             if bead not in self.curves:
                 pen = pg.mkPen(_COLOURS[n % len(_COLOURS)], width=1)

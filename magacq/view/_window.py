@@ -1,4 +1,4 @@
-"""The viewer's main window: image, traces, profile and status, refreshed by timers."""
+"""The viewer's main window: image, traces, profile and status, refreshed by one timer."""
 
 import logging
 
@@ -11,8 +11,12 @@ from ._traces_panel import TracesPanel
 
 log = logging.getLogger("magacq.view")
 
-IMAGE_PERIOD_MS = 50  # ~20 Hz whatever the camera's rate, and only when a new frame came
-DATA_PERIOD_MS = 100
+#: One timer drives the window. Each tick shows the newest frame, if a new one came (so the image
+#: refreshes at up to 25 Hz whatever the camera's rate); every ``DATA_EVERY``-th tick also
+#: refreshes the ROIs, traces, profile and status (5 Hz: repainting the trace plots costs far
+#: more than a frame, and a slower scroll shows the same).
+TICK_MS = 40
+DATA_EVERY = 5
 DEFAULT_ROI_SIZE = 32  # px, for a ROI added by clicking when the run has none to copy
 
 
@@ -65,14 +69,18 @@ class ViewerWindow(QtWidgets.QMainWindow):
 
         self.image_panel.clicked.connect(self._on_image_click)
         self.profile.set_zlut(None)
-        self._image_timer = QtCore.QTimer(self, interval=IMAGE_PERIOD_MS)
-        self._image_timer.timeout.connect(self.update_image)
-        self._data_timer = QtCore.QTimer(self, interval=DATA_PERIOD_MS)
-        self._data_timer.timeout.connect(self.update_data)
-        self._image_timer.start()
-        self._data_timer.start()
+        self._ticks = 0
+        self._timer = QtCore.QTimer(self, interval=TICK_MS)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start()
 
     # --- periodic updates -----------------------------------------------------------------
+    def _tick(self) -> None:
+        self._ticks += 1
+        if self._ticks % DATA_EVERY == 1:
+            self.update_data()
+        self.update_image()
+
     def update_image(self) -> None:
         """Show the newest frame (lock-free read), if there is a new one."""
         self._guarded(self._update_image)
@@ -127,8 +135,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
     def show_ended(self, why: str) -> None:
         """Stop reading, release the run's buffers and say so; the last data stays on screen."""
         self.ended = why
-        self._image_timer.stop()
-        self._data_timer.stop()
+        self._timer.stop()
         self.source.close()
         self.banner.setText(
             f"{why[0].upper()}{why[1:]}. What is shown is its last data; "
@@ -189,8 +196,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
 
     # --- teardown -------------------------------------------------------------------------
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        """Stop the timers and detach; the run itself is left untouched."""
-        self._image_timer.stop()
-        self._data_timer.stop()
+        """Stop the timer and detach; the run itself is left untouched."""
+        self._timer.stop()
         self.source.close()
         super().closeEvent(event)
