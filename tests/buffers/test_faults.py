@@ -8,11 +8,20 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from buffers import BeadRoiBuffer, MatrixBuffer, VideoBuffer, make_locks
+from buffers import (
+    BeadRoiBuffer,
+    LiveProfileBuffer,
+    MatrixBuffer,
+    VideoBuffer,
+    ZLUTSweepDataset,
+    make_locks,
+)
 
 METHODS = ["fork", "spawn"]
 W, H, N = 8, 6, 2
@@ -28,6 +37,63 @@ def frame(i: int) -> np.ndarray:
 
 def kill_self() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+# --- a creator SIGKILLed: its segments are reclaimed by the next creator ----------------------
+KINDS = ["video", "matrix", "bead_roi", "live_profile", "zlut_sweep"]
+
+
+def create(kind: str, namespace: str, size: int):
+    """A new buffer of ``kind`` whose geometry :func:`size_of` reads back as ``size``."""
+    if kind == "video":
+        return VideoBuffer(create=True, n_stacks=size, width=4, height=3, n_images=1, bits=8,
+                           namespace=namespace)  # fmt: skip
+    if kind == "matrix":
+        return MatrixBuffer(create=True, name="m", shape=(size, 2), namespace=namespace)
+    if kind == "bead_roi":
+        return BeadRoiBuffer(create=True, capacity=size, namespace=namespace)
+    if kind == "live_profile":
+        return LiveProfileBuffer(create=True, profile_capacity=size, namespace=namespace)
+    return ZLUTSweepDataset.create(capacity=size, profile_length=4, n_steps=3, n_beads=2,
+                                   profiles_per_bead=1, namespace=namespace)  # fmt: skip
+
+
+def size_of(buf) -> int:
+    if isinstance(buf, VideoBuffer):
+        return buf.n_stacks
+    if isinstance(buf, MatrixBuffer):
+        return buf.shape[0]
+    if isinstance(buf, BeadRoiBuffer):
+        return buf.capacity
+    if isinstance(buf, LiveProfileBuffer):
+        return buf.profile_capacity
+    return buf.get_capacity()
+
+
+def create_and_hang(kind, namespace, ready):
+    buf = create(kind, namespace, 2)  # noqa: F841 (held until the kill)
+    ready.set()
+    time.sleep(600)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("method", METHODS)
+def test_segment_of_sigkilled_creator_is_reclaimed(method, kind):
+    ctx = multiprocessing.get_context(method)
+    namespace = ns("reclaim")
+    segments = lambda: sorted(Path("/dev/shm").glob(f"magacq.{namespace}.*"))  # noqa: E731
+    ready = ctx.Event()
+    proc = ctx.Process(target=create_and_hang, args=(kind, namespace, ready))
+    proc.start()
+    assert ready.wait(60)
+    with pytest.raises(FileExistsError):  # its owner is alive
+        create(kind, namespace, 3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(timeout=30)
+    assert segments()  # left behind by the killed creator
+    with create(kind, namespace, 3) as buf:
+        assert size_of(buf) == 3
+    assert not segments()
 
 
 # --- a holder SIGKILLed while holding the lock -----------------------------------------------

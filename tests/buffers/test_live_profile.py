@@ -3,9 +3,7 @@ process while another writes (fork and spawn): never a torn profile."""
 
 import multiprocessing
 import os
-import signal
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -170,25 +168,6 @@ def test_reader_never_sees_a_torn_profile(method, reader_lock):
         assert proc.exitcode == 0 and last == N_PROFILES
         if reader is not lp:
             reader.close()
-
-
-def hold(locks, ready) -> None:
-    lp = LiveProfileBuffer(create=True, locks=locks, profile_capacity=CAP)  # noqa: F841
-    ready.set()
-    time.sleep(600)
-
-
-def test_segment_of_sigkilled_creator_is_reclaimed():
-    ctx = multiprocessing.get_context("fork")
-    locks = make_locks(NAME, context=ctx)
-    ready = ctx.Event()
-    proc = ctx.Process(target=hold, args=(locks, ready))
-    proc.start()
-    assert ready.wait(60)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.join(timeout=30)
-    with LiveProfileBuffer(create=True, locks=locks, profile_capacity=2) as lp:
-        assert lp.profile_capacity == 2
 
 
 # --- selected_bead_id: which bead a viewer wants --------------------------------------------

@@ -3,7 +3,6 @@ real processes (several writers, one reader; fork and spawn; a SIGKILLed creator
 
 import multiprocessing
 import os
-import signal
 import stat
 import threading
 import time
@@ -336,30 +335,6 @@ def test_writers_in_processes_reader_drains_nothing_lost_or_duplicated(method):
     for w in range(N_WRITERS):
         seqs = data[data[:, 0] == w, 1]
         np.testing.assert_array_equal(seqs, np.arange(PER_WRITER))  # each once, in order
-
-
-def hold_buffer(locks, ready) -> None:
-    mb = MatrixBuffer(create=True, locks=locks, name=NAME, shape=(2, 2))  # noqa: F841 (kept alive)
-    ready.set()
-    time.sleep(600)
-
-
-@pytest.mark.parametrize("method", METHODS)
-def test_segment_of_sigkilled_creator_is_reclaimed(method):
-    ctx = multiprocessing.get_context(method)
-    locks = make_locks(NAME, context=ctx)
-    ready = ctx.Event()
-    proc = ctx.Process(target=hold_buffer, args=(locks, ready))
-    proc.start()
-    assert ready.wait(60)
-    with pytest.raises(FileExistsError):  # its owner is alive
-        MatrixBuffer(create=True, locks=locks, name=NAME, shape=(2, 2))
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.join(timeout=30)
-    assert shm_path(NAME).exists()
-    with MatrixBuffer(create=True, locks=locks, name=NAME, shape=(3, 2)) as mb:
-        assert mb.shape == (3, 2) and mb.get_count_index() == 0
-    assert not shm_path(NAME).exists()
 
 
 def close_inherited(mb) -> None:

@@ -2,8 +2,6 @@
 real processes (fork and spawn) and a SIGKILLed creator."""
 
 import multiprocessing
-import os
-import signal
 import time
 from pathlib import Path
 
@@ -338,26 +336,6 @@ def test_writers_in_processes_fill_exactly(method):
     for b in range(N_WRITERS):
         steps = got["step_indices"][got["bead_ids"] == b]
         assert steps.tolist() == list(range(STEPS))  # each once, in order
-
-
-def hold(locks, ready) -> None:
-    ds = Z.create(locks=locks, **GEOMETRY)  # noqa: F841 (kept alive until killed)
-    ready.set()
-    time.sleep(600)
-
-
-def test_dataset_of_sigkilled_creator_is_reclaimed():
-    ctx = multiprocessing.get_context("fork")
-    locks = make_locks(NAME, context=ctx)
-    ready = ctx.Event()
-    proc = ctx.Process(target=hold, args=(locks, ready))
-    proc.start()
-    assert ready.wait(60)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.join(timeout=30)
-    assert shm_path().exists()
-    with Z.create(locks=locks, **(GEOMETRY | dict(capacity=2))) as ds:
-        assert ds.get_capacity() == 2 and ds.get_count() == 0
 
 
 def test_failed_creation_leaves_nothing():
