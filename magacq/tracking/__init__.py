@@ -9,10 +9,16 @@ is the mean of bilinear samples on circles about the centre; z is where the norm
 best fits a quadratic through the nearest Z-LUT planes. numba, single-threaded, cached on disk.
 """
 
-from ._flags import TrackFlag
-from ._spec import ProfileSpec
-from ._track import TrackResult, XYMethod, track_rois
-from ._zlut import ZLut, build_zlut
+from pathlib import Path
+
+from ._cache import drop_stale_cache
+
+drop_stale_cache(Path(__file__).parent)  # before any kernel is loaded from the cache
+
+from ._flags import TrackFlag  # noqa: E402
+from ._spec import ProfileSpec  # noqa: E402
+from ._track import TrackResult, XYMethod, track_rois  # noqa: E402
+from ._zlut import ZLut, build_zlut  # noqa: E402
 
 __all__ = [
     "ProfileSpec",

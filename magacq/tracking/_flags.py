@@ -30,3 +30,8 @@ class TrackFlag(enum.IntFlag):
     """The best-matching Z-LUT planes include an empty (NaN) plane: z NaN."""
     XY_NOT_CONVERGED = 256
     """The last XY refinement step still moved more than 0.3 px; x, y kept."""
+    Z_POOR_MATCH = 512
+    """The profile resembles no Z-LUT plane (mean squared difference to the nearest, per radial
+    bin of the normalised profiles, over 0.2; inside the LUT's range it is ~0.001): the bead is
+    far outside the range, or on the other side of focus, where its profile would otherwise be
+    matched to some inner plane and given a wrong z. z NaN."""

@@ -9,6 +9,10 @@ from ._sampling import FASTMATH
 _BELOW = int(TrackFlag.Z_BELOW_RANGE)
 _ABOVE = int(TrackFlag.Z_ABOVE_RANGE)
 _GAP = int(TrackFlag.LUT_GAP)
+_POOR = int(TrackFlag.Z_POOR_MATCH)
+#: Largest mean (weighted) squared difference per radial bin between a normalised profile and
+#: its nearest plane that still counts as a match (see TrackFlag.Z_POOR_MATCH).
+POOR_MATCH_MSE = 0.2
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -38,7 +42,8 @@ def match_plane(p: np.ndarray, w: np.ndarray, planes: np.ndarray) -> tuple[float
 
     The nearest plane by weighted squared error is found, then ``p`` is fitted to the quadratic
     through that plane and its neighbours (interpolating the LUT between planes). Returns
-    ``(index, flags)``; index is NaN when flags say out of range or a NaN plane was needed.
+    ``(index, flags)``; index is NaN when flags say out of range, no plane matches well, or a
+    NaN plane was needed.
     """
     n_pl, n_r = planes.shape
     best = np.inf
@@ -53,6 +58,11 @@ def match_plane(p: np.ndarray, w: np.ndarray, planes: np.ndarray) -> tuple[float
             jb = j
     if jb < 0:
         return np.nan, _GAP
+    wsum = 0.0
+    for k in range(n_r):
+        wsum += w[k]
+    if best > POOR_MATCH_MSE * wsum:
+        return np.nan, _POOR
     if n_pl < 3:
         return float(jb), 0
     j = min(max(jb, 1), n_pl - 2)

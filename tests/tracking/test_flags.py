@@ -17,6 +17,23 @@ def test_out_of_lut_range_is_nan_and_flagged(bead):
     assert np.isfinite(res.x).all() and np.isfinite(res.y).all()
 
 
+def test_far_outside_the_lut_or_across_focus_is_never_a_wrong_z(bead):
+    """Without a match-quality check these gave z = -1351, -200, -200, -585 and -1037 nm."""
+    z = np.array([-6000.0, -5000.0, 200.0, 500.0, 1000.0])
+    res = track_rois(bead.stack(np.full(5, 32.2), np.full(5, 31.9), z), None, bead.zlut)
+    assert np.isnan(res.z).all()
+    assert (res.flags == TrackFlag.Z_POOR_MATCH).all()
+    assert np.isfinite(res.x).all() and np.isfinite(res.y).all()
+
+
+def test_dim_beads_inside_the_lut_still_match(bead):
+    z = np.linspace(Z_RANGE[0] + 10.0, Z_RANGE[1] - 10.0, 30)
+    xy = 32.0 + bead.rng.uniform(-0.5, 0.5, (2, len(z)))
+    res = track_rois(bead.stack(xy[0], xy[1], z, photons=300.0), None, bead.zlut)
+    assert not (res.flags & TrackFlag.Z_POOR_MATCH).any()
+    assert np.isfinite(res.z).all() and np.abs(res.z - z).max() < 15.0
+
+
 def test_bead_near_and_beyond_the_roi_edge(bead):
     # 12 px from the edge: some circles clipped, z still good; 6 px: x, y still good, but over
     # a third of the samples are outside, so no z; centre beyond the ROI: nothing to report.
