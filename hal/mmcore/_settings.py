@@ -1,9 +1,9 @@
 """Settings of the mmcore driver."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from hal._settings import DeviceSettings
 
@@ -17,10 +17,14 @@ def _existing_dirs(paths: list[Path]) -> list[Path]:
     return paths
 
 
-def _existing_cfg(path: Path | None) -> Path | None:
-    if path is not None and not path.is_file():
+def _existing_cfg(path: Path) -> Path:
+    if not path.is_file():
         raise ValueError(f"Micro-Manager config file not found: {path}")
     return path
+
+
+AdapterDirs = Annotated[list[Path], AfterValidator(_existing_dirs)]
+ConfigFile = Annotated[Path, AfterValidator(_existing_cfg)]
 
 
 class MMCoreSettings(DeviceSettings):
@@ -54,8 +58,8 @@ class MMCoreSettings(DeviceSettings):
         present ("auto"), or the host's ``time.monotonic()`` when the frame is read ("host").
     """
 
-    mm_path: list[Path] = Field(min_length=1)
-    config_file: Path
+    mm_path: AdapterDirs = Field(min_length=1)
+    config_file: ConfigFile
     camera: str | None = None
     exposure_ms: float | None = Field(None, ge=0)
     roi: tuple[int, int, int, int] | None = None
@@ -64,16 +68,6 @@ class MMCoreSettings(DeviceSettings):
     pixel_size_nm: float | None = Field(None, gt=0)
     buffer_mb: int | None = Field(None, ge=1, le=1_000_000)
     timestamps: Literal["auto", "host"] = "auto"
-
-    @field_validator("mm_path")
-    @classmethod
-    def _dirs_exist(cls, value: list[Path]) -> list[Path]:
-        return _existing_dirs(value)
-
-    @field_validator("config_file")
-    @classmethod
-    def _cfg_exists(cls, value: Path | None) -> Path | None:
-        return _existing_cfg(value)
 
 
 class MMCoreFocusSettings(DeviceSettings):
@@ -94,17 +88,7 @@ class MMCoreFocusSettings(DeviceSettings):
         Reachable z range; default: the limits of the stage's ``Position`` property, else none.
     """
 
-    mm_path: list[Path] = Field(default_factory=list)
-    config_file: Path | None = None
+    mm_path: AdapterDirs = Field(default_factory=list)
+    config_file: ConfigFile | None = None
     stage: str | None = None
     limits_nm: tuple[float, float] | None = None
-
-    @field_validator("mm_path")
-    @classmethod
-    def _dirs_exist(cls, value: list[Path]) -> list[Path]:
-        return _existing_dirs(value)
-
-    @field_validator("config_file")
-    @classmethod
-    def _cfg_exists(cls, value: Path | None) -> Path | None:
-        return _existing_cfg(value)
