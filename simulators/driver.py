@@ -8,6 +8,7 @@ Every frame's true bead positions are kept: :meth:`SimCamera.ground_truth`.
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import fields
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -91,6 +92,11 @@ class SimCameraSettings(DeviceSettings):
         return self
 
 
+def _from_settings(params: type, settings: DeviceSettings):
+    """A ``params`` dataclass filled from the settings fields of the same names."""
+    return params(**{f.name: getattr(settings, f.name) for f in fields(params)})
+
+
 class SimCamera(_Camera):
     """A simulated camera looking at tethered beads.
 
@@ -129,24 +135,8 @@ class SimCamera(_Camera):
         stuck = np.zeros(len(xy), dtype=bool)
         n_stuck = round(s.fraction_stuck * len(xy))
         stuck[rng.choice(len(xy), n_stuck, replace=False)] = True
-        optics = OpticsParams(
-            wavelength_nm=s.wavelength_nm,
-            na=s.na,
-            magnification=s.magnification,
-            pixel_size_nm=s.pixel_size_nm,
-            bead_radius_nm=s.bead_radius_nm,
-            n_bead=s.n_bead,
-            kappa_bead=s.kappa_bead,
-            n_medium=s.n_medium,
-        )
-        motion = MotionParams(
-            force_pn=s.force_pn,
-            contour_nm=s.contour_nm,
-            persistence_nm=s.persistence_nm,
-            bead_radius_nm=s.bead_radius_nm,
-            viscosity_pn_s_per_nm2=s.viscosity_pn_s_per_nm2,
-            temperature_k=s.temperature_k,
-        )
+        optics = _from_settings(OpticsParams, s)
+        motion = _from_settings(MotionParams, s)
         self.microscope = SimMicroscope(
             s.width,
             s.height,
