@@ -55,6 +55,7 @@ class ProfilePanel(QtWidgets.QWidget):
         layout.addWidget(self.graphics, 1)
         layout.addWidget(self.caption)
         self._zlut: ZLut | None = None
+        self._drawn_zlut: ZLut | None = None  # the Z-LUT the drawn match was taken from
         self.profile: Profile | None = None
 
     def set_zlut(self, zlut: ZLut | None) -> None:
@@ -81,7 +82,14 @@ class ProfilePanel(QtWidgets.QWidget):
                 "select a bead" if wanted is None else f"waiting for bead {wanted}'s profile"
             )
             return
+        if (
+            self.profile is not None
+            and (profile.bead_id, profile.time) == (self.profile.bead_id, self.profile.time)
+            and self._drawn_zlut is self._zlut
+        ):
+            return  # the same profile as drawn: no repaint
         self.profile = profile
+        self._drawn_zlut = self._zlut
         r = np.arange(len(profile.values))
         self.live_curve.setData(r, profile.values)
         text = f"bead {profile.bead_id} at t = {profile.time:.3f} s"
