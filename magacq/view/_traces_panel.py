@@ -43,6 +43,8 @@ class TracesPanel(QtWidgets.QWidget):
             if self.plots:
                 plot.setXLink(self.plots[0])
             self.plots.append(plot)
+        for plot in self.plots[:-1]:  # one time axis for the three (linked): fewer to redraw
+            plot.hideAxis("bottom")
         self.plots[-1].setLabel("bottom", "time since attached", units="s")
         self.t0: float | None = None  # the first row's camera time: camera clocks start anywhere
         self.curves: dict[int, list[pg.PlotDataItem]] = {}
