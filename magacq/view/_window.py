@@ -2,6 +2,7 @@
 
 import logging
 
+from ._cpu import IdleCpu
 from ._history import TrackHistory
 from ._image_panel import ImagePanel
 from ._profile_panel import ProfilePanel
@@ -17,6 +18,16 @@ log = logging.getLogger("magacq.view")
 #: more than a frame, and a slower scroll shows the same).
 TICK_MS = 40
 DATA_EVERY = 5
+#: When the machine has less than ``BUSY_IDLE_CORES`` of CPU idle (the run takes all it can get:
+#: a camera free-running or paced near the machine's capacity), the window refreshes less, image
+#: every ``SLOW_IMAGE_EVERY``-th tick (8 Hz) and data every ``SLOW_DATA_EVERY``-th (1.25 Hz), so
+#: as to take little from the run; it is back to normal once ``CALM_IDLE_CORES`` are idle.
+#: Checked every ``CPU_CHECK_TICKS`` ticks (1 s).
+BUSY_IDLE_CORES = 0.25
+CALM_IDLE_CORES = 0.6
+SLOW_IMAGE_EVERY = 3
+SLOW_DATA_EVERY = 20
+CPU_CHECK_TICKS = 25
 DEFAULT_ROI_SIZE = 32  # px, for a ROI added by clicking when the run has none to copy
 
 
@@ -70,6 +81,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.image_panel.clicked.connect(self._on_image_click)
         self.profile.set_zlut(None)
         self._ticks = 0
+        self._idle = IdleCpu()
+        self.slowed = False  # refreshing less: the machine has no CPU to spare
+        self.busy_idle_cores, self.calm_idle_cores = BUSY_IDLE_CORES, CALM_IDLE_CORES
         self._timer = QtCore.QTimer(self, interval=TICK_MS)
         self._timer.timeout.connect(self._tick)
         self._timer.start()
@@ -77,9 +91,25 @@ class ViewerWindow(QtWidgets.QMainWindow):
     # --- periodic updates -----------------------------------------------------------------
     def _tick(self) -> None:
         self._ticks += 1
-        if self._ticks % DATA_EVERY == 1:
+        if self._ticks % CPU_CHECK_TICKS == 0:
+            self._check_cpu()
+        image_every, data_every = (
+            (SLOW_IMAGE_EVERY, SLOW_DATA_EVERY) if self.slowed else (1, DATA_EVERY)
+        )
+        if self._ticks % data_every == 1:
             self.update_data()
-        self.update_image()
+        if self._ticks % image_every == 0:
+            self.update_image()
+
+    def _check_cpu(self) -> None:
+        idle = self._idle.cores()
+        if idle is None:
+            return
+        if not self.slowed and idle < self.busy_idle_cores:
+            self.slowed = True
+            log.info("machine busy (%.2f cores idle): refreshing less", idle)
+        elif self.slowed and idle > self.calm_idle_cores:
+            self.slowed = False
 
     def update_image(self) -> None:
         """Show the newest frame (lock-free read), if there is a new one."""
@@ -115,6 +145,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
         primary = self.selected[0] if self.selected else None
         self.profile.show_profile(self.source.live_profile(), primary)
         text = self.source.status().describe() + f" · beads {len(beads.ids)}"
+        if self.slowed:
+            text += " · display slowed: CPU busy"
         if text != self._status_text:
             self._status_text = text
             self.status_label.setText(text)

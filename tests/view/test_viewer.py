@@ -120,6 +120,15 @@ def test_shows_the_runs_image_rois_traces_profile_and_status(
     window.image_panel.set_levels(0, 5000)
     assert not window.image_panel.auto.isChecked() and window.image_panel.levels() == (0, 5000)
 
+    # on a machine with no CPU to spare the window refreshes less, and says so (here the
+    # threshold is raised so that this one counts as busy)
+    window.busy_idle_cores = window.calm_idle_cores = math.inf
+    qtbot.waitUntil(lambda: window.slowed, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "display slowed" in window.status_label.text(), timeout=WAIT_MS)
+    shown, points = window._frame_shown, window.traces.points_shown()
+    qtbot.waitUntil(lambda: window._frame_shown != shown, timeout=WAIT_MS)  # still live
+    qtbot.waitUntil(lambda: window.traces.points_shown() != points, timeout=WAIT_MS)
+
     # closing the viewer leaves the run running; it then ends normally
     window.close()
     assert live_run.proc.poll() is None
