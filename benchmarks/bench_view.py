@@ -6,13 +6,15 @@ Each trial is a real `magacq run` subprocess on ``configs/sim.yaml`` (512x512, 1
 attached from before the camera starts until the run ends. Trials alternate (without, with, ...)
 so drifts of the machine fall on both. The sim camera runs flat out by default
 (``--frame-rate 0``): the run's frame rate is then what this machine sustains, the number a
-viewer competing for CPU would lower. With ``--frame-rate N`` the camera is paced and the cost
-shows as dropped frames instead.
+viewer competing for CPU would lower. With ``--frame-rate N`` the camera is paced: the sim
+renders each frame on demand, so a producer that falls behind makes fewer frames (late, never
+dropped), and frames are dropped only when the trackers fall a whole ring behind. Paced just
+under this machine's capacity (``--frame-rate 1200`` on two quiet cores, which flat out make
+about 1300-1400 frames/s), CPU the viewer takes shows as a frame rate under the pace, or as drops.
 
 Frame rate = frames stored / seconds acquired (the run's duration counts from the camera's start).
 The viewer's CPU share (1 = one core, /proc/PID/stat user + system) is taken over the acquisition
-less its first and last second. Paced near this machine's capacity (e.g. ``--frame-rate 1000``
-on two cores), any CPU the viewer takes shows as dropped frames.
+less its first and last second. The load average at the end says how busy the machine was.
 
 Usage: ``python benchmarks/bench_view.py [--seconds 10] [--repeats 2] [--frame-rate 0]``
 """
