@@ -33,6 +33,29 @@ from collections.abc import Callable
 from typing import Any
 
 _POLL_S = 0.0005
+_SPIN_S = 100e-6  # a held lock is retried this long before sleeping in the kernel
+
+
+def _flock_ex(fd: int) -> None:
+    """``flock(fd, LOCK_EX)``, retrying briefly before it blocks.
+
+    The buffers' sections last microseconds (a frame copy, tens): a waiter that sleeps in the
+    kernel instead is woken only after a scheduling delay, during which the holder, wanting
+    the lock back, sleeps too. Retrying for up to ``_SPIN_S`` hands the lock over at once.
+    """
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    deadline = time.perf_counter() + _SPIN_S
+    while time.perf_counter() < deadline:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+    fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 class _Shared:
@@ -114,7 +137,7 @@ class SegmentLock:
         if shared.depth == 0:
             try:
                 if blocking and timeout < 0:
-                    fcntl.flock(shared.fd, fcntl.LOCK_EX)
+                    _flock_ex(shared.fd)
                 elif not self._flock(shared.fd, blocking, timeout):
                     shared.rlock.release()
                     return False
@@ -256,7 +279,7 @@ class BufferLock:
                 shared.depth += 1
                 return self
             try:
-                fcntl.flock(shared.fd, fcntl.LOCK_EX)
+                _flock_ex(shared.fd)
             except BaseException:
                 shared.rlock.release()
                 raise

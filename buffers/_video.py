@@ -738,6 +738,9 @@ class VideoBuffer(SegmentHolder):
         For the single-consumer calls (``peak_stack``); workers use :meth:`claim_stack`.
         """
 
+        if self._ctl_mv[_COUNT] >= self.n_images:  # one aligned word: no lock needed to look
+            return True
+
         def attempt() -> bool | None:
             return True if self._ctl[_COUNT] >= self.n_images else None
 
