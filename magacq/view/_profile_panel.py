@@ -43,7 +43,7 @@ class ProfilePanel(QtWidgets.QWidget):
         self.live_curve = self.plot.plot(pen=pg.mkPen((255, 220, 0), width=2), name="live")
         self.lut_plot = self.graphics.addPlot(row=1, col=0, title="Z-LUT")
         self.lut_plot.setLabel("bottom", "radius", units="px")
-        self.lut_plot.setLabel("left", "z", units="nm")
+        self.lut_plot.setLabel("left", "z (nm)")
         self.lut_image = pg.ImageItem()
         self.lut_plot.addItem(self.lut_image)
         self.lut_marker = pg.InfiniteLine(angle=0, pen=pg.mkPen((255, 220, 0)))

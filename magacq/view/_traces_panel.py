@@ -32,7 +32,7 @@ class TracesPanel(QtWidgets.QWidget):
         self.plots: list[pg.PlotItem] = []
         for row, axis in enumerate("xyz"):
             plot = self.graphics.addPlot(row=row, col=0)
-            plot.setLabel("left", axis, units="nm")
+            plot.setLabel("left", f"{axis} (nm)")  # no SI prefix: never "knm"
             # no grid: with one, every axis change repaints the whole plot area (grid lines
             # are drawn by the axes), the viewer's largest cost on a fast run (issue 9)
             # a fixed width: otherwise every new tick label re-lays-out the whole plot
