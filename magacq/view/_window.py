@@ -20,13 +20,13 @@ TICK_MS = 40
 DATA_EVERY = 5
 #: When the machine has less than ``BUSY_IDLE_CORES`` of CPU idle (the run takes all it can get:
 #: a camera free-running or paced near the machine's capacity), the window refreshes less, image
-#: every ``SLOW_IMAGE_EVERY``-th tick (8 Hz) and data every ``SLOW_DATA_EVERY``-th (1.25 Hz), so
+#: every ``SLOW_IMAGE_EVERY``-th tick (5 Hz) and data every ``SLOW_DATA_EVERY``-th (1 Hz), so
 #: as to take little from the run; it is back to normal once ``CALM_IDLE_CORES`` are idle.
 #: Checked every ``CPU_CHECK_TICKS`` ticks (1 s).
 BUSY_IDLE_CORES = 0.25
 CALM_IDLE_CORES = 0.6
-SLOW_IMAGE_EVERY = 3
-SLOW_DATA_EVERY = 20
+SLOW_IMAGE_EVERY = 5
+SLOW_DATA_EVERY = 25
 CPU_CHECK_TICKS = 25
 DEFAULT_ROI_SIZE = 32  # px, for a ROI added by clicking when the run has none to copy
 
