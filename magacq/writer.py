@@ -28,6 +28,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from magacq.tracking import TrackFlag
 from magacq.wiring import RAW_VIDEO, RunWiring
 
 logger = logging.getLogger("magacq.writer")
@@ -140,6 +141,7 @@ class RunFile:
         self.tables["rois"] = f["rois"]
         f["tracks"].attrs["columns"] = ",".join(TRACKS_DTYPE.names or ())
         f["tracks"].attrs["units"] = "time s, x_nm y_nm z_nm nm, flag magacq.tracking.TrackFlag"
+        f["tracks"].attrs["flags"] = json.dumps({flag.name: int(flag) for flag in TrackFlag})
         f.swmr_mode = True
         self._last_flush = time.monotonic()
 

@@ -1,9 +1,13 @@
 """End-to-end on the real `sim` driver: tracks vs the simulator's ground truth, raw video, and
 automatic detection on the shipped configs/sim.yaml."""
 
+import json
+
+import h5py
 import numpy as np
 import yaml
 
+from magacq.tracking import TrackFlag
 from tests.pipeline import _runner as r
 
 BEADS_PX = [(80.3, 90.6), (170.2, 100.1), (250.7, 80.4)]
@@ -53,6 +57,9 @@ def test_sim_tracks_match_ground_truth_and_raw_video(tmp_path):
     assert data["attrs"]["state"] == "complete"
     stored = _accounted(data)
     assert len(data["rois"]) == len(BEADS_PX)  # automatic detection found each bead
+    with h5py.File(r.output_file(tmp_path), "r") as f:  # the file says what its flag bits mean
+        flags = json.loads(f["tracks"].attrs["flags"])
+    assert flags == {flag.name: int(flag) for flag in TrackFlag} and flags["Z_POOR_MATCH"] == 512
 
     # tracks against the truth of the same frame: match each tracked bead to the nearest true one
     truth, tracks = data["truth"], data["tracks"]
