@@ -13,11 +13,11 @@ from ._traces_panel import TracesPanel
 log = logging.getLogger("magacq.view")
 
 #: One timer drives the window. Each tick shows the newest frame, if a new one came (so the image
-#: refreshes at up to 25 Hz whatever the camera's rate); every ``DATA_EVERY``-th tick also
+#: refreshes at up to 30 Hz whatever the camera's rate); every ``DATA_EVERY``-th tick also
 #: refreshes the ROIs, traces, profile and status (5 Hz: repainting the trace plots costs far
 #: more than a frame, and a slower scroll shows the same).
-TICK_MS = 40
-DATA_EVERY = 5
+TICK_MS = 33
+DATA_EVERY = 6
 #: When the machine has less than ``BUSY_IDLE_CORES`` of CPU idle (the run takes all it can get:
 #: a camera free-running or paced near the machine's capacity), the window refreshes less, image
 #: every ``SLOW_IMAGE_EVERY``-th tick (5 Hz) and data every ``SLOW_DATA_EVERY``-th (1 Hz), so
@@ -25,9 +25,9 @@ DATA_EVERY = 5
 #: Checked every ``CPU_CHECK_TICKS`` ticks (1 s).
 BUSY_IDLE_CORES = 0.25
 CALM_IDLE_CORES = 0.6
-SLOW_IMAGE_EVERY = 5
-SLOW_DATA_EVERY = 25
-CPU_CHECK_TICKS = 25
+SLOW_IMAGE_EVERY = 6
+SLOW_DATA_EVERY = 30
+CPU_CHECK_TICKS = 30
 DEFAULT_ROI_SIZE = 32  # px, for a ROI added by clicking when the run has none to copy
 
 
