@@ -119,7 +119,7 @@ def run_producer(wiring: RunWiring) -> None:
         cam = open_camera(wiring.camera["driver"], wiring.camera["settings"])
         scratch = np.empty((cam.height, cam.width), dtype=cam.dtype)
         cam.start()
-        stats.set("acquiring", 1)
+        stats.set("acquiring", time.monotonic())  # when: the run's duration counts from it
         logger.info("camera started: %dx%d %s", cam.width, cam.height, cam.dtype)
         last_fn = -1
         n = 0

@@ -52,7 +52,7 @@ _FIELDS = (
     "stacks_lost",  # stacks a killed worker held (requeued or dropped), supervisor-counted
     "worker_restarts",
     "buffer_level",  # fraction of the video buffer holding unread frames (producer)
-    "acquiring",  # 1 once the producer has started the camera
+    "acquiring",  # time.monotonic() when the producer started the camera; 0 before
     "video_frames",  # raw frames handed to the writer (output.raw_video_every)
     "video_skipped",  # raw frames skipped because the writer was behind
 )

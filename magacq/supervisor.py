@@ -443,10 +443,11 @@ def _supervise(run: Run, cfg: RunConfig, console: Console) -> str:
             run.start()
             if console.is_terminal:
                 live.start()
-            t0: float | None = None
+            started = False
+            end: float | None = None  # when the duration is up (monotonic), once started
             last_line = time.monotonic()
             while True:
-                run.watch(0.25)
+                run.watch(0.25 if end is None else min(0.25, max(0.0, end - time.monotonic())))
                 published.publish()
                 if signals.received is not None:
                     state = "interrupted"
@@ -460,11 +461,12 @@ def _supervise(run: Run, cfg: RunConfig, console: Console) -> str:
                     if run.error:
                         state = "failed"
                     break
-                if t0 is None and run.wiring.stats.get("acquiring"):
-                    t0 = time.monotonic()  # the duration counts from the camera's start
+                if not started and (t0 := run.wiring.stats.get("acquiring")):
+                    started = True  # the duration counts from the camera's start (t0)
+                    end = None if cfg.duration is None else t0 + cfg.duration
                     view.restart_clock()
                     published.state = ACQUIRING
-                if cfg.duration is not None and t0 and time.monotonic() - t0 >= cfg.duration:
+                if end is not None and time.monotonic() >= end:
                     break
                 if not console.is_terminal and time.monotonic() - last_line > 5:
                     logger.info(view.line())
