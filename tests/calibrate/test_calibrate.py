@@ -52,18 +52,12 @@ def _config(tmp: Path, **overrides: object) -> Path:
     return path
 
 
-def _magacq(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*r.MAGACQ, *args], cwd=cwd, env=r.env(), capture_output=True, text=True, timeout=timeout
-    )
-
-
 @pytest.fixture(scope="module")
 def lut(tmp_path_factory) -> Path:
     """A Z-LUT calibrated once for the module."""
     tmp = tmp_path_factory.mktemp("cal")
     out = tmp / "lut.h5"
-    done = _magacq("calibrate", str(_config(tmp)), "--output", str(out), cwd=tmp)
+    done = r.cli("calibrate", str(_config(tmp)), "--output", str(out), cwd=tmp, timeout=180)
     assert done.returncode == 0, done.stderr
     assert f"focus stage back at {HOME_NM:.1f} nm" in done.stderr
     return out
@@ -138,6 +132,6 @@ def test_calibrate_needs_its_sections(tmp_path):
     data = yaml.safe_load(cfg.read_text())
     del data["calibration"]
     cfg.write_text(yaml.safe_dump(data))
-    done = _magacq("calibrate", str(cfg), cwd=tmp_path)
+    done = r.cli("calibrate", str(cfg), cwd=tmp_path)
     assert done.returncode == 2
     assert "needs a 'calibration' section" in done.stderr

@@ -1,6 +1,5 @@
 """`magacq calibrate` through the mmcore driver on the MagacqTest adapter (beads follow Z)."""
 
-import subprocess
 from pathlib import Path
 
 import h5py
@@ -59,10 +58,7 @@ def test_calibrate_then_run_on_mmcore(tmp_path, mm_path):
     path = tmp_path / "mm.yaml"
     path.write_text(yaml.safe_dump(cfg))
     lut = tmp_path / "lut.h5"
-    done = subprocess.run(
-        [*r.MAGACQ, "calibrate", str(path), "--output", str(lut)],
-        cwd=tmp_path, env=r.env(), capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+    done = r.cli("calibrate", str(path), "--output", str(lut), cwd=tmp_path, timeout=180)
     assert done.returncode == 0, done.stderr
     assert "focus stage back at 0.0 nm" in done.stderr
     with h5py.File(lut, "r") as f:

@@ -51,15 +51,15 @@ def start(config: Path, *args: str) -> subprocess.Popen:
     )
 
 
-def run(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``magacq ARGS...`` run to its end in ``cwd``, its output captured."""
     return subprocess.run(
-        [*MAGACQ, "run", str(config), *args],
-        cwd=config.parent,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+        [*MAGACQ, *args], cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout
     )
+
+
+def run(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return cli("run", str(config), *args, cwd=config.parent, timeout=timeout)
 
 
 def wait_for_frames(proc: subprocess.Popen, role: str = "magacq producer", timeout: float = 90):

@@ -155,10 +155,7 @@ def zlut(tmp_path_factory: pytest.TempPathFactory) -> Path:
                      "profiles_per_step": 5},
     )  # fmt: skip
     out = tmp / "zlut.h5"
-    done = subprocess.run(
-        [*r.MAGACQ, "calibrate", str(config), "--output", str(out)],
-        cwd=tmp, env=r.env(), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    done = r.cli("calibrate", str(config), "--output", str(out), cwd=tmp, timeout=300)
     assert done.returncode == 0, done.stderr
     return out
 
