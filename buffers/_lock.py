@@ -33,7 +33,10 @@ from collections.abc import Callable
 from typing import Any
 
 _POLL_S = 0.0005
-_SPIN_S = 100e-6  # a held lock is retried this long before sleeping in the kernel
+# a held lock is retried this long before sleeping in the kernel (not on one CPU: the holder
+# could not run meanwhile)
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+_SPIN_S = 100e-6 if (_CPUS or 1) > 1 else 0.0
 
 
 def _flock_ex(fd: int) -> None:
