@@ -35,10 +35,9 @@ class ProfilePanel(QtWidgets.QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.plot = self.graphics.addPlot(row=0, col=0, title="radial profile")
         self.plot.setLabel("bottom", "radius", units="px")
-        self.plot.addLegend(offset=(-10, 10))
-        self.match_curve = self.plot.plot(
-            pen=pg.mkPen((120, 120, 255), width=1, style=pg.QtCore.Qt.PenStyle.DashLine),
-            name="Z-LUT match",
+        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.match_curve = self.plot.plot(  # in the legend only while there is a Z-LUT
+            pen=pg.mkPen((120, 120, 255), width=1, style=pg.QtCore.Qt.PenStyle.DashLine)
         )
         self.live_curve = self.plot.plot(pen=pg.mkPen((255, 220, 0), width=2), name="live")
         self.lut_plot = self.graphics.addPlot(row=1, col=0, title="Z-LUT")
@@ -61,10 +60,12 @@ class ProfilePanel(QtWidgets.QWidget):
     def set_zlut(self, zlut: ZLut | None) -> None:
         """Show ``zlut`` (profiles against z) under the live profile, or hide it."""
         self._zlut = zlut
+        self.legend.removeItem(self.match_curve)
         if zlut is None:
             self.lut_plot.hide()
             self.match_curve.setData([], [])
             return
+        self.legend.addItem(self.match_curve, "Z-LUT match")
         z = zlut.z_nm
         dz = (z[-1] - z[0]) / max(len(z) - 1, 1)
         shown = np.nan_to_num(zlut.profiles, nan=float(np.nanmin(zlut.profiles)))
