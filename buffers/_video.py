@@ -57,6 +57,7 @@ FREE, CLAIMED, REQUEUED = 0, 1, 2
 
 _POLL_S = 0.0005  # sleep slice when the locks dict carries no semaphores
 _WAKE_S = 0.05  # longest semaphore wait before re-checking (a signaller may die before posting)
+_FULL = "VideoBuffer is full (unread or claimed frames fill the ring)"
 _PEAK_TRIES = 1000  # peak_image: the newest slot keeps changing under us -> none complete
 
 _log = logging.getLogger("buffers")
@@ -267,7 +268,7 @@ class VideoBuffer(SegmentHolder):
         self._frames = raw.view(self.dtype).reshape(n, h, w)  # row-major camera frames
         self._streams = slots_stream(self._frames_u8)
         # the reference's private names, as views into the one segment
-        self._shm_info = self._shm = self._ts_shm = self._idx_shm = seg
+        self._expose_segment(seg, ("_shm_info", "_shm", "_ts_shm", "_idx_shm"))
         self._buf = self._frames_u8.reshape(-1).data
         self._ts_buf = self._ts.data
         self._idx_buf = self._ctl.data
@@ -293,10 +294,6 @@ class VideoBuffer(SegmentHolder):
             "_buf",
             "_ts_buf",
             "_idx_buf",
-            "_shm_info",
-            "_shm",
-            "_ts_shm",
-            "_idx_shm",
         ):
             self.__dict__.pop(attr, None)
 
@@ -331,7 +328,7 @@ class VideoBuffer(SegmentHolder):
 
     def _check_write(self, value: int) -> None:
         if not self._can_write(value):
-            raise BufferOverflow("VideoBuffer is full (unread or claimed frames fill the ring)")
+            raise BufferOverflow(_FULL)
 
     def _get_timestamps(self, read: int, length: int) -> np.ndarray:
         return self._ts[read : read + length]
@@ -415,20 +412,38 @@ class VideoBuffer(SegmentHolder):
         return self._frames[start : start + self.n_images].transpose(2, 1, 0)
 
     # --- documented API ------------------------------------------------------------------
+    def _unread(self) -> int:
+        """Unread frames, without the lock: a consumer polling it never slows the producer.
+
+        The counter is one aligned 8-byte word that each section changes with one store, so a
+        plain read sees it before or after a change, never torn. Only a change left marked in
+        progress (the dirty word) by a holder that died may still be rolled back: then the lock
+        is free, and taking it (non-blocking; it fails at once while a live holder has it)
+        rolls the change back first.
+        """
+        c = self._ctl_mv
+        if c[_DIRTY] and self.lock.acquire(blocking=False):
+            self.lock.release()
+        return c[_COUNT]
+
     def get_level(self) -> float:
-        """Return the fraction of the buffer that holds unread frames."""
-        with self.lock:
-            return int(self._ctl[_COUNT]) / self.n_total_images
+        """Return the fraction of the buffer that holds unread frames (without the lock)."""
+        return self._unread() / self.n_total_images
 
     def get_unread_stack_count(self) -> int:
-        """Return the number of full unread stacks currently buffered."""
-        with self.lock:
-            return int(self._ctl[_COUNT]) // self.n_images
+        """Return the number of full unread stacks currently buffered (without the lock)."""
+        return self._unread() // self.n_images
 
     def check_read_stack(self) -> bool:
-        """Return True when at least one full stack can be read."""
-        with self.lock:
-            return bool(self._ctl[_COUNT] >= self.n_images)
+        """Return True when at least one full stack can be read (without the lock).
+
+        False also yields the CPU (``sched_yield``): a consumer polling this in a loop, as the
+        reference's do, then leaves the CPU to the producer when they share one.
+        """
+        if self._unread() >= self.n_images:
+            return True
+        os.sched_yield()
+        return False
 
     def peak_image(self) -> tuple[int, memoryview]:
         """Return the newest complete image and its slot index, without taking the lock.
@@ -563,6 +578,8 @@ class VideoBuffer(SegmentHolder):
         timestamp = float(timestamp)
         if self._write_now(src, timestamp):
             return
+        if timeout == 0:  # the section above found no free slot
+            raise BufferOverflow(_FULL)
         self.begin_write(timeout=timeout)  # full: wait for a slot, copy outside the lock
         try:
             self._copy_into(self._ctl_mv[_W], src)
@@ -669,7 +686,7 @@ class VideoBuffer(SegmentHolder):
 
         w = self._wait(attempt, self._space_sem, _SPACE_WAITERS, timeout)
         if w is None:
-            raise BufferOverflow("VideoBuffer is full (unread or claimed frames fill the ring)")
+            raise BufferOverflow(_FULL)
         return self._frames[w]
 
     def _take_slot(self) -> int | None:
