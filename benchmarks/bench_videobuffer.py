@@ -22,7 +22,7 @@ The default 20000 frames (about a second a variant) measure the steady state: in
 magscope's first pass over its ring pays a page fault per 4 KiB, which flatters our ratio (ours
 maps its segment populated).
 
-Usage: ``python benchmarks/bench_videobuffer.py [--frames 20000]``
+Usage: ``python benchmarks/bench_videobuffer.py [--frames 20000] [--trials 3]``
 """
 
 import argparse
@@ -198,6 +198,7 @@ def memcpy_fps(n_frames: int, copy=np.copyto) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=20000)
+    parser.add_argument("--trials", type=int, default=3, help="rounds of every variant")
     parser.add_argument("--latency-frames", type=int, default=2000)
     args = parser.parse_args()
     n = args.frames - args.frames % N_IMAGES
@@ -205,19 +206,34 @@ def main() -> None:
     print(f"{W}x{H} uint16, {N_IMAGES} frames/stack, {N_STACKS} stacks, {n} frames; "
           f"load {os.getloadavg()[0]:.2f}, {os.cpu_count()} cpus")  # fmt: skip
     base = memcpy_fps(n)
-    print(f"{'memcpy (numpy, 1 process)':34s} {base:9.0f} frames/s {base * frame_gb:6.2f} GB/s")
     streamed = memcpy_fps(n, streamed_copy)  # write_image_and_timestamp's copy, for scale
     print(f"{'streamed copy (1 process)':34s} {streamed:9.0f} frames/s "
           f"{streamed * frame_gb:6.2f} GB/s  x{streamed / base:.2f} memcpy")  # fmt: skip
-    mag = None
-    for kind in ("magscope", "polling", "blocking", "claim"):
-        fps, bad, lost, _ = run(kind, n)
-        mag = fps if kind == "magscope" else mag
-        label = "magscope VideoBuffer" if kind == "magscope" else f"VideoBuffer {kind}"
-        print(
-            f"{label:34s} {fps:9.0f} frames/s {fps * frame_gb:6.2f} GB/s  "
-            f"x{fps / base:.2f} memcpy  x{fps / mag:.2f} magscope  bad={bad} lost={lost}"
-        )
+    # rounds of every variant in turn: each ratio is to the baseline of its own round, taken
+    # moments apart, so that a shared machine's changing load shifts both alike
+    kinds = ("magscope", "polling", "blocking", "claim")
+    fps = {k: [] for k in ("memcpy", *kinds)}
+    bad_lost = dict.fromkeys(kinds, (0, 0))
+    for _ in range(args.trials):
+        fps["memcpy"].append(memcpy_fps(n))
+        for kind in kinds:
+            got, bad, lost, _ = run(kind, n)
+            fps[kind].append(got)
+            bad_lost[kind] = (bad_lost[kind][0] + bad, bad_lost[kind][1] + lost)
+    base, mag = np.array(fps["memcpy"]), np.array(fps["magscope"])
+    print(f"{args.trials} rounds: median [min-max] of each round's ratios")
+    for kind in ("memcpy", *kinds):
+        got = np.array(fps[kind])
+        label = {"memcpy": "memcpy (numpy, 1 process)", "magscope": "magscope VideoBuffer"}
+        line = f"{label.get(kind, 'VideoBuffer ' + kind):34s} {np.median(got):9.0f} frames/s "
+        line += f"{np.median(got) * frame_gb:6.2f} GB/s"
+        for name, ref in (("memcpy", base), ("magscope", mag)):
+            if kind not in ("memcpy", name):
+                r = got / ref
+                line += f"  x{np.median(r):.2f} [{r.min():.2f}-{r.max():.2f}] {name}"
+        if kind != "memcpy":
+            line += "  bad={} lost={}".format(*bad_lost[kind])
+        print(line)
     for kind in ("claim", "blocking"):
         _, bad, lost, lat = run(kind, args.latency_frames, n_images=1, pace_s=0.001)
         lat = lat[len(lat) // 10 :] * 1e6  # drop warm-up
