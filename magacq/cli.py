@@ -118,20 +118,21 @@ def schema() -> None:
 
 @app.command()
 def drivers(debug: DebugOpt = False) -> None:
-    """List the camera and focus-stage drivers and whether each is usable here."""
+    """List the drivers, the device kinds each provides, and whether each is usable here."""
     with _errors(debug):
         import hal
 
         lister = getattr(hal, "list_drivers", None)
         if lister is None:
             raise MagacqError("this installation has no driver registry (hal.list_drivers)")
-        table = Table("driver", "usable", "why not / where")
+        table = Table("driver", "provides", "usable", "why not / where")
         for info in lister():
             name = str(getattr(info, "name", info))
             reason = getattr(info, "reason", None) or getattr(info, "unavailable_reason", None)
             usable = getattr(info, "usable", getattr(info, "available", reason is None))
             where = getattr(info, "target", None) or getattr(info, "module", "") or ""
-            table.add_row(name, "yes" if usable else "no", str(reason or where))
+            kinds = ", ".join(getattr(info, "kinds", ()))
+            table.add_row(name, kinds, "yes" if usable else "no", str(reason or where))
         Console(highlight=False).print(table)
 
 
