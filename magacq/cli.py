@@ -130,6 +130,54 @@ def drivers(debug: DebugOpt = False) -> None:
 
 
 @app.command()
+def magnets(
+    config: ConfigArg,
+    height: Annotated[float | None, typer.Option(help="Move the height to this (mm).")] = None,
+    rotation: Annotated[
+        float | None, typer.Option(help="Move the rotation to this (turns).")
+    ] = None,
+    relative: Annotated[
+        bool, typer.Option("--relative", help="--height/--rotation are steps, not targets.")
+    ] = False,
+    velocity: Annotated[
+        float | None, typer.Option(help="Velocity of the moves (mm/s or turns/s).")
+    ] = None,
+    stop: Annotated[bool, typer.Option("--stop", help="Halt the magnets.")] = False,
+    run: Annotated[
+        str | None, typer.Option("--run", help="Namespace of the run (when several are live).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each move.")] = 60.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Move the magnets (headless): those of this session's live run (--run: any), else the
+    config's own, directly.
+
+    Prints where they are at the end."""
+    with _errors(debug):
+        from buffers import default_namespace
+        from magacq.config import load_config
+        from magacq.errors import RunError
+        from magacq.pipeline.magnet_cli import move_magnets
+        from magacq.view import ViewError, choose_run, find_runs
+
+        cfg = load_config(config)
+        # only this session's runs ($MAGACQ_NAMESPACE): never another user's magnets by chance
+        mine = f"{default_namespace()}-run"
+        runs, namespace = [r for r in find_runs() if r.namespace.startswith(mine)], None
+        if runs or run is not None:
+            try:
+                namespace = choose_run(runs, run).namespace
+            except ViewError as exc:
+                raise RunError(str(exc)) from None
+        moves = [
+            (axis, v) for axis, v in (("height", height), ("rotation", rotation)) if v is not None
+        ]
+        h, r = move_magnets(cfg, moves, relative=relative, velocity=velocity, stop=stop,
+                            namespace=namespace, timeout=timeout)  # fmt: skip
+        typer.echo(f"magnets: height {h:g} mm, rotation {r:g} turns")
+
+
+@app.command()
 def view(
     run: Annotated[
         str | None,

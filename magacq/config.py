@@ -46,6 +46,29 @@ class FocusStageConfig(_Section):
     )
 
 
+class MagnetsConfig(_Section):
+    """The magnets (height and rotation motors), run by the devices process: every move is
+    sampled into the run file's ``motors`` table; other processes move them through
+    :class:`magacq.pipeline.magnet_channel.MagnetControl` (``magacq magnets``)."""
+
+    driver: str = Field(description="Driver name or `package.module:Class` path.")
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="Magnets settings, validated by the driver."
+    )
+    height_mm: float | None = Field(
+        None, description="Height to move to before the camera starts (null: leave it)."
+    )
+    rotation_turns: float | None = Field(
+        None, description="Rotation to move to before the camera starts (null: leave it)."
+    )
+    sample_hz: float = Field(
+        100.0, ge=1.0, le=2000.0, description="Samples per second of the positions during moves."
+    )
+    move_timeout_s: float = Field(
+        60.0, gt=0, description="A move still running after this long fails the run."
+    )
+
+
 class BuffersConfig(_Section):
     """Shared-memory buffer sizes."""
 
@@ -195,6 +218,7 @@ class RunConfig(_Section):
 
     camera: CameraConfig = Field(description="The camera.")
     focus_stage: FocusStageConfig | None = Field(None, description="The focus stage, if any.")
+    magnets: MagnetsConfig | None = Field(None, description="The magnets, if any.")
     buffers: BuffersConfig = Field(default_factory=BuffersConfig, description="Buffer sizes.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Tracking.")
     beads: BeadsConfig = Field(default_factory=BeadsConfig, description="Beads to track.")
@@ -283,12 +307,13 @@ def validate_config(data: Mapping[str, Any], *, source: str = "config") -> RunCo
 
 
 def check_driver_settings(config: RunConfig, *, source: str = "config") -> None:
-    """Resolve the camera (and focus-stage) driver and validate its settings."""
+    """Resolve the camera (focus-stage, magnets) driver and validate its settings."""
     from hal import HalError
 
     sections: list[tuple[str, Any]] = [("camera", config.camera)]
-    if config.focus_stage is not None:
-        sections.append(("focus_stage", config.focus_stage))
+    for key in ("focus_stage", "magnets"):
+        if getattr(config, key) is not None:
+            sections.append((key, getattr(config, key)))
     for key, section in sections:
         try:
             cls = driver_class(key, section.driver)
@@ -311,7 +336,8 @@ def check_driver_settings(config: RunConfig, *, source: str = "config") -> None:
 
 
 def driver_class(kind: str, name: str) -> type:
-    """The Camera (``kind="camera"``) or FocusStage class of driver ``name``.
+    """The Camera, FocusStage or Magnets class (``kind``: camera, focus_stage, magnets) of
+    driver ``name``.
 
     Raises
     ------
@@ -320,7 +346,9 @@ def driver_class(kind: str, name: str) -> type:
     """
     import hal
 
-    return hal.camera_class(name) if kind == "camera" else hal.focus_stage_class(name)
+    lookup = {"camera": hal.camera_class, "focus_stage": hal.focus_stage_class,
+              "magnets": hal.magnets_class}  # fmt: skip
+    return lookup[kind](name)
 
 
 def _kind(value: Any) -> str:

@@ -94,8 +94,11 @@ class SimMagnets(_Magnets):
         n = scope.n_beads if scope is not None else 0
         factors = moment_factors(n, s.moment_spread, np.random.default_rng(s.seed))
         self.rig = MagnetRig(self.force_law, factors, s.height_mm, s.rotation_turns)
-        if scope is not None:
+        if scope is not None:  # the beads start in equilibrium at the magnets' force
             scope.magnets = self.rig
+            _, rotation, force = self.rig.at(time.monotonic())
+            scope.beads.set_tension(force, rotation)
+            scope.beads.equilibrate()
 
     def _do_close(self) -> None:
         scope = getattr(self.camera, "microscope", None)

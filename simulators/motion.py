@@ -177,9 +177,13 @@ class TetheredBeads:
         self.force_pn = np.full(self.n, np.nan)
         self.turns = 0.0
         self.set_tension(np.full(self.n, params.force_pn), 0.0)
+        self.equilibrate()
+
+    def equilibrate(self) -> None:
+        """Put every bead at a random position of its equilibrium (at its mean if frozen)."""
         self._offset[:] = 0.0
-        if brownian:  # start in equilibrium
-            self._offset = rng.standard_normal((self.n, 3)) * np.sqrt(self.variance)
+        if self.brownian:
+            self._offset = self.rng.standard_normal((self.n, 3)) * np.sqrt(self.variance)
             self._offset[self.stuck] = 0.0
 
     def set_tension(self, force_pn: np.ndarray, turns: float) -> None:
