@@ -86,6 +86,7 @@ MOTORS_DTYPE = np.dtype(
     ]
 )
 
+
 def software_versions() -> dict[str, str]:
     """Versions recorded in every file."""
     from importlib.metadata import PackageNotFoundError, version
@@ -212,7 +213,6 @@ class RunFile:
         with h5py.File(self.path, "r+", libver="latest") as f:
             for key, value in final_attrs.items():
                 f.attrs[key] = value
-
 
 
 def run_attrs(config_json: str, config_path: str, geometry: dict[str, Any]) -> dict[str, Any]:
