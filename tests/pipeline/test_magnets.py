@@ -4,6 +4,7 @@ tracked z follows the worm-like chain; bad magnet configs and commands; a motor 
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -145,7 +146,7 @@ def test_commands_refused_stopped_and_twisted(tmp_path):
     """A move outside the limits is refused (the run goes on), a stop ends a move, a rotation
     shortens the tethers past buckling."""
     cfg = _config(tmp_path, magnets={"settings": {"bead_type": "MyOne",
-                                                  "height_velocity_mm_s": 1.0}})  # fmt: skip
+                                                  "height_velocity_mm_s": 0.5}})  # fmt: skip
     proc = r.start(cfg)
     try:
         r.wait_for_frames(proc)
@@ -154,9 +155,9 @@ def test_commands_refused_stopped_and_twisted(tmp_path):
                 ctl.move_to("height", 0.01, wait=True)
             with pytest.raises(MagnetError, match="no magnet axis"):
                 ctl.move_to("tilt", 1.0)
-            slow = ctl.move_to("height", 2.0)  # 4 s at 1 mm/s
+            slow = ctl.move_to("height", 2.0)  # 8 s at 0.5 mm/s
             while ctl.position()[1] > 5.5:
-                pass
+                time.sleep(0.01)
             ctl.stop(wait=True)
             with pytest.raises(MagnetError, match="stopped"):
                 ctl.wait(slow)
