@@ -22,9 +22,12 @@ def _config(tmp: Path, mm_path: Path, camera_properties: dict[str, Any], **magne
     cfg = {
         "camera": {
             "driver": "mmcore",
-            "settings": {**core, "exposure_ms": 5, "roi": [0, 0, 128, 128],
-                         "properties": {"Pattern": "Beads", "BeadCount": 1,
-                                        **camera_properties}},
+            "settings": {
+                **core,
+                "exposure_ms": 5,
+                "roi": [0, 0, 128, 128],
+                "properties": {"Pattern": "Beads", "BeadCount": 1, **camera_properties},
+            },
         },  # fmt: skip
         "focus_stage": {"driver": "mmcore", "settings": {"stage": "Z"}},
         "magnets": {"driver": "mmcore", "settings": STAGES, **magnets},
