@@ -4,6 +4,7 @@ A run config's ``protocol`` section is a :data:`Protocol` (pydantic); :func:`exp
 against the devices and turns it into a :class:`Plan` of actions before anything moves; a
 :class:`Runner` executes a plan (or a script through a :class:`ProtocolApi`) on a
 :class:`DeviceLink`, recording each action's start and end in an :class:`EventLog`.
+:class:`ZLock` and :class:`XYLock` are the long-run locks' controllers.
 """
 
 from ._execute import (
@@ -15,6 +16,7 @@ from ._execute import (
     Runner,
 )
 from ._force_table import ForceCurve, load_force_table
+from ._locks import XYLock, ZLock, sample_z, stage_sign
 from ._plan import AXES, UNITS, Action, Devices, Plan, expand, recipe_steps
 from ._script import check_script, load_script, script_path
 from ._steps import (
@@ -38,6 +40,8 @@ from ._steps import (
 __all__ = [
     "AXES",
     "UNITS",
+    "XYLock",
+    "ZLock",
     "Action",
     "DeviceLink",
     "Devices",
@@ -68,5 +72,7 @@ __all__ = [
     "load_force_table",
     "load_script",
     "recipe_steps",
+    "sample_z",
     "script_path",
+    "stage_sign",
 ]
