@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from magacq.errors import ConfigError
+from magacq.protocol import Protocol
 
 #: Tracking algorithms ``tracking.algorithm`` accepts.
 ALGORITHMS = ("centroid", "com", "autoconv", "qi", "fit")
@@ -226,8 +227,14 @@ class RunConfig(_Section):
     calibration: CalibrationConfig | None = Field(
         None, description="The focus sweep of `magacq calibrate`."
     )
+    protocol: Protocol | None = Field(
+        None,
+        description="The experiment program: steps, a recipe (force_extension, rotation_curve, "
+        "force_ramp, force_clamp) or a Python script; the run ends when it ends.",
+    )
     duration: float | None = Field(
-        None, gt=0, description="Seconds to acquire; null runs until Ctrl-C or SIGTERM."
+        None, gt=0, description="Seconds to acquire; null runs until Ctrl-C, SIGTERM or the "
+        "protocol's end.",
     )
 
     @model_validator(mode="after")
