@@ -74,7 +74,7 @@ def run(
         if dry_run:
             typer.echo(cfg.model_dump_json(indent=2))
             return
-        from magacq.supervisor import run_acquisition
+        from magacq.pipeline import run_acquisition
 
         path = run_acquisition(cfg, config_path=config, debug=debug)
         typer.echo(f"saved {path}")
@@ -118,21 +118,63 @@ def schema() -> None:
 
 @app.command()
 def drivers(debug: DebugOpt = False) -> None:
-    """List the camera and focus-stage drivers and whether each is usable here."""
+    """List the drivers, the device kinds each provides, and whether each is usable here."""
     with _errors(debug):
         import hal
 
-        lister = getattr(hal, "list_drivers", None)
-        if lister is None:
-            raise MagacqError("this installation has no driver registry (hal.list_drivers)")
-        table = Table("driver", "usable", "why not / where")
-        for info in lister():
-            name = str(getattr(info, "name", info))
-            reason = getattr(info, "reason", None) or getattr(info, "unavailable_reason", None)
-            usable = getattr(info, "usable", getattr(info, "available", reason is None))
-            where = getattr(info, "target", None) or getattr(info, "module", "") or ""
-            table.add_row(name, "yes" if usable else "no", str(reason or where))
+        table = Table("driver", "devices", "usable", "why not / where")
+        for info in hal.list_drivers():
+            table.add_row(info.name, ", ".join(k.replace("_", " ") for k in info.kinds),
+                          "yes" if info.usable else "no", info.reason or info.target)  # fmt: skip
         Console(highlight=False).print(table)
+
+
+@app.command()
+def magnets(
+    config: ConfigArg,
+    height: Annotated[float | None, typer.Option(help="Move the height to this (mm).")] = None,
+    rotation: Annotated[
+        float | None, typer.Option(help="Move the rotation to this (turns).")
+    ] = None,
+    relative: Annotated[
+        bool, typer.Option("--relative", help="--height/--rotation are steps, not targets.")
+    ] = False,
+    velocity: Annotated[
+        float | None, typer.Option(help="Velocity of the moves (mm/s or turns/s).")
+    ] = None,
+    stop: Annotated[bool, typer.Option("--stop", help="Halt the magnets.")] = False,
+    run: Annotated[
+        str | None, typer.Option("--run", help="Namespace of the run (when several are live).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each move.")] = 60.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Move the magnets (headless): those of this session's live run (--run: any), else the
+    config's own, directly.
+
+    Prints where they are at the end."""
+    with _errors(debug):
+        from buffers import default_namespace
+        from magacq.config import load_config
+        from magacq.errors import RunError
+        from magacq.pipeline.magnet_cli import move_magnets
+        from magacq.view import ViewError, choose_run, find_runs
+
+        cfg = load_config(config)
+        # only this session's runs ($MAGACQ_NAMESPACE): never another user's magnets by chance
+        mine = f"{default_namespace()}-run"
+        runs, namespace = [r for r in find_runs() if r.namespace.startswith(mine)], None
+        if runs or run is not None:
+            try:
+                namespace = choose_run(runs, run).namespace
+            except ViewError as exc:
+                raise RunError(str(exc)) from None
+        moves = [
+            (axis, v) for axis, v in (("height", height), ("rotation", rotation)) if v is not None
+        ]
+        h, r = move_magnets(cfg, moves, relative=relative, velocity=velocity, stop=stop,
+                            namespace=namespace, timeout=timeout)  # fmt: skip
+        typer.echo(f"magnets: height {h:g} mm, rotation {r:g} turns")
 
 
 @app.command()
