@@ -51,7 +51,14 @@ from ._dtypes import int_to_uint_dtype
 from ._errors import BufferOverflow, BufferUnderflow
 from ._groups import NAME_BYTES, check_groups, decode_groups, encode_groups, ready_key
 from ._lock import BufferLock, make_buffer_lock
-from ._segment import HEADER_SIZE, Segment, SegmentError, _owner_alive, _start_ticks
+from ._segment import (
+    HEADER_SIZE,
+    Segment,
+    SegmentError,
+    SegmentNotReady,
+    _owner_alive,
+    _start_ticks,
+)
 from ._segment_holder import SegmentHolder
 from ._stream import slots_stream, stream_copy
 from ._sync import READY, SPACE
@@ -63,8 +70,6 @@ SCHEMA = 3  # 2: journal, pending writer's pid; 3: consumer groups
 _R, _W, _COUNT, _TOTAL, _PENDING, _READY_WAITERS, _SPACE_WAITERS, _REQUEUED, _TOKEN = range(9)
 _PEND_PID, _PEND_TICKS, _DIRTY, _REPAIRS = range(9, 13)
 _N_CTL = 16
-# words of a consumer group's own block (the first group's are those of the control block)
-_GROUP_WORDS = (_R, _COUNT, _READY_WAITERS, _REQUEUED)
 # claim table columns
 _STATE, _PID, _TICKS, _CTOKEN, _FIRST = range(5)
 _N_CLAIM = 5
@@ -241,6 +246,9 @@ class VideoBuffer(SegmentHolder):
             self._layout(*geometry, seg.geometry[5])
             start = self._off_names
             self.groups = decode_groups(bytes(seg.payload[start : start + self._names_bytes]))
+            if "" in self.groups:  # the creator has not written them yet
+                seg.close()
+                raise SegmentNotReady("VideoBuffer is still being created (no group names yet)")
             if wanted is not None and wanted != self.groups:
                 seg.close()
                 raise SegmentError(f"VideoBuffer has consumer groups {self.groups}, not {wanted}")
@@ -307,7 +315,8 @@ class VideoBuffer(SegmentHolder):
         self._state = np.frombuffer(p, np.int64, self._n_state, 0)
         self._journal = np.frombuffer(p, np.int64, self._n_state, self._off_journal)
         self._ctl_mv = p[: _N_CTL * 8].cast("q")
-        # per consumer group: its words (_GROUP_WORDS used) and claim table; one without groups
+        # per consumer group, its control words (of which it uses _R, _COUNT, _READY_WAITERS,
+        # _REQUEUED; the first group's are the control block) and claim table
         self._gctl = [self._ctl_mv]
         self._gclaims = [self._claims]
         for g in range(1, len(self.groups)):
