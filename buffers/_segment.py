@@ -17,6 +17,7 @@ import _posixshmem
 import mmap
 import os
 import struct
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ _WORDS_OFFSET = _HEADER.size - 8 * N_WORDS
 assert _HEADER.size <= HEADER_SIZE
 
 STATE_CREATING = 1
+_CREATING_GRACE_S = 10.0  # a segment without a header younger than this may be being created
 STATE_READY = 2
 
 
@@ -286,14 +288,15 @@ def inspect_segment(full: str) -> SegmentInfo | None:
     except (FileNotFoundError, PermissionError):
         return None
     try:
-        if os.fstat(fd).st_size < HEADER_SIZE:
-            return SegmentInfo(full, "", 0, False, 0)
-        raw = os.pread(fd, _HEADER.size, 0)
+        st = os.fstat(fd)
+        raw = os.pread(fd, _HEADER.size, 0) if st.st_size >= HEADER_SIZE else b""
     finally:
         os.close(fd)
+    if len(raw) < _HEADER.size or raw[: len(MAGIC)] != MAGIC:
+        # no header (yet): its creator may be writing it now, so it counts as live until old
+        young = time.time() - st.st_mtime < _CREATING_GRACE_S
+        return SegmentInfo(full, "", 0, young, st.st_size)
     magic, kind, _schema, _state, pid, ticks, size, *_ = _HEADER.unpack(raw)
-    if magic != MAGIC:
-        return SegmentInfo(full, "", 0, False, 0)
     return SegmentInfo(full, kind.rstrip(b"\x00").decode(), pid, _owner_alive(pid, ticks), size)
 
 
@@ -307,7 +310,8 @@ def list_segments(namespace: str | None = None) -> list[SegmentInfo]:
 
 
 def remove_stale_segments(namespace: str | None = None) -> list[str]:
-    """Unlink every magacq segment whose creator is gone; return their names."""
+    """Unlink every magacq segment whose creator is gone (in every namespace unless
+    ``namespace`` is given); return their names."""
     removed = []
     for info in list_segments(namespace):
         if not info.owner_alive:

@@ -1,4 +1,4 @@
-"""The `magacq` command line: run, calibrate, validate, drivers, schema.
+"""The `magacq` command line: run, calibrate, validate, clean, drivers, schema, view.
 
 Exit codes: 0 success, 2 bad input (config, arguments), 1 failure at run time. Errors are one
 line on stderr; ``--debug`` adds the traceback.
@@ -100,11 +100,22 @@ def calibrate(
 
 @app.command()
 def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
-    """Check a config file (keys, values, drivers and their settings)."""
+    """Check a config file: keys, values, drivers and their settings, the Z-LUT file, and
+    whether the buffers fit in /dev/shm and memory (as far as known without the camera)."""
     with _errors(debug):
-        from magacq.config import load_config
+        from magacq.config import check_driver_settings, load_config
+        from magacq.sizing import buffer_sizes, check_room, settings_geometry
 
-        load_config(config)
+        cfg = load_config(config, check_drivers=False)
+        camera_cls, settings = check_driver_settings(cfg, source=str(config))["camera"]
+        if cfg.tracking.zlut is not None:
+            from magacq.zlut_file import check_zlut_file
+
+            check_zlut_file(cfg.tracking.zlut, cfg.tracking.roi_size, n_beads=len(cfg.beads.rois))
+        n_beads = len(cfg.beads.rois) or 1  # detection may find as few as one: a lower bound
+        simulated = hasattr(camera_cls, "ground_truth")
+        sizes = buffer_sizes(cfg, settings_geometry(settings), n_beads=n_beads, simulated=simulated)
+        check_room(sizes, n_processes=cfg.tracking.workers + 3)
         typer.echo(f"{config}: ok")
 
 
@@ -133,6 +144,23 @@ def drivers(debug: DebugOpt = False) -> None:
             where = getattr(info, "target", None) or getattr(info, "module", "") or ""
             table.add_row(name, "yes" if usable else "no", str(reason or where))
         Console(highlight=False).print(table)
+
+
+@app.command()
+def clean() -> None:
+    """Remove the shared memory of runs that died (every magacq segment whose creator is gone)."""
+    from buffers import list_segments, remove_stale_segments
+
+    stale = {info.name: info.size for info in list_segments() if not info.owner_alive}
+    removed = remove_stale_segments()
+    freed = sum(stale.get(name, 0) for name in removed)
+    for name in removed:
+        typer.echo(f"removed {name}")
+    live = sum(info.owner_alive for info in list_segments())
+    typer.echo(
+        f"{len(removed)} stale segment(s) removed ({freed / 1e6:,.1f} MB); "
+        f"{live} in use by live runs left alone"
+    )
 
 
 @app.command()
