@@ -355,8 +355,7 @@ def check_driver_settings(config: RunConfig, *, source: str = "config") -> dict[
     Returns
     -------
     dict
-        ``"camera"`` (and ``"focus_stage"``) -> ``(driver class, validated settings)``; a driver
-        without a Settings model gives ``(None, None)``.
+        ``"camera"`` (and ``"focus_stage"``) -> ``(driver class, validated settings)``.
     """
     from hal import HalError
 
@@ -369,15 +368,11 @@ def check_driver_settings(config: RunConfig, *, source: str = "config") -> dict[
             cls = driver_class(key, section.driver)
         except HalError as exc:
             raise ConfigError(f"{source}: {key}.driver: {exc}") from None
-        checked[key] = (cls, None)
-        if cls is None:
-            continue
         from hal import validate_settings
 
-        model_config = getattr(cls.Settings, "model_config", {})
-        allowed = sorted(getattr(cls.Settings, "model_fields", {}))
+        allowed = sorted(cls.Settings.model_fields)
         for name in section.settings:  # a misspelt setting: say which was meant
-            if model_config.get("extra") == "forbid" and name not in allowed:
+            if cls.Settings.model_config.get("extra") == "forbid" and name not in allowed:
                 hint = difflib.get_close_matches(str(name), allowed, n=1)
                 tip = (
                     f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {', '.join(allowed)})"
@@ -393,7 +388,7 @@ def check_driver_settings(config: RunConfig, *, source: str = "config") -> dict[
     return checked
 
 
-def driver_class(kind: str, name: str) -> Any:
+def driver_class(kind: str, name: str) -> type:
     """The Camera (``kind="camera"``) or FocusStage class of driver ``name``.
 
     Raises
@@ -403,18 +398,7 @@ def driver_class(kind: str, name: str) -> Any:
     """
     import hal
 
-    finder = getattr(hal, "camera_class" if kind == "camera" else "focus_stage_class", None)
-    if finder is None:  # the registry has not landed: resolve `package.module:Class` paths only
-        import importlib
-
-        if ":" not in name:
-            raise hal.DriverNotFoundError(f"unknown driver {name!r} (no driver registry)")
-        module, _, attr = name.partition(":")
-        try:
-            return getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
-            raise hal.DriverNotFoundError(f"cannot load driver {name!r}: {exc}") from None
-    return finder(name)
+    return hal.camera_class(name) if kind == "camera" else hal.focus_stage_class(name)
 
 
 def _kind(value: Any) -> str:

@@ -128,7 +128,7 @@ def test_tables_sized_for_a_huge_frame_rate_are_refused(tmp_path, command):
 def _zlut_file(path: Path, **changes) -> Path:
     """A Z-LUT file as `magacq calibrate` writes it (2 beads, 32 px ROIs), with ``changes``."""
     from magacq.tracking import ProfileSpec, ZLut
-    from magacq.zlut_file import QUALITY_DTYPE, save_zlut_file
+    from magacq.runfile import QUALITY_DTYPE, save_zlut_file
 
     n_radii = 12
     zlut = ZLut(np.random.default_rng(0).random((2, 5, n_radii)), 0.0, 50.0,

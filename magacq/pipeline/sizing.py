@@ -12,7 +12,7 @@ from pathlib import Path
 
 from magacq.config import RunConfig
 from magacq.errors import ConfigError
-from magacq.wiring import MATRICES, RAW_VIDEO
+from magacq.pipeline.wiring import MATRICES, RAW_VIDEO
 
 SHM_DIR = Path("/dev/shm")
 #: Each segment's header, journal and page rounding, bytes (an upper bound).
