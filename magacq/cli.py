@@ -111,7 +111,8 @@ def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
         if cfg.tracking.zlut is not None:
             from magacq.runfile import check_zlut_file
 
-            check_zlut_file(cfg.tracking.zlut, cfg.tracking.roi_size, n_beads=len(cfg.beads.rois))
+            n_listed = len(cfg.beads.rois) or None  # detected beads take the file's
+            check_zlut_file(cfg.tracking.zlut, cfg.tracking.roi_size, n_beads=n_listed)
         n_beads = len(cfg.beads.rois) or 1  # detection may find as few as one: a lower bound
         simulated = hasattr(camera_cls, "ground_truth")
         sizes = buffer_sizes(cfg, settings_geometry(settings), n_beads=n_beads, simulated=simulated)

@@ -22,7 +22,7 @@ PROCESS_BYTES = 250_000_000
 
 
 @dataclass(frozen=True)
-class Geometry:
+class FrameSize:
     """The frame geometry buffers are sized by."""
 
     width: int
@@ -42,7 +42,7 @@ class BufferSizes:
         return sum(self.segment_bytes.values())
 
 
-def settings_geometry(settings: object) -> Geometry | None:
+def settings_geometry(settings: object) -> FrameSize | None:
     """The frame geometry a camera's settings give (``width``, ``height``, ``bit_depth``), if any.
 
     Drivers whose frame size is known only from the camera (most real ones) give None.
@@ -51,7 +51,7 @@ def settings_geometry(settings: object) -> Geometry | None:
     if not isinstance(width, int) or not isinstance(height, int):
         return None
     bits = getattr(settings, "bit_depth", 16)
-    return Geometry(width, height, 1 if bits <= 8 else 2 if bits <= 16 else 4)
+    return FrameSize(width, height, 1 if bits <= 8 else 2 if bits <= 16 else 4)
 
 
 def frame_rate_guess(cfg: RunConfig) -> float:
@@ -60,14 +60,14 @@ def frame_rate_guess(cfg: RunConfig) -> float:
 
 
 def buffer_sizes(
-    cfg: RunConfig, geometry: Geometry | None, *, n_beads: int, simulated: bool
+    cfg: RunConfig, geometry: FrameSize | None, *, n_beads: int, simulated: bool
 ) -> BufferSizes:
     """Rows and bytes of every buffer of a run of ``cfg`` (the video ones only with ``geometry``).
 
     Parameters
     ----------
     cfg : RunConfig
-    geometry : Geometry or None
+    geometry : FrameSize or None
         The camera's frame; None when unknown (``validate`` without the camera).
     n_beads : int
         Beads tracked.

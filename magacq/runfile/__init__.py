@@ -4,6 +4,7 @@
 """
 
 from ._run import (
+    DISK_RESERVE,
     DROPPED_DTYPE,
     FLUSH_S,
     FRAMES_DTYPE,
@@ -13,6 +14,7 @@ from ._run import (
     TRACKS_DTYPE,
     TRUTH_DTYPE,
     RunFile,
+    is_disk_full,
     run_attrs,
     software_versions,
     to_records,
@@ -22,6 +24,7 @@ from ._zlut import (
     ROI_TOLERANCE_PX,
     ZLUT_BUFFER,
     ZLutFile,
+    check_zlut_file,
     load_zlut,
     read_zlut_file,
     rois_for_run,
@@ -33,6 +36,7 @@ from ._zlut import SCHEMA as ZLUT_SCHEMA
 from ._zlut import SCHEMA_VERSION as ZLUT_SCHEMA_VERSION
 
 __all__ = [
+    "DISK_RESERVE",
     "DROPPED_DTYPE",
     "FLUSH_S",
     "FRAMES_DTYPE",
@@ -48,6 +52,8 @@ __all__ = [
     "ZLUT_SCHEMA_VERSION",
     "RunFile",
     "ZLutFile",
+    "check_zlut_file",
+    "is_disk_full",
     "load_zlut",
     "read_zlut_file",
     "rois_for_run",

@@ -15,10 +15,14 @@ File layout (all tables are 1-D compound datasets, appended as the run goes):
 
 The file is written in HDF5 SWMR mode and flushed every ``FLUSH_S`` seconds, so it can be read
 (``h5py.File(path, "r", swmr=True)``) while the run goes on, and after a crash it holds
-everything up to the last flush.
+everything up to the last flush. ``DISK_RESERVE`` bytes are set aside beside it (a hidden
+``.NAME.reserve`` file) and given back when the disk fills, so the file can still be closed and
+its state and error written.
 """
 
+import errno
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -28,6 +32,9 @@ import h5py
 import numpy as np
 
 from magacq.tracking import TrackFlag
+
+#: Bytes kept free beside a run file while it is written, for closing it on a full disk.
+DISK_RESERVE = 1 << 20
 
 SCHEMA = "magacq.run"
 SCHEMA_VERSION = 1
@@ -51,6 +58,7 @@ ROIS_DTYPE = np.dtype(
 TRUTH_DTYPE = np.dtype(
     [("frame", "i8"), ("bead_id", "i4"), ("x_nm", "f8"), ("y_nm", "f8"), ("z_nm", "f8")]
 )
+
 
 def software_versions() -> dict[str, str]:
     """Versions recorded in every file."""
@@ -102,7 +110,14 @@ class RunFile:
         video_shape: tuple[int, int, str] | None = None,
     ) -> None:
         self.path = path
-        self._f = h5py.File(path, "w", libver="latest")
+        self._reserve: Path | None = path.with_name(f".{path.name}.reserve")
+        try:
+            with self._reserve.open("wb") as r:
+                os.posix_fallocate(r.fileno(), 0, DISK_RESERVE)
+            self._f = h5py.File(path, "w", libver="latest")
+        except BaseException:
+            self.release_reserve()
+            raise
         f = self._f
         f.attrs["schema"] = SCHEMA
         f.attrs["schema_version"] = SCHEMA_VERSION
@@ -161,14 +176,29 @@ class RunFile:
             self._f.flush()
             self._last_flush = now
 
+    def release_reserve(self) -> None:
+        """Give the disk reserve back (the disk is full: what closing the file needs)."""
+        if self._reserve is not None:
+            self._reserve.unlink(missing_ok=True)
+            self._reserve = None
+
     def close(self, final_attrs: dict[str, Any]) -> None:
         """Close the SWMR file, then reopen it once to write the final attributes."""
-        self._f.flush()
-        self._f.close()
+        self.release_reserve()
+        try:
+            self._f.flush()
+        finally:
+            self._f.close()
         with h5py.File(self.path, "r+", libver="latest") as f:
             for key, value in final_attrs.items():
                 f.attrs[key] = value
 
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or the user's quota) is full."""
+    return isinstance(exc, OSError) and (
+        exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(exc)
+    )
 
 
 def run_attrs(config_json: str, config_path: str, geometry: dict[str, Any]) -> dict[str, Any]:
