@@ -71,13 +71,15 @@ def segment_name(name: str, namespace: str | None = None) -> str:
 
 
 def _start_ticks(pid: int) -> int:
-    """Start time of process ``pid`` in clock ticks since boot, or -1 when it does not exist."""
+    """Start time of process ``pid`` in clock ticks since boot, or -1 when it does not exist
+    or has ended (a zombie not yet reaped by its parent)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return -1
     # the command name (field 2) may hold spaces and parentheses: split after its last ')'
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    fields = stat.rsplit(")", 1)[1].split()
+    return -1 if fields[0] in ("Z", "X") else int(fields[19])
 
 
 def _owner_alive(pid: int, ticks: int) -> bool:

@@ -282,7 +282,8 @@ class Run:
                 # a tracker that dies warming up is restarted as one that dies later
                 restarts += self._restart_dead_trackers(warming_up=True)
                 if restarts > _MAX_START_RESTARTS * len(self.workers):
-                    raise RunError(f"trackers died {restarts} times while warming up; see the log")
+                    why = self._child_error() or "see the log"
+                    raise RunError(f"trackers died {restarts} times while warming up: {why}")
         self.producer = self._start(run_producer, name="producer")
 
     def _restart_dead_trackers(self, warming_up: bool = False) -> int:

@@ -9,6 +9,7 @@ import ctypes
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from multiprocessing.queues import Queue
@@ -35,6 +36,7 @@ RAW_VIDEO = "video"
 LOCK_NAMES = ("VideoBuffer", *MATRICES, RAW_VIDEO, STATUS, "BeadRoiBuffer", "LiveProfileBuffer")
 
 _PR_SET_PDEATHSIG = 1
+_REPARENT_WAIT_S = 0.5  # a dying supervisor's last threads end well within this
 
 
 class Geometry(TypedDict):
@@ -159,6 +161,11 @@ class RunWiring:
         self.events.cancel_join_thread()
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
+        # The parent-death signal comes when the supervisor's main thread exits; until its
+        # other threads are gone too, this process is still its child: wait for that a moment.
+        deadline = time.monotonic() + _REPARENT_WAIT_S
+        while not self.orphaned() and time.monotonic() < deadline:
+            time.sleep(0.005)
         if self.orphaned():
             self.stop_all()
         else:  # someone else's SIGTERM: this process alone ends (the supervisor reacts)

@@ -84,7 +84,7 @@ def run_writer(wiring: RunWiring) -> None:
                 if RAW_VIDEO in buffers else None
             ),
         )  # fmt: skip
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         _fail(wiring, _file_error(exc, path))
         for buf in buffers.values():
             buf.close()
@@ -113,10 +113,8 @@ def run_writer(wiring: RunWiring) -> None:
             if finishing:
                 _drain(rf, buffers, latency, fmap, final=True)
                 break
-    except OSError as exc:  # keep what we have: the file is closed below
+    except BaseException as exc:  # keep what we have: the file is closed below
         failed = _file_error(exc, path)
-    except BaseException as exc:
-        failed = f"writer failed: {type(exc).__name__}: {exc}"
     finally:
         if failed:
             rf.release_reserve()
@@ -146,7 +144,7 @@ def run_writer(wiring: RunWiring) -> None:
         }
         try:
             rf.close(final)
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
             failed = failed or _file_error(exc, path)
             _fail(wiring, f"closing the run file failed: {_file_error(exc, path)}")
         for buf in buffers.values():
@@ -159,14 +157,16 @@ def run_writer(wiring: RunWiring) -> None:
         raise SystemExit(1)
 
 
-def _file_error(exc: OSError, path: Path) -> str:
-    """One line for an error writing the run file (disk full named as such)."""
+def _file_error(exc: BaseException, path: Path) -> str:
+    """One line for what stopped the writer (a full disk named as such)."""
     if is_disk_full(exc):
         return (
             f"disk full: no space left on the device of {path.parent}; the file keeps what was "
             "written before"
         )
-    return f"cannot write the run file {path}: {exc.strerror or exc}"
+    if isinstance(exc, OSError):
+        return f"cannot write the run file {path}: {exc.strerror or exc}"
+    return f"writer failed: {type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 def _fail(wiring: RunWiring, message: str) -> None:

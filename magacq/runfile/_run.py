@@ -16,8 +16,9 @@ File layout (all tables are 1-D compound datasets, appended as the run goes):
 The file is written in HDF5 SWMR mode and flushed every ``FLUSH_S`` seconds, so it can be read
 (``h5py.File(path, "r", swmr=True)``) while the run goes on, and after a crash it holds
 everything up to the last flush. ``DISK_RESERVE`` bytes are set aside beside it (a hidden
-``.NAME.reserve`` file) and given back when the disk fills, so the file can still be closed and
-its state and error written.
+``.NAME.reserve`` file) and given back when the disk fills, and an append that would leave less
+room than closing needs is refused (ENOSPC), so the file can still be closed and its state and
+error written.
 """
 
 import errno
@@ -33,8 +34,10 @@ import numpy as np
 
 from magacq.tracking import TrackFlag
 
-#: Bytes kept free beside a run file while it is written, for closing it on a full disk.
+#: Bytes set aside beside a run file while it is written (another program may fill the disk
+#: too), given back to close it when the disk is full.
 DISK_RESERVE = 1 << 20
+_CLOSE_METADATA = 256 * 1024  # metadata written when the file is flushed and closed, at most
 
 SCHEMA = "magacq.run"
 SCHEMA_VERSION = 1
@@ -152,11 +155,26 @@ class RunFile:
         f["tracks"].attrs["flags"] = json.dumps({flag.name: int(flag) for flag in TrackFlag})
         f.swmr_mode = True
         self._last_flush = time.monotonic()
+        # what closing may still have to write: one new chunk of every dataset, and metadata
+        self._margin = _CLOSE_METADATA + sum(
+            int(np.prod(ds.chunks)) * ds.dtype.itemsize
+            for ds in (*self.tables.values(), *((self.video,) if self.video else ()))
+        )
+
+        self._unflushed = 0  # bytes appended since the last flush (HDF5 may not have written them)
+
+    def _room_for(self, nbytes: int) -> None:
+        """Refuse (ENOSPC) an append that would leave too little room to close the file."""
+        st = os.statvfs(self.path.parent)
+        if st.f_bavail * st.f_frsize < self._unflushed + nbytes + self._margin:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        self._unflushed += nbytes
 
     def append(self, name: str, records: np.ndarray) -> None:
         if len(records) == 0:
             return
         ds = self.tables[name]
+        self._room_for(records.nbytes)
         n = ds.shape[0]
         ds.resize((n + len(records),))
         ds[n:] = records
@@ -166,6 +184,7 @@ class RunFile:
         if len(rows) == 0 or self.video is None:
             return
         n, (_, h, w) = self.video.shape[0], self.video.shape
+        self._room_for(len(rows) * h * w * self.video.dtype.itemsize)
         self.video.resize((n + len(rows), h, w))
         self.video[n:] = rows[:, 2:].reshape(-1, h, w).astype(self.video.dtype)
         self.append("video_frames", to_records(rows[:, :2], FRAMES_DTYPE))
@@ -175,6 +194,7 @@ class RunFile:
         if force or now - self._last_flush >= FLUSH_S:
             self._f.flush()
             self._last_flush = now
+            self._unflushed = 0
 
     def release_reserve(self) -> None:
         """Give the disk reserve back (the disk is full: what closing the file needs)."""
@@ -195,9 +215,13 @@ class RunFile:
 
 
 def is_disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` says the disk (or the user's quota) is full."""
-    return isinstance(exc, OSError) and (
-        exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(exc)
+    """Whether ``exc`` says the disk (or the user's quota) is full (h5py raises OSError or
+    RuntimeError, the errno in the message)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return any(f"errno = {e}," in text for e in (errno.ENOSPC, errno.EDQUOT)) or (
+        "No space left on device" in text
     )
 
 

@@ -40,11 +40,11 @@ def write_config(tmp: Path, **overrides: object) -> Path:
     return path
 
 
-def start(config: Path, *args: str) -> subprocess.Popen:
+def start(config: Path, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [*MAGACQ, "run", str(config), *args],
         cwd=config.parent,
-        env=env(),
+        env={**env(), **(extra_env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
