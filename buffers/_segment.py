@@ -44,8 +44,8 @@ _WORDS_OFFSET = _HEADER.size - 8 * N_WORDS
 assert _HEADER.size <= HEADER_SIZE
 
 STATE_CREATING = 1
-_CREATING_GRACE_S = 10.0  # a segment without a header younger than this may be being created
 STATE_READY = 2
+_CREATING_GRACE_S = 10.0  # a segment without a header younger than this may be being created
 
 
 class SegmentError(ValueError):
@@ -311,12 +311,21 @@ def list_segments(namespace: str | None = None) -> list[SegmentInfo]:
     return [info for info in found if info is not None]
 
 
-def remove_stale_segments(namespace: str | None = None) -> list[str]:
+def remove_stale_segments(namespace: str | None = None, *, min_age_s: float = 0.0) -> list[str]:
     """Unlink every magacq segment whose creator is gone (in every namespace unless
-    ``namespace`` is given); return their names."""
+    ``namespace`` is given) and that was created at least ``min_age_s`` seconds ago (a sweep of
+    every namespace leaves alone what another program has only just seen die); return their
+    names."""
     removed = []
+    now = time.time()
     for info in list_segments(namespace):
-        if not info.owner_alive:
-            _unlink(info.name)
-            removed.append(info.name)
+        if info.owner_alive:
+            continue
+        try:
+            if now - (SHM_DIR / info.name).stat().st_mtime < min_age_s:
+                continue
+        except FileNotFoundError:
+            continue
+        _unlink(info.name)
+        removed.append(info.name)
     return removed

@@ -145,11 +145,13 @@ def drivers(debug: DebugOpt = False) -> None:
 
 @app.command()
 def clean() -> None:
-    """Remove the shared memory of runs that died (every magacq segment whose creator is gone)."""
+    """Remove the shared memory of runs that died: every magacq segment whose creator is gone
+    (created over 10 s ago: another program may be about to reclaim a younger one)."""
     from buffers import list_segments, remove_stale_segments
+    from magacq.pipeline.supervisor import STALE_AGE_S
 
     stale = {info.name: info.size for info in list_segments() if not info.owner_alive}
-    removed = remove_stale_segments()
+    removed = remove_stale_segments(min_age_s=STALE_AGE_S)
     freed = sum(stale.get(name, 0) for name in removed)
     for name in removed:
         typer.echo(f"removed {name}")

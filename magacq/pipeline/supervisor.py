@@ -49,6 +49,8 @@ from magacq.pipeline.wiring import LOCK_NAMES, RunWiring, control_primitives
 logger = logging.getLogger("magacq")
 
 _STOP_GRACE_S = 0.6  # per stage of the stop sequence; three stages stay under 2 s
+#: A segment whose creator is gone is removed by a run (or `magacq clean`) once this old, s.
+STALE_AGE_S = 10.0
 _MAX_START_RESTARTS = 3  # per tracker, while warming up, before the run gives up
 
 
@@ -396,7 +398,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                 rois = rois_for_run(
                     cfg.tracking.zlut, rois, cfg.tracking.roi_size, explicit=bool(cfg.beads.rois)
                 )
-            removed = remove_stale_segments()  # of crashed runs, whichever namespace
+            removed = remove_stale_segments(min_age_s=STALE_AGE_S)  # crashed runs', any namespace
             if removed:
                 logger.info("removed %d stale segment(s) of crashed runs", len(removed))
             sizes = buffer_sizes(

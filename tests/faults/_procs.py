@@ -1,5 +1,6 @@
 """Processes of a run under test: find them by title, wait for them to be gone."""
 
+import os
 import subprocess
 import sys
 import time
@@ -30,22 +31,9 @@ def wait_gone(procs: list[psutil.Process], timeout: float = 60) -> list[psutil.P
         time.sleep(0.05)
 
 
-def wait_for_title(proc: subprocess.Popen, title: str, timeout: float = 120) -> psutil.Process:
-    """The run's process titled ``title`` as soon as it appears (no waiting for frames)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for child in run_processes(proc):
-            try:
-                if " ".join(child.cmdline()).startswith(title):
-                    return child
-            except psutil.NoSuchProcess:
-                continue
-        time.sleep(0.02)
-    raise AssertionError(f"no {title!r} process appeared")
-
-
 def make_stale_segment(namespace: str) -> str:
-    """A segment whose creator was SIGKILLed (as a crashed run leaves it); return its name."""
+    """A segment whose creator was SIGKILLed a minute ago (as a crashed run leaves it); return
+    its name."""
     code = (
         "import os, signal\n"
         "from buffers import MatrixBuffer\n"
@@ -54,4 +42,7 @@ def make_stale_segment(namespace: str) -> str:
     )
     done = subprocess.run([sys.executable, "-c", code], env=r.env(), capture_output=True)
     assert done.returncode == -9, done.stderr
-    return f"magacq.{namespace}.crashed"
+    name = f"magacq.{namespace}.crashed"
+    old = time.time() - 60  # left a minute ago: old enough for a sweep of every namespace
+    os.utime(f"/dev/shm/{name}", (old, old))
+    return name

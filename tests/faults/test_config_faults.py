@@ -19,14 +19,7 @@ def _sim_config(tmp: Path, **sections: dict) -> Path:
     """configs/sim.yaml with some sections changed (merged one level deep), in ``tmp``."""
     cfg = yaml.safe_load(SIM.read_text())
     cfg["output"]["dir"] = str(tmp / "runs")
-    for key, value in sections.items():
-        if isinstance(cfg.get(key), dict):
-            cfg[key] = {**cfg[key], **value}
-        else:
-            cfg[key] = value
-    path = tmp / "sim.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return r.write_config(tmp, cfg, name="sim", **sections)
 
 
 def _refused(done, *needles: str) -> None:

@@ -45,7 +45,7 @@ def test_killed_writer_the_run_stops_and_says_so(tmp_path):
     config = r.write_config(tmp_path, duration=None)
     proc = r.start(config)
     r.wait_for_frames(proc)
-    writer = _procs.wait_for_title(proc, "magacq writer")
+    writer = r.wait_for_process(proc, "magacq writer")
     time.sleep(1.0)  # a flush or two
     writer.kill()
     out, err = proc.communicate(timeout=60)
@@ -61,7 +61,7 @@ def test_tracker_killed_while_warming_up_is_restarted(tmp_path):
     """A cold numba cache: the trackers compile for seconds; one is killed meanwhile."""
     config = r.write_config(tmp_path, duration=2)
     proc = r.start(config, extra_env={"NUMBA_CACHE_DIR": str(tmp_path / "numba")})
-    tracker = _procs.wait_for_title(proc, "magacq tracker 1")
+    tracker = r.wait_for_process(proc, "magacq tracker 1")
     time.sleep(1.0)
     assert not any(
         " ".join(p.cmdline()).startswith("magacq producer") for p in _procs.run_processes(proc)
@@ -130,6 +130,8 @@ def test_second_ctrl_c_keeps_the_runs_exit_code(tmp_path):
 def test_magacq_clean_removes_stale_segments_of_any_namespace(tmp_path):
     mine = os.environ["MAGACQ_NAMESPACE"]
     stale = [_procs.make_stale_segment(f"{mine}-crashed{k}") for k in range(2)]
+    young = _procs.make_stale_segment(f"{mine}-young")
+    os.utime(f"{SHM}/{young}")  # now
     live = MatrixBuffer(create=True, name="live", shape=(10, 2), namespace=f"{mine}-alive")
     try:
         done = r.cli("clean", cwd=tmp_path)
@@ -138,9 +140,11 @@ def test_magacq_clean_removes_stale_segments_of_any_namespace(tmp_path):
             assert f"removed {name}" in done.stdout
             assert not os.path.exists(f"{SHM}/{name}")
         assert os.path.exists(f"{SHM}/magacq.{mine}-alive.live")
+        assert os.path.exists(f"{SHM}/{young}")  # its creator only just died: left for now
         assert "in use by live runs left alone" in done.stdout
     finally:
         live.close()
+        os.unlink(f"{SHM}/{young}")
 
 
 def test_next_run_removes_stale_segments_of_other_namespaces(tmp_path):
