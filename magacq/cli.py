@@ -130,16 +130,14 @@ def schema() -> None:
 
 @app.command()
 def drivers(debug: DebugOpt = False) -> None:
-    """List the camera and focus-stage drivers and whether each is usable here."""
+    """List the drivers, the device kinds each provides, and whether each is usable here."""
     with _errors(debug):
         import hal
 
         table = Table("driver", "devices", "usable", "why not / where")
         for info in hal.list_drivers():
-            kinds = [k for k, has in (("camera", info.has_camera),
-                                      ("focus stage", info.has_focus_stage)) if has]  # fmt: skip
-            table.add_row(info.name, ", ".join(kinds), "yes" if info.usable else "no",
-                          info.reason or info.target)  # fmt: skip
+            table.add_row(info.name, ", ".join(k.replace("_", " ") for k in info.kinds),
+                          "yes" if info.usable else "no", info.reason or info.target)  # fmt: skip
         Console(highlight=False).print(table)
 
 
@@ -160,6 +158,54 @@ def clean() -> None:
         f"{len(removed)} stale segment(s) removed ({freed / 1e6:,.1f} MB); "
         f"{live} in use by live runs left alone"
     )
+
+
+@app.command()
+def magnets(
+    config: ConfigArg,
+    height: Annotated[float | None, typer.Option(help="Move the height to this (mm).")] = None,
+    rotation: Annotated[
+        float | None, typer.Option(help="Move the rotation to this (turns).")
+    ] = None,
+    relative: Annotated[
+        bool, typer.Option("--relative", help="--height/--rotation are steps, not targets.")
+    ] = False,
+    velocity: Annotated[
+        float | None, typer.Option(help="Velocity of the moves (mm/s or turns/s).")
+    ] = None,
+    stop: Annotated[bool, typer.Option("--stop", help="Halt the magnets.")] = False,
+    run: Annotated[
+        str | None, typer.Option("--run", help="Namespace of the run (when several are live).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each move.")] = 60.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Move the magnets (headless): those of this session's live run (--run: any), else the
+    config's own, directly.
+
+    Prints where they are at the end."""
+    with _errors(debug):
+        from buffers import default_namespace
+        from magacq.config import load_config
+        from magacq.errors import RunError
+        from magacq.pipeline.magnet_cli import move_magnets
+        from magacq.view import ViewError, choose_run, find_runs
+
+        cfg = load_config(config)
+        # only this session's runs ($MAGACQ_NAMESPACE): never another user's magnets by chance
+        mine = f"{default_namespace()}-run"
+        runs, namespace = [r for r in find_runs() if r.namespace.startswith(mine)], None
+        if runs or run is not None:
+            try:
+                namespace = choose_run(runs, run).namespace
+            except ViewError as exc:
+                raise RunError(str(exc)) from None
+        moves = [
+            (axis, v) for axis, v in (("height", height), ("rotation", rotation)) if v is not None
+        ]
+        h, r = move_magnets(cfg, moves, relative=relative, velocity=velocity, stop=stop,
+                            namespace=namespace, timeout=timeout)  # fmt: skip
+        typer.echo(f"magnets: height {h:g} mm, rotation {r:g} turns")
 
 
 @app.command()

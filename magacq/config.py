@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from magacq.errors import ConfigError
+from magacq.protocol import Protocol
 
 #: Tracking algorithms ``tracking.algorithm`` accepts.
 ALGORITHMS = ("centroid", "com", "autoconv", "qi", "fit")
@@ -49,6 +50,29 @@ class FocusStageConfig(_Section):
     driver: str = Field(description="Driver name or `package.module:Class` path.")
     settings: dict[str, Any] = Field(
         default_factory=dict, description="Focus-stage settings, validated by the driver."
+    )
+
+
+class MagnetsConfig(_Section):
+    """The magnets (height and rotation motors), run by the devices process: every move is
+    sampled into the run file's ``motors`` table; other processes move them through
+    :class:`magacq.pipeline.magnet_channel.MagnetControl` (``magacq magnets``)."""
+
+    driver: str = Field(description="Driver name or `package.module:Class` path.")
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="Magnets settings, validated by the driver."
+    )
+    height_mm: float | None = Field(
+        None, description="Height to move to before the camera starts (null: leave it)."
+    )
+    rotation_turns: float | None = Field(
+        None, description="Rotation to move to before the camera starts (null: leave it)."
+    )
+    sample_hz: float = Field(
+        100.0, ge=1.0, le=2000.0, description="Samples per second of the positions during moves."
+    )
+    move_timeout_s: float = Field(
+        60.0, gt=0, description="A move still running after this long fails the run."
     )
 
 
@@ -202,6 +226,7 @@ class RunConfig(_Section):
 
     camera: CameraConfig = Field(description="The camera.")
     focus_stage: FocusStageConfig | None = Field(None, description="The focus stage, if any.")
+    magnets: MagnetsConfig | None = Field(None, description="The magnets, if any.")
     buffers: BuffersConfig = Field(default_factory=BuffersConfig, description="Buffer sizes.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Tracking.")
     beads: BeadsConfig = Field(default_factory=BeadsConfig, description="Beads to track.")
@@ -209,8 +234,15 @@ class RunConfig(_Section):
     calibration: CalibrationConfig | None = Field(
         None, description="The focus sweep of `magacq calibrate`."
     )
+    protocol: Protocol | None = Field(
+        None,
+        description="The experiment program: steps, a recipe (force_extension, rotation_curve, "
+        "force_ramp, force_clamp) or a Python script; the run ends when it ends.",
+    )
     duration: float | None = Field(
-        None, gt=0, description="Seconds to acquire; null runs until Ctrl-C or SIGTERM."
+        None,
+        gt=0,
+        description="Seconds to acquire; null runs until Ctrl-C, SIGTERM or the protocol's end.",
     )
 
     @model_validator(mode="after")
@@ -350,19 +382,21 @@ def validate_config(data: Mapping[str, Any], *, source: str = "config") -> RunCo
 
 
 def check_driver_settings(config: RunConfig, *, source: str = "config") -> dict[str, Any]:
-    """Resolve the camera (and focus-stage) driver and validate its settings.
+    """Resolve the camera (focus-stage, magnets) driver and validate its settings.
 
     Returns
     -------
     dict
-        ``"camera"`` (and ``"focus_stage"``) -> ``(driver class, validated settings)``.
+        ``"camera"`` (and ``"focus_stage"``, ``"magnets"``) -> ``(driver class, validated
+        settings)``.
     """
     from hal import HalError
 
     checked: dict[str, Any] = {}
     sections: list[tuple[str, Any]] = [("camera", config.camera)]
-    if config.focus_stage is not None:
-        sections.append(("focus_stage", config.focus_stage))
+    for key in ("focus_stage", "magnets"):
+        if getattr(config, key) is not None:
+            sections.append((key, getattr(config, key)))
     for key, section in sections:
         try:
             cls = driver_class(key, section.driver)
@@ -389,7 +423,8 @@ def check_driver_settings(config: RunConfig, *, source: str = "config") -> dict[
 
 
 def driver_class(kind: str, name: str) -> type:
-    """The Camera (``kind="camera"``) or FocusStage class of driver ``name``.
+    """The Camera, FocusStage or Magnets class (``kind``: camera, focus_stage, magnets) of
+    driver ``name``.
 
     Raises
     ------
@@ -398,7 +433,9 @@ def driver_class(kind: str, name: str) -> type:
     """
     import hal
 
-    return hal.camera_class(name) if kind == "camera" else hal.focus_stage_class(name)
+    lookup = {"camera": hal.camera_class, "focus_stage": hal.focus_stage_class,
+              "magnets": hal.magnets_class}  # fmt: skip
+    return lookup[kind](name)
 
 
 def _kind(value: Any) -> str:

@@ -34,6 +34,7 @@ from buffers import (
 from magacq.config import RunConfig, format_name
 from magacq.errors import ConfigError, RunError
 from magacq.logs import RunLogging
+from magacq.pipeline.magnet_channel import ACKS
 from magacq.pipeline.sizing import FrameSize, buffer_sizes, check_room
 from magacq.pipeline.status import (
     ACQUIRING,
@@ -118,11 +119,55 @@ def probe_camera(cfg: RunConfig) -> tuple[dict[str, Any], np.ndarray | None]:
                 acc += frame
             cam.stop()
             image = acc / n
+        if cfg.magnets is not None:
+            check_magnets(cfg, cam)
     except HalError as exc:
         raise RunError(f"camera {cfg.camera.driver!r} failed: {exc}") from None
     finally:
         cam.close()
     return geometry, image
+
+
+def check_magnets(cfg: RunConfig, cam: Any) -> None:
+    """Open the magnets once beside ``cam``: their settings work, and the start positions
+    the config asks for are inside their limits.
+
+    Raises
+    ------
+    ConfigError
+        Settings the device refuses (a stage label it lacks, ...), or a start position outside
+        the limits or on an axis the magnets lack.
+    RunError
+        The magnets failed to open.
+    """
+    from hal import HalError, UnsupportedSettingError
+    from magacq.pipeline.devices import open_accessory
+
+    m = cfg.magnets
+    assert m is not None
+    spec = {"driver": m.driver, "settings": dict(m.settings)}
+    try:
+        mag = open_accessory("magnets", spec, cam, cfg.camera.driver)
+    except UnsupportedSettingError as exc:
+        raise ConfigError(f"magnets: {exc}") from None
+    except HalError as exc:
+        raise RunError(f"cannot open magnets {m.driver!r}: {exc}") from None
+    try:
+        for axis, key, start in (("height", "height_mm", m.height_mm),
+                                 ("rotation", "rotation_turns", m.rotation_turns)):  # fmt: skip
+            if start is None:
+                continue
+            try:
+                lo, hi = mag.limits(axis)
+            except UnsupportedSettingError as exc:
+                raise ConfigError(f"magnets.{key}: {exc}") from None
+            if not lo <= start <= hi:
+                raise ConfigError(
+                    f"magnets.{key}: {start:g} is outside the magnets' {axis} limits "
+                    f"[{lo:g}, {hi:g}]"
+                )
+    finally:
+        mag.close()
 
 
 def place_rois(cfg: RunConfig, geometry: dict[str, Any], image: np.ndarray | None) -> list:
@@ -217,6 +262,7 @@ class Run:
                 locks=w.locks,
                 name=name,
                 shape=(rows, w.matrix_columns(name)),
+                overwrite=name == ACKS,
                 namespace=w.namespace,
             )
             self.owned.append(buf)
@@ -429,6 +475,16 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                     **cfg.tracking.model_dump(mode="json"),
                     "roi_size": cfg.tracking.roi_size,
                 },
+                focus_stage=(
+                    {"driver": cfg.focus_stage.driver, "settings": dict(cfg.focus_stage.settings)}
+                    if cfg.focus_stage is not None
+                    else None
+                ),
+                magnets=(
+                    {**cfg.magnets.model_dump(mode="json"), "settings": dict(cfg.magnets.settings)}
+                    if cfg.magnets is not None
+                    else None
+                ),
                 writer={
                     "path": str(path),
                     "attrs": {

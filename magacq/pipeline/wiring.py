@@ -21,14 +21,18 @@ import numpy as np
 from buffers import MatrixBuffer, VideoBuffer
 from magacq.logs import RunLogging
 from magacq.pipeline.flag import Flag
+from magacq.pipeline.magnet_channel import MAGNET_CHANNEL
 from magacq.pipeline.status import STATUS, RunStats
 
 #: MatrixBuffers of a run: name -> columns.
 MATRICES = {
     "positions": 8,  # time, frame, bead_id, x_nm, y_nm, z_nm, flag, t_written
-    "frames": 3,  # camera frame, timestamp, buffer sequence number
+    "frames": 5,  # camera frame, timestamp, buffer sequence number, magnet height, rotation
     "dropped": 3,  # camera frame, timestamp, reason
-    "truth": 5,  # camera frame, bead_id, x_nm, y_nm, z_nm
+    # camera frame, bead_id, x_nm, y_nm, z_nm, force_pn, extension_nm, magnet height, rotation
+    "truth": 9,
+    "motors": 4,  # time, magnet height mm, rotation turns, focus z nm
+    **MAGNET_CHANNEL,  # the magnets' command channel (magacq.pipeline.magnet_channel)
 }
 #: The raw-video MatrixBuffer (``output.raw_video_every``): rows of frame, timestamp, pixels.
 RAW_VIDEO = "video"
@@ -58,6 +62,17 @@ class DeviceSpec(TypedDict):
 
     driver: str
     settings: dict[str, Any]
+
+
+class MagnetsSpec(TypedDict):
+    """The magnets of a run: driver, settings, and how the devices process runs them."""
+
+    driver: str
+    settings: dict[str, Any]
+    height_mm: float | None  # moved there before the camera starts
+    rotation_turns: float | None
+    sample_hz: float
+    move_timeout_s: float
 
 
 class VideoSpec(TypedDict):
@@ -120,6 +135,8 @@ class RunWiring:
     matrix_rows: dict[str, int] = field(default_factory=dict)
     raw_video_every: int = 0  # every Nth camera frame also goes to the RAW_VIDEO buffer (0: none)
     writer: WriterSpec | None = None  # None: no run file (the calibration sweep)
+    focus_stage: DeviceSpec | None = None  # opened by the devices process, sampled into motors
+    magnets: "MagnetsSpec | None" = None  # opened by the devices process, moved on command
     supervisor_pid: int = field(default_factory=os.getpid)
 
     def enter_child(self, title: str) -> None:

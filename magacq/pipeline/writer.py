@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from buffers import BufferUnderflow, MatrixBuffer, remove_stale_segments
+from magacq.pipeline.magnet_channel import MAGNET_CHANNEL
 from magacq.pipeline.wiring import RAW_VIDEO, RunWiring
 from magacq.runfile import (
     DROPPED_DTYPE,
     FRAMES_DTYPE,
+    MOTORS_DTYPE,
     ROIS_DTYPE,
     TRACKS_DTYPE,
     TRUTH_DTYPE,
@@ -72,13 +74,14 @@ def run_writer(wiring: RunWiring) -> None:
     cannot be written (disk full: the reserve is given back so the file can be closed).
     """
     wiring.enter_child("writer")
-    buffers = wiring.attach_matrices()
+    buffers = wiring.attach_matrices(*(n for n in wiring.matrix_rows if n not in MAGNET_CHANNEL))
     spec = wiring.writer
     path = Path(spec["path"])
     try:
         rf = RunFile(
             path, spec["attrs"], np.asarray(spec["rois"], ROIS_DTYPE),
             with_truth="truth" in buffers,
+            with_motors="motors" in buffers,
             video_shape=(
                 (wiring.geometry["height"], wiring.geometry["width"], wiring.geometry["dtype"])
                 if RAW_VIDEO in buffers else None
@@ -214,11 +217,13 @@ def _drain(
         ("frames", FRAMES_DTYPE),
         ("dropped", DROPPED_DTYPE),
         ("truth", TRUTH_DTYPE),
+        ("motors", MOTORS_DTYPE),
     ):
         if name in buffers:
             rows = _read(buffers[name])
             if name == "frames":
                 fmap.add(rows)
+                rows = rows[:, [0, 1, 3, 4]] if len(rows) else rows  # not the sequence number
             rf.append(name, to_records(rows, dtype))
     if RAW_VIDEO in buffers:
         rf.append_video(_read(buffers[RAW_VIDEO]))

@@ -4,10 +4,18 @@ File layout (all tables are 1-D compound datasets, appended as the run goes):
 
 - ``tracks``: time (s), frame, bead_id, x_nm, y_nm, z_nm, flag: one row per bead per frame, in
   the order stacks were tracked (sort by frame to get time order);
-- ``frames``: frame, timestamp: every frame stored in the video buffer;
+- ``frames``: frame, timestamp, magnet_height_mm, magnet_rotation_turns: every frame stored in
+  the video buffer, with where the magnets were when it arrived (their latest sample; NaN
+  without magnets);
 - ``dropped``: frame, timestamp, reason (0: video buffer full, 1: lost by the camera);
 - ``rois``: bead_id, x0, x1, y0, y1 (pixels, x along columns), reference;
-- ``truth`` (simulated runs): frame, bead_id, x_nm, y_nm, z_nm, the simulator's ground truth;
+- ``truth`` (simulated runs): frame, bead_id, x_nm, y_nm, z_nm, force_pn, extension_nm,
+  magnet_height_mm, magnet_rotation_turns: the simulator's ground truth (positions averaged over
+  the exposure; the tether's mean extension at that force and twist; NaN magnets without any);
+- ``motors`` (runs with magnets or a focus stage): time, magnet_height_mm,
+  magnet_rotation_turns, focus_z_nm: the stages sampled by the devices process (time: host
+  ``time.monotonic()`` seconds, the clock of the ``acquiring`` root attribute; NaN for a
+  device or axis the run does not have);
 - ``video`` (``output.raw_video_every`` N > 0): every Nth camera frame, ``(n, height, width)`` in
   the camera's dtype, chunked one frame per chunk; ``video_frames``: their frame and timestamp;
 - root attributes: schema, schema_version, state (running/complete/failed), config (JSON),
@@ -53,13 +61,39 @@ TRACKS_DTYPE = np.dtype(
         ("flag", "u2"),
     ]
 )
-FRAMES_DTYPE = np.dtype([("frame", "i8"), ("timestamp", "f8")])
+FRAMES_DTYPE = np.dtype(
+    [
+        ("frame", "i8"),
+        ("timestamp", "f8"),
+        ("magnet_height_mm", "f8"),
+        ("magnet_rotation_turns", "f8"),
+    ]
+)
+VIDEO_FRAMES_DTYPE = np.dtype([("frame", "i8"), ("timestamp", "f8")])
 DROPPED_DTYPE = np.dtype([("frame", "i8"), ("timestamp", "f8"), ("reason", "u1")])
 ROIS_DTYPE = np.dtype(
     [("bead_id", "i4"), ("x0", "i4"), ("x1", "i4"), ("y0", "i4"), ("y1", "i4"), ("reference", "?")]
 )
 TRUTH_DTYPE = np.dtype(
-    [("frame", "i8"), ("bead_id", "i4"), ("x_nm", "f8"), ("y_nm", "f8"), ("z_nm", "f8")]
+    [
+        ("frame", "i8"),
+        ("bead_id", "i4"),
+        ("x_nm", "f8"),
+        ("y_nm", "f8"),
+        ("z_nm", "f8"),
+        ("force_pn", "f8"),
+        ("extension_nm", "f8"),
+        ("magnet_height_mm", "f8"),
+        ("magnet_rotation_turns", "f8"),
+    ]
+)
+MOTORS_DTYPE = np.dtype(
+    [
+        ("time", "f8"),
+        ("magnet_height_mm", "f8"),
+        ("magnet_rotation_turns", "f8"),
+        ("focus_z_nm", "f8"),
+    ]
 )
 
 
@@ -99,6 +133,8 @@ class RunFile:
         The bead ROIs.
     with_truth : bool
         Create the ``truth`` table.
+    with_motors : bool
+        Create the ``motors`` table.
     video_shape : (height, width, dtype), optional
         Create the ``video`` dataset for raw frames.
     """
@@ -110,6 +146,7 @@ class RunFile:
         rois: np.ndarray,
         *,
         with_truth: bool,
+        with_motors: bool = False,
         video_shape: tuple[int, int, str] | None = None,
     ) -> None:
         self.path = path
@@ -135,6 +172,7 @@ class RunFile:
             ("frames", FRAMES_DTYPE, 8192),
             ("dropped", DROPPED_DTYPE, 1024),
             *((("truth", TRUTH_DTYPE, 16384),) if with_truth else ()),
+            *((("motors", MOTORS_DTYPE, 4096),) if with_motors else ()),
         ):
             self.tables[name] = f.create_dataset(
                 name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(chunk,)
@@ -147,12 +185,18 @@ class RunFile:
                 "video", shape=(0, h, w), maxshape=(None, h, w), dtype=dtype, chunks=(1, h, w)
             )
             self.tables["video_frames"] = f.create_dataset(
-                "video_frames", shape=(0,), maxshape=(None,), dtype=FRAMES_DTYPE, chunks=(1024,)
+                "video_frames",
+                shape=(0,),
+                maxshape=(None,),
+                dtype=VIDEO_FRAMES_DTYPE,
+                chunks=(1024,),
             )
         self.tables["rois"] = f["rois"]
         f["tracks"].attrs["columns"] = ",".join(TRACKS_DTYPE.names or ())
         f["tracks"].attrs["units"] = "time s, x_nm y_nm z_nm nm, flag magacq.tracking.TrackFlag"
         f["tracks"].attrs["flags"] = json.dumps({flag.name: int(flag) for flag in TrackFlag})
+        if with_motors:
+            f["motors"].attrs["units"] = "time s (host monotonic), height mm, rotation turns, z nm"
         f.swmr_mode = True
         self._last_flush = time.monotonic()
         # what closing may still have to write: one new chunk of every dataset, and metadata
@@ -187,7 +231,7 @@ class RunFile:
         self._room_for(len(rows) * h * w * self.video.dtype.itemsize)
         self.video.resize((n + len(rows), h, w))
         self.video[n:] = rows[:, 2:].reshape(-1, h, w).astype(self.video.dtype)
-        self.append("video_frames", to_records(rows[:, :2], FRAMES_DTYPE))
+        self.append("video_frames", to_records(rows[:, :2], VIDEO_FRAMES_DTYPE))
 
     def maybe_flush(self, force: bool = False) -> None:
         now = time.monotonic()
