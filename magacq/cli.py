@@ -74,7 +74,7 @@ def run(
         if dry_run:
             typer.echo(cfg.model_dump_json(indent=2))
             return
-        from magacq.supervisor import run_acquisition
+        from magacq.pipeline import run_acquisition
 
         path = run_acquisition(cfg, config_path=config, debug=debug)
         typer.echo(f"saved {path}")
