@@ -19,17 +19,26 @@ Public API
   :func:`allan_variance`, :func:`camera_allan_variance`.
 - :func:`equipartition_force` (:class:`EquipartitionForce`): ``kT (l + R) / <dx^2>``.
 - :func:`calibrate_force` (:class:`ForceCalibration`): all three on one trace.
-- :func:`correct_drift`: subtract the reference beads' mean motion.
+- :func:`correct_drift`: subtract the reference beads' mean motion; :func:`correlated_mean`.
 - :func:`fit_wlc` (:class:`WLCFit`), :func:`wlc_force`: worm-like chain.
 - :func:`fit_rotation_curve` (:class:`RotationFit`, :class:`BucklingFit`): hat curves.
+- Figures (matplotlib): :func:`plot_spectrum`, :func:`plot_allan`, :func:`plot_force_extension`,
+  :func:`plot_rotation`, each taking a result and an optional Axes.
 """
 
 from magacq.analysis._allan import AllanFit, allan_variance, camera_allan_variance, fit_allan
 from magacq.analysis._calibration import ForceCalibration, calibrate_force
 from magacq.analysis._drift import correct_drift
 from magacq.analysis._equipartition import EquipartitionForce, equipartition_force
+from magacq.analysis._figures import (
+    plot_allan,
+    plot_force_extension,
+    plot_rotation,
+    plot_spectrum,
+)
 from magacq.analysis._rotation import BucklingFit, RotationFit, fit_rotation_curve
 from magacq.analysis._spectrum import SpectrumFit, camera_psd, fit_spectrum, periodogram
+from magacq.analysis._stats import correlated_mean
 from magacq.analysis._wlc import WLCFit, fit_wlc, wlc_force
 
 __all__ = [
@@ -45,11 +54,16 @@ __all__ = [
     "camera_allan_variance",
     "camera_psd",
     "correct_drift",
+    "correlated_mean",
     "equipartition_force",
     "fit_allan",
     "fit_rotation_curve",
     "fit_spectrum",
     "fit_wlc",
     "periodogram",
+    "plot_allan",
+    "plot_force_extension",
+    "plot_rotation",
+    "plot_spectrum",
     "wlc_force",
 ]

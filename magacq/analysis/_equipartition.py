@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from magacq.analysis._spectrum import initial_guess
+from magacq.analysis._stats import correlated_mean
 
 __all__ = ["EquipartitionForce", "equipartition_force"]
 
@@ -32,8 +32,9 @@ def equipartition_force(
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1 or len(x) < 3 or not np.all(np.isfinite(x)):
         raise ValueError("need a finite 1-D trace of at least 3 frames")
-    var, tau_frames = initial_guess(x, 1.0)
-    rho = np.exp(-1.0 / tau_frames)
-    n_eff = len(x) * (1 - rho) / (1 + rho)
+    _, sem, var = correlated_mean(x)
+    if var <= 0:
+        raise ValueError("the trace does not move (zero variance)")
+    n_eff = var / sem**2
     force = kt * length_nm / var
     return EquipartitionForce(float(force), float(force * np.sqrt(2 / n_eff)), var, len(x))

@@ -1,10 +1,23 @@
-"""The HDF5 files magacq writes and reads: the run file (``magacq.run``) and the Z-LUT file
-(``magacq.zlut``), their layouts, versions, writers and readers. Every other part of magacq
-(the writer process, calibration, the viewer, analysis) goes through this package.
+"""The HDF5 files magacq writes and reads: the run file (``magacq.run``), the Z-LUT file
+(``magacq.zlut``) and the analysis file (``magacq.analysis``): their layouts, versions, writers
+and readers. Every other part of magacq (the writer process, calibration, the viewer, analysis)
+goes through this package.
 """
 
+from ._analysis import (
+    ANALYSIS_SCHEMA,
+    ANALYSIS_SCHEMA_VERSION,
+    FORCES_DTYPE,
+    PROBLEMS_DTYPE,
+    ROTATION_DTYPE,
+    WLC_DTYPE,
+    read_analysis_file,
+    write_analysis_file,
+)
+from ._read import Plateau, RunTracks, plateaus, read_run
 from ._run import (
     DROPPED_DTYPE,
+    EVENTS_DTYPE,
     FLUSH_S,
     FRAMES_DTYPE,
     ROIS_DTYPE,
@@ -33,8 +46,18 @@ from ._zlut import SCHEMA as ZLUT_SCHEMA
 from ._zlut import SCHEMA_VERSION as ZLUT_SCHEMA_VERSION
 
 __all__ = [
+    "ANALYSIS_SCHEMA",
+    "ANALYSIS_SCHEMA_VERSION",
+    "FORCES_DTYPE",
+    "PROBLEMS_DTYPE",
+    "ROTATION_DTYPE",
+    "WLC_DTYPE",
+    "read_analysis_file",
+    "write_analysis_file",
     "DROPPED_DTYPE",
+    "EVENTS_DTYPE",
     "FLUSH_S",
+    "Plateau",
     "FRAMES_DTYPE",
     "QUALITY_DTYPE",
     "ROIS_DTYPE",
@@ -47,8 +70,11 @@ __all__ = [
     "ZLUT_SCHEMA",
     "ZLUT_SCHEMA_VERSION",
     "RunFile",
+    "RunTracks",
     "ZLutFile",
     "load_zlut",
+    "plateaus",
+    "read_run",
     "read_zlut_file",
     "rois_for_run",
     "run_attrs",

@@ -8,6 +8,8 @@ File layout (all tables are 1-D compound datasets, appended as the run goes):
 - ``dropped``: frame, timestamp, reason (0: video buffer full, 1: lost by the camera);
 - ``rois``: bead_id, x0, x1, y0, y1 (pixels, x along columns), reference;
 - ``truth`` (simulated runs): frame, bead_id, x_nm, y_nm, z_nm, the simulator's ground truth;
+- ``events`` (runs with a protocol): time, frame, step, kind (start/end), label, magnet_mm,
+  turns, force_pn: each protocol step's start and end (:data:`EVENTS_DTYPE`);
 - ``video`` (``output.raw_video_every`` N > 0): every Nth camera frame, ``(n, height, width)`` in
   the camera's dtype, chunked one frame per chunk; ``video_frames``: their frame and timestamp;
 - root attributes: schema, schema_version, state (running/complete/failed), config (JSON),
@@ -50,6 +52,20 @@ ROIS_DTYPE = np.dtype(
 )
 TRUTH_DTYPE = np.dtype(
     [("frame", "i8"), ("bead_id", "i4"), ("x_nm", "f8"), ("y_nm", "f8"), ("z_nm", "f8")]
+)
+#: ``events``: a protocol step's start or end (kind ``start``/``end``), the first frame on or
+#: after it, the step's index and label, and its targets (NaN where the step sets none)
+EVENTS_DTYPE = np.dtype(
+    [
+        ("time", "f8"),
+        ("frame", "i8"),
+        ("step", "i4"),
+        ("kind", "S8"),
+        ("label", "S64"),
+        ("magnet_mm", "f8"),
+        ("turns", "f8"),
+        ("force_pn", "f8"),
+    ]
 )
 
 def software_versions() -> dict[str, str]:
