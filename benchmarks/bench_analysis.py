@@ -11,8 +11,12 @@ the exposure), the simulator's default tether (3.4 um dsDNA, R = 1.4 um bead), 2
 2. Speed: a one-hour run of ``--run-beads`` beads at 200 Hz in 12 plateaus of 5 min (0.1 to
    20 pN): the CPU time to calibrate every bead on every plateau with magacq (spectrum + Allan
    + equipartition) and with tweezepy (PSD + AV), and the ratio.
+3. End to end (``--end-to-end``): the same run written as a run file (45 tethered and 5
+   reference beads, events, through the run-file writer; 1.6 GB), then ``magacq analyze``'s
+   wall time on it, with and without the figures.
 
     .venv/bin/python benchmarks/bench_analysis.py [--beads 20] [--taus 300] [--run-beads 50]
+        [--end-to-end DIR]
 """
 
 import os
@@ -25,6 +29,7 @@ import contextlib  # noqa: E402
 import io  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -116,15 +121,50 @@ def speed(n_beads: int, hours: float) -> None:
     print(f"ratio tweezepy / magacq: {theirs / ours:.1f}")
 
 
+def end_to_end(directory: Path, n_beads: int, hours: float) -> None:
+    import sys
+
+    from magacq.offline import AnalysisSettings, analyze_run
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' run-file writer
+    from tests.offline._runfiles import Step, write_run
+
+    forces = np.geomspace(0.1, 20.0, 12)
+    frames = int(hours * 3600 * FS / (len(forces) + 1))
+    steps = [Step("surface", frames)] + [Step(f"{f:.2g} pN", frames, float(f)) for f in forces]
+    directory.mkdir(parents=True, exist_ok=True)
+    run = directory / "hour.h5"
+    refs = max(1, n_beads // 10)
+    w0 = time.perf_counter()
+    write_run(run, steps, tethered=n_beads - refs, references=refs)
+    print(f"\nrun file of {n_beads} beads ({refs} reference), {len(steps)} plateaus of "
+          f"{frames / FS:.0f} s: {run.stat().st_size / 1e9:.2f} GB, written in "
+          f"{time.perf_counter() - w0:.0f} s")  # fmt: skip
+    settings = AnalysisSettings(zero_step="surface")
+    for figures in (False, True):
+        w0 = time.perf_counter()
+        res, written = analyze_run(run, directory / "out", settings, figures=figures)
+        wall = time.perf_counter() - w0
+        n = sum(len(b.plateaus) for b in res.beads)
+        print(f"magacq analyze {'with' if figures else 'without'} figures: {wall:.1f} s wall "
+              f"({n} bead-plateaus, {len(written)} files, {len(res.problems)} problems)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--beads", type=int, default=20, help="beads per force (accuracy)")
     ap.add_argument("--taus", type=float, default=300, help="trace length, correlation times")
     ap.add_argument("--run-beads", type=int, default=50, help="beads of the one-hour run")
     ap.add_argument("--hours", type=float, default=1.0)
+    ap.add_argument("--end-to-end", type=Path, metavar="DIR",
+                    help="also write the run file in DIR and time magacq analyze on it")
+    ap.add_argument("--skip-accuracy", action="store_true")
     args = ap.parse_args()
-    accuracy(args.beads, args.taus)
+    if not args.skip_accuracy:
+        accuracy(args.beads, args.taus)
     speed(args.run_beads, args.hours)
+    if args.end_to_end is not None:
+        end_to_end(args.end_to_end, args.run_beads, args.hours)
 
 
 if __name__ == "__main__":

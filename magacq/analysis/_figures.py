@@ -28,8 +28,9 @@ def plot_spectrum(fit: SpectrumFit, ax: Any = None, *, label: str = "", color: A
     ax = _axes(ax)
     pts = ax.loglog(fit.freq_hz, fit.psd_nm2_hz, ".", ms=3, color=color, alpha=0.6)[0]
     f = np.geomspace(fit.freq_hz[0], fit.frame_rate / 2, 300)
+    text = f"{fit.force_pn:.3g} +- {fit.force_err_pn:.2g} pN"
     ax.loglog(f, fit.model_psd(f), "-", color=pts.get_color(), lw=1.2,
-              label=f"{label}{' ' if label else ''}{fit.force_pn:.3g} +- {fit.force_err_pn:.2g} pN")
+              label=f"{label}: {text}" if label else text)
     ax.axvline(fit.corner_hz, color=pts.get_color(), ls=":", lw=0.8)
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel("PSD (nm$^2$/Hz)")
@@ -43,8 +44,9 @@ def plot_allan(fit: AllanFit, ax: Any = None, *, label: str = "", color: Any = N
     ax = _axes(ax)
     pts = ax.loglog(fit.tau_bins_s, np.sqrt(fit.avar_nm2), "o", ms=3, color=color, alpha=0.7)[0]
     t = np.geomspace(fit.tau_bins_s[0], fit.tau_bins_s[-1], 200)
+    text = f"{fit.force_pn:.3g} pN"
     ax.loglog(t, np.sqrt(fit.model_avar(t)), "-", color=pts.get_color(), lw=1.2,
-              label=f"{label}{' ' if label else ''}{fit.force_pn:.3g} pN")
+              label=f"{label}: {text}" if label else text)
     ax.set_xlabel("bin time (s)")
     ax.set_ylabel("Allan deviation (nm)")
     ax.set_title("Allan deviation, ML fit", fontsize=9)

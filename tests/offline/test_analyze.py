@@ -10,7 +10,7 @@ import pytest
 from magacq.offline import AnalysisSettings, analyze_run
 from magacq.runfile import read_analysis_file
 from simulators.motion import MotionParams
-from tests.offline.conftest import Step, force_extension_steps, write_run
+from tests.offline._runfiles import Step, force_extension_steps, write_run
 from tests.pipeline import _runner as r
 
 
@@ -41,7 +41,7 @@ def test_force_extension_run_through_the_cli(tmp_path: Path) -> None:
     with (tmp_path / "out" / "forces.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 32 and float(rows[0]["force_pn"]) > 0
-    for stem in ("summary", "bead000_spectrum", "bead000_force_extension"):
+    for stem in ("summary", "bead000"):
         for ext in ("png", "pdf"):
             assert (tmp_path / "out" / f"{stem}.{ext}").stat().st_size > 10_000
 
@@ -60,7 +60,7 @@ def test_rotation_curve_run(tmp_path: Path) -> None:
         for side, nb in ((bead.rotation.positive, 8.0), (bead.rotation.negative, -8.0)):
             assert abs(side.buckling_turns - nb) < 1.5
             assert side.slope_nm_per_turn == pytest.approx(70, rel=0.1)
-    assert (tmp_path / "out" / "bead000_rotation.png") in written
+    assert (tmp_path / "out" / "bead000.png") in written
     assert len(read_analysis_file(tmp_path / "out" / "rot.analysis.h5")[0]["rotation"]) == 4
 
 

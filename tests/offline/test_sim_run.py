@@ -47,5 +47,5 @@ def test_analyze_a_real_sim_run(tmp_path: Path) -> None:
     assert sorted(forces["bead_id"]) == sorted(set(ids.tolist()) - set(stuck))
     assert np.median(forces["force_pn"]) == pytest.approx(mp.force_pn, rel=0.2)
     assert np.all(forces["force_err_pn"] > 0)
-    for name in ("summary.png", "summary.pdf", f"bead{forces['bead_id'][0]:03d}_spectrum.png"):
+    for name in ("summary.png", "summary.pdf", f"bead{forces['bead_id'][0]:03d}.png"):
         assert (out / name).stat().st_size > 10_000

@@ -1,4 +1,5 @@
-"""Run files of known forces: simulated bead traces written through the run-file writer.
+"""Run files of known forces: simulated bead traces written through the run-file writer
+(used by tests/offline and benchmarks/bench_analysis.py).
 
 Each plateau holds every tethered bead at one force (and magnet rotation): its lateral
 coordinates are exact camera samples of its trap (simulators.fluctuations), its z is its
