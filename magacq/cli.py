@@ -1,4 +1,5 @@
-"""The `magacq` command line: run, calibrate, validate, clean, drivers, schema, view.
+"""The `magacq` command line: run, calibrate, analyze, validate, clean, drivers, schema, view,
+magnets.
 
 Exit codes: 0 success, 2 bad input (config, arguments), 1 failure at run time. Errors are one
 line on stderr; ``--debug`` adds the traceback.
@@ -96,6 +97,68 @@ def calibrate(
         cfg = load_config(config)
         path = run_calibration(cfg, config_path=config, output=output, debug=debug)
         typer.echo(f"saved {path}")
+
+
+@app.command()
+def analyze(
+    run_file: Annotated[Path, typer.Argument(help="Run file (HDF5) from `magacq run`.",
+                                             show_default=False)],  # fmt: skip
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output directory (default: <run>_analysis/).")
+    ] = None,
+    axis: Annotated[
+        str, typer.Option(help="Camera axis perpendicular to the magnets' field: x or y.")
+    ] = "y",
+    bead_radius: Annotated[
+        float | None, typer.Option(help="Bead radius, nm (default: from the run's camera).", min=1)
+    ] = None,
+    temperature: Annotated[float, typer.Option(help="Temperature, K.", min=1)] = 296.0,
+    exposure_ms: Annotated[
+        float | None, typer.Option(help="Camera exposure, ms (default: from the run).", min=0)
+    ] = None,
+    zero_step: Annotated[
+        str | None,
+        typer.Option(help="Label of the step on which the beads are on the surface (l = 0)."),
+    ] = None,
+    extension: Annotated[
+        float | None,
+        typer.Option(help="Without --zero-step: the beads' extension on the first plateau, nm."),
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(help="Reference bead ids, comma-separated (default: the run's)."),
+    ] = None,
+    figures: Annotated[bool, typer.Option(help="Draw the figures (PNG and PDF).")] = True,
+    debug: DebugOpt = False,
+) -> None:
+    """Forces (spectrum, Allan variance, equipartition), extensions, WLC and rotation fits of
+    every tethered bead on every plateau of a run; tables, an analysis file and figures."""
+    with _errors(debug):
+        from magacq.offline import AnalysisSettings, analyze_run
+
+        settings = AnalysisSettings(
+            axis=axis, bead_radius_nm=bead_radius, temperature_k=temperature,
+            exposure_s=None if exposure_ms is None else exposure_ms / 1000, zero_step=zero_step,
+            extension_nm=extension, reference=_ids(reference),
+        )  # fmt: skip
+        res, written = analyze_run(run_file, out, settings, figures=figures)
+        for _, _, message in res.problems:
+            _err.print(f"[yellow]warning:[/] {message}")
+        forces = [r.calibration.spectrum.force_pn for b in res.beads for r in b.plateaus]
+        if not forces:
+            raise MagacqError(f"{run_file}: no bead could be analysed on any plateau")
+        typer.echo(f"{len(res.beads)} tethered beads x {len(res.plateaus)} plateaus: "
+                   f"{len(forces)} forces, median {sorted(forces)[len(forces) // 2]:.3g} pN; "
+                   f"wrote {len(written)} files to {written[0].parent}")  # fmt: skip
+
+
+def _ids(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise ConfigError(f"--reference {text!r}: bead ids separated by commas") from None
 
 
 @app.command()

@@ -1,11 +1,24 @@
-"""The HDF5 files magacq writes and reads: the run file (``magacq.run``) and the Z-LUT file
-(``magacq.zlut``), their layouts, versions, writers and readers. Every other part of magacq
-(the writer process, calibration, the viewer, analysis) goes through this package.
+"""The HDF5 files magacq writes and reads: the run file (``magacq.run``), the Z-LUT file
+(``magacq.zlut``) and the analysis file (``magacq.analysis``): their layouts, versions, writers
+and readers. Every other part of magacq (the writer process, calibration, the viewer, analysis)
+goes through this package.
 """
 
+from ._analysis import (
+    ANALYSIS_SCHEMA,
+    ANALYSIS_SCHEMA_VERSION,
+    FORCES_DTYPE,
+    PROBLEMS_DTYPE,
+    ROTATION_DTYPE,
+    WLC_DTYPE,
+    read_analysis_file,
+    write_analysis_file,
+)
+from ._read import Plateau, RunTracks, plateaus, read_run
 from ._run import (
     DISK_RESERVE,
     DROPPED_DTYPE,
+    EVENTS_DTYPE,
     FLUSH_S,
     FRAMES_DTYPE,
     MOTORS_DTYPE,
@@ -39,8 +52,18 @@ from ._zlut import SCHEMA_VERSION as ZLUT_SCHEMA_VERSION
 
 __all__ = [
     "DISK_RESERVE",
+    "ANALYSIS_SCHEMA",
+    "ANALYSIS_SCHEMA_VERSION",
+    "FORCES_DTYPE",
+    "PROBLEMS_DTYPE",
+    "ROTATION_DTYPE",
+    "WLC_DTYPE",
+    "read_analysis_file",
+    "write_analysis_file",
     "DROPPED_DTYPE",
+    "EVENTS_DTYPE",
     "FLUSH_S",
+    "Plateau",
     "FRAMES_DTYPE",
     "MOTORS_DTYPE",
     "QUALITY_DTYPE",
@@ -55,10 +78,13 @@ __all__ = [
     "ZLUT_SCHEMA",
     "ZLUT_SCHEMA_VERSION",
     "RunFile",
+    "RunTracks",
     "ZLutFile",
     "check_zlut_file",
     "is_disk_full",
     "load_zlut",
+    "plateaus",
+    "read_run",
     "read_zlut_file",
     "rois_for_run",
     "run_attrs",

@@ -16,6 +16,9 @@ File layout (all tables are 1-D compound datasets, appended as the run goes):
   magnet_rotation_turns, focus_z_nm: the stages sampled by the devices process (time: host
   ``time.monotonic()`` seconds, the clock of the ``acquiring`` root attribute; NaN for a
   device or axis the run does not have);
+- ``events`` (runs with a protocol): time, frame, step, kind (start/end), action, label,
+  magnet_mm, turns, focus_nm, force_pn, source: each protocol action's start and end
+  (:data:`EVENTS_DTYPE`);
 - ``video`` (``output.raw_video_every`` N > 0): every Nth camera frame, ``(n, height, width)`` in
   the camera's dtype, chunked one frame per chunk; ``video_frames``: their frame and timestamp;
 - root attributes: schema, schema_version, state (running/complete/failed), config (JSON),
@@ -93,6 +96,26 @@ MOTORS_DTYPE = np.dtype(
         ("magnet_height_mm", "f8"),
         ("magnet_rotation_turns", "f8"),
         ("focus_z_nm", "f8"),
+    ]
+)
+
+#: ``events``: a protocol action's start or end (kind ``start``/``end``): the first frame on or
+#: after it, the action's index (``step``), what it does (``action``: move, ramp, hold, mark),
+#: its label, its targets (NaN where it sets none), the nominal force, and the index of the
+#: protocol step (or recipe item) it comes from (``source``). A plateau is a ``hold``.
+EVENTS_DTYPE = np.dtype(
+    [
+        ("time", "f8"),
+        ("frame", "i8"),
+        ("step", "i4"),
+        ("kind", "S8"),
+        ("action", "S8"),
+        ("label", "S64"),
+        ("magnet_mm", "f8"),
+        ("turns", "f8"),
+        ("focus_nm", "f8"),
+        ("force_pn", "f8"),
+        ("source", "i4"),
     ]
 )
 
