@@ -74,7 +74,7 @@ def run(
         if dry_run:
             typer.echo(cfg.model_dump_json(indent=2))
             return
-        from magacq.supervisor import run_acquisition
+        from magacq.pipeline import run_acquisition
 
         path = run_acquisition(cfg, config_path=config, debug=debug)
         typer.echo(f"saved {path}")
@@ -122,16 +122,12 @@ def drivers(debug: DebugOpt = False) -> None:
     with _errors(debug):
         import hal
 
-        lister = getattr(hal, "list_drivers", None)
-        if lister is None:
-            raise MagacqError("this installation has no driver registry (hal.list_drivers)")
-        table = Table("driver", "usable", "why not / where")
-        for info in lister():
-            name = str(getattr(info, "name", info))
-            reason = getattr(info, "reason", None) or getattr(info, "unavailable_reason", None)
-            usable = getattr(info, "usable", getattr(info, "available", reason is None))
-            where = getattr(info, "target", None) or getattr(info, "module", "") or ""
-            table.add_row(name, "yes" if usable else "no", str(reason or where))
+        table = Table("driver", "devices", "usable", "why not / where")
+        for info in hal.list_drivers():
+            kinds = [k for k, has in (("camera", info.has_camera),
+                                      ("focus stage", info.has_focus_stage)) if has]  # fmt: skip
+            table.add_row(info.name, ", ".join(kinds), "yes" if info.usable else "no",
+                          info.reason or info.target)  # fmt: skip
         Console(highlight=False).print(table)
 
 

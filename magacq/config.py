@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from magacq.errors import ConfigError
+from magacq.protocol import Protocol
 
 #: Tracking algorithms ``tracking.algorithm`` accepts.
 ALGORITHMS = ("centroid", "com", "autoconv", "qi", "fit")
@@ -202,8 +203,14 @@ class RunConfig(_Section):
     calibration: CalibrationConfig | None = Field(
         None, description="The focus sweep of `magacq calibrate`."
     )
+    protocol: Protocol | None = Field(
+        None,
+        description="The experiment program: steps, a recipe (force_extension, rotation_curve, "
+        "force_ramp, force_clamp) or a Python script; the run ends when it ends.",
+    )
     duration: float | None = Field(
-        None, gt=0, description="Seconds to acquire; null runs until Ctrl-C or SIGTERM."
+        None, gt=0, description="Seconds to acquire; null runs until Ctrl-C, SIGTERM or the "
+        "protocol's end.",
     )
 
     @model_validator(mode="after")
@@ -294,14 +301,11 @@ def check_driver_settings(config: RunConfig, *, source: str = "config") -> None:
             cls = driver_class(key, section.driver)
         except HalError as exc:
             raise ConfigError(f"{source}: {key}.driver: {exc}") from None
-        if cls is None:
-            continue
         from hal import validate_settings
 
-        model_config = getattr(cls.Settings, "model_config", {})
-        allowed = sorted(getattr(cls.Settings, "model_fields", {}))
+        allowed = sorted(cls.Settings.model_fields)
         for name in section.settings:  # a misspelt setting: say which was meant
-            if model_config.get("extra") == "forbid" and name not in allowed:
+            if cls.Settings.model_config.get("extra") == "forbid" and name not in allowed:
                 hint = difflib.get_close_matches(str(name), allowed, n=1)
                 tip = (
                     f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {', '.join(allowed)})"
@@ -313,7 +317,7 @@ def check_driver_settings(config: RunConfig, *, source: str = "config") -> None:
             raise ConfigError(f"{source}: {key}.settings: {exc}") from None
 
 
-def driver_class(kind: str, name: str) -> Any:
+def driver_class(kind: str, name: str) -> type:
     """The Camera (``kind="camera"``) or FocusStage class of driver ``name``.
 
     Raises
@@ -323,18 +327,7 @@ def driver_class(kind: str, name: str) -> Any:
     """
     import hal
 
-    finder = getattr(hal, "camera_class" if kind == "camera" else "focus_stage_class", None)
-    if finder is None:  # the registry has not landed: resolve `package.module:Class` paths only
-        import importlib
-
-        if ":" not in name:
-            raise hal.DriverNotFoundError(f"unknown driver {name!r} (no driver registry)")
-        module, _, attr = name.partition(":")
-        try:
-            return getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
-            raise hal.DriverNotFoundError(f"cannot load driver {name!r}: {exc}") from None
-    return finder(name)
+    return hal.camera_class(name) if kind == "camera" else hal.focus_stage_class(name)
 
 
 def _kind(value: Any) -> str:

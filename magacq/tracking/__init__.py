@@ -2,11 +2,12 @@
 
 ``track_rois`` turns a stack of ROIs into x, y (pixels within the ROI, pixel centres at
 integers), z (nm, from the bead's own Z-LUT), ``TrackFlag`` bits and radial profiles;
-``build_zlut`` turns calibration profiles into Z-LUTs. Per ROI: background-subtracted centre of
-mass, then the symmetric self-convolution of the row and column profiles, then (``XYMethod``)
-quadrant interpolation or a least-squares fit of the image by its own radial profile; the profile
-is the mean of bilinear samples on circles about the centre; z is where the normalised profile
-best fits a quadratic through the nearest Z-LUT planes. numba, single-threaded, cached on disk.
+``build_zlut`` turns calibration profiles into Z-LUTs; ``detect_beads`` finds ring-symmetric
+beads in an image. Per ROI: background-subtracted centre of mass, then the symmetric
+self-convolution of the row and column profiles, then (``XYMethod``) quadrant interpolation or a
+least-squares fit of the image by its own radial profile; the profile is the mean of bilinear
+samples on circles about the centre; z is where the normalised profile best fits a quadratic
+through the nearest Z-LUT planes. numba, single-threaded, cached on disk.
 """
 
 from pathlib import Path
@@ -15,17 +16,20 @@ from ._cache import drop_stale_cache
 
 drop_stale_cache(Path(__file__).parent)  # before any kernel is loaded from the cache
 
+from ._detect import Bead, detect_beads  # noqa: E402
 from ._flags import TrackFlag  # noqa: E402
 from ._spec import ProfileSpec  # noqa: E402
 from ._track import TrackResult, XYMethod, track_rois  # noqa: E402
 from ._zlut import ZLut, build_zlut  # noqa: E402
 
 __all__ = [
+    "Bead",
     "ProfileSpec",
     "TrackFlag",
     "TrackResult",
     "XYMethod",
     "ZLut",
     "build_zlut",
+    "detect_beads",
     "track_rois",
 ]

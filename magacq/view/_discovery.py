@@ -7,7 +7,7 @@ off the segment name; nothing is attached to find them.
 
 from dataclasses import dataclass
 
-from buffers._segment import PREFIX, list_segments
+from buffers import SEGMENT_PREFIX, list_segments
 
 VIDEO_KIND = "VideoBuffer"
 
@@ -36,7 +36,7 @@ def find_runs() -> list[RunInfo]:
     by_ns: dict[str, list] = {}
     for info in list_segments():
         parts = info.name.split(".", 2)
-        if len(parts) == 3 and parts[0] == PREFIX:
+        if len(parts) == 3 and parts[0] == SEGMENT_PREFIX:
             by_ns.setdefault(parts[1], []).append(info)
     runs = []
     for ns, infos in sorted(by_ns.items()):

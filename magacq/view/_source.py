@@ -20,10 +20,11 @@ from buffers import (
     MatrixBuffer,
     SegmentError,
     VideoBuffer,
+    inspect_segment,
+    segment_name,
 )
-from buffers._segment import inspect_segment, segment_name
-from magacq.status import STATUS, STATUS_COLUMNS
-from magacq.zlut_file import ZLUT_BUFFER, zlut_of_bead
+from magacq.pipeline.status import STATUS, STATUS_COLUMNS
+from magacq.runfile import ZLUT_BUFFER, zlut_of_bead
 
 from ._discovery import ViewError
 
@@ -69,7 +70,7 @@ class ZLut:
 
 @dataclass
 class Status:
-    """Live run status as the run publishes it (``magacq.status``); NaN before its first row."""
+    """Live run status as the run publishes it (``magacq.pipeline.status``); NaN before any."""
 
     fps: float = math.nan
     buffer_level: float = math.nan
@@ -187,7 +188,7 @@ class RunSource:
     def zlut(self, bead_id: int) -> ZLut | None:
         """The Z-LUT ``bead_id`` is tracked with; None when the run has none for it.
 
-        The run publishes its Z-LUT once, at its start (``magacq.zlut_file.ZLUT_BUFFER``); it is
+        The run publishes its Z-LUT once, at its start (``magacq.runfile.ZLUT_BUFFER``); it is
         read here once, lock-free, and kept.
         """
         if self._zlut_rows is None:
@@ -203,7 +204,7 @@ class RunSource:
         return None if found is None else ZLut(*found)
 
     def status(self) -> Status:
-        """The run's newest published status row (``magacq.status.STATUS_COLUMNS``)."""
+        """The run's newest published status row (``magacq.pipeline.status.STATUS_COLUMNS``)."""
         if self._status is None:
             return Status()
         rows = self._status.peak_sorted()

@@ -81,7 +81,7 @@ def test_sim_tracks_match_ground_truth_and_raw_video(tmp_path):
     assert len(video) == len(vf) == data["attrs"]["video_frames"] > 0
     assert (vf["frame"] % 7 == 0).all() and np.isin(vf["frame"], stored).all()
     assert len(vf) + data["attrs"]["video_skipped"] == (stored % 7 == 0).sum()
-    from magacq.detect import detect_beads
+    from magacq.tracking import detect_beads
 
     found = detect_beads(video[-1].astype(float), ROI)
     assert len(found) == len(BEADS_PX)
@@ -92,7 +92,7 @@ def test_sim_tracks_match_ground_truth_and_raw_video(tmp_path):
 def test_detection_finds_every_bead_of_configs_sim(tmp_path):
     """The shipped config's beads all lie a whole ROI inside the frame and apart: all found."""
     from magacq.config import load_config
-    from magacq.supervisor import place_rois, probe_camera
+    from magacq.pipeline.supervisor import place_rois, probe_camera
     from simulators.driver import SimCamera
 
     cfg = load_config(r.REPO / "configs" / "sim.yaml")

@@ -10,10 +10,10 @@ import pytest
 from PySide6 import QtCore
 from pytestqt.qtbot import QtBot
 
+from magacq.runfile import read_zlut_file
 from magacq.view import ViewError, choose_run, find_runs
 from magacq.view._source import RunSource
 from magacq.view._window import ViewerWindow
-from magacq.zlut_file import read_zlut_file
 
 from .conftest import BEADS_PX, HEIGHT, PIXEL_NM, REFERENCE, ROI, SWEEP_NM, WIDTH, LiveRun
 

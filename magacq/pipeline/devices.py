@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from magacq.wiring import RAW_VIDEO, RunWiring
+from magacq.pipeline.wiring import RAW_VIDEO, RunWiring
 
 logger = logging.getLogger("magacq.producer")
 

@@ -12,6 +12,9 @@ import multiprocessing.connection
 import os
 import signal
 import time
+from collections.abc import Callable
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +22,19 @@ import numpy as np
 from rich.console import Console
 from rich.live import Live
 
+from buffers import (
+    BeadRoiBuffer,
+    LiveProfileBuffer,
+    MatrixBuffer,
+    VideoBuffer,
+    default_namespace,
+    make_locks,
+    remove_stale_segments,
+)
 from magacq.config import RunConfig, format_name
 from magacq.errors import ConfigError, RunError
 from magacq.logs import RunLogging
-from magacq.status import (
+from magacq.pipeline.status import (
     ACQUIRING,
     STATUS,
     STATUS_COLUMNS,
@@ -31,7 +43,7 @@ from magacq.status import (
     StatusPublisher,
     StatusView,
 )
-from magacq.wiring import LOCK_NAMES, RAW_VIDEO, RunWiring, control_primitives
+from magacq.pipeline.wiring import LOCK_NAMES, RAW_VIDEO, RunWiring, control_primitives
 
 logger = logging.getLogger("magacq")
 
@@ -40,8 +52,6 @@ _STOP_GRACE_S = 0.6  # per stage of the stop sequence; three stages stay under 2
 
 def run_namespace() -> str:
     """A shared-memory namespace of this run's own (the session namespace plus our pid)."""
-    from buffers._segment import default_namespace
-
     return f"{default_namespace()}-run{os.getpid()}"
 
 
@@ -62,7 +72,7 @@ def output_path(cfg: RunConfig, config_path: Path) -> Path:
 def probe_camera(cfg: RunConfig) -> tuple[dict[str, Any], np.ndarray | None]:
     """Open the camera once: its geometry, and an averaged image when beads must be detected."""
     from hal import HalError
-    from magacq.producer import open_camera
+    from magacq.pipeline.devices import open_camera
 
     try:
         cam = open_camera(cfg.camera.driver, cfg.camera.settings)
@@ -105,7 +115,7 @@ def place_rois(cfg: RunConfig, geometry: dict[str, Any], image: np.ndarray | Non
     if cfg.beads.rois:
         centres = list(cfg.beads.rois)
     else:
-        from magacq.detect import detect_beads
+        from magacq.tracking import detect_beads
 
         assert image is not None
         d = cfg.beads.detect
@@ -125,14 +135,14 @@ def place_rois(cfg: RunConfig, geometry: dict[str, Any], image: np.ndarray | Non
     return rois
 
 
-class _Signals:
+class StopSignals:
     """SIGINT/SIGTERM set a flag; the main loop stops the run."""
 
     def __init__(self) -> None:
         self.received: int | None = None
         self._old: dict[int, Any] = {}
 
-    def __enter__(self) -> "_Signals":
+    def __enter__(self) -> "StopSignals":
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._old[sig] = signal.signal(sig, self._handle)
         return self
@@ -149,23 +159,21 @@ class _Signals:
 class Run:
     """One acquisition: its buffers and processes. Use :func:`run_acquisition`."""
 
-    def __init__(self, cfg: RunConfig, wiring: RunWiring, ctx: Any) -> None:
+    def __init__(self, cfg: RunConfig, wiring: RunWiring, ctx: BaseContext) -> None:
         self.cfg = cfg
         self.wiring = wiring
         self.ctx = ctx
-        self.owned: list[Any] = []
-        self.video: Any = None
-        self.status_buf: Any = None
-        self.producer: Any = None
-        self.writer: Any = None
-        self.workers: dict[int, Any] = {}
+        self.owned: list[VideoBuffer | MatrixBuffer | BeadRoiBuffer | LiveProfileBuffer] = []
+        self.video: VideoBuffer | None = None
+        self.status_buf: MatrixBuffer | None = None
+        self.producer: BaseProcess | None = None
+        self.writer: BaseProcess | None = None
+        self.workers: dict[int, BaseProcess] = {}
         self.error: str | None = None
-        self.abort: Any = lambda: False
+        self.abort: Callable[[], bool] = lambda: False
 
     # --- buffers ------------------------------------------------------------------------
     def create_buffers(self) -> None:
-        from buffers import MatrixBuffer, VideoBuffer
-
         w, g = self.wiring, self.wiring.geometry
         self.video = VideoBuffer(
             create=True,
@@ -196,41 +204,20 @@ class Run:
             namespace=w.namespace,
         )
         self.owned.append(self.status_buf)
-        self._create_extras()
-
-    def _create_extras(self) -> None:
-        """BeadRoiBuffer and LiveProfileBuffer, where this installation has them."""
-        import buffers
-
-        w = self.wiring
-        roi_cls = getattr(buffers, "BeadRoiBuffer", None)
-        if roi_cls is not None:
-            try:
-                rb = roi_cls(create=True, locks=w.locks, capacity=max(64, 2 * len(w.rois)),
-                             namespace=w.namespace)  # fmt: skip
-                self.owned.append(rb)
-                rb.replace_beads({i: (x0, x1, y0, y1) for i, x0, x1, y0, y1 in w.rois})
-                ref = [i for i in self.cfg.beads.reference if i < len(w.rois)]
-                rb.set_reference(ref)  # marked as such in `magacq view`
-                w.extra_buffers.append("BeadRoiBuffer")
-            except Exception as exc:  # the ROIs also travel in the wiring: run without it
-                logger.warning("BeadRoiBuffer unavailable (%s); viewers will not see ROIs", exc)
-        live_cls = getattr(buffers, "LiveProfileBuffer", None)
-        if live_cls is not None:
-            try:
-                lb = live_cls(create=True, locks=w.locks, profile_capacity=w.tracking["roi_size"],
-                              namespace=w.namespace)  # fmt: skip
-                self.owned.append(lb)
-                w.extra_buffers.append("LiveProfileBuffer")
-            except Exception as exc:
-                logger.warning("LiveProfileBuffer unavailable: %s", exc)
+        rb = BeadRoiBuffer(create=True, locks=w.locks, capacity=max(64, 2 * len(w.rois)),
+                           namespace=w.namespace)  # fmt: skip
+        self.owned.append(rb)
+        rb.replace_beads({i: (x0, x1, y0, y1) for i, x0, x1, y0, y1 in w.rois})
+        rb.set_reference([i for i in self.cfg.beads.reference if i < len(w.rois)])  # for the view
+        self.owned.append(LiveProfileBuffer(create=True, locks=w.locks,
+                                            profile_capacity=w.tracking["roi_size"],
+                                            namespace=w.namespace))  # fmt: skip
         if self.cfg.tracking.zlut is not None:
             self._publish_zlut()
 
     def _publish_zlut(self) -> None:
         """The Z-LUT the trackers use, as one MatrixBuffer a viewer can read (written once)."""
-        from buffers import MatrixBuffer
-        from magacq.zlut_file import ZLUT_BUFFER, load_zlut, zlut_rows
+        from magacq.runfile import ZLUT_BUFFER, load_zlut, zlut_rows
 
         rows = zlut_rows(load_zlut(self.cfg.tracking.zlut))
         if not len(rows):
@@ -255,9 +242,9 @@ class Run:
         return p
 
     def start(self) -> None:
-        from magacq.producer import run_producer
-        from magacq.worker import run_worker
-        from magacq.writer import run_writer
+        from magacq.pipeline.devices import run_producer
+        from magacq.pipeline.tracker import run_worker
+        from magacq.pipeline.writer import run_writer
 
         self.writer = self._start(run_writer, name="writer")
         for i in range(self.cfg.tracking.workers):
@@ -288,7 +275,7 @@ class Run:
                     "tracker %d died (exit code %s); %d claimed stack(s) requeued; restarting",
                     i, p.exitcode, len(recovered),
                 )  # fmt: skip
-                from magacq.worker import run_worker
+                from magacq.pipeline.tracker import run_worker
 
                 self.workers[i] = self._start(run_worker, i, name=f"tracker-{i}")
         if not self.writer.is_alive() and not self.wiring.writer_finish.is_set():
@@ -347,8 +334,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
     RunError
         The camera, the producer or the writer failed; what was acquired is saved.
     """
-    from buffers import make_locks
-    from magacq.writer import ROIS_DTYPE, run_attrs
+    from magacq.runfile import ROIS_DTYPE, run_attrs
 
     # fork: the semaphores are unlinked at once (no /dev/shm names to lose or leak)
     ctx = mp.get_context("fork")
@@ -361,7 +347,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
         geometry, image = probe_camera(cfg)
         rois = place_rois(cfg, geometry, image)
         if cfg.tracking.zlut is not None:  # the Z-LUT must be of this ROI size and bead set
-            from magacq.zlut_file import rois_for_run
+            from magacq.runfile import rois_for_run
 
             rois = rois_for_run(
                 cfg.tracking.zlut, rois, cfg.tracking.roi_size, explicit=bool(cfg.beads.rois)
@@ -369,8 +355,6 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
         path = output_path(cfg, config_path)
         logs.add_file(path.with_suffix(".log"))
         namespace = run_namespace()
-        from buffers import remove_stale_segments
-
         remove_stale_segments(namespace)
         fps_guess = float(cfg.camera.settings.get("frame_rate", 0) or 1000)
         frame_rows = int(min(5e6, max(50_000, 10 * fps_guess)))
@@ -433,10 +417,10 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
 def _supervise(run: Run, cfg: RunConfig, console: Console) -> str:
     """Start the processes, watch them until the end, stop them; return the final state."""
     view = StatusView(run.wiring.stats, len(run.wiring.rois), cfg.tracking.workers, cfg.duration)
-    published = StatusPublisher(run.status_buf, view)  # for `magacq view` (magacq.status)
+    published = StatusPublisher(run.status_buf, view)  # for `magacq view` (magacq.pipeline.status)
     published.publish()
     state = "complete"
-    with _Signals() as signals:
+    with StopSignals() as signals:
         run.abort = lambda: signals.received is not None
         live = Live(view, console=console, refresh_per_second=4, transient=False)
         try:

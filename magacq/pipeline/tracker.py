@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from magacq.wiring import RunWiring
+from magacq.pipeline.wiring import RunWiring
 
 logger = logging.getLogger("magacq.worker")
 
@@ -110,21 +110,21 @@ def load_zlut(path: Any) -> Any:
     """The run's :class:`~magacq.tracking.ZLut` (one LUT per bead id), or None without a file."""
     if not path:
         return None
-    from magacq.zlut_file import load_zlut as _load
+    from magacq.runfile import load_zlut as _load
 
     return _load(path)
 
 
 def run_worker(wiring: RunWiring, index: int) -> None:
     """Entry point of tracker worker ``index``."""
-    from buffers import BufferOverflow
+    from buffers import BeadRoiBuffer, BufferOverflow, LiveProfileBuffer
 
     wiring.enter_child(f"tracker {index}")
     stats = wiring.stats
     vb = wiring.attach_video()
     positions = wiring.attach_matrices("positions")["positions"]
-    live = _attach_live(wiring)
-    roi_buf = _attach_rois(wiring)
+    live = LiveProfileBuffer(create=False, locks=wiring.locks, namespace=wiring.namespace)
+    roi_buf = BeadRoiBuffer(create=False, locks=wiring.locks, namespace=wiring.namespace)
     tracker = Tracker(
         wiring.rois_array(),
         wiring.geometry["pixel_size_nm"],
@@ -152,10 +152,10 @@ def run_worker(wiring: RunWiring, index: int) -> None:
                 if stop_seen is not None:
                     break
                 continue
-            if roi_buf is not None and roi_buf.version != roi_version:  # beads added/moved
+            if roi_buf.version != roi_version:  # beads added/moved
                 roi_version, rois = _read_rois(roi_buf, wiring, side)
                 tracker.set_rois(rois)
-            if live is not None and live.selected_bead_id is not None:  # a viewer's choice
+            if live.selected_bead_id is not None:  # a viewer's choice
                 tracker.profile_bead = live.selected_bead_id
             frames = None
             try:
@@ -178,33 +178,14 @@ def run_worker(wiring: RunWiring, index: int) -> None:
                     if wiring.writer_finish.wait(0.01):
                         break
             stats.add_stacks(index)
-            if live is not None and tracker.last_profile is not None:
+            if tracker.last_profile is not None:
                 bead, profile = tracker.last_profile
                 live.write_profile(float(claim.timestamps[-1]), bead, profile)
     finally:
         positions.close()
-        if live is not None:
-            live.close()
-        if roi_buf is not None:
-            roi_buf.close()
+        live.close()
+        roi_buf.close()
         vb.close()
-
-
-def _attach_live(wiring: RunWiring) -> Any:
-    import buffers
-
-    cls = getattr(buffers, "LiveProfileBuffer", None)
-    if cls is None or "LiveProfileBuffer" not in wiring.extra_buffers:
-        return None
-    return cls(create=False, locks=wiring.locks, namespace=wiring.namespace)
-
-
-def _attach_rois(wiring: RunWiring) -> Any:
-    if "BeadRoiBuffer" not in wiring.extra_buffers:
-        return None
-    from buffers import BeadRoiBuffer
-
-    return BeadRoiBuffer(create=False, locks=wiring.locks, namespace=wiring.namespace)
 
 
 def _read_rois(roi_buf: Any, wiring: RunWiring, side: int) -> tuple[int, np.ndarray]:

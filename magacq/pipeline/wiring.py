@@ -9,11 +9,17 @@ import ctypes
 import logging
 import signal
 from dataclasses import dataclass, field
-from typing import Any
+from multiprocessing.context import BaseContext
+from multiprocessing.queues import Queue
+from multiprocessing.sharedctypes import SynchronizedString
+from multiprocessing.synchronize import Event, Semaphore
+from typing import Any, TypedDict
 
 import numpy as np
 
-from magacq.status import STATUS, RunStats
+from buffers import MatrixBuffer, VideoBuffer
+from magacq.logs import RunLogging
+from magacq.pipeline.status import STATUS, RunStats
 
 #: MatrixBuffers of a run: name -> columns.
 MATRICES = {
@@ -30,11 +36,48 @@ LOCK_NAMES = ("VideoBuffer", *MATRICES, RAW_VIDEO, STATUS, "BeadRoiBuffer", "Liv
 _PR_SET_PDEATHSIG = 1
 
 
-def control_primitives(ctx: Any, logs: Any, events: Any) -> dict[str, Any]:
+class Geometry(TypedDict):
+    """The camera as the run found it (``probe_camera``); also the run file's attributes."""
+
+    width: int
+    height: int
+    bits: int  # bits per stored pixel (8 * itemsize)
+    bit_depth: int  # significant bits
+    dtype: str
+    pixel_size_nm: float
+    camera_driver: str
+    camera_class: str
+    simulated: bool  # the camera gives ground truth
+
+
+class DeviceSpec(TypedDict):
+    """A device to open in a child: its driver name and settings."""
+
+    driver: str
+    settings: dict[str, Any]
+
+
+class VideoSpec(TypedDict):
+    """The VideoBuffer's ring."""
+
+    n_stacks: int
+    n_images: int
+
+
+class WriterSpec(TypedDict):
+    """The run file: path, root attributes written at creation, the bead ROIs table."""
+
+    path: str
+    attrs: dict[str, Any]
+    rois: np.ndarray  # magacq.runfile.ROIS_DTYPE
+
+
+def control_primitives(
+    ctx: BaseContext, logs: RunLogging, events: "Queue[tuple[str, str, str]]"
+) -> dict[str, Any]:
     """The process-control fields of a :class:`RunWiring`, made in ``ctx`` (run and sweep alike).
 
-    ``logs`` is the supervisor's :class:`~magacq.logs.RunLogging`; ``events`` the children ->
-    supervisor queue.
+    ``logs`` is the supervisor's log listener; ``events`` the children -> supervisor queue.
     """
     return {
         "stats": RunStats(ctx),
@@ -55,26 +98,25 @@ class RunWiring:
     """Everything a child process needs to join the run (picklable)."""
 
     namespace: str
-    locks: dict[str, Any]
+    locks: dict[str, Any]  # buffers.make_locks: name -> multiprocessing lock or condition
     stats: RunStats
-    log_queue: Any
+    log_queue: "Queue[Any]"  # log records -> the supervisor's listener
     log_level: int
-    stop: Any  # Event: producer stops acquiring
-    workers_stop: Any  # Event: workers exit once no full stack is left
-    writer_finish: Any  # Event: writer drains one last time and closes the file
-    final_state: Any  # Array('c'): "complete" / "failed" / "interrupted"
-    final_error: Any  # Array('c'): one-line error, if any
-    events: Any  # Queue: children -> supervisor (geometry, errors)
-    ready: Any  # Semaphore: each tracker releases it once warmed up (JIT compiled)
+    stop: Event  # producer stops acquiring
+    workers_stop: Event  # workers exit once no full stack is left
+    writer_finish: Event  # writer drains one last time and closes the file
+    final_state: SynchronizedString  # "complete" / "failed" / "interrupted"
+    final_error: SynchronizedString  # one-line error, if any
+    events: "Queue[tuple[str, str, str]]"  # children -> supervisor: (kind, role, message)
+    ready: Semaphore  # each tracker releases it once warmed up (JIT compiled)
+    camera: DeviceSpec
+    geometry: Geometry
+    video: VideoSpec
+    rois: list[tuple[int, int, int, int, int]]  # bead id, x0, x1, y0, y1
+    tracking: dict[str, Any]  # TrackingConfig.model_dump(mode="json"), + roi_size
     matrix_rows: dict[str, int] = field(default_factory=dict)
     raw_video_every: int = 0  # every Nth camera frame also goes to the RAW_VIDEO buffer (0: none)
-    extra_buffers: list[str] = field(default_factory=list)  # BeadRoiBuffer, LiveProfileBuffer
-    camera: dict[str, Any] = field(default_factory=dict)  # driver, settings, detect frames
-    geometry: dict[str, Any] = field(default_factory=dict)  # width, height, bits, pixel_size_nm
-    video: dict[str, int] = field(default_factory=dict)  # n_stacks, n_images
-    rois: list[tuple[int, int, int, int, int]] = field(default_factory=list)  # id, x0, x1, y0, y1
-    tracking: dict[str, Any] = field(default_factory=dict)
-    writer: dict[str, Any] = field(default_factory=dict)
+    writer: WriterSpec | None = None  # None: no run file (the calibration sweep)
 
     def enter_child(self, title: str) -> None:
         """Set up a child process: title, logging to the supervisor, signals, parent death."""
@@ -92,15 +134,11 @@ class RunWiring:
         except (OSError, AttributeError):  # pragma: no cover - not Linux
             logging.getLogger("magacq").debug("no parent-death signal here")
 
-    def attach_video(self) -> Any:
-        from buffers import VideoBuffer
-
+    def attach_video(self) -> VideoBuffer:
         return VideoBuffer(create=False, locks=self.locks, namespace=self.namespace)
 
-    def attach_matrices(self, *names: str) -> dict[str, Any]:
+    def attach_matrices(self, *names: str) -> dict[str, MatrixBuffer]:
         """Attach the run's MatrixBuffers (all of them by default, those that exist)."""
-        from buffers import MatrixBuffer
-
         return {
             name: MatrixBuffer(create=False, locks=self.locks, name=name, namespace=self.namespace)
             for name in (names or self.matrix_rows)

@@ -13,7 +13,7 @@ The processes are those of a run, minus the writer:
   rows (bead id, step, timestamp, stage z, validity, profile) to the ZLUTSweepDataset.
 - The **supervisor** creates the dataset (READY -> CAPTURING -> COMPLETE, or FAILED), shows a
   progress bar, then builds one LUT per bead (``build_zlut``), checks each and saves the file
-  (:mod:`magacq.zlut_file`). Ctrl-C: stage back at its start, dataset FAILED and destroyed.
+  (:mod:`magacq.runfile`). Ctrl-C: stage back at its start, dataset FAILED and destroyed.
 """
 
 import logging
@@ -21,6 +21,7 @@ import multiprocessing as mp
 import queue
 import time
 from dataclasses import dataclass, field
+from multiprocessing.sharedctypes import SynchronizedArray
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from magacq.config import CalibrationConfig, RunConfig, format_name
 from magacq.errors import ConfigError, RunError
-from magacq.wiring import RunWiring, control_primitives
-from magacq.zlut_file import QUALITY_DTYPE, load_zlut, save_zlut_file
+from magacq.pipeline.wiring import DeviceSpec, RunWiring, control_primitives
+from magacq.runfile import QUALITY_DTYPE, load_zlut, save_zlut_file
 
 __all__ = ["build_luts", "load_zlut", "run_calibration", "sweep_positions"]
 
@@ -58,9 +59,9 @@ class SweepWiring(RunWiring):
     positions: list[float] = field(default_factory=list)
     settle_s: float = 0.0
     profiles_per_step: int = 1
-    focus_stage: dict[str, Any] = field(default_factory=dict)  # driver, settings
-    tags: Any = None  # RawArray 'd' (2 * ring frames): step index, stage z of each slot
-    counters: Any = None  # Array 'd' (n_beads * 3): rows, invalid, saturated
+    focus_stage: DeviceSpec | None = None
+    tags: Any = None  # ctx.RawArray('d', 2 * ring frames): step index, stage z of each slot
+    counters: SynchronizedArray | None = None  # (n_beads * 3): rows, invalid, saturated
     saturation: float = np.inf  # a pixel at or above this is saturated
 
 
@@ -72,7 +73,7 @@ def run_sweep_producer(wiring: SweepWiring) -> None:
     from buffers import BufferOverflow
     from hal import HalError
     from magacq.config import driver_class
-    from magacq.producer import open_camera
+    from magacq.pipeline.devices import open_camera
 
     wiring.enter_child("producer")
     vb = wiring.attach_video()
@@ -338,7 +339,7 @@ def run_calibration(
     """
     from buffers import VideoBuffer, ZLUTSweepDataset, make_locks, remove_stale_segments
     from magacq.logs import RunLogging
-    from magacq.supervisor import place_rois, probe_camera, run_namespace
+    from magacq.pipeline.supervisor import place_rois, probe_camera, run_namespace
     from magacq.tracking import ProfileSpec
 
     c = cfg.calibration
@@ -424,7 +425,7 @@ def run_calibration(
                     "bead %d %s: %s", q["bead_id"],
                     "dropped" if c.drop_bad_beads else "flagged", q["reason"].decode(),
                 )  # fmt: skip
-        from magacq.writer import software_versions
+        from magacq.runfile import software_versions
 
         save_zlut_file(
             path,
@@ -475,7 +476,7 @@ def _sweep(
     wiring: SweepWiring, dataset: Any, procs: dict[str, Any], ctx: Any, console: Console, n: int
 ) -> float:
     """Start the workers and the producer, follow the sweep to its end; return the home z."""
-    from magacq.supervisor import _Signals
+    from magacq.pipeline.supervisor import StopSignals
 
     def start(target: Any, *args: Any, name: str) -> None:
         procs[name] = ctx.Process(target=target, args=(wiring, *args), name=name, daemon=True)
@@ -483,7 +484,7 @@ def _sweep(
 
     workers = [f"tracker-{i}" for i in range(int(wiring.tracking["workers"]))]
     home: float | None = None
-    with _Signals() as signals:
+    with StopSignals() as signals:
 
         def check() -> None:
             if signals.received is not None:

@@ -1,0 +1,222 @@
+"""The writer process: drains the run's MatrixBuffers into one HDF5 file (schema ``magacq.run`` v1).
+
+The layout of that file is :mod:`magacq.runfile`'s; this module only moves rows into it.
+"""
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from buffers import BufferUnderflow, MatrixBuffer
+from magacq.pipeline.wiring import RAW_VIDEO, RunWiring
+from magacq.runfile import (
+    DROPPED_DTYPE,
+    FRAMES_DTYPE,
+    ROIS_DTYPE,
+    TRACKS_DTYPE,
+    TRUTH_DTYPE,
+    RunFile,
+    to_records,
+)
+
+logger = logging.getLogger("magacq.writer")
+
+#: Columns of the positions MatrixBuffer rows (float64); the last one is not saved.
+POSITION_COLUMNS = ("time", "frame", "bead_id", "x_nm", "y_nm", "z_nm", "flag", "t_written")
+
+
+class _Latency:
+    """Latency samples (one per frame) for live percentiles and the run's summary."""
+
+    def __init__(self) -> None:
+        self._chunks: list[np.ndarray] = []
+        self._recent = np.empty(0)
+
+    def add(self, rows: np.ndarray) -> None:
+        if len(rows) == 0:
+            return
+        first = rows[:, 2] == rows[:, 2].min()  # one bead: one sample per frame
+        lat = rows[first, 7] - rows[first, 0]
+        self._chunks.append(lat)
+        self._recent = np.concatenate([self._recent[-4000:], lat])
+
+    def recent(self) -> tuple[float, float, float]:
+        if len(self._recent) == 0:
+            return 0.0, 0.0, 0.0
+        p50, p99 = np.percentile(self._recent, [50, 99])
+        return float(p50), float(p99), float(self._recent.max())
+
+    def summary(self) -> dict[str, float]:
+        if not self._chunks:
+            return {}
+        lat = np.concatenate(self._chunks)
+        p50, p99 = np.percentile(lat, [50, 99])
+        return {
+            "latency_p50_s": float(p50),
+            "latency_p99_s": float(p99),
+            "latency_max_s": float(lat.max()),
+        }
+
+
+def run_writer(wiring: RunWiring) -> None:
+    """Entry point of the writer process."""
+    wiring.enter_child("writer")
+    buffers = wiring.attach_matrices()
+    spec = wiring.writer
+    rf = RunFile(
+        Path(spec["path"]), spec["attrs"], np.asarray(spec["rois"], ROIS_DTYPE),
+        with_truth="truth" in buffers,
+        video_shape=(
+            (wiring.geometry["height"], wiring.geometry["width"], wiring.geometry["dtype"])
+            if RAW_VIDEO in buffers else None
+        ),
+    )  # fmt: skip
+    rois = _RoiRecorder(wiring, rf)
+    latency = _Latency()
+    fmap = _FrameMap()
+    stats = wiring.stats
+    failed = None
+    try:
+        while True:
+            finishing = wiring.writer_finish.wait(0.1)
+            _drain(rf, buffers, latency, fmap)
+            rois.update()
+            p50, p99, pmax = latency.recent()
+            stats.set("latency_p50", p50)
+            stats.set("latency_p99", p99)
+            stats.set("latency_max", pmax)
+            rf.maybe_flush()
+            if finishing:
+                _drain(rf, buffers, latency, fmap, final=True)
+                break
+    except BaseException as exc:  # keep what we have: the file is closed below
+        failed = f"writer failed: {exc}"
+        logger.exception("writer failed")
+    finally:
+        snap = stats.snapshot()
+        state = wiring.final_state.value.decode() or "complete"
+        final = {
+            "state": "failed" if failed else state,
+            "error": failed or wiring.final_error.value.decode(),
+            "frames_stored": int(snap["frames"]),
+            "frames_dropped": int(snap["dropped"]),
+            "frames_lost_by_camera": int(snap["camera_gaps"]),
+            "stacks_tracked": int(snap["stacks_tracked"]),
+            "stacks_lost": int(snap["stacks_lost"]),
+            "worker_restarts": int(snap["worker_restarts"]),
+            "video_frames": int(snap["video_frames"]),
+            "video_skipped": int(snap["video_skipped"]),
+            "ended": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            **latency.summary(),
+        }
+        rf.close(final)
+        for buf in buffers.values():
+            buf.close()
+        rois.close()
+    logger.debug("writer done: %s", rf.path)
+    if failed:
+        raise SystemExit(1)
+
+
+class _FrameMap:
+    """Buffer sequence number -> camera frame number, from the ``frames`` rows."""
+
+    def __init__(self) -> None:
+        self.frame = np.empty(0, dtype=np.int64)
+        self.n = 0
+        self.held = np.empty((0, len(POSITION_COLUMNS)))  # position rows awaiting their frames
+
+    def add(self, rows: np.ndarray) -> None:
+        if len(rows) == 0:
+            return
+        seq = rows[:, 2].astype(np.int64)
+        need = int(seq.max()) + 1
+        if need > len(self.frame):
+            grown = np.full(max(need, 2 * len(self.frame)), -1, dtype=np.int64)
+            grown[: len(self.frame)] = self.frame
+            self.frame = grown
+        self.frame[seq] = rows[:, 0].astype(np.int64)
+        self.n = max(self.n, need)
+
+    def map(self, seq: np.ndarray) -> np.ndarray:
+        s = seq.astype(np.int64)
+        ok = (s >= 0) & (s < self.n)
+        out = np.full(len(s), -1, dtype=np.int64)
+        out[ok] = self.frame[s[ok]]
+        return out
+
+
+def _drain(
+    rf: RunFile,
+    buffers: dict[str, MatrixBuffer],
+    latency: _Latency,
+    fmap: _FrameMap,
+    final: bool = False,
+) -> None:
+    for name, dtype in (
+        ("frames", FRAMES_DTYPE),
+        ("dropped", DROPPED_DTYPE),
+        ("truth", TRUTH_DTYPE),
+    ):
+        if name in buffers:
+            rows = _read(buffers[name])
+            if name == "frames":
+                fmap.add(rows)
+            rf.append(name, to_records(rows, dtype))
+    if RAW_VIDEO in buffers:
+        rf.append_video(_read(buffers[RAW_VIDEO]))
+    rows = _read(buffers["positions"])
+    if len(rows):
+        latency.add(rows)
+    if len(fmap.held):  # rows of stacks whose frame rows had not arrived at the last drain
+        rows = np.concatenate([fmap.held, rows]) if len(rows) else fmap.held
+    if len(rows):
+        frame = fmap.map(rows[:, 1])
+        # a stack can be tracked between this drain's read of `frames` and of `positions`:
+        # hold its rows until its frame numbers are known (written as -1 only at the end)
+        known = frame >= 0
+        fmap.held = rows[~known] if not final else np.empty((0, rows.shape[1]))
+        if final:
+            known[:] = True
+        rows = rows[known]
+        rows[:, 1] = frame[known]
+        rf.append("tracks", to_records(rows[:, :7], TRACKS_DTYPE))
+
+
+class _RoiRecorder:
+    """Appends to ``rois`` the beads added at run time (e.g. by `magacq view`) to BeadRoiBuffer."""
+
+    def __init__(self, wiring: RunWiring, rf: RunFile) -> None:
+        from buffers import BeadRoiBuffer
+
+        self.rf = rf
+        self.version = -1
+        self.seen = {int(i) for i in rf.tables["rois"]["bead_id"][:]}
+        self.buf = BeadRoiBuffer(create=False, locks=wiring.locks, namespace=wiring.namespace)
+
+    def update(self) -> None:
+        if self.buf.version == self.version:
+            return
+        self.version, ids, boxes = self.buf.snapshot()
+        new = [k for k, i in enumerate(ids) if int(i) not in self.seen]
+        if new:
+            rows = np.zeros(len(new), dtype=ROIS_DTYPE)
+            rows["bead_id"] = ids[new]
+            for c, name in enumerate(("x0", "x1", "y0", "y1")):
+                rows[name] = boxes[new, c]
+            self.rf.append("rois", rows)
+            self.seen.update(int(i) for i in ids[new])
+            logger.info("beads %s added at run time", rows["bead_id"].tolist())
+
+    def close(self) -> None:
+        self.buf.close()
+
+
+def _read(buf: MatrixBuffer) -> np.ndarray:
+    try:
+        rows = buf.read()
+    except BufferUnderflow:  # nothing new
+        return np.empty((0, 1))
+    return np.asarray(rows, dtype=np.float64)

@@ -1,0 +1,60 @@
+"""The HDF5 files magacq writes and reads: the run file (``magacq.run``) and the Z-LUT file
+(``magacq.zlut``), their layouts, versions, writers and readers. Every other part of magacq
+(the writer process, calibration, the viewer, analysis) goes through this package.
+"""
+
+from ._run import (
+    DROPPED_DTYPE,
+    FLUSH_S,
+    FRAMES_DTYPE,
+    ROIS_DTYPE,
+    SCHEMA,
+    SCHEMA_VERSION,
+    TRACKS_DTYPE,
+    TRUTH_DTYPE,
+    RunFile,
+    run_attrs,
+    software_versions,
+    to_records,
+)
+from ._zlut import (
+    QUALITY_DTYPE,
+    ROI_TOLERANCE_PX,
+    ZLUT_BUFFER,
+    ZLutFile,
+    load_zlut,
+    read_zlut_file,
+    rois_for_run,
+    save_zlut_file,
+    zlut_of_bead,
+    zlut_rows,
+)
+from ._zlut import SCHEMA as ZLUT_SCHEMA
+from ._zlut import SCHEMA_VERSION as ZLUT_SCHEMA_VERSION
+
+__all__ = [
+    "DROPPED_DTYPE",
+    "FLUSH_S",
+    "FRAMES_DTYPE",
+    "QUALITY_DTYPE",
+    "ROIS_DTYPE",
+    "ROI_TOLERANCE_PX",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "TRACKS_DTYPE",
+    "TRUTH_DTYPE",
+    "ZLUT_BUFFER",
+    "ZLUT_SCHEMA",
+    "ZLUT_SCHEMA_VERSION",
+    "RunFile",
+    "ZLutFile",
+    "load_zlut",
+    "read_zlut_file",
+    "rois_for_run",
+    "run_attrs",
+    "save_zlut_file",
+    "software_versions",
+    "to_records",
+    "zlut_of_bead",
+    "zlut_rows",
+]
