@@ -150,10 +150,21 @@ class RunFile:
         """Rows of frame, timestamp, pixels (raw-video MatrixBuffer) into ``video``."""
         if len(rows) == 0 or self.video is None:
             return
+        _, h, w = self.video.shape
+        self.append_frames(rows[:, 2:].reshape(-1, h, w), rows[:, 0], rows[:, 1])
+
+    def append_frames(
+        self, frames: np.ndarray, frame_numbers: np.ndarray, timestamps: np.ndarray
+    ) -> None:
+        """Frames ``(n, height, width)`` (cast to the video's dtype) and their numbers and
+        timestamps into ``video`` and ``video_frames``."""
+        if len(frames) == 0 or self.video is None:
+            return
         n, (_, h, w) = self.video.shape[0], self.video.shape
-        self.video.resize((n + len(rows), h, w))
-        self.video[n:] = rows[:, 2:].reshape(-1, h, w).astype(self.video.dtype)
-        self.append("video_frames", to_records(rows[:, :2], FRAMES_DTYPE))
+        self.video.resize((n + len(frames), h, w))
+        self.video[n:] = frames.astype(self.video.dtype, copy=False)
+        self.append("video_frames", to_records(np.column_stack([frame_numbers, timestamps]),
+                                               FRAMES_DTYPE))  # fmt: skip
 
     def maybe_flush(self, force: bool = False) -> None:
         now = time.monotonic()
