@@ -10,8 +10,8 @@ from magacq.runfile import ROIS_DTYPE, RunFile
 from simulators.driver import SimCamera
 
 #: A small sim camera: two beads, 32 px ROIs.
-SIM = {"width": 96, "height": 64, "n_beads": 2, "roi_size": 32, "seed": 5, "fraction_stuck": 0.0, "bead_radius_nm": 500,
-       "bead_xy_px": [[24.0, 32.0], [72.0, 32.0]]}  # fmt: skip
+SIM = {"width": 96, "height": 64, "n_beads": 2, "roi_size": 32, "seed": 5, "fraction_stuck": 0.0,
+       "bead_radius_nm": 500, "bead_xy_px": [[24.0, 32.0], [72.0, 32.0]]}  # fmt: skip
 
 
 def sim_frames(n: int, settings: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
