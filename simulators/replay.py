@@ -86,7 +86,8 @@ class _Source:
     def _open_h5(self) -> None:
         import h5py
 
-        self._h5 = h5py.File(self.path, "r", swmr=True)
+        # not as a SWMR reader: that one waits forever on a truncated file
+        self._h5 = h5py.File(self.path, "r")
         if "video" not in self._h5:
             raise ReplayFileError(
                 f"replay: {self.path} holds no `video` (record with output.raw_video_every)"

@@ -3,10 +3,12 @@
 (the writer process, calibration, the viewer, analysis) goes through this package.
 """
 
+from ._recorded import RecordedRun, open_recorded, read_attrs, read_frames, read_table
 from ._run import (
     DROPPED_DTYPE,
     FLUSH_S,
     FRAMES_DTYPE,
+    RETRACKED_DTYPE,
     ROIS_DTYPE,
     SCHEMA,
     SCHEMA_VERSION,
@@ -37,6 +39,7 @@ __all__ = [
     "FLUSH_S",
     "FRAMES_DTYPE",
     "QUALITY_DTYPE",
+    "RETRACKED_DTYPE",
     "ROIS_DTYPE",
     "ROI_TOLERANCE_PX",
     "SCHEMA",
@@ -46,9 +49,14 @@ __all__ = [
     "ZLUT_BUFFER",
     "ZLUT_SCHEMA",
     "ZLUT_SCHEMA_VERSION",
+    "RecordedRun",
     "RunFile",
     "ZLutFile",
     "load_zlut",
+    "open_recorded",
+    "read_attrs",
+    "read_frames",
+    "read_table",
     "read_zlut_file",
     "rois_for_run",
     "run_attrs",

@@ -10,6 +10,9 @@ File layout (all tables are 1-D compound datasets, appended as the run goes):
 - ``truth`` (simulated runs): frame, bead_id, x_nm, y_nm, z_nm, the simulator's ground truth;
 - ``video`` (``output.raw_video_every`` N > 0): every Nth camera frame, ``(n, height, width)`` in
   the camera's dtype, chunked one frame per chunk; ``video_frames``: their frame and timestamp;
+- ``retracked`` (files written by `magacq retrack`): start, stop (indices into the source's
+  ``video``), tracks (rows of ``tracks`` once that stack's were written): the stacks done, so an
+  interrupted re-tracking resumes;
 - root attributes: schema, schema_version, state (running/complete/failed), config (JSON),
   software versions, camera geometry, run counters and latency percentiles.
 
@@ -51,6 +54,7 @@ ROIS_DTYPE = np.dtype(
 TRUTH_DTYPE = np.dtype(
     [("frame", "i8"), ("bead_id", "i4"), ("x_nm", "f8"), ("y_nm", "f8"), ("z_nm", "f8")]
 )
+RETRACKED_DTYPE = np.dtype([("start", "i8"), ("stop", "i8"), ("tracks", "i8")])
 
 def software_versions() -> dict[str, str]:
     """Versions recorded in every file."""
@@ -90,6 +94,8 @@ class RunFile:
         Create the ``truth`` table.
     video_shape : (height, width, dtype), optional
         Create the ``video`` dataset for raw frames.
+    retrack : bool
+        Create the ``retracked`` table (a file of `magacq retrack`).
     """
 
     def __init__(
@@ -100,6 +106,7 @@ class RunFile:
         *,
         with_truth: bool,
         video_shape: tuple[int, int, str] | None = None,
+        retrack: bool = False,
     ) -> None:
         self.path = path
         self._f = h5py.File(path, "w", libver="latest")
@@ -117,6 +124,7 @@ class RunFile:
             ("frames", FRAMES_DTYPE, 8192),
             ("dropped", DROPPED_DTYPE, 1024),
             *((("truth", TRUTH_DTYPE, 16384),) if with_truth else ()),
+            *((("retracked", RETRACKED_DTYPE, 1024),) if retrack else ()),
         ):
             self.tables[name] = f.create_dataset(
                 name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(chunk,)
