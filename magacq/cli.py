@@ -141,7 +141,8 @@ def retrack(
                    TextColumn("frames"), TimeRemainingColumn())  # fmt: skip
         with Progress(*columns, console=_err) as progress:
             path = _retrack(run, zlut=zlut, method=method, out=out, scheduler=scheduler,
-                            workers=workers, stack_frames=stack_frames, progress=progress)  # fmt: skip
+                            workers=workers, stack_frames=stack_frames,
+                            progress=progress)  # fmt: skip
         typer.echo(f"saved {path}")
 
 

@@ -108,7 +108,9 @@ def open_recorded(path: str | Path) -> RecordedRun:
     return recorded
 
 
-def read_frames(path: str | Path, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def read_frames(
+    path: str | Path, start: int, stop: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Recorded frames ``start:stop``: pixels ``(n, h, w)``, frame numbers and timestamps.
 
     Raises
@@ -123,7 +125,9 @@ def read_frames(path: str | Path, start: int, stop: int) -> tuple[np.ndarray, np
             table = f["video_frames"][start:stop]
     except (OSError, KeyError, ValueError) as exc:
         why = " ".join(str(exc).split())
-        raise ConfigError(f"{path}: recorded frames {start}..{stop - 1} unreadable: {why}") from None
+        raise ConfigError(
+            f"{path}: recorded frames {start}..{stop - 1} unreadable: {why}"
+        ) from None
     return frames, table["frame"].astype(np.int64), table["timestamp"].astype(np.float64)
 
 
