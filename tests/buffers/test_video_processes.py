@@ -151,3 +151,33 @@ def test_killed_consumer_claim_is_recovered(method, requeue):
             vb.read_stack_no_return()
         for i in range(N):
             vb.write_image_and_timestamp(frame(i).T, 0.0)
+
+
+def hold_lock(locks, namespace, held, done):
+    with VideoBuffer(create=False, locks=locks, namespace=namespace) as vb, vb.lock:
+        held.set()
+        done.wait(120)
+
+
+@pytest.mark.timeout(60)  # taking the lock would wait for `done`, which never comes: fail
+@pytest.mark.parametrize("method", METHODS)
+def test_status_queries_answer_while_another_process_holds_the_lock(method):
+    ctx = multiprocessing.get_context(method)
+    held, done = ctx.Event(), ctx.Event()
+    ns = f"st{method}{os.getpid()}"
+    with VideoBuffer(
+        create=True, n_stacks=S, width=W, height=H, n_images=N, bits=16, namespace=ns
+    ) as vb:
+        for i in range(N + 1):
+            vb.write_image_and_timestamp(frame(i).T, 0.0)
+        p = ctx.Process(target=hold_lock, args=({}, ns, held, done))
+        p.start()
+        try:
+            assert held.wait(60)
+            assert vb.check_read_stack()
+            assert vb.get_unread_stack_count() == 1
+            assert vb.get_level() == (N + 1) / (S * N)
+        finally:
+            done.set()
+            p.join(timeout=60)
+        assert p.exitcode == 0
