@@ -1,5 +1,5 @@
-"""The `magacq` command line: run, calibrate, analyze, validate, clean, drivers, schema, view,
-magnets.
+"""The `magacq` command line: run, calibrate, analyze, retrack, validate, clean, drivers,
+schema, view, magnets.
 
 Exit codes: 0 success, 2 bad input (config, arguments), 1 failure at run time. Errors are one
 line on stderr; ``--debug`` adds the traceback.
@@ -96,6 +96,54 @@ def calibrate(
 
         cfg = load_config(config)
         path = run_calibration(cfg, config_path=config, output=output, debug=debug)
+        typer.echo(f"saved {path}")
+
+
+@app.command()
+def retrack(
+    run: Annotated[Path, typer.Argument(help="Run file with recorded video.", show_default=False)],
+    zlut: Annotated[
+        Path | None, typer.Option(help="Z-LUT file (default: the run's tracking.zlut).")
+    ] = None,
+    method: Annotated[
+        str | None, typer.Option(help="Tracking algorithm (default: the run's).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="New run file (default: RUN_retrack.h5).")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Address of a running Dask scheduler (default: a local cluster)."),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Local cluster's worker processes.", min=1)] = 2,
+    stack_frames: Annotated[
+        int | None, typer.Option(help="Frames per task (default: >= 64, whole stacks).", min=1)
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Re-track a run's recorded video on Dask into a new run file (resumes if interrupted)."""
+    with _errors(debug):
+        import logging
+
+        from rich.logging import RichHandler
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        from magacq.offline import retrack as _retrack
+
+        logging.getLogger("magacq").addHandler(RichHandler(console=_err, show_path=False))
+        logging.getLogger("magacq").setLevel(logging.DEBUG if debug else logging.INFO)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("frames"), TimeRemainingColumn())  # fmt: skip
+        with Progress(*columns, console=_err) as progress:
+            path = _retrack(run, zlut=zlut, method=method, out=out, scheduler=scheduler,
+                            workers=workers, stack_frames=stack_frames,
+                            progress=progress)  # fmt: skip
         typer.echo(f"saved {path}")
 
 

@@ -15,6 +15,7 @@ from ._analysis import (
     write_analysis_file,
 )
 from ._read import Plateau, RunTracks, plateaus, read_run
+from ._recorded import RecordedRun, open_recorded, read_attrs, read_frames, read_table
 from ._run import (
     DISK_RESERVE,
     DROPPED_DTYPE,
@@ -22,6 +23,7 @@ from ._run import (
     FLUSH_S,
     FRAMES_DTYPE,
     MOTORS_DTYPE,
+    RETRACKED_DTYPE,
     ROIS_DTYPE,
     SCHEMA,
     SCHEMA_VERSION,
@@ -67,6 +69,7 @@ __all__ = [
     "FRAMES_DTYPE",
     "MOTORS_DTYPE",
     "QUALITY_DTYPE",
+    "RETRACKED_DTYPE",
     "ROIS_DTYPE",
     "ROI_TOLERANCE_PX",
     "SCHEMA",
@@ -77,6 +80,7 @@ __all__ = [
     "ZLUT_BUFFER",
     "ZLUT_SCHEMA",
     "ZLUT_SCHEMA_VERSION",
+    "RecordedRun",
     "RunFile",
     "RunTracks",
     "ZLutFile",
@@ -85,6 +89,10 @@ __all__ = [
     "load_zlut",
     "plateaus",
     "read_run",
+    "open_recorded",
+    "read_attrs",
+    "read_frames",
+    "read_table",
     "read_zlut_file",
     "rois_for_run",
     "run_attrs",
