@@ -11,7 +11,9 @@ patterns:
 - "blocking": the consumer sleeps in ``wait_for_stack`` and the producer in a blocking write
   (the semaphores of ``make_locks``);
 - "claim": ``claim_stack`` / ``release_stack``, the producer filling the slot itself
-  (``begin_write``, np.copyto, ``commit_write``) as a camera driver does.
+  (``begin_write``, np.copyto, ``commit_write``) as a camera driver does;
+- "groups": "claim" on a buffer with consumer groups ``("trackers", "recorder")``, one
+  consumer process in each: every stack is read by both before the producer may reuse it.
 
 The documented write copies with non-temporal stores on large frames (``buffers._stream``);
 the line "streamed copy" times that copy alone, in one process, for scale. Then paces the
@@ -39,6 +41,7 @@ W = H = 512
 N_IMAGES = 10
 N_STACKS = 8
 NS = f"bench{os.getpid()}"
+GROUPS = ("trackers", "recorder")
 
 
 def sources(k: int = 8) -> np.ndarray:
@@ -94,7 +97,7 @@ def produce(kind, locks, n_frames, start, pace_s):
                 time.sleep(delay)
         f = src[i % len(src)]
         stamp(f, i)
-        if kind == "claim":  # zero-copy: the "camera" fills the slot itself
+        if kind in ("claim", "groups"):  # zero-copy: the "camera" fills the slot itself
             slot = vb.begin_write(timeout=None)
             np.copyto(slot, f)
             vb.commit_write(time.perf_counter())
@@ -112,13 +115,14 @@ def produce(kind, locks, n_frames, start, pace_s):
 
 
 # --- consumers ---------------------------------------------------------------------------
-def consume(kind, locks, n_frames, n_images, out):
+def consume(kind, locks, n_frames, n_images, out, group=None):
     vb = attach(kind, locks)
     seen, bad, lat = 0, 0, []
     t0 = None
+    claims = kind in ("claim", "groups")
     while seen < n_frames:
-        if kind == "claim":
-            claim = vb.claim_stack(timeout=None)
+        if claims:
+            claim = vb.claim_stack(timeout=None, group=group)
             now = time.perf_counter()
             stack, ts, fns = claim.stack, claim.timestamps, claim.frame_numbers
         else:
@@ -135,7 +139,7 @@ def consume(kind, locks, n_frames, n_images, out):
             bad += (fn != seen + k) or not check(stack[:, :, k], fn)
         seen += n_images
         del stack
-        if kind == "claim":
+        if claims:
             vb.release_stack(claim)
             del claim
         else:
@@ -150,6 +154,7 @@ def run(kind, n_frames, *, n_images=N_IMAGES, pace_s=0.0):
     ctx = mp.get_context("fork")
     out = ctx.Queue()
     start = ctx.Event()
+    groups = GROUPS if kind == "groups" else None
     if kind == "magscope":
         from magscope.datatypes import VideoBuffer as MagVB
 
@@ -158,18 +163,27 @@ def run(kind, n_frames, *, n_images=N_IMAGES, pace_s=0.0):
                    n_images=n_images, bits=16)  # fmt: skip
     else:
         # the documented locks for the documented pattern; the semaphores for blocking waits
-        locks = {"VideoBuffer": ctx.Lock()} if kind == "polling" else make_locks(context=ctx)
+        if kind == "polling":
+            locks = {"VideoBuffer": ctx.Lock()}
+        else:
+            locks = make_locks(context=ctx, groups=groups or ())
         vb = VideoBuffer(create=True, locks=locks, n_stacks=N_STACKS, width=W, height=H,
-                         n_images=n_images, bits=16, namespace=NS)  # fmt: skip
+                         n_images=n_images, bits=16, groups=groups, namespace=NS)  # fmt: skip
     try:
-        cons = ctx.Process(target=consume, args=(kind, locks, n_frames, n_images, out))
+        consumers = [
+            ctx.Process(target=consume, args=(kind, locks, n_frames, n_images, out, group))
+            for group in groups or (None,)
+        ]
         prod = ctx.Process(target=produce, args=(kind, locks, n_frames, start, pace_s))
-        cons.start()
-        prod.start()
+        for p in [*consumers, prod]:
+            p.start()
         start.set()
-        elapsed, bad, seen, lat = out.get(timeout=120)
-        prod.join()
-        cons.join()
+        results = [out.get(timeout=120) for _ in consumers]  # each consumer sees every frame
+        for p in [*consumers, prod]:
+            p.join()
+        elapsed = max(r[0] for r in results)
+        bad, seen = sum(r[1] for r in results), min(r[2] for r in results)
+        lat = [t for r in results for t in r[3]]
     finally:
         if kind == "magscope":
             for shm in (vb._shm, vb._ts_shm, vb._idx_shm, vb._shm_info):
@@ -217,7 +231,7 @@ def main() -> None:
           f"{streamed * frame_gb:6.2f} GB/s  x{streamed / base:.2f} memcpy")  # fmt: skip
     # rounds of every variant in turn: each ratio is to the baseline of its own round, taken
     # moments apart, so that a shared machine's changing load shifts both alike
-    kinds = ("magscope", "polling", "blocking", "claim")
+    kinds = ("magscope", "polling", "blocking", "claim", "groups")
     fps = {k: [] for k in ("memcpy", *kinds)}
     bad_lost = dict.fromkeys(kinds, (0, 0))
     for _ in range(args.trials):
