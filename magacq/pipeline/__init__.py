@@ -2,12 +2,14 @@
 thread), the tracker workers, the writer, and the live status they publish. ``run_acquisition``
 is `magacq run`; ``MagnetControl`` moves a running acquisition's magnets from any process.
 
-Modules: ``supervisor`` (buffers, processes, the stop sequence), ``wiring`` (what each child is
-handed), ``devices`` (the producer: camera, focus stage, magnets), ``motion`` (the motion thread:
-magnet commands, the ``motors`` samples), ``magnet_channel`` (the magnets' command channel),
-``magnet_cli`` (`magacq magnets`), ``rows`` (batched MatrixBuffer rows), ``tracker`` (tracker
-workers), ``writer`` (rows into the run file), ``status`` (counters, the terminal status and the
-``status`` MatrixBuffer that `magacq view` reads).
+Modules: ``supervisor`` (buffers, processes, the stop sequence), ``sizing`` (what the buffers
+need, checked against /dev/shm and memory first), ``wiring`` (what each child is handed),
+``flag`` (stop flags no dying process can wedge), ``devices`` (the producer: camera, focus
+stage, magnets), ``motion`` (the motion thread: magnet commands, the ``motors`` samples),
+``magnet_channel`` (the magnets' command channel), ``magnet_cli`` (`magacq magnets`), ``rows``
+(batched MatrixBuffer rows), ``tracker`` (tracker workers), ``writer`` (rows into the run file),
+``status`` (counters, the terminal status and the ``status`` MatrixBuffer that `magacq view`
+reads).
 """
 
 from .magnet_channel import MagnetControl, MagnetError
