@@ -89,11 +89,13 @@ def output_path(cfg: RunConfig, config_path: Path) -> Path:
 
 def probe_camera(cfg: RunConfig) -> tuple[dict[str, Any], np.ndarray | None]:
     """Open the camera once: its geometry, and an averaged image when beads must be detected."""
-    from hal import HalError
+    from hal import HalError, UnsupportedSettingError
     from magacq.pipeline.devices import open_camera
 
     try:
         cam = open_camera(cfg.camera.driver, cfg.camera.settings)
+    except UnsupportedSettingError as exc:  # e.g. a file to replay that cannot be read
+        raise ConfigError(f"camera.settings: {exc}") from None
     except HalError as exc:
         raise RunError(f"cannot open camera {cfg.camera.driver!r}: {exc}") from None
     try:
@@ -366,7 +368,8 @@ class Run:
                 or self._child_error()
                 or f"the writer process died (exit code {self.writer.exitcode})"
             )
-        if not self.producer.is_alive() and not self.wiring.stop.is_set():
+        ended = self.producer.exitcode == 0  # a finite camera (e.g. replay) delivered all
+        if not self.producer.is_alive() and not self.wiring.stop.is_set() and not ended:
             self.error = (
                 self.error
                 or self._child_error()

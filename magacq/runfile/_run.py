@@ -16,8 +16,14 @@ File layout (all tables are 1-D compound datasets, appended as the run goes):
   magnet_rotation_turns, focus_z_nm: the stages sampled by the devices process (time: host
   ``time.monotonic()`` seconds, the clock of the ``acquiring`` root attribute; NaN for a
   device or axis the run does not have);
+- ``events`` (runs with a protocol): time, frame, step, kind (start/end), action, label,
+  magnet_mm, turns, focus_nm, force_pn, source: each protocol action's start and end
+  (:data:`EVENTS_DTYPE`);
 - ``video`` (``output.raw_video_every`` N > 0): every Nth camera frame, ``(n, height, width)`` in
   the camera's dtype, chunked one frame per chunk; ``video_frames``: their frame and timestamp;
+- ``retracked`` (files written by `magacq retrack`): start, stop (indices into the source's
+  ``video``), tracks (rows of ``tracks`` once that stack's were written): the stacks done, so an
+  interrupted re-tracking resumes;
 - root attributes: schema, schema_version, state (running/complete/failed), config (JSON),
   software versions, camera geometry, run counters and latency percentiles.
 
@@ -96,6 +102,27 @@ MOTORS_DTYPE = np.dtype(
     ]
 )
 
+#: ``events``: a protocol action's start or end (kind ``start``/``end``): the first frame on or
+#: after it, the action's index (``step``), what it does (``action``: move, ramp, hold, mark),
+#: its label, its targets (NaN where it sets none), the nominal force, and the index of the
+#: protocol step (or recipe item) it comes from (``source``). A plateau is a ``hold``.
+EVENTS_DTYPE = np.dtype(
+    [
+        ("time", "f8"),
+        ("frame", "i8"),
+        ("step", "i4"),
+        ("kind", "S8"),
+        ("action", "S8"),
+        ("label", "S64"),
+        ("magnet_mm", "f8"),
+        ("turns", "f8"),
+        ("focus_nm", "f8"),
+        ("force_pn", "f8"),
+        ("source", "i4"),
+    ]
+)
+
+RETRACKED_DTYPE = np.dtype([("start", "i8"), ("stop", "i8"), ("tracks", "i8")])
 
 def software_versions() -> dict[str, str]:
     """Versions recorded in every file."""
@@ -137,6 +164,8 @@ class RunFile:
         Create the ``motors`` table.
     video_shape : (height, width, dtype), optional
         Create the ``video`` dataset for raw frames.
+    retrack : bool
+        Create the ``retracked`` table (a file of `magacq retrack`).
     """
 
     def __init__(
@@ -148,6 +177,7 @@ class RunFile:
         with_truth: bool,
         with_motors: bool = False,
         video_shape: tuple[int, int, str] | None = None,
+        retrack: bool = False,
     ) -> None:
         self.path = path
         self._reserve: Path | None = path.with_name(f".{path.name}.reserve")
@@ -173,6 +203,7 @@ class RunFile:
             ("dropped", DROPPED_DTYPE, 1024),
             *((("truth", TRUTH_DTYPE, 16384),) if with_truth else ()),
             *((("motors", MOTORS_DTYPE, 4096),) if with_motors else ()),
+            *((("retracked", RETRACKED_DTYPE, 1024),) if retrack else ()),
         ):
             self.tables[name] = f.create_dataset(
                 name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(chunk,)
@@ -227,11 +258,22 @@ class RunFile:
         """Rows of frame, timestamp, pixels (raw-video MatrixBuffer) into ``video``."""
         if len(rows) == 0 or self.video is None:
             return
+        _, h, w = self.video.shape
+        self.append_frames(rows[:, 2:].reshape(-1, h, w), rows[:, 0], rows[:, 1])
+
+    def append_frames(
+        self, frames: np.ndarray, frame_numbers: np.ndarray, timestamps: np.ndarray
+    ) -> None:
+        """Frames ``(n, height, width)`` (cast to the video's dtype) and their numbers and
+        timestamps into ``video`` and ``video_frames``."""
+        if len(frames) == 0 or self.video is None:
+            return
         n, (_, h, w) = self.video.shape[0], self.video.shape
-        self._room_for(len(rows) * h * w * self.video.dtype.itemsize)
-        self.video.resize((n + len(rows), h, w))
-        self.video[n:] = rows[:, 2:].reshape(-1, h, w).astype(self.video.dtype)
-        self.append("video_frames", to_records(rows[:, :2], VIDEO_FRAMES_DTYPE))
+        self._room_for(len(frames) * h * w * self.video.dtype.itemsize)
+        self.video.resize((n + len(frames), h, w))
+        self.video[n:] = frames.astype(self.video.dtype, copy=False)
+        self.append("video_frames", to_records(np.column_stack([frame_numbers, timestamps]),
+                                               VIDEO_FRAMES_DTYPE))  # fmt: skip
 
     def maybe_flush(self, force: bool = False) -> None:
         now = time.monotonic()
