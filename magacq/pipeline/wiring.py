@@ -31,8 +31,9 @@ MATRICES = {
     "positions": 8,  # time, frame, bead_id, x_nm, y_nm, z_nm, flag, t_written
     "frames": 5,  # camera frame, timestamp, buffer sequence number, magnet height, rotation
     "dropped": 3,  # camera frame, timestamp, reason
-    # camera frame, bead_id, x_nm, y_nm, z_nm, force_pn, extension_nm, magnet height, rotation
-    "truth": 9,
+    # camera frame, bead_id, x_nm, y_nm, z_nm, force_pn, extension_nm, magnet height, rotation,
+    # the simulator's own bead index
+    "truth": 10,
     "motors": 4,  # time, magnet height mm, rotation turns, focus z nm
     **MAGNET_CHANNEL,  # the magnets' command channel (magacq.pipeline.magnet_channel)
     EVENTS: EVENT_COLUMNS,  # the protocol's actions (magacq.pipeline.events)

@@ -3,6 +3,7 @@
 The layout of that file is :mod:`magacq.runfile`'s; this module only moves rows into it.
 """
 
+import datetime
 import logging
 import time
 from pathlib import Path
@@ -147,6 +148,7 @@ def run_writer(wiring: RunWiring) -> None:
             "video_frames": int(snap["video_frames"]),
             "video_skipped": int(snap["video_skipped"]),
             "ended": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            **_start_attrs(snap["acquiring"], fmap.first_timestamp),
             **latency.summary(),
         }
         try:
@@ -180,6 +182,23 @@ def _fail(wiring: RunWiring, message: str) -> None:
     """Tell the supervisor (and the log) why the writer stops."""
     logger.error("%s", message, exc_info=logger.isEnabledFor(logging.DEBUG))
     wiring.events.put(("error", "writer", message))
+
+
+def _start_attrs(acquiring: float, first_timestamp: float | None) -> dict[str, float | str]:
+    """When the camera started: host ``time.monotonic()`` (the clock of ``motors`` and
+    ``events``), wall clock, and the camera timestamp of the first frame (time since the start
+    of a track row: ``time - first_frame_timestamp``)."""
+    if not acquiring:
+        return {}
+    wall = time.time() - (time.monotonic() - acquiring)
+    stamp = datetime.datetime.fromtimestamp(wall).astimezone()
+    out: dict[str, float | str] = {
+        "acquiring": float(acquiring),
+        "acquiring_wallclock": stamp.isoformat(timespec="milliseconds"),
+    }
+    if first_timestamp is not None:
+        out["first_frame_timestamp"] = float(first_timestamp)
+    return out
 
 
 class _FrameMap:
