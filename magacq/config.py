@@ -50,7 +50,7 @@ class FocusStageConfig(_Section):
 class MagnetsConfig(_Section):
     """The magnets (height and rotation motors), run by the devices process: every move is
     sampled into the run file's ``motors`` table; other processes move them through
-    :class:`magacq.pipeline.magnet_channel.MagnetControl` (``magacq magnets``)."""
+    :class:`magacq.pipeline.motor_channel.MotorControl` (``magacq magnets``)."""
 
     driver: str = Field(description="Driver name or `package.module:Class` path.")
     settings: dict[str, Any] = Field(
@@ -233,8 +233,9 @@ class RunConfig(_Section):
         "force_ramp, force_clamp) or a Python script; the run ends when it ends.",
     )
     duration: float | None = Field(
-        None, gt=0, description="Seconds to acquire; null runs until Ctrl-C, SIGTERM or the "
-        "protocol's end.",
+        None,
+        gt=0,
+        description="Seconds to acquire; null runs until Ctrl-C, SIGTERM or the protocol's end.",
     )
 
     @model_validator(mode="after")

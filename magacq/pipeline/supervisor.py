@@ -34,7 +34,14 @@ from buffers import (
 from magacq.config import RunConfig, format_name
 from magacq.errors import ConfigError, RunError
 from magacq.logs import RunLogging
-from magacq.pipeline.magnet_channel import ACK_ROWS, ACKS, COMMAND_ROWS, COMMANDS
+from magacq.pipeline.motor_channel import (
+    ACK_ROWS,
+    ACKS,
+    COMMAND_ROWS,
+    COMMANDS,
+    LIMIT_ROWS,
+    LIMITS,
+)
 from magacq.pipeline.status import (
     ACQUIRING,
     STATUS,
@@ -237,7 +244,7 @@ class Run:
                 locks=w.locks,
                 name=name,
                 shape=(rows, w.matrix_columns(name)),
-                overwrite=name == ACKS,
+                overwrite=name in (ACKS, LIMITS),
                 namespace=w.namespace,
             )
             self.owned.append(buf)
@@ -416,8 +423,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
         if cfg.magnets is not None or cfg.focus_stage is not None:
             hz = cfg.magnets.sample_hz if cfg.magnets is not None else 10.0
             matrix_rows["motors"] = int(max(10_000, 20 * hz))  # the writer drains it at 10 Hz
-        if cfg.magnets is not None:
-            matrix_rows |= {COMMANDS: COMMAND_ROWS, ACKS: ACK_ROWS}
+            matrix_rows |= {COMMANDS: COMMAND_ROWS, ACKS: ACK_ROWS, LIMITS: LIMIT_ROWS}
         if cfg.output.raw_video_every:  # about 1 s of saved frames, 4..64 rows, <= 256 MiB
             row_bytes = 8 * (2 + geometry["width"] * geometry["height"])
             per_s = fps_guess / cfg.output.raw_video_every

@@ -19,7 +19,7 @@ import numpy as np
 
 from buffers import MatrixBuffer, VideoBuffer
 from magacq.logs import RunLogging
-from magacq.pipeline.magnet_channel import MAGNET_CHANNEL
+from magacq.pipeline.motor_channel import MOTOR_CHANNEL
 from magacq.pipeline.status import STATUS, RunStats
 
 #: MatrixBuffers of a run: name -> columns.
@@ -30,7 +30,7 @@ MATRICES = {
     # camera frame, bead_id, x_nm, y_nm, z_nm, force_pn, extension_nm, magnet height, rotation
     "truth": 9,
     "motors": 4,  # time, magnet height mm, rotation turns, focus z nm
-    **MAGNET_CHANNEL,  # the magnets' command channel (magacq.pipeline.magnet_channel)
+    **MOTOR_CHANNEL,  # the magnets' command channel (magacq.pipeline.motor_channel)
 }
 #: The raw-video MatrixBuffer (``output.raw_video_every``): rows of frame, timestamp, pixels.
 RAW_VIDEO = "video"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from buffers import BufferUnderflow, MatrixBuffer
-from magacq.pipeline.magnet_channel import MAGNET_CHANNEL
+from magacq.pipeline.motor_channel import MOTOR_CHANNEL
 from magacq.pipeline.wiring import RAW_VIDEO, RunWiring
 from magacq.runfile import (
     DROPPED_DTYPE,
@@ -65,7 +65,7 @@ class _Latency:
 def run_writer(wiring: RunWiring) -> None:
     """Entry point of the writer process."""
     wiring.enter_child("writer")
-    buffers = wiring.attach_matrices(*(n for n in wiring.matrix_rows if n not in MAGNET_CHANNEL))
+    buffers = wiring.attach_matrices(*(n for n in wiring.matrix_rows if n not in MOTOR_CHANNEL))
     spec = wiring.writer
     rf = RunFile(
         Path(spec["path"]), spec["attrs"], np.asarray(spec["rois"], ROIS_DTYPE),
