@@ -98,17 +98,25 @@ class MotionThread(threading.Thread):
                     self.rows.flush()
                     last_flush = now
                 self._halt.wait(self.period if self._pending else _REST_PERIOD_S)
-        except HalError as exc:
-            self.error = f"{'magnets' if self.magnets is not None else 'focus stage'} failed: {exc}"
-            logger.error(self.error)
-            for p in self._pending:
-                self._ack(p.id, Status.TIMED_OUT if "still moving" in str(exc) else Status.FAILED)
-            self._pending.clear()
+        except Exception as exc:  # a motor fault (or a bug here): the run ends with it
+            device = "magnets" if self.magnets is not None else "focus stage"
+            what = str(exc) if isinstance(exc, HalError) else f"{type(exc).__name__}: {exc}"
+            self.error = f"{device} failed: {what}"
+            logger.error(self.error, exc_info=not isinstance(exc, HalError))
+            timed_out = isinstance(exc, HalTimeoutError)
+            self._end_pending(Status.TIMED_OUT if timed_out else Status.FAILED)
             try:
                 if self.magnets is not None:
                     self.magnets.stop()
             except Exception as stop_exc:  # already failing: report, don't mask
                 logger.warning("stopping the magnets after the fault failed: %s", stop_exc)
+        else:
+            self._end_pending(Status.STOPPED)  # the run is stopping: no waiter waits in vain
+
+    def _end_pending(self, status: Status) -> None:
+        for p in self._pending:
+            self._ack(p.id, status)
+        self._pending.clear()
 
     def sample(self) -> float:
         """Read every stage once into ``motors``; returns the sample's time."""
