@@ -19,6 +19,12 @@ from magacq.protocol import Protocol
 
 #: Tracking algorithms ``tracking.algorithm`` accepts.
 ALGORITHMS = ("centroid", "com", "autoconv", "qi", "fit")
+#: Largest config file read (10 000 bead ROIs take about 150 kB).
+MAX_CONFIG_BYTES = 1 << 20
+#: Most YAML nodes that aliases may repeat in all (refuses alias bombs before they expand).
+MAX_ALIAS_NODES = 10_000
+#: Most bead ROIs a config may list.
+MAX_ROIS = 10_000
 
 
 class _Section(BaseModel):
@@ -136,6 +142,7 @@ class BeadsConfig(_Section):
 
     rois: list[tuple[int, int]] = Field(
         default_factory=list,
+        max_length=MAX_ROIS,
         description="Bead centres [x, y] in pixels (x along columns); bead ids follow this order. "
         "Empty: detect beads automatically.",
     )
@@ -281,21 +288,7 @@ def load_config(path: str | Path, *, check_drivers: bool = True) -> RunConfig:
         One line naming the file and the problem.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from None
+    data = _parse_yaml(path, _read_text(path))
     if data is None:
         raise ConfigError(f"{path}: the config file is empty")
     if not isinstance(data, Mapping):
@@ -306,6 +299,80 @@ def load_config(path: str | Path, *, check_drivers: bool = True) -> RunConfig:
     return config
 
 
+def _read_text(path: Path) -> str:
+    """The config's text; ConfigError when missing, unreadable or over MAX_CONFIG_BYTES."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: config file larger than {MAX_CONFIG_BYTES // 1024} KiB; a config this big "
+            f"is not a config (beads.rois holds at most {MAX_ROIS} beads)"
+        )
+    try:
+        return raw.decode()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+
+
+def _parse_yaml(path: Path, text: str) -> Any:
+    """YAML ``text`` as Python objects; aliases that repeat too much (alias bombs) are refused
+    from the node graph, before anything is expanded."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _check_aliases(node, path)
+        return None if node is None else loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _check_aliases(root: yaml.Node, path: Path) -> None:
+    """Refuse a recursive alias, or aliases repeating more than MAX_ALIAS_NODES nodes in all."""
+    sizes: dict[int, int] = {}  # id(node) -> nodes it expands to
+    open_: set[int] = set()
+    repeated = 0
+
+    def size(node: yaml.Node) -> int:
+        nonlocal repeated
+        key = id(node)
+        if key in open_:
+            raise ConfigError(f"{path}: invalid YAML: an alias refers to a node containing it")
+        if key in sizes:  # met again: an alias
+            repeated += sizes[key]
+            if repeated > MAX_ALIAS_NODES:
+                raise ConfigError(
+                    f"{path}: YAML aliases repeat more than {MAX_ALIAS_NODES} nodes "
+                    "(an alias bomb?); write the values out"
+                )
+            return sizes[key]
+        open_.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        sizes[key] = 1 + sum(size(child) for child in children)
+        open_.discard(key)
+        return sizes[key]
+
+    size(root)
+
+
 def validate_config(data: Mapping[str, Any], *, source: str = "config") -> RunConfig:
     """Validate an already parsed mapping; raises ConfigError naming ``source`` and the key."""
     try:
@@ -314,10 +381,18 @@ def validate_config(data: Mapping[str, Any], *, source: str = "config") -> RunCo
         raise ConfigError(f"{source}: {_describe(exc)}") from None
 
 
-def check_driver_settings(config: RunConfig, *, source: str = "config") -> None:
-    """Resolve the camera (focus-stage, magnets) driver and validate its settings."""
+def check_driver_settings(config: RunConfig, *, source: str = "config") -> dict[str, Any]:
+    """Resolve the camera (focus-stage, magnets) driver and validate its settings.
+
+    Returns
+    -------
+    dict
+        ``"camera"`` (and ``"focus_stage"``, ``"magnets"``) -> ``(driver class, validated
+        settings)``.
+    """
     from hal import HalError
 
+    checked: dict[str, Any] = {}
     sections: list[tuple[str, Any]] = [("camera", config.camera)]
     for key in ("focus_stage", "magnets"):
         if getattr(config, key) is not None:
@@ -338,9 +413,13 @@ def check_driver_settings(config: RunConfig, *, source: str = "config") -> None:
                 )
                 raise ConfigError(f"{source}: {key}.settings.{name}: unknown setting{tip}")
         try:
-            validate_settings(cls.Settings, section.settings, device=section.driver)
+            checked[key] = (
+                cls,
+                validate_settings(cls.Settings, section.settings, device=section.driver),
+            )
         except HalError as exc:
             raise ConfigError(f"{source}: {key}.settings: {exc}") from None
+    return checked
 
 
 def driver_class(kind: str, name: str) -> type:

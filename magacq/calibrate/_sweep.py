@@ -148,12 +148,9 @@ def run_sweep_worker(wiring: SweepWiring, index: int) -> None:
     from buffers import ZLUTSweepDataset
     from magacq.tracking import TrackFlag, track_rois
 
-    bad = int(
-        TrackFlag.NO_SIGNAL
-        | TrackFlag.OUTSIDE_ROI
-        | TrackFlag.PROFILE_CLIPPED
-        | TrackFlag.PROFILE_INCOMPLETE
-    )
+    # A clipped profile (a bead a few pixels off its ROI's centre) is the mean of the samples
+    # inside, as good for a Z-LUT as for tracking; one missing too much is PROFILE_INCOMPLETE.
+    bad = int(TrackFlag.NO_SIGNAL | TrackFlag.OUTSIDE_ROI | TrackFlag.PROFILE_INCOMPLETE)
     wiring.enter_child(f"tracker {index}")
     vb = wiring.attach_video()
     ds = ZLUTSweepDataset.attach(locks=wiring.locks, name=DATASET, namespace=wiring.namespace)
