@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from magacq.pipeline.magnet_channel import ACKS, COMMANDS, MAGNET_CHANNEL, CommandInbox
 from magacq.pipeline.motion import MotionThread
+from magacq.pipeline.motor_channel import ACKS, COMMANDS, LIMITS, MOTOR_CHANNEL, CommandInbox
 from magacq.pipeline.rows import BatchedRows
 from magacq.pipeline.wiring import RAW_VIDEO, RunWiring
 
@@ -126,7 +126,7 @@ def run_producer(wiring: RunWiring) -> None:
     n_images = wiring.video["n_images"]
     vb = wiring.attach_video()
     mats = wiring.attach_matrices(
-        *(n for n in ("frames", "dropped", "truth", RAW_VIDEO, "motors", *MAGNET_CHANNEL)
+        *(n for n in ("frames", "dropped", "truth", RAW_VIDEO, "motors", *MOTOR_CHANNEL)
           if n in wiring.matrix_rows)
     )  # fmt: skip
     raw = (
@@ -262,7 +262,6 @@ def _start_motion(
     if wiring.focus_stage is not None:
         focus = open_accessory("focus_stage", wiring.focus_stage, cam, wiring.camera["driver"])
         devices.append(focus)
-    inbox = None
     if spec is not None:
         magnets = open_accessory("magnets", spec, cam, wiring.camera["driver"])
         devices.append(magnets)
@@ -271,15 +270,16 @@ def _start_motion(
             if start is not None:
                 magnets.move_to(axis, start)
         magnets.wait(spec["move_timeout_s"])
-        inbox = CommandInbox(mats[COMMANDS], mats[ACKS])
+    inbox = CommandInbox(mats[COMMANDS], mats[ACKS], mats[LIMITS])
     motion = MotionThread(
         magnets,
         focus,
         mats["motors"],
         inbox,
-        sample_hz=spec["sample_hz"] if spec else 10.0,
+        sample_hz=spec["sample_hz"] if spec else 100.0,
         move_timeout_s=spec["move_timeout_s"] if spec else 60.0,
     )
+    inbox.publish_limits(motion.limits())
     motion.sample()  # the position at the start, before any frame
     motion.start()
     return motion

@@ -7,6 +7,7 @@ duration, Ctrl-C, SIGTERM, a failure) stop them all, close the file and unlink e
 """
 
 import logging
+import math
 import multiprocessing as mp
 import multiprocessing.connection
 import os
@@ -34,7 +35,7 @@ from buffers import (
 from magacq.config import RunConfig, format_name
 from magacq.errors import ConfigError, RunError
 from magacq.logs import RunLogging
-from magacq.pipeline.magnet_channel import ACKS
+from magacq.pipeline.motor_channel import ACKS, LIMITS
 from magacq.pipeline.sizing import FrameSize, buffer_sizes, check_room
 from magacq.pipeline.status import (
     ACQUIRING,
@@ -125,12 +126,34 @@ def probe_camera(cfg: RunConfig) -> tuple[dict[str, Any], np.ndarray | None, Dev
                 acc += frame
             cam.stop()
             image = acc / n
-        devices = check_magnets(cfg, cam) if cfg.magnets is not None else Devices(limits={})
+        devices = motor_axes(cfg, cam)
     except HalError as exc:
         raise RunError(f"camera {cfg.camera.driver!r} failed: {exc}") from None
     finally:
         cam.close()
     return geometry, image, devices
+
+
+def motor_axes(cfg: RunConfig, cam: Any) -> Devices:
+    """The axes a protocol can move: the magnets' (:func:`check_magnets`) and the focus
+    stage's (its limits and position; it takes no speed), opened once beside ``cam``."""
+    from hal import HalError
+    from magacq.pipeline.devices import open_accessory
+
+    devices = check_magnets(cfg, cam) if cfg.magnets is not None else Devices({}, {}, {})
+    if cfg.focus_stage is None:
+        return devices
+    spec = {"driver": cfg.focus_stage.driver, "settings": dict(cfg.focus_stage.settings)}
+    try:
+        stage = open_accessory("focus_stage", spec, cam, cfg.camera.driver)
+    except HalError as exc:
+        raise RunError(f"cannot open focus stage {cfg.focus_stage.driver!r}: {exc}") from None
+    try:
+        devices.limits["focus"] = stage.limits_nm
+        devices.start["focus"] = stage.position_nm
+    finally:
+        stage.close()
+    return devices
 
 
 def check_magnets(cfg: RunConfig, cam: Any) -> Devices:
@@ -165,7 +188,8 @@ def check_magnets(cfg: RunConfig, cam: Any) -> Devices:
             if axis in mag.axes:
                 devices.limits[axis] = mag.limits(axis)
                 devices.start[axis] = mag.position(axis) if start is None else start
-                devices.max_velocity[axis] = mag.max_velocity(axis)
+                if math.isfinite(top := mag.max_velocity(axis)):
+                    devices.max_velocity[axis] = top
             if start is None:
                 continue
             try:
@@ -183,12 +207,12 @@ def check_magnets(cfg: RunConfig, cam: Any) -> Devices:
 
 
 def protocol_devices(cfg: RunConfig) -> Devices:
-    """The magnets' axes as :func:`check_magnets` finds them, opening the camera (which the
-    magnets may share a connection with) but taking no frame: for `validate` and `--dry-run`."""
+    """The axes as :func:`motor_axes` finds them, opening the camera (which the stages may
+    share a connection with) but taking no frame: for `validate` and `--dry-run`."""
     from hal import HalError, UnsupportedSettingError
     from magacq.pipeline.devices import open_camera
 
-    if cfg.magnets is None:
+    if cfg.magnets is None and cfg.focus_stage is None:
         return Devices(limits={})
     try:
         cam = open_camera(cfg.camera.driver, cfg.camera.settings)
@@ -197,7 +221,7 @@ def protocol_devices(cfg: RunConfig) -> Devices:
     except HalError as exc:
         raise RunError(f"cannot open camera {cfg.camera.driver!r}: {exc}") from None
     try:
-        return check_magnets(cfg, cam)
+        return motor_axes(cfg, cam)
     finally:
         cam.close()
 
@@ -312,7 +336,7 @@ class Run:
                 locks=w.locks,
                 name=name,
                 shape=(rows, w.matrix_columns(name)),
-                overwrite=name == ACKS,
+                overwrite=name in (ACKS, LIMITS),
                 namespace=w.namespace,
             )
             self.owned.append(buf)

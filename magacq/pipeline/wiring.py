@@ -22,7 +22,7 @@ from buffers import MatrixBuffer, VideoBuffer
 from magacq.logs import RunLogging
 from magacq.pipeline.events import EVENT_COLUMNS, EVENTS
 from magacq.pipeline.flag import Flag
-from magacq.pipeline.magnet_channel import MAGNET_CHANNEL
+from magacq.pipeline.motor_channel import MOTOR_CHANNEL
 from magacq.pipeline.status import STATUS, RunStats
 from magacq.protocol import Devices, Plan
 
@@ -35,7 +35,7 @@ MATRICES = {
     # the simulator's own bead index
     "truth": 10,
     "motors": 4,  # time, magnet height mm, rotation turns, focus z nm
-    **MAGNET_CHANNEL,  # the magnets' command channel (magacq.pipeline.magnet_channel)
+    **MOTOR_CHANNEL,  # the magnets' command channel (magacq.pipeline.motor_channel)
     EVENTS: EVENT_COLUMNS,  # the protocol's actions (magacq.pipeline.events)
 }
 #: The raw-video MatrixBuffer (``output.raw_video_every``): rows of frame, timestamp, pixels.

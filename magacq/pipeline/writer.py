@@ -12,7 +12,7 @@ import numpy as np
 
 from buffers import BufferUnderflow, MatrixBuffer, remove_stale_segments
 from magacq.pipeline.events import EVENT_COLUMNS, EVENTS, event_records
-from magacq.pipeline.magnet_channel import MAGNET_CHANNEL
+from magacq.pipeline.motor_channel import MOTOR_CHANNEL
 from magacq.pipeline.wiring import RAW_VIDEO, RunWiring
 from magacq.runfile import (
     DROPPED_DTYPE,
@@ -78,7 +78,7 @@ def run_writer(wiring: RunWiring) -> None:
     cannot be written (disk full: the reserve is given back so the file can be closed).
     """
     wiring.enter_child("writer")
-    buffers = wiring.attach_matrices(*(n for n in wiring.matrix_rows if n not in MAGNET_CHANNEL))
+    buffers = wiring.attach_matrices(*(n for n in wiring.matrix_rows if n not in MOTOR_CHANNEL))
     spec = wiring.writer
     path = Path(spec["path"])
     try:

@@ -133,9 +133,11 @@ def recipe_steps(protocol: object) -> list[object]:
             steps.append(HoldStep(step="hold", seconds=protocol.hold_s, label=f"{v:g} {unit}"))
         return steps
     if isinstance(protocol, RotationCurve):
-        at = {"force_pn": protocol.force_pn} if protocol.force_pn else {
-            "height_mm": protocol.height_mm
-        }
+        at = (
+            {"force_pn": protocol.force_pn}
+            if protocol.force_pn
+            else {"height_mm": protocol.height_mm}
+        )
         n = int(round(protocol.max_turns / protocol.step_turns))
         turns = [k * protocol.step_turns for k in range(-n, n + 1)] + [0.0]
         steps = [MagnetsStep(step="magnets", label="rotation curve", **at)]
@@ -281,9 +283,7 @@ class _Expander:
                      force_pn=self._force_at(self.where["height"]))  # fmt: skip
 
 
-def expand(
-    protocol: object, devices: Devices, *, base: Path | None = None
-) -> Plan:
+def expand(protocol: object, devices: Devices, *, base: Path | None = None) -> Plan:
     """The plan of ``protocol`` (a ``RunConfig.protocol``) on ``devices``.
 
     Raises
