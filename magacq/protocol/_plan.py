@@ -35,7 +35,7 @@ from ._steps import (
 #: The axes a plan moves: magnet height (mm), magnet rotation (turns), focus (nm).
 AXES = ("height", "rotation", "focus")
 UNITS = {"height": "mm", "rotation": "turns", "focus": "nm", "force": "pN"}
-#: A force ramp is followed in height segments of at most this long.
+#: A force ramp is followed in height segments of at most this long (a focus ramp in steps).
 RAMP_SEGMENT_S = 0.1
 _MAX_SEGMENTS = 2000
 
@@ -265,7 +265,11 @@ class _Expander:
         else:
             start = s.start if s.start is not None else self.where[axis]
             duration = abs(s.stop - start) / s.rate
-            t, values = np.array([0.0, duration]), [start, s.stop]
+            # a focus stage takes no speed: it is stepped along the ramp, RAMP_SEGMENT_S apart
+            n = int(min(_MAX_SEGMENTS, max(1, math.ceil(duration / RAMP_SEGMENT_S))))
+            n = n if axis == "focus" else 1
+            t = np.linspace(0.0, duration, n + 1)
+            values = np.linspace(start, s.stop, n + 1).tolist()
         for v in values:
             self._check(where, axis, v)
         top_speed = self.devices.max_velocity.get(axis)
