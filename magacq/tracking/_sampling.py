@@ -72,8 +72,8 @@ def sample_quadrants(
 
     Bin ``b`` owns samples ``starts[b]:starts[b + 1]``, all within ``reach[b]`` pixels of the
     centre. ``img`` is float32 (rows = y, columns = x, pixel centres at integers), ``dx``,
-    ``dy`` float32; scratch of ``len(dx)``: ``vals``, ``fx``, ``fy`` float32, ``idx`` uint64. Samples outside the image are
-    skipped; returns how many were.
+    ``dy`` float32; scratch of ``len(dx)``: ``vals``, ``fx``, ``fy`` float32, ``idx``
+    uint64. Samples outside the image are skipped; returns how many were.
     """
     h, w = img.shape
     xmax = w - 1.0

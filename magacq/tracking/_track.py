@@ -110,7 +110,7 @@ def _track_kernel(
     pn = np.empty(n_r)
     prof = np.empty(n_r)
     coef = np.empty((n_r - 1, 4), dtype=np.float32)
-    row = np.zeros((10, max(FIT_BLOCK, w)), dtype=np.float32)  # finite where never written
+    row = np.zeros((8, max(FIT_BLOCK, w)), dtype=np.float32)  # finite where never written
     kk = np.zeros(max(FIT_BLOCK, w), dtype=np.uint64)
     vals = np.empty(dx.shape[0], dtype=np.float32)
     sfx = np.empty_like(vals)

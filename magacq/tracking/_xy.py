@@ -397,7 +397,7 @@ def template_fit(
     evaluated at pixel centres, so, unlike interpolating the image, it favours no sub-pixel
     phase. Pixels are weighted by a taper that falls smoothly to zero at the last whole bin
     (zero beyond it). Whole rows in blocks of up to ``FIT_BLOCK`` pixels, float32 per pixel,
-    float64 sums per block. Scratch: ``coef`` float32 (n_r - 1, 4), ``row`` float32 (10,
+    float64 sums per block. Scratch: ``coef`` float32 (n_r - 1, 4), ``row`` float32 (8,
     max(FIT_BLOCK, roi)), ``kk`` uint64 (max(FIT_BLOCK, roi)).
     """
     h, w = img.shape
@@ -425,8 +425,6 @@ def template_fit(
     tt = row[5]
     a0 = row[6]
     a1 = row[7]
-    a2 = row[8]
-    a3 = row[9]
     jxx = 0.0
     jxy = 0.0
     jyy = 0.0
@@ -472,21 +470,21 @@ def template_fit(
             for i in range(max(0, int(cx - half)), min(w, int(cx + half) + 2)):
                 q = jr * w + i
                 k = kk[q]  # unsigned: no negative-index wrap-around test
-                a0[q] = cf[k]
-                a1[q] = cf[k + np.uint64(1)]
-                a2[q] = cf[k + np.uint64(2)]
-                a3[q] = cf[k + np.uint64(3)]
+                t = tt[q]
+                b1 = cf[k + np.uint64(1)]
+                b2 = cf[k + np.uint64(2)]
+                b3 = cf[k + np.uint64(3)]
+                a0[q] = cf[k] + t * (b1 + t * (b2 + t * b3))  # the model
+                a1[q] = b1 + t * (f32(2.0) * b2 + f32(3.0) * t * b3)  # its slope
         sxx = zero
         sxy = zero
         syy = zero
         sgx = zero
         sgy = zero
         for q in range(m):
-            t = tt[q]
-            val = a0[q] + t * (a1[q] + t * (a2[q] + t * a3[q]))
-            slope = a1[q] + t * (f32(2.0) * a2[q] + f32(3.0) * t * a3[q])
+            val = a0[q]
             # d model / d (cx, cy) = a * (ddx, ddy); weighted by the taper near r_max.
-            a = -slope * ib[q]
+            a = -a1[q] * ib[q]
             wa = a * ww[q]
             q2 = wa * a
             we = wa * (flat[b0 + q] - val)
