@@ -238,8 +238,10 @@ def main() -> None:
         res = tr(fixed, None, lut)
         ok = res.flags == 0
         sx, sz = np.std(res.x[ok]) * 100, np.std(res.z[ok])
-        print(f"  {who:9} std x {sx:.3f} nm = {sx / bx:.2f} CRB, std z {sz:.3f} nm = {sz / bz:.2f} CRB"
-              f" ({(~ok).sum()} flagged)")  # fmt: skip
+        print(
+            f"  {who:9} std x {sx:.3f} nm = {sx / bx:.2f} CRB, "
+            f"std z {sz:.3f} nm = {sz / bz:.2f} CRB ({(~ok).sum()} flagged)"
+        )
 
     prof = _stage_profile(rois[0], spec, zlut)
     print("\nwhere a 64x64 ROI's time goes (each stage alone, hot in cache):")

@@ -6,9 +6,12 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from ._flags import TrackFlag
+from magacq.tracking._flags import TrackFlag
+from magacq.tracking._spec import ProfileSpec
+from magacq.tracking._zlut import ZLut
+from magacq.tracking._zmatch import match_plane, normalize_profile
+
 from ._sampling import FASTMATH, sample_quadrants
-from ._spec import ProfileSpec
 from ._xy import (
     auto_convolution,
     autoconv_tables,
@@ -17,8 +20,6 @@ from ._xy import (
     qi_shift,
     template_fit,
 )
-from ._zlut import ZLut
-from ._zmatch import match_plane, normalize_profile
 
 
 class XYMethod(enum.IntEnum):
