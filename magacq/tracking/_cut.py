@@ -11,8 +11,11 @@ def _cut(frames: np.ndarray, x0: np.ndarray, y0: np.ndarray, out: np.ndarray) ->
     for f in range(frames.shape[0]):
         for b in range(n_beads):
             i = f * n_beads + b
+            x = np.uint64(x0[b])  # unsigned: no negative-index test, so the copy vectorizes
             for j in range(side):
-                out[i, j, :] = frames[f, y0[b] + j, x0[b] : x0[b] + side]
+                y = np.uint64(y0[b] + j)
+                for k in range(side):
+                    out[i, j, k] = frames[f, y, x + np.uint64(k)]
 
 
 def cut_rois(frames: np.ndarray, x0: np.ndarray, y0: np.ndarray, size: int) -> np.ndarray:

@@ -83,11 +83,12 @@ def sample_quadrants(
     if cx - rr >= 0.0 and cy - rr >= 0.0 and cx + rr < xmax and cy + rr < ymax:
         _bilinear_all(img, cx, cy, dx, dy, vals, fx, fy, idx)
         for b in range(n_bins):
-            acc = 0.0
-            for s in range(starts[b], starts[b + 1]):
-                acc += vals[s]
+            seg = vals[starts[b] : starts[b + 1]]  # a view: indices known >= 0, so it vectorizes
+            acc = np.float32(0.0)
+            for s in range(seg.shape[0]):
+                acc += seg[s]
             sums[b] = acc
-            counts[b] = starts[b + 1] - starts[b]
+            counts[b] = seg.shape[0]
         return 0
     skipped = 0
     for b in range(n_bins):

@@ -165,10 +165,12 @@ def _autoconv_peak(
     pi[:] = 0.0
     for i in range(n):
         v = p[i]
+        ct = cos_t[i]
+        st = sin_t[i]
         for k in range(n_f):
-            pr[k] += v * cos_t[i, k]
+            pr[k] += v * ct[k]
         for k in range(n_f):
-            pi[k] += v * sin_t[i, k]
+            pi[k] += v * st[k]
     # Then P_k^2 of the real profile, in place; c_k = 1 for k = 0, else 2.
     for k in range(n_f):
         re = pr[k]
@@ -181,9 +183,11 @@ def _autoconv_peak(
     lo = min(max(int(2.0 * guess) - reach, 0), n_lag - 1)
     hi = max(min(int(2.0 * guess) + reach + 1, n_lag), lo + 1)
     for t in range(lo, hi):  # one lag per sum over the frequencies (rows of the tables)
+        ct = cos_t[t]
+        st = sin_t[t]
         c = 0.0
         for k in range(n_f):
-            c += pr[k] * cos_t[t, k] - pi[k] * sin_t[t, k]
+            c += pr[k] * ct[k] - pi[k] * st[k]
         conv[t] = c
     b = lo + np.argmax(conv[lo:hi])
     t = float(b)
@@ -440,10 +444,12 @@ def template_fit(
         # Loops without branches or gathers, one output each: LLVM vectorizes those.
         for jr in range(n_rows):
             y = f32(jb + jr) - cyf
+            dxr = ddx[jr * w : (jr + 1) * w]  # views: indices the compiler knows are >= 0
+            dyr = ddy[jr * w : (jr + 1) * w]
             for i in range(w):
-                ddx[jr * w + i] = f32(i) - cxf
+                dxr[i] = f32(i) - cxf
             for i in range(w):
-                ddy[jr * w + i] = y
+                dyr[i] = y
         for q in range(m):
             rr[q] = ddx[q] * ddx[q] + ddy[q] * ddy[q] + tiny
         _inverse_sqrt(rr, ib, m)
@@ -468,14 +474,15 @@ def template_fit(
                 continue
             half = np.sqrt(half2)
             for i in range(max(0, int(cx - half)), min(w, int(cx + half) + 2)):
-                q = jr * w + i
-                k = kk[q]  # unsigned: no negative-index wrap-around test
+                q = np.uint64(jr * w + i)  # unsigned: no negative-index wrap-around test
+                k = kk[q]
                 t = tt[q]
                 b1 = cf[k + np.uint64(1)]
                 b2 = cf[k + np.uint64(2)]
                 b3 = cf[k + np.uint64(3)]
                 a0[q] = cf[k] + t * (b1 + t * (b2 + t * b3))  # the model
                 a1[q] = b1 + t * (f32(2.0) * b2 + f32(3.0) * t * b3)  # its slope
+        blk = flat[b0 : b0 + m]
         sxx = zero
         sxy = zero
         syy = zero
@@ -487,7 +494,7 @@ def template_fit(
             a = -a1[q] * ib[q]
             wa = a * ww[q]
             q2 = wa * a
-            we = wa * (flat[b0 + q] - val)
+            we = wa * (blk[q] - val)
             sxx += q2 * ddx[q] * ddx[q]
             sxy += q2 * ddx[q] * ddy[q]
             syy += q2 * ddy[q] * ddy[q]
