@@ -1,18 +1,37 @@
-"""The HDF5 files magacq writes and reads: the run file (``magacq.run``) and the Z-LUT file
-(``magacq.zlut``), their layouts, versions, writers and readers. Every other part of magacq
-(the writer process, calibration, the viewer, analysis) goes through this package.
+"""The HDF5 files magacq writes and reads: the run file (``magacq.run``), the Z-LUT file
+(``magacq.zlut``) and the analysis file (``magacq.analysis``): their layouts, versions, writers
+and readers. Every other part of magacq (the writer process, calibration, the viewer, analysis)
+goes through this package.
 """
 
+from ._analysis import (
+    ANALYSIS_SCHEMA,
+    ANALYSIS_SCHEMA_VERSION,
+    FORCES_DTYPE,
+    PROBLEMS_DTYPE,
+    ROTATION_DTYPE,
+    WLC_DTYPE,
+    read_analysis_file,
+    write_analysis_file,
+)
+from ._read import Plateau, RunTracks, plateaus, read_run
+from ._recorded import RecordedRun, open_recorded, read_attrs, read_frames, read_table
 from ._run import (
+    DISK_RESERVE,
     DROPPED_DTYPE,
+    EVENTS_DTYPE,
     FLUSH_S,
     FRAMES_DTYPE,
+    MOTORS_DTYPE,
+    RETRACKED_DTYPE,
     ROIS_DTYPE,
     SCHEMA,
     SCHEMA_VERSION,
     TRACKS_DTYPE,
     TRUTH_DTYPE,
+    VIDEO_FRAMES_DTYPE,
     RunFile,
+    is_disk_full,
     run_attrs,
     software_versions,
     to_records,
@@ -22,6 +41,7 @@ from ._zlut import (
     ROI_TOLERANCE_PX,
     ZLUT_BUFFER,
     ZLutFile,
+    check_zlut_file,
     load_zlut,
     read_zlut_file,
     rois_for_run,
@@ -33,22 +53,46 @@ from ._zlut import SCHEMA as ZLUT_SCHEMA
 from ._zlut import SCHEMA_VERSION as ZLUT_SCHEMA_VERSION
 
 __all__ = [
+    "DISK_RESERVE",
+    "ANALYSIS_SCHEMA",
+    "ANALYSIS_SCHEMA_VERSION",
+    "FORCES_DTYPE",
+    "PROBLEMS_DTYPE",
+    "ROTATION_DTYPE",
+    "WLC_DTYPE",
+    "read_analysis_file",
+    "write_analysis_file",
     "DROPPED_DTYPE",
+    "EVENTS_DTYPE",
     "FLUSH_S",
+    "Plateau",
     "FRAMES_DTYPE",
+    "MOTORS_DTYPE",
     "QUALITY_DTYPE",
+    "RETRACKED_DTYPE",
     "ROIS_DTYPE",
     "ROI_TOLERANCE_PX",
     "SCHEMA",
     "SCHEMA_VERSION",
     "TRACKS_DTYPE",
     "TRUTH_DTYPE",
+    "VIDEO_FRAMES_DTYPE",
     "ZLUT_BUFFER",
     "ZLUT_SCHEMA",
     "ZLUT_SCHEMA_VERSION",
+    "RecordedRun",
     "RunFile",
+    "RunTracks",
     "ZLutFile",
+    "check_zlut_file",
+    "is_disk_full",
     "load_zlut",
+    "plateaus",
+    "read_run",
+    "open_recorded",
+    "read_attrs",
+    "read_frames",
+    "read_table",
     "read_zlut_file",
     "rois_for_run",
     "run_attrs",
