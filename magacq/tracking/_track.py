@@ -1,6 +1,7 @@
 """Batched XYZ tracking of a stack of bead ROIs."""
 
 import enum
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,8 +103,8 @@ def _track_kernel(
     sums = np.empty(4 * n_r)
     counts = np.empty(4 * n_r, dtype=np.int64)
     work = np.empty(max(2 * n_r, h, w))
-    work2 = np.empty(w)
-    work3 = np.empty(h)
+    col_sums = np.empty(w)
+    row_sums = np.empty(h)
     pr = np.empty(cos_t.shape[1])
     pim = np.empty(cos_t.shape[1])
     conv = np.empty(cos_t.shape[0])
@@ -119,7 +120,7 @@ def _track_kernel(
     for i in range(n):
         fl = 0
         z_out[i] = np.nan
-        bg, noise, excess, peak = load_roi(rois[i], img, work2, work3)
+        bg, noise, excess, peak = load_roi(rois[i], img, col_sums, row_sums)
         # The strongest deviations lie near the centre: the rings fade outwards.
         cx, cy = center_of_mass(img, bg, max(3.0 * noise, 0.5 * peak))
         if not (excess > MIN_EXCESS_VARIANCE) or np.isnan(cx):
@@ -129,7 +130,7 @@ def _track_kernel(
             prof_out[i, :] = np.nan
             continue
         if method >= 1:
-            cx, cy = auto_convolution(work2, work3, cx, cy, cos_t, sin_t, pr, pim, conv)
+            cx, cy = auto_convolution(col_sums, row_sums, cx, cy, cos_t, sin_t, pr, pim, conv)
         skipped = sample_quadrants(
             img, cx, cy, dx, dy, starts, reach, sums, counts, vals, sfx, sfy, sidx
         )
@@ -190,6 +191,24 @@ def _track_kernel(
             else:
                 fl |= _NO_SIGNAL
         flags_out[i] = fl
+
+
+@functools.lru_cache(maxsize=16)
+def _tables(spec: ProfileSpec, roi: int) -> tuple[np.ndarray, ...]:
+    """The kernel's read-only tables for one geometry and ROI size, computed once.
+
+    ``dx, dy`` (float32), ``starts, reach`` of ``spec.samples``; the self-convolution's
+    ``cos_t, sin_t``; the Z match's per-bin ``weights`` (samples per bin ~ radius).
+    """
+    dx, dy, starts, reach = spec.samples
+    cos_t, sin_t = autoconv_tables(roi)
+    tables = (
+        dx.astype(np.float32), dy.astype(np.float32), starts, reach, cos_t, sin_t,
+        spec.radii / spec.radii.mean(),
+    )  # fmt: skip
+    for t in tables:
+        t.flags.writeable = False
+    return tables
 
 
 def track_rois(
@@ -255,10 +274,7 @@ def track_rois(
         raise ValueError(f"lut_index must have shape ({n},), got {lut_index.shape}")
     if (lut_index >= (zlut.n_luts if zlut is not None else 0)).any():
         raise ValueError("lut_index names a Z-LUT that is not there")
-    dx, dy, starts, reach = spec.samples
-    dx, dy = dx.astype(np.float32), dy.astype(np.float32)
-    cos_t, sin_t = autoconv_tables(rois.shape[2])
-    weights = spec.radii / spec.radii.mean()  # samples per bin ~ radius
+    dx, dy, starts, reach, cos_t, sin_t, weights = _tables(spec, rois.shape[2])
     x = np.empty(n)
     y = np.empty(n)
     z = np.empty(n)
