@@ -12,6 +12,7 @@ from pathlib import Path
 
 from magacq.config import RunConfig
 from magacq.errors import ConfigError
+from magacq.pipeline.events import EVENT_ROWS, EVENTS
 from magacq.pipeline.magnet_channel import ACK_ROWS, ACKS, COMMAND_ROWS, COMMANDS
 from magacq.pipeline.wiring import MATRICES, RAW_VIDEO
 
@@ -89,6 +90,8 @@ def buffer_sizes(
         rows["motors"] = int(max(10_000, 20 * hz))  # the writer drains it at 10 Hz
     if cfg.magnets is not None:
         rows |= {COMMANDS: COMMAND_ROWS, ACKS: ACK_ROWS}
+    if cfg.protocol is not None:
+        rows[EVENTS] = EVENT_ROWS
     columns = dict(MATRICES)
     sizes: dict[str, int] = {}
     if geometry is not None:

@@ -162,6 +162,8 @@ class RunFile:
         Create the ``truth`` table.
     with_motors : bool
         Create the ``motors`` table.
+    with_events : bool
+        Create the ``events`` table (a run with a protocol).
     video_shape : (height, width, dtype), optional
         Create the ``video`` dataset for raw frames.
     retrack : bool
@@ -176,6 +178,7 @@ class RunFile:
         *,
         with_truth: bool,
         with_motors: bool = False,
+        with_events: bool = False,
         video_shape: tuple[int, int, str] | None = None,
         retrack: bool = False,
     ) -> None:
@@ -203,6 +206,7 @@ class RunFile:
             ("dropped", DROPPED_DTYPE, 1024),
             *((("truth", TRUTH_DTYPE, 16384),) if with_truth else ()),
             *((("motors", MOTORS_DTYPE, 4096),) if with_motors else ()),
+            *((("events", EVENTS_DTYPE, 256),) if with_events else ()),
             *((("retracked", RETRACKED_DTYPE, 1024),) if retrack else ()),
         ):
             self.tables[name] = f.create_dataset(

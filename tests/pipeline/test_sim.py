@@ -96,7 +96,7 @@ def test_detection_finds_every_bead_of_configs_sim(tmp_path):
     from simulators.driver import SimCamera
 
     cfg = load_config(r.REPO / "configs" / "sim.yaml")
-    geometry, image = probe_camera(cfg)
+    geometry, image, _ = probe_camera(cfg)
     rois = place_rois(cfg, geometry, image)
     cam = SimCamera(cfg.camera.settings)
     cam.open()
