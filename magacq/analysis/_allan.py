@@ -18,7 +18,7 @@ import numpy as np
 
 from magacq.analysis._camera import camera_covariance
 from magacq.analysis._mle import fit_gamma
-from magacq.analysis._spectrum import initial_guess
+from magacq.analysis._spectrum import checked_trace
 
 __all__ = ["AllanFit", "allan_variance", "camera_allan_variance", "fit_allan"]
 
@@ -102,12 +102,7 @@ def fit_allan(
 
     Parameters and errors as :func:`fit_spectrum`.
     """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 1 or len(x) < 64:
-        raise ValueError(f"need a 1-D trace of at least 64 frames, got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("the trace has NaN or infinite positions")
-    var0, tau0 = initial_guess(x, frame_rate)
+    x, var0, tau0 = checked_trace(x, frame_rate, exposure_s)
     m, tau_bins, av = allan_variance(x, frame_rate)
     shape = allan_shape(m, len(x))
 
