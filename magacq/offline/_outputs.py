@@ -25,6 +25,8 @@ __all__ = ["tables", "write_figures", "write_tables"]
 
 #: bead pages that make starting a drawing process worth it
 PAGES_PER_WORKER = 6
+#: beads up to which the summary's curves have a legend
+LEGEND_BEADS = 8
 
 
 def tables(res: RunAnalysis) -> dict[str, np.ndarray]:
@@ -153,6 +155,9 @@ def summary_figure(res: RunAnalysis, out: Path) -> list[Path]:
     if not rotating:
         for b in beads:
             _force_extension(b, ax[0, 1], label=f"bead {b.bead_id}")
+    legend = ax[0, 1].get_legend()
+    if legend is not None and len(beads) > LEGEND_BEADS:  # the median fit is in the text
+        legend.remove()
     for b in beads:
         ax[1, 0].loglog([r.calibration.spectrum.force_pn for r in b.plateaus],
                         [r.calibration.spectrum.corner_hz for r in b.plateaus], "o", ms=3)
