@@ -1,10 +1,20 @@
 """Producer process -> consumer process through VideoBuffer, against memcpy and magscope.
 
 Moves 512x512 uint16 frames in stacks and prints frames/s, GB/s and ratios measured in the same
-run: to a plain numpy copy of the same frames, and to magscope's VideoBuffer. The documented
-write copies with non-temporal stores (``buffers._stream``); the line "streamed copy" times that
-copy alone, in one process, for scale. In "claim" the producer fills the slot with np.copyto,
-as a camera driver does. Then paces the
+run: to a plain numpy copy of the same frames, and to magscope's VideoBuffer. Three consumer
+patterns:
+
+- "polling": the seed's documented usage, written as the reference's own processes do it, on
+  both buffers alike: ``locks={"VideoBuffer": multiprocessing.Lock()}``, the consumer loops on
+  ``check_read_stack()``, then ``peak_stack()`` and ``read_stack_no_return()``; the producer
+  retries ``write_image_and_timestamp`` on BufferOverflow. magscope's figure is this pattern's;
+- "blocking": the consumer sleeps in ``wait_for_stack`` and the producer in a blocking write
+  (the semaphores of ``make_locks``);
+- "claim": ``claim_stack`` / ``release_stack``, the producer filling the slot itself
+  (``begin_write``, np.copyto, ``commit_write``) as a camera driver does.
+
+The documented write copies with non-temporal stores on large frames (``buffers._stream``);
+the line "streamed copy" times that copy alone, in one process, for scale. Then paces the
 producer at 1 kHz (one-frame stacks) and prints p50/p99 hand-off latency (commit -> consumer
 has the frame). Every frame's number (stamped in its pixels) and timestamp is checked.
 
@@ -12,7 +22,7 @@ The default 20000 frames (about a second a variant) measure the steady state: in
 magscope's first pass over its ring pays a page fault per 4 KiB, which flatters our ratio (ours
 maps its segment populated).
 
-Usage: ``python benchmarks/bench_videobuffer.py [--frames 20000]``
+Usage: ``python benchmarks/bench_videobuffer.py [--frames 20000] [--trials 3]``
 """
 
 import argparse
@@ -22,14 +32,8 @@ import time
 
 import numpy as np
 
-from buffers import VideoBuffer, make_locks
+from buffers import BufferOverflow, VideoBuffer, make_locks
 from buffers._stream import stream_copy
-
-try:
-    from magscope.datatypes import BufferOverflow as MagOverflow
-    from magscope.datatypes import BufferUnderflow as MagUnderflow
-except ImportError:  # the magscope comparison is skipped
-    MagOverflow = MagUnderflow = None
 
 W = H = 512
 N_IMAGES = 10
@@ -57,14 +61,28 @@ def check(img_t: np.ndarray, i: int) -> bool:
 
 
 # --- producers ---------------------------------------------------------------------------
-def produce(kind, locks, n_frames, start, pace_s):
-    src = sources()
+def attach(kind, locks):
+    """The consumer's or producer's own attachment to the run's buffer."""
     if kind == "magscope":
         from magscope.datatypes import VideoBuffer as MagVB
 
-        vb = MagVB(create=False, locks=locks)
-    else:
-        vb = VideoBuffer(create=False, locks=locks, namespace=NS)
+        return MagVB(create=False, locks=locks)
+    return VideoBuffer(create=False, locks=locks, namespace=NS)
+
+
+def overflow(kind):
+    if kind == "magscope":
+        from magscope.datatypes import BufferOverflow as MagOverflow
+
+        return MagOverflow
+    return BufferOverflow
+
+
+def produce(kind, locks, n_frames, start, pace_s):
+    src = sources()
+    vb = attach(kind, locks)
+    full = overflow(kind)
+    if kind != "magscope":
         import buffers._stream_kernel  # noqa: F401  (numba: ~0.5 s once per process, untimed)
     start.wait()
     t_next = time.perf_counter()
@@ -80,14 +98,14 @@ def produce(kind, locks, n_frames, start, pace_s):
             slot = vb.begin_write(timeout=None)
             np.copyto(slot, f)
             vb.commit_write(time.perf_counter())
-        elif kind == "documented":
+        elif kind == "blocking":
             vb.write_image_and_timestamp(f.T, time.perf_counter(), timeout=None)
-        else:  # magscope has no blocking write: retry on overflow
+        else:  # the documented write: no blocking, retry on overflow
             while True:
                 try:
                     vb.write_image_and_timestamp(memoryview(f).cast("B"), time.perf_counter())
                     break
-                except MagOverflow:
+                except full:
                     time.sleep(0.0001)
     if kind != "magscope":
         vb.close()
@@ -95,12 +113,7 @@ def produce(kind, locks, n_frames, start, pace_s):
 
 # --- consumers ---------------------------------------------------------------------------
 def consume(kind, locks, n_frames, n_images, out):
-    if kind == "magscope":
-        from magscope.datatypes import VideoBuffer as MagVB
-
-        vb = MagVB(create=False, locks=locks)
-    else:
-        vb = VideoBuffer(create=False, locks=locks, namespace=NS)
+    vb = attach(kind, locks)
     seen, bad, lat = 0, 0, []
     t0 = None
     while seen < n_frames:
@@ -109,13 +122,11 @@ def consume(kind, locks, n_frames, n_images, out):
             now = time.perf_counter()
             stack, ts, fns = claim.stack, claim.timestamps, claim.frame_numbers
         else:
-            if kind == "documented":
+            if kind == "blocking":
                 vb.wait_for_stack(timeout=None)
-            try:
-                stack, ts = vb.peak_stack()
-            except MagUnderflow:  # magscope: poll
-                time.sleep(0.0001)
+            elif not vb.check_read_stack():  # polling, as the reference's processes do
                 continue
+            stack, ts = vb.peak_stack()
             now = time.perf_counter()
             fns = range(seen, seen + n_images)
         t0 = ts[0] if t0 is None else t0
@@ -146,7 +157,8 @@ def run(kind, n_frames, *, n_images=N_IMAGES, pace_s=0.0):
         vb = MagVB(create=True, locks=locks, n_stacks=N_STACKS, width=W, height=H,
                    n_images=n_images, bits=16)  # fmt: skip
     else:
-        locks = make_locks(context=ctx)
+        # the documented locks for the documented pattern; the semaphores for blocking waits
+        locks = {"VideoBuffer": ctx.Lock()} if kind == "polling" else make_locks(context=ctx)
         vb = VideoBuffer(create=True, locks=locks, n_stacks=N_STACKS, width=W, height=H,
                          n_images=n_images, bits=16, namespace=NS)  # fmt: skip
     try:
@@ -186,6 +198,7 @@ def memcpy_fps(n_frames: int, copy=np.copyto) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=20000)
+    parser.add_argument("--trials", type=int, default=3, help="rounds of every variant")
     parser.add_argument("--latency-frames", type=int, default=2000)
     args = parser.parse_args()
     n = args.frames - args.frames % N_IMAGES
@@ -193,20 +206,35 @@ def main() -> None:
     print(f"{W}x{H} uint16, {N_IMAGES} frames/stack, {N_STACKS} stacks, {n} frames; "
           f"load {os.getloadavg()[0]:.2f}, {os.cpu_count()} cpus")  # fmt: skip
     base = memcpy_fps(n)
-    print(f"{'memcpy (numpy, 1 process)':34s} {base:9.0f} frames/s {base * frame_gb:6.2f} GB/s")
     streamed = memcpy_fps(n, streamed_copy)  # write_image_and_timestamp's copy, for scale
     print(f"{'streamed copy (1 process)':34s} {streamed:9.0f} frames/s "
           f"{streamed * frame_gb:6.2f} GB/s  x{streamed / base:.2f} memcpy")  # fmt: skip
-    mag = None
-    for kind in ("magscope", "documented", "claim"):
-        fps, bad, lost, _ = run(kind, n)
-        mag = fps if kind == "magscope" else mag
-        label = "magscope VideoBuffer" if kind == "magscope" else f"VideoBuffer {kind}"
-        print(
-            f"{label:34s} {fps:9.0f} frames/s {fps * frame_gb:6.2f} GB/s  "
-            f"x{fps / base:.2f} memcpy  x{fps / mag:.2f} magscope  bad={bad} lost={lost}"
-        )
-    for kind in ("claim", "documented"):
+    # rounds of every variant in turn: each ratio is to the baseline of its own round, taken
+    # moments apart, so that a shared machine's changing load shifts both alike
+    kinds = ("magscope", "polling", "blocking", "claim")
+    fps = {k: [] for k in ("memcpy", *kinds)}
+    bad_lost = dict.fromkeys(kinds, (0, 0))
+    for _ in range(args.trials):
+        fps["memcpy"].append(memcpy_fps(n))
+        for kind in kinds:
+            got, bad, lost, _ = run(kind, n)
+            fps[kind].append(got)
+            bad_lost[kind] = (bad_lost[kind][0] + bad, bad_lost[kind][1] + lost)
+    base, mag = np.array(fps["memcpy"]), np.array(fps["magscope"])
+    print(f"{args.trials} rounds: median [min-max] of each round's ratios")
+    for kind in ("memcpy", *kinds):
+        got = np.array(fps[kind])
+        label = {"memcpy": "memcpy (numpy, 1 process)", "magscope": "magscope VideoBuffer"}
+        line = f"{label.get(kind, 'VideoBuffer ' + kind):34s} {np.median(got):9.0f} frames/s "
+        line += f"{np.median(got) * frame_gb:6.2f} GB/s"
+        for name, ref in (("memcpy", base), ("magscope", mag)):
+            if kind not in ("memcpy", name):
+                r = got / ref
+                line += f"  x{np.median(r):.2f} [{r.min():.2f}-{r.max():.2f}] {name}"
+        if kind != "memcpy":
+            line += "  bad={} lost={}".format(*bad_lost[kind])
+        print(line)
+    for kind in ("claim", "blocking"):
         _, bad, lost, lat = run(kind, args.latency_frames, n_images=1, pace_s=0.001)
         lat = lat[len(lat) // 10 :] * 1e6  # drop warm-up
         print(f"hand-off at 1 kHz, {kind:10s}: p50 {np.percentile(lat, 50):7.1f} us  "

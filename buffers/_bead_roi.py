@@ -27,7 +27,7 @@ import numpy as np
 
 from ._lock import BufferLock, make_buffer_lock
 from ._segment import Segment
-from ._segment_holder import SegmentHolder
+from ._segment_holder import SegmentHandle, SegmentHolder
 
 SCHEMA = 2  # 2: reference flags and a shadow copy for rollback
 _UINT32_MAX = 2**32 - 1
@@ -79,9 +79,9 @@ class BeadRoiBuffer(SegmentHolder):
     name = "BeadRoiBuffer"
     _KIND = "BeadRoiBuffer"
     # until mapped: close() then has nothing to release
-    _shm_info: Segment | None
-    _shm_data: Segment | None
-    _shm_occupancy: Segment | None
+    _shm_info: SegmentHandle
+    _shm_data: SegmentHandle
+    _shm_occupancy: SegmentHandle
     _info: memoryview | None = None
     _roi_matrix: np.ndarray | None = None
     _occupancy: np.ndarray | None = None
@@ -131,7 +131,7 @@ class BeadRoiBuffer(SegmentHolder):
             self.lock = make_buffer_lock(
                 locks, name, seg.fileno(), self._repair, (seg.words(), _SEQ)
             )
-            self._shm_info = self._shm_data = self._shm_occupancy = seg
+            self._expose_segment(seg, ("_shm_info", "_shm_data", "_shm_occupancy"))
             self._info = seg.words()
             self.capacity: int = seg.geometry[0]
             self._roi_shape = (self.capacity, 4)
@@ -162,7 +162,6 @@ class BeadRoiBuffer(SegmentHolder):
         if self._info is not None:
             self._info.release()
             self._info = None
-        self._shm_info = self._shm_data = self._shm_occupancy = None
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
         if self._roi_matrix is None or self._occupancy is None:

@@ -61,6 +61,21 @@ def _flock_ex(fd: int) -> None:
     fcntl.flock(fd, fcntl.LOCK_EX)
 
 
+def _acquire_spinning(lock: Any) -> None:
+    """``lock.acquire()`` (a caller's multiprocessing lock), retried briefly before it blocks.
+
+    For the same reason as :func:`_flock_ex`: a waiter asleep in the kernel is woken only after
+    the holder, back for the next frame, has taken the lock again; the holder pays the wake-up.
+    """
+    if lock.acquire(False):
+        return
+    deadline = time.perf_counter() + _SPIN_S
+    while time.perf_counter() < deadline:
+        if lock.acquire(False):
+            return
+    lock.acquire()
+
+
 class _Shared:
     """The per-process state of one segment's lock."""
 
@@ -273,7 +288,7 @@ class BufferLock:
         # acquire(), inlined: this runs twice per frame on the producer's path
         outer = self._outer
         if outer is not None:
-            outer.acquire()
+            _acquire_spinning(outer)
         seg = self.segment_lock
         try:
             shared = seg._shared if seg._generation == _generation else seg._bind()

@@ -26,7 +26,7 @@ import numpy as np
 from ._errors import BufferOverflow
 from ._lock import BufferLock, make_buffer_lock
 from ._segment import Segment
-from ._segment_holder import SegmentHolder
+from ._segment_holder import SegmentHandle, SegmentHolder
 from ._seqlock import consistent_copy
 
 SCHEMA = 2  # 2: a journal follows the rows
@@ -72,9 +72,9 @@ class MatrixBuffer(SegmentHolder):
 
     _KIND = "MatrixBuffer"
     # until mapped: close() then has nothing to release
-    _shm: Segment | None
-    _shm_info: Segment | None
-    _idx_shm: Segment | None
+    _shm: SegmentHandle
+    _shm_info: SegmentHandle
+    _idx_shm: SegmentHandle
     _buf: memoryview | None = None
     _idx_buf: memoryview | None = None
     _rows: np.ndarray | None = None
@@ -124,7 +124,7 @@ class MatrixBuffer(SegmentHolder):
             self.strides: tuple[int, int] = (cols * self.itemsize, self.itemsize)
             self.nbytes: int = rows * cols * self.itemsize
             # One segment holds what the reference spreads over three.
-            self._shm = self._shm_info = self._idx_shm = seg
+            self._expose_segment(seg, ("_shm", "_shm_info", "_idx_shm"))
             self._buf = seg.payload[: self.nbytes]
             self._idx_buf = seg.words()
             self._rows = np.ndarray(self.shape, self.dtype, buffer=seg.payload)
@@ -147,7 +147,6 @@ class MatrixBuffer(SegmentHolder):
             if view is not None:
                 view.release()
                 setattr(self, attr, None)
-        self._shm = self._shm_info = self._idx_shm = None
 
     def _live_rows(self) -> np.ndarray:
         if self._rows is None:

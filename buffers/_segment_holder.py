@@ -4,12 +4,50 @@ A buffer maps one :class:`~buffers._segment.Segment` and takes a
 :class:`~buffers._lock.BufferLock` on it. The process that created the segment unlinks it when
 the buffer closes; every process detaches the lock and unmaps. A buffer closes at
 context-manager exit and when it is collected.
+
+The reference keeps each part of a buffer in a ``SharedMemory`` of its own (``_shm``,
+``_ts_shm``, ``_idx_shm``, ``_shm_info``, ...) and code written for it tears a buffer down by
+calling ``close()`` and ``unlink()`` on those attributes. Here they are :class:`SegmentHandle`
+objects onto the one segment, which do that to the buffer.
 """
 
 import os
+import weakref
 from typing import Self
 
-from ._segment import Segment
+from ._segment import Segment, _unlink
+
+
+class SegmentHandle:
+    """What a reference-style segment attribute (``vb._shm``, ``vb._ts_shm``, ...) holds.
+
+    Attributes
+    ----------
+    name : str
+        The shared-memory name of the buffer's one segment.
+    size : int
+        Its size in bytes.
+    """
+
+    __slots__ = ("_holder", "name", "size")
+
+    def __init__(self, holder: "SegmentHolder", seg: Segment) -> None:
+        self._holder = weakref.ref(holder)  # weak: the buffer holds its handles
+        self.name = seg.name
+        self.size = len(seg.payload) + len(seg.header)
+
+    def close(self) -> None:
+        """Close the buffer in this process (its ``close()``: the creator also unlinks)."""
+        holder = self._holder()
+        if holder is not None:
+            holder.close()
+
+    def unlink(self) -> None:
+        """Remove the segment's name (idempotent); attached processes keep their mapping."""
+        _unlink(self.name)
+
+    def __repr__(self) -> str:
+        return f"SegmentHandle({self.name!r})"
 
 
 class SegmentHolder:
@@ -48,6 +86,15 @@ class SegmentHolder:
     def _drop_views(self) -> None:
         """Drop this object's views into the segment, before it is unmapped."""
         raise NotImplementedError
+
+    def _expose_segment(self, seg: Segment, attrs: tuple[str, ...]) -> None:
+        """Set each of the reference's segment attributes ``attrs`` to a handle on ``seg``.
+
+        They stay set once the buffer is closed: closing one of them again does nothing.
+        """
+        handle = SegmentHandle(self, seg)
+        for attr in attrs:
+            setattr(self, attr, handle)
 
     def _created_here(self) -> bool:
         """True in the process that created the segment (not in a forked child, nor a peer)."""

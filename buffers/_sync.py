@@ -15,15 +15,20 @@ correctly, and polls to wait.
 """
 
 import multiprocessing
+from collections.abc import Sequence
 from multiprocessing.context import BaseContext
 from typing import Any
+
+from ._groups import check_groups, ready_key
 
 READY = ".ready"
 SPACE = ".space"
 BLOCKING = ("VideoBuffer",)
 
 
-def make_locks(*names: str, context: BaseContext | None = None) -> dict[str, Any]:
+def make_locks(
+    *names: str, context: BaseContext | None = None, groups: Sequence[str] = ()
+) -> dict[str, Any]:
     """Build the ``locks`` dict for the buffers named ``names``.
 
     Parameters
@@ -33,6 +38,9 @@ def make_locks(*names: str, context: BaseContext | None = None) -> dict[str, Any
         Names of buffers that never block are accepted and add nothing.
     context : multiprocessing context, optional
         The context the consumer processes are started with (default: the current default).
+    groups : sequence of str, optional
+        The consumer groups of a VideoBuffer created with ``groups=``: one more semaphore per
+        group (``"VideoBuffer.ready.<group>"``), so that a group's waiters are woken for it.
 
     Returns
     -------
@@ -46,4 +54,6 @@ def make_locks(*names: str, context: BaseContext | None = None) -> dict[str, Any
         if name in BLOCKING:
             locks[name + READY] = ctx.Semaphore(0)
             locks[name + SPACE] = ctx.Semaphore(0)
+            for group in check_groups(groups) if groups else ():
+                locks[ready_key(name, group)] = ctx.Semaphore(0)
     return locks

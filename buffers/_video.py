@@ -1,7 +1,8 @@
 """VideoBuffer: a shared-memory ring of camera frames, grouped in stacks.
 
 One :class:`~buffers._segment.Segment` holds everything: a control block (indices, counters,
-waiter counts), a claim table (one row per stack), per-slot sequence counters and frame numbers,
+waiter counts), a claim table (one row per stack), the same two for each consumer group after
+the first, their journal, the groups' names, per-slot sequence counters and frame numbers,
 the timestamps, and the frames, page-aligned. Each frame is stored as the camera's row-major
 ``(height, width)`` bytes, as the reference does; the ``(width, height)`` arrays of the API are
 transposes of that.
@@ -13,6 +14,17 @@ Three ways to consume, sharing one read index:
   them, zero-copy, until released in any order; the producer never overwrites a held stack;
 - ``peak_image``: a torn-free copy of the newest frame for live display (per-slot seqlock).
 
+Consumer groups (opt-in): a buffer created with ``groups=("trackers", "recorder")`` keeps a
+read index, unread count and claim table per group, and every group gets every stack:
+``claim_stack(group="trackers")`` hands each stack to one tracker, ``claim_stack(group=
+"recorder")`` hands the same stacks to the recorder. A stack's slots go back to the producer
+only once every group has claimed and released it; until then the producer sees the ring full.
+Claims of each group are released in any order, and :meth:`VideoBuffer.reclaim_dead_claims`
+requeues a dead consumer's claim for its own group. The single-consumer calls raise
+RuntimeError on such a buffer; the status queries take an optional ``group`` (without one: the
+group furthest behind). Per-group wake-ups come from ``make_locks(groups=...)``. Without groups
+nothing of this runs: the per-frame paths test one empty list.
+
 Producers write with ``write_image_and_timestamp`` (one copy into the slot, streamed for large
 frames, see :mod:`buffers._stream`) or zero-copy with ``begin_write`` / ``commit_write``.
 Blocking waits use the semaphores that :func:`buffers.make_locks` adds to the ``locks`` dict;
@@ -20,7 +32,7 @@ without them they fall back to short sleeps.
 
 Every critical section holds the segment lock (:mod:`buffers._lock`), which any process can take
 and the kernel frees when its holder dies. A section that changes the control block first copies
-it, with the claim table, to a journal and sets a dirty word; the next process to take the lock
+it, with the claim tables, to a journal and sets a dirty word; the next process to take the lock
 after a holder died mid-section restores the journal (:attr:`VideoBuffer.repairs` counts it). A
 slot reserved by ``begin_write`` in a process that has died is taken back by the next
 ``begin_write``; stacks claimed by dead processes by :meth:`VideoBuffer.reclaim_dead_claims`.
@@ -29,7 +41,7 @@ slot reserved by ``begin_write`` in a process that has died is taken back by the
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +49,7 @@ import numpy as np
 
 from ._dtypes import int_to_uint_dtype
 from ._errors import BufferOverflow, BufferUnderflow
+from ._groups import NAME_BYTES, check_groups, decode_groups, encode_groups, ready_key
 from ._lock import BufferLock, make_buffer_lock
 from ._segment import HEADER_SIZE, Segment, SegmentError, _owner_alive, _start_ticks
 from ._segment_holder import SegmentHolder
@@ -44,12 +57,14 @@ from ._stream import slots_stream, stream_copy
 from ._sync import READY, SPACE
 
 KIND = "VideoBuffer"
-SCHEMA = 2  # 2: journal, pending writer's pid
+SCHEMA = 3  # 2: journal, pending writer's pid; 3: consumer groups
 
 # control block words
 _R, _W, _COUNT, _TOTAL, _PENDING, _READY_WAITERS, _SPACE_WAITERS, _REQUEUED, _TOKEN = range(9)
 _PEND_PID, _PEND_TICKS, _DIRTY, _REPAIRS = range(9, 13)
 _N_CTL = 16
+# words of a consumer group's own block (the first group's are those of the control block)
+_GROUP_WORDS = (_R, _COUNT, _READY_WAITERS, _REQUEUED)
 # claim table columns
 _STATE, _PID, _TICKS, _CTOKEN, _FIRST = range(5)
 _N_CLAIM = 5
@@ -57,6 +72,7 @@ FREE, CLAIMED, REQUEUED = 0, 1, 2
 
 _POLL_S = 0.0005  # sleep slice when the locks dict carries no semaphores
 _WAKE_S = 0.05  # longest semaphore wait before re-checking (a signaller may die before posting)
+_FULL = "VideoBuffer is full (unread or claimed frames fill the ring)"
 _PEAK_TRIES = 1000  # peak_image: the newest slot keeps changing under us -> none complete
 
 _log = logging.getLogger("buffers")
@@ -92,6 +108,8 @@ class StackClaim:
         int64 sequence number of each frame since the buffer was created (a copy).
     token : int
         Identifies this claim; a requeued or dropped claim can no longer be released.
+    group : str or None
+        The consumer group that claimed it (None: a buffer without groups).
     """
 
     index: int
@@ -99,6 +117,7 @@ class StackClaim:
     timestamps: np.ndarray = field(repr=False)
     frame_numbers: np.ndarray = field(repr=False)
     token: int
+    group: str | None = None
 
 
 class _Change:
@@ -134,17 +153,32 @@ class VideoBuffer(SegmentHolder):
         under ``"VideoBuffer"`` is taken first, as well, for reference-style code.
     n_stacks, width, height, n_images, bits : int, optional
         Ring geometry; required when creating. When attaching, any given must match.
+    groups : sequence of str, optional
+        Consumer groups (see the module's docstring), e.g. ``("trackers", "recorder")``: a
+        stack is freed for the producer once every group has claimed and released it. Stored
+        in the buffer: attaching learns them (any given must match). None: no groups.
     namespace : str, optional
         Segment namespace (default: ``$MAGACQ_NAMESPACE`` or ``"default"``).
 
     Raises
     ------
     ValueError
-        Missing or invalid geometry.
+        Missing or invalid geometry, or invalid group names.
     FileExistsError
         Creating while a live process owns the buffer in this namespace.
     FileNotFoundError, SegmentError
         Attaching to a buffer that does not exist or is not a matching VideoBuffer.
+
+    Notes
+    -----
+    Consumer groups, for trackers that share the stacks and a recorder that reads them all::
+
+        locks = make_locks(groups=("trackers", "recorder"))
+        vb = VideoBuffer(create=True, locks=locks, n_stacks=8, width=512, height=512,
+                         n_images=10, bits=16, groups=("trackers", "recorder"))
+        claim = vb.claim_stack(timeout=None, group="recorder")  # in the recorder
+        ...                                                      # write claim.stack
+        vb.release_stack(claim)  # the slots are free once the trackers released them too
     """
 
     name: str = "VideoBuffer"
@@ -162,12 +196,13 @@ class VideoBuffer(SegmentHolder):
         height: int | None = None,
         n_images: int | None = None,
         bits: int | None = None,
+        groups: Sequence[str] | None = None,
         namespace: str | None = None,
     ) -> None:
         locks = {} if locks is None else locks
-        self._ready_sem = locks.get(self.name + READY)
         self._space_sem = locks.get(self.name + SPACE)
         given = (n_stacks, width, height, n_images, bits)
+        wanted = None if groups is None else check_groups(groups)
         if create:
             if any(v is None for v in given):
                 raise ValueError(
@@ -178,12 +213,13 @@ class VideoBuffer(SegmentHolder):
             if any(v <= 0 for v in geometry):
                 raise ValueError(f"VideoBuffer geometry must be positive, got {geometry}")
             int_to_uint_dtype(geometry[4])
-            size = self._layout(*geometry)
+            self.groups: tuple[str, ...] = wanted or ()
+            size = self._layout(*geometry, len(self.groups))
             seg = Segment.create(
                 self.name,
                 kind=KIND,
                 size=size,
-                geometry=geometry,
+                geometry=(*geometry, len(self.groups)),
                 schema=SCHEMA,
                 namespace=namespace,
                 populate=True,  # the frames' pages now, not as faults in the first ring pass
@@ -202,11 +238,26 @@ class VideoBuffer(SegmentHolder):
                     f"VideoBuffer has geometry (n_stacks, width, height, "
                     f"n_images, bits) = {geometry}, not {given}"
                 )
-            self._layout(*geometry)
+            self._layout(*geometry, seg.geometry[5])
+            start = self._off_names
+            self.groups = decode_groups(bytes(seg.payload[start : start + self._names_bytes]))
+            if wanted is not None and wanted != self.groups:
+                seg.close()
+                raise SegmentError(f"VideoBuffer has consumer groups {self.groups}, not {wanted}")
+        self._group_index = {g: i for i, g in enumerate(self.groups)}
+        self._ready_sems = (
+            [locks.get(ready_key(self.name, g)) for g in self.groups]
+            if self.groups
+            else [locks.get(self.name + READY)]
+        )
+        self._ready_sem = self._ready_sems[0]
         self._seg = seg
         self._deferred: list[Any] = []  # wake-ups to post once the lock is released
         self._creator_pid = os.getpid() if create else None
         try:
+            if create and self.groups:
+                names = encode_groups(self.groups)
+                seg.payload[self._off_names : self._off_names + len(names)] = names
             self._map(seg)
             self.lock = make_buffer_lock(
                 locks, self.name, seg.fileno(), self._repair, (self._ctl_mv, _DIRTY)
@@ -217,7 +268,9 @@ class VideoBuffer(SegmentHolder):
             raise
 
     # --- layout -------------------------------------------------------------------------
-    def _layout(self, n_stacks: int, width: int, height: int, n_images: int, bits: int) -> int:
+    def _layout(
+        self, n_stacks: int, width: int, height: int, n_images: int, bits: int, n_groups: int
+    ) -> int:
         """Set the geometry attributes and offsets; return the payload size."""
         self.n_stacks = n_stacks
         self.stack_shape = (width, height, n_images)
@@ -231,9 +284,14 @@ class VideoBuffer(SegmentHolder):
         self.buffer_size = self.stack_size * n_stacks
         n = self.n_total_images
         self._off_claims = _N_CTL * 8
-        self._n_state = _N_CTL + n_stacks * _N_CLAIM  # control block + claim table, in words
+        # groups after the first: a block each, laid out as the control block + claim table
+        self._group_block = _N_CTL + n_stacks * _N_CLAIM
+        # control block + claim table (+ those of the groups after the first), in words
+        self._n_state = self._group_block * max(n_groups, 1)
         self._off_journal = self._n_state * 8
-        self._off_seq = _round_up(self._off_journal + self._n_state * 8, 64)
+        self._off_names = self._off_journal + self._n_state * 8
+        self._names_bytes = n_groups * NAME_BYTES
+        self._off_seq = _round_up(self._off_names + self._names_bytes, 64)
         self._off_fnum = self._off_seq + n * 8
         self._off_ts = self._off_fnum + n * 8
         # frames start on a page boundary of the mapping (the header comes first)
@@ -249,6 +307,15 @@ class VideoBuffer(SegmentHolder):
         self._state = np.frombuffer(p, np.int64, self._n_state, 0)
         self._journal = np.frombuffer(p, np.int64, self._n_state, self._off_journal)
         self._ctl_mv = p[: _N_CTL * 8].cast("q")
+        # per consumer group: its words (_GROUP_WORDS used) and claim table; one without groups
+        self._gctl = [self._ctl_mv]
+        self._gclaims = [self._claims]
+        for g in range(1, len(self.groups)):
+            off = g * self._group_block * 8
+            self._gctl.append(p[off : off + _N_CTL * 8].cast("q"))
+            rows = np.frombuffer(p, np.int64, self.n_stacks * _N_CLAIM, off + _N_CTL * 8)
+            self._gclaims.append(rows.reshape(self.n_stacks, _N_CLAIM))
+        self._others = self._gctl[1:]  # the per-frame paths test this alone without groups
         self._change = _Change(
             p[: self._n_state * 8].cast("q"),
             p[self._off_journal : self._off_journal + self._n_state * 8].cast("q"),
@@ -267,7 +334,7 @@ class VideoBuffer(SegmentHolder):
         self._frames = raw.view(self.dtype).reshape(n, h, w)  # row-major camera frames
         self._streams = slots_stream(self._frames_u8)
         # the reference's private names, as views into the one segment
-        self._shm_info = self._shm = self._ts_shm = self._idx_shm = seg
+        self._expose_segment(seg, ("_shm_info", "_shm", "_ts_shm", "_idx_shm"))
         self._buf = self._frames_u8.reshape(-1).data
         self._ts_buf = self._ts.data
         self._idx_buf = self._ctl.data
@@ -280,6 +347,9 @@ class VideoBuffer(SegmentHolder):
             "_state",
             "_journal",
             "_ctl_mv",
+            "_gctl",
+            "_gclaims",
+            "_others",
             "_claims_mv",
             "_seq_mv",
             "_fnum_mv",
@@ -293,10 +363,6 @@ class VideoBuffer(SegmentHolder):
             "_buf",
             "_ts_buf",
             "_idx_buf",
-            "_shm_info",
-            "_shm",
-            "_ts_shm",
-            "_idx_shm",
         ):
             self.__dict__.pop(attr, None)
 
@@ -324,6 +390,7 @@ class VideoBuffer(SegmentHolder):
         self._ctl[_W] = value % self.n_total_images
 
     def _check_read(self, value: int) -> None:
+        self._single_consumer()
         if value > self._ctl[_COUNT]:
             raise BufferUnderflow(
                 f"VideoBuffer holds {self._ctl[_COUNT]} unread frames, {value} needed"
@@ -331,7 +398,7 @@ class VideoBuffer(SegmentHolder):
 
     def _check_write(self, value: int) -> None:
         if not self._can_write(value):
-            raise BufferOverflow("VideoBuffer is full (unread or claimed frames fill the ring)")
+            raise BufferOverflow(_FULL)
 
     def _get_timestamps(self, read: int, length: int) -> np.ndarray:
         return self._ts[read : read + length]
@@ -348,9 +415,18 @@ class VideoBuffer(SegmentHolder):
         for k in range(value):
             if claims[((w + k) % n) // n_images * _N_CLAIM + _STATE] != FREE:
                 return False
-        return True
+        return not self._others or self._others_can_write(w, value)
 
-    def _signal(self, sem: Any, waiters_word: int) -> None:
+    def _others_can_write(self, w: int, value: int) -> bool:
+        """Whether every group after the first has read and released the next slots."""
+        n = self.n_total_images
+        stacks = [((w + k) % n) // self.n_images for k in range(value)]
+        return all(
+            gc[_COUNT] + value <= n and not claims[stacks, _STATE].any()
+            for gc, claims in zip(self._others, self._gclaims[1:], strict=True)
+        )
+
+    def _signal(self, sem: Any, waiters_word: int, ctl: memoryview | None = None) -> None:
         """Decide (lock held) to wake one waiter, if any, without piling up tokens.
 
         The post itself waits for :meth:`_flush`, after the lock is released: a waiter woken
@@ -358,7 +434,7 @@ class VideoBuffer(SegmentHolder):
         cost the producer ~30 us a frame). Waiters re-check at least every ``_WAKE_S``, so a
         signaller that dies between its section and its post delays a waiter, never strands it.
         """
-        waiting = self._ctl_mv[waiters_word]
+        waiting = (self._ctl_mv if ctl is None else ctl)[waiters_word]
         if sem is None or waiting <= 0:
             return
         try:
@@ -378,14 +454,19 @@ class VideoBuffer(SegmentHolder):
                 return
             sem.release()
 
-    def _wait(self, attempt: Any, sem: Any, waiters_word: int, timeout: float | None) -> Any:
-        """Call ``attempt()`` under the lock until it returns non-None or ``timeout`` passes."""
+    def _wait(
+        self, attempt: Any, sem: Any, waiters_word: int, timeout: float | None, group: int = 0
+    ) -> Any:
+        """Call ``attempt()`` under the lock until it returns non-None or ``timeout`` passes.
+
+        A waiter counts itself in ``waiters_word`` of the control words of group ``group``.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         registered = False
         try:
             while True:
                 with self.lock, self._change:
-                    ctl = self._ctl_mv  # not kept across the wait: close() may unmap meanwhile
+                    ctl = self._gctl[group]  # not kept across the wait: close() may unmap
                     if registered:
                         ctl[waiters_word] -= 1
                         registered = False
@@ -408,27 +489,49 @@ class VideoBuffer(SegmentHolder):
         finally:
             if registered:
                 with self.lock, self._change:
-                    self._ctl[waiters_word] -= 1
+                    self._gctl[group][waiters_word] -= 1
 
     def _stack_view(self, start: int) -> np.ndarray:
         # (n_images, height, width) -> (width, height, n_images), as the reference
         return self._frames[start : start + self.n_images].transpose(2, 1, 0)
 
     # --- documented API ------------------------------------------------------------------
-    def get_level(self) -> float:
-        """Return the fraction of the buffer that holds unread frames."""
-        with self.lock:
-            return int(self._ctl[_COUNT]) / self.n_total_images
+    def _unread(self, group: str | None = None) -> int:
+        """Unread frames, without the lock: a consumer polling it never slows the producer.
 
-    def get_unread_stack_count(self) -> int:
-        """Return the number of full unread stacks currently buffered."""
-        with self.lock:
-            return int(self._ctl[_COUNT]) // self.n_images
+        The counter is one aligned 8-byte word that each section changes with one store, so a
+        plain read sees it before or after a change, never torn. Only a change left marked in
+        progress (the dirty word) by a holder that died may still be rolled back: then the lock
+        is free, and taking it (non-blocking; it fails at once while a live holder has it)
+        rolls the change back first. With consumer groups: ``group``'s, or (None) the most any
+        group has unread.
+        """
+        c = self._ctl_mv
+        if c[_DIRTY] and self.lock.acquire(blocking=False):
+            self.lock.release()
+        if group is None:
+            return max(gc[_COUNT] for gc in self._gctl) if self._others else c[_COUNT]
+        return self._gctl[self._group(group)][_COUNT]
 
-    def check_read_stack(self) -> bool:
-        """Return True when at least one full stack can be read."""
-        with self.lock:
-            return bool(self._ctl[_COUNT] >= self.n_images)
+    # The status queries take an optional consumer group (see _unread).
+    def get_level(self, group: str | None = None) -> float:
+        """Return the fraction of the buffer that holds unread frames (without the lock)."""
+        return self._unread(group) / self.n_total_images
+
+    def get_unread_stack_count(self, group: str | None = None) -> int:
+        """Return the number of full unread stacks currently buffered (without the lock)."""
+        return self._unread(group) // self.n_images
+
+    def check_read_stack(self, group: str | None = None) -> bool:
+        """Return True when at least one full stack can be read (without the lock).
+
+        False also yields the CPU (``sched_yield``): a consumer polling this in a loop, as the
+        reference's do, then leaves the CPU to the producer when they share one.
+        """
+        if self._unread(group) >= self.n_images:
+            return True
+        os.sched_yield()
+        return False
 
     def peak_image(self) -> tuple[int, memoryview]:
         """Return the newest complete image and its slot index, without taking the lock.
@@ -563,6 +666,8 @@ class VideoBuffer(SegmentHolder):
         timestamp = float(timestamp)
         if self._write_now(src, timestamp):
             return
+        if timeout == 0:  # the section above found no free slot
+            raise BufferOverflow(_FULL)
         self.begin_write(timeout=timeout)  # full: wait for a slot, copy outside the lock
         try:
             self._copy_into(self._ctl_mv[_W], src)
@@ -614,6 +719,11 @@ class VideoBuffer(SegmentHolder):
         c[_PENDING] = 0
         if c[_COUNT] >= self.n_images:
             self._signal(self._ready_sem, _READY_WAITERS)
+        if self._others:
+            for g, gc in enumerate(self._others, 1):
+                gc[_COUNT] += 1
+                if gc[_COUNT] >= self.n_images:
+                    self._signal(self._ready_sems[g], _READY_WAITERS, gc)
 
     def _as_row_major(self, image: Any) -> np.ndarray:
         w, h = self.image_shape
@@ -655,22 +765,22 @@ class VideoBuffer(SegmentHolder):
         RuntimeError
             A write is already in progress.
         """
-
-        pid, ticks = _identity()
-
-        def attempt() -> int | None:
-            w = self._take_slot()
-            if w is not None:
-                c = self._ctl_mv
-                c[_PEND_PID] = pid
-                c[_PEND_TICKS] = ticks
-                c[_PENDING] = 1
-            return w
-
-        w = self._wait(attempt, self._space_sem, _SPACE_WAITERS, timeout)
+        with self.lock, self._change:  # a free slot, the usual case: one section, no waiting
+            w = self._reserve()
+        if w is None and timeout != 0:
+            w = self._wait(self._reserve, self._space_sem, _SPACE_WAITERS, timeout)
         if w is None:
-            raise BufferOverflow("VideoBuffer is full (unread or claimed frames fill the ring)")
+            raise BufferOverflow(_FULL)
         return self._frames[w]
+
+    def _reserve(self) -> int | None:
+        """:meth:`_take_slot`, recording this process as its writer (lock and change held)."""
+        w = self._take_slot()
+        if w is not None:
+            c = self._ctl_mv
+            c[_PEND_PID], c[_PEND_TICKS] = _identity()
+            c[_PENDING] = 1
+        return w
 
     def _take_slot(self) -> int | None:
         """The next free slot, marked being written (seq odd); None if there is none.
@@ -737,7 +847,7 @@ class VideoBuffer(SegmentHolder):
 
         For the single-consumer calls (``peak_stack``); workers use :meth:`claim_stack`.
         """
-
+        self._single_consumer()
         if self._ctl_mv[_COUNT] >= self.n_images:  # one aligned word: no lock needed to look
             return True
 
@@ -746,16 +856,21 @@ class VideoBuffer(SegmentHolder):
 
         return bool(self._wait(attempt, self._ready_sem, _READY_WAITERS, timeout))
 
-    def claim_stack(self, timeout: float | None = 0.0) -> StackClaim | None:
+    def claim_stack(
+        self, timeout: float | None = 0.0, *, group: str | None = None
+    ) -> StackClaim | None:
         """Take the next full stack for this process, exactly once across all consumers.
 
         Requeued stacks (see :meth:`reclaim_dead_claims`) come first, then unread ones in
-        order. The stack stays in the ring, untouched by the producer, until released.
+        order. The stack stays in the ring, untouched by the producer, until released. With
+        consumer groups, "all consumers" are those of ``group``: every group gets every stack.
 
         Parameters
         ----------
         timeout : float or None
             Seconds to wait for a stack (0: don't wait; None: forever).
+        group : str, optional
+            The consumer group to claim for: required when the buffer has groups, and only then.
 
         Returns
         -------
@@ -764,13 +879,17 @@ class VideoBuffer(SegmentHolder):
 
         Raises
         ------
+        ValueError
+            ``group`` missing, unknown, or given to a buffer without groups.
         RuntimeError
             The read index is mid-stack (``read_image`` was mixed with claims).
         """
+        g = self._group(group)
+        sem = self._ready_sems[g]
         pid, ticks = _identity()  # cached: _start_ticks reads /proc on every call
 
         def attempt() -> StackClaim | None:
-            c, claims = self._ctl_mv, self._claims
+            c, top, claims = self._gctl[g], self._ctl_mv, self._gclaims[g]
             if c[_REQUEUED] > 0:
                 held = np.flatnonzero(claims[:, _STATE] == REQUEUED)
                 index = int(held[np.argmin(claims[held, _FIRST])])
@@ -784,14 +903,14 @@ class VideoBuffer(SegmentHolder):
                     )
                 index = r // self.n_images
                 claims[index, _FIRST] = self._fnum[r]
-                self._set_read_index(r + self.n_images)
+                c[_R] = (r + self.n_images) % self.n_total_images
                 c[_COUNT] -= self.n_images
             else:
                 return None
-            c[_TOKEN] += 1
-            claims[index] = (CLAIMED, pid, ticks, c[_TOKEN], claims[index, _FIRST])
+            top[_TOKEN] += 1
+            claims[index] = (CLAIMED, pid, ticks, top[_TOKEN], claims[index, _FIRST])
             if c[_REQUEUED] > 0 or c[_COUNT] >= self.n_images:
-                self._signal(self._ready_sem, _READY_WAITERS)  # pass the baton
+                self._signal(sem, _READY_WAITERS, c)  # pass the baton
             start = index * self.n_images
             sl = slice(start, start + self.n_images)
             return StackClaim(
@@ -799,21 +918,24 @@ class VideoBuffer(SegmentHolder):
                 self._stack_view(start),
                 self._ts[sl].copy(),
                 self._fnum[sl].copy(),
-                c[_TOKEN],
+                top[_TOKEN],
+                group,
             )
 
-        return self._wait(attempt, self._ready_sem, _READY_WAITERS, timeout)
+        return self._wait(attempt, sem, _READY_WAITERS, timeout, g)
 
     def release_stack(self, claim: StackClaim) -> None:
-        """Give a claimed stack's slots back to the producer (any order).
+        """Give a claimed stack back (any order); with groups, its slots are free for the
+        producer once every group has released the stack.
 
         Raises
         ------
         ValueError
             The claim was already released, or was requeued or dropped by the supervisor.
         """
+        claims = self._gclaims[self._group(claim.group)]
         with self.lock, self._change:
-            row = self._claims[claim.index]
+            row = claims[claim.index]
             if row[_STATE] != CLAIMED or row[_CTOKEN] != claim.token:
                 raise ValueError(
                     f"stack {claim.index} is not held by this claim "
@@ -825,12 +947,17 @@ class VideoBuffer(SegmentHolder):
         if self._deferred:
             self._flush()
 
-    def list_claims(self) -> list[tuple[int, int, int]]:
-        """Held stacks as ``(stack index, claimer pid, first frame number)``."""
+    def list_claims(self, group: str | None = None) -> list[tuple[int, int, int]]:
+        """Held stacks as ``(stack index, claimer pid, first frame number)``.
+
+        With consumer groups: those of ``group``, or of every group if None.
+        """
+        tables = self._gclaims if group is None else [self._gclaims[self._group(group)]]
         with self.lock:
-            held = np.flatnonzero(self._claims[:, _STATE] == CLAIMED)
             return [
-                (int(i), int(self._claims[i, _PID]), int(self._claims[i, _FIRST])) for i in held
+                (int(i), int(claims[i, _PID]), int(claims[i, _FIRST]))
+                for claims in tables
+                for i in np.flatnonzero(claims[:, _STATE] == CLAIMED)
             ]
 
     def reclaim_dead_claims(self, *, requeue: bool = True) -> list[int]:
@@ -839,28 +966,53 @@ class VideoBuffer(SegmentHolder):
         Parameters
         ----------
         requeue : bool
-            True: the next :meth:`claim_stack` hands them out again. False: free their slots.
+            True: the next :meth:`claim_stack` (of the same group) hands them out again.
+            False: release them.
 
         Returns
         -------
         list of int
-            The stack indices recovered.
+            The stack indices recovered (with groups, one entry per group's claim).
         """
         recovered = []
         with self.lock, self._change:
-            for i in np.flatnonzero(self._claims[:, _STATE] == CLAIMED):
-                row = self._claims[i]
-                if _owner_alive(int(row[_PID]), int(row[_TICKS])):
-                    continue
-                recovered.append(int(i))
-                row[_PID] = 0
-                if requeue:
-                    row[_STATE] = REQUEUED
-                    self._ctl[_REQUEUED] += 1
-                    self._signal(self._ready_sem, _READY_WAITERS)
-                else:
-                    row[_STATE] = FREE
-                    self._signal(self._space_sem, _SPACE_WAITERS)
+            for g, claims in enumerate(self._gclaims):
+                for i in np.flatnonzero(claims[:, _STATE] == CLAIMED):
+                    row = claims[i]
+                    if _owner_alive(int(row[_PID]), int(row[_TICKS])):
+                        continue
+                    recovered.append(int(i))
+                    row[_PID] = 0
+                    if requeue:
+                        row[_STATE] = REQUEUED
+                        self._gctl[g][_REQUEUED] += 1
+                        self._signal(self._ready_sems[g], _READY_WAITERS, self._gctl[g])
+                    else:
+                        row[_STATE] = FREE
+                        self._signal(self._space_sem, _SPACE_WAITERS)
         if self._deferred:
             self._flush()
         return recovered
+
+    def _single_consumer(self) -> None:
+        """Raise RuntimeError if the buffer has consumer groups (each reads through claims)."""
+        if self.groups:
+            raise RuntimeError(
+                f"VideoBuffer has consumer groups {self.groups}: "
+                "read with claim_stack(group=...) / release_stack"
+            )
+
+    def _group(self, group: str | None) -> int:
+        """Index of consumer group ``group``; 0 for None on a buffer without groups."""
+        if group is None and not self.groups:
+            return 0
+        try:
+            return self._group_index[group]  # type: ignore[index]
+        except KeyError:
+            if not self.groups:
+                raise ValueError(
+                    f"VideoBuffer has no consumer groups; claim without group={group!r}"
+                ) from None
+            raise ValueError(
+                f"VideoBuffer consumer groups are {self.groups}: name one (group={group!r})"
+            ) from None

@@ -287,8 +287,7 @@ class ZLUTSweepDataset(SegmentHolder):
         # rows are complete before ``count`` covers them: a writer that dies mid-write leaves
         # nothing to repair
         self.lock: BufferLock = make_buffer_lock(self._locks, self.name, seg.fileno())
-        for attr in self._SHM_ATTRS:
-            setattr(self, attr, seg)
+        self._expose_segment(seg, self._SHM_ATTRS)
         self._info = seg.words()
         capacity, profile_length, n_steps, n_beads, per_bead = seg.geometry[:5]
         self.capacity: int = capacity
@@ -526,7 +525,7 @@ class ZLUTSweepDataset(SegmentHolder):
 
     def _cleanup_shared_memory_segments(self, *, unlink: bool) -> None:
         seg = self._seg
-        for attr in self._SHM_ATTRS + self._ARRAYS:
+        for attr in self._ARRAYS:
             setattr(self, attr, None)
         if self._info is not None:
             self._info.release()

@@ -1,4 +1,5 @@
-"""The `magacq` command line: run, calibrate, analyze, validate, drivers, schema, view.
+"""The `magacq` command line: run, calibrate, analyze, retrack, validate, clean, drivers,
+schema, view, magnets.
 
 Exit codes: 0 success, 2 bad input (config, arguments), 1 failure at run time. Errors are one
 line on stderr; ``--debug`` adds the traceback.
@@ -99,6 +100,54 @@ def calibrate(
 
 
 @app.command()
+def retrack(
+    run: Annotated[Path, typer.Argument(help="Run file with recorded video.", show_default=False)],
+    zlut: Annotated[
+        Path | None, typer.Option(help="Z-LUT file (default: the run's tracking.zlut).")
+    ] = None,
+    method: Annotated[
+        str | None, typer.Option(help="Tracking algorithm (default: the run's).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="New run file (default: RUN_retrack.h5).")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Address of a running Dask scheduler (default: a local cluster)."),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Local cluster's worker processes.", min=1)] = 2,
+    stack_frames: Annotated[
+        int | None, typer.Option(help="Frames per task (default: >= 64, whole stacks).", min=1)
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Re-track a run's recorded video on Dask into a new run file (resumes if interrupted)."""
+    with _errors(debug):
+        import logging
+
+        from rich.logging import RichHandler
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        from magacq.offline import retrack as _retrack
+
+        logging.getLogger("magacq").addHandler(RichHandler(console=_err, show_path=False))
+        logging.getLogger("magacq").setLevel(logging.DEBUG if debug else logging.INFO)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("frames"), TimeRemainingColumn())  # fmt: skip
+        with Progress(*columns, console=_err) as progress:
+            path = _retrack(run, zlut=zlut, method=method, out=out, scheduler=scheduler,
+                            workers=workers, stack_frames=stack_frames,
+                            progress=progress)  # fmt: skip
+        typer.echo(f"saved {path}")
+
+
+@app.command()
 def analyze(
     run_file: Annotated[Path, typer.Argument(help="Run file (HDF5) from `magacq run`.",
                                              show_default=False)],  # fmt: skip
@@ -162,11 +211,23 @@ def _ids(text: str | None) -> tuple[int, ...] | None:
 
 @app.command()
 def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
-    """Check a config file (keys, values, drivers and their settings)."""
+    """Check a config file: keys, values, drivers and their settings, the Z-LUT file, and
+    whether the buffers fit in /dev/shm and memory (as far as known without the camera)."""
     with _errors(debug):
-        from magacq.config import load_config
+        from magacq.config import check_driver_settings, load_config
+        from magacq.pipeline.sizing import buffer_sizes, check_room, settings_geometry
 
-        load_config(config)
+        cfg = load_config(config, check_drivers=False)
+        camera_cls, settings = check_driver_settings(cfg, source=str(config))["camera"]
+        if cfg.tracking.zlut is not None:
+            from magacq.runfile import check_zlut_file
+
+            n_listed = len(cfg.beads.rois) or None  # detected beads take the file's
+            check_zlut_file(cfg.tracking.zlut, cfg.tracking.roi_size, n_beads=n_listed)
+        n_beads = len(cfg.beads.rois) or 1  # detection may find as few as one: a lower bound
+        simulated = hasattr(camera_cls, "ground_truth")
+        sizes = buffer_sizes(cfg, settings_geometry(settings), n_beads=n_beads, simulated=simulated)
+        check_room(sizes, n_processes=cfg.tracking.workers + 3)
         typer.echo(f"{config}: ok")
 
 
@@ -180,21 +241,82 @@ def schema() -> None:
 
 @app.command()
 def drivers(debug: DebugOpt = False) -> None:
-    """List the camera and focus-stage drivers and whether each is usable here."""
+    """List the drivers, the device kinds each provides, and whether each is usable here."""
     with _errors(debug):
         import hal
 
-        lister = getattr(hal, "list_drivers", None)
-        if lister is None:
-            raise MagacqError("this installation has no driver registry (hal.list_drivers)")
-        table = Table("driver", "usable", "why not / where")
-        for info in lister():
-            name = str(getattr(info, "name", info))
-            reason = getattr(info, "reason", None) or getattr(info, "unavailable_reason", None)
-            usable = getattr(info, "usable", getattr(info, "available", reason is None))
-            where = getattr(info, "target", None) or getattr(info, "module", "") or ""
-            table.add_row(name, "yes" if usable else "no", str(reason or where))
+        table = Table("driver", "devices", "usable", "why not / where")
+        for info in hal.list_drivers():
+            table.add_row(info.name, ", ".join(k.replace("_", " ") for k in info.kinds),
+                          "yes" if info.usable else "no", info.reason or info.target)  # fmt: skip
         Console(highlight=False).print(table)
+
+
+@app.command()
+def clean() -> None:
+    """Remove the shared memory of runs that died: every magacq segment whose creator is gone
+    (created over 10 s ago: another program may be about to reclaim a younger one)."""
+    from buffers import list_segments, remove_stale_segments
+    from magacq.pipeline.supervisor import STALE_AGE_S
+
+    stale = {info.name: info.size for info in list_segments() if not info.owner_alive}
+    removed = remove_stale_segments(min_age_s=STALE_AGE_S)
+    freed = sum(stale.get(name, 0) for name in removed)
+    for name in removed:
+        typer.echo(f"removed {name}")
+    live = sum(info.owner_alive for info in list_segments())
+    typer.echo(
+        f"{len(removed)} stale segment(s) removed ({freed / 1e6:,.1f} MB); "
+        f"{live} in use by live runs left alone"
+    )
+
+
+@app.command()
+def magnets(
+    config: ConfigArg,
+    height: Annotated[float | None, typer.Option(help="Move the height to this (mm).")] = None,
+    rotation: Annotated[
+        float | None, typer.Option(help="Move the rotation to this (turns).")
+    ] = None,
+    relative: Annotated[
+        bool, typer.Option("--relative", help="--height/--rotation are steps, not targets.")
+    ] = False,
+    velocity: Annotated[
+        float | None, typer.Option(help="Velocity of the moves (mm/s or turns/s).")
+    ] = None,
+    stop: Annotated[bool, typer.Option("--stop", help="Halt the magnets.")] = False,
+    run: Annotated[
+        str | None, typer.Option("--run", help="Namespace of the run (when several are live).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each move.")] = 60.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Move the magnets (headless): those of this session's live run (--run: any), else the
+    config's own, directly.
+
+    Prints where they are at the end."""
+    with _errors(debug):
+        from buffers import default_namespace
+        from magacq.config import load_config
+        from magacq.errors import RunError
+        from magacq.pipeline.magnet_cli import move_magnets
+        from magacq.view import ViewError, choose_run, find_runs
+
+        cfg = load_config(config)
+        # only this session's runs ($MAGACQ_NAMESPACE): never another user's magnets by chance
+        mine = f"{default_namespace()}-run"
+        runs, namespace = [r for r in find_runs() if r.namespace.startswith(mine)], None
+        if runs or run is not None:
+            try:
+                namespace = choose_run(runs, run).namespace
+            except ViewError as exc:
+                raise RunError(str(exc)) from None
+        moves = [
+            (axis, v) for axis, v in (("height", height), ("rotation", rotation)) if v is not None
+        ]
+        h, r = move_magnets(cfg, moves, relative=relative, velocity=velocity, stop=stop,
+                            namespace=namespace, timeout=timeout)  # fmt: skip
+        typer.echo(f"magnets: height {h:g} mm, rotation {r:g} turns")
 
 
 @app.command()

@@ -131,15 +131,15 @@ def _frame_rate(frames_table: np.ndarray, time_s: np.ndarray) -> float:
 
 
 def plateaus(run: RunTracks) -> list[Plateau]:
-    """The run's plateaus: each protocol step from its ``start`` to its ``end`` event; a run
-    without events is one plateau."""
+    """The run's plateaus: each ``hold`` action of its protocol, from its ``start`` to its ``end``
+    event; a run without events is one plateau."""
     n = len(run.frames)
     if run.events is None or len(run.events) == 0:
         return [Plateau(0, "run", 0, n, np.nan, np.nan, np.nan)]
     out = []
     first = int(run.frames[0])
     ev = run.events
-    for start in ev[ev["kind"] == b"start"]:
+    for start in ev[(ev["kind"] == b"start") & (ev["action"] == b"hold")]:
         ends = ev[(ev["kind"] == b"end") & (ev["step"] == start["step"])
                   & (ev["frame"] >= start["frame"])]  # fmt: skip
         stop = int(ends["frame"].min()) if len(ends) else first + n

@@ -244,7 +244,7 @@ def test_video_commit_killed_midway_is_rolled_back(method, zero_copy):
         p.start()
         p.join(60)
         assert p.exitcode == -signal.SIGKILL
-        assert vb.get_unread_stack_count() == 0  # takes the lock: the commit is undone
+        assert vb.get_unread_stack_count() == 0  # a marked change: takes the lock, undoing it
         assert vb.repairs == 1 and vb.frames_written == 1
         # a new producer takes back the slot the dead one had reserved
         prod = ctx.Process(target=video_producer, args=(locks, ns("c"), 1, 3))

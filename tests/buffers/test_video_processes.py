@@ -51,6 +51,19 @@ def consumer(locks, namespace, n_frames, results):
     results.put((os.getpid(), got, bad))
 
 
+def run_to_end(consumers, producer, results) -> list:
+    """Start the consumers and the producer; one result from each consumer; all exit with 0."""
+    for p in [*consumers, producer]:
+        p.start()
+    outcomes = [results.get(timeout=120) for _ in consumers]
+    for p in [*consumers, producer]:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    results.close()
+    results.join_thread()
+    return outcomes
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_producer_and_parallel_consumers(method):
     ctx = multiprocessing.get_context(method)
@@ -66,14 +79,7 @@ def test_producer_and_parallel_consumers(method):
             ctx.Process(target=consumer, args=(locks, ns, N_FRAMES, results)) for _ in range(3)
         ]
         prod = ctx.Process(target=producer, args=(locks, ns, N_FRAMES))
-        for p in [*consumers, prod]:
-            p.start()
-        outcomes = [results.get(timeout=120) for _ in consumers]
-        for p in [*consumers, prod]:
-            p.join(timeout=60)
-            assert p.exitcode == 0
-    results.close()
-    results.join_thread()
+        outcomes = run_to_end(consumers, prod, results)
     seen = []
     for _pid, stacks, bad in outcomes:
         assert bad == 0
@@ -113,9 +119,9 @@ def test_consumer_blocks_until_a_stack_is_ready(method):
     out.join_thread()
 
 
-def claim_and_hang(locks, namespace, claimed):
+def claim_and_hang(locks, namespace, claimed, group=None):
     vb = VideoBuffer(create=False, locks=locks, namespace=namespace)
-    vb.claim_stack(timeout=None)
+    vb.claim_stack(timeout=None, group=group)
     claimed.set()
     signal.pause()
 
@@ -151,3 +157,33 @@ def test_killed_consumer_claim_is_recovered(method, requeue):
             vb.read_stack_no_return()
         for i in range(N):
             vb.write_image_and_timestamp(frame(i).T, 0.0)
+
+
+def hold_lock(locks, namespace, held, done):
+    with VideoBuffer(create=False, locks=locks, namespace=namespace) as vb, vb.lock:
+        held.set()
+        done.wait(120)
+
+
+@pytest.mark.timeout(60)  # taking the lock would wait for `done`, which never comes: fail
+@pytest.mark.parametrize("method", METHODS)
+def test_status_queries_answer_while_another_process_holds_the_lock(method):
+    ctx = multiprocessing.get_context(method)
+    held, done = ctx.Event(), ctx.Event()
+    ns = f"st{method}{os.getpid()}"
+    with VideoBuffer(
+        create=True, n_stacks=S, width=W, height=H, n_images=N, bits=16, namespace=ns
+    ) as vb:
+        for i in range(N + 1):
+            vb.write_image_and_timestamp(frame(i).T, 0.0)
+        p = ctx.Process(target=hold_lock, args=({}, ns, held, done))
+        p.start()
+        try:
+            assert held.wait(60)
+            assert vb.check_read_stack()
+            assert vb.get_unread_stack_count() == 1
+            assert vb.get_level() == (N + 1) / (S * N)
+        finally:
+            done.set()
+            p.join(timeout=60)
+        assert p.exitcode == 0
