@@ -80,6 +80,7 @@ def write_tables(res: RunAnalysis, out: Path) -> list[Path]:
         "run": str(res.run.path), "run_schema_version": SCHEMA_VERSION, "axis": res.axis,
         "bead_radius_nm": res.bead_radius_nm, "temperature_k": res.temperature_k,
         "exposure_s": res.exposure_s, "frame_rate": res.run.frame_rate,
+        "reference_beads": json.dumps(list(res.reference)),
         "plateaus": json.dumps([p.label for p in res.plateaus]),
     })  # fmt: skip
     written = [h5]
@@ -177,7 +178,7 @@ def _summary_text(res: RunAnalysis) -> str:
     n_ok = sum(len(b.plateaus) for b in res.beads)
     lines = [
         f"{len(res.beads)} tethered beads, {len(res.plateaus)} plateaus, "
-        f"{res.run.reference.sum()} reference beads",
+        f"reference beads {list(res.reference) or 'none'}",
         f"{res.run.frame_rate:.1f} Hz, exposure {res.exposure_s * 1e3:.2f} ms, "
         f"axis {res.axis}, R {res.bead_radius_nm:.0f} nm, {res.temperature_k:.1f} K",
         f"{n_ok} bead-plateaus analysed, {len(res.problems)} problems",
