@@ -20,22 +20,13 @@ def test_analyze_a_real_sim_run(tmp_path: Path) -> None:
     (run,) = (tmp_path / "runs").glob("*.h5")
     with h5py.File(run) as f:
         truth, tracks = f["truth"][:], f["tracks"][:]
-    # the stuck beads: those whose true x does not fluctuate; truth numbers the simulator's
-    # beads, tracks the detected ones: they are matched by their mean position
+    # the stuck beads: those whose true x does not fluctuate (truth is by tracked bead id)
     ids = np.unique(tracks["bead_id"])
-    sim_ids = np.unique(truth["bead_id"])
-    sim_xy = np.array([[truth[c][truth["bead_id"] == b].mean() for c in ("x_nm", "y_nm")]
-                       for b in sim_ids])  # fmt: skip
-    stuck, sim_of = [], {}
-    for b in ids:
-        xy = [np.nanmean(tracks[c][tracks["bead_id"] == b]) for c in ("x_nm", "y_nm")]
-        sim_of[int(b)] = sim = sim_ids[np.argmin(np.hypot(*(sim_xy - xy).T))]
-        if np.std(truth["x_nm"][truth["bead_id"] == sim]) < 10:
-            stuck.append(int(b))
+    stuck = [int(b) for b in ids if np.std(truth["x_nm"][truth["bead_id"] == b]) < 10]
     assert 0 < len(stuck) < len(ids)
-    tethered = truth[~np.isin(truth["bead_id"], [sim_of[b] for b in stuck])]
+    tethered = truth[~np.isin(truth["bead_id"], stuck)]
     # the simulator's magnets: every tethered bead's own force (moments spread by 5 %)
-    true_force = {b: np.mean(truth["force_pn"][truth["bead_id"] == sim_of[b]]) for b in ids}
+    true_force = {int(b): np.mean(truth["force_pn"][truth["bead_id"] == b]) for b in ids}
     # sim.yaml has no Z-LUT (z NaN): the extension is given, the simulator's median
     extension = float(np.median(tethered["extension_nm"]))
     radius = MotionParams().bead_radius_nm
@@ -46,7 +37,7 @@ def test_analyze_a_real_sim_run(tmp_path: Path) -> None:
     out = run.with_name(f"{run.stem}_analysis")
     forces = read_analysis_file(out / f"{run.stem}.analysis.h5")[0]["forces"]
     assert sorted(forces["bead_id"]) == sorted(set(ids.tolist()) - set(stuck))
-    truth_f = np.array([true_force[b] for b in forces["bead_id"]])
+    truth_f = np.array([true_force[int(b)] for b in forces["bead_id"]])
     assert np.median(forces["force_pn"] / truth_f) == pytest.approx(1.0, rel=0.15)
     z = np.abs(np.log(forces["force_pn"] / truth_f)) / (forces["force_err_pn"] / forces["force_pn"])
     assert np.mean(z < 2.0) >= 0.7  # 95 % intervals, 11 beads: most hold their bead's truth
