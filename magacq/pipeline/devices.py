@@ -73,6 +73,27 @@ def camera_truth(cam: Any, frame_number: int) -> np.ndarray | None:
     return np.column_stack([xyz, np.full((len(xyz), 4), np.nan)])
 
 
+def roi_of(xy_nm: np.ndarray, rois: np.ndarray, pixel_nm: float) -> np.ndarray:
+    """For each position ``(x_nm, y_nm)``, the id of the ROI (``id, x0, x1, y0, y1`` rows) that
+    holds it, -1 for none; an ROI holding several goes to the one nearest its centre."""
+    px = np.asarray(xy_nm, dtype=np.float64) / pixel_nm
+    out = np.full(len(px), -1, dtype=np.int64)
+    if not len(rois):
+        return out
+    cx, cy = (rois[:, 1] + rois[:, 2]) / 2, (rois[:, 3] + rois[:, 4]) / 2
+    inside = (
+        (px[:, :1] >= rois[:, 1]) & (px[:, :1] < rois[:, 2])
+        & (px[:, 1:] >= rois[:, 3]) & (px[:, 1:] < rois[:, 4])
+    )  # fmt: skip
+    dist = np.where(inside, np.hypot(px[:, :1] - cx, px[:, 1:] - cy), np.inf)
+    nearest_roi = np.argmin(dist, axis=1)
+    nearest_bead = np.argmin(dist, axis=0)
+    for bead in np.flatnonzero(inside.any(axis=1)):
+        if nearest_bead[nearest_roi[bead]] == bead:
+            out[bead] = rois[nearest_roi[bead], 0]
+    return out
+
+
 class _RawVideo:
     """Every ``every``-th camera frame copied (with its number and timestamp) to the raw-video
     MatrixBuffer for the writer; when the writer is behind, the frame is skipped and counted."""
@@ -128,6 +149,7 @@ def run_producer(wiring: RunWiring) -> None:
         logger.info("camera started: %dx%d %s", cam.width, cam.height, cam.dtype)
         last_fn = -1
         n = 0
+        tracked_id: np.ndarray | None = None
         finish_by: float | None = None
         while True:
             if motion is not None and motion.error:
@@ -179,8 +201,11 @@ def run_producer(wiring: RunWiring) -> None:
                 if truth is not None:
                     t = camera_truth(cam, fn)
                     if t is not None:
-                        for bead, row in enumerate(t):
-                            truth.add(fn, bead, *row)
+                        if tracked_id is None:  # the truth of bead j is that of ROI tracked_id[j]
+                            tracked_id = roi_of(t[:, :2], wiring.rois_array(),
+                                                wiring.geometry["pixel_size_nm"])  # fmt: skip
+                        for sim_bead, (bead, row) in enumerate(zip(tracked_id, t, strict=True)):
+                            truth.add(fn, bead, *row, sim_bead)
                 if (seq + 1) % n_images == 0:
                     frames.flush()  # frame rows reach the writer before the stack's tracks
                 if raw is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from magacq.config import RunConfig
 from magacq.errors import ConfigError
+from magacq.pipeline.events import EVENT_ROWS, EVENTS
 from magacq.pipeline.motor_channel import (
     ACK_ROWS,
     ACKS,
@@ -95,6 +96,8 @@ def buffer_sizes(
         hz = cfg.magnets.sample_hz if cfg.magnets is not None else 100.0
         rows["motors"] = int(max(10_000, 20 * hz))  # the writer drains it at 10 Hz
         rows |= {COMMANDS: COMMAND_ROWS, ACKS: ACK_ROWS, LIMITS: LIMIT_ROWS}
+    if cfg.protocol is not None:
+        rows[EVENTS] = EVENT_ROWS
     columns = dict(MATRICES)
     sizes: dict[str, int] = {}
     if geometry is not None:

@@ -210,7 +210,7 @@ def test_bad_magnets_refused_before_the_run(tmp_path, magnets, message):
 def test_a_motor_fault_ends_the_run_with_its_data_saved(tmp_path):
     cfg = _config(tmp_path, magnets={"settings": {"bead_type": "MyOne", "fail_after_moves": 1}})
     proc = r.start(cfg)
-    r.wait_for_frames(proc)
+    r.wait_for_status(proc, "frames", 60)
     with MotorControl(_namespace(proc)) as ctl:
         with pytest.raises(MotorError, match="failed"):
             ctl.move_to("height", 3.0, wait=True)
