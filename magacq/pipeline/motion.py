@@ -87,7 +87,7 @@ class MotionThread(threading.Thread):
         self.rows.flush()
 
     def run(self) -> None:
-        last_flush = time.monotonic()
+        last_flush = due = time.monotonic()
         try:
             while not self._halt.is_set():
                 for cmd in self.inbox.take():
@@ -97,7 +97,9 @@ class MotionThread(threading.Thread):
                 if now - last_flush >= _FLUSH_S:
                     self.rows.flush()
                     last_flush = now
-                self._halt.wait(self.period if self._pending else _REST_PERIOD_S)
+                # on a fixed schedule, so the time a sample takes does not lower the rate
+                due = max(due + (self.period if self._pending else _REST_PERIOD_S), now)
+                self._halt.wait(max(0.0, due - time.monotonic()))
         except Exception as exc:  # a motor fault (or a bug here): the run ends with it
             device = "magnets" if self.magnets is not None else "focus stage"
             what = str(exc) if isinstance(exc, HalError) else f"{type(exc).__name__}: {exc}"

@@ -242,3 +242,15 @@ def test_magnets_command_moves_a_live_run_and_the_config_directly(tmp_path):
     assert done.stdout.strip() == "magnets: height 7 mm, rotation 0 turns"
     bad = r.cli("magnets", str(cfg), "--height", "99", cwd=tmp_path)
     assert bad.returncode == 2 and "outside the limits" in bad.stderr
+
+
+def test_the_magnets_section_configs_sim_documents_is_valid(tmp_path):
+    """configs/sim.yaml shows the section commented out (its runs keep the sim's 2 pN)."""
+    lines = (r.REPO / "configs" / "sim.yaml").read_text().splitlines()
+    block = [ln[2:] for ln in lines if ln.startswith(("# magnets:", "#   "))]
+    assert block and block[0].startswith("magnets:")
+    config = tmp_path / "sim.yaml"
+    config.write_text("\n".join([*lines, *block]) + "\n")
+    done = r.cli("validate", str(config), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(config.read_text())["magnets"]["settings"]["bead_type"] == "M270"
