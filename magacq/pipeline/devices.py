@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from magacq.pipeline.wiring import RAW_VIDEO, RunWiring
+from magacq.pipeline.wiring import RunWiring
 
 logger = logging.getLogger("magacq.producer")
 
@@ -73,28 +73,6 @@ class _Rows:
             self.pending.pop(0)
 
 
-class _RawVideo:
-    """Every ``every``-th camera frame copied (with its number and timestamp) to the raw-video
-    MatrixBuffer for the writer; when the writer is behind, the frame is skipped and counted."""
-
-    def __init__(self, buf: Any, every: int, stats: Any) -> None:
-        self.buf, self.every, self.stats = buf, every, stats
-        self.row = np.empty((1, buf.shape[1]))
-
-    def offer(self, fn: int, ts: float, frame: np.ndarray) -> None:
-        from buffers import BufferOverflow
-
-        if fn % self.every:
-            return
-        self.row[0, 0], self.row[0, 1] = fn, ts
-        self.row[0, 2:] = frame.ravel()
-        try:
-            self.buf.write(self.row)
-            self.stats.add("video_frames")
-        except BufferOverflow:
-            self.stats.add("video_skipped")
-
-
 def run_producer(wiring: RunWiring) -> None:
     """Entry point of the producer process."""
     from buffers import BufferOverflow
@@ -105,12 +83,7 @@ def run_producer(wiring: RunWiring) -> None:
     n_images = wiring.video["n_images"]
     vb = wiring.attach_video()
     mats = wiring.attach_matrices(
-        *(n for n in ("frames", "dropped", "truth", RAW_VIDEO) if n in wiring.matrix_rows)
-    )
-    raw = (
-        _RawVideo(mats[RAW_VIDEO], wiring.raw_video_every, wiring.stats)
-        if RAW_VIDEO in mats
-        else None
+        *(n for n in ("frames", "dropped", "truth") if n in wiring.matrix_rows)
     )
     frames, dropped = _Rows(mats["frames"]), _Rows(mats["dropped"])
     truth = _Rows(mats["truth"]) if "truth" in mats else None
@@ -176,8 +149,6 @@ def run_producer(wiring: RunWiring) -> None:
                             truth.add(fn, bead, x, y, z)
                 if (seq + 1) % n_images == 0:
                     frames.flush()  # frame rows reach the writer before the stack's tracks
-                if raw is not None:
-                    raw.offer(fn, ts, slot)
                 vb.commit_write(ts)
                 stats.add("frames")
                 stats.set("last_timestamp", ts)

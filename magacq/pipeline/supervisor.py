@@ -43,7 +43,13 @@ from magacq.pipeline.status import (
     StatusPublisher,
     StatusView,
 )
-from magacq.pipeline.wiring import LOCK_NAMES, RAW_VIDEO, RunWiring, control_primitives
+from magacq.pipeline.wiring import (
+    LOCK_NAMES,
+    MATRICES,
+    VIDEO_GROUPS,
+    RunWiring,
+    control_primitives,
+)
 
 logger = logging.getLogger("magacq")
 
@@ -170,6 +176,7 @@ class Run:
         self.status_buf: MatrixBuffer | None = None
         self.producer: BaseProcess | None = None
         self.writer: BaseProcess | None = None
+        self.recorder: BaseProcess | None = None
         self.workers: dict[int, BaseProcess] = {}
         self.error: str | None = None
         self.abort: Callable[[], bool] = lambda: False
@@ -186,6 +193,7 @@ class Run:
             n_images=w.video["n_images"],
             bits=g["bits"],
             namespace=w.namespace,
+            groups=w.video_groups or None,
         )
         self.owned.append(self.video)
         for name, rows in w.matrix_rows.items():
@@ -193,7 +201,7 @@ class Run:
                 create=True,
                 locks=w.locks,
                 name=name,
-                shape=(rows, w.matrix_columns(name)),
+                shape=(rows, MATRICES[name]),
                 namespace=w.namespace,
             )
             self.owned.append(buf)
@@ -249,6 +257,10 @@ class Run:
         from magacq.pipeline.writer import run_writer
 
         self.writer = self._start(run_writer, name="writer")
+        if self.wiring.recorder is not None:
+            from magacq.pipeline.recorder import run_recorder
+
+            self.recorder = self._start(run_recorder, name="recorder")
         for i in range(self.cfg.tracking.workers):
             self.workers[i] = self._start(run_worker, i, name=f"tracker-{i}")
         for _ in self.workers:  # trackers compile their kernels before frames flow
@@ -263,7 +275,7 @@ class Run:
         """Wait up to ``timeout`` for a child to exit; restart dead trackers, note failures."""
         if self.producer is None:
             return
-        procs = [self.producer, self.writer, *self.workers.values()]
+        procs = [self.producer, self.writer, self.recorder, *self.workers.values()]
         ready = mp.connection.wait([p.sentinel for p in procs if p is not None], timeout)
         if not ready:
             return
@@ -280,15 +292,44 @@ class Run:
                 from magacq.pipeline.tracker import run_worker
 
                 self.workers[i] = self._start(run_worker, i, name=f"tracker-{i}")
+        if self.recorder is not None and not self.recorder.is_alive():
+            self._recorder_died()
         if not self.writer.is_alive() and not self.wiring.writer_finish.is_set():
             self.error = self.error or f"the writer process died (exit code {self.writer.exitcode})"
-        ended = self.producer.exitcode == 0  # a finite camera (e.g. replay) delivered all
-        if not self.producer.is_alive() and not self.wiring.stop.is_set() and not ended:
+        # exit code 0: a finite camera (e.g. replay) delivered all its frames
+        if (not self.producer.is_alive() and not self.wiring.stop.is_set()
+                and self.producer.exitcode != 0):  # fmt: skip
             self.error = (
                 self.error
                 or self._child_error()
                 or (f"the producer process stopped (exit code {self.producer.exitcode})")
             )
+
+    def _recorder_died(self) -> None:
+        """Stop the run (a full disk always; its death as ``on_recorder_exit`` says), or go on
+        tracking: a recorder that discards every stack takes its place in the ring."""
+        from magacq.pipeline.recorder import EXIT_FAILED, run_recorder
+
+        p = self.recorder
+        assert p is not None
+        p.join()
+        if self.wiring.workers_stop.is_set() or p.exitcode == 0:
+            self.recorder = None
+            return
+        if p.exitcode == EXIT_FAILED:
+            self.error = self.error or self._child_error() or "the recorder failed"
+            self.recorder = None
+            return
+        died = f"the recorder died (exit code {p.exitcode})"
+        if self.cfg.output.video.on_recorder_exit == "stop":
+            self.error = self.error or f"{died}; video saved up to its last flush"
+            self.recorder = None
+            return
+        lost = self.video.reclaim_dead_claims(requeue=True)
+        self.wiring.stats.add("recorder_restarts")
+        logger.warning("%s; tracking goes on without video (%d claimed stack(s) requeued)",
+                       died, len(lost))  # fmt: skip
+        self.recorder = self._start(run_recorder, True, name="recorder")
 
     def _child_error(self) -> str | None:
         try:
@@ -308,6 +349,7 @@ class Run:
         deadline = time.monotonic() + 1.2
         for p in self.workers.values():
             _join(p, max(0.05, deadline - time.monotonic()))
+        _join(self.recorder, 3.0)  # it records the stacks still queued, then closes its file
         if self.video is not None:
             lost = self.video.reclaim_dead_claims(requeue=False)
             w.stats.add("stacks_lost", len(lost))
@@ -337,7 +379,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
     RunError
         The camera, the producer or the writer failed; what was acquired is saved.
     """
-    from magacq.runfile import ROIS_DTYPE, run_attrs
+    from magacq.runfile import ROIS_DTYPE, run_attrs, video_path
 
     # fork: the semaphores are unlinked at once (no /dev/shm names to lose or leak)
     ctx = mp.get_context("fork")
@@ -370,20 +412,19 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
         }
         if geometry["simulated"]:
             matrix_rows["truth"] = max(frame_rows * max(1, len(rois)), 100_000)
-        if cfg.output.raw_video_every:  # about 1 s of saved frames, 4..64 rows, <= 256 MiB
-            row_bytes = 8 * (2 + geometry["width"] * geometry["height"])
-            per_s = fps_guess / cfg.output.raw_video_every
-            matrix_rows[RAW_VIDEO] = int(max(4, min(64, per_s, 2**28 // row_bytes)))
+        video = cfg.output.video
+        if video.mode != "none":
+            matrix_rows["recorded"] = frame_rows
         ref = set(cfg.beads.reference)
         rois_table = np.array(
             [(i, x0, x1, y0, y1, i in ref) for i, x0, x1, y0, y1 in rois], dtype=ROIS_DTYPE
         )
         wiring = RunWiring(
             namespace=namespace,
-            locks=make_locks(*LOCK_NAMES, context=ctx),
+            locks=make_locks(*LOCK_NAMES, context=ctx,
+                             groups=VIDEO_GROUPS if video.mode != "none" else ()),  # fmt: skip
             **control_primitives(ctx, logs, events),
             matrix_rows=matrix_rows,
-            raw_video_every=cfg.output.raw_video_every,
             camera={"driver": cfg.camera.driver, "settings": dict(cfg.camera.settings)},
             geometry=geometry,
             video={"n_stacks": cfg.buffers.n_stacks, "n_images": cfg.buffers.images_per_stack},
@@ -398,7 +439,11 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                 },
                 "rois": rois_table,
             },
-        )
+            recorder=(
+                {"path": str(video_path(path)), "video": video.model_dump(mode="json")}
+                if video.mode != "none" else None
+            ),
+        )  # fmt: skip
         run = Run(cfg, wiring, ctx)
         run.create_buffers()
         logger.info("run %s: %d beads, %d workers -> %s", namespace, len(rois),
@@ -419,7 +464,8 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
 
 def _supervise(run: Run, cfg: RunConfig, console: Console) -> str:
     """Start the processes, watch them until the end, stop them; return the final state."""
-    view = StatusView(run.wiring.stats, len(run.wiring.rois), cfg.tracking.workers, cfg.duration)
+    view = StatusView(run.wiring.stats, len(run.wiring.rois), cfg.tracking.workers, cfg.duration,
+                      recording=run.wiring.recorder is not None)  # fmt: skip
     published = StatusPublisher(run.status_buf, view)  # for `magacq view` (magacq.pipeline.status)
     published.publish()
     state = "complete"

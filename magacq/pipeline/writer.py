@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from buffers import BufferUnderflow, MatrixBuffer
-from magacq.pipeline.wiring import RAW_VIDEO, RunWiring
+from magacq.pipeline.wiring import RunWiring
 from magacq.runfile import (
     DROPPED_DTYPE,
     FRAMES_DTYPE,
@@ -18,13 +18,11 @@ from magacq.runfile import (
     TRACKS_DTYPE,
     TRUTH_DTYPE,
     RunFile,
+    dataset_name,
     to_records,
 )
 
 logger = logging.getLogger("magacq.writer")
-
-#: Columns of the positions MatrixBuffer rows (float64); the last one is not saved.
-POSITION_COLUMNS = ("time", "frame", "bead_id", "x_nm", "y_nm", "z_nm", "flag", "t_written")
 
 
 class _Latency:
@@ -65,15 +63,16 @@ def run_writer(wiring: RunWiring) -> None:
     wiring.enter_child("writer")
     buffers = wiring.attach_matrices()
     spec = wiring.writer
+    rec = wiring.recorder
     rf = RunFile(
         Path(spec["path"]), spec["attrs"], np.asarray(spec["rois"], ROIS_DTYPE),
         with_truth="truth" in buffers,
-        video_shape=(
-            (wiring.geometry["height"], wiring.geometry["width"], wiring.geometry["dtype"])
-            if RAW_VIDEO in buffers else None
+        video_link=(
+            (Path(rec["path"]).name, dataset_name(rec["video"]["mode"])) if rec else None
         ),
     )  # fmt: skip
     rois = _RoiRecorder(wiring, rf)
+    every = int(rec["video"]["every"]) if rec else 1
     latency = _Latency()
     fmap = _FrameMap()
     stats = wiring.stats
@@ -89,7 +88,7 @@ def run_writer(wiring: RunWiring) -> None:
             stats.set("latency_max", pmax)
             rf.maybe_flush()
             if finishing:
-                _drain(rf, buffers, latency, fmap, final=True)
+                _drain(rf, buffers, latency, fmap, final=True, every=every)
                 break
     except BaseException as exc:  # keep what we have: the file is closed below
         failed = f"writer failed: {exc}"
@@ -108,6 +107,7 @@ def run_writer(wiring: RunWiring) -> None:
             "worker_restarts": int(snap["worker_restarts"]),
             "video_frames": int(snap["video_frames"]),
             "video_skipped": int(snap["video_skipped"]),
+            "recorder_restarts": int(snap["recorder_restarts"]),
             "ended": time.strftime("%Y-%m-%dT%H:%M:%S"),
             **latency.summary(),
         }
@@ -125,8 +125,10 @@ class _FrameMap:
 
     def __init__(self) -> None:
         self.frame = np.empty(0, dtype=np.int64)
+        self.stamp = np.empty(0)
+        self.listed: list[np.ndarray] = []  # frames in video_frames or video_skipped
         self.n = 0
-        self.held = np.empty((0, len(POSITION_COLUMNS)))  # position rows awaiting their frames
+        self.held: dict[str, np.ndarray] = {}  # rows awaiting their frames, by buffer
 
     def add(self, rows: np.ndarray) -> None:
         if len(rows) == 0:
@@ -134,11 +136,42 @@ class _FrameMap:
         seq = rows[:, 2].astype(np.int64)
         need = int(seq.max()) + 1
         if need > len(self.frame):
-            grown = np.full(max(need, 2 * len(self.frame)), -1, dtype=np.int64)
-            grown[: len(self.frame)] = self.frame
-            self.frame = grown
+            size = max(need, 2 * len(self.frame))
+            self.frame = _grown(self.frame, size, -1)
+            self.stamp = _grown(self.stamp, size, np.nan)
         self.frame[seq] = rows[:, 0].astype(np.int64)
+        self.stamp[seq] = rows[:, 1]
         self.n = max(self.n, need)
+
+    def unlisted(self, every: int) -> np.ndarray:
+        """Rows (frame, timestamp) of stored frames the video should hold (every ``every``-th)
+        but that the recorder never listed, kept or skipped: it died with them unflushed, or
+        they were the unfinished last stack."""
+        seq = np.arange(0, self.n, every)
+        seq = seq[self.frame[seq] >= 0]
+        listed = np.concatenate(self.listed) if self.listed else np.empty(0, np.int64)
+        seq = seq[~np.isin(self.frame[seq], listed)]
+        return np.column_stack([self.frame[seq], self.stamp[seq]])
+
+    def resolve(self, name: str, rows: np.ndarray, column: int, final: bool) -> np.ndarray:
+        """``rows`` (with those held from earlier drains) whose sequence numbers in ``column``
+        map to known frames, the column replaced by the frame; the rest held for the next
+        drain. A stack can be consumed between a drain's read of ``frames`` and of the rows
+        that refer to it. ``final``: nothing is held any more (unknown frames written as -1)."""
+        held = self.held.pop(name, None)
+        if held is not None and len(held):
+            rows = np.concatenate([held, rows]) if len(rows) else held
+        if not len(rows):
+            return rows
+        frame = self.map(rows[:, column])
+        known = frame >= 0
+        if final:
+            known[:] = True
+        else:
+            self.held[name] = rows[~known]
+        rows = rows[known]
+        rows[:, column] = frame[known]
+        return rows
 
     def map(self, seq: np.ndarray) -> np.ndarray:
         s = seq.astype(np.int64)
@@ -154,6 +187,7 @@ def _drain(
     latency: _Latency,
     fmap: _FrameMap,
     final: bool = False,
+    every: int = 1,
 ) -> None:
     for name, dtype in (
         ("frames", FRAMES_DTYPE),
@@ -165,24 +199,26 @@ def _drain(
             if name == "frames":
                 fmap.add(rows)
             rf.append(name, to_records(rows, dtype))
-    if RAW_VIDEO in buffers:
-        rf.append_video(_read(buffers[RAW_VIDEO]))
+    if "recorded" in buffers:  # seq, timestamp, skipped: the camera frame for the seq
+        rows = fmap.resolve("recorded", _read(buffers["recorded"]), 0, final)
+        fmap.listed.append(rows[:, 0].astype(np.int64))
+        for name, kind in (("video_frames", 0), ("video_skipped", 1)):
+            mine = rows[rows[:, 2] == kind]
+            rf.append(name, to_records(mine[:, :2], FRAMES_DTYPE))
+        if final:
+            rf.append("video_skipped", to_records(fmap.unlisted(every), FRAMES_DTYPE))
     rows = _read(buffers["positions"])
     if len(rows):
         latency.add(rows)
-    if len(fmap.held):  # rows of stacks whose frame rows had not arrived at the last drain
-        rows = np.concatenate([fmap.held, rows]) if len(rows) else fmap.held
+    rows = fmap.resolve("positions", rows, 1, final)
     if len(rows):
-        frame = fmap.map(rows[:, 1])
-        # a stack can be tracked between this drain's read of `frames` and of `positions`:
-        # hold its rows until its frame numbers are known (written as -1 only at the end)
-        known = frame >= 0
-        fmap.held = rows[~known] if not final else np.empty((0, rows.shape[1]))
-        if final:
-            known[:] = True
-        rows = rows[known]
-        rows[:, 1] = frame[known]
         rf.append("tracks", to_records(rows[:, :7], TRACKS_DTYPE))
+
+
+def _grown(a: np.ndarray, size: int, fill: object) -> np.ndarray:
+    out = np.full(size, fill, dtype=a.dtype)
+    out[: len(a)] = a
+    return out
 
 
 class _RoiRecorder:

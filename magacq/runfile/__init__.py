@@ -19,6 +19,13 @@ from ._run import (
     software_versions,
     to_records,
 )
+from ._video import (
+    VIDEO_SCHEMA,
+    VIDEO_SEQ_DTYPE,
+    VideoFile,
+    dataset_name,
+    video_path,
+)
 from ._zlut import (
     QUALITY_DTYPE,
     ROI_TOLERANCE_PX,
@@ -46,12 +53,16 @@ __all__ = [
     "SCHEMA_VERSION",
     "TRACKS_DTYPE",
     "TRUTH_DTYPE",
+    "VIDEO_SCHEMA",
+    "VIDEO_SEQ_DTYPE",
     "ZLUT_BUFFER",
     "ZLUT_SCHEMA",
     "ZLUT_SCHEMA_VERSION",
     "RecordedRun",
     "RunFile",
+    "VideoFile",
     "ZLutFile",
+    "dataset_name",
     "load_zlut",
     "open_recorded",
     "read_attrs",
@@ -63,6 +74,7 @@ __all__ = [
     "save_zlut_file",
     "software_versions",
     "to_records",
+    "video_path",
     "zlut_of_bead",
     "zlut_rows",
 ]
