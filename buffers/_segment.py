@@ -17,6 +17,7 @@ import _posixshmem
 import mmap
 import os
 import struct
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ assert _HEADER.size <= HEADER_SIZE
 
 STATE_CREATING = 1
 STATE_READY = 2
+_CREATING_GRACE_S = 10.0  # a segment without a header younger than this may be being created
 
 
 class SegmentError(ValueError):
@@ -69,13 +71,15 @@ def segment_name(name: str, namespace: str | None = None) -> str:
 
 
 def _start_ticks(pid: int) -> int:
-    """Start time of process ``pid`` in clock ticks since boot, or -1 when it does not exist."""
+    """Start time of process ``pid`` in clock ticks since boot, or -1 when it does not exist
+    or has ended (a zombie not yet reaped by its parent)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return -1
     # the command name (field 2) may hold spaces and parentheses: split after its last ')'
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    fields = stat.rsplit(")", 1)[1].split()
+    return -1 if fields[0] in ("Z", "X") else int(fields[19])
 
 
 def _owner_alive(pid: int, ticks: int) -> bool:
@@ -286,14 +290,15 @@ def inspect_segment(full: str) -> SegmentInfo | None:
     except (FileNotFoundError, PermissionError):
         return None
     try:
-        if os.fstat(fd).st_size < HEADER_SIZE:
-            return SegmentInfo(full, "", 0, False, 0)
-        raw = os.pread(fd, _HEADER.size, 0)
+        st = os.fstat(fd)
+        raw = os.pread(fd, _HEADER.size, 0) if st.st_size >= HEADER_SIZE else b""
     finally:
         os.close(fd)
+    if len(raw) < _HEADER.size or raw[: len(MAGIC)] != MAGIC:
+        # no header (yet): its creator may be writing it now, so it counts as live until old
+        young = time.time() - st.st_mtime < _CREATING_GRACE_S
+        return SegmentInfo(full, "", 0, young, st.st_size)
     magic, kind, _schema, _state, pid, ticks, size, *_ = _HEADER.unpack(raw)
-    if magic != MAGIC:
-        return SegmentInfo(full, "", 0, False, 0)
     return SegmentInfo(full, kind.rstrip(b"\x00").decode(), pid, _owner_alive(pid, ticks), size)
 
 
@@ -306,11 +311,21 @@ def list_segments(namespace: str | None = None) -> list[SegmentInfo]:
     return [info for info in found if info is not None]
 
 
-def remove_stale_segments(namespace: str | None = None) -> list[str]:
-    """Unlink every magacq segment whose creator is gone; return their names."""
+def remove_stale_segments(namespace: str | None = None, *, min_age_s: float = 0.0) -> list[str]:
+    """Unlink every magacq segment whose creator is gone (in every namespace unless
+    ``namespace`` is given) and that was created at least ``min_age_s`` seconds ago (a sweep of
+    every namespace leaves alone what another program has only just seen die); return their
+    names."""
     removed = []
+    now = time.time()
     for info in list_segments(namespace):
-        if not info.owner_alive:
-            _unlink(info.name)
-            removed.append(info.name)
+        if info.owner_alive:
+            continue
+        try:
+            if now - (SHM_DIR / info.name).stat().st_mtime < min_age_s:
+                continue
+        except FileNotFoundError:
+            continue
+        _unlink(info.name)
+        removed.append(info.name)
     return removed

@@ -765,22 +765,22 @@ class VideoBuffer(SegmentHolder):
         RuntimeError
             A write is already in progress.
         """
-
-        pid, ticks = _identity()
-
-        def attempt() -> int | None:
-            w = self._take_slot()
-            if w is not None:
-                c = self._ctl_mv
-                c[_PEND_PID] = pid
-                c[_PEND_TICKS] = ticks
-                c[_PENDING] = 1
-            return w
-
-        w = self._wait(attempt, self._space_sem, _SPACE_WAITERS, timeout)
+        with self.lock, self._change:  # a free slot, the usual case: one section, no waiting
+            w = self._reserve()
+        if w is None and timeout != 0:
+            w = self._wait(self._reserve, self._space_sem, _SPACE_WAITERS, timeout)
         if w is None:
             raise BufferOverflow(_FULL)
         return self._frames[w]
+
+    def _reserve(self) -> int | None:
+        """:meth:`_take_slot`, recording this process as its writer (lock and change held)."""
+        w = self._take_slot()
+        if w is not None:
+            c = self._ctl_mv
+            c[_PEND_PID], c[_PEND_TICKS] = _identity()
+            c[_PENDING] = 1
+        return w
 
     def _take_slot(self) -> int | None:
         """The next free slot, marked being written (seq odd); None if there is none.

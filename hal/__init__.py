@@ -1,7 +1,7 @@
-"""Hardware abstraction: Device, Camera and FocusStage, their errors, the driver registry."""
+"""Hardware abstraction: Device, Camera, FocusStage, Magnets, their errors, the registry."""
 
 from hal._camera import Camera, FrameInfo
-from hal._device import Device
+from hal._device import Accessory, Device
 from hal._errors import (
     AcquisitionEnded,
     DeviceError,
@@ -12,10 +12,22 @@ from hal._errors import (
     UnsupportedSettingError,
 )
 from hal._focus import FocusStage
-from hal._registry import DriverInfo, camera_class, focus_stage_class, list_drivers
+from hal._magnets import AXES, UNITS, MagnetPosition, Magnets
+from hal._registry import (
+    KINDS,
+    DriverInfo,
+    camera_class,
+    focus_stage_class,
+    list_drivers,
+    magnets_class,
+)
 from hal._settings import DeviceSettings, validate_settings
 
 __all__ = [
+    "AXES",
+    "KINDS",
+    "UNITS",
+    "Accessory",
     "AcquisitionEnded",
     "Camera",
     "Device",
@@ -28,9 +40,12 @@ __all__ = [
     "HalError",
     "HalTimeoutError",
     "LibraryMissingError",
+    "MagnetPosition",
+    "Magnets",
     "UnsupportedSettingError",
     "camera_class",
     "focus_stage_class",
     "list_drivers",
+    "magnets_class",
     "validate_settings",
 ]

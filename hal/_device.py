@@ -1,16 +1,22 @@
 """Device: what every driver object shares (settings, availability, open/close).
 
 Public methods do the bookkeeping once and call the ``_do_*`` hooks a driver fills in, as
-python-microscope's devices do. :class:`~hal.Camera` and :class:`~hal.FocusStage` build on it.
+python-microscope's devices do. :class:`~hal.Camera` builds on it; :class:`~hal.FocusStage`
+and :class:`~hal.Magnets` build on :class:`Accessory`, a device that may share a camera's
+connection.
 """
 
 import logging
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from hal._errors import DeviceError
+from hal._errors import DeviceError, HalTimeoutError
 from hal._settings import DeviceSettings, validate_settings
+
+if TYPE_CHECKING:
+    from hal._camera import Camera
 
 logger = logging.getLogger("hal")
 
@@ -74,3 +80,31 @@ class Device(ABC):
 
     @abstractmethod
     def _do_close(self) -> None: ...
+
+
+class Accessory(Device):
+    """A device beside the camera, which may share the camera's connection.
+
+    Parameters
+    ----------
+    settings : mapping, optional
+        Driver settings, validated against :attr:`Settings`.
+    camera : Camera, optional
+        The camera of the same driver in this process, when the device shares its connection
+        (one CMMCore; one simulated microscope whose focal plane or magnets it moves).
+    """
+
+    def __init__(
+        self, settings: Mapping[str, Any] | None = None, *, camera: "Camera | None" = None
+    ) -> None:
+        super().__init__(settings)
+        self.camera = camera
+
+
+def wait_until_idle(is_busy: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``is_busy`` every 2 ms until it is False, or raise HalTimeoutError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while is_busy():
+        if time.monotonic() > deadline:
+            raise HalTimeoutError(f"{what} still moving after {timeout:g} s")
+        time.sleep(0.002)

@@ -1,19 +1,15 @@
 """The FocusStage interface: an objective or sample z stage, positions in nm."""
 
 import logging
-import time
 from abc import abstractmethod
-from collections.abc import Mapping
-from typing import Any
 
-from hal._camera import Camera
-from hal._device import Device
-from hal._errors import HalTimeoutError, UnsupportedSettingError
+from hal._device import Accessory, wait_until_idle
+from hal._errors import UnsupportedSettingError
 
 logger = logging.getLogger("hal")
 
 
-class FocusStage(Device):
+class FocusStage(Accessory):
     """A focus (z) stage. ``move_to`` starts a move; ``wait`` blocks until it has settled.
 
     Parameters
@@ -21,15 +17,9 @@ class FocusStage(Device):
     settings : mapping, optional
         Driver settings, validated against :attr:`Settings`.
     camera : Camera, optional
-        The camera of the same driver in this process, when the stage shares its connection
-        (one CMMCore; one simulated microscope whose focal plane the stage moves).
+        The camera of the same driver, when the stage shares its connection (see
+        :class:`~hal._device.Accessory`).
     """
-
-    def __init__(
-        self, settings: Mapping[str, Any] | None = None, *, camera: "Camera | None" = None
-    ) -> None:
-        super().__init__(settings)
-        self.camera = camera
 
     def move_to(self, z_nm: float) -> None:
         """Start a move to absolute ``z_nm``; raises UnsupportedSettingError outside the limits."""
@@ -44,11 +34,7 @@ class FocusStage(Device):
 
     def wait(self, timeout: float = 10.0) -> None:
         """Block until the stage has settled, or raise HalTimeoutError."""
-        deadline = time.monotonic() + timeout
-        while self.is_busy():
-            if time.monotonic() > deadline:
-                raise HalTimeoutError(f"focus stage still moving after {timeout:g} s")
-            time.sleep(0.002)
+        wait_until_idle(self.is_busy, timeout, "focus stage")
 
     @property
     @abstractmethod

@@ -1,8 +1,9 @@
 """The driver registry: drivers found by entry point (group ``magacq.drivers``) or by path.
 
-A driver entry point names a module exposing ``Camera`` and/or ``FocusStage`` (subclasses of
-hal's interfaces). Modules are imported only when a driver is listed or asked for; a driver
-that fails to import is reported by :func:`list_drivers`, never raised from it.
+A driver entry point names a module exposing one or more of ``Camera``, ``FocusStage`` and
+``Magnets`` (subclasses of hal's interfaces): the device kinds it provides. Modules are imported
+only when a driver is listed or asked for; a driver that fails to import is reported by
+:func:`list_drivers`, never raised from it.
 """
 
 import importlib
@@ -14,10 +15,17 @@ from types import ModuleType
 from hal._camera import Camera
 from hal._errors import DriverNotFoundError, LibraryMissingError
 from hal._focus import FocusStage
+from hal._magnets import Magnets
 
 logger = logging.getLogger("hal")
 
 GROUP = "magacq.drivers"
+#: Device kinds: the class name a driver module exposes, and the interface it subclasses.
+KINDS: dict[str, tuple[str, type]] = {
+    "camera": ("Camera", Camera),
+    "focus_stage": ("FocusStage", FocusStage),
+    "magnets": ("Magnets", Magnets),
+}
 
 
 @dataclass(frozen=True)
@@ -30,8 +38,8 @@ class DriverInfo:
         Entry-point name.
     target : str
         What the entry point names (a module, or ``module:attr``).
-    has_camera, has_focus_stage : bool
-        Whether the module exposes a ``Camera`` / ``FocusStage`` class.
+    kinds : tuple of str
+        The device kinds the module provides (keys of :data:`KINDS`, in that order).
     usable : bool
         Whether it imports and its vendor library is present.
     reason : str
@@ -40,10 +48,21 @@ class DriverInfo:
 
     name: str
     target: str
-    has_camera: bool
-    has_focus_stage: bool
+    kinds: tuple[str, ...]
     usable: bool
     reason: str
+
+    @property
+    def has_camera(self) -> bool:
+        return "camera" in self.kinds
+
+    @property
+    def has_focus_stage(self) -> bool:
+        return "focus_stage" in self.kinds
+
+    @property
+    def has_magnets(self) -> bool:
+        return "magnets" in self.kinds
 
 
 def _entry_points() -> dict[str, str]:
@@ -71,30 +90,29 @@ def list_drivers() -> list[DriverInfo]:
             module = _import(target)
         except ImportError as exc:
             reason = f"{exc.name} not installed" if exc.name else str(exc)
-            infos.append(DriverInfo(name, target, False, False, False, reason))
+            infos.append(DriverInfo(name, target, (), False, reason))
             continue
         except Exception as exc:  # a broken plugin is a report, not a crash
             reason = f"import failed: {type(exc).__name__}: {exc}"
-            infos.append(DriverInfo(name, target, False, False, False, reason))
+            infos.append(DriverInfo(name, target, (), False, reason))
             continue
-        cam = _driver_class(module, "Camera", Camera)
-        stage = _driver_class(module, "FocusStage", FocusStage)
+        classes = {
+            kind: cls
+            for kind, (attr, base) in KINDS.items()
+            if (cls := _driver_class(module, attr, base)) is not None
+        }
         reasons = []
-        if cam is None and stage is None:
-            reasons.append(f"{target} exposes no Camera or FocusStage class")
-        for cls in (cam, stage):
-            if cls is not None:
-                try:
-                    why = cls.unavailable_reason()
-                except Exception as exc:
-                    why = f"unavailable_reason() failed: {type(exc).__name__}: {exc}"
-                if why and why not in reasons:
-                    reasons.append(why)
-        infos.append(
-            DriverInfo(
-                name, target, cam is not None, stage is not None, not reasons, "; ".join(reasons)
-            )
-        )
+        if not classes:
+            names = ", ".join(attr for attr, _ in KINDS.values())
+            reasons.append(f"{target} exposes none of {names}")
+        for cls in classes.values():
+            try:
+                why = cls.unavailable_reason()
+            except Exception as exc:
+                why = f"unavailable_reason() failed: {type(exc).__name__}: {exc}"
+            if why and why not in reasons:
+                reasons.append(why)
+        infos.append(DriverInfo(name, target, tuple(classes), not reasons, "; ".join(reasons)))
     return infos
 
 
@@ -157,3 +175,14 @@ def focus_stage_class(name_or_path: str) -> type[FocusStage]:
         As :func:`camera_class`.
     """
     return _resolve(name_or_path, "FocusStage", FocusStage)
+
+
+def magnets_class(name_or_path: str) -> type[Magnets]:
+    """The Magnets class of a registered driver name or a ``package.module:Class`` path.
+
+    Raises
+    ------
+    DriverNotFoundError, LibraryMissingError
+        As :func:`camera_class`.
+    """
+    return _resolve(name_or_path, "Magnets", Magnets)

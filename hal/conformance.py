@@ -1,4 +1,4 @@
-"""A pytest conformance suite that any camera / focus-stage driver can run.
+"""A pytest conformance suite that any camera / focus-stage / magnets driver can run.
 
 Use it from a test module by subclassing :class:`DriverConformance` and providing a
 ``conformance_spec`` fixture::
@@ -13,10 +13,11 @@ Use it from a test module by subclassing :class:`DriverConformance` and providin
 
 A driver module may declare the settings the suite should use in a module-level dict
 ``CONFORMANCE`` with optional keys ``"camera"`` (settings for a quick camera), ``"slow_camera"``
-(settings under which frames after the first take at least 0.5 s, to test timeouts) and
-``"focus_stage"``. Settings that exist only once the test session has made something (a
-compiled device adapter, a temporary config) cannot be declared there: the session hands them
-to ``spec_for_driver(name, conformance=...)`` instead.
+(settings under which frames after the first take at least 0.5 s, to test timeouts),
+``"focus_stage"`` and ``"magnets"`` (settings under which a move of 2 units, mm or turns, lasts
+a few tenths of a second: long enough to watch and to stop). Settings that exist only once the
+test session has made something (a compiled device adapter, a temporary config) cannot be
+declared there: the session hands them to ``spec_for_driver(name, conformance=...)`` instead.
 
 Features a camera may lack (exposure control, free-running, a frame rate, a region of interest)
 are optional: the suite accepts a camera that applies the value (and reports it back) or one
@@ -42,7 +43,8 @@ from hal._errors import (
     UnsupportedSettingError,
 )
 from hal._focus import FocusStage
-from hal._registry import _entry_points, camera_class, focus_stage_class
+from hal._magnets import AXES, Magnets
+from hal._registry import _entry_points, camera_class, focus_stage_class, magnets_class
 
 __all__ = ["ConformanceSpec", "DriverConformance", "spec_for_driver"]
 
@@ -56,6 +58,8 @@ class ConformanceSpec:
     slow_camera_settings: Mapping[str, Any] | None = None
     focus_stage_class: type[FocusStage] | None = None
     focus_stage_settings: Mapping[str, Any] = field(default_factory=dict)
+    magnets_class: type[Magnets] | None = None
+    magnets_settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 def spec_for_driver(
@@ -69,8 +73,9 @@ def spec_for_driver(
         Registered driver name (or the module path an entry point would name).
     conformance : mapping, optional
         Settings in the form of ``CONFORMANCE`` (keys ``"camera"``, ``"slow_camera"``,
-        ``"focus_stage"``) used instead of the module's: for a test session that must first
-        build or find what the settings name, e.g. the directory of a compiled device adapter.
+        ``"focus_stage"``, ``"magnets"``) used instead of the module's: for a test session that
+        must first build or find what the settings name, e.g. the directory of a compiled device
+        adapter.
     """
     target = _entry_points().get(name, name)
     module = importlib.import_module(target.partition(":")[0])
@@ -79,12 +84,15 @@ def spec_for_driver(
     conf = conformance
     cam = getattr(module, "Camera", None)
     stage = getattr(module, "FocusStage", None)
+    magnets = getattr(module, "Magnets", None)
     return ConformanceSpec(
         camera_class=camera_class(name) if isinstance(cam, type) else None,
         camera_settings=conf.get("camera", {}),
         slow_camera_settings=conf.get("slow_camera"),
         focus_stage_class=focus_stage_class(name) if isinstance(stage, type) else None,
         focus_stage_settings=conf.get("focus_stage", {}),
+        magnets_class=magnets_class(name) if isinstance(magnets, type) else None,
+        magnets_settings=conf.get("magnets", {}),
     )
 
 
@@ -298,7 +306,11 @@ class DriverConformance:
 
     # --- settings -------------------------------------------------------------------------
     def test_unknown_setting_lists_allowed(self, conformance_spec: ConformanceSpec) -> None:
-        cls = conformance_spec.camera_class or conformance_spec.focus_stage_class
+        cls = (
+            conformance_spec.camera_class
+            or conformance_spec.focus_stage_class
+            or conformance_spec.magnets_class
+        )
         assert cls is not None
         with pytest.raises(UnsupportedSettingError) as info:
             cls({"no_such_setting_xyz": 1})
@@ -308,7 +320,11 @@ class DriverConformance:
             assert name in msg
 
     def test_bad_value_named(self, conformance_spec: ConformanceSpec) -> None:
-        cls = conformance_spec.camera_class or conformance_spec.focus_stage_class
+        cls = (
+            conformance_spec.camera_class
+            or conformance_spec.focus_stage_class
+            or conformance_spec.magnets_class
+        )
         assert cls is not None
         for name in cls.Settings.model_fields:
             try:
@@ -343,3 +359,99 @@ class DriverConformance:
         finally:
             if cam is not None:
                 cam.close()
+
+    # --- magnets --------------------------------------------------------------------------
+    @pytest.fixture
+    def magnets(self, conformance_spec: ConformanceSpec) -> Iterator[Magnets]:
+        if conformance_spec.magnets_class is None:
+            pytest.skip("driver has no magnets")
+        cam = None
+        if conformance_spec.camera_class is not None:
+            cam = conformance_spec.camera_class(conformance_spec.camera_settings)
+            cam.open()
+        try:
+            with conformance_spec.magnets_class(
+                conformance_spec.magnets_settings, camera=cam
+            ) as mag:
+                yield mag
+        finally:
+            if cam is not None:
+                cam.close()
+
+    @staticmethod
+    def _target(mag: Magnets, axis: str, distance: float = 2.0) -> tuple[float, float]:
+        """Where the axis is, and a target ``distance`` away inside the limits."""
+        lo, hi = mag.limits(axis)
+        assert lo < hi
+        here = mag.position(axis)
+        d = min(distance, 0.4 * (hi - lo))
+        return here, here + d if here + d <= hi else here - d
+
+    def test_magnets_limits_refused_before_moving(self, magnets: Magnets) -> None:
+        assert magnets.axes and set(magnets.axes) <= set(AXES)
+        for axis in magnets.axes:
+            lo, hi = magnets.limits(axis)
+            here = magnets.position(axis)
+            for bad in (hi + 0.5 * (hi - lo) + 1, lo - 0.5 * (hi - lo) - 1, math.nan):
+                with pytest.raises(UnsupportedSettingError):
+                    magnets.move_to(axis, bad)
+            _, target = self._target(magnets, axis)
+            with pytest.raises(UnsupportedSettingError):
+                magnets.move_to(axis, target, velocity=-1.0)
+            assert not magnets.is_busy(axis)
+            assert magnets.position(axis) == pytest.approx(here)
+
+    def test_magnets_missing_axis_refused(self, magnets: Magnets) -> None:
+        for axis in (*(a for a in AXES if a not in magnets.axes), "tilt"):
+            with pytest.raises(UnsupportedSettingError):
+                magnets.move_to(axis, 1.0)
+            with pytest.raises(UnsupportedSettingError):
+                magnets.position(axis)
+        pos = magnets.positions()
+        for axis in AXES:
+            assert math.isnan(getattr(pos, f"{axis}_{'mm' if axis == 'height' else 'turns'}")) == (
+                axis not in magnets.axes
+            )
+
+    def test_magnets_moves_arrive_monotonically(self, magnets: Magnets) -> None:
+        for axis in magnets.axes:
+            start, target = self._target(magnets, axis)
+            sign = 1.0 if target > start else -1.0
+            magnets.move_to(axis, target)
+            seen = [start]
+            give_up = time.monotonic() + 60.0  # a liveness bound, not a timing check
+            while magnets.is_busy(axis):
+                seen.append(magnets.position(axis))
+                assert time.monotonic() < give_up, f"{axis} move never ended"
+                time.sleep(0.005)
+            seen.append(magnets.position(axis))
+            steps = sign * np.diff(seen)
+            assert (steps >= -1e-9 * abs(target - start)).all(), f"{axis} went back: {seen}"
+            assert seen[-1] == pytest.approx(target, abs=1e-3 * abs(target - start))
+            magnets.move_by(axis, start - target)
+            magnets.wait(timeout=60.0)
+            assert magnets.position(axis) == pytest.approx(start, abs=1e-3 * abs(target - start))
+
+    def test_magnets_stop_stops(self, magnets: Magnets) -> None:
+        for axis in magnets.axes:
+            start, target = self._target(magnets, axis)
+            magnets.move_to(axis, target)
+            give_up = time.monotonic() + 60.0
+            while magnets.position(axis) == start:
+                assert time.monotonic() < give_up, f"{axis} never started moving"
+                time.sleep(0.001)
+            magnets.stop()
+            magnets.wait(timeout=60.0)
+            stopped = magnets.position(axis)
+            assert abs(stopped - start) < abs(target - start), f"{axis} was not stopped"
+            time.sleep(0.05)
+            assert magnets.position(axis) == stopped and not magnets.is_busy(axis)
+
+    def test_magnets_wait_times_out(self, magnets: Magnets) -> None:
+        axis = magnets.axes[0]
+        _, target = self._target(magnets, axis)
+        magnets.move_to(axis, target)
+        with pytest.raises(HalTimeoutError):
+            magnets.wait(timeout=0.0)
+        magnets.stop()
+        magnets.wait(timeout=60.0)

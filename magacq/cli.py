@@ -1,4 +1,5 @@
-"""The `magacq` command line: run, calibrate, retrack, view, validate, drivers, schema.
+"""The `magacq` command line: run, calibrate, analyze, retrack, validate, clean, drivers,
+schema, view, magnets.
 
 Exit codes: 0 success, 2 bad input (config, arguments), 1 failure at run time. Errors are one
 line on stderr; ``--debug`` adds the traceback.
@@ -147,12 +148,86 @@ def retrack(
 
 
 @app.command()
-def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
-    """Check a config file (keys, values, drivers and their settings)."""
+def analyze(
+    run_file: Annotated[Path, typer.Argument(help="Run file (HDF5) from `magacq run`.",
+                                             show_default=False)],  # fmt: skip
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output directory (default: <run>_analysis/).")
+    ] = None,
+    axis: Annotated[
+        str, typer.Option(help="Camera axis perpendicular to the magnets' field: x or y.")
+    ] = "y",
+    bead_radius: Annotated[
+        float | None, typer.Option(help="Bead radius, nm (default: from the run's camera).", min=1)
+    ] = None,
+    temperature: Annotated[float, typer.Option(help="Temperature, K.", min=1)] = 296.0,
+    exposure_ms: Annotated[
+        float | None, typer.Option(help="Camera exposure, ms (default: from the run).", min=0)
+    ] = None,
+    zero_step: Annotated[
+        str | None,
+        typer.Option(help="Label of the step on which the beads are on the surface (l = 0)."),
+    ] = None,
+    extension: Annotated[
+        float | None,
+        typer.Option(help="Without --zero-step: the beads' extension on the first plateau, nm."),
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(help="Reference bead ids, comma-separated (default: the run's)."),
+    ] = None,
+    figures: Annotated[bool, typer.Option(help="Draw the figures (PNG and PDF).")] = True,
+    debug: DebugOpt = False,
+) -> None:
+    """Forces (spectrum, Allan variance, equipartition), extensions, WLC and rotation fits of
+    every tethered bead on every plateau of a run; tables, an analysis file and figures."""
     with _errors(debug):
-        from magacq.config import load_config
+        from magacq.offline import AnalysisSettings, analyze_run
 
-        load_config(config)
+        settings = AnalysisSettings(
+            axis=axis, bead_radius_nm=bead_radius, temperature_k=temperature,
+            exposure_s=None if exposure_ms is None else exposure_ms / 1000, zero_step=zero_step,
+            extension_nm=extension, reference=_ids(reference),
+        )  # fmt: skip
+        res, written = analyze_run(run_file, out, settings, figures=figures)
+        for _, _, message in res.problems:
+            _err.print(f"[yellow]warning:[/] {message}")
+        forces = [r.calibration.spectrum.force_pn for b in res.beads for r in b.plateaus]
+        if not forces:
+            raise MagacqError(f"{run_file}: no bead could be analysed on any plateau")
+        typer.echo(f"{len(res.beads)} tethered beads x {len(res.plateaus)} plateaus: "
+                   f"{len(forces)} forces, median {sorted(forces)[len(forces) // 2]:.3g} pN; "
+                   f"wrote {len(written)} files to {written[0].parent}")  # fmt: skip
+
+
+def _ids(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise ConfigError(f"--reference {text!r}: bead ids separated by commas") from None
+
+
+@app.command()
+def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
+    """Check a config file: keys, values, drivers and their settings, the Z-LUT file, and
+    whether the buffers fit in /dev/shm and memory (as far as known without the camera)."""
+    with _errors(debug):
+        from magacq.config import check_driver_settings, load_config
+        from magacq.pipeline.sizing import buffer_sizes, check_room, settings_geometry
+
+        cfg = load_config(config, check_drivers=False)
+        camera_cls, settings = check_driver_settings(cfg, source=str(config))["camera"]
+        if cfg.tracking.zlut is not None:
+            from magacq.runfile import check_zlut_file
+
+            n_listed = len(cfg.beads.rois) or None  # detected beads take the file's
+            check_zlut_file(cfg.tracking.zlut, cfg.tracking.roi_size, n_beads=n_listed)
+        n_beads = len(cfg.beads.rois) or 1  # detection may find as few as one: a lower bound
+        simulated = hasattr(camera_cls, "ground_truth")
+        sizes = buffer_sizes(cfg, settings_geometry(settings), n_beads=n_beads, simulated=simulated)
+        check_room(sizes, n_processes=cfg.tracking.workers + 3)
         typer.echo(f"{config}: ok")
 
 
@@ -166,17 +241,82 @@ def schema() -> None:
 
 @app.command()
 def drivers(debug: DebugOpt = False) -> None:
-    """List the camera and focus-stage drivers and whether each is usable here."""
+    """List the drivers, the device kinds each provides, and whether each is usable here."""
     with _errors(debug):
         import hal
 
         table = Table("driver", "devices", "usable", "why not / where")
         for info in hal.list_drivers():
-            kinds = [k for k, has in (("camera", info.has_camera),
-                                      ("focus stage", info.has_focus_stage)) if has]  # fmt: skip
-            table.add_row(info.name, ", ".join(kinds), "yes" if info.usable else "no",
-                          info.reason or info.target)  # fmt: skip
+            table.add_row(info.name, ", ".join(k.replace("_", " ") for k in info.kinds),
+                          "yes" if info.usable else "no", info.reason or info.target)  # fmt: skip
         Console(highlight=False).print(table)
+
+
+@app.command()
+def clean() -> None:
+    """Remove the shared memory of runs that died: every magacq segment whose creator is gone
+    (created over 10 s ago: another program may be about to reclaim a younger one)."""
+    from buffers import list_segments, remove_stale_segments
+    from magacq.pipeline.supervisor import STALE_AGE_S
+
+    stale = {info.name: info.size for info in list_segments() if not info.owner_alive}
+    removed = remove_stale_segments(min_age_s=STALE_AGE_S)
+    freed = sum(stale.get(name, 0) for name in removed)
+    for name in removed:
+        typer.echo(f"removed {name}")
+    live = sum(info.owner_alive for info in list_segments())
+    typer.echo(
+        f"{len(removed)} stale segment(s) removed ({freed / 1e6:,.1f} MB); "
+        f"{live} in use by live runs left alone"
+    )
+
+
+@app.command()
+def magnets(
+    config: ConfigArg,
+    height: Annotated[float | None, typer.Option(help="Move the height to this (mm).")] = None,
+    rotation: Annotated[
+        float | None, typer.Option(help="Move the rotation to this (turns).")
+    ] = None,
+    relative: Annotated[
+        bool, typer.Option("--relative", help="--height/--rotation are steps, not targets.")
+    ] = False,
+    velocity: Annotated[
+        float | None, typer.Option(help="Velocity of the moves (mm/s or turns/s).")
+    ] = None,
+    stop: Annotated[bool, typer.Option("--stop", help="Halt the magnets.")] = False,
+    run: Annotated[
+        str | None, typer.Option("--run", help="Namespace of the run (when several are live).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each move.")] = 60.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Move the magnets (headless): those of this session's live run (--run: any), else the
+    config's own, directly.
+
+    Prints where they are at the end."""
+    with _errors(debug):
+        from buffers import default_namespace
+        from magacq.config import load_config
+        from magacq.errors import RunError
+        from magacq.pipeline.magnet_cli import move_magnets
+        from magacq.view import ViewError, choose_run, find_runs
+
+        cfg = load_config(config)
+        # only this session's runs ($MAGACQ_NAMESPACE): never another user's magnets by chance
+        mine = f"{default_namespace()}-run"
+        runs, namespace = [r for r in find_runs() if r.namespace.startswith(mine)], None
+        if runs or run is not None:
+            try:
+                namespace = choose_run(runs, run).namespace
+            except ViewError as exc:
+                raise RunError(str(exc)) from None
+        moves = [
+            (axis, v) for axis, v in (("height", height), ("rotation", rotation)) if v is not None
+        ]
+        h, r = move_magnets(cfg, moves, relative=relative, velocity=velocity, stop=stop,
+                            namespace=namespace, timeout=timeout)  # fmt: skip
+        typer.echo(f"magnets: height {h:g} mm, rotation {r:g} turns")
 
 
 @app.command()

@@ -15,9 +15,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from magacq.errors import ConfigError
+from magacq.protocol import Protocol
 
 #: Tracking algorithms ``tracking.algorithm`` accepts.
 ALGORITHMS = ("centroid", "com", "autoconv", "qi", "fit")
+#: Largest config file read (10 000 bead ROIs take about 150 kB).
+MAX_CONFIG_BYTES = 1 << 20
+#: Most YAML nodes that aliases may repeat in all (refuses alias bombs before they expand).
+MAX_ALIAS_NODES = 10_000
+#: Most bead ROIs a config may list.
+MAX_ROIS = 10_000
 
 
 class _Section(BaseModel):
@@ -43,6 +50,29 @@ class FocusStageConfig(_Section):
     driver: str = Field(description="Driver name or `package.module:Class` path.")
     settings: dict[str, Any] = Field(
         default_factory=dict, description="Focus-stage settings, validated by the driver."
+    )
+
+
+class MagnetsConfig(_Section):
+    """The magnets (height and rotation motors), run by the devices process: every move is
+    sampled into the run file's ``motors`` table; other processes move them through
+    :class:`magacq.pipeline.magnet_channel.MagnetControl` (``magacq magnets``)."""
+
+    driver: str = Field(description="Driver name or `package.module:Class` path.")
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="Magnets settings, validated by the driver."
+    )
+    height_mm: float | None = Field(
+        None, description="Height to move to before the camera starts (null: leave it)."
+    )
+    rotation_turns: float | None = Field(
+        None, description="Rotation to move to before the camera starts (null: leave it)."
+    )
+    sample_hz: float = Field(
+        100.0, ge=1.0, le=2000.0, description="Samples per second of the positions during moves."
+    )
+    move_timeout_s: float = Field(
+        60.0, gt=0, description="A move still running after this long fails the run."
     )
 
 
@@ -112,6 +142,7 @@ class BeadsConfig(_Section):
 
     rois: list[tuple[int, int]] = Field(
         default_factory=list,
+        max_length=MAX_ROIS,
         description="Bead centres [x, y] in pixels (x along columns); bead ids follow this order. "
         "Empty: detect beads automatically.",
     )
@@ -227,6 +258,7 @@ class RunConfig(_Section):
 
     camera: CameraConfig = Field(description="The camera.")
     focus_stage: FocusStageConfig | None = Field(None, description="The focus stage, if any.")
+    magnets: MagnetsConfig | None = Field(None, description="The magnets, if any.")
     buffers: BuffersConfig = Field(default_factory=BuffersConfig, description="Buffer sizes.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Tracking.")
     beads: BeadsConfig = Field(default_factory=BeadsConfig, description="Beads to track.")
@@ -234,8 +266,15 @@ class RunConfig(_Section):
     calibration: CalibrationConfig | None = Field(
         None, description="The focus sweep of `magacq calibrate`."
     )
+    protocol: Protocol | None = Field(
+        None,
+        description="The experiment program: steps, a recipe (force_extension, rotation_curve, "
+        "force_ramp, force_clamp) or a Python script; the run ends when it ends.",
+    )
     duration: float | None = Field(
-        None, gt=0, description="Seconds to acquire; null runs until Ctrl-C or SIGTERM."
+        None,
+        gt=0,
+        description="Seconds to acquire; null runs until Ctrl-C, SIGTERM or the protocol's end.",
     )
 
     @model_validator(mode="after")
@@ -281,21 +320,7 @@ def load_config(path: str | Path, *, check_drivers: bool = True) -> RunConfig:
         One line naming the file and the problem.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from None
+    data = _parse_yaml(path, _read_text(path))
     if data is None:
         raise ConfigError(f"{path}: the config file is empty")
     if not isinstance(data, Mapping):
@@ -306,6 +331,80 @@ def load_config(path: str | Path, *, check_drivers: bool = True) -> RunConfig:
     return config
 
 
+def _read_text(path: Path) -> str:
+    """The config's text; ConfigError when missing, unreadable or over MAX_CONFIG_BYTES."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: config file larger than {MAX_CONFIG_BYTES // 1024} KiB; a config this big "
+            f"is not a config (beads.rois holds at most {MAX_ROIS} beads)"
+        )
+    try:
+        return raw.decode()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+
+
+def _parse_yaml(path: Path, text: str) -> Any:
+    """YAML ``text`` as Python objects; aliases that repeat too much (alias bombs) are refused
+    from the node graph, before anything is expanded."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _check_aliases(node, path)
+        return None if node is None else loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _check_aliases(root: yaml.Node, path: Path) -> None:
+    """Refuse a recursive alias, or aliases repeating more than MAX_ALIAS_NODES nodes in all."""
+    sizes: dict[int, int] = {}  # id(node) -> nodes it expands to
+    open_: set[int] = set()
+    repeated = 0
+
+    def size(node: yaml.Node) -> int:
+        nonlocal repeated
+        key = id(node)
+        if key in open_:
+            raise ConfigError(f"{path}: invalid YAML: an alias refers to a node containing it")
+        if key in sizes:  # met again: an alias
+            repeated += sizes[key]
+            if repeated > MAX_ALIAS_NODES:
+                raise ConfigError(
+                    f"{path}: YAML aliases repeat more than {MAX_ALIAS_NODES} nodes "
+                    "(an alias bomb?); write the values out"
+                )
+            return sizes[key]
+        open_.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        sizes[key] = 1 + sum(size(child) for child in children)
+        open_.discard(key)
+        return sizes[key]
+
+    size(root)
+
+
 def validate_config(data: Mapping[str, Any], *, source: str = "config") -> RunConfig:
     """Validate an already parsed mapping; raises ConfigError naming ``source`` and the key."""
     try:
@@ -314,13 +413,22 @@ def validate_config(data: Mapping[str, Any], *, source: str = "config") -> RunCo
         raise ConfigError(f"{source}: {_describe(exc)}") from None
 
 
-def check_driver_settings(config: RunConfig, *, source: str = "config") -> None:
-    """Resolve the camera (and focus-stage) driver and validate its settings."""
+def check_driver_settings(config: RunConfig, *, source: str = "config") -> dict[str, Any]:
+    """Resolve the camera (focus-stage, magnets) driver and validate its settings.
+
+    Returns
+    -------
+    dict
+        ``"camera"`` (and ``"focus_stage"``, ``"magnets"``) -> ``(driver class, validated
+        settings)``.
+    """
     from hal import HalError
 
+    checked: dict[str, Any] = {}
     sections: list[tuple[str, Any]] = [("camera", config.camera)]
-    if config.focus_stage is not None:
-        sections.append(("focus_stage", config.focus_stage))
+    for key in ("focus_stage", "magnets"):
+        if getattr(config, key) is not None:
+            sections.append((key, getattr(config, key)))
     for key, section in sections:
         try:
             cls = driver_class(key, section.driver)
@@ -337,13 +445,18 @@ def check_driver_settings(config: RunConfig, *, source: str = "config") -> None:
                 )
                 raise ConfigError(f"{source}: {key}.settings.{name}: unknown setting{tip}")
         try:
-            validate_settings(cls.Settings, section.settings, device=section.driver)
+            checked[key] = (
+                cls,
+                validate_settings(cls.Settings, section.settings, device=section.driver),
+            )
         except HalError as exc:
             raise ConfigError(f"{source}: {key}.settings: {exc}") from None
+    return checked
 
 
 def driver_class(kind: str, name: str) -> type:
-    """The Camera (``kind="camera"``) or FocusStage class of driver ``name``.
+    """The Camera, FocusStage or Magnets class (``kind``: camera, focus_stage, magnets) of
+    driver ``name``.
 
     Raises
     ------
@@ -352,7 +465,9 @@ def driver_class(kind: str, name: str) -> type:
     """
     import hal
 
-    return hal.camera_class(name) if kind == "camera" else hal.focus_stage_class(name)
+    lookup = {"camera": hal.camera_class, "focus_stage": hal.focus_stage_class,
+              "magnets": hal.magnets_class}  # fmt: skip
+    return lookup[kind](name)
 
 
 def _kind(value: Any) -> str:

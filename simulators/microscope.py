@@ -5,6 +5,12 @@ centres at integer column/row indices. :class:`GroundTruth` reports them in the 
 DESIGN.md, origin at the image's corner: ``x_nm = (column + 0.5) * pixel_size_nm`` for a bead
 centred on a pixel. z is in nm above the surface (bead centre). The focal plane is at
 ``focal_z_nm``; a bead is imaged at defocus ``z - focal_z_nm`` (see :mod:`simulators.optics`).
+
+Magnets (:class:`~simulators.magnetics.MagnetRig`, attached by the ``sim`` magnets) set the force
+on and the twist of every tether at each frame's time. A camera integrates light over its
+exposure: a frame shows the bead where it was on average during the exposure, computed from
+``exposure_substeps`` positions of the motion (Wong & Halvorsen, Opt. Express 14, 12517, 2006,
+for what the blur does to fluctuation spectra).
 """
 
 import time
@@ -12,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulators.magnetics import MagnetRig
 from simulators.motion import MotionParams, StageDrift, TetheredBeads
 from simulators.noise import to_counts
 from simulators.optics import BeadImager, OpticsParams
@@ -31,8 +38,14 @@ class GroundTruth:
     x_nm, y_nm, z_nm : numpy.ndarray
         ``(n_beads,)`` bead centres (x, y in the camera frame: origin at the image's corner, so
         pixel ``i`` spans ``i..i+1`` pixel sizes; z above the surface).
+        Averaged over the exposure, as the camera sees them.
     focal_z_nm : float
         Focal plane during the frame.
+    force_pn, extension_nm : numpy.ndarray
+        ``(n_beads,)`` force on each bead and the tether's mean extension at that force and
+        twist (0 for stuck beads).
+    magnet_height_mm, magnet_rotation_turns : float
+        Where the magnets were (NaN without magnets).
     """
 
     frame_number: int
@@ -41,6 +54,10 @@ class GroundTruth:
     y_nm: np.ndarray
     z_nm: np.ndarray
     focal_z_nm: float
+    force_pn: np.ndarray
+    extension_nm: np.ndarray
+    magnet_height_mm: float = float("nan")
+    magnet_rotation_turns: float = float("nan")
 
 
 def grid_layout(
@@ -95,6 +112,10 @@ class SimMicroscope:
         Focal-plane range that the optics table covers (the focus stage's limits).
     exact_noise : bool
         Exact Poisson noise (slow) instead of the fast Gaussian approximation.
+    z_table_step_nm : float
+        Defocus step of the optics table.
+    exposure_substeps : int
+        Positions averaged over a frame's exposure (1: the position at its end, no blur).
     """
 
     def __init__(
@@ -118,6 +139,7 @@ class SimMicroscope:
         z_range_nm: tuple[float, float] = (-10_000.0, 10_000.0),
         exact_noise: bool = False,
         z_table_step_nm: float = 10.0,
+        exposure_substeps: int = 1,
     ) -> None:
         self.width, self.height = int(width), int(height)
         self.optics = optics
@@ -127,6 +149,8 @@ class SimMicroscope:
         self.bit_depth = int(bit_depth)
         self.rng = rng
         self.exact_noise = exact_noise
+        self.exposure_substeps = int(exposure_substeps)
+        self.magnets: MagnetRig | None = None
         xy = np.asarray(bead_xy_px, dtype=np.float64).reshape(-1, 2)
         self.beads = TetheredBeads(xy * self.pixel_size_nm, stuck, motion, rng, brownian=brownian)
         self.drift = drift
@@ -204,14 +228,49 @@ class SimMicroscope:
             exact=self.exact_noise,
         )
 
-    def snap(self, out: np.ndarray, dt: float, frame_number: int, timestamp: float) -> GroundTruth:
-        """Advance by ``dt``, render one frame into ``out`` and return its ground truth."""
-        pos = self.advance(dt)
+    def expose(self, dt: float, exposure_s: float) -> np.ndarray:
+        """Advance by ``dt`` seconds, the last ``exposure_s`` of them exposed; returns the
+        ``(n, 3)`` positions averaged over the exposure."""
+        exposed = min(max(exposure_s, 0.0), max(dt, 0.0))
+        n = self.exposure_substeps
+        if n == 1 or exposed == 0:
+            return self.advance(dt)
+        self.advance(dt - exposed)
+        total = np.zeros((self.n_beads, 3))
+        for _ in range(n):
+            total += self.advance(exposed / n)
+        return total / n
+
+    def snap(
+        self,
+        out: np.ndarray,
+        dt: float,
+        frame_number: int,
+        timestamp: float,
+        exposure_s: float = 0.0,
+    ) -> GroundTruth:
+        """Advance by ``dt`` (exposed for the last ``exposure_s``), render one frame into
+        ``out`` and return its ground truth. Magnets act as they are at ``timestamp``."""
+        height = rotation = float("nan")
+        if self.magnets is not None:
+            height, rotation, force = self.magnets.at(timestamp)
+            self.beads.set_tension(force, rotation)
+        pos = self.expose(dt, exposure_s)
         focal = self.focal_z_nm()
         self.render(pos, focal, out)
         # the model's x, y have pixel centres at integers; the truth uses the camera frame of
         # DESIGN.md (origin at the image's corner): half a pixel further
         half = 0.5 * self.pixel_size_nm
+        beads = self.beads
         return GroundTruth(
-            frame_number, timestamp, pos[:, 0] + half, pos[:, 1] + half, pos[:, 2].copy(), focal
+            frame_number,
+            timestamp,
+            pos[:, 0] + half,
+            pos[:, 1] + half,
+            pos[:, 2].copy(),
+            focal,
+            np.where(beads.stuck, 0.0, beads.force_pn),
+            beads.extension_nm.copy(),
+            height,
+            rotation,
         )

@@ -1,6 +1,7 @@
 """Creating a CMMCore from a .cfg, and setting device properties with clear errors."""
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,37 @@ def device_label(core: Any, wanted: str | None, current: str, device_type: Any, 
             f"{', '.join(loaded) or '(none)'}"
         )
     return label
+
+
+def shared_or_own_core(camera: Any, mm_path: Sequence[Path], config_file: Path | None, what: str):
+    """``(core, owned)``: the open mmcore ``camera``'s CMMCore, else one loaded for ``what``.
+
+    Raises
+    ------
+    DeviceError
+        The camera is not open.
+    UnsupportedSettingError
+        No camera and no ``config_file``.
+    """
+    if camera is not None:
+        core = getattr(camera, "core", None)
+        if core is None:
+            raise DeviceError(
+                f"the mmcore {what} shares its camera's MMCore: open the camera first"
+            )
+        return core, False
+    if config_file is None:
+        raise UnsupportedSettingError(
+            f"mmcore {what}: config_file (and mm_path) needed without a camera"
+        )
+    return load_core(mm_path, config_file), True
+
+
+def position_limits(core: Any, label: str) -> tuple[float, float]:
+    """Limits of ``label``'s ``Position`` property (stage units), else ``(-inf, inf)``."""
+    if core.hasProperty(label, "Position") and core.hasPropertyLimits(label, "Position"):
+        return (
+            float(core.getPropertyLowerLimit(label, "Position")),
+            float(core.getPropertyUpperLimit(label, "Position")),
+        )
+    return (-math.inf, math.inf)

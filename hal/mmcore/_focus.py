@@ -7,7 +7,14 @@ from typing import Any, ClassVar
 from hal._camera import Camera as _Camera
 from hal._errors import DeviceError, UnsupportedSettingError
 from hal._focus import FocusStage as _FocusStage
-from hal.mmcore._core import MM_ERRORS, device_label, import_pymmcore, load_core, missing_library
+from hal.mmcore._core import (
+    MM_ERRORS,
+    device_label,
+    import_pymmcore,
+    missing_library,
+    position_limits,
+    shared_or_own_core,
+)
 from hal.mmcore._settings import MMCoreFocusSettings
 
 logger = logging.getLogger("hal.mmcore")
@@ -44,20 +51,9 @@ class FocusStage(_FocusStage):
     def _do_open(self) -> None:
         pymmcore = import_pymmcore()
         s = self.settings
-        if self.camera is not None:
-            core = getattr(self.camera, "core", None)
-            if core is None:
-                raise DeviceError(
-                    "the mmcore focus stage shares its camera's MMCore: open the camera first"
-                )
-            self._owns_core = False
-        else:
-            if s.config_file is None:
-                raise UnsupportedSettingError(
-                    "mmcore focus stage: config_file (and mm_path) needed without a camera"
-                )
-            core = load_core(s.mm_path, s.config_file)
-            self._owns_core = True
+        core, self._owns_core = shared_or_own_core(
+            self.camera, s.mm_path, s.config_file, "focus stage"
+        )
         try:
             self.label = device_label(
                 core, s.stage, core.getFocusDevice(), pymmcore.StageDevice, "focus stage"
@@ -73,13 +69,8 @@ class FocusStage(_FocusStage):
     def _read_limits(self, core: Any) -> tuple[float, float]:
         if self.settings.limits_nm is not None:
             lo, hi = self.settings.limits_nm
-        elif core.hasProperty(self.label, "Position") and core.hasPropertyLimits(
-            self.label, "Position"
-        ):
-            lo = core.getPropertyLowerLimit(self.label, "Position") * 1000.0
-            hi = core.getPropertyUpperLimit(self.label, "Position") * 1000.0
         else:
-            lo, hi = -math.inf, math.inf
+            lo, hi = (1000.0 * v for v in position_limits(core, self.label))
         if not lo < hi:
             raise UnsupportedSettingError(f"focus stage limits [{lo:g}, {hi:g}] nm are empty")
         return (float(lo), float(hi))

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from hal._settings import DeviceSettings
 
@@ -70,11 +70,10 @@ class MMCoreSettings(DeviceSettings):
     timestamps: Literal["auto", "host"] = "auto"
 
 
-class MMCoreFocusSettings(DeviceSettings):
-    """Settings of a Micro-Manager focus stage.
-
-    With ``camera=`` (an open mmcore Camera) the stage uses that camera's MMCore and needs no
-    ``mm_path`` or ``config_file``; alone, it loads ``config_file`` into its own MMCore.
+class SharedCoreSettings(DeviceSettings):
+    """Settings of a device beside the camera: with ``camera=`` (an open mmcore Camera) it uses
+    that camera's MMCore and needs no ``mm_path`` or ``config_file``; alone, it loads
+    ``config_file`` into its own MMCore.
 
     Attributes
     ----------
@@ -82,13 +81,65 @@ class MMCoreFocusSettings(DeviceSettings):
         Device adapter directories (standalone only).
     config_file : Path, optional
         Micro-Manager config (standalone only).
+    """
+
+    mm_path: AdapterDirs = Field(default_factory=list)
+    config_file: ConfigFile | None = None
+
+
+class MMCoreFocusSettings(SharedCoreSettings):
+    """Settings of a Micro-Manager focus stage (and those of :class:`SharedCoreSettings`).
+
+    Attributes
+    ----------
     stage : str, optional
         Label of the focus (stage) device; default: the core focus device.
     limits_nm : (low, high), optional
         Reachable z range; default: the limits of the stage's ``Position`` property, else none.
     """
 
-    mm_path: AdapterDirs = Field(default_factory=list)
-    config_file: ConfigFile | None = None
     stage: str | None = None
     limits_nm: tuple[float, float] | None = None
+
+
+class MMCoreMagnetsSettings(SharedCoreSettings):
+    """Settings of magnets on Micro-Manager Stage devices (and those of
+    :class:`SharedCoreSettings`), as the PI, Zaber, ASI and Thorlabs adapters expose motors.
+
+    A stage reports positions in its own unit (MMCore calls it um; a rotation stage often
+    reports degrees): ``height_mm = height_offset_mm + stage / height_units_per_mm`` and
+    ``rotation_turns = rotation_offset_turns + stage / rotation_units_per_turn``. A negative
+    factor flips an axis (a stage that counts up as the magnets go down).
+
+    Attributes
+    ----------
+    height_stage, rotation_stage : str, optional
+        Labels of the Stage devices; at least one.
+    height_units_per_mm, rotation_units_per_turn : float
+        Stage units per mm of height (default 1000: um) and per turn (default 360: degrees).
+    height_offset_mm, rotation_offset_turns : float
+        Magnet position at stage position 0.
+    height_limits_mm, rotation_limits_turns : (low, high), optional
+        Default: the limits of the stage's ``Position`` property, converted.
+    velocity_property : str, optional
+        Name of the stages' velocity property (stage units/s; e.g. PI's ``Velocity``), set for
+        a move that asks for a velocity; without it such a move is refused.
+    """
+
+    height_stage: str | None = None
+    rotation_stage: str | None = None
+    height_units_per_mm: float = 1000.0
+    rotation_units_per_turn: float = 360.0
+    height_offset_mm: float = 0.0
+    rotation_offset_turns: float = 0.0
+    height_limits_mm: tuple[float, float] | None = None
+    rotation_limits_turns: tuple[float, float] | None = None
+    velocity_property: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "MMCoreMagnetsSettings":
+        if self.height_stage is None and self.rotation_stage is None:
+            raise ValueError("name height_stage, rotation_stage or both")
+        if self.height_units_per_mm == 0 or self.rotation_units_per_turn == 0:
+            raise ValueError("height_units_per_mm and rotation_units_per_turn must not be 0")
+        return self

@@ -72,8 +72,7 @@ def run_sweep_producer(wiring: SweepWiring) -> None:
     """Entry point of the sweep producer: camera and focus stage, the sweep plan, tagged frames."""
     from buffers import BufferOverflow
     from hal import HalError
-    from magacq.config import driver_class
-    from magacq.pipeline.devices import open_camera
+    from magacq.pipeline.devices import open_accessory, open_camera
 
     wiring.enter_child("producer")
     vb = wiring.attach_video()
@@ -82,9 +81,7 @@ def run_sweep_producer(wiring: SweepWiring) -> None:
     home: float | None = None
     try:
         cam = open_camera(wiring.camera["driver"], wiring.camera["settings"])
-        fs = wiring.focus_stage
-        stage = driver_class("focus_stage", fs["driver"])(fs["settings"], camera=cam)
-        stage.open()
+        stage = open_accessory("focus_stage", wiring.focus_stage, cam, wiring.camera["driver"])
         home = float(stage.position_nm)
         wiring.events.put(("home", home))
         n = wiring.profiles_per_step
@@ -151,12 +148,9 @@ def run_sweep_worker(wiring: SweepWiring, index: int) -> None:
     from buffers import ZLUTSweepDataset
     from magacq.tracking import TrackFlag, track_rois
 
-    bad = int(
-        TrackFlag.NO_SIGNAL
-        | TrackFlag.OUTSIDE_ROI
-        | TrackFlag.PROFILE_CLIPPED
-        | TrackFlag.PROFILE_INCOMPLETE
-    )
+    # A clipped profile (a bead a few pixels off its ROI's centre) is the mean of the samples
+    # inside, as good for a Z-LUT as for tracking; one missing too much is PROFILE_INCOMPLETE.
+    bad = int(TrackFlag.NO_SIGNAL | TrackFlag.OUTSIDE_ROI | TrackFlag.PROFILE_INCOMPLETE)
     wiring.enter_child(f"tracker {index}")
     vb = wiring.attach_video()
     ds = ZLUTSweepDataset.attach(locks=wiring.locks, name=DATASET, namespace=wiring.namespace)

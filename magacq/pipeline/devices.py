@@ -1,4 +1,5 @@
-"""The producer process: camera frames straight into VideoBuffer slots, nothing lost silently.
+"""The devices process: camera frames straight into VideoBuffer slots, nothing lost silently;
+the magnets and the focus stage run beside it in a motion thread (:mod:`magacq.pipeline.motion`).
 
 Each frame is read by the driver directly into the next free slot (``begin_write`` /
 ``commit_write``: no extra copy). When the ring is full (unread or claimed stacks fill it) the
@@ -13,6 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from magacq.pipeline.magnet_channel import ACKS, COMMANDS, MAGNET_CHANNEL, CommandInbox
+from magacq.pipeline.motion import MotionThread
+from magacq.pipeline.rows import BatchedRows
 from magacq.pipeline.wiring import RunWiring
 
 logger = logging.getLogger("magacq.producer")
@@ -32,8 +36,25 @@ def open_camera(driver: str, settings: dict[str, Any]) -> Any:
     return cam
 
 
+def open_accessory(kind: str, spec: Any, cam: Any, camera_driver: str) -> Any:
+    """Create and open the focus stage or magnets (``kind``) of ``spec`` (driver, settings),
+    handed ``cam`` when it is the same driver's camera (one CMMCore, one simulated microscope)."""
+    from magacq.config import driver_class
+
+    cls = driver_class(kind, spec["driver"])
+    device = cls(spec["settings"], camera=cam if spec["driver"] == camera_driver else None)
+    device.open()
+    return device
+
+
+#: Ground-truth columns after frame and bead id, and the GroundTruth field giving each.
+TRUTH_FIELDS = ("x_nm", "y_nm", "z_nm", "force_pn", "extension_nm", "magnet_height_mm",
+                "magnet_rotation_turns")  # fmt: skip
+
+
 def camera_truth(cam: Any, frame_number: int) -> np.ndarray | None:
-    """Ground truth ``(n_beads, 3)`` x, y, z in nm of a simulated camera's frame, else None."""
+    """Ground truth ``(n_beads, 7)`` (:data:`TRUTH_FIELDS`) of a simulated camera's frame,
+    else None; a field the record lacks is NaN."""
     getter = getattr(cam, "ground_truth", None)
     if getter is None:
         return None
@@ -44,33 +65,12 @@ def camera_truth(cam: Any, frame_number: int) -> np.ndarray | None:
     if truth is None:
         return None
     if hasattr(truth, "x_nm"):  # a record of arrays
-        return np.column_stack([truth.x_nm, truth.y_nm, truth.z_nm])
-    return np.asarray(truth, dtype=np.float64).reshape(-1, 3)
-
-
-class _Rows:
-    """Rows for one MatrixBuffer, written in batches; kept (not lost) while the buffer is full."""
-
-    def __init__(self, buf: Any) -> None:
-        self.buf = buf
-        self.rows: list[tuple[float, ...]] = []
-        self.pending: list[np.ndarray] = []
-
-    def add(self, *row: float) -> None:
-        self.rows.append(row)
-
-    def flush(self) -> None:
-        from buffers import BufferOverflow
-
-        if self.rows:
-            self.pending.append(np.asarray(self.rows, dtype=np.float64))
-            self.rows = []
-        while self.pending:
-            try:
-                self.buf.write(self.pending[0])
-            except BufferOverflow:
-                return  # the writer is behind: try again at the next flush
-            self.pending.pop(0)
+        n = len(truth.x_nm)
+        return np.column_stack(
+            [np.broadcast_to(getattr(truth, f, np.nan), n) for f in TRUTH_FIELDS]
+        )
+    xyz = np.asarray(truth, dtype=np.float64).reshape(-1, 3)
+    return np.column_stack([xyz, np.full((len(xyz), 4), np.nan)])
 
 
 def run_producer(wiring: RunWiring) -> None:
@@ -83,14 +83,19 @@ def run_producer(wiring: RunWiring) -> None:
     n_images = wiring.video["n_images"]
     vb = wiring.attach_video()
     mats = wiring.attach_matrices(
-        *(n for n in ("frames", "dropped", "truth") if n in wiring.matrix_rows)
-    )
-    frames, dropped = _Rows(mats["frames"]), _Rows(mats["dropped"])
-    truth = _Rows(mats["truth"]) if "truth" in mats else None
+        *(n for n in ("frames", "dropped", "truth", "motors", *MAGNET_CHANNEL)
+          if n in wiring.matrix_rows)
+    )  # fmt: skip
+    frames, dropped = BatchedRows(mats["frames"]), BatchedRows(mats["dropped"])
+    truth = BatchedRows(mats["truth"]) if "truth" in mats else None
     cam = None
+    devices: list[Any] = []  # opened beside the camera, closed before it
+    motion: MotionThread | None = None
     try:
         cam = open_camera(wiring.camera["driver"], wiring.camera["settings"])
+        motion = _start_motion(wiring, cam, mats, devices)
         scratch = np.empty((cam.height, cam.width), dtype=cam.dtype)
+        magnets_at = (lambda: motion.latest) if motion is not None else (lambda: _NO_MAGNETS)
         cam.start()
         stats.set("acquiring", time.monotonic())  # when: the run's duration counts from it
         logger.info("camera started: %dx%d %s", cam.width, cam.height, cam.dtype)
@@ -98,6 +103,8 @@ def run_producer(wiring: RunWiring) -> None:
         n = 0
         finish_by: float | None = None
         while True:
+            if motion is not None and motion.error:
+                raise MotionFault(motion.error)
             if wiring.stop.is_set():  # end on a whole stack, so every stored frame is tracked
                 if vb.frames_written % n_images == 0:
                     break
@@ -141,12 +148,12 @@ def run_producer(wiring: RunWiring) -> None:
                 stats.add("dropped")
             else:
                 seq = vb.frames_written
-                frames.add(fn, ts, seq)
+                frames.add(fn, ts, seq, *magnets_at())
                 if truth is not None:
                     t = camera_truth(cam, fn)
                     if t is not None:
-                        for bead, (x, y, z) in enumerate(t):
-                            truth.add(fn, bead, x, y, z)
+                        for bead, row in enumerate(t):
+                            truth.add(fn, bead, *row)
                 if (seq + 1) % n_images == 0:
                     frames.flush()  # frame rows reach the writer before the stack's tracks
                 vb.commit_write(ts)
@@ -157,11 +164,19 @@ def run_producer(wiring: RunWiring) -> None:
                 _flush(frames, dropped, truth)
                 stats.set("buffer_level", vb.get_level())
     except BaseException as exc:
-        wiring.events.put(("error", "producer", f"camera failed: {exc}"))
-        logger.error("camera failed: %s", exc, exc_info=logger.isEnabledFor(logging.DEBUG))
+        msg = str(exc) if isinstance(exc, MotionFault) else f"camera failed: {exc}"
+        wiring.events.put(("error", "producer", msg))
+        logger.error("%s", msg, exc_info=logger.isEnabledFor(logging.DEBUG))
         raise SystemExit(3) from None
     finally:
         _flush(frames, dropped, truth)
+        if motion is not None:
+            motion.halt()
+        for device in reversed(devices):
+            try:
+                device.close()
+            except Exception as exc:  # closing after a failure: report, don't mask
+                logger.warning("closing %s failed: %s", type(device).__name__, exc)
         if cam is not None:
             try:
                 cam.close()
@@ -174,7 +189,49 @@ def run_producer(wiring: RunWiring) -> None:
         time.sleep(0)  # let the log queue's feeder run
 
 
-def _flush(*rows: "_Rows | None") -> None:
+class MotionFault(Exception):
+    """The motion thread hit a motor fault: the run ends with its message."""
+
+
+_NO_MAGNETS = (np.nan, np.nan)
+
+
+def _start_motion(
+    wiring: RunWiring, cam: Any, mats: dict[str, Any], devices: list[Any]
+) -> MotionThread | None:
+    """Open the focus stage and the magnets of the run (appended to ``devices``), move the
+    magnets to their start, and start the motion thread; None when the run has neither."""
+    if "motors" not in mats:
+        return None
+    focus = magnets = None
+    spec = wiring.magnets
+    if wiring.focus_stage is not None:
+        focus = open_accessory("focus_stage", wiring.focus_stage, cam, wiring.camera["driver"])
+        devices.append(focus)
+    inbox = None
+    if spec is not None:
+        magnets = open_accessory("magnets", spec, cam, wiring.camera["driver"])
+        devices.append(magnets)
+        for axis in ("height", "rotation"):
+            start = spec["height_mm" if axis == "height" else "rotation_turns"]
+            if start is not None:
+                magnets.move_to(axis, start)
+        magnets.wait(spec["move_timeout_s"])
+        inbox = CommandInbox(mats[COMMANDS], mats[ACKS])
+    motion = MotionThread(
+        magnets,
+        focus,
+        mats["motors"],
+        inbox,
+        sample_hz=spec["sample_hz"] if spec else 10.0,
+        move_timeout_s=spec["move_timeout_s"] if spec else 60.0,
+    )
+    motion.sample()  # the position at the start, before any frame
+    motion.start()
+    return motion
+
+
+def _flush(*rows: "BatchedRows | None") -> None:
     for r in rows:
         if r is not None:
             r.flush()

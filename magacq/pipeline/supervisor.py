@@ -34,6 +34,8 @@ from buffers import (
 from magacq.config import RunConfig, format_name
 from magacq.errors import ConfigError, RunError
 from magacq.logs import RunLogging
+from magacq.pipeline.magnet_channel import ACKS
+from magacq.pipeline.sizing import FrameSize, buffer_sizes, check_room
 from magacq.pipeline.status import (
     ACQUIRING,
     STATUS,
@@ -54,6 +56,9 @@ from magacq.pipeline.wiring import (
 logger = logging.getLogger("magacq")
 
 _STOP_GRACE_S = 0.6  # per stage of the stop sequence; three stages stay under 2 s
+#: A segment whose creator is gone is removed by a run (or `magacq clean`) once this old, s.
+STALE_AGE_S = 10.0
+_MAX_START_RESTARTS = 3  # per tracker, while warming up, before the run gives up
 
 
 def run_namespace() -> str:
@@ -62,17 +67,30 @@ def run_namespace() -> str:
 
 
 def output_path(cfg: RunConfig, config_path: Path) -> Path:
-    """The run's HDF5 path (a new one: ``-1``, ``-2``... added when the name is taken)."""
+    """Create the run's HDF5 file, empty, exclusively, and return its path (``-1``, ``-2``...
+    added when the name is taken, also by a run started at the same moment)."""
     out = Path(cfg.output.dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"output.dir: cannot create {out}: {exc.strerror}") from None
     path = out / format_name(cfg.output.name, config=config_path.stem)
     if path.suffix not in (".h5", ".hdf5"):
         path = path.with_name(path.name + ".h5")
     stem, k = path.stem, 0
-    while path.exists():
+    while True:
+        try:  # its .log must be new too: both are this run's alone
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise RunError(f"cannot create the run file {path}: {exc.strerror}") from None
+        else:
+            if not path.with_suffix(".log").exists():
+                return path
+            path.unlink()
         k += 1
         path = path.with_name(f"{stem}-{k}{path.suffix}")
-    return path
 
 
 def probe_camera(cfg: RunConfig) -> tuple[dict[str, Any], np.ndarray | None]:
@@ -109,11 +127,55 @@ def probe_camera(cfg: RunConfig) -> tuple[dict[str, Any], np.ndarray | None]:
                 acc += frame
             cam.stop()
             image = acc / n
+        if cfg.magnets is not None:
+            check_magnets(cfg, cam)
     except HalError as exc:
         raise RunError(f"camera {cfg.camera.driver!r} failed: {exc}") from None
     finally:
         cam.close()
     return geometry, image
+
+
+def check_magnets(cfg: RunConfig, cam: Any) -> None:
+    """Open the magnets once beside ``cam``: their settings work, and the start positions
+    the config asks for are inside their limits.
+
+    Raises
+    ------
+    ConfigError
+        Settings the device refuses (a stage label it lacks, ...), or a start position outside
+        the limits or on an axis the magnets lack.
+    RunError
+        The magnets failed to open.
+    """
+    from hal import HalError, UnsupportedSettingError
+    from magacq.pipeline.devices import open_accessory
+
+    m = cfg.magnets
+    assert m is not None
+    spec = {"driver": m.driver, "settings": dict(m.settings)}
+    try:
+        mag = open_accessory("magnets", spec, cam, cfg.camera.driver)
+    except UnsupportedSettingError as exc:
+        raise ConfigError(f"magnets: {exc}") from None
+    except HalError as exc:
+        raise RunError(f"cannot open magnets {m.driver!r}: {exc}") from None
+    try:
+        for axis, key, start in (("height", "height_mm", m.height_mm),
+                                 ("rotation", "rotation_turns", m.rotation_turns)):  # fmt: skip
+            if start is None:
+                continue
+            try:
+                lo, hi = mag.limits(axis)
+            except UnsupportedSettingError as exc:
+                raise ConfigError(f"magnets.{key}: {exc}") from None
+            if not lo <= start <= hi:
+                raise ConfigError(
+                    f"magnets.{key}: {start:g} is outside the magnets' {axis} limits "
+                    f"[{lo:g}, {hi:g}]"
+                )
+    finally:
+        mag.close()
 
 
 def place_rois(cfg: RunConfig, geometry: dict[str, Any], image: np.ndarray | None) -> list:
@@ -144,24 +206,32 @@ def place_rois(cfg: RunConfig, geometry: dict[str, Any], image: np.ndarray | Non
 
 
 class StopSignals:
-    """SIGINT/SIGTERM set a flag; the main loop stops the run."""
+    """SIGINT/SIGTERM set a flag; the main loop stops the run.
 
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._old: dict[int, Any] = {}
+    ``after``: the disposition both signals get on exit instead of the previous handlers
+    (``signal.SIG_IGN`` for `magacq run`: once the run is over, a late signal must not change
+    the process's exit code).
+    """
 
     def __enter__(self) -> "StopSignals":
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._old[sig] = signal.signal(sig, self._handle)
         return self
 
+    def __init__(self, after: Any = None) -> None:
+        self.received: int | None = None
+        self._old: dict[int, Any] = {}
+        self._after = after
+
     def _handle(self, signum: int, frame: Any) -> None:
         if self.received is None:
             self.received = signum
+        else:  # a second Ctrl-C while stopping: the stop goes on, the run keeps its exit code
+            logger.info("received %s again: still stopping", signal.Signals(signum).name)
 
     def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():
-            signal.signal(sig, old)
+            signal.signal(sig, old if self._after is None else self._after)
 
 
 class Run:
@@ -202,6 +272,7 @@ class Run:
                 locks=w.locks,
                 name=name,
                 shape=(rows, MATRICES[name]),
+                overwrite=name == ACKS,
                 namespace=w.namespace,
             )
             self.owned.append(buf)
@@ -263,13 +334,36 @@ class Run:
             self.recorder = self._start(run_recorder, name="recorder")
         for i in range(self.cfg.tracking.workers):
             self.workers[i] = self._start(run_worker, i, name=f"tracker-{i}")
+        restarts = 0
         for _ in self.workers:  # trackers compile their kernels before frames flow
             while not self.wiring.ready.acquire(timeout=0.25):
                 if self.abort():
                     return
-                if any(not p.is_alive() for p in (self.writer, *self.workers.values())):
-                    raise RunError("a tracker or the writer failed while starting")
+                if not self.writer.is_alive():
+                    raise RunError(self._child_error() or "the writer failed while starting")
+                # a tracker that dies warming up is restarted as one that dies later
+                restarts += self._restart_dead_trackers(warming_up=True)
+                if restarts > _MAX_START_RESTARTS * len(self.workers):
+                    why = self._child_error() or "see the log"
+                    raise RunError(f"trackers died {restarts} times while warming up: {why}")
         self.producer = self._start(run_producer, name="producer")
+
+    def _restart_dead_trackers(self, warming_up: bool = False) -> int:
+        """Restart every tracker that died (its claimed stacks requeued); return how many."""
+        from magacq.pipeline.tracker import run_worker
+
+        dead = [(i, p) for i, p in self.workers.items() if not p.is_alive()]
+        for i, p in dead:
+            p.join()
+            recovered = self.video.reclaim_dead_claims(requeue=True)
+            self.wiring.stats.add("stacks_lost", len(recovered))
+            self.wiring.stats.add("worker_restarts")
+            logger.warning(
+                "tracker %d died%s (exit code %s); %d claimed stack(s) requeued; restarting",
+                i, " while warming up" if warming_up else "", p.exitcode, len(recovered),
+            )  # fmt: skip
+            self.workers[i] = self._start(run_worker, i, name=f"tracker-{i}")
+        return len(dead)
 
     def watch(self, timeout: float) -> None:
         """Wait up to ``timeout`` for a child to exit; restart dead trackers, note failures."""
@@ -279,23 +373,15 @@ class Run:
         ready = mp.connection.wait([p.sentinel for p in procs if p is not None], timeout)
         if not ready:
             return
-        for i, p in list(self.workers.items()):
-            if not p.is_alive():
-                p.join()
-                recovered = self.video.reclaim_dead_claims(requeue=True)
-                self.wiring.stats.add("stacks_lost", len(recovered))
-                self.wiring.stats.add("worker_restarts")
-                logger.warning(
-                    "tracker %d died (exit code %s); %d claimed stack(s) requeued; restarting",
-                    i, p.exitcode, len(recovered),
-                )  # fmt: skip
-                from magacq.pipeline.tracker import run_worker
-
-                self.workers[i] = self._start(run_worker, i, name=f"tracker-{i}")
+        self._restart_dead_trackers()
         if self.recorder is not None and not self.recorder.is_alive():
             self._recorder_died()
         if not self.writer.is_alive() and not self.wiring.writer_finish.is_set():
-            self.error = self.error or f"the writer process died (exit code {self.writer.exitcode})"
+            self.error = (
+                self.error
+                or self._child_error()
+                or f"the writer process died (exit code {self.writer.exitcode})"
+            )
         # exit code 0: a finite camera (e.g. replay) delivered all its frames
         if (not self.producer.is_alive() and not self.wiring.stop.is_set()
                 and self.producer.exitcode != 0):  # fmt: skip
@@ -372,10 +458,14 @@ def _join(p: Any, timeout: float) -> None:
 def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -> Path:
     """Run one acquisition to its end; return the HDF5 file's path.
 
+    SIGINT and SIGTERM stop the run from the start (a second one while stopping changes
+    nothing) and are ignored once it is over, so the exit code is the run's.
+
     Raises
     ------
     ConfigError
-        The config does not fit the camera (ROIs outside the frame, ...).
+        The config does not fit the camera (ROIs outside the frame, ...) or the machine
+        (buffers larger than /dev/shm's free space or the memory).
     RunError
         The camera, the producer or the writer failed; what was acquired is saved.
     """
@@ -388,127 +478,142 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
     logs.start()
     events = ctx.Queue()
     run: Run | None = None
-    try:
-        geometry, image = probe_camera(cfg)
-        rois = place_rois(cfg, geometry, image)
-        if cfg.tracking.zlut is not None:  # the Z-LUT must be of this ROI size and bead set
-            from magacq.runfile import rois_for_run
+    path: Path | None = None
+    with StopSignals(after=signal.SIG_IGN) as signals:
+        try:
+            geometry, image = probe_camera(cfg)
+            rois = place_rois(cfg, geometry, image)
+            if cfg.tracking.zlut is not None:  # the Z-LUT must be of this ROI size and bead set
+                from magacq.runfile import rois_for_run
 
-            rois = rois_for_run(
-                cfg.tracking.zlut, rois, cfg.tracking.roi_size, explicit=bool(cfg.beads.rois)
+                rois = rois_for_run(
+                    cfg.tracking.zlut, rois, cfg.tracking.roi_size, explicit=bool(cfg.beads.rois)
+                )
+            removed = remove_stale_segments(min_age_s=STALE_AGE_S)  # crashed runs', any namespace
+            if removed:
+                logger.info("removed %d stale segment(s) of crashed runs", len(removed))
+            sizes = buffer_sizes(
+                cfg,
+                FrameSize(geometry["width"], geometry["height"], geometry["bits"] // 8),
+                n_beads=len(rois),
+                simulated=geometry["simulated"],
             )
-        path = output_path(cfg, config_path)
-        logs.add_file(path.with_suffix(".log"))
-        namespace = run_namespace()
-        remove_stale_segments(namespace)
-        fps_guess = float(cfg.camera.settings.get("frame_rate", 0) or 1000)
-        frame_rows = int(min(5e6, max(50_000, 10 * fps_guess)))
-        matrix_rows = {
-            "positions": max(
-                cfg.buffers.positions_rows, 4 * len(rois) * cfg.buffers.images_per_stack
-            ),
-            "frames": frame_rows,
-            "dropped": frame_rows,
-        }
-        if geometry["simulated"]:
-            matrix_rows["truth"] = max(frame_rows * max(1, len(rois)), 100_000)
-        video = cfg.output.video
-        if video.mode != "none":
-            matrix_rows["recorded"] = frame_rows
-        ref = set(cfg.beads.reference)
-        rois_table = np.array(
-            [(i, x0, x1, y0, y1, i in ref) for i, x0, x1, y0, y1 in rois], dtype=ROIS_DTYPE
-        )
-        wiring = RunWiring(
-            namespace=namespace,
-            locks=make_locks(*LOCK_NAMES, context=ctx,
-                             groups=VIDEO_GROUPS if video.mode != "none" else ()),  # fmt: skip
-            **control_primitives(ctx, logs, events),
-            matrix_rows=matrix_rows,
-            camera={"driver": cfg.camera.driver, "settings": dict(cfg.camera.settings)},
-            geometry=geometry,
-            video={"n_stacks": cfg.buffers.n_stacks, "n_images": cfg.buffers.images_per_stack},
-            rois=rois,
-            tracking={**cfg.tracking.model_dump(mode="json"), "roi_size": cfg.tracking.roi_size},
-            writer={
-                "path": str(path),
-                "attrs": {
-                    **run_attrs(cfg.model_dump_json(), str(config_path), geometry),
-                    "namespace": namespace,
-                    "n_beads": len(rois),
+            check_room(sizes, n_processes=cfg.tracking.workers + 3 + (cfg.output.video.mode != "none"))
+            path = output_path(cfg, config_path)
+            logs.add_file(path.with_suffix(".log"))
+            namespace = run_namespace()
+            video = cfg.output.video
+            ref = set(cfg.beads.reference)
+            rois_table = np.array(
+                [(i, x0, x1, y0, y1, i in ref) for i, x0, x1, y0, y1 in rois], dtype=ROIS_DTYPE
+            )
+            wiring = RunWiring(
+                namespace=namespace,
+                locks=make_locks(*LOCK_NAMES, context=ctx,
+                                 groups=VIDEO_GROUPS if video.mode != "none" else ()),
+                **control_primitives(ctx, logs, events),
+                matrix_rows=sizes.matrix_rows,
+                camera={"driver": cfg.camera.driver, "settings": dict(cfg.camera.settings)},
+                geometry=geometry,
+                video={"n_stacks": cfg.buffers.n_stacks, "n_images": cfg.buffers.images_per_stack},
+                rois=rois,
+                tracking={
+                    **cfg.tracking.model_dump(mode="json"),
+                    "roi_size": cfg.tracking.roi_size,
                 },
-                "rois": rois_table,
-            },
-            recorder=(
-                {"path": str(video_path(path)), "video": video.model_dump(mode="json")}
-                if video.mode != "none" else None
-            ),
-        )  # fmt: skip
-        run = Run(cfg, wiring, ctx)
-        run.create_buffers()
-        logger.info("run %s: %d beads, %d workers -> %s", namespace, len(rois),
-                    cfg.tracking.workers, path)  # fmt: skip
-        state = _supervise(run, cfg, console)
-        if run.error:
-            raise RunError(f"{run.error}; data acquired so far saved in {path}")
-        if state == "interrupted":
-            logger.info("stopped by signal; file complete")
-        return path
-    finally:
-        if run is not None:
-            run.close_buffers()
-        events.close()
-        events.join_thread()
-        logs.stop()
+                focus_stage=(
+                    {"driver": cfg.focus_stage.driver, "settings": dict(cfg.focus_stage.settings)}
+                    if cfg.focus_stage is not None
+                    else None
+                ),
+                magnets=(
+                    {**cfg.magnets.model_dump(mode="json"), "settings": dict(cfg.magnets.settings)}
+                    if cfg.magnets is not None
+                    else None
+                ),
+                writer={
+                    "path": str(path),
+                    "attrs": {
+                        **run_attrs(cfg.model_dump_json(), str(config_path), geometry),
+                        "namespace": namespace,
+                        "n_beads": len(rois),
+                    },
+                    "rois": rois_table,
+                },
+                recorder=(
+                    {"path": str(video_path(path)), "video": video.model_dump(mode="json")}
+                    if video.mode != "none" else None
+                ),
+            )  # fmt: skip
+            run = Run(cfg, wiring, ctx)
+            run.create_buffers()
+            logger.info("run %s: %d beads, %d workers -> %s", namespace, len(rois),
+                        cfg.tracking.workers, path)  # fmt: skip
+            state = _supervise(run, cfg, console, signals)
+            if run.error:
+                raise RunError(f"{run.error}; data acquired so far saved in {path}")
+            if state == "interrupted":
+                logger.info("stopped by signal; file complete")
+            return path
+        finally:
+            if run is not None:
+                run.close_buffers()
+                run.wiring.close()
+            if path is not None and path.stat().st_size == 0:  # the writer never started
+                path.unlink()
+            events.close()
+            events.join_thread()
+            logs.stop()
 
 
-def _supervise(run: Run, cfg: RunConfig, console: Console) -> str:
+def _supervise(run: Run, cfg: RunConfig, console: Console, signals: StopSignals) -> str:
     """Start the processes, watch them until the end, stop them; return the final state."""
     view = StatusView(run.wiring.stats, len(run.wiring.rois), cfg.tracking.workers, cfg.duration,
                       recording=run.wiring.recorder is not None)  # fmt: skip
     published = StatusPublisher(run.status_buf, view)  # for `magacq view` (magacq.pipeline.status)
     published.publish()
-    state = "complete"
-    with StopSignals() as signals:
-        run.abort = lambda: signals.received is not None
-        live = Live(view, console=console, refresh_per_second=4, transient=False)
-        try:
-            run.start()
-            if console.is_terminal:
-                live.start()
-            started = False
-            end: float | None = None  # when the duration is up (monotonic), once started
-            last_line = time.monotonic()
-            while True:
-                run.watch(0.25 if end is None else min(0.25, max(0.0, end - time.monotonic())))
-                published.publish()
-                if signals.received is not None:
-                    state = "interrupted"
-                    logger.info("received %s: stopping", signal.Signals(signals.received).name)
-                    break
-                if run.error:
-                    state = "failed"
-                    break
-                if run.producer is None or not run.producer.is_alive():  # a finite camera ended
-                    run.watch(0)  # ... or failed since the last watch: that sets run.error
-                    if run.error:
-                        state = "failed"
-                    break
-                if not started and (t0 := run.wiring.stats.get("acquiring")):
-                    started = True  # the duration counts from the camera's start (t0)
-                    end = None if cfg.duration is None else t0 + cfg.duration
-                    view.restart_clock()
-                    published.state = ACQUIRING
-                if end is not None and time.monotonic() >= end:
-                    break
-                if not console.is_terminal and time.monotonic() - last_line > 5:
-                    logger.info(view.line())
-                    last_line = time.monotonic()
-        finally:
-            published.state = STOPPING
+    state = "failed"  # until the run ends as it should
+    run.abort = lambda: signals.received is not None
+    live = Live(view, console=console, refresh_per_second=4, transient=False)
+    try:
+        run.start()
+        if console.is_terminal:
+            live.start()
+        started = False
+        end: float | None = None  # when the duration is up (monotonic), once started
+        last_line = time.monotonic()
+        while True:
+            run.watch(0.25 if end is None else min(0.25, max(0.0, end - time.monotonic())))
             published.publish()
-            run.stop(state if not run.error else "failed")
-            if console.is_terminal:
-                live.stop()
+            if signals.received is not None:
+                state = "interrupted"
+                logger.info("received %s: stopping", signal.Signals(signals.received).name)
+                break
+            if run.error:
+                break
+            if run.producer is None or not run.producer.is_alive():  # a finite camera ended
+                run.watch(0)  # ... or failed since the last watch: that sets run.error
+                state = "complete"
+                break
+            if not started and (t0 := run.wiring.stats.get("acquiring")):
+                started = True  # the duration counts from the camera's start (t0)
+                end = None if cfg.duration is None else t0 + cfg.duration
+                view.restart_clock()
+                published.state = ACQUIRING
+            if end is not None and time.monotonic() >= end:
+                state = "complete"
+                break
+            if not console.is_terminal and time.monotonic() - last_line > 5:
+                logger.info(view.line())
+                last_line = time.monotonic()
+    except BaseException as exc:  # recorded in the file as what ended the run
+        run.error = run.error or (str(exc) or type(exc).__name__)
+        raise
+    finally:
+        published.state = STOPPING
+        published.publish()
+        run.stop(state if not run.error else "failed")
+        if console.is_terminal:
+            live.stop()
     logger.info(view.line())
     return state

@@ -137,7 +137,13 @@ def run_worker(wiring: RunWiring, index: int) -> None:
         h, w = wiring.geometry["height"], wiring.geometry["width"]
         warm = np.zeros((1, h, w), dtype=np.dtype(wiring.geometry["dtype"]))
         warm[0, :side, :side] = 1
-        tracker.track(warm, np.zeros(1), np.zeros(1))
+        try:
+            tracker.track(warm, np.zeros(1), np.zeros(1))
+        except Exception as exc:  # e.g. tracking.options the algorithm does not take
+            message = f"tracker {index} cannot track: {type(exc).__name__}: {exc}"
+            logger.error("%s", message, exc_info=logger.isEnabledFor(logging.DEBUG))
+            wiring.events.put(("error", "tracker", message))
+            raise SystemExit(1) from None
     wiring.ready.release()
     roi_version = -1
     stop_seen: float | None = None

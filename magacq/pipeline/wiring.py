@@ -7,27 +7,33 @@ needs.
 
 import ctypes
 import logging
+import os
 import signal
+import time
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from multiprocessing.queues import Queue
-from multiprocessing.sharedctypes import SynchronizedString
-from multiprocessing.synchronize import Event, Semaphore
+from multiprocessing.synchronize import Semaphore
 from typing import Any, TypedDict
 
 import numpy as np
 
 from buffers import MatrixBuffer, VideoBuffer
 from magacq.logs import RunLogging
+from magacq.pipeline.flag import Flag
+from magacq.pipeline.magnet_channel import MAGNET_CHANNEL
 from magacq.pipeline.status import STATUS, RunStats
 
 #: MatrixBuffers of a run: name -> columns.
 MATRICES = {
     "positions": 8,  # time, frame, bead_id, x_nm, y_nm, z_nm, flag, t_written
-    "frames": 3,  # camera frame, timestamp, buffer sequence number
+    "frames": 5,  # camera frame, timestamp, buffer sequence number, magnet height, rotation
     "dropped": 3,  # camera frame, timestamp, reason
-    "truth": 5,  # camera frame, bead_id, x_nm, y_nm, z_nm
+    # camera frame, bead_id, x_nm, y_nm, z_nm, force_pn, extension_nm, magnet height, rotation
+    "truth": 9,
+    "motors": 4,  # time, magnet height mm, rotation turns, focus z nm
     "recorded": 3,  # buffer sequence number, timestamp, 0 kept in the video / 1 skipped
+    **MAGNET_CHANNEL,  # the magnets' command channel (magacq.pipeline.magnet_channel)
 }
 #: Names given to ``buffers.make_locks``.
 LOCK_NAMES = ("VideoBuffer", *MATRICES, STATUS, "BeadRoiBuffer", "LiveProfileBuffer")
@@ -36,6 +42,7 @@ TRACKERS, RECORDER = "trackers", "recorder"
 VIDEO_GROUPS = (TRACKERS, RECORDER)
 
 _PR_SET_PDEATHSIG = 1
+_REPARENT_WAIT_S = 0.5  # a dying supervisor's last threads end well within this
 
 
 class Geometry(TypedDict):
@@ -57,6 +64,17 @@ class DeviceSpec(TypedDict):
 
     driver: str
     settings: dict[str, Any]
+
+
+class MagnetsSpec(TypedDict):
+    """The magnets of a run: driver, settings, and how the devices process runs them."""
+
+    driver: str
+    settings: dict[str, Any]
+    height_mm: float | None  # moved there before the camera starts
+    rotation_turns: float | None
+    sample_hz: float
+    move_timeout_s: float
 
 
 class VideoSpec(TypedDict):
@@ -92,11 +110,11 @@ def control_primitives(
         "stats": RunStats(ctx),
         "log_queue": logs.queue,
         "log_level": logs.level,
-        "stop": ctx.Event(),
-        "workers_stop": ctx.Event(),
-        "writer_finish": ctx.Event(),
-        "final_state": ctx.Array("c", 32),
-        "final_error": ctx.Array("c", 1024),
+        "stop": Flag(),
+        "workers_stop": Flag(),
+        "writer_finish": Flag(),
+        "final_state": ctx.RawArray("c", 32),  # no lock: a dying writer cannot wedge it
+        "final_error": ctx.RawArray("c", 1024),
         "events": events,
         "ready": ctx.Semaphore(0),
     }
@@ -111,11 +129,11 @@ class RunWiring:
     stats: RunStats
     log_queue: "Queue[Any]"  # log records -> the supervisor's listener
     log_level: int
-    stop: Event  # producer stops acquiring
-    workers_stop: Event  # workers exit once no full stack is left
-    writer_finish: Event  # writer drains one last time and closes the file
-    final_state: SynchronizedString  # "complete" / "failed" / "interrupted"
-    final_error: SynchronizedString  # one-line error, if any
+    stop: Flag  # producer stops acquiring
+    workers_stop: Flag  # workers exit once no full stack is left
+    writer_finish: Flag  # writer drains one last time and closes the file
+    final_state: Any  # RawArray('c'): "complete" / "failed" / "interrupted"; empty: no verdict
+    final_error: Any  # RawArray('c'): one-line error, if any
     events: "Queue[tuple[str, str, str]]"  # children -> supervisor: (kind, role, message)
     ready: Semaphore  # each tracker releases it once warmed up (JIT compiled)
     camera: DeviceSpec
@@ -125,6 +143,9 @@ class RunWiring:
     tracking: dict[str, Any]  # TrackingConfig.model_dump(mode="json"), + roi_size
     matrix_rows: dict[str, int] = field(default_factory=dict)
     writer: WriterSpec | None = None  # None: no run file (the calibration sweep)
+    focus_stage: DeviceSpec | None = None  # opened by the devices process, sampled into motors
+    magnets: "MagnetsSpec | None" = None  # opened by the devices process, moved on command
+    supervisor_pid: int = field(default_factory=os.getpid)
     recorder: RecorderSpec | None = None  # None: no video kept
 
     @property
@@ -146,11 +167,44 @@ class RunWiring:
         setup_child(self.log_queue, self.log_level)
         # Ctrl-C reaches the whole process group: only the supervisor acts on it.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:  # die with the supervisor, even when it is SIGKILLed
+        # not the supervisor's handler (inherited by fork): it would swallow the parent-death one
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        try:  # SIGTERM when the supervisor dies, even when it is SIGKILLed
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         except (OSError, AttributeError):  # pragma: no cover - not Linux
             logging.getLogger("magacq").debug("no parent-death signal here")
+        if self.orphaned():  # it died before prctl
+            self.stop_all()
+
+    def close(self) -> None:
+        """In the supervisor, once the run's processes are gone: close the control flags."""
+        for flag in (self.stop, self.workers_stop, self.writer_finish):
+            flag.close()
+
+    def orphaned(self) -> bool:
+        """The supervisor is gone (this process was handed to another parent)."""
+        return os.getppid() != self.supervisor_pid
+
+    def stop_all(self) -> None:
+        """Start the stop sequence from a child (the supervisor is gone): the producer stops,
+        the trackers drain, and the writer (which watches :meth:`orphaned`) closes the file."""
+        self.stop.set()
+        self.workers_stop.set()
+        # nobody reads the queues any more: exit without waiting to flush records into them
+        self.log_queue.cancel_join_thread()
+        self.events.cancel_join_thread()
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        # The parent-death signal comes when the supervisor's main thread exits; until its
+        # other threads are gone too, this process is still its child: wait for that a moment.
+        deadline = time.monotonic() + _REPARENT_WAIT_S
+        while not self.orphaned() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if self.orphaned():
+            self.stop_all()
+        else:  # someone else's SIGTERM: this process alone ends (the supervisor reacts)
+            raise SystemExit(128 + signum)
 
     def attach_video(self) -> VideoBuffer:
         return VideoBuffer(create=False, locks=self.locks, namespace=self.namespace)

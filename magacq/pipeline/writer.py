@@ -9,20 +9,27 @@ from pathlib import Path
 
 import numpy as np
 
-from buffers import BufferUnderflow, MatrixBuffer
+from buffers import BufferUnderflow, MatrixBuffer, remove_stale_segments
+from magacq.pipeline.magnet_channel import MAGNET_CHANNEL
 from magacq.pipeline.wiring import RunWiring
 from magacq.runfile import (
     DROPPED_DTYPE,
     FRAMES_DTYPE,
+    MOTORS_DTYPE,
     ROIS_DTYPE,
     TRACKS_DTYPE,
     TRUTH_DTYPE,
+    VIDEO_FRAMES_DTYPE,
     RunFile,
     dataset_name,
+    is_disk_full,
     to_records,
 )
 
 logger = logging.getLogger("magacq.writer")
+
+#: Once the supervisor is gone, how long the writer keeps taking the others' last rows, s.
+_ORPHAN_DRAIN_S = 0.8
 
 
 class _Latency:
@@ -59,27 +66,46 @@ class _Latency:
 
 
 def run_writer(wiring: RunWiring) -> None:
-    """Entry point of the writer process."""
+    """Entry point of the writer process.
+
+    It ends when the supervisor sets ``writer_finish``, or on its own when the supervisor is
+    gone (the file then says ``failed``, and the run's segments are unlinked), or the file
+    cannot be written (disk full: the reserve is given back so the file can be closed).
+    """
     wiring.enter_child("writer")
-    buffers = wiring.attach_matrices()
+    buffers = wiring.attach_matrices(*(n for n in wiring.matrix_rows if n not in MAGNET_CHANNEL))
     spec = wiring.writer
+    path = Path(spec["path"])
     rec = wiring.recorder
-    rf = RunFile(
-        Path(spec["path"]), spec["attrs"], np.asarray(spec["rois"], ROIS_DTYPE),
-        with_truth="truth" in buffers,
-        video_link=(
-            (Path(rec["path"]).name, dataset_name(rec["video"]["mode"])) if rec else None
-        ),
-    )  # fmt: skip
+    try:
+        rf = RunFile(
+            path, spec["attrs"], np.asarray(spec["rois"], ROIS_DTYPE),
+            with_truth="truth" in buffers,
+            with_motors="motors" in buffers,
+            video_link=(
+                (Path(rec["path"]).name, dataset_name(rec["video"]["mode"])) if rec else None
+            ),
+        )  # fmt: skip
+    except (OSError, RuntimeError) as exc:
+        _fail(wiring, _file_error(exc, path))
+        for buf in buffers.values():
+            buf.close()
+        raise SystemExit(1) from None
     rois = _RoiRecorder(wiring, rf)
     every = int(rec["video"]["every"]) if rec else 1
     latency = _Latency()
     fmap = _FrameMap()
     stats = wiring.stats
     failed = None
+    orphaned_at: float | None = None
     try:
         while True:
             finishing = wiring.writer_finish.wait(0.1)
+            if orphaned_at is None and wiring.orphaned():
+                orphaned_at = time.monotonic()  # the others stop; take their last rows
+                wiring.stop_all()
+            elif orphaned_at is not None and time.monotonic() - orphaned_at > _ORPHAN_DRAIN_S:
+                finishing = True
             _drain(rf, buffers, latency, fmap)
             rois.update()
             p50, p99, pmax = latency.recent()
@@ -91,14 +117,23 @@ def run_writer(wiring: RunWiring) -> None:
                 _drain(rf, buffers, latency, fmap, final=True, every=every)
                 break
     except BaseException as exc:  # keep what we have: the file is closed below
-        failed = f"writer failed: {exc}"
-        logger.exception("writer failed")
+        failed = _file_error(exc, path)
     finally:
+        if failed:
+            rf.release_reserve()
+            _fail(wiring, failed)
         snap = stats.snapshot()
-        state = wiring.final_state.value.decode() or "complete"
+        verdict = wiring.final_state.value.decode()
+        error = failed or wiring.final_error.value.decode()
+        if not verdict and not failed:  # nobody said how the run ended: it did not end well
+            error = (
+                f"the supervisor (pid {wiring.supervisor_pid}) died; the run's processes stopped"
+                if orphaned_at is not None
+                else "the run ended without a verdict from the supervisor"
+            )
         final = {
-            "state": "failed" if failed else state,
-            "error": failed or wiring.final_error.value.decode(),
+            "state": "failed" if failed or not verdict else verdict,
+            "error": error,
             "frames_stored": int(snap["frames"]),
             "frames_dropped": int(snap["dropped"]),
             "frames_lost_by_camera": int(snap["camera_gaps"]),
@@ -111,13 +146,37 @@ def run_writer(wiring: RunWiring) -> None:
             "ended": time.strftime("%Y-%m-%dT%H:%M:%S"),
             **latency.summary(),
         }
-        rf.close(final)
+        try:
+            rf.close(final)
+        except (OSError, RuntimeError) as exc:
+            failed = failed or _file_error(exc, path)
+            _fail(wiring, f"closing the run file failed: {_file_error(exc, path)}")
         for buf in buffers.values():
             buf.close()
         rois.close()
+        if orphaned_at is not None:  # nobody else will: the supervisor owned them
+            remove_stale_segments(wiring.namespace)
     logger.debug("writer done: %s", rf.path)
     if failed:
         raise SystemExit(1)
+
+
+def _file_error(exc: BaseException, path: Path) -> str:
+    """One line for what stopped the writer (a full disk named as such)."""
+    if is_disk_full(exc):
+        return (
+            f"disk full: no space left on the device of {path.parent}; the file keeps what was "
+            "written before"
+        )
+    if isinstance(exc, OSError):
+        return f"cannot write the run file {path}: {exc.strerror or exc}"
+    return f"writer failed: {type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def _fail(wiring: RunWiring, message: str) -> None:
+    """Tell the supervisor (and the log) why the writer stops."""
+    logger.error("%s", message, exc_info=logger.isEnabledFor(logging.DEBUG))
+    wiring.events.put(("error", "writer", message))
 
 
 class _FrameMap:
@@ -193,20 +252,23 @@ def _drain(
         ("frames", FRAMES_DTYPE),
         ("dropped", DROPPED_DTYPE),
         ("truth", TRUTH_DTYPE),
+        ("motors", MOTORS_DTYPE),
     ):
         if name in buffers:
             rows = _read(buffers[name])
             if name == "frames":
                 fmap.add(rows)
+                rows = rows[:, [0, 1, 3, 4]] if len(rows) else rows  # not the sequence number
             rf.append(name, to_records(rows, dtype))
     if "recorded" in buffers:  # seq, timestamp, skipped: the camera frame for the seq
         rows = fmap.resolve("recorded", _read(buffers["recorded"]), 0, final)
-        fmap.listed.append(rows[:, 0].astype(np.int64))
-        for name, kind in (("video_frames", 0), ("video_skipped", 1)):
-            mine = rows[rows[:, 2] == kind]
-            rf.append(name, to_records(mine[:, :2], FRAMES_DTYPE))
+        if len(rows):
+            fmap.listed.append(rows[:, 0].astype(np.int64))
+            for name, kind in (("video_frames", 0), ("video_skipped", 1)):
+                mine = rows[rows[:, 2] == kind]
+                rf.append(name, to_records(mine[:, :2], VIDEO_FRAMES_DTYPE))
         if final:
-            rf.append("video_skipped", to_records(fmap.unlisted(every), FRAMES_DTYPE))
+            rf.append("video_skipped", to_records(fmap.unlisted(every), VIDEO_FRAMES_DTYPE))
     rows = _read(buffers["positions"])
     if len(rows):
         latency.add(rows)

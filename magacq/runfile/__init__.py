@@ -1,20 +1,37 @@
-"""The HDF5 files magacq writes and reads: the run file (``magacq.run``) and the Z-LUT file
-(``magacq.zlut``), their layouts, versions, writers and readers. Every other part of magacq
-(the writer process, calibration, the viewer, analysis) goes through this package.
+"""The HDF5 files magacq writes and reads: the run file (``magacq.run``), the Z-LUT file
+(``magacq.zlut``) and the analysis file (``magacq.analysis``): their layouts, versions, writers
+and readers. Every other part of magacq (the writer process, calibration, the viewer, analysis)
+goes through this package.
 """
 
+from ._analysis import (
+    ANALYSIS_SCHEMA,
+    ANALYSIS_SCHEMA_VERSION,
+    FORCES_DTYPE,
+    PROBLEMS_DTYPE,
+    ROTATION_DTYPE,
+    WLC_DTYPE,
+    read_analysis_file,
+    write_analysis_file,
+)
+from ._read import Plateau, RunTracks, plateaus, read_run
 from ._recorded import RecordedRun, open_recorded, read_attrs, read_frames, read_table
 from ._run import (
+    DISK_RESERVE,
     DROPPED_DTYPE,
+    EVENTS_DTYPE,
     FLUSH_S,
     FRAMES_DTYPE,
+    MOTORS_DTYPE,
     RETRACKED_DTYPE,
     ROIS_DTYPE,
     SCHEMA,
     SCHEMA_VERSION,
     TRACKS_DTYPE,
     TRUTH_DTYPE,
+    VIDEO_FRAMES_DTYPE,
     RunFile,
+    is_disk_full,
     run_attrs,
     software_versions,
     to_records,
@@ -31,6 +48,7 @@ from ._zlut import (
     ROI_TOLERANCE_PX,
     ZLUT_BUFFER,
     ZLutFile,
+    check_zlut_file,
     load_zlut,
     read_zlut_file,
     rois_for_run,
@@ -42,9 +60,21 @@ from ._zlut import SCHEMA as ZLUT_SCHEMA
 from ._zlut import SCHEMA_VERSION as ZLUT_SCHEMA_VERSION
 
 __all__ = [
+    "DISK_RESERVE",
+    "ANALYSIS_SCHEMA",
+    "ANALYSIS_SCHEMA_VERSION",
+    "FORCES_DTYPE",
+    "PROBLEMS_DTYPE",
+    "ROTATION_DTYPE",
+    "WLC_DTYPE",
+    "read_analysis_file",
+    "write_analysis_file",
     "DROPPED_DTYPE",
+    "EVENTS_DTYPE",
     "FLUSH_S",
+    "Plateau",
     "FRAMES_DTYPE",
+    "MOTORS_DTYPE",
     "QUALITY_DTYPE",
     "RETRACKED_DTYPE",
     "ROIS_DTYPE",
@@ -53,6 +83,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "TRACKS_DTYPE",
     "TRUTH_DTYPE",
+    "VIDEO_FRAMES_DTYPE",
     "VIDEO_SCHEMA",
     "VIDEO_SEQ_DTYPE",
     "ZLUT_BUFFER",
@@ -60,10 +91,15 @@ __all__ = [
     "ZLUT_SCHEMA_VERSION",
     "RecordedRun",
     "RunFile",
+    "RunTracks",
     "VideoFile",
     "ZLutFile",
+    "check_zlut_file",
     "dataset_name",
+    "is_disk_full",
     "load_zlut",
+    "plateaus",
+    "read_run",
     "open_recorded",
     "read_attrs",
     "read_frames",

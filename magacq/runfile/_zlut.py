@@ -145,10 +145,22 @@ def read_zlut_file(path: str | Path) -> ZLutFile:
             quality = f["quality"][:]
     except OSError as exc:
         raise ConfigError(f"tracking.zlut: cannot read {path}: {exc}") from None
-    spec = ProfileSpec(int(attrs["n_radii"]), float(attrs["radial_step"]), float(attrs["arc_step"]))
-    zlut = ZLut(planes, float(attrs["z0_nm"]), float(attrs["dz_nm"]), spec)
-    rois = np.column_stack([roi_table[k] for k in ("bead_id", "x0", "x1", "y0", "y1")])
-    return ZLutFile(zlut, rois.astype(np.int64), int(attrs["roi_size"]), quality, attrs)
+    except KeyError as exc:  # a dataset missing
+        raise ConfigError(f"tracking.zlut: {path} is damaged: no {exc} dataset") from None
+    try:
+        spec = ProfileSpec(
+            int(attrs["n_radii"]), float(attrs["radial_step"]), float(attrs["arc_step"])
+        )
+        zlut = ZLut(planes, float(attrs["z0_nm"]), float(attrs["dz_nm"]), spec)
+        rois = np.column_stack([roi_table[k] for k in ("bead_id", "x0", "x1", "y0", "y1")])
+        roi_size = int(attrs["roi_size"])
+    except KeyError as exc:
+        raise ConfigError(
+            f"tracking.zlut: {path} is damaged: no {exc} attribute or field"
+        ) from None
+    except (TypeError, ValueError) as exc:  # e.g. planes of the wrong shape
+        raise ConfigError(f"tracking.zlut: {path} is damaged: {exc}") from None
+    return ZLutFile(zlut, rois.astype(np.int64), roi_size, quality, attrs)
 
 
 def load_zlut(path: str | Path) -> Any:
@@ -182,6 +194,29 @@ def zlut_of_bead(rows: np.ndarray, bead_id: int) -> tuple[np.ndarray, np.ndarray
     return mine[:, 1].copy(), mine[:, 2:].copy()
 
 
+def check_zlut_file(path: str | Path, roi_size: int, *, n_beads: int | None) -> ZLutFile:
+    """Read a Z-LUT file and check it fits a run of ``roi_size`` px ROIs and, unless None,
+    ``n_beads`` beads (what `validate` can check without the camera).
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, damaged, of another schema, ROI size or bead count.
+    """
+    lut = read_zlut_file(path)
+    if lut.roi_size != roi_size:
+        raise ConfigError(
+            f"tracking.zlut: {path} was calibrated with {lut.roi_size} px ROIs, "
+            f"this run uses tracking.roi_size {roi_size}: recalibrate (magacq calibrate)"
+        )
+    if n_beads is not None and n_beads != len(lut.rois):
+        raise ConfigError(
+            f"tracking.zlut: {path} holds Z-LUTs for {len(lut.rois)} beads, this run tracks "
+            f"{n_beads}: the bead set differs, recalibrate or use the beads.rois it was made with"
+        )
+    return lut
+
+
 def rois_for_run(
     path: str | Path, rois: list[tuple[int, int, int, int, int]], roi_size: int, *, explicit: bool
 ) -> list[tuple[int, int, int, int, int]]:
@@ -200,20 +235,10 @@ def rois_for_run(
     ConfigError
         The file was made with another ROI size or for another set of beads.
     """
-    lut = read_zlut_file(path)
-    if lut.roi_size != roi_size:
-        raise ConfigError(
-            f"tracking.zlut: {path} was calibrated with {lut.roi_size} px ROIs, "
-            f"this run uses tracking.roi_size {roi_size}: recalibrate (magacq calibrate)"
-        )
+    lut = check_zlut_file(path, roi_size, n_beads=len(rois) if explicit else None)
     file_rois = [tuple(int(v) for v in r) for r in lut.rois]
     if not explicit:
         return file_rois  # type: ignore[return-value]
-    if len(rois) != len(file_rois):
-        raise ConfigError(
-            f"tracking.zlut: {path} holds Z-LUTs for {len(file_rois)} beads, this run tracks "
-            f"{len(rois)}: the bead set differs, recalibrate or use the beads.rois it was made with"
-        )
     for run_roi, file_roi in zip(rois, file_rois, strict=True):
         dx, dy = run_roi[1] - file_roi[1], run_roi[3] - file_roi[3]
         if max(abs(dx), abs(dy)) > ROI_TOLERANCE_PX:

@@ -13,7 +13,9 @@ class TrackFlag(enum.IntFlag):
     NO_SIGNAL = 1
     """The ROI shows no bead contrast above its noise: x, y, z NaN."""
     OUTSIDE_ROI = 2
-    """The centre left the ROI (or came within a pixel of its edge): x, y, z NaN."""
+    """The centre left the ROI (or came within a pixel of its edge, or, with QI and FIT, the rings
+    about the centre found are not symmetric, as when a bead centred outside the ROI shows only
+    its outer rings): x, y, z NaN."""
     PROFILE_CLIPPED = 4
     """Some profile samples fell outside the ROI; the profile uses the rest."""
     PROFILE_INCOMPLETE = 8

@@ -10,6 +10,9 @@ from ._flags import TrackFlag
 from ._sampling import FASTMATH, sample_quadrants
 from ._spec import ProfileSpec
 from ._xy import (
+    MAX_ASYMMETRY,
+    MIN_EXCESS_VARIANCE,
+    asymmetry,
     auto_convolution,
     autoconv_tables,
     background,
@@ -101,6 +104,7 @@ def _track_kernel(
     work2 = np.empty(max(h, w))
     pr = np.empty(cos_t.shape[0])
     pim = np.empty(cos_t.shape[0])
+    conv = np.empty(cos_t.shape[1])
     pn = np.empty(n_r)
     prof = np.empty(n_r)
     coef = np.empty((n_r - 1, 4))
@@ -110,16 +114,19 @@ def _track_kernel(
                 img[j, k] = rois[i, j, k]
         fl = 0
         z_out[i] = np.nan
-        bg, noise = background(img)
-        cx, cy = center_of_mass(img, bg, noise)
-        if np.isnan(cx):
+        bg, noise, excess, peak = background(img)
+        # The strongest deviations lie near the centre: the rings fade outwards.
+        cx, cy = center_of_mass(img, bg, max(3.0 * noise, 0.5 * peak))
+        if not (excess > MIN_EXCESS_VARIANCE) or np.isnan(cx):
             x_out[i] = np.nan
             y_out[i] = np.nan
             flags_out[i] = _NO_SIGNAL
             prof_out[i, :] = np.nan
             continue
         if method >= 1:
-            cx, cy = auto_convolution(img, bg, cx, cy, cos_t, sin_t, work[:w], work2[:h], pr, pim)
+            cx, cy = auto_convolution(
+                img, bg, cx, cy, cos_t, sin_t, work[:w], work2[:h], pr, pim, conv
+            )
         skipped = sample_quadrants(img, cx, cy, dx, dy, starts, reach, sums, counts)
         complete = _profile(sums, counts, n_r, prof)
         sx = 0.0
@@ -145,7 +152,12 @@ def _track_kernel(
                 fl |= _NOT_CONVERGED
             # The profile comes from the last sampling pass: its centre differs from the final
             # one by the last step (< _CONVERGED_PX), a second-order change in a radial profile.
-        if not (0.5 <= cx <= w - 1.5 and 0.5 <= cy <= h - 1.5):
+        inside = 0.5 <= cx <= w - 1.5 and 0.5 <= cy <= h - 1.5
+        # QI and FIT end on the rings' centre of symmetry: rings asymmetric about it mean the
+        # bead's own centre lies elsewhere (outside the ROI).
+        if inside and method >= 2:
+            inside = asymmetry(sums, counts, n_r) <= MAX_ASYMMETRY
+        if not inside:
             x_out[i] = np.nan
             y_out[i] = np.nan
             flags_out[i] = fl | _OUTSIDE

@@ -9,6 +9,12 @@
 //                   beads whose look depends on the position of the Z stage named by the
 //                   "FocusStage" property.
 //   MagacqZStage  - a focus stage, positions in um, settling for "SettleMs" after each move.
+//   MagacqMagnetStage - a motor stage for the magnets (height or rotation), positions in the
+//                   stage's units ("um"; a rotation stage reports degrees), moving at
+//                   "Velocity" units/s: a move takes |distance| / Velocity, the position
+//                   passing through every point on the way; Stop() halts it where it is.
+//                   "Fault" injects a motor fault: "Refuse" fails every move with an error,
+//                   "Stall" accepts a move but never gets there (busy until stopped).
 //
 // Built by simulators/mm_adapter/build.py against the MMDevice sources of the pinned pymmcore.
 
@@ -31,6 +37,11 @@ namespace {
 
 const char* const kCameraName = "MagacqCamera";
 const char* const kStageName = "MagacqZStage";
+const char* const kMagnetStageName = "MagacqMagnetStage";
+const char* const kFaultNone = "None";
+const char* const kFaultRefuse = "Refuse";
+const char* const kFaultStall = "Stall";
+const int kErrMotorFault = 10101;
 const char* const kPatternCounter = "Counter";
 const char* const kPatternBeads = "Beads";
 const char* const kPixel8 = "8bit";
@@ -135,6 +146,152 @@ private:
    std::atomic<double> pos_{0.0};
    std::atomic<double> settleMs_{2.0};
    std::atomic<Clock::time_point> settledAt_{Clock::time_point{}};
+};
+
+// ------------------------------------------------------------------------------------------
+// Magnet stage
+// ------------------------------------------------------------------------------------------
+
+class MagacqMagnetStage : public CStageBase<MagacqMagnetStage> {
+public:
+   MagacqMagnetStage() {
+      InitializeDefaultErrorMessages();
+      SetErrorText(kErrMotorFault, "MagacqMagnetStage: motor fault (injected by Fault=Refuse)");
+      CreateFloatProperty("LowerLimitUm", 0.0, false, nullptr, true);
+      CreateFloatProperty("UpperLimitUm", 20000.0, false, nullptr, true);
+      CreateFloatProperty("StartUm", 0.0, false, nullptr, true);
+   }
+
+   int Initialize() override {
+      char buf[MM::MaxStrLength];
+      GetProperty("LowerLimitUm", buf);
+      lower_ = std::atof(buf);
+      GetProperty("UpperLimitUm", buf);
+      upper_ = std::atof(buf);
+      GetProperty("StartUm", buf);
+      const double start = std::atof(buf);
+      if (!(lower_ < upper_) || start < lower_ || start > upper_)
+         return DEVICE_INVALID_PROPERTY_LIMTS;
+      from_ = to_ = start;
+      CreateFloatProperty(MM::g_Keyword_Position, start, false,
+                          new CPropertyAction(this, &MagacqMagnetStage::OnPosition));
+      SetPropertyLimits(MM::g_Keyword_Position, lower_, upper_);
+      CreateFloatProperty("Velocity", 1000.0, false,
+                          new CPropertyAction(this, &MagacqMagnetStage::OnVelocity));
+      SetPropertyLimits("Velocity", 0.001, 1.0e6);
+      CreateStringProperty("Fault", kFaultNone, false,
+                           new CPropertyAction(this, &MagacqMagnetStage::OnFault));
+      AddAllowedValue("Fault", kFaultNone);
+      AddAllowedValue("Fault", kFaultRefuse);
+      AddAllowedValue("Fault", kFaultStall);
+      return DEVICE_OK;
+   }
+
+   int Shutdown() override { return DEVICE_OK; }
+   void GetName(char* name) const override {
+      CDeviceUtils::CopyLimitedString(name, kMagnetStageName);
+   }
+   bool Busy() override {
+      std::lock_guard<std::mutex> g(lock_);
+      return stalled_ || Clock::now() < end_;
+   }
+
+   int SetPositionUm(double pos) override {
+      if (pos < lower_ || pos > upper_) return DEVICE_UNKNOWN_POSITION;
+      std::lock_guard<std::mutex> g(lock_);
+      if (fault_ == kFaultRefuse) return kErrMotorFault;
+      const auto now = Clock::now();
+      from_ = PositionAt(now);
+      to_ = pos;
+      t0_ = now;
+      stalled_ = (fault_ == kFaultStall);
+      end_ = now + std::chrono::duration_cast<Clock::duration>(
+                       std::chrono::duration<double>(std::fabs(to_ - from_) / velocity_));
+      return DEVICE_OK;
+   }
+   int GetPositionUm(double& pos) override {
+      std::lock_guard<std::mutex> g(lock_);
+      pos = PositionAt(Clock::now());
+      return DEVICE_OK;
+   }
+   int Stop() override {
+      std::lock_guard<std::mutex> g(lock_);
+      const auto now = Clock::now();
+      from_ = to_ = PositionAt(now);
+      end_ = now;
+      stalled_ = false;
+      return DEVICE_OK;
+   }
+   int SetPositionSteps(long steps) override { return SetPositionUm(steps * kStepUm); }
+   int GetPositionSteps(long& steps) override {
+      double pos;
+      GetPositionUm(pos);
+      steps = std::lround(pos / kStepUm);
+      return DEVICE_OK;
+   }
+   int SetOrigin() override { return DEVICE_UNSUPPORTED_COMMAND; }
+   int GetLimits(double& lower, double& upper) override {
+      lower = lower_;
+      upper = upper_;
+      return DEVICE_OK;
+   }
+   int IsStageSequenceable(bool& isSequenceable) const override {
+      isSequenceable = false;
+      return DEVICE_OK;
+   }
+   bool IsContinuousFocusDrive() const override { return false; }
+
+   int OnPosition(MM::PropertyBase* prop, MM::ActionType act) {
+      if (act == MM::BeforeGet) {
+         double pos;
+         GetPositionUm(pos);
+         prop->Set(pos);
+      } else if (act == MM::AfterSet) {
+         double v;
+         prop->Get(v);
+         return SetPositionUm(v);
+      }
+      return DEVICE_OK;
+   }
+   int OnVelocity(MM::PropertyBase* prop, MM::ActionType act) {
+      std::lock_guard<std::mutex> g(lock_);
+      if (act == MM::BeforeGet) {
+         prop->Set(velocity_);
+      } else if (act == MM::AfterSet) {
+         prop->Get(velocity_);
+      }
+      return DEVICE_OK;
+   }
+   int OnFault(MM::PropertyBase* prop, MM::ActionType act) {
+      std::lock_guard<std::mutex> g(lock_);
+      if (act == MM::BeforeGet) {
+         prop->Set(fault_.c_str());
+      } else if (act == MM::AfterSet) {
+         prop->Get(fault_);
+      }
+      return DEVICE_OK;
+   }
+
+private:
+   // Where the motor is at `t` (call with lock_ held): from_ towards to_ at velocity_.
+   double PositionAt(Clock::time_point t) const {
+      if (stalled_) return from_;
+      if (t >= end_) return to_;
+      const double moved = std::chrono::duration<double>(t - t0_).count() * velocity_;
+      return to_ > from_ ? from_ + moved : from_ - moved;
+   }
+
+   static constexpr double kStepUm = 0.001;
+   std::mutex lock_;
+   double lower_ = 0.0;
+   double upper_ = 20000.0;
+   double from_ = 0.0;
+   double to_ = 0.0;
+   double velocity_ = 1000.0;
+   bool stalled_ = false;
+   std::string fault_ = kFaultNone;
+   Clock::time_point t0_{};
+   Clock::time_point end_{};
 };
 
 // ------------------------------------------------------------------------------------------
@@ -546,12 +703,14 @@ private:
 MODULE_API void InitializeModuleData() {
    RegisterDevice(kCameraName, MM::CameraDevice, "magacq test camera (frame counter, beads)");
    RegisterDevice(kStageName, MM::StageDevice, "magacq test focus stage");
+   RegisterDevice(kMagnetStageName, MM::StageDevice, "magacq test magnet motor (height, rotation)");
 }
 
 MODULE_API MM::Device* CreateDevice(const char* name) {
    if (name == nullptr) return nullptr;
    if (std::strcmp(name, kCameraName) == 0) return new MagacqCamera();
    if (std::strcmp(name, kStageName) == 0) return new MagacqZStage();
+   if (std::strcmp(name, kMagnetStageName) == 0) return new MagacqMagnetStage();
    return nullptr;
 }
 

@@ -15,15 +15,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from buffers import BufferOverflow, SegmentError, VideoBuffer, make_locks
 
 from .test_faults import kill_self
+from .test_video_processes import METHODS, H, W, claim_and_hang, frame, producer, run_to_end
 
-W, H, N, S = 6, 4, 3, 3  # width, height, images per stack, stacks
+N, S = 3, 3  # images per stack, stacks
 GROUPS = ("trackers", "recorder")
-METHODS = ["fork", "spawn"]
-
-
-def frame(i: int) -> np.ndarray:
-    """Row-major (height, width) frame: pixel k holds i + k (mod 2**16)."""
-    return ((np.arange(H * W, dtype=np.int64).reshape(H, W) + i) % 65536).astype(np.uint16)
 
 
 def new(namespace: str | None = None, groups=GROUPS, locks=None, n_stacks=S) -> VideoBuffer:
@@ -169,12 +164,6 @@ test_groups_model = GroupsModel.TestCase
 N_FRAMES = 30 * N
 
 
-def producer(locks, namespace, n_frames):
-    with VideoBuffer(create=False, locks=locks, namespace=namespace) as vb:
-        for i in range(n_frames):
-            vb.write_image_and_timestamp(frame(i).T, i / 1000, timeout=None)
-
-
 def consumer(locks, namespace, group, n_stacks, taken, results):
     """Claim stacks of ``group`` until the group has taken ``n_stacks`` in all."""
     got, bad = [], 0
@@ -212,14 +201,7 @@ def test_trackers_and_a_recorder_each_see_every_frame(method):
             for g in roles
         ]
         prod = ctx.Process(target=producer, args=(locks, ns, N_FRAMES))
-        for p in [*consumers, prod]:
-            p.start()
-        outcomes = [results.get(timeout=120) for _ in consumers]
-        for p in [*consumers, prod]:
-            p.join(timeout=60)
-            assert p.exitcode == 0
-    results.close()
-    results.join_thread()
+        outcomes = run_to_end(consumers, prod, results)
     for group in GROUPS:
         stacks = [s for g, got, bad in outcomes if g == group for s in got]
         assert all(bad == 0 for g, _, bad in outcomes)
@@ -227,13 +209,6 @@ def test_trackers_and_a_recorder_each_see_every_frame(method):
             assert s == list(range(s[0], s[0] + N))
         # no stack skipped by a group, none twice
         assert sorted(fn for s in stacks for fn in s) == list(range(N_FRAMES))
-
-
-def claim_and_hang(locks, namespace, group, claimed):
-    vb = VideoBuffer(create=False, locks=locks, namespace=namespace)
-    vb.claim_stack(timeout=None, group=group)
-    claimed.set()
-    signal.pause()
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -247,7 +222,7 @@ def test_a_killed_recorders_claim_is_recovered(method, requeue):
         fill(vb, 0, 2 * N)
         for _ in range(2):  # the trackers are done with both stacks
             vb.release_stack(vb.claim_stack(group="trackers"))
-        p = ctx.Process(target=claim_and_hang, args=(locks, ns, "recorder", claimed))
+        p = ctx.Process(target=claim_and_hang, args=(locks, ns, claimed, "recorder"))
         p.start()
         assert claimed.wait(60)
         assert vb.list_claims() == [(0, p.pid, 0)]

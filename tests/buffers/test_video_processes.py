@@ -51,6 +51,19 @@ def consumer(locks, namespace, n_frames, results):
     results.put((os.getpid(), got, bad))
 
 
+def run_to_end(consumers, producer, results) -> list:
+    """Start the consumers and the producer; one result from each consumer; all exit with 0."""
+    for p in [*consumers, producer]:
+        p.start()
+    outcomes = [results.get(timeout=120) for _ in consumers]
+    for p in [*consumers, producer]:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    results.close()
+    results.join_thread()
+    return outcomes
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_producer_and_parallel_consumers(method):
     ctx = multiprocessing.get_context(method)
@@ -66,14 +79,7 @@ def test_producer_and_parallel_consumers(method):
             ctx.Process(target=consumer, args=(locks, ns, N_FRAMES, results)) for _ in range(3)
         ]
         prod = ctx.Process(target=producer, args=(locks, ns, N_FRAMES))
-        for p in [*consumers, prod]:
-            p.start()
-        outcomes = [results.get(timeout=120) for _ in consumers]
-        for p in [*consumers, prod]:
-            p.join(timeout=60)
-            assert p.exitcode == 0
-    results.close()
-    results.join_thread()
+        outcomes = run_to_end(consumers, prod, results)
     seen = []
     for _pid, stacks, bad in outcomes:
         assert bad == 0
@@ -113,9 +119,9 @@ def test_consumer_blocks_until_a_stack_is_ready(method):
     out.join_thread()
 
 
-def claim_and_hang(locks, namespace, claimed):
+def claim_and_hang(locks, namespace, claimed, group=None):
     vb = VideoBuffer(create=False, locks=locks, namespace=namespace)
-    vb.claim_stack(timeout=None)
+    vb.claim_stack(timeout=None, group=group)
     claimed.set()
     signal.pause()
 

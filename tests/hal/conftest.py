@@ -33,6 +33,12 @@ def session_conformance(
             # the adapter delivers one frame per exposure
             "slow_camera": {**base, "exposure_ms": 600.0, "roi": (0, 0, 64, 64)},
             "focus_stage": {},
+            # the adapter's magnet stages (5 mm/s, 10 turns/s: a 2-unit move takes 0.2-0.4 s)
+            "magnets": {
+                "height_stage": "MagnetZ",
+                "rotation_stage": "MagnetR",
+                "velocity_property": "Velocity",
+            },
         }
 
     @functools.cache

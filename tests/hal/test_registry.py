@@ -13,7 +13,7 @@ import pytest
 import hal
 from hal import DriverNotFoundError, LibraryMissingError, list_drivers
 from hal.conformance import DriverConformance, spec_for_driver
-from simulators.driver import SimCamera, SimFocusStage
+from simulators.driver import SimCamera, SimFocusStage, SimMagnets
 
 PLUGIN = "magacq_testdrv_plugin"
 
@@ -138,9 +138,13 @@ def test_builtin_sim_listed_and_usable():
     info = {d.name: d for d in list_drivers()}
     assert {"sim", "mmcore", "genicam"} <= set(info)
     sim = info["sim"]
-    assert sim.usable and sim.has_camera and sim.has_focus_stage and sim.reason == ""
+    assert sim.usable and sim.kinds == ("camera", "focus_stage", "magnets") and sim.reason == ""
+    assert info["mmcore"].has_magnets and not info["genicam"].has_magnets
     assert hal.camera_class("sim") is SimCamera
     assert hal.focus_stage_class("sim") is SimFocusStage
+    assert hal.magnets_class("sim") is SimMagnets
+    with pytest.raises(DriverNotFoundError, match="no Magnets"):
+        hal.magnets_class("genicam")
 
 
 def test_module_class_path():
@@ -162,7 +166,7 @@ def test_unknown_name_lists_known():
 def test_third_party_found_and_runs(plugin):
     info = {d.name: d for d in list_drivers()}
     drv = info["zz_testdrv"]
-    assert drv.usable and drv.has_camera and not drv.has_focus_stage
+    assert drv.usable and drv.kinds == ("camera",)
     cls = hal.camera_class("zz_testdrv")
     with cls({"level": 42}) as cam:
         out = np.empty((cam.height, cam.width), cam.dtype)

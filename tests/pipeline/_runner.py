@@ -22,8 +22,12 @@ def env() -> dict[str, str]:
     return e
 
 
-def write_config(tmp: Path, **overrides: object) -> Path:
-    cfg: dict = {
+def write_config(
+    tmp: Path, base: dict | None = None, name: str = "run", **overrides: object
+) -> Path:
+    """``tmp/NAME.yaml``: ``base`` (default: the ring camera's small run) with ``overrides``
+    (sections merged one level deep)."""
+    cfg: dict = base or {
         "camera": {"driver": RINGCAM, "settings": {"frame_rate": 200}},
         "buffers": {"n_stacks": 8, "images_per_stack": 5},
         "tracking": {"workers": 2, "roi_size": 32},
@@ -35,16 +39,16 @@ def write_config(tmp: Path, **overrides: object) -> Path:
             cfg[key] = {**cfg[key], **value}
         else:
             cfg[key] = value
-    path = tmp / "run.yaml"
+    path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
 
 
-def start(config: Path, *args: str) -> subprocess.Popen:
+def start(config: Path, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [*MAGACQ, "run", str(config), *args],
         cwd=config.parent,
-        env=env(),
+        env={**env(), **(extra_env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -62,19 +66,25 @@ def run(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedP
     return cli("run", str(config), *args, cwd=config.parent, timeout=timeout)
 
 
-def wait_for_frames(proc: subprocess.Popen, role: str = "magacq producer", timeout: float = 90):
-    """Wait until the run has a live process titled ``role`` and has stored frames."""
+def wait_for_process(proc: subprocess.Popen, title: str, timeout: float = 120) -> psutil.Process:
+    """The run's process titled ``title`` (e.g. ``magacq writer``) as soon as it appears."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for child in psutil.Process(proc.pid).children(recursive=True):
             try:
-                if " ".join(child.cmdline()).startswith(role):
-                    time.sleep(0.8)  # let frames flow
+                if " ".join(child.cmdline()).startswith(title):
                     return child
             except psutil.NoSuchProcess:
                 continue
-        time.sleep(0.1)
-    raise AssertionError(f"no {role!r} process appeared")
+        time.sleep(0.02)
+    raise AssertionError(f"no {title!r} process appeared")
+
+
+def wait_for_frames(proc: subprocess.Popen, role: str = "magacq producer", timeout: float = 90):
+    """Wait until the run has a live process titled ``role`` and has stored frames."""
+    child = wait_for_process(proc, role, timeout)
+    time.sleep(0.8)  # let frames flow
+    return child
 
 
 def output_file(tmp: Path) -> Path:

@@ -1,0 +1,171 @@
+"""Force calibration: magacq.analysis against tweezepy on the same simulated traces.
+
+Traces: simulators.fluctuations (exact camera sampling of the bead's OU motion, blurred over
+the exposure), the simulator's default tether (3.4 um dsDNA, R = 1.4 um bead), 200 Hz.
+
+1. Accuracy: ``--beads`` beads at each force from 0.1 to 20 pN, ``--taus`` correlation times
+   each, exposure = the frame period (the camera integrates all the time: tweezepy's
+   ``lansdorpPSD`` model is exact there) and half of it (only magacq models that). Printed per
+   force: mean F_fit / F_true and its scatter for magacq's spectrum and Allan fits and
+   tweezepy's PSD and AV fits (``mlefit``, defaults, the bead's kT, radius and viscosity).
+2. Speed: a one-hour run of ``--run-beads`` beads at 200 Hz in 12 plateaus of 5 min (0.1 to
+   20 pN): the CPU time to calibrate every bead on every plateau with magacq (spectrum + Allan
+   + equipartition) and with tweezepy (PSD + AV), and the ratio.
+3. End to end (``--end-to-end``): the same run written as a run file (45 tethered and 5
+   reference beads, events, through the run-file writer; 1.6 GB), then ``magacq analyze``'s
+   wall time on it, with and without the figures.
+
+    .venv/bin/python benchmarks/bench_analysis.py [--beads 20] [--taus 300] [--run-beads 50]
+        [--end-to-end DIR]
+"""
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import io  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from magacq.analysis import calibrate_force, fit_allan, fit_spectrum  # noqa: E402
+from simulators.fluctuations import camera_trace, trap  # noqa: E402
+from simulators.motion import MotionParams  # noqa: E402
+
+FS = 200.0
+FORCES = (0.1, 0.3, 1.0, 3.0, 10.0, 20.0)
+
+
+def _tweezepy_forces(x: np.ndarray, mp: MotionParams, length: float) -> tuple[float, float]:
+    """tweezepy's PSD and AV forces (pN) of trace ``x``; NaN where a fit failed."""
+    from tweezepy import AV, PSD
+
+    out = []
+    for kind in (PSD, AV):
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                fit = kind(x, FS)
+                fit.mlefit(kT=mp.kt, radius=mp.bead_radius_nm,
+                           viscosity=mp.viscosity_pn_s_per_nm2)  # fmt: skip
+            out.append(float(fit.results["k"]) * length)
+        except Exception:  # tweezepy raises assorted errors on fits it cannot do
+            out.append(np.nan)
+    return out[0], out[1]
+
+
+def _beads(force: float, n: int, frames: int, exposure: float, rng) -> tuple:
+    mp = MotionParams(force_pn=force)
+    k, g = trap(mp)
+    x = camera_trace(frames, FS, np.full(n, k), g, exposure_s=exposure, kt=mp.kt, rng=rng)
+    return mp, mp.extension_nm + mp.bead_radius_nm, x
+
+
+def accuracy(n_beads: int, taus: float) -> None:
+    rng = np.random.default_rng(1)
+    print("F_fit / F_true, mean +- sd over beads (tweezepy: failed fits dropped, count shown)")
+    for exposure in (1 / FS, 0.5 / FS):
+        print(f"\nexposure {exposure * 1e3:.1f} ms, {n_beads} beads per force, {taus:g} tau each")
+        print(f"{'F pN':>6} {'fc Hz':>6} | {'magacq PSD':>14} {'magacq AV':>14} | "
+              f"{'tweezepy PSD':>14} {'tweezepy AV':>14}")  # fmt: skip
+        errs: dict[str, list[float]] = {k: [] for k in ("mp", "ma", "tp", "ta")}
+        for force in FORCES:
+            k, g = trap(MotionParams(force_pn=force))
+            frames = max(20000, int(taus * g / k * FS))
+            mp, length, x = _beads(force, n_beads, frames, exposure, rng)
+            ours = np.array([[fit_spectrum(t, FS, length, exposure_s=exposure, kt=mp.kt).force_pn,
+                              fit_allan(t, FS, length, exposure_s=exposure, kt=mp.kt).force_pn]
+                             for t in x]) / force  # fmt: skip
+            theirs = np.array([_tweezepy_forces(t, mp, length) for t in x]) / force
+            cells = []
+            for key, col in (("mp", ours[:, 0]), ("ma", ours[:, 1]),
+                             ("tp", theirs[:, 0]), ("ta", theirs[:, 1])):  # fmt: skip
+                ok = col[np.isfinite(col)]
+                errs[key].append(abs(np.mean(ok) - 1) if len(ok) else np.nan)
+                tail = "" if len(ok) == len(col) else f"({len(ok)})"
+                cells.append(f"{np.mean(ok):6.3f}+-{np.std(ok):5.3f}{tail}" if len(ok) else "-")
+            print(f"{force:6.1f} {k / (2 * np.pi * g):6.2f} | {cells[0]:>14} {cells[1]:>14} | "
+                  f"{cells[2]:>14} {cells[3]:>14}")  # fmt: skip
+        print("mean |bias| over forces: " + ", ".join(
+            f"{name} {np.nanmean(errs[key]) * 100:.1f} %"
+            for key, name in (("mp", "magacq PSD"), ("ma", "magacq AV"),
+                              ("tp", "tweezepy PSD"), ("ta", "tweezepy AV"))))  # fmt: skip
+
+
+def speed(n_beads: int, hours: float) -> None:
+    rng = np.random.default_rng(2)
+    forces = np.geomspace(0.1, 20.0, 12)
+    plateau_frames = int(hours * 3600 * FS / len(forces))
+    exposure = 1 / FS
+    plateaus = [_beads(f, n_beads, plateau_frames, exposure, rng) for f in forces]
+    print(f"\none {hours:g}-hour run: {n_beads} beads at {FS:g} Hz, {len(forces)} plateaus of "
+          f"{plateau_frames / FS:.0f} s ({n_beads * len(forces)} calibrations)")  # fmt: skip
+    c0 = time.process_time()
+    for mp, length, x in plateaus:
+        for t in x:
+            calibrate_force(t, FS, length, exposure_s=exposure, kt=mp.kt)
+    ours = time.process_time() - c0
+    c0 = time.process_time()
+    subset = max(1, n_beads // 10)  # tweezepy is slow: time a tenth of the beads, scale up
+    for mp, length, x in plateaus:
+        for t in x[:subset]:
+            _tweezepy_forces(t, mp, length)
+    theirs = (time.process_time() - c0) * n_beads / subset
+    print(f"magacq (spectrum + Allan + equipartition): {ours:.1f} CPU s")
+    print(f"tweezepy (PSD + AV), {subset} of {n_beads} beads timed, scaled: {theirs:.1f} CPU s")
+    print(f"ratio tweezepy / magacq: {theirs / ours:.1f}")
+
+
+def end_to_end(directory: Path, n_beads: int, hours: float) -> None:
+    import sys
+
+    from magacq.offline import AnalysisSettings, analyze_run
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' run-file writer
+    from tests.offline._runfiles import Step, write_run
+
+    forces = np.geomspace(0.1, 20.0, 12)
+    frames = int(hours * 3600 * FS / (len(forces) + 1))
+    steps = [Step("surface", frames)] + [Step(f"{f:.2g} pN", frames, float(f)) for f in forces]
+    directory.mkdir(parents=True, exist_ok=True)
+    run = directory / "hour.h5"
+    refs = max(1, n_beads // 10)
+    w0 = time.perf_counter()
+    write_run(run, steps, tethered=n_beads - refs, references=refs)
+    print(f"\nrun file of {n_beads} beads ({refs} reference), {len(steps)} plateaus of "
+          f"{frames / FS:.0f} s: {run.stat().st_size / 1e9:.2f} GB, written in "
+          f"{time.perf_counter() - w0:.0f} s")  # fmt: skip
+    settings = AnalysisSettings(zero_step="surface")
+    for figures in (False, True):
+        w0 = time.perf_counter()
+        res, written = analyze_run(run, directory / "out", settings, figures=figures)
+        wall = time.perf_counter() - w0
+        n = sum(len(b.plateaus) for b in res.beads)
+        print(f"magacq analyze {'with' if figures else 'without'} figures: {wall:.1f} s wall "
+              f"({n} bead-plateaus, {len(written)} files, {len(res.problems)} problems)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--beads", type=int, default=20, help="beads per force (accuracy)")
+    ap.add_argument("--taus", type=float, default=300, help="trace length, correlation times")
+    ap.add_argument("--run-beads", type=int, default=50, help="beads of the one-hour run")
+    ap.add_argument("--hours", type=float, default=1.0)
+    ap.add_argument("--end-to-end", type=Path, metavar="DIR",
+                    help="also write the run file in DIR and time magacq analyze on it")
+    ap.add_argument("--skip-accuracy", action="store_true")
+    args = ap.parse_args()
+    if not args.skip_accuracy:
+        accuracy(args.beads, args.taus)
+    speed(args.run_beads, args.hours)
+    if args.end_to_end is not None:
+        end_to_end(args.end_to_end, args.run_beads, args.hours)
+
+
+if __name__ == "__main__":
+    main()

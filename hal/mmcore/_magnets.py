@@ -1,0 +1,168 @@
+"""The mmcore magnets driver: the magnets' height and rotation motors as Micro-Manager Stages."""
+
+import logging
+import math
+from typing import Any, ClassVar
+
+from hal._camera import Camera as _Camera
+from hal._errors import DeviceError, UnsupportedSettingError
+from hal._magnets import Axis
+from hal._magnets import Magnets as _Magnets
+from hal.mmcore._core import (
+    MM_ERRORS,
+    device_label,
+    import_pymmcore,
+    missing_library,
+    position_limits,
+    set_property,
+    shared_or_own_core,
+)
+from hal.mmcore._settings import MMCoreMagnetsSettings
+
+logger = logging.getLogger("hal.mmcore")
+
+
+class _Stage:
+    """One magnet axis on a Stage device: its label and the unit conversion."""
+
+    def __init__(self, label: str, units_per_unit: float, offset: float) -> None:
+        self.label, self.scale, self.offset = label, units_per_unit, offset
+
+    def to_stage(self, x: float) -> float:
+        return (x - self.offset) * self.scale
+
+    def from_stage(self, u: float) -> float:
+        return self.offset + u / self.scale
+
+
+class Magnets(_Magnets):
+    """Magnets whose height and/or rotation motor is a Micro-Manager Stage device.
+
+    Given ``camera=`` (an mmcore :class:`~hal.mmcore.Camera`), it drives that camera's
+    CMMCore, which must be open first; alone, it loads ``config_file`` into its own.
+
+    Parameters
+    ----------
+    settings : mapping, optional
+        See :class:`MMCoreMagnetsSettings`.
+    camera : hal.mmcore.Camera, optional
+        The camera whose CMMCore to share.
+    """
+
+    Settings: ClassVar[type[MMCoreMagnetsSettings]] = MMCoreMagnetsSettings
+    settings: MMCoreMagnetsSettings
+
+    def __init__(self, settings: Any = None, *, camera: _Camera | None = None) -> None:
+        super().__init__(settings, camera=camera)
+        self.core: Any = None
+        self._owns_core = False
+        self._stages: dict[str, _Stage] = {}
+        self._limits: dict[str, tuple[float, float]] = {}
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return missing_library()
+
+    @property
+    def axes(self) -> tuple[Axis, ...]:
+        s = self.settings
+        return tuple(
+            a for a, label in (("height", s.height_stage), ("rotation", s.rotation_stage)) if label
+        )
+
+    def _do_open(self) -> None:
+        pymmcore = import_pymmcore()
+        s = self.settings
+        core, self._owns_core = shared_or_own_core(self.camera, s.mm_path, s.config_file, "magnets")
+        try:
+            for axis in self.axes:
+                wanted = s.height_stage if axis == "height" else s.rotation_stage
+                label = device_label(core, wanted, "", pymmcore.StageDevice, f"magnet {axis}")
+                stage = (
+                    _Stage(label, s.height_units_per_mm, s.height_offset_mm)
+                    if axis == "height"
+                    else _Stage(label, s.rotation_units_per_turn, s.rotation_offset_turns)
+                )
+                self._stages[axis] = stage
+                self._limits[axis] = self._read_limits(core, axis, stage)
+                if s.velocity_property and not core.hasProperty(label, s.velocity_property):
+                    raise UnsupportedSettingError(
+                        f"magnet {axis} stage {label!r} has no property {s.velocity_property!r}"
+                    )
+        except BaseException:
+            if self._owns_core:
+                core.unloadAllDevices()
+            raise
+        self.core = core
+        logger.info(
+            "opened MMCore magnets %s",
+            ", ".join(f"{a} on {st.label!r} {self._limits[a]}" for a, st in self._stages.items()),
+        )
+
+    def _read_limits(self, core: Any, axis: Axis, stage: _Stage) -> tuple[float, float]:
+        given = (
+            self.settings.height_limits_mm
+            if axis == "height"
+            else (self.settings.rotation_limits_turns)
+        )
+        if given is not None:
+            lo, hi = given
+        else:
+            lo, hi = sorted(stage.from_stage(u) for u in position_limits(core, stage.label))
+        if not lo < hi:
+            raise UnsupportedSettingError(f"magnet {axis} limits [{lo:g}, {hi:g}] are empty")
+        return (float(lo), float(hi))
+
+    def _do_close(self) -> None:
+        if self._owns_core and self.core is not None:
+            self.core.unloadAllDevices()
+        self.core = None
+        self._stages.clear()
+
+    def _do_limits(self, axis: Axis) -> tuple[float, float]:
+        self._require_open()
+        return self._limits[axis]
+
+    def _do_max_velocity(self, axis: Axis) -> float:
+        prop = self.settings.velocity_property
+        if prop is None:
+            raise UnsupportedSettingError(
+                f"mmcore magnets: no velocity_property set, a {axis} velocity cannot be set"
+            )
+        label = self._stages[axis].label
+        if self.core.hasPropertyLimits(label, prop):
+            return self.core.getPropertyUpperLimit(label, prop) / abs(self._stages[axis].scale)
+        return math.inf
+
+    def _do_move_to(self, axis: Axis, target: float, velocity: float | None) -> None:
+        stage = self._stages[axis]
+        if velocity is not None:
+            prop = self.settings.velocity_property
+            assert prop is not None  # _do_max_velocity refused the move otherwise
+            set_property(self.core, stage.label, prop, velocity * abs(stage.scale))
+        try:
+            self.core.setPosition(stage.label, stage.to_stage(target))
+        except MM_ERRORS as exc:
+            msg = " ".join(str(exc).split())
+            raise DeviceError(
+                f"magnet {axis} stage {stage.label!r} refused {target:g}: {msg}"
+            ) from None
+
+    def _do_position(self, axis: Axis) -> float:
+        stage = self._stages[axis]
+        try:
+            return stage.from_stage(float(self.core.getPosition(stage.label)))
+        except MM_ERRORS as exc:
+            raise DeviceError(f"magnet {axis} stage {stage.label!r}: {exc}") from None
+
+    def _do_is_busy(self, axis: Axis) -> bool:
+        return bool(self.core.deviceBusy(self._stages[axis].label))
+
+    def _do_stop(self) -> None:
+        for axis, stage in self._stages.items():
+            try:
+                self.core.stop(stage.label)
+            except MM_ERRORS as exc:
+                raise DeviceError(
+                    f"magnet {axis} stage {stage.label!r} did not stop: {exc}"
+                ) from None

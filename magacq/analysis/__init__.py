@@ -1,0 +1,69 @@
+"""Force calibration and tether mechanics from tracked bead positions: pure functions on arrays.
+
+Geometry (short and long pendulum). The magnets pull the bead up (z) with a force ``F`` and hold
+its magnetic moment along their field, horizontal in the sample plane. A bead on a tether of
+extension ``l`` with radius ``R`` is a pendulum in the two lateral directions, but not the same
+one: **perpendicular to the field** the bead rolls freely about the field axis, the pivot is the
+anchor and the lever the whole ``l + R`` (long pendulum), ``k = F / (l + R)``; **along the
+field** the moment stops the bead rolling, it swings as a pendulum of length ``l`` coupled to its
+rotation (short pendulum, a stiffer, two-mode spectrum). So the axis that calibrates is the one
+*perpendicular to the field*, with ``length_nm = l + R``: ``F = kT (l + R) / <dx^2>`` there
+(te Velthuis et al. 2010; Lipfert et al. 2009). Magnets whose field runs along the camera's x
+calibrate on y (``magacq analyze --axis y``, the default).
+
+Public API
+----------
+- :func:`fit_spectrum` (:class:`SpectrumFit`): maximum-likelihood fit of the power spectrum with
+  aliasing and motion blur (Lansdorp & Saleh 2012); :func:`camera_psd`, :func:`periodogram`.
+- :func:`fit_allan` (:class:`AllanFit`): the same from the Allan variance;
+  :func:`allan_variance`, :func:`camera_allan_variance`.
+- :func:`equipartition_force` (:class:`EquipartitionForce`): ``kT (l + R) / <dx^2>``.
+- :func:`calibrate_force` (:class:`ForceCalibration`): all three on one trace.
+- :func:`correct_drift`: subtract the reference beads' mean motion; :func:`correlated_mean`.
+- :func:`fit_wlc` (:class:`WLCFit`), :func:`wlc_force`: worm-like chain.
+- :func:`fit_rotation_curve` (:class:`RotationFit`, :class:`BucklingFit`): hat curves.
+- Figures (matplotlib): :func:`plot_spectrum`, :func:`plot_allan`, :func:`plot_force_extension`,
+  :func:`plot_rotation`, each taking a result and an optional Axes.
+"""
+
+from magacq.analysis._allan import AllanFit, allan_variance, camera_allan_variance, fit_allan
+from magacq.analysis._calibration import ForceCalibration, calibrate_force
+from magacq.analysis._drift import correct_drift
+from magacq.analysis._equipartition import EquipartitionForce, equipartition_force
+from magacq.analysis._figures import (
+    plot_allan,
+    plot_force_extension,
+    plot_rotation,
+    plot_spectrum,
+)
+from magacq.analysis._rotation import BucklingFit, RotationFit, fit_rotation_curve
+from magacq.analysis._spectrum import SpectrumFit, camera_psd, fit_spectrum, periodogram
+from magacq.analysis._stats import correlated_mean
+from magacq.analysis._wlc import WLCFit, fit_wlc, wlc_force
+
+__all__ = [
+    "AllanFit",
+    "BucklingFit",
+    "EquipartitionForce",
+    "ForceCalibration",
+    "RotationFit",
+    "SpectrumFit",
+    "WLCFit",
+    "allan_variance",
+    "calibrate_force",
+    "camera_allan_variance",
+    "camera_psd",
+    "correct_drift",
+    "correlated_mean",
+    "equipartition_force",
+    "fit_allan",
+    "fit_rotation_curve",
+    "fit_spectrum",
+    "fit_wlc",
+    "periodogram",
+    "plot_allan",
+    "plot_force_extension",
+    "plot_rotation",
+    "plot_spectrum",
+    "wlc_force",
+]

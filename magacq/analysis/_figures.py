@@ -1,0 +1,106 @@
+"""Figures of the fits: one function per figure, each taking the result and an optional Axes.
+
+matplotlib is imported when a figure is drawn, so the fits run without it.
+"""
+
+from typing import Any
+
+import numpy as np
+
+from magacq.analysis._allan import AllanFit
+from magacq.analysis._rotation import RotationFit
+from magacq.analysis._spectrum import SpectrumFit
+from magacq.analysis._wlc import WLCFit
+
+__all__ = ["plot_allan", "plot_force_extension", "plot_rotation", "plot_spectrum"]
+
+
+def _axes(ax: Any) -> Any:
+    if ax is not None:
+        return ax
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(5, 4), layout="constrained").add_subplot()
+
+
+def plot_spectrum(fit: SpectrumFit, ax: Any = None, *, label: str = "", color: Any = None) -> Any:
+    """The averaged periodogram (log-binned points) and the fitted spectrum, corner marked."""
+    ax = _axes(ax)
+    pts = ax.loglog(fit.freq_hz, fit.psd_nm2_hz, ".", ms=3, color=color, alpha=0.6)[0]
+    f = np.geomspace(fit.freq_hz[0], fit.frame_rate / 2, 300)
+    text = f"{fit.force_pn:.3g} +- {fit.force_err_pn:.2g} pN"
+    ax.loglog(f, fit.model_psd(f), "-", color=pts.get_color(), lw=1.2,
+              label=f"{label}: {text}" if label else text)
+    ax.axvline(fit.corner_hz, color=pts.get_color(), ls=":", lw=0.8)
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_ylabel("PSD (nm$^2$/Hz)")
+    ax.set_title("power spectrum, ML fit (blur + aliasing)", fontsize=9)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_allan(fit: AllanFit, ax: Any = None, *, label: str = "", color: Any = None) -> Any:
+    """The Allan deviation (points) and the fitted one."""
+    ax = _axes(ax)
+    pts = ax.loglog(fit.tau_bins_s, np.sqrt(fit.avar_nm2), "o", ms=3, color=color, alpha=0.7)[0]
+    t = np.geomspace(fit.tau_bins_s[0], fit.tau_bins_s[-1], 200)
+    text = f"{fit.force_pn:.3g} pN"
+    ax.loglog(t, np.sqrt(fit.model_avar(t)), "-", color=pts.get_color(), lw=1.2,
+              label=f"{label}: {text}" if label else text)
+    ax.set_xlabel("bin time (s)")
+    ax.set_ylabel("Allan deviation (nm)")
+    ax.set_title("Allan deviation, ML fit", fontsize=9)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_force_extension(
+    extension_nm: np.ndarray,
+    force_pn: np.ndarray,
+    force_err_pn: np.ndarray,
+    wlc: WLCFit | None = None,
+    ax: Any = None,
+    *,
+    label: str = "",
+) -> Any:
+    """Force against extension with error bars, and the WLC fit if given."""
+    ax = _axes(ax)
+    bars = ax.errorbar(extension_nm, force_pn, yerr=force_err_pn, fmt="o", ms=4, capsize=2,
+                       label=label or None)  # fmt: skip
+    if wlc is not None:
+        e = np.linspace(np.nanmin(extension_nm) * 0.9, np.nanmax(extension_nm) * 1.005, 200)
+        e = e[e < wlc.contour_nm * 0.999]
+        ax.plot(e, wlc.force(e), "-", color=bars[0].get_color(), lw=1,
+                label=f"WLC L = {wlc.contour_nm:.0f} +- {wlc.contour_err_nm:.0f} nm, "
+                      f"P = {wlc.persistence_nm:.1f} +- {wlc.persistence_err_nm:.1f} nm")
+    ax.set_yscale("log")
+    ax.set_xlabel("extension (nm)")
+    ax.set_ylabel("force (pN)")
+    ax.set_title("force-extension", fontsize=9)
+    if wlc is not None or label:
+        ax.legend(fontsize=7)
+    return ax
+
+
+def plot_rotation(
+    turns: np.ndarray, extension_nm: np.ndarray, fit: RotationFit | None = None, ax: Any = None
+) -> Any:
+    """Extension against turns, with the buckling hinge of each side that buckles."""
+    ax = _axes(ax)
+    ax.plot(turns, extension_nm, "o", ms=4)
+    if fit is not None:
+        for side, sign in ((fit.positive, 1), (fit.negative, -1)):
+            if side is None:
+                continue
+            far = np.nanmax(sign * (np.asarray(turns) - fit.centre_turns))
+            n = np.array([fit.centre_turns, side.buckling_turns, fit.centre_turns + sign * far])
+            z = side.plateau_nm - side.slope_nm_per_turn * np.clip(sign * (n - side.buckling_turns),
+                                                                   0, None)  # fmt: skip
+            ax.plot(n, z, "-", lw=1,
+                    label=f"buckling {side.buckling_turns:.1f} +- {side.buckling_err_turns:.1f}"
+                          f" turns, {side.slope_nm_per_turn:.0f} nm/turn")
+        ax.legend(fontsize=7)
+    ax.set_xlabel("turns")
+    ax.set_ylabel("extension (nm)")
+    ax.set_title("rotation curve", fontsize=9)
+    return ax

@@ -1,0 +1,207 @@
+"""What `magacq analyze` writes: the analysis file, CSV tables and the figures."""
+
+import csv
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from magacq.analysis import plot_allan, plot_force_extension, plot_rotation, plot_spectrum
+from magacq.offline._analyze import BeadAnalysis, RunAnalysis
+from magacq.runfile import (
+    FORCES_DTYPE,
+    PROBLEMS_DTYPE,
+    ROTATION_DTYPE,
+    SCHEMA_VERSION,
+    WLC_DTYPE,
+    write_analysis_file,
+)
+
+__all__ = ["tables", "write_figures", "write_tables"]
+
+#: bead pages that make starting a drawing process worth it
+PAGES_PER_WORKER = 6
+
+
+def tables(res: RunAnalysis) -> dict[str, np.ndarray]:
+    """The analysis file's tables (:mod:`magacq.runfile`'s analysis layout)."""
+    forces, wlc, rotation = [], [], []
+    first = int(res.run.frames[0])
+    for bead in res.beads:
+        for r in bead.plateaus:
+            c, p = r.calibration, r.plateau
+            forces.append((bead.bead_id, p.index, p.label.encode()[:64], first + p.start,
+                           p.stop - p.start, p.turns, p.magnet_mm, r.extension_nm,
+                           r.extension_err_nm, c.spectrum.force_pn, c.spectrum.force_err_pn,
+                           c.spectrum.corner_hz, c.spectrum.corner_err_hz, c.allan.force_pn,
+                           c.allan.force_err_pn, c.equipartition.force_pn,
+                           c.equipartition.force_err_pn, c.spectrum.drag_pn_s_nm,
+                           "; ".join(c.warnings).encode()[:512]))  # fmt: skip
+        if bead.wlc is not None:
+            w = bead.wlc
+            wlc.append((bead.bead_id, w.contour_nm, w.contour_err_nm, w.persistence_nm,
+                        w.persistence_err_nm, w.chi2, w.dof))  # fmt: skip
+        if bead.rotation is not None:
+            for name, side in (("positive", bead.rotation.positive),
+                               ("negative", bead.rotation.negative)):  # fmt: skip
+                if side is not None:
+                    rotation.append((bead.bead_id, name.encode(), side.buckling_turns,
+                                     side.buckling_err_turns, side.slope_nm_per_turn,
+                                     side.slope_err_nm_per_turn, side.plateau_nm))  # fmt: skip
+    problems = [(b, p, m.encode()[:512]) for b, p, m in res.problems]
+    return {
+        "forces": np.array(forces, dtype=FORCES_DTYPE),
+        "wlc": np.array(wlc, dtype=WLC_DTYPE),
+        "rotation": np.array(rotation, dtype=ROTATION_DTYPE),
+        "problems": np.array(problems, dtype=PROBLEMS_DTYPE),
+    }
+
+
+def _csv(path: Path, table: np.ndarray) -> None:
+    names = table.dtype.names or ()
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(names)
+        for row in table.tolist():
+            out.writerow([v.decode() if isinstance(v, bytes) else v for v in row])
+
+
+def write_tables(res: RunAnalysis, out: Path) -> list[Path]:
+    """``<run>.analysis.h5`` and one CSV per table (forces: a row per bead per plateau)."""
+    t = tables(res)
+    h5 = out / f"{res.run.path.stem}.analysis.h5"
+    write_analysis_file(h5, t, {
+        "run": str(res.run.path), "run_schema_version": SCHEMA_VERSION, "axis": res.axis,
+        "bead_radius_nm": res.bead_radius_nm, "temperature_k": res.temperature_k,
+        "exposure_s": res.exposure_s, "frame_rate": res.run.frame_rate,
+        "plateaus": json.dumps([p.label for p in res.plateaus]),
+    })  # fmt: skip
+    written = [h5]
+    for name, table in t.items():
+        if len(table) or name == "forces":
+            _csv(out / f"{name}.csv", table)
+            written.append(out / f"{name}.csv")
+    return written
+
+
+def _save(fig: Any, stem: Path) -> list[Path]:
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for p in paths:
+        fig.savefig(p, dpi=110)
+    return paths
+
+
+def _figure(nrows: int, ncols: int, size: tuple[float, float], fixed: bool = False):
+    """A figure and its axes grid; ``fixed`` margins instead of constrained layout (which
+    takes half the drawing time of a small figure with log axes)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, layout=None if fixed else "constrained")
+    if fixed:
+        fig.subplots_adjust(left=0.06, right=0.99, bottom=0.13, top=0.86, wspace=0.28)
+    return fig, fig.subplots(nrows, ncols, squeeze=False)
+
+
+def bead_figures(bead: BeadAnalysis, out: Path) -> list[Path]:
+    """One page per bead: the spectrum and the Allan deviation of every plateau, and its
+    force-extension curve (or its rotation curve when it has one)."""
+    curve = bead.rotation is not None or len(bead.plateaus) >= 2
+    fig, ax = _figure(1, 3 if curve else 2, (15 if curve else 10, 4.2), fixed=True)
+    for r in bead.plateaus:
+        label = r.plateau.label
+        line = plot_spectrum(r.calibration.spectrum, ax[0, 0], label=label).lines[-1]
+        plot_allan(r.calibration.allan, ax[0, 1], label=label, color=line.get_color())
+    if bead.rotation is not None:
+        plot_rotation([r.plateau.turns for r in bead.plateaus],
+                      [r.extension_nm for r in bead.plateaus], bead.rotation, ax[0, 2])
+    elif curve:
+        _force_extension(bead, ax[0, 2])
+    fig.suptitle(f"bead {bead.bead_id}")
+    return _save(fig, out / f"bead{bead.bead_id:03d}")
+
+
+def _force_extension(bead: BeadAnalysis, ax: Any, label: str = "") -> None:
+    res = bead.plateaus
+    plot_force_extension([r.extension_nm for r in res],
+                         [r.calibration.spectrum.force_pn for r in res],
+                         [r.calibration.spectrum.force_err_pn for r in res], bead.wlc, ax,
+                         label=label)  # fmt: skip
+
+
+def summary_figure(res: RunAnalysis, out: Path) -> list[Path]:
+    """One page per run: forces of every bead on every plateau, force-extension (or rotation)
+    curves, corner frequencies against the Nyquist frequency, and a text summary."""
+    fig, ax = _figure(2, 2, (11, 8.5))
+    beads = [b for b in res.beads if b.plateaus]
+    for b in beads:
+        idx = [r.plateau.index for r in b.plateaus]
+        ax[0, 0].errorbar(idx, [r.calibration.spectrum.force_pn for r in b.plateaus],
+                          yerr=[r.calibration.spectrum.force_err_pn for r in b.plateaus],
+                          fmt="o", ms=3, capsize=2, label=f"bead {b.bead_id}")  # fmt: skip
+    ax[0, 0].set_yscale("log")
+    ax[0, 0].set_xlabel("plateau")
+    ax[0, 0].set_ylabel("force (pN)")
+    ax[0, 0].set_title("spectral force of every bead on every plateau", fontsize=9)
+    rotating = [b for b in beads if b.rotation is not None]
+    for b in rotating:
+        plot_rotation([r.plateau.turns for r in b.plateaus],
+                      [r.extension_nm for r in b.plateaus], b.rotation, ax[0, 1])
+    if not rotating:
+        for b in beads:
+            _force_extension(b, ax[0, 1], label=f"bead {b.bead_id}")
+    for b in beads:
+        ax[1, 0].loglog([r.calibration.spectrum.force_pn for r in b.plateaus],
+                        [r.calibration.spectrum.corner_hz for r in b.plateaus], "o", ms=3)
+    ax[1, 0].axhline(res.run.frame_rate / 2, color="k", ls="--", lw=0.8, label="Nyquist")
+    ax[1, 0].set_xlabel("force (pN)")
+    ax[1, 0].set_ylabel("corner frequency (Hz)")
+    ax[1, 0].set_title("corner frequency against the camera's Nyquist frequency", fontsize=9)
+    ax[1, 0].legend(fontsize=7)
+    ax[1, 1].axis("off")
+    ax[1, 1].text(0, 1, _summary_text(res), va="top", family="monospace", fontsize=7.5,
+                  transform=ax[1, 1].transAxes)  # fmt: skip
+    fig.suptitle(f"magacq analyze: {res.run.path.name}")
+    return _save(fig, out / "summary")
+
+
+def _summary_text(res: RunAnalysis) -> str:
+    n_ok = sum(len(b.plateaus) for b in res.beads)
+    lines = [
+        f"{len(res.beads)} tethered beads, {len(res.plateaus)} plateaus, "
+        f"{res.run.reference.sum()} reference beads",
+        f"{res.run.frame_rate:.1f} Hz, exposure {res.exposure_s * 1e3:.2f} ms, "
+        f"axis {res.axis}, R {res.bead_radius_nm:.0f} nm, {res.temperature_k:.1f} K",
+        f"{n_ok} bead-plateaus analysed, {len(res.problems)} problems",
+        "",
+        "plateau  label            median F (pN)  beads",
+    ]
+    for p in res.plateaus:
+        f = [r.calibration.spectrum.force_pn for b in res.beads for r in b.plateaus
+             if r.plateau.index == p.index]  # fmt: skip
+        med = f"{np.median(f):.3g}" if f else "-"
+        lines.append(f"{p.index:7d}  {p.label[:15]:15s}  {med:>13}  {len(f):5d}")
+    wlc = [b.wlc for b in res.beads if b.wlc is not None]
+    if wlc:
+        lines += ["", "WLC (median over beads): "
+                  f"L {np.median([w.contour_nm for w in wlc]):.0f} nm, "
+                  f"P {np.median([w.persistence_nm for w in wlc]):.1f} nm"]
+    lines += ["", *[m[:95] for _, _, m in res.problems[:12]]]
+    return "\n".join(lines)
+
+
+def write_figures(res: RunAnalysis, out: Path) -> list[Path]:
+    """Every bead's page and the run's summary, PNG and PDF; many pages are drawn in parallel
+    (one process per CPU: matplotlib spends ~1 s a page, a process ~2 s to start)."""
+    beads = [b for b in res.beads if b.plateaus]
+    workers = min(len(beads) // PAGES_PER_WORKER, os.cpu_count() or 1)
+    if workers > 1:
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process holding h5py state
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            pages = list(pool.map(bead_figures, beads, [out] * len(beads)))
+    else:
+        pages = [bead_figures(b, out) for b in beads]
+    return [p for page in pages for p in page] + summary_figure(res, out)

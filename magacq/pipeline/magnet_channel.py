@@ -1,0 +1,196 @@
+"""The magnets' command channel: other processes move the magnets of a running acquisition.
+
+The devices process owns the magnets; anyone else (the protocol engine, ``magacq view``,
+``magacq magnets``) sends it commands through two MatrixBuffers of the run's namespace and
+reads where the magnets are from the ``motors`` MatrixBuffer:
+
+- ``magnet_commands`` (id, op, axis, value, velocity, t_sent): many writers, read by the devices
+  process's motion thread; op 0 move_to, 1 move_by, 2 stop; axis 0 height, 1 rotation; velocity
+  NaN for the device's own.
+- ``magnet_acks`` (id, status, time), overwritten as a ring: how each command ended
+  (:class:`Status`).
+
+Both are MatrixBuffers: flock-guarded segments the kernel unlocks when a holder dies, with a
+journal that undoes a half-made change, so a process that dies anywhere cannot wedge the
+channel; a waiter polls the acks (every 10 ms) and gives up after its timeout.
+"""
+
+import itertools
+import math
+import os
+import time
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from buffers import BufferOverflow, BufferUnderflow, MatrixBuffer, SegmentError
+from magacq.errors import MagacqError
+
+__all__ = ["MAGNET_CHANNEL", "Command", "CommandInbox", "MagnetControl", "MagnetError", "Status"]
+
+COMMANDS, ACKS, MOTORS = "magnet_commands", "magnet_acks", "motors"
+#: The channel's MatrixBuffers: name -> columns (the acks ring is created with overwrite).
+MAGNET_CHANNEL = {COMMANDS: 6, ACKS: 3}
+COMMAND_ROWS, ACK_ROWS = 1024, 256
+AXES = ("height", "rotation")
+MOVE_TO, MOVE_BY, STOP = 0, 1, 2
+_POLL_S = 0.01
+
+
+class Status(IntEnum):
+    """How a command ended."""
+
+    DONE = 1  # the move arrived (a stop: the magnets halted)
+    REFUSED = 2  # bad command (no such axis, outside the limits): nothing moved
+    FAILED = 3  # the motor reported a fault
+    TIMED_OUT = 4  # the move did not arrive within the run's magnets.move_timeout_s
+    STOPPED = 5  # a stop, or a later move of the same axis, ended it first
+
+
+class MagnetError(MagacqError):
+    """A magnet command was refused, failed, or got no answer."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command as the motion thread receives it."""
+
+    id: int
+    op: int
+    axis: str | None
+    value: float
+    velocity: float | None
+
+
+class MagnetControl:
+    """Move the magnets of a running acquisition from any process.
+
+    Parameters
+    ----------
+    namespace : str
+        The run's shared-memory namespace (``magacq view`` shows it; a run's log names it).
+
+    Raises
+    ------
+    MagnetError
+        No such run, or it has no magnets.
+    """
+
+    _ids = itertools.count(1)
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self._bufs: dict[str, MatrixBuffer] = {}
+        try:
+            for name in (COMMANDS, ACKS, MOTORS):
+                self._bufs[name] = MatrixBuffer(create=False, name=name, namespace=namespace)
+        except (SegmentError, FileNotFoundError, OSError) as exc:
+            self.close()
+            raise MagnetError(f"run {namespace!r} has no magnets to move ({exc})") from None
+        self._seen = max(0, self._bufs[MOTORS].rows_written - 1)
+        self._latest = np.full(4, math.nan)
+
+    def _send(self, op: int, axis: str | None, value: float, velocity: float | None) -> int:
+        if axis is not None and axis not in AXES:
+            raise MagnetError(f"no magnet axis {axis!r}; the axes are {', '.join(AXES)}")
+        cid = (os.getpid() << 20) + next(self._ids)
+        row = np.array(
+            [[cid, op, math.nan if axis is None else AXES.index(axis), value,
+              math.nan if velocity is None else velocity, time.monotonic()]]
+        )  # fmt: skip
+        try:
+            self._bufs[COMMANDS].write(row)
+        except BufferOverflow:
+            raise MagnetError("the magnets' command queue is full: is the run stuck?") from None
+        return cid
+
+    def move_to(
+        self, axis: str, value: float, *, velocity: float | None = None, wait: bool = False,
+        timeout: float = 60.0,
+    ) -> int:  # fmt: skip
+        """Send a move of ``axis`` (height mm, rotation turns) to ``value``; its command id.
+        With ``wait``, block until it ended (:meth:`wait`)."""
+        cid = self._send(MOVE_TO, axis, float(value), velocity)
+        if wait:
+            self.wait(cid, timeout)
+        return cid
+
+    def move_by(
+        self, axis: str, delta: float, *, velocity: float | None = None, wait: bool = False,
+        timeout: float = 60.0,
+    ) -> int:  # fmt: skip
+        """Send a move of ``axis`` by ``delta`` from where it is when the command runs."""
+        cid = self._send(MOVE_BY, axis, float(delta), velocity)
+        if wait:
+            self.wait(cid, timeout)
+        return cid
+
+    def stop(self, *, wait: bool = False, timeout: float = 60.0) -> int:
+        """Halt both axes (moves in progress end as STOPPED)."""
+        cid = self._send(STOP, None, math.nan, None)
+        if wait:
+            self.wait(cid, timeout)
+        return cid
+
+    def status(self, cid: int) -> Status | None:
+        """How command ``cid`` ended, or None while it runs (or once it left the acks ring)."""
+        rows = self._bufs[ACKS].peak_unsorted()
+        hit = rows[rows[:, 0] == cid]
+        return Status(int(hit[-1, 1])) if len(hit) else None
+
+    def wait(self, cid: int, timeout: float = 60.0) -> None:
+        """Block until command ``cid`` ended.
+
+        Raises
+        ------
+        MagnetError
+            It was refused, failed, timed out or was stopped, or no answer came in ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        while (status := self.status(cid)) is None:
+            if time.monotonic() > deadline:
+                raise MagnetError(f"magnet command {cid} got no answer within {timeout:g} s")
+            time.sleep(_POLL_S)
+        if status is not Status.DONE:
+            raise MagnetError(f"magnet command {cid} {status.name.lower()} (see the run's log)")
+
+    def position(self) -> tuple[float, float, float, float]:
+        """The latest sample: (time s, height mm, rotation turns, focus z nm); NaN before any."""
+        rows, self._seen = self._bufs[MOTORS].peak_since(self._seen)
+        if len(rows):
+            self._latest = rows[-1]
+        return tuple(float(v) for v in self._latest)  # type: ignore[return-value]
+
+    def close(self) -> None:
+        for buf in self._bufs.values():
+            buf.close()
+        self._bufs.clear()
+
+    def __enter__(self) -> "MagnetControl":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class CommandInbox:
+    """The devices process's end of the channel: take commands, acknowledge them."""
+
+    def __init__(self, commands: MatrixBuffer, acks: MatrixBuffer) -> None:
+        self.commands, self.acks = commands, acks
+
+    def take(self) -> list[Command]:
+        try:
+            rows = self.commands.read()
+        except BufferUnderflow:
+            return []
+        out = []
+        for cid, op, axis, value, velocity, _ in np.asarray(rows, dtype=np.float64):
+            ax = None if math.isnan(axis) or int(axis) not in (0, 1) else AXES[int(axis)]
+            vel = None if math.isnan(velocity) else float(velocity)
+            out.append(Command(int(cid), int(op), ax, float(value), vel))
+        return out
+
+    def ack(self, cid: int, status: Status) -> None:
+        self.acks.write(np.array([[cid, int(status), time.monotonic()]], dtype=np.float64))

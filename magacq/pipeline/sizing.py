@@ -1,0 +1,149 @@
+"""What a run's shared-memory buffers need, checked against /dev/shm and memory before any is made.
+
+/dev/shm is a tmpfs: creating a segment larger than its free space succeeds (the file is sparse),
+and the process touching a page beyond it dies of SIGBUS. So the run computes every buffer's size
+first and refuses, with the numbers, when they cannot fit (a container's 64 MB /dev/shm, a frame
+rate that sizes tables for millions of frames).
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from magacq.config import RunConfig
+from magacq.errors import ConfigError
+from magacq.pipeline.magnet_channel import ACK_ROWS, ACKS, COMMAND_ROWS, COMMANDS
+from magacq.pipeline.wiring import MATRICES
+
+SHM_DIR = Path("/dev/shm")
+#: Each segment's header, journal and page rounding, bytes (an upper bound).
+_SEGMENT_OVERHEAD = 3 * 4096
+#: Memory of one of the run's processes besides the buffers (Python, numpy, numba), bytes.
+PROCESS_BYTES = 250_000_000
+
+
+@dataclass(frozen=True)
+class FrameSize:
+    """The frame geometry buffers are sized by."""
+
+    width: int
+    height: int
+    itemsize: int  # bytes per pixel
+
+
+@dataclass(frozen=True)
+class BufferSizes:
+    """A run's buffers: MatrixBuffer rows and every segment's bytes."""
+
+    matrix_rows: dict[str, int]
+    segment_bytes: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.segment_bytes.values())
+
+
+def settings_geometry(settings: object) -> FrameSize | None:
+    """The frame geometry a camera's settings give (``width``, ``height``, ``bit_depth``), if any.
+
+    Drivers whose frame size is known only from the camera (most real ones) give None.
+    """
+    width, height = getattr(settings, "width", None), getattr(settings, "height", None)
+    if not isinstance(width, int) or not isinstance(height, int):
+        return None
+    bits = getattr(settings, "bit_depth", 16)
+    return FrameSize(width, height, 1 if bits <= 8 else 2 if bits <= 16 else 4)
+
+
+def frame_rate_guess(cfg: RunConfig) -> float:
+    """Frames/s the tables are sized for: the camera's ``frame_rate`` setting, else 1000."""
+    return float(cfg.camera.settings.get("frame_rate", 0) or 1000)
+
+
+def buffer_sizes(
+    cfg: RunConfig, geometry: FrameSize | None, *, n_beads: int, simulated: bool
+) -> BufferSizes:
+    """Rows and bytes of every buffer of a run of ``cfg`` (the video ones only with ``geometry``).
+
+    Parameters
+    ----------
+    cfg : RunConfig
+    geometry : FrameSize or None
+        The camera's frame; None when unknown (``validate`` without the camera).
+    n_beads : int
+        Beads tracked.
+    simulated : bool
+        The camera gives ground truth (a ``truth`` table).
+    """
+    fps = frame_rate_guess(cfg)
+    frame_rows = int(min(5e6, max(50_000, 10 * fps)))
+    rows = {
+        "positions": max(cfg.buffers.positions_rows, 4 * n_beads * cfg.buffers.images_per_stack),
+        "frames": frame_rows,
+        "dropped": frame_rows,
+    }
+    if simulated:
+        rows["truth"] = max(frame_rows * max(1, n_beads), 100_000)
+    if cfg.magnets is not None or cfg.focus_stage is not None:
+        hz = cfg.magnets.sample_hz if cfg.magnets is not None else 10.0
+        rows["motors"] = int(max(10_000, 20 * hz))  # the writer drains it at 10 Hz
+    if cfg.magnets is not None:
+        rows |= {COMMANDS: COMMAND_ROWS, ACKS: ACK_ROWS}
+    if cfg.output.video.mode != "none":  # the recorder's kept / skipped frames
+        rows["recorded"] = frame_rows
+    columns = dict(MATRICES)
+    sizes: dict[str, int] = {}
+    if geometry is not None:
+        n_images = cfg.buffers.n_stacks * cfg.buffers.images_per_stack
+        frame = geometry.width * geometry.height * geometry.itemsize
+        sizes["VideoBuffer"] = n_images * (frame + 24) + _SEGMENT_OVERHEAD
+    for name, n in rows.items():
+        sizes[name] = n * columns[name] * 8 + _SEGMENT_OVERHEAD
+    return BufferSizes(rows, sizes)
+
+
+def check_room(sizes: BufferSizes, *, n_processes: int, shm_dir: Path = SHM_DIR) -> None:
+    """Refuse buffers that do not fit in ``shm_dir``'s free space, or in the available memory
+    beside ``n_processes`` processes of about ``PROCESS_BYTES`` each.
+
+    Raises
+    ------
+    ConfigError
+        One line: what the buffers need (the largest named), what there is, what to change.
+    """
+    need = sizes.total
+    st = os.statvfs(shm_dir)
+    free_shm = st.f_bavail * st.f_frsize
+    free_mem = _mem_available()
+    where = None
+    if need > free_shm:
+        where = f"{shm_dir} has {_mb(free_shm)} free"
+    elif free_mem is not None and need + n_processes * PROCESS_BYTES > free_mem:
+        where = (
+            f"the machine has {_mb(free_mem)} of memory available, less about "
+            f"{_mb(n_processes * PROCESS_BYTES)} for the run's {n_processes} processes"
+        )
+    if where is None:
+        return
+    largest = sorted(sizes.segment_bytes.items(), key=lambda kv: -kv[1])[:3]
+    parts = ", ".join(f"{name} {_mb(n)}" for name, n in largest)
+    raise ConfigError(
+        f"the run's buffers need {_mb(need)} of shared memory ({parts}) but {where}: lower "
+        "buffers.n_stacks, buffers.images_per_stack, the frame size or the camera's frame_rate, "
+        "or give /dev/shm more room (docker run --shm-size)"
+    )
+
+
+def _mem_available() -> int | None:
+    """MemAvailable of /proc/meminfo, bytes (None where there is none)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"

@@ -1,0 +1,115 @@
+"""The analysis file (HDF5, schema ``magacq.analysis`` v1) that `magacq analyze` writes.
+
+Layout (1-D compound datasets):
+
+- ``forces`` (:data:`FORCES_DTYPE`): one row per bead per plateau: the plateau (index, label,
+  first frame, frames, turns, magnet height), the bead's extension, the spectral force with its
+  error and corner frequency, the Allan and equipartition forces, the drag, and the warnings;
+- ``wlc`` (:data:`WLC_DTYPE`): one row per bead with a force-extension curve;
+- ``rotation`` (:data:`ROTATION_DTYPE`): one row per bead and side of a rotation curve;
+- ``problems`` (:data:`PROBLEMS_DTYPE`): why a bead or plateau was not analysed;
+- root attributes: schema, schema_version, run (the run file's path), run_schema_version, and
+  the analysis settings (axis, bead radius, temperature, exposure).
+"""
+
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from magacq.errors import ConfigError
+
+__all__ = [
+    "ANALYSIS_SCHEMA",
+    "ANALYSIS_SCHEMA_VERSION",
+    "FORCES_DTYPE",
+    "PROBLEMS_DTYPE",
+    "ROTATION_DTYPE",
+    "WLC_DTYPE",
+    "read_analysis_file",
+    "write_analysis_file",
+]
+
+ANALYSIS_SCHEMA = "magacq.analysis"
+ANALYSIS_SCHEMA_VERSION = 1
+FORCES_DTYPE = np.dtype(
+    [
+        ("bead_id", "i4"),
+        ("plateau", "i4"),
+        ("label", "S64"),
+        ("first_frame", "i8"),
+        ("n_frames", "i8"),
+        ("turns", "f8"),
+        ("magnet_mm", "f8"),
+        ("extension_nm", "f8"),
+        ("extension_err_nm", "f8"),
+        ("force_pn", "f8"),
+        ("force_err_pn", "f8"),
+        ("corner_hz", "f8"),
+        ("corner_err_hz", "f8"),
+        ("force_allan_pn", "f8"),
+        ("force_allan_err_pn", "f8"),
+        ("force_equipartition_pn", "f8"),
+        ("force_equipartition_err_pn", "f8"),
+        ("drag_pn_s_nm", "f8"),
+        ("warnings", "S512"),
+    ]
+)
+WLC_DTYPE = np.dtype(
+    [
+        ("bead_id", "i4"),
+        ("contour_nm", "f8"),
+        ("contour_err_nm", "f8"),
+        ("persistence_nm", "f8"),
+        ("persistence_err_nm", "f8"),
+        ("chi2", "f8"),
+        ("dof", "i4"),
+    ]
+)
+ROTATION_DTYPE = np.dtype(
+    [
+        ("bead_id", "i4"),
+        ("side", "S8"),
+        ("buckling_turns", "f8"),
+        ("buckling_err_turns", "f8"),
+        ("slope_nm_per_turn", "f8"),
+        ("slope_err_nm_per_turn", "f8"),
+        ("plateau_nm", "f8"),
+    ]
+)
+PROBLEMS_DTYPE = np.dtype([("bead_id", "i4"), ("plateau", "i4"), ("message", "S512")])
+_TABLES = {"forces": FORCES_DTYPE, "wlc": WLC_DTYPE, "rotation": ROTATION_DTYPE,
+           "problems": PROBLEMS_DTYPE}  # fmt: skip
+
+
+def write_analysis_file(path: Path, tables: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
+    """Write the analysis file: every table of the layout (empty where absent), and ``attrs``."""
+    with h5py.File(path, "w") as f:
+        f.attrs["schema"] = ANALYSIS_SCHEMA
+        f.attrs["schema_version"] = ANALYSIS_SCHEMA_VERSION
+        for key, value in attrs.items():
+            f.attrs[key] = value
+        for name, dtype in _TABLES.items():
+            f.create_dataset(name, data=np.asarray(tables.get(name, np.empty(0, dtype)), dtype))
+
+
+def read_analysis_file(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The tables and attributes of an analysis file.
+
+    Raises
+    ------
+    ConfigError
+        Not an analysis file, or a schema version this magacq cannot read.
+    """
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("schema") != ANALYSIS_SCHEMA:
+                raise ConfigError(f"{path} is not a magacq analysis file")
+            version = int(f.attrs.get("schema_version", 0))
+            if version != ANALYSIS_SCHEMA_VERSION:
+                raise ConfigError(f"{path} has analysis schema version {version}; this magacq "
+                                  f"reads version {ANALYSIS_SCHEMA_VERSION}")  # fmt: skip
+            return {name: f[name][:] for name in _TABLES}, dict(f.attrs)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None

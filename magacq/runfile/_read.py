@@ -1,0 +1,148 @@
+"""Reading a run file (``magacq.run``) for offline analysis: tracks by bead, plateaus, timing."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from magacq.errors import ConfigError
+from magacq.runfile._run import EVENTS_DTYPE, SCHEMA, SCHEMA_VERSION
+
+__all__ = ["Plateau", "RunTracks", "plateaus", "read_run"]
+
+
+@dataclass(frozen=True)
+class RunTracks:
+    """A run's tracked positions, by bead and frame.
+
+    Attributes
+    ----------
+    path : Path
+    frames : (n_frames,) int array
+        Every camera frame number from the run's first tracked frame to its last.
+    time_s : (n_frames,) float array
+        Their times (NaN for frames never tracked).
+    bead_ids : (n_beads,) int array
+    reference : (n_beads,) bool array
+        Stuck reference beads (``rois.reference``).
+    xyz_nm : (n_beads, n_frames, 3) float array
+        x, y, z; NaN where a frame was dropped or a coordinate was flagged.
+    frame_rate : float
+        Frames per second, from the frames' timestamps.
+    config : dict
+        The run's configuration.
+    events : array of EVENTS_DTYPE, or None
+        The protocol's events, when the run had a protocol.
+    """
+
+    path: Path
+    frames: np.ndarray
+    time_s: np.ndarray
+    bead_ids: np.ndarray
+    reference: np.ndarray
+    xyz_nm: np.ndarray
+    frame_rate: float
+    config: dict[str, Any]
+    events: np.ndarray | None
+
+    def camera_setting(self, name: str) -> Any:
+        """A setting of the run's camera driver (None if it has no such setting)."""
+        return self.config.get("camera", {}).get("settings", {}).get(name)
+
+
+@dataclass(frozen=True)
+class Plateau:
+    """Frames ``[start, stop)`` (indices into :attr:`RunTracks.frames`) of one protocol step."""
+
+    index: int
+    label: str
+    start: int
+    stop: int
+    turns: float
+    magnet_mm: float
+    target_force_pn: float
+
+
+def read_run(path: str | Path) -> RunTracks:
+    """Read a run file's tracks, beads, timing and events.
+
+    Raises
+    ------
+    ConfigError
+        No such file, not a magacq run file, a schema version this magacq cannot read, or a run
+        with no tracked frames.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no such run file: {path}")
+    try:
+        with h5py.File(path, "r", swmr=True) as f:
+            schema = f.attrs.get("schema")
+            if schema != SCHEMA:
+                raise ConfigError(f"{path} is not a magacq run file (schema {schema!r})")
+            version = int(f.attrs.get("schema_version", 0))
+            if version != SCHEMA_VERSION:
+                raise ConfigError(f"{path} has run-file schema version {version}; "
+                                  f"this magacq reads version {SCHEMA_VERSION}")  # fmt: skip
+            tracks = f["tracks"][:]
+            frames_table = f["frames"][:]
+            rois = f["rois"][:]
+            events = f["events"][:].astype(EVENTS_DTYPE) if "events" in f else None
+            config = json.loads(f.attrs.get("config", "{}"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    if len(tracks) == 0:
+        raise ConfigError(f"{path} has no tracked frames")
+    first, last = int(tracks["frame"].min()), int(tracks["frame"].max())
+    frames = np.arange(first, last + 1)
+    bead_ids = np.unique(rois["bead_id"])
+    col = np.searchsorted(bead_ids, tracks["bead_id"])
+    known = (col < len(bead_ids)) & (bead_ids[np.minimum(col, len(bead_ids) - 1)]
+                                     == tracks["bead_id"])  # fmt: skip
+    t, col = tracks[known], col[known]
+    row = t["frame"] - first
+    xyz = np.full((len(bead_ids), len(frames), 3), np.nan)
+    for axis, name in enumerate(("x_nm", "y_nm", "z_nm")):
+        xyz[col, row, axis] = t[name]
+    time_s = np.full(len(frames), np.nan)
+    time_s[row] = t["time"]
+    ref = np.zeros(len(bead_ids), dtype=bool)
+    ref[np.searchsorted(bead_ids, rois["bead_id"])] |= rois["reference"]
+    return RunTracks(path, frames, time_s, bead_ids, ref, xyz,
+                     _frame_rate(frames_table, time_s), config, events)  # fmt: skip
+
+
+def _frame_rate(frames_table: np.ndarray, time_s: np.ndarray) -> float:
+    """Frames per second from the camera timestamps (tracked times if there are none)."""
+    frame, stamp = frames_table["frame"], frames_table["timestamp"]
+    if len(frame) < 2:
+        frame, stamp = np.flatnonzero(np.isfinite(time_s)), time_s[np.isfinite(time_s)]
+    if len(frame) < 2:
+        raise ConfigError("a run of fewer than two frames has no frame rate")
+    order = np.argsort(frame)
+    rate = np.diff(frame[order]) / np.diff(stamp[order])
+    return float(np.median(rate[np.isfinite(rate) & (rate > 0)]))
+
+
+def plateaus(run: RunTracks) -> list[Plateau]:
+    """The run's plateaus: each ``hold`` action of its protocol, from its ``start`` to its ``end``
+    event; a run without events is one plateau."""
+    n = len(run.frames)
+    if run.events is None or len(run.events) == 0:
+        return [Plateau(0, "run", 0, n, np.nan, np.nan, np.nan)]
+    out = []
+    first = int(run.frames[0])
+    ev = run.events
+    for start in ev[(ev["kind"] == b"start") & (ev["action"] == b"hold")]:
+        ends = ev[(ev["kind"] == b"end") & (ev["step"] == start["step"])
+                  & (ev["frame"] >= start["frame"])]  # fmt: skip
+        stop = int(ends["frame"].min()) if len(ends) else first + n
+        a = int(np.clip(start["frame"] - first, 0, n))
+        b = int(np.clip(stop - first, 0, n))
+        out.append(Plateau(int(start["step"]), start["label"].decode(errors="replace"), a, b,
+                           float(start["turns"]), float(start["magnet_mm"]),
+                           float(start["force_pn"])))  # fmt: skip
+    return out

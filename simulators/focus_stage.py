@@ -1,0 +1,92 @@
+"""The simulated focus stage: moves the focal plane of a :class:`~simulators.camera.SimCamera`."""
+
+import time
+
+from pydantic import Field
+
+from hal import Camera, DeviceError, DeviceSettings, HalTimeoutError
+from hal import FocusStage as _FocusStage
+from simulators.camera import SimCamera
+from simulators.microscope import SimMicroscope
+
+__all__ = ["SimFocusStage", "SimFocusStageSettings"]
+
+
+class SimFocusStageSettings(DeviceSettings):
+    """Settings of the simulated focus stage."""
+
+    settle_time_s: float = Field(0.01, ge=0, description="time a move takes to settle")
+    limits_nm: tuple[float, float] | None = Field(
+        None, description="default: the camera's focus_limits_nm, else (-10000, 10000)"
+    )
+    start_nm: float | None = Field(None, description="standalone stage: initial position")
+
+
+class SimFocusStage(_FocusStage):
+    """A focus stage that moves the focal plane of a :class:`SimCamera`'s microscope.
+
+    Without a camera it is a standalone stage that only keeps its position. A move takes
+    ``settle_time_s``; frames taken meanwhile see the focal plane part-way.
+    """
+
+    Settings = SimFocusStageSettings
+
+    def __init__(self, settings=None, *, camera: Camera | None = None) -> None:
+        if camera is not None and not isinstance(camera, SimCamera):
+            raise DeviceError("SimFocusStage drives a SimCamera only")
+        super().__init__(settings, camera=camera)
+        self.settings: SimFocusStageSettings
+        start = self.settings.start_nm
+        if camera is not None:
+            start = camera.settings.focus_nm
+        self._target = 0.0 if start is None else float(start)
+        self._settled_at = 0.0
+
+    def _scope(self) -> SimMicroscope | None:
+        if self.camera is None:
+            return None
+        scope = self.camera.microscope  # type: ignore[attr-defined]
+        if scope is None:
+            raise DeviceError("SimFocusStage: open the camera first")
+        return scope
+
+    def _do_open(self) -> None:
+        scope = self._scope()
+        if scope is not None:
+            self._target = scope.focus_target_nm()
+
+    def _do_close(self) -> None:
+        pass
+
+    def _do_move_to(self, z_nm: float) -> None:
+        duration = self.settings.settle_time_s
+        scope = self._scope()
+        if scope is not None:
+            scope.move_focus(z_nm, duration)
+        self._target = z_nm
+        self._settled_at = time.monotonic() + duration
+
+    @property
+    def position_nm(self) -> float:
+        scope = self._scope() if self._is_open else None
+        return scope.focal_z_nm() if scope is not None else self._target
+
+    @property
+    def limits_nm(self) -> tuple[float, float]:
+        if self.settings.limits_nm is not None:
+            return self.settings.limits_nm
+        if self.camera is not None:
+            return self.camera.settings.focus_limits_nm  # type: ignore[attr-defined]
+        return (-10_000.0, 10_000.0)
+
+    def is_busy(self) -> bool:
+        return time.monotonic() < self._settled_at
+
+    def wait(self, timeout: float = 10.0) -> None:
+        """Block (sleeping, not polling) until the move has settled."""
+        remaining = self._settled_at - time.monotonic()
+        if remaining > timeout:
+            time.sleep(max(timeout, 0.0))
+            raise HalTimeoutError(f"focus stage still moving after {timeout:g} s")
+        if remaining > 0:
+            time.sleep(remaining)

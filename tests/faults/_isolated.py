@@ -1,0 +1,45 @@
+"""Run a command with a small tmpfs mounted in a private mount namespace (needs root)."""
+
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.pipeline import _runner as r
+
+
+def require_mount_namespace() -> None:
+    """Skip the test, saying why, where a private tmpfs cannot be mounted."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs in a private mount namespace needs root")
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1) to make a private mount namespace")
+
+
+def cli_on_tmpfs(
+    mountpoint: Path, size: str, *args: str, cwd: Path, after: str = "", timeout: float = 180
+) -> subprocess.CompletedProcess:
+    """``magacq ARGS`` with a ``size`` tmpfs over ``mountpoint`` that only it sees.
+
+    ``after`` is a shell command run in the namespace once magacq ended (e.g. copying its
+    output out of the tmpfs, which goes with the namespace); magacq's exit code is returned.
+    """
+    require_mount_namespace()
+    magacq = shlex.join([*r.MAGACQ, *args])
+    script = (
+        f"mount -t tmpfs -o size={size} tmpfs {shlex.quote(str(mountpoint))} || exit 99; "
+        f"{magacq}; rc=$?; {after or 'true'}; exit $rc"
+    )
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        cwd=cwd,
+        env=r.env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode != 99, f"mounting the tmpfs failed: {done.stderr}"
+    return done

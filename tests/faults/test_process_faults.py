@@ -1,0 +1,155 @@
+"""A killed supervisor, writer or tracker, two runs at once, a second Ctrl-C: each run ends with
+a clear line, a readable file whose state says what happened, its exit code, and nothing left
+behind (issue 18, cases 1, 2, 5, 6, 8)."""
+
+import os
+import signal
+import subprocess
+import time
+
+import h5py
+import numpy as np
+
+from buffers import MatrixBuffer, list_segments
+from tests.faults import _procs
+from tests.pipeline import _runner as r
+
+SHM = "/dev/shm"
+
+
+def _namespace(proc: subprocess.Popen) -> str:
+    return f"{os.environ['MAGACQ_NAMESPACE']}-run{proc.pid}"
+
+
+def test_killed_supervisor_its_processes_stop_and_close_the_file(tmp_path):
+    config = r.write_config(tmp_path, duration=None)
+    proc = r.start(config)
+    r.wait_for_frames(proc)
+    time.sleep(1.0)  # a flush or two
+    children = _procs.run_processes(proc)
+    assert len(children) == 4  # producer, two trackers, writer
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert not _procs.wait_gone(children), "the run's processes outlived their supervisor"
+    path = r.output_file(tmp_path)
+    with h5py.File(path, "r") as f:  # closed: readable without SWMR
+        assert f.attrs["state"] == "failed"
+        assert f"supervisor (pid {proc.pid}) died" in f.attrs["error"]
+        frames, tracks = f["frames"][:], f["tracks"][:]
+    assert len(frames) > 0 and len(tracks) > 0
+    assert np.isin(tracks["frame"], frames["frame"]).all()
+    assert not list_segments(_namespace(proc))  # the last of them unlinked the run's segments
+
+
+def test_killed_writer_the_run_stops_and_says_so(tmp_path):
+    config = r.write_config(tmp_path, duration=None)
+    proc = r.start(config)
+    r.wait_for_frames(proc)
+    writer = r.wait_for_process(proc, "magacq writer")
+    time.sleep(1.0)  # a flush or two
+    writer.kill()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err
+    assert "error: the writer process died (exit code -9)" in err
+    data = r.read(r.output_file(tmp_path))  # what the writer had flushed (SWMR: it died)
+    assert data["attrs"]["state"] == "running"
+    assert len(data["frames"]) > 0 and len(data["tracks"]) > 0
+
+
+def test_tracker_killed_while_warming_up_is_restarted(tmp_path):
+    """A cold numba cache: the trackers compile for seconds; one is killed meanwhile."""
+    config = r.write_config(tmp_path, duration=2)
+    proc = r.start(config, extra_env={"NUMBA_CACHE_DIR": str(tmp_path / "numba")})
+    tracker = r.wait_for_process(proc, "magacq tracker 1")
+    time.sleep(1.0)
+    assert not any(
+        " ".join(p.cmdline()).startswith("magacq producer") for p in _procs.run_processes(proc)
+    ), "the trackers were warm already: the kill would not test the warm-up"
+    tracker.kill()
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "tracker 1 died while warming up" in err
+    data = r.read(r.output_file(tmp_path))
+    assert data["attrs"]["state"] == "complete"
+    assert data["attrs"]["worker_restarts"] == 1
+    assert len(data["tracks"]) > 0
+
+
+def test_trackers_that_cannot_start_fail_the_run(tmp_path):
+    """Trackers that die at every start: exit 1, one line, the file says failed (not complete)."""
+    config = r.write_config(tmp_path, tracking={"options": {"no_such_option": 1}})
+    done = r.run(config)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "error: trackers died" in done.stderr and "while warming up" in done.stderr
+    attrs = r.read(r.output_file(tmp_path))["attrs"]
+    assert attrs["state"] == "failed"
+    assert "trackers died" in attrs["error"]
+
+
+def test_two_runs_at_once_get_their_own_files_and_logs(tmp_path):
+    config = r.write_config(tmp_path, output={"name": "{config}.h5"}, duration=1.0)
+    procs = [r.start(config) for _ in range(2)]
+    results = [p.communicate(timeout=120) for p in procs]
+    for p, (_out, err) in zip(procs, results, strict=True):
+        assert p.returncode == 0, err
+        assert "Traceback" not in err
+    saved = sorted(out.strip().removeprefix("saved ") for out, _err in results)
+    runs = tmp_path / "runs"
+    assert saved == [str(runs / "run-1.h5"), str(runs / "run.h5")]
+    for path in saved:
+        data = r.read(path)
+        assert data["attrs"]["state"] == "complete" and len(data["tracks"]) > 0
+    logs = sorted(runs.glob("*.log"))
+    assert [log.name for log in logs] == ["run-1.log", "run.log"]
+    namespaces = sorted(r.read(path)["attrs"]["namespace"] for path in saved)
+    for log in logs:  # each log is its run's alone
+        text = log.read_text()
+        assert sum(ns in text for ns in namespaces) == 1, text
+
+
+def test_second_ctrl_c_keeps_the_runs_exit_code(tmp_path):
+    config = r.write_config(tmp_path, duration=None)
+    proc = r.start(config)
+    r.wait_for_frames(proc)
+    while True:  # Ctrl-C, then again and again until the run has ended
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(0.05)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "received SIGINT again: still stopping" in err
+    data = r.read(r.output_file(tmp_path))
+    assert data["attrs"]["state"] == "interrupted"
+
+
+def test_magacq_clean_removes_stale_segments_of_any_namespace(tmp_path):
+    mine = os.environ["MAGACQ_NAMESPACE"]
+    stale = [_procs.make_stale_segment(f"{mine}-crashed{k}") for k in range(2)]
+    young = _procs.make_stale_segment(f"{mine}-young")
+    os.utime(f"{SHM}/{young}")  # now
+    live = MatrixBuffer(create=True, name="live", shape=(10, 2), namespace=f"{mine}-alive")
+    try:
+        done = r.cli("clean", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        for name in stale:
+            assert f"removed {name}" in done.stdout
+            assert not os.path.exists(f"{SHM}/{name}")
+        assert os.path.exists(f"{SHM}/magacq.{mine}-alive.live")
+        assert os.path.exists(f"{SHM}/{young}")  # its creator only just died: left for now
+        assert "in use by live runs left alone" in done.stdout
+    finally:
+        live.close()
+        os.unlink(f"{SHM}/{young}")
+
+
+def test_next_run_removes_stale_segments_of_other_namespaces(tmp_path):
+    stale = _procs.make_stale_segment(f"{os.environ['MAGACQ_NAMESPACE']}-crashed")
+    done = r.run(r.write_config(tmp_path, duration=0.5))
+    assert done.returncode == 0, done.stderr
+    assert not os.path.exists(f"{SHM}/{stale}")
+    assert "stale segment(s) of crashed runs" in done.stderr

@@ -1,0 +1,93 @@
+"""A real run through pymmcore whose magnets are the MagacqTest adapter's magnet stages:
+moved on command during the run and recorded; a stalled motor ends the run, data saved."""
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from magacq.pipeline.magnet_channel import MagnetControl, MagnetError
+from tests.mm_adapter import CFG
+from tests.pipeline import _runner as r
+
+STAGES = {"height_stage": "MagnetZ", "rotation_stage": "MagnetR", "velocity_property": "Velocity"}
+
+
+def _config(tmp: Path, mm_path: Path, camera_properties: dict[str, Any], **magnets: Any) -> Path:
+    core = {"mm_path": [str(mm_path)], "config_file": str(CFG)}
+    cfg = {
+        "camera": {
+            "driver": "mmcore",
+            "settings": {
+                **core,
+                "exposure_ms": 5,
+                "roi": [0, 0, 128, 128],
+                "properties": {"Pattern": "Beads", "BeadCount": 1, **camera_properties},
+            },
+        },  # fmt: skip
+        "focus_stage": {"driver": "mmcore", "settings": {"stage": "Z"}},
+        "magnets": {"driver": "mmcore", "settings": STAGES, **magnets},
+        "buffers": {"n_stacks": 8, "images_per_stack": 5},
+        "tracking": {"workers": 1, "roi_size": 32, "algorithm": "com"},
+        "beads": {"rois": [[64, 64]]},
+        "output": {"dir": str(tmp / "runs")},
+        "duration": None,
+    }
+    path = tmp / "mm.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_run_moves_the_adapter_magnet_stages_and_records_them(tmp_path, mm_path):
+    cfg = _config(tmp_path, mm_path, {}, height_mm=5.0, rotation_turns=0.0)
+    proc = r.start(cfg)
+    try:
+        r.wait_for_frames(proc)
+        ns = f"{os.environ['MAGACQ_NAMESPACE']}-run{proc.pid}"
+        with MagnetControl(ns) as ctl:
+            assert ctl.position()[1:3] == pytest.approx((5.0, 0.0))
+            ctl.move_to("height", 2.0, velocity=0.5)  # 6 s: still going after the rotation
+            ctl.move_by("rotation", 2.5, wait=True)  # 900 degrees at 3600 deg/s
+            ctl.stop(wait=True)  # halts the height move part-way
+            height = ctl.position()[1]
+            assert 2.0 < height < 5.0
+            ctl.move_to("height", 2.0, wait=True)
+            assert ctl.position()[1:4] == pytest.approx((2.0, 2.5, 0.0))
+            r.wait_for_frames(proc)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    data = r.read(r.output_file(tmp_path))
+    motors, frames = data["motors"], data["frames"]
+    assert motors["magnet_height_mm"][0] == pytest.approx(5.0)
+    assert motors["magnet_height_mm"][-1] == pytest.approx(2.0)
+    assert motors["magnet_rotation_turns"][-1] == pytest.approx(2.5)
+    assert (motors["focus_z_nm"] == 0).all()
+    between = (motors["magnet_height_mm"] < 4.9) & (motors["magnet_height_mm"] > 2.1)
+    assert between.sum() >= 5  # sampled on the way, not only at the ends
+    assert (np.diff(motors["magnet_rotation_turns"]) >= -1e-9).all()
+    assert frames["magnet_height_mm"][0] == pytest.approx(5.0)
+    assert frames["magnet_height_mm"][-1] == pytest.approx(2.0)
+    assert len(data["tracks"]) == len(frames) > 50
+
+
+def test_a_stalled_motor_times_out_and_ends_the_run_with_its_data(tmp_path, mm_path):
+    cfg = _config(tmp_path, mm_path, {"MagnetZ": {"Fault": "Stall"}}, move_timeout_s=1.0)
+    proc = r.start(cfg)
+    r.wait_for_frames(proc)
+    with MagnetControl(f"{os.environ['MAGACQ_NAMESPACE']}-run{proc.pid}") as ctl:
+        with pytest.raises(MagnetError, match="timed_out"):
+            ctl.move_to("height", 3.0, wait=True, timeout=30)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    last = err.strip().splitlines()[-1]
+    assert "magnets failed: height still moving 1 s after command" in last, last
+    assert "saved in" in last
+    data = r.read(r.output_file(tmp_path))
+    assert data["attrs"]["state"] == "failed"
+    assert len(data["frames"]) > 50 and len(data["motors"]) > 0

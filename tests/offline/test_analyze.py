@@ -1,0 +1,101 @@
+"""`magacq analyze` on run files of known forces: forces, WLC, rotation, outputs, bad input."""
+
+import csv
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from magacq.offline import AnalysisSettings, analyze_run
+from magacq.runfile import read_analysis_file
+from simulators.motion import MotionParams
+from tests.offline._runfiles import Step, force_extension_steps, write_run
+from tests.pipeline import _runner as r
+
+
+def _analyze(*args: str, cwd: Path):
+    return r.cli("analyze", *args, cwd=cwd, timeout=300)
+
+
+def test_force_extension_run_through_the_cli(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "fe.h5", force_extension_steps(), lose={0: 0.01})
+    done = _analyze(str(run), "--zero-step", "surface", "--out", str(tmp_path / "out"),
+                    cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "4 tethered beads x 9 plateaus: 32 forces" in done.stdout
+    tables, attrs = read_analysis_file(tmp_path / "out" / "fe.analysis.h5")
+    assert attrs["schema_version"] == 1 and attrs["axis"] == "y"
+    forces = tables["forces"]
+    assert len(forces) == 4 * 8 and not len(tables["problems"])
+    truth = MotionParams()
+    for plateau in np.unique(forces["plateau"]):
+        rows = forces[forces["plateau"] == plateau]
+        true_f = float(rows["label"][0].split()[0])
+        assert np.mean(rows["force_pn"]) == pytest.approx(true_f, rel=0.1)
+        true_ext = MotionParams(force_pn=true_f).extension_nm
+        assert np.mean(rows["extension_nm"]) == pytest.approx(true_ext, abs=20)
+    for w in tables["wlc"]:  # every bead's WLC fit holds the tether within 3 of its errors
+        assert abs(w["contour_nm"] - truth.contour_nm) < 3 * w["contour_err_nm"]
+        assert abs(w["persistence_nm"] - truth.persistence_nm) < 3 * w["persistence_err_nm"]
+    with (tmp_path / "out" / "forces.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 32 and float(rows[0]["force_pn"]) > 0
+    for stem in ("summary", "bead000"):
+        for ext in ("png", "pdf"):
+            assert (tmp_path / "out" / f"{stem}.{ext}").stat().st_size > 10_000
+
+
+def test_rotation_curve_run(tmp_path: Path) -> None:
+    force = 0.5
+    top = MotionParams(force_pn=force).extension_nm
+    steps = []
+    for n in np.arange(-24.0, 25.0, 4.0):  # buckles at +-8 turns, 70 nm per turn after
+        ext = top - 70 * max(abs(n) - 8, 0)
+        steps.append(Step(f"{n:+.0f} turns", 12000, force, turns=n, extension_nm=ext))
+    run = write_run(tmp_path / "rot.h5", [Step("surface", 2000), *steps], tethered=2, seed=3)
+    res, written = analyze_run(run, tmp_path / "out", AnalysisSettings(zero_step="surface"))
+    for bead in res.beads:
+        assert bead.wlc is None  # one force: no force-extension curve
+        for side, nb in ((bead.rotation.positive, 8.0), (bead.rotation.negative, -8.0)):
+            assert abs(side.buckling_turns - nb) < 1.5
+            assert side.slope_nm_per_turn == pytest.approx(70, rel=0.1)
+    assert (tmp_path / "out" / "bead000.png") in written
+    assert len(read_analysis_file(tmp_path / "out" / "rot.analysis.h5")[0]["rotation"]) == 4
+
+
+def test_bad_beads_and_plateaus_are_reported_and_the_others_analysed(tmp_path: Path) -> None:
+    steps = [Step("surface", 2000), Step("short", 100, 5.0), Step("long", 20000, 5.0)]
+    run = write_run(tmp_path / "bad.h5", steps, lose={1: 0.3})
+    done = _analyze(str(run), "--zero-step", "surface", "--no-figures", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "bead 0, plateau 1 (short): 100 frames, too short for a fit" in done.stderr
+    assert "bead 1, plateau 2 (long): 30% of its frames were not tracked" in done.stderr
+    forces = read_analysis_file(tmp_path / "bad_analysis" / "bad.analysis.h5")[0]["forces"]
+    assert sorted(forces["bead_id"]) == [0, 2, 3]  # the long plateau of the three good beads
+    assert np.all(np.abs(forces["force_pn"] / 5.0 - 1) < 0.15)
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f.attrs["schema"] = "someone.else"
+    run = write_run(tmp_path / "refs.h5", [Step("a", 2000, 2.0)], tethered=2)
+    for args, message in (
+        ((str(other),), "is not a magacq run file (schema 'someone.else')"),
+        ((str(tmp_path / "missing.h5"),), "no such run file"),
+        ((str(run), "--reference", "0,1,2,3"), "no tethered beads (all 4 are reference beads)"),
+        ((str(run),), "give --zero-step LABEL"),
+        ((str(run), "--zero-step", "nope"), "no plateau labelled 'nope'"),
+        ((str(run), "--extension", "2000", "--axis", "q"), "axis 'q': x or y"),
+        ((str(run), "--reference", "0,x"), "bead ids separated by commas"),
+    ):
+        done = _analyze(*args, cwd=tmp_path)
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in done.stderr and "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    with h5py.File(run, "r+") as f:
+        f.attrs["schema_version"] = 99
+    done = _analyze(str(run), cwd=tmp_path)
+    assert done.returncode == 2 and "schema version 99; this magacq reads version 1" in done.stderr

@@ -1,0 +1,232 @@
+"""Runs with magnets on the simulator: moves on command, recorded in motors, frames and truth;
+tracked z follows the worm-like chain; bad magnet configs and commands; a motor fault."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from magacq.pipeline.magnet_channel import MagnetControl, MagnetError
+from simulators.magnetics import FORCE_LAWS
+from simulators.motion import MotionParams, wlc_extension
+from tests.pipeline import _runner as r
+
+BEADS = [[32, 32], [96, 32]]
+MAGNETS = {"driver": "sim", "settings": {"bead_type": "MyOne"}, "height_mm": 6.0}
+
+
+def _config(tmp: Path, **overrides: object) -> Path:
+    """Two 1 um (MyOne) beads, explicit ROIs, the sim focus stage; a sweep for their Z-LUT
+    that covers their heights from 6 mm (0.15 pN) to 1 mm (3.5 pN) magnets."""
+    cfg: dict = {
+        "camera": {
+            "driver": "sim",
+            "settings": {
+                "width": 128,
+                "height": 64,
+                "n_beads": 2,
+                "roi_size": 32,
+                "seed": 1,
+                "fraction_stuck": 0.0,
+                "bead_radius_nm": 500,
+                "frame_rate": 200,
+                "bead_xy_px": BEADS,
+            },
+        },  # fmt: skip
+        "focus_stage": {"driver": "sim", "settings": {"settle_time_s": 0.01}},
+        "magnets": MAGNETS,
+        "buffers": {"n_stacks": 8, "images_per_stack": 5},
+        "tracking": {"workers": 1, "roi_size": 32, "algorithm": "qi"},
+        "beads": {"rois": BEADS},
+        "output": {"dir": str(tmp / "runs")},
+        "calibration": {
+            "start_nm": 5500,
+            "stop_nm": 7500,
+            "step_nm": 100,
+            "settle_s": 0.0,
+            "profiles_per_step": 5,
+        },  # fmt: skip
+        "duration": None,
+    }
+    for key, value in overrides.items():
+        cfg[key] = {**cfg[key], **value} if isinstance(cfg.get(key), dict) else value
+    path = tmp / "mag.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _namespace(proc: subprocess.Popen) -> str:
+    return f"{os.environ['MAGACQ_NAMESPACE']}-run{proc.pid}"
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def lut(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("maglut")
+    out = tmp / "lut.h5"
+    done = r.cli("calibrate", str(_config(tmp)), "--output", str(out), cwd=tmp, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_lowering_the_magnets_raises_the_force_and_z_follows_the_wlc(lut, tmp_path):
+    proc = r.start(_config(tmp_path, tracking={"zlut": str(lut)}))
+    try:
+        r.wait_for_frames(proc)
+        with MagnetControl(_namespace(proc)) as ctl:
+            assert ctl.position()[1] == pytest.approx(6.0)
+            ctl.move_to("height", 1.0, wait=True, timeout=30)  # 5 mm at 5 mm/s
+            assert ctl.position()[1] == pytest.approx(1.0)
+            r.wait_for_frames(proc)  # frames at the new force
+    finally:
+        _stop(proc)
+    data = r.read(r.output_file(tmp_path))
+    assert data["attrs"]["state"] == "interrupted"  # stopped by SIGINT, file complete
+    motors, frames, truth, tracks = data["motors"], data["frames"], data["truth"], data["tracks"]
+
+    # motors: sampled through the move, monotonic, from 6 to 1 mm; no rotation; focus still
+    assert motors["magnet_height_mm"][0] == 6.0 and motors["magnet_height_mm"][-1] == 1.0
+    assert (np.diff(motors["time"]) > 0).all() and (np.diff(motors["magnet_height_mm"]) <= 0).all()
+    moving = (motors["magnet_height_mm"] < 5.9) & (motors["magnet_height_mm"] > 1.1)
+    assert moving.sum() >= 20  # ~1 s of move sampled at 100 Hz
+    assert (motors["magnet_rotation_turns"] == 0).all() and (motors["focus_z_nm"] == 6000).all()
+    # every frame row has the magnets' position
+    assert frames["magnet_height_mm"][0] == 6.0 and frames["magnet_height_mm"][-1] == 1.0
+    assert np.isin(frames["magnet_height_mm"], motors["magnet_height_mm"]).all()
+
+    # truth: force from the MyOne law (with each bead's moment), WLC extension at that force
+    law, kt = FORCE_LAWS["MyOne"], MotionParams().kt
+    ext = wlc_extension(truth["force_pn"], 3400.0, 50.0, kt)
+    np.testing.assert_allclose(truth["extension_nm"], ext, rtol=1e-9)
+    far, near = truth["magnet_height_mm"] == 6.0, truth["magnet_height_mm"] == 1.0
+    for bead in (0, 1):
+        b = truth["bead_id"] == bead
+        factor = truth["force_pn"][b & far][0] / law(6.0)
+        assert 0.85 < factor < 1.15
+        np.testing.assert_allclose(truth["force_pn"][b & near], factor * law(1.0))
+        assert truth["force_pn"][b & near][0] > 20 * truth["force_pn"][b & far][0]
+
+    # tracked z follows the true height (and so the WLC) through the move
+    for bead in (0, 1):
+        t = tracks[tracks["bead_id"] == bead]
+        g = truth[truth["bead_id"] == bead]
+        true_z = dict(zip(g["frame"], g["z_nm"], strict=True))
+        height = dict(zip(g["frame"], g["magnet_height_mm"], strict=True))
+        z_true = np.array([true_z[f] for f in t["frame"]])
+        h = np.array([height[f] for f in t["frame"]])
+        ok = np.isfinite(t["z_nm"])
+        assert ok.mean() > 0.95, ok.mean()
+        err = t["z_nm"][ok] - z_true[ok]
+        err -= np.median(err)
+        assert np.percentile(np.abs(err), 95) < 40, np.percentile(np.abs(err), 95)
+        near_t, far_t = ok & (h == 1.0), ok & (h == 6.0)
+        rise = np.median(t["z_nm"][near_t]) - np.median(t["z_nm"][far_t])
+        true_rise = np.median(z_true[near_t]) - np.median(z_true[far_t])
+        near_g, far_g = g["magnet_height_mm"] == 1.0, g["magnet_height_mm"] == 6.0
+        wlc_rise = np.median(g["extension_nm"][near_g]) - np.median(g["extension_nm"][far_g])
+        assert wlc_rise > 1000
+        assert rise == pytest.approx(true_rise, rel=0.03), (rise, true_rise)
+        # the bead's mean height rose by the WLC's extension change (its fluctuations at
+        # 0.15 pN are ~150 nm rms, correlated over ~50 ms: a 1 s mean is good to ~5 %)
+        assert true_rise == pytest.approx(wlc_rise, rel=0.1), (true_rise, wlc_rise)
+
+
+def test_commands_refused_stopped_and_twisted(tmp_path):
+    """A move outside the limits is refused (the run goes on), a stop ends a move, a rotation
+    shortens the tethers past buckling."""
+    cfg = _config(tmp_path, magnets={"settings": {"bead_type": "MyOne",
+                                                  "height_velocity_mm_s": 0.5}})  # fmt: skip
+    proc = r.start(cfg)
+    try:
+        r.wait_for_frames(proc)
+        with MagnetControl(_namespace(proc)) as ctl:
+            with pytest.raises(MagnetError, match="refused"):
+                ctl.move_to("height", 0.01, wait=True)
+            with pytest.raises(MagnetError, match="no magnet axis"):
+                ctl.move_to("tilt", 1.0)
+            slow = ctl.move_to("height", 2.0)  # 8 s at 0.5 mm/s
+            while ctl.position()[1] > 5.5:
+                time.sleep(0.01)
+            ctl.stop(wait=True)
+            with pytest.raises(MagnetError, match="stopped"):
+                ctl.wait(slow)
+            stopped = ctl.position()[1]
+            assert 2.0 < stopped < 5.5
+            ctl.move_to("rotation", 40.0, velocity=50.0, wait=True)
+            r.wait_for_frames(proc)
+    finally:
+        err = _stop(proc)
+    assert "refused" in err and "outside the limits" in err
+    data = r.read(r.output_file(tmp_path))
+    truth = data["truth"]
+    last = truth[truth["frame"] == truth["frame"].max()]
+    assert (last["magnet_rotation_turns"] == 40.0).all()
+    assert last["magnet_height_mm"][0] == pytest.approx(stopped, abs=0.05)
+    untwisted = wlc_extension(last["force_pn"], 3400.0, 50.0, MotionParams().kt)
+    assert (last["extension_nm"] < untwisted - 300).all()  # plectonemes at 0.3 pN, 40 turns
+
+
+@pytest.mark.parametrize(
+    ("magnets", "message"),
+    [
+        ({**MAGNETS, "height_mm": 50.0}, "magnets.height_mm: 50 is outside the magnets"),
+        ({**MAGNETS, "settings": {"axes": ["height"]}, "rotation_turns": 3.0},
+         "magnets.rotation_turns: SimMagnets has no rotation axis"),
+        ({**MAGNETS, "settings": {"bead_typ": "MyOne"}}, "did you mean 'bead_type'"),
+        ({**MAGNETS, "driver": "genicam"}, "magnets.driver"),
+    ],
+)  # fmt: skip
+def test_bad_magnets_refused_before_the_run(tmp_path, magnets, message):
+    done = r.run(_config(tmp_path, magnets=magnets, duration=1.0))
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert message in lines[-1], done.stderr
+    assert not list((tmp_path / "runs").glob("*.h5")) if (tmp_path / "runs").exists() else True
+
+
+def test_a_motor_fault_ends_the_run_with_its_data_saved(tmp_path):
+    cfg = _config(tmp_path, magnets={"settings": {"bead_type": "MyOne", "fail_after_moves": 1}})
+    proc = r.start(cfg)
+    r.wait_for_frames(proc)
+    with MagnetControl(_namespace(proc)) as ctl:
+        with pytest.raises(MagnetError, match="failed"):
+            ctl.move_to("height", 3.0, wait=True)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    last = err.strip().splitlines()[-1]
+    assert "magnets failed" in last and "injected motor fault" in last and "saved in" in last
+    data = r.read(r.output_file(tmp_path))
+    assert data["attrs"]["state"] == "failed" and "magnets failed" in data["attrs"]["error"]
+    assert len(data["frames"]) > 50 and len(data["tracks"]) > 0 and len(data["motors"]) > 0
+
+
+def test_magnets_command_moves_a_live_run_and_the_config_directly(tmp_path):
+    cfg = _config(tmp_path)
+    proc = r.start(cfg)
+    try:
+        r.wait_for_frames(proc)
+        done = r.cli("magnets", str(cfg), "--height", "4.5", "--rotation", "2",
+                     "--run", _namespace(proc), cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "magnets: height 4.5 mm, rotation 2 turns"
+        bad = r.cli("magnets", str(cfg), "--height", "99", "--run", _namespace(proc), cwd=tmp_path)
+        assert bad.returncode == 1 and "refused" in bad.stderr.strip().splitlines()[-1]
+    finally:
+        _stop(proc)
+    # no run of this session live: the config's magnets are opened here
+    done = r.cli("magnets", str(cfg), "--height", "1", "--relative", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "magnets: height 7 mm, rotation 0 turns"
+    bad = r.cli("magnets", str(cfg), "--height", "99", cwd=tmp_path)
+    assert bad.returncode == 2 and "outside the limits" in bad.stderr
