@@ -498,7 +498,8 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                 n_beads=len(rois),
                 simulated=geometry["simulated"],
             )
-            check_room(sizes, n_processes=cfg.tracking.workers + 3 + (cfg.output.video.mode != "none"))
+            recorder = cfg.output.video.mode != "none"
+            check_room(sizes, n_processes=cfg.tracking.workers + 3 + recorder)
             path = output_path(cfg, config_path)
             logs.add_file(path.with_suffix(".log"))
             namespace = run_namespace()

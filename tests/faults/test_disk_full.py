@@ -15,7 +15,7 @@ def test_full_disk_is_named_and_the_file_closed_as_failed(tmp_path):
     disk.mkdir()
     kept.mkdir()
     # every raw frame (46 kB) is saved: a 6 MB disk is full in well under a second
-    video = {"mode": "frames", "reserve_mb": 1}
+    video = {"mode": "frames", "reserve_mb": 4}  # the recorder stops first: the writer closes
     config = r.write_config(tmp_path, output={"dir": str(disk), "video": video}, duration=20)
     done = cli_on_tmpfs(
         disk, "6m", "run", str(config), cwd=tmp_path,
