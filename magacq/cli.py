@@ -74,6 +74,7 @@ def run(
         cfg = cfg.model_copy(update=changes)
         if dry_run:
             typer.echo(cfg.model_dump_json(indent=2))
+            _print_protocol(cfg, config)
             return
         from magacq.pipeline import run_acquisition
 
@@ -228,7 +229,30 @@ def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
         simulated = hasattr(camera_cls, "ground_truth")
         sizes = buffer_sizes(cfg, settings_geometry(settings), n_beads=n_beads, simulated=simulated)
         check_room(sizes, n_processes=cfg.tracking.workers + 3)
+        _print_protocol(cfg, config)
         typer.echo(f"{config}: ok")
+
+
+def _print_protocol(cfg: Any, config: Path) -> None:
+    """Check the config's protocol against the devices (opened, nothing moved) and print its
+    expanded actions and duration."""
+    if cfg.protocol is None:
+        return
+    from magacq.pipeline.supervisor import protocol_devices, protocol_spec
+
+    spec = protocol_spec(cfg, config, protocol_devices(cfg))
+    assert spec is not None
+    plan = spec.plan
+    if plan.script is not None:
+        typer.echo(f"protocol: script {plan.script.script} ({plan.script.function}): checked")
+        return
+    table = Table("#", "action", "label", "force pN", "s", title="protocol")
+    for i, a in enumerate(plan.actions, 1):
+        force = "" if a.force_pn != a.force_pn else f"{a.force_pn:.3g}"
+        table.add_row(str(i), a.describe(), a.label, force, f"{a.seconds:.1f}")
+    Console(highlight=False).print(table)
+    typer.echo(f"protocol: {len(plan.actions)} actions, at least {plan.seconds:.1f} s "
+               "(moves at the devices' top speed)")  # fmt: skip
 
 
 @app.command()

@@ -128,8 +128,9 @@ class SimMagnets(_Magnets):
         if velocity is None:
             velocity = getattr(self.settings, f"{axis}_velocity_{self._unit(axis)}_s")
         now = time.monotonic()
-        start = getattr(rig, axis).position(now)
-        move = Trajectory.move(start, target, now, velocity, self._acceleration(axis))
+        current = getattr(rig, axis)  # a new target during a move: it blends from its speed
+        move = Trajectory.move(current.position(now), target, now, velocity,
+                               self._acceleration(axis), v0=current.velocity(now))  # fmt: skip
         setattr(rig, axis, move)
 
     def _do_position(self, axis: Axis) -> float:

@@ -50,24 +50,46 @@ class Trajectory:
 
     @classmethod
     def move(
-        cls, x0: float, x1: float, t0: float, velocity: float, acceleration: float
+        cls,
+        x0: float,
+        x1: float,
+        t0: float,
+        velocity: float,
+        acceleration: float,
+        v0: float = 0.0,
     ) -> "Trajectory":
-        """A move from rest at ``x0`` (time ``t0``) to rest at ``x1``."""
+        """A move from ``x0`` (time ``t0``, velocity ``v0``) to rest at ``x1``.
+
+        A move that starts while the axis moves (a new target given during a move) carries on
+        from its velocity, as motor controllers blend one move into the next: the axis first
+        brakes to rest when it goes the wrong way or cannot stop in time, else it changes
+        speed straight to the new move's.
+        """
         d = abs(x1 - x0)
-        if d == 0:
-            return cls.at_rest(x1)
-        s = math.copysign(1.0, x1 - x0)
-        t_acc = velocity / acceleration
-        if d < velocity * t_acc:  # never reaches full speed: a triangle
-            t_acc = math.sqrt(d / acceleration)
-            velocity = acceleration * t_acc
-        t_cruise = (d - velocity * t_acc) / velocity
-        up = _Piece(t0, x0, 0.0, s * acceleration)
-        x_a, v_a = up.at(t0 + t_acc)
-        cruise = _Piece(t0 + t_acc, x_a, v_a, 0.0)
-        x_c, _ = cruise.at(t0 + t_acc + t_cruise)
-        down = _Piece(t0 + t_acc + t_cruise, x_c, v_a, -s * acceleration)
-        return cls((up, cruise, down), t0 + 2 * t_acc + t_cruise, float(x1))
+        s = math.copysign(1.0, x1 - x0) if d else math.copysign(1.0, v0 or 1.0)
+        u0 = s * v0  # the speed towards the target
+        if u0 < 0 or u0 * u0 / (2 * acceleration) > d:  # brake first, then move from rest
+            if v0 == 0:
+                return cls.at_rest(x1)
+            brake = cls.stopped_from(x0, v0, t0, acceleration)
+            rest = cls.move(brake.end, x1, brake.end_time, velocity, acceleration)
+            return cls((*brake.pieces, *rest.pieces), max(brake.end_time, rest.end_time), x1)
+        peak = min(velocity, math.sqrt(acceleration * d + u0 * u0 / 2))
+        if u0 > velocity:  # faster than asked: slow down to it first
+            peak = velocity
+        t_change = abs(peak - u0) / acceleration
+        d_change = (peak * peak - u0 * u0) / (2 * acceleration) if peak >= u0 else (
+            (u0 * u0 - peak * peak) / (2 * acceleration)
+        )
+        t_stop = peak / acceleration
+        d_cruise = max(0.0, d - d_change - peak * t_stop / 2)
+        t_cruise = d_cruise / peak if peak > 0 else 0.0
+        change = _Piece(t0, x0, v0, s * math.copysign(acceleration, peak - u0))
+        x_a, v_a = change.at(t0 + t_change)
+        cruise = _Piece(t0 + t_change, x_a, v_a, 0.0)
+        x_c, _ = cruise.at(t0 + t_change + t_cruise)
+        down = _Piece(t0 + t_change + t_cruise, x_c, v_a, -s * acceleration)
+        return cls((change, cruise, down), t0 + t_change + t_cruise + t_stop, float(x1))
 
     def _piece(self, t: float) -> _Piece | None:
         i = bisect.bisect_right([p.t0 for p in self.pieces], t) - 1
@@ -88,9 +110,13 @@ class Trajectory:
 
     def stopped(self, t: float, acceleration: float) -> "Trajectory":
         """This trajectory halted at ``t``: decelerating at ``acceleration`` to rest."""
-        x, v = self.position(t), self.velocity(t)
+        return self.stopped_from(self.position(t), self.velocity(t), t, acceleration)
+
+    @classmethod
+    def stopped_from(cls, x: float, v: float, t: float, acceleration: float) -> "Trajectory":
+        """An axis at ``x`` moving at ``v`` at time ``t``, braking at ``acceleration`` to rest."""
         if v == 0:
-            return self.at_rest(x)
+            return cls.at_rest(x)
         t_stop = abs(v) / acceleration
         piece = _Piece(t, x, v, -math.copysign(acceleration, v))
         return Trajectory((piece,), t + t_stop, piece.at(t + t_stop)[0])

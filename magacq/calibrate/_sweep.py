@@ -352,7 +352,7 @@ def run_calibration(
     procs: dict[str, Any] = {}
     dataset = None
     try:
-        geometry, image = probe_camera(cfg)
+        geometry, image, _ = probe_camera(cfg)
         rois = place_rois(cfg, geometry, image)
         path.parent.mkdir(parents=True, exist_ok=True)
         logs.add_file(path.with_suffix(".log"))

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from magacq.pipeline.magnet_channel import ACKS, COMMANDS, MAGNET_CHANNEL, CommandInbox
 from magacq.pipeline.motion import MotionThread
+from magacq.pipeline.motor_channel import ACKS, COMMANDS, LIMITS, MOTOR_CHANNEL, CommandInbox
 from magacq.pipeline.rows import BatchedRows
 from magacq.pipeline.wiring import RunWiring
 
@@ -73,6 +73,27 @@ def camera_truth(cam: Any, frame_number: int) -> np.ndarray | None:
     return np.column_stack([xyz, np.full((len(xyz), 4), np.nan)])
 
 
+def roi_of(xy_nm: np.ndarray, rois: np.ndarray, pixel_nm: float) -> np.ndarray:
+    """For each position ``(x_nm, y_nm)``, the id of the ROI (``id, x0, x1, y0, y1`` rows) that
+    holds it, -1 for none; an ROI holding several goes to the one nearest its centre."""
+    px = np.asarray(xy_nm, dtype=np.float64) / pixel_nm
+    out = np.full(len(px), -1, dtype=np.int64)
+    if not len(rois):
+        return out
+    cx, cy = (rois[:, 1] + rois[:, 2]) / 2, (rois[:, 3] + rois[:, 4]) / 2
+    inside = (
+        (px[:, :1] >= rois[:, 1]) & (px[:, :1] < rois[:, 2])
+        & (px[:, 1:] >= rois[:, 3]) & (px[:, 1:] < rois[:, 4])
+    )  # fmt: skip
+    dist = np.where(inside, np.hypot(px[:, :1] - cx, px[:, 1:] - cy), np.inf)
+    nearest_roi = np.argmin(dist, axis=1)
+    nearest_bead = np.argmin(dist, axis=0)
+    for bead in np.flatnonzero(inside.any(axis=1)):
+        if nearest_bead[nearest_roi[bead]] == bead:
+            out[bead] = rois[nearest_roi[bead], 0]
+    return out
+
+
 def run_producer(wiring: RunWiring) -> None:
     """Entry point of the producer process."""
     from buffers import BufferOverflow
@@ -83,7 +104,7 @@ def run_producer(wiring: RunWiring) -> None:
     n_images = wiring.video["n_images"]
     vb = wiring.attach_video()
     mats = wiring.attach_matrices(
-        *(n for n in ("frames", "dropped", "truth", "motors", *MAGNET_CHANNEL)
+        *(n for n in ("frames", "dropped", "truth", "motors", *MOTOR_CHANNEL)
           if n in wiring.matrix_rows)
     )  # fmt: skip
     frames, dropped = BatchedRows(mats["frames"]), BatchedRows(mats["dropped"])
@@ -101,6 +122,7 @@ def run_producer(wiring: RunWiring) -> None:
         logger.info("camera started: %dx%d %s", cam.width, cam.height, cam.dtype)
         last_fn = -1
         n = 0
+        tracked_id: np.ndarray | None = None
         finish_by: float | None = None
         while True:
             if motion is not None and motion.error:
@@ -152,8 +174,11 @@ def run_producer(wiring: RunWiring) -> None:
                 if truth is not None:
                     t = camera_truth(cam, fn)
                     if t is not None:
-                        for bead, row in enumerate(t):
-                            truth.add(fn, bead, *row)
+                        if tracked_id is None:  # the truth of bead j is that of ROI tracked_id[j]
+                            tracked_id = roi_of(t[:, :2], wiring.rois_array(),
+                                                wiring.geometry["pixel_size_nm"])  # fmt: skip
+                        for sim_bead, (bead, row) in enumerate(zip(tracked_id, t, strict=True)):
+                            truth.add(fn, bead, *row, sim_bead)
                 if (seq + 1) % n_images == 0:
                     frames.flush()  # frame rows reach the writer before the stack's tracks
                 vb.commit_write(ts)
@@ -208,7 +233,6 @@ def _start_motion(
     if wiring.focus_stage is not None:
         focus = open_accessory("focus_stage", wiring.focus_stage, cam, wiring.camera["driver"])
         devices.append(focus)
-    inbox = None
     if spec is not None:
         magnets = open_accessory("magnets", spec, cam, wiring.camera["driver"])
         devices.append(magnets)
@@ -217,15 +241,16 @@ def _start_motion(
             if start is not None:
                 magnets.move_to(axis, start)
         magnets.wait(spec["move_timeout_s"])
-        inbox = CommandInbox(mats[COMMANDS], mats[ACKS])
+    inbox = CommandInbox(mats[COMMANDS], mats[ACKS], mats[LIMITS])
     motion = MotionThread(
         magnets,
         focus,
         mats["motors"],
         inbox,
-        sample_hz=spec["sample_hz"] if spec else 10.0,
+        sample_hz=spec["sample_hz"] if spec else 100.0,
         move_timeout_s=spec["move_timeout_s"] if spec else 60.0,
     )
+    inbox.publish_limits(motion.limits())
     motion.sample()  # the position at the start, before any frame
     motion.start()
     return motion

@@ -12,7 +12,15 @@ from pathlib import Path
 
 from magacq.config import RunConfig
 from magacq.errors import ConfigError
-from magacq.pipeline.magnet_channel import ACK_ROWS, ACKS, COMMAND_ROWS, COMMANDS
+from magacq.pipeline.events import EVENT_ROWS, EVENTS
+from magacq.pipeline.motor_channel import (
+    ACK_ROWS,
+    ACKS,
+    COMMAND_ROWS,
+    COMMANDS,
+    LIMIT_ROWS,
+    LIMITS,
+)
 from magacq.pipeline.wiring import MATRICES
 
 SHM_DIR = Path("/dev/shm")
@@ -85,10 +93,11 @@ def buffer_sizes(
     if simulated:
         rows["truth"] = max(frame_rows * max(1, n_beads), 100_000)
     if cfg.magnets is not None or cfg.focus_stage is not None:
-        hz = cfg.magnets.sample_hz if cfg.magnets is not None else 10.0
+        hz = cfg.magnets.sample_hz if cfg.magnets is not None else 100.0
         rows["motors"] = int(max(10_000, 20 * hz))  # the writer drains it at 10 Hz
-    if cfg.magnets is not None:
-        rows |= {COMMANDS: COMMAND_ROWS, ACKS: ACK_ROWS}
+        rows |= {COMMANDS: COMMAND_ROWS, ACKS: ACK_ROWS, LIMITS: LIMIT_ROWS}
+    if cfg.protocol is not None:
+        rows[EVENTS] = EVENT_ROWS
     if cfg.output.video.mode != "none":  # the recorder's kept / skipped frames
         rows["recorded"] = frame_rows
     columns = dict(MATRICES)

@@ -34,6 +34,7 @@ A reader without the run's locks (another program) gets a consistent row: Matrix
 are sequence-checked copies. The segment is unlinked with the run's other buffers.
 """
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,12 @@ _FIELDS = (
     "video_skipped",  # frames the recorder left out (back-pressure, or after it died)
     "recorder_lag",  # stacks waiting for the recorder (claimed or unread by its group)
     "recorder_restarts",
+    "protocol_t0",  # time.monotonic() when the protocol started; 0 before
+    "protocol_actions",  # actions in the protocol's plan (0 for a script)
+    "protocol_seconds",  # the plan's expected duration
+    "protocol_action",  # 1-based index of the action under way; 0 before the first
+    "protocol_started",  # time.monotonic() when that action started
+    "protocol_parking",  # time.monotonic() when the protocol began parking the magnets
 )
 MAX_WORKERS = 64
 
@@ -114,6 +121,7 @@ class StatusView:
     n_beads: int
     n_workers: int
     duration: float | None
+    steps: tuple[str, ...] = ()  # the protocol's actions, described (magacq.protocol.Action)
     recording: bool = False
 
     def __post_init__(self) -> None:
@@ -157,6 +165,8 @@ class StatusView:
         if self.recording:
             table.add_row("video", f"{int(s['video_frames']):,}", "skipped",
                           f"{int(s['video_skipped']):,} (lag {int(s['recorder_lag'])} stacks)")
+        if s["protocol_t0"]:
+            table.add_row("protocol", self.protocol_step(), "left", _clock(self.protocol_left()))
         if self.duration:
             self._progress.update(self._task, completed=min(self.duration, self.elapsed()))
             return Group(table, self._progress)
@@ -168,17 +178,46 @@ class StatusView:
     def elapsed(self) -> float:
         return time.monotonic() - self._t0
 
+    def protocol_step(self) -> str:
+        """The protocol's action under way: ``3/30 hold 30 s``."""
+        i, n = int(self.stats.get("protocol_action")), int(self.stats.get("protocol_actions"))
+        if i == 0:
+            return "starting"
+        what = self.steps[i - 1] if i <= len(self.steps) else ""
+        return f"{i}/{n} {what}" if n else f"{i} {what}"
+
+    def protocol_left(self) -> float:
+        """Seconds the protocol's plan has left (NaN for a script)."""
+        t0, total = self.stats.get("protocol_t0"), self.stats.get("protocol_seconds")
+        if not t0 or not self.stats.get("protocol_actions"):
+            return math.nan
+        return max(0.0, total - (time.monotonic() - t0))
+
     def line(self) -> str:
         """The status as one log line (for non-terminal output)."""
         s = self.stats.snapshot()
+        protocol = (
+            f", protocol {self.protocol_step()} ({_clock(self.protocol_left())} left)"
+            if s["protocol_t0"]
+            else ""
+        )
         return (
             f"frames {int(s['frames'])} ({self.fps():.0f} fps), buffer "
             f"{100 * s['buffer_level']:.0f}%, dropped {int(s['dropped'])}, stacks tracked "
-            f"{int(s['stacks_tracked'])}, latency p99 {1e3 * s['latency_p99']:.1f} ms"
+            f"{int(s['stacks_tracked'])}, latency p99 {1e3 * s['latency_p99']:.1f} ms{protocol}"
         ) + (
             f", video {int(s['video_frames'])} ({int(s['video_skipped'])} skipped, recorder "
             f"lag {int(s['recorder_lag'])} stacks)" if self.recording else ""
         )
+
+
+def _clock(seconds: float) -> str:
+    """``1:02:03``, ``2:03`` or ``-`` (unknown)."""
+    if not math.isfinite(seconds):
+        return "-"
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 #: Name of the published-status MatrixBuffer in the run's namespace.
@@ -204,6 +243,9 @@ STATUS_COLUMNS = (
     "video_frames",
     "video_skipped",
     "recorder_lag",
+    "protocol_action",
+    "protocol_actions",
+    "protocol_left",
 )
 STATUS_ROWS = 16
 STARTING, ACQUIRING, STOPPING = 0, 1, 2
@@ -235,6 +277,7 @@ class StatusPublisher:
             "fps": self.view.fps(),
             "n_beads": self.view.n_beads,
             "n_workers": self.view.n_workers,
+            "protocol_left": self.view.protocol_left(),
         }
         self.buf.write(np.array([[values[c] for c in STATUS_COLUMNS]], dtype=np.float64))
 

@@ -7,6 +7,7 @@ duration, Ctrl-C, SIGTERM, a failure) stop them all, close the file and unlink e
 """
 
 import logging
+import math
 import multiprocessing as mp
 import multiprocessing.connection
 import os
@@ -34,7 +35,7 @@ from buffers import (
 from magacq.config import RunConfig, format_name
 from magacq.errors import ConfigError, RunError
 from magacq.logs import RunLogging
-from magacq.pipeline.magnet_channel import ACKS
+from magacq.pipeline.motor_channel import ACKS, LIMITS
 from magacq.pipeline.sizing import FrameSize, buffer_sizes, check_room
 from magacq.pipeline.status import (
     ACQUIRING,
@@ -49,9 +50,11 @@ from magacq.pipeline.wiring import (
     LOCK_NAMES,
     MATRICES,
     VIDEO_GROUPS,
+    ProtocolSpec,
     RunWiring,
     control_primitives,
 )
+from magacq.protocol import Devices, expand
 
 logger = logging.getLogger("magacq")
 
@@ -59,6 +62,8 @@ _STOP_GRACE_S = 0.6  # per stage of the stop sequence; three stages stay under 2
 #: A segment whose creator is gone is removed by a run (or `magacq clean`) once this old, s.
 STALE_AGE_S = 10.0
 _MAX_START_RESTARTS = 3  # per tracker, while warming up, before the run gives up
+_PROTOCOL_ASK_S = 2.0  # a protocol asked to stop ends its action within this, or is stopped
+_PROTOCOL_PARK_S = 30.0  # the magnets' move to protocol.end_height_mm may take this long
 
 
 def run_namespace() -> str:
@@ -93,8 +98,9 @@ def output_path(cfg: RunConfig, config_path: Path) -> Path:
         path = path.with_name(f"{stem}-{k}{path.suffix}")
 
 
-def probe_camera(cfg: RunConfig) -> tuple[dict[str, Any], np.ndarray | None]:
-    """Open the camera once: its geometry, and an averaged image when beads must be detected."""
+def probe_camera(cfg: RunConfig) -> tuple[dict[str, Any], np.ndarray | None, Devices]:
+    """Open the camera once: its geometry, an averaged image when beads must be detected, and
+    the magnets' axes (limits, where they start, top speeds) a protocol is checked against."""
     from hal import HalError, UnsupportedSettingError
     from magacq.pipeline.devices import open_camera
 
@@ -127,18 +133,40 @@ def probe_camera(cfg: RunConfig) -> tuple[dict[str, Any], np.ndarray | None]:
                 acc += frame
             cam.stop()
             image = acc / n
-        if cfg.magnets is not None:
-            check_magnets(cfg, cam)
+        devices = motor_axes(cfg, cam)
     except HalError as exc:
         raise RunError(f"camera {cfg.camera.driver!r} failed: {exc}") from None
     finally:
         cam.close()
-    return geometry, image
+    return geometry, image, devices
 
 
-def check_magnets(cfg: RunConfig, cam: Any) -> None:
+def motor_axes(cfg: RunConfig, cam: Any) -> Devices:
+    """The axes a protocol can move: the magnets' (:func:`check_magnets`) and the focus
+    stage's (its limits and position; it takes no speed), opened once beside ``cam``."""
+    from hal import HalError
+    from magacq.pipeline.devices import open_accessory
+
+    devices = check_magnets(cfg, cam) if cfg.magnets is not None else Devices({}, {}, {})
+    if cfg.focus_stage is None:
+        return devices
+    spec = {"driver": cfg.focus_stage.driver, "settings": dict(cfg.focus_stage.settings)}
+    try:
+        stage = open_accessory("focus_stage", spec, cam, cfg.camera.driver)
+    except HalError as exc:
+        raise RunError(f"cannot open focus stage {cfg.focus_stage.driver!r}: {exc}") from None
+    try:
+        devices.limits["focus"] = stage.limits_nm
+        devices.start["focus"] = stage.position_nm
+    finally:
+        stage.close()
+    return devices
+
+
+def check_magnets(cfg: RunConfig, cam: Any) -> Devices:
     """Open the magnets once beside ``cam``: their settings work, and the start positions
-    the config asks for are inside their limits.
+    the config asks for are inside their limits; returns each axis's limits, start position
+    and top speed.
 
     Raises
     ------
@@ -160,9 +188,15 @@ def check_magnets(cfg: RunConfig, cam: Any) -> None:
         raise ConfigError(f"magnets: {exc}") from None
     except HalError as exc:
         raise RunError(f"cannot open magnets {m.driver!r}: {exc}") from None
+    devices = Devices(limits={}, start={}, max_velocity={})
     try:
         for axis, key, start in (("height", "height_mm", m.height_mm),
                                  ("rotation", "rotation_turns", m.rotation_turns)):  # fmt: skip
+            if axis in mag.axes:
+                devices.limits[axis] = mag.limits(axis)
+                devices.start[axis] = mag.position(axis) if start is None else start
+                if math.isfinite(top := mag.max_velocity(axis)):
+                    devices.max_velocity[axis] = top
             if start is None:
                 continue
             try:
@@ -176,6 +210,43 @@ def check_magnets(cfg: RunConfig, cam: Any) -> None:
                 )
     finally:
         mag.close()
+    return devices
+
+
+def protocol_devices(cfg: RunConfig) -> Devices:
+    """The axes as :func:`motor_axes` finds them, opening the camera (which the stages may
+    share a connection with) but taking no frame: for `validate` and `--dry-run`."""
+    from hal import HalError, UnsupportedSettingError
+    from magacq.pipeline.devices import open_camera
+
+    if cfg.magnets is None and cfg.focus_stage is None:
+        return Devices(limits={})
+    try:
+        cam = open_camera(cfg.camera.driver, cfg.camera.settings)
+    except UnsupportedSettingError as exc:
+        raise ConfigError(f"camera.settings: {exc}") from None
+    except HalError as exc:
+        raise RunError(f"cannot open camera {cfg.camera.driver!r}: {exc}") from None
+    try:
+        return motor_axes(cfg, cam)
+    finally:
+        cam.close()
+
+
+def protocol_spec(cfg: RunConfig, config_path: Path, devices: Devices) -> ProtocolSpec | None:
+    """The config's protocol expanded and checked against ``devices`` (None without one).
+
+    Raises
+    ------
+    ConfigError
+        A step the devices cannot do, a target outside their limits or the force table.
+    """
+    if cfg.protocol is None:
+        return None
+    base = config_path.resolve().parent
+    plan = expand(cfg.protocol, devices, base=base)
+    timeout = plan.script.timeout_s if plan.script is not None else None
+    return ProtocolSpec(plan=plan, devices=devices, base=str(base), timeout_s=timeout)
 
 
 def place_rois(cfg: RunConfig, geometry: dict[str, Any], image: np.ndarray | None) -> list:
@@ -248,6 +319,8 @@ class Run:
         self.writer: BaseProcess | None = None
         self.recorder: BaseProcess | None = None
         self.workers: dict[int, BaseProcess] = {}
+        self.protocol: BaseProcess | None = None
+        self.protocol_done = False  # the protocol ended by itself: so does the run
         self.error: str | None = None
         self.abort: Callable[[], bool] = lambda: False
 
@@ -272,7 +345,7 @@ class Run:
                 locks=w.locks,
                 name=name,
                 shape=(rows, MATRICES[name]),
-                overwrite=name == ACKS,
+                overwrite=name in (ACKS, LIMITS),
                 namespace=w.namespace,
             )
             self.owned.append(buf)
@@ -348,6 +421,23 @@ class Run:
                     raise RunError(f"trackers died {restarts} times while warming up: {why}")
         self.producer = self._start(run_producer, name="producer")
 
+    def start_protocol(self) -> None:
+        """Start the protocol process (once the camera acquires)."""
+        from magacq.pipeline.protocol_runner import run_protocol
+
+        self.wiring.stats.set("protocol_t0", time.monotonic())
+        self.protocol = self._start(run_protocol, name="protocol")
+
+    def protocol_overdue(self) -> bool:
+        """A script protocol ran past its ``timeout_s`` (sets the run's error)."""
+        spec, t0 = self.wiring.protocol, self.wiring.stats.get("protocol_t0")
+        if spec is None or spec.timeout_s is None or not t0 or self.protocol_done:
+            return False
+        if time.monotonic() - t0 <= spec.timeout_s:
+            return False
+        self.error = self.error or f"the protocol script ran past its {spec.timeout_s:g} s timeout"
+        return True
+
     def _restart_dead_trackers(self, warming_up: bool = False) -> int:
         """Restart every tracker that died (its claimed stacks requeued); return how many."""
         from magacq.pipeline.tracker import run_worker
@@ -369,13 +459,22 @@ class Run:
         """Wait up to ``timeout`` for a child to exit; restart dead trackers, note failures."""
         if self.producer is None:
             return
-        procs = [self.producer, self.writer, self.recorder, *self.workers.values()]
+        procs = [self.producer, self.writer, self.recorder, self.protocol,
+                 *self.workers.values()]
         ready = mp.connection.wait([p.sentinel for p in procs if p is not None], timeout)
         if not ready:
             return
         self._restart_dead_trackers()
         if self.recorder is not None and not self.recorder.is_alive():
             self._recorder_died()
+        p = self.protocol
+        if p is not None and not p.is_alive() and not self.protocol_done:
+            if p.exitcode == 0:
+                self.protocol_done = True
+            else:
+                self.error = self.error or self._child_error() or (
+                    f"the protocol process died (exit code {p.exitcode})"
+                )
         if not self.writer.is_alive() and not self.wiring.writer_finish.is_set():
             self.error = (
                 self.error
@@ -426,9 +525,24 @@ class Run:
         except Exception:  # queue.Empty
             return None
 
+    def stop_protocol(self) -> None:
+        """End the protocol first, while the devices still run (it parks the magnets): asked,
+        then SIGTERM (a script that does not return), then killed."""
+        p, w = self.protocol, self.wiring
+        if p is None or not p.is_alive():
+            return
+        w.protocol_stop.set()
+        p.join(_PROTOCOL_ASK_S)
+        if p.is_alive() and not w.stats.get("protocol_parking"):
+            p.terminate()
+            self.error = self.error or "the protocol script did not stop when asked; interrupted"
+        _join(p, _PROTOCOL_PARK_S)
+
     def stop(self, state: str) -> None:
-        """Stop everything within about 2 s: producer, then workers, then the writer."""
+        """Stop everything within about 2 s (plus the protocol's parking): the protocol, the
+        producer, then workers, then the writer."""
         w = self.wiring
+        self.stop_protocol()
         w.stop.set()
         _join(self.producer, _STOP_GRACE_S)
         w.workers_stop.set()
@@ -481,7 +595,8 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
     path: Path | None = None
     with StopSignals(after=signal.SIG_IGN) as signals:
         try:
-            geometry, image = probe_camera(cfg)
+            geometry, image, devices = probe_camera(cfg)
+            protocol = protocol_spec(cfg, config_path, devices)
             rois = place_rois(cfg, geometry, image)
             if cfg.tracking.zlut is not None:  # the Z-LUT must be of this ROI size and bead set
                 from magacq.runfile import rois_for_run
@@ -532,6 +647,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                     if cfg.magnets is not None
                     else None
                 ),
+                protocol=protocol,
                 writer={
                     "path": str(path),
                     "attrs": {
@@ -569,8 +685,10 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
 
 def _supervise(run: Run, cfg: RunConfig, console: Console, signals: StopSignals) -> str:
     """Start the processes, watch them until the end, stop them; return the final state."""
+    plan = run.wiring.protocol.plan if run.wiring.protocol is not None else None
+    steps = tuple(a.describe() for a in plan.actions) if plan is not None else ()
     view = StatusView(run.wiring.stats, len(run.wiring.rois), cfg.tracking.workers, cfg.duration,
-                      recording=run.wiring.recorder is not None)  # fmt: skip
+                      steps, recording=run.wiring.recorder is not None)  # fmt: skip
     published = StatusPublisher(run.status_buf, view)  # for `magacq view` (magacq.pipeline.status)
     published.publish()
     state = "failed"  # until the run ends as it should
@@ -601,6 +719,15 @@ def _supervise(run: Run, cfg: RunConfig, console: Console, signals: StopSignals)
                 end = None if cfg.duration is None else t0 + cfg.duration
                 view.restart_clock()
                 published.state = ACQUIRING
+            want_protocol = run.wiring.protocol is not None and run.protocol is None
+            if want_protocol and started and run.wiring.stats.get("frames") > 0:
+                run.start_protocol()  # once frames are stored: each event gets its frame
+            if run.protocol_done:
+                logger.info("protocol ended: stopping the run")
+                state = "complete"
+                break
+            if run.protocol_overdue():
+                break
             if end is not None and time.monotonic() >= end:
                 state = "complete"
                 break

@@ -20,20 +20,24 @@ import numpy as np
 
 from buffers import MatrixBuffer, VideoBuffer
 from magacq.logs import RunLogging
+from magacq.pipeline.events import EVENT_COLUMNS, EVENTS
 from magacq.pipeline.flag import Flag
-from magacq.pipeline.magnet_channel import MAGNET_CHANNEL
+from magacq.pipeline.motor_channel import MOTOR_CHANNEL
 from magacq.pipeline.status import STATUS, RunStats
+from magacq.protocol import Devices, Plan
 
 #: MatrixBuffers of a run: name -> columns.
 MATRICES = {
     "positions": 8,  # time, frame, bead_id, x_nm, y_nm, z_nm, flag, t_written
     "frames": 5,  # camera frame, timestamp, buffer sequence number, magnet height, rotation
     "dropped": 3,  # camera frame, timestamp, reason
-    # camera frame, bead_id, x_nm, y_nm, z_nm, force_pn, extension_nm, magnet height, rotation
-    "truth": 9,
+    # camera frame, bead_id, x_nm, y_nm, z_nm, force_pn, extension_nm, magnet height, rotation,
+    # the simulator's own bead index
+    "truth": 10,
     "motors": 4,  # time, magnet height mm, rotation turns, focus z nm
     "recorded": 3,  # buffer sequence number, timestamp, 0 kept in the video / 1 skipped
-    **MAGNET_CHANNEL,  # the magnets' command channel (magacq.pipeline.magnet_channel)
+    **MOTOR_CHANNEL,  # the magnets' command channel (magacq.pipeline.motor_channel)
+    EVENTS: EVENT_COLUMNS,  # the protocol's actions (magacq.pipeline.events)
 }
 #: Names given to ``buffers.make_locks``.
 LOCK_NAMES = ("VideoBuffer", *MATRICES, STATUS, "BeadRoiBuffer", "LiveProfileBuffer")
@@ -77,6 +81,16 @@ class MagnetsSpec(TypedDict):
     move_timeout_s: float
 
 
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """The protocol process's task: the plan and the devices it was checked on."""
+
+    plan: Plan
+    devices: Devices
+    base: str  # the config's folder: a script's relative path starts there
+    timeout_s: float | None  # a script still running after this long is stopped
+
+
 class VideoSpec(TypedDict):
     """The VideoBuffer's ring."""
 
@@ -113,6 +127,7 @@ def control_primitives(
         "stop": Flag(),
         "workers_stop": Flag(),
         "writer_finish": Flag(),
+        "protocol_stop": Flag(),
         "final_state": ctx.RawArray("c", 32),  # no lock: a dying writer cannot wedge it
         "final_error": ctx.RawArray("c", 1024),
         "events": events,
@@ -132,6 +147,7 @@ class RunWiring:
     stop: Flag  # producer stops acquiring
     workers_stop: Flag  # workers exit once no full stack is left
     writer_finish: Flag  # writer drains one last time and closes the file
+    protocol_stop: Flag  # the protocol ends (the magnets parked) before the devices stop
     final_state: Any  # RawArray('c'): "complete" / "failed" / "interrupted"; empty: no verdict
     final_error: Any  # RawArray('c'): one-line error, if any
     events: "Queue[tuple[str, str, str]]"  # children -> supervisor: (kind, role, message)
@@ -145,6 +161,7 @@ class RunWiring:
     writer: WriterSpec | None = None  # None: no run file (the calibration sweep)
     focus_stage: DeviceSpec | None = None  # opened by the devices process, sampled into motors
     magnets: "MagnetsSpec | None" = None  # opened by the devices process, moved on command
+    protocol: ProtocolSpec | None = None  # run by the protocol process
     supervisor_pid: int = field(default_factory=os.getpid)
     recorder: RecorderSpec | None = None  # None: no video kept
 
@@ -179,7 +196,7 @@ class RunWiring:
 
     def close(self) -> None:
         """In the supervisor, once the run's processes are gone: close the control flags."""
-        for flag in (self.stop, self.workers_stop, self.writer_finish):
+        for flag in (self.stop, self.workers_stop, self.writer_finish, self.protocol_stop):
             flag.close()
 
     def orphaned(self) -> bool:

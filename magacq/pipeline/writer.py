@@ -3,6 +3,7 @@
 The layout of that file is :mod:`magacq.runfile`'s; this module only moves rows into it.
 """
 
+import datetime
 import logging
 import time
 from pathlib import Path
@@ -10,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from buffers import BufferUnderflow, MatrixBuffer, remove_stale_segments
-from magacq.pipeline.magnet_channel import MAGNET_CHANNEL
+from magacq.pipeline.events import EVENT_COLUMNS, EVENTS, event_records
+from magacq.pipeline.motor_channel import MOTOR_CHANNEL
 from magacq.pipeline.wiring import RunWiring
 from magacq.runfile import (
     DROPPED_DTYPE,
@@ -27,6 +29,8 @@ from magacq.runfile import (
 )
 
 logger = logging.getLogger("magacq.writer")
+
+_RECENT_S = 30.0  # frames kept to place events: an event is placed within this of its time
 
 #: Once the supervisor is gone, how long the writer keeps taking the others' last rows, s.
 _ORPHAN_DRAIN_S = 0.8
@@ -73,7 +77,7 @@ def run_writer(wiring: RunWiring) -> None:
     cannot be written (disk full: the reserve is given back so the file can be closed).
     """
     wiring.enter_child("writer")
-    buffers = wiring.attach_matrices(*(n for n in wiring.matrix_rows if n not in MAGNET_CHANNEL))
+    buffers = wiring.attach_matrices(*(n for n in wiring.matrix_rows if n not in MOTOR_CHANNEL))
     spec = wiring.writer
     path = Path(spec["path"])
     rec = wiring.recorder
@@ -82,6 +86,7 @@ def run_writer(wiring: RunWiring) -> None:
             path, spec["attrs"], np.asarray(spec["rois"], ROIS_DTYPE),
             with_truth="truth" in buffers,
             with_motors="motors" in buffers,
+            with_events=EVENTS in buffers,
             video_link=(
                 (Path(rec["path"]).name, dataset_name(rec["video"]["mode"])) if rec else None
             ),
@@ -106,7 +111,7 @@ def run_writer(wiring: RunWiring) -> None:
                 wiring.stop_all()
             elif orphaned_at is not None and time.monotonic() - orphaned_at > _ORPHAN_DRAIN_S:
                 finishing = True
-            _drain(rf, buffers, latency, fmap)
+            _drain(rf, buffers, latency, fmap, stats.get("acquiring"))
             rois.update()
             p50, p99, pmax = latency.recent()
             stats.set("latency_p50", p50)
@@ -114,7 +119,8 @@ def run_writer(wiring: RunWiring) -> None:
             stats.set("latency_max", pmax)
             rf.maybe_flush()
             if finishing:
-                _drain(rf, buffers, latency, fmap, final=True, every=every)
+                _drain(rf, buffers, latency, fmap, stats.get("acquiring"), final=True,
+                       every=every)
                 break
     except BaseException as exc:  # keep what we have: the file is closed below
         failed = _file_error(exc, path)
@@ -144,6 +150,7 @@ def run_writer(wiring: RunWiring) -> None:
             "video_skipped": int(snap["video_skipped"]),
             "recorder_restarts": int(snap["recorder_restarts"]),
             "ended": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            **_start_attrs(snap["acquiring"], fmap.first_timestamp),
             **latency.summary(),
         }
         try:
@@ -179,8 +186,27 @@ def _fail(wiring: RunWiring, message: str) -> None:
     wiring.events.put(("error", "writer", message))
 
 
+def _start_attrs(acquiring: float, first_timestamp: float | None) -> dict[str, float | str]:
+    """When the camera started: host ``time.monotonic()`` (the clock of ``motors`` and
+    ``events``), wall clock, and the camera timestamp of the first frame (time since the start
+    of a track row: ``time - first_frame_timestamp``)."""
+    if not acquiring:
+        return {}
+    wall = time.time() - (time.monotonic() - acquiring)
+    stamp = datetime.datetime.fromtimestamp(wall).astimezone()
+    out: dict[str, float | str] = {
+        "acquiring": float(acquiring),
+        "acquiring_wallclock": stamp.isoformat(timespec="milliseconds"),
+    }
+    if first_timestamp is not None:
+        out["first_frame_timestamp"] = float(first_timestamp)
+    return out
+
+
 class _FrameMap:
-    """Buffer sequence number -> camera frame number, from the ``frames`` rows."""
+    """Buffer sequence number -> camera frame number, from the ``frames`` rows; and host time
+    -> the first frame taken at or after it (for events), through the camera clock's offset
+    from the host's at the start (first frame's timestamp - ``acquiring``)."""
 
     def __init__(self) -> None:
         self.frame = np.empty(0, dtype=np.int64)
@@ -188,6 +214,9 @@ class _FrameMap:
         self.listed: list[np.ndarray] = []  # frames in video_frames or video_skipped
         self.n = 0
         self.held: dict[str, np.ndarray] = {}  # rows awaiting their frames, by buffer
+        self.held_events = np.empty((0, EVENT_COLUMNS))  # events awaiting their first frame
+        self.recent = np.empty((0, 2))  # frame, timestamp of the last _RECENT_S of frames
+        self.first_timestamp: float | None = None
 
     def add(self, rows: np.ndarray) -> None:
         if len(rows) == 0:
@@ -201,6 +230,21 @@ class _FrameMap:
         self.frame[seq] = rows[:, 0].astype(np.int64)
         self.stamp[seq] = rows[:, 1]
         self.n = max(self.n, need)
+        if self.first_timestamp is None:
+            self.first_timestamp = float(rows[0, 1])
+        recent = np.concatenate([self.recent, rows[:, :2]])
+        self.recent = recent[recent[:, 1] >= recent[-1, 1] - _RECENT_S]
+
+    def frames_at(self, times: np.ndarray, acquiring: float) -> np.ndarray:
+        """The first frame taken at or after each host time (-1: none yet)."""
+        out = np.full(len(times), -1, dtype=np.int64)
+        if self.first_timestamp is None or not acquiring or not len(self.recent):
+            return out
+        host = self.recent[:, 1] - (self.first_timestamp - acquiring)
+        k = np.searchsorted(host, times)
+        ok = k < len(host)
+        out[ok] = self.recent[k[ok], 0].astype(np.int64)
+        return out
 
     def unlisted(self, every: int) -> np.ndarray:
         """Rows (frame, timestamp) of stored frames the video should hold (every ``every``-th)
@@ -245,6 +289,7 @@ def _drain(
     buffers: dict[str, MatrixBuffer],
     latency: _Latency,
     fmap: _FrameMap,
+    acquiring: float,
     final: bool = False,
     every: int = 1,
 ) -> None:
@@ -275,6 +320,23 @@ def _drain(
     rows = fmap.resolve("positions", rows, 1, final)
     if len(rows):
         rf.append("tracks", to_records(rows[:, :7], TRACKS_DTYPE))
+    if EVENTS in buffers:
+        _drain_events(rf, _read(buffers[EVENTS]), fmap, acquiring, final)
+
+
+def _drain_events(
+    rf: RunFile, rows: np.ndarray, fmap: "_FrameMap", acquiring: float, final: bool
+) -> None:
+    """Protocol events into ``events``, each with the first frame taken at or after it (held
+    until that frame's row came; -1 at the end for an event after the run's last frame)."""
+    if len(fmap.held_events):
+        rows = np.concatenate([fmap.held_events, rows]) if len(rows) else fmap.held_events
+    if not len(rows):
+        return
+    frame = fmap.frames_at(rows[:, 0], acquiring)
+    known = (frame >= 0) | final
+    fmap.held_events = rows[~known]
+    rf.append("events", event_records(rows[known], frame[known]))
 
 
 def _grown(a: np.ndarray, size: int, fill: object) -> np.ndarray:

@@ -88,7 +88,7 @@ class Runner:
         """The actions of one step (checked against the limits, from where the axes are)."""
         for axis in self._expander.devices.limits:
             self._expander.where[axis] = self.link.position(axis)
-        return list(self._expander.step(step, "protocol", self.index))
+        return list(self._expander.steps([step], "protocol", self.index))
 
     def run(self, action: Action, *, wait: bool = True) -> None:
         """Run one action to its end (``wait=False``: a move is started, not waited for)."""
@@ -118,18 +118,26 @@ class Runner:
             time.sleep(_POLL_S)
 
     def _ramp(self, action: Action) -> None:
-        assert action.axis is not None
-        for (t0, v0), (t1, v1) in zip(action.path, action.path[1:], strict=False):
-            speed = abs(v1 - v0) / (t1 - t0) if t1 > t0 else 0.0
-            if speed == 0.0:
-                self.sleep(t1 - t0)
-                continue
-            self.link.move(action.axis, v1, speed)
-            self.wait([action.axis], t1 - t0)
+        """Each waypoint is sent at its segment's start, at the speed that reaches it at its
+        time from where the axis is (a command's latency is made up in the next segment), and
+        without waiting for the previous one to arrive (a new target supersedes it): the axis
+        moves on through the waypoints as in a real ramp, not in stops and starts."""
+        axis = action.axis
+        assert axis is not None
+        top = self._expander.devices.max_velocity.get(axis, math.inf)
+        t0 = time.monotonic()
+        for (t_a, _), (t_b, v_b) in zip(action.path, action.path[1:], strict=False):
+            if (ahead := t0 + t_a - time.monotonic()) > 0:
+                self.sleep(ahead)
+            left = max(t0 + t_b - time.monotonic(), 0.5 * (t_b - t_a))
+            distance = abs(v_b - self.link.position(axis))
+            if distance > 0:
+                self.link.move(axis, v_b, min(top, distance / left))
+        self.wait([axis], action.path[-1][0] - (time.monotonic() - t0))
 
     def wait(self, axes: list[str], expected_s: float) -> None:
         """Until every axis in ``axes`` stopped; ProtocolError past the expected time."""
-        deadline = time.monotonic() + 2 * expected_s + _MOVE_MARGIN_S
+        deadline = time.monotonic() + 2 * max(0.0, expected_s) + _MOVE_MARGIN_S
         while any(self.link.busy(a) for a in axes):
             self._check_stop()
             if time.monotonic() > deadline:

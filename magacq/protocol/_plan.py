@@ -35,7 +35,7 @@ from ._steps import (
 #: The axes a plan moves: magnet height (mm), magnet rotation (turns), focus (nm).
 AXES = ("height", "rotation", "focus")
 UNITS = {"height": "mm", "rotation": "turns", "focus": "nm", "force": "pN"}
-#: A force ramp is followed in height segments of at most this long.
+#: A force ramp is followed in height segments of at most this long (a focus ramp in steps).
 RAMP_SEGMENT_S = 0.1
 _MAX_SEGMENTS = 2000
 
@@ -62,6 +62,8 @@ class Action:
         Expected duration (a move: distance over speed, acceleration not counted).
     force_pn : float
         The nominal force at its end, where a force table says it (NaN otherwise).
+    at : tuple of (axis, value)
+        Where every axis is planned to be at its end (known axes only).
     """
 
     kind: str
@@ -73,11 +75,12 @@ class Action:
     velocity: float | None = None
     seconds: float = 0.0
     force_pn: float = math.nan
+    at: tuple[tuple[str, float], ...] = ()
 
     def describe(self) -> str:
         """One line for `magacq validate`."""
         if self.kind == "move":
-            where = ", ".join(f"{a} {v:g} {UNITS[a]}" for a, v in self.targets)
+            where = ", ".join(f"{a} {v:.4g} {UNITS[a]}" for a, v in self.targets)
             return f"move {where}"
         if self.kind == "ramp":
             (_, a), (t, b) = self.path[0], self.path[-1]
@@ -95,6 +98,7 @@ class Plan:
     actions: tuple[Action, ...]
     end_height_mm: float | None = None
     script: ScriptProtocol | None = None  # a Python protocol: nothing to expand
+    forces: ForceCurve | None = None  # the force table (a script's forces in pN)
 
     @property
     def seconds(self) -> float:
@@ -129,9 +133,11 @@ def recipe_steps(protocol: object) -> list[object]:
             steps.append(HoldStep(step="hold", seconds=protocol.hold_s, label=f"{v:g} {unit}"))
         return steps
     if isinstance(protocol, RotationCurve):
-        at = {"force_pn": protocol.force_pn} if protocol.force_pn else {
-            "height_mm": protocol.height_mm
-        }
+        at = (
+            {"force_pn": protocol.force_pn}
+            if protocol.force_pn
+            else {"height_mm": protocol.height_mm}
+        )
         n = int(round(protocol.max_turns / protocol.step_turns))
         turns = [k * protocol.step_turns for k in range(-n, n + 1)] + [0.0]
         steps = [MagnetsStep(step="magnets", label="rotation curve", **at)]
@@ -202,7 +208,9 @@ class _Expander:
     def steps(self, steps: Sequence[object], where: str, top: int | None) -> Iterator[Action]:
         for i, step in enumerate(steps):
             here = f"{where}.{i}"
-            yield from self.step(step, here, i if top is None else top)
+            for action in self.step(step, here, i if top is None else top):
+                at = tuple((a, v) for a, v in self.where.items() if math.isfinite(v))
+                yield replace(action, at=at)
 
     def step(self, s: object, where: str, top: int) -> Iterator[Action]:
         label = getattr(s, "label", None) or ""
@@ -257,7 +265,11 @@ class _Expander:
         else:
             start = s.start if s.start is not None else self.where[axis]
             duration = abs(s.stop - start) / s.rate
-            t, values = np.array([0.0, duration]), [start, s.stop]
+            # a focus stage takes no speed: it is stepped along the ramp, RAMP_SEGMENT_S apart
+            n = int(min(_MAX_SEGMENTS, max(1, math.ceil(duration / RAMP_SEGMENT_S))))
+            n = n if axis == "focus" else 1
+            t = np.linspace(0.0, duration, n + 1)
+            values = np.linspace(start, s.stop, n + 1).tolist()
         for v in values:
             self._check(where, axis, v)
         top_speed = self.devices.max_velocity.get(axis)
@@ -275,9 +287,7 @@ class _Expander:
                      force_pn=self._force_at(self.where["height"]))  # fmt: skip
 
 
-def expand(
-    protocol: object, devices: Devices, *, base: Path | None = None
-) -> Plan:
+def expand(protocol: object, devices: Devices, *, base: Path | None = None) -> Plan:
     """The plan of ``protocol`` (a ``RunConfig.protocol``) on ``devices``.
 
     Raises
@@ -294,7 +304,7 @@ def expand(
         _Expander(devices, forces)._check("protocol.end_height_mm", "height", end)
     if isinstance(protocol, ScriptProtocol):
         check_script(protocol, base)  # exists, parses, defines the function (not run)
-        return Plan((), end, protocol)
+        return Plan((), end, protocol, forces)
     ex = _Expander(devices, forces)
     actions = tuple(ex.steps(recipe_steps(protocol), "protocol.steps", None))
-    return Plan(actions, end)
+    return Plan(actions, end, None, forces)

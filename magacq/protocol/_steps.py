@@ -184,6 +184,9 @@ class ScriptProtocol(_Common):
     function: str = Field(
         "protocol", description="Name of the function; it is called with a ProtocolApi."
     )
+    timeout_s: float | None = Field(
+        None, gt=0, description="A script still running after this long is stopped (exit 1)."
+    )
 
 
 def _kind(value: Any) -> str:

@@ -10,8 +10,10 @@ File layout (all tables are 1-D compound datasets, appended as the run goes):
 - ``dropped``: frame, timestamp, reason (0: video buffer full, 1: lost by the camera);
 - ``rois``: bead_id, x0, x1, y0, y1 (pixels, x along columns), reference;
 - ``truth`` (simulated runs): frame, bead_id, x_nm, y_nm, z_nm, force_pn, extension_nm,
-  magnet_height_mm, magnet_rotation_turns: the simulator's ground truth (positions averaged over
-  the exposure; the tether's mean extension at that force and twist; NaN magnets without any);
+  magnet_height_mm, magnet_rotation_turns, sim_bead: the simulator's ground truth (positions
+  averaged over the exposure; the tether's mean extension at that force and twist; NaN magnets
+  without any); ``bead_id`` is the tracked bead whose ROI held the simulated bead ``sim_bead``
+  at the first frame (-1: in no ROI), so ``truth`` and ``tracks`` join on (frame, bead_id);
 - ``motors`` (runs with magnets or a focus stage): time, magnet_height_mm,
   magnet_rotation_turns, focus_z_nm: the stages sampled by the devices process (time: host
   ``time.monotonic()`` seconds, the clock of the ``acquiring`` root attribute; NaN for a
@@ -94,6 +96,7 @@ TRUTH_DTYPE = np.dtype(
         ("extension_nm", "f8"),
         ("magnet_height_mm", "f8"),
         ("magnet_rotation_turns", "f8"),
+        ("sim_bead", "i4"),
     ]
 )
 MOTORS_DTYPE = np.dtype(
@@ -165,6 +168,8 @@ class RunFile:
         Create the ``truth`` table.
     with_motors : bool
         Create the ``motors`` table.
+    with_events : bool
+        Create the ``events`` table (a run with a protocol).
     video_shape : (height, width, dtype), optional
         Create the ``video`` dataset for raw frames.
     retrack : bool
@@ -182,6 +187,7 @@ class RunFile:
         *,
         with_truth: bool,
         with_motors: bool = False,
+        with_events: bool = False,
         video_shape: tuple[int, int, str] | None = None,
         retrack: bool = False,
         video_link: tuple[str, str] | None = None,
@@ -210,6 +216,7 @@ class RunFile:
             ("dropped", DROPPED_DTYPE, 1024),
             *((("truth", TRUTH_DTYPE, 16384),) if with_truth else ()),
             *((("motors", MOTORS_DTYPE, 4096),) if with_motors else ()),
+            *((("events", EVENTS_DTYPE, 256),) if with_events else ()),
             *((("retracked", RETRACKED_DTYPE, 1024),) if retrack else ()),
         ):
             self.tables[name] = f.create_dataset(

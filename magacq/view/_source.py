@@ -88,6 +88,11 @@ class Status:
         parts.append(f"dropped {int(self.dropped)}" if math.isfinite(self.dropped) else "dropped –")
         if math.isfinite(self.latency_s):
             parts.append(f"latency p99 {1e3 * self.latency_s:.0f} ms")
+        step, steps = self.extra.get("protocol_action", 0), self.extra.get("protocol_actions", 0)
+        if step > 0:
+            left = self.extra.get("protocol_left", math.nan)
+            where = f"protocol step {int(step)}" + (f"/{int(steps)}" if steps else "")
+            parts.append(where + (f", {left:.0f} s left" if math.isfinite(left) else ""))
         return " · ".join(parts)
 
 

@@ -87,6 +87,24 @@ def wait_for_frames(proc: subprocess.Popen, role: str = "magacq producer", timeo
     return child
 
 
+def wait_for_status(
+    proc: subprocess.Popen, field: str, at_least: float, timeout: float = 90
+) -> dict[str, float]:
+    """Wait until the run's published status has ``field`` >= ``at_least`` (e.g. 50 frames
+    stored); return that status."""
+    from magacq.pipeline import read_status
+
+    namespace = f"{os.environ['MAGACQ_NAMESPACE']}-run{proc.pid}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = read_status(namespace) or {}
+        if status.get(field, 0) >= at_least:
+            return status
+        assert proc.poll() is None, f"the run ended first (exit code {proc.returncode})"
+        time.sleep(0.05)
+    raise AssertionError(f"the run's status never had {field} >= {at_least}")
+
+
 def output_file(tmp: Path) -> Path:
     files = sorted(p for p in (tmp / "runs").glob("*.h5") if not p.name.endswith(".video.h5"))
     assert len(files) == 1, files

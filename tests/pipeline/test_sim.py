@@ -1,6 +1,7 @@
 """End-to-end on the real `sim` driver: tracks vs the simulator's ground truth, raw video, and
 automatic detection on the shipped configs/sim.yaml."""
 
+import datetime
 import json
 
 import h5py
@@ -62,15 +63,21 @@ def test_sim_tracks_match_ground_truth_and_raw_video(tmp_path):
         flags = json.loads(f["tracks"].attrs["flags"])
     assert flags == {flag.name: int(flag) for flag in TrackFlag} and flags["Z_POOR_MATCH"] == 512
 
-    # tracks against the truth of the same frame: match each tracked bead to the nearest true one
+    # tracks against the truth of the same frame: truth is by tracked bead id (the ROI that held
+    # the simulated bead at the start), with the simulator's own index beside it
     truth, tracks = data["truth"], data["tracks"]
+    assert sorted(truth["bead_id"][truth["frame"] == stored[0]]) == list(range(len(BEADS_PX)))
+    # when the run started: wall clock, host clock, and the zero of tracks' time since start
+    attrs = data["attrs"]
+    started = datetime.datetime.fromisoformat(attrs["acquiring_wallclock"])
+    assert abs((datetime.datetime.now().astimezone() - started).total_seconds()) < 300
+    assert attrs["first_frame_timestamp"] == data["frames"]["timestamp"][0]
+    assert 0 <= tracks["time"].min() - attrs["first_frame_timestamp"] < 1
     t_key = truth["frame"] * 100 + truth["bead_id"]
-    first = truth[truth["frame"] == stored[0]]
+    order = np.argsort(t_key)
     for bead in range(len(BEADS_PX)):
         t = tracks[tracks["bead_id"] == bead]
-        true_id = np.argmin(np.hypot(first["x_nm"] - t["x_nm"][0], first["y_nm"] - t["y_nm"][0]))
-        order = np.argsort(t_key)
-        g = truth[order][np.searchsorted(t_key[order], t["frame"] * 100 + true_id)]
+        g = truth[order][np.searchsorted(t_key[order], t["frame"] * 100 + bead)]
         assert (g["frame"] == t["frame"]).all()
         err = np.hypot(t["x_nm"] - g["x_nm"], t["y_nm"] - g["y_nm"])
         assert np.isfinite(err).all()
@@ -97,7 +104,7 @@ def test_detection_finds_every_bead_of_configs_sim(tmp_path):
     from simulators.driver import SimCamera
 
     cfg = load_config(r.REPO / "configs" / "sim.yaml")
-    geometry, image = probe_camera(cfg)
+    geometry, image, _ = probe_camera(cfg)
     rois = place_rois(cfg, geometry, image)
     cam = SimCamera(cfg.camera.settings)
     cam.open()
@@ -139,7 +146,8 @@ def test_bead_added_at_run_time_is_tracked(tmp_path):
     tracks, truth = data["tracks"], data["truth"]
     new = tracks[tracks["bead_id"] == added]
     assert len(new) > 20
-    g = truth[truth["bead_id"] == 2]
+    g = truth[truth["sim_bead"] == 2]  # in no ROI at the start: bead_id -1 in truth
+    assert (g["bead_id"] == -1).all()
     g = g[np.searchsorted(g["frame"], new["frame"])]
     assert (g["frame"] == new["frame"]).all()
     err_nm = np.hypot(new["x_nm"] - g["x_nm"], new["y_nm"] - g["y_nm"])

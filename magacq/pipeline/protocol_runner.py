@@ -1,0 +1,153 @@
+"""The protocol process: runs the run's experiment program and writes its events.
+
+It executes the expanded :class:`~magacq.protocol.Plan` (or calls a user's script with a
+:class:`~magacq.protocol.ProtocolApi`) on the magnets through their command channel, and writes
+the start and end of every action to the ``events`` MatrixBuffer, which the writer saves. User
+code runs only here: an exception or a hang ends this process, never the acquisition; the
+supervisor then stops the run with the reason, everything acquired saved.
+"""
+
+import logging
+import math
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from buffers import BufferOverflow, MatrixBuffer
+from magacq.pipeline.events import ACTIONS, EVENT_COLUMNS, EVENTS, encode_label
+from magacq.pipeline.motor_channel import MotorControl, MotorError
+from magacq.pipeline.status import RunStats
+from magacq.pipeline.wiring import RunWiring
+from magacq.protocol import (
+    Action,
+    ProtocolApi,
+    ProtocolError,
+    ProtocolStopped,
+    Runner,
+    load_script,
+    script_path,
+)
+
+logger = logging.getLogger("magacq.protocol")
+
+
+class EventRows:
+    """Writes the events of a run (the :class:`~magacq.protocol.EventLog` of the process)."""
+
+    def __init__(self, buf: MatrixBuffer, stats: RunStats) -> None:
+        self.buf, self.stats = buf, stats
+
+    def event(self, phase: str, index: int, action: Action) -> None:
+        targets = dict(action.at)
+        row = np.empty((1, EVENT_COLUMNS))
+        row[0, :9] = (
+            time.monotonic(),
+            index,
+            action.step,
+            ACTIONS.index(action.kind),
+            0 if phase == "start" else 1,
+            targets.get("height", math.nan),
+            targets.get("rotation", math.nan),
+            targets.get("focus", math.nan),
+            action.force_pn,
+        )
+        row[0, 9:] = encode_label(action.label)
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                self.buf.write(row)
+                break
+            except BufferOverflow:  # the writer is behind; it drains every 0.1 s
+                if time.monotonic() > deadline:
+                    raise ProtocolError("the events buffer stayed full for 5 s") from None
+                time.sleep(0.01)
+        if phase == "start":
+            self.stats.set("protocol_action", index + 1)
+            self.stats.set("protocol_started", time.monotonic())
+
+
+class ChannelLink:
+    """The stages through the motors' command channel (the devices process moves them)."""
+
+    def __init__(self, control: MotorControl) -> None:
+        self.control = control
+
+    def move(self, axis: str, target: float, velocity: float | None) -> None:
+        # the focus stage takes no speed: its ramps are its waypoints, 0.1 s apart
+        self.control.move_to(axis, target, velocity=None if axis == "focus" else velocity)
+
+    def busy(self, axis: str) -> bool:
+        return self.control.busy(axis)
+
+    def position(self, axis: str) -> float:
+        _, height, rotation, focus = self.control.position()
+        return {"height": height, "rotation": rotation, "focus": focus}[axis]
+
+    def stop(self) -> None:
+        self.control.stop()
+
+
+def run_protocol(wiring: RunWiring) -> None:
+    """Entry point of the protocol process."""
+    wiring.enter_child("protocol")
+    spec = wiring.protocol
+    assert spec is not None
+    stats = wiring.stats
+    stats.set("protocol_actions", len(spec.plan.actions))
+    stats.set("protocol_seconds", spec.plan.seconds)
+    events = MatrixBuffer(create=False, locks=wiring.locks, name=EVENTS, namespace=wiring.namespace)
+    control = MotorControl(wiring.namespace)
+    link = ChannelLink(control)
+    def stopped() -> bool:
+        return wiring.protocol_stop.is_set() or wiring.stop.is_set()
+
+    runner = Runner(link, EventRows(events, stats), spec.devices, spec.plan.forces, stopped=stopped)
+    failed = False
+    try:
+        if spec.plan.script is not None:
+            path = script_path(spec.plan.script, Path(spec.base))
+            fn = load_script(path, spec.plan.script.function)
+            fn(ProtocolApi(runner, latest=_latest_of(wiring)))
+        else:
+            runner.execute(spec.plan)
+        logger.info("protocol done")
+    except ProtocolStopped:
+        logger.info("protocol stopped with the run")
+    except (ProtocolError, MotorError) as exc:
+        failed = True
+        wiring.events.put(("error", "protocol", f"protocol failed: {exc}"))
+    except BaseException as exc:  # a user's script: its traceback to the log, one line above
+        failed = True
+        logger.error("protocol script raised:\n%s", traceback.format_exc().rstrip())
+        wiring.events.put(("error", "protocol", f"protocol script raised {type(exc).__name__}: "
+                                                f"{exc}"))  # fmt: skip
+    finally:
+        try:
+            if not wiring.stop.is_set() and spec.plan.end_height_mm is not None:
+                stats.set("protocol_parking", time.monotonic())  # the devices still run
+                runner.park(spec.plan.end_height_mm)
+        except (ProtocolError, MotorError) as exc:
+            logger.warning("magnets not parked: %s", exc)
+        control.close()
+        events.close()
+    if failed:
+        raise SystemExit(1)
+
+
+def _latest_of(wiring: RunWiring):  # noqa: ANN202 - a closure for ProtocolApi
+    """``latest(bead_id)``: the newest tracked ``(time, x, y, z)`` of a bead, from the status."""
+    positions = MatrixBuffer(create=False, locks=wiring.locks, name="positions",
+                             namespace=wiring.namespace)  # fmt: skip
+    seen = max(0, positions.rows_written - 1)
+    latest: dict[int, tuple[float, ...]] = {}
+
+    def latest_of(bead_id: int) -> tuple[float, ...]:
+        nonlocal seen
+        rows, seen = positions.peak_since(seen)
+        for row in rows:
+            latest[int(row[2])] = (float(row[0]), float(row[3]), float(row[4]), float(row[5]))
+        return latest.get(int(bead_id), (math.nan,) * 4)
+
+    return latest_of
