@@ -17,7 +17,7 @@ import numpy as np
 from magacq.pipeline.motion import MotionThread
 from magacq.pipeline.motor_channel import ACKS, COMMANDS, LIMITS, MOTOR_CHANNEL, CommandInbox
 from magacq.pipeline.rows import BatchedRows
-from magacq.pipeline.wiring import RAW_VIDEO, RunWiring
+from magacq.pipeline.wiring import RunWiring
 
 logger = logging.getLogger("magacq.producer")
 
@@ -94,28 +94,6 @@ def roi_of(xy_nm: np.ndarray, rois: np.ndarray, pixel_nm: float) -> np.ndarray:
     return out
 
 
-class _RawVideo:
-    """Every ``every``-th camera frame copied (with its number and timestamp) to the raw-video
-    MatrixBuffer for the writer; when the writer is behind, the frame is skipped and counted."""
-
-    def __init__(self, buf: Any, every: int, stats: Any) -> None:
-        self.buf, self.every, self.stats = buf, every, stats
-        self.row = np.empty((1, buf.shape[1]))
-
-    def offer(self, fn: int, ts: float, frame: np.ndarray) -> None:
-        from buffers import BufferOverflow
-
-        if fn % self.every:
-            return
-        self.row[0, 0], self.row[0, 1] = fn, ts
-        self.row[0, 2:] = frame.ravel()
-        try:
-            self.buf.write(self.row)
-            self.stats.add("video_frames")
-        except BufferOverflow:
-            self.stats.add("video_skipped")
-
-
 def run_producer(wiring: RunWiring) -> None:
     """Entry point of the producer process."""
     from buffers import BufferOverflow
@@ -126,14 +104,9 @@ def run_producer(wiring: RunWiring) -> None:
     n_images = wiring.video["n_images"]
     vb = wiring.attach_video()
     mats = wiring.attach_matrices(
-        *(n for n in ("frames", "dropped", "truth", RAW_VIDEO, "motors", *MOTOR_CHANNEL)
+        *(n for n in ("frames", "dropped", "truth", "motors", *MOTOR_CHANNEL)
           if n in wiring.matrix_rows)
     )  # fmt: skip
-    raw = (
-        _RawVideo(mats[RAW_VIDEO], wiring.raw_video_every, wiring.stats)
-        if RAW_VIDEO in mats
-        else None
-    )
     frames, dropped = BatchedRows(mats["frames"]), BatchedRows(mats["dropped"])
     truth = BatchedRows(mats["truth"]) if "truth" in mats else None
     cam = None
@@ -208,8 +181,6 @@ def run_producer(wiring: RunWiring) -> None:
                             truth.add(fn, bead, *row, sim_bead)
                 if (seq + 1) % n_images == 0:
                     frames.flush()  # frame rows reach the writer before the stack's tracks
-                if raw is not None:
-                    raw.offer(fn, ts, slot)
                 vb.commit_write(ts)
                 stats.add("frames")
                 stats.set("last_timestamp", ts)

@@ -21,7 +21,7 @@ from magacq.pipeline.motor_channel import (
     LIMIT_ROWS,
     LIMITS,
 )
-from magacq.pipeline.wiring import MATRICES, RAW_VIDEO
+from magacq.pipeline.wiring import MATRICES
 
 SHM_DIR = Path("/dev/shm")
 #: Each segment's header, journal and page rounding, bytes (an upper bound).
@@ -98,16 +98,14 @@ def buffer_sizes(
         rows |= {COMMANDS: COMMAND_ROWS, ACKS: ACK_ROWS, LIMITS: LIMIT_ROWS}
     if cfg.protocol is not None:
         rows[EVENTS] = EVENT_ROWS
+    if cfg.output.video.mode != "none":  # the recorder's kept / skipped frames
+        rows["recorded"] = frame_rows
     columns = dict(MATRICES)
     sizes: dict[str, int] = {}
     if geometry is not None:
         n_images = cfg.buffers.n_stacks * cfg.buffers.images_per_stack
         frame = geometry.width * geometry.height * geometry.itemsize
         sizes["VideoBuffer"] = n_images * (frame + 24) + _SEGMENT_OVERHEAD
-        if cfg.output.raw_video_every:  # about 1 s of saved frames, 4..64 rows, <= 256 MiB
-            columns[RAW_VIDEO] = 2 + geometry.width * geometry.height
-            per_s = fps / cfg.output.raw_video_every
-            rows[RAW_VIDEO] = int(max(4, min(64, per_s, 2**28 // (8 * columns[RAW_VIDEO]))))
     for name, n in rows.items():
         sizes[name] = n * columns[name] * 8 + _SEGMENT_OVERHEAD
     return BufferSizes(rows, sizes)

@@ -151,7 +151,7 @@ def run_worker(wiring: RunWiring, index: int) -> None:
                 stop_seen = time.monotonic()
             if stop_seen is not None and time.monotonic() - stop_seen > _DRAIN_S:
                 break
-            claim = vb.claim_stack(timeout=0.0 if stop_seen else 0.25)
+            claim = vb.claim_stack(timeout=0.0 if stop_seen else 0.25, group=wiring.tracker_group)
             if claim is None:
                 if stop_seen is not None:
                     break

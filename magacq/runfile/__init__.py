@@ -36,6 +36,13 @@ from ._run import (
     software_versions,
     to_records,
 )
+from ._video import (
+    VIDEO_SCHEMA,
+    VIDEO_SEQ_DTYPE,
+    VideoFile,
+    dataset_name,
+    video_path,
+)
 from ._zlut import (
     QUALITY_DTYPE,
     ROI_TOLERANCE_PX,
@@ -77,14 +84,18 @@ __all__ = [
     "TRACKS_DTYPE",
     "TRUTH_DTYPE",
     "VIDEO_FRAMES_DTYPE",
+    "VIDEO_SCHEMA",
+    "VIDEO_SEQ_DTYPE",
     "ZLUT_BUFFER",
     "ZLUT_SCHEMA",
     "ZLUT_SCHEMA_VERSION",
     "RecordedRun",
     "RunFile",
     "RunTracks",
+    "VideoFile",
     "ZLutFile",
     "check_zlut_file",
+    "dataset_name",
     "is_disk_full",
     "load_zlut",
     "plateaus",
@@ -99,6 +110,7 @@ __all__ = [
     "save_zlut_file",
     "software_versions",
     "to_records",
+    "video_path",
     "zlut_of_bead",
     "zlut_rows",
 ]
