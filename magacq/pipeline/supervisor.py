@@ -557,6 +557,18 @@ class Run:
         w.final_error.value = (self.error or "").encode()[:1023]
         w.writer_finish.set()
         _join(self.writer, 2.0)
+        if self.writer is not None and self.writer.exitcode not in (0, None) and w.writer:
+            self._close_abandoned(w.writer["path"])
+
+    def _close_abandoned(self, path: str) -> None:
+        """The writer died without closing the file: mark it failed, with the reason."""
+        from magacq.runfile import close_abandoned
+
+        try:
+            if close_abandoned(path, {"state": "failed", "error": self.error or "writer died"}):
+                logger.info("closed the dead writer's file %s as failed", path)
+        except (OSError, RuntimeError) as exc:  # a damaged or missing file: it says `running`
+            logger.warning("could not mark %s as failed: %s", path, exc)
 
 
 def _join(p: Any, timeout: float) -> None:
