@@ -222,7 +222,7 @@ class MotionFault(Exception):
     """The motion thread hit a motor fault: the run ends with its message."""
 
 
-_NO_MAGNETS = (np.nan, np.nan)
+_NO_MAGNETS = (np.nan, np.nan, np.nan)
 
 
 def _start_motion(
@@ -237,7 +237,6 @@ def _start_motion(
     if wiring.focus_stage is not None:
         focus = open_accessory("focus_stage", wiring.focus_stage, cam, wiring.camera["driver"])
         devices.append(focus)
-    inbox = None
     if spec is not None:
         magnets = open_accessory("magnets", spec, cam, wiring.camera["driver"])
         devices.append(magnets)
@@ -246,13 +245,13 @@ def _start_motion(
             if start is not None:
                 magnets.move_to(axis, start)
         magnets.wait(spec["move_timeout_s"])
-        inbox = CommandInbox(mats[COMMANDS], mats[ACKS])
+    inbox = CommandInbox(mats[COMMANDS], mats[ACKS]) if COMMANDS in mats else None
     motion = MotionThread(
         magnets,
         focus,
         mats["motors"],
         inbox,
-        sample_hz=spec["sample_hz"] if spec else 10.0,
+        sample_hz=spec["sample_hz"] if spec else 100.0,  # while a (focus) move runs
         move_timeout_s=spec["move_timeout_s"] if spec else 60.0,
     )
     motion.sample()  # the position at the start, before any frame

@@ -1,12 +1,13 @@
-"""The magnets' command channel: other processes move the magnets of a running acquisition.
+"""The motion command channel: other processes move the magnets (and the focus stage) of a
+running acquisition.
 
-The devices process owns the magnets; anyone else (the protocol engine, ``magacq view``,
-``magacq magnets``) sends it commands through two MatrixBuffers of the run's namespace and
-reads where the magnets are from the ``motors`` MatrixBuffer:
+The devices process owns the magnets and the focus stage; anyone else (the protocol engine and
+its locks, ``magacq view``, ``magacq magnets``) sends it commands through two MatrixBuffers of
+the run's namespace and reads where the stages are from the ``motors`` MatrixBuffer:
 
 - ``magnet_commands`` (id, op, axis, value, velocity, t_sent): many writers, read by the devices
-  process's motion thread; op 0 move_to, 1 move_by, 2 stop; axis 0 height, 1 rotation; velocity
-  NaN for the device's own.
+  process's motion thread; op 0 move_to, 1 move_by, 2 stop; axis 0 height (mm), 1 rotation
+  (turns), 2 focus (nm); velocity NaN for the device's own (the focus stage has no velocity).
 - ``magnet_acks`` (id, status, time), overwritten as a ring: how each command ended
   (:class:`Status`).
 
@@ -33,7 +34,7 @@ COMMANDS, ACKS, MOTORS = "magnet_commands", "magnet_acks", "motors"
 #: The channel's MatrixBuffers: name -> columns (the acks ring is created with overwrite).
 MAGNET_CHANNEL = {COMMANDS: 6, ACKS: 3}
 COMMAND_ROWS, ACK_ROWS = 1024, 256
-AXES = ("height", "rotation")
+AXES = ("height", "rotation", "focus")
 MOVE_TO, MOVE_BY, STOP = 0, 1, 2
 _POLL_S = 0.01
 
@@ -74,7 +75,7 @@ class MagnetControl:
     Raises
     ------
     MagnetError
-        No such run, or it has no magnets.
+        No such run, or it has neither magnets nor a focus stage.
     """
 
     _ids = itertools.count(1)
@@ -87,7 +88,7 @@ class MagnetControl:
                 self._bufs[name] = MatrixBuffer(create=False, name=name, namespace=namespace)
         except (SegmentError, FileNotFoundError, OSError) as exc:
             self.close()
-            raise MagnetError(f"run {namespace!r} has no magnets to move ({exc})") from None
+            raise MagnetError(f"run {namespace!r} has nothing to move ({exc})") from None
         self._seen = max(0, self._bufs[MOTORS].rows_written - 1)
         self._latest = np.full(4, math.nan)
 
@@ -109,7 +110,8 @@ class MagnetControl:
         self, axis: str, value: float, *, velocity: float | None = None, wait: bool = False,
         timeout: float = 60.0,
     ) -> int:  # fmt: skip
-        """Send a move of ``axis`` (height mm, rotation turns) to ``value``; its command id.
+        """Send a move of ``axis`` (height mm, rotation turns, focus nm) to ``value``; its
+        command id.
         With ``wait``, block until it ended (:meth:`wait`)."""
         cid = self._send(MOVE_TO, axis, float(value), velocity)
         if wait:
@@ -127,7 +129,7 @@ class MagnetControl:
         return cid
 
     def stop(self, *, wait: bool = False, timeout: float = 60.0) -> int:
-        """Halt both axes (moves in progress end as STOPPED)."""
+        """Halt the magnets (their moves in progress end as STOPPED; a focus move ends alone)."""
         cid = self._send(STOP, None, math.nan, None)
         if wait:
             self.wait(cid, timeout)
@@ -187,7 +189,7 @@ class CommandInbox:
             return []
         out = []
         for cid, op, axis, value, velocity, _ in np.asarray(rows, dtype=np.float64):
-            ax = None if math.isnan(axis) or int(axis) not in (0, 1) else AXES[int(axis)]
+            ax = None if math.isnan(axis) or not 0 <= int(axis) < len(AXES) else AXES[int(axis)]
             vel = None if math.isnan(velocity) else float(velocity)
             out.append(Command(int(cid), int(op), ax, float(value), vel))
         return out

@@ -1,11 +1,12 @@
-"""The motion thread of the devices process: runs magnet commands, samples the stages.
+"""The motion thread of the devices process: runs magnet and focus commands, samples the stages.
 
-It never runs in the frame loop: it executes commands from the magnets' channel
+It never runs in the frame loop: it executes commands from the motion channel
 (:mod:`magacq.pipeline.magnet_channel`), follows each move to its end (or its timeout), and
 samples magnet height, rotation and focus z with host timestamps into the ``motors``
 MatrixBuffer: at ``sample_hz`` while anything moves, at 10 Hz at rest. The frame loop reads
-:attr:`MotionThread.latest` (the newest sample) for each frame's row, and :attr:`error` to end
-the run when a motor fails.
+:attr:`MotionThread.latest` (the newest sample: height, rotation, focus) for each frame's row,
+and :attr:`error` to end the run when a motor fails. A focus move the stage refuses (outside its limits) or that does
+not settle in time is acknowledged as such and the run goes on: the caller (the Z-lock) decides.
 """
 
 import logging
@@ -44,7 +45,7 @@ class MotionThread(threading.Thread):
     motors : MatrixBuffer
         Samples: time, height mm, rotation turns, focus z nm.
     inbox : CommandInbox or None
-        Commands (None without magnets: sampling only).
+        Commands (None: sampling only).
     sample_hz : float
     move_timeout_s : float
         A move still running after this long is a motor fault.
@@ -65,7 +66,7 @@ class MotionThread(threading.Thread):
         self.rows = BatchedRows(motors)
         self.period = 1.0 / sample_hz
         self.move_timeout_s = move_timeout_s
-        self.latest: tuple[float, float] = (math.nan, math.nan)
+        self.latest: tuple[float, float, float] = (math.nan, math.nan, math.nan)
         self.error: str | None = None
         self._halt = threading.Event()
         self._pending: list[_Pending] = []
@@ -97,7 +98,8 @@ class MotionThread(threading.Thread):
                 self._ack(p.id, Status.TIMED_OUT if "still moving" in str(exc) else Status.FAILED)
             self._pending.clear()
             try:
-                self.magnets.stop()
+                if self.magnets is not None:
+                    self.magnets.stop()
             except Exception as stop_exc:  # already failing: report, don't mask
                 logger.warning("stopping the magnets after the fault failed: %s", stop_exc)
 
@@ -109,7 +111,7 @@ class MotionThread(threading.Thread):
             h, r = self.magnets.positions()
         if self.focus is not None:
             z = self.focus.position_nm
-        self.latest = (h, r)
+        self.latest = (h, r, z)
         self.rows.add(now, h, r, z)
         return now
 
@@ -120,7 +122,7 @@ class MotionThread(threading.Thread):
     def _execute(self, cmd: Command) -> None:
         mag = self.magnets
         deadline = time.monotonic() + self.move_timeout_s
-        if cmd.op == STOP:
+        if cmd.op == STOP and mag is not None:
             mag.stop()
             for p in self._pending:
                 self._ack(p.id, Status.STOPPED)
@@ -129,13 +131,18 @@ class MotionThread(threading.Thread):
             return
         try:
             if cmd.axis is None or cmd.op not in (MOVE_TO, MOVE_BY):
-                raise UnsupportedSettingError(f"malformed magnet command {cmd}")
-            if cmd.op == MOVE_TO:
+                raise UnsupportedSettingError(f"malformed motion command {cmd}")
+            if (mag if cmd.axis != "focus" else self.focus) is None:
+                raise UnsupportedSettingError(f"the run has no {cmd.axis} axis")
+            if cmd.axis == "focus":
+                z = cmd.value if cmd.op == MOVE_TO else self.focus.position_nm + cmd.value
+                self.focus.move_to(z)
+            elif cmd.op == MOVE_TO:
                 mag.move_to(cmd.axis, cmd.value, velocity=cmd.velocity)
             else:
                 mag.move_by(cmd.axis, cmd.value, velocity=cmd.velocity)
         except UnsupportedSettingError as exc:  # a bad command, not a bad motor: the run goes on
-            logger.warning("magnet command %d refused: %s", cmd.id, exc)
+            logger.warning("%s command %d refused: %s", cmd.axis or "motion", cmd.id, exc)
             self._ack(cmd.id, Status.REFUSED)
             return
         except DeviceError:
@@ -146,14 +153,23 @@ class MotionThread(threading.Thread):
             self._pending.remove(p)
         self._pending.append(_Pending(cmd.id, (cmd.axis,), deadline))
         verb = "to" if cmd.op == MOVE_TO else "by"
-        logger.info("magnets: %s %s %g (command %d)", cmd.axis, verb, cmd.value, cmd.id)
+        log = logger.debug if cmd.axis == "focus" else logger.info  # a lock moves it often
+        log("motion: %s %s %g (command %d)", cmd.axis, verb, cmd.value, cmd.id)
+
+    def _busy(self, axis: str) -> bool:
+        return self.focus.is_busy() if axis == "focus" else self.magnets.is_busy(axis)
 
     def _follow(self, now: float) -> None:
         for p in list(self._pending):
-            if not any(self.magnets.is_busy(axis) for axis in p.axes):
+            if not any(self._busy(axis) for axis in p.axes):
                 self.sample()  # where it arrived, readable before the ack
                 self.rows.flush()
                 self._ack(p.id, Status.DONE)
+                self._pending.remove(p)
+            elif now > p.deadline and p.axes == ("focus",):  # the run goes on: its caller acts
+                logger.warning("focus stage still moving %g s after command %d",
+                               self.move_timeout_s, p.id)  # fmt: skip
+                self._ack(p.id, Status.TIMED_OUT)
                 self._pending.remove(p)
             elif now > p.deadline:
                 raise HalTimeoutError(

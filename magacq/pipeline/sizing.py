@@ -88,9 +88,9 @@ def buffer_sizes(
     if cfg.magnets is not None or cfg.focus_stage is not None:
         hz = cfg.magnets.sample_hz if cfg.magnets is not None else 10.0
         rows["motors"] = int(max(10_000, 20 * hz))  # the writer drains it at 10 Hz
-    if cfg.magnets is not None:
+    if cfg.magnets is not None or cfg.focus_stage is not None:
         rows |= {COMMANDS: COMMAND_ROWS, ACKS: ACK_ROWS}
-    if cfg.protocol is not None:
+    if cfg.protocol is not None or cfg.locks.any:
         rows[EVENTS] = EVENT_ROWS
     columns = dict(MATRICES)
     sizes: dict[str, int] = {}

@@ -10,13 +10,17 @@ from pathlib import Path
 import numpy as np
 
 from buffers import BufferUnderflow, MatrixBuffer, remove_stale_segments
+from magacq.analysis import reference_drift
 from magacq.pipeline.events import EVENT_COLUMNS, EVENTS, event_records
 from magacq.pipeline.magnet_channel import MAGNET_CHANNEL
 from magacq.pipeline.wiring import RAW_VIDEO, RunWiring
+from magacq.protocol import sample_z
 from magacq.runfile import (
+    DRIFT_DTYPE,
     DROPPED_DTYPE,
     FRAMES_DTYPE,
     MOTORS_DTYPE,
+    ROI_MOVES_DTYPE,
     ROIS_DTYPE,
     TRACKS_DTYPE,
     TRUTH_DTYPE,
@@ -86,6 +90,7 @@ def run_writer(wiring: RunWiring) -> None:
             with_truth="truth" in buffers,
             with_motors="motors" in buffers,
             with_events=EVENTS in buffers,
+            with_locks=bool(spec.get("xy_lock")),
             video_shape=(
                 (wiring.geometry["height"], wiring.geometry["width"], wiring.geometry["dtype"])
                 if RAW_VIDEO in buffers else None
@@ -96,9 +101,11 @@ def run_writer(wiring: RunWiring) -> None:
         for buf in buffers.values():
             buf.close()
         raise SystemExit(1) from None
+    rf.tables["tracks"].attrs["z_frame"] = "sample" if spec.get("z_sign") else "lut"
     rois = _RoiRecorder(wiring, rf)
     latency = _Latency()
-    fmap = _FrameMap()
+    fmap = _FrameMap(spec.get("z_sign"))
+    drift = _Drift(rf, spec.get("references", []))
     stats = wiring.stats
     failed = None
     orphaned_at: float | None = None
@@ -110,15 +117,15 @@ def run_writer(wiring: RunWiring) -> None:
                 wiring.stop_all()
             elif orphaned_at is not None and time.monotonic() - orphaned_at > _ORPHAN_DRAIN_S:
                 finishing = True
-            _drain(rf, buffers, latency, fmap, stats.get("acquiring"))
-            rois.update()
+            _drain(rf, buffers, latency, fmap, drift, stats.get("acquiring"))
+            rois.update(fmap.newest + 1)
             p50, p99, pmax = latency.recent()
             stats.set("latency_p50", p50)
             stats.set("latency_p99", p99)
             stats.set("latency_max", pmax)
             rf.maybe_flush()
             if finishing:
-                _drain(rf, buffers, latency, fmap, stats.get("acquiring"), final=True)
+                _drain(rf, buffers, latency, fmap, drift, stats.get("acquiring"), final=True)
                 break
     except BaseException as exc:  # keep what we have: the file is closed below
         failed = _file_error(exc, path)
@@ -183,12 +190,19 @@ def _fail(wiring: RunWiring, message: str) -> None:
 
 
 class _FrameMap:
-    """Buffer sequence number -> camera frame number, from the ``frames`` rows; and host time
-    -> the first frame taken at or after it (for events), through the camera clock's offset
-    from the host's at the start (first frame's timestamp - ``acquiring``)."""
+    """Buffer sequence number -> camera frame number (and focus), from the ``frames`` rows; and
+    host time -> the first frame taken at or after it (for events), through the camera clock's
+    offset from the host's at the start (first frame's timestamp - ``acquiring``).
 
-    def __init__(self) -> None:
+    ``z_sign`` (a Z-lock's run: :func:`magacq.protocol.stage_sign`) puts tracked z into the
+    sample's frame (:meth:`sample_frame`); None leaves it the Z-LUT's."""
+
+    def __init__(self, z_sign: float | None = None) -> None:
         self.frame = np.empty(0, dtype=np.int64)
+        self.focus = np.empty(0)
+        self.z_sign = z_sign
+        self.focus0: float | None = None
+        self.newest = -1
         self.n = 0
         self.held = np.empty((0, len(POSITION_COLUMNS)))  # position rows awaiting their frames
         self.held_events = np.empty((0, EVENT_COLUMNS))  # events awaiting their first frame
@@ -204,7 +218,14 @@ class _FrameMap:
             grown = np.full(max(need, 2 * len(self.frame)), -1, dtype=np.int64)
             grown[: len(self.frame)] = self.frame
             self.frame = grown
+            focus = np.full(len(grown), np.nan)
+            focus[: len(self.focus)] = self.focus
+            self.focus = focus
         self.frame[seq] = rows[:, 0].astype(np.int64)
+        self.focus[seq] = rows[:, 5]
+        self.newest = max(self.newest, int(rows[:, 0].max()))
+        if self.focus0 is None and np.isfinite(rows[0, 5]):
+            self.focus0 = float(rows[0, 5])
         self.n = max(self.n, need)
         if self.first_timestamp is None:
             self.first_timestamp = float(rows[0, 1])
@@ -222,6 +243,16 @@ class _FrameMap:
         out[ok] = self.recent[k[ok], 0].astype(np.int64)
         return out
 
+    def sample_frame(self, rows: np.ndarray) -> None:
+        """Position rows (sequence numbers known) with z in the sample's frame, in place."""
+        if self.z_sign is None or self.focus0 is None:
+            return
+        seq = rows[:, 1].astype(np.int64)
+        focus = np.full(len(seq), np.nan)
+        ok = (seq >= 0) & (seq < self.n)
+        focus[ok] = self.focus[seq[ok]]
+        rows[:, 5] = sample_z(rows[:, 5], focus, self.focus0, self.z_sign)
+
     def map(self, seq: np.ndarray) -> np.ndarray:
         s = seq.astype(np.int64)
         ok = (s >= 0) & (s < self.n)
@@ -235,6 +266,7 @@ def _drain(
     buffers: dict[str, MatrixBuffer],
     latency: _Latency,
     fmap: _FrameMap,
+    drift: "_Drift",
     acquiring: float,
     final: bool = False,
 ) -> None:
@@ -248,7 +280,7 @@ def _drain(
             rows = _read(buffers[name])
             if name == "frames":
                 fmap.add(rows)
-                rows = rows[:, [0, 1, 3, 4]] if len(rows) else rows  # not the sequence number
+                rows = rows[:, [0, 1, 3, 4, 5]] if len(rows) else rows  # not the sequence number
             rf.append(name, to_records(rows, dtype))
     if RAW_VIDEO in buffers:
         rf.append_video(_read(buffers[RAW_VIDEO]))
@@ -266,8 +298,10 @@ def _drain(
         if final:
             known[:] = True
         rows = rows[known]
+        fmap.sample_frame(rows)
         rows[:, 1] = frame[known]
         rf.append("tracks", to_records(rows[:, :7], TRACKS_DTYPE))
+        drift.add(rows)
     if EVENTS in buffers:
         _drain_events(rf, _read(buffers[EVENTS]), fmap, acquiring, final)
 
@@ -287,21 +321,68 @@ def _drain_events(
     rf.append("events", event_records(rows[known], frame[known]))
 
 
+class _Drift:
+    """The ``drift`` table, live: per frame, the mean motion of the reference beads (x, y, z
+    from each one's first tracked position; :func:`magacq.analysis.reference_drift`). Without
+    references it stays empty, and its ``references`` attribute says so."""
+
+    def __init__(self, rf: RunFile, references: list[int]) -> None:
+        self.rf, self.refs = rf, np.unique(np.asarray(references, dtype=np.int64))
+        self.origin = np.full((len(self.refs), 3), np.nan)
+        ds = rf.tables["drift"]
+        ds.attrs["references"] = self.refs
+        ds.attrs["applied"] = bool(len(self.refs))
+        ds.attrs["note"] = (
+            "tracks minus drift (by frame) are the drift-corrected positions"
+            if len(self.refs) else "no reference bead configured (beads.reference): no drift "
+            "correction"
+        )  # fmt: skip
+
+    def add(self, rows: np.ndarray) -> None:
+        """Position rows (frame numbers mapped, z as stored) of some frames."""
+        if not len(self.refs) or not len(rows):
+            return
+        rows = rows[np.isin(rows[:, 2], self.refs) & (rows[:, 1] >= 0)]
+        if not len(rows):
+            return
+        frames, col = np.unique(rows[:, 1], return_inverse=True)
+        ref = np.searchsorted(self.refs, rows[:, 2].astype(np.int64))
+        out = np.zeros(len(frames), dtype=DRIFT_DTYPE)
+        out["frame"] = frames
+        for axis, name in enumerate(("dx_nm", "dy_nm", "dz_nm")):
+            grid = np.full((len(self.refs), len(frames)), np.nan)
+            grid[ref, col] = rows[:, 3 + axis]
+            unset = np.isnan(self.origin[:, axis])
+            if unset.any():  # each reference's first position is its zero
+                first = np.array([g[np.isfinite(g)][0] if np.isfinite(g).any() else np.nan
+                                  for g in grid[unset]])  # fmt: skip
+                self.origin[unset, axis] = first
+            out[name] = reference_drift(grid, self.origin[:, axis])
+        self.rf.append("drift", out)
+
+
 class _RoiRecorder:
-    """Appends to ``rois`` the beads added at run time (e.g. by `magacq view`) to BeadRoiBuffer."""
+    """Appends to ``rois`` the beads added at run time (e.g. by `magacq view`) to BeadRoiBuffer,
+    and to ``roi_moves`` (a run with an XY-lock) every ROI moved."""
 
     def __init__(self, wiring: RunWiring, rf: RunFile) -> None:
         from buffers import BeadRoiBuffer
 
         self.rf = rf
         self.version = -1
-        self.seen = {int(i) for i in rf.tables["rois"]["bead_id"][:]}
+        table = rf.tables["rois"]
+        self.boxes = {int(r["bead_id"]): (int(r["x0"]), int(r["x1"]), int(r["y0"]), int(r["y1"]))
+                      for r in table[:]}  # fmt: skip
+        self.seen = set(self.boxes)
         self.buf = BeadRoiBuffer(create=False, locks=wiring.locks, namespace=wiring.namespace)
 
-    def update(self) -> None:
+    def update(self, frame: int) -> None:
+        """Record what changed since the last call; ``frame``: the first one it can affect."""
         if self.buf.version == self.version:
             return
         self.version, ids, boxes = self.buf.snapshot()
+        if "roi_moves" in self.rf.tables:
+            self._moves(frame, ids, boxes)
         new = [k for k, i in enumerate(ids) if int(i) not in self.seen]
         if new:
             rows = np.zeros(len(new), dtype=ROIS_DTYPE)
@@ -311,6 +392,16 @@ class _RoiRecorder:
             self.rf.append("rois", rows)
             self.seen.update(int(i) for i in ids[new])
             logger.info("beads %s added at run time", rows["bead_id"].tolist())
+
+    def _moves(self, frame: int, ids: np.ndarray, boxes: np.ndarray) -> None:
+        moved = []
+        for i, box in zip(ids.tolist(), boxes.tolist(), strict=True):
+            box = tuple(int(v) for v in box)
+            if i in self.boxes and self.boxes[i] != box:
+                moved.append((frame, i, *box))
+            self.boxes[i] = box
+        if moved:
+            self.rf.append("roi_moves", np.array(moved, dtype=ROI_MOVES_DTYPE))
 
     def close(self) -> None:
         self.buf.close()
