@@ -127,7 +127,11 @@ class LockThread(threading.Thread):
             return True
         z = float(np.mean(self._z))
         self._z.clear()
+        engaging = self.zlock.target_nm is None  # type: ignore[union-attr]
         step = self.zlock.update(z)  # type: ignore[union-attr]
+        if engaging:
+            target = self.zlock.target_nm  # type: ignore[union-attr]
+            self.events.lock("zlock", "start", control.position()[3], f"on, target {target:.1f} nm")
         self.stats.set("zlock_error_nm", z - self.zlock.target_nm)  # type: ignore[union-attr,operator]
         if step == 0.0:
             return True
@@ -137,7 +141,8 @@ class LockThread(threading.Thread):
         except MagnetError as exc:
             why = f"focus move of {step:+.1f} nm failed: {exc}"
             logger.warning("Z-lock switched off: %s; the run goes on", why)
-            self.events.lock("zlock", "off", focus, f"off: {why}")
+            short = str(exc).split(" ", 3)[-1]  # "refused (...)", "got no answer within 5 s"
+            self.events.lock("zlock", "off", focus, f"off: {step:+.1f} nm {short}")
             self.stats.set("zlock_state", -1)
             return False
         self._seq_from = int(self.stats.get("frames"))  # frames stored before the move's end
