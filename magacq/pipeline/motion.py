@@ -5,8 +5,9 @@ It never runs in the frame loop: it executes commands from the motion channel
 samples magnet height, rotation and focus z with host timestamps into the ``motors``
 MatrixBuffer: at ``sample_hz`` while anything moves, at 10 Hz at rest. The frame loop reads
 :attr:`MotionThread.latest` (the newest sample: height, rotation, focus) for each frame's row,
-and :attr:`error` to end the run when a motor fails. A focus move the stage refuses (outside its limits) or that does
-not settle in time is acknowledged as such and the run goes on: the caller (the Z-lock) decides.
+and :attr:`error` to end the run when a motor fails. A focus move the stage refuses (outside its
+limits) or that does not settle in time is acknowledged as such and the run goes on: the caller
+(the Z-lock) decides.
 """
 
 import logging
