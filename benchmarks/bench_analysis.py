@@ -133,21 +133,31 @@ def end_to_end(directory: Path, n_beads: int, hours: float) -> None:
     frames = int(hours * 3600 * FS / (len(forces) + 1))
     steps = [Step("surface", frames)] + [Step(f"{f:.2g} pN", frames, float(f)) for f in forces]
     directory.mkdir(parents=True, exist_ok=True)
-    run = directory / "hour.h5"
+    run = directory / f"run_{n_beads}_{hours:g}h.h5"
     refs = max(1, n_beads // 10)
     w0 = time.perf_counter()
-    write_run(run, steps, tethered=n_beads - refs, references=refs)
+    if not run.exists():  # the same simulated run every time (fixed seed): written once
+        write_run(run, steps, tethered=n_beads - refs, references=refs)
     print(f"\nrun file of {n_beads} beads ({refs} reference), {len(steps)} plateaus of "
-          f"{frames / FS:.0f} s: {run.stat().st_size / 1e9:.2f} GB, written in "
-          f"{time.perf_counter() - w0:.0f} s")  # fmt: skip
+          f"{frames / FS:.0f} s: {run.stat().st_size / 1e9:.2f} GB ({run}, made in "
+          f"{time.perf_counter() - w0:.0f} s)")  # fmt: skip
     settings = AnalysisSettings(zero_step="surface")
     for figures in (False, True):
-        w0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), _cpu()
         res, written = analyze_run(run, directory / "out", settings, figures=figures)
-        wall = time.perf_counter() - w0
+        wall, cpu = time.perf_counter() - w0, _cpu() - c0
         n = sum(len(b.plateaus) for b in res.beads)
-        print(f"magacq analyze {'with' if figures else 'without'} figures: {wall:.1f} s wall "
-              f"({n} bead-plateaus, {len(written)} files, {len(res.problems)} problems)")
+        print(f"magacq analyze {'with' if figures else 'without'} figures: {wall:.1f} s wall, "
+              f"{cpu:.1f} CPU s ({n} bead-plateaus, {len(written)} files, "
+              f"{len(res.problems)} problems; load average {os.getloadavg()[0]:.1f})")
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the figure processes)."""
+    import resource
+
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:

@@ -12,11 +12,19 @@ they fail, then bisects between the best pass and the lowest failure.
 Baseline measured in the same run: ``magacq.tracking.track_rois`` on one core, in process, on the
 same ROIs: the frame rate one tracker process could reach with no pipeline around it.
 
+Bead-count axis (``--beads 20 50 100``): at a fixed rate (``--rate``, default the 1 kHz target)
+one trial per bead count, on a frame that holds them (beads on a 64 px grid, frames of
+``64 * ceil(sqrt(n)) + 48`` px), then bisection between the largest count that
+passed and the smallest that failed; a trial passes with no drop and p99 latency under 50 ms.
+The frame-rate search is skipped then.
+
 Usage: ``python benchmarks/bench_pipeline.py [--seconds 60] [--algorithm qi] [--workers 2]``
+``[--beads N ...] [--rate 1000]``
 """
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -38,10 +46,23 @@ SPACING = 96  # sim bead spacing: 5x5 cells in 512 px, ROIs apart and inside the
 N_REPLAY = 8
 
 
+BEAD_AXIS_SPACING = 64  # the bead-count axis packs beads on a grid of one ROI
+
+
 class ReplaySettings(DeviceSettings):
     frame_rate: float = 1000.0
     n_beads: int = N_BEADS
     seed: int = 0
+    width: int = W
+    height: int = H
+    spacing: int = SPACING
+
+
+def frame_for(n_beads: int) -> dict:
+    """Replay settings of a square frame that holds ``n_beads`` on the bead axis's grid."""
+    # ceil(sqrt(n)) cells a side and a 24 px margin: jittered ROIs stay inside the frame
+    side = BEAD_AXIS_SPACING * math.ceil(math.sqrt(n_beads)) + 48
+    return {"n_beads": n_beads, "width": side, "height": side, "spacing": BEAD_AXIS_SPACING}
 
 
 class ReplayCamera(Camera):
@@ -52,18 +73,19 @@ class ReplayCamera(Camera):
     def _do_open(self) -> None:
         from simulators.driver import SimCamera
 
+        st = self.settings
         sim = SimCamera(
             {
-                "width": W,
-                "height": H,
-                "n_beads": self.settings.n_beads,
-                "roi_size": SPACING,
-                "seed": self.settings.seed,
+                "width": st.width,
+                "height": st.height,
+                "n_beads": st.n_beads,
+                "roi_size": st.spacing,
+                "seed": st.seed,
             }
         )
         sim.open()
         try:
-            self._frames = np.empty((N_REPLAY, H, W), dtype=sim.dtype)
+            self._frames = np.empty((N_REPLAY, st.height, st.width), dtype=sim.dtype)
             sim.start(N_REPLAY)
             for i in range(N_REPLAY):
                 sim.read_frame(self._frames[i], timeout=10.0)
@@ -97,8 +119,8 @@ class ReplayCamera(Camera):
         self._n += 1
         return FrameInfo(due, self._n - 1)  # the frame's timestamp: when it was due
 
-    width = property(lambda self: W)
-    height = property(lambda self: H)
+    width = property(lambda self: self.settings.width)
+    height = property(lambda self: self.settings.height)
     dtype = property(lambda self: np.dtype(np.uint16))
     bit_depth = property(lambda self: 16)
     pixel_size_nm = property(lambda self: 100.0)
@@ -106,8 +128,9 @@ class ReplayCamera(Camera):
     frame_rate = property(lambda self: self.settings.frame_rate, lambda self, v: None)
 
 
-def bead_centres() -> list[list[int]]:
-    cam = ReplayCamera({"frame_rate": 1.0})
+def bead_centres(camera: dict) -> list[list[int]]:
+    """Bead centres of a ReplayCamera with these settings, whole pixels."""
+    cam = ReplayCamera({**camera, "frame_rate": 1.0})
     cam.open()
     try:
         return [[int(round(x)), int(round(y))] for x, y in cam.bead_xy_px]
@@ -127,7 +150,7 @@ def baseline_fps(algorithm: str) -> float:
         cam.close()
     half = ROI // 2
     stack = [frames[i % N_REPLAY] for i in range(10)]
-    centres = bead_centres()
+    centres = bead_centres({})
     cut = np.stack([f[y - half : y + half, x - half : x + half] for f in stack for x, y in centres])
     method = "com" if algorithm == "centroid" else algorithm
     track_rois(cut, method=method)
@@ -138,14 +161,17 @@ def baseline_fps(algorithm: str) -> float:
     return n * len(cut) / N_BEADS / (time.perf_counter() - t0)
 
 
-def trial(rate: float, seconds: float, args: argparse.Namespace, rois: list) -> dict:
+def trial(rate: float, seconds: float, args: argparse.Namespace, rois: list, camera: dict) -> dict:
     """One `magacq run` at ``rate`` frames/s; its figures from the file it wrote."""
     import h5py
     import yaml
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = {
-            "camera": {"driver": "bench_pipeline:ReplayCamera", "settings": {"frame_rate": rate}},
+            "camera": {
+                "driver": "bench_pipeline:ReplayCamera",
+                "settings": {**camera, "frame_rate": rate},
+            },
             "buffers": {"n_stacks": args.stacks, "images_per_stack": args.images_per_stack},
             "tracking": {"workers": args.workers, "roi_size": ROI, "algorithm": args.algorithm},
             "beads": {"rois": rois},
@@ -175,6 +201,7 @@ def trial(rate: float, seconds: float, args: argparse.Namespace, rois: list) -> 
     ok = dropped == 0 and int(a["stacks_lost"]) == 0 and achieved >= 0.98 * rate
     return {
         "rate": rate,
+        "beads": len(rois),
         "ok": ok,
         "stored": stored,
         "dropped": dropped,
@@ -199,18 +226,23 @@ def main() -> None:
     parser.add_argument("--bisect", type=int, default=3, help="bisection steps after the halving")
     parser.add_argument("--start", type=float, default=TARGET_FPS, help="first rate tried")
     parser.add_argument("--max", type=float, default=8 * TARGET_FPS, help="highest rate tried")
+    parser.add_argument("--beads", type=int, nargs="+", help="bead counts: the bead-count axis")
+    parser.add_argument("--rate", type=float, default=TARGET_FPS, help="bead axis: frames/s")
     args = parser.parse_args()
 
     base = baseline_fps(args.algorithm)
     print(
         f"baseline: track_rois ({args.algorithm}) alone on one core: {base:,.0f} frames/s "
-        f"of {N_BEADS} beads"
+        f"of {N_BEADS} beads = {base * N_BEADS:,.0f} bead-frames/s"
     )
-    rois = bead_centres()
+    if args.beads:
+        bead_axis(args)
+        return
+    rois = bead_centres({})
     results = []
 
     def run(rate: float) -> dict:
-        r = trial(rate, args.seconds, args, rois)
+        r = trial(rate, args.seconds, args, rois, {})
         results.append(r)
         print(
             f"  {rate:7.0f} fps x {args.seconds:g} s: {'ok  ' if r['ok'] else 'FAIL'} "
@@ -255,6 +287,44 @@ def main() -> None:
         f"(target p99 < {1e3 * TARGET_P99_S:.0f} ms: ratio {best['p99'] / TARGET_P99_S:.2f})"
     )
     print(json.dumps({"best": best, "baseline_fps": base, "trials": results}))
+
+
+def bead_axis(args: argparse.Namespace) -> None:
+    """The largest bead count tracked at ``args.rate`` with no drop and p99 < 50 ms."""
+    results = {}
+
+    def run(n: int) -> bool:
+        camera = frame_for(n)
+        r = trial(args.rate, args.seconds, args, bead_centres(camera), camera)
+        r["ok"] = r["ok"] and r["p99"] < TARGET_P99_S
+        results[n] = r
+        print(
+            f"  {n:4d} beads ({camera['width']} px frames) x {args.rate:.0f} fps x "
+            f"{args.seconds:g} s: {'ok  ' if r['ok'] else 'FAIL'} dropped {r['dropped']}, "
+            f"achieved {r['fps']:.0f} fps, latency p50 {1e3 * r['p50']:.1f} ms "
+            f"p99 {1e3 * r['p99']:.1f} ms, {n * r['fps']:,.0f} bead-frames/s",
+            flush=True,
+        )
+        return r["ok"]
+
+    for n in sorted(args.beads):
+        if not run(n):
+            break
+    passed = [n for n, r in results.items() if r["ok"]]
+    failed = [n for n, r in results.items() if not r["ok"]]
+    good, bad = max(passed, default=0), min(failed, default=None)
+    for _ in range(args.bisect if bad is not None and good else 0):
+        mid = (good + bad) // 2
+        if mid in (good, bad):
+            break
+        good, bad = (mid, bad) if run(mid) else (good, mid)
+    print()
+    print(
+        f"highest bead count at {args.rate:.0f} frames/s with zero drops and p99 < "
+        f"{1e3 * TARGET_P99_S:.0f} ms: {good} (target 100: ratio {good / 100:.2f}; "
+        f"{good * args.rate:,.0f} bead-frames/s)"
+    )
+    print(json.dumps({"best_beads": good, "rate": args.rate, "trials": list(results.values())}))
 
 
 if __name__ == "__main__":

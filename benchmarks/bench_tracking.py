@@ -1,10 +1,15 @@
-"""XYZ bead-frames per second per core: magacq.tracking against magtrack, same images, same run.
+"""XYZ bead-frames per second per core: magacq.tracking against its previous kernel and magtrack.
 
 Images: simulators.optics beads (64x64 px ROI, 100 nm/px) at random sub-pixel x, y and random
 heights across a 25 nm-step Z-LUT, 4000 photons/px background (simulators.noise, uint16).
-Both trackers get their own Z-LUT from the same calibration frames. One thread each (numba,
+Every tracker gets its own Z-LUT from the same calibration frames. One thread each (numba,
 BLAS, OpenMP); throughput is bead-frames over CPU seconds of this process (best of several
-repeats), so other load on a shared machine inflates it less than wall time would.
+repeats, the kernels measured in turn), so other load on a shared machine inflates it less
+than wall time would. Printed: rates and the ratio of each method to the previous kernel
+(``benchmarks/legacy_tracking``, magacq.tracking as of f3de644) in the same run; XY and Z RMS
+errors; precision over Cramer-Rao bound at a fixed position; where a ROI's time goes (each
+stage alone, hot in cache); and the roofline: this CPU's peak and bandwidth against the least
+arithmetic each method needs (benchmarks/_roofline.py).
 
     .venv/bin/python benchmarks/bench_tracking.py [--n 2000] [--repeats 5]
 """
@@ -19,8 +24,23 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _roofline import measure_machine, min_flops  # noqa: E402
+from legacy_tracking import track_rois as legacy_track_rois  # noqa: E402
+from numba import njit  # noqa: E402
+from precision_vs_photons import crb  # noqa: E402
 
 from magacq.tracking import ProfileSpec, build_zlut, track_rois  # noqa: E402
+from magacq.tracking._sampling import sample_quadrants  # noqa: E402
+from magacq.tracking._xy import (  # noqa: E402
+    FIT_BLOCK,
+    auto_convolution,
+    autoconv_tables,
+    center_of_mass,
+    load_roi,
+    qi_shift,
+    template_fit,
+)
+from magacq.tracking._zmatch import match_plane, normalize_profile  # noqa: E402
 from simulators.noise import to_counts  # noqa: E402
 from simulators.optics import BeadImager, OpticsParams  # noqa: E402
 
@@ -28,23 +48,113 @@ ROI = 64
 PHOTONS = 4000.0
 Z_STEP = 25.0
 Z_RANGE = (-2000.0, -200.0)
+METHODS = ("com", "autoconv", "qi", "fit")
 
 
-def _stack(imager, x, y, z, rng):
+def _stack(imager, x, y, z, rng, photons=PHOTONS):
     img = np.stack([imager.render(a, b, c) for a, b, c in zip(x, y, z, strict=True)])
-    return to_counts(img, PHOTONS, 2.0, 16, rng)
+    return to_counts(img, photons, 2.0, 16, rng)
 
 
-def _cpu_rate(fn, n_items: int, repeats: int) -> tuple[float, float]:
-    """Best items per CPU second and per wall second over ``repeats`` calls (after a warm-up)."""
-    fn()
-    cpu, wall = [], []
-    for _ in range(repeats):
-        c0, w0 = time.process_time(), time.perf_counter()
+def _cpu_times(fns: dict, repeats: int) -> dict[str, float]:
+    """Best CPU seconds of each callable over ``repeats`` rounds (all warmed up, then in turn)."""
+    for fn in fns.values():
         fn()
-        cpu.append(time.process_time() - c0)
-        wall.append(time.perf_counter() - w0)
-    return n_items / min(cpu), n_items / min(wall)
+    best = dict.fromkeys(fns, np.inf)
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            c0 = time.process_time()
+            fn()
+            best[name] = min(best[name], time.process_time() - c0)
+    return best
+
+
+def _rms(a) -> float:
+    return float(np.sqrt(np.nanmean(np.square(a))))
+
+
+# --- where the time goes: each stage alone on one ROI, hot in cache -------------------------
+
+
+@njit
+def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t, prof, lut, w):
+    px = np.empty(roi.shape[1])
+    py = np.empty(roi.shape[0])
+    load_roi(roi, img, px, py)
+    sums = np.empty(4 * n_r)
+    counts = np.empty(4 * n_r, dtype=np.int64)
+    vals = np.empty(dx.shape[0], dtype=np.float32)
+    fx = np.empty_like(vals)
+    fy = np.empty_like(vals)
+    idx = np.empty(dx.shape[0], dtype=np.uint64)
+    sample_quadrants(img, cx, cy, dx, dy, starts, reach, sums, counts, vals, fx, fy, idx)
+    pr = np.empty(cos_t.shape[1])
+    pi = np.empty(cos_t.shape[1])
+    conv = np.empty(cos_t.shape[0])
+    work = np.empty(2 * n_r)
+    coef = np.empty((n_r - 1, 4), dtype=np.float32)
+    row = np.zeros((8, max(FIT_BLOCK, roi.shape[1])), dtype=np.float32)
+    kk = np.zeros(max(FIT_BLOCK, roi.shape[1]), dtype=np.uint64)
+    pn = np.empty(n_r)
+    acc = 0.0
+    for i in range(n):
+        e = i * 1e-9  # a new centre each call: nothing hoisted out of the loop
+        if which == 0:
+            acc += load_roi(roi, img, px, py)[0]
+        elif which == 1:
+            acc += center_of_mass(img, 4000.0 + e, 500.0)[0]
+        elif which == 2:
+            acc += auto_convolution(px, py, cx + e, cy, cos_t, sin_t, pr, pi, conv)[0]
+        elif which == 3:
+            s = sample_quadrants(
+                img, cx + e, cy, dx, dy, starts, reach, sums, counts, vals, fx, fy, idx
+            )
+            acc += s + sums[0]
+        elif which == 4:
+            acc += qi_shift(sums, counts, n_r, 1.0, work)[0] + e
+        elif which == 5:
+            acc += template_fit(img, cx + e, cy, prof, 1.0, coef, row, kk)[0]
+        else:
+            normalize_profile(prof + e, pn)
+            acc += match_plane(pn, w, lut)[0]
+    return acc
+
+
+STAGES = (
+    "load + background",
+    "centre of mass",
+    "self-convolution",
+    "polar sampling",
+    "QI step",
+    "template fit",
+    "z match",
+)
+
+
+def _stage_profile(roi, spec, zlut, n=3000) -> dict[str, float]:
+    """Microseconds per call of each stage."""
+    dx, dy, starts, reach = spec.samples
+    dx, dy = dx.astype(np.float32), dy.astype(np.float32)
+    cos_t, sin_t = autoconv_tables(ROI)
+    res = track_rois(roi[None], None, zlut)
+    args = (
+        roi, np.empty(roi.shape, np.float32), n, float(res.x[0]), float(res.y[0]), dx, dy,
+        starts, reach, spec.n_radii, cos_t, sin_t, res.profiles[0], zlut.planes[0],
+        spec.radii / spec.radii.mean(),
+    )  # fmt: skip
+    out = {}
+    for k, name in enumerate(STAGES):
+        _stage(k, *args[:2], 1, *args[3:])
+        t = []
+        for _ in range(3):
+            c = time.process_time()
+            _stage(k, *args)
+            t.append(time.process_time() - c)
+        out[name] = min(t) / n * 1e6
+    return out
+
+
+# --- main ------------------------------------------------------------------------------------
 
 
 def main() -> None:
@@ -52,7 +162,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000, help="bead-frames for magacq")
     ap.add_argument("--n-magtrack", type=int, default=300, help="bead-frames for magtrack")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--method", default="fit", help="magacq XY method")
+    ap.add_argument("--frames", type=int, default=200, help="frames for the Cramer-Rao ratios")
     args = ap.parse_args()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # magtrack warns that CuPy is absent
@@ -65,6 +175,7 @@ def main() -> None:
     cal = _stack(imager, c[0], c[1], z_cal, rng)
     spec = ProfileSpec.for_roi(ROI)
     zlut = build_zlut(track_rois(cal, spec=spec).profiles, z_cal, Z_STEP, spec)
+    old_lut = build_zlut(legacy_track_rois(cal, spec=spec).profiles, z_cal, Z_STEP, spec)
     # magtrack's LUT: its own profiles of the same frames, averaged per plane, z in row 0.
     _, _, _, mt_prof = stack_to_xyzp(np.moveaxis(cal, 0, -1).astype(np.float64))
     planes = zlut.z_nm
@@ -77,39 +188,88 @@ def main() -> None:
     rois = _stack(imager, x, y, z, rng)
     idx = np.zeros(n, dtype=np.int64)
     m = min(args.n_magtrack, n)
-    mt_stack = np.moveaxis(rois[:m], 0, -1).astype(np.float64)  # (roi, roi, n) as magtrack wants
 
-    ours_cpu, ours_wall = _cpu_rate(
-        lambda: track_rois(rois, idx, zlut, method=args.method), n, args.repeats
-    )
+    runs = {f"magacq {k}": (lambda k=k: track_rois(rois, idx, zlut, method=k)) for k in METHODS}
+    runs |= {
+        f"previous {k}": (lambda k=k: legacy_track_rois(rois, idx, old_lut, method=k))
+        for k in METHODS
+    }
+    cpu = _cpu_times(runs, args.repeats)
     # magtrack's time includes the uint16 -> float64 conversion it needs, as ours includes its own.
-    mt_cpu, mt_wall = _cpu_rate(
-        lambda: stack_to_xyzp(np.moveaxis(rois[:m], 0, -1).astype(np.float64), mt_lut),
-        m,
+    mt_cpu = _cpu_times(
+        {"mt": lambda: stack_to_xyzp(np.moveaxis(rois[:m], 0, -1).astype(np.float64), mt_lut)},
         max(1, args.repeats // 2),
-    )
+    )["mt"]
 
-    res = track_rois(rois, idx, zlut, method=args.method)
-    mx, my, mz, _ = stack_to_xyzp(mt_stack, mt_lut)
-
-    def rms(a):
-        return float(np.sqrt(np.nanmean(np.square(a))))
+    # precision over the Cramer-Rao bound, the default method, fixed position
+    x0, y0, z0 = 31.7, 32.4, -1100.0
+    fixed = _stack(imager, np.full(args.frames, x0), np.full(args.frames, y0),
+                   np.full(args.frames, z0), rng)  # fmt: skip
+    bx, _, bz = crb(imager, x0, y0, z0, PHOTONS)
 
     print(f"load average (1, 5, 15 min): {os.getloadavg()}; cpus: {os.cpu_count()}")
     print(f"64x64 ROIs, {PHOTONS:.0f} photons/px, Z-LUT {len(planes)} planes x {Z_STEP:.0f} nm")
-    print(f"{'':24}{'per CPU-s':>12}{'per wall-s':>12}{'XY rms nm':>11}{'Z rms nm':>10}")
+    print(f"{'':22}{'per CPU-s':>11}{'us/ROI':>8}{'x prev':>8}{'XY rms nm':>11}{'Z rms nm':>10}")
+    rates = {}
+    for k in METHODS:
+        for who, tr, lut in (
+            ("magacq", track_rois, zlut),
+            ("previous", legacy_track_rois, old_lut),
+        ):
+            name = f"{who} {k}"
+            res = tr(rois, idx, lut, method=k)
+            rates[name] = n / cpu[name]
+            ratio = cpu[f"previous {k}"] / cpu[name]
+            print(
+                f"{name:22}{rates[name]:11,.0f}{cpu[name] / n * 1e6:8.2f}{ratio:8.2f}"
+                f"{_rms(np.hypot(res.x - x, res.y - y)) * 100:11.3f}{_rms(res.z - z):10.3f}"
+            )
+    mx, my, mz, _ = stack_to_xyzp(np.moveaxis(rois[:m], 0, -1).astype(np.float64), mt_lut)
     print(
-        f"{'magacq (' + args.method + ')':24}{ours_cpu:12,.0f}{ours_wall:12,.0f}"
-        f"{rms(np.hypot(res.x - x, res.y - y)) * 100:11.2f}{rms(res.z - z):10.2f}"
+        f"{'magtrack stack_to_xyzp':22}{m / mt_cpu:11,.0f}{mt_cpu / m * 1e6:8.2f}{'':8}"
+        f"{_rms(np.hypot(mx - x[:m], my - y[:m])) * 100:11.3f}{_rms(mz - z[:m]):10.3f}"
     )
+    print(f"magacq fit / magtrack: {rates['magacq fit'] / (m / mt_cpu):.1f}x (CPU time)")
+
     print(
-        f"{'magtrack stack_to_xyzp':24}{mt_cpu:12,.0f}{mt_wall:12,.0f}"
-        f"{rms(np.hypot(mx - x[:m], my - y[:m])) * 100:11.2f}{rms(mz - z[:m]):10.2f}"
+        f"\nprecision / Cramer-Rao bound, fit, ({x0}, {y0}) px, z {z0:.0f} nm, {args.frames} frames"
     )
+    for who, tr, lut in (("magacq", track_rois, zlut), ("previous", legacy_track_rois, old_lut)):
+        res = tr(fixed, None, lut)
+        ok = res.flags == 0
+        sx, sz = np.std(res.x[ok]) * 100, np.std(res.z[ok])
+        print(
+            f"  {who:9} std x {sx:.3f} nm = {sx / bx:.2f} CRB, "
+            f"std z {sz:.3f} nm = {sz / bz:.2f} CRB ({(~ok).sum()} flagged)"
+        )
+
+    prof = _stage_profile(rois[0], spec, zlut)
+    print("\nwhere a 64x64 ROI's time goes (each stage alone, hot in cache):")
+    flops = min_flops(ROI, len(planes))
+    mach = measure_machine()
+    per_stage = flops["fit"] | flops["qi"]
+    for name in STAGES:
+        gf = per_stage[name] / prof[name] / 1e3
+        print(f"  {name:18}{prof[name]:7.2f} us  {per_stage[name]:8,.0f} flops  {gf:6.2f} GFLOP/s")
+
     print(
-        f"ratio magacq / magtrack: {ours_cpu / mt_cpu:.1f}x (CPU time), "
-        f"{ours_wall / mt_wall:.1f}x (wall)"
+        f"\nroofline, one core: {mach.simd_bits}-bit SIMD ({mach.lanes(4)} float32 lanes), "
+        f"FMA {'yes' if mach.fma else 'no'}, {mach.mhz:.0f} MHz: theoretical "
+        f"{mach.theoretical_gflops_f32():.0f} GFLOP/s float32 with 2 FMA pipes; measured FMA "
+        f"loop {mach.fma_gflops_f32:.1f} GFLOP/s float32, {mach.fma_gflops_f64:.1f} float64; "
+        f"memory (numpy copy) {mach.copy_gb_s:.1f} GB/s"
     )
+    roi_bytes = ROI * ROI * 2
+    print(f"{'method':10}{'min flops':>11}{'compute limit':>15}{'memory limit':>14}"
+          f"{'reached':>10}{'of limit':>10}")  # fmt: skip
+    for k in METHODS:
+        f = sum(flops[k].values())
+        limit_c = mach.fma_gflops_f32 * 1e9 / f
+        limit_m = mach.copy_gb_s * 1e9 / roi_bytes
+        got = rates[f"magacq {k}"]
+        print(f"{k:10}{f:11,.0f}{limit_c:15,.0f}{limit_m:14,.0f}{got:10,.0f}"
+              f"{got / min(limit_c, limit_m):10.1%}")  # fmt: skip
+    print("(limits in bead-frames/s per core; compute limit = measured FMA loop / min flops)")
 
 
 if __name__ == "__main__":

@@ -174,7 +174,13 @@ def run(kind, n_frames, *, n_images=N_IMAGES, pace_s=0.0):
         if kind == "magscope":
             for shm in (vb._shm, vb._ts_shm, vb._idx_shm, vb._shm_info):
                 shm.close()
-                shm.unlink()
+                try:
+                    shm.unlink()
+                except FileNotFoundError:  # magscope's names are global: not ours alone
+                    raise SystemExit(
+                        f"another process removed magscope's {shm.name!r} during the run "
+                        "(a magscope run or test elsewhere on this host): figures invalid"
+                    ) from None
         else:
             vb.close()
     return n_frames / elapsed, bad, n_frames - seen, np.array(lat)

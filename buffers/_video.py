@@ -51,7 +51,14 @@ from ._dtypes import int_to_uint_dtype
 from ._errors import BufferOverflow, BufferUnderflow
 from ._groups import NAME_BYTES, check_groups, decode_groups, encode_groups, ready_key
 from ._lock import BufferLock, make_buffer_lock
-from ._segment import HEADER_SIZE, Segment, SegmentError, _owner_alive, _start_ticks
+from ._segment import (
+    HEADER_SIZE,
+    Segment,
+    SegmentError,
+    SegmentNotReady,
+    _owner_alive,
+    _start_ticks,
+)
 from ._segment_holder import SegmentHolder
 from ._stream import slots_stream, stream_copy
 from ._sync import READY, SPACE
@@ -63,8 +70,6 @@ SCHEMA = 3  # 2: journal, pending writer's pid; 3: consumer groups
 _R, _W, _COUNT, _TOTAL, _PENDING, _READY_WAITERS, _SPACE_WAITERS, _REQUEUED, _TOKEN = range(9)
 _PEND_PID, _PEND_TICKS, _DIRTY, _REPAIRS = range(9, 13)
 _N_CTL = 16
-# words of a consumer group's own block (the first group's are those of the control block)
-_GROUP_WORDS = (_R, _COUNT, _READY_WAITERS, _REQUEUED)
 # claim table columns
 _STATE, _PID, _TICKS, _CTOKEN, _FIRST = range(5)
 _N_CLAIM = 5
@@ -73,6 +78,8 @@ FREE, CLAIMED, REQUEUED = 0, 1, 2
 _POLL_S = 0.0005  # sleep slice when the locks dict carries no semaphores
 _WAKE_S = 0.05  # longest semaphore wait before re-checking (a signaller may die before posting)
 _FULL = "VideoBuffer is full (unread or claimed frames fill the ring)"
+_POLL_SPIN_S = 200e-6  # check_read_stack: False this long in a row, a poller then naps ...
+_POLL_NAP_S = 1e-3  # ... a quarter of that time per call, at most this
 _PEAK_TRIES = 1000  # peak_image: the newest slot keeps changing under us -> none complete
 
 _log = logging.getLogger("buffers")
@@ -183,6 +190,7 @@ class VideoBuffer(SegmentHolder):
 
     name: str = "VideoBuffer"
     lock: BufferLock
+    _idle_since = 0.0  # check_read_stack: when it began answering False (0: it did not)
     #: Tests only: called in commit_write with the lock held, half-way through the change.
     _fault_point: Callable[[], None] | None = None
 
@@ -241,6 +249,9 @@ class VideoBuffer(SegmentHolder):
             self._layout(*geometry, seg.geometry[5])
             start = self._off_names
             self.groups = decode_groups(bytes(seg.payload[start : start + self._names_bytes]))
+            if "" in self.groups:  # the creator has not written them yet
+                seg.close()
+                raise SegmentNotReady("VideoBuffer is still being created (no group names yet)")
             if wanted is not None and wanted != self.groups:
                 seg.close()
                 raise SegmentError(f"VideoBuffer has consumer groups {self.groups}, not {wanted}")
@@ -307,7 +318,8 @@ class VideoBuffer(SegmentHolder):
         self._state = np.frombuffer(p, np.int64, self._n_state, 0)
         self._journal = np.frombuffer(p, np.int64, self._n_state, self._off_journal)
         self._ctl_mv = p[: _N_CTL * 8].cast("q")
-        # per consumer group: its words (_GROUP_WORDS used) and claim table; one without groups
+        # per consumer group, its control words (of which it uses _R, _COUNT, _READY_WAITERS,
+        # _REQUEUED; the first group's are the control block) and claim table
         self._gctl = [self._ctl_mv]
         self._gclaims = [self._claims]
         for g in range(1, len(self.groups)):
@@ -525,12 +537,22 @@ class VideoBuffer(SegmentHolder):
     def check_read_stack(self, group: str | None = None) -> bool:
         """Return True when at least one full stack can be read (without the lock).
 
-        False also yields the CPU (``sched_yield``): a consumer polling this in a loop, as the
-        reference's do, then leaves the CPU to the producer when they share one.
+        A consumer polling this in a loop, as the reference's do, must not take the CPU from
+        the producer: False yields it (``sched_yield``), and once False for longer than
+        ``_POLL_SPIN_S`` in a row, first sleeps a quarter of the time it has been False, at
+        most ``_POLL_NAP_S``: an idle poller uses ~2 % of a core, and a stack that comes after
+        a pause is seen late by at most a quarter of the pause (and 1 ms).
         """
         if self._unread(group) >= self.n_images:
+            self._idle_since = 0.0
             return True
-        os.sched_yield()
+        now = time.perf_counter()
+        if not self._idle_since:
+            self._idle_since = now
+        if now - self._idle_since < _POLL_SPIN_S:
+            os.sched_yield()
+        else:
+            time.sleep(min(_POLL_NAP_S, (now - self._idle_since) / 4))
         return False
 
     def peak_image(self) -> tuple[int, memoryview]:

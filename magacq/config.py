@@ -56,7 +56,7 @@ class FocusStageConfig(_Section):
 class MagnetsConfig(_Section):
     """The magnets (height and rotation motors), run by the devices process: every move is
     sampled into the run file's ``motors`` table; other processes move them through
-    :class:`magacq.pipeline.magnet_channel.MagnetControl` (``magacq magnets``)."""
+    :class:`magacq.pipeline.motor_channel.MotorControl` (``magacq magnets``)."""
 
     driver: str = Field(description="Driver name or `package.module:Class` path.")
     settings: dict[str, Any] = Field(
@@ -204,6 +204,38 @@ class LocksConfig(_Section):
         return self.z_lock is not None or self.xy_lock is not None
 
 
+class VideoConfig(_Section):
+    """Raw video kept by the recorder process, straight from the video buffer's stacks."""
+
+    mode: Literal["none", "frames", "rois"] = Field(
+        "none",
+        description="none: no video; frames: whole frames as acquired (every `every`-th); rois: "
+        "each bead's ROI of every `every`-th frame (far smaller)",
+    )
+    every: int = Field(1, ge=1, description="Keep every Nth frame (1: every frame).")
+    compression: Literal["none", "lz4"] = Field(
+        "none",
+        description="none (direct chunk writes) or lz4: Blosc LZ4 with bit shuffle (lossless, "
+        "needs the hdf5plugin package to read, as any h5py does with it installed)",
+    )
+    on_backlog: Literal["drop_video", "drop_frames"] = Field(
+        "drop_video",
+        description="When the disk cannot keep up: drop_video keeps tracking every frame and "
+        "skips video frames (listed in `video_skipped`); drop_frames holds the ring until the "
+        "recorder caught up, so the camera's frames are dropped (listed in `dropped`)",
+    )
+    on_recorder_exit: Literal["stop", "continue"] = Field(
+        "stop",
+        description="If the recorder dies: stop the run, or go on tracking without video",
+    )
+    reserve_mb: float = Field(
+        256.0, ge=0, description="Disk space kept free, MiB: below it the run ends (disk full)."
+    )
+    debug_delay_s: float = Field(
+        0.0, ge=0.0, le=10.0, description="Testing aid: seconds the recorder sleeps per stack."
+    )
+
+
 class OutputConfig(_Section):
     """Where and how the run is saved."""
 
@@ -213,8 +245,8 @@ class OutputConfig(_Section):
         description="File name pattern; fields: {date} (YYYYmmdd), {time} (HHMMSS), "
         "{config} (config file stem), {pid}.",
     )
-    raw_video_every: int = Field(
-        0, ge=0, description="Also save every Nth raw frame into `video` (0: no raw video)."
+    video: VideoConfig = Field(
+        default_factory=VideoConfig, description="Raw video (the recorder); none by default."
     )
 
     @field_validator("name")

@@ -90,7 +90,7 @@ class _Source:
         self._h5 = h5py.File(self.path, "r")
         if "video" not in self._h5:
             raise ReplayFileError(
-                f"replay: {self.path} holds no `video` (record with output.raw_video_every)"
+                f"replay: {self.path} holds no `video` (record with output.video.mode)"
             )
         self.video = self._h5["video"]
         if self.video.ndim != 3 or self.video.dtype.kind != "u" or len(self.video) == 0:

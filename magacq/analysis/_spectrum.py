@@ -135,6 +135,26 @@ class SpectrumFit:
         return camera_psd(f, self.var_nm2, self.tau_s, self.frame_rate, self.exposure_s)
 
 
+def checked_trace(
+    x: np.ndarray, frame_rate: float, exposure_s: float
+) -> tuple[np.ndarray, float, float]:
+    """``x`` as float64 with the :func:`initial_guess` of its ``(var, tau)``.
+
+    Raises
+    ------
+    ValueError
+        Not 1-D, under 64 frames, not finite, not moving, or an exposure over the frame period.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1 or len(x) < 64:
+        raise ValueError(f"need a 1-D trace of at least 64 frames, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("the trace has NaN or infinite positions")
+    if exposure_s > 1.0 / frame_rate * (1 + 1e-9):
+        raise ValueError(f"exposure {exposure_s} s longer than the frame period")
+    return (x, *initial_guess(x, frame_rate))
+
+
 def initial_guess(x: np.ndarray, frame_rate: float) -> tuple[float, float]:
     """``(var, tau)`` from the sample variance and the lag-1 autocorrelation."""
     d = np.asarray(x, dtype=np.float64) - np.mean(x)
@@ -191,14 +211,7 @@ def fit_spectrum(
     ValueError
         A trace too short (under 64 frames), not finite, or not moving.
     """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 1 or len(x) < 64:
-        raise ValueError(f"need a 1-D trace of at least 64 frames, got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("the trace has NaN or infinite positions")
-    if exposure_s > 1.0 / frame_rate * (1 + 1e-9):
-        raise ValueError(f"exposure {exposure_s} s longer than the frame period")
-    var0, tau0 = initial_guess(x, frame_rate)
+    x, var0, tau0 = checked_trace(x, frame_rate, exposure_s)
     seg = segment or segment_length(len(x), frame_rate, tau0)
     f, p, n_blocks = periodogram(x, frame_rate, seg)
     k = np.arange(1, len(f) + 1)

@@ -146,7 +146,7 @@ def run_sweep_producer(wiring: SweepWiring) -> None:
 def run_sweep_worker(wiring: SweepWiring, index: int) -> None:
     """Entry point of sweep worker ``index``: profiles of every bead into the dataset."""
     from buffers import ZLUTSweepDataset
-    from magacq.tracking import TrackFlag, track_rois
+    from magacq.tracking import TrackFlag, cut_rois, track_rois
 
     # A clipped profile (a bead a few pixels off its ROI's centre) is the mean of the samples
     # inside, as good for a Z-LUT as for tracking; one missing too much is PROFILE_INCOMPLETE.
@@ -173,9 +173,7 @@ def run_sweep_worker(wiring: SweepWiring, index: int) -> None:
             try:
                 frames = claim.stack.T  # (n_images, height, width), zero-copy
                 n_frames = len(frames)
-                cut = np.empty((n_frames, n_beads, side, side), dtype=frames.dtype)
-                for b, (_, x0, x1, y0, y1) in enumerate(rois):
-                    cut[:, b] = frames[:, y0:y1, x0:x1]
+                cut = cut_rois(frames, rois[:, 1], rois[:, 3], side)
                 del frames
                 # read the step tags while the claim holds the slots: once released, the
                 # producer reuses them and overwrites their tags
@@ -183,7 +181,6 @@ def run_sweep_worker(wiring: SweepWiring, index: int) -> None:
                 steps = np.asarray(wiring.tags[:], dtype=np.float64).reshape(-1, 2)[k]
             finally:
                 vb.release_stack(claim)
-            cut = cut.reshape(-1, side, side)
             res = track_rois(cut, method=method, **options)
             saturated = cut.reshape(len(cut), -1).max(axis=1) >= wiring.saturation
             invalid = ((res.flags & bad) != 0) | ~np.isfinite(res.profiles).all(axis=1)

@@ -101,12 +101,14 @@ class BeadAnalysis:
 
 @dataclass
 class RunAnalysis:
-    """The analysis of one run; ``problems`` holds (bead_id, plateau index, message), -1 for all."""
+    """The analysis of one run; ``problems`` holds (bead_id, plateau index, message), -1 for all;
+    ``reference`` the ids of the reference beads used."""
 
     run: RunTracks
     plateaus: list[Plateau]
     beads: list[BeadAnalysis]
     problems: list[tuple[int, int, str]]
+    reference: tuple[int, ...]
     axis: str
     bead_radius_nm: float
     temperature_k: float
@@ -201,8 +203,8 @@ def analyze_tracks(run: RunTracks, settings: AnalysisSettings | None = None) -> 
                                                      f"({p.label}): {exc}"))  # fmt: skip
         _curves(result, kt, problems)
         beads.append(result)
-    return RunAnalysis(run, plates, beads, problems, s.axis, float(radius), s.temperature_k,
-                       exposure_s)  # fmt: skip
+    return RunAnalysis(run, plates, beads, problems, tuple(run.bead_ids[refs].tolist()), s.axis,
+                       float(radius), s.temperature_k, exposure_s)  # fmt: skip
 
 
 def _plateau(xyz: np.ndarray, zero: float, fixed: float | None, p: Plateau, frame_rate: float,

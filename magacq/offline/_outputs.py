@@ -25,6 +25,8 @@ __all__ = ["tables", "write_figures", "write_tables"]
 
 #: bead pages that make starting a drawing process worth it
 PAGES_PER_WORKER = 6
+#: beads up to which the summary's curves have a legend
+LEGEND_BEADS = 8
 
 
 def tables(res: RunAnalysis) -> dict[str, np.ndarray]:
@@ -78,6 +80,7 @@ def write_tables(res: RunAnalysis, out: Path) -> list[Path]:
         "run": str(res.run.path), "run_schema_version": SCHEMA_VERSION, "axis": res.axis,
         "bead_radius_nm": res.bead_radius_nm, "temperature_k": res.temperature_k,
         "exposure_s": res.exposure_s, "frame_rate": res.run.frame_rate,
+        "reference_beads": json.dumps(list(res.reference)),
         "plateaus": json.dumps([p.label for p in res.plateaus]),
     })  # fmt: skip
     written = [h5]
@@ -153,6 +156,9 @@ def summary_figure(res: RunAnalysis, out: Path) -> list[Path]:
     if not rotating:
         for b in beads:
             _force_extension(b, ax[0, 1], label=f"bead {b.bead_id}")
+    legend = ax[0, 1].get_legend()
+    if legend is not None and len(beads) > LEGEND_BEADS:  # the median fit is in the text
+        legend.remove()
     for b in beads:
         ax[1, 0].loglog([r.calibration.spectrum.force_pn for r in b.plateaus],
                         [r.calibration.spectrum.corner_hz for r in b.plateaus], "o", ms=3)
@@ -172,7 +178,7 @@ def _summary_text(res: RunAnalysis) -> str:
     n_ok = sum(len(b.plateaus) for b in res.beads)
     lines = [
         f"{len(res.beads)} tethered beads, {len(res.plateaus)} plateaus, "
-        f"{res.run.reference.sum()} reference beads",
+        f"reference beads {list(res.reference) or 'none'}",
         f"{res.run.frame_rate:.1f} Hz, exposure {res.exposure_s * 1e3:.2f} ms, "
         f"axis {res.axis}, R {res.bead_radius_nm:.0f} nm, {res.temperature_k:.1f} K",
         f"{n_ok} bead-plateaus analysed, {len(res.problems)} problems",

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from magacq.pipeline.magnet_channel import ACKS, COMMANDS, MAGNET_CHANNEL, CommandInbox
 from magacq.pipeline.motion import MotionThread
+from magacq.pipeline.motor_channel import ACKS, COMMANDS, LIMITS, MOTOR_CHANNEL, CommandInbox
 from magacq.pipeline.rows import BatchedRows
-from magacq.pipeline.wiring import RAW_VIDEO, RunWiring
+from magacq.pipeline.wiring import RunWiring
 
 logger = logging.getLogger("magacq.producer")
 
@@ -73,26 +73,25 @@ def camera_truth(cam: Any, frame_number: int) -> np.ndarray | None:
     return np.column_stack([xyz, np.full((len(xyz), 4), np.nan)])
 
 
-class _RawVideo:
-    """Every ``every``-th camera frame copied (with its number and timestamp) to the raw-video
-    MatrixBuffer for the writer; when the writer is behind, the frame is skipped and counted."""
-
-    def __init__(self, buf: Any, every: int, stats: Any) -> None:
-        self.buf, self.every, self.stats = buf, every, stats
-        self.row = np.empty((1, buf.shape[1]))
-
-    def offer(self, fn: int, ts: float, frame: np.ndarray) -> None:
-        from buffers import BufferOverflow
-
-        if fn % self.every:
-            return
-        self.row[0, 0], self.row[0, 1] = fn, ts
-        self.row[0, 2:] = frame.ravel()
-        try:
-            self.buf.write(self.row)
-            self.stats.add("video_frames")
-        except BufferOverflow:
-            self.stats.add("video_skipped")
+def roi_of(xy_nm: np.ndarray, rois: np.ndarray, pixel_nm: float) -> np.ndarray:
+    """For each position ``(x_nm, y_nm)``, the id of the ROI (``id, x0, x1, y0, y1`` rows) that
+    holds it, -1 for none; an ROI holding several goes to the one nearest its centre."""
+    px = np.asarray(xy_nm, dtype=np.float64) / pixel_nm
+    out = np.full(len(px), -1, dtype=np.int64)
+    if not len(rois):
+        return out
+    cx, cy = (rois[:, 1] + rois[:, 2]) / 2, (rois[:, 3] + rois[:, 4]) / 2
+    inside = (
+        (px[:, :1] >= rois[:, 1]) & (px[:, :1] < rois[:, 2])
+        & (px[:, 1:] >= rois[:, 3]) & (px[:, 1:] < rois[:, 4])
+    )  # fmt: skip
+    dist = np.where(inside, np.hypot(px[:, :1] - cx, px[:, 1:] - cy), np.inf)
+    nearest_roi = np.argmin(dist, axis=1)
+    nearest_bead = np.argmin(dist, axis=0)
+    for bead in np.flatnonzero(inside.any(axis=1)):
+        if nearest_bead[nearest_roi[bead]] == bead:
+            out[bead] = rois[nearest_roi[bead], 0]
+    return out
 
 
 def run_producer(wiring: RunWiring) -> None:
@@ -105,14 +104,9 @@ def run_producer(wiring: RunWiring) -> None:
     n_images = wiring.video["n_images"]
     vb = wiring.attach_video()
     mats = wiring.attach_matrices(
-        *(n for n in ("frames", "dropped", "truth", RAW_VIDEO, "motors", *MAGNET_CHANNEL)
+        *(n for n in ("frames", "dropped", "truth", "motors", *MOTOR_CHANNEL)
           if n in wiring.matrix_rows)
     )  # fmt: skip
-    raw = (
-        _RawVideo(mats[RAW_VIDEO], wiring.raw_video_every, wiring.stats)
-        if RAW_VIDEO in mats
-        else None
-    )
     frames, dropped = BatchedRows(mats["frames"]), BatchedRows(mats["dropped"])
     truth = BatchedRows(mats["truth"]) if "truth" in mats else None
     cam = None
@@ -128,6 +122,7 @@ def run_producer(wiring: RunWiring) -> None:
         logger.info("camera started: %dx%d %s", cam.width, cam.height, cam.dtype)
         last_fn = -1
         n = 0
+        tracked_id: np.ndarray | None = None
         finish_by: float | None = None
         while True:
             if motion is not None and motion.error:
@@ -179,12 +174,13 @@ def run_producer(wiring: RunWiring) -> None:
                 if truth is not None:
                     t = camera_truth(cam, fn)
                     if t is not None:
-                        for bead, row in enumerate(t):
-                            truth.add(fn, bead, *row)
+                        if tracked_id is None:  # the truth of bead j is that of ROI tracked_id[j]
+                            tracked_id = roi_of(t[:, :2], wiring.rois_array(),
+                                                wiring.geometry["pixel_size_nm"])  # fmt: skip
+                        for sim_bead, (bead, row) in enumerate(zip(tracked_id, t, strict=True)):
+                            truth.add(fn, bead, *row, sim_bead)
                 if (seq + 1) % n_images == 0:
                     frames.flush()  # frame rows reach the writer before the stack's tracks
-                if raw is not None:
-                    raw.offer(fn, ts, slot)
                 vb.commit_write(ts)
                 stats.add("frames")
                 stats.set("last_timestamp", ts)
@@ -245,15 +241,16 @@ def _start_motion(
             if start is not None:
                 magnets.move_to(axis, start)
         magnets.wait(spec["move_timeout_s"])
-    inbox = CommandInbox(mats[COMMANDS], mats[ACKS]) if COMMANDS in mats else None
+    inbox = CommandInbox(mats[COMMANDS], mats[ACKS], mats[LIMITS])
     motion = MotionThread(
         magnets,
         focus,
         mats["motors"],
         inbox,
-        sample_hz=spec["sample_hz"] if spec else 100.0,  # while a (focus) move runs
+        sample_hz=spec["sample_hz"] if spec else 100.0,
         move_timeout_s=spec["move_timeout_s"] if spec else 60.0,
     )
+    inbox.publish_limits(motion.limits())
     motion.sample()  # the position at the start, before any frame
     motion.start()
     return motion

@@ -3,8 +3,8 @@
 Rows are float64: time (host ``time.monotonic()``), action index, source step index, action kind
 (:data:`ACTIONS`), phase (:data:`PHASES`: 0 start, 1 end, 2 off: a lock switched off), height
 mm, rotation turns, focus nm (where the action leaves each axis; NaN where unknown), nominal
-force pN, and the label's UTF-8 bytes in :data:`LABEL_WORDS` columns. The writer adds each event's frame: the first frame taken at or
-after it.
+force pN, and the label's UTF-8 bytes in :data:`LABEL_WORDS` columns. The writer adds each
+event's frame: the first frame taken at or after it.
 """
 
 import numpy as np

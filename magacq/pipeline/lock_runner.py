@@ -3,7 +3,7 @@
 Never in the frame loop: the thread reads the newest tracks (``positions``, read without taking
 them), feeds the pure controllers of :mod:`magacq.protocol` (:class:`~magacq.protocol.ZLock`,
 :class:`~magacq.protocol.XYLock`), and sends their corrections on: focus moves through the
-motion channel (:class:`~magacq.pipeline.magnet_channel.MagnetControl`, axis ``focus``), ROI
+motion channel (:class:`~magacq.pipeline.motor_channel.MotorControl`, axis ``focus``), ROI
 moves into the BeadRoiBuffer the trackers follow. Each action is an event of the run file
 (action ``zlock`` or ``xylock``). A focus move refused (the stage's limit) or not done within
 ``z_lock.timeout_s`` switches the Z-lock off with a warning, an ``off`` event and the status's
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from buffers import BeadRoiBuffer, MatrixBuffer
-from magacq.pipeline.magnet_channel import MagnetControl, MagnetError
+from magacq.pipeline.motor_channel import MotorControl, MotorError
 from magacq.pipeline.wiring import LocksSpec, RunWiring
 from magacq.protocol import XYLock, ZLock
 
@@ -81,7 +81,7 @@ class LockThread(threading.Thread):
         positions = MatrixBuffer(create=False, locks=w.locks, name="positions",
                                  namespace=w.namespace)  # fmt: skip
         rois = BeadRoiBuffer(create=False, locks=w.locks, namespace=w.namespace)
-        control = MagnetControl(w.namespace) if self.zlock is not None else None
+        control = MotorControl(w.namespace) if self.zlock is not None else None
         if control is not None:
             self.stats.set("zlock_state", 1)
         seen = max(0, positions.rows_written - 1)
@@ -121,7 +121,7 @@ class LockThread(threading.Thread):
                 if math.isfinite(x) and math.isfinite(y):
                     self._xy.setdefault(int(bead), []).append((x / self.px, y / self.px))
 
-    def _correct_z(self, control: MagnetControl) -> bool:
+    def _correct_z(self, control: MotorControl) -> bool:
         """One Z-lock update; False once the lock is off (a focus fault)."""
         if not self._z:
             return True
@@ -138,7 +138,7 @@ class LockThread(threading.Thread):
         focus = control.position()[3]
         try:
             control.move_by("focus", step, wait=True, timeout=self.spec.z_lock["timeout_s"])
-        except MagnetError as exc:
+        except MotorError as exc:
             why = f"focus move of {step:+.1f} nm failed: {exc}"
             logger.warning("Z-lock switched off: %s; the run goes on", why)
             short = str(exc).split(" ", 3)[-1]  # "refused (...)", "got no answer within 5 s"

@@ -5,7 +5,7 @@ from typing import Any
 
 from magacq.config import RunConfig
 from magacq.errors import ConfigError, RunError
-from magacq.pipeline.magnet_channel import MagnetControl
+from magacq.pipeline.motor_channel import MotorControl
 
 Moves = list[tuple[str, float]]
 
@@ -39,11 +39,11 @@ def _through_run(
     namespace: str, moves: Moves, relative: bool, velocity: float | None, stop: bool,
     timeout: float,
 ) -> tuple[float, float]:  # fmt: skip
-    from magacq.pipeline.magnet_channel import MagnetError
+    from magacq.pipeline.motor_channel import MotorError
 
     try:
-        ctl = MagnetControl(namespace)
-    except MagnetError as exc:
+        ctl = MotorControl(namespace)
+    except MotorError as exc:
         raise RunError(str(exc)) from None
     with ctl:
         try:
@@ -52,7 +52,7 @@ def _through_run(
             for axis, value in moves:
                 send = ctl.move_by if relative else ctl.move_to
                 send(axis, value, velocity=velocity, wait=True, timeout=timeout)
-        except MagnetError as exc:
+        except MotorError as exc:
             raise RunError(str(exc)) from None
         _, h, r, _ = ctl.position()
     return h, r

@@ -1,13 +1,12 @@
-"""The motion thread of the devices process: runs magnet and focus commands, samples the stages.
+"""The motion thread of the devices process: runs motor commands, samples the stages.
 
-It never runs in the frame loop: it executes commands from the motion channel
-(:mod:`magacq.pipeline.magnet_channel`), follows each move to its end (or its timeout), and
+It never runs in the frame loop: it executes commands from the motors' channel
+(:mod:`magacq.pipeline.motor_channel`) on the magnets and the focus stage, follows each move to
+its end (or its timeout), and
 samples magnet height, rotation and focus z with host timestamps into the ``motors``
 MatrixBuffer: at ``sample_hz`` while anything moves, at 10 Hz at rest. The frame loop reads
-:attr:`MotionThread.latest` (the newest sample: height, rotation, focus) for each frame's row,
-and :attr:`error` to end the run when a motor fails. A focus move the stage refuses (outside its
-limits) or that does not settle in time is acknowledged as such and the run goes on: the caller
-(the Z-lock) decides.
+:attr:`MotionThread.latest` (height, rotation, focus) for each frame's row, and :attr:`error` to end
+the run when a motor fails.
 """
 
 import logging
@@ -18,7 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from hal import DeviceError, HalError, HalTimeoutError, UnsupportedSettingError
-from magacq.pipeline.magnet_channel import MOVE_BY, MOVE_TO, STOP, Command, CommandInbox, Status
+from magacq.pipeline.motor_channel import (
+    MOVE_BY,
+    MOVE_TO,
+    STOP,
+    AxisLimits,
+    Command,
+    CommandInbox,
+    Status,
+)
 from magacq.pipeline.rows import BatchedRows
 
 logger = logging.getLogger("magacq.motion")
@@ -45,8 +52,8 @@ class MotionThread(threading.Thread):
     focus : hal.FocusStage or None
     motors : MatrixBuffer
         Samples: time, height mm, rotation turns, focus z nm.
-    inbox : CommandInbox or None
-        Commands (None: sampling only).
+    inbox : CommandInbox
+        Commands in, acknowledgements out.
     sample_hz : float
     move_timeout_s : float
         A move still running after this long is a motor fault.
@@ -57,7 +64,7 @@ class MotionThread(threading.Thread):
         magnets: Any,
         focus: Any,
         motors: Any,
-        inbox: CommandInbox | None,
+        inbox: CommandInbox,
         *,
         sample_hz: float,
         move_timeout_s: float,
@@ -80,29 +87,38 @@ class MotionThread(threading.Thread):
         self.rows.flush()
 
     def run(self) -> None:
-        last_flush = time.monotonic()
+        last_flush = due = time.monotonic()
         try:
             while not self._halt.is_set():
-                if self.inbox is not None:
-                    for cmd in self.inbox.take():
-                        self._execute(cmd)
+                for cmd in self.inbox.take():
+                    self._execute(cmd)
                 now = self.sample()
                 self._follow(now)
                 if now - last_flush >= _FLUSH_S:
                     self.rows.flush()
                     last_flush = now
-                self._halt.wait(self.period if self._pending else _REST_PERIOD_S)
-        except HalError as exc:
-            self.error = f"magnets failed: {exc}"
-            logger.error(self.error)
-            for p in self._pending:
-                self._ack(p.id, Status.TIMED_OUT if "still moving" in str(exc) else Status.FAILED)
-            self._pending.clear()
+                # on a fixed schedule, so the time a sample takes does not lower the rate
+                due = max(due + (self.period if self._pending else _REST_PERIOD_S), now)
+                self._halt.wait(max(0.0, due - time.monotonic()))
+        except Exception as exc:  # a motor fault (or a bug here): the run ends with it
+            device = "magnets" if self.magnets is not None else "focus stage"
+            what = str(exc) if isinstance(exc, HalError) else f"{type(exc).__name__}: {exc}"
+            self.error = f"{device} failed: {what}"
+            logger.error(self.error, exc_info=not isinstance(exc, HalError))
+            timed_out = isinstance(exc, HalTimeoutError)
+            self._end_pending(Status.TIMED_OUT if timed_out else Status.FAILED)
             try:
                 if self.magnets is not None:
                     self.magnets.stop()
             except Exception as stop_exc:  # already failing: report, don't mask
                 logger.warning("stopping the magnets after the fault failed: %s", stop_exc)
+        else:
+            self._end_pending(Status.STOPPED)  # the run is stopping: no waiter waits in vain
+
+    def _end_pending(self, status: Status) -> None:
+        for p in self._pending:
+            self._ack(p.id, status)
+        self._pending.clear()
 
     def sample(self) -> float:
         """Read every stage once into ``motors``; returns the sample's time."""
@@ -116,34 +132,63 @@ class MotionThread(threading.Thread):
         self.rows.add(now, h, r, z)
         return now
 
+    def limits(self) -> dict[str, AxisLimits]:
+        """What each axis of the run allows, for the channel's clients."""
+        out = {}
+        if self.magnets is not None:
+            for axis in self.magnets.axes:
+                try:
+                    vmax = self.magnets.max_velocity(axis)
+                except UnsupportedSettingError:  # no settable velocity
+                    vmax = math.nan
+                lo, hi = self.magnets.limits(axis)
+                out[axis] = AxisLimits(lo, hi, vmax, self.magnets.position(axis))
+        if self.focus is not None:
+            lo, hi = self.focus.limits_nm
+            out["focus"] = AxisLimits(lo, hi, math.nan, self.focus.position_nm)
+        return out
+
     def _ack(self, cid: int, status: Status) -> None:
-        if self.inbox is not None:
-            self.inbox.ack(cid, status)
+        self.inbox.ack(cid, status)
+
+    def _busy(self, axis: str) -> bool:
+        return self.focus.is_busy() if axis == "focus" else self.magnets.is_busy(axis)
+
+    def _move(self, cmd: Command) -> None:
+        """Start the move of ``cmd``; UnsupportedSettingError for a command the run refuses."""
+        if cmd.axis is None or cmd.op not in (MOVE_TO, MOVE_BY):
+            raise UnsupportedSettingError(f"malformed motor command {cmd}")
+        if cmd.axis == "focus":
+            if self.focus is None:
+                raise UnsupportedSettingError("this run has no focus stage")
+            if cmd.velocity is not None:
+                raise UnsupportedSettingError("the focus stage takes no velocity")
+            base = self.focus.position_nm if cmd.op == MOVE_BY else 0.0
+            self.focus.move_to(base + cmd.value)
+        elif self.magnets is None:
+            raise UnsupportedSettingError("this run has no magnets")
+        elif cmd.op == MOVE_TO:
+            self.magnets.move_to(cmd.axis, cmd.value, velocity=cmd.velocity)
+        else:
+            self.magnets.move_by(cmd.axis, cmd.value, velocity=cmd.velocity)
 
     def _execute(self, cmd: Command) -> None:
-        mag = self.magnets
         deadline = time.monotonic() + self.move_timeout_s
-        if cmd.op == STOP and mag is not None:
-            mag.stop()
-            for p in self._pending:
+        if cmd.op == STOP:
+            axes: tuple[str, ...] = ()
+            if self.magnets is not None:
+                self.magnets.stop()
+                axes = tuple(self.magnets.axes)
+            for p in [p for p in self._pending if set(p.axes) & set(axes)]:
                 self._ack(p.id, Status.STOPPED)
-            self._pending = [_Pending(cmd.id, tuple(mag.axes), deadline)]
+                self._pending.remove(p)
+            self._pending.append(_Pending(cmd.id, axes, deadline))
             logger.info("magnets: stop (command %d)", cmd.id)
             return
         try:
-            if cmd.axis is None or cmd.op not in (MOVE_TO, MOVE_BY):
-                raise UnsupportedSettingError(f"malformed motion command {cmd}")
-            if (mag if cmd.axis != "focus" else self.focus) is None:
-                raise UnsupportedSettingError(f"the run has no {cmd.axis} axis")
-            if cmd.axis == "focus":
-                z = cmd.value if cmd.op == MOVE_TO else self.focus.position_nm + cmd.value
-                self.focus.move_to(z)
-            elif cmd.op == MOVE_TO:
-                mag.move_to(cmd.axis, cmd.value, velocity=cmd.velocity)
-            else:
-                mag.move_by(cmd.axis, cmd.value, velocity=cmd.velocity)
+            self._move(cmd)
         except UnsupportedSettingError as exc:  # a bad command, not a bad motor: the run goes on
-            logger.warning("%s command %d refused: %s", cmd.axis or "motion", cmd.id, exc)
+            logger.warning("motor command %d refused: %s", cmd.id, exc)
             self._ack(cmd.id, Status.REFUSED)
             return
         except DeviceError:
@@ -154,11 +199,7 @@ class MotionThread(threading.Thread):
             self._pending.remove(p)
         self._pending.append(_Pending(cmd.id, (cmd.axis,), deadline))
         verb = "to" if cmd.op == MOVE_TO else "by"
-        log = logger.debug if cmd.axis == "focus" else logger.info  # a lock moves it often
-        log("motion: %s %s %g (command %d)", cmd.axis, verb, cmd.value, cmd.id)
-
-    def _busy(self, axis: str) -> bool:
-        return self.focus.is_busy() if axis == "focus" else self.magnets.is_busy(axis)
+        logger.info("motors: %s %s %g (command %d)", cmd.axis, verb, cmd.value, cmd.id)
 
     def _follow(self, now: float) -> None:
         for p in list(self._pending):
@@ -166,11 +207,6 @@ class MotionThread(threading.Thread):
                 self.sample()  # where it arrived, readable before the ack
                 self.rows.flush()
                 self._ack(p.id, Status.DONE)
-                self._pending.remove(p)
-            elif now > p.deadline and p.axes == ("focus",):  # the run goes on: its caller acts
-                logger.warning("focus stage still moving %g s after command %d",
-                               self.move_timeout_s, p.id)  # fmt: skip
-                self._ack(p.id, Status.TIMED_OUT)
                 self._pending.remove(p)
             elif now > p.deadline:
                 raise HalTimeoutError(

@@ -19,7 +19,7 @@ import numpy as np
 
 from buffers import BufferOverflow, MatrixBuffer
 from magacq.pipeline.events import ACTIONS, EVENT_COLUMNS, EVENTS, PHASES, encode_label
-from magacq.pipeline.magnet_channel import MagnetControl, MagnetError, Status
+from magacq.pipeline.motor_channel import MotorControl, MotorError
 from magacq.pipeline.status import RunStats
 from magacq.pipeline.wiring import RunWiring
 from magacq.protocol import (
@@ -77,26 +77,17 @@ class EventRows:
 
 
 class ChannelLink:
-    """The magnets through their command channel (:class:`MagnetControl`)."""
+    """The stages through the motors' command channel (the devices process moves them)."""
 
-    def __init__(self, control: MagnetControl) -> None:
+    def __init__(self, control: MotorControl) -> None:
         self.control = control
-        self._moving: dict[str, int] = {}
 
     def move(self, axis: str, target: float, velocity: float | None) -> None:
-        self._moving[axis] = self.control.move_to(axis, target, velocity=velocity)
+        # the focus stage takes no speed: its ramps are its waypoints, 0.1 s apart
+        self.control.move_to(axis, target, velocity=None if axis == "focus" else velocity)
 
     def busy(self, axis: str) -> bool:
-        cid = self._moving.get(axis)
-        if cid is None:
-            return False
-        status = self.control.status(cid)
-        if status is None:
-            return True
-        del self._moving[axis]
-        if status is not Status.DONE:
-            raise ProtocolError(f"magnet {axis} move {status.name.lower()} (see the log)")
-        return False
+        return self.control.busy(axis)
 
     def position(self, axis: str) -> float:
         _, height, rotation, focus = self.control.position()
@@ -149,7 +140,7 @@ def _run_plan(wiring: RunWiring, rows: EventRows, stopped: Callable[[], bool]) -
     stats = wiring.stats
     stats.set("protocol_actions", len(spec.plan.actions))
     stats.set("protocol_seconds", spec.plan.seconds)
-    control = MagnetControl(wiring.namespace)
+    control = MotorControl(wiring.namespace)
     runner = Runner(ChannelLink(control), rows, spec.devices, spec.plan.forces, stopped=stopped)
     failed = False
     try:
@@ -162,7 +153,7 @@ def _run_plan(wiring: RunWiring, rows: EventRows, stopped: Callable[[], bool]) -
         logger.info("protocol done")
     except ProtocolStopped:
         logger.info("protocol stopped with the run")
-    except (ProtocolError, MagnetError) as exc:
+    except (ProtocolError, MotorError) as exc:
         failed = True
         wiring.events.put(("error", "protocol", f"protocol failed: {exc}"))
     except BaseException as exc:  # a user's script: its traceback to the log, one line above
@@ -175,7 +166,7 @@ def _run_plan(wiring: RunWiring, rows: EventRows, stopped: Callable[[], bool]) -
             if not wiring.stop.is_set() and spec.plan.end_height_mm is not None:
                 stats.set("protocol_parking", time.monotonic())  # the devices still run
                 runner.park(spec.plan.end_height_mm)
-        except (ProtocolError, MagnetError) as exc:
+        except (ProtocolError, MotorError) as exc:
             logger.warning("magnets not parked: %s", exc)
         control.close()
     return failed

@@ -13,8 +13,15 @@ from pathlib import Path
 from magacq.config import RunConfig
 from magacq.errors import ConfigError
 from magacq.pipeline.events import EVENT_ROWS, EVENTS
-from magacq.pipeline.magnet_channel import ACK_ROWS, ACKS, COMMAND_ROWS, COMMANDS
-from magacq.pipeline.wiring import MATRICES, RAW_VIDEO
+from magacq.pipeline.motor_channel import (
+    ACK_ROWS,
+    ACKS,
+    COMMAND_ROWS,
+    COMMANDS,
+    LIMIT_ROWS,
+    LIMITS,
+)
+from magacq.pipeline.wiring import MATRICES
 
 SHM_DIR = Path("/dev/shm")
 #: Each segment's header, journal and page rounding, bytes (an upper bound).
@@ -86,22 +93,19 @@ def buffer_sizes(
     if simulated:
         rows["truth"] = max(frame_rows * max(1, n_beads), 100_000)
     if cfg.magnets is not None or cfg.focus_stage is not None:
-        hz = cfg.magnets.sample_hz if cfg.magnets is not None else 10.0
+        hz = cfg.magnets.sample_hz if cfg.magnets is not None else 100.0
         rows["motors"] = int(max(10_000, 20 * hz))  # the writer drains it at 10 Hz
-    if cfg.magnets is not None or cfg.focus_stage is not None:
-        rows |= {COMMANDS: COMMAND_ROWS, ACKS: ACK_ROWS}
+        rows |= {COMMANDS: COMMAND_ROWS, ACKS: ACK_ROWS, LIMITS: LIMIT_ROWS}
     if cfg.protocol is not None or cfg.locks.any:
         rows[EVENTS] = EVENT_ROWS
+    if cfg.output.video.mode != "none":  # the recorder's kept / skipped frames
+        rows["recorded"] = frame_rows
     columns = dict(MATRICES)
     sizes: dict[str, int] = {}
     if geometry is not None:
         n_images = cfg.buffers.n_stacks * cfg.buffers.images_per_stack
         frame = geometry.width * geometry.height * geometry.itemsize
         sizes["VideoBuffer"] = n_images * (frame + 24) + _SEGMENT_OVERHEAD
-        if cfg.output.raw_video_every:  # about 1 s of saved frames, 4..64 rows, <= 256 MiB
-            columns[RAW_VIDEO] = 2 + geometry.width * geometry.height
-            per_s = fps / cfg.output.raw_video_every
-            rows[RAW_VIDEO] = int(max(4, min(64, per_s, 2**28 // (8 * columns[RAW_VIDEO]))))
     for name, n in rows.items():
         sizes[name] = n * columns[name] * 8 + _SEGMENT_OVERHEAD
     return BufferSizes(rows, sizes)

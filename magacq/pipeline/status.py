@@ -25,6 +25,9 @@ latency_p50, _p99   frame timestamp to positions in the MatrixBuffer (recent), s
 latency_max
 n_beads             beads tracked (at the start of the run)
 n_workers           tracker processes
+video_frames        frames the recorder wrote (``output.video``)
+video_skipped       frames it left out (its backlog, or after it died)
+recorder_lag        stacks waiting for the recorder
 ==================  =============================================================
 
 A reader without the run's locks (another program) gets a consistent row: MatrixBuffer's peaks
@@ -54,8 +57,10 @@ _FIELDS = (
     "worker_restarts",
     "buffer_level",  # fraction of the video buffer holding unread frames (producer)
     "acquiring",  # time.monotonic() when the producer started the camera; 0 before
-    "video_frames",  # raw frames handed to the writer (output.raw_video_every)
-    "video_skipped",  # raw frames skipped because the writer was behind
+    "video_frames",  # frames the recorder wrote to the video file
+    "video_skipped",  # frames the recorder left out (back-pressure, or after it died)
+    "recorder_lag",  # stacks waiting for the recorder (claimed or unread by its group)
+    "recorder_restarts",
     "protocol_t0",  # time.monotonic() when the protocol started; 0 before
     "protocol_actions",  # actions in the protocol's plan (0 for a script)
     "protocol_seconds",  # the plan's expected duration
@@ -121,6 +126,7 @@ class StatusView:
     n_workers: int
     duration: float | None
     steps: tuple[str, ...] = ()  # the protocol's actions, described (magacq.protocol.Action)
+    recording: bool = False
 
     def __post_init__(self) -> None:
         self._t0 = time.monotonic()
@@ -160,6 +166,9 @@ class StatusView:
             "workers",
             f"{self.n_workers} ({int(s['worker_restarts'])} restarts)",
         )
+        if self.recording:
+            table.add_row("video", f"{int(s['video_frames']):,}", "skipped",
+                          f"{int(s['video_skipped']):,} (lag {int(s['recorder_lag'])} stacks)")
         if s["protocol_t0"]:
             table.add_row("protocol", self.protocol_step(), "left", _clock(self.protocol_left()))
         if s["zlock_state"] or s["xylock_moves"]:
@@ -214,6 +223,9 @@ class StatusView:
             f"frames {int(s['frames'])} ({self.fps():.0f} fps), buffer "
             f"{100 * s['buffer_level']:.0f}%, dropped {int(s['dropped'])}, stacks tracked "
             f"{int(s['stacks_tracked'])}, latency p99 {1e3 * s['latency_p99']:.1f} ms{protocol}"
+        ) + (
+            f", video {int(s['video_frames'])} ({int(s['video_skipped'])} skipped, recorder "
+            f"lag {int(s['recorder_lag'])} stacks)" if self.recording else ""
         )
 
 
@@ -246,6 +258,9 @@ STATUS_COLUMNS = (
     "latency_max",
     "n_beads",
     "n_workers",
+    "video_frames",
+    "video_skipped",
+    "recorder_lag",
     "protocol_action",
     "protocol_actions",
     "protocol_left",

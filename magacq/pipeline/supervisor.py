@@ -7,6 +7,7 @@ duration, Ctrl-C, SIGTERM, a failure) stop them all, close the file and unlink e
 """
 
 import logging
+import math
 import multiprocessing as mp
 import multiprocessing.connection
 import os
@@ -34,7 +35,7 @@ from buffers import (
 from magacq.config import RunConfig, format_name
 from magacq.errors import ConfigError, RunError
 from magacq.logs import RunLogging
-from magacq.pipeline.magnet_channel import ACKS
+from magacq.pipeline.motor_channel import ACKS, LIMITS
 from magacq.pipeline.sizing import FrameSize, buffer_sizes, check_room
 from magacq.pipeline.status import (
     ACQUIRING,
@@ -47,6 +48,8 @@ from magacq.pipeline.status import (
 )
 from magacq.pipeline.wiring import (
     LOCK_NAMES,
+    MATRICES,
+    VIDEO_GROUPS,
     LocksSpec,
     ProtocolSpec,
     RunWiring,
@@ -131,12 +134,34 @@ def probe_camera(cfg: RunConfig) -> tuple[dict[str, Any], np.ndarray | None, Dev
                 acc += frame
             cam.stop()
             image = acc / n
-        devices = check_magnets(cfg, cam) if cfg.magnets is not None else Devices(limits={})
+        devices = motor_axes(cfg, cam)
     except HalError as exc:
         raise RunError(f"camera {cfg.camera.driver!r} failed: {exc}") from None
     finally:
         cam.close()
     return geometry, image, devices
+
+
+def motor_axes(cfg: RunConfig, cam: Any) -> Devices:
+    """The axes a protocol can move: the magnets' (:func:`check_magnets`) and the focus
+    stage's (its limits and position; it takes no speed), opened once beside ``cam``."""
+    from hal import HalError
+    from magacq.pipeline.devices import open_accessory
+
+    devices = check_magnets(cfg, cam) if cfg.magnets is not None else Devices({}, {}, {})
+    if cfg.focus_stage is None:
+        return devices
+    spec = {"driver": cfg.focus_stage.driver, "settings": dict(cfg.focus_stage.settings)}
+    try:
+        stage = open_accessory("focus_stage", spec, cam, cfg.camera.driver)
+    except HalError as exc:
+        raise RunError(f"cannot open focus stage {cfg.focus_stage.driver!r}: {exc}") from None
+    try:
+        devices.limits["focus"] = stage.limits_nm
+        devices.start["focus"] = stage.position_nm
+    finally:
+        stage.close()
+    return devices
 
 
 def check_magnets(cfg: RunConfig, cam: Any) -> Devices:
@@ -171,7 +196,8 @@ def check_magnets(cfg: RunConfig, cam: Any) -> Devices:
             if axis in mag.axes:
                 devices.limits[axis] = mag.limits(axis)
                 devices.start[axis] = mag.position(axis) if start is None else start
-                devices.max_velocity[axis] = mag.max_velocity(axis)
+                if math.isfinite(top := mag.max_velocity(axis)):
+                    devices.max_velocity[axis] = top
             if start is None:
                 continue
             try:
@@ -189,12 +215,12 @@ def check_magnets(cfg: RunConfig, cam: Any) -> Devices:
 
 
 def protocol_devices(cfg: RunConfig) -> Devices:
-    """The magnets' axes as :func:`check_magnets` finds them, opening the camera (which the
-    magnets may share a connection with) but taking no frame: for `validate` and `--dry-run`."""
+    """The axes as :func:`motor_axes` finds them, opening the camera (which the stages may
+    share a connection with) but taking no frame: for `validate` and `--dry-run`."""
     from hal import HalError, UnsupportedSettingError
     from magacq.pipeline.devices import open_camera
 
-    if cfg.magnets is None:
+    if cfg.magnets is None and cfg.focus_stage is None:
         return Devices(limits={})
     try:
         cam = open_camera(cfg.camera.driver, cfg.camera.settings)
@@ -203,7 +229,7 @@ def protocol_devices(cfg: RunConfig) -> Devices:
     except HalError as exc:
         raise RunError(f"cannot open camera {cfg.camera.driver!r}: {exc}") from None
     try:
-        return check_magnets(cfg, cam)
+        return motor_axes(cfg, cam)
     finally:
         cam.close()
 
@@ -309,6 +335,7 @@ class Run:
         self.status_buf: MatrixBuffer | None = None
         self.producer: BaseProcess | None = None
         self.writer: BaseProcess | None = None
+        self.recorder: BaseProcess | None = None
         self.workers: dict[int, BaseProcess] = {}
         self.protocol: BaseProcess | None = None
         self.protocol_done = False  # the protocol ended by itself: so does the run
@@ -327,6 +354,7 @@ class Run:
             n_images=w.video["n_images"],
             bits=g["bits"],
             namespace=w.namespace,
+            groups=w.video_groups or None,
         )
         self.owned.append(self.video)
         for name, rows in w.matrix_rows.items():
@@ -334,8 +362,8 @@ class Run:
                 create=True,
                 locks=w.locks,
                 name=name,
-                shape=(rows, w.matrix_columns(name)),
-                overwrite=name == ACKS,
+                shape=(rows, MATRICES[name]),
+                overwrite=name in (ACKS, LIMITS),
                 namespace=w.namespace,
             )
             self.owned.append(buf)
@@ -391,6 +419,10 @@ class Run:
         from magacq.pipeline.writer import run_writer
 
         self.writer = self._start(run_writer, name="writer")
+        if self.wiring.recorder is not None:
+            from magacq.pipeline.recorder import run_recorder
+
+            self.recorder = self._start(run_recorder, name="recorder")
         for i in range(self.cfg.tracking.workers):
             self.workers[i] = self._start(run_worker, i, name=f"tracker-{i}")
         restarts = 0
@@ -445,11 +477,14 @@ class Run:
         """Wait up to ``timeout`` for a child to exit; restart dead trackers, note failures."""
         if self.producer is None:
             return
-        procs = [self.producer, self.writer, self.protocol, *self.workers.values()]
+        procs = [self.producer, self.writer, self.recorder, self.protocol,
+                 *self.workers.values()]
         ready = mp.connection.wait([p.sentinel for p in procs if p is not None], timeout)
         if not ready:
             return
         self._restart_dead_trackers()
+        if self.recorder is not None and not self.recorder.is_alive():
+            self._recorder_died()
         p = self.protocol
         if p is not None and not p.is_alive() and not self.protocol_done:
             if p.exitcode == 0:
@@ -464,13 +499,40 @@ class Run:
                 or self._child_error()
                 or f"the writer process died (exit code {self.writer.exitcode})"
             )
-        ended = self.producer.exitcode == 0  # a finite camera (e.g. replay) delivered all
-        if not self.producer.is_alive() and not self.wiring.stop.is_set() and not ended:
+        # exit code 0: a finite camera (e.g. replay) delivered all its frames
+        if (not self.producer.is_alive() and not self.wiring.stop.is_set()
+                and self.producer.exitcode != 0):  # fmt: skip
             self.error = (
                 self.error
                 or self._child_error()
                 or (f"the producer process stopped (exit code {self.producer.exitcode})")
             )
+
+    def _recorder_died(self) -> None:
+        """Stop the run (a full disk always; its death as ``on_recorder_exit`` says), or go on
+        tracking: a recorder that discards every stack takes its place in the ring."""
+        from magacq.pipeline.recorder import EXIT_FAILED, run_recorder
+
+        p = self.recorder
+        assert p is not None
+        p.join()
+        if self.wiring.workers_stop.is_set() or p.exitcode == 0:
+            self.recorder = None
+            return
+        if p.exitcode == EXIT_FAILED:
+            self.error = self.error or self._child_error() or "the recorder failed"
+            self.recorder = None
+            return
+        died = f"the recorder died (exit code {p.exitcode})"
+        if self.cfg.output.video.on_recorder_exit == "stop":
+            self.error = self.error or f"{died}; video saved up to its last flush"
+            self.recorder = None
+            return
+        lost = self.video.reclaim_dead_claims(requeue=True)
+        self.wiring.stats.add("recorder_restarts")
+        logger.warning("%s; tracking goes on without video (%d claimed stack(s) requeued)",
+                       died, len(lost))  # fmt: skip
+        self.recorder = self._start(run_recorder, True, name="recorder")
 
     def _child_error(self) -> str | None:
         try:
@@ -505,6 +567,7 @@ class Run:
         deadline = time.monotonic() + 1.2
         for p in self.workers.values():
             _join(p, max(0.05, deadline - time.monotonic()))
+        _join(self.recorder, 3.0)  # it records the stacks still queued, then closes its file
         if self.video is not None:
             lost = self.video.reclaim_dead_claims(requeue=False)
             w.stats.add("stacks_lost", len(lost))
@@ -512,6 +575,18 @@ class Run:
         w.final_error.value = (self.error or "").encode()[:1023]
         w.writer_finish.set()
         _join(self.writer, 2.0)
+        if self.writer is not None and self.writer.exitcode not in (0, None) and w.writer:
+            self._close_abandoned(w.writer["path"])
+
+    def _close_abandoned(self, path: str) -> None:
+        """The writer died without closing the file: mark it failed, with the reason."""
+        from magacq.runfile import close_abandoned
+
+        try:
+            if close_abandoned(path, {"state": "failed", "error": self.error or "writer died"}):
+                logger.info("closed the dead writer's file %s as failed", path)
+        except (OSError, RuntimeError) as exc:  # a damaged or missing file: it says `running`
+            logger.warning("could not mark %s as failed: %s", path, exc)
 
 
 def _join(p: Any, timeout: float) -> None:
@@ -538,7 +613,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
     RunError
         The camera, the producer or the writer failed; what was acquired is saved.
     """
-    from magacq.runfile import ROIS_DTYPE, run_attrs
+    from magacq.runfile import ROIS_DTYPE, run_attrs, video_path
 
     # fork: the semaphores are unlinked at once (no /dev/shm names to lose or leak)
     ctx = mp.get_context("fork")
@@ -568,20 +643,22 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                 n_beads=len(rois),
                 simulated=geometry["simulated"],
             )
-            check_room(sizes, n_processes=cfg.tracking.workers + 3)
+            recorder = cfg.output.video.mode != "none"
+            check_room(sizes, n_processes=cfg.tracking.workers + 3 + recorder)
             path = output_path(cfg, config_path)
             logs.add_file(path.with_suffix(".log"))
             namespace = run_namespace()
+            video = cfg.output.video
             ref = set(cfg.beads.reference)
             rois_table = np.array(
                 [(i, x0, x1, y0, y1, i in ref) for i, x0, x1, y0, y1 in rois], dtype=ROIS_DTYPE
             )
             wiring = RunWiring(
                 namespace=namespace,
-                locks=make_locks(*LOCK_NAMES, context=ctx),
+                locks=make_locks(*LOCK_NAMES, context=ctx,
+                                 groups=VIDEO_GROUPS if video.mode != "none" else ()),
                 **control_primitives(ctx, logs, events),
                 matrix_rows=sizes.matrix_rows,
-                raw_video_every=cfg.output.raw_video_every,
                 camera={"driver": cfg.camera.driver, "settings": dict(cfg.camera.settings)},
                 geometry=geometry,
                 video={"n_stacks": cfg.buffers.n_stacks, "n_images": cfg.buffers.images_per_stack},
@@ -614,7 +691,11 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                     "xy_lock": cfg.locks.xy_lock is not None,
                     **({"z_sign": locks_spec(cfg).sign} if cfg.locks.z_lock is not None else {}),
                 },
-            )
+                recorder=(
+                    {"path": str(video_path(path)), "video": video.model_dump(mode="json")}
+                    if video.mode != "none" else None
+                ),
+            )  # fmt: skip
             run = Run(cfg, wiring, ctx)
             run.create_buffers()
             logger.info("run %s: %d beads, %d workers -> %s", namespace, len(rois),
@@ -641,7 +722,7 @@ def _supervise(run: Run, cfg: RunConfig, console: Console, signals: StopSignals)
     plan = run.wiring.protocol.plan if run.wiring.protocol is not None else None
     steps = tuple(a.describe() for a in plan.actions) if plan is not None else ()
     view = StatusView(run.wiring.stats, len(run.wiring.rois), cfg.tracking.workers, cfg.duration,
-                      steps)  # fmt: skip
+                      steps, recording=run.wiring.recorder is not None)  # fmt: skip
     published = StatusPublisher(run.status_buf, view)  # for `magacq view` (magacq.pipeline.status)
     published.publish()
     state = "failed"  # until the run ends as it should

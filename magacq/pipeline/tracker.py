@@ -76,16 +76,14 @@ class Tracker:
         n_frames, n_beads = len(frames), len(self.rois)
         if n_beads == 0:
             return np.empty((0, 8))
+        from magacq.tracking import cut_rois, track_rois
+
         side = int(self.rois[0, 2] - self.rois[0, 1])
-        cut = np.empty((n_frames, n_beads, side, side), dtype=frames.dtype)
-        for b, (_, x0, x1, y0, y1) in enumerate(self.rois):
-            cut[:, b] = frames[:, y0:y1, x0:x1]
-        cut = cut.reshape(-1, side, side)
+        cut = cut_rois(frames, self.rois[:, 1], self.rois[:, 3], side)  # frame-major
         z = np.full(len(cut), np.nan)
         if self.algorithm == "centroid":
             x, y, flags = centroid(cut)
         else:
-            from magacq.tracking import track_rois
 
             lut_index = np.tile(self.lut_of_bead, n_frames)
             res = track_rois(cut, lut_index, self.zlut, method=self.algorithm, **self.options)
@@ -153,7 +151,7 @@ def run_worker(wiring: RunWiring, index: int) -> None:
                 stop_seen = time.monotonic()
             if stop_seen is not None and time.monotonic() - stop_seen > _DRAIN_S:
                 break
-            claim = vb.claim_stack(timeout=0.0 if stop_seen else 0.25)
+            claim = vb.claim_stack(timeout=0.0 if stop_seen else 0.25, group=wiring.tracker_group)
             if claim is None:
                 if stop_seen is not None:
                     break

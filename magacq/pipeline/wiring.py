@@ -22,7 +22,7 @@ from buffers import MatrixBuffer, VideoBuffer
 from magacq.logs import RunLogging
 from magacq.pipeline.events import EVENT_COLUMNS, EVENTS
 from magacq.pipeline.flag import Flag
-from magacq.pipeline.magnet_channel import MAGNET_CHANNEL
+from magacq.pipeline.motor_channel import MOTOR_CHANNEL
 from magacq.pipeline.status import STATUS, RunStats
 from magacq.protocol import Devices, Plan
 
@@ -31,16 +31,19 @@ MATRICES = {
     "positions": 8,  # time, frame, bead_id, x_nm, y_nm, z_nm, flag, t_written
     "frames": 6,  # camera frame, timestamp, buffer sequence number, magnet height, rotation, focus
     "dropped": 3,  # camera frame, timestamp, reason
-    # camera frame, bead_id, x_nm, y_nm, z_nm, force_pn, extension_nm, magnet height, rotation
-    "truth": 9,
+    # camera frame, bead_id, x_nm, y_nm, z_nm, force_pn, extension_nm, magnet height, rotation,
+    # the simulator's own bead index
+    "truth": 10,
     "motors": 4,  # time, magnet height mm, rotation turns, focus z nm
-    **MAGNET_CHANNEL,  # the magnets' command channel (magacq.pipeline.magnet_channel)
+    "recorded": 3,  # buffer sequence number, timestamp, 0 kept in the video / 1 skipped
+    **MOTOR_CHANNEL,  # the magnets' command channel (magacq.pipeline.motor_channel)
     EVENTS: EVENT_COLUMNS,  # the protocol's actions (magacq.pipeline.events)
 }
-#: The raw-video MatrixBuffer (``output.raw_video_every``): rows of frame, timestamp, pixels.
-RAW_VIDEO = "video"
 #: Names given to ``buffers.make_locks``.
-LOCK_NAMES = ("VideoBuffer", *MATRICES, RAW_VIDEO, STATUS, "BeadRoiBuffer", "LiveProfileBuffer")
+LOCK_NAMES = ("VideoBuffer", *MATRICES, STATUS, "BeadRoiBuffer", "LiveProfileBuffer")
+#: The VideoBuffer's consumer groups when the recorder runs (none without it).
+TRACKERS, RECORDER = "trackers", "recorder"
+VIDEO_GROUPS = (TRACKERS, RECORDER)
 
 _PR_SET_PDEATHSIG = 1
 _REPARENT_WAIT_S = 0.5  # a dying supervisor's last threads end well within this
@@ -93,6 +96,13 @@ class VideoSpec(TypedDict):
 
     n_stacks: int
     n_images: int
+
+
+class RecorderSpec(TypedDict):
+    """The recorder: its video file and the ``output.video`` section."""
+
+    path: str
+    video: dict[str, Any]  # VideoConfig.model_dump(mode="json")
 
 
 class WriterSpec(TypedDict, total=False):
@@ -162,13 +172,22 @@ class RunWiring:
     rois: list[tuple[int, int, int, int, int]]  # bead id, x0, x1, y0, y1
     tracking: dict[str, Any]  # TrackingConfig.model_dump(mode="json"), + roi_size
     matrix_rows: dict[str, int] = field(default_factory=dict)
-    raw_video_every: int = 0  # every Nth camera frame also goes to the RAW_VIDEO buffer (0: none)
     writer: WriterSpec | None = None  # None: no run file (the calibration sweep)
     focus_stage: DeviceSpec | None = None  # opened by the devices process, sampled into motors
     magnets: "MagnetsSpec | None" = None  # opened by the devices process, moved on command
     protocol: ProtocolSpec | None = None  # run by the protocol process
     feedback: LocksSpec | None = None  # the locks (Z, XY): run by the protocol process too
     supervisor_pid: int = field(default_factory=os.getpid)
+    recorder: RecorderSpec | None = None  # None: no video kept
+
+    @property
+    def video_groups(self) -> tuple[str, ...]:
+        """The VideoBuffer's consumer groups: trackers and recorder, or none."""
+        return VIDEO_GROUPS if self.recorder is not None else ()
+
+    @property
+    def tracker_group(self) -> str | None:
+        return TRACKERS if self.recorder is not None else None
 
     def enter_child(self, title: str) -> None:
         """Set up a child process: title, logging to the supervisor, signals, parent death."""
@@ -228,12 +247,6 @@ class RunWiring:
             name: MatrixBuffer(create=False, locks=self.locks, name=name, namespace=self.namespace)
             for name in (names or self.matrix_rows)
         }
-
-    def matrix_columns(self, name: str) -> int:
-        """Columns of MatrixBuffer ``name`` (raw video: frame, timestamp, then every pixel)."""
-        if name == RAW_VIDEO:
-            return 2 + int(self.geometry["width"]) * int(self.geometry["height"])
-        return MATRICES[name]
 
     def rois_array(self) -> np.ndarray:
         """``(n_beads, 5)`` int64: bead id, x0, x1, y0, y1."""

@@ -3,6 +3,7 @@
 The layout of that file is :mod:`magacq.runfile`'s; this module only moves rows into it.
 """
 
+import datetime
 import logging
 import time
 from pathlib import Path
@@ -12,8 +13,8 @@ import numpy as np
 from buffers import BufferUnderflow, MatrixBuffer, remove_stale_segments
 from magacq.analysis import reference_drift
 from magacq.pipeline.events import EVENT_COLUMNS, EVENTS, event_records
-from magacq.pipeline.magnet_channel import MAGNET_CHANNEL
-from magacq.pipeline.wiring import RAW_VIDEO, RunWiring
+from magacq.pipeline.motor_channel import MOTOR_CHANNEL
+from magacq.pipeline.wiring import RunWiring
 from magacq.protocol import sample_z
 from magacq.runfile import (
     DRIFT_DTYPE,
@@ -24,7 +25,9 @@ from magacq.runfile import (
     ROIS_DTYPE,
     TRACKS_DTYPE,
     TRUTH_DTYPE,
+    VIDEO_FRAMES_DTYPE,
     RunFile,
+    dataset_name,
     is_disk_full,
     to_records,
 )
@@ -35,9 +38,6 @@ _RECENT_S = 30.0  # frames kept to place events: an event is placed within this 
 
 #: Once the supervisor is gone, how long the writer keeps taking the others' last rows, s.
 _ORPHAN_DRAIN_S = 0.8
-
-#: Columns of the positions MatrixBuffer rows (float64); the last one is not saved.
-POSITION_COLUMNS = ("time", "frame", "bead_id", "x_nm", "y_nm", "z_nm", "flag", "t_written")
 
 
 class _Latency:
@@ -81,9 +81,10 @@ def run_writer(wiring: RunWiring) -> None:
     cannot be written (disk full: the reserve is given back so the file can be closed).
     """
     wiring.enter_child("writer")
-    buffers = wiring.attach_matrices(*(n for n in wiring.matrix_rows if n not in MAGNET_CHANNEL))
+    buffers = wiring.attach_matrices(*(n for n in wiring.matrix_rows if n not in MOTOR_CHANNEL))
     spec = wiring.writer
     path = Path(spec["path"])
+    rec = wiring.recorder
     try:
         rf = RunFile(
             path, spec["attrs"], np.asarray(spec["rois"], ROIS_DTYPE),
@@ -91,9 +92,8 @@ def run_writer(wiring: RunWiring) -> None:
             with_motors="motors" in buffers,
             with_events=EVENTS in buffers,
             with_locks=bool(spec.get("xy_lock")),
-            video_shape=(
-                (wiring.geometry["height"], wiring.geometry["width"], wiring.geometry["dtype"])
-                if RAW_VIDEO in buffers else None
+            video_link=(
+                (Path(rec["path"]).name, dataset_name(rec["video"]["mode"])) if rec else None
             ),
         )  # fmt: skip
     except (OSError, RuntimeError) as exc:
@@ -103,6 +103,7 @@ def run_writer(wiring: RunWiring) -> None:
         raise SystemExit(1) from None
     rf.tables["tracks"].attrs["z_frame"] = "sample" if spec.get("z_sign") else "lut"
     rois = _RoiRecorder(wiring, rf)
+    every = int(rec["video"]["every"]) if rec else 1
     latency = _Latency()
     fmap = _FrameMap(spec.get("z_sign"))
     drift = _Drift(rf, spec.get("references", []))
@@ -125,7 +126,8 @@ def run_writer(wiring: RunWiring) -> None:
             stats.set("latency_max", pmax)
             rf.maybe_flush()
             if finishing:
-                _drain(rf, buffers, latency, fmap, drift, stats.get("acquiring"), final=True)
+                _drain(rf, buffers, latency, fmap, drift, stats.get("acquiring"), final=True,
+                       every=every)
                 break
     except BaseException as exc:  # keep what we have: the file is closed below
         failed = _file_error(exc, path)
@@ -153,7 +155,9 @@ def run_writer(wiring: RunWiring) -> None:
             "worker_restarts": int(snap["worker_restarts"]),
             "video_frames": int(snap["video_frames"]),
             "video_skipped": int(snap["video_skipped"]),
+            "recorder_restarts": int(snap["recorder_restarts"]),
             "ended": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            **_start_attrs(snap["acquiring"], fmap.first_timestamp),
             **latency.summary(),
         }
         try:
@@ -189,6 +193,23 @@ def _fail(wiring: RunWiring, message: str) -> None:
     wiring.events.put(("error", "writer", message))
 
 
+def _start_attrs(acquiring: float, first_timestamp: float | None) -> dict[str, float | str]:
+    """When the camera started: host ``time.monotonic()`` (the clock of ``motors`` and
+    ``events``), wall clock, and the camera timestamp of the first frame (time since the start
+    of a track row: ``time - first_frame_timestamp``)."""
+    if not acquiring:
+        return {}
+    wall = time.time() - (time.monotonic() - acquiring)
+    stamp = datetime.datetime.fromtimestamp(wall).astimezone()
+    out: dict[str, float | str] = {
+        "acquiring": float(acquiring),
+        "acquiring_wallclock": stamp.isoformat(timespec="milliseconds"),
+    }
+    if first_timestamp is not None:
+        out["first_frame_timestamp"] = float(first_timestamp)
+    return out
+
+
 class _FrameMap:
     """Buffer sequence number -> camera frame number (and focus), from the ``frames`` rows; and
     host time -> the first frame taken at or after it (for events), through the camera clock's
@@ -203,8 +224,10 @@ class _FrameMap:
         self.z_sign = z_sign
         self.focus0: float | None = None
         self.newest = -1
+        self.stamp = np.empty(0)
+        self.listed: list[np.ndarray] = []  # frames in video_frames or video_skipped
         self.n = 0
-        self.held = np.empty((0, len(POSITION_COLUMNS)))  # position rows awaiting their frames
+        self.held: dict[str, np.ndarray] = {}  # rows awaiting their frames, by buffer
         self.held_events = np.empty((0, EVENT_COLUMNS))  # events awaiting their first frame
         self.recent = np.empty((0, 2))  # frame, timestamp of the last _RECENT_S of frames
         self.first_timestamp: float | None = None
@@ -215,15 +238,15 @@ class _FrameMap:
         seq = rows[:, 2].astype(np.int64)
         need = int(seq.max()) + 1
         if need > len(self.frame):
-            grown = np.full(max(need, 2 * len(self.frame)), -1, dtype=np.int64)
-            grown[: len(self.frame)] = self.frame
-            self.frame = grown
-            focus = np.full(len(grown), np.nan)
-            focus[: len(self.focus)] = self.focus
-            self.focus = focus
+            size = max(need, 2 * len(self.frame))
+            self.frame = _grown(self.frame, size, -1)
+            self.stamp = _grown(self.stamp, size, np.nan)
         self.frame[seq] = rows[:, 0].astype(np.int64)
-        self.focus[seq] = rows[:, 5]
+        self.stamp[seq] = rows[:, 1]
         self.newest = max(self.newest, int(rows[:, 0].max()))
+        fn = rows[:, 0].astype(np.int64)
+        self.focus = _grown(self.focus, max(len(self.focus), int(fn.max()) + 1), np.nan)
+        self.focus[fn] = rows[:, 5]
         if self.focus0 is None and np.isfinite(rows[0, 5]):
             self.focus0 = float(rows[0, 5])
         self.n = max(self.n, need)
@@ -244,14 +267,44 @@ class _FrameMap:
         return out
 
     def sample_frame(self, rows: np.ndarray) -> None:
-        """Position rows (sequence numbers known) with z in the sample's frame, in place."""
+        """Position rows (frame numbers mapped) with z in the sample's frame, in place."""
         if self.z_sign is None or self.focus0 is None:
             return
-        seq = rows[:, 1].astype(np.int64)
-        focus = np.full(len(seq), np.nan)
-        ok = (seq >= 0) & (seq < self.n)
-        focus[ok] = self.focus[seq[ok]]
+        fn = rows[:, 1].astype(np.int64)
+        focus = np.full(len(fn), np.nan)
+        ok = (fn >= 0) & (fn < len(self.focus))
+        focus[ok] = self.focus[fn[ok]]
         rows[:, 5] = sample_z(rows[:, 5], focus, self.focus0, self.z_sign)
+
+    def unlisted(self, every: int) -> np.ndarray:
+        """Rows (frame, timestamp) of stored frames the video should hold (every ``every``-th)
+        but that the recorder never listed, kept or skipped: it died with them unflushed, or
+        they were the unfinished last stack."""
+        seq = np.arange(0, self.n, every)
+        seq = seq[self.frame[seq] >= 0]
+        listed = np.concatenate(self.listed) if self.listed else np.empty(0, np.int64)
+        seq = seq[~np.isin(self.frame[seq], listed)]
+        return np.column_stack([self.frame[seq], self.stamp[seq]])
+
+    def resolve(self, name: str, rows: np.ndarray, column: int, final: bool) -> np.ndarray:
+        """``rows`` (with those held from earlier drains) whose sequence numbers in ``column``
+        map to known frames, the column replaced by the frame; the rest held for the next
+        drain. A stack can be consumed between a drain's read of ``frames`` and of the rows
+        that refer to it. ``final``: nothing is held any more (unknown frames written as -1)."""
+        held = self.held.pop(name, None)
+        if held is not None and len(held):
+            rows = np.concatenate([held, rows]) if len(rows) else held
+        if not len(rows):
+            return rows
+        frame = self.map(rows[:, column])
+        known = frame >= 0
+        if final:
+            known[:] = True
+        else:
+            self.held[name] = rows[~known]
+        rows = rows[known]
+        rows[:, column] = frame[known]
+        return rows
 
     def map(self, seq: np.ndarray) -> np.ndarray:
         s = seq.astype(np.int64)
@@ -269,6 +322,7 @@ def _drain(
     drift: "_Drift",
     acquiring: float,
     final: bool = False,
+    every: int = 1,
 ) -> None:
     for name, dtype in (
         ("frames", FRAMES_DTYPE),
@@ -282,25 +336,23 @@ def _drain(
                 fmap.add(rows)
                 rows = rows[:, [0, 1, 3, 4, 5]] if len(rows) else rows  # not the sequence number
             rf.append(name, to_records(rows, dtype))
-    if RAW_VIDEO in buffers:
-        rf.append_video(_read(buffers[RAW_VIDEO]))
+    if "recorded" in buffers:  # seq, timestamp, skipped: the camera frame for the seq
+        rows = fmap.resolve("recorded", _read(buffers["recorded"]), 0, final)
+        if len(rows):
+            fmap.listed.append(rows[:, 0].astype(np.int64))
+            for name, kind in (("video_frames", 0), ("video_skipped", 1)):
+                mine = rows[rows[:, 2] == kind]
+                rf.append(name, to_records(mine[:, :2], VIDEO_FRAMES_DTYPE))
+        if final:
+            rf.append("video_skipped", to_records(fmap.unlisted(every), VIDEO_FRAMES_DTYPE))
     rows = _read(buffers["positions"])
     if len(rows):
         latency.add(rows)
-    if len(fmap.held):  # rows of stacks whose frame rows had not arrived at the last drain
-        rows = np.concatenate([fmap.held, rows]) if len(rows) else fmap.held
+    rows = fmap.resolve("positions", rows, 1, final)
     if len(rows):
-        frame = fmap.map(rows[:, 1])
-        # a stack can be tracked between this drain's read of `frames` and of `positions`:
-        # hold its rows until its frame numbers are known (written as -1 only at the end)
-        known = frame >= 0
-        fmap.held = rows[~known] if not final else np.empty((0, rows.shape[1]))
-        if final:
-            known[:] = True
-        rows = rows[known]
         fmap.sample_frame(rows)
-        rows[:, 1] = frame[known]
         rf.append("tracks", to_records(rows[:, :7], TRACKS_DTYPE))
+        drift.add(rows)
         drift.add(rows)
     if EVENTS in buffers:
         _drain_events(rf, _read(buffers[EVENTS]), fmap, acquiring, final)
@@ -359,6 +411,12 @@ class _Drift:
                 self.origin[unset, axis] = first
             out[name] = reference_drift(grid, self.origin[:, axis])
         self.rf.append("drift", out)
+
+
+def _grown(a: np.ndarray, size: int, fill: object) -> np.ndarray:
+    out = np.full(size, fill, dtype=a.dtype)
+    out[: len(a)] = a
+    return out
 
 
 class _RoiRecorder:

@@ -35,7 +35,7 @@ from ._steps import (
 #: The axes a plan moves: magnet height (mm), magnet rotation (turns), focus (nm).
 AXES = ("height", "rotation", "focus")
 UNITS = {"height": "mm", "rotation": "turns", "focus": "nm", "force": "pN"}
-#: A force ramp is followed in height segments of at most this long.
+#: A force ramp is followed in height segments of at most this long (a focus ramp in steps).
 RAMP_SEGMENT_S = 0.1
 _MAX_SEGMENTS = 2000
 
@@ -133,9 +133,11 @@ def recipe_steps(protocol: object) -> list[object]:
             steps.append(HoldStep(step="hold", seconds=protocol.hold_s, label=f"{v:g} {unit}"))
         return steps
     if isinstance(protocol, RotationCurve):
-        at = {"force_pn": protocol.force_pn} if protocol.force_pn else {
-            "height_mm": protocol.height_mm
-        }
+        at = (
+            {"force_pn": protocol.force_pn}
+            if protocol.force_pn
+            else {"height_mm": protocol.height_mm}
+        )
         n = int(round(protocol.max_turns / protocol.step_turns))
         turns = [k * protocol.step_turns for k in range(-n, n + 1)] + [0.0]
         steps = [MagnetsStep(step="magnets", label="rotation curve", **at)]
@@ -263,7 +265,11 @@ class _Expander:
         else:
             start = s.start if s.start is not None else self.where[axis]
             duration = abs(s.stop - start) / s.rate
-            t, values = np.array([0.0, duration]), [start, s.stop]
+            # a focus stage takes no speed: it is stepped along the ramp, RAMP_SEGMENT_S apart
+            n = int(min(_MAX_SEGMENTS, max(1, math.ceil(duration / RAMP_SEGMENT_S))))
+            n = n if axis == "focus" else 1
+            t = np.linspace(0.0, duration, n + 1)
+            values = np.linspace(start, s.stop, n + 1).tolist()
         for v in values:
             self._check(where, axis, v)
         top_speed = self.devices.max_velocity.get(axis)
@@ -281,9 +287,7 @@ class _Expander:
                      force_pn=self._force_at(self.where["height"]))  # fmt: skip
 
 
-def expand(
-    protocol: object, devices: Devices, *, base: Path | None = None
-) -> Plan:
+def expand(protocol: object, devices: Devices, *, base: Path | None = None) -> Plan:
     """The plan of ``protocol`` (a ``RunConfig.protocol``) on ``devices``.
 
     Raises

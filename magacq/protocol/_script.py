@@ -32,9 +32,7 @@ def check_script(protocol: ScriptProtocol, base: Path | None) -> Path:
     except SyntaxError as exc:
         raise ConfigError(f"protocol.script {path}, line {exc.lineno}: {exc.msg}") from None
     defined = {
-        node.name
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
     }
     if protocol.function not in defined:
         raise ConfigError(

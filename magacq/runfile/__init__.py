@@ -16,6 +16,7 @@ from ._analysis import (
 )
 from ._read import Plateau, RunTracks, plateaus, read_run
 from ._recorded import RecordedRun, open_recorded, read_attrs, read_frames, read_table
+from ._recover import close_abandoned
 from ._run import (
     DISK_RESERVE,
     DRIFT_DTYPE,
@@ -38,6 +39,13 @@ from ._run import (
     software_versions,
     to_records,
 )
+from ._video import (
+    VIDEO_SCHEMA,
+    VIDEO_SEQ_DTYPE,
+    VideoFile,
+    dataset_name,
+    video_path,
+)
 from ._zlut import (
     QUALITY_DTYPE,
     ROI_TOLERANCE_PX,
@@ -55,6 +63,7 @@ from ._zlut import SCHEMA as ZLUT_SCHEMA
 from ._zlut import SCHEMA_VERSION as ZLUT_SCHEMA_VERSION
 
 __all__ = [
+    "close_abandoned",
     "DISK_RESERVE",
     "ANALYSIS_SCHEMA",
     "ANALYSIS_SCHEMA_VERSION",
@@ -81,14 +90,18 @@ __all__ = [
     "TRACKS_DTYPE",
     "TRUTH_DTYPE",
     "VIDEO_FRAMES_DTYPE",
+    "VIDEO_SCHEMA",
+    "VIDEO_SEQ_DTYPE",
     "ZLUT_BUFFER",
     "ZLUT_SCHEMA",
     "ZLUT_SCHEMA_VERSION",
     "RecordedRun",
     "RunFile",
     "RunTracks",
+    "VideoFile",
     "ZLutFile",
     "check_zlut_file",
+    "dataset_name",
     "is_disk_full",
     "load_zlut",
     "plateaus",
@@ -103,6 +116,7 @@ __all__ = [
     "save_zlut_file",
     "software_versions",
     "to_records",
+    "video_path",
     "zlut_of_bead",
     "zlut_rows",
 ]

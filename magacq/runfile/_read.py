@@ -29,7 +29,8 @@ class RunTracks:
     reference : (n_beads,) bool array
         Stuck reference beads (``rois.reference``).
     xyz_nm : (n_beads, n_frames, 3) float array
-        x, y, z; NaN where a frame was dropped or a coordinate was flagged.
+        x, y, z; NaN where a frame was dropped or a coordinate was flagged. (A view of a
+        ``(3, n_beads, n_frames)`` array: each bead's trace on one axis is contiguous.)
     frame_rate : float
         Frames per second, from the frames' timestamps.
     config : dict
@@ -99,19 +100,21 @@ def read_run(path: str | Path) -> RunTracks:
     first, last = int(tracks["frame"].min()), int(tracks["frame"].max())
     frames = np.arange(first, last + 1)
     bead_ids = np.unique(rois["bead_id"])
-    col = np.searchsorted(bead_ids, tracks["bead_id"])
-    known = (col < len(bead_ids)) & (bead_ids[np.minimum(col, len(bead_ids) - 1)]
-                                     == tracks["bead_id"])  # fmt: skip
-    t, col = tracks[known], col[known]
-    row = t["frame"] - first
-    xyz = np.full((len(bead_ids), len(frames), 3), np.nan)
+    lookup = np.full(int(max(bead_ids.max(), tracks["bead_id"].max())) + 1, -1, dtype=np.int64)
+    lookup[bead_ids] = np.arange(len(bead_ids))
+    ids = tracks["bead_id"]
+    col = np.where(ids >= 0, lookup[np.maximum(ids, 0)], -1)
+    known = col >= 0  # rows of beads the rois table lists
+    flat = col[known] * len(frames) + (tracks["frame"][known] - first)
+    # one contiguous (n_frames,) row per bead and axis: the analysis reads beads' traces
+    xyz = np.full((3, len(bead_ids), len(frames)), np.nan)
     for axis, name in enumerate(("x_nm", "y_nm", "z_nm")):
-        xyz[col, row, axis] = t[name]
+        xyz[axis].ravel()[flat] = tracks[name][known]
     time_s = np.full(len(frames), np.nan)
-    time_s[row] = t["time"]
+    time_s[tracks["frame"] - first] = tracks["time"]
     ref = np.zeros(len(bead_ids), dtype=bool)
-    ref[np.searchsorted(bead_ids, rois["bead_id"])] |= rois["reference"]
-    return RunTracks(path, frames, time_s, bead_ids, ref, xyz,
+    ref[lookup[rois["bead_id"]]] |= rois["reference"]
+    return RunTracks(path, frames, time_s, bead_ids, ref, xyz.transpose(1, 2, 0),
                      _frame_rate(frames_table, time_s), config, events)  # fmt: skip
 
 

@@ -84,7 +84,7 @@ def open_recorded(path: str | Path) -> RecordedRun:
                 raise ConfigError(f"{path}: not a magacq run file (schema {SCHEMA!r})")
             if "video" not in f or "video_frames" not in f:
                 raise ConfigError(
-                    f"{path}: holds no recorded video (record with output.raw_video_every)"
+                    f"{path}: holds no recorded video (record with output.video.mode)"
                 )
             video = f["video"]
             n = min(len(video), len(f["video_frames"]))

@@ -15,8 +15,10 @@ File layout (all tables are 1-D compound datasets, appended as the run goes):
   With a Z-lock, ``tracks.z_nm`` is in the sample's frame (attribute ``z_frame`` "sample": the
   Z-LUT z corrected for the focus moves, :func:`magacq.protocol.sample_z`), else "lut";
 - ``truth`` (simulated runs): frame, bead_id, x_nm, y_nm, z_nm, force_pn, extension_nm,
-  magnet_height_mm, magnet_rotation_turns: the simulator's ground truth (positions averaged over
-  the exposure; the tether's mean extension at that force and twist; NaN magnets without any);
+  magnet_height_mm, magnet_rotation_turns, sim_bead: the simulator's ground truth (positions
+  averaged over the exposure; the tether's mean extension at that force and twist; NaN magnets
+  without any); ``bead_id`` is the tracked bead whose ROI held the simulated bead ``sim_bead``
+  at the first frame (-1: in no ROI), so ``truth`` and ``tracks`` join on (frame, bead_id);
 - ``motors`` (runs with magnets or a focus stage): time, magnet_height_mm,
   magnet_rotation_turns, focus_z_nm: the stages sampled by the devices process (time: host
   ``time.monotonic()`` seconds, the clock of the ``acquiring`` root attribute; NaN for a
@@ -26,8 +28,11 @@ File layout (all tables are 1-D compound datasets, appended as the run goes):
   (:data:`EVENTS_DTYPE`); each lock action (action ``zlock``: a focus correction, kind start,
   focus_nm its target; kind off: the lock switched off, the label says why; ``xylock``: an ROI
   re-centred, the label names the bead);
-- ``video`` (``output.raw_video_every`` N > 0): every Nth camera frame, ``(n, height, width)`` in
-  the camera's dtype, chunked one frame per chunk; ``video_frames``: their frame and timestamp;
+- ``video`` (``output.video.mode: frames``) or ``roi_video`` (``rois``): an external link to the
+  dataset of the same name in the recorder's video file (:mod:`magacq.runfile._video`);
+  ``video_frames``: frame, timestamp of each of its frames, in order; ``video_skipped``: frame,
+  timestamp of those the recorder left out (``output.video.on_backlog: drop_video``, or after it
+  died). A file made otherwise (tests, conversions) may hold ``video`` itself, one frame a chunk;
 - ``retracked`` (files written by `magacq retrack`): start, stop (indices into the source's
   ``video``), tracks (rows of ``tracks`` once that stack's were written): the stacks done, so an
   interrupted re-tracking resumes;
@@ -99,6 +104,7 @@ TRUTH_DTYPE = np.dtype(
         ("extension_nm", "f8"),
         ("magnet_height_mm", "f8"),
         ("magnet_rotation_turns", "f8"),
+        ("sim_bead", "i4"),
     ]
 )
 MOTORS_DTYPE = np.dtype(
@@ -185,6 +191,9 @@ class RunFile:
         Create the ``video`` dataset for raw frames.
     retrack : bool
         Create the ``retracked`` table (a file of `magacq retrack`).
+    video_link : (file name, dataset name), optional
+        Link the recorder's video dataset (a file beside this one) and create ``video_frames``
+        and ``video_skipped``.
     """
 
     def __init__(
@@ -199,6 +208,7 @@ class RunFile:
         with_locks: bool = False,
         video_shape: tuple[int, int, str] | None = None,
         retrack: bool = False,
+        video_link: tuple[str, str] | None = None,
     ) -> None:
         self.path = path
         self._reserve: Path | None = path.with_name(f".{path.name}.reserve")
@@ -239,13 +249,12 @@ class RunFile:
             self.video = f.create_dataset(
                 "video", shape=(0, h, w), maxshape=(None, h, w), dtype=dtype, chunks=(1, h, w)
             )
-            self.tables["video_frames"] = f.create_dataset(
-                "video_frames",
-                shape=(0,),
-                maxshape=(None,),
-                dtype=VIDEO_FRAMES_DTYPE,
-                chunks=(1024,),
-            )
+        if video_link is not None:
+            file_name, dataset = video_link
+            f[dataset] = h5py.ExternalLink(file_name, "/" + dataset)
+            self.tables["video_skipped"] = self._frames_table("video_skipped")
+        if video_shape is not None or video_link is not None:
+            self.tables["video_frames"] = self._frames_table("video_frames")
         self.tables["rois"] = f["rois"]
         f["tracks"].attrs["columns"] = ",".join(TRACKS_DTYPE.names or ())
         f["tracks"].attrs["units"] = "time s, x_nm y_nm z_nm nm, flag magacq.tracking.TrackFlag"
@@ -269,6 +278,11 @@ class RunFile:
             raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
         self._unflushed += nbytes
 
+    def _frames_table(self, name: str) -> h5py.Dataset:
+        return self._f.create_dataset(
+            name, shape=(0,), maxshape=(None,), dtype=VIDEO_FRAMES_DTYPE, chunks=(4096,)
+        )
+
     def append(self, name: str, records: np.ndarray) -> None:
         if len(records) == 0:
             return
@@ -277,13 +291,6 @@ class RunFile:
         n = ds.shape[0]
         ds.resize((n + len(records),))
         ds[n:] = records
-
-    def append_video(self, rows: np.ndarray) -> None:
-        """Rows of frame, timestamp, pixels (raw-video MatrixBuffer) into ``video``."""
-        if len(rows) == 0 or self.video is None:
-            return
-        _, h, w = self.video.shape
-        self.append_frames(rows[:, 2:].reshape(-1, h, w), rows[:, 0], rows[:, 1])
 
     def append_frames(
         self, frames: np.ndarray, frame_numbers: np.ndarray, timestamps: np.ndarray

@@ -16,6 +16,7 @@ from ._cache import drop_stale_cache
 
 drop_stale_cache(Path(__file__).parent)  # before any kernel is loaded from the cache
 
+from ._cut import cut_rois  # noqa: E402
 from ._detect import Bead, detect_beads  # noqa: E402
 from ._flags import TrackFlag  # noqa: E402
 from ._spec import ProfileSpec  # noqa: E402
@@ -23,6 +24,7 @@ from ._track import TrackResult, XYMethod, track_rois  # noqa: E402
 from ._zlut import ZLut, build_zlut  # noqa: E402
 
 __all__ = [
+    "cut_rois",
     "Bead",
     "ProfileSpec",
     "TrackFlag",

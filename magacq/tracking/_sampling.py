@@ -8,6 +8,51 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
 @njit(cache=True, fastmath=FASTMATH)
+def _bilinear_all(
+    img: np.ndarray,
+    cx: float,
+    cy: float,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    vals: np.ndarray,
+    fx: np.ndarray,
+    fy: np.ndarray,
+    idx: np.ndarray,
+) -> None:
+    """``vals[s]`` = bilinear sample of ``img`` at ``(cx + dx[s], cy + dy[s])``, all inside.
+
+    Pixel indices and weights in loops that vectorize (float32, one output each), then the
+    four look-ups per sample (gathers, which LLVM leaves scalar on this CPU family) and the
+    interpolation, vectorized again. ``fx``, ``fy`` float32, ``idx`` uint64 scratch.
+    """
+    w = img.shape[1]
+    flat = img.reshape(img.size)
+    n = dx.shape[0]
+    x0 = np.float32(cx)
+    y0 = np.float32(cy)
+    wu = np.uint64(w)
+    for s in range(n):
+        fx[s] = x0 + dx[s]
+    for s in range(n):
+        fy[s] = y0 + dy[s]
+    for s in range(n):
+        idx[s] = np.uint64(fy[s]) * wu + np.uint64(fx[s])  # truncation = floor: all >= 0
+    for s in range(n):
+        fx[s] -= np.floor(fx[s])
+    for s in range(n):
+        fy[s] -= np.floor(fy[s])
+    one = np.uint64(1)
+    for s in range(n):  # unsigned indices: no negative-index wrap-around test
+        k = idx[s]
+        a = flat[k]
+        b = flat[k + one]
+        c = flat[k + wu]
+        d = flat[k + wu + one]
+        top = a + fx[s] * (b - a)
+        vals[s] = top + fy[s] * (c + fx[s] * (d - c) - top)
+
+
+@njit(cache=True, fastmath=FASTMATH)
 def sample_quadrants(
     img: np.ndarray,
     cx: float,
@@ -18,37 +63,38 @@ def sample_quadrants(
     reach: np.ndarray,
     sums: np.ndarray,
     counts: np.ndarray,
+    vals: np.ndarray,
+    fx: np.ndarray,
+    fy: np.ndarray,
+    idx: np.ndarray,
 ) -> int:
     """Sum bilinear samples at ``(cx + dx, cy + dy)`` per bin into ``sums`` and ``counts``.
 
     Bin ``b`` owns samples ``starts[b]:starts[b + 1]``, all within ``reach[b]`` pixels of the
-    centre. ``img`` is float64 (rows = y, columns = x, pixel centres at integers). Samples
-    outside the image are skipped; returns how many were.
+    centre. ``img`` is float32 (rows = y, columns = x, pixel centres at integers), ``dx``,
+    ``dy`` float32; scratch of ``len(dx)``: ``vals``, ``fx``, ``fy`` float32, ``idx``
+    uint64. Samples outside the image are skipped; returns how many were.
     """
     h, w = img.shape
     xmax = w - 1.0
     ymax = h - 1.0
+    rr = reach.max()
+    n_bins = starts.shape[0] - 1
+    if cx - rr >= 0.0 and cy - rr >= 0.0 and cx + rr < xmax and cy + rr < ymax:
+        _bilinear_all(img, cx, cy, dx, dy, vals, fx, fy, idx)
+        for b in range(n_bins):
+            seg = vals[starts[b] : starts[b + 1]]  # a view: indices known >= 0, so it vectorizes
+            acc = np.float32(0.0)
+            for s in range(seg.shape[0]):
+                acc += seg[s]
+            sums[b] = acc
+            counts[b] = seg.shape[0]
+        return 0
     skipped = 0
-    for b in range(starts.shape[0] - 1):
+    for b in range(n_bins):
         s0 = starts[b]
         s1 = starts[b + 1]
         acc = 0.0
-        rr = reach[b]
-        inside = cx - rr >= 0.0 and cy - rr >= 0.0 and cx + rr < xmax and cy + rr < ymax
-        if inside:
-            for s in range(s0, s1):
-                x = cx + dx[s]
-                y = cy + dy[s]
-                i = int(x)
-                j = int(y)
-                fx = x - i
-                fy = y - j
-                top = img[j, i] + fx * (img[j, i + 1] - img[j, i])
-                bot = img[j + 1, i] + fx * (img[j + 1, i + 1] - img[j + 1, i])
-                acc += top + fy * (bot - top)
-            sums[b] = acc
-            counts[b] = s1 - s0
-            continue
         n = 0
         for s in range(s0, s1):
             x = cx + dx[s]

@@ -1,6 +1,7 @@
 """Batched XYZ tracking of a stack of bead ROIs."""
 
 import enum
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,13 +11,14 @@ from ._flags import TrackFlag
 from ._sampling import FASTMATH, sample_quadrants
 from ._spec import ProfileSpec
 from ._xy import (
+    FIT_BLOCK,
     MAX_ASYMMETRY,
     MIN_EXCESS_VARIANCE,
     asymmetry,
     auto_convolution,
     autoconv_tables,
-    background,
     center_of_mass,
+    load_roi,
     qi_shift,
     template_fit,
 )
@@ -97,24 +99,28 @@ def _track_kernel(
     radial_step, planes, weights, z0, dz, x_out, y_out, z_out, flags_out, prof_out,
 ):  # fmt: skip
     n, h, w = rois.shape
-    img = np.empty((h, w))
+    img = np.empty((h, w), dtype=np.float32)
     sums = np.empty(4 * n_r)
     counts = np.empty(4 * n_r, dtype=np.int64)
     work = np.empty(max(2 * n_r, h, w))
-    work2 = np.empty(max(h, w))
-    pr = np.empty(cos_t.shape[0])
-    pim = np.empty(cos_t.shape[0])
-    conv = np.empty(cos_t.shape[1])
+    col_sums = np.empty(w)
+    row_sums = np.empty(h)
+    pr = np.empty(cos_t.shape[1])
+    pim = np.empty(cos_t.shape[1])
+    conv = np.empty(cos_t.shape[0])
     pn = np.empty(n_r)
     prof = np.empty(n_r)
-    coef = np.empty((n_r - 1, 4))
+    coef = np.empty((n_r - 1, 4), dtype=np.float32)
+    row = np.zeros((8, max(FIT_BLOCK, w)), dtype=np.float32)  # finite where never written
+    kk = np.zeros(max(FIT_BLOCK, w), dtype=np.uint64)
+    vals = np.empty(dx.shape[0], dtype=np.float32)
+    sfx = np.empty_like(vals)
+    sfy = np.empty_like(vals)
+    sidx = np.empty(dx.shape[0], dtype=np.uint64)
     for i in range(n):
-        for j in range(h):
-            for k in range(w):
-                img[j, k] = rois[i, j, k]
         fl = 0
         z_out[i] = np.nan
-        bg, noise, excess, peak = background(img)
+        bg, noise, excess, peak = load_roi(rois[i], img, col_sums, row_sums)
         # The strongest deviations lie near the centre: the rings fade outwards.
         cx, cy = center_of_mass(img, bg, max(3.0 * noise, 0.5 * peak))
         if not (excess > MIN_EXCESS_VARIANCE) or np.isnan(cx):
@@ -124,10 +130,10 @@ def _track_kernel(
             prof_out[i, :] = np.nan
             continue
         if method >= 1:
-            cx, cy = auto_convolution(
-                img, bg, cx, cy, cos_t, sin_t, work[:w], work2[:h], pr, pim, conv
-            )
-        skipped = sample_quadrants(img, cx, cy, dx, dy, starts, reach, sums, counts)
+            cx, cy = auto_convolution(col_sums, row_sums, cx, cy, cos_t, sin_t, pr, pim, conv)
+        skipped = sample_quadrants(
+            img, cx, cy, dx, dy, starts, reach, sums, counts, vals, sfx, sfy, sidx
+        )
         complete = _profile(sums, counts, n_r, prof)
         sx = 0.0
         sy = 0.0
@@ -136,7 +142,7 @@ def _track_kernel(
                 if method == 2:
                     sx, sy = qi_shift(sums, counts, n_r, radial_step, work)
                 elif complete:
-                    fx, fy = template_fit(img, cx, cy, prof, radial_step, coef)
+                    fx, fy = template_fit(img, cx, cy, prof, radial_step, coef, row, kk)
                     sx = fx - cx
                     sy = fy - cy
                 else:  # too near the edge for a fit: leave x, y to the flags below
@@ -146,7 +152,9 @@ def _track_kernel(
                 if abs(sx) < _CONVERGED_PX and abs(sy) < _CONVERGED_PX:
                     break
                 if it < iterations - 1:
-                    skipped = sample_quadrants(img, cx, cy, dx, dy, starts, reach, sums, counts)
+                    skipped = sample_quadrants(
+                        img, cx, cy, dx, dy, starts, reach, sums, counts, vals, sfx, sfy, sidx
+                    )
                     complete = _profile(sums, counts, n_r, prof)
             if abs(sx) > 10 * _CONVERGED_PX or abs(sy) > 10 * _CONVERGED_PX:
                 fl |= _NOT_CONVERGED
@@ -183,6 +191,24 @@ def _track_kernel(
             else:
                 fl |= _NO_SIGNAL
         flags_out[i] = fl
+
+
+@functools.lru_cache(maxsize=16)
+def _tables(spec: ProfileSpec, roi: int) -> tuple[np.ndarray, ...]:
+    """The kernel's read-only tables for one geometry and ROI size, computed once.
+
+    ``dx, dy`` (float32), ``starts, reach`` of ``spec.samples``; the self-convolution's
+    ``cos_t, sin_t``; the Z match's per-bin ``weights`` (samples per bin ~ radius).
+    """
+    dx, dy, starts, reach = spec.samples
+    cos_t, sin_t = autoconv_tables(roi)
+    tables = (
+        dx.astype(np.float32), dy.astype(np.float32), starts, reach, cos_t, sin_t,
+        spec.radii / spec.radii.mean(),
+    )  # fmt: skip
+    for t in tables:
+        t.flags.writeable = False
+    return tables
 
 
 def track_rois(
@@ -248,9 +274,7 @@ def track_rois(
         raise ValueError(f"lut_index must have shape ({n},), got {lut_index.shape}")
     if (lut_index >= (zlut.n_luts if zlut is not None else 0)).any():
         raise ValueError("lut_index names a Z-LUT that is not there")
-    dx, dy, starts, reach = spec.samples
-    cos_t, sin_t = autoconv_tables(rois.shape[2])
-    weights = spec.radii / spec.radii.mean()  # samples per bin ~ radius
+    dx, dy, starts, reach, cos_t, sin_t, weights = _tables(spec, rois.shape[2])
     x = np.empty(n)
     y = np.empty(n)
     z = np.empty(n)

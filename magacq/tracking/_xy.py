@@ -23,66 +23,103 @@ AUTOCONV_REACH_PX = 16
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def background(img: np.ndarray) -> tuple[float, float, float, float]:
-    """Background level, noise, bead contrast and largest deviation of one ROI.
+def load_roi(
+    roi: np.ndarray, img: np.ndarray, px: np.ndarray, py: np.ndarray
+) -> tuple[float, float, float, float]:
+    """Copy ``roi`` into float32 ``img``; its background, noise, contrast and column/row sums.
 
-    Returns ``(bg, noise, excess, peak)``: ``bg`` the mean of the one-pixel border; ``noise``
-    the pixel noise's standard deviation, from the fourth differences along (at least 16 of)
-    the rows, which the smooth rings barely reach (unlike the border's spread, which the rings
-    dominate once they reach the edge); ``excess`` the ROI's variance above that noise, in
-    units of the noise variance (> ``MIN_EXCESS_VARIANCE``: a bead is there; ``inf`` for a
-    noiseless image with contrast); ``peak`` the largest ``|img - bg|``.
+    Returns ``(bg, noise, excess,
+    peak)``: ``bg`` the mean of the one-pixel border; ``noise`` the pixel noise's standard
+    deviation, from the fourth differences along (at least 16 of) the rows, which the smooth
+    rings barely reach (unlike the border's spread, which the rings dominate once they reach
+    the edge); ``excess`` the ROI's variance above that noise, in units of the noise variance
+    (> ``MIN_EXCESS_VARIANCE``: a bead is there; ``inf`` for a noiseless image with contrast);
+    ``peak`` the largest ``|img - bg|``. ``px``, ``py`` receive the column and row sums of
+    ``img - bg`` (the profiles of :func:`auto_convolution`).
     """
-    h, w = img.shape
-    s = 0.0
-    for i in range(w):
-        s += img[0, i] + img[h - 1, i]
-    for j in range(1, h - 1):
-        s += img[j, 0] + img[j, w - 1]
-    bg = s / (2 * (w + h) - 4)
-    s1 = 0.0
-    s2 = 0.0
-    peak = 0.0
+    h, w = roi.shape
+    n = h * w
+    src = roi.reshape(n)
+    flat = img.reshape(n)
+    # Loops with one output each over the whole ROI: LLVM vectorizes those.
+    for k in range(n):
+        flat[k] = np.float32(src[k])
+    ref = flat[0]  # sums of squares relative to a pixel: no cancellation
+    zero = np.float32(0.0)
+    s1 = zero
+    for k in range(n):
+        s1 += flat[k] - ref
+    s2 = zero
+    for k in range(n):
+        s2 += (flat[k] - ref) * (flat[k] - ref)
+    # On the source's own type: float min/max, NaN-aware without fastmath's nnan, stay scalar.
+    lo_src = src[0]
+    for k in range(n):
+        lo_src = min(lo_src, src[k])
+    hi_src = src[0]
+    for k in range(n):
+        hi_src = max(hi_src, src[k])
+    lo = np.float32(lo_src)
+    hi = np.float32(hi_src)
+    px[:w] = 0.0
     for j in range(h):
-        for i in range(w):  # branch-free: vectorizes
-            v = img[j, i] - bg
-            s1 += v
-            s2 += v * v
-            peak = max(peak, abs(v))
-    var = max(s2 / (h * w) - (s1 / (h * w)) ** 2, 0.0)
+        r1 = zero
+        for i in range(w):
+            r1 += img[j, i]
+        py[j] = r1
+        for i in range(w):
+            px[i] += img[j, i]
+    b = 0.0
+    for i in range(w):
+        b += img[0, i] + img[h - 1, i]
+    for j in range(1, h - 1):
+        b += img[j, 0] + img[j, w - 1]
+    bg = b / (2 * (w + h) - 4)
+    for i in range(w):
+        px[i] -= h * bg
+    for j in range(h):
+        py[j] -= w * bg
+    var = max(s2 / n - (s1 / n) ** 2, 0.0)
     d2 = 0.0
     nd = 0
     row_step = max(1, h // 16)
     for j in range(0, h, row_step):
+        r2 = np.float32(0.0)
         for i in range(w - 4):
             d = (
-                img[j, i] - 4.0 * img[j, i + 1] + 6.0 * img[j, i + 2]
-                - 4.0 * img[j, i + 3] + img[j, i + 4]
+                img[j, i] - np.float32(4.0) * img[j, i + 1] + np.float32(6.0) * img[j, i + 2]
+                - np.float32(4.0) * img[j, i + 3] + img[j, i + 4]
             )  # fmt: skip
-            d2 += d * d
+            r2 += d * d
+        d2 += r2
         nd += w - 4
     noise2 = d2 / (nd * _D4_GAIN)
     if noise2 > 0.0:
         excess = var / noise2 - 1.0
     else:
         excess = np.inf if var > 0.0 else 0.0
-    return bg, np.sqrt(noise2), excess, peak
+    return bg, np.sqrt(noise2), excess, max(hi - bg, bg - lo)
 
 
 @njit(cache=True, fastmath=FASTMATH)
 def center_of_mass(img: np.ndarray, bg: float, threshold: float) -> tuple[float, float]:
     """Centre of mass of ``|img - bg|`` above ``threshold``; NaN if nothing rises above."""
     h, w = img.shape
+    b = np.float32(bg)
+    t = np.float32(threshold)
+    zero = np.float32(0.0)
     sw = 0.0
     sx = 0.0
     sy = 0.0
     for j in range(h):
-        rw = 0.0
+        rw = zero
+        rx = zero
         for i in range(w):  # branch-free: vectorizes
-            v = max(abs(img[j, i] - bg) - threshold, 0.0)
+            v = max(abs(img[j, i] - b) - t, zero)
             rw += v
-            sx += v * i
+            rx += v * np.float32(i)
         sw += rw
+        sx += rx
         sy += rw * j
     if not (sw > 0.0):
         return np.nan, np.nan
@@ -90,16 +127,15 @@ def center_of_mass(img: np.ndarray, bg: float, threshold: float) -> tuple[float,
 
 
 def autoconv_tables(n: int, max_freq: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine and sine tables ``(n_freq, 2n)`` of ``2 pi k t / 2n`` for an ``n``-pixel profile.
+    """Cosine and sine tables ``(2n, n_freq)`` of ``2 pi k t / 2n`` for an ``n``-pixel profile.
 
-    Columns ``t < n`` are the DFT of the profile zero-padded to 2n; all ``2n - 1`` lags of its
-    self-convolution use the rest. Only frequencies up to ``max_freq`` cycles/pixel are kept:
+    Rows ``t < n`` give the DFT of the profile zero-padded to 2n; all ``2n - 1`` lags of its
+    self-convolution use them all. Only frequencies up to ``max_freq`` cycles/pixel are kept:
     bead images carry nothing above (a bright-field bead's rings lie below 0.25 at 100 nm
     pixels), so the rest is noise.
     """
     m = 2 * n
-    k = np.arange(int(max_freq * m) + 1)[:, None]
-    ang = 2.0 * np.pi * k * np.arange(m)[None, :] / m
+    ang = 2.0 * np.pi * np.arange(m)[:, None] * np.arange(int(max_freq * m) + 1)[None, :] / m
     return np.cos(ang), np.sin(ang)
 
 
@@ -118,32 +154,47 @@ def _autoconv_peak(
     The self-convolution of the zero-padded profile is a trigonometric polynomial in the lag,
     ``C(t) = Re sum_k c_k P_k^2 exp(2 pi i k t / m)``, so its maximum is found without
     interpolating the image: a scan of the whole lags within ``AUTOCONV_REACH_PX`` of
-    ``2 * guess``, then Newton steps. ``conv`` is scratch of 2n.
+    ``2 * guess``, a parabola through the best three, then Newton steps. ``conv`` is scratch
+    of 2n.
     """
     n = p.shape[0]
-    n_f = cos_t.shape[0]
+    n_f = cos_t.shape[1]
     m = 2 * n
-    # P_k^2 of the real profile, stored as (pr, pi); c_k = 1 for k = 0, else 2.
+    # The DFT P_k (pr, pi hold Re, -Im), pixel by pixel: loops over k, which vectorize.
+    pr[:] = 0.0
+    pi[:] = 0.0
+    for i in range(n):
+        v = p[i]
+        ct = cos_t[i]
+        st = sin_t[i]
+        for k in range(n_f):
+            pr[k] += v * ct[k]
+        for k in range(n_f):
+            pi[k] += v * st[k]
+    # Then P_k^2 of the real profile, in place; c_k = 1 for k = 0, else 2.
     for k in range(n_f):
-        re = 0.0
-        im = 0.0
-        for i in range(n):
-            re += p[i] * cos_t[k, i]
-            im -= p[i] * sin_t[k, i]
+        re = pr[k]
+        im = -pi[k]
         c = 1.0 if k == 0 else 2.0
         pr[k] = c * (re * re - im * im)
         pi[k] = c * 2.0 * re * im
     n_lag = m - 1
-    conv[:n_lag] = 0.0
-    for k in range(n_f):
-        a = pr[k]
-        b = pi[k]
-        for t in range(n_lag):  # vectorizes over lags
-            conv[t] += a * cos_t[k, t] - b * sin_t[k, t]
     reach = 2 * AUTOCONV_REACH_PX
     lo = min(max(int(2.0 * guess) - reach, 0), n_lag - 1)
     hi = max(min(int(2.0 * guess) + reach + 1, n_lag), lo + 1)
-    t = float(lo + np.argmax(conv[lo:hi]))
+    for t in range(lo, hi):  # one lag per sum over the frequencies (rows of the tables)
+        ct = cos_t[t]
+        st = sin_t[t]
+        c = 0.0
+        for k in range(n_f):
+            c += pr[k] * ct[k] - pi[k] * st[k]
+        conv[t] = c
+    b = lo + np.argmax(conv[lo:hi])
+    t = float(b)
+    if lo < b < hi - 1:  # the parabola through the best lag and its neighbours: Newton's start
+        den = conv[b - 1] - 2.0 * conv[b] + conv[b + 1]
+        if den < 0.0:
+            t += min(max(0.5 * (conv[b - 1] - conv[b + 1]) / den, -0.5), 0.5)
     w0 = 2.0 * np.pi / m
     for _ in range(5):
         cw = np.cos(w0 * t)
@@ -163,41 +214,31 @@ def _autoconv_peak(
         step = -d1 / d2
         step = min(max(step, -0.5), 0.5)
         t += step
-        if abs(step) < 1e-7:
+        if abs(step) < 1e-4:  # converging quadratically: the next step would be ~1e-8
             break
     return 0.5 * t
 
 
 @njit(cache=True, fastmath=FASTMATH)
 def auto_convolution(
-    img: np.ndarray,
-    bg: float,
+    px: np.ndarray,
+    py: np.ndarray,
     x0: float,
     y0: float,
     cos_t: np.ndarray,
     sin_t: np.ndarray,
-    px: np.ndarray,
-    py: np.ndarray,
     pr: np.ndarray,
     pi: np.ndarray,
     conv: np.ndarray,
 ) -> tuple[float, float]:
     """Refine ``(x0, y0)`` by the symmetric self-convolution of the column and row sums.
 
-    A radially symmetric bead projects onto each axis as a profile symmetric about the centre;
-    its self-convolution (the profile times its mirror image, at every shift) peaks at twice the
-    centre. Square ROIs only (``cos_t``, ``sin_t`` from ``autoconv_tables(roi)``).
+    A radially symmetric bead projects onto each axis as a profile symmetric about the centre
+    (``px``, ``py``: the column and row sums of the ROI minus its background, from
+    :func:`load_roi`); its self-convolution (the profile times its mirror image, at every shift)
+    peaks at twice the centre. Square ROIs only (``cos_t``, ``sin_t`` from
+    ``autoconv_tables(roi)``).
     """
-    h, w = img.shape
-    px[:] = 0.0
-    py[:] = 0.0
-    for j in range(h):
-        rs = 0.0
-        for i in range(w):
-            v = img[j, i] - bg
-            px[i] += v
-            rs += v
-        py[j] = rs
     return (
         _autoconv_peak(px, x0, cos_t, sin_t, pr, pi, conv),
         _autoconv_peak(py, y0, cos_t, sin_t, pr, pi, conv),
@@ -317,71 +358,153 @@ def _spline_coefficients(prof: np.ndarray, coef: np.ndarray) -> None:
 
 
 @njit(cache=True, fastmath=FASTMATH)
+def _inverse_sqrt(x: np.ndarray, out: np.ndarray, m: int) -> None:
+    """``out[:m] = 1 / sqrt(x[:m])`` for float32 ``x > 0`` to float32 precision, vectorized.
+
+    The square root and division instructions would cost half of :func:`template_fit`: the
+    classic bit-level first guess instead, then three Newton steps (relative error 3e-2,
+    2e-3, 5e-6, then float32 rounding).
+    """
+    xi = x.view(np.int32)
+    oi = out.view(np.int32)
+    magic = np.int32(0x5F3759DF)
+    for q in range(m):
+        oi[q] = magic - (xi[q] >> 1)
+    half = np.float32(0.5)
+    three_halves = np.float32(1.5)
+    for q in range(m):
+        y = out[q]
+        hx = half * x[q]
+        y = y * (three_halves - hx * y * y)
+        y = y * (three_halves - hx * y * y)
+        out[q] = y * (three_halves - hx * y * y)
+
+
+#: Pixels per block of :func:`template_fit`: its scratch rows stay in the L1 cache.
+FIT_BLOCK = 512
+
+
+@njit(cache=True, fastmath=FASTMATH)
 def template_fit(
-    img: np.ndarray, cx: float, cy: float, prof: np.ndarray, radial_step: float, coef: np.ndarray
+    img: np.ndarray,
+    cx: float,
+    cy: float,
+    prof: np.ndarray,
+    radial_step: float,
+    coef: np.ndarray,
+    row: np.ndarray,
+    kk: np.ndarray,
 ) -> tuple[float, float]:
     """One Gauss-Newton step fitting ``img`` by its own radial profile ``prof`` about ``(cx, cy)``.
 
     The model ``prof(|p - c|)`` (Catmull-Rom in r) is symmetric about ``c`` by construction and
     evaluated at pixel centres, so, unlike interpolating the image, it favours no sub-pixel
-    phase. Pixels are weighted by a taper that falls smoothly to zero at the last whole bin.
-    ``coef`` is scratch of shape (n_r - 1, 4).
+    phase. Pixels are weighted by a taper that falls smoothly to zero at the last whole bin
+    (zero beyond it). Whole rows in blocks of up to ``FIT_BLOCK`` pixels, float32 per pixel,
+    float64 sums per block. Scratch: ``coef`` float32 (n_r - 1, 4), ``row`` float32 (8,
+    max(FIT_BLOCK, roi)), ``kk`` uint64 (max(FIT_BLOCK, roi)).
     """
     h, w = img.shape
     n_r = prof.shape[0]
     _spline_coefficients(prof, coef)
-    inv = 1.0 / radial_step
+    f32 = np.float32
+    inv = f32(1.0 / radial_step)
     r_max = (n_r - 1.5) * radial_step
-    r_taper = r_max - 4.0 * radial_step
-    inv_taper = 1.0 / (r_max - r_taper)
-    r_max2 = r_max * r_max
-    k_top = n_r - 1.5  # u stays inside the last coefficient row
+    r_max32 = f32(r_max)
+    inv_taper = f32(1.0 / (4.0 * radial_step))  # the taper spans the last 4 bins
+    k_top = f32(n_r - 1.5)  # u stays inside the last coefficient row
+    half_bin = f32(0.5)
+    zero = f32(0.0)
+    one = f32(1.0)
+    tiny = f32(1e-12)  # r > 0 at the centre pixel
+    cxf = f32(cx)
+    cyf = f32(cy)
+    flat = img.reshape(img.size)
+    cf = coef.reshape(coef.size)
+    ddx = row[0]
+    ddy = row[1]
+    rr = row[2]
+    ib = row[3]
+    ww = row[4]
+    tt = row[5]
+    a0 = row[6]
+    a1 = row[7]
     jxx = 0.0
     jxy = 0.0
     jyy = 0.0
     gx = 0.0
     gy = 0.0
-    rb = np.empty(w)
-    ib = np.empty(w)
-    for j in range(max(0, int(cy - r_max)), min(h - 1, int(cy + r_max) + 1) + 1):
-        ddy = j - cy
-        half2 = r_max2 - ddy * ddy
-        if half2 <= 0.0:
-            continue
-        half = np.sqrt(half2)
-        i0 = max(0, int(np.ceil(cx - half)))
-        m = min(w - 1, int(cx + half)) - i0 + 1
-        # Radii first, in a loop without branches or gathers so that it vectorizes.
-        # (Kept as two single-output loops: LLVM vectorizes those, not a fused one.)
+    j_lo = max(0, int(cy - r_max))
+    j_hi = min(h - 1, int(cy + r_max) + 1) + 1
+    rows = max(1, FIT_BLOCK // w)
+    for jb in range(j_lo, j_hi, rows):
+        n_rows = min(rows, j_hi - jb)
+        m = n_rows * w
+        b0 = jb * w
+        # Loops without branches or gathers, one output each: LLVM vectorizes those.
+        for jr in range(n_rows):
+            y = f32(jb + jr) - cyf
+            dxr = ddx[jr * w : (jr + 1) * w]  # views: indices the compiler knows are >= 0
+            dyr = ddy[jr * w : (jr + 1) * w]
+            for i in range(w):
+                dxr[i] = f32(i) - cxf
+            for i in range(w):
+                dyr[i] = y
         for q in range(m):
-            ddx = i0 + q - cx
-            rb[q] = np.sqrt(ddx * ddx + ddy * ddy + 1e-18)  # > 0 at the centre pixel
+            rr[q] = ddx[q] * ddx[q] + ddy[q] * ddy[q] + tiny
+        _inverse_sqrt(rr, ib, m)
         for q in range(m):
-            ib[q] = inv / rb[q]
+            rr[q] *= ib[q]  # r^2 / r
         for q in range(m):
-            r = rb[q]
-            u = min(r * inv + 0.5, k_top)  # = (r / step - 0.5) + 1: coefficient row + fraction
-            k = int(u)
-            t = u - k
-            c1 = coef[k, 1]
-            c2 = coef[k, 2]
-            c3 = coef[k, 3]
-            val = coef[k, 0] + t * (c1 + t * (c2 + t * c3))
-            slope = c1 + t * (2.0 * c2 + 3.0 * t * c3)
+            ib[q] *= inv
+        for q in range(m):
+            s = min(max((r_max32 - rr[q]) * inv_taper, zero), one)
+            ww[q] = s * s * (f32(3.0) - f32(2.0) * s)
+        for q in range(m):
+            u = min(rr[q] * inv + half_bin, k_top)  # (r / step - 0.5) + 1: row + fraction
+            tt[q] = u - np.floor(u)
+        for q in range(m):
+            kk[q] = np.uint64(min(rr[q] * inv + half_bin, k_top)) * np.uint64(4)
+        # The table look-up (gathers, which LLVM leaves scalar here), only where the taper
+        # weight is not 0: the chord of each row inside r_max (the rest keep finite values).
+        for jr in range(n_rows):
+            dy = (jb + jr) - cy
+            half2 = r_max * r_max - dy * dy
+            if half2 <= 0.0:
+                continue
+            half = np.sqrt(half2)
+            for i in range(max(0, int(cx - half)), min(w, int(cx + half) + 2)):
+                q = np.uint64(jr * w + i)  # unsigned: no negative-index wrap-around test
+                k = kk[q]
+                t = tt[q]
+                b1 = cf[k + np.uint64(1)]
+                b2 = cf[k + np.uint64(2)]
+                b3 = cf[k + np.uint64(3)]
+                a0[q] = cf[k] + t * (b1 + t * (b2 + t * b3))  # the model
+                a1[q] = b1 + t * (f32(2.0) * b2 + f32(3.0) * t * b3)  # its slope
+        blk = flat[b0 : b0 + m]
+        sxx = zero
+        sxy = zero
+        syy = zero
+        sgx = zero
+        sgy = zero
+        for q in range(m):
+            val = a0[q]
             # d model / d (cx, cy) = a * (ddx, ddy); weighted by the taper near r_max.
-            a = -slope * ib[q]
-            wa = a
-            if r > r_taper:
-                s = (r_max - r) * inv_taper
-                wa *= s * s * (3.0 - 2.0 * s)
-            ddx = i0 + q - cx
+            a = -a1[q] * ib[q]
+            wa = a * ww[q]
             q2 = wa * a
-            we = wa * (img[j, i0 + q] - val)
-            jxx += q2 * ddx * ddx
-            jxy += q2 * ddx * ddy
-            jyy += q2 * ddy * ddy
-            gx += we * ddx
-            gy += we * ddy
+            we = wa * (blk[q] - val)
+            sxx += q2 * ddx[q] * ddx[q]
+            sxy += q2 * ddx[q] * ddy[q]
+            syy += q2 * ddy[q] * ddy[q]
+            sgx += we * ddx[q]
+            sgy += we * ddy[q]
+        jxx += sxx
+        jxy += sxy
+        jyy += syy
+        gx += sgx
+        gy += sgy
     det = jxx * jyy - jxy * jxy
     if not (det > 0.0):
         return cx, cy

@@ -2,9 +2,12 @@
 
 import logging
 
+from magacq.pipeline.motor_channel import MotorControl, MotorError
+
 from ._cpu import IdleCpu
 from ._history import TrackHistory
 from ._image_panel import ImagePanel
+from ._magnets_panel import MagnetsPanel
 from ._profile_panel import ProfilePanel
 from ._qt import QtCore, QtWidgets
 from ._source import RunEnded, RunSource
@@ -48,6 +51,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.image_panel = ImagePanel()
         self.traces = TracesPanel(self.history)
         self.profile = ProfilePanel()
+        self.magnets = _magnets_panel(source.namespace)  # None: the run has no magnets
         self.selected: list[int] = []
         self.ended: str | None = None
         self._beads_version = -1
@@ -73,6 +77,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
         layout = QtWidgets.QVBoxLayout(central)
         layout.addWidget(self.banner)
         layout.addWidget(split, 1)
+        if self.magnets is not None:
+            layout.addWidget(self.magnets)
         self.setCentralWidget(central)
         self.status_label = QtWidgets.QLabel("attaching…")
         self.statusBar().addWidget(self.status_label, 1)
@@ -144,6 +150,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.traces.refresh()
         primary = self.selected[0] if self.selected else None
         self.profile.show_profile(self.source.live_profile(), primary)
+        if self.magnets is not None:
+            self.magnets.refresh()
         text = self.source.status().describe() + f" · beads {len(beads.ids)}"
         if self.slowed:
             text += " · display slowed: CPU busy"
@@ -168,7 +176,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         """Stop reading, release the run's buffers and say so; the last data stays on screen."""
         self.ended = why
         self._timer.stop()
-        self.source.close()
+        self._detach()
         self.banner.setText(
             f"{why[0].upper()}{why[1:]}. What is shown is its last data; "
             "close this window when done."
@@ -230,5 +238,23 @@ class ViewerWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         """Stop the timer and detach; the run itself is left untouched."""
         self._timer.stop()
-        self.source.close()
+        self._detach()
         super().closeEvent(event)
+
+    def _detach(self) -> None:
+        self.source.close()
+        if self.magnets is not None:
+            self.magnets.control.close()
+            self.magnets.setEnabled(False)
+
+
+def _magnets_panel(namespace: str) -> MagnetsPanel | None:
+    """Controls for the run's magnets, or None when it has none."""
+    try:
+        control = MotorControl(namespace)
+    except MotorError:
+        return None
+    if not {"height", "rotation"} & set(control.limits()):
+        control.close()
+        return None
+    return MagnetsPanel(control)

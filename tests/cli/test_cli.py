@@ -131,4 +131,4 @@ def test_schema_is_json_schema_of_the_config():
     schema = json.loads(done.stdout)
     assert {"camera", "tracking", "beads", "output"} <= set(schema["properties"])
     assert schema["additionalProperties"] is False
-    assert "raw_video_every" in json.dumps(schema)
+    assert "on_backlog" in json.dumps(schema)

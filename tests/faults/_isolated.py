@@ -1,4 +1,4 @@
-"""Run a command with a small tmpfs mounted in a private mount namespace (needs root)."""
+"""Run commands with a small tmpfs mounted in a private mount namespace (needs root)."""
 
 import os
 import shlex
@@ -19,22 +19,15 @@ def require_mount_namespace() -> None:
         pytest.skip("no unshare(1) to make a private mount namespace")
 
 
-def cli_on_tmpfs(
-    mountpoint: Path, size: str, *args: str, cwd: Path, after: str = "", timeout: float = 180
+def on_tmpfs(
+    mountpoint: Path, size: str, script: str, *, cwd: Path, timeout: float = 180
 ) -> subprocess.CompletedProcess:
-    """``magacq ARGS`` with a ``size`` tmpfs over ``mountpoint`` that only it sees.
-
-    ``after`` is a shell command run in the namespace once magacq ended (e.g. copying its
-    output out of the tmpfs, which goes with the namespace); magacq's exit code is returned.
-    """
+    """Shell ``script`` with a ``size`` tmpfs over ``mountpoint`` that only it sees (what it
+    leaves there goes with the namespace)."""
     require_mount_namespace()
-    magacq = shlex.join([*r.MAGACQ, *args])
-    script = (
-        f"mount -t tmpfs -o size={size} tmpfs {shlex.quote(str(mountpoint))} || exit 99; "
-        f"{magacq}; rc=$?; {after or 'true'}; exit $rc"
-    )
+    mount = f"mount -t tmpfs -o size={size} tmpfs {shlex.quote(str(mountpoint))} || exit 99; "
     done = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", mount + script],
         cwd=cwd,
         env=r.env(),
         capture_output=True,
@@ -43,3 +36,16 @@ def cli_on_tmpfs(
     )
     assert done.returncode != 99, f"mounting the tmpfs failed: {done.stderr}"
     return done
+
+
+def cli_on_tmpfs(
+    mountpoint: Path, size: str, *args: str, cwd: Path, after: str = "", timeout: float = 180
+) -> subprocess.CompletedProcess:
+    """``magacq ARGS`` with a ``size`` tmpfs over ``mountpoint`` that only it sees.
+
+    ``after`` is a shell command run in the namespace once magacq ended (e.g. copying its
+    output out of the tmpfs); magacq's exit code is returned.
+    """
+    magacq = shlex.join([*r.MAGACQ, *args])
+    script = f"{magacq}; rc=$?; {after or 'true'}; exit $rc"
+    return on_tmpfs(mountpoint, size, script, cwd=cwd, timeout=timeout)

@@ -1,13 +1,9 @@
 """Processes of a run under test: find them by title, wait for them to be gone."""
 
-import os
 import subprocess
-import sys
 import time
 
 import psutil
-
-from tests.pipeline import _runner as r
 
 
 def run_processes(proc: subprocess.Popen) -> list[psutil.Process]:
@@ -29,20 +25,3 @@ def wait_gone(procs: list[psutil.Process], timeout: float = 60) -> list[psutil.P
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.05)
-
-
-def make_stale_segment(namespace: str) -> str:
-    """A segment whose creator was SIGKILLed a minute ago (as a crashed run leaves it); return
-    its name."""
-    code = (
-        "import os, signal\n"
-        "from buffers import MatrixBuffer\n"
-        f"b = MatrixBuffer(create=True, name='crashed', shape=(1000, 4), namespace={namespace!r})\n"
-        "os.kill(os.getpid(), signal.SIGKILL)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], env=r.env(), capture_output=True)
-    assert done.returncode == -9, done.stderr
-    name = f"magacq.{namespace}.crashed"
-    old = time.time() - 60  # left a minute ago: old enough for a sweep of every namespace
-    os.utime(f"/dev/shm/{name}", (old, old))
-    return name

@@ -15,7 +15,8 @@ def test_full_disk_is_named_and_the_file_closed_as_failed(tmp_path):
     disk.mkdir()
     kept.mkdir()
     # every raw frame (46 kB) is saved: a 6 MB disk is full in well under a second
-    config = r.write_config(tmp_path, output={"dir": str(disk), "raw_video_every": 1}, duration=20)
+    video = {"mode": "frames", "reserve_mb": 4}  # the recorder stops first: the writer closes
+    config = r.write_config(tmp_path, output={"dir": str(disk), "video": video}, duration=20)
     done = cli_on_tmpfs(
         disk, "6m", "run", str(config), cwd=tmp_path,
         after=f"cp -a {shlex.quote(str(disk))}/. {shlex.quote(str(kept))}/",
@@ -24,7 +25,7 @@ def test_full_disk_is_named_and_the_file_closed_as_failed(tmp_path):
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "disk full" in errors[0], done.stderr
-    files = sorted(kept.glob("*.h5"))
+    files = sorted(p for p in kept.glob("*.h5") if not p.name.endswith(".video.h5"))
     assert len(files) == 1, sorted(kept.iterdir())
     assert not list(kept.glob(".*reserve"))  # the reserve went back
     with h5py.File(files[0], "r") as f:  # closed: readable without SWMR
@@ -35,5 +36,7 @@ def test_full_disk_is_named_and_the_file_closed_as_failed(tmp_path):
     assert len(frames) > 0 and len(tracks) > 0 and len(video) > 0
     assert len(video) == len(video_frames)
     assert np.isin(tracks["frame"], frames["frame"]).all()
-    assert np.isin(video_frames["frame"], frames["frame"]).all()
+    # (raw frames reach the writer before their stack's `frames` rows: the last few may have
+    # no row yet when the disk fills)
+    assert (np.diff(video_frames["frame"]) > 0).all()
     assert (video.reshape(len(video), -1).max(axis=1) > 0).all()  # real frames, not holes

@@ -10,11 +10,9 @@ import time
 import h5py
 import numpy as np
 
-from buffers import MatrixBuffer, list_segments
-from tests.faults import _procs
+from buffers import list_segments
+from tests.faults import _procs, _stale
 from tests.pipeline import _runner as r
-
-SHM = "/dev/shm"
 
 
 def _namespace(proc: subprocess.Popen) -> str:
@@ -52,9 +50,10 @@ def test_killed_writer_the_run_stops_and_says_so(tmp_path):
     assert proc.returncode == 1, err
     assert "Traceback" not in err
     assert "error: the writer process died (exit code -9)" in err
-    data = r.read(r.output_file(tmp_path))  # what the writer had flushed (SWMR: it died)
-    assert data["attrs"]["state"] == "running"
-    assert len(data["frames"]) > 0 and len(data["tracks"]) > 0
+    with h5py.File(r.output_file(tmp_path), "r") as f:  # closed for it: readable, no SWMR
+        assert f.attrs["state"] == "failed"
+        assert "the writer process died (exit code -9)" in f.attrs["error"]
+        assert len(f["frames"]) > 0 and len(f["tracks"]) > 0  # what it had flushed
 
 
 def test_tracker_killed_while_warming_up_is_restarted(tmp_path):
@@ -128,28 +127,19 @@ def test_second_ctrl_c_keeps_the_runs_exit_code(tmp_path):
 
 
 def test_magacq_clean_removes_stale_segments_of_any_namespace(tmp_path):
-    mine = os.environ["MAGACQ_NAMESPACE"]
-    stale = [_procs.make_stale_segment(f"{mine}-crashed{k}") for k in range(2)]
-    young = _procs.make_stale_segment(f"{mine}-young")
-    os.utime(f"{SHM}/{young}")  # now
-    live = MatrixBuffer(create=True, name="live", shape=(10, 2), namespace=f"{mine}-alive")
-    try:
-        done = r.cli("clean", cwd=tmp_path)
-        assert done.returncode == 0, done.stderr
-        for name in stale:
-            assert f"removed {name}" in done.stdout
-            assert not os.path.exists(f"{SHM}/{name}")
-        assert os.path.exists(f"{SHM}/magacq.{mine}-alive.live")
-        assert os.path.exists(f"{SHM}/{young}")  # its creator only just died: left for now
-        assert "in use by live runs left alone" in done.stdout
-    finally:
-        live.close()
-        os.unlink(f"{SHM}/{young}")
+    seen = _stale.sweep_scenario(tmp_path, "clean")
+    assert seen["returncode"] == 0, seen["stderr"]
+    for name in seen["old"]:
+        assert f"removed {name}" in seen["stdout"]
+        assert name not in seen["left"]
+    assert seen["young"] in seen["left"] and seen["live"] in seen["left"]
+    assert "2 stale segment(s) removed" in seen["stdout"]
 
 
 def test_next_run_removes_stale_segments_of_other_namespaces(tmp_path):
-    stale = _procs.make_stale_segment(f"{os.environ['MAGACQ_NAMESPACE']}-crashed")
-    done = r.run(r.write_config(tmp_path, duration=0.5))
-    assert done.returncode == 0, done.stderr
-    assert not os.path.exists(f"{SHM}/{stale}")
-    assert "stale segment(s) of crashed runs" in done.stderr
+    config = r.write_config(tmp_path, duration=0.5)
+    seen = _stale.sweep_scenario(tmp_path, "run", str(config))
+    assert seen["returncode"] == 0, seen["stderr"]
+    assert not set(seen["old"]) & set(seen["left"])
+    assert seen["young"] in seen["left"] and seen["live"] in seen["left"]
+    assert "removed 2 stale segment(s) of crashed runs" in seen["stderr"]

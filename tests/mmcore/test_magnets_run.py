@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from magacq.pipeline.magnet_channel import MagnetControl, MagnetError
+from magacq.pipeline.motor_channel import MotorControl, MotorError
 from tests.mm_adapter import CFG
 from tests.pipeline import _runner as r
 
@@ -48,7 +48,7 @@ def test_run_moves_the_adapter_magnet_stages_and_records_them(tmp_path, mm_path)
     try:
         r.wait_for_frames(proc)
         ns = f"{os.environ['MAGACQ_NAMESPACE']}-run{proc.pid}"
-        with MagnetControl(ns) as ctl:
+        with MotorControl(ns) as ctl:
             assert ctl.position()[1:3] == pytest.approx((5.0, 0.0))
             ctl.move_to("height", 2.0, velocity=0.5)  # 6 s: still going after the rotation
             ctl.move_by("rotation", 2.5, wait=True)  # 900 degrees at 3600 deg/s
@@ -80,8 +80,8 @@ def test_a_stalled_motor_times_out_and_ends_the_run_with_its_data(tmp_path, mm_p
     cfg = _config(tmp_path, mm_path, {"MagnetZ": {"Fault": "Stall"}}, move_timeout_s=1.0)
     proc = r.start(cfg)
     r.wait_for_frames(proc)
-    with MagnetControl(f"{os.environ['MAGACQ_NAMESPACE']}-run{proc.pid}") as ctl:
-        with pytest.raises(MagnetError, match="timed_out"):
+    with MotorControl(f"{os.environ['MAGACQ_NAMESPACE']}-run{proc.pid}") as ctl:
+        with pytest.raises(MotorError, match="timed_out"):
             ctl.move_to("height", 3.0, wait=True, timeout=30)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err

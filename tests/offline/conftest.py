@@ -25,10 +25,10 @@ def config(tmp: Path, **overrides: object) -> Path:
     cfg: dict = {
         "camera": {"driver": "sim", "settings": {**SIM, "frame_rate": 100}},
         "focus_stage": {"driver": "sim", "settings": {"settle_time_s": 0.01}},
-        "buffers": {"n_stacks": 16, "images_per_stack": 5},
+        "buffers": {"n_stacks": 32, "images_per_stack": 5},
         "tracking": {"workers": 2, "roi_size": 32, "algorithm": "qi"},
         "beads": {"rois": BEADS},
-        "output": {"dir": str(tmp / "runs"), "raw_video_every": 1},
+        "output": {"dir": str(tmp / "runs"), "video": {"mode": "frames"}},
         "calibration": {"start_nm": 5000, "stop_nm": 7000, "step_nm": 100, "settle_s": 0.0,
                         "profiles_per_step": 5},  # fmt: skip
         "duration": 3,

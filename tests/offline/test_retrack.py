@@ -98,10 +98,11 @@ def test_truncated_or_damaged_run_file_exits_2(recorded, tmp_path):
     done = r.cli("retrack", str(cut), cwd=tmp_path)
     assert done.returncode == 2 and "cut.h5" in _error_line(done)
     # a damaged chunk in the middle of the video: found when a task reads it
-    damaged = tmp_path / "damaged.h5"
+    damaged = tmp_path / "damaged.h5"  # the video in the file itself (the link would dangle)
     damaged.write_bytes(recorded.read_bytes())
-    with h5py.File(damaged, "r+") as f:
+    with h5py.File(recorded, "r") as f:
         data = f["video"][:]
+    with h5py.File(damaged, "r+") as f:
         del f["video"]
         f.create_dataset("video", data=data, chunks=(1, *data.shape[1:]), compression="gzip")
         info = f["video"].id.get_chunk_info(len(data) // 2)

@@ -106,7 +106,7 @@ def wait_for_status(
 
 
 def output_file(tmp: Path) -> Path:
-    files = sorted((tmp / "runs").glob("*.h5"))
+    files = sorted(p for p in (tmp / "runs").glob("*.h5") if not p.name.endswith(".video.h5"))
     assert len(files) == 1, files
     return files[0]
 

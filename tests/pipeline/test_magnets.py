@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from magacq.pipeline.magnet_channel import MagnetControl, MagnetError
+from magacq.pipeline.motor_channel import MotorControl, MotorError
 from simulators.magnetics import FORCE_LAWS
 from simulators.motion import MotionParams, wlc_extension
 from tests.pipeline import _runner as r
@@ -84,7 +84,7 @@ def test_lowering_the_magnets_raises_the_force_and_z_follows_the_wlc(lut, tmp_pa
     proc = r.start(_config(tmp_path, tracking={"zlut": str(lut)}))
     try:
         r.wait_for_frames(proc)
-        with MagnetControl(_namespace(proc)) as ctl:
+        with MotorControl(_namespace(proc)) as ctl:
             assert ctl.position()[1] == pytest.approx(6.0)
             ctl.move_to("height", 1.0, wait=True, timeout=30)  # 5 mm at 5 mm/s
             assert ctl.position()[1] == pytest.approx(1.0)
@@ -150,16 +150,28 @@ def test_commands_refused_stopped_and_twisted(tmp_path):
     proc = r.start(cfg)
     try:
         r.wait_for_frames(proc)
-        with MagnetControl(_namespace(proc)) as ctl:
-            with pytest.raises(MagnetError, match="refused"):
+        with MotorControl(_namespace(proc)) as ctl:
+            with pytest.raises(MotorError, match="refused"):
                 ctl.move_to("height", 0.01, wait=True)
-            with pytest.raises(MagnetError, match="no magnet axis"):
+            with pytest.raises(MotorError, match="no motor axis"):
                 ctl.move_to("tilt", 1.0)
+            limits = ctl.limits()
+            assert (limits["height"].low, limits["height"].high) == (0.3, 20.0)
+            assert limits["height"].max_velocity == 20.0 and limits["height"].start == 6.0
+            assert (limits["focus"].low, limits["focus"].high) == (-10_000, 10_000)
+            ctl.move_to("focus", 6100.0)  # the focus stage goes through the same channel
+            while ctl.busy("focus"):
+                time.sleep(0.01)
+            assert ctl.position()[3] == 6100.0
+            ctl.move_to("focus", 1e6)
+            with pytest.raises(MotorError, match="refused"):
+                while ctl.busy("focus"):
+                    time.sleep(0.01)
             slow = ctl.move_to("height", 2.0)  # 8 s at 0.5 mm/s
             while ctl.position()[1] > 5.5:
                 time.sleep(0.01)
             ctl.stop(wait=True)
-            with pytest.raises(MagnetError, match="stopped"):
+            with pytest.raises(MotorError, match="stopped"):
                 ctl.wait(slow)
             stopped = ctl.position()[1]
             assert 2.0 < stopped < 5.5
@@ -167,7 +179,7 @@ def test_commands_refused_stopped_and_twisted(tmp_path):
             r.wait_for_frames(proc)
     finally:
         err = _stop(proc)
-    assert "refused" in err and "outside the limits" in err
+    assert "refused" in err and "outside the limits" in err and "outside the stage limits" in err
     data = r.read(r.output_file(tmp_path))
     truth = data["truth"]
     last = truth[truth["frame"] == truth["frame"].max()]
@@ -199,8 +211,8 @@ def test_a_motor_fault_ends_the_run_with_its_data_saved(tmp_path):
     cfg = _config(tmp_path, magnets={"settings": {"bead_type": "MyOne", "fail_after_moves": 1}})
     proc = r.start(cfg)
     r.wait_for_status(proc, "frames", 60)
-    with MagnetControl(_namespace(proc)) as ctl:
-        with pytest.raises(MagnetError, match="failed"):
+    with MotorControl(_namespace(proc)) as ctl:
+        with pytest.raises(MotorError, match="failed"):
             ctl.move_to("height", 3.0, wait=True)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
@@ -230,3 +242,15 @@ def test_magnets_command_moves_a_live_run_and_the_config_directly(tmp_path):
     assert done.stdout.strip() == "magnets: height 7 mm, rotation 0 turns"
     bad = r.cli("magnets", str(cfg), "--height", "99", cwd=tmp_path)
     assert bad.returncode == 2 and "outside the limits" in bad.stderr
+
+
+def test_the_magnets_section_configs_sim_documents_is_valid(tmp_path):
+    """configs/sim.yaml shows the section commented out (its runs keep the sim's 2 pN)."""
+    lines = (r.REPO / "configs" / "sim.yaml").read_text().splitlines()
+    block = [ln[2:] for ln in lines if ln.startswith(("# magnets:", "#   "))]
+    assert block and block[0].startswith("magnets:")
+    config = tmp_path / "sim.yaml"
+    config.write_text("\n".join([*lines, *block]) + "\n")
+    done = r.cli("validate", str(config), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(config.read_text())["magnets"]["settings"]["bead_type"] == "M270"

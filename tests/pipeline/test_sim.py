@@ -1,6 +1,7 @@
 """End-to-end on the real `sim` driver: tracks vs the simulator's ground truth, raw video, and
 automatic detection on the shipped configs/sim.yaml."""
 
+import datetime
 import json
 
 import h5py
@@ -47,7 +48,8 @@ def _accounted(data: dict) -> np.ndarray:
 
 
 def test_sim_tracks_match_ground_truth_and_raw_video(tmp_path):
-    config = _sim_config(tmp_path, output={"dir": str(tmp_path / "runs"), "raw_video_every": 7})
+    config = _sim_config(tmp_path, output={"dir": str(tmp_path / "runs"),
+                                                    "video": {"mode": "frames", "every": 7}})
     done = r.run(config)
     assert done.returncode == 0, done.stderr
     # no multiprocessing noise at exit (resource-tracker warnings, semaphore-unlink tracebacks)
@@ -61,26 +63,32 @@ def test_sim_tracks_match_ground_truth_and_raw_video(tmp_path):
         flags = json.loads(f["tracks"].attrs["flags"])
     assert flags == {flag.name: int(flag) for flag in TrackFlag} and flags["Z_POOR_MATCH"] == 512
 
-    # tracks against the truth of the same frame: match each tracked bead to the nearest true one
+    # tracks against the truth of the same frame: truth is by tracked bead id (the ROI that held
+    # the simulated bead at the start), with the simulator's own index beside it
     truth, tracks = data["truth"], data["tracks"]
+    assert sorted(truth["bead_id"][truth["frame"] == stored[0]]) == list(range(len(BEADS_PX)))
+    # when the run started: wall clock, host clock, and the zero of tracks' time since start
+    attrs = data["attrs"]
+    started = datetime.datetime.fromisoformat(attrs["acquiring_wallclock"])
+    assert abs((datetime.datetime.now().astimezone() - started).total_seconds()) < 300
+    assert attrs["first_frame_timestamp"] == data["frames"]["timestamp"][0]
+    assert 0 <= tracks["time"].min() - attrs["first_frame_timestamp"] < 1
     t_key = truth["frame"] * 100 + truth["bead_id"]
-    first = truth[truth["frame"] == stored[0]]
+    order = np.argsort(t_key)
     for bead in range(len(BEADS_PX)):
         t = tracks[tracks["bead_id"] == bead]
-        true_id = np.argmin(np.hypot(first["x_nm"] - t["x_nm"][0], first["y_nm"] - t["y_nm"][0]))
-        order = np.argsort(t_key)
-        g = truth[order][np.searchsorted(t_key[order], t["frame"] * 100 + true_id)]
+        g = truth[order][np.searchsorted(t_key[order], t["frame"] * 100 + bead)]
         assert (g["frame"] == t["frame"]).all()
         err = np.hypot(t["x_nm"] - g["x_nm"], t["y_nm"] - g["y_nm"])
         assert np.isfinite(err).all()
         assert np.median(err) < 10 and err.max() < 40, (bead, np.median(err), err.max())
 
-    # raw video: every 7th stored frame (or counted as skipped), the real pixels
-    video, vf = data["video"], data["video_frames"]
+    # raw video (the recorder's file, linked): every 7th stored frame or listed as skipped
+    video, vf, skipped = data["video"], data["video_frames"], data["video_skipped"]
     assert video.shape[1:] == (192, 320) and video.dtype == np.uint16
     assert len(video) == len(vf) == data["attrs"]["video_frames"] > 0
-    assert (vf["frame"] % 7 == 0).all() and np.isin(vf["frame"], stored).all()
-    assert len(vf) + data["attrs"]["video_skipped"] == (stored % 7 == 0).sum()
+    assert len(skipped) == data["attrs"]["video_skipped"]
+    assert sorted([*vf["frame"], *skipped["frame"]]) == list(stored[::7])
     from magacq.tracking import detect_beads
 
     found = detect_beads(video[-1].astype(float), ROI)
@@ -138,7 +146,8 @@ def test_bead_added_at_run_time_is_tracked(tmp_path):
     tracks, truth = data["tracks"], data["truth"]
     new = tracks[tracks["bead_id"] == added]
     assert len(new) > 20
-    g = truth[truth["bead_id"] == 2]
+    g = truth[truth["sim_bead"] == 2]  # in no ROI at the start: bead_id -1 in truth
+    assert (g["bead_id"] == -1).all()
     g = g[np.searchsorted(g["frame"], new["frame"])]
     assert (g["frame"] == new["frame"]).all()
     err_nm = np.hypot(new["x_nm"] - g["x_nm"], new["y_nm"] - g["y_nm"])

@@ -241,3 +241,30 @@ def test_bad_protocols_refused_before_the_run(tmp_path, protocol, message) -> No
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], done.stderr
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*.h5"))
+
+
+def test_steps_move_the_focus_and_repeat(tmp_path) -> None:
+    cfg = _config(tmp_path, protocol={"steps": [
+        {"step": "focus", "z_nm": 6300},
+        {"step": "hold", "seconds": 0.5, "label": "up"},
+        {"step": "ramp", "axis": "focus", "stop": 6000, "rate": 600},
+        {"step": "repeat", "times": 2, "steps": [
+            {"step": "magnets", "rotation_turns": 2, "relative": True},
+            {"step": "mark", "label": "turned"}]},
+    ]})  # fmt: skip
+    done = r.run(cfg, timeout=120)
+    assert done.returncode == 0, done.stderr
+    data = r.read(r.output_file(tmp_path))
+    ev, motors = data["events"], data["motors"]
+    starts = ev[ev["kind"] == b"start"]
+    assert starts["action"].tolist() == [b"move", b"hold", b"ramp", b"move", b"mark", b"move",
+                                         b"mark"]  # fmt: skip
+    assert (np.diff(ev["frame"]) >= 0).all() and (np.diff(ev["time"]) >= 0).all()
+    hold = ev[(ev["action"] == b"hold")]
+    at_hold = motors[(motors["time"] > hold["time"][0]) & (motors["time"] < hold["time"][1])]
+    assert np.allclose(at_hold["focus_z_nm"], 6300)
+    ramp = ev[ev["action"] == b"ramp"]
+    during = motors[(motors["time"] > ramp["time"][0]) & (motors["time"] < ramp["time"][1])]
+    assert (np.diff(during["focus_z_nm"]) <= 0).all() and len(np.unique(during["focus_z_nm"])) > 3
+    assert motors["focus_z_nm"][-1] == pytest.approx(6000)
+    assert motors["magnet_rotation_turns"][-1] == pytest.approx(4.0)  # two relative +2 turns

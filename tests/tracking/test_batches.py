@@ -3,8 +3,9 @@
 import dataclasses
 
 import numpy as np
+import pytest
 
-from magacq.tracking import track_rois
+from magacq.tracking import cut_rois, track_rois
 from simulators.optics import BeadImager, OpticsParams
 
 from .conftest import ROI, Bead, calibrate
@@ -39,3 +40,21 @@ def test_float_rois_track_like_counts(bead):
     np.testing.assert_allclose(b.z, a.z, atol=1e-6)
     np.testing.assert_array_equal(b.flags, a.flags)
     np.testing.assert_allclose(b.profiles, a.profiles, rtol=1e-12)
+
+
+def test_cut_rois_cuts_every_bead_of_every_frame_from_a_strided_stack():
+    rng = np.random.default_rng(2)
+    stack = rng.integers(0, 4096, (80, 60, 5), dtype=np.uint16)  # (width, height, frames)
+    frames = stack.T  # (frames, height, width), not contiguous, as VideoBuffer hands them out
+    x0, y0 = np.array([0, 47, 20]), np.array([30, 0, 11])
+    cut = cut_rois(frames, x0, y0, 13)
+    assert cut.shape == (15, 13, 13) and cut.flags.c_contiguous and cut.dtype == np.uint16
+    for f in range(5):
+        for b in range(3):
+            np.testing.assert_array_equal(
+                cut[f * 3 + b], frames[f, y0[b] : y0[b] + 13, x0[b] : x0[b] + 13]
+            )
+    with pytest.raises(ValueError, match="outside"):
+        cut_rois(frames, np.array([68]), np.array([0]), 13)
+    with pytest.raises(ValueError, match="outside"):
+        cut_rois(frames, np.array([0]), np.array([-1]), 13)

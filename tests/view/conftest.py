@@ -163,12 +163,15 @@ def zlut(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class LiveRun:
     """A `magacq run` of the real CLI in a child process; ``stop()`` ends it with Ctrl-C.
 
-    With ``zlut``, the run tracks z with that Z-LUT file (and publishes it for viewers).
+    With ``zlut``, the run tracks z with that Z-LUT file (and publishes it for viewers); other
+    keywords are config sections (e.g. ``magnets``).
     """
 
-    def __init__(self, tmp: Path, zlut: Path | None = None) -> None:
+    def __init__(self, tmp: Path, zlut: Path | None = None, **sections: object) -> None:
         self.tmp = tmp
-        config = _sim_config(tmp, **({"tracking": {"zlut": str(zlut)}} if zlut else {}))
+        if zlut is not None:
+            sections["tracking"] = {"zlut": str(zlut)}
+        config = _sim_config(tmp, **sections)
         self.proc = r.start(config)
         self.namespace = f"{os.environ['MAGACQ_NAMESPACE']}-run{self.proc.pid}"
         self.stderr = ""
@@ -211,6 +214,16 @@ class LiveRun:
 def live_run(tmp_path: Path) -> Iterator[LiveRun]:
     """A running simulated acquisition the viewer can attach to; stopped at the end."""
     run = LiveRun(tmp_path)
+    try:
+        yield run
+    finally:
+        run.stop()
+
+
+@pytest.fixture
+def live_run_magnets(tmp_path: Path) -> Iterator[LiveRun]:
+    """The same acquisition with the sim magnets (at 6 mm, no rotation)."""
+    run = LiveRun(tmp_path, magnets={"driver": "sim", "height_mm": 6.0, "rotation_turns": 0.0})
     try:
         yield run
     finally:

@@ -40,6 +40,14 @@ def window(qtbot: QtBot, live_run: LiveRun, tmp_path: Path, capsys) -> Iterator[
 
 
 @pytest.fixture
+def magnets_window(
+    qtbot: QtBot, live_run_magnets: LiveRun, tmp_path: Path, capsys
+) -> Iterator[ViewerWindow]:
+    """The viewer on ``live_run_magnets`` (a run with the sim magnets)."""
+    yield from _shown(qtbot, live_run_magnets, tmp_path, capsys)
+
+
+@pytest.fixture
 def zlut_window(
     qtbot: QtBot, live_run_zlut: LiveRun, tmp_path: Path, capsys
 ) -> Iterator[ViewerWindow]:
@@ -89,6 +97,7 @@ def test_shows_the_runs_image_rois_traces_profile_and_status(
     assert list(beads.reference) == [False, True]  # the config's reference bead, marked
     assert [label.toPlainText() for label in window.image_panel._labels] == ["0", "1R"]
     assert window.selected == [0]
+    assert window.magnets is None  # a run without magnets: no magnet controls
     assert window.bead_at(*BEADS_PX[0]) == 0 and window.bead_at(*BEADS_PX[2]) is None
 
     # traces: the trackers' positions of each bead, where the sim put it
@@ -222,3 +231,27 @@ def test_profile_panel_shows_the_runs_zlut_and_the_best_match(
 
     window.close()
     assert live_run_zlut.stop() == 0, live_run_zlut.stderr
+
+
+def test_magnet_controls_move_the_runs_magnets(
+    qtbot: QtBot, magnets_window: ViewerWindow, live_run_magnets: LiveRun
+):
+    panel = magnets_window.magnets
+    assert panel is not None and [a[0] for a in panel.axes] == ["height", "rotation"]
+    qtbot.waitUntil(lambda: panel.readout["height"].text() == "6.000 mm", timeout=WAIT_MS)
+    assert panel.target["height"].minimum() == 0.3 and panel.target["height"].maximum() == 20
+    panel.target["height"].setValue(4.5)
+    qtbot.mouseClick(panel.buttons["height go"], QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.state.text() == "arrived", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: panel.readout["height"].text() == "4.500 mm", timeout=WAIT_MS)
+    for _ in range(2):  # two steps of -1 turn, each to its end
+        qtbot.mouseClick(panel.buttons["rotation −"], QtCore.Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: panel.state.text() == "arrived", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: panel.readout["rotation"].text() == "-2.00 turns", timeout=WAIT_MS)
+    qtbot.mouseClick(panel.buttons["height go"], QtCore.Qt.MouseButton.LeftButton)  # 4.5 again
+    qtbot.mouseClick(panel.stop_button, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.state.text() == "arrived", timeout=WAIT_MS)  # the stop's
+    assert live_run_magnets.stop() == 0
+    motors = live_run_magnets.data()["motors"]
+    assert motors["magnet_height_mm"][0] == 6.0 and 4.5 in motors["magnet_height_mm"]
+    assert motors["magnet_rotation_turns"][-1] == -2.0

@@ -1,17 +1,19 @@
-"""The motion command channel: other processes move the magnets (and the focus stage) of a
+"""The motors' command channel: other processes move the magnets (and the focus stage) of a
 running acquisition.
 
-The devices process owns the magnets and the focus stage; anyone else (the protocol engine and
-its locks, ``magacq view``, ``magacq magnets``) sends it commands through two MatrixBuffers of
-the run's namespace and reads where the stages are from the ``motors`` MatrixBuffer:
+The devices process owns the stages; anyone else (the protocol engine, ``magacq view``,
+``magacq magnets``) sends it commands through MatrixBuffers of the run's namespace and reads
+where the stages are from the ``motors`` MatrixBuffer:
 
-- ``magnet_commands`` (id, op, axis, value, velocity, t_sent): many writers, read by the devices
+- ``motor_commands`` (id, op, axis, value, velocity, t_sent): many writers, read by the devices
   process's motion thread; op 0 move_to, 1 move_by, 2 stop; axis 0 height (mm), 1 rotation
-  (turns), 2 focus (nm); velocity NaN for the device's own (the focus stage has no velocity).
-- ``magnet_acks`` (id, status, time), overwritten as a ring: how each command ended
+  (turns), 2 focus (nm); velocity NaN for the device's own.
+- ``motor_acks`` (id, status, time), overwritten as a ring: how each command ended
   (:class:`Status`).
+- ``motor_limits`` (axis, low, high, max_velocity, start), written once when the devices open:
+  one row per axis the run has.
 
-Both are MatrixBuffers: flock-guarded segments the kernel unlocks when a holder dies, with a
+They are MatrixBuffers: flock-guarded segments the kernel unlocks when a holder dies, with a
 journal that undoes a half-made change, so a process that dies anywhere cannot wedge the
 channel; a waiter polls the acks (every 10 ms) and gives up after its timeout.
 """
@@ -28,12 +30,22 @@ import numpy as np
 from buffers import BufferOverflow, BufferUnderflow, MatrixBuffer, SegmentError
 from magacq.errors import MagacqError
 
-__all__ = ["MAGNET_CHANNEL", "Command", "CommandInbox", "MagnetControl", "MagnetError", "Status"]
+__all__ = [
+    "MOTOR_CHANNEL",
+    "AxisLimits",
+    "Command",
+    "CommandInbox",
+    "MotorControl",
+    "MotorError",
+    "Status",
+]
 
-COMMANDS, ACKS, MOTORS = "magnet_commands", "magnet_acks", "motors"
+COMMANDS, ACKS, LIMITS, MOTORS = "motor_commands", "motor_acks", "motor_limits", "motors"
 #: The channel's MatrixBuffers: name -> columns (the acks ring is created with overwrite).
-MAGNET_CHANNEL = {COMMANDS: 6, ACKS: 3}
+MOTOR_CHANNEL = {COMMANDS: 6, ACKS: 3, LIMITS: 5}
 COMMAND_ROWS, ACK_ROWS = 1024, 256
+LIMIT_ROWS = 3
+#: Axes, in the order of their code in the command rows; the motors columns after time.
 AXES = ("height", "rotation", "focus")
 MOVE_TO, MOVE_BY, STOP = 0, 1, 2
 _POLL_S = 0.01
@@ -49,7 +61,7 @@ class Status(IntEnum):
     STOPPED = 5  # a stop, or a later move of the same axis, ended it first
 
 
-class MagnetError(MagacqError):
+class MotorError(MagacqError):
     """A magnet command was refused, failed, or got no answer."""
 
 
@@ -64,8 +76,21 @@ class Command:
     velocity: float | None
 
 
-class MagnetControl:
-    """Move the magnets of a running acquisition from any process.
+@dataclass(frozen=True)
+class AxisLimits:
+    """What the run's device allows on one axis (unit: mm, turns or nm)."""
+
+    low: float
+    high: float
+    max_velocity: float  # unit/s; inf where the device does not say
+    start: float  # where it was when the devices opened
+
+
+class MotorControl:
+    """Move the magnets (and focus stage) of a running acquisition from any process.
+
+    Each move returns a command id at once; :meth:`wait` blocks until it ended, :meth:`busy`
+    says whether an axis's last move is still going (the protocol engine's DeviceLink).
 
     Parameters
     ----------
@@ -74,7 +99,7 @@ class MagnetControl:
 
     Raises
     ------
-    MagnetError
+    MotorError
         No such run, or it has neither magnets nor a focus stage.
     """
 
@@ -84,17 +109,27 @@ class MagnetControl:
         self.namespace = namespace
         self._bufs: dict[str, MatrixBuffer] = {}
         try:
-            for name in (COMMANDS, ACKS, MOTORS):
+            for name in (COMMANDS, ACKS, LIMITS, MOTORS):
                 self._bufs[name] = MatrixBuffer(create=False, name=name, namespace=namespace)
         except (SegmentError, FileNotFoundError, OSError) as exc:
             self.close()
-            raise MagnetError(f"run {namespace!r} has nothing to move ({exc})") from None
+            raise MotorError(f"run {namespace!r} has no motors to move ({exc})") from None
         self._seen = max(0, self._bufs[MOTORS].rows_written - 1)
         self._latest = np.full(4, math.nan)
+        self._last: dict[str, int] = {}  # axis -> id of its last move
+
+    def limits(self) -> dict[str, AxisLimits]:
+        """The run's axes (those it has) and what each allows; empty until the devices opened."""
+        rows = self._bufs[LIMITS].peak_unsorted()
+        return {
+            AXES[int(a)]: AxisLimits(float(lo), float(hi), float(v), float(s))
+            for a, lo, hi, v, s in rows
+            if np.isfinite(a)
+        }
 
     def _send(self, op: int, axis: str | None, value: float, velocity: float | None) -> int:
         if axis is not None and axis not in AXES:
-            raise MagnetError(f"no magnet axis {axis!r}; the axes are {', '.join(AXES)}")
+            raise MotorError(f"no motor axis {axis!r}; the axes are {', '.join(AXES)}")
         cid = (os.getpid() << 20) + next(self._ids)
         row = np.array(
             [[cid, op, math.nan if axis is None else AXES.index(axis), value,
@@ -103,7 +138,9 @@ class MagnetControl:
         try:
             self._bufs[COMMANDS].write(row)
         except BufferOverflow:
-            raise MagnetError("the magnets' command queue is full: is the run stuck?") from None
+            raise MotorError("the motors' command queue is full: is the run stuck?") from None
+        for ax in AXES if axis is None else (axis,):
+            self._last[ax] = cid
         return cid
 
     def move_to(
@@ -129,7 +166,7 @@ class MagnetControl:
         return cid
 
     def stop(self, *, wait: bool = False, timeout: float = 60.0) -> int:
-        """Halt the magnets (their moves in progress end as STOPPED; a focus move ends alone)."""
+        """Halt the magnets (their moves in progress end as STOPPED)."""
         cid = self._send(STOP, None, math.nan, None)
         if wait:
             self.wait(cid, timeout)
@@ -146,16 +183,32 @@ class MagnetControl:
 
         Raises
         ------
-        MagnetError
+        MotorError
             It was refused, failed, timed out or was stopped, or no answer came in ``timeout``.
         """
         deadline = time.monotonic() + timeout
         while (status := self.status(cid)) is None:
             if time.monotonic() > deadline:
-                raise MagnetError(f"magnet command {cid} got no answer within {timeout:g} s")
+                raise MotorError(f"motor command {cid} got no answer within {timeout:g} s")
             time.sleep(_POLL_S)
-        if status is not Status.DONE:
-            raise MagnetError(f"magnet command {cid} {status.name.lower()} (see the run's log)")
+        _raise_unless_done(cid, status)
+
+    def busy(self, axis: str) -> bool:
+        """Whether the last move sent for ``axis`` (from here) is still going.
+
+        Raises
+        ------
+        MotorError
+            That move was refused, failed, timed out or was stopped.
+        """
+        cid = self._last.get(axis)
+        if cid is None:
+            return False
+        status = self.status(cid)
+        if status is None:
+            return True
+        _raise_unless_done(cid, status)
+        return False
 
     def position(self) -> tuple[float, float, float, float]:
         """The latest sample: (time s, height mm, rotation turns, focus z nm); NaN before any."""
@@ -169,18 +222,29 @@ class MagnetControl:
             buf.close()
         self._bufs.clear()
 
-    def __enter__(self) -> "MagnetControl":
+    def __enter__(self) -> "MotorControl":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
+def _raise_unless_done(cid: int, status: Status) -> None:
+    if status is not Status.DONE:
+        raise MotorError(f"motor command {cid} {status.name.lower()} (see the run's log)")
+
+
 class CommandInbox:
     """The devices process's end of the channel: take commands, acknowledge them."""
 
-    def __init__(self, commands: MatrixBuffer, acks: MatrixBuffer) -> None:
-        self.commands, self.acks = commands, acks
+    def __init__(self, commands: MatrixBuffer, acks: MatrixBuffer, limits: MatrixBuffer) -> None:
+        self.commands, self.acks, self.limits = commands, acks, limits
+
+    def publish_limits(self, limits: dict[str, AxisLimits]) -> None:
+        """What each axis of the run allows, for :meth:`MotorControl.limits` (once, at start)."""
+        rows = [[AXES.index(a), v.low, v.high, v.max_velocity, v.start] for a, v in limits.items()]
+        if rows:
+            self.limits.write(np.asarray(rows, dtype=np.float64))
 
     def take(self) -> list[Command]:
         try:
@@ -189,7 +253,7 @@ class CommandInbox:
             return []
         out = []
         for cid, op, axis, value, velocity, _ in np.asarray(rows, dtype=np.float64):
-            ax = None if math.isnan(axis) or not 0 <= int(axis) < len(AXES) else AXES[int(axis)]
+            ax = None if math.isnan(axis) or int(axis) not in (0, 1, 2) else AXES[int(axis)]
             vel = None if math.isnan(velocity) else float(velocity)
             out.append(Command(int(cid), int(op), ax, float(value), vel))
         return out

@@ -1,0 +1,190 @@
+"""The recorder: its writes against a plain sequential write of the same bytes to the same disk
+(same run), then whole `magacq run`s keeping every frame, and ROI crops, at a camera's rate.
+
+1. Write path, ``--mb`` MiB of 512x512 uint16 frames in stacks of 10: frames copied into a
+   real VideoBuffer (``recorder`` group) and the recorder's loop (claim, ``VideoFile.append`` of
+   the shared-memory view: one HDF5 direct chunk write, release), against the same frames copied
+   into a scratch stack and ``os.write``-n to a plain file; each ends with fsync, so both count
+   bytes on disk, not in the page cache. ``--trials`` rounds, the two in turn (which goes first
+   alternates: the first write of a run is often slow here); ratio recorder / plain per round.
+2. `magacq run` on the replay camera (``--distinct`` sim frames, looped) at ``--fps`` for
+   ``--seconds``, every frame kept (``drop_video``): frames stored, dropped by the ring, video
+   frames written, skipped, and the video's MB/s.
+3. The same in ROI mode with ``--beads`` beads tracked (qi): tracking must stay drop-free.
+
+Run it in the directory whose disk you measure (it writes its files under a temporary directory
+there and removes them). Needs free disk for ``--fps * --seconds`` frames (0.5 MiB each).
+
+    .venv/bin/python benchmarks/bench_recorder.py [--fps 1000] [--seconds 60] [--mb 4096]
+"""
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import yaml
+
+from buffers import VideoBuffer, make_locks
+from magacq.runfile import ROIS_DTYPE, RunFile, VideoFile
+from simulators.driver import SimCamera
+
+SIDE, STACK, ROI = 512, 10, 64
+MAGACQ = str(Path(sys.executable).parent / "magacq")
+
+
+def _plain(path: Path, stacks: np.ndarray, n: int) -> float:
+    """MiB/s of ``n`` stacks copied (as a producer copies frames into the ring) and written with
+    os.write, then fsync."""
+    scratch = np.empty_like(stacks[0])
+    t0 = time.perf_counter()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        for i in range(n):
+            for k, frame in enumerate(stacks[i % len(stacks)]):
+                scratch[k] = frame
+            os.write(fd, scratch)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    seconds = time.perf_counter() - t0
+    path.unlink()
+    return n * stacks[0].nbytes / 2**20 / seconds
+
+
+def _recorder(path: Path, stacks: np.ndarray, n: int) -> float:
+    """MiB/s of ``n`` stacks through a VideoBuffer: frames copied in (as the producer does), then
+    the recorder's loop (claim, one direct chunk write, release), then fsync."""
+    groups = ("recorder",)
+    vb = VideoBuffer(create=True, locks=make_locks(groups=groups), n_stacks=4, width=SIDE,
+                     height=SIDE, n_images=STACK, bits=16, namespace=f"benchrec{os.getpid()}",
+                     groups=groups)  # fmt: skip
+    vf = VideoFile(path, mode="frames", frame_shape=(SIDE, SIDE), dtype="uint16", n_images=STACK)
+    try:
+        t0 = time.perf_counter()
+        for i in range(n):
+            for frame in stacks[i % len(stacks)]:
+                vb.write_image_and_timestamp(frame.T, float(i))  # the API is (width, height)
+            claim = vb.claim_stack(timeout=1.0, group="recorder")
+            assert claim is not None
+            vf.append(claim.stack.T, claim.frame_numbers, claim.timestamps)
+            vf.maybe_flush()
+            vb.release_stack(claim)
+        vf.close()
+        with open(path, "rb+") as f:
+            os.fsync(f.fileno())
+        spent = time.perf_counter() - t0
+    finally:
+        vb.close()
+    path.unlink()
+    return n * stacks[0].nbytes / 2**20 / spent
+
+
+def _record_source(path: Path, distinct: int, beads: int) -> list[list[int]]:
+    """A run file of ``distinct`` sim frames to replay; returns the bead centres."""
+    settings = {"width": SIDE, "height": SIDE, "n_beads": beads, "roi_size": 96, "seed": 2,
+                "fraction_stuck": 0.0}  # fmt: skip
+    with SimCamera(settings) as cam:
+        frames = np.empty((distinct, SIDE, SIDE), cam.dtype)
+        cam.start(distinct)
+        for i in range(distinct):
+            cam.read_frame(frames[i])
+        centres = np.floor(cam.bead_xy_px + 0.5).astype(int).tolist()
+    rf = RunFile(path, {"pixel_size_nm": 100.0}, np.zeros(0, ROIS_DTYPE), with_truth=False,
+                 video_shape=(SIDE, SIDE, "uint16"))  # fmt: skip
+    rf.append_frames(frames, np.arange(distinct), np.arange(distinct) * 1e-3)
+    rf.close({"state": "complete"})
+    return centres
+
+
+def _run(tmp: Path, name: str, source: Path, fps: float, seconds: float, video: dict,
+         beads: list[list[int]], workers: int) -> dict:  # fmt: skip
+    config = {
+        "camera": {"driver": "replay", "settings": {"file": str(source), "loop": True,
+                                                     "frame_rate": fps}},
+        "buffers": {"n_stacks": 64, "images_per_stack": STACK},
+        "tracking": {"workers": workers, "roi_size": ROI, "algorithm": "qi"},
+        "beads": {"rois": beads},
+        "output": {"dir": str(tmp / name), "video": video},
+        "duration": seconds,
+    }  # fmt: skip
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    t0 = time.perf_counter()
+    done = subprocess.run([MAGACQ, "run", str(path)], capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if done.returncode:
+        raise SystemExit(f"{name}: magacq run failed:\n{done.stderr[-2000:]}")
+    run = next(p for p in (tmp / name).glob("*.h5") if not p.name.endswith(".video.h5"))
+    with h5py.File(run, "r") as f:
+        a = dict(f.attrs)
+        first, last = f["frames"]["timestamp"][[0, -1]]
+    video = run.with_name(run.stem + ".video.h5")
+    out = {
+        "stored": int(a["frames_stored"]), "dropped": int(a["frames_dropped"]),
+        "video": int(a["video_frames"]), "skipped": int(a["video_skipped"]),
+        "seconds": float(last - first), "video_mib": video.stat().st_size / 2**20, "wall": wall,
+    }  # fmt: skip
+    shutil.rmtree(tmp / name)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fps", type=float, default=1000.0)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--mb", type=float, default=4096.0, help="MiB per write-path trial")
+    ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--beads", type=int, default=20)
+    ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
+    ap.add_argument("--distinct", type=int, default=50, help="sim frames rendered, then looped")
+    args = ap.parse_args()
+    mp.set_start_method("fork")
+    rng = np.random.default_rng(0)
+    stacks = rng.integers(100, 5000, (8, STACK, SIDE, SIDE), dtype=np.uint16)  # 8 distinct
+    n = max(1, int(args.mb * 2**20 / stacks[0].nbytes))
+    with tempfile.TemporaryDirectory(dir=".", prefix="bench_recorder") as tmp_name:
+        tmp = Path(tmp_name)
+        free = shutil.disk_usage(tmp).free / 2**30
+        print(f"disk: {free:.0f} GiB free in {tmp.resolve().parent}; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
+        print(f"1. write path, {n * stacks[0].nbytes / 2**20:.0f} MiB a trial, stacks of "
+              f"{STACK} {SIDE}x{SIDE} uint16, fsync'd:")  # fmt: skip
+        ratios = []
+        for trial in range(args.trials):
+            if trial % 2:
+                rec = _recorder(tmp / "video.h5", stacks, n)
+                plain = _plain(tmp / "plain.bin", stacks, n)
+            else:
+                plain = _plain(tmp / "plain.bin", stacks, n)
+                rec = _recorder(tmp / "video.h5", stacks, n)
+            ratios.append(rec / plain)
+            print(f"   trial {trial + 1}: plain write {plain:7.0f} MiB/s, recorder {rec:7.0f} "
+                  f"MiB/s, ratio {rec / plain:.3f}")  # fmt: skip
+        print(f"   ratio median {np.median(ratios):.3f} [min {min(ratios):.3f}, max "
+              f"{max(ratios):.3f}] (target >= 0.9)")  # fmt: skip
+        need = args.fps * args.seconds * SIDE * SIDE * 2 / 2**30
+        if need > 0.8 * free:
+            raise SystemExit(f"2.: {need:.0f} GiB of video do not fit: lower --seconds")
+        source = tmp / "source.h5"
+        beads = _record_source(source, args.distinct, args.beads)
+        for name, video in (("frames", {"mode": "frames"}), ("rois", {"mode": "rois"})):
+            r = _run(tmp, name, source, args.fps, args.seconds, video, beads, args.workers)
+            rate = r["stored"] / r["seconds"]
+            print(f"{2 if name == 'frames' else 3}. magacq run, {name}, {args.fps:g} fps x "
+                  f"{args.seconds:g} s, {len(beads)} beads, {args.workers} trackers: stored "
+                  f"{r['stored']} ({rate:.0f} fps), dropped {r['dropped']}, video {r['video']}, "
+                  f"skipped {r['skipped']}, {r['video_mib'] / r['seconds']:.0f} MiB/s of video")
+        print(json.dumps({"ratios": ratios}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""The video file a run's recorder writes beside the run file (HDF5, schema ``magacq.video`` v1).
+
+``<run file stem>.video.h5`` holds one dataset, linked from the run file by an HDF5 external link
+of the same name (so ``h5py.File(run)["video"]`` reads it, the two files side by side):
+
+- ``video`` (mode ``frames``): ``(n, height, width)`` frames in the camera's dtype, as acquired;
+  uncompressed: one chunk per stack (every frame kept) or per frame, written as HDF5 direct
+  chunk writes straight from the shared-memory stack; ``lz4``: one chunk per frame through the
+  Blosc filter (LZ4, bit shuffle; readable with ``import hdf5plugin``);
+- ``roi_video`` (mode ``rois``): ``(n, n_beads, side, side)``, each bead's ROI of each kept frame
+  (the beads of the run file's ``rois`` at the start, in that order);
+- ``video_seq``: seq (the frame's sequence number in the video buffer), timestamp; one row per
+  kept frame, in the order of the dataset.
+
+The run file's ``video_frames`` (frame, timestamp) gives the camera frame of each, and
+``video_skipped`` those the recorder had to leave out. The file is in SWMR mode and flushed every
+``FLUSH_S``: after a crash it holds every frame up to the last flush (read it with ``swmr=True``).
+"""
+
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import h5py
+import numpy as np
+
+from magacq.runfile._run import FLUSH_S
+
+VIDEO_SCHEMA = "magacq.video"
+VIDEO_SCHEMA_VERSION = 1
+VIDEO_SEQ_DTYPE = np.dtype([("seq", "i8"), ("timestamp", "f8")])
+
+
+def video_path(run_path: Path) -> Path:
+    """The video file of the run file ``run_path``."""
+    return run_path.with_name(run_path.stem + ".video.h5")
+
+
+def dataset_name(mode: Literal["frames", "rois"]) -> str:
+    """The video dataset of a recording mode (and of its external link in the run file)."""
+    return "video" if mode == "frames" else "roi_video"
+
+
+def _filter(compression: str) -> dict[str, Any]:
+    if compression == "none":
+        return {}
+    import hdf5plugin
+
+    return dict(hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE))
+
+
+class VideoFile:
+    """The recorder's side: frames appended as they come.
+
+    Parameters
+    ----------
+    path : Path
+        File to create.
+    mode : "frames" or "rois"
+    frame_shape : (height, width)
+    dtype : str
+        The camera's pixel dtype.
+    n_images : int
+        Frames per stack of the video buffer.
+    every : int
+        Every how many frames one is kept (chunks of a stack only when 1).
+    compression : "none" or "lz4"
+    rois : ndarray (n_beads, 5), optional
+        Bead id, x0, x1, y0, y1 (mode ``rois``).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        mode: Literal["frames", "rois"],
+        frame_shape: tuple[int, int],
+        dtype: str,
+        n_images: int,
+        every: int = 1,
+        compression: str = "none",
+        rois: np.ndarray | None = None,
+    ) -> None:
+        self.path, self.mode = path, mode
+        self.rois = None if rois is None else np.asarray(rois, dtype=np.int64).reshape(-1, 5)
+        h, w = frame_shape
+        if mode == "frames":
+            shape = (h, w)
+            per_stack = every == 1 and compression == "none"
+            chunk = (n_images if per_stack else 1, h, w)
+        else:
+            assert self.rois is not None and len(self.rois)
+            side = int(self.rois[0, 2] - self.rois[0, 1])
+            shape = (len(self.rois), side, side)
+            chunk = (1, *shape)
+        self.direct = compression == "none" and mode == "frames"
+        self._chunk_frames = chunk[0]
+        self._f = h5py.File(path, "w", libver="latest")
+        self._f.attrs.update(
+            {"schema": VIDEO_SCHEMA, "schema_version": VIDEO_SCHEMA_VERSION, "mode": mode,
+             "every": every, "compression": compression}
+        )  # fmt: skip
+        self.data = self._f.create_dataset(
+            dataset_name(mode), shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
+            chunks=chunk, **_filter(compression),
+        )  # fmt: skip
+        self.seq = self._f.create_dataset(
+            "video_seq", shape=(0,), maxshape=(None,), dtype=VIDEO_SEQ_DTYPE, chunks=(4096,)
+        )
+        self._f.swmr_mode = True
+        self._last_flush = time.monotonic()
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.data.shape[0])
+
+    def append(self, frames: np.ndarray, seqs: np.ndarray, timestamps: np.ndarray) -> None:
+        """Frames ``(k, height, width)`` of one stack (a zero-copy view is fine) and their
+        sequence numbers and timestamps. A whole stack in per-stack chunks is one direct write."""
+        k = len(frames)
+        if k == 0:
+            return
+        n = self.n_frames
+        self.data.resize((n + k, *self.data.shape[1:]))
+        if self.mode == "rois":
+            self.data[n:] = _crops(frames, self.rois)
+        elif self.direct and n % self._chunk_frames == 0 and k == self._chunk_frames:
+            self.data.id.write_direct_chunk((n, 0, 0), np.ascontiguousarray(frames))
+        elif self.direct and self._chunk_frames == 1:
+            for i in range(k):
+                self.data.id.write_direct_chunk((n + i, 0, 0), np.ascontiguousarray(frames[i]))
+        else:
+            self.data[n:] = frames
+        rows = np.empty(k, VIDEO_SEQ_DTYPE)
+        rows["seq"], rows["timestamp"] = seqs, timestamps
+        m = self.seq.shape[0]
+        self.seq.resize((m + k,))
+        self.seq[m:] = rows
+
+    def maybe_flush(self, force: bool = False) -> bool:
+        """Flush if ``FLUSH_S`` passed since the last flush (or ``force``); True if it did."""
+        now = time.monotonic()
+        if force or now - self._last_flush >= FLUSH_S:
+            self._f.flush()
+            self._last_flush = now
+            return True
+        return False
+
+    def close(self) -> None:
+        self._f.flush()
+        self._f.close()
+
+
+def _crops(frames: np.ndarray, rois: np.ndarray) -> np.ndarray:
+    """``(k, n_beads, side, side)`` ROIs of each frame."""
+    side = int(rois[0, 2] - rois[0, 1])
+    out = np.empty((len(frames), len(rois), side, side), dtype=frames.dtype)
+    for b, (_, x0, x1, y0, y1) in enumerate(rois):
+        out[:, b] = frames[:, y0:y1, x0:x1]
+    return out
