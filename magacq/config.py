@@ -162,6 +162,48 @@ class BeadsConfig(_Section):
         return value
 
 
+class ZLockConfig(_Section):
+    """Z-lock: the focus stage follows a stuck reference bead so its Z-LUT z stays at a target."""
+
+    bead: int = Field(ge=0, description="Id of the reference (stuck) bead the focus follows.")
+    interval_s: float = Field(
+        0.5, gt=0, le=600, description="Seconds between corrections (z averaged over each)."
+    )
+    gain: float = Field(0.7, gt=0, le=1, description="Fraction of the z error corrected a step.")
+    deadband_nm: float = Field(5.0, ge=0, description="No correction for an error this small.")
+    max_step_nm: float = Field(200.0, gt=0, description="Largest focus move of one correction.")
+    target_nm: float | None = Field(
+        None, description="The z to hold; null: the bead's z when the lock engages."
+    )
+    timeout_s: float = Field(
+        5.0, gt=0, description="A focus move not done in this long switches the lock off."
+    )
+
+
+class XYLockConfig(_Section):
+    """XY-lock: an ROI is re-centred once its bead's mean position is off its centre."""
+
+    threshold_px: float = Field(
+        2.0, gt=0, description="Re-centre once the bead is this far from its ROI's centre, px."
+    )
+    window_s: float = Field(
+        0.5, gt=0, le=600, description="Seconds the bead's position is averaged over."
+    )
+
+
+class LocksConfig(_Section):
+    """Locks for hours-long runs, run by the protocol process (never in the frame loop);
+    each is off unless given. Every action is an event of the run file."""
+
+    z_lock: ZLockConfig | None = Field(None, description="Focus feedback on a reference bead.")
+    xy_lock: XYLockConfig | None = Field(None, description="ROIs follow their beads.")
+
+    @property
+    def any(self) -> bool:
+        """Some lock is on."""
+        return self.z_lock is not None or self.xy_lock is not None
+
+
 class VideoConfig(_Section):
     """Raw video kept by the recorder process, straight from the video buffer's stacks."""
 
@@ -266,6 +308,9 @@ class RunConfig(_Section):
     calibration: CalibrationConfig | None = Field(
         None, description="The focus sweep of `magacq calibrate`."
     )
+    locks: LocksConfig = Field(
+        default_factory=LocksConfig, description="Z-lock and XY-lock for long runs (off)."
+    )
     protocol: Protocol | None = Field(
         None,
         description="The experiment program: steps, a recipe (force_extension, rotation_curve, "
@@ -283,6 +328,14 @@ class RunConfig(_Section):
             bad = [r for r in self.beads.reference if r >= len(self.beads.rois)]
             if bad:
                 raise ValueError(f"beads.reference {bad} are not ids of beads.rois")
+        z = self.locks.z_lock
+        if z is not None:
+            if self.focus_stage is None:
+                raise ValueError("locks.z_lock needs a focus_stage")
+            if self.tracking.zlut is None:
+                raise ValueError("locks.z_lock needs tracking.zlut (the bead's z)")
+            if self.beads.rois and z.bead >= len(self.beads.rois):
+                raise ValueError(f"locks.z_lock.bead {z.bead} is not an id of beads.rois")
         return self
 
 

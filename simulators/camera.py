@@ -80,8 +80,14 @@ class SimCameraSettings(DeviceSettings):
     )
     temperature_k: float = Field(296.0, gt=0)
     viscosity_pn_s_per_nm2: float = Field(1e-9, gt=0)
-    drift_nm_per_s: tuple[float, float, float] = (0.5, 0.3, 0.2)
-    drift_diffusion_nm2_per_s: float = Field(0.1, ge=0)
+    drift_nm_per_s: tuple[float, float, float] = Field(
+        (0.5, 0.3, 1.7),
+        description="stage drift x, y, z in nm per (simulated) second; the default is a real "
+        "stage's: 1.8 and 1.1 um/h in x, y, 100 nm/min in focus",
+    )
+    drift_diffusion_nm2_per_s: float = Field(
+        0.1, ge=0, description="random walk of the drift, per axis"
+    )
     # faults and bookkeeping
     error_rate: float = Field(0.0, ge=0, le=1, description="fraction of reads failing")
     truth_frames: int = Field(100_000, ge=1, description="ground-truth records kept")

@@ -19,7 +19,8 @@ Public API
   :func:`allan_variance`, :func:`camera_allan_variance`.
 - :func:`equipartition_force` (:class:`EquipartitionForce`): ``kT (l + R) / <dx^2>``.
 - :func:`calibrate_force` (:class:`ForceCalibration`): all three on one trace.
-- :func:`correct_drift`: subtract the reference beads' mean motion; :func:`correlated_mean`.
+- :func:`correct_drift`: subtract the reference beads' mean motion (:func:`reference_drift`);
+  :func:`correlated_mean`.
 - :func:`fit_wlc` (:class:`WLCFit`), :func:`wlc_force`: worm-like chain.
 - :func:`fit_rotation_curve` (:class:`RotationFit`, :class:`BucklingFit`): hat curves.
 - Figures (matplotlib): :func:`plot_spectrum`, :func:`plot_allan`, :func:`plot_force_extension`,
@@ -28,7 +29,7 @@ Public API
 
 from magacq.analysis._allan import AllanFit, allan_variance, camera_allan_variance, fit_allan
 from magacq.analysis._calibration import ForceCalibration, calibrate_force
-from magacq.analysis._drift import correct_drift
+from magacq.analysis._drift import correct_drift, reference_drift
 from magacq.analysis._equipartition import EquipartitionForce, equipartition_force
 from magacq.analysis._figures import (
     plot_allan,
@@ -54,6 +55,7 @@ __all__ = [
     "camera_allan_variance",
     "camera_psd",
     "correct_drift",
+    "reference_drift",
     "correlated_mean",
     "equipartition_force",
     "fit_allan",

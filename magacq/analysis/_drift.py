@@ -1,8 +1,35 @@
 """Drift correction: subtract the mean motion of stuck reference beads."""
 
+import warnings
+
 import numpy as np
 
-__all__ = ["correct_drift"]
+__all__ = ["correct_drift", "reference_drift"]
+
+
+def reference_drift(references: np.ndarray, origin: np.ndarray | None = None) -> np.ndarray:
+    """The reference beads' mean motion, frame by frame.
+
+    Parameters
+    ----------
+    references : (n_ref, n_frames) array
+        Positions (nm) of stuck reference beads, one axis; NaN where a bead was lost.
+    origin : (n_ref,) array, optional
+        Each reference's zero (e.g. its first position, for a drift computed as frames come);
+        default: its mean over these frames.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_frames,)`` mean of the references' displacements; NaN where all are NaN.
+    """
+    refs = np.atleast_2d(np.asarray(references, dtype=np.float64))
+    if origin is None:
+        origin = np.nanmean(refs, axis=1)
+    centred = refs - np.asarray(origin, dtype=np.float64).reshape(-1, 1)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # frames where every reference is NaN
+        return np.nanmean(centred, axis=0)
 
 
 def correct_drift(traces: np.ndarray, references: np.ndarray) -> np.ndarray:
@@ -28,7 +55,4 @@ def correct_drift(traces: np.ndarray, references: np.ndarray) -> np.ndarray:
         return traces.copy()
     if refs.shape[-1] != traces.shape[-1]:
         raise ValueError(f"{refs.shape[-1]} reference frames for {traces.shape[-1]} bead frames")
-    centred = refs - np.nanmean(refs, axis=1, keepdims=True)
-    with np.errstate(invalid="ignore"):
-        drift = np.nanmean(np.where(np.isfinite(centred), centred, np.nan), axis=0)
-    return traces - drift
+    return traces - reference_drift(refs)

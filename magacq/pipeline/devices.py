@@ -218,7 +218,7 @@ class MotionFault(Exception):
     """The motion thread hit a motor fault: the run ends with its message."""
 
 
-_NO_MAGNETS = (np.nan, np.nan)
+_NO_MAGNETS = (np.nan, np.nan, np.nan)
 
 
 def _start_motion(

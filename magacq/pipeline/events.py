@@ -1,10 +1,10 @@
-"""The ``events`` MatrixBuffer: the protocol's actions on their way to the run file.
+"""The ``events`` MatrixBuffer: the protocol's and the locks' actions on their way to the file.
 
 Rows are float64: time (host ``time.monotonic()``), action index, source step index, action kind
-(:data:`ACTIONS`), phase (0 start, 1 end), height mm, rotation turns, focus nm (where the action
-leaves each axis; NaN where unknown), nominal force pN, and the label's UTF-8 bytes in
-:data:`LABEL_WORDS` columns. The writer adds each event's frame: the first frame taken at or
-after it.
+(:data:`ACTIONS`), phase (:data:`PHASES`: 0 start, 1 end, 2 off: a lock switched off), height
+mm, rotation turns, focus nm (where the action leaves each axis; NaN where unknown), nominal
+force pN, and the label's UTF-8 bytes in :data:`LABEL_WORDS` columns. The writer adds each
+event's frame: the first frame taken at or after it.
 """
 
 import numpy as np
@@ -12,7 +12,8 @@ import numpy as np
 from magacq.runfile import EVENTS_DTYPE
 
 EVENTS = "events"
-ACTIONS = ("move", "ramp", "hold", "mark")
+ACTIONS = ("move", "ramp", "hold", "mark", "zlock", "xylock")
+PHASES = (b"start", b"end", b"off")
 LABEL_BYTES = EVENTS_DTYPE["label"].itemsize
 LABEL_WORDS = LABEL_BYTES // 8
 EVENT_COLUMNS = 9 + LABEL_WORDS
@@ -34,7 +35,7 @@ def event_records(rows: np.ndarray, frames: np.ndarray) -> np.ndarray:
     out["step"] = rows[:, 1]
     out["source"] = rows[:, 2]
     out["action"] = np.array([a.encode() for a in ACTIONS])[rows[:, 3].astype(int)]
-    out["kind"] = np.where(rows[:, 4] == 0, b"start", b"end")
+    out["kind"] = np.array(PHASES)[rows[:, 4].astype(int)]
     out["magnet_mm"], out["turns"], out["focus_nm"], out["force_pn"] = rows[:, 5:9].T
     words = np.ascontiguousarray(rows[:, 9:], dtype=np.float64)
     out["label"] = words.view(f"S{LABEL_BYTES}").reshape(-1)

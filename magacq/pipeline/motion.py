@@ -5,7 +5,7 @@ It never runs in the frame loop: it executes commands from the motors' channel
 its end (or its timeout), and
 samples magnet height, rotation and focus z with host timestamps into the ``motors``
 MatrixBuffer: at ``sample_hz`` while anything moves, at 10 Hz at rest. The frame loop reads
-:attr:`MotionThread.latest` (the newest sample) for each frame's row, and :attr:`error` to end
+:attr:`MotionThread.latest` (height, rotation, focus) for each frame's row, and :attr:`error` to end
 the run when a motor fails.
 """
 
@@ -74,7 +74,7 @@ class MotionThread(threading.Thread):
         self.rows = BatchedRows(motors)
         self.period = 1.0 / sample_hz
         self.move_timeout_s = move_timeout_s
-        self.latest: tuple[float, float] = (math.nan, math.nan)
+        self.latest: tuple[float, float, float] = (math.nan, math.nan, math.nan)
         self.error: str | None = None
         self._halt = threading.Event()
         self._pending: list[_Pending] = []
@@ -128,7 +128,7 @@ class MotionThread(threading.Thread):
             h, r = self.magnets.positions()
         if self.focus is not None:
             z = self.focus.position_nm
-        self.latest = (h, r)
+        self.latest = (h, r, z)
         self.rows.add(now, h, r, z)
         return now
 

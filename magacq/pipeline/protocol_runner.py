@@ -9,14 +9,16 @@ supervisor then stops the run with the reason, everything acquired saved.
 
 import logging
 import math
+import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from buffers import BufferOverflow, MatrixBuffer
-from magacq.pipeline.events import ACTIONS, EVENT_COLUMNS, EVENTS, encode_label
+from magacq.pipeline.events import ACTIONS, EVENT_COLUMNS, EVENTS, PHASES, encode_label
 from magacq.pipeline.motor_channel import MotorControl, MotorError
 from magacq.pipeline.status import RunStats
 from magacq.pipeline.wiring import RunWiring
@@ -38,34 +40,40 @@ class EventRows:
 
     def __init__(self, buf: MatrixBuffer, stats: RunStats) -> None:
         self.buf, self.stats = buf, stats
+        self._lock = threading.Lock()  # the protocol and the locks' thread both write
 
     def event(self, phase: str, index: int, action: Action) -> None:
         targets = dict(action.at)
-        row = np.empty((1, EVENT_COLUMNS))
-        row[0, :9] = (
-            time.monotonic(),
-            index,
-            action.step,
-            ACTIONS.index(action.kind),
-            0 if phase == "start" else 1,
-            targets.get("height", math.nan),
-            targets.get("rotation", math.nan),
-            targets.get("focus", math.nan),
-            action.force_pn,
-        )
-        row[0, 9:] = encode_label(action.label)
-        deadline = time.monotonic() + 5.0
-        while True:
-            try:
-                self.buf.write(row)
-                break
-            except BufferOverflow:  # the writer is behind; it drains every 0.1 s
-                if time.monotonic() > deadline:
-                    raise ProtocolError("the events buffer stayed full for 5 s") from None
-                time.sleep(0.01)
+        self._write(
+            index, action.step, action.kind, phase, targets.get("height", math.nan),
+            targets.get("rotation", math.nan), targets.get("focus", math.nan), action.force_pn,
+            action.label,
+        )  # fmt: skip
         if phase == "start":
             self.stats.set("protocol_action", index + 1)
             self.stats.set("protocol_started", time.monotonic())
+
+    def lock(self, kind: str, phase: str, focus_nm: float, label: str) -> None:
+        """A lock's action (``kind`` zlock or xylock; ``phase`` start: a correction, off: the
+        lock switched off), ``focus_nm`` where it leaves the focus."""
+        self._write(-1, -1, kind, phase, math.nan, math.nan, focus_nm, math.nan, label)
+
+    def _write(self, index: int, source: int, kind: str, phase: str, height: float,
+               rotation: float, focus: float, force: float, label: str) -> None:  # fmt: skip
+        with self._lock:  # the protocol and the locks' thread both write
+            row = np.empty((1, EVENT_COLUMNS))
+            row[0, :9] = (time.monotonic(), index, source, ACTIONS.index(kind),
+                          PHASES.index(phase.encode()), height, rotation, focus, force)  # fmt: skip
+            row[0, 9:] = encode_label(label)
+            deadline = time.monotonic() + 5.0
+            while True:
+                try:
+                    self.buf.write(row)
+                    break
+                except BufferOverflow:  # the writer is behind; it drains every 0.1 s
+                    if time.monotonic() > deadline:
+                        raise ProtocolError("the events buffer stayed full for 5 s") from None
+                    time.sleep(0.01)
 
 
 class ChannelLink:
@@ -90,20 +98,50 @@ class ChannelLink:
 
 
 def run_protocol(wiring: RunWiring) -> None:
-    """Entry point of the protocol process."""
+    """Entry point of the protocol process: the run's protocol and its locks (a thread,
+    :class:`~magacq.pipeline.lock_runner.LockThread`); with locks only, it runs them until the
+    run stops."""
+    from magacq.pipeline.lock_runner import LockThread
+
     wiring.enter_child("protocol")
+    stats = wiring.stats
+    events = MatrixBuffer(create=False, locks=wiring.locks, name=EVENTS, namespace=wiring.namespace)
+    rows = EventRows(events, stats)
+
+    def stopped() -> bool:
+        return wiring.protocol_stop.is_set() or wiring.stop.is_set()
+
+    locks = LockThread(wiring, rows, stopped) if wiring.feedback is not None else None
+    if locks is not None:
+        locks.start()
+    try:
+        failed = False
+        if wiring.protocol is not None:  # the run ends with it
+            failed = _run_plan(wiring, rows, stopped)
+        else:  # locks only: until the run stops
+            while locks is not None and locks.is_alive() and not stopped():
+                locks.join(0.1)
+    finally:
+        wiring.protocol_stop.set()  # the locks end with the protocol
+        if locks is not None:
+            locks.join(5.0)
+        events.close()
+    if locks is not None and locks.error is not None:
+        wiring.events.put(("error", "protocol", f"the locks failed: {locks.error}"))
+        failed = True
+    if failed:
+        raise SystemExit(1)
+
+
+def _run_plan(wiring: RunWiring, rows: EventRows, stopped: Callable[[], bool]) -> bool:
+    """Execute the run's protocol to its end; True when it failed (reported to the supervisor)."""
     spec = wiring.protocol
     assert spec is not None
     stats = wiring.stats
     stats.set("protocol_actions", len(spec.plan.actions))
     stats.set("protocol_seconds", spec.plan.seconds)
-    events = MatrixBuffer(create=False, locks=wiring.locks, name=EVENTS, namespace=wiring.namespace)
     control = MotorControl(wiring.namespace)
-    link = ChannelLink(control)
-    def stopped() -> bool:
-        return wiring.protocol_stop.is_set() or wiring.stop.is_set()
-
-    runner = Runner(link, EventRows(events, stats), spec.devices, spec.plan.forces, stopped=stopped)
+    runner = Runner(ChannelLink(control), rows, spec.devices, spec.plan.forces, stopped=stopped)
     failed = False
     try:
         if spec.plan.script is not None:
@@ -131,9 +169,7 @@ def run_protocol(wiring: RunWiring) -> None:
         except (ProtocolError, MotorError) as exc:
             logger.warning("magnets not parked: %s", exc)
         control.close()
-        events.close()
-    if failed:
-        raise SystemExit(1)
+    return failed
 
 
 def _latest_of(wiring: RunWiring):  # noqa: ANN202 - a closure for ProtocolApi

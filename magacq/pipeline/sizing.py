@@ -96,7 +96,7 @@ def buffer_sizes(
         hz = cfg.magnets.sample_hz if cfg.magnets is not None else 100.0
         rows["motors"] = int(max(10_000, 20 * hz))  # the writer drains it at 10 Hz
         rows |= {COMMANDS: COMMAND_ROWS, ACKS: ACK_ROWS, LIMITS: LIMIT_ROWS}
-    if cfg.protocol is not None:
+    if cfg.protocol is not None or cfg.locks.any:
         rows[EVENTS] = EVENT_ROWS
     if cfg.output.video.mode != "none":  # the recorder's kept / skipped frames
         rows["recorded"] = frame_rows

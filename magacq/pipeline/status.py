@@ -67,6 +67,10 @@ _FIELDS = (
     "protocol_action",  # 1-based index of the action under way; 0 before the first
     "protocol_started",  # time.monotonic() when that action started
     "protocol_parking",  # time.monotonic() when the protocol began parking the magnets
+    "zlock_state",  # 0 no Z-lock, 1 on, -1 switched off by a focus fault
+    "zlock_error_nm",  # the reference bead's z minus its target at the last update
+    "zlock_last_nm",  # the last focus correction, nm
+    "xylock_moves",  # ROIs re-centred by the XY-lock
 )
 MAX_WORKERS = 64
 
@@ -167,6 +171,8 @@ class StatusView:
                           f"{int(s['video_skipped']):,} (lag {int(s['recorder_lag'])} stacks)")
         if s["protocol_t0"]:
             table.add_row("protocol", self.protocol_step(), "left", _clock(self.protocol_left()))
+        if s["zlock_state"] or s["xylock_moves"]:
+            table.add_row("z-lock", self.zlock(), "ROI moves", str(int(s["xylock_moves"])))
         if self.duration:
             self._progress.update(self._task, completed=min(self.duration, self.elapsed()))
             return Group(table, self._progress)
@@ -177,6 +183,16 @@ class StatusView:
 
     def elapsed(self) -> float:
         return time.monotonic() - self._t0
+
+    def zlock(self) -> str:
+        """The Z-lock's state: ``on, error 1.2 nm, last step -8.0 nm``, or why it is off."""
+        state = self.stats.get("zlock_state")
+        if state < 0:
+            return "OFF (focus fault, see the log)"
+        if state == 0:
+            return "off"
+        return (f"on, error {self.stats.get('zlock_error_nm'):.1f} nm, last step "
+                f"{self.stats.get('zlock_last_nm'):.1f} nm")  # fmt: skip
 
     def protocol_step(self) -> str:
         """The protocol's action under way: ``3/30 hold 30 s``."""
@@ -201,6 +217,8 @@ class StatusView:
             if s["protocol_t0"]
             else ""
         )
+        if s["zlock_state"]:
+            protocol += f", z-lock {self.zlock()}"
         return (
             f"frames {int(s['frames'])} ({self.fps():.0f} fps), buffer "
             f"{100 * s['buffer_level']:.0f}%, dropped {int(s['dropped'])}, stacks tracked "

@@ -50,6 +50,7 @@ from magacq.pipeline.wiring import (
     LOCK_NAMES,
     MATRICES,
     VIDEO_GROUPS,
+    LocksSpec,
     ProtocolSpec,
     RunWiring,
     control_primitives,
@@ -247,6 +248,23 @@ def protocol_spec(cfg: RunConfig, config_path: Path, devices: Devices) -> Protoc
     plan = expand(cfg.protocol, devices, base=base)
     timeout = plan.script.timeout_s if plan.script is not None else None
     return ProtocolSpec(plan=plan, devices=devices, base=str(base), timeout_s=timeout)
+
+
+def locks_spec(cfg: RunConfig) -> LocksSpec | None:
+    """The run's locks for the protocol process (None without any); the focus stage's sign
+    comes from the Z-LUT file's ``stage_moves`` (how its z was defined)."""
+    if not cfg.locks.any:
+        return None
+    sign = 1.0
+    if cfg.locks.z_lock is not None:
+        import h5py
+
+        from magacq.protocol import stage_sign
+
+        with h5py.File(cfg.tracking.zlut, "r") as f:
+            sign = stage_sign(str(f.attrs.get("stage_moves", "objective")))
+    dump = cfg.locks.model_dump(mode="json")
+    return LocksSpec(z_lock=dump["z_lock"], xy_lock=dump["xy_lock"], sign=sign)
 
 
 def place_rois(cfg: RunConfig, geometry: dict[str, Any], image: np.ndarray | None) -> list:
@@ -660,6 +678,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                     else None
                 ),
                 protocol=protocol,
+                feedback=locks_spec(cfg),
                 writer={
                     "path": str(path),
                     "attrs": {
@@ -668,6 +687,9 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                         "n_beads": len(rois),
                     },
                     "rois": rois_table,
+                    "references": list(cfg.beads.reference),
+                    "xy_lock": cfg.locks.xy_lock is not None,
+                    **({"z_sign": locks_spec(cfg).sign} if cfg.locks.z_lock is not None else {}),
                 },
                 recorder=(
                     {"path": str(video_path(path)), "video": video.model_dump(mode="json")}
@@ -731,7 +753,8 @@ def _supervise(run: Run, cfg: RunConfig, console: Console, signals: StopSignals)
                 end = None if cfg.duration is None else t0 + cfg.duration
                 view.restart_clock()
                 published.state = ACQUIRING
-            want_protocol = run.wiring.protocol is not None and run.protocol is None
+            wanted = run.wiring.protocol is not None or run.wiring.feedback is not None
+            want_protocol = wanted and run.protocol is None
             if want_protocol and started and run.wiring.stats.get("frames") > 0:
                 run.start_protocol()  # once frames are stored: each event gets its frame
             if run.protocol_done:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Semaphore
-from typing import Any, TypedDict
+from typing import Any, Required, TypedDict
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from magacq.protocol import Devices, Plan
 #: MatrixBuffers of a run: name -> columns.
 MATRICES = {
     "positions": 8,  # time, frame, bead_id, x_nm, y_nm, z_nm, flag, t_written
-    "frames": 5,  # camera frame, timestamp, buffer sequence number, magnet height, rotation
+    "frames": 6,  # camera frame, timestamp, buffer sequence number, magnet height, rotation, focus
     "dropped": 3,  # camera frame, timestamp, reason
     # camera frame, bead_id, x_nm, y_nm, z_nm, force_pn, extension_nm, magnet height, rotation,
     # the simulator's own bead index
@@ -105,12 +105,26 @@ class RecorderSpec(TypedDict):
     video: dict[str, Any]  # VideoConfig.model_dump(mode="json")
 
 
-class WriterSpec(TypedDict):
-    """The run file: path, root attributes written at creation, the bead ROIs table."""
+class WriterSpec(TypedDict, total=False):
+    """The run file: path, root attributes written at creation, the bead ROIs table; what the
+    locks change in it."""
 
-    path: str
-    attrs: dict[str, Any]
-    rois: np.ndarray  # magacq.runfile.ROIS_DTYPE
+    path: Required[str]
+    attrs: Required[dict[str, Any]]
+    rois: Required[np.ndarray]  # magacq.runfile.ROIS_DTYPE
+    z_sign: float  # a Z-lock's run: tracked z goes into the sample's frame (stage_sign)
+    xy_lock: bool  # ROIs move: record each in roi_moves
+    references: list[int]  # reference beads: the live drift table
+
+
+@dataclass(frozen=True)
+class LocksSpec:
+    """The locks the protocol process runs: ``config.LocksConfig`` dumped, and the stage's
+    sign (:func:`magacq.protocol.stage_sign`)."""
+
+    z_lock: dict[str, Any] | None
+    xy_lock: dict[str, Any] | None
+    sign: float
 
 
 def control_primitives(
@@ -162,6 +176,7 @@ class RunWiring:
     focus_stage: DeviceSpec | None = None  # opened by the devices process, sampled into motors
     magnets: "MagnetsSpec | None" = None  # opened by the devices process, moved on command
     protocol: ProtocolSpec | None = None  # run by the protocol process
+    feedback: LocksSpec | None = None  # the locks (Z, XY): run by the protocol process too
     supervisor_pid: int = field(default_factory=os.getpid)
     recorder: RecorderSpec | None = None  # None: no video kept
 

@@ -11,13 +11,17 @@ from pathlib import Path
 import numpy as np
 
 from buffers import BufferUnderflow, MatrixBuffer, remove_stale_segments
+from magacq.analysis import reference_drift
 from magacq.pipeline.events import EVENT_COLUMNS, EVENTS, event_records
 from magacq.pipeline.motor_channel import MOTOR_CHANNEL
 from magacq.pipeline.wiring import RunWiring
+from magacq.protocol import sample_z
 from magacq.runfile import (
+    DRIFT_DTYPE,
     DROPPED_DTYPE,
     FRAMES_DTYPE,
     MOTORS_DTYPE,
+    ROI_MOVES_DTYPE,
     ROIS_DTYPE,
     TRACKS_DTYPE,
     TRUTH_DTYPE,
@@ -87,6 +91,7 @@ def run_writer(wiring: RunWiring) -> None:
             with_truth="truth" in buffers,
             with_motors="motors" in buffers,
             with_events=EVENTS in buffers,
+            with_locks=bool(spec.get("xy_lock")),
             video_link=(
                 (Path(rec["path"]).name, dataset_name(rec["video"]["mode"])) if rec else None
             ),
@@ -96,10 +101,12 @@ def run_writer(wiring: RunWiring) -> None:
         for buf in buffers.values():
             buf.close()
         raise SystemExit(1) from None
+    rf.tables["tracks"].attrs["z_frame"] = "sample" if spec.get("z_sign") else "lut"
     rois = _RoiRecorder(wiring, rf)
     every = int(rec["video"]["every"]) if rec else 1
     latency = _Latency()
-    fmap = _FrameMap()
+    fmap = _FrameMap(spec.get("z_sign"))
+    drift = _Drift(rf, spec.get("references", []))
     stats = wiring.stats
     failed = None
     orphaned_at: float | None = None
@@ -111,15 +118,15 @@ def run_writer(wiring: RunWiring) -> None:
                 wiring.stop_all()
             elif orphaned_at is not None and time.monotonic() - orphaned_at > _ORPHAN_DRAIN_S:
                 finishing = True
-            _drain(rf, buffers, latency, fmap, stats.get("acquiring"))
-            rois.update()
+            _drain(rf, buffers, latency, fmap, drift, stats.get("acquiring"))
+            rois.update(fmap.newest + 1)
             p50, p99, pmax = latency.recent()
             stats.set("latency_p50", p50)
             stats.set("latency_p99", p99)
             stats.set("latency_max", pmax)
             rf.maybe_flush()
             if finishing:
-                _drain(rf, buffers, latency, fmap, stats.get("acquiring"), final=True,
+                _drain(rf, buffers, latency, fmap, drift, stats.get("acquiring"), final=True,
                        every=every)
                 break
     except BaseException as exc:  # keep what we have: the file is closed below
@@ -204,12 +211,19 @@ def _start_attrs(acquiring: float, first_timestamp: float | None) -> dict[str, f
 
 
 class _FrameMap:
-    """Buffer sequence number -> camera frame number, from the ``frames`` rows; and host time
-    -> the first frame taken at or after it (for events), through the camera clock's offset
-    from the host's at the start (first frame's timestamp - ``acquiring``)."""
+    """Buffer sequence number -> camera frame number (and focus), from the ``frames`` rows; and
+    host time -> the first frame taken at or after it (for events), through the camera clock's
+    offset from the host's at the start (first frame's timestamp - ``acquiring``).
 
-    def __init__(self) -> None:
+    ``z_sign`` (a Z-lock's run: :func:`magacq.protocol.stage_sign`) puts tracked z into the
+    sample's frame (:meth:`sample_frame`); None leaves it the Z-LUT's."""
+
+    def __init__(self, z_sign: float | None = None) -> None:
         self.frame = np.empty(0, dtype=np.int64)
+        self.focus = np.empty(0)
+        self.z_sign = z_sign
+        self.focus0: float | None = None
+        self.newest = -1
         self.stamp = np.empty(0)
         self.listed: list[np.ndarray] = []  # frames in video_frames or video_skipped
         self.n = 0
@@ -229,6 +243,12 @@ class _FrameMap:
             self.stamp = _grown(self.stamp, size, np.nan)
         self.frame[seq] = rows[:, 0].astype(np.int64)
         self.stamp[seq] = rows[:, 1]
+        self.newest = max(self.newest, int(rows[:, 0].max()))
+        fn = rows[:, 0].astype(np.int64)
+        self.focus = _grown(self.focus, max(len(self.focus), int(fn.max()) + 1), np.nan)
+        self.focus[fn] = rows[:, 5]
+        if self.focus0 is None and np.isfinite(rows[0, 5]):
+            self.focus0 = float(rows[0, 5])
         self.n = max(self.n, need)
         if self.first_timestamp is None:
             self.first_timestamp = float(rows[0, 1])
@@ -245,6 +265,16 @@ class _FrameMap:
         ok = k < len(host)
         out[ok] = self.recent[k[ok], 0].astype(np.int64)
         return out
+
+    def sample_frame(self, rows: np.ndarray) -> None:
+        """Position rows (frame numbers mapped) with z in the sample's frame, in place."""
+        if self.z_sign is None or self.focus0 is None:
+            return
+        fn = rows[:, 1].astype(np.int64)
+        focus = np.full(len(fn), np.nan)
+        ok = (fn >= 0) & (fn < len(self.focus))
+        focus[ok] = self.focus[fn[ok]]
+        rows[:, 5] = sample_z(rows[:, 5], focus, self.focus0, self.z_sign)
 
     def unlisted(self, every: int) -> np.ndarray:
         """Rows (frame, timestamp) of stored frames the video should hold (every ``every``-th)
@@ -289,6 +319,7 @@ def _drain(
     buffers: dict[str, MatrixBuffer],
     latency: _Latency,
     fmap: _FrameMap,
+    drift: "_Drift",
     acquiring: float,
     final: bool = False,
     every: int = 1,
@@ -303,7 +334,7 @@ def _drain(
             rows = _read(buffers[name])
             if name == "frames":
                 fmap.add(rows)
-                rows = rows[:, [0, 1, 3, 4]] if len(rows) else rows  # not the sequence number
+                rows = rows[:, [0, 1, 3, 4, 5]] if len(rows) else rows  # not the sequence number
             rf.append(name, to_records(rows, dtype))
     if "recorded" in buffers:  # seq, timestamp, skipped: the camera frame for the seq
         rows = fmap.resolve("recorded", _read(buffers["recorded"]), 0, final)
@@ -319,7 +350,10 @@ def _drain(
         latency.add(rows)
     rows = fmap.resolve("positions", rows, 1, final)
     if len(rows):
+        fmap.sample_frame(rows)
         rf.append("tracks", to_records(rows[:, :7], TRACKS_DTYPE))
+        drift.add(rows)
+        drift.add(rows)
     if EVENTS in buffers:
         _drain_events(rf, _read(buffers[EVENTS]), fmap, acquiring, final)
 
@@ -339,6 +373,46 @@ def _drain_events(
     rf.append("events", event_records(rows[known], frame[known]))
 
 
+class _Drift:
+    """The ``drift`` table, live: per frame, the mean motion of the reference beads (x, y, z
+    from each one's first tracked position; :func:`magacq.analysis.reference_drift`). Without
+    references it stays empty, and its ``references`` attribute says so."""
+
+    def __init__(self, rf: RunFile, references: list[int]) -> None:
+        self.rf, self.refs = rf, np.unique(np.asarray(references, dtype=np.int64))
+        self.origin = np.full((len(self.refs), 3), np.nan)
+        ds = rf.tables["drift"]
+        ds.attrs["references"] = self.refs
+        ds.attrs["applied"] = bool(len(self.refs))
+        ds.attrs["note"] = (
+            "tracks minus drift (by frame) are the drift-corrected positions"
+            if len(self.refs) else "no reference bead configured (beads.reference): no drift "
+            "correction"
+        )  # fmt: skip
+
+    def add(self, rows: np.ndarray) -> None:
+        """Position rows (frame numbers mapped, z as stored) of some frames."""
+        if not len(self.refs) or not len(rows):
+            return
+        rows = rows[np.isin(rows[:, 2], self.refs) & (rows[:, 1] >= 0)]
+        if not len(rows):
+            return
+        frames, col = np.unique(rows[:, 1], return_inverse=True)
+        ref = np.searchsorted(self.refs, rows[:, 2].astype(np.int64))
+        out = np.zeros(len(frames), dtype=DRIFT_DTYPE)
+        out["frame"] = frames
+        for axis, name in enumerate(("dx_nm", "dy_nm", "dz_nm")):
+            grid = np.full((len(self.refs), len(frames)), np.nan)
+            grid[ref, col] = rows[:, 3 + axis]
+            unset = np.isnan(self.origin[:, axis])
+            if unset.any():  # each reference's first position is its zero
+                first = np.array([g[np.isfinite(g)][0] if np.isfinite(g).any() else np.nan
+                                  for g in grid[unset]])  # fmt: skip
+                self.origin[unset, axis] = first
+            out[name] = reference_drift(grid, self.origin[:, axis])
+        self.rf.append("drift", out)
+
+
 def _grown(a: np.ndarray, size: int, fill: object) -> np.ndarray:
     out = np.full(size, fill, dtype=a.dtype)
     out[: len(a)] = a
@@ -346,20 +420,27 @@ def _grown(a: np.ndarray, size: int, fill: object) -> np.ndarray:
 
 
 class _RoiRecorder:
-    """Appends to ``rois`` the beads added at run time (e.g. by `magacq view`) to BeadRoiBuffer."""
+    """Appends to ``rois`` the beads added at run time (e.g. by `magacq view`) to BeadRoiBuffer,
+    and to ``roi_moves`` (a run with an XY-lock) every ROI moved."""
 
     def __init__(self, wiring: RunWiring, rf: RunFile) -> None:
         from buffers import BeadRoiBuffer
 
         self.rf = rf
         self.version = -1
-        self.seen = {int(i) for i in rf.tables["rois"]["bead_id"][:]}
+        table = rf.tables["rois"]
+        self.boxes = {int(r["bead_id"]): (int(r["x0"]), int(r["x1"]), int(r["y0"]), int(r["y1"]))
+                      for r in table[:]}  # fmt: skip
+        self.seen = set(self.boxes)
         self.buf = BeadRoiBuffer(create=False, locks=wiring.locks, namespace=wiring.namespace)
 
-    def update(self) -> None:
+    def update(self, frame: int) -> None:
+        """Record what changed since the last call; ``frame``: the first one it can affect."""
         if self.buf.version == self.version:
             return
         self.version, ids, boxes = self.buf.snapshot()
+        if "roi_moves" in self.rf.tables:
+            self._moves(frame, ids, boxes)
         new = [k for k, i in enumerate(ids) if int(i) not in self.seen]
         if new:
             rows = np.zeros(len(new), dtype=ROIS_DTYPE)
@@ -369,6 +450,16 @@ class _RoiRecorder:
             self.rf.append("rois", rows)
             self.seen.update(int(i) for i in ids[new])
             logger.info("beads %s added at run time", rows["bead_id"].tolist())
+
+    def _moves(self, frame: int, ids: np.ndarray, boxes: np.ndarray) -> None:
+        moved = []
+        for i, box in zip(ids.tolist(), boxes.tolist(), strict=True):
+            box = tuple(int(v) for v in box)
+            if i in self.boxes and self.boxes[i] != box:
+                moved.append((frame, i, *box))
+            self.boxes[i] = box
+        if moved:
+            self.rf.append("roi_moves", np.array(moved, dtype=ROI_MOVES_DTYPE))
 
     def close(self) -> None:
         self.buf.close()

@@ -4,11 +4,16 @@ File layout (all tables are 1-D compound datasets, appended as the run goes):
 
 - ``tracks``: time (s), frame, bead_id, x_nm, y_nm, z_nm, flag: one row per bead per frame, in
   the order stacks were tracked (sort by frame to get time order);
-- ``frames``: frame, timestamp, magnet_height_mm, magnet_rotation_turns: every frame stored in
-  the video buffer, with where the magnets were when it arrived (their latest sample; NaN
-  without magnets);
+- ``frames``: frame, timestamp, magnet_height_mm, magnet_rotation_turns, focus_z_nm: every
+  frame stored in the video buffer, with where the magnets and the focus stage were when it
+  arrived (their latest sample; NaN without them);
 - ``dropped``: frame, timestamp, reason (0: video buffer full, 1: lost by the camera);
-- ``rois``: bead_id, x0, x1, y0, y1 (pixels, x along columns), reference;
+- ``rois``: bead_id, x0, x1, y0, y1 (pixels, x along columns), reference; ``roi_moves`` (runs
+  with an XY-lock): frame, bead_id, x0, x1, y0, y1: each re-centring (:data:`ROI_MOVES_DTYPE`);
+- ``drift``: frame, dx_nm, dy_nm, dz_nm: the reference beads' mean motion, computed live; its
+  attribute ``references`` lists them (empty: no drift correction, the table stays empty).
+  With a Z-lock, ``tracks.z_nm`` is in the sample's frame (attribute ``z_frame`` "sample": the
+  Z-LUT z corrected for the focus moves, :func:`magacq.protocol.sample_z`), else "lut";
 - ``truth`` (simulated runs): frame, bead_id, x_nm, y_nm, z_nm, force_pn, extension_nm,
   magnet_height_mm, magnet_rotation_turns, sim_bead: the simulator's ground truth (positions
   averaged over the exposure; the tether's mean extension at that force and twist; NaN magnets
@@ -18,9 +23,11 @@ File layout (all tables are 1-D compound datasets, appended as the run goes):
   magnet_rotation_turns, focus_z_nm: the stages sampled by the devices process (time: host
   ``time.monotonic()`` seconds, the clock of the ``acquiring`` root attribute; NaN for a
   device or axis the run does not have);
-- ``events`` (runs with a protocol): time, frame, step, kind (start/end), action, label,
-  magnet_mm, turns, focus_nm, force_pn, source: each protocol action's start and end
-  (:data:`EVENTS_DTYPE`);
+- ``events`` (runs with a protocol or locks): time, frame, step, kind (start/end/off), action,
+  label, magnet_mm, turns, focus_nm, force_pn, source: each protocol action's start and end
+  (:data:`EVENTS_DTYPE`); each lock action (action ``zlock``: a focus correction, kind start,
+  focus_nm its target; kind off: the lock switched off, the label says why; ``xylock``: an ROI
+  re-centred, the label names the bead);
 - ``video`` (``output.video.mode: frames``) or ``roi_video`` (``rois``): an external link to the
   dataset of the same name in the recorder's video file (:mod:`magacq.runfile._video`);
   ``video_frames``: frame, timestamp of each of its frames, in order; ``video_skipped``: frame,
@@ -78,6 +85,7 @@ FRAMES_DTYPE = np.dtype(
         ("timestamp", "f8"),
         ("magnet_height_mm", "f8"),
         ("magnet_rotation_turns", "f8"),
+        ("focus_z_nm", "f8"),
     ]
 )
 VIDEO_FRAMES_DTYPE = np.dtype([("frame", "i8"), ("timestamp", "f8")])
@@ -129,6 +137,13 @@ EVENTS_DTYPE = np.dtype(
 )
 
 RETRACKED_DTYPE = np.dtype([("start", "i8"), ("stop", "i8"), ("tracks", "i8")])
+#: ``roi_moves``: an ROI the XY-lock re-centred, its new box, and the first frame tracked in it
+#: (at the latest: the newest stored frame when the writer saw the move, plus one).
+ROI_MOVES_DTYPE = np.dtype(
+    [("frame", "i8"), ("bead_id", "i4"), ("x0", "i4"), ("x1", "i4"), ("y0", "i4"), ("y1", "i4")]
+)
+#: ``drift``: per frame, the reference beads' mean motion from their first position (nm).
+DRIFT_DTYPE = np.dtype([("frame", "i8"), ("dx_nm", "f8"), ("dy_nm", "f8"), ("dz_nm", "f8")])
 
 def software_versions() -> dict[str, str]:
     """Versions recorded in every file."""
@@ -169,7 +184,9 @@ class RunFile:
     with_motors : bool
         Create the ``motors`` table.
     with_events : bool
-        Create the ``events`` table (a run with a protocol).
+        Create the ``events`` table (a run with a protocol or locks).
+    with_locks : bool
+        Create the ``roi_moves`` table (a run with an XY-lock).
     video_shape : (height, width, dtype), optional
         Create the ``video`` dataset for raw frames.
     retrack : bool
@@ -188,6 +205,7 @@ class RunFile:
         with_truth: bool,
         with_motors: bool = False,
         with_events: bool = False,
+        with_locks: bool = False,
         video_shape: tuple[int, int, str] | None = None,
         retrack: bool = False,
         video_link: tuple[str, str] | None = None,
@@ -217,6 +235,8 @@ class RunFile:
             *((("truth", TRUTH_DTYPE, 16384),) if with_truth else ()),
             *((("motors", MOTORS_DTYPE, 4096),) if with_motors else ()),
             *((("events", EVENTS_DTYPE, 256),) if with_events else ()),
+            *((("roi_moves", ROI_MOVES_DTYPE, 256),) if with_locks else ()),
+            ("drift", DRIFT_DTYPE, 8192),
             *((("retracked", RETRACKED_DTYPE, 1024),) if retrack else ()),
         ):
             self.tables[name] = f.create_dataset(

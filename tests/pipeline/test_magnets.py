@@ -36,6 +36,7 @@ def _config(tmp: Path, **overrides: object) -> Path:
                 "bead_radius_nm": 500,
                 "frame_rate": 200,
                 "bead_xy_px": BEADS,
+                "drift_nm_per_s": [0.5, 0.3, 0.2],  # no reference bead here: a slow focus drift
             },
         },  # fmt: skip
         "focus_stage": {"driver": "sim", "settings": {"settle_time_s": 0.01}},

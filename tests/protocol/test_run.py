@@ -27,6 +27,7 @@ def _config(tmp: Path, name: str = "run", **overrides: object) -> Path:
             "settings": {
                 "width": 128, "height": 64, "n_beads": 2, "roi_size": 32, "seed": 3,
                 "fraction_stuck": 0.0, "frame_rate": 200, "bead_xy_px": BEADS,
+                "drift_nm_per_s": [0.5, 0.3, 0.2],  # no reference bead here: a slow focus drift
             },
         },  # fmt: skip
         "focus_stage": {"driver": "sim", "settings": {"settle_time_s": 0.01}},
