@@ -1,4 +1,6 @@
-"""The locks in real runs on the simulator, drifting fast (camera flat out): the Z-lock holds a
+"""The locks in real runs on the simulator, drifting fast (camera paced at 1 kHz, so simulated
+and wall time agree whatever the machine's speed, and the locks' wall-clock intervals see the
+drift rates given here): the Z-lock holds a
 stuck bead's z, the XY-lock keeps beads in their ROIs, the drift table removes the trend; the
 same run without locks loses its beads; a focus stage at its limit switches the Z-lock off."""
 
@@ -11,7 +13,7 @@ import yaml
 from tests.pipeline import _runner as r
 
 BEADS = [[40, 32], [104, 32]]  # bead 0 tethered, bead 1 stuck (the reference; seed 5)
-DRIFT = [120.0, 40.0, 5.0]  # nm per simulated s: x, y ~200x a real stage, z 3x, to be short
+DRIFT = [200.0, 60.0, 8.0]  # nm per simulated s: x, y ~300x a real stage, z 5x, to be short
 
 
 def _config(tmp: Path, name: str, **overrides: object) -> Path:
@@ -24,7 +26,7 @@ def _config(tmp: Path, name: str, **overrides: object) -> Path:
                 "n_beads": 2,
                 "roi_size": 32,
                 "seed": 5,
-                "frame_rate": 0,
+                "frame_rate": 1000,
                 "bead_xy_px": BEADS,
                 "fraction_stuck": 0.5,
                 "drift_nm_per_s": DRIFT,
