@@ -195,12 +195,18 @@ class StatusView:
                 f"{self.stats.get('zlock_last_nm'):.1f} nm")  # fmt: skip
 
     def protocol_step(self) -> str:
-        """The protocol's action under way: ``3/30 hold 30 s``."""
+        """The protocol's action under way and how long it has run: ``3/30 hold 30 s, 12 s``."""
         i, n = int(self.stats.get("protocol_action")), int(self.stats.get("protocol_actions"))
         if i == 0:
             return "starting"
         what = self.steps[i - 1] if i <= len(self.steps) else ""
-        return f"{i}/{n} {what}" if n else f"{i} {what}"
+        where = f"{i}/{n} {what}" if n else f"{i} {what}"
+        return f"{where}, {self.protocol_step_s():.0f} s"
+
+    def protocol_step_s(self) -> float:
+        """Seconds the protocol's action under way has run (NaN before the first)."""
+        started = self.stats.get("protocol_started")
+        return time.monotonic() - started if started else math.nan
 
     def protocol_left(self) -> float:
         """Seconds the protocol's plan has left (NaN for a script)."""
@@ -264,6 +270,7 @@ STATUS_COLUMNS = (
     "protocol_action",
     "protocol_actions",
     "protocol_left",
+    "protocol_step_s",
 )
 STATUS_ROWS = 16
 STARTING, ACQUIRING, STOPPING = 0, 1, 2
@@ -296,6 +303,7 @@ class StatusPublisher:
             "n_beads": self.view.n_beads,
             "n_workers": self.view.n_workers,
             "protocol_left": self.view.protocol_left(),
+            "protocol_step_s": self.view.protocol_step_s(),
         }
         self.buf.write(np.array([[values[c] for c in STATUS_COLUMNS]], dtype=np.float64))
 

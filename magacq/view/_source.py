@@ -92,6 +92,8 @@ class Status:
         if step > 0:
             left = self.extra.get("protocol_left", math.nan)
             where = f"protocol step {int(step)}" + (f"/{int(steps)}" if steps else "")
+            running = self.extra.get("protocol_step_s", math.nan)
+            where += f" ({running:.0f} s in)" if math.isfinite(running) else ""
             parts.append(where + (f", {left:.0f} s left" if math.isfinite(left) else ""))
         return " · ".join(parts)
 

@@ -217,6 +217,7 @@ def test_ctrl_c_stops_the_protocol_and_parks_the_magnets(tmp_path) -> None:
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+    assert "protocol 2/2 hold 60 s, " in err  # the status line: the step, how long it ran
     data = r.read(r.output_file(tmp_path))
     assert data["attrs"]["state"] == "interrupted"
     assert data["motors"]["magnet_height_mm"][-1] == pytest.approx(7.5)
