@@ -173,7 +173,8 @@ def _run_plan(wiring: RunWiring, rows: EventRows, stopped: Callable[[], bool]) -
 
 
 def _latest_of(wiring: RunWiring):  # noqa: ANN202 - a closure for ProtocolApi
-    """``latest(bead_id)``: the newest tracked ``(time, x, y, z)`` of a bead, from the status."""
+    """``latest(bead_id)``: the newest tracked ``(time, x, y, z)`` of a bead, read (not
+    consumed) from the ``positions`` buffer."""
     positions = MatrixBuffer(create=False, locks=wiring.locks, name="positions",
                              namespace=wiring.namespace)  # fmt: skip
     seen = max(0, positions.rows_written - 1)

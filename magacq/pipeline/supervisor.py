@@ -99,18 +99,25 @@ def output_path(cfg: RunConfig, config_path: Path) -> Path:
         path = path.with_name(f"{stem}-{k}{path.suffix}")
 
 
-def probe_camera(cfg: RunConfig) -> tuple[dict[str, Any], np.ndarray | None, Devices]:
-    """Open the camera once: its geometry, an averaged image when beads must be detected, and
-    the magnets' axes (limits, where they start, top speeds) a protocol is checked against."""
+def _open_camera(cfg: RunConfig) -> Any:
+    """The config's camera, opened; its refusals as ConfigError (exit 2), failures RunError."""
     from hal import HalError, UnsupportedSettingError
     from magacq.pipeline.devices import open_camera
 
     try:
-        cam = open_camera(cfg.camera.driver, cfg.camera.settings)
+        return open_camera(cfg.camera.driver, cfg.camera.settings)
     except UnsupportedSettingError as exc:  # e.g. a file to replay that cannot be read
         raise ConfigError(f"camera.settings: {exc}") from None
     except HalError as exc:
         raise RunError(f"cannot open camera {cfg.camera.driver!r}: {exc}") from None
+
+
+def probe_camera(cfg: RunConfig) -> tuple[dict[str, Any], np.ndarray | None, Devices]:
+    """Open the camera once: its geometry, an averaged image when beads must be detected, and
+    the magnets' axes (limits, where they start, top speeds) a protocol is checked against."""
+    from hal import HalError
+
+    cam = _open_camera(cfg)
     try:
         geometry = {
             "width": int(cam.width),
@@ -217,17 +224,9 @@ def check_magnets(cfg: RunConfig, cam: Any) -> Devices:
 def protocol_devices(cfg: RunConfig) -> Devices:
     """The axes as :func:`motor_axes` finds them, opening the camera (which the stages may
     share a connection with) but taking no frame: for `validate` and `--dry-run`."""
-    from hal import HalError, UnsupportedSettingError
-    from magacq.pipeline.devices import open_camera
-
     if cfg.magnets is None and cfg.focus_stage is None:
         return Devices(limits={})
-    try:
-        cam = open_camera(cfg.camera.driver, cfg.camera.settings)
-    except UnsupportedSettingError as exc:
-        raise ConfigError(f"camera.settings: {exc}") from None
-    except HalError as exc:
-        raise RunError(f"cannot open camera {cfg.camera.driver!r}: {exc}") from None
+    cam = _open_camera(cfg)
     try:
         return motor_axes(cfg, cam)
     finally:

@@ -259,15 +259,14 @@ class _Expander:
             if not math.isfinite(start):
                 raise ConfigError(f"{where}: a force ramp needs a start force or a known height")
             duration = abs(s.stop - start) / s.rate
-            n = int(min(_MAX_SEGMENTS, max(1, math.ceil(duration / RAMP_SEGMENT_S))))
+            n = _segments(duration)
             t = np.linspace(0.0, duration, n + 1)
             values = [self._height_of(where, f) for f in np.linspace(start, s.stop, n + 1)]
         else:
             start = s.start if s.start is not None else self.where[axis]
             duration = abs(s.stop - start) / s.rate
             # a focus stage takes no speed: it is stepped along the ramp, RAMP_SEGMENT_S apart
-            n = int(min(_MAX_SEGMENTS, max(1, math.ceil(duration / RAMP_SEGMENT_S))))
-            n = n if axis == "focus" else 1
+            n = _segments(duration) if axis == "focus" else 1
             t = np.linspace(0.0, duration, n + 1)
             values = np.linspace(start, s.stop, n + 1).tolist()
         for v in values:
@@ -285,6 +284,11 @@ class _Expander:
         yield Action("ramp", top, label or f"ramp {s.axis}", axis=axis,
                      path=tuple(zip(t.tolist(), values, strict=True)), seconds=float(duration),
                      force_pn=self._force_at(self.where["height"]))  # fmt: skip
+
+
+def _segments(duration: float) -> int:
+    """Segments of at most RAMP_SEGMENT_S (and at most _MAX_SEGMENTS) a ramp is followed in."""
+    return int(min(_MAX_SEGMENTS, max(1, math.ceil(duration / RAMP_SEGMENT_S))))
 
 
 def expand(protocol: object, devices: Devices, *, base: Path | None = None) -> Plan:
