@@ -19,7 +19,7 @@
 Run it in the directory whose disk you measure (it writes its files under a temporary directory
 there and removes them). Needs free disk for ``--fps * --seconds`` frames (0.5 MiB each).
 
-    .venv/bin/python benchmarks/bench_recorder.py [--fps 1000] [--seconds 60] [--mb 4096]
+    .venv/bin/python benchmarks/bench_recorder.py [--fps 1000] [--seconds 60] [--mb 1024] [--trials 8]
 """
 
 import argparse
@@ -147,8 +147,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fps", type=float, default=1000.0)
     ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--mb", type=float, default=4096.0, help="MiB per write-path trial")
-    ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--mb", type=float, default=1024.0, help="MiB per write-path trial")
+    ap.add_argument("--trials", type=int, default=8)
     ap.add_argument("--beads", type=int, default=20)
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
     ap.add_argument("--distinct", type=int, default=50, help="sim frames rendered, then looped")
