@@ -32,10 +32,10 @@ from precision_vs_photons import crb  # noqa: E402
 from magacq.tracking import ProfileSpec, build_zlut, track_rois  # noqa: E402
 from magacq.tracking._sampling import sample_quadrants  # noqa: E402
 from magacq.tracking._xy import (  # noqa: E402
-    FIT_BLOCK,
     auto_convolution,
     autoconv_tables,
     center_of_mass,
+    fit_scratch,
     load_roi,
     qi_shift,
     template_fit,
@@ -92,9 +92,7 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
     pi = np.empty(cos_t.shape[1])
     conv = np.empty(cos_t.shape[0])
     work = np.empty(2 * n_r)
-    coef = np.empty((n_r - 1, 4), dtype=np.float32)
-    row = np.zeros((8, max(FIT_BLOCK, roi.shape[1])), dtype=np.float32)
-    kk = np.zeros(max(FIT_BLOCK, roi.shape[1]), dtype=np.uint64)
+    coef, row, kk = fit_scratch(n_r, roi.shape[1])
     pn = np.empty(n_r)
     acc = 0.0
     for i in range(n):

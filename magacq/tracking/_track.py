@@ -11,13 +11,13 @@ from ._flags import TrackFlag
 from ._sampling import FASTMATH, sample_quadrants
 from ._spec import ProfileSpec
 from ._xy import (
-    FIT_BLOCK,
     MAX_ASYMMETRY,
     MIN_EXCESS_VARIANCE,
     asymmetry,
     auto_convolution,
     autoconv_tables,
     center_of_mass,
+    fit_scratch,
     load_roi,
     qi_shift,
     template_fit,
@@ -110,9 +110,7 @@ def _track_kernel(
     conv = np.empty(cos_t.shape[0])
     pn = np.empty(n_r)
     prof = np.empty(n_r)
-    coef = np.empty((n_r - 1, 4), dtype=np.float32)
-    row = np.zeros((8, max(FIT_BLOCK, w)), dtype=np.float32)  # finite where never written
-    kk = np.zeros(max(FIT_BLOCK, w), dtype=np.uint64)
+    coef, row, kk = fit_scratch(n_r, w)
     vals = np.empty(dx.shape[0], dtype=np.float32)
     sfx = np.empty_like(vals)
     sfy = np.empty_like(vals)

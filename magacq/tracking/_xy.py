@@ -3,6 +3,7 @@
 import numpy as np
 from numba import njit
 
+from ._lookup import LANES, TABLE, take
 from ._sampling import FASTMATH
 
 # A quadrant's radial profile moves by mean(cos) over +-45 degrees of the true shift.
@@ -340,7 +341,7 @@ def asymmetry(sums: np.ndarray, counts: np.ndarray, n_r: int) -> float:
 
 @njit(cache=True, fastmath=FASTMATH)
 def _spline_coefficients(prof: np.ndarray, coef: np.ndarray) -> None:
-    """Catmull-Rom cubic of the profile between bins k and k + 1 into ``coef[k + 1]``.
+    """Catmull-Rom cubic of the profile between bins k and k + 1 into ``coef[:, k + 1]``.
 
     Row 0 covers r < half a step (u in [-1, 0)): the profile is even in r, so bin -1 is bin 0
     mirrored and bin -2 is bin 1.
@@ -351,10 +352,10 @@ def _spline_coefficients(prof: np.ndarray, coef: np.ndarray) -> None:
         p1 = prof[k] if k >= 0 else prof[0]
         p2 = prof[k + 1]
         p3 = prof[k + 2]
-        coef[k + 1, 0] = p1
-        coef[k + 1, 1] = 0.5 * (p2 - p0)
-        coef[k + 1, 2] = p0 - 2.5 * p1 + 2.0 * p2 - 0.5 * p3
-        coef[k + 1, 3] = 0.5 * (p3 - p0) + 1.5 * (p1 - p2)
+        coef[0, k + 1] = p1
+        coef[1, k + 1] = 0.5 * (p2 - p0)
+        coef[2, k + 1] = p0 - 2.5 * p1 + 2.0 * p2 - 0.5 * p3
+        coef[3, k + 1] = 0.5 * (p3 - p0) + 1.5 * (p1 - p2)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -384,6 +385,19 @@ def _inverse_sqrt(x: np.ndarray, out: np.ndarray, m: int) -> None:
 FIT_BLOCK = 512
 
 
+@njit(cache=True)
+def fit_scratch(n_r: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scratch ``coef, row, kk`` of :func:`template_fit` for ``n_r`` bins and ``w``-pixel rows.
+
+    ``coef`` (4, n_r - 1) spline coefficients, padded to the permute table's 32 entries; ``row``
+    10 float32 rows and ``kk`` int32 indices, of whole blocks of permute lanes, zeroed (finite
+    values and valid indices in the lanes a block leaves unwritten).
+    """
+    n = -(-max(FIT_BLOCK, w) // LANES) * LANES
+    coef = np.zeros((4, max(TABLE, n_r - 1)), dtype=np.float32)
+    return coef, np.zeros((10, n), dtype=np.float32), np.zeros(n, dtype=np.int32)
+
+
 @njit(cache=True, fastmath=FASTMATH)
 def template_fit(
     img: np.ndarray,
@@ -401,8 +415,7 @@ def template_fit(
     evaluated at pixel centres, so, unlike interpolating the image, it favours no sub-pixel
     phase. Pixels are weighted by a taper that falls smoothly to zero at the last whole bin
     (zero beyond it). Whole rows in blocks of up to ``FIT_BLOCK`` pixels, float32 per pixel,
-    float64 sums per block. Scratch: ``coef`` float32 (n_r - 1, 4), ``row`` float32 (8,
-    max(FIT_BLOCK, roi)), ``kk`` uint64 (max(FIT_BLOCK, roi)).
+    float64 sums per block. Scratch ``coef, row, kk`` from :func:`fit_scratch`.
     """
     h, w = img.shape
     n_r = prof.shape[0]
@@ -420,7 +433,6 @@ def template_fit(
     cxf = f32(cx)
     cyf = f32(cy)
     flat = img.reshape(img.size)
-    cf = coef.reshape(coef.size)
     ddx = row[0]
     ddy = row[1]
     rr = row[2]
@@ -429,6 +441,8 @@ def template_fit(
     tt = row[5]
     a0 = row[6]
     a1 = row[7]
+    a2 = row[8]
+    a3 = row[9]
     jxx = 0.0
     jxy = 0.0
     jyy = 0.0
@@ -464,24 +478,19 @@ def template_fit(
             u = min(rr[q] * inv + half_bin, k_top)  # (r / step - 0.5) + 1: row + fraction
             tt[q] = u - np.floor(u)
         for q in range(m):
-            kk[q] = np.uint64(min(rr[q] * inv + half_bin, k_top)) * np.uint64(4)
-        # The table look-up (gathers, which LLVM leaves scalar here), only where the taper
-        # weight is not 0: the chord of each row inside r_max (the rest keep finite values).
-        for jr in range(n_rows):
-            dy = (jb + jr) - cy
-            half2 = r_max * r_max - dy * dy
-            if half2 <= 0.0:
-                continue
-            half = np.sqrt(half2)
-            for i in range(max(0, int(cx - half)), min(w, int(cx + half) + 2)):
-                q = np.uint64(jr * w + i)  # unsigned: no negative-index wrap-around test
-                k = kk[q]
-                t = tt[q]
-                b1 = cf[k + np.uint64(1)]
-                b2 = cf[k + np.uint64(2)]
-                b3 = cf[k + np.uint64(3)]
-                a0[q] = cf[k] + t * (b1 + t * (b2 + t * b3))  # the model
-                a1[q] = b1 + t * (f32(2.0) * b2 + f32(3.0) * t * b3)  # its slope
+            kk[q] = np.int32(min(rr[q] * inv + half_bin, k_top))
+        # The spline's four coefficients at every pixel (beyond r_max too: finite, weight 0).
+        take(coef[0], kk, a0, m)
+        take(coef[1], kk, a1, m)
+        take(coef[2], kk, a2, m)
+        take(coef[3], kk, a3, m)
+        for q in range(m):
+            t = tt[q]
+            b1 = a1[q]
+            b2 = a2[q]
+            b3 = a3[q]
+            a0[q] += t * (b1 + t * (b2 + t * b3))  # the model
+            a1[q] = b1 + t * (f32(2.0) * b2 + f32(3.0) * t * b3)  # its slope
         blk = flat[b0 : b0 + m]
         sxx = zero
         sxy = zero

@@ -1,0 +1,48 @@
+"""Table look-ups give numpy's fancy indexing, by permutes (AVX-512) or by scalar loads."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from magacq.tracking._lookup import LANES, TABLE, take
+
+_CHECK = """
+import numpy as np
+from magacq.tracking._lookup import LANES, TABLE, take
+rng = np.random.default_rng(3)
+table = rng.normal(size=TABLE).astype(np.float32)
+idx = rng.integers(0, TABLE, 5 * LANES).astype(np.int32)
+out = np.zeros(idx.size, dtype=np.float32)
+take(table, idx, out, idx.size - 3)
+assert np.array_equal(out[: idx.size - 3], table[idx[: idx.size - 3]])
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("n_table", [TABLE, TABLE + 9, 7])
+def test_take_matches_fancy_indexing(n_table):
+    rng = np.random.default_rng(n_table)
+    table = rng.normal(size=n_table).astype(np.float32)
+    m = 7 * LANES + 5
+    idx = rng.integers(0, n_table, 8 * LANES).astype(np.int32)
+    out = np.full(idx.size, np.nan, dtype=np.float32)
+    take(table, idx, out, m)
+    assert np.array_equal(out[:m], table[idx[:m]])
+
+
+def test_take_without_avx512_falls_back_to_scalar_loads(tmp_path):
+    # A generic x86-64 target (no AVX-512), compiled afresh in its own cache.
+    env = dict(
+        os.environ,
+        NUMBA_CPU_NAME="x86-64",
+        NUMBA_CPU_FEATURES="+64bit,+sse,+sse2",
+        NUMBA_CACHE_DIR=str(tmp_path),
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", _CHECK], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
