@@ -128,16 +128,17 @@ def center_of_mass(img: np.ndarray, bg: float, threshold: float) -> tuple[float,
 
 
 def autoconv_tables(n: int, max_freq: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine and sine tables ``(2n, n_freq)`` of ``2 pi k t / 2n`` for an ``n``-pixel profile.
+    """Cosine and sine tables ``(n_freq, 2n)`` float32 of ``2 pi k t / 2n`` for ``n`` pixels.
 
-    Rows ``t < n`` give the DFT of the profile zero-padded to 2n; all ``2n - 1`` lags of its
+    Columns ``t < n`` give the DFT of the profile zero-padded to 2n; all ``2n - 1`` lags of its
     self-convolution use them all. Only frequencies up to ``max_freq`` cycles/pixel are kept:
     bead images carry nothing above (a bright-field bead's rings lie below 0.25 at 100 nm
-    pixels), so the rest is noise.
+    pixels), so the rest is noise. Lag-minor: the DFT and the lag scan vectorize over pixels
+    and lags.
     """
     m = 2 * n
-    ang = 2.0 * np.pi * np.arange(m)[:, None] * np.arange(int(max_freq * m) + 1)[None, :] / m
-    return np.cos(ang), np.sin(ang)
+    ang = 2.0 * np.pi * np.arange(int(max_freq * m) + 1)[:, None] * np.arange(m)[None, :] / m
+    return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -155,42 +156,44 @@ def _autoconv_peak(
     The self-convolution of the zero-padded profile is a trigonometric polynomial in the lag,
     ``C(t) = Re sum_k c_k P_k^2 exp(2 pi i k t / m)``, so its maximum is found without
     interpolating the image: a scan of the whole lags within ``AUTOCONV_REACH_PX`` of
-    ``2 * guess``, a parabola through the best three, then Newton steps. ``conv`` is scratch
-    of 2n.
+    ``2 * guess`` (float32: it only picks the lag), a parabola through the best three, then
+    Newton steps (float64). ``pr``, ``pi`` scratch of n_freq, ``conv`` float32 of 2n.
     """
     n = p.shape[0]
-    n_f = cos_t.shape[1]
+    n_f = cos_t.shape[0]
     m = 2 * n
-    # The DFT P_k (pr, pi hold Re, -Im), pixel by pixel: loops over k, which vectorize.
-    pr[:] = 0.0
-    pi[:] = 0.0
+    # The DFT P_k, one frequency at a time (float32 sums over pixels), then c_k P_k^2 of the
+    # real profile (pr, pi hold its Re, Im); c_k = 1 for k = 0, else 2.
+    p32 = conv[:n]  # free until the scan
     for i in range(n):
-        v = p[i]
-        ct = cos_t[i]
-        st = sin_t[i]
-        for k in range(n_f):
-            pr[k] += v * ct[k]
-        for k in range(n_f):
-            pi[k] += v * st[k]
-    # Then P_k^2 of the real profile, in place; c_k = 1 for k = 0, else 2.
+        p32[i] = p[i]
     for k in range(n_f):
-        re = pr[k]
-        im = -pi[k]
+        ct = cos_t[k, :n]  # views: indices the compiler knows are >= 0
+        st = sin_t[k, :n]
+        re = np.float32(0.0)
+        im = np.float32(0.0)
+        for i in range(n):
+            re += p32[i] * ct[i]
+            im += p32[i] * st[i]
+        re = float(re)
+        im = float(im)
         c = 1.0 if k == 0 else 2.0
         pr[k] = c * (re * re - im * im)
-        pi[k] = c * 2.0 * re * im
+        pi[k] = -c * 2.0 * re * im
     n_lag = m - 1
     reach = 2 * AUTOCONV_REACH_PX
     lo = min(max(int(2.0 * guess) - reach, 0), n_lag - 1)
     hi = max(min(int(2.0 * guess) + reach + 1, n_lag), lo + 1)
-    for t in range(lo, hi):  # one lag per sum over the frequencies (rows of the tables)
-        ct = cos_t[t]
-        st = sin_t[t]
-        c = 0.0
-        for k in range(n_f):
-            c += pr[k] * ct[k] - pi[k] * st[k]
-        conv[t] = c
-    b = lo + np.argmax(conv[lo:hi])
+    cv = conv[lo:hi]
+    cv[:] = 0.0
+    for k in range(n_f):  # one frequency at a time, all lags of the scan at once
+        ak = np.float32(pr[k])
+        bk = np.float32(pi[k])
+        ct = cos_t[k, lo:hi]
+        st = sin_t[k, lo:hi]
+        for t in range(hi - lo):
+            cv[t] += ak * ct[t] - bk * st[t]
+    b = lo + np.argmax(cv)
     t = float(b)
     if lo < b < hi - 1:  # the parabola through the best lag and its neighbours: Newton's start
         den = conv[b - 1] - 2.0 * conv[b] + conv[b + 1]
