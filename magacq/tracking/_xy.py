@@ -3,8 +3,8 @@
 import numpy as np
 from numba import njit
 
-from ._lookup import LANES, TABLE, take
 from ._sampling import FASTMATH
+from ._simd import LANES, TABLE, take
 
 # A quadrant's radial profile moves by mean(cos) over +-45 degrees of the true shift.
 QI_GAIN = 2.0 * np.sqrt(2.0) / np.pi

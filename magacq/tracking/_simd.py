@@ -1,8 +1,9 @@
-"""Look-ups in a 32-entry float32 table, by the CPU's two-table permute where it has one.
+"""Vector instructions LLVM does not choose by itself for scattered look-ups.
 
-LLVM leaves scattered loads scalar on CPUs whose gathers are slow (AMD Zen among them), but a
-table of 32 floats fits in two AVX-512 registers, and one ``vpermi2ps`` looks up 16 entries at
-once. Where the compile target lacks AVX-512 the same call is 16 scalar loads.
+LLVM leaves scattered loads scalar on CPUs whose gathers are slow (AMD Zen among them). Two
+ways around that: a table of 32 floats fits in two AVX-512 registers, and one ``vpermi2ps``
+looks up 16 entries at once (:func:`take`; 16 scalar loads where the compile target lacks
+AVX-512); and two neighbouring floats come in one 8-byte load (:func:`load_pair`).
 """
 
 import numpy as np
@@ -55,6 +56,21 @@ def _take16(typingctx, table, idx, out, start):
                 v = builder.load(builder.gep(tab.data, [k]))
                 builder.store(v, builder.gep(res, [ir.Constant(_I32, lane)]))
         return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def load_pair(typingctx, arr, k):
+    """``(arr[k], arr[k + 1])`` of a 1-d float32 array in one 8-byte load (unaligned)."""
+    sig = types.UniTuple(types.float32, 2)(arr, k)
+
+    def codegen(context, builder, signature, args):
+        a = context.make_array(signature.args[0])(context, builder, args[0])
+        vp = builder.bitcast(builder.gep(a.data, [args[1]]), ir.VectorType(_F32, 2).as_pointer())
+        v = builder.load(vp, align=4)
+        pair = [builder.extract_element(v, ir.Constant(_I32, lane)) for lane in range(2)]
+        return context.make_tuple(builder, signature.return_type, pair)
 
     return sig, codegen
 

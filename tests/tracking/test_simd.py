@@ -1,4 +1,5 @@
-"""Table look-ups give numpy's fancy indexing, by permutes (AVX-512) or by scalar loads."""
+"""Table look-ups give numpy's fancy indexing, by permutes (AVX-512) or by scalar loads; paired
+loads give both neighbours."""
 
 import os
 import subprocess
@@ -6,12 +7,13 @@ import sys
 
 import numpy as np
 import pytest
+from numba import njit
 
-from magacq.tracking._lookup import LANES, TABLE, take
+from magacq.tracking._simd import LANES, TABLE, load_pair, take
 
 _CHECK = """
 import numpy as np
-from magacq.tracking._lookup import LANES, TABLE, take
+from magacq.tracking._simd import LANES, TABLE, take
 rng = np.random.default_rng(3)
 table = rng.normal(size=TABLE).astype(np.float32)
 idx = rng.integers(0, TABLE, 5 * LANES).astype(np.int32)
@@ -46,3 +48,17 @@ def test_take_without_avx512_falls_back_to_scalar_loads(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@njit
+def _pairs(a, ks):
+    out = np.empty((len(ks), 2), dtype=np.float32)
+    for q in range(len(ks)):
+        out[q, 0], out[q, 1] = load_pair(a, ks[q])
+    return out
+
+
+def test_load_pair_reads_both_neighbours_at_any_offset():
+    a = np.random.default_rng(1).normal(size=41).astype(np.float32)
+    ks = np.arange(40, dtype=np.uint64)  # odd offsets too: unaligned 8-byte loads
+    np.testing.assert_array_equal(_pairs(a, ks), np.column_stack([a[:-1], a[1:]]))
