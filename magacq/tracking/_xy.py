@@ -48,17 +48,16 @@ def load_roi(
     ref = flat[0]  # sums of squares relative to a pixel: no cancellation
     zero = np.float32(0.0)
     s1 = zero
-    for k in range(n):
-        s1 += flat[k] - ref
     s2 = zero
     for k in range(n):
-        s2 += (flat[k] - ref) * (flat[k] - ref)
+        d = flat[k] - ref
+        s1 += d
+        s2 += d * d
     # On the source's own type: float min/max, NaN-aware without fastmath's nnan, stay scalar.
     lo_src = src[0]
-    for k in range(n):
-        lo_src = min(lo_src, src[k])
     hi_src = src[0]
     for k in range(n):
+        lo_src = min(lo_src, src[k])
         hi_src = max(hi_src, src[k])
     lo = np.float32(lo_src)
     hi = np.float32(hi_src)
