@@ -1,9 +1,12 @@
-"""Vector instructions LLVM does not choose by itself for scattered look-ups.
+"""Vector instructions LLVM does not choose by itself for scattered look-ups; aligned scratch.
 
 LLVM leaves scattered loads scalar on CPUs whose gathers are slow (AMD Zen among them). Two
 ways around that: a table of 32 floats fits in two AVX-512 registers, and one ``vpermi2ps``
 looks up 16 entries at once (:func:`take`; 16 scalar loads where the compile target lacks
 AVX-512); and two neighbouring floats come in one 8-byte load (:func:`load_pair`).
+
+numba's arrays start 32 bytes past a 64-byte line: every 64-byte vector load of them spans
+two cache lines (template_fit: 3.4 against 2.4 us). :func:`aligned_empty` starts on a line.
 """
 
 import numpy as np
@@ -11,6 +14,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+#: Bytes of a cache line, and of an AVX-512 vector.
+ALIGN = 64
 #: Entries of a table :func:`take` looks up by permutes.
 TABLE = 32
 #: Look-ups per permute: scratch lengths are multiples of this.
@@ -89,3 +94,19 @@ def take(table: np.ndarray, idx: np.ndarray, out: np.ndarray, m: int) -> None:
     else:
         for q in range(m):
             out[q] = table[idx[q]]
+
+
+@njit(cache=True)
+def aligned_empty(n: int, dtype) -> np.ndarray:
+    """An uninitialised 1-d array of ``n`` elements of ``dtype`` that starts on a cache line."""
+    item = np.empty(1, dtype).itemsize
+    buf = np.empty(n + ALIGN // item, dtype)
+    off = (-buf.ctypes.data % ALIGN) // item
+    return buf[off : off + n]
+
+
+def aligned_copy(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``a`` that starts on a cache line."""
+    out = aligned_empty(a.size, a.dtype.type).reshape(a.shape)
+    out[...] = a
+    return out

@@ -4,7 +4,7 @@ import numpy as np
 from numba import njit
 
 from ._sampling import FASTMATH
-from ._simd import LANES, TABLE, take
+from ._simd import LANES, TABLE, aligned_empty, take
 
 # A quadrant's radial profile moves by mean(cos) over +-45 degrees of the true shift.
 QI_GAIN = 2.0 * np.sqrt(2.0) / np.pi
@@ -393,11 +393,16 @@ def fit_scratch(n_r: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     ``coef`` (4, n_r - 1) spline coefficients, padded to the permute table's 32 entries; ``row``
     10 float32 rows and ``kk`` int32 indices, of whole blocks of permute lanes, zeroed (finite
-    values and valid indices in the lanes a block leaves unwritten).
+    values and valid indices in the lanes a block leaves unwritten), on cache lines.
     """
     n = -(-max(FIT_BLOCK, w) // LANES) * LANES
-    coef = np.zeros((4, max(TABLE, n_r - 1)), dtype=np.float32)
-    return coef, np.zeros((10, n), dtype=np.float32), np.zeros(n, dtype=np.int32)
+    coef = aligned_empty(4 * max(TABLE, n_r - 1), np.float32)
+    row = aligned_empty(10 * n, np.float32)
+    kk = aligned_empty(n, np.int32)
+    coef[:] = 0.0
+    row[:] = 0.0
+    kk[:] = 0
+    return coef.reshape((4, -1)), row.reshape((10, n)), kk
 
 
 @njit(cache=True, fastmath=FASTMATH)

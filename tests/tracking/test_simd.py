@@ -1,5 +1,5 @@
 """Table look-ups give numpy's fancy indexing, by permutes (AVX-512) or by scalar loads; paired
-loads give both neighbours."""
+loads give both neighbours; aligned scratch starts on a cache line."""
 
 import os
 import subprocess
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from magacq.tracking._simd import LANES, TABLE, load_pair, take
+from magacq.tracking._simd import ALIGN, LANES, TABLE, aligned_copy, aligned_empty, load_pair, take
 
 _CHECK = """
 import numpy as np
@@ -62,3 +62,14 @@ def test_load_pair_reads_both_neighbours_at_any_offset():
     a = np.random.default_rng(1).normal(size=41).astype(np.float32)
     ks = np.arange(40, dtype=np.uint64)  # odd offsets too: unaligned 8-byte loads
     np.testing.assert_array_equal(_pairs(a, ks), np.column_stack([a[:-1], a[1:]]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.uint64])
+def test_aligned_arrays_start_on_a_cache_line(dtype):
+    for n in (1, 17, 4096):
+        a = aligned_empty(n, dtype)
+        assert a.shape == (n,) and a.dtype == dtype and a.ctypes.data % ALIGN == 0
+    src = np.arange(33 * 7, dtype=dtype).reshape(33, 7)[:, ::2]  # strided
+    c = aligned_copy(src)
+    assert c.ctypes.data % ALIGN == 0 and c.flags.c_contiguous
+    np.testing.assert_array_equal(c, src)
