@@ -231,7 +231,7 @@ def process_cpu(proc: subprocess.Popen, seconds: float) -> dict[str, float]:
             try:
                 with p.oneshot():
                     t = p.cpu_times()
-                    title = " ".join(p.cmdline())  # a run's process titles: "magacq writer"
+                    title = " ".join(" ".join(p.cmdline()).split())  # titles: "magacq writer"
                     title = "supervisor" if p is root else title.split(" -")[0]
                     seen.setdefault(p.pid, []).append((time.monotonic(), t.user + t.system, title))
             except psutil.Error:

@@ -23,7 +23,7 @@ def _bilinear_all(
 ) -> None:
     """``vals[s]`` = bilinear sample of ``img`` at ``(cx + dx[s], cy + dy[s])``, all inside.
 
-    Pixel indices and weights in loops that vectorize (float32, one output each), then the
+    Pixel indices and weights in a loop that vectorizes (float32), then the
     four look-ups per sample, two 8-byte loads (gathers, which LLVM leaves scalar on this CPU
     family), and the interpolation. ``fx``, ``fy`` float32, ``idx`` uint64 scratch.
     """
@@ -34,15 +34,13 @@ def _bilinear_all(
     y0 = np.float32(cy)
     wu = np.uint64(w)
     for s in range(n):
-        fx[s] = x0 + dx[s]
-    for s in range(n):
-        fy[s] = y0 + dy[s]
-    for s in range(n):
-        idx[s] = np.uint64(fy[s]) * wu + np.uint64(fx[s])  # truncation = floor: all >= 0
-    for s in range(n):
-        fx[s] -= np.floor(fx[s])
-    for s in range(n):
-        fy[s] -= np.floor(fy[s])
+        x = x0 + dx[s]
+        y = y0 + dy[s]
+        ix = np.floor(x)
+        iy = np.floor(y)
+        idx[s] = np.uint64(iy) * wu + np.uint64(ix)  # all >= 0
+        fx[s] = x - ix
+        fy[s] = y - iy
     for s in range(n):  # unsigned indices: no negative-index wrap-around test
         k = idx[s]
         a, b = load_pair(flat, k)  # each pair of neighbours in one load

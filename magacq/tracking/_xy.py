@@ -462,7 +462,7 @@ def template_fit(
         n_rows = min(rows, j_hi - jb)
         m = n_rows * w
         b0 = jb * w
-        # Loops without branches or gathers, one output each: LLVM vectorizes those.
+        # Loops without branches or gathers: LLVM vectorizes those.
         for jr in range(n_rows):
             y = f32(jb + jr) - cyf
             dxr = ddx[jr * w : (jr + 1) * w]  # views: indices the compiler knows are >= 0
@@ -474,30 +474,20 @@ def template_fit(
         for q in range(m):
             rr[q] = ddx[q] * ddx[q] + ddy[q] * ddy[q] + tiny
         _inverse_sqrt(rr, ib, m)
-        for q in range(m):
-            rr[q] *= ib[q]  # r^2 / r
-        for q in range(m):
-            ib[q] *= inv
-        for q in range(m):
-            s = min(max((r_max32 - rr[q]) * inv_taper, zero), one)
+        for q in range(m):  # r = r^2 / r: taper weight, spline row and fraction, 1 / (r step)
+            r = rr[q] * ib[q]
+            s = min(max((r_max32 - r) * inv_taper, zero), one)
             ww[q] = s * s * (f32(3.0) - f32(2.0) * s)
-        for q in range(m):
-            u = min(rr[q] * inv + half_bin, k_top)  # (r / step - 0.5) + 1: row + fraction
-            tt[q] = u - np.floor(u)
-        for q in range(m):
-            kk[q] = np.int32(min(rr[q] * inv + half_bin, k_top))
+            u = min(r * inv + half_bin, k_top)  # (r / step - 0.5) + 1: row + fraction
+            row_u = np.floor(u)
+            tt[q] = u - row_u
+            kk[q] = np.int32(row_u)
+            ib[q] *= inv
         # The spline's four coefficients at every pixel (beyond r_max too: finite, weight 0).
         take(coef[0], kk, a0, m)
         take(coef[1], kk, a1, m)
         take(coef[2], kk, a2, m)
         take(coef[3], kk, a3, m)
-        for q in range(m):
-            t = tt[q]
-            b1 = a1[q]
-            b2 = a2[q]
-            b3 = a3[q]
-            a0[q] += t * (b1 + t * (b2 + t * b3))  # the model
-            a1[q] = b1 + t * (f32(2.0) * b2 + f32(3.0) * t * b3)  # its slope
         blk = flat[b0 : b0 + m]
         sxx = zero
         sxy = zero
@@ -505,9 +495,14 @@ def template_fit(
         sgx = zero
         sgy = zero
         for q in range(m):
-            val = a0[q]
+            t = tt[q]
+            b1 = a1[q]
+            b2 = a2[q]
+            b3 = a3[q]
+            val = a0[q] + t * (b1 + t * (b2 + t * b3))  # the model
+            slope = b1 + t * (f32(2.0) * b2 + f32(3.0) * t * b3)
             # d model / d (cx, cy) = a * (ddx, ddy); weighted by the taper near r_max.
-            a = -a1[q] * ib[q]
+            a = -slope * ib[q]
             wa = a * ww[q]
             q2 = wa * a
             we = wa * (blk[q] - val)
