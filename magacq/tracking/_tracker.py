@@ -87,12 +87,16 @@ class Tracker:
                 last = res.profiles[(n_frames - 1) * n_beads + pb[0]]
                 self.last_profile = (self.profile_bead, last)
         rows = np.empty((n_frames * n_beads, 8))
-        rows[:, 0] = np.repeat(timestamps, n_beads)
-        rows[:, 1] = np.repeat(seqs, n_beads)
-        rows[:, 2] = np.tile(self.rois[:, 0], n_frames)
+        # Columns filled by broadcasting (frames x beads): no repeated or tiled temporaries.
+        grid = rows.reshape(n_frames, n_beads, 8)
+        grid[:, :, 0] = timestamps[:, None]
+        grid[:, :, 1] = seqs[:, None]
+        grid[:, :, 2] = self.rois[:, 0]
         # pixel centres at integers within the ROI; the image's corner is the origin
-        rows[:, 3] = (np.tile(self.rois[:, 1], n_frames) + x + 0.5) * self.px
-        rows[:, 4] = (np.tile(self.rois[:, 3], n_frames) + y + 0.5) * self.px
+        for col, pos, corner in ((3, x, self.rois[:, 1]), (4, y, self.rois[:, 3])):
+            out = grid[:, :, col]
+            np.add(pos.reshape(n_frames, n_beads), corner + 0.5, out=out)
+            out *= self.px
         rows[:, 5] = z
         rows[:, 6] = flags
         return rows
