@@ -288,8 +288,9 @@ def compile_(
     ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Compile the tracking kernels into the per-user cache, so that the first run starts in
-    seconds (once after installing or upgrading; a run compiles what it lacks)."""
+    """Compile the tracking kernels (and the simulated camera's) into the disk cache, so that
+    the first run starts in seconds (once after installing or upgrading; a run compiles what
+    it lacks)."""
     with _errors(debug):
         import time
 
@@ -313,8 +314,9 @@ def compile_(
         compile_kernels(algorithms, dtypes)
         from magacq.tracking import KERNEL_CACHE
 
-        typer.echo(f"compiled {len(algorithms)} algorithm(s) x {len(dtypes)} pixel type(s) in "
-                   f"{time.monotonic() - t0:.1f} s into {KERNEL_CACHE}")  # fmt: skip
+        typer.echo(f"compiled {len(algorithms)} algorithm(s) x {len(dtypes)} pixel type(s) and "
+                   f"the sim camera in {time.monotonic() - t0:.1f} s; tracking kernels in "
+                   f"{KERNEL_CACHE}")  # fmt: skip
 
 
 @app.command()

@@ -22,15 +22,21 @@ import numpy as np
 logger = logging.getLogger("magacq")
 
 
-def _compile(conn: multiprocessing.connection.Connection, tracking: dict[str, Any]) -> None:
-    """The child: compile for the pixel type ``conn`` sends (None: nothing to do)."""
+def _enter_child(title: str) -> None:
+    """A compile child's title and signals: its parent alone ends it (and its death does)."""
     from setproctitle import setproctitle
 
     from magacq.pipeline.wiring import signal_on_parent_death
 
-    setproctitle("magacq compile")
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor ends it
+    setproctitle(f"magacq {title}")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (fork)
     signal_on_parent_death(signal.SIGKILL)
+
+
+def _compile(conn: multiprocessing.connection.Connection, tracking: dict[str, Any]) -> None:
+    """The child: compile for the pixel type ``conn`` sends (None: nothing to do)."""
+    _enter_child("compile")
     import magacq.tracking  # noqa: F401  (numba and the kernels' modules, while the camera opens)
 
     dtype = conn.recv()
@@ -53,13 +59,30 @@ def _warm(tracking: dict[str, Any], dtype: str) -> None:
 
 def _compile_for(dtype: str, algorithms: tuple[str, ...]) -> None:
     """A child of :func:`compile_kernels`: every algorithm in turn (they share functions)."""
+    _enter_child(f"compile {dtype}")
     for algorithm in algorithms:
         _warm({"algorithm": algorithm, "roi_size": 64}, dtype)
 
 
+def _compile_sim() -> None:
+    """A child of :func:`compile_kernels`: the simulated camera's kernels (one frame)."""
+    from magacq.pipeline.devices import open_camera
+
+    _enter_child("compile sim")
+    cam = open_camera("sim", {})
+    try:
+        frame = np.empty((cam.height, cam.width), dtype=cam.dtype)
+        cam.start(1)
+        cam.read_frame(frame, timeout=600.0)
+        cam.stop()
+    finally:
+        cam.close()
+
+
 def compile_kernels(algorithms: tuple[str, ...], dtypes: tuple[str, ...]) -> None:
-    """Compile the trackers' kernels of every algorithm for every pixel type into the disk
-    cache (`magacq compile`, once after installing): one process per pixel type, in parallel.
+    """Compile the trackers' kernels of every algorithm for every pixel type, and the simulated
+    camera's, into the disk caches (`magacq compile`, once after installing): one process per
+    pixel type and one for the camera, in parallel.
 
     Raises
     ------
@@ -69,12 +92,19 @@ def compile_kernels(algorithms: tuple[str, ...], dtypes: tuple[str, ...]) -> Non
     from magacq.errors import RunError
 
     ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_compile_for, args=(d, algorithms), name=f"compile {d}")
+    procs = [ctx.Process(target=_compile_for, args=(d, algorithms), name=f"tracking {d}")
              for d in dtypes]  # fmt: skip
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
+    procs.append(ctx.Process(target=_compile_sim, name="sim camera"))
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+    finally:  # Ctrl-C: the children ignore it, end them here
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join()
     failed = [p.name for p in procs if p.exitcode != 0]
     if failed:
         raise RunError(f"compiling the kernels failed: {', '.join(failed)}")
