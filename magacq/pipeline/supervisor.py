@@ -46,6 +46,7 @@ from magacq.pipeline.status import (
     StatusPublisher,
     StatusView,
 )
+from magacq.pipeline.warmup import KernelCompile
 from magacq.pipeline.wiring import (
     LOCK_NAMES,
     MATRICES,
@@ -112,13 +113,18 @@ def _open_camera(cfg: RunConfig) -> Any:
         raise RunError(f"cannot open camera {cfg.camera.driver!r}: {exc}") from None
 
 
-def probe_camera(cfg: RunConfig) -> tuple[dict[str, Any], np.ndarray | None, Devices]:
+def probe_camera(
+    cfg: RunConfig, opened: Callable[[str], None] | None = None
+) -> tuple[dict[str, Any], np.ndarray | None, Devices]:
     """Open the camera once: its geometry, an averaged image when beads must be detected, and
-    the magnets' axes (limits, where they start, top speeds) a protocol is checked against."""
+    the magnets' axes (limits, where they start, top speeds) a protocol is checked against.
+    ``opened`` is called with the pixel type as soon as the camera is open."""
     from hal import HalError
 
     cam = _open_camera(cfg)
     try:
+        if opened is not None:
+            opened(str(np.dtype(cam.dtype)))
         geometry = {
             "width": int(cam.width),
             "height": int(cam.height),
@@ -325,10 +331,13 @@ class StopSignals:
 class Run:
     """One acquisition: its buffers and processes. Use :func:`run_acquisition`."""
 
-    def __init__(self, cfg: RunConfig, wiring: RunWiring, ctx: BaseContext) -> None:
+    def __init__(
+        self, cfg: RunConfig, wiring: RunWiring, ctx: BaseContext, kernels: KernelCompile
+    ) -> None:
         self.cfg = cfg
         self.wiring = wiring
         self.ctx = ctx
+        self.kernels = kernels  # the trackers start once it is done
         self.owned: list[VideoBuffer | MatrixBuffer | BeadRoiBuffer | LiveProfileBuffer] = []
         self.video: VideoBuffer | None = None
         self.status_buf: MatrixBuffer | None = None
@@ -422,6 +431,12 @@ class Run:
             from magacq.pipeline.recorder import run_recorder
 
             self.recorder = self._start(run_recorder, name="recorder")
+        while not self.kernels.wait(0.25):  # compiled once, the trackers load them from disk
+            if self.abort():
+                return
+            if not self.writer.is_alive():
+                raise RunError(self._child_error() or "the writer failed while starting")
+        logger.debug("tracking kernels compiled (or found in the disk cache)")
         for i in range(self.cfg.tracking.workers):
             self.workers[i] = self._start(run_worker, i, name=f"tracker-{i}")
         restarts = 0
@@ -479,8 +494,7 @@ class Run:
         """Wait up to ``timeout`` for a child to exit; restart dead trackers, note failures."""
         if self.producer is None:
             return
-        procs = [self.producer, self.writer, self.recorder, self.protocol,
-                 *self.workers.values()]
+        procs = [self.producer, self.writer, self.recorder, self.protocol, *self.workers.values()]
         ready = mp.connection.wait([p.sentinel for p in procs if p is not None], timeout)
         if not ready:
             return
@@ -492,8 +506,10 @@ class Run:
             if p.exitcode == 0:
                 self.protocol_done = True
             else:
-                self.error = self.error or self._child_error() or (
-                    f"the protocol process died (exit code {p.exitcode})"
+                self.error = (
+                    self.error
+                    or self._child_error()
+                    or (f"the protocol process died (exit code {p.exitcode})")
                 )
         if not self.writer.is_alive() and not self.wiring.writer_finish.is_set():
             self.error = (
@@ -619,6 +635,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
 
     # fork: the semaphores are unlinked at once (no /dev/shm names to lose or leak)
     ctx = mp.get_context("fork")
+    tracking = {**cfg.tracking.model_dump(mode="json"), "roi_size": cfg.tracking.roi_size}
     console = Console(stderr=True)
     logs = RunLogging(console, debug=debug, ctx=ctx)
     logs.start()
@@ -626,8 +643,9 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
     run: Run | None = None
     path: Path | None = None
     with StopSignals(after=signal.SIG_IGN) as signals:
+        kernels = KernelCompile(ctx, tracking)  # forked before any device is opened
         try:
-            geometry, image, devices = probe_camera(cfg)
+            geometry, image, devices = probe_camera(cfg, opened=kernels.compile)
             protocol = protocol_spec(cfg, config_path, devices)
             rois = place_rois(cfg, geometry, image)
             if cfg.tracking.zlut is not None:  # the Z-LUT must be of this ROI size and bead set
@@ -665,10 +683,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                 geometry=geometry,
                 video={"n_stacks": cfg.buffers.n_stacks, "n_images": cfg.buffers.images_per_stack},
                 rois=rois,
-                tracking={
-                    **cfg.tracking.model_dump(mode="json"),
-                    "roi_size": cfg.tracking.roi_size,
-                },
+                tracking=tracking,
                 focus_stage=(
                     {"driver": cfg.focus_stage.driver, "settings": dict(cfg.focus_stage.settings)}
                     if cfg.focus_stage is not None
@@ -698,7 +713,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                     if video.mode != "none" else None
                 ),
             )  # fmt: skip
-            run = Run(cfg, wiring, ctx)
+            run = Run(cfg, wiring, ctx, kernels)
             run.create_buffers()
             logger.info("run %s: %d beads, %d workers -> %s", namespace, len(rois),
                         cfg.tracking.workers, path)  # fmt: skip
@@ -709,6 +724,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                 logger.info("stopped by signal; file complete")
             return path
         finally:
+            kernels.close()
             if run is not None:
                 run.close_buffers()
                 run.wiring.close()

@@ -149,6 +149,15 @@ def control_primitives(
     }
 
 
+def signal_on_parent_death(signum: int) -> None:
+    """This process gets ``signum`` when its parent dies, even when it is SIGKILLed (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signum)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        logging.getLogger("magacq").debug("no parent-death signal here")
+
+
 @dataclass
 class RunWiring:
     """Everything a child process needs to join the run (picklable)."""
@@ -201,11 +210,7 @@ class RunWiring:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         # not the supervisor's handler (inherited by fork): it would swallow the parent-death one
         signal.signal(signal.SIGTERM, self._on_sigterm)
-        try:  # SIGTERM when the supervisor dies, even when it is SIGKILLed
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        except (OSError, AttributeError):  # pragma: no cover - not Linux
-            logging.getLogger("magacq").debug("no parent-death signal here")
+        signal_on_parent_death(signal.SIGTERM)
         if self.orphaned():  # it died before prctl
             self.stop_all()
 
