@@ -20,7 +20,7 @@ Public API
 - :func:`equipartition_force` (:class:`EquipartitionForce`): ``kT (l + R) / <dx^2>``.
 - :func:`calibrate_force` (:class:`ForceCalibration`): all three on one trace.
 - :func:`correct_drift`: subtract the reference beads' mean motion (:func:`reference_drift`);
-  :func:`correlated_mean`.
+  :func:`correlated_mean`; :func:`fill_gaps` (frames a tracker lost).
 - :func:`fit_wlc` (:class:`WLCFit`), :func:`wlc_force`: worm-like chain.
 - :func:`fit_rotation_curve` (:class:`RotationFit`, :class:`BucklingFit`): hat curves.
 - Figures (matplotlib): :func:`plot_spectrum`, :func:`plot_allan`, :func:`plot_force_extension`,
@@ -37,6 +37,7 @@ from magacq.analysis._figures import (
     plot_rotation,
     plot_spectrum,
 )
+from magacq.analysis._gaps import fill_gaps
 from magacq.analysis._rotation import BucklingFit, RotationFit, fit_rotation_curve
 from magacq.analysis._spectrum import SpectrumFit, camera_psd, fit_spectrum, periodogram
 from magacq.analysis._stats import correlated_mean
@@ -58,6 +59,7 @@ __all__ = [
     "reference_drift",
     "correlated_mean",
     "equipartition_force",
+    "fill_gaps",
     "fit_allan",
     "fit_rotation_curve",
     "fit_spectrum",

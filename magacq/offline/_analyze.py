@@ -30,6 +30,7 @@ from magacq.analysis import (
     calibrate_force,
     correct_drift,
     correlated_mean,
+    fill_gaps,
     fit_rotation_curve,
     fit_wlc,
 )
@@ -57,10 +58,11 @@ class AnalysisSettings:
     axis : {"x", "y"}
         The camera axis perpendicular to the magnets' field (it calibrates the force).
     bead_radius_nm : float, optional
-        Bead radius; default the run's camera setting ``bead_radius_nm`` (the simulator's).
+        Bead radius; default the run's (:attr:`magacq.runfile.RunTracks.bead_radius_nm`).
     temperature_k : float
     exposure_s : float, optional
-        Camera exposure; default the run's camera setting ``exposure_ms``, else 0.
+        Camera exposure; default the run's (:attr:`~magacq.runfile.RunTracks.exposure_s`),
+        else 0.
     zero_step : str, optional
         Label of the plateau on which every bead is on the surface (its height there is l = 0).
     extension_nm : float, optional
@@ -115,20 +117,6 @@ class RunAnalysis:
     exposure_s: float
 
 
-def _fill(trace: np.ndarray) -> tuple[np.ndarray, int]:
-    """``trace`` with its NaN frames filled in linearly, and how many there were."""
-    bad = ~np.isfinite(trace)
-    lost = int(bad.sum())
-    if lost == 0:
-        return trace, 0
-    if lost > MAX_LOST * len(trace):
-        raise ValueError(f"{lost / len(trace):.0%} of its frames were not tracked")
-    idx = np.arange(len(trace))
-    out = trace.copy()
-    out[bad] = np.interp(idx[bad], idx[~bad], trace[~bad])
-    return out, lost
-
-
 def _zero(z: np.ndarray, plates: list[Plateau], s: AnalysisSettings) -> np.ndarray:
     """Each tethered bead's z (rows of ``z``, drift-corrected) at zero extension; NaN where the
     bead has no z there (the fixed ``extension_nm`` is used then)."""
@@ -159,15 +147,10 @@ def analyze_tracks(run: RunTracks, settings: AnalysisSettings | None = None) -> 
     s = settings or AnalysisSettings()
     if s.axis not in AXES:
         raise ConfigError(f"axis {s.axis!r}: x or y")
-    radius = s.bead_radius_nm
-    if radius is None:
-        radius = run.camera_setting("bead_radius_nm")
+    radius = s.bead_radius_nm if s.bead_radius_nm is not None else run.bead_radius_nm
     if radius is None:
         raise ConfigError(f"{run.path}: the run does not say the bead radius: give --bead-radius")
-    exposure_s = s.exposure_s
-    if exposure_s is None:
-        ms = run.camera_setting("exposure_ms")
-        exposure_s = 0.0 if ms is None else float(ms) / 1000
+    exposure_s = next(e for e in (s.exposure_s, run.exposure_s, 0.0) if e is not None)
     exposure_s = min(exposure_s, 1.0 / run.frame_rate)
     refs = run.reference.copy()
     if s.reference is not None:
@@ -212,10 +195,10 @@ def _plateau(xyz: np.ndarray, zero: float, fixed: float | None, p: Plateau, fram
     n = p.stop - p.start
     if n < MIN_FRAMES:
         raise ValueError(f"{n} frames, too short for a fit (at least {MIN_FRAMES})")
-    lateral, lost = _fill(xyz[p.start : p.stop, axis])
+    lateral, lost = fill_gaps(xyz[p.start : p.stop, axis], MAX_LOST)
     z = xyz[p.start : p.stop, 2]
     if np.isfinite(zero):
-        ext, ext_err, _ = correlated_mean(_fill(z)[0] - zero)
+        ext, ext_err, _ = correlated_mean(fill_gaps(z, MAX_LOST)[0] - zero)
     elif fixed is not None:  # no z at the bead's zero (no Z-LUT): the extension given
         ext, ext_err = fixed, 0.0
     else:

@@ -37,6 +37,12 @@ class RunTracks:
         The run's configuration.
     events : array of EVENTS_DTYPE, or None
         The protocol's events, when the run had a protocol.
+    exposure_s : float or None
+        The camera's exposure as the run recorded it (its ``exposure_ms`` attribute, else the
+        config's camera setting); None: unknown.
+    bead_radius_nm : float or None
+        The bead radius the run recorded (``beads.radius_nm``, or the simulated camera's);
+        None: unknown.
     """
 
     path: Path
@@ -48,10 +54,8 @@ class RunTracks:
     frame_rate: float
     config: dict[str, Any]
     events: np.ndarray | None
-
-    def camera_setting(self, name: str) -> Any:
-        """A setting of the run's camera driver (None if it has no such setting)."""
-        return self.config.get("camera", {}).get("settings", {}).get(name)
+    exposure_s: float | None = None
+    bead_radius_nm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ def read_run(path: str | Path) -> RunTracks:
             rois = f["rois"][:]
             events = f["events"][:].astype(EVENTS_DTYPE) if "events" in f else None
             config = json.loads(f.attrs.get("config", "{}"))
+            recorded = {k: _finite(f.attrs.get(k)) for k in ("exposure_ms", "bead_radius_nm")}
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     if len(tracks) == 0:
@@ -114,8 +119,22 @@ def read_run(path: str | Path) -> RunTracks:
     time_s[tracks["frame"] - first] = tracks["time"]
     ref = np.zeros(len(bead_ids), dtype=bool)
     ref[lookup[rois["bead_id"]]] |= rois["reference"]
+    settings = config.get("camera", {}).get("settings", {})  # runs from before the attributes
+    exposure_ms = recorded["exposure_ms"] or _finite(settings.get("exposure_ms"))
+    radius = (recorded["bead_radius_nm"] or _finite(config.get("beads", {}).get("radius_nm"))
+              or _finite(settings.get("bead_radius_nm")))  # fmt: skip
     return RunTracks(path, frames, time_s, bead_ids, ref, xyz.transpose(1, 2, 0),
-                     _frame_rate(frames_table, time_s), config, events)  # fmt: skip
+                     _frame_rate(frames_table, time_s), config, events,
+                     None if exposure_ms is None else exposure_ms / 1000, radius)  # fmt: skip
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a float, None when absent or not finite."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if np.isfinite(out) else None
 
 
 def _frame_rate(frames_table: np.ndarray, time_s: np.ndarray) -> float:
