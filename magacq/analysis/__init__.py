@@ -16,7 +16,7 @@ Public API
 - :func:`fit_spectrum` (:class:`SpectrumFit`): maximum-likelihood fit of the power spectrum with
   aliasing and motion blur (Lansdorp & Saleh 2012); :func:`camera_psd`, :func:`periodogram`.
 - :func:`fit_allan` (:class:`AllanFit`): the same from the Allan variance;
-  :func:`allan_variance`, :func:`camera_allan_variance`.
+  :func:`allan_variance`, :func:`camera_allan_variance`, :func:`allan_covariance`.
 - :func:`equipartition_force` (:class:`EquipartitionForce`): ``kT (l + R) / <dx^2>``.
 - :func:`calibrate_force` (:class:`ForceCalibration`): all three on one trace.
 - :func:`correct_drift`: subtract the reference beads' mean motion (:func:`reference_drift`);
@@ -27,7 +27,13 @@ Public API
   :func:`plot_rotation`, each taking a result and an optional Axes.
 """
 
-from magacq.analysis._allan import AllanFit, allan_variance, camera_allan_variance, fit_allan
+from magacq.analysis._allan import (
+    AllanFit,
+    allan_covariance,
+    allan_variance,
+    camera_allan_variance,
+    fit_allan,
+)
 from magacq.analysis._calibration import ForceCalibration, calibrate_force
 from magacq.analysis._drift import correct_drift, reference_drift
 from magacq.analysis._equipartition import EquipartitionForce, equipartition_force
@@ -51,6 +57,7 @@ __all__ = [
     "RotationFit",
     "SpectrumFit",
     "WLCFit",
+    "allan_covariance",
     "allan_variance",
     "calibrate_force",
     "camera_allan_variance",
