@@ -151,8 +151,8 @@ def fit_allan(
     cov = fit.cov
     if np.all(np.isfinite(cov)):  # the octaves are correlated: the sandwich, at the fit
         mean = model(fit.theta)
-        cov = sandwich_cov(fit, shape, allan_covariance(m, len(x), var, tau, frame_rate,
-                                                        exposure_s) / np.outer(mean, mean))
+        exact = allan_covariance(m, len(x), var, tau, frame_rate, exposure_s)
+        cov = sandwich_cov(fit, shape, exact / np.outer(mean, mean))
     force = kt * length_nm / var
     warnings = () if fit.converged else ("the fit did not converge",)
     return AllanFit(
