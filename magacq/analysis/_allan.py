@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 #: Frequencies (log-spaced) of the integral in :func:`allan_covariance`.
-_COV_POINTS = 4000
+_COV_POINTS = 1000
 
 
 def allan_variance(x: np.ndarray, frame_rate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

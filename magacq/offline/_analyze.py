@@ -11,14 +11,15 @@ between its ``start`` and ``end`` events; a run without events is one plateau):
    z, that extension on every plateau);
 3. the force from the fluctuations along ``axis``, the one perpendicular to the magnets' field
    (see :mod:`magacq.analysis`): spectral ML fit, Allan variance, equipartition;
-4. per bead, a WLC fit when its plateaus span forces (x2 or more), a rotation-curve fit when
-   they span turns.
+4. per bead, a WLC fit when its plateaus span forces (x2 or more), with the extensions' errors
+   and that of the zero they share (:func:`magacq.analysis.fit_wlc`; plateaus whose force fit
+   warns are left out of it), and a rotation-curve fit when they span turns.
 
 A bead or a plateau that cannot be analysed (too short, too many lost frames, a fit that fails)
 is recorded as a problem and skipped; the others are analysed.
 """
 
-import warnings
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,6 +98,7 @@ class BeadAnalysis:
 
     bead_id: int
     plateaus: list[PlateauResult] = field(default_factory=list)
+    zero_err_nm: float = math.nan  # standard error of the z its extensions are measured from
     wlc: WLCFit | None = None
     rotation: RotationFit | None = None
 
@@ -117,9 +119,12 @@ class RunAnalysis:
     exposure_s: float
 
 
-def _zero(z: np.ndarray, plates: list[Plateau], s: AnalysisSettings) -> np.ndarray:
-    """Each tethered bead's z (rows of ``z``, drift-corrected) at zero extension; NaN where the
-    bead has no z there (the fixed ``extension_nm`` is used then)."""
+def _zero(
+    z: np.ndarray, plates: list[Plateau], s: AnalysisSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each tethered bead's z (rows of ``z``, drift-corrected) at zero extension, and its
+    standard error (the mean of a correlated trace); NaN where the bead has no z there (the
+    fixed ``extension_nm`` is used then)."""
     if s.zero_step is not None:
         steps = [p for p in plates if p.label == s.zero_step]
         if not steps:
@@ -131,9 +136,15 @@ def _zero(z: np.ndarray, plates: list[Plateau], s: AnalysisSettings) -> np.ndarr
     else:
         raise ConfigError("the extension needs the surface: give --zero-step LABEL (a step with "
                           "the beads on the surface) or --extension NM (on the first plateau)")
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a bead without z: NaN
-        return np.nanmean(z[:, p.start : p.stop], axis=1) - offset
+    zero = np.full(len(z), np.nan)
+    err = np.full(len(z), np.nan)
+    for row, trace in enumerate(z[:, p.start : p.stop]):
+        try:
+            mean, err[row], _ = correlated_mean(fill_gaps(trace, MAX_LOST)[0])
+        except ValueError:  # no z there (no Z-LUT), or too many frames lost
+            continue
+        zero[row] = mean - offset
+    return zero, err
 
 
 def analyze_tracks(run: RunTracks, settings: AnalysisSettings | None = None) -> RunAnalysis:
@@ -170,10 +181,10 @@ def analyze_tracks(run: RunTracks, settings: AnalysisSettings | None = None) -> 
     ref_xyz = run.xyz_nm[refs]
     xyz = np.stack([correct_drift(run.xyz_nm[tethered, :, a], ref_xyz[:, :, a])
                     for a in range(3)], axis=-1)  # fmt: skip
-    zero = _zero(xyz[:, :, 2], plates, s)
+    zero, zero_err = _zero(xyz[:, :, 2], plates, s)
     beads = []
     for row, bead in enumerate(run.bead_ids[tethered]):
-        result = BeadAnalysis(int(bead))
+        result = BeadAnalysis(int(bead), zero_err_nm=float(zero_err[row]))
         for p in plates:
             if p.label == s.zero_step:  # the bead on the surface: no tether to calibrate
                 continue
@@ -184,7 +195,7 @@ def analyze_tracks(run: RunTracks, settings: AnalysisSettings | None = None) -> 
             except ValueError as exc:
                 problems.append((int(bead), p.index, f"bead {bead}, plateau {p.index} "
                                                      f"({p.label}): {exc}"))  # fmt: skip
-        _curves(result, kt, problems)
+        _curves(result, kt, problems, s.extension_nm if s.zero_step is None else None)
         beads.append(result)
     return RunAnalysis(run, plates, beads, problems, tuple(run.bead_ids[refs].tolist()), s.axis,
                        float(radius), s.temperature_k, exposure_s)  # fmt: skip
@@ -212,17 +223,28 @@ def _plateau(xyz: np.ndarray, zero: float, fixed: float | None, p: Plateau, fram
     return PlateauResult(p, ext, ext_err, cal, lost)
 
 
-def _curves(bead: BeadAnalysis, kt: float, problems: list[tuple[int, int, str]]) -> None:
-    """The bead's WLC fit (plateaus spanning forces) and rotation fit (spanning turns)."""
+def _curves(bead: BeadAnalysis, kt: float, problems: list[tuple[int, int, str]],
+            fixed: float | None) -> None:  # fmt: skip
+    """The bead's WLC fit (plateaus spanning forces) and rotation fit (spanning turns).
+
+    The WLC takes the plateaus whose spectral fit has no warning (one too short for its
+    correlation time gives a force whose error is not to be trusted), with each extension's
+    error and the error of the zero they share (``fixed``: the first plateau's extension is the
+    one given, the zero of the others)."""
     res = bead.plateaus
-    if len(res) >= 3:
-        force = np.array([r.calibration.spectrum.force_pn for r in res])
-        if force.max() >= 2 * force.min():
-            try:
-                bead.wlc = fit_wlc([r.extension_nm for r in res], force,
-                                   [r.calibration.spectrum.force_err_pn for r in res], kt=kt)
-            except (ValueError, RuntimeError) as exc:
-                problems.append((bead.bead_id, -1, f"bead {bead.bead_id}: WLC fit failed: {exc}"))
+    fit = [r for r in res if not r.calibration.spectrum.warnings]
+    force = np.array([r.calibration.spectrum.force_pn for r in fit])
+    if len(fit) >= 3 and force.max() >= 2 * force.min():
+        zero_err = bead.zero_err_nm if math.isfinite(bead.zero_err_nm) else 0.0
+        given = 0 if fixed is not None and fit[0].plateau.index == 0 else None
+        try:
+            bead.wlc = fit_wlc([r.extension_nm for r in fit], force,
+                               [r.calibration.spectrum.force_err_pn for r in fit],
+                               extension_err_nm=[0.0 if i == given else r.extension_err_nm
+                                                 for i, r in enumerate(fit)],
+                               zero_err_nm=zero_err, zero_plateau=given, kt=kt)  # fmt: skip
+        except (ValueError, RuntimeError) as exc:
+            problems.append((bead.bead_id, -1, f"bead {bead.bead_id}: WLC fit failed: {exc}"))
     turns = np.array([r.plateau.turns for r in res])
     if np.isfinite(turns).sum() >= 4 and len(np.unique(turns[np.isfinite(turns)])) >= 4:
         try:

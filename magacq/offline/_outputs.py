@@ -111,13 +111,19 @@ def _figure(nrows: int, ncols: int, size: tuple[float, float], fixed: bool = Fal
 
 def bead_figures(bead: BeadAnalysis, out: Path) -> list[Path]:
     """One page per bead: the spectrum and the Allan deviation of every plateau, and its
-    force-extension curve (or its rotation curve when it has one)."""
+    force-extension curve (or its rotation curve when it has one); one legend, beside them."""
     curve = bead.rotation is not None or len(bead.plateaus) >= 2
-    fig, ax = _figure(1, 3 if curve else 2, (15 if curve else 10, 4.2), fixed=True)
+    fig, ax = _figure(1, 3 if curve else 2, (16.5 if curve else 11.5, 4.2), fixed=True)
+    fig.subplots_adjust(right=0.87 if curve else 0.82)
     for r in bead.plateaus:
         label = r.plateau.label
-        line = plot_spectrum(r.calibration.spectrum, ax[0, 0], label=label).lines[-1]
-        plot_allan(r.calibration.allan, ax[0, 1], label=label, color=line.get_color())
+        line = plot_spectrum(r.calibration.spectrum, ax[0, 0], label=label,
+                             legend=False).lines[-1]  # fmt: skip
+        plot_allan(r.calibration.allan, ax[0, 1], label=label, color=line.get_color(),
+                   legend=False)  # fmt: skip
+    handles, labels = ax[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False,
+               title="plateau: spectral force", title_fontsize=7)  # fmt: skip
     if bead.rotation is not None:
         plot_rotation([r.plateau.turns for r in bead.plateaus],
                       [r.extension_nm for r in bead.plateaus], bead.rotation, ax[0, 2])
