@@ -20,6 +20,7 @@ is recorded as a problem and skipped; the others are analysed.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -147,8 +148,14 @@ def _zero(
     return zero, err
 
 
-def analyze_tracks(run: RunTracks, settings: AnalysisSettings | None = None) -> RunAnalysis:
-    """Analyse every tethered bead on every plateau of ``run`` (default settings if None).
+def analyze_tracks(
+    run: RunTracks,
+    settings: AnalysisSettings | None = None,
+    *,
+    on_bead: Callable[[BeadAnalysis], None] | None = None,
+) -> RunAnalysis:
+    """Analyse every tethered bead on every plateau of ``run`` (default settings if None);
+    ``on_bead`` is called with each bead's analysis as soon as it is done (its figure).
 
     Raises
     ------
@@ -197,6 +204,8 @@ def analyze_tracks(run: RunTracks, settings: AnalysisSettings | None = None) -> 
                                                      f"({p.label}): {exc}"))  # fmt: skip
         _curves(result, kt, problems, s.extension_nm if s.zero_step is None else None)
         beads.append(result)
+        if on_bead is not None:
+            on_bead(result)
     return RunAnalysis(run, plates, beads, problems, tuple(run.bead_ids[refs].tolist()), s.axis,
                        float(radius), s.temperature_k, exposure_s)  # fmt: skip
 
