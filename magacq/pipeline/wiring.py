@@ -22,6 +22,7 @@ from buffers import MatrixBuffer, VideoBuffer
 from magacq.logs import RunLogging
 from magacq.pipeline.events import EVENT_COLUMNS, EVENTS
 from magacq.pipeline.flag import Flag
+from magacq.pipeline.live_force import FORCE_COLUMNS, FORCES, LiveForceSpec
 from magacq.pipeline.motor_channel import MOTOR_CHANNEL
 from magacq.pipeline.status import STATUS, RunStats
 from magacq.protocol import Devices, Plan
@@ -38,6 +39,7 @@ MATRICES = {
     "recorded": 3,  # buffer sequence number, timestamp, 0 kept in the video / 1 skipped
     **MOTOR_CHANNEL,  # the magnets' command channel (magacq.pipeline.motor_channel)
     EVENTS: EVENT_COLUMNS,  # the protocol's actions (magacq.pipeline.events)
+    FORCES: len(FORCE_COLUMNS),  # the live force estimates (magacq.pipeline.live_force)
 }
 #: Names given to ``buffers.make_locks``.
 LOCK_NAMES = ("VideoBuffer", *MATRICES, STATUS, "BeadRoiBuffer", "LiveProfileBuffer")
@@ -61,6 +63,8 @@ class Geometry(TypedDict):
     camera_driver: str
     camera_class: str
     simulated: bool  # the camera gives ground truth
+    exposure_ms: float  # the camera's exposure when the run started; NaN: unknown
+    bead_radius_nm: float  # ``beads.radius_nm``, else the simulated camera's; NaN: unknown
 
 
 class DeviceSpec(TypedDict):
@@ -115,6 +119,7 @@ class WriterSpec(TypedDict, total=False):
     z_sign: float  # a Z-lock's run: tracked z goes into the sample's frame (stage_sign)
     xy_lock: bool  # ROIs move: record each in roi_moves
     references: list[int]  # reference beads: the live drift table
+    live_force: LiveForceSpec  # the live force estimate (``live_force``)
 
 
 @dataclass(frozen=True)
