@@ -6,12 +6,15 @@ per pair and in total: the CPU the protocol process takes (it runs only the lock
 the controller's cost, as a share of one core, against the 5 % target), the whole run's CPU with
 and without the locks (ratio), and the tracking latency (frame timestamp to positions, p50 and
 p99 over each run, from the run file) with and without (ratios; 1.0: the locks add nothing).
-A Z-LUT of the 20 beads is made first by ``magacq calibrate``.
+A Z-LUT of the 20 beads is made first by ``magacq calibrate``. The frame rate each run reached is
+printed too: a machine that cannot track 20 beads at 1 kHz gives the locks fewer rows to read
+(and its latencies are then the backlog's, not the locks').
 
 Usage: ``python benchmarks/bench_locks.py [--seconds 20] [--pairs 2]`` (about 3 minutes).
 """
 
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -81,9 +84,9 @@ def measure(cfg: Path, seconds: float, warmup: float = 5.0) -> dict[str, float]:
             raise SystemExit(f"run failed: {run.stderr.read()[-2000:]}")
         time.sleep(0.2)
     time.sleep(warmup)
-    t0, (c0, p0) = time.monotonic(), tree_cpu(proc)
+    t0, (c0, p0), f0 = time.monotonic(), tree_cpu(proc), read_status(namespace)
     time.sleep(seconds)
-    t1, (c1, p1) = time.monotonic(), tree_cpu(proc)
+    t1, (c1, p1), f1 = time.monotonic(), tree_cpu(proc), read_status(namespace)
     _, err = run.communicate(timeout=120)
     if run.returncode != 0:
         raise SystemExit(f"run failed ({run.returncode}): {err[-2000:]}")
@@ -92,7 +95,8 @@ def measure(cfg: Path, seconds: float, warmup: float = 5.0) -> dict[str, float]:
         attrs = dict(f.attrs)
         dropped = int(attrs.get("frames_dropped", 0))
     wall = t1 - t0
-    return {"tree": (c1 - c0) / wall, "protocol": (p1 - p0) / wall,
+    fps = (f1["frames"] - f0["frames"]) / wall if f0 and f1 else math.nan
+    return {"tree": (c1 - c0) / wall, "protocol": (p1 - p0) / wall, "fps": fps,
             "p50": float(attrs["latency_p50_s"]), "p99": float(attrs["latency_p99_s"]),
             "dropped": dropped}  # fmt: skip
 
@@ -118,7 +122,8 @@ def main() -> None:
             print(f"pair {i + 1}: locks' process {100 * b['protocol']:.2f} % of a core; run "
                   f"{a['tree']:.2f} -> {b['tree']:.2f} cores; latency p50 {1e3 * a['p50']:.1f} -> "
                   f"{1e3 * b['p50']:.1f} ms, p99 {1e3 * a['p99']:.1f} -> {1e3 * b['p99']:.1f} ms; "
-                  f"dropped {a['dropped']} / {b['dropped']}")  # fmt: skip
+                  f"dropped {a['dropped']} / {b['dropped']}; camera {a['fps']:.0f} / "
+                  f"{b['fps']:.0f} frames/s")  # fmt: skip
 
         def mean(runs: list[dict[str, float]], key: str) -> float:
             return sum(r[key] for r in runs) / len(runs)

@@ -178,7 +178,7 @@ class ZLockConfig(_Section):
     bead: int = Field(ge=0, description="Id of the reference (stuck) bead the focus follows.")
     interval_s: float = Field(0.5, gt=0, le=600, description="Seconds between corrections.")
     window_s: float = Field(
-        2.0, gt=0, le=3600,
+        4.0, gt=0, le=3600,
         description="Seconds of the bead's z the drift and its rate are fitted on (longer: "
         "less noise, slower to follow a change of drift rate).",
     )  # fmt: skip
@@ -186,7 +186,7 @@ class ZLockConfig(_Section):
         1.0, gt=0, le=1, description="Fraction of the predicted z error corrected a step."
     )
     deadband_nm: float = Field(
-        2.0, ge=0, description="No correction for a predicted error this small."
+        1.0, ge=0, description="No correction for a predicted error this small."
     )
     max_step_nm: float = Field(200.0, gt=0, description="Largest focus move of one correction.")
     target_nm: float | None = Field(

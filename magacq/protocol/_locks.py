@@ -54,9 +54,9 @@ class ZLock:
     sign: float
     target_nm: float | None = None
     gain: float = 1.0
-    deadband_nm: float = 2.0
+    deadband_nm: float = 1.0
     max_step_nm: float = 200.0
-    window_s: float = 2.0
+    window_s: float = 4.0
     #: The bead's mean Z-LUT z minus the target over the readings of the last update.
     error_nm: float = math.nan
     _t: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
