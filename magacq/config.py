@@ -51,6 +51,11 @@ class FocusStageConfig(_Section):
     settings: dict[str, Any] = Field(
         default_factory=dict, description="Focus-stage settings, validated by the driver."
     )
+    move_timeout_s: float = Field(
+        10.0, gt=0,
+        description="A focus move still running after this long is given up (a Z-lock then "
+        "switches off); the run goes on.",
+    )  # fmt: skip
 
 
 class MagnetsConfig(_Section):
@@ -169,14 +174,26 @@ class BeadsConfig(_Section):
 
 
 class ZLockConfig(_Section):
-    """Z-lock: the focus stage follows a stuck reference bead so its Z-LUT z stays at a target."""
+    """Z-lock: the focus stage follows a stuck reference bead so its Z-LUT z stays at a target.
+
+    Each correction fits the bead's z over the last ``window_s`` in the sample's frame (the
+    focus moves taken out, so no frame is wasted after a move), extrapolates that drift over the
+    tracking latency and half an interval, and moves the focus by ``gain`` times the predicted
+    error: the drift rate feeds forward, so a steady drift leaves no lag."""
 
     bead: int = Field(ge=0, description="Id of the reference (stuck) bead the focus follows.")
-    interval_s: float = Field(
-        0.5, gt=0, le=600, description="Seconds between corrections (z averaged over each)."
+    interval_s: float = Field(0.5, gt=0, le=600, description="Seconds between corrections.")
+    window_s: float = Field(
+        4.0, gt=0, le=3600,
+        description="Seconds of the bead's z the drift and its rate are fitted on (longer: "
+        "less noise, slower to follow a change of drift rate).",
+    )  # fmt: skip
+    gain: float = Field(
+        1.0, gt=0, le=1, description="Fraction of the predicted z error corrected a step."
     )
-    gain: float = Field(0.7, gt=0, le=1, description="Fraction of the z error corrected a step.")
-    deadband_nm: float = Field(5.0, ge=0, description="No correction for an error this small.")
+    deadband_nm: float = Field(
+        1.0, ge=0, description="No correction for a predicted error this small."
+    )
     max_step_nm: float = Field(200.0, gt=0, description="Largest focus move of one correction.")
     target_nm: float | None = Field(
         None, description="The z to hold; null: the bead's z when the lock engages."

@@ -69,7 +69,7 @@ _FIELDS = (
     "protocol_action",  # 1-based index of the action under way; 0 before the first
     "protocol_started",  # time.monotonic() when that action started
     "protocol_parking",  # time.monotonic() when the protocol began parking the magnets
-    "zlock_state",  # 0 no Z-lock, 1 on, -1 switched off by a focus fault
+    "zlock_state",  # 0 no Z-lock, 1 on, 2 switched off by a user, -1 off by a focus fault
     "zlock_error_nm",  # the reference bead's z minus its target at the last update
     "zlock_last_nm",  # the last focus correction, nm
     "xylock_moves",  # ROIs re-centred by the XY-lock
@@ -195,7 +195,7 @@ class StatusView:
         state = self.stats.get("zlock_state")
         if state < 0:
             return "OFF (focus fault, see the log)"
-        if state == 0:
+        if state != 1:
             return "off"
         return (f"on, error {self.stats.get('zlock_error_nm'):.1f} nm, last step "
                 f"{self.stats.get('zlock_last_nm'):.1f} nm")  # fmt: skip

@@ -36,6 +36,7 @@ from magacq.config import RunConfig, format_name
 from magacq.errors import ConfigError, RunError
 from magacq.logs import RunLogging
 from magacq.pipeline.live_force import FORCES, live_force_spec
+from magacq.pipeline.lock_channel import STATE as LOCK_STATE
 from magacq.pipeline.motor_channel import ACKS, LIMITS
 from magacq.pipeline.sizing import FrameSize, buffer_sizes, check_room
 from magacq.pipeline.status import (
@@ -376,7 +377,7 @@ class Run:
                 locks=w.locks,
                 name=name,
                 shape=(rows, MATRICES[name]),
-                overwrite=name in (ACKS, LIMITS, FORCES),
+                overwrite=name in (ACKS, LIMITS, FORCES, LOCK_STATE),
                 namespace=w.namespace,
             )
             self.owned.append(buf)
@@ -696,6 +697,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                     if cfg.focus_stage is not None
                     else None
                 ),
+                **({"focus_timeout_s": cfg.focus_stage.move_timeout_s} if cfg.focus_stage else {}),
                 magnets=(
                     {**cfg.magnets.model_dump(mode="json"), "settings": dict(cfg.magnets.settings)}
                     if cfg.magnets is not None

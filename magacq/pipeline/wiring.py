@@ -23,6 +23,7 @@ from magacq.logs import RunLogging
 from magacq.pipeline.events import EVENT_COLUMNS, EVENTS
 from magacq.pipeline.flag import Flag
 from magacq.pipeline.live_force import FORCE_COLUMNS, FORCES, LiveForceSpec
+from magacq.pipeline.lock_channel import LOCK_CHANNEL
 from magacq.pipeline.motor_channel import MOTOR_CHANNEL
 from magacq.pipeline.status import STATUS, RunStats
 from magacq.protocol import Devices, Plan
@@ -38,6 +39,7 @@ MATRICES = {
     "motors": 4,  # time, magnet height mm, rotation turns, focus z nm
     "recorded": 3,  # buffer sequence number, timestamp, 0 kept in the video / 1 skipped
     **MOTOR_CHANNEL,  # the magnets' command channel (magacq.pipeline.motor_channel)
+    **LOCK_CHANNEL,  # the locks' state and switches (magacq.pipeline.lock_channel)
     EVENTS: EVENT_COLUMNS,  # the protocol's actions (magacq.pipeline.events)
     FORCES: len(FORCE_COLUMNS),  # the live force estimates (magacq.pipeline.live_force)
 }
@@ -188,6 +190,7 @@ class RunWiring:
     matrix_rows: dict[str, int] = field(default_factory=dict)
     writer: WriterSpec | None = None  # None: no run file (the calibration sweep)
     focus_stage: DeviceSpec | None = None  # opened by the devices process, sampled into motors
+    focus_timeout_s: float = 10.0  # a focus move not done in this long is acked TIMED_OUT
     magnets: "MagnetsSpec | None" = None  # opened by the devices process, moved on command
     protocol: ProtocolSpec | None = None  # run by the protocol process
     feedback: LocksSpec | None = None  # the locks (Z, XY): run by the protocol process too

@@ -121,19 +121,22 @@ def x_display(request: pytest.FixtureRequest) -> Iterator[str]:
                 os.environ[key] = value
 
 
+#: The sim camera's settings of every viewer run.
+SIM_SETTINGS = {
+    "width": WIDTH,
+    "height": HEIGHT,
+    "frame_rate": 200,
+    "n_beads": len(BEADS_PX),
+    "bead_xy_px": [list(b) for b in BEADS_PX],
+    "roi_size": 96,
+    "seed": 1,
+}
+
+
 def _sim_config(tmp: Path, **overrides: object) -> Path:
     """The sim camera with three beads (ROIs for the first two), tracked by one QI worker."""
-    settings = {
-        "width": WIDTH,
-        "height": HEIGHT,
-        "frame_rate": 200,
-        "n_beads": len(BEADS_PX),
-        "bead_xy_px": [list(b) for b in BEADS_PX],
-        "roi_size": 96,
-        "seed": 1,
-    }
     sections: dict = {
-        "camera": {"driver": "sim", "settings": settings},
+        "camera": {"driver": "sim", "settings": SIM_SETTINGS},
         "tracking": {"workers": 1, "roi_size": ROI},
         "beads": {"rois": [[round(x), round(y)] for x, y in BEADS_PX[:2]], "reference": [1]},
         "duration": None,
