@@ -353,7 +353,6 @@ def _drain(
         fmap.sample_frame(rows)
         rf.append("tracks", to_records(rows[:, :7], TRACKS_DTYPE))
         drift.add(rows)
-        drift.add(rows)
     if EVENTS in buffers:
         _drain_events(rf, _read(buffers[EVENTS]), fmap, acquiring, final)
 

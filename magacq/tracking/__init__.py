@@ -20,6 +20,7 @@ with kernel_cache(Path(__file__).parent) as KERNEL_CACHE:  # decorated here: cac
     from ._flags import TrackFlag
     from ._spec import ProfileSpec
     from ._track import TrackResult, XYMethod, track_rois
+    from ._tracker import Tracker, centroid
     from ._zlut import ZLut, build_zlut
 
 __all__ = [
@@ -29,9 +30,11 @@ __all__ = [
     "ProfileSpec",
     "TrackFlag",
     "TrackResult",
+    "Tracker",
     "XYMethod",
     "ZLut",
     "build_zlut",
+    "centroid",
     "detect_beads",
     "track_rois",
 ]
