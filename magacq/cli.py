@@ -159,7 +159,9 @@ def analyze(
         str, typer.Option(help="Camera axis perpendicular to the magnets' field: x or y.")
     ] = "y",
     bead_radius: Annotated[
-        float | None, typer.Option(help="Bead radius, nm (default: from the run's camera).", min=1)
+        float | None,
+        typer.Option(help="Bead radius, nm (default: the run's: beads.radius_nm, or the sim's).",
+                     min=1),
     ] = None,
     temperature: Annotated[float, typer.Option(help="Temperature, K.", min=1)] = 296.0,
     exposure_ms: Annotated[

@@ -35,6 +35,8 @@ from buffers import (
 from magacq.config import RunConfig, format_name
 from magacq.errors import ConfigError, RunError
 from magacq.logs import RunLogging
+from magacq.pipeline.live_force import FORCES, live_force_spec
+from magacq.pipeline.lock_channel import STATE as LOCK_STATE
 from magacq.pipeline.motor_channel import ACKS, LIMITS
 from magacq.pipeline.sizing import FrameSize, buffer_sizes, check_room
 from magacq.pipeline.status import (
@@ -135,6 +137,10 @@ def probe_camera(
             "camera_driver": cfg.camera.driver,
             "camera_class": f"{type(cam).__module__}.{type(cam).__qualname__}",
             "simulated": hasattr(cam, "ground_truth"),
+            "exposure_ms": float(cam.exposure_ms),  # NaN: the camera does not say
+            # for the force calibration: the config's, else the simulated camera's own
+            "bead_radius_nm": float(cfg.beads.radius_nm or getattr(cam.settings, "bead_radius_nm",
+                                                                   math.nan)),
         }
         image = None
         if not cfg.beads.rois:
@@ -371,7 +377,7 @@ class Run:
                 locks=w.locks,
                 name=name,
                 shape=(rows, MATRICES[name]),
-                overwrite=name in (ACKS, LIMITS),
+                overwrite=name in (ACKS, LIMITS, FORCES, LOCK_STATE),
                 namespace=w.namespace,
             )
             self.owned.append(buf)
@@ -646,6 +652,8 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
         kernels = KernelCompile(ctx, tracking)  # forked before any device is opened
         try:
             geometry, image, devices = probe_camera(cfg, opened=kernels.compile)
+            if cfg.live_force is not None and not math.isfinite(geometry["bead_radius_nm"]):
+                raise ConfigError("live_force needs the bead radius: set beads.radius_nm")
             protocol = protocol_spec(cfg, config_path, devices)
             rois = place_rois(cfg, geometry, image)
             if cfg.tracking.zlut is not None:  # the Z-LUT must be of this ROI size and bead set
@@ -689,6 +697,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                     if cfg.focus_stage is not None
                     else None
                 ),
+                **({"focus_timeout_s": cfg.focus_stage.move_timeout_s} if cfg.focus_stage else {}),
                 magnets=(
                     {**cfg.magnets.model_dump(mode="json"), "settings": dict(cfg.magnets.settings)}
                     if cfg.magnets is not None
@@ -707,6 +716,8 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                     "references": list(cfg.beads.reference),
                     "xy_lock": cfg.locks.xy_lock is not None,
                     **({"z_sign": locks_spec(cfg).sign} if cfg.locks.z_lock is not None else {}),
+                    **({"live_force": live_force_spec(cfg, geometry)}
+                       if cfg.live_force is not None else {}),
                 },
                 recorder=(
                     {"path": str(video_path(path)), "video": video.model_dump(mode="json")}
