@@ -601,6 +601,22 @@ class Run:
         _join(self.writer, 2.0)
         if self.writer is not None and self.writer.exitcode not in (0, None) and w.writer:
             self._close_abandoned(w.writer["path"])
+        if w.writer and w.recorder and self.writer is not None and not self.writer.is_alive():
+            self._reconcile_video(Path(w.writer["path"]))
+
+    def _reconcile_video(self, path: Path) -> None:
+        """List in the run file exactly the frames of the video file (a writer that stopped
+        before the recorder never read its last reports)."""
+        from magacq.runfile import reconcile_video
+
+        try:
+            done = reconcile_video(path)
+        except (OSError, RuntimeError, KeyError) as exc:
+            logger.warning("could not match %s's video_frames to its video: %s", path.name, exc)
+            return
+        if any(done):
+            logger.info("video_frames of %s matched to its video: %d listed, %d moved to "
+                        "video_skipped, %d cut from the video", path.name, *done)  # fmt: skip
 
     def _close_abandoned(self, path: str) -> None:
         """The writer died without closing the file: mark it failed, with the reason."""

@@ -16,6 +16,7 @@ from ._analysis import (
 )
 from ._read import Plateau, RunTracks, plateaus, read_run
 from ._recorded import RecordedRun, open_recorded, read_attrs, read_frames, read_table
+from ._reconcile import Reconciled, reconcile_video
 from ._recover import close_abandoned
 from ._run import (
     DISK_RESERVE,
@@ -64,6 +65,8 @@ from ._zlut import SCHEMA_VERSION as ZLUT_SCHEMA_VERSION
 
 __all__ = [
     "close_abandoned",
+    "Reconciled",
+    "reconcile_video",
     "DISK_RESERVE",
     "ANALYSIS_SCHEMA",
     "ANALYSIS_SCHEMA_VERSION",

@@ -1,0 +1,80 @@
+"""After a run: make the run file's ``video_frames`` list exactly the frames of its video file.
+
+The writer lists what the recorder reported, but a writer that stopped first (a full disk, a
+crash) never reads the recorder's last reports, and a recorder that died between a flush and
+its report leaves flushed frames unreported. The video file's ``video_seq`` is the truth: row k
+holds the sequence number of frame k of the video, and sequence number s is row s of the run
+file's ``frames`` (the producer numbers the frames it stores 0, 1, 2, ... in the order it
+stores them). :func:`reconcile_video` lists the video's unlisted frames from there (taking them
+out of ``video_skipped``), moves listed frames the video does not hold to ``video_skipped``,
+and cuts from the video the frames the run file has no ``frames`` row for.
+"""
+
+from pathlib import Path
+from typing import NamedTuple
+
+import h5py
+import numpy as np
+
+from magacq.runfile._recover import clear_write_flags
+
+
+class Reconciled(NamedTuple):
+    """What :func:`reconcile_video` changed (all 0: the listing was right)."""
+
+    listed: int  # video frames added to ``video_frames``
+    unlisted: int  # ``video_frames`` rows past the end of the video, moved to ``video_skipped``
+    cut: int  # video frames removed: the run file has no ``frames`` row for them
+
+
+def reconcile_video(run_path: Path) -> Reconciled:
+    """Make ``video_frames`` of the closed run file ``run_path`` match its linked video file.
+
+    Raises
+    ------
+    OSError, RuntimeError
+        A file cannot be read or written (left as it was, or partly reconciled).
+    """
+    with h5py.File(run_path, "r") as f:
+        links = [n for n in ("video", "roi_video") if n in f.keys()]
+        link = f.get(links[0], getlink=True) if links else None
+        if not isinstance(link, h5py.ExternalLink) or "video_frames" not in f:
+            return Reconciled(0, 0, 0)
+        listed = f["video_frames"][:]
+        stored = f["frames"][:]
+    path, name = run_path.parent / link.filename, link.path.lstrip("/")
+    with h5py.File(path, "r", swmr=True) as v:
+        seq = v["video_seq"][: min(len(v[name]), len(v["video_seq"]))]
+    m, n = len(listed), len(seq)
+    s = seq["seq"][m:]
+    ok = (s >= 0) & (s < len(stored))
+    ok[ok] = stored["timestamp"][s[ok]] == seq["timestamp"][m:][ok]
+    good = int(np.argmin(ok)) if not ok.all() else len(ok)  # the rest cannot be listed: cut
+    added = stored[s[:good]][["frame", "timestamp"]]
+    cut = len(s) - good
+    extra = listed[n:]
+    if not (len(added) or len(extra) or cut):
+        return Reconciled(0, 0, 0)
+    if cut:
+        _cut_video(path, name, m + good)
+    with h5py.File(run_path, "r+") as f:
+        frames, skipped = f["video_frames"], f["video_skipped"]
+        keep = skipped[:]
+        keep = keep[~np.isin(keep["frame"], added["frame"])]
+        _replace(skipped, np.concatenate([keep, extra.astype(keep.dtype)]))
+        _replace(frames, np.concatenate([listed[:n], added.astype(listed.dtype)]))
+        f.attrs["video_frames"], f.attrs["video_skipped"] = len(frames), len(skipped)
+    return Reconciled(len(added), len(extra), cut)
+
+
+def _cut_video(path: Path, name: str, n: int) -> None:
+    """Keep the first ``n`` frames of the video file (a dead recorder's file opened anyway)."""
+    clear_write_flags(path)
+    with h5py.File(path, "r+") as v:
+        for ds in (v[name], v["video_seq"]):
+            ds.resize((n, *ds.shape[1:]))
+
+
+def _replace(ds: h5py.Dataset, rows: np.ndarray) -> None:
+    ds.resize((len(rows),))
+    ds[:] = rows
