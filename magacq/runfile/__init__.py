@@ -15,8 +15,8 @@ from ._analysis import (
     write_analysis_file,
 )
 from ._read import Plateau, RunTracks, plateaus, read_run
-from ._recorded import RecordedRun, open_recorded, read_attrs, read_frames, read_table
 from ._reconcile import Reconciled, reconcile_video
+from ._recorded import RecordedRun, open_recorded, read_attrs, read_frames, read_table
 from ._recover import close_abandoned
 from ._run import (
     DISK_RESERVE,

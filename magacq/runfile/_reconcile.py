@@ -28,7 +28,8 @@ class Reconciled(NamedTuple):
 
 
 def reconcile_video(run_path: Path) -> Reconciled:
-    """Make ``video_frames`` of the closed run file ``run_path`` match its linked video file.
+    """Make ``video_frames`` of the closed run file ``run_path`` match its linked video file
+    (only the lengths are read when they agree).
 
     Raises
     ------
@@ -40,29 +41,31 @@ def reconcile_video(run_path: Path) -> Reconciled:
         link = f.get(links[0], getlink=True) if links else None
         if not isinstance(link, h5py.ExternalLink) or "video_frames" not in f:
             return Reconciled(0, 0, 0)
-        listed = f["video_frames"][:]
-        stored = f["frames"][:]
-    path, name = run_path.parent / link.filename, link.path.lstrip("/")
-    with h5py.File(path, "r", swmr=True) as v:
-        seq = v["video_seq"][: min(len(v[name]), len(v["video_seq"]))]
-    m, n = len(listed), len(seq)
-    s = seq["seq"][m:]
-    ok = (s >= 0) & (s < len(stored))
-    ok[ok] = stored["timestamp"][s[ok]] == seq["timestamp"][m:][ok]
-    good = int(np.argmin(ok)) if not ok.all() else len(ok)  # the rest cannot be listed: cut
-    added = stored[s[:good]][["frame", "timestamp"]]
+        path, name = run_path.parent / link.filename, link.path.lstrip("/")
+        with h5py.File(path, "r", swmr=True) as v:
+            n = min(len(v[name]), len(v["video_seq"]))
+            m = len(f["video_frames"])
+            seq = v["video_seq"][m:n] if n > m else np.empty(0, v["video_seq"].dtype)
+        extra = f["video_frames"][n:]
+        s = seq["seq"]
+        lo = int(s[0]) if len(s) else 0
+        stored = f["frames"][lo : int(s[-1]) + 1] if len(s) else f["frames"][:0]
+    ok = (s >= lo) & (s < lo + len(stored))
+    ok[ok] = stored["timestamp"][s[ok] - lo] == seq["timestamp"][ok]
+    good = len(ok) if ok.all() else int(np.argmin(ok))  # the rest cannot be listed: cut
+    added = stored[s[:good] - lo][["frame", "timestamp"]].astype(extra.dtype)
     cut = len(s) - good
-    extra = listed[n:]
     if not (len(added) or len(extra) or cut):
         return Reconciled(0, 0, 0)
     if cut:
         _cut_video(path, name, m + good)
     with h5py.File(run_path, "r+") as f:
         frames, skipped = f["video_frames"], f["video_skipped"]
-        keep = skipped[:]
-        keep = keep[~np.isin(keep["frame"], added["frame"])]
-        _replace(skipped, np.concatenate([keep, extra.astype(keep.dtype)]))
-        _replace(frames, np.concatenate([listed[:n], added.astype(listed.dtype)]))
+        _set_tail(frames, min(m, n), added)
+        rows = skipped[:]
+        listed = np.isin(rows["frame"], added["frame"])
+        first = int(np.argmax(listed)) if listed.any() else len(rows)
+        _set_tail(skipped, first, np.concatenate([rows[first:][~listed[first:]], extra]))
         f.attrs["video_frames"], f.attrs["video_skipped"] = len(frames), len(skipped)
     return Reconciled(len(added), len(extra), cut)
 
@@ -75,6 +78,7 @@ def _cut_video(path: Path, name: str, n: int) -> None:
             ds.resize((n, *ds.shape[1:]))
 
 
-def _replace(ds: h5py.Dataset, rows: np.ndarray) -> None:
-    ds.resize((len(rows),))
-    ds[:] = rows
+def _set_tail(ds: h5py.Dataset, start: int, rows: np.ndarray) -> None:
+    """Rows ``start:`` of the table ``ds`` replaced by ``rows``."""
+    ds.resize((start + len(rows),))
+    ds[start:] = rows
