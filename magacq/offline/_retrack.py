@@ -1,7 +1,7 @@
 """`magacq retrack`: re-track a run file's recorded video on Dask into a new run file.
 
 Stacks of recorded frames are the unit of work: each Dask task reads its frames from the run file
-and tracks them with the live pipeline's own :class:`~magacq.pipeline.tracker.Tracker` (so the
+and tracks them with the live trackers' own :class:`~magacq.tracking.Tracker` (so the
 tracks are those the live trackers give on the same frames); the client appends each stack's
 tracks to the new file as it arrives, with a progress bar. The new file has the run file's schema
 (without ``video``: its ``video_file`` attribute names the source) and is written as
@@ -23,12 +23,12 @@ from magacq.config import ALGORITHMS
 from magacq.errors import ConfigError
 from magacq.offline._cluster import dask_client
 from magacq.offline._resume import forget, part_path, take_previous
-from magacq.pipeline.tracker import Tracker, load_zlut
 from magacq.runfile import (
     RETRACKED_DTYPE,
     TRACKS_DTYPE,
     RecordedRun,
     RunFile,
+    load_zlut,
     open_recorded,
     read_attrs,
     read_frames,
@@ -36,6 +36,7 @@ from magacq.runfile import (
     rois_for_run,
     to_records,
 )
+from magacq.tracking import Tracker
 
 logger = logging.getLogger("magacq.offline")
 
@@ -80,7 +81,8 @@ def track_stack(job: RetrackJob, start: int, stop: int) -> np.ndarray:
     tracker = _TRACKERS.get(job)
     if tracker is None:
         tracking = {"algorithm": job.algorithm, "options": json.loads(job.options)}
-        tracker = Tracker(np.asarray(job.rois), job.pixel_size_nm, tracking, load_zlut(job.zlut))
+        zlut = load_zlut(job.zlut) if job.zlut else None
+        tracker = Tracker(np.asarray(job.rois), job.pixel_size_nm, tracking, zlut)
         _TRACKERS[job] = tracker
     frames, numbers, stamps = read_frames(job.source, start, stop)
     return tracker.track(frames, stamps, numbers)[:, :7]

@@ -425,12 +425,15 @@ class Run:
         for i in range(self.cfg.tracking.workers):
             self.workers[i] = self._start(run_worker, i, name=f"tracker-{i}")
         restarts = 0
-        for _ in self.workers:  # trackers compile their kernels before frames flow
+        # trackers compile their kernels, the recorder opens its file, before frames flow
+        for _ in range(len(self.workers) + (self.recorder is not None)):
             while not self.wiring.ready.acquire(timeout=0.25):
                 if self.abort():
                     return
                 if not self.writer.is_alive():
                     raise RunError(self._child_error() or "the writer failed while starting")
+                if self.recorder is not None and not self.recorder.is_alive():
+                    raise RunError(self._child_error() or "the recorder failed while starting")
                 # a tracker that dies warming up is restarted as one that dies later
                 restarts += self._restart_dead_trackers(warming_up=True)
                 if restarts > _MAX_START_RESTARTS * len(self.workers):

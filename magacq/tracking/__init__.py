@@ -21,6 +21,7 @@ from ._detect import Bead, detect_beads  # noqa: E402
 from ._flags import TrackFlag  # noqa: E402
 from ._spec import ProfileSpec  # noqa: E402
 from ._track import TrackResult, XYMethod, track_rois  # noqa: E402
+from ._tracker import Tracker, centroid  # noqa: E402
 from ._zlut import ZLut, build_zlut  # noqa: E402
 
 __all__ = [
@@ -29,9 +30,11 @@ __all__ = [
     "ProfileSpec",
     "TrackFlag",
     "TrackResult",
+    "Tracker",
     "XYMethod",
     "ZLut",
     "build_zlut",
+    "centroid",
     "detect_beads",
     "track_rois",
 ]
