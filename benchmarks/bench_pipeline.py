@@ -242,7 +242,7 @@ def process_cpu(proc: subprocess.Popen, seconds: float) -> dict[str, float]:
         last = samples[-1]
         window = [s for s in samples if s[0] >= last[0] - seconds / 2]
         if len(window) > 1 and last[0] > window[0][0]:
-            title = last[2].removeprefix("magacq ")
+            title = next((s[2] for s in reversed(samples) if s[2]), "?").removeprefix("magacq ")
             shares[title] = (last[1] - window[0][1]) / (last[0] - window[0][0])
     return dict(sorted(shares.items()))
 
