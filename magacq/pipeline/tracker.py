@@ -19,6 +19,15 @@ logger = logging.getLogger("magacq.worker")
 _DRAIN_S = 1.0  # after the stop, finish queued stacks for at most this long
 
 
+def warm_up(tracker: Tracker, dtype: str, height: int, width: int) -> None:
+    """Track one blank ``dtype`` frame: compiles the tracker's kernels, or loads them from the
+    disk cache (``magacq.tracking``), as its first stack would."""
+    side = int(tracker.rois[0, 2] - tracker.rois[0, 1])
+    warm = np.zeros((1, height, width), dtype=np.dtype(dtype))
+    warm[0, :side, :side] = 1
+    tracker.track(warm, np.zeros(1), np.zeros(1))
+
+
 def load_zlut(path: Any) -> Any:
     """The run's :class:`~magacq.tracking.ZLut` (one LUT per bead id), or None without a file."""
     if not path:
@@ -46,12 +55,10 @@ def run_worker(wiring: RunWiring, index: int) -> None:
     )
     delay = float(wiring.tracking.get("debug_delay_s", 0.0))
     side = int(wiring.tracking["roi_size"])
-    if len(tracker.rois):  # compile and warm up before the first real stack
-        h, w = wiring.geometry["height"], wiring.geometry["width"]
-        warm = np.zeros((1, h, w), dtype=np.dtype(wiring.geometry["dtype"]))
-        warm[0, :side, :side] = 1
+    if len(tracker.rois):  # compile, or load from the disk cache, before the first real stack
+        geometry = wiring.geometry
         try:
-            tracker.track(warm, np.zeros(1), np.zeros(1))
+            warm_up(tracker, geometry["dtype"], geometry["height"], geometry["width"])
         except Exception as exc:  # e.g. tracking.options the algorithm does not take
             message = f"tracker {index} cannot track: {type(exc).__name__}: {exc}"
             logger.error("%s", message, exc_info=logger.isEnabledFor(logging.DEBUG))

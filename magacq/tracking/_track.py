@@ -175,7 +175,8 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
                 continue
             x_out[i] = cx
             y_out[i] = cy
-            prof_out[i, :] = prof
+            for k in range(n_r):  # not prof_out[i, :] = prof: its shape check costs 2 s to compile
+                prof_out[i, k] = prof[k]
             if skipped > 0:
                 fl |= _CLIPPED
             if skipped * 3 > dx.shape[0]:  # a third of the circles outside: z unreliable
