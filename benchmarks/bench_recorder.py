@@ -19,7 +19,7 @@
 Run it in the directory whose disk you measure (it writes its files under a temporary directory
 there and removes them). Needs free disk for ``--fps * --seconds`` frames (0.5 MiB each).
 
-    .venv/bin/python benchmarks/bench_recorder.py [--fps 1000] [--seconds 60] [--mb 1024] [--trials 8]
+    .venv/bin/python benchmarks/bench_recorder.py [--fps 1000] [--seconds 60] [--trials 8]
 """
 
 import argparse

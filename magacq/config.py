@@ -158,6 +158,12 @@ class BeadsConfig(_Section):
         default_factory=list,
         description="Ids of reference (stuck) beads, for drift correction downstream.",
     )
+    radius_nm: float | None = Field(
+        None,
+        gt=0,
+        description="Bead radius, nm, for the force calibration (`magacq analyze`, the live "
+        "force); null: the simulated camera's own, else `magacq analyze --bead-radius`.",
+    )
 
     @field_validator("reference")
     @classmethod
@@ -206,6 +212,23 @@ class XYLockConfig(_Section):
     window_s: float = Field(
         0.5, gt=0, le=600, description="Seconds the bead's position is averaged over."
     )
+
+
+class LiveForceConfig(_Section):
+    """The live force estimate (terminal status: the tethered beads' median; `magacq view`: the
+    selected bead's): each tethered bead's Allan-variance fit over its recent lateral motion."""
+
+    extension_nm: float = Field(
+        gt=0,
+        description="The tethered beads' extension when the run starts, nm (a Z-LUT gives z "
+        "relative to each bead's own height, not to the surface); z changes are added to it.",
+    )
+    axis: Literal["x", "y"] = Field(
+        "y", description="Camera axis perpendicular to the magnets' field (it calibrates)."
+    )
+    window_s: float = Field(20.0, gt=0, le=600, description="Recent seconds fitted.")
+    interval_s: float = Field(2.0, gt=0, le=600, description="Seconds between estimates.")
+    temperature_k: float = Field(296.0, gt=0, description="Temperature, K.")
 
 
 class LocksConfig(_Section):
@@ -327,6 +350,9 @@ class RunConfig(_Section):
     )
     locks: LocksConfig = Field(
         default_factory=LocksConfig, description="Z-lock and XY-lock for long runs (off)."
+    )
+    live_force: LiveForceConfig | None = Field(
+        None, description="The live force estimate (null: none); needs the bead radius."
     )
     protocol: Protocol | None = Field(
         None,

@@ -22,6 +22,7 @@ from buffers import MatrixBuffer, VideoBuffer
 from magacq.logs import RunLogging
 from magacq.pipeline.events import EVENT_COLUMNS, EVENTS
 from magacq.pipeline.flag import Flag
+from magacq.pipeline.live_force import FORCE_COLUMNS, FORCES, LiveForceSpec
 from magacq.pipeline.lock_channel import LOCK_CHANNEL
 from magacq.pipeline.motor_channel import MOTOR_CHANNEL
 from magacq.pipeline.status import STATUS, RunStats
@@ -40,6 +41,7 @@ MATRICES = {
     **MOTOR_CHANNEL,  # the magnets' command channel (magacq.pipeline.motor_channel)
     **LOCK_CHANNEL,  # the locks' state and switches (magacq.pipeline.lock_channel)
     EVENTS: EVENT_COLUMNS,  # the protocol's actions (magacq.pipeline.events)
+    FORCES: len(FORCE_COLUMNS),  # the live force estimates (magacq.pipeline.live_force)
 }
 #: Names given to ``buffers.make_locks``.
 LOCK_NAMES = ("VideoBuffer", *MATRICES, STATUS, "BeadRoiBuffer", "LiveProfileBuffer")
@@ -63,6 +65,8 @@ class Geometry(TypedDict):
     camera_driver: str
     camera_class: str
     simulated: bool  # the camera gives ground truth
+    exposure_ms: float  # the camera's exposure when the run started; NaN: unknown
+    bead_radius_nm: float  # ``beads.radius_nm``, else the simulated camera's; NaN: unknown
 
 
 class DeviceSpec(TypedDict):
@@ -117,6 +121,7 @@ class WriterSpec(TypedDict, total=False):
     z_sign: float  # a Z-lock's run: tracked z goes into the sample's frame (stage_sign)
     xy_lock: bool  # ROIs move: record each in roi_moves
     references: list[int]  # reference beads: the live drift table
+    live_force: LiveForceSpec  # the live force estimate (``live_force``)
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,15 @@ def control_primitives(
         "events": events,
         "ready": ctx.Semaphore(0),
     }
+
+
+def signal_on_parent_death(signum: int) -> None:
+    """This process gets ``signum`` when its parent dies, even when it is SIGKILLed (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signum)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        logging.getLogger("magacq").debug("no parent-death signal here")
 
 
 @dataclass
@@ -204,11 +218,7 @@ class RunWiring:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         # not the supervisor's handler (inherited by fork): it would swallow the parent-death one
         signal.signal(signal.SIGTERM, self._on_sigterm)
-        try:  # SIGTERM when the supervisor dies, even when it is SIGKILLed
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        except (OSError, AttributeError):  # pragma: no cover - not Linux
-            logging.getLogger("magacq").debug("no parent-death signal here")
+        signal_on_parent_death(signal.SIGTERM)
         if self.orphaned():  # it died before prctl
             self.stop_all()
 

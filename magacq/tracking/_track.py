@@ -10,15 +10,16 @@ from numba import njit
 
 from ._flags import TrackFlag
 from ._sampling import FASTMATH, sample_quadrants
+from ._simd import aligned_copy, aligned_empty
 from ._spec import ProfileSpec
 from ._xy import (
-    FIT_BLOCK,
     MAX_ASYMMETRY,
     MIN_EXCESS_VARIANCE,
     asymmetry,
     auto_convolution,
     autoconv_tables,
     center_of_mass,
+    fit_scratch,
     load_roi,
     qi_shift,
     template_fit,
@@ -102,24 +103,22 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
         planes, weights, z0, dz, x_out, y_out, z_out, flags_out, prof_out,
     ):  # fmt: skip
         n, h, w = rois.shape
-        img = np.empty((h, w), dtype=np.float32)
+        img = aligned_empty(h * w, np.float32).reshape((h, w))
         sums = np.empty(4 * n_r)
         counts = np.empty(4 * n_r, dtype=np.int64)
         work = np.empty(max(2 * n_r, h, w))
-        col_sums = np.empty(w)
-        row_sums = np.empty(h)
-        pr = np.empty(cos_t.shape[1])
-        pim = np.empty(cos_t.shape[1])
-        conv = np.empty(cos_t.shape[0])
+        col_sums = aligned_empty(w, np.float64)
+        row_sums = aligned_empty(h, np.float64)
+        pr = np.empty(cos_t.shape[0])
+        pim = np.empty(cos_t.shape[0])
+        conv = aligned_empty(cos_t.shape[1], np.float32)
         pn = np.empty(n_r)
         prof = np.empty(n_r)
-        coef = np.empty((n_r - 1, 4), dtype=np.float32)
-        row = np.zeros((8, max(FIT_BLOCK, w)), dtype=np.float32)  # finite where never written
-        kk = np.zeros(max(FIT_BLOCK, w), dtype=np.uint64)
-        vals = np.empty(dx.shape[0], dtype=np.float32)
-        sfx = np.empty_like(vals)
-        sfy = np.empty_like(vals)
-        sidx = np.empty(dx.shape[0], dtype=np.uint64)
+        coef, row, kk = fit_scratch(n_r, w)
+        vals = aligned_empty(dx.shape[0], np.float32)
+        sfx = aligned_empty(dx.shape[0], np.float32)
+        sfy = aligned_empty(dx.shape[0], np.float32)
+        sidx = aligned_empty(dx.shape[0], np.uint64)
         for i in range(n):
             fl = 0
             z_out[i] = np.nan
@@ -176,7 +175,8 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
                 continue
             x_out[i] = cx
             y_out[i] = cy
-            prof_out[i, :] = prof
+            for k in range(n_r):  # not prof_out[i, :] = prof: its shape check costs 2 s to compile
+                prof_out[i, k] = prof[k]
             if skipped > 0:
                 fl |= _CLIPPED
             if skipped * 3 > dx.shape[0]:  # a third of the circles outside: z unreliable
@@ -214,8 +214,8 @@ def _tables(spec: ProfileSpec, roi: int) -> tuple[np.ndarray, ...]:
     dx, dy, starts, reach = spec.samples
     cos_t, sin_t = autoconv_tables(roi)
     tables = (
-        dx.astype(np.float32), dy.astype(np.float32), starts, reach, cos_t, sin_t,
-        spec.radii / spec.radii.mean(),
+        aligned_copy(dx.astype(np.float32)), aligned_copy(dy.astype(np.float32)), starts, reach,
+        aligned_copy(cos_t), aligned_copy(sin_t), spec.radii / spec.radii.mean(),
     )  # fmt: skip
     for t in tables:
         t.flags.writeable = False

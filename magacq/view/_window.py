@@ -5,6 +5,7 @@ import logging
 from magacq.pipeline.motor_channel import MotorControl, MotorError
 
 from ._cpu import IdleCpu
+from ._force_panel import ForcePanel
 from ._history import TrackHistory
 from ._image_panel import ImagePanel
 from ._locks_panel import locks_panel
@@ -86,6 +87,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.setCentralWidget(central)
         self.status_label = QtWidgets.QLabel("attaching…")
         self.statusBar().addWidget(self.status_label, 1)
+        self.force = ForcePanel()  # the selected bead's live force (a run with live_force)
+        self.statusBar().addPermanentWidget(self.force)
         self.resize(1280, 800)
 
         self.image_panel.clicked.connect(self._on_image_click)
@@ -154,6 +157,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.traces.refresh()
         primary = self.selected[0] if self.selected else None
         self.profile.show_profile(self.source.live_profile(), primary)
+        self.force.show_force(self.source.forces(), primary)
         if self.magnets is not None:
             self.magnets.refresh()
         if self.locks is not None:

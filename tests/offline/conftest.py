@@ -39,17 +39,27 @@ def zlut(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def recorded(tmp_path_factory, zlut) -> Path:
-    """A live run tracking z with ``zlut``, every frame recorded."""
-    tmp = tmp_path_factory.mktemp("retrack_run")
+def _recorded_run(tmp: Path, zlut: Path, mode: str) -> Path:
     cfg = config(tmp)
     data = yaml.safe_load(cfg.read_text())
     data["tracking"]["zlut"] = str(zlut)
+    data["output"]["video"] = {"mode": mode}
     cfg.write_text(yaml.safe_dump(data))
     done = r.run(cfg, timeout=180)
     assert done.returncode == 0, done.stderr
     return r.output_file(tmp)
+
+
+@pytest.fixture(scope="session")
+def recorded(tmp_path_factory, zlut) -> Path:
+    """A live run tracking z with ``zlut``, every frame recorded."""
+    return _recorded_run(tmp_path_factory.mktemp("retrack_run"), zlut, "frames")
+
+
+@pytest.fixture(scope="session")
+def recorded_rois(tmp_path_factory, zlut) -> Path:
+    """The same, recording each bead's ROI of every frame (``roi_video``)."""
+    return _recorded_run(tmp_path_factory.mktemp("retrack_rois"), zlut, "rois")
 
 
 @pytest.fixture

@@ -241,3 +241,19 @@ def live_run_zlut(tmp_path: Path, zlut: Path) -> Iterator[LiveRun]:
         yield run
     finally:
         run.stop()
+
+
+@pytest.fixture
+def live_run_force(tmp_path: Path) -> Iterator[LiveRun]:
+    """The same acquisition with the live force estimate (its window 4 s, every 0.5 s), and no
+    reference bead: the sim's beads 0 and 1 are both tethered (a tethered "reference" would
+    add its motion to the others')."""
+    from simulators.motion import MotionParams
+
+    extension = round(MotionParams().extension_nm, 1)  # the sim's tethers at its 2 pN
+    live_force = {"extension_nm": extension, "window_s": 4.0, "interval_s": 0.5}
+    run = LiveRun(tmp_path, beads={"reference": []}, live_force=live_force)
+    try:
+        yield run
+    finally:
+        run.stop()
