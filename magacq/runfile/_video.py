@@ -13,8 +13,10 @@ of the same name (so ``h5py.File(run)["video"]`` reads it, the two files side by
   kept frame, in the order of the dataset.
 
 The run file's ``video_frames`` (frame, timestamp) gives the camera frame of each, and
-``video_skipped`` those the recorder had to leave out. The file is in SWMR mode and flushed every
-``FLUSH_S``: after a crash it holds every frame up to the last flush (read it with ``swmr=True``).
+``video_skipped`` those the recorder had to leave out; once the run's processes ended, the
+supervisor makes that listing match ``video_seq`` (:func:`magacq.runfile.reconcile_video`). The
+file is in SWMR mode and flushed every ``FLUSH_S``: after a crash it holds every frame up to the
+last flush (read it with ``swmr=True``).
 """
 
 import time
