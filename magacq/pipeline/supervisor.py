@@ -602,21 +602,23 @@ class Run:
         if self.writer is not None and self.writer.exitcode not in (0, None) and w.writer:
             self._close_abandoned(w.writer["path"])
         if w.writer and w.recorder and self.writer is not None and not self.writer.is_alive():
-            self._reconcile_video(Path(w.writer["path"]))
+            self._reconcile_video(Path(w.writer["path"]), self.writer.exitcode != 0)
 
-    def _reconcile_video(self, path: Path) -> None:
+    def _reconcile_video(self, path: Path, unlisted: bool) -> None:
         """List in the run file exactly the frames of the video file (a writer that stopped
-        before the recorder never read its last reports)."""
+        before the recorder never read its last reports; ``unlisted``: nor listed the frames
+        nobody reported)."""
         from magacq.runfile import reconcile_video
 
         try:
-            done = reconcile_video(path)
+            done = reconcile_video(path, unlisted=unlisted)
         except (OSError, RuntimeError, KeyError) as exc:
             logger.warning("could not match %s's video_frames to its video: %s", path.name, exc)
             return
         if any(done):
             logger.info("video_frames of %s matched to its video: %d listed, %d moved to "
-                        "video_skipped, %d cut from the video", path.name, *done)  # fmt: skip
+                        "video_skipped, %d cut from the video, %d listed nowhere now skipped",
+                        path.name, *done)  # fmt: skip
 
     def _close_abandoned(self, path: str) -> None:
         """The writer died without closing the file: mark it failed, with the reason."""

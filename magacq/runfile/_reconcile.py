@@ -7,7 +7,8 @@ holds the sequence number of frame k of the video, and sequence number s is row 
 file's ``frames`` (the producer numbers the frames it stores 0, 1, 2, ... in the order it
 stores them). :func:`reconcile_video` lists the video's unlisted frames from there (taking them
 out of ``video_skipped``), moves listed frames the video does not hold to ``video_skipped``,
-and cuts from the video the frames the run file has no ``frames`` row for.
+cuts from the video the frames the run file has no ``frames`` row for, and (after a writer that
+stopped early) lists as skipped the stored frames listed nowhere.
 """
 
 from pathlib import Path
@@ -23,13 +24,16 @@ class Reconciled(NamedTuple):
     """What :func:`reconcile_video` changed (all 0: the listing was right)."""
 
     listed: int  # video frames added to ``video_frames``
-    unlisted: int  # ``video_frames`` rows past the end of the video, moved to ``video_skipped``
+    moved: int  # ``video_frames`` rows past the end of the video, moved to ``video_skipped``
     cut: int  # video frames removed: the run file has no ``frames`` row for them
+    skipped: int  # stored frames listed nowhere, added to ``video_skipped`` (``unlisted``)
 
 
-def reconcile_video(run_path: Path) -> Reconciled:
+def reconcile_video(run_path: Path, *, unlisted: bool = False) -> Reconciled:
     """Make ``video_frames`` of the closed run file ``run_path`` match its linked video file
-    (only the lengths are read when they agree).
+    (only the lengths are read when they agree). ``unlisted`` (the writer stopped before its
+    end-of-run pass): also list under ``video_skipped`` the stored frames the video should hold
+    (every ``every``-th) but that are listed nowhere.
 
     Raises
     ------
@@ -40,12 +44,13 @@ def reconcile_video(run_path: Path) -> Reconciled:
         links = [n for n in ("video", "roi_video") if n in f.keys()]
         link = f.get(links[0], getlink=True) if links else None
         if not isinstance(link, h5py.ExternalLink) or "video_frames" not in f:
-            return Reconciled(0, 0, 0)
+            return Reconciled(0, 0, 0, 0)
         path, name = run_path.parent / link.filename, link.path.lstrip("/")
         with h5py.File(path, "r", swmr=True) as v:
             n = min(len(v[name]), len(v["video_seq"]))
             m = len(f["video_frames"])
             seq = v["video_seq"][m:n] if n > m else np.empty(0, v["video_seq"].dtype)
+            every = int(v.attrs["every"])
         extra = f["video_frames"][n:]
         s = seq["seq"]
         lo = int(s[0]) if len(s) else 0
@@ -55,8 +60,8 @@ def reconcile_video(run_path: Path) -> Reconciled:
     good = len(ok) if ok.all() else int(np.argmin(ok))  # the rest cannot be listed: cut
     added = stored[s[:good] - lo][["frame", "timestamp"]].astype(extra.dtype)
     cut = len(s) - good
-    if not (len(added) or len(extra) or cut):
-        return Reconciled(0, 0, 0)
+    if not (len(added) or len(extra) or cut or unlisted):
+        return Reconciled(0, 0, 0, 0)
     if cut:
         _cut_video(path, name, m + good)
     with h5py.File(run_path, "r+") as f:
@@ -66,8 +71,14 @@ def reconcile_video(run_path: Path) -> Reconciled:
         listed = np.isin(rows["frame"], added["frame"])
         first = int(np.argmax(listed)) if listed.any() else len(rows)
         _set_tail(skipped, first, np.concatenate([rows[first:][~listed[first:]], extra]))
+        nowhere = extra[:0]
+        if unlisted:
+            due = f["frames"][::every][["frame", "timestamp"]].astype(extra.dtype)
+            known = np.concatenate([frames.fields("frame")[:], skipped.fields("frame")[:]])
+            nowhere = due[~np.isin(due["frame"], known)]
+            _set_tail(skipped, len(skipped), nowhere)
         f.attrs["video_frames"], f.attrs["video_skipped"] = len(frames), len(skipped)
-    return Reconciled(len(added), len(extra), cut)
+    return Reconciled(len(added), len(extra), cut, len(nowhere))
 
 
 def _cut_video(path: Path, name: str, n: int) -> None:

@@ -54,6 +54,8 @@ def _check_listing(run: dict, vid: dict) -> None:
     assert (listed["timestamp"] == vid["video_seq"]["timestamp"]).all()
     assert (np.diff(listed["frame"]) > 0).all()
     assert not np.isin(run["video_skipped"]["frame"], listed["frame"]).any()
+    every_stored = np.concatenate([listed["frame"], run["video_skipped"]["frame"]])
+    assert np.isin(frames["frame"], every_stored).all()  # kept or skipped, whoever stopped
     assert (video.reshape(len(video), -1).max(axis=1) > 0).all()  # real frames, not holes
 
 

@@ -75,7 +75,7 @@ def _read(path):
 
 def test_a_listing_that_matches_is_left_alone(tmp_path):
     path, number, _ = _files(tmp_path, 20, 20, 20)
-    assert reconcile_video(path) == Reconciled(0, 0, 0)
+    assert reconcile_video(path) == Reconciled(0, 0, 0, 0)
     _, listed, _, attrs = _read(path)
     assert (listed["frame"] == number[:20]).all() and attrs["video_frames"] == 20
 
@@ -83,7 +83,7 @@ def test_a_listing_that_matches_is_left_alone(tmp_path):
 def test_unlisted_video_frames_are_listed_and_no_longer_skipped(tmp_path):
     """The writer listed 10 of 20, and its end-of-run pass called 15..19 skipped."""
     path, number, pixels = _files(tmp_path, 22, 20, 10, skipped=[15, 16, 17, 18, 19, 21])
-    assert reconcile_video(path) == Reconciled(10, 0, 0)
+    assert reconcile_video(path) == Reconciled(10, 0, 0, 0)
     video, listed, skipped, attrs = _read(path)
     assert (video == pixels).all()
     assert (listed["frame"] == number[:20]).all()
@@ -95,7 +95,7 @@ def test_unlisted_video_frames_are_listed_and_no_longer_skipped(tmp_path):
 def test_video_frames_without_a_frames_row_are_cut(tmp_path):
     """The writer stopped before the `frames` rows of the last 7 video frames."""
     path, number, pixels = _files(tmp_path, 13, 20, 5)
-    assert reconcile_video(path) == Reconciled(8, 0, 7)
+    assert reconcile_video(path) == Reconciled(8, 0, 7, 0)
     video, listed, _, _ = _read(path)
     assert (video == pixels[:13]).all()
     assert (listed["frame"] == number[:13]).all()
@@ -105,7 +105,7 @@ def test_video_frames_without_a_frames_row_are_cut(tmp_path):
 
 def test_listed_frames_the_video_lacks_move_to_skipped(tmp_path):
     path, number, _ = _files(tmp_path, 20, 10, 12)
-    assert reconcile_video(path) == Reconciled(0, 2, 0)
+    assert reconcile_video(path) == Reconciled(0, 2, 0, 0)
     video, listed, skipped, _ = _read(path)
     assert len(video) == len(listed) == 10
     assert list(skipped["frame"]) == list(number[10:12])
@@ -113,7 +113,18 @@ def test_listed_frames_the_video_lacks_move_to_skipped(tmp_path):
 
 def test_a_killed_recorders_video_is_cut_too(tmp_path):
     path, number, pixels = _files(tmp_path, 12, 15, 5, killed=True)
-    assert reconcile_video(path) == Reconciled(7, 0, 3)
+    assert reconcile_video(path) == Reconciled(7, 0, 3, 0)
     video, listed, _, _ = _read(path)
     assert (video == pixels[:12]).all()
     assert (listed["frame"] == number[:12]).all()
+
+
+def test_a_writer_that_stopped_early_gets_its_unlisted_frames_skipped(tmp_path):
+    """28 stored, 20 in the video, all listed, but the writer never listed 20..27 as skipped."""
+    path, number, _ = _files(tmp_path, 28, 20, 20, skipped=[21])
+    assert reconcile_video(path) == Reconciled(0, 0, 0, 0)  # without `unlisted`: left alone
+    assert reconcile_video(path, unlisted=True) == Reconciled(0, 0, 0, 7)
+    _, listed, skipped, attrs = _read(path)
+    assert sorted(skipped["frame"]) == list(number[20:28])
+    assert attrs["video_skipped"] == 8
+    assert reconcile_video(path, unlisted=True) == Reconciled(0, 0, 0, 0)  # listed once
