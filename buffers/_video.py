@@ -30,16 +30,29 @@ frames, see :mod:`buffers._stream`) or zero-copy with ``begin_write`` / ``commit
 Blocking waits use the semaphores that :func:`buffers.make_locks` adds to the ``locks`` dict;
 without them they fall back to short sleeps.
 
-Every critical section holds the segment lock (:mod:`buffers._lock`), which any process can take
-and the kernel frees when its holder dies. A section that changes the control block first copies
-it, with the claim tables, to a journal and sets a dirty word; the next process to take the lock
-after a holder died mid-section restores the journal (:attr:`VideoBuffer.repairs` counts it). A
-slot reserved by ``begin_write`` in a process that has died is taken back by the next
-``begin_write``; stacks claimed by dead processes by :meth:`VideoBuffer.reclaim_dead_claims`.
+The producer publishes without the lock. Its words (the frame total, a "writing" word and the
+lease: which process writes) sit outside everything the consumers change. A frame is published
+by one store of the frame total after its slot, timestamp and frame number; the unread count of
+a consumer group is that total less the group's own read total, so nothing is counted twice.
+The producer learns which slots are free from the consumers' state read under a sequence
+counter (:attr:`_CSEQ`, odd during a consumer's section), and caches how far they reach: a
+consumer's section can only free more. Another process that wants to write takes the lease
+under the lock; a live holder's write in progress is waited for (or, reserved by
+``begin_write``, refused), a dead one's slot taken back. The waiter hand-offs each store, fence
+(:mod:`buffers._ordering`) and load, so a frame and a waiter never miss each other.
+
+Every consumer-side critical section holds the segment lock (:mod:`buffers._lock`), which any
+process can take and the kernel frees when its holder dies. A section that changes more than
+one word first copies the consumers' state (control words and claim tables) to a journal and
+makes the sequence counter odd; the next process to take the lock after a holder died
+mid-section restores the journal (:attr:`VideoBuffer.repairs` counts it, and dead writers' slots
+taken back). Stacks claimed by dead processes are recovered by
+:meth:`VideoBuffer.reclaim_dead_claims`.
 """
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +64,7 @@ from ._dtypes import int_to_uint_dtype
 from ._errors import BufferOverflow, BufferUnderflow
 from ._groups import NAME_BYTES, check_groups, decode_groups, encode_groups, ready_key
 from ._lock import BufferLock, make_buffer_lock
+from ._ordering import full_fence
 from ._segment import (
     HEADER_SIZE,
     Segment,
@@ -60,16 +74,22 @@ from ._segment import (
     _start_ticks,
 )
 from ._segment_holder import SegmentHolder
+from ._seqlock import consistent_copy
 from ._stream import slots_stream, stream_copy
 from ._sync import READY, SPACE
 
 KIND = "VideoBuffer"
-SCHEMA = 3  # 2: journal, pending writer's pid; 3: consumer groups
+SCHEMA = 4  # 2: journal, pending writer's pid; 3: consumer groups; 4: lock-free producer
 
-# control block words
-_R, _W, _COUNT, _TOTAL, _PENDING, _READY_WAITERS, _SPACE_WAITERS, _REQUEUED, _TOKEN = range(9)
-_PEND_PID, _PEND_TICKS, _DIRTY, _REPAIRS = range(9, 13)
-_N_CTL = 16
+# the producer's words (first cache line) and the consumers' sequence counter (the second)
+_WT, _WRITING, _LEASE_PID, _LEASE_TICKS = range(4)
+_CSEQ = 8
+_N_HEAD = 16
+# _WRITING: what the lease holder is doing
+_IDLE, _COPYING, _RESERVED = 0, 1, 2
+# control words of a consumer group (journaled); the first group's hold the shared ones too
+_RT, _READY_WAITERS, _REQUEUED, _SPACE_WAITERS, _TOKEN, _REPAIRS = range(6)
+_N_CTL = 8
 # claim table columns
 _STATE, _PID, _TICKS, _CTOKEN, _FIRST = range(5)
 _N_CLAIM = 5
@@ -81,6 +101,7 @@ _FULL = "VideoBuffer is full (unread or claimed frames fill the ring)"
 _POLL_SPIN_S = 200e-6  # check_read_stack: False this long in a row, a poller then naps ...
 _POLL_NAP_S = 1e-3  # ... a quarter of that time per call, at most this
 _PEAK_TRIES = 1000  # peak_image: the newest slot keeps changing under us -> none complete
+_SEQ_TRIES = 3  # the producer's lock-free reads of the consumers' state, before the lock
 
 _log = logging.getLogger("buffers")
 _me: tuple[int, int] = (0, 0)
@@ -93,6 +114,18 @@ def _identity() -> tuple[int, int]:
     if _me[0] != pid:
         _me = (pid, _start_ticks(pid))
     return _me
+
+
+# the threads of one process write one at a time (across processes: the lease)
+_producing = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _producing
+    _producing = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _round_up(n: int, to: int) -> int:
@@ -128,20 +161,21 @@ class StackClaim:
 
 
 class _Change:
-    """A section that changes the control block: journal it first, mark it dirty meanwhile."""
+    """A consumer section that changes several words: journal them first, and keep the
+    sequence counter odd meanwhile (lock-free readers retry; see ``VideoBuffer._repair``)."""
 
-    __slots__ = ("_ctl", "_journal", "_state")
+    __slots__ = ("_head", "_journal", "_state")
 
-    def __init__(self, state: memoryview, journal: memoryview, ctl: memoryview) -> None:
-        self._state, self._journal, self._ctl = state, journal, ctl
+    def __init__(self, state: memoryview, journal: memoryview, head: memoryview) -> None:
+        self._state, self._journal, self._head = state, journal, head
 
     def __enter__(self) -> None:
         self._journal[:] = self._state
-        self._ctl[_DIRTY] = 1
+        self._head[_CSEQ] += 1
 
     def __exit__(self, *exc: object) -> None:
-        # Python exceptions are raised before anything changes; only a death leaves it dirty
-        self._ctl[_DIRTY] = 0
+        # Python exceptions are raised before anything changes; only a death leaves it odd
+        self._head[_CSEQ] += 1
 
 
 class VideoBuffer(SegmentHolder):
@@ -264,6 +298,8 @@ class VideoBuffer(SegmentHolder):
         self._ready_sem = self._ready_sems[0]
         self._seg = seg
         self._deferred: list[Any] = []  # wake-ups to post once the lock is released
+        self._free_until = 0  # the producer's: frames below this total have free slots
+        self._reserved: tuple[int, int] | None = None  # (slot, pid) of this begin_write
         self._creator_pid = os.getpid() if create else None
         try:
             if create and self.groups:
@@ -271,7 +307,7 @@ class VideoBuffer(SegmentHolder):
                 seg.payload[self._off_names : self._off_names + len(names)] = names
             self._map(seg)
             self.lock = make_buffer_lock(
-                locks, self.name, seg.fileno(), self._repair, (self._ctl_mv, _DIRTY)
+                locks, self.name, seg.fileno(), self._repair, (self._head, _CSEQ)
             )
         except BaseException:
             self._drop_views()
@@ -294,12 +330,14 @@ class VideoBuffer(SegmentHolder):
         self.stack_size = self.image_size * n_images
         self.buffer_size = self.stack_size * n_stacks
         n = self.n_total_images
-        self._off_claims = _N_CTL * 8
+        # the producer's words and the consumers' sequence counter, then the consumers' state
+        self._off_state = _N_HEAD * 8
+        self._off_claims = self._off_state + _N_CTL * 8
         # groups after the first: a block each, laid out as the control block + claim table
         self._group_block = _N_CTL + n_stacks * _N_CLAIM
         # control block + claim table (+ those of the groups after the first), in words
         self._n_state = self._group_block * max(n_groups, 1)
-        self._off_journal = self._n_state * 8
+        self._off_journal = self._off_state + self._n_state * 8
         self._off_names = self._off_journal + self._n_state * 8
         self._names_bytes = n_groups * NAME_BYTES
         self._off_seq = _round_up(self._off_names + self._names_bytes, 64)
@@ -312,30 +350,32 @@ class VideoBuffer(SegmentHolder):
     def _map(self, seg: Segment) -> None:
         p, n = seg.payload, self.n_total_images
         w, h = self.image_shape
-        self._ctl = np.frombuffer(p, np.int64, _N_CTL, 0)
-        self._claims = np.frombuffer(p, np.int64, self.n_stacks * _N_CLAIM, self._off_claims)
+        words = self.n_stacks * _N_CLAIM
+        self._head = p[: _N_HEAD * 8].cast("q")
+        self._ctl = np.frombuffer(p, np.int64, _N_CTL, self._off_state)
+        self._claims = np.frombuffer(p, np.int64, words, self._off_claims)
         self._claims = self._claims.reshape(self.n_stacks, _N_CLAIM)
-        self._state = np.frombuffer(p, np.int64, self._n_state, 0)
+        self._state = np.frombuffer(p, np.int64, self._n_state, self._off_state)
         self._journal = np.frombuffer(p, np.int64, self._n_state, self._off_journal)
-        self._ctl_mv = p[: _N_CTL * 8].cast("q")
-        # per consumer group, its control words (of which it uses _R, _COUNT, _READY_WAITERS,
-        # _REQUEUED; the first group's are the control block) and claim table
-        self._gctl = [self._ctl_mv]
-        self._gclaims = [self._claims]
-        for g in range(1, len(self.groups)):
-            off = g * self._group_block * 8
+        # per consumer group, its control words (of which it uses _RT, _READY_WAITERS and
+        # _REQUEUED; the first group's are the control block) and claim table; memoryviews
+        # for the per-frame paths (plain ints, no numpy scalars)
+        self._gctl: list[memoryview] = []
+        self._gclaims: list[np.ndarray] = []
+        self._gclaims_mv: list[memoryview] = []
+        for g in range(max(len(self.groups), 1)):
+            off = self._off_state + g * self._group_block * 8
             self._gctl.append(p[off : off + _N_CTL * 8].cast("q"))
-            rows = np.frombuffer(p, np.int64, self.n_stacks * _N_CLAIM, off + _N_CTL * 8)
+            rows = np.frombuffer(p, np.int64, words, off + _N_CTL * 8)
             self._gclaims.append(rows.reshape(self.n_stacks, _N_CLAIM))
-        self._others = self._gctl[1:]  # the per-frame paths test this alone without groups
+            self._gclaims_mv.append(p[off + _N_CTL * 8 : off + (_N_CTL + words) * 8].cast("q"))
+        self._ctl_mv = self._gctl[0]
         self._change = _Change(
-            p[: self._n_state * 8].cast("q"),
+            p[self._off_state : self._off_journal].cast("q"),
             p[self._off_journal : self._off_journal + self._n_state * 8].cast("q"),
-            self._ctl_mv,
+            self._head,
         )
         self._seq = np.frombuffer(p, np.int64, n, self._off_seq)
-        # the same words as memoryviews, for the per-frame paths (plain ints, no numpy scalars)
-        self._claims_mv = p[self._off_claims : self._off_journal].cast("q")
         self._seq_mv = p[self._off_seq : self._off_seq + n * 8].cast("q")
         self._fnum_mv = p[self._off_fnum : self._off_fnum + n * 8].cast("q")
         self._ts_mv = p[self._off_ts : self._off_ts + n * 8].cast("d")
@@ -349,11 +389,12 @@ class VideoBuffer(SegmentHolder):
         self._expose_segment(seg, ("_shm_info", "_shm", "_ts_shm", "_idx_shm"))
         self._buf = self._frames_u8.reshape(-1).data
         self._ts_buf = self._ts.data
-        self._idx_buf = self._ctl.data
+        self._idx_buf = p[: self._off_journal]  # the producer's words and the consumers' state
 
     # --- teardown -----------------------------------------------------------------------
     def _drop_views(self) -> None:
         for attr in (
+            "_head",
             "_ctl",
             "_claims",
             "_state",
@@ -361,8 +402,7 @@ class VideoBuffer(SegmentHolder):
             "_ctl_mv",
             "_gctl",
             "_gclaims",
-            "_others",
-            "_claims_mv",
+            "_gclaims_mv",
             "_seq_mv",
             "_fnum_mv",
             "_ts_mv",
@@ -379,34 +419,43 @@ class VideoBuffer(SegmentHolder):
             self.__dict__.pop(attr, None)
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else f"level={self._ctl[_COUNT]}/{self.n_total_images}"
+        state = "closed" if self.closed else f"level={self._unread()}/{self.n_total_images}"
         return f"VideoBuffer(stack_shape={self.stack_shape}, dtype={self.dtype}, {state})"
 
     # --- the reference's private index helpers --------------------------------------------
+    # Positions and counts derive from two running totals: frames written (the producer's) and
+    # frames read (the consumers'). The setters move the read total (count, read index) or the
+    # written total (write index); they are for inspecting the reference's internals, not for
+    # use while another process writes or reads.
     def _get_count_index(self) -> int:
-        return int(self._ctl[_COUNT])
+        rt = self._ctl_mv[_RT]
+        return self._head[_WT] - rt
 
     def _get_read_index(self) -> int:
-        return int(self._ctl[_R])
+        return self._ctl_mv[_RT] % self.n_total_images
 
     def _get_write_index(self) -> int:
-        return int(self._ctl[_W])
+        return self._head[_WT] % self.n_total_images
 
     def _set_count_index(self, value: int) -> None:
-        self._ctl[_COUNT] = value
+        self._ctl_mv[_RT] = self._head[_WT] - value
+        self._free_until = 0
 
     def _set_read_index(self, value: int) -> None:
-        self._ctl[_R] = value % self.n_total_images
+        rt = self._ctl_mv[_RT]
+        self._ctl_mv[_RT] = rt + (value - rt) % self.n_total_images
+        self._free_until = 0
 
     def _set_write_index(self, value: int) -> None:
-        self._ctl[_W] = value % self.n_total_images
+        wt = self._head[_WT]
+        self._head[_WT] = wt + (value - wt) % self.n_total_images
+        self._free_until = 0
 
     def _check_read(self, value: int) -> None:
         self._single_consumer()
-        if value > self._ctl[_COUNT]:
-            raise BufferUnderflow(
-                f"VideoBuffer holds {self._ctl[_COUNT]} unread frames, {value} needed"
-            )
+        unread = self._unread()
+        if value > unread:
+            raise BufferUnderflow(f"VideoBuffer holds {unread} unread frames, {value} needed")
 
     def _check_write(self, value: int) -> None:
         if not self._can_write(value):
@@ -418,25 +467,43 @@ class VideoBuffer(SegmentHolder):
     def _set_timestamp(self, write: int, timestamp: float) -> None:
         self._ts[write] = timestamp
 
-    # --- internals (call with the lock held) -------------------------------------------------
+    # --- internals ----------------------------------------------------------------------------
     def _can_write(self, value: int = 1) -> bool:
-        c, n = self._ctl_mv, self.n_total_images
-        if c[_COUNT] + value > n:
-            return False
-        w, claims, n_images = c[_W], self._claims_mv, self.n_images
-        for k in range(value):
-            if claims[((w + k) % n) // n_images * _N_CLAIM + _STATE] != FREE:
-                return False
-        return not self._others or self._others_can_write(w, value)
+        """Whether the next ``value`` slots are free (lock held)."""
+        return self._head[_WT] + value <= self._free_limit()
 
-    def _others_can_write(self, w: int, value: int) -> bool:
-        """Whether every group after the first has read and released the next slots."""
-        n = self.n_total_images
-        stacks = [((w + k) % n) // self.n_images for k in range(value)]
-        return all(
-            gc[_COUNT] + value <= n and not claims[stacks, _STATE].any()
-            for gc, claims in zip(self._others, self._gclaims[1:], strict=True)
-        )
+    def _free_limit(self) -> int:
+        """The frame total below which every slot is free for the producer.
+
+        From the consumers' state as it is: call with the lock held, or inside a sequence
+        counter read (:meth:`_refresh_free`). Frame ``t`` goes where frame ``t - n`` was: free
+        once every group has read it and no stack at or after it is held.
+        """
+        n, n_stacks = self.n_total_images, self.n_stacks
+        limit = None
+        for gc, claims in zip(self._gctl, self._gclaims_mv, strict=True):
+            rt = gc[_RT]
+            lim = rt + n
+            for row in range(0, n_stacks * _N_CLAIM, _N_CLAIM):
+                if claims[row + _STATE] != FREE and claims[row + _FIRST] + n < lim:
+                    lim = claims[row + _FIRST] + n
+            limit = lim if limit is None or lim < limit else limit
+        return limit  # type: ignore[return-value]
+
+    def _refresh_free(self) -> bool:
+        """Update ``_free_until`` from the consumers' state, without the lock; False when a
+        consumer's section kept changing it (the caller takes the lock instead)."""
+        head = self._head
+        for _ in range(_SEQ_TRIES):
+            before = head[_CSEQ]
+            if before & 1:
+                os.sched_yield()  # a section in progress: microseconds
+                continue
+            limit = self._free_limit()
+            if head[_CSEQ] == before:
+                self._free_until = limit
+                return True
+        return False
 
     def _signal(self, sem: Any, waiters_word: int, ctl: memoryview | None = None) -> None:
         """Decide (lock held) to wake one waiter, if any, without piling up tokens.
@@ -467,11 +534,20 @@ class VideoBuffer(SegmentHolder):
             sem.release()
 
     def _wait(
-        self, attempt: Any, sem: Any, waiters_word: int, timeout: float | None, group: int = 0
+        self,
+        attempt: Any,
+        sem: Any,
+        waiters_word: int,
+        timeout: float | None,
+        group: int = 0,
+        ready: Callable[[], bool] | None = None,
     ) -> Any:
         """Call ``attempt()`` under the lock until it returns non-None or ``timeout`` passes.
 
         A waiter counts itself in ``waiters_word`` of the control words of group ``group``.
+        ``ready`` is for waits on the producer, who signals without the lock: once registered
+        (and fenced), the waiter looks again before it sleeps, as the producer looks for
+        waiters after it publishes, so that one of the two sees the other.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         registered = False
@@ -494,6 +570,10 @@ class VideoBuffer(SegmentHolder):
                     return result
                 if not registered:
                     return None
+                if ready is not None:
+                    full_fence()
+                    if ready():
+                        continue
                 if sem is None:
                     time.sleep(_POLL_S if remaining is None else min(_POLL_S, remaining))
                 else:
@@ -511,19 +591,21 @@ class VideoBuffer(SegmentHolder):
     def _unread(self, group: str | None = None) -> int:
         """Unread frames, without the lock: a consumer polling it never slows the producer.
 
-        The counter is one aligned 8-byte word that each section changes with one store, so a
-        plain read sees it before or after a change, never torn. Only a change left marked in
-        progress (the dirty word) by a holder that died may still be rolled back: then the lock
-        is free, and taking it (non-blocking; it fails at once while a live holder has it)
-        rolls the change back first. With consumer groups: ``group``'s, or (None) the most any
-        group has unread.
+        The frames written less the group's frames read: two aligned 8-byte words, each changed
+        by one store, read in that order (a count that is never too high for the reader
+        itself). Only a section left in progress (an odd sequence counter) by a holder that
+        died may still be rolled back: then the lock is free, and taking it (non-blocking; it
+        fails at once while a live holder has it) rolls the section back first. With consumer
+        groups: ``group``'s, or (None) the most any group has unread.
         """
-        c = self._ctl_mv
-        if c[_DIRTY] and self.lock.acquire(blocking=False):
+        head = self._head
+        if head[_CSEQ] & 1 and self.lock.acquire(blocking=False):
             self.lock.release()
         if group is None:
-            return max(gc[_COUNT] for gc in self._gctl) if self._others else c[_COUNT]
-        return self._gctl[self._group(group)][_COUNT]
+            rt = min(gc[_RT] for gc in self._gctl) if self.groups else self._ctl_mv[_RT]
+        else:
+            rt = self._gctl[self._group(group)][_RT]
+        return head[_WT] - rt
 
     # The status queries take an optional consumer group (see _unread).
     def get_level(self, group: str | None = None) -> float:
@@ -575,7 +657,7 @@ class VideoBuffer(SegmentHolder):
         """
         n = self.n_total_images
         for _ in range(_PEAK_TRIES):
-            total = int(self._ctl[_TOTAL])
+            total = self._head[_WT]
             if total == 0:
                 raise BufferUnderflow("VideoBuffer: no frame has been written yet")
             slot = (total - 1) % n
@@ -591,6 +673,9 @@ class VideoBuffer(SegmentHolder):
     def peak_stack(self) -> tuple[np.ndarray, np.ndarray]:
         """Return the next unread stack without advancing the read index.
 
+        Without the lock: the read total is read under the consumers' sequence counter (with
+        the lock only if a section keeps it odd); the producer leaves unread slots alone.
+
         Returns
         -------
         tuple of numpy.ndarray
@@ -602,13 +687,15 @@ class VideoBuffer(SegmentHolder):
         BufferUnderflow
             Fewer than ``n_images`` unread frames.
         """
-        with self.lock:
-            self._check_read(self.n_images)
-            r = int(self._ctl[_R])
-            if r + self.n_images <= self.n_total_images:
-                return self._stack_view(r), self._ts[r : r + self.n_images].copy()
-            idx = np.arange(r, r + self.n_images) % self.n_total_images
-            return self._frames[idx].transpose(2, 1, 0), self._ts[idx]
+        return consistent_copy(self._head, _CSEQ, self._peak_stack, self.lock)
+
+    def _peak_stack(self) -> tuple[np.ndarray, np.ndarray]:
+        self._check_read(self.n_images)
+        r = self._ctl_mv[_RT] % self.n_total_images
+        if r + self.n_images <= self.n_total_images:
+            return self._stack_view(r), self._ts[r : r + self.n_images].copy()
+        idx = np.arange(r, r + self.n_images) % self.n_total_images
+        return self._frames[idx].transpose(2, 1, 0), self._ts[idx]
 
     def read_stack_no_return(self) -> None:
         """Advance the read index by one stack, freeing its slots for the producer.
@@ -618,10 +705,9 @@ class VideoBuffer(SegmentHolder):
         BufferUnderflow
             Fewer than ``n_images`` unread frames.
         """
-        with self.lock, self._change:
+        with self.lock:  # one store: nothing to journal
             self._check_read(self.n_images)
-            self._set_read_index(int(self._ctl[_R]) + self.n_images)
-            self._ctl[_COUNT] -= self.n_images
+            self._ctl_mv[_RT] += self.n_images
             self._signal(self._space_sem, _SPACE_WAITERS)
         if self._deferred:
             self._flush()
@@ -639,13 +725,12 @@ class VideoBuffer(SegmentHolder):
         BufferUnderflow
             The buffer holds no unread frame.
         """
-        with self.lock, self._change:
+        with self.lock:  # one store: nothing to journal
             self._check_read(1)
-            r = int(self._ctl[_R])
+            r = self._ctl_mv[_RT] % self.n_total_images
             image = self._frames[r].copy()
-            timestamp = float(self._ts[r])
-            self._set_read_index(r + 1)
-            self._ctl[_COUNT] -= 1
+            timestamp = self._ts_mv[r]
+            self._ctl_mv[_RT] += 1
             self._signal(self._space_sem, _SPACE_WAITERS)
         if self._deferred:
             self._flush()
@@ -683,43 +768,44 @@ class VideoBuffer(SegmentHolder):
             Wrong shape, dtype or size; the buffer is left untouched.
         BufferOverflow
             No slot became free in time.
+        RuntimeError
+            Another live process has a slot reserved (``begin_write``).
         """
         src = self._as_row_major(image)
         timestamp = float(timestamp)
-        if self._write_now(src, timestamp):
+        with _producing:  # the usual case: this process holds the lease, a slot is free
+            w = self._reserve_now(_COPYING)
+            if w is not None and w >= 0:
+                self._copy_and_publish(w, src, timestamp)
+                published = True
+            else:
+                published = False
+        if published:
+            self._wake()
             return
-        if timeout == 0:  # the section above found no free slot
+        if w is not None and timeout == 0:  # the ring is full
             raise BufferOverflow(_FULL)
-        self.begin_write(timeout=timeout)  # full: wait for a slot, copy outside the lock
+        self.begin_write(timeout=timeout)  # take the lease, or wait for a slot
         try:
-            self._copy_into(self._ctl_mv[_W], src)
+            self._copy_into(self._reserved[0], src)  # type: ignore[index]
         except BaseException:
             self.abandon_write()
             raise
         self.commit_write(timestamp)
 
-    def _write_now(self, src: np.ndarray, timestamp: float) -> bool:
-        """Reserve, fill and publish a slot in one section, if one is free; False if none is.
+    def _copy_and_publish(self, w: int, src: np.ndarray, timestamp: float) -> None:
+        """Copy ``src`` into slot ``w`` (reserved, ``_producing`` held) and publish it.
 
-        One lock section per frame instead of two: the copy (tens of us for a large frame) holds
-        the lock, which consumers take once a stack. A death mid-copy leaves the control block
-        untouched (the journal covers the rest) and the slot's seq odd, which the next write of
-        the slot replaces.
+        A death mid-copy leaves the slot's seq odd and the lease holder's ``_WRITING`` set:
+        the next process to take the lease takes the slot back.
         """
-        with self.lock, self._change:
-            w = self._take_slot()
-            if w is None:
-                return False
-            try:
-                self._copy_into(w, src)
-            except BaseException:
-                self._seq_mv[w] = 0
-                raise
-            c = self._ctl_mv
-            self._publish(c, w, c[_TOTAL], timestamp)
-        if self._deferred:
-            self._flush()
-        return True
+        try:
+            self._copy_into(w, src)
+        except BaseException:
+            self._seq_mv[w] = 0
+            self._head[_WRITING] = _IDLE
+            raise
+        self._publish(w, timestamp)
 
     def _copy_into(self, w: int, src: np.ndarray) -> None:
         """Copy row-major frame ``src`` (validated) into slot ``w``."""
@@ -728,24 +814,32 @@ class VideoBuffer(SegmentHolder):
         else:
             np.copyto(self._frames[w], src, casting="no")
 
-    def _publish(self, c: memoryview, w: int, fn: int, timestamp: float) -> None:
-        """Make slot ``w`` frame ``fn`` and advance the ring (lock and change held)."""
+    def _publish(self, w: int, timestamp: float) -> None:
+        """Make slot ``w`` the next frame (``_producing`` held, the slot reserved).
+
+        The slot's timestamp, frame number and seq first, then the frame total: a consumer
+        that sees the total sees them (x86 keeps stores, and loads, in order; a streamed copy
+        ends with a fence). The caller then looks for waiters (:meth:`_wake`) after releasing
+        ``_producing``, which fences the total's store before those loads.
+        """
+        head = self._head
+        fn = head[_WT]
         self._ts_mv[w] = timestamp
         self._fnum_mv[w] = fn
         self._seq_mv[w] = 2 * fn + 2  # even: complete
-        c[_TOTAL] = fn + 1
         if self._fault_point is not None:
             self._fault_point()
-        c[_W] = (w + 1) % self.n_total_images
-        c[_COUNT] += 1
-        c[_PENDING] = 0
-        if c[_COUNT] >= self.n_images:
-            self._signal(self._ready_sem, _READY_WAITERS)
-        if self._others:
-            for g, gc in enumerate(self._others, 1):
-                gc[_COUNT] += 1
-                if gc[_COUNT] >= self.n_images:
-                    self._signal(self._ready_sems[g], _READY_WAITERS, gc)
+        head[_WT] = fn + 1
+        head[_WRITING] = _IDLE
+
+    def _wake(self) -> None:
+        """Wake a waiter of each group that now has a full stack (after :meth:`_publish`)."""
+        wt = self._head[_WT]
+        for g, gc in enumerate(self._gctl):
+            if gc[_READY_WAITERS] > 0 and wt - gc[_RT] >= self.n_images:
+                self._signal(self._ready_sems[g], _READY_WAITERS, gc)
+        if self._deferred:
+            self._flush()
 
     def _as_row_major(self, image: Any) -> np.ndarray:
         w, h = self.image_shape
@@ -768,6 +862,87 @@ class VideoBuffer(SegmentHolder):
             )
         return np.frombuffer(mv.cast("B"), self.dtype).reshape(h, w)
 
+    # --- the producer's lease and slots ----------------------------------------------------
+    def _reserve_now(self, kind: int) -> int | None:
+        """Without the lock: mark the next slot being written (``kind``) and return it; -1 if
+        the ring is full; None if this process does not hold the lease, or cannot tell now
+        (the caller takes the lock: :meth:`_reserve`). ``_producing`` held.
+
+        A lease taker stores its identity, fences and then looks at ``_WRITING``; this stores
+        ``_WRITING``, fences and then looks at the lease: one of the two sees the other.
+        """
+        head = self._head
+        pid, ticks = _identity()
+        if head[_WRITING] or head[_LEASE_PID] != pid or head[_LEASE_TICKS] != ticks:
+            return None
+        wt = head[_WT]
+        if wt >= self._free_until:
+            if not self._refresh_free():
+                return None
+            if wt >= self._free_until:
+                return -1
+        head[_WRITING] = kind
+        full_fence()
+        if head[_LEASE_PID] != pid or head[_LEASE_TICKS] != ticks:  # taken meanwhile
+            head[_WRITING] = _IDLE
+            return None
+        w = wt % self.n_total_images
+        self._seq_mv[w] = 2 * wt + 1  # odd: slot being written
+        return w
+
+    def _reserve(self, kind: int) -> int | None:
+        """:meth:`_reserve_now` with the lock held: take the lease if needed; None if full.
+
+        Raises RuntimeError while another live process, or this one, has a slot reserved.
+        """
+        with _producing:
+            self._take_lease()
+            head = self._head
+            if head[_WRITING]:
+                raise RuntimeError(
+                    f"VideoBuffer: a write is already in progress (pid {head[_LEASE_PID]})"
+                )
+            self._free_until = self._free_limit()
+            wt = head[_WT]
+            if wt >= self._free_until:
+                return None
+            head[_WRITING] = kind  # no fence: lease takers hold the lock, as we do
+            w = wt % self.n_total_images
+            self._seq_mv[w] = 2 * wt + 1
+            return w
+
+    def _take_lease(self) -> None:
+        """Make this process the writer (lock and ``_producing`` held).
+
+        A live holder's copy in progress is waited for (microseconds); its reserved slot
+        (``begin_write``) is not taken: RuntimeError. A dead holder's slot is taken back.
+        """
+        head = self._head
+        pid, ticks = _identity()
+        old = head[_LEASE_PID], head[_LEASE_TICKS]
+        if old == (pid, ticks):
+            return
+        head[_LEASE_PID], head[_LEASE_TICKS] = pid, ticks
+        full_fence()
+        while head[_WRITING]:
+            if not _owner_alive(*old):
+                self._take_back()
+                return
+            if head[_WRITING] == _RESERVED:
+                head[_LEASE_PID], head[_LEASE_TICKS] = old
+                raise RuntimeError(f"VideoBuffer: a write is already in progress (pid {old[0]})")
+            os.sched_yield()
+
+    def _take_back(self) -> None:
+        """Take back the slot of a writer that died mid-write (lock held)."""
+        head = self._head
+        w = head[_WT] % self.n_total_images
+        if self._seq_mv[w] > 2 * head[_WT]:  # marked, not published: not a frame
+            self._seq_mv[w] = 0
+        head[_WRITING] = _IDLE
+        self._ctl_mv[_REPAIRS] += 1
+        _log.warning("VideoBuffer: took back the slot of a writer that died mid-write")
+
     # --- zero-copy producer path ------------------------------------------------------------
     def begin_write(self, timeout: float | None = 0.0) -> np.ndarray:
         """Reserve the next free slot and return it as a writable ``(height, width)`` view.
@@ -787,81 +962,70 @@ class VideoBuffer(SegmentHolder):
         RuntimeError
             A write is already in progress.
         """
-        with self.lock, self._change:  # a free slot, the usual case: one section, no waiting
-            w = self._reserve()
+        with _producing:  # the usual case: the lease is ours and a slot free, no lock
+            w = self._reserve_now(_RESERVED)
+        if w is None:
+            with self.lock:
+                w = self._reserve(_RESERVED)
+        elif w < 0:
+            w = None
         if w is None and timeout != 0:
-            w = self._wait(self._reserve, self._space_sem, _SPACE_WAITERS, timeout)
+
+            def attempt() -> int | None:
+                return self._reserve(_RESERVED)
+
+            w = self._wait(attempt, self._space_sem, _SPACE_WAITERS, timeout)
         if w is None:
             raise BufferOverflow(_FULL)
+        self._reserved = (w, os.getpid())
         return self._frames[w]
-
-    def _reserve(self) -> int | None:
-        """:meth:`_take_slot`, recording this process as its writer (lock and change held)."""
-        w = self._take_slot()
-        if w is not None:
-            c = self._ctl_mv
-            c[_PEND_PID], c[_PEND_TICKS] = _identity()
-            c[_PENDING] = 1
-        return w
-
-    def _take_slot(self) -> int | None:
-        """The next free slot, marked being written (seq odd); None if there is none.
-
-        Lock and change held. Raises RuntimeError while another live process has a slot
-        reserved; takes back the slot of a reserver that died.
-        """
-        c, seq = self._ctl_mv, self._seq_mv  # memoryviews: plain ints, no numpy scalars
-        if c[_PENDING]:
-            if _owner_alive(c[_PEND_PID], c[_PEND_TICKS]):
-                raise RuntimeError(
-                    f"VideoBuffer: a write is already in progress (pid {c[_PEND_PID]})"
-                )
-            seq[c[_W]] = 0  # its writer died: take the slot back
-            c[_PENDING] = 0
-        if not self._can_write():
-            return None
-        w = c[_W]
-        seq[w] = 2 * c[_TOTAL] + 1  # odd: slot being written
-        return w
 
     def commit_write(self, timestamp: float) -> int:
         """Publish the slot reserved by :meth:`begin_write`; return its frame number."""
         timestamp = float(timestamp)
-        with self.lock, self._change:
-            c = self._ctl_mv
-            if not c[_PENDING] or c[_PEND_PID] != os.getpid():
+        with _producing:
+            reserved = self._reserved
+            if reserved is None or reserved[1] != os.getpid() or not self._head[_WRITING]:
                 raise RuntimeError("VideoBuffer: commit_write without begin_write")
-            fn = c[_TOTAL]
-            self._publish(c, c[_W], fn, timestamp)
-        if self._deferred:
-            self._flush()
+            self._reserved = None
+            fn = self._head[_WT]
+            self._publish(reserved[0], timestamp)
+        self._wake()
         return fn
 
     def abandon_write(self) -> None:
         """Give back the slot reserved by :meth:`begin_write` without publishing it."""
-        with self.lock, self._change:
-            if self._ctl[_PENDING] and self._ctl[_PEND_PID] == os.getpid():
-                self._seq[int(self._ctl[_W])] = 0
-                self._ctl[_PENDING] = 0
+        with _producing:
+            reserved = self._reserved
+            if reserved is not None and reserved[1] == os.getpid() and self._head[_WRITING]:
+                self._seq_mv[reserved[0]] = 0
+                self._head[_WRITING] = _IDLE
+            self._reserved = None
 
     @property
     def repairs(self) -> int:
-        """Sections left half-done by a process that died, rolled back since creation."""
-        return int(self._ctl[_REPAIRS])
+        """Sections left half-done by a process that died, rolled back since creation, and
+        slots taken back from writers that died (noticed here too)."""
+        with self.lock:
+            head = self._head
+            if head[_WRITING] and not _owner_alive(head[_LEASE_PID], head[_LEASE_TICKS]):
+                self._take_back()
+            return self._ctl_mv[_REPAIRS]
 
     def _repair(self) -> None:
         """Run on taking the lock: restore the journal if a holder died mid-section."""
-        ctl = self.__dict__.get("_ctl")
-        if ctl is None or not ctl[_DIRTY]:
+        head = self.__dict__.get("_head")
+        if head is None or not head[_CSEQ] & 1:
             return
-        np.copyto(self._state, self._journal)  # clears _DIRTY too
-        ctl[_REPAIRS] += 1
+        np.copyto(self._state, self._journal)
+        self._ctl_mv[_REPAIRS] += 1
+        head[_CSEQ] += 1  # even again, and changed: lock-free readers of the section retry
         _log.warning("VideoBuffer: rolled back a section left half-done by a dead process")
 
     @property
     def frames_written(self) -> int:
         """Frames committed since the buffer was created."""
-        return int(self._ctl[_TOTAL])
+        return self._head[_WT]
 
     # --- blocking and parallel consumers ----------------------------------------------------
     def wait_for_stack(self, timeout: float | None = None) -> bool:
@@ -870,13 +1034,16 @@ class VideoBuffer(SegmentHolder):
         For the single-consumer calls (``peak_stack``); workers use :meth:`claim_stack`.
         """
         self._single_consumer()
-        if self._ctl_mv[_COUNT] >= self.n_images:  # one aligned word: no lock needed to look
+        if self._unread() >= self.n_images:  # no lock needed to look
             return True
 
         def attempt() -> bool | None:
-            return True if self._ctl[_COUNT] >= self.n_images else None
+            return True if self._unread() >= self.n_images else None
 
-        return bool(self._wait(attempt, self._ready_sem, _READY_WAITERS, timeout))
+        def ready() -> bool:
+            return self._unread() >= self.n_images
+
+        return bool(self._wait(attempt, self._ready_sem, _READY_WAITERS, timeout, ready=ready))
 
     def claim_stack(
         self, timeout: float | None = 0.0, *, group: str | None = None
@@ -916,22 +1083,21 @@ class VideoBuffer(SegmentHolder):
                 held = np.flatnonzero(claims[:, _STATE] == REQUEUED)
                 index = int(held[np.argmin(claims[held, _FIRST])])
                 c[_REQUEUED] -= 1
-            elif c[_COUNT] >= self.n_images:
-                r = c[_R]
-                if r % self.n_images:
+            elif self._head[_WT] - c[_RT] >= self.n_images:
+                rt = c[_RT]
+                if rt % self.n_images:
                     raise RuntimeError(
                         "VideoBuffer: read index is mid-stack; "
                         "don't mix read_image with claim_stack"
                     )
-                index = r // self.n_images
-                claims[index, _FIRST] = self._fnum[r]
-                c[_R] = (r + self.n_images) % self.n_total_images
-                c[_COUNT] -= self.n_images
+                index = rt % self.n_total_images // self.n_images
+                claims[index, _FIRST] = rt
+                c[_RT] = rt + self.n_images
             else:
                 return None
             top[_TOKEN] += 1
             claims[index] = (CLAIMED, pid, ticks, top[_TOKEN], claims[index, _FIRST])
-            if c[_REQUEUED] > 0 or c[_COUNT] >= self.n_images:
+            if ready():
                 self._signal(sem, _READY_WAITERS, c)  # pass the baton
             start = index * self.n_images
             sl = slice(start, start + self.n_images)
@@ -944,7 +1110,12 @@ class VideoBuffer(SegmentHolder):
                 group,
             )
 
-        return self._wait(attempt, sem, _READY_WAITERS, timeout, g)
+        def ready() -> bool:
+            c = self._gctl[g]
+            rt = c[_RT]
+            return c[_REQUEUED] > 0 or self._head[_WT] - rt >= self.n_images
+
+        return self._wait(attempt, sem, _READY_WAITERS, timeout, g, ready)
 
     def release_stack(self, claim: StackClaim) -> None:
         """Give a claimed stack back (any order); with groups, its slots are free for the
