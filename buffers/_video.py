@@ -116,7 +116,8 @@ def _identity() -> tuple[int, int]:
     return _me
 
 
-# the threads of one process write one at a time (across processes: the lease)
+# The threads of one process write one at a time (across processes: the lease). Taken before
+# the buffer's lock, never after it.
 _producing = threading.Lock()
 
 
@@ -773,25 +774,14 @@ class VideoBuffer(SegmentHolder):
         """
         src = self._as_row_major(image)
         timestamp = float(timestamp)
-        with _producing:  # the usual case: this process holds the lease, a slot is free
-            w = self._reserve_now(_COPYING)
-            if w is not None and w >= 0:
-                self._copy_and_publish(w, src, timestamp)
-                published = True
-            else:
-                published = False
-        if published:
-            self._wake()
-            return
-        if w is not None and timeout == 0:  # the ring is full
-            raise BufferOverflow(_FULL)
-        self.begin_write(timeout=timeout)  # take the lease, or wait for a slot
-        try:
-            self._copy_into(self._reserved[0], src)  # type: ignore[index]
-        except BaseException:
-            self.abandon_write()
-            raise
-        self.commit_write(timestamp)
+        with _producing:
+            w = self._reserve_now(_COPYING)  # the usual case: no lock
+            if w is None or w < 0:
+                if w is not None and timeout == 0:
+                    raise BufferOverflow(_FULL)
+                w = self._reserve_waiting(_COPYING, timeout)
+            self._copy_and_publish(w, src, timestamp)
+        self._wake()
 
     def _copy_and_publish(self, w: int, src: np.ndarray, timestamp: float) -> None:
         """Copy ``src`` into slot ``w`` (reserved, ``_producing`` held) and publish it.
@@ -895,21 +885,32 @@ class VideoBuffer(SegmentHolder):
 
         Raises RuntimeError while another live process, or this one, has a slot reserved.
         """
-        with _producing:
-            self._take_lease()
-            head = self._head
-            if head[_WRITING]:
-                raise RuntimeError(
-                    f"VideoBuffer: a write is already in progress (pid {head[_LEASE_PID]})"
-                )
-            self._free_until = self._free_limit()
-            wt = head[_WT]
-            if wt >= self._free_until:
-                return None
-            head[_WRITING] = kind  # no fence: lease takers hold the lock, as we do
-            w = wt % self.n_total_images
-            self._seq_mv[w] = 2 * wt + 1
-            return w
+        self._take_lease()
+        head = self._head
+        if head[_WRITING]:
+            raise RuntimeError(
+                f"VideoBuffer: a write is already in progress (pid {head[_LEASE_PID]})"
+            )
+        self._free_until = self._free_limit()
+        wt = head[_WT]
+        if wt >= self._free_until:
+            return None
+        head[_WRITING] = kind  # no fence: lease takers hold the lock, as we do
+        w = wt % self.n_total_images
+        self._seq_mv[w] = 2 * wt + 1
+        return w
+
+    def _reserve_waiting(self, kind: int, timeout: float | None) -> int:
+        """:meth:`_reserve` under the lock, waiting up to ``timeout`` for a free slot
+        (``_producing`` held: it comes before the lock)."""
+
+        def attempt() -> int | None:
+            return self._reserve(kind)
+
+        w = self._wait(attempt, self._space_sem, _SPACE_WAITERS, timeout)
+        if w is None:
+            raise BufferOverflow(_FULL)
+        return w
 
     def _take_lease(self) -> None:
         """Make this process the writer (lock and ``_producing`` held).
@@ -962,22 +963,13 @@ class VideoBuffer(SegmentHolder):
         RuntimeError
             A write is already in progress.
         """
-        with _producing:  # the usual case: the lease is ours and a slot free, no lock
-            w = self._reserve_now(_RESERVED)
-        if w is None:
-            with self.lock:
-                w = self._reserve(_RESERVED)
-        elif w < 0:
-            w = None
-        if w is None and timeout != 0:
-
-            def attempt() -> int | None:
-                return self._reserve(_RESERVED)
-
-            w = self._wait(attempt, self._space_sem, _SPACE_WAITERS, timeout)
-        if w is None:
-            raise BufferOverflow(_FULL)
-        self._reserved = (w, os.getpid())
+        with _producing:
+            w = self._reserve_now(_RESERVED)  # the usual case: no lock
+            if w is None or w < 0:
+                if w is not None and timeout == 0:
+                    raise BufferOverflow(_FULL)
+                w = self._reserve_waiting(_RESERVED, timeout)
+            self._reserved = (w, os.getpid())
         return self._frames[w]
 
     def commit_write(self, timestamp: float) -> int:
@@ -1006,7 +998,7 @@ class VideoBuffer(SegmentHolder):
     def repairs(self) -> int:
         """Sections left half-done by a process that died, rolled back since creation, and
         slots taken back from writers that died (noticed here too)."""
-        with self.lock:
+        with _producing, self.lock:
             head = self._head
             if head[_WRITING] and not _owner_alive(head[_LEASE_PID], head[_LEASE_TICKS]):
                 self._take_back()
