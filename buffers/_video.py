@@ -75,7 +75,7 @@ from ._segment import (
 )
 from ._segment_holder import SegmentHolder
 from ._seqlock import consistent_copy
-from ._stream import slots_stream, stream_copy
+from ._stream import CopyChooser, slots_stream
 from ._sync import READY, SPACE
 
 KIND = "VideoBuffer"
@@ -108,10 +108,10 @@ _me: tuple[int, int] = (0, 0)
 
 
 def _identity() -> tuple[int, int]:
-    """This process's (pid, start ticks), cached per process."""
+    """This process's (pid, start ticks), cached per process (forgotten in a forked child)."""
     global _me
-    pid = os.getpid()
-    if _me[0] != pid:
+    if not _me[0]:
+        pid = os.getpid()
         _me = (pid, _start_ticks(pid))
     return _me
 
@@ -122,8 +122,9 @@ _producing = threading.Lock()
 
 
 def _after_fork_in_child() -> None:
-    global _producing
+    global _producing, _me
     _producing = threading.Lock()
+    _me = (0, 0)
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -190,9 +191,11 @@ class VideoBuffer(SegmentHolder):
         Optional (the reference requires a Lock under ``"VideoBuffer"``). May hold the
         ``"VideoBuffer.ready"`` / ``"VideoBuffer.space"`` semaphores that
         :func:`buffers.make_locks` adds, for blocking waits that use no CPU (without them,
-        waits poll). The buffer always takes its own segment lock (:mod:`buffers._lock`),
-        which works from any process and is freed by the kernel if its holder dies; a Lock
-        under ``"VideoBuffer"`` is taken first, as well, for reference-style code.
+        waits poll). The buffer's consumer-side calls take its own segment lock
+        (:mod:`buffers._lock`), which works from any process and is freed by the kernel if its
+        holder dies; a Lock under ``"VideoBuffer"`` is taken first, as well, for
+        reference-style code. The producer's writes take neither (see the module's docstring):
+        holding ``lock`` does not stop them, and they never touch an unread or claimed slot.
     n_stacks, width, height, n_images, bits : int, optional
         Ring geometry; required when creating. When attaching, any given must match.
     groups : sequence of str, optional
@@ -226,7 +229,8 @@ class VideoBuffer(SegmentHolder):
     name: str = "VideoBuffer"
     lock: BufferLock
     _idle_since = 0.0  # check_read_stack: when it began answering False (0: it did not)
-    #: Tests only: called in commit_write with the lock held, half-way through the change.
+    #: Tests only: called half-way through publishing a frame (its slot complete, the frame
+    #: total not yet advanced).
     _fault_point: Callable[[], None] | None = None
 
     def __init__(
@@ -386,6 +390,7 @@ class VideoBuffer(SegmentHolder):
         self._frames_u8 = raw.reshape(n, self.image_size)
         self._frames = raw.view(self.dtype).reshape(n, h, w)  # row-major camera frames
         self._streams = slots_stream(self._frames_u8)
+        self._chooser = CopyChooser()  # for the frames that stream: streamed or plain
         # the reference's private names, as views into the one segment
         self._expose_segment(seg, ("_shm_info", "_shm", "_ts_shm", "_idx_shm"))
         self._buf = self._frames_u8.reshape(-1).data
@@ -800,7 +805,7 @@ class VideoBuffer(SegmentHolder):
     def _copy_into(self, w: int, src: np.ndarray) -> None:
         """Copy row-major frame ``src`` (validated) into slot ``w``."""
         if self._streams and src.flags.c_contiguous:
-            stream_copy(self._frames_u8[w], src.reshape(-1).view(np.uint8))
+            self._chooser.copy(self._frames_u8[w], src.reshape(-1).view(np.uint8))
         else:
             np.copyto(self._frames[w], src, casting="no")
 
@@ -969,7 +974,7 @@ class VideoBuffer(SegmentHolder):
                 if w is not None and timeout == 0:
                     raise BufferOverflow(_FULL)
                 w = self._reserve_waiting(_RESERVED, timeout)
-            self._reserved = (w, os.getpid())
+            self._reserved = (w, _identity()[0])
         return self._frames[w]
 
     def commit_write(self, timestamp: float) -> int:
@@ -977,7 +982,7 @@ class VideoBuffer(SegmentHolder):
         timestamp = float(timestamp)
         with _producing:
             reserved = self._reserved
-            if reserved is None or reserved[1] != os.getpid() or not self._head[_WRITING]:
+            if reserved is None or reserved[1] != _identity()[0] or not self._head[_WRITING]:
                 raise RuntimeError("VideoBuffer: commit_write without begin_write")
             self._reserved = None
             fn = self._head[_WT]
@@ -989,7 +994,7 @@ class VideoBuffer(SegmentHolder):
         """Give back the slot reserved by :meth:`begin_write` without publishing it."""
         with _producing:
             reserved = self._reserved
-            if reserved is not None and reserved[1] == os.getpid() and self._head[_WRITING]:
+            if reserved is not None and reserved[1] == _identity()[0] and self._head[_WRITING]:
                 self._seq_mv[reserved[0]] = 0
                 self._head[_WRITING] = _IDLE
             self._reserved = None
