@@ -1075,25 +1075,30 @@ class VideoBuffer(SegmentHolder):
         pid, ticks = _identity()  # cached: _start_ticks reads /proc on every call
 
         def attempt() -> StackClaim | None:
-            c, top, claims = self._gctl[g], self._ctl_mv, self._gclaims[g]
+            c, top, claims = self._gctl[g], self._ctl_mv, self._gclaims_mv[g]
             if c[_REQUEUED] > 0:
-                held = np.flatnonzero(claims[:, _STATE] == REQUEUED)
-                index = int(held[np.argmin(claims[held, _FIRST])])
+                table = self._gclaims[g]
+                held = np.flatnonzero(table[:, _STATE] == REQUEUED)
+                index = int(held[np.argmin(table[held, _FIRST])])
+                first = int(table[index, _FIRST])
                 c[_REQUEUED] -= 1
             elif self._head[_WT] - c[_RT] >= self.n_images:
-                rt = c[_RT]
-                if rt % self.n_images:
+                first = c[_RT]
+                if first % self.n_images:
                     raise RuntimeError(
                         "VideoBuffer: read index is mid-stack; "
                         "don't mix read_image with claim_stack"
                     )
-                index = rt % self.n_total_images // self.n_images
-                claims[index, _FIRST] = rt
-                c[_RT] = rt + self.n_images
+                index = first % self.n_total_images // self.n_images
+                c[_RT] = first + self.n_images
             else:
                 return None
-            top[_TOKEN] += 1
-            claims[index] = (CLAIMED, pid, ticks, top[_TOKEN], claims[index, _FIRST])
+            token = top[_TOKEN] + 1
+            top[_TOKEN] = token
+            row = index * _N_CLAIM
+            claims[row + _PID], claims[row + _TICKS] = pid, ticks
+            claims[row + _CTOKEN], claims[row + _FIRST] = token, first
+            claims[row + _STATE] = CLAIMED
             if ready():
                 self._signal(sem, _READY_WAITERS, c)  # pass the baton
             start = index * self.n_images
@@ -1103,7 +1108,7 @@ class VideoBuffer(SegmentHolder):
                 self._stack_view(start),
                 self._ts[sl].copy(),
                 self._fnum[sl].copy(),
-                top[_TOKEN],
+                token,
                 group,
             )
 
@@ -1123,16 +1128,16 @@ class VideoBuffer(SegmentHolder):
         ValueError
             The claim was already released, or was requeued or dropped by the supervisor.
         """
-        claims = self._gclaims[self._group(claim.group)]
-        with self.lock, self._change:
-            row = claims[claim.index]
-            if row[_STATE] != CLAIMED or row[_CTOKEN] != claim.token:
+        claims = self._gclaims_mv[self._group(claim.group)]
+        row = claim.index * _N_CLAIM
+        with self.lock:  # one store frees the stack: nothing to journal
+            if claims[row + _STATE] != CLAIMED or claims[row + _CTOKEN] != claim.token:
                 raise ValueError(
                     f"stack {claim.index} is not held by this claim "
                     "(released twice, or requeued/dropped)"
                 )
-            row[_STATE] = FREE
-            row[_PID] = 0
+            claims[row + _STATE] = FREE
+            claims[row + _PID] = 0  # (read only while the stack is held)
             self._signal(self._space_sem, _SPACE_WAITERS)
         if self._deferred:
             self._flush()
