@@ -81,11 +81,13 @@ from ._sync import READY, SPACE
 KIND = "VideoBuffer"
 SCHEMA = 4  # 2: journal, pending writer's pid; 3: consumer groups; 4: lock-free producer
 
-# the producer's words (first cache line) and the consumers' sequence counter (the second)
-_WT, _WRITING, _LEASE_PID, _LEASE_TICKS = range(4)
+# the producer's words (first cache line), the consumers' sequence counter (the second), then
+# the writer rows: (pid, start ticks, state) of each process that writes, its state its own
+_WT, _LEASE_PID, _LEASE_TICKS = range(3)
 _CSEQ = 8
-_N_HEAD = 16
-# _WRITING: what the lease holder is doing
+_WRITERS, _N_WRITERS = 16, 8
+_N_HEAD = _WRITERS + 3 * _N_WRITERS
+# a writer row's state: idle, copying (or about to check the lease), a begin_write reservation
 _IDLE, _COPYING, _RESERVED = 0, 1, 2
 # control words of a consumer group (journaled); the first group's hold the shared ones too
 _RT, _READY_WAITERS, _REQUEUED, _SPACE_WAITERS, _TOKEN, _REPAIRS = range(6)
@@ -305,6 +307,7 @@ class VideoBuffer(SegmentHolder):
         self._deferred: list[Any] = []  # wake-ups to post once the lock is released
         self._free_until = 0  # the producer's: frames below this total have free slots
         self._reserved: tuple[int, int] | None = None  # (slot, pid) of this begin_write
+        self._writer: tuple[int, int] | None = None  # (pid, its row's state word), once it wrote
         self._creator_pid = os.getpid() if create else None
         try:
             if create and self.groups:
@@ -780,25 +783,20 @@ class VideoBuffer(SegmentHolder):
         src = self._as_row_major(image)
         timestamp = float(timestamp)
         with _producing:
-            w = self._reserve_now(_COPYING)  # the usual case: no lock
-            if w is None or w < 0:
-                if w is not None and timeout == 0:
-                    raise BufferOverflow(_FULL)
-                w = self._reserve_waiting(_COPYING, timeout)
-            self._copy_and_publish(w, src, timestamp)
+            self._copy_and_publish(self._take_slot(_COPYING, timeout), src, timestamp)
         self._wake()
 
     def _copy_and_publish(self, w: int, src: np.ndarray, timestamp: float) -> None:
         """Copy ``src`` into slot ``w`` (reserved, ``_producing`` held) and publish it.
 
-        A death mid-copy leaves the slot's seq odd and the lease holder's ``_WRITING`` set:
-        the next process to take the lease takes the slot back.
+        A death mid-copy leaves the slot's seq odd and the writer's row not idle: the next
+        process to take the lease takes the slot back.
         """
         try:
             self._copy_into(w, src)
         except BaseException:
             self._seq_mv[w] = 0
-            self._head[_WRITING] = _IDLE
+            self._head[self._writer[1]] = _IDLE  # type: ignore[index]
             raise
         self._publish(w, timestamp)
 
@@ -825,7 +823,7 @@ class VideoBuffer(SegmentHolder):
         if self._fault_point is not None:
             self._fault_point()
         head[_WT] = fn + 1
-        head[_WRITING] = _IDLE
+        head[self._writer[1]] = _IDLE  # type: ignore[index]
 
     def _wake(self) -> None:
         """Wake a waiter of each group that now has a full stack (after :meth:`_publish`)."""
@@ -858,17 +856,33 @@ class VideoBuffer(SegmentHolder):
         return np.frombuffer(mv.cast("B"), self.dtype).reshape(h, w)
 
     # --- the producer's lease and slots ----------------------------------------------------
+    def _take_slot(self, kind: int, timeout: float | None) -> int:
+        """The next slot, marked being written (``kind``); ``_producing`` held. Without the lock
+        when this process holds the lease and the ring has room; BufferOverflow after
+        ``timeout``."""
+        w = self._reserve_now(kind)
+        if w is not None and w >= 0:
+            return w
+        if w is not None and timeout == 0:  # full, and no time to wait
+            raise BufferOverflow(_FULL)
+        return self._reserve_waiting(kind, timeout)
+
     def _reserve_now(self, kind: int) -> int | None:
         """Without the lock: mark the next slot being written (``kind``) and return it; -1 if
         the ring is full; None if this process does not hold the lease, or cannot tell now
         (the caller takes the lock: :meth:`_reserve`). ``_producing`` held.
 
-        A lease taker stores its identity, fences and then looks at ``_WRITING``; this stores
-        ``_WRITING``, fences and then looks at the lease: one of the two sees the other.
+        A lease taker stores its identity, fences and then looks at every other writer's row;
+        this stores "copying" in its own row, fences and then looks at the lease: one of the
+        two sees the other. Only then does a reservation say so (a taker refuses to take it).
         """
         head = self._head
         pid, ticks = _identity()
-        if head[_WRITING] or head[_LEASE_PID] != pid or head[_LEASE_TICKS] != ticks:
+        writer = self._writer
+        if writer is None or writer[0] != pid:
+            return None
+        state = writer[1]
+        if head[state] or head[_LEASE_PID] != pid or head[_LEASE_TICKS] != ticks:
             return None
         wt = head[_WT]
         if wt >= self._free_until:
@@ -876,11 +890,12 @@ class VideoBuffer(SegmentHolder):
                 return None
             if wt >= self._free_until:
                 return -1
-        head[_WRITING] = kind
+        head[state] = _COPYING
         full_fence()
         if head[_LEASE_PID] != pid or head[_LEASE_TICKS] != ticks:  # taken meanwhile
-            head[_WRITING] = _IDLE
+            head[state] = _IDLE
             return None
+        head[state] = kind
         w = wt % self.n_total_images
         self._seq_mv[w] = 2 * wt + 1  # odd: slot being written
         return w
@@ -891,8 +906,9 @@ class VideoBuffer(SegmentHolder):
         Raises RuntimeError while another live process, or this one, has a slot reserved.
         """
         self._take_lease()
+        state = self._writer_row()
         head = self._head
-        if head[_WRITING]:
+        if head[state]:
             raise RuntimeError(
                 f"VideoBuffer: a write is already in progress (pid {head[_LEASE_PID]})"
             )
@@ -900,7 +916,7 @@ class VideoBuffer(SegmentHolder):
         wt = head[_WT]
         if wt >= self._free_until:
             return None
-        head[_WRITING] = kind  # no fence: lease takers hold the lock, as we do
+        head[state] = kind  # no fence: lease takers hold the lock, as we do
         w = wt % self.n_total_images
         self._seq_mv[w] = 2 * wt + 1
         return w
@@ -920,34 +936,62 @@ class VideoBuffer(SegmentHolder):
     def _take_lease(self) -> None:
         """Make this process the writer (lock and ``_producing`` held).
 
-        A live holder's copy in progress is waited for (microseconds); its reserved slot
-        (``begin_write``) is not taken: RuntimeError. A dead holder's slot is taken back.
+        Every other writer's copy in progress is waited for (microseconds: the old holder's,
+        or one that is backing off, having seen the lease move); a live reservation
+        (``begin_write``) is not taken: RuntimeError. Dead writers' rows are taken back.
         """
         head = self._head
-        pid, ticks = _identity()
+        me = _identity()
         old = head[_LEASE_PID], head[_LEASE_TICKS]
-        if old == (pid, ticks):
-            return
-        head[_LEASE_PID], head[_LEASE_TICKS] = pid, ticks
-        full_fence()
-        while head[_WRITING]:
-            if not _owner_alive(*old):
-                self._take_back()
-                return
-            if head[_WRITING] == _RESERVED:
-                head[_LEASE_PID], head[_LEASE_TICKS] = old
-                raise RuntimeError(f"VideoBuffer: a write is already in progress (pid {old[0]})")
-            os.sched_yield()
+        if old != me:
+            head[_LEASE_PID], head[_LEASE_TICKS] = me
+            full_fence()
+        for row in range(_WRITERS, _N_HEAD, 3):
+            who = head[row], head[row + 1]
+            if who == me:
+                continue
+            while head[row + 2]:
+                if not _owner_alive(*who):
+                    self._take_back(row, who == old)
+                elif head[row + 2] == _RESERVED:
+                    head[_LEASE_PID], head[_LEASE_TICKS] = old
+                    raise RuntimeError(
+                        f"VideoBuffer: a write is already in progress (pid {who[0]})"
+                    )
+                else:
+                    os.sched_yield()
 
-    def _take_back(self) -> None:
-        """Take back the slot of a writer that died mid-write (lock held)."""
+    def _writer_row(self) -> int:
+        """The state word of this process's writer row, taken if it has none (lock held)."""
+        pid, ticks = me = _identity()
+        if self._writer is not None and self._writer[0] == pid:
+            return self._writer[1]
+        head, row = self._head, None
+        for r in range(_WRITERS, _N_HEAD, 3):
+            who = head[r], head[r + 1]
+            if who == me:
+                row = r
+                break
+            if row is None and not head[r + 2] and (who[0] == 0 or not _owner_alive(*who)):
+                row = r  # unused, or its writer died idle
+        else:
+            if row is None:
+                raise RuntimeError(f"VideoBuffer: {_N_WRITERS} live processes write to it")
+            head[row], head[row + 1] = pid, ticks
+        self._writer = (pid, row + 2)
+        return row + 2
+
+    def _take_back(self, row: int, holder: bool) -> None:
+        """Clear the row of a writer that died mid-write and, if it held the lease, take back
+        its slot (lock held)."""
         head = self._head
-        w = head[_WT] % self.n_total_images
-        if self._seq_mv[w] > 2 * head[_WT]:  # marked, not published: not a frame
-            self._seq_mv[w] = 0
-        head[_WRITING] = _IDLE
-        self._ctl_mv[_REPAIRS] += 1
-        _log.warning("VideoBuffer: took back the slot of a writer that died mid-write")
+        if holder:
+            w = head[_WT] % self.n_total_images
+            if self._seq_mv[w] > 2 * head[_WT]:  # marked, not published: not a frame
+                self._seq_mv[w] = 0
+            self._ctl_mv[_REPAIRS] += 1
+            _log.warning("VideoBuffer: took back the slot of a writer that died mid-write")
+        head[row + 2] = _IDLE
 
     # --- zero-copy producer path ------------------------------------------------------------
     def begin_write(self, timeout: float | None = 0.0) -> np.ndarray:
@@ -969,21 +1013,17 @@ class VideoBuffer(SegmentHolder):
             A write is already in progress.
         """
         with _producing:
-            w = self._reserve_now(_RESERVED)  # the usual case: no lock
-            if w is None or w < 0:
-                if w is not None and timeout == 0:
-                    raise BufferOverflow(_FULL)
-                w = self._reserve_waiting(_RESERVED, timeout)
-            self._reserved = (w, _identity()[0])
+            w = self._take_slot(_RESERVED, timeout)
+            self._reserved = (w, _identity()[0])  # the row is ours: _take_slot took it
         return self._frames[w]
 
     def commit_write(self, timestamp: float) -> int:
         """Publish the slot reserved by :meth:`begin_write`; return its frame number."""
         timestamp = float(timestamp)
         with _producing:
-            reserved = self._reserved
-            if reserved is None or reserved[1] != _identity()[0] or not self._head[_WRITING]:
+            if not self._holds_reservation():
                 raise RuntimeError("VideoBuffer: commit_write without begin_write")
+            reserved = self._reserved
             self._reserved = None
             fn = self._head[_WT]
             self._publish(reserved[0], timestamp)
@@ -993,11 +1033,21 @@ class VideoBuffer(SegmentHolder):
     def abandon_write(self) -> None:
         """Give back the slot reserved by :meth:`begin_write` without publishing it."""
         with _producing:
-            reserved = self._reserved
-            if reserved is not None and reserved[1] == _identity()[0] and self._head[_WRITING]:
-                self._seq_mv[reserved[0]] = 0
-                self._head[_WRITING] = _IDLE
+            if self._holds_reservation():
+                self._seq_mv[self._reserved[0]] = 0  # type: ignore[index]
+                self._head[self._writer[1]] = _IDLE  # type: ignore[index]
             self._reserved = None
+
+    def _holds_reservation(self) -> bool:
+        """Whether this process's :meth:`begin_write` slot is still reserved."""
+        pid = _identity()[0]
+        reserved, writer = self._reserved, self._writer
+        return (
+            reserved is not None
+            and reserved[1] == pid
+            and writer is not None
+            and self._head[writer[1]] == _RESERVED
+        )
 
     @property
     def repairs(self) -> int:
@@ -1005,8 +1055,11 @@ class VideoBuffer(SegmentHolder):
         slots taken back from writers that died (noticed here too)."""
         with _producing, self.lock:
             head = self._head
-            if head[_WRITING] and not _owner_alive(head[_LEASE_PID], head[_LEASE_TICKS]):
-                self._take_back()
+            lease = head[_LEASE_PID], head[_LEASE_TICKS]
+            for row in range(_WRITERS, _N_HEAD, 3):
+                who = head[row], head[row + 1]
+                if head[row + 2] and not _owner_alive(*who):
+                    self._take_back(row, who == lease)
             return self._ctl_mv[_REPAIRS]
 
     def _repair(self) -> None:

@@ -258,3 +258,32 @@ def test_threads_of_one_process_write_in_turn():
             t.join(timeout=60)
     assert bad == 0
     check_turns(got, {1: n, 2: n})
+
+
+def reserve_and_wait(locks, namespace, reserved, go):
+    with VideoBuffer(create=False, locks=locks, namespace=namespace) as vb:
+        vb.begin_write()[...] = frame(7)
+        reserved.set()
+        go.wait(60)
+        vb.commit_write(7.0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_live_reservation_is_not_taken(method):
+    ctx = multiprocessing.get_context(method)
+    locks = make_locks(context=ctx)
+    reserved, go = ctx.Event(), ctx.Event()
+    ns = f"rsv{method}{os.getpid()}"
+    with VideoBuffer(
+        create=True, locks=locks, n_stacks=S, width=W, height=H, n_images=N, bits=16, namespace=ns
+    ) as vb:
+        p = ctx.Process(target=reserve_and_wait, args=(locks, ns, reserved, go))
+        p.start()
+        assert reserved.wait(60)
+        with pytest.raises(RuntimeError, match="in progress"):
+            vb.write_image_and_timestamp(frame(1).T, 1.0)
+        go.set()
+        p.join(60)
+        assert p.exitcode == 0
+        vb.write_image_and_timestamp(frame(8).T, 8.0)  # the lease is free to take now
+        assert [vb.read_image()[1] for _ in range(2)] == [7.0, 8.0] and vb.repairs == 0
