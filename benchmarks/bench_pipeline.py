@@ -3,7 +3,8 @@ latency from a frame's timestamp to its positions in the MatrixBuffer.
 
 512x512 uint16 frames with 20 beads (64 px ROIs). The camera is ``ReplayCamera`` (below): it
 replays frames the ``sim`` microscope rendered once at open, paced at the trial's rate, so the
-benchmark measures the pipeline and not the simulator's rendering (about 40 frames/s here).
+benchmark measures the pipeline and not the simulator's rendering (bench_sim_camera.py: a live
+sim camera with 100 beads in 688 px frames takes about 0.76 of a core at 1 kHz).
 Each trial is a real `magacq run` subprocess (``--seconds`` each, default 60); a trial passes
 when no frame was dropped (buffer full or camera gap) and the stored frame rate is within 2 % of
 the paced one. The search starts at the 1 kHz target, doubles while trials pass or halves while
@@ -16,6 +17,7 @@ Bead-count axis (``--beads 20 50 100``): at a fixed rate (``--rate``, default th
 one trial per bead count, on a frame that holds them (beads on a 64 px grid, frames of
 ``64 * ceil(sqrt(n)) + 48`` px), then bisection between the largest count that
 passed and the smallest that failed; a trial passes with no drop and p99 latency under 50 ms.
+Each trial also prints the CPU each process of the run used (cores, over its last half).
 The frame-rate search is skipped then.
 
 Usage: ``python benchmarks/bench_pipeline.py [--seconds 60] [--algorithm qi] [--workers 2]``
@@ -182,15 +184,19 @@ def trial(rate: float, seconds: float, args: argparse.Namespace, rois: list, cam
         path.write_text(yaml.safe_dump(cfg))
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(REPO / "benchmarks"), str(REPO)])
-        done = subprocess.run(
-            [str(Path(sys.executable).parent / "magacq"), "run", str(path)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=seconds + 300,
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"magacq run failed at {rate:g} fps:\n{done.stderr}")
+        log = Path(tmp) / "stderr.txt"
+        with (
+            log.open("w") as err,
+            subprocess.Popen(
+                [str(Path(sys.executable).parent / "magacq"), "run", str(path)],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=env,
+            ) as proc,
+        ):
+            cpu = process_cpu(proc, seconds)
+        if proc.returncode != 0:
+            raise SystemExit(f"magacq run failed at {rate:g} fps:\n{log.read_text()}")
         (h5,) = Path(tmp).glob("*.h5")
         with h5py.File(h5, "r") as f:
             a = dict(f.attrs)
@@ -208,7 +214,37 @@ def trial(rate: float, seconds: float, args: argparse.Namespace, rois: list, cam
         "fps": achieved,
         "p50": float(a.get("latency_p50_s", np.nan)),
         "p99": float(a.get("latency_p99_s", np.nan)),
+        "cpu": cpu,
     }
+
+
+def process_cpu(proc: subprocess.Popen, seconds: float) -> dict[str, float]:
+    """CPU share (1.0 = one core) of each process of the run ``proc`` over its last
+    ``seconds / 2`` of life (start-up and compiles left out), by process title; polls until
+    the run exits."""
+    import psutil
+
+    seen: dict[int, list[tuple[float, float, str]]] = {}
+    root = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                with p.oneshot():
+                    t = p.cpu_times()
+                    title = " ".join(" ".join(p.cmdline()).split())  # titles: "magacq writer"
+                    title = "supervisor" if p is root else title.split(" -")[0]
+                    seen.setdefault(p.pid, []).append((time.monotonic(), t.user + t.system, title))
+            except psutil.Error:
+                continue
+        time.sleep(0.25)
+    shares: dict[str, float] = {}
+    for samples in seen.values():
+        last = samples[-1]
+        window = [s for s in samples if s[0] >= last[0] - seconds / 2]
+        if len(window) > 1 and last[0] > window[0][0]:
+            title = last[2].removeprefix("magacq ")
+            shares[title] = (last[1] - window[0][1]) / (last[0] - window[0][0])
+    return dict(sorted(shares.items()))
 
 
 def main() -> None:
@@ -305,6 +341,7 @@ def bead_axis(args: argparse.Namespace) -> None:
             f"p99 {1e3 * r['p99']:.1f} ms, {n * r['fps']:,.0f} bead-frames/s",
             flush=True,
         )
+        print("         CPU (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu"].items()))
         return r["ok"]
 
     for n in sorted(args.beads):

@@ -26,8 +26,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from magacq.offline import retrack  # noqa: E402
-from magacq.pipeline.tracker import Tracker  # noqa: E402
 from magacq.runfile import ROIS_DTYPE, RunFile  # noqa: E402
+from magacq.tracking import Tracker  # noqa: E402
 from simulators.driver import SimCamera  # noqa: E402
 
 SIDE = 512

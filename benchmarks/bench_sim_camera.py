@@ -1,11 +1,13 @@
-"""Simulated camera speed: frames/s for 512x512 uint16 with 50 beads, on one core.
+"""Simulated camera speed: frames/s for 512x512 uint16 with 50 beads (or ``--size``,
+``--beads``), on one core.
 
 Prints frames per CPU-second of this single-threaded process, all from the same run: the sim
 camera through ``read_frame`` (free-running, fast noise), its parts (bead rendering, noise),
 and baselines with ratios: a plain ``np.copyto`` of a 512x512 uint16 frame, numpy's
 ``rng.standard_normal`` (float32) and ``rng.poisson`` of a frame. Pins itself to one CPU.
 
-Usage: ``python benchmarks/bench_sim_camera.py [--frames 2000] [--exact]``
+Usage: ``python benchmarks/bench_sim_camera.py [--frames 2000] [--beads 50] [--size 512] [--exact]``
+(100 beads on bench_pipeline's bead-axis grid: ``--beads 100 --size 688``)
 """
 
 import argparse
@@ -16,8 +18,6 @@ import numpy as np
 
 from simulators.driver import SimCamera
 from simulators.noise import to_counts
-
-W = H = 512
 
 
 def rate(fn, n: int) -> float:
@@ -37,8 +37,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=2000)
     ap.add_argument("--beads", type=int, default=50)
+    ap.add_argument("--size", type=int, default=512, help="frame width and height, pixels")
     ap.add_argument("--exact", action="store_true", help="exact Poisson noise (slow path)")
     args = ap.parse_args()
+    W = H = args.size  # noqa: N806
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")

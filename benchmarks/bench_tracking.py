@@ -31,11 +31,12 @@ from precision_vs_photons import crb  # noqa: E402
 
 from magacq.tracking import ProfileSpec, build_zlut, track_rois  # noqa: E402
 from magacq.tracking._sampling import sample_quadrants  # noqa: E402
+from magacq.tracking._simd import aligned_empty  # noqa: E402
+from magacq.tracking._track import _tables  # noqa: E402
 from magacq.tracking._xy import (  # noqa: E402
-    FIT_BLOCK,
     auto_convolution,
-    autoconv_tables,
     center_of_mass,
+    fit_scratch,
     load_roi,
     qi_shift,
     template_fit,
@@ -78,23 +79,23 @@ def _rms(a) -> float:
 
 @njit
 def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t, prof, lut, w):
-    px = np.empty(roi.shape[1])
-    py = np.empty(roi.shape[0])
+    # scratch on cache lines, as the kernel's (magacq.tracking._simd)
+    img = aligned_empty(img.size, np.float32).reshape(img.shape)
+    px = aligned_empty(roi.shape[1], np.float64)
+    py = aligned_empty(roi.shape[0], np.float64)
     load_roi(roi, img, px, py)
     sums = np.empty(4 * n_r)
     counts = np.empty(4 * n_r, dtype=np.int64)
-    vals = np.empty(dx.shape[0], dtype=np.float32)
-    fx = np.empty_like(vals)
-    fy = np.empty_like(vals)
-    idx = np.empty(dx.shape[0], dtype=np.uint64)
+    vals = aligned_empty(dx.shape[0], np.float32)
+    fx = aligned_empty(dx.shape[0], np.float32)
+    fy = aligned_empty(dx.shape[0], np.float32)
+    idx = aligned_empty(dx.shape[0], np.uint64)
     sample_quadrants(img, cx, cy, dx, dy, starts, reach, sums, counts, vals, fx, fy, idx)
-    pr = np.empty(cos_t.shape[1])
-    pi = np.empty(cos_t.shape[1])
-    conv = np.empty(cos_t.shape[0])
+    pr = np.empty(cos_t.shape[0])
+    pi = np.empty(cos_t.shape[0])
+    conv = aligned_empty(cos_t.shape[1], np.float32)
     work = np.empty(2 * n_r)
-    coef = np.empty((n_r - 1, 4), dtype=np.float32)
-    row = np.zeros((8, max(FIT_BLOCK, roi.shape[1])), dtype=np.float32)
-    kk = np.zeros(max(FIT_BLOCK, roi.shape[1]), dtype=np.uint64)
+    coef, row, kk = fit_scratch(n_r, roi.shape[1])
     pn = np.empty(n_r)
     acc = 0.0
     for i in range(n):
@@ -133,9 +134,7 @@ STAGES = (
 
 def _stage_profile(roi, spec, zlut, n=3000) -> dict[str, float]:
     """Microseconds per call of each stage."""
-    dx, dy, starts, reach = spec.samples
-    dx, dy = dx.astype(np.float32), dy.astype(np.float32)
-    cos_t, sin_t = autoconv_tables(ROI)
+    dx, dy, starts, reach, cos_t, sin_t, _ = _tables(spec, ROI)
     res = track_rois(roi[None], None, zlut)
     args = (
         roi, np.empty(roi.shape, np.float32), n, float(res.x[0]), float(res.y[0]), dx, dy,

@@ -1,5 +1,5 @@
-"""The `magacq` command line: run, calibrate, analyze, retrack, validate, clean, drivers,
-schema, view, magnets.
+"""The `magacq` command line: run, calibrate, analyze, retrack, validate, compile, clean,
+drivers, schema, view, magnets.
 
 Exit codes: 0 success, 2 bad input (config, arguments), 1 failure at run time. Errors are one
 line on stderr; ``--debug`` adds the traceback.
@@ -159,7 +159,9 @@ def analyze(
         str, typer.Option(help="Camera axis perpendicular to the magnets' field: x or y.")
     ] = "y",
     bead_radius: Annotated[
-        float | None, typer.Option(help="Bead radius, nm (default: from the run's camera).", min=1)
+        float | None,
+        typer.Option(help="Bead radius, nm (default: the run's: beads.radius_nm, or the sim's).",
+                     min=1),
     ] = None,
     temperature: Annotated[float, typer.Option(help="Temperature, K.", min=1)] = 296.0,
     exposure_ms: Annotated[
@@ -274,6 +276,49 @@ def drivers(debug: DebugOpt = False) -> None:
             table.add_row(info.name, ", ".join(k.replace("_", " ") for k in info.kinds),
                           "yes" if info.usable else "no", info.reason or info.target)  # fmt: skip
         Console(highlight=False).print(table)
+
+
+@app.command(name="compile")
+def compile_(
+    algorithm: Annotated[
+        list[str] | None,
+        typer.Option(help="Tracking algorithm (repeat for several; default all)."),
+    ] = None,
+    dtype: Annotated[
+        list[str] | None,
+        typer.Option(help="Camera pixel type (repeat for several; default uint8 and uint16)."),
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Compile the tracking kernels (and the simulated camera's) into the disk cache, so that
+    the first run starts in seconds (once after installing or upgrading; a run compiles what
+    it lacks)."""
+    with _errors(debug):
+        import time
+
+        import numpy as np
+
+        from magacq.config import ALGORITHMS
+        from magacq.pipeline.warmup import compile_kernels
+
+        algorithms = tuple(algorithm or ALGORITHMS)
+        dtypes = tuple(dtype or ("uint8", "uint16"))
+        for name in algorithms:
+            if name not in ALGORITHMS:
+                raise ConfigError(f"--algorithm {name!r}: one of {', '.join(ALGORITHMS)}")
+        for name in dtypes:
+            try:
+                if np.dtype(name).kind not in "uif":
+                    raise TypeError
+            except TypeError:
+                raise ConfigError(f"--dtype {name!r}: a numeric numpy type (uint16)") from None
+        t0 = time.monotonic()
+        compile_kernels(algorithms, dtypes)
+        from magacq.tracking import KERNEL_CACHE
+
+        typer.echo(f"compiled {len(algorithms)} algorithm(s) x {len(dtypes)} pixel type(s) and "
+                   f"the sim camera in {time.monotonic() - t0:.1f} s; tracking kernels in "
+                   f"{KERNEL_CACHE}")  # fmt: skip
 
 
 @app.command()

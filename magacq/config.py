@@ -51,6 +51,11 @@ class FocusStageConfig(_Section):
     settings: dict[str, Any] = Field(
         default_factory=dict, description="Focus-stage settings, validated by the driver."
     )
+    move_timeout_s: float = Field(
+        10.0, gt=0,
+        description="A focus move still running after this long is given up (a Z-lock then "
+        "switches off); the run goes on.",
+    )  # fmt: skip
 
 
 class MagnetsConfig(_Section):
@@ -153,6 +158,12 @@ class BeadsConfig(_Section):
         default_factory=list,
         description="Ids of reference (stuck) beads, for drift correction downstream.",
     )
+    radius_nm: float | None = Field(
+        None,
+        gt=0,
+        description="Bead radius, nm, for the force calibration (`magacq analyze`, the live "
+        "force); null: the simulated camera's own, else `magacq analyze --bead-radius`.",
+    )
 
     @field_validator("reference")
     @classmethod
@@ -163,14 +174,26 @@ class BeadsConfig(_Section):
 
 
 class ZLockConfig(_Section):
-    """Z-lock: the focus stage follows a stuck reference bead so its Z-LUT z stays at a target."""
+    """Z-lock: the focus stage follows a stuck reference bead so its Z-LUT z stays at a target.
+
+    Each correction fits the bead's z over the last ``window_s`` in the sample's frame (the
+    focus moves taken out, so no frame is wasted after a move), extrapolates that drift over the
+    tracking latency and half an interval, and moves the focus by ``gain`` times the predicted
+    error: the drift rate feeds forward, so a steady drift leaves no lag."""
 
     bead: int = Field(ge=0, description="Id of the reference (stuck) bead the focus follows.")
-    interval_s: float = Field(
-        0.5, gt=0, le=600, description="Seconds between corrections (z averaged over each)."
+    interval_s: float = Field(0.5, gt=0, le=600, description="Seconds between corrections.")
+    window_s: float = Field(
+        4.0, gt=0, le=3600,
+        description="Seconds of the bead's z the drift and its rate are fitted on (longer: "
+        "less noise, slower to follow a change of drift rate).",
+    )  # fmt: skip
+    gain: float = Field(
+        1.0, gt=0, le=1, description="Fraction of the predicted z error corrected a step."
     )
-    gain: float = Field(0.7, gt=0, le=1, description="Fraction of the z error corrected a step.")
-    deadband_nm: float = Field(5.0, ge=0, description="No correction for an error this small.")
+    deadband_nm: float = Field(
+        1.0, ge=0, description="No correction for a predicted error this small."
+    )
     max_step_nm: float = Field(200.0, gt=0, description="Largest focus move of one correction.")
     target_nm: float | None = Field(
         None, description="The z to hold; null: the bead's z when the lock engages."
@@ -189,6 +212,23 @@ class XYLockConfig(_Section):
     window_s: float = Field(
         0.5, gt=0, le=600, description="Seconds the bead's position is averaged over."
     )
+
+
+class LiveForceConfig(_Section):
+    """The live force estimate (terminal status: the tethered beads' median; `magacq view`: the
+    selected bead's): each tethered bead's Allan-variance fit over its recent lateral motion."""
+
+    extension_nm: float = Field(
+        gt=0,
+        description="The tethered beads' extension when the run starts, nm (a Z-LUT gives z "
+        "relative to each bead's own height, not to the surface); z changes are added to it.",
+    )
+    axis: Literal["x", "y"] = Field(
+        "y", description="Camera axis perpendicular to the magnets' field (it calibrates)."
+    )
+    window_s: float = Field(20.0, gt=0, le=600, description="Recent seconds fitted.")
+    interval_s: float = Field(2.0, gt=0, le=600, description="Seconds between estimates.")
+    temperature_k: float = Field(296.0, gt=0, description="Temperature, K.")
 
 
 class LocksConfig(_Section):
@@ -310,6 +350,9 @@ class RunConfig(_Section):
     )
     locks: LocksConfig = Field(
         default_factory=LocksConfig, description="Z-lock and XY-lock for long runs (off)."
+    )
+    live_force: LiveForceConfig | None = Field(
+        None, description="The live force estimate (null: none); needs the bead radius."
     )
     protocol: Protocol | None = Field(
         None,

@@ -2,7 +2,7 @@
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,28 +144,57 @@ def device_label(core: Any, wanted: str | None, current: str, device_type: Any, 
     return label
 
 
-def shared_or_own_core(camera: Any, mm_path: Sequence[Path], config_file: Path | None, what: str):
-    """``(core, owned)``: the open mmcore ``camera``'s CMMCore, else one loaded for ``what``.
+class CoreAccessory:
+    """What the mmcore focus stage and magnets share: they drive their camera's CMMCore (given
+    ``camera=``, open first), else one of their own loaded from ``settings.config_file`` and
+    unloaded on close."""
 
-    Raises
-    ------
-    DeviceError
-        The camera is not open.
-    UnsupportedSettingError
-        No camera and no ``config_file``.
-    """
-    if camera is not None:
-        core = getattr(camera, "core", None)
-        if core is None:
-            raise DeviceError(
-                f"the mmcore {what} shares its camera's MMCore: open the camera first"
+    camera: Any
+    settings: Any
+    core: Any = None
+    _owns_core = False
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return missing_library()
+
+    def _open_core(self, what: str, setup: Callable[[Any], None]) -> None:
+        """Take the camera's core or load one, then ``setup(core)``; the core is kept only if
+        that succeeds (one loaded here is unloaded again).
+
+        Raises
+        ------
+        DeviceError
+            The camera is not open.
+        UnsupportedSettingError
+            No camera and no ``config_file``.
+        """
+        s = self.settings
+        if self.camera is not None:
+            core = getattr(self.camera, "core", None)
+            if core is None:
+                raise DeviceError(
+                    f"the mmcore {what} shares its camera's MMCore: open the camera first"
+                )
+            owned = False
+        elif s.config_file is None:
+            raise UnsupportedSettingError(
+                f"mmcore {what}: config_file (and mm_path) needed without a camera"
             )
-        return core, False
-    if config_file is None:
-        raise UnsupportedSettingError(
-            f"mmcore {what}: config_file (and mm_path) needed without a camera"
-        )
-    return load_core(mm_path, config_file), True
+        else:
+            core, owned = load_core(s.mm_path, s.config_file), True
+        try:
+            setup(core)
+        except BaseException:
+            if owned:
+                core.unloadAllDevices()
+            raise
+        self.core, self._owns_core = core, owned
+
+    def _do_close(self) -> None:
+        if self._owns_core and self.core is not None:
+            self.core.unloadAllDevices()
+        self.core = None
 
 
 def position_limits(core: Any, label: str) -> tuple[float, float]:

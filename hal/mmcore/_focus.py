@@ -9,18 +9,17 @@ from hal._errors import DeviceError, UnsupportedSettingError
 from hal._focus import FocusStage as _FocusStage
 from hal.mmcore._core import (
     MM_ERRORS,
+    CoreAccessory,
     device_label,
     import_pymmcore,
-    missing_library,
     position_limits,
-    shared_or_own_core,
 )
 from hal.mmcore._settings import MMCoreFocusSettings
 
 logger = logging.getLogger("hal.mmcore")
 
 
-class FocusStage(_FocusStage):
+class FocusStage(CoreAccessory, _FocusStage):
     """A Micro-Manager focus stage.
 
     Given ``camera=`` (an mmcore :class:`~hal.mmcore.Camera`), it drives that camera's CMMCore,
@@ -39,31 +38,18 @@ class FocusStage(_FocusStage):
 
     def __init__(self, settings: Any = None, *, camera: _Camera | None = None) -> None:
         super().__init__(settings, camera=camera)
-        self.core: Any = None
         self.label = ""
-        self._owns_core = False
         self._limits = (-math.inf, math.inf)
-
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        return missing_library()
 
     def _do_open(self) -> None:
         pymmcore = import_pymmcore()
-        s = self.settings
-        core, self._owns_core = shared_or_own_core(
-            self.camera, s.mm_path, s.config_file, "focus stage"
-        )
-        try:
-            self.label = device_label(
-                core, s.stage, core.getFocusDevice(), pymmcore.StageDevice, "focus stage"
-            )
+
+        def setup(core: Any) -> None:
+            self.label = device_label(core, self.settings.stage, core.getFocusDevice(),
+                                      pymmcore.StageDevice, "focus stage")  # fmt: skip
             self._limits = self._read_limits(core)
-        except BaseException:
-            if self._owns_core:
-                core.unloadAllDevices()
-            raise
-        self.core = core
+
+        self._open_core("focus stage", setup)
         logger.info("opened MMCore focus stage %r, limits %s nm", self.label, self._limits)
 
     def _read_limits(self, core: Any) -> tuple[float, float]:
@@ -74,11 +60,6 @@ class FocusStage(_FocusStage):
         if not lo < hi:
             raise UnsupportedSettingError(f"focus stage limits [{lo:g}, {hi:g}] nm are empty")
         return (float(lo), float(hi))
-
-    def _do_close(self) -> None:
-        if self._owns_core and self.core is not None:
-            self.core.unloadAllDevices()
-        self.core = None
 
     def _do_move_to(self, z_nm: float) -> None:
         try:

@@ -10,12 +10,11 @@ from hal._magnets import Axis
 from hal._magnets import Magnets as _Magnets
 from hal.mmcore._core import (
     MM_ERRORS,
+    CoreAccessory,
     device_label,
     import_pymmcore,
-    missing_library,
     position_limits,
     set_property,
-    shared_or_own_core,
 )
 from hal.mmcore._settings import MMCoreMagnetsSettings
 
@@ -35,7 +34,7 @@ class _Stage:
         return self.offset + u / self.scale
 
 
-class Magnets(_Magnets):
+class Magnets(CoreAccessory, _Magnets):
     """Magnets whose height and/or rotation motor is a Micro-Manager Stage device.
 
     Given ``camera=`` (an mmcore :class:`~hal.mmcore.Camera`), it drives that camera's
@@ -54,14 +53,8 @@ class Magnets(_Magnets):
 
     def __init__(self, settings: Any = None, *, camera: _Camera | None = None) -> None:
         super().__init__(settings, camera=camera)
-        self.core: Any = None
-        self._owns_core = False
         self._stages: dict[str, _Stage] = {}
         self._limits: dict[str, tuple[float, float]] = {}
-
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        return missing_library()
 
     @property
     def axes(self) -> tuple[Axis, ...]:
@@ -73,8 +66,8 @@ class Magnets(_Magnets):
     def _do_open(self) -> None:
         pymmcore = import_pymmcore()
         s = self.settings
-        core, self._owns_core = shared_or_own_core(self.camera, s.mm_path, s.config_file, "magnets")
-        try:
+
+        def setup(core: Any) -> None:
             for axis in self.axes:
                 wanted = s.height_stage if axis == "height" else s.rotation_stage
                 label = device_label(core, wanted, "", pymmcore.StageDevice, f"magnet {axis}")
@@ -89,11 +82,8 @@ class Magnets(_Magnets):
                     raise UnsupportedSettingError(
                         f"magnet {axis} stage {label!r} has no property {s.velocity_property!r}"
                     )
-        except BaseException:
-            if self._owns_core:
-                core.unloadAllDevices()
-            raise
-        self.core = core
+
+        self._open_core("magnets", setup)
         logger.info(
             "opened MMCore magnets %s",
             ", ".join(f"{a} on {st.label!r} {self._limits[a]}" for a, st in self._stages.items()),
@@ -114,9 +104,7 @@ class Magnets(_Magnets):
         return (float(lo), float(hi))
 
     def _do_close(self) -> None:
-        if self._owns_core and self.core is not None:
-            self.core.unloadAllDevices()
-        self.core = None
+        super()._do_close()
         self._stages.clear()
 
     def _do_limits(self, axis: Axis) -> tuple[float, float]:

@@ -16,18 +16,24 @@ Public API
 - :func:`fit_spectrum` (:class:`SpectrumFit`): maximum-likelihood fit of the power spectrum with
   aliasing and motion blur (Lansdorp & Saleh 2012); :func:`camera_psd`, :func:`periodogram`.
 - :func:`fit_allan` (:class:`AllanFit`): the same from the Allan variance;
-  :func:`allan_variance`, :func:`camera_allan_variance`.
+  :func:`allan_variance`, :func:`camera_allan_variance`, :func:`allan_covariance`.
 - :func:`equipartition_force` (:class:`EquipartitionForce`): ``kT (l + R) / <dx^2>``.
 - :func:`calibrate_force` (:class:`ForceCalibration`): all three on one trace.
 - :func:`correct_drift`: subtract the reference beads' mean motion (:func:`reference_drift`);
-  :func:`correlated_mean`.
+  :func:`correlated_mean`; :func:`fill_gaps` (frames a tracker lost).
 - :func:`fit_wlc` (:class:`WLCFit`), :func:`wlc_force`: worm-like chain.
 - :func:`fit_rotation_curve` (:class:`RotationFit`, :class:`BucklingFit`): hat curves.
 - Figures (matplotlib): :func:`plot_spectrum`, :func:`plot_allan`, :func:`plot_force_extension`,
   :func:`plot_rotation`, each taking a result and an optional Axes.
 """
 
-from magacq.analysis._allan import AllanFit, allan_variance, camera_allan_variance, fit_allan
+from magacq.analysis._allan import (
+    AllanFit,
+    allan_covariance,
+    allan_variance,
+    camera_allan_variance,
+    fit_allan,
+)
 from magacq.analysis._calibration import ForceCalibration, calibrate_force
 from magacq.analysis._drift import correct_drift, reference_drift
 from magacq.analysis._equipartition import EquipartitionForce, equipartition_force
@@ -37,6 +43,7 @@ from magacq.analysis._figures import (
     plot_rotation,
     plot_spectrum,
 )
+from magacq.analysis._gaps import fill_gaps
 from magacq.analysis._rotation import BucklingFit, RotationFit, fit_rotation_curve
 from magacq.analysis._spectrum import SpectrumFit, camera_psd, fit_spectrum, periodogram
 from magacq.analysis._stats import correlated_mean
@@ -50,6 +57,7 @@ __all__ = [
     "RotationFit",
     "SpectrumFit",
     "WLCFit",
+    "allan_covariance",
     "allan_variance",
     "calibrate_force",
     "camera_allan_variance",
@@ -58,6 +66,7 @@ __all__ = [
     "reference_drift",
     "correlated_mean",
     "equipartition_force",
+    "fill_gaps",
     "fit_allan",
     "fit_rotation_curve",
     "fit_spectrum",

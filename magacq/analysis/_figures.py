@@ -1,6 +1,9 @@
 """Figures of the fits: one function per figure, each taking the result and an optional Axes.
 
-matplotlib is imported when a figure is drawn, so the fits run without it.
+matplotlib is imported when a figure is drawn, so the fits run without it. The titles sit at a
+fixed height (matplotlib otherwise measures every tick label to place them), the log axes have
+no minor ticks, and ``legend=False``
+leaves the legend to the caller: the pages of `magacq analyze` draw many of these at once.
 """
 
 from typing import Any
@@ -23,7 +26,15 @@ def _axes(ax: Any) -> Any:
     return Figure(figsize=(5, 4), layout="constrained").add_subplot()
 
 
-def plot_spectrum(fit: SpectrumFit, ax: Any = None, *, label: str = "", color: Any = None) -> Any:
+def _title(ax: Any, text: str) -> None:
+    """The title at a fixed height; no minor ticks on the log axes (a tick is ~5 ms to lay
+    out, and a spectrum spans 8 decades: most of a page's drawing time)."""
+    ax.set_title(text, fontsize=9, y=1.0, pad=4)
+    ax.minorticks_off()
+
+
+def plot_spectrum(fit: SpectrumFit, ax: Any = None, *, label: str = "", color: Any = None,
+                  legend: bool = True) -> Any:  # fmt: skip
     """The averaged periodogram (log-binned points) and the fitted spectrum, corner marked."""
     ax = _axes(ax)
     pts = ax.loglog(fit.freq_hz, fit.psd_nm2_hz, ".", ms=3, color=color, alpha=0.6)[0]
@@ -34,12 +45,14 @@ def plot_spectrum(fit: SpectrumFit, ax: Any = None, *, label: str = "", color: A
     ax.axvline(fit.corner_hz, color=pts.get_color(), ls=":", lw=0.8)
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel("PSD (nm$^2$/Hz)")
-    ax.set_title("power spectrum, ML fit (blur + aliasing)", fontsize=9)
-    ax.legend(fontsize=7)
+    _title(ax, "power spectrum, ML fit (blur + aliasing)")
+    if legend:
+        ax.legend(fontsize=7)
     return ax
 
 
-def plot_allan(fit: AllanFit, ax: Any = None, *, label: str = "", color: Any = None) -> Any:
+def plot_allan(fit: AllanFit, ax: Any = None, *, label: str = "", color: Any = None,
+               legend: bool = True) -> Any:  # fmt: skip
     """The Allan deviation (points) and the fitted one."""
     ax = _axes(ax)
     pts = ax.loglog(fit.tau_bins_s, np.sqrt(fit.avar_nm2), "o", ms=3, color=color, alpha=0.7)[0]
@@ -49,8 +62,9 @@ def plot_allan(fit: AllanFit, ax: Any = None, *, label: str = "", color: Any = N
               label=f"{label}: {text}" if label else text)
     ax.set_xlabel("bin time (s)")
     ax.set_ylabel("Allan deviation (nm)")
-    ax.set_title("Allan deviation, ML fit", fontsize=9)
-    ax.legend(fontsize=7)
+    _title(ax, "Allan deviation, ML fit")
+    if legend:
+        ax.legend(fontsize=7)
     return ax
 
 
@@ -76,7 +90,7 @@ def plot_force_extension(
     ax.set_yscale("log")
     ax.set_xlabel("extension (nm)")
     ax.set_ylabel("force (pN)")
-    ax.set_title("force-extension", fontsize=9)
+    _title(ax, "force-extension")
     if wlc is not None or label:
         ax.legend(fontsize=7)
     return ax
@@ -102,5 +116,5 @@ def plot_rotation(
         ax.legend(fontsize=7)
     ax.set_xlabel("turns")
     ax.set_ylabel("extension (nm)")
-    ax.set_title("rotation curve", fontsize=9)
+    _title(ax, "rotation curve")
     return ax

@@ -6,7 +6,8 @@ independent and gamma distributed with a known shape ``n`` about their expectati
 ``sum n (d / M + ln M)``. It is minimised by Fisher scoring (the models take ``theta`` in log
 form, so positivity is free): ``theta += I^-1 s`` with the score ``s = sum n (d / M - 1) g``
 and the Fisher information ``I = sum n g g^T``, ``g = d ln M / d theta``, with step halving;
-Nelder-Mead takes over if scoring fails. ``I^-1`` at the optimum is the parameters' covariance.
+Nelder-Mead takes over if scoring fails. ``I^-1`` at the optimum is the parameters' covariance
+when the estimates are independent; :func:`sandwich_cov` gives it when they are correlated.
 Weighted least squares on the same data is biased by 10-20 % (Lansdorp & Saleh); this is not.
 """
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
-__all__ = ["GammaFit", "fit_gamma"]
+__all__ = ["GammaFit", "fit_gamma", "sandwich_cov"]
 
 _STEP = 1e-6  # for d ln M / d theta (theta in natural-log units)
 _TOL = 1e-6  # converged when a step changes theta (log units) by less than this
@@ -25,12 +26,14 @@ _MAX_ITER = 100
 
 @dataclass(frozen=True)
 class GammaFit:
-    """Parameters, their covariance, the minimised negative log-likelihood, convergence."""
+    """Parameters, their covariance, the minimised negative log-likelihood, convergence, and
+    ``grad``: ``d ln M / d theta`` at the optimum (None where the model failed there)."""
 
     theta: np.ndarray
     cov: np.ndarray
     nll: float
     converged: bool
+    grad: np.ndarray | None = None
 
 
 def _log_model(model: Callable[[np.ndarray], np.ndarray], theta: np.ndarray) -> np.ndarray | None:
@@ -109,4 +112,16 @@ def fit_gamma(
             cov = np.linalg.inv((g * n) @ g.T)
         except np.linalg.LinAlgError:
             pass
-    return GammaFit(theta, cov, nll, converged)
+    return GammaFit(theta, cov, nll, converged, g)
+
+
+def sandwich_cov(fit: GammaFit, shape: np.ndarray, data_cov_rel: np.ndarray) -> np.ndarray:
+    """The covariance of ``fit``'s parameters when its estimates are correlated.
+
+    The gamma score ``s = g n (d / M - 1)`` has the covariance ``B = (g n) C (g n)^T``, with
+    ``C`` (``data_cov_rel``) the covariance of ``d / M``; the parameters' covariance is then
+    ``I^-1 B I^-1`` (Huber's sandwich; ``I^-1`` when ``C = diag(1 / n)``)."""
+    if fit.grad is None or not np.all(np.isfinite(fit.cov)):
+        return fit.cov
+    gn = fit.grad * np.asarray(shape, dtype=np.float64)
+    return fit.cov @ (gn @ data_cov_rel @ gn.T) @ fit.cov

@@ -2,16 +2,26 @@
 
 ``F P / kT = 1 / (4 (1 - l / L)^2) - 1 / 4 + l / L`` (Marko & Siggia 1995): within ~10 % of the
 exact WLC, the same formula the simulator uses (a lab wanting the exact chain would fit
-Bouchiat's polynomial instead). The fit is of force against extension, weighted by each force's
-standard error, so the errors of ``L`` and ``P`` are those the forces' uncertainties give.
+Bouchiat's polynomial instead).
+
+The fit is of force against extension, and both are uncertain. Each plateau's force has its
+standard error, and its extension the standard error of its mean z (a bead at 0.1 pN wanders
+~300 nm in z with a correlation time of ~1 s: a 10 s mean is known to ~100 nm). The extension's
+error enters as an effective force error ``dF/dl * sigma_l`` (the effective-variance method,
+iterated). Every extension of a bead is also measured from one zero (the surface step, or the
+plateau of known extension), whose own error is common to them all: it is a fitted offset
+``delta`` of the extensions, ``F_i = WLC(l_i + delta)``, with the zero's error as a Gaussian
+prior. The errors of ``L`` and ``P`` are then those of forces, extensions and zero together.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import curve_fit
+from scipy.optimize import least_squares
 
 __all__ = ["WLCFit", "fit_wlc", "wlc_force"]
+
+_ITERATIONS = 4  # effective-variance passes (the weights depend on the fitted curve's slope)
 
 
 def wlc_force(extension_nm: np.ndarray, contour_nm: float, persistence_nm: float,
@@ -21,9 +31,17 @@ def wlc_force(extension_nm: np.ndarray, contour_nm: float, persistence_nm: float
     return kt / persistence_nm * (0.25 / (1 - x) ** 2 - 0.25 + x)
 
 
+def _wlc_slope(extension_nm: np.ndarray, contour_nm: float, persistence_nm: float,
+               kt: float) -> np.ndarray:  # fmt: skip
+    """``dF/dl`` (pN/nm) of the Marko-Siggia force."""
+    x = np.asarray(extension_nm, dtype=np.float64) / contour_nm
+    return kt / (persistence_nm * contour_nm) * (0.5 / (1 - x) ** 3 + 1)
+
+
 @dataclass(frozen=True)
 class WLCFit:
-    """Contour and persistence length (nm) with standard errors; chi-square of the fit."""
+    """Contour and persistence length (nm) with standard errors; chi-square of the fit;
+    ``offset_nm`` (with its error) the fitted correction of the extensions' common zero."""
 
     contour_nm: float
     contour_err_nm: float
@@ -32,10 +50,13 @@ class WLCFit:
     chi2: float
     dof: int
     kt: float
+    offset_nm: float = 0.0
+    offset_err_nm: float = 0.0
 
     def force(self, extension_nm: np.ndarray) -> np.ndarray:
-        """The fitted curve (pN)."""
-        return wlc_force(extension_nm, self.contour_nm, self.persistence_nm, self.kt)
+        """The fitted curve (pN) at the measured extensions."""
+        e = np.asarray(extension_nm, dtype=np.float64) + self.offset_nm
+        return wlc_force(e, self.contour_nm, self.persistence_nm, self.kt)
 
 
 def fit_wlc(
@@ -43,9 +64,22 @@ def fit_wlc(
     force_pn: np.ndarray,
     force_err_pn: np.ndarray,
     *,
+    extension_err_nm: np.ndarray | None = None,
+    zero_err_nm: float = 0.0,
+    zero_plateau: int | None = None,
     kt: float = 4.086,
 ) -> WLCFit:
     """Fit the Marko-Siggia WLC to plateaus of ``(extension, force +- force_err)``.
+
+    Parameters
+    ----------
+    extension_err_nm : array, optional
+        Each extension's own standard error (default: exact extensions).
+    zero_err_nm : float
+        Standard error of the zero all the extensions are measured from (0: exact; no
+        offset is fitted).
+    zero_plateau : int, optional
+        The plateau whose extension is known (the zero was taken on it): not offset.
 
     Raises
     ------
@@ -54,21 +88,46 @@ def fit_wlc(
     """
     ext, force, err = (np.asarray(a, dtype=np.float64) for a in (extension_nm, force_pn,
                                                                   force_err_pn))  # fmt: skip
-    ok = np.isfinite(ext) & np.isfinite(force) & np.isfinite(err)
-    ext, force, err = ext[ok], force[ok], err[ok]
+    ext_err = (np.zeros_like(ext) if extension_err_nm is None
+               else np.asarray(extension_err_nm, dtype=np.float64))  # fmt: skip
+    shifted = np.ones(len(ext))
+    if zero_plateau is not None:
+        shifted[zero_plateau] = 0.0
+    ok = np.isfinite(ext) & np.isfinite(force) & np.isfinite(err) & np.isfinite(ext_err)
+    ext, force, err, ext_err, shifted = ext[ok], force[ok], err[ok], ext_err[ok], shifted[ok]
     if len(ext) < 3:
         raise ValueError(f"a WLC fit needs at least 3 plateaus, got {len(ext)}")
     if np.any(err <= 0):
         raise ValueError("force errors must be positive")
     lmax = float(ext.max())
+    offset = zero_err_nm > 0
 
-    def model(e: np.ndarray, contour: float, persistence: float) -> np.ndarray:
-        return wlc_force(e, contour, persistence, kt)
+    def unpack(p: np.ndarray) -> tuple[float, float, float]:
+        return p[0], p[1], p[2] if offset else 0.0
 
-    p0 = (lmax * 1.1, 50.0)
-    popt, pcov = curve_fit(model, ext, force, p0=p0, sigma=err, absolute_sigma=True,
-                           bounds=([lmax * (1 + 1e-6), 0.1], [np.inf, np.inf]))  # fmt: skip
-    resid = (force - model(ext, *popt)) / err
-    perr = np.sqrt(np.diag(pcov))
-    return WLCFit(float(popt[0]), float(perr[0]), float(popt[1]), float(perr[1]),
-                  float(resid @ resid), len(ext) - 2, kt)  # fmt: skip
+    def residuals(p: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        contour, persistence, delta = unpack(p)
+        e = np.minimum(ext + delta * shifted, contour * (1 - 1e-9))  # beyond L: a wall
+        r = (force - wlc_force(e, contour, persistence, kt)) / sigma
+        return np.append(r, delta / zero_err_nm) if offset else r
+
+    p = np.array([lmax * 1.1, 50.0, 0.0][: 3 if offset else 2])
+    lower = [lmax * (1 + 1e-6), 0.1, -np.inf][: len(p)]
+    sigma = err
+    for i in range(_ITERATIONS):
+        fit = least_squares(residuals, p, args=(sigma,), bounds=(lower, np.inf), x_scale="jac")
+        p = fit.x
+        if i < _ITERATIONS - 1 and ext_err.any():
+            contour, persistence, delta = unpack(p)
+            e = np.minimum(ext + delta * shifted, contour * (1 - 1e-6))
+            sigma = np.hypot(err, _wlc_slope(e, contour, persistence, kt) * ext_err)
+        elif not ext_err.any():
+            break
+    jac = fit.jac
+    cov = np.linalg.pinv(jac.T @ jac)
+    perr = np.sqrt(np.diag(cov))
+    resid = fit.fun
+    contour, persistence, delta = unpack(p)
+    return WLCFit(float(contour), float(perr[0]), float(persistence), float(perr[1]),
+                  float(resid @ resid), len(ext) - 2, kt, float(delta),
+                  float(perr[2]) if offset else 0.0)  # fmt: skip

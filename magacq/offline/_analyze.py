@@ -11,14 +11,16 @@ between its ``start`` and ``end`` events; a run without events is one plateau):
    z, that extension on every plateau);
 3. the force from the fluctuations along ``axis``, the one perpendicular to the magnets' field
    (see :mod:`magacq.analysis`): spectral ML fit, Allan variance, equipartition;
-4. per bead, a WLC fit when its plateaus span forces (x2 or more), a rotation-curve fit when
-   they span turns.
+4. per bead, a WLC fit when its plateaus span forces (x2 or more), with the extensions' errors
+   and that of the zero they share (:func:`magacq.analysis.fit_wlc`; plateaus whose force fit
+   warns are left out of it), and a rotation-curve fit when they span turns.
 
 A bead or a plateau that cannot be analysed (too short, too many lost frames, a fit that fails)
 is recorded as a problem and skipped; the others are analysed.
 """
 
-import warnings
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +32,7 @@ from magacq.analysis import (
     calibrate_force,
     correct_drift,
     correlated_mean,
+    fill_gaps,
     fit_rotation_curve,
     fit_wlc,
 )
@@ -57,10 +60,11 @@ class AnalysisSettings:
     axis : {"x", "y"}
         The camera axis perpendicular to the magnets' field (it calibrates the force).
     bead_radius_nm : float, optional
-        Bead radius; default the run's camera setting ``bead_radius_nm`` (the simulator's).
+        Bead radius; default the run's (:attr:`magacq.runfile.RunTracks.bead_radius_nm`).
     temperature_k : float
     exposure_s : float, optional
-        Camera exposure; default the run's camera setting ``exposure_ms``, else 0.
+        Camera exposure; default the run's (:attr:`~magacq.runfile.RunTracks.exposure_s`),
+        else 0.
     zero_step : str, optional
         Label of the plateau on which every bead is on the surface (its height there is l = 0).
     extension_nm : float, optional
@@ -95,6 +99,7 @@ class BeadAnalysis:
 
     bead_id: int
     plateaus: list[PlateauResult] = field(default_factory=list)
+    zero_err_nm: float = math.nan  # standard error of the z its extensions are measured from
     wlc: WLCFit | None = None
     rotation: RotationFit | None = None
 
@@ -115,23 +120,12 @@ class RunAnalysis:
     exposure_s: float
 
 
-def _fill(trace: np.ndarray) -> tuple[np.ndarray, int]:
-    """``trace`` with its NaN frames filled in linearly, and how many there were."""
-    bad = ~np.isfinite(trace)
-    lost = int(bad.sum())
-    if lost == 0:
-        return trace, 0
-    if lost > MAX_LOST * len(trace):
-        raise ValueError(f"{lost / len(trace):.0%} of its frames were not tracked")
-    idx = np.arange(len(trace))
-    out = trace.copy()
-    out[bad] = np.interp(idx[bad], idx[~bad], trace[~bad])
-    return out, lost
-
-
-def _zero(z: np.ndarray, plates: list[Plateau], s: AnalysisSettings) -> np.ndarray:
-    """Each tethered bead's z (rows of ``z``, drift-corrected) at zero extension; NaN where the
-    bead has no z there (the fixed ``extension_nm`` is used then)."""
+def _zero(
+    z: np.ndarray, plates: list[Plateau], s: AnalysisSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each tethered bead's z (rows of ``z``, drift-corrected) at zero extension, and its
+    standard error (the mean of a correlated trace); NaN where the bead has no z there (the
+    fixed ``extension_nm`` is used then)."""
     if s.zero_step is not None:
         steps = [p for p in plates if p.label == s.zero_step]
         if not steps:
@@ -143,13 +137,25 @@ def _zero(z: np.ndarray, plates: list[Plateau], s: AnalysisSettings) -> np.ndarr
     else:
         raise ConfigError("the extension needs the surface: give --zero-step LABEL (a step with "
                           "the beads on the surface) or --extension NM (on the first plateau)")
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a bead without z: NaN
-        return np.nanmean(z[:, p.start : p.stop], axis=1) - offset
+    zero = np.full(len(z), np.nan)
+    err = np.full(len(z), np.nan)
+    for row, trace in enumerate(z[:, p.start : p.stop]):
+        try:
+            mean, err[row], _ = correlated_mean(fill_gaps(trace, MAX_LOST)[0])
+        except ValueError:  # no z there (no Z-LUT), or too many frames lost
+            continue
+        zero[row] = mean - offset
+    return zero, err
 
 
-def analyze_tracks(run: RunTracks, settings: AnalysisSettings | None = None) -> RunAnalysis:
-    """Analyse every tethered bead on every plateau of ``run`` (default settings if None).
+def analyze_tracks(
+    run: RunTracks,
+    settings: AnalysisSettings | None = None,
+    *,
+    on_bead: Callable[[BeadAnalysis], None] | None = None,
+) -> RunAnalysis:
+    """Analyse every tethered bead on every plateau of ``run`` (default settings if None);
+    ``on_bead`` is called with each bead's analysis as soon as it is done (its figure).
 
     Raises
     ------
@@ -159,15 +165,10 @@ def analyze_tracks(run: RunTracks, settings: AnalysisSettings | None = None) -> 
     s = settings or AnalysisSettings()
     if s.axis not in AXES:
         raise ConfigError(f"axis {s.axis!r}: x or y")
-    radius = s.bead_radius_nm
-    if radius is None:
-        radius = run.camera_setting("bead_radius_nm")
+    radius = s.bead_radius_nm if s.bead_radius_nm is not None else run.bead_radius_nm
     if radius is None:
         raise ConfigError(f"{run.path}: the run does not say the bead radius: give --bead-radius")
-    exposure_s = s.exposure_s
-    if exposure_s is None:
-        ms = run.camera_setting("exposure_ms")
-        exposure_s = 0.0 if ms is None else float(ms) / 1000
+    exposure_s = next(e for e in (s.exposure_s, run.exposure_s, 0.0) if e is not None)
     exposure_s = min(exposure_s, 1.0 / run.frame_rate)
     refs = run.reference.copy()
     if s.reference is not None:
@@ -187,10 +188,10 @@ def analyze_tracks(run: RunTracks, settings: AnalysisSettings | None = None) -> 
     ref_xyz = run.xyz_nm[refs]
     xyz = np.stack([correct_drift(run.xyz_nm[tethered, :, a], ref_xyz[:, :, a])
                     for a in range(3)], axis=-1)  # fmt: skip
-    zero = _zero(xyz[:, :, 2], plates, s)
+    zero, zero_err = _zero(xyz[:, :, 2], plates, s)
     beads = []
     for row, bead in enumerate(run.bead_ids[tethered]):
-        result = BeadAnalysis(int(bead))
+        result = BeadAnalysis(int(bead), zero_err_nm=float(zero_err[row]))
         for p in plates:
             if p.label == s.zero_step:  # the bead on the surface: no tether to calibrate
                 continue
@@ -201,8 +202,10 @@ def analyze_tracks(run: RunTracks, settings: AnalysisSettings | None = None) -> 
             except ValueError as exc:
                 problems.append((int(bead), p.index, f"bead {bead}, plateau {p.index} "
                                                      f"({p.label}): {exc}"))  # fmt: skip
-        _curves(result, kt, problems)
+        _curves(result, kt, problems, s.extension_nm if s.zero_step is None else None)
         beads.append(result)
+        if on_bead is not None:
+            on_bead(result)
     return RunAnalysis(run, plates, beads, problems, tuple(run.bead_ids[refs].tolist()), s.axis,
                        float(radius), s.temperature_k, exposure_s)  # fmt: skip
 
@@ -212,10 +215,10 @@ def _plateau(xyz: np.ndarray, zero: float, fixed: float | None, p: Plateau, fram
     n = p.stop - p.start
     if n < MIN_FRAMES:
         raise ValueError(f"{n} frames, too short for a fit (at least {MIN_FRAMES})")
-    lateral, lost = _fill(xyz[p.start : p.stop, axis])
+    lateral, lost = fill_gaps(xyz[p.start : p.stop, axis], MAX_LOST)
     z = xyz[p.start : p.stop, 2]
     if np.isfinite(zero):
-        ext, ext_err, _ = correlated_mean(_fill(z)[0] - zero)
+        ext, ext_err, _ = correlated_mean(fill_gaps(z, MAX_LOST)[0] - zero)
     elif fixed is not None:  # no z at the bead's zero (no Z-LUT): the extension given
         ext, ext_err = fixed, 0.0
     else:
@@ -229,17 +232,28 @@ def _plateau(xyz: np.ndarray, zero: float, fixed: float | None, p: Plateau, fram
     return PlateauResult(p, ext, ext_err, cal, lost)
 
 
-def _curves(bead: BeadAnalysis, kt: float, problems: list[tuple[int, int, str]]) -> None:
-    """The bead's WLC fit (plateaus spanning forces) and rotation fit (spanning turns)."""
+def _curves(bead: BeadAnalysis, kt: float, problems: list[tuple[int, int, str]],
+            fixed: float | None) -> None:  # fmt: skip
+    """The bead's WLC fit (plateaus spanning forces) and rotation fit (spanning turns).
+
+    The WLC takes the plateaus whose spectral fit has no warning (one too short for its
+    correlation time gives a force whose error is not to be trusted), with each extension's
+    error and the error of the zero they share (``fixed``: the first plateau's extension is the
+    one given, the zero of the others)."""
     res = bead.plateaus
-    if len(res) >= 3:
-        force = np.array([r.calibration.spectrum.force_pn for r in res])
-        if force.max() >= 2 * force.min():
-            try:
-                bead.wlc = fit_wlc([r.extension_nm for r in res], force,
-                                   [r.calibration.spectrum.force_err_pn for r in res], kt=kt)
-            except (ValueError, RuntimeError) as exc:
-                problems.append((bead.bead_id, -1, f"bead {bead.bead_id}: WLC fit failed: {exc}"))
+    fit = [r for r in res if not r.calibration.spectrum.warnings]
+    force = np.array([r.calibration.spectrum.force_pn for r in fit])
+    if len(fit) >= 3 and force.max() >= 2 * force.min():
+        zero_err = bead.zero_err_nm if math.isfinite(bead.zero_err_nm) else 0.0
+        given = 0 if fixed is not None and fit[0].plateau.index == 0 else None
+        try:
+            bead.wlc = fit_wlc([r.extension_nm for r in fit], force,
+                               [r.calibration.spectrum.force_err_pn for r in fit],
+                               extension_err_nm=[0.0 if i == given else r.extension_err_nm
+                                                 for i, r in enumerate(fit)],
+                               zero_err_nm=zero_err, zero_plateau=given, kt=kt)  # fmt: skip
+        except (ValueError, RuntimeError) as exc:
+            problems.append((bead.bead_id, -1, f"bead {bead.bead_id}: WLC fit failed: {exc}"))
     turns = np.array([r.plateau.turns for r in res])
     if np.isfinite(turns).sum() >= 4 and len(np.unique(turns[np.isfinite(turns)])) >= 4:
         try:

@@ -21,7 +21,7 @@ from magacq.runfile import (
     write_analysis_file,
 )
 
-__all__ = ["tables", "write_figures", "write_tables"]
+__all__ = ["FigureWriter", "tables", "write_figures", "write_tables"]
 
 #: bead pages that make starting a drawing process worth it
 PAGES_PER_WORKER = 6
@@ -111,13 +111,19 @@ def _figure(nrows: int, ncols: int, size: tuple[float, float], fixed: bool = Fal
 
 def bead_figures(bead: BeadAnalysis, out: Path) -> list[Path]:
     """One page per bead: the spectrum and the Allan deviation of every plateau, and its
-    force-extension curve (or its rotation curve when it has one)."""
+    force-extension curve (or its rotation curve when it has one); one legend, beside them."""
     curve = bead.rotation is not None or len(bead.plateaus) >= 2
-    fig, ax = _figure(1, 3 if curve else 2, (15 if curve else 10, 4.2), fixed=True)
+    fig, ax = _figure(1, 3 if curve else 2, (16.5 if curve else 11.5, 4.2), fixed=True)
+    fig.subplots_adjust(right=0.87 if curve else 0.82)
     for r in bead.plateaus:
         label = r.plateau.label
-        line = plot_spectrum(r.calibration.spectrum, ax[0, 0], label=label).lines[-1]
-        plot_allan(r.calibration.allan, ax[0, 1], label=label, color=line.get_color())
+        line = plot_spectrum(r.calibration.spectrum, ax[0, 0], label=label,
+                             legend=False).lines[-1]  # fmt: skip
+        plot_allan(r.calibration.allan, ax[0, 1], label=label, color=line.get_color(),
+                   legend=False)  # fmt: skip
+    handles, labels = ax[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False,
+               title="plateau: spectral force", title_fontsize=7)  # fmt: skip
     if bead.rotation is not None:
         plot_rotation([r.plateau.turns for r in bead.plateaus],
                       [r.extension_nm for r in bead.plateaus], bead.rotation, ax[0, 2])
@@ -199,15 +205,49 @@ def _summary_text(res: RunAnalysis) -> str:
     return "\n".join(lines)
 
 
+class FigureWriter:
+    """Draws the bead pages as the beads are analysed, then the summary: PNG and PDF.
+
+    With many beads the pages go to worker processes started at once (one per CPU: matplotlib
+    spends ~0.4 s a page, a process ~2 s to start), so they are drawn while the next beads are
+    analysed. Use as a context manager: the workers end with it.
+    """
+
+    def __init__(self, out: Path, n_beads: int) -> None:
+        self.out = out
+        self._pages: list[Any] = []
+        workers = min(n_beads // PAGES_PER_WORKER, os.cpu_count() or 1)
+        self._pool = None
+        if workers > 1:  # spawn: no fork of a process holding h5py state
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(workers, mp_context=ctx)
+
+    def __enter__(self) -> "FigureWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def bead(self, bead: BeadAnalysis) -> None:
+        """Draw (or queue) ``bead``'s page; a bead with no plateau has none."""
+        if not bead.plateaus:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self._pool is None:
+            self._pages.append(bead_figures(bead, self.out))
+        else:
+            self._pages.append(self._pool.submit(bead_figures, bead, self.out))
+
+    def finish(self, res: RunAnalysis) -> list[Path]:
+        """The summary page, once every bead page is drawn; every file written."""
+        pages = [p if isinstance(p, list) else p.result() for p in self._pages]
+        return [p for page in pages for p in page] + summary_figure(res, self.out)
+
+
 def write_figures(res: RunAnalysis, out: Path) -> list[Path]:
-    """Every bead's page and the run's summary, PNG and PDF; many pages are drawn in parallel
-    (one process per CPU: matplotlib spends ~1 s a page, a process ~2 s to start)."""
-    beads = [b for b in res.beads if b.plateaus]
-    workers = min(len(beads) // PAGES_PER_WORKER, os.cpu_count() or 1)
-    if workers > 1:
-        ctx = multiprocessing.get_context("spawn")  # no fork of a process holding h5py state
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            pages = list(pool.map(bead_figures, beads, [out] * len(beads)))
-    else:
-        pages = [bead_figures(b, out) for b in beads]
-    return [p for page in pages for p in page] + summary_figure(res, out)
+    """Every bead's page and the run's summary, PNG and PDF (:class:`FigureWriter`)."""
+    with FigureWriter(out, len(res.beads)) as figures:
+        for bead in res.beads:
+            figures.bead(bead)
+        return figures.finish(res)

@@ -1,12 +1,12 @@
 """`magacq retrack`: re-track a run file's recorded video on Dask into a new run file.
 
-Stacks of recorded frames are the unit of work: each Dask task reads its frames from the run file
-and tracks them with the live pipeline's own :class:`~magacq.pipeline.tracker.Tracker` (so the
-tracks are those the live trackers give on the same frames); the client appends each stack's
-tracks to the new file as it arrives, with a progress bar. The new file has the run file's schema
-(without ``video``: its ``video_file`` attribute names the source) and is written as
-``OUT.part``, renamed when complete; an interrupted re-tracking resumes when run again
-(:mod:`magacq.offline._resume`).
+Stacks of recorded frames are the unit of work: each Dask task reads its frames (whole, or each
+bead's ROI: a ``roi_video``) from the run file and tracks them with the live trackers' own
+:class:`~magacq.tracking.Tracker` (so the tracks are those the live trackers give on the same
+frames); the client appends each stack's tracks to the new file as it arrives, with a progress
+bar. The new file has the run file's schema (without ``video``: its ``video_file`` attribute
+names the source) and is written as ``OUT.part``, renamed when complete; an interrupted
+re-tracking resumes when run again (:mod:`magacq.offline._resume`).
 """
 
 import json
@@ -23,12 +23,12 @@ from magacq.config import ALGORITHMS
 from magacq.errors import ConfigError
 from magacq.offline._cluster import dask_client
 from magacq.offline._resume import forget, part_path, take_previous
-from magacq.pipeline.tracker import Tracker, load_zlut
 from magacq.runfile import (
     RETRACKED_DTYPE,
     TRACKS_DTYPE,
     RecordedRun,
     RunFile,
+    load_zlut,
     open_recorded,
     read_attrs,
     read_frames,
@@ -36,6 +36,7 @@ from magacq.runfile import (
     rois_for_run,
     to_records,
 )
+from magacq.tracking import Tracker
 
 logger = logging.getLogger("magacq.offline")
 
@@ -62,6 +63,7 @@ class RetrackJob:
     options: str  # JSON
     zlut: str | None
     stack_frames: int
+    crops: tuple[int, ...] | None = None  # roi_video: each ROI's index among the recorded crops
 
     def signature(self) -> str:
         """What makes two re-trackings the same one (a resume must match it)."""
@@ -80,10 +82,14 @@ def track_stack(job: RetrackJob, start: int, stop: int) -> np.ndarray:
     tracker = _TRACKERS.get(job)
     if tracker is None:
         tracking = {"algorithm": job.algorithm, "options": json.loads(job.options)}
-        tracker = Tracker(np.asarray(job.rois), job.pixel_size_nm, tracking, load_zlut(job.zlut))
+        zlut = load_zlut(job.zlut) if job.zlut else None
+        tracker = Tracker(np.asarray(job.rois), job.pixel_size_nm, tracking, zlut)
         _TRACKERS[job] = tracker
     frames, numbers, stamps = read_frames(job.source, start, stop)
-    return tracker.track(frames, stamps, numbers)[:, :7]
+    if job.crops is None:
+        return tracker.track(frames, stamps, numbers)[:, :7]
+    cut = frames[:, list(job.crops)]  # (n, beads, side, side), beads in the job's ROI order
+    return tracker.track_crops(cut.reshape(-1, *cut.shape[2:]), stamps, numbers)[:, :7]
 
 
 def _job(recorded: RecordedRun, zlut: Path | None, method: str | None, stack: int | None):
@@ -99,6 +105,7 @@ def _job(recorded: RecordedRun, zlut: Path | None, method: str | None, stack: in
         side = rois[0][2] - rois[0][1]
         rois = rois_for_run(zlut_path, rois, side, explicit=True)
         zlut_path = str(Path(zlut_path).resolve())
+    crops = _crop_index(recorded, rois) if recorded.mode == "rois" else None
     if stack is None:
         per_stack = int(recorded.config.get("buffers", {}).get("images_per_stack", 10))
         stack = per_stack * -(-MIN_TASK_FRAMES // per_stack)
@@ -112,7 +119,24 @@ def _job(recorded: RecordedRun, zlut: Path | None, method: str | None, stack: in
         options=json.dumps(tracking.get("options") or {}, sort_keys=True),
         zlut=zlut_path,
         stack_frames=int(stack),
+        crops=crops,
     )
+
+
+def _crop_index(recorded: RecordedRun, rois: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """Where each ROI to track is among the ``roi_video``'s crops (the run's ``rois``, in
+    order); a ConfigError for an ROI that was not recorded as it is."""
+    boxes = {tuple(int(r[k]) for k in ("x0", "x1", "y0", "y1")): i
+             for i, r in enumerate(recorded.rois[: recorded.shape[0]])}  # fmt: skip
+    index = []
+    for roi in rois:
+        if tuple(roi[1:]) not in boxes:
+            raise ConfigError(
+                f"{recorded.path}: bead {roi[0]}'s ROI {list(roi[1:])} is not one of the "
+                "recorded ROI crops: re-track the beads as recorded"
+            )
+        index.append(boxes[tuple(roi[1:])])
+    return tuple(index)
 
 
 def _attrs(recorded: RecordedRun, job: RetrackJob) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from magacq.offline._analyze import AnalysisSettings, RunAnalysis, analyze_tracks
-from magacq.offline._outputs import write_figures, write_tables
+from magacq.offline._outputs import FigureWriter, write_tables
 from magacq.runfile import read_run
 
 __all__ = ["analyze_run"]
@@ -19,10 +19,13 @@ def analyze_run(
     """Analyse the run file ``path``; write into ``out_dir`` (default ``<run>_analysis/`` beside
     it). Returns the analysis and the files written."""
     run = read_run(path)
-    res = analyze_tracks(run, settings)
     out = Path(out_dir) if out_dir is not None else run.path.with_name(f"{run.path.stem}_analysis")
-    out.mkdir(parents=True, exist_ok=True)
-    written = write_tables(res, out)
-    if figures:
-        written += write_figures(res, out)
-    return res, written
+    if not figures:
+        res = analyze_tracks(run, settings)
+        out.mkdir(parents=True, exist_ok=True)
+        return res, write_tables(res, out)
+    with FigureWriter(out, len(run.bead_ids)) as pages:  # each page drawn as its bead is done
+        res = analyze_tracks(run, settings, on_bead=pages.bead)
+        out.mkdir(parents=True, exist_ok=True)
+        written = write_tables(res, out)
+        return res, written + pages.finish(res)

@@ -9,11 +9,12 @@ stage, magnets), ``motion`` (the motion thread: magnet commands, the ``motors`` 
 ``motor_channel`` (the magnets' command channel), ``magnet_cli`` (`magacq magnets`), ``rows``
 (batched MatrixBuffer rows), ``tracker`` (tracker workers), ``writer`` (rows into the run file),
 ``status`` (counters, the terminal status and the ``status`` MatrixBuffer that `magacq view`
-reads).
+reads), ``live_force`` (the writer's live force estimate and its ``forces`` MatrixBuffer).
 """
 
+from .live_force import read_forces
 from .motor_channel import MotorControl, MotorError
 from .status import read_status
 from .supervisor import run_acquisition
 
-__all__ = ["MotorControl", "MotorError", "read_status", "run_acquisition"]
+__all__ = ["MotorControl", "MotorError", "read_forces", "read_status", "run_acquisition"]

@@ -249,6 +249,7 @@ def _start_motion(
         inbox,
         sample_hz=spec["sample_hz"] if spec else 100.0,
         move_timeout_s=spec["move_timeout_s"] if spec else 60.0,
+        focus_timeout_s=wiring.focus_timeout_s,
     )
     inbox.publish_limits(motion.limits())
     motion.sample()  # the position at the start, before any frame

@@ -1,13 +1,15 @@
 """The locks of a long run (Z-lock, XY-lock) as a thread of the protocol process.
 
-Never in the frame loop: the thread reads the newest tracks (``positions``, read without taking
-them), feeds the pure controllers of :mod:`magacq.protocol` (:class:`~magacq.protocol.ZLock`,
-:class:`~magacq.protocol.XYLock`), and sends their corrections on: focus moves through the
-motion channel (:class:`~magacq.pipeline.motor_channel.MotorControl`, axis ``focus``), ROI
-moves into the BeadRoiBuffer the trackers follow. Each action is an event of the run file
-(action ``zlock`` or ``xylock``). A focus move refused (the stage's limit) or not done within
+Never in the frame loop: the thread reads the newest tracks (``positions``) and the focus at each
+frame (``frames``), both read without taking them, feeds the pure controllers of
+:mod:`magacq.protocol` (:class:`~magacq.protocol.ZLock`, :class:`~magacq.protocol.XYLock`), and
+sends their corrections on: focus moves through the motion channel
+(:class:`~magacq.pipeline.motor_channel.MotorControl`, axis ``focus``), ROI moves into the
+BeadRoiBuffer the trackers follow. Each action is an event of the run file (action ``zlock`` or
+``xylock``). A focus move refused (the stage's limit), timed out, or not answered within
 ``z_lock.timeout_s`` switches the Z-lock off with a warning, an ``off`` event and the status's
-``zlock_state`` -1; the run goes on.
+``zlock_state`` -1; the run goes on. The state of both locks is published, and switches are
+taken, through :mod:`magacq.pipeline.lock_channel` (``magacq view``).
 """
 
 import logging
@@ -19,7 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from buffers import BeadRoiBuffer, MatrixBuffer
+from buffers import BeadRoiBuffer
+from magacq.pipeline.lock_channel import FAULT, OFF, ON, LockInbox, LockState
 from magacq.pipeline.motor_channel import MotorControl, MotorError
 from magacq.pipeline.wiring import LocksSpec, RunWiring
 from magacq.protocol import XYLock, ZLock
@@ -30,6 +33,31 @@ if TYPE_CHECKING:
 logger = logging.getLogger("magacq.locks")
 
 _TICK_S = 0.05  # how often the thread reads the new tracks
+_KEEP_FRAMES = 20_000  # frames whose focus is kept to place the tracks in the sample's frame
+
+
+class _FocusAtFrames:
+    """Buffer sequence number -> the focus when that frame came, for the newest frames."""
+
+    def __init__(self) -> None:
+        self.seq = np.empty(0)
+        self.focus = np.empty(0)
+
+    def add(self, rows: np.ndarray) -> None:
+        """``frames`` rows: camera frame, timestamp, sequence number, height, rotation, focus."""
+        if len(rows):
+            self.seq = np.concatenate([self.seq, rows[:, 2]])[-_KEEP_FRAMES:]
+            self.focus = np.concatenate([self.focus, rows[:, 5]])[-_KEEP_FRAMES:]
+
+    def at(self, seq: np.ndarray) -> np.ndarray:
+        """The focus at each frame (NaN where not known)."""
+        out = np.full(len(seq), np.nan)
+        if not len(self.seq):
+            return out
+        k = np.minimum(np.searchsorted(self.seq, seq), len(self.seq) - 1)
+        hit = self.seq[k] == seq
+        out[hit] = self.focus[k[hit]]
+        return out
 
 
 class LockThread(threading.Thread):
@@ -54,20 +82,29 @@ class LockThread(threading.Thread):
         self.stats = wiring.stats
         self.px = float(wiring.geometry["pixel_size_nm"])
         self.error: BaseException | None = None
-        z = spec.z_lock
-        self.zlock = None if z is None else ZLock(
-            sign=spec.sign, target_nm=z["target_nm"], gain=z["gain"],
-            deadband_nm=z["deadband_nm"], max_step_nm=z["max_step_nm"],
-        )  # fmt: skip
+        self.zlock = self._new_zlock()
         xy = spec.xy_lock
         side = int(wiring.tracking["roi_size"])
         self.xylock = None if xy is None else XYLock(
             roi_size=side, width=int(wiring.geometry["width"]),
             height=int(wiring.geometry["height"]), threshold_px=xy["threshold_px"],
         )  # fmt: skip
-        self._z: list[float] = []  # the reference bead's z since the last correction
-        self._seq_from = 0  # z of frames before the last focus move is not used
+        self.z_state = math.nan if spec.z_lock is None else ON
+        self.xy_state = math.nan if xy is None else ON
+        self.z_last = self.xy_error = math.nan
+        self.xy_last = (math.nan, math.nan, math.nan)  # bead, dx, dy px
+        self._focus = _FocusAtFrames()
+        self._engaged = False  # the Z-lock's first update with readings is its "on" event
         self._xy: dict[int, list[tuple[float, float]]] = {}  # bead -> (x, y) px this window
+
+    def _new_zlock(self) -> ZLock | None:
+        z = self.spec.z_lock
+        if z is None:
+            return None
+        return ZLock(
+            sign=self.spec.sign, target_nm=z["target_nm"], gain=z["gain"],
+            deadband_nm=z["deadband_nm"], max_step_nm=z["max_step_nm"], window_s=z["window_s"],
+        )  # fmt: skip
 
     def run(self) -> None:
         try:
@@ -78,64 +115,105 @@ class LockThread(threading.Thread):
 
     def _loop(self) -> None:
         w = self.wiring
-        positions = MatrixBuffer(create=False, locks=w.locks, name="positions",
-                                 namespace=w.namespace)  # fmt: skip
+        mats = w.attach_matrices("positions", "frames")
+        positions, frames = mats["positions"], mats["frames"]
         rois = BeadRoiBuffer(create=False, locks=w.locks, namespace=w.namespace)
+        inbox = LockInbox(w.namespace)
         control = MotorControl(w.namespace) if self.zlock is not None else None
-        if control is not None:
-            self.stats.set("zlock_state", 1)
         seen = max(0, positions.rows_written - 1)
+        seen_frames = max(0, frames.rows_written - 1)
         now = time.monotonic()
-        next_z = now + (self.spec.z_lock["interval_s"] if self.zlock else math.inf)
-        next_xy = now + (self.spec.xy_lock["window_s"] if self.xylock else math.inf)
+        z_every = self.spec.z_lock["interval_s"] if self.zlock else math.inf
+        xy_every = self.spec.xy_lock["window_s"] if self.xylock else math.inf
+        next_z, next_xy = now + z_every, now + xy_every
+        self._publish(inbox)
         try:
             while not self.stopped():
+                changed = self._switches(inbox.take())
                 rows, seen = positions.peak_since(seen)
+                new_frames, seen_frames = frames.peak_since(seen_frames)
+                self._focus.add(new_frames)  # after the tracks: it has their frames
                 self._take(rows)
                 now = time.monotonic()
-                if control is not None and now >= next_z:
-                    if not self._correct_z(control):
-                        control.close()
-                        control = None
-                    next_z = time.monotonic() + self.spec.z_lock["interval_s"]
-                if self.xylock is not None and now >= next_xy:
-                    self._recentre(rois)
-                    next_xy = now + self.spec.xy_lock["window_s"]
+                if now >= next_z:
+                    if control is not None and self.z_state == ON:
+                        self._correct_z(control)
+                        changed = True
+                    next_z = time.monotonic() + z_every
+                if now >= next_xy:
+                    if self.xy_state == ON:
+                        self._recentre(rois)
+                        changed = True
+                    next_xy = now + xy_every
+                if changed:
+                    self._publish(inbox)
                 time.sleep(_TICK_S)
         finally:
-            if control is not None:
-                control.close()
-            rois.close()
-            positions.close()
+            for buf in (control, inbox, rois, positions, frames):
+                if buf is not None:
+                    buf.close()
+
+    def _switches(self, asked: list[tuple[str, bool]]) -> bool:
+        """Switch the locks as asked through the lock channel; whether any changed."""
+        changed = False
+        for lock, on in asked:
+            state = self.z_state if lock == "z" else self.xy_state
+            if math.isnan(state) or (state == ON) == on:
+                continue  # not in this run, or already so
+            if lock == "z":
+                self.z_state = ON if on else OFF
+                if on:
+                    self.zlock = self._new_zlock()  # engages again at the bead's z now
+                    self._engaged = False
+            else:
+                self.xy_state = ON if on else OFF
+                self._xy.clear()
+            self.events.lock(f"{lock}lock", "start" if on else "off", math.nan,
+                             "on (switched on)" if on else "off: switched off")  # fmt: skip
+            logger.info("%s-lock switched %s", lock.upper(), "on" if on else "off")
+            changed = True
+        return changed
+
+    def _publish(self, inbox: LockInbox) -> None:
+        """The locks' state into the status and the lock channel."""
+        z = self.zlock
+        self.stats.set("zlock_state", 0.0 if math.isnan(self.z_state) else self.z_state)
+        self.stats.set("zlock_error_nm", math.nan if z is None else z.error_nm)
+        self.stats.set("zlock_last_nm", self.z_last)
+        state = LockState(
+            time.monotonic(), self.z_state, math.nan if z is None else z.error_nm, self.z_last,
+            math.nan if z is None or z.target_nm is None else z.target_nm, self.xy_state,
+            self.xy_error, self.stats.get("xylock_moves"), *self.xy_last,
+        )  # fmt: skip
+        inbox.publish(state)
 
     def _take(self, rows: np.ndarray) -> None:
         """New position rows: time, seq, bead, x, y, z (nm), flag, ..."""
         if not len(rows):
             return
-        if self.zlock is not None:
-            ref = rows[(rows[:, 2] == self.spec.z_lock["bead"]) & (rows[:, 1] >= self._seq_from)]
-            z = ref[:, 5]
-            self._z.extend(z[np.isfinite(z)].tolist())
-        if self.xylock is not None:
+        if self.zlock is not None and self.z_state == ON:
+            ref = rows[rows[:, 2] == self.spec.z_lock["bead"]]
+            self.zlock.add(ref[:, 0], ref[:, 5], self._focus.at(ref[:, 1]))
+        if self.xylock is not None and self.xy_state == ON:
             for bead, x, y in rows[:, [2, 3, 4]]:
                 if math.isfinite(x) and math.isfinite(y):
                     self._xy.setdefault(int(bead), []).append((x / self.px, y / self.px))
 
-    def _correct_z(self, control: MotorControl) -> bool:
-        """One Z-lock update; False once the lock is off (a focus fault)."""
-        if not self._z:
-            return True
-        z = float(np.mean(self._z))
-        self._z.clear()
-        engaging = self.zlock.target_nm is None  # type: ignore[union-attr]
-        step = self.zlock.update(z)  # type: ignore[union-attr]
-        if engaging:
-            target = self.zlock.target_nm  # type: ignore[union-attr]
-            self.events.lock("zlock", "start", control.position()[3], f"on, target {target:.1f} nm")
-        self.stats.set("zlock_error_nm", z - self.zlock.target_nm)  # type: ignore[union-attr,operator]
-        if step == 0.0:
-            return True
+    def _correct_z(self, control: MotorControl) -> None:
+        """One Z-lock update; a focus fault switches the lock off."""
+        z = self.zlock
+        assert z is not None
         focus = control.position()[3]
+        # aim half an interval past the newest frame: the error then averages out until the next
+        at = self.stats.get("last_timestamp") + self.spec.z_lock["interval_s"] / 2
+        step = z.update(at, focus)
+        if math.isnan(z.error_nm):
+            return  # no readings yet
+        if not self._engaged:
+            self.events.lock("zlock", "start", focus, f"on, target {z.target_nm:.1f} nm")
+            self._engaged = True
+        if step == 0.0:
+            return
         try:
             control.move_by("focus", step, wait=True, timeout=self.spec.z_lock["timeout_s"])
         except MotorError as exc:
@@ -143,26 +221,32 @@ class LockThread(threading.Thread):
             logger.warning("Z-lock switched off: %s; the run goes on", why)
             short = str(exc).split(" ", 3)[-1]  # "refused (...)", "got no answer within 5 s"
             self.events.lock("zlock", "off", focus, f"off: {step:+.1f} nm {short}")
-            self.stats.set("zlock_state", -1)
-            return False
-        self._seq_from = int(self.stats.get("frames"))  # frames stored before the move's end
-        self.stats.set("zlock_last_nm", step)
-        self.events.lock("zlock", "start", focus + step, f"z {z:.1f} nm, step {step:+.1f} nm")
-        return True
+            self.z_state = FAULT
+            return
+        self.z_last = step
+        self.events.lock("zlock", "start", focus + step,
+                         f"z error {z.error_nm:+.1f} nm, step {step:+.1f} nm")  # fmt: skip
 
     def _recentre(self, rois: BeadRoiBuffer) -> None:
         """One XY-lock pass over every bead seen in the last window."""
+        lock = self.xylock
+        assert lock is not None
         _, ids, boxes = rois.snapshot()
-        moves = {}
+        moves, offsets = {}, []
         for bead, box in zip(ids.tolist(), boxes.tolist(), strict=True):
             xy = self._xy.get(int(bead))
             if not xy:
                 continue
             mx, my = np.mean(xy, axis=0)
-            new = self.xylock.update(tuple(int(v) for v in box), float(mx), float(my))  # type: ignore[union-attr]
+            old = tuple(int(v) for v in box)
+            offsets.append(lock.offset_px(old, float(mx), float(my)))  # type: ignore[arg-type]
+            new = lock.update(old, float(mx), float(my))  # type: ignore[arg-type]
             if new is not None:
                 moves[int(bead)] = new
+                self.xy_last = (float(bead), float(new[0] - old[0]), float(new[2] - old[2]))
         self._xy.clear()
+        if offsets:
+            self.xy_error = float(np.nanmax(offsets))
         if not moves:
             return
         rois.update_beads(moves)

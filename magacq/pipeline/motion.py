@@ -2,11 +2,11 @@
 
 It never runs in the frame loop: it executes commands from the motors' channel
 (:mod:`magacq.pipeline.motor_channel`) on the magnets and the focus stage, follows each move to
-its end (or its timeout), and
-samples magnet height, rotation and focus z with host timestamps into the ``motors``
-MatrixBuffer: at ``sample_hz`` while anything moves, at 10 Hz at rest. The frame loop reads
-:attr:`MotionThread.latest` (height, rotation, focus) for each frame's row, and :attr:`error` to end
-the run when a motor fails.
+its end (or its timeout), and samples magnet height, rotation and focus z with host timestamps
+into the ``motors`` MatrixBuffer: at ``sample_hz`` while anything moves, at 10 Hz at rest. The
+frame loop reads :attr:`MotionThread.latest` (height, rotation, focus) for each frame's row, and
+:attr:`error` to end the run when a motor fails. A focus move that does not arrive in time is no
+motor fault: it is acknowledged TIMED_OUT (a Z-lock switches off on it) and the run goes on.
 """
 
 import logging
@@ -56,7 +56,9 @@ class MotionThread(threading.Thread):
         Commands in, acknowledgements out.
     sample_hz : float
     move_timeout_s : float
-        A move still running after this long is a motor fault.
+        A magnet move still running after this long is a motor fault.
+    focus_timeout_s : float
+        A focus move still running after this long is acknowledged TIMED_OUT.
     """
 
     def __init__(
@@ -68,12 +70,14 @@ class MotionThread(threading.Thread):
         *,
         sample_hz: float,
         move_timeout_s: float,
+        focus_timeout_s: float = 10.0,
     ) -> None:
         super().__init__(name="motion", daemon=True)
         self.magnets, self.focus, self.inbox = magnets, focus, inbox
         self.rows = BatchedRows(motors)
         self.period = 1.0 / sample_hz
         self.move_timeout_s = move_timeout_s
+        self.focus_timeout_s = focus_timeout_s
         self.latest: tuple[float, float, float] = (math.nan, math.nan, math.nan)
         self.error: str | None = None
         self._halt = threading.Event()
@@ -173,7 +177,8 @@ class MotionThread(threading.Thread):
             self.magnets.move_by(cmd.axis, cmd.value, velocity=cmd.velocity)
 
     def _execute(self, cmd: Command) -> None:
-        deadline = time.monotonic() + self.move_timeout_s
+        timeout = self.focus_timeout_s if cmd.axis == "focus" else self.move_timeout_s
+        deadline = time.monotonic() + timeout
         if cmd.op == STOP:
             axes: tuple[str, ...] = ()
             if self.magnets is not None:
@@ -207,6 +212,12 @@ class MotionThread(threading.Thread):
                 self.sample()  # where it arrived, readable before the ack
                 self.rows.flush()
                 self._ack(p.id, Status.DONE)
+                self._pending.remove(p)
+            elif now > p.deadline and p.axes == ("focus",):  # the run goes on without it
+                logger.warning("focus still moving %g s after command %d "
+                               "(focus_stage.move_timeout_s): given up", self.focus_timeout_s,
+                               p.id)  # fmt: skip
+                self._ack(p.id, Status.TIMED_OUT)
                 self._pending.remove(p)
             elif now > p.deadline:
                 raise HalTimeoutError(

@@ -57,7 +57,7 @@ class Status(IntEnum):
     DONE = 1  # the move arrived (a stop: the magnets halted)
     REFUSED = 2  # bad command (no such axis, outside the limits): nothing moved
     FAILED = 3  # the motor reported a fault
-    TIMED_OUT = 4  # the move did not arrive within the run's magnets.move_timeout_s
+    TIMED_OUT = 4  # not arrived within magnets.move_timeout_s (focus: focus_stage.move_timeout_s)
     STOPPED = 5  # a stop, or a later move of the same axis, ended it first
 
 

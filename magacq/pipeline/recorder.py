@@ -53,6 +53,7 @@ def run_recorder(wiring: RunWiring, discard: bool = False) -> None:
             dtype=wiring.geometry["dtype"], n_images=wiring.video["n_images"],
             every=video["every"], compression=video["compression"], rois=wiring.rois_array(),
         )  # fmt: skip
+    wiring.ready.release()  # the camera starts once the video file is open
     every, delay = int(video["every"]), float(video["debug_delay_s"])
     drop_video = video["on_backlog"] == "drop_video"
     half = max(1, wiring.video["n_stacks"] // 2)

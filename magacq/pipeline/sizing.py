@@ -13,6 +13,8 @@ from pathlib import Path
 from magacq.config import RunConfig
 from magacq.errors import ConfigError
 from magacq.pipeline.events import EVENT_ROWS, EVENTS
+from magacq.pipeline.live_force import FORCES, force_rows
+from magacq.pipeline.lock_channel import LOCK_ROWS
 from magacq.pipeline.motor_channel import (
     ACK_ROWS,
     ACKS,
@@ -98,6 +100,10 @@ def buffer_sizes(
         rows |= {COMMANDS: COMMAND_ROWS, ACKS: ACK_ROWS, LIMITS: LIMIT_ROWS}
     if cfg.protocol is not None or cfg.locks.any:
         rows[EVENTS] = EVENT_ROWS
+    if cfg.live_force is not None:
+        rows[FORCES] = force_rows(n_beads)
+    if cfg.locks.any:
+        rows |= LOCK_ROWS
     if cfg.output.video.mode != "none":  # the recorder's kept / skipped frames
         rows["recorded"] = frame_rows
     columns = dict(MATRICES)

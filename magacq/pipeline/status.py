@@ -28,6 +28,8 @@ n_workers           tracker processes
 video_frames        frames the recorder wrote (``output.video``)
 video_skipped       frames it left out (its backlog, or after it died)
 recorder_lag        stacks waiting for the recorder
+force_median_pn     the live force (``live_force``): median over the tethered beads, pN
+force_beads         beads in that median (0: no estimate yet)
 ==================  =============================================================
 
 A reader without the run's locks (another program) gets a consistent row: MatrixBuffer's peaks
@@ -67,10 +69,12 @@ _FIELDS = (
     "protocol_action",  # 1-based index of the action under way; 0 before the first
     "protocol_started",  # time.monotonic() when that action started
     "protocol_parking",  # time.monotonic() when the protocol began parking the magnets
-    "zlock_state",  # 0 no Z-lock, 1 on, -1 switched off by a focus fault
+    "zlock_state",  # 0 no Z-lock, 1 on, 2 switched off by a user, -1 off by a focus fault
     "zlock_error_nm",  # the reference bead's z minus its target at the last update
     "zlock_last_nm",  # the last focus correction, nm
     "xylock_moves",  # ROIs re-centred by the XY-lock
+    "force_median_pn",  # the live force's median over the tethered beads (NaN: none yet)
+    "force_beads",  # the beads in that median
 )
 MAX_WORKERS = 64
 
@@ -173,6 +177,8 @@ class StatusView:
             table.add_row("protocol", self.protocol_step(), "left", _clock(self.protocol_left()))
         if s["zlock_state"] or s["xylock_moves"]:
             table.add_row("z-lock", self.zlock(), "ROI moves", str(int(s["xylock_moves"])))
+        if s["force_beads"]:
+            table.add_row("force (median)", self.force(), "", "")
         if self.duration:
             self._progress.update(self._task, completed=min(self.duration, self.elapsed()))
             return Group(table, self._progress)
@@ -189,10 +195,15 @@ class StatusView:
         state = self.stats.get("zlock_state")
         if state < 0:
             return "OFF (focus fault, see the log)"
-        if state == 0:
+        if state != 1:
             return "off"
         return (f"on, error {self.stats.get('zlock_error_nm'):.1f} nm, last step "
                 f"{self.stats.get('zlock_last_nm'):.1f} nm")  # fmt: skip
+
+    def force(self) -> str:
+        """The live force's median: ``1.02 pN (11 beads)``."""
+        median, n = self.stats.get("force_median_pn"), int(self.stats.get("force_beads"))
+        return f"{median:.3g} pN ({n} beads)"
 
     def protocol_step(self) -> str:
         """The protocol's action under way and how long it has run: ``3/30 hold 30 s, 12 s``."""
@@ -225,6 +236,8 @@ class StatusView:
         )
         if s["zlock_state"]:
             protocol += f", z-lock {self.zlock()}"
+        if s["force_beads"]:
+            protocol += f", force {self.force()}"
         return (
             f"frames {int(s['frames'])} ({self.fps():.0f} fps), buffer "
             f"{100 * s['buffer_level']:.0f}%, dropped {int(s['dropped'])}, stacks tracked "
@@ -271,6 +284,8 @@ STATUS_COLUMNS = (
     "protocol_actions",
     "protocol_left",
     "protocol_step_s",
+    "force_median_pn",
+    "force_beads",
 )
 STATUS_ROWS = 16
 STARTING, ACQUIRING, STOPPING = 0, 1, 2

@@ -35,6 +35,8 @@ from buffers import (
 from magacq.config import RunConfig, format_name
 from magacq.errors import ConfigError, RunError
 from magacq.logs import RunLogging
+from magacq.pipeline.live_force import FORCES, live_force_spec
+from magacq.pipeline.lock_channel import STATE as LOCK_STATE
 from magacq.pipeline.motor_channel import ACKS, LIMITS
 from magacq.pipeline.sizing import FrameSize, buffer_sizes, check_room
 from magacq.pipeline.status import (
@@ -46,6 +48,7 @@ from magacq.pipeline.status import (
     StatusPublisher,
     StatusView,
 )
+from magacq.pipeline.warmup import KernelCompile
 from magacq.pipeline.wiring import (
     LOCK_NAMES,
     MATRICES,
@@ -112,13 +115,18 @@ def _open_camera(cfg: RunConfig) -> Any:
         raise RunError(f"cannot open camera {cfg.camera.driver!r}: {exc}") from None
 
 
-def probe_camera(cfg: RunConfig) -> tuple[dict[str, Any], np.ndarray | None, Devices]:
+def probe_camera(
+    cfg: RunConfig, opened: Callable[[str], None] | None = None
+) -> tuple[dict[str, Any], np.ndarray | None, Devices]:
     """Open the camera once: its geometry, an averaged image when beads must be detected, and
-    the magnets' axes (limits, where they start, top speeds) a protocol is checked against."""
+    the magnets' axes (limits, where they start, top speeds) a protocol is checked against.
+    ``opened`` is called with the pixel type as soon as the camera is open."""
     from hal import HalError
 
     cam = _open_camera(cfg)
     try:
+        if opened is not None:
+            opened(str(np.dtype(cam.dtype)))
         geometry = {
             "width": int(cam.width),
             "height": int(cam.height),
@@ -129,6 +137,10 @@ def probe_camera(cfg: RunConfig) -> tuple[dict[str, Any], np.ndarray | None, Dev
             "camera_driver": cfg.camera.driver,
             "camera_class": f"{type(cam).__module__}.{type(cam).__qualname__}",
             "simulated": hasattr(cam, "ground_truth"),
+            "exposure_ms": float(cam.exposure_ms),  # NaN: the camera does not say
+            # for the force calibration: the config's, else the simulated camera's own
+            "bead_radius_nm": float(cfg.beads.radius_nm or getattr(cam.settings, "bead_radius_nm",
+                                                                   math.nan)),
         }
         image = None
         if not cfg.beads.rois:
@@ -325,10 +337,13 @@ class StopSignals:
 class Run:
     """One acquisition: its buffers and processes. Use :func:`run_acquisition`."""
 
-    def __init__(self, cfg: RunConfig, wiring: RunWiring, ctx: BaseContext) -> None:
+    def __init__(
+        self, cfg: RunConfig, wiring: RunWiring, ctx: BaseContext, kernels: KernelCompile
+    ) -> None:
         self.cfg = cfg
         self.wiring = wiring
         self.ctx = ctx
+        self.kernels = kernels  # the trackers start once it is done
         self.owned: list[VideoBuffer | MatrixBuffer | BeadRoiBuffer | LiveProfileBuffer] = []
         self.video: VideoBuffer | None = None
         self.status_buf: MatrixBuffer | None = None
@@ -362,7 +377,7 @@ class Run:
                 locks=w.locks,
                 name=name,
                 shape=(rows, MATRICES[name]),
-                overwrite=name in (ACKS, LIMITS),
+                overwrite=name in (ACKS, LIMITS, FORCES, LOCK_STATE),
                 namespace=w.namespace,
             )
             self.owned.append(buf)
@@ -422,15 +437,24 @@ class Run:
             from magacq.pipeline.recorder import run_recorder
 
             self.recorder = self._start(run_recorder, name="recorder")
+        while not self.kernels.wait(0.25):  # compiled once, the trackers load them from disk
+            if self.abort():
+                return
+            if not self.writer.is_alive():
+                raise RunError(self._child_error() or "the writer failed while starting")
+        logger.debug("tracking kernels compiled (or found in the disk cache)")
         for i in range(self.cfg.tracking.workers):
             self.workers[i] = self._start(run_worker, i, name=f"tracker-{i}")
         restarts = 0
-        for _ in self.workers:  # trackers compile their kernels before frames flow
+        # trackers compile their kernels, the recorder opens its file, before frames flow
+        for _ in range(len(self.workers) + (self.recorder is not None)):
             while not self.wiring.ready.acquire(timeout=0.25):
                 if self.abort():
                     return
                 if not self.writer.is_alive():
                     raise RunError(self._child_error() or "the writer failed while starting")
+                if self.recorder is not None and not self.recorder.is_alive():
+                    raise RunError(self._child_error() or "the recorder failed while starting")
                 # a tracker that dies warming up is restarted as one that dies later
                 restarts += self._restart_dead_trackers(warming_up=True)
                 if restarts > _MAX_START_RESTARTS * len(self.workers):
@@ -476,8 +500,7 @@ class Run:
         """Wait up to ``timeout`` for a child to exit; restart dead trackers, note failures."""
         if self.producer is None:
             return
-        procs = [self.producer, self.writer, self.recorder, self.protocol,
-                 *self.workers.values()]
+        procs = [self.producer, self.writer, self.recorder, self.protocol, *self.workers.values()]
         ready = mp.connection.wait([p.sentinel for p in procs if p is not None], timeout)
         if not ready:
             return
@@ -489,8 +512,10 @@ class Run:
             if p.exitcode == 0:
                 self.protocol_done = True
             else:
-                self.error = self.error or self._child_error() or (
-                    f"the protocol process died (exit code {p.exitcode})"
+                self.error = (
+                    self.error
+                    or self._child_error()
+                    or (f"the protocol process died (exit code {p.exitcode})")
                 )
         if not self.writer.is_alive() and not self.wiring.writer_finish.is_set():
             self.error = (
@@ -616,6 +641,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
 
     # fork: the semaphores are unlinked at once (no /dev/shm names to lose or leak)
     ctx = mp.get_context("fork")
+    tracking = {**cfg.tracking.model_dump(mode="json"), "roi_size": cfg.tracking.roi_size}
     console = Console(stderr=True)
     logs = RunLogging(console, debug=debug, ctx=ctx)
     logs.start()
@@ -623,8 +649,11 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
     run: Run | None = None
     path: Path | None = None
     with StopSignals(after=signal.SIG_IGN) as signals:
+        kernels = KernelCompile(ctx, tracking)  # forked before any device is opened
         try:
-            geometry, image, devices = probe_camera(cfg)
+            geometry, image, devices = probe_camera(cfg, opened=kernels.compile)
+            if cfg.live_force is not None and not math.isfinite(geometry["bead_radius_nm"]):
+                raise ConfigError("live_force needs the bead radius: set beads.radius_nm")
             protocol = protocol_spec(cfg, config_path, devices)
             rois = place_rois(cfg, geometry, image)
             if cfg.tracking.zlut is not None:  # the Z-LUT must be of this ROI size and bead set
@@ -662,15 +691,13 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                 geometry=geometry,
                 video={"n_stacks": cfg.buffers.n_stacks, "n_images": cfg.buffers.images_per_stack},
                 rois=rois,
-                tracking={
-                    **cfg.tracking.model_dump(mode="json"),
-                    "roi_size": cfg.tracking.roi_size,
-                },
+                tracking=tracking,
                 focus_stage=(
                     {"driver": cfg.focus_stage.driver, "settings": dict(cfg.focus_stage.settings)}
                     if cfg.focus_stage is not None
                     else None
                 ),
+                **({"focus_timeout_s": cfg.focus_stage.move_timeout_s} if cfg.focus_stage else {}),
                 magnets=(
                     {**cfg.magnets.model_dump(mode="json"), "settings": dict(cfg.magnets.settings)}
                     if cfg.magnets is not None
@@ -689,13 +716,15 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                     "references": list(cfg.beads.reference),
                     "xy_lock": cfg.locks.xy_lock is not None,
                     **({"z_sign": locks_spec(cfg).sign} if cfg.locks.z_lock is not None else {}),
+                    **({"live_force": live_force_spec(cfg, geometry)}
+                       if cfg.live_force is not None else {}),
                 },
                 recorder=(
                     {"path": str(video_path(path)), "video": video.model_dump(mode="json")}
                     if video.mode != "none" else None
                 ),
             )  # fmt: skip
-            run = Run(cfg, wiring, ctx)
+            run = Run(cfg, wiring, ctx, kernels)
             run.create_buffers()
             logger.info("run %s: %d beads, %d workers -> %s", namespace, len(rois),
                         cfg.tracking.workers, path)  # fmt: skip
@@ -706,6 +735,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                 logger.info("stopped by signal; file complete")
             return path
         finally:
+            kernels.close()
             if run is not None:
                 run.close_buffers()
                 run.wiring.close()

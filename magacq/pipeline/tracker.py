@@ -12,96 +12,20 @@ from typing import Any
 import numpy as np
 
 from magacq.pipeline.wiring import RunWiring
+from magacq.tracking import Tracker
 
 logger = logging.getLogger("magacq.worker")
 
 _DRAIN_S = 1.0  # after the stop, finish queued stacks for at most this long
 
 
-def centroid(rois: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Background-subtracted centre of mass of each ROI of ``(n, h, w)``.
-
-    Returns x, y in pixels within the ROI (pixel centres at integers) and flags (1: no signal).
-    """
-    img = rois.astype(np.float64)
-    bg = np.median(img.reshape(len(img), -1), axis=1)[:, None, None]
-    w = np.abs(img - bg)
-    w -= w.mean(axis=(1, 2), keepdims=True)
-    np.clip(w, 0, None, out=w)
-    total = w.sum(axis=(1, 2))
-    ok = total > 0
-    total[~ok] = 1
-    x = (w.sum(axis=1) * np.arange(img.shape[2])).sum(axis=1) / total
-    y = (w.sum(axis=2) * np.arange(img.shape[1])).sum(axis=1) / total
-    x[~ok] = np.nan
-    y[~ok] = np.nan
-    return x, y, (~ok).astype(np.uint16)
-
-
-class Tracker:
-    """Turns one stack into position rows for the run's beads.
-
-    Parameters
-    ----------
-    rois : ndarray (n_beads, 5)
-        Bead id, x0, x1, y0, y1 in pixels.
-    pixel_size_nm : float
-    tracking : dict
-        The tracking config section (algorithm, options, profile_bead).
-    zlut : optional
-        A ``magacq.tracking.ZLut`` with one LUT per bead (in ROI order), or None.
-    """
-
-    def __init__(
-        self, rois: np.ndarray, pixel_size_nm: float, tracking: dict[str, Any], zlut: Any = None
-    ) -> None:
-        self.px = float(pixel_size_nm)
-        self.algorithm = tracking.get("algorithm", "qi")
-        self.options = dict(tracking.get("options") or {})
-        self.zlut = zlut
-        self.profile_bead = int(tracking.get("profile_bead", 0))
-        self.last_profile: tuple[int, np.ndarray] | None = None
-        self.set_rois(rois)
-
-    def set_rois(self, rois: np.ndarray) -> None:
-        """Track these beads from now on (``(n, 5)``: bead id, x0, x1, y0, y1)."""
-        self.rois = np.asarray(rois, dtype=np.int64).reshape(-1, 5)
-        ids = self.rois[:, 0]
-        # Z-LUTs are stored in bead-id order; a bead added at run time has none (z NaN, NO_LUT)
-        n_luts = self.zlut.n_luts if self.zlut is not None else 0
-        self.lut_of_bead = np.where(ids < n_luts, ids, -1)
-
-    def track(self, frames: np.ndarray, timestamps: np.ndarray, seqs: np.ndarray) -> np.ndarray:
-        """Rows (time, frame, bead_id, x_nm, y_nm, z_nm, flag, t_written) of ``(n, h, w)``."""
-        n_frames, n_beads = len(frames), len(self.rois)
-        if n_beads == 0:
-            return np.empty((0, 8))
-        from magacq.tracking import cut_rois, track_rois
-
-        side = int(self.rois[0, 2] - self.rois[0, 1])
-        cut = cut_rois(frames, self.rois[:, 1], self.rois[:, 3], side)  # frame-major
-        z = np.full(len(cut), np.nan)
-        if self.algorithm == "centroid":
-            x, y, flags = centroid(cut)
-        else:
-
-            lut_index = np.tile(self.lut_of_bead, n_frames)
-            res = track_rois(cut, lut_index, self.zlut, method=self.algorithm, **self.options)
-            x, y, z, flags = res.x, res.y, res.z, res.flags
-            pb = np.flatnonzero(self.rois[:, 0] == self.profile_bead)
-            if len(pb):
-                last = res.profiles[(n_frames - 1) * n_beads + pb[0]]
-                self.last_profile = (self.profile_bead, last)
-        rows = np.empty((n_frames * n_beads, 8))
-        rows[:, 0] = np.repeat(timestamps, n_beads)
-        rows[:, 1] = np.repeat(seqs, n_beads)
-        rows[:, 2] = np.tile(self.rois[:, 0], n_frames)
-        # pixel centres at integers within the ROI; the image's corner is the origin
-        rows[:, 3] = (np.tile(self.rois[:, 1], n_frames) + x + 0.5) * self.px
-        rows[:, 4] = (np.tile(self.rois[:, 3], n_frames) + y + 0.5) * self.px
-        rows[:, 5] = z
-        rows[:, 6] = flags
-        return rows
+def warm_up(tracker: Tracker, dtype: str, height: int, width: int) -> None:
+    """Track one blank ``dtype`` frame: compiles the tracker's kernels, or loads them from the
+    disk cache (``magacq.tracking``), as its first stack would."""
+    side = int(tracker.rois[0, 2] - tracker.rois[0, 1])
+    warm = np.zeros((1, height, width), dtype=np.dtype(dtype))
+    warm[0, :side, :side] = 1
+    tracker.track(warm, np.zeros(1), np.zeros(1))
 
 
 def load_zlut(path: Any) -> Any:
@@ -131,12 +55,10 @@ def run_worker(wiring: RunWiring, index: int) -> None:
     )
     delay = float(wiring.tracking.get("debug_delay_s", 0.0))
     side = int(wiring.tracking["roi_size"])
-    if len(tracker.rois):  # compile and warm up before the first real stack
-        h, w = wiring.geometry["height"], wiring.geometry["width"]
-        warm = np.zeros((1, h, w), dtype=np.dtype(wiring.geometry["dtype"]))
-        warm[0, :side, :side] = 1
+    if len(tracker.rois):  # compile, or load from the disk cache, before the first real stack
+        geometry = wiring.geometry
         try:
-            tracker.track(warm, np.zeros(1), np.zeros(1))
+            warm_up(tracker, geometry["dtype"], geometry["height"], geometry["width"])
         except Exception as exc:  # e.g. tracking.options the algorithm does not take
             message = f"tracker {index} cannot track: {type(exc).__name__}: {exc}"
             logger.error("%s", message, exc_info=logger.isEnabledFor(logging.DEBUG))

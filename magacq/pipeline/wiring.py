@@ -22,6 +22,8 @@ from buffers import MatrixBuffer, VideoBuffer
 from magacq.logs import RunLogging
 from magacq.pipeline.events import EVENT_COLUMNS, EVENTS
 from magacq.pipeline.flag import Flag
+from magacq.pipeline.live_force import FORCE_COLUMNS, FORCES, LiveForceSpec
+from magacq.pipeline.lock_channel import LOCK_CHANNEL
 from magacq.pipeline.motor_channel import MOTOR_CHANNEL
 from magacq.pipeline.status import STATUS, RunStats
 from magacq.protocol import Devices, Plan
@@ -37,7 +39,9 @@ MATRICES = {
     "motors": 4,  # time, magnet height mm, rotation turns, focus z nm
     "recorded": 3,  # buffer sequence number, timestamp, 0 kept in the video / 1 skipped
     **MOTOR_CHANNEL,  # the magnets' command channel (magacq.pipeline.motor_channel)
+    **LOCK_CHANNEL,  # the locks' state and switches (magacq.pipeline.lock_channel)
     EVENTS: EVENT_COLUMNS,  # the protocol's actions (magacq.pipeline.events)
+    FORCES: len(FORCE_COLUMNS),  # the live force estimates (magacq.pipeline.live_force)
 }
 #: Names given to ``buffers.make_locks``.
 LOCK_NAMES = ("VideoBuffer", *MATRICES, STATUS, "BeadRoiBuffer", "LiveProfileBuffer")
@@ -61,6 +65,8 @@ class Geometry(TypedDict):
     camera_driver: str
     camera_class: str
     simulated: bool  # the camera gives ground truth
+    exposure_ms: float  # the camera's exposure when the run started; NaN: unknown
+    bead_radius_nm: float  # ``beads.radius_nm``, else the simulated camera's; NaN: unknown
 
 
 class DeviceSpec(TypedDict):
@@ -115,6 +121,7 @@ class WriterSpec(TypedDict, total=False):
     z_sign: float  # a Z-lock's run: tracked z goes into the sample's frame (stage_sign)
     xy_lock: bool  # ROIs move: record each in roi_moves
     references: list[int]  # reference beads: the live drift table
+    live_force: LiveForceSpec  # the live force estimate (``live_force``)
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,15 @@ def control_primitives(
     }
 
 
+def signal_on_parent_death(signum: int) -> None:
+    """This process gets ``signum`` when its parent dies, even when it is SIGKILLed (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signum)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        logging.getLogger("magacq").debug("no parent-death signal here")
+
+
 @dataclass
 class RunWiring:
     """Everything a child process needs to join the run (picklable)."""
@@ -174,6 +190,7 @@ class RunWiring:
     matrix_rows: dict[str, int] = field(default_factory=dict)
     writer: WriterSpec | None = None  # None: no run file (the calibration sweep)
     focus_stage: DeviceSpec | None = None  # opened by the devices process, sampled into motors
+    focus_timeout_s: float = 10.0  # a focus move not done in this long is acked TIMED_OUT
     magnets: "MagnetsSpec | None" = None  # opened by the devices process, moved on command
     protocol: ProtocolSpec | None = None  # run by the protocol process
     feedback: LocksSpec | None = None  # the locks (Z, XY): run by the protocol process too
@@ -201,11 +218,7 @@ class RunWiring:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         # not the supervisor's handler (inherited by fork): it would swallow the parent-death one
         signal.signal(signal.SIGTERM, self._on_sigterm)
-        try:  # SIGTERM when the supervisor dies, even when it is SIGKILLed
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        except (OSError, AttributeError):  # pragma: no cover - not Linux
-            logging.getLogger("magacq").debug("no parent-death signal here")
+        signal_on_parent_death(signal.SIGTERM)
         if self.orphaned():  # it died before prctl
             self.stop_all()
 

@@ -13,6 +13,7 @@ import numpy as np
 from buffers import BufferUnderflow, MatrixBuffer, remove_stale_segments
 from magacq.analysis import reference_drift
 from magacq.pipeline.events import EVENT_COLUMNS, EVENTS, event_records
+from magacq.pipeline.live_force import FORCES, LiveForce
 from magacq.pipeline.motor_channel import MOTOR_CHANNEL
 from magacq.pipeline.wiring import RunWiring
 from magacq.protocol import sample_z
@@ -108,6 +109,10 @@ def run_writer(wiring: RunWiring) -> None:
     fmap = _FrameMap(spec.get("z_sign"))
     drift = _Drift(rf, spec.get("references", []))
     stats = wiring.stats
+    live = LiveForce(buffers[FORCES], stats, spec["live_force"]) if "live_force" in spec else None
+    if live is not None:
+        stats.set("force_median_pn", float("nan"))
+        live.start()
     failed = None
     orphaned_at: float | None = None
     try:
@@ -118,7 +123,7 @@ def run_writer(wiring: RunWiring) -> None:
                 wiring.stop_all()
             elif orphaned_at is not None and time.monotonic() - orphaned_at > _ORPHAN_DRAIN_S:
                 finishing = True
-            _drain(rf, buffers, latency, fmap, drift, stats.get("acquiring"))
+            _drain(rf, buffers, latency, fmap, drift, stats.get("acquiring"), live=live)
             rois.update(fmap.newest + 1)
             p50, p99, pmax = latency.recent()
             stats.set("latency_p50", p50)
@@ -132,6 +137,8 @@ def run_writer(wiring: RunWiring) -> None:
     except BaseException as exc:  # keep what we have: the file is closed below
         failed = _file_error(exc, path)
     finally:
+        if live is not None:
+            live.stop()
         if failed:
             rf.release_reserve()
             _fail(wiring, failed)
@@ -323,6 +330,7 @@ def _drain(
     acquiring: float,
     final: bool = False,
     every: int = 1,
+    live: LiveForce | None = None,
 ) -> None:
     for name, dtype in (
         ("frames", FRAMES_DTYPE),
@@ -353,7 +361,8 @@ def _drain(
         fmap.sample_frame(rows)
         rf.append("tracks", to_records(rows[:, :7], TRACKS_DTYPE))
         drift.add(rows)
-        drift.add(rows)
+        if live is not None:
+            live.add(rows)
     if EVENTS in buffers:
         _drain_events(rf, _read(buffers[EVENTS]), fmap, acquiring, final)
 

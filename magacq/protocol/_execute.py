@@ -84,9 +84,14 @@ class Runner:
         for action in plan.actions:
             self.run(action)
 
+    @property
+    def axes(self) -> list[str]:
+        """The axes the devices have (height, rotation, focus)."""
+        return list(self._expander.devices.limits)
+
     def build(self, step: object) -> list[Action]:
         """The actions of one step (checked against the limits, from where the axes are)."""
-        for axis in self._expander.devices.limits:
+        for axis in self.axes:
             self._expander.where[axis] = self.link.position(axis)
         return list(self._expander.steps([step], "protocol", self.index))
 
@@ -111,11 +116,8 @@ class Runner:
         if height_mm is None:
             return
         self.link.move("height", height_mm, None)
-        deadline = time.monotonic() + timeout
-        while self.link.busy("height"):
-            if time.monotonic() > deadline:
-                raise ProtocolError(f"magnets did not reach {height_mm:g} mm in {timeout:g} s")
-            time.sleep(_POLL_S)
+        if not self._settle(["height"], timeout, stoppable=False):
+            raise ProtocolError(f"magnets did not reach {height_mm:g} mm in {timeout:g} s")
 
     def _ramp(self, action: Action) -> None:
         """Each waypoint is sent at its segment's start, at the speed that reaches it at its
@@ -137,13 +139,21 @@ class Runner:
 
     def wait(self, axes: list[str], expected_s: float) -> None:
         """Until every axis in ``axes`` stopped; ProtocolError past the expected time."""
-        deadline = time.monotonic() + 2 * max(0.0, expected_s) + _MOVE_MARGIN_S
+        if not self._settle(axes, 2 * max(0.0, expected_s) + _MOVE_MARGIN_S):
+            self.link.stop()
+            raise ProtocolError(f"move of {', '.join(axes)} timed out")
+
+    def _settle(self, axes: list[str], timeout: float, *, stoppable: bool = True) -> bool:
+        """Poll until every axis in ``axes`` stopped; False past ``timeout`` s. ``stoppable``:
+        ProtocolStopped as soon as the run stops."""
+        deadline = time.monotonic() + timeout
         while any(self.link.busy(a) for a in axes):
-            self._check_stop()
+            if stoppable:
+                self._check_stop()
             if time.monotonic() > deadline:
-                self.link.stop()
-                raise ProtocolError(f"move of {', '.join(axes)} timed out")
+                return False
             time.sleep(_POLL_S)
+        return True
 
     def sleep(self, seconds: float) -> None:
         """Hold for ``seconds``, ending early (ProtocolStopped) when the run stops."""
@@ -203,7 +213,7 @@ class ProtocolApi:
 
     def wait(self, timeout: float = 60.0) -> None:
         """Until every axis stopped moving."""
-        self._runner.wait(list(self._runner._expander.devices.limits), timeout / 2)
+        self._runner.wait(self._runner.axes, timeout / 2)
 
     def hold(self, seconds: float, label: str | None = None) -> None:
         """Hold (a ``hold`` step, a plateau in the events)."""

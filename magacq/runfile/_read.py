@@ -37,6 +37,12 @@ class RunTracks:
         The run's configuration.
     events : array of EVENTS_DTYPE, or None
         The protocol's events, when the run had a protocol.
+    exposure_s : float or None
+        The camera's exposure as the run recorded it (its ``exposure_ms`` attribute, else the
+        config's camera setting); None: unknown.
+    bead_radius_nm : float or None
+        The bead radius the run recorded (``beads.radius_nm``, or the simulated camera's);
+        None: unknown.
     """
 
     path: Path
@@ -48,10 +54,8 @@ class RunTracks:
     frame_rate: float
     config: dict[str, Any]
     events: np.ndarray | None
-
-    def camera_setting(self, name: str) -> Any:
-        """A setting of the run's camera driver (None if it has no such setting)."""
-        return self.config.get("camera", {}).get("settings", {}).get(name)
+    exposure_s: float | None = None
+    bead_radius_nm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -88,34 +92,74 @@ def read_run(path: str | Path) -> RunTracks:
             if version != SCHEMA_VERSION:
                 raise ConfigError(f"{path} has run-file schema version {version}; "
                                   f"this magacq reads version {SCHEMA_VERSION}")  # fmt: skip
-            tracks = f["tracks"][:]
+            table = f["tracks"]
+            if len(table) == 0:
+                raise ConfigError(f"{path} has no tracked frames")
             frames_table = f["frames"][:]
             rois = f["rois"][:]
+            bead_ids = np.unique(rois["bead_id"])
+            frames, xyz, time_s = _pivot(table, frames_table["frame"], bead_ids)
             events = f["events"][:].astype(EVENTS_DTYPE) if "events" in f else None
             config = json.loads(f.attrs.get("config", "{}"))
+            recorded = {k: _finite(f.attrs.get(k)) for k in ("exposure_ms", "bead_radius_nm")}
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
-    if len(tracks) == 0:
-        raise ConfigError(f"{path} has no tracked frames")
-    first, last = int(tracks["frame"].min()), int(tracks["frame"].max())
-    frames = np.arange(first, last + 1)
-    bead_ids = np.unique(rois["bead_id"])
-    lookup = np.full(int(max(bead_ids.max(), tracks["bead_id"].max())) + 1, -1, dtype=np.int64)
-    lookup[bead_ids] = np.arange(len(bead_ids))
-    ids = tracks["bead_id"]
-    col = np.where(ids >= 0, lookup[np.maximum(ids, 0)], -1)
-    known = col >= 0  # rows of beads the rois table lists
-    flat = col[known] * len(frames) + (tracks["frame"][known] - first)
-    # one contiguous (n_frames,) row per bead and axis: the analysis reads beads' traces
-    xyz = np.full((3, len(bead_ids), len(frames)), np.nan)
-    for axis, name in enumerate(("x_nm", "y_nm", "z_nm")):
-        xyz[axis].ravel()[flat] = tracks[name][known]
-    time_s = np.full(len(frames), np.nan)
-    time_s[tracks["frame"] - first] = tracks["time"]
-    ref = np.zeros(len(bead_ids), dtype=bool)
-    ref[lookup[rois["bead_id"]]] |= rois["reference"]
+    ref = np.isin(bead_ids, rois["bead_id"][rois["reference"]])
+    settings = config.get("camera", {}).get("settings", {})  # runs from before the attributes
+    exposure_ms = recorded["exposure_ms"] or _finite(settings.get("exposure_ms"))
+    radius = (recorded["bead_radius_nm"] or _finite(config.get("beads", {}).get("radius_nm"))
+              or _finite(settings.get("bead_radius_nm")))  # fmt: skip
     return RunTracks(path, frames, time_s, bead_ids, ref, xyz.transpose(1, 2, 0),
-                     _frame_rate(frames_table, time_s), config, events)  # fmt: skip
+                     _frame_rate(frames_table, time_s), config, events,
+                     None if exposure_ms is None else exposure_ms / 1000, radius)  # fmt: skip
+
+
+#: Rows of the tracks table read at a time: each block's rows land in a short run of every
+#: bead's row of the pivoted array (cache-friendly), and the table is never all in memory.
+_BLOCK_ROWS = 1 << 20
+
+
+def _pivot(table: h5py.Dataset, stored: np.ndarray,
+           bead_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Every frame from the first tracked to the last, their ``(3, n_beads, n_frames)`` x, y, z
+    (NaN where untracked; one contiguous row per bead and axis: the analysis reads beads'
+    traces) and their times, from the ``tracks`` rows of beads in ``bead_ids``. The grid is
+    first the span of the ``stored`` frames (the ``frames`` table), else of the tracks'."""
+    span = (int(stored.min()), int(stored.max())) if len(stored) else None
+    if span is None:
+        frame = table.fields("frame")[:]
+        span = (int(frame.min()), int(frame.max()))
+    lookup = np.full(int(bead_ids.max(initial=-1)) + 1, -1, dtype=np.int64)
+    lookup[bead_ids] = np.arange(len(bead_ids))
+    n = span[1] - span[0] + 1
+    xyz = np.full((3, len(bead_ids), n), np.nan)
+    time_s = np.full(n, np.nan)
+    for start in range(0, len(table), _BLOCK_ROWS):
+        rows = table[start : start + _BLOCK_ROWS]
+        at = rows["frame"] - span[0]
+        if at.min() < 0 or at.max() >= n:  # tracked frames the frames table lacks
+            frame = table.fields("frame")[:]
+            return _pivot(table, np.array([frame.min(), frame.max()]), bead_ids)
+        ids = rows["bead_id"].astype(np.int64)
+        col = np.where((ids >= 0) & (ids < len(lookup)), lookup[np.clip(ids, 0, len(lookup) - 1)],
+                       -1)  # fmt: skip
+        known = col >= 0  # rows of beads the rois table lists
+        time_s[at] = rows["time"]
+        flat = col[known] * n + at[known]
+        for axis, name in enumerate(("x_nm", "y_nm", "z_nm")):
+            xyz[axis].ravel()[flat] = rows[name][known]
+    tracked = np.flatnonzero(np.isfinite(time_s))
+    keep = slice(tracked[0], tracked[-1] + 1)
+    return np.arange(span[0], span[1] + 1)[keep], xyz[:, :, keep], time_s[keep]
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a float, None when absent or not finite."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if np.isfinite(out) else None
 
 
 def _frame_rate(frames_table: np.ndarray, time_s: np.ndarray) -> float:

@@ -1,5 +1,6 @@
-"""The reading side of a run file's recorded video (``video``, ``video_frames``), for
-`magacq retrack`: what the file holds, its frames by range, and its other tables.
+"""The reading side of a run file's recorded video (``video`` or ``roi_video``, and
+``video_frames``), for `magacq retrack`: what the file holds, its frames by range, and its other
+tables.
 
 Every problem with the file (missing, not a run file, truncated, a damaged chunk, no video) is a
 :class:`~magacq.errors.ConfigError` naming the file: the file is the command's input.
@@ -15,6 +16,7 @@ import numpy as np
 
 from magacq.errors import ConfigError
 from magacq.runfile._run import SCHEMA
+from magacq.runfile._video import dataset_name
 
 
 @dataclass(frozen=True)
@@ -24,10 +26,15 @@ class RecordedRun:
     Attributes
     ----------
     path : Path
-    n_frames, height, width : int
-        Shape of ``video``.
+    mode : "frames" or "rois"
+        Whole frames (``video``) or each bead's ROI of each frame (``roi_video``).
+    n_frames : int
+        Frames recorded.
+    shape : tuple of int
+        One recorded frame: ``(height, width)``, or ``(n_beads, side, side)`` for ROIs (the
+        beads of ``rois``, in that order).
     dtype : str
-        Pixel dtype of ``video``.
+        Pixel dtype.
     rois : ndarray of ROIS_DTYPE
         The bead ROIs of the run.
     attrs : dict
@@ -39,9 +46,9 @@ class RecordedRun:
     """
 
     path: Path
+    mode: str
     n_frames: int
-    height: int
-    width: int
+    shape: tuple[int, ...]
     dtype: str
     rois: np.ndarray
     attrs: dict[str, Any]
@@ -72,8 +79,8 @@ def open_recorded(path: str | Path) -> RecordedRun:
     Raises
     ------
     ConfigError
-        No such file, not a magacq run file, no ``video``, a truncated or damaged file (the
-        first and last frames are read to find out).
+        No such file, not a magacq run file, no recorded video, a truncated or damaged file
+        (the first and last frames are read to find out).
     """
     path = Path(path)
     if not path.is_file():
@@ -82,11 +89,12 @@ def open_recorded(path: str | Path) -> RecordedRun:
         with _open(path) as f:
             if f.attrs.get("schema") != SCHEMA:
                 raise ConfigError(f"{path}: not a magacq run file (schema {SCHEMA!r})")
-            if "video" not in f or "video_frames" not in f:
+            mode = next((m for m in ("frames", "rois") if dataset_name(m) in f), None)
+            if mode is None or "video_frames" not in f:
                 raise ConfigError(
                     f"{path}: holds no recorded video (record with output.video.mode)"
                 )
-            video = f["video"]
+            video = f[dataset_name(mode)]
             n = min(len(video), len(f["video_frames"]))
             if n == 0:
                 raise ConfigError(f"{path}: its recorded video has no frames")
@@ -98,8 +106,8 @@ def open_recorded(path: str | Path) -> RecordedRun:
                 name for name, obj in f.items() if isinstance(obj, h5py.Dataset) and obj.ndim == 1
             )
             recorded = RecordedRun(
-                path, n, int(video.shape[1]), int(video.shape[2]), str(video.dtype), rois, attrs,
-                json.loads(attrs.get("config", "{}")), tables,
+                path, mode, n, tuple(int(d) for d in video.shape[1:]), str(video.dtype), rois,
+                attrs, json.loads(attrs.get("config", "{}")), tables,
             )  # fmt: skip
     except ConfigError:
         raise
@@ -111,7 +119,8 @@ def open_recorded(path: str | Path) -> RecordedRun:
 def read_frames(
     path: str | Path, start: int, stop: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Recorded frames ``start:stop``: pixels ``(n, h, w)``, frame numbers and timestamps.
+    """Recorded frames ``start:stop``: pixels (``(n, h, w)``, or ``(n, n_beads, side, side)``
+    from a ``roi_video``), frame numbers and timestamps.
 
     Raises
     ------
@@ -121,7 +130,8 @@ def read_frames(
     path = Path(path)
     try:
         with _open(path) as f:
-            frames = f["video"][start:stop]
+            video = f["video"] if "video" in f else f["roi_video"]
+            frames = video[start:stop]
             table = f["video_frames"][start:stop]
     except (OSError, KeyError, ValueError) as exc:
         why = " ".join(str(exc).split())

@@ -27,7 +27,8 @@ File layout (all tables are 1-D compound datasets, appended as the run goes):
   label, magnet_mm, turns, focus_nm, force_pn, source: each protocol action's start and end
   (:data:`EVENTS_DTYPE`); each lock action (action ``zlock``: a focus correction, kind start,
   focus_nm its target; kind off: the lock switched off, the label says why; ``xylock``: an ROI
-  re-centred, the label names the bead);
+  re-centred, the label names the bead; either, label "on (switched on)" or "off: switched off":
+  a user switched it, e.g. in ``magacq view``);
 - ``video`` (``output.video.mode: frames``) or ``roi_video`` (``rois``): an external link to the
   dataset of the same name in the recorder's video file (:mod:`magacq.runfile._video`);
   ``video_frames``: frame, timestamp of each of its frames, in order; ``video_skipped``: frame,

@@ -7,31 +7,34 @@ beads in an image. Per ROI: background-subtracted centre of mass, then the symme
 self-convolution of the row and column profiles, then (``XYMethod``) quadrant interpolation or a
 least-squares fit of the image by its own radial profile; the profile is the mean of bilinear
 samples on circles about the centre; z is where the normalised profile best fits a quadratic
-through the nearest Z-LUT planes. numba, single-threaded, cached on disk.
+through the nearest Z-LUT planes. numba, single-threaded, cached on disk (:mod:`._cache`).
 """
 
 from pathlib import Path
 
-from ._cache import drop_stale_cache
+from ._cache import kernel_cache
 
-drop_stale_cache(Path(__file__).parent)  # before any kernel is loaded from the cache
-
-from ._cut import cut_rois  # noqa: E402
-from ._detect import Bead, detect_beads  # noqa: E402
-from ._flags import TrackFlag  # noqa: E402
-from ._spec import ProfileSpec  # noqa: E402
-from ._track import TrackResult, XYMethod, track_rois  # noqa: E402
-from ._zlut import ZLut, build_zlut  # noqa: E402
+with kernel_cache(Path(__file__).parent) as KERNEL_CACHE:  # decorated here: cached per user
+    from ._cut import cut_rois
+    from ._detect import Bead, detect_beads
+    from ._flags import TrackFlag
+    from ._spec import ProfileSpec
+    from ._track import TrackResult, XYMethod, track_rois
+    from ._tracker import Tracker, centroid
+    from ._zlut import ZLut, build_zlut
 
 __all__ = [
+    "KERNEL_CACHE",
     "cut_rois",
     "Bead",
     "ProfileSpec",
     "TrackFlag",
     "TrackResult",
+    "Tracker",
     "XYMethod",
     "ZLut",
     "build_zlut",
+    "centroid",
     "detect_beads",
     "track_rois",
 ]

@@ -2,6 +2,7 @@
 
 import enum
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,15 +10,16 @@ from numba import njit
 
 from ._flags import TrackFlag
 from ._sampling import FASTMATH, sample_quadrants
+from ._simd import aligned_copy, aligned_empty
 from ._spec import ProfileSpec
 from ._xy import (
-    FIT_BLOCK,
     MAX_ASYMMETRY,
     MIN_EXCESS_VARIANCE,
     asymmetry,
     auto_convolution,
     autoconv_tables,
     center_of_mass,
+    fit_scratch,
     load_roi,
     qi_shift,
     template_fit,
@@ -91,106 +93,115 @@ def _profile(sums: np.ndarray, counts: np.ndarray, n_r: int, prof: np.ndarray) -
     return complete
 
 
-# numba's cache keys a function on its own file only: after editing a module this kernel calls
-# (_xy, _sampling, _zmatch), delete magacq/tracking/__pycache__/*.nbi/*.nbc.
-@njit(cache=True, fastmath=FASTMATH)
-def _track_kernel(
-    rois, lut_index, method, iterations, cos_t, sin_t, dx, dy, starts, reach, n_r,
-    radial_step, planes, weights, z0, dz, x_out, y_out, z_out, flags_out, prof_out,
-):  # fmt: skip
-    n, h, w = rois.shape
-    img = np.empty((h, w), dtype=np.float32)
-    sums = np.empty(4 * n_r)
-    counts = np.empty(4 * n_r, dtype=np.int64)
-    work = np.empty(max(2 * n_r, h, w))
-    col_sums = np.empty(w)
-    row_sums = np.empty(h)
-    pr = np.empty(cos_t.shape[1])
-    pim = np.empty(cos_t.shape[1])
-    conv = np.empty(cos_t.shape[0])
-    pn = np.empty(n_r)
-    prof = np.empty(n_r)
-    coef = np.empty((n_r - 1, 4), dtype=np.float32)
-    row = np.zeros((8, max(FIT_BLOCK, w)), dtype=np.float32)  # finite where never written
-    kk = np.zeros(max(FIT_BLOCK, w), dtype=np.uint64)
-    vals = np.empty(dx.shape[0], dtype=np.float32)
-    sfx = np.empty_like(vals)
-    sfy = np.empty_like(vals)
-    sidx = np.empty(dx.shape[0], dtype=np.uint64)
-    for i in range(n):
-        fl = 0
-        z_out[i] = np.nan
-        bg, noise, excess, peak = load_roi(rois[i], img, col_sums, row_sums)
-        # The strongest deviations lie near the centre: the rings fade outwards.
-        cx, cy = center_of_mass(img, bg, max(3.0 * noise, 0.5 * peak))
-        if not (excess > MIN_EXCESS_VARIANCE) or np.isnan(cx):
-            x_out[i] = np.nan
-            y_out[i] = np.nan
-            flags_out[i] = _NO_SIGNAL
-            prof_out[i, :] = np.nan
-            continue
-        if method >= 1:
-            cx, cy = auto_convolution(col_sums, row_sums, cx, cy, cos_t, sin_t, pr, pim, conv)
-        skipped = sample_quadrants(
-            img, cx, cy, dx, dy, starts, reach, sums, counts, vals, sfx, sfy, sidx
-        )
-        complete = _profile(sums, counts, n_r, prof)
-        sx = 0.0
-        sy = 0.0
-        if method >= 2:
-            for it in range(iterations):
-                if method == 2:
-                    sx, sy = qi_shift(sums, counts, n_r, radial_step, work)
-                elif complete:
-                    fx, fy = template_fit(img, cx, cy, prof, radial_step, coef, row, kk)
-                    sx = fx - cx
-                    sy = fy - cy
-                else:  # too near the edge for a fit: leave x, y to the flags below
-                    break
-                cx += sx
-                cy += sy
-                if abs(sx) < _CONVERGED_PX and abs(sy) < _CONVERGED_PX:
-                    break
-                if it < iterations - 1:
-                    skipped = sample_quadrants(
-                        img, cx, cy, dx, dy, starts, reach, sums, counts, vals, sfx, sfy, sidx
-                    )
-                    complete = _profile(sums, counts, n_r, prof)
-            if abs(sx) > 10 * _CONVERGED_PX or abs(sy) > 10 * _CONVERGED_PX:
-                fl |= _NOT_CONVERGED
-            # The profile comes from the last sampling pass: its centre differs from the final
-            # one by the last step (< _CONVERGED_PX), a second-order change in a radial profile.
-        inside = 0.5 <= cx <= w - 1.5 and 0.5 <= cy <= h - 1.5
-        # QI and FIT end on the rings' centre of symmetry: rings asymmetric about it mean the
-        # bead's own centre lies elsewhere (outside the ROI).
-        if inside and method >= 2:
-            inside = asymmetry(sums, counts, n_r) <= MAX_ASYMMETRY
-        if not inside:
-            x_out[i] = np.nan
-            y_out[i] = np.nan
-            flags_out[i] = fl | _OUTSIDE
-            prof_out[i, :] = np.nan
-            continue
-        x_out[i] = cx
-        y_out[i] = cy
-        prof_out[i, :] = prof
-        if skipped > 0:
-            fl |= _CLIPPED
-        if skipped * 3 > dx.shape[0]:  # a third of the circles outside: z unreliable
-            complete = False
-        if not complete:
-            fl |= _INCOMPLETE
-        else:
-            li = lut_index[i]
-            if li < 0:
-                fl |= _NO_LUT
-            elif normalize_profile(prof, pn):
-                pos, zf = match_plane(pn, weights, planes[li])
-                fl |= zf
-                z_out[i] = z0 + dz * pos
+def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
+    """The compiled kernel of one method: ``method`` is a constant, so numba prunes the other
+    methods' branches before typing and compiles only the functions this method calls."""
+    method = int(xy_method)
+
+    def kernel(
+        rois, lut_index, iterations, cos_t, sin_t, dx, dy, starts, reach, n_r, radial_step,
+        planes, weights, z0, dz, x_out, y_out, z_out, flags_out, prof_out,
+    ):  # fmt: skip
+        n, h, w = rois.shape
+        img = aligned_empty(h * w, np.float32).reshape((h, w))
+        sums = np.empty(4 * n_r)
+        counts = np.empty(4 * n_r, dtype=np.int64)
+        work = np.empty(max(2 * n_r, h, w))
+        col_sums = aligned_empty(w, np.float64)
+        row_sums = aligned_empty(h, np.float64)
+        pr = np.empty(cos_t.shape[0])
+        pim = np.empty(cos_t.shape[0])
+        conv = aligned_empty(cos_t.shape[1], np.float32)
+        pn = np.empty(n_r)
+        prof = np.empty(n_r)
+        coef, row, kk = fit_scratch(n_r, w)
+        vals = aligned_empty(dx.shape[0], np.float32)
+        sfx = aligned_empty(dx.shape[0], np.float32)
+        sfy = aligned_empty(dx.shape[0], np.float32)
+        sidx = aligned_empty(dx.shape[0], np.uint64)
+        for i in range(n):
+            fl = 0
+            z_out[i] = np.nan
+            bg, noise, excess, peak = load_roi(rois[i], img, col_sums, row_sums)
+            # The strongest deviations lie near the centre: the rings fade outwards.
+            cx, cy = center_of_mass(img, bg, max(3.0 * noise, 0.5 * peak))
+            if not (excess > MIN_EXCESS_VARIANCE) or np.isnan(cx):
+                x_out[i] = np.nan
+                y_out[i] = np.nan
+                flags_out[i] = _NO_SIGNAL
+                prof_out[i, :] = np.nan
+                continue
+            if method >= 1:
+                cx, cy = auto_convolution(col_sums, row_sums, cx, cy, cos_t, sin_t, pr, pim, conv)
+            skipped = sample_quadrants(
+                img, cx, cy, dx, dy, starts, reach, sums, counts, vals, sfx, sfy, sidx
+            )
+            complete = _profile(sums, counts, n_r, prof)
+            sx = 0.0
+            sy = 0.0
+            if method >= 2:
+                for it in range(iterations):
+                    if method == 2:
+                        sx, sy = qi_shift(sums, counts, n_r, radial_step, work)
+                    elif complete:
+                        fx, fy = template_fit(img, cx, cy, prof, radial_step, coef, row, kk)
+                        sx = fx - cx
+                        sy = fy - cy
+                    else:  # too near the edge for a fit: leave x, y to the flags below
+                        break
+                    cx += sx
+                    cy += sy
+                    if abs(sx) < _CONVERGED_PX and abs(sy) < _CONVERGED_PX:
+                        break
+                    if it < iterations - 1:
+                        skipped = sample_quadrants(
+                            img, cx, cy, dx, dy, starts, reach, sums, counts, vals, sfx, sfy, sidx
+                        )
+                        complete = _profile(sums, counts, n_r, prof)
+                if abs(sx) > 10 * _CONVERGED_PX or abs(sy) > 10 * _CONVERGED_PX:
+                    fl |= _NOT_CONVERGED
+                # The profile comes from the last sampling pass: its centre differs from the final
+                # one by the last step (< _CONVERGED_PX), a second-order change in a radial profile.
+            inside = 0.5 <= cx <= w - 1.5 and 0.5 <= cy <= h - 1.5
+            # QI and FIT end on the rings' centre of symmetry: rings asymmetric about it mean the
+            # bead's own centre lies elsewhere (outside the ROI).
+            if inside and method >= 2:
+                inside = asymmetry(sums, counts, n_r) <= MAX_ASYMMETRY
+            if not inside:
+                x_out[i] = np.nan
+                y_out[i] = np.nan
+                flags_out[i] = fl | _OUTSIDE
+                prof_out[i, :] = np.nan
+                continue
+            x_out[i] = cx
+            y_out[i] = cy
+            for k in range(n_r):  # not prof_out[i, :] = prof: its shape check costs 2 s to compile
+                prof_out[i, k] = prof[k]
+            if skipped > 0:
+                fl |= _CLIPPED
+            if skipped * 3 > dx.shape[0]:  # a third of the circles outside: z unreliable
+                complete = False
+            if not complete:
+                fl |= _INCOMPLETE
             else:
-                fl |= _NO_SIGNAL
-        flags_out[i] = fl
+                li = lut_index[i]
+                if li < 0:
+                    fl |= _NO_LUT
+                elif normalize_profile(prof, pn):
+                    pos, zf = match_plane(pn, weights, planes[li])
+                    fl |= zf
+                    z_out[i] = z0 + dz * pos
+                else:
+                    fl |= _NO_SIGNAL
+            flags_out[i] = fl
+
+    # own names: each method's kernel gets its own cache files (numba names them so)
+    kernel.__name__ = kernel.__qualname__ = f"track_{xy_method.name.lower()}"
+    return njit(cache=True, fastmath=FASTMATH)(kernel)
+
+
+#: One compiled kernel per method, each compiled on its first use (and cached on disk).
+_KERNELS = {m: _make_kernel(m) for m in XYMethod}
 
 
 @functools.lru_cache(maxsize=16)
@@ -203,8 +214,8 @@ def _tables(spec: ProfileSpec, roi: int) -> tuple[np.ndarray, ...]:
     dx, dy, starts, reach = spec.samples
     cos_t, sin_t = autoconv_tables(roi)
     tables = (
-        dx.astype(np.float32), dy.astype(np.float32), starts, reach, cos_t, sin_t,
-        spec.radii / spec.radii.mean(),
+        aligned_copy(dx.astype(np.float32)), aligned_copy(dy.astype(np.float32)), starts, reach,
+        aligned_copy(cos_t), aligned_copy(sin_t), spec.radii / spec.radii.mean(),
     )  # fmt: skip
     for t in tables:
         t.flags.writeable = False
@@ -280,8 +291,8 @@ def track_rois(
     z = np.empty(n)
     flags = np.empty(n, dtype=np.uint16)
     profiles = np.empty((n, spec.n_radii))
-    _track_kernel(
-        rois, lut_index, int(method), int(iterations), cos_t, sin_t, dx, dy, starts, reach,
+    _KERNELS[method](
+        rois, lut_index, int(iterations), cos_t, sin_t, dx, dy, starts, reach,
         spec.n_radii, float(spec.radial_step), planes, weights, float(z0), float(dz),
         x, y, z, flags, profiles,
     )  # fmt: skip

@@ -4,6 +4,7 @@ import numpy as np
 from numba import njit
 
 from ._sampling import FASTMATH
+from ._simd import LANES, TABLE, aligned_empty, take
 
 # A quadrant's radial profile moves by mean(cos) over +-45 degrees of the true shift.
 QI_GAIN = 2.0 * np.sqrt(2.0) / np.pi
@@ -47,17 +48,16 @@ def load_roi(
     ref = flat[0]  # sums of squares relative to a pixel: no cancellation
     zero = np.float32(0.0)
     s1 = zero
-    for k in range(n):
-        s1 += flat[k] - ref
     s2 = zero
     for k in range(n):
-        s2 += (flat[k] - ref) * (flat[k] - ref)
+        d = flat[k] - ref
+        s1 += d
+        s2 += d * d
     # On the source's own type: float min/max, NaN-aware without fastmath's nnan, stay scalar.
     lo_src = src[0]
-    for k in range(n):
-        lo_src = min(lo_src, src[k])
     hi_src = src[0]
     for k in range(n):
+        lo_src = min(lo_src, src[k])
         hi_src = max(hi_src, src[k])
     lo = np.float32(lo_src)
     hi = np.float32(hi_src)
@@ -127,16 +127,17 @@ def center_of_mass(img: np.ndarray, bg: float, threshold: float) -> tuple[float,
 
 
 def autoconv_tables(n: int, max_freq: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine and sine tables ``(2n, n_freq)`` of ``2 pi k t / 2n`` for an ``n``-pixel profile.
+    """Cosine and sine tables ``(n_freq, 2n)`` float32 of ``2 pi k t / 2n`` for ``n`` pixels.
 
-    Rows ``t < n`` give the DFT of the profile zero-padded to 2n; all ``2n - 1`` lags of its
+    Columns ``t < n`` give the DFT of the profile zero-padded to 2n; all ``2n - 1`` lags of its
     self-convolution use them all. Only frequencies up to ``max_freq`` cycles/pixel are kept:
     bead images carry nothing above (a bright-field bead's rings lie below 0.25 at 100 nm
-    pixels), so the rest is noise.
+    pixels), so the rest is noise. Lag-minor: the DFT and the lag scan vectorize over pixels
+    and lags.
     """
     m = 2 * n
-    ang = 2.0 * np.pi * np.arange(m)[:, None] * np.arange(int(max_freq * m) + 1)[None, :] / m
-    return np.cos(ang), np.sin(ang)
+    ang = 2.0 * np.pi * np.arange(int(max_freq * m) + 1)[:, None] * np.arange(m)[None, :] / m
+    return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -154,42 +155,44 @@ def _autoconv_peak(
     The self-convolution of the zero-padded profile is a trigonometric polynomial in the lag,
     ``C(t) = Re sum_k c_k P_k^2 exp(2 pi i k t / m)``, so its maximum is found without
     interpolating the image: a scan of the whole lags within ``AUTOCONV_REACH_PX`` of
-    ``2 * guess``, a parabola through the best three, then Newton steps. ``conv`` is scratch
-    of 2n.
+    ``2 * guess`` (float32: it only picks the lag), a parabola through the best three, then
+    Newton steps (float64). ``pr``, ``pi`` scratch of n_freq, ``conv`` float32 of 2n.
     """
     n = p.shape[0]
-    n_f = cos_t.shape[1]
+    n_f = cos_t.shape[0]
     m = 2 * n
-    # The DFT P_k (pr, pi hold Re, -Im), pixel by pixel: loops over k, which vectorize.
-    pr[:] = 0.0
-    pi[:] = 0.0
+    # The DFT P_k, one frequency at a time (float32 sums over pixels), then c_k P_k^2 of the
+    # real profile (pr, pi hold its Re, Im); c_k = 1 for k = 0, else 2.
+    p32 = conv[:n]  # free until the scan
     for i in range(n):
-        v = p[i]
-        ct = cos_t[i]
-        st = sin_t[i]
-        for k in range(n_f):
-            pr[k] += v * ct[k]
-        for k in range(n_f):
-            pi[k] += v * st[k]
-    # Then P_k^2 of the real profile, in place; c_k = 1 for k = 0, else 2.
+        p32[i] = p[i]
     for k in range(n_f):
-        re = pr[k]
-        im = -pi[k]
+        ct = cos_t[k, :n]  # views: indices the compiler knows are >= 0
+        st = sin_t[k, :n]
+        re = np.float32(0.0)
+        im = np.float32(0.0)
+        for i in range(n):
+            re += p32[i] * ct[i]
+            im += p32[i] * st[i]
+        re = float(re)
+        im = float(im)
         c = 1.0 if k == 0 else 2.0
         pr[k] = c * (re * re - im * im)
-        pi[k] = c * 2.0 * re * im
+        pi[k] = -c * 2.0 * re * im
     n_lag = m - 1
     reach = 2 * AUTOCONV_REACH_PX
     lo = min(max(int(2.0 * guess) - reach, 0), n_lag - 1)
     hi = max(min(int(2.0 * guess) + reach + 1, n_lag), lo + 1)
-    for t in range(lo, hi):  # one lag per sum over the frequencies (rows of the tables)
-        ct = cos_t[t]
-        st = sin_t[t]
-        c = 0.0
-        for k in range(n_f):
-            c += pr[k] * ct[k] - pi[k] * st[k]
-        conv[t] = c
-    b = lo + np.argmax(conv[lo:hi])
+    cv = conv[lo:hi]
+    cv[:] = 0.0
+    for k in range(n_f):  # one frequency at a time, all lags of the scan at once
+        ak = np.float32(pr[k])
+        bk = np.float32(pi[k])
+        ct = cos_t[k, lo:hi]
+        st = sin_t[k, lo:hi]
+        for t in range(hi - lo):
+            cv[t] += ak * ct[t] - bk * st[t]
+    b = lo + np.argmax(cv)
     t = float(b)
     if lo < b < hi - 1:  # the parabola through the best lag and its neighbours: Newton's start
         den = conv[b - 1] - 2.0 * conv[b] + conv[b + 1]
@@ -340,7 +343,7 @@ def asymmetry(sums: np.ndarray, counts: np.ndarray, n_r: int) -> float:
 
 @njit(cache=True, fastmath=FASTMATH)
 def _spline_coefficients(prof: np.ndarray, coef: np.ndarray) -> None:
-    """Catmull-Rom cubic of the profile between bins k and k + 1 into ``coef[k + 1]``.
+    """Catmull-Rom cubic of the profile between bins k and k + 1 into ``coef[:, k + 1]``.
 
     Row 0 covers r < half a step (u in [-1, 0)): the profile is even in r, so bin -1 is bin 0
     mirrored and bin -2 is bin 1.
@@ -351,10 +354,10 @@ def _spline_coefficients(prof: np.ndarray, coef: np.ndarray) -> None:
         p1 = prof[k] if k >= 0 else prof[0]
         p2 = prof[k + 1]
         p3 = prof[k + 2]
-        coef[k + 1, 0] = p1
-        coef[k + 1, 1] = 0.5 * (p2 - p0)
-        coef[k + 1, 2] = p0 - 2.5 * p1 + 2.0 * p2 - 0.5 * p3
-        coef[k + 1, 3] = 0.5 * (p3 - p0) + 1.5 * (p1 - p2)
+        coef[0, k + 1] = p1
+        coef[1, k + 1] = 0.5 * (p2 - p0)
+        coef[2, k + 1] = p0 - 2.5 * p1 + 2.0 * p2 - 0.5 * p3
+        coef[3, k + 1] = 0.5 * (p3 - p0) + 1.5 * (p1 - p2)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -384,6 +387,24 @@ def _inverse_sqrt(x: np.ndarray, out: np.ndarray, m: int) -> None:
 FIT_BLOCK = 512
 
 
+@njit(cache=True)
+def fit_scratch(n_r: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scratch ``coef, row, kk`` of :func:`template_fit` for ``n_r`` bins and ``w``-pixel rows.
+
+    ``coef`` (4, n_r - 1) spline coefficients, padded to the permute table's 32 entries; ``row``
+    10 float32 rows and ``kk`` int32 indices, of whole blocks of permute lanes, zeroed (finite
+    values and valid indices in the lanes a block leaves unwritten), on cache lines.
+    """
+    n = -(-max(FIT_BLOCK, w) // LANES) * LANES
+    coef = aligned_empty(4 * max(TABLE, n_r - 1), np.float32)
+    row = aligned_empty(10 * n, np.float32)
+    kk = aligned_empty(n, np.int32)
+    coef[:] = 0.0
+    row[:] = 0.0
+    kk[:] = 0
+    return coef.reshape((4, -1)), row.reshape((10, n)), kk
+
+
 @njit(cache=True, fastmath=FASTMATH)
 def template_fit(
     img: np.ndarray,
@@ -401,8 +422,7 @@ def template_fit(
     evaluated at pixel centres, so, unlike interpolating the image, it favours no sub-pixel
     phase. Pixels are weighted by a taper that falls smoothly to zero at the last whole bin
     (zero beyond it). Whole rows in blocks of up to ``FIT_BLOCK`` pixels, float32 per pixel,
-    float64 sums per block. Scratch: ``coef`` float32 (n_r - 1, 4), ``row`` float32 (8,
-    max(FIT_BLOCK, roi)), ``kk`` uint64 (max(FIT_BLOCK, roi)).
+    float64 sums per block. Scratch ``coef, row, kk`` from :func:`fit_scratch`.
     """
     h, w = img.shape
     n_r = prof.shape[0]
@@ -420,7 +440,6 @@ def template_fit(
     cxf = f32(cx)
     cyf = f32(cy)
     flat = img.reshape(img.size)
-    cf = coef.reshape(coef.size)
     ddx = row[0]
     ddy = row[1]
     rr = row[2]
@@ -429,6 +448,8 @@ def template_fit(
     tt = row[5]
     a0 = row[6]
     a1 = row[7]
+    a2 = row[8]
+    a3 = row[9]
     jxx = 0.0
     jxy = 0.0
     jyy = 0.0
@@ -441,7 +462,7 @@ def template_fit(
         n_rows = min(rows, j_hi - jb)
         m = n_rows * w
         b0 = jb * w
-        # Loops without branches or gathers, one output each: LLVM vectorizes those.
+        # Loops without branches or gathers: LLVM vectorizes those.
         for jr in range(n_rows):
             y = f32(jb + jr) - cyf
             dxr = ddx[jr * w : (jr + 1) * w]  # views: indices the compiler knows are >= 0
@@ -453,35 +474,20 @@ def template_fit(
         for q in range(m):
             rr[q] = ddx[q] * ddx[q] + ddy[q] * ddy[q] + tiny
         _inverse_sqrt(rr, ib, m)
-        for q in range(m):
-            rr[q] *= ib[q]  # r^2 / r
-        for q in range(m):
-            ib[q] *= inv
-        for q in range(m):
-            s = min(max((r_max32 - rr[q]) * inv_taper, zero), one)
+        for q in range(m):  # r = r^2 / r: taper weight, spline row and fraction, 1 / (r step)
+            r = rr[q] * ib[q]
+            s = min(max((r_max32 - r) * inv_taper, zero), one)
             ww[q] = s * s * (f32(3.0) - f32(2.0) * s)
-        for q in range(m):
-            u = min(rr[q] * inv + half_bin, k_top)  # (r / step - 0.5) + 1: row + fraction
-            tt[q] = u - np.floor(u)
-        for q in range(m):
-            kk[q] = np.uint64(min(rr[q] * inv + half_bin, k_top)) * np.uint64(4)
-        # The table look-up (gathers, which LLVM leaves scalar here), only where the taper
-        # weight is not 0: the chord of each row inside r_max (the rest keep finite values).
-        for jr in range(n_rows):
-            dy = (jb + jr) - cy
-            half2 = r_max * r_max - dy * dy
-            if half2 <= 0.0:
-                continue
-            half = np.sqrt(half2)
-            for i in range(max(0, int(cx - half)), min(w, int(cx + half) + 2)):
-                q = np.uint64(jr * w + i)  # unsigned: no negative-index wrap-around test
-                k = kk[q]
-                t = tt[q]
-                b1 = cf[k + np.uint64(1)]
-                b2 = cf[k + np.uint64(2)]
-                b3 = cf[k + np.uint64(3)]
-                a0[q] = cf[k] + t * (b1 + t * (b2 + t * b3))  # the model
-                a1[q] = b1 + t * (f32(2.0) * b2 + f32(3.0) * t * b3)  # its slope
+            u = min(r * inv + half_bin, k_top)  # (r / step - 0.5) + 1: row + fraction
+            row_u = np.floor(u)
+            tt[q] = u - row_u
+            kk[q] = np.int32(row_u)
+            ib[q] *= inv
+        # The spline's four coefficients at every pixel (beyond r_max too: finite, weight 0).
+        take(coef[0], kk, a0, m)
+        take(coef[1], kk, a1, m)
+        take(coef[2], kk, a2, m)
+        take(coef[3], kk, a3, m)
         blk = flat[b0 : b0 + m]
         sxx = zero
         sxy = zero
@@ -489,9 +495,14 @@ def template_fit(
         sgx = zero
         sgy = zero
         for q in range(m):
-            val = a0[q]
+            t = tt[q]
+            b1 = a1[q]
+            b2 = a2[q]
+            b3 = a3[q]
+            val = a0[q] + t * (b1 + t * (b2 + t * b3))  # the model
+            slope = b1 + t * (f32(2.0) * b2 + f32(3.0) * t * b3)
             # d model / d (cx, cy) = a * (ddx, ddy); weighted by the taper near r_max.
-            a = -a1[q] * ib[q]
+            a = -slope * ib[q]
             wa = a * ww[q]
             q2 = wa * a
             we = wa * (blk[q] - val)

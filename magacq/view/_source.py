@@ -23,6 +23,7 @@ from buffers import (
     inspect_segment,
     segment_name,
 )
+from magacq.pipeline.live_force import FORCES, forces_by_bead
 from magacq.pipeline.status import STATUS, STATUS_COLUMNS
 from magacq.runfile import ZLUT_BUFFER, zlut_of_bead
 
@@ -134,6 +135,7 @@ class RunSource:
         self._profile = self._optional(LiveProfileBuffer, name=PROFILE)
         self._status = self._optional(MatrixBuffer, name=STATUS)
         self._zlut_buf = self._optional(MatrixBuffer, name=ZLUT_BUFFER)
+        self._forces = self._optional(MatrixBuffer, name=FORCES)  # a run with ``live_force``
         self._zlut_rows: np.ndarray | None = None  # read once: the run writes it at its start
 
     def _optional(self, cls: Any, **kwargs: Any) -> Any:
@@ -228,6 +230,11 @@ class RunSource:
             extra=row,
         )
 
+    def forces(self) -> dict[int, dict[str, float]] | None:
+        """Each bead's newest live force estimate (``magacq.pipeline.live_force``); None: the
+        run has no live force."""
+        return None if self._forces is None else forces_by_bead(self._forces.peak_sorted())
+
     def roi_size(self, default: int) -> int:
         """Side (px) of the run's bead ROIs: the trackers track only ROIs of this one size.
 
@@ -266,7 +273,7 @@ class RunSource:
         """Detach (unmap) from the run's buffers; the run is not touched."""
         self._closed = True
         buffers = (self._video, self._positions, self._rois, self._profile, self._status,
-                   self._zlut_buf)  # fmt: skip
+                   self._zlut_buf, self._forces)  # fmt: skip
         for buf in buffers:
             if buf is not None:
                 buf.close()

@@ -5,8 +5,10 @@ import logging
 from magacq.pipeline.motor_channel import MotorControl, MotorError
 
 from ._cpu import IdleCpu
+from ._force_panel import ForcePanel
 from ._history import TrackHistory
 from ._image_panel import ImagePanel
+from ._locks_panel import locks_panel
 from ._magnets_panel import MagnetsPanel
 from ._profile_panel import ProfilePanel
 from ._qt import QtCore, QtWidgets
@@ -52,6 +54,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.traces = TracesPanel(self.history)
         self.profile = ProfilePanel()
         self.magnets = _magnets_panel(source.namespace)  # None: the run has no magnets
+        self.locks = locks_panel(source.namespace)  # None: the run has no locks
         self.selected: list[int] = []
         self.ended: str | None = None
         self._beads_version = -1
@@ -79,9 +82,13 @@ class ViewerWindow(QtWidgets.QMainWindow):
         layout.addWidget(split, 1)
         if self.magnets is not None:
             layout.addWidget(self.magnets)
+        if self.locks is not None:
+            layout.addWidget(self.locks)
         self.setCentralWidget(central)
         self.status_label = QtWidgets.QLabel("attaching…")
         self.statusBar().addWidget(self.status_label, 1)
+        self.force = ForcePanel()  # the selected bead's live force (a run with live_force)
+        self.statusBar().addPermanentWidget(self.force)
         self.resize(1280, 800)
 
         self.image_panel.clicked.connect(self._on_image_click)
@@ -150,8 +157,11 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.traces.refresh()
         primary = self.selected[0] if self.selected else None
         self.profile.show_profile(self.source.live_profile(), primary)
+        self.force.show_force(self.source.forces(), primary)
         if self.magnets is not None:
             self.magnets.refresh()
+        if self.locks is not None:
+            self.locks.refresh()
         text = self.source.status().describe() + f" · beads {len(beads.ids)}"
         if self.slowed:
             text += " · display slowed: CPU busy"
@@ -246,6 +256,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
         if self.magnets is not None:
             self.magnets.control.close()
             self.magnets.setEnabled(False)
+        if self.locks is not None:
+            self.locks.control.close()
+            self.locks.setEnabled(False)
 
 
 def _magnets_panel(namespace: str) -> MagnetsPanel | None:

@@ -56,54 +56,20 @@ double SecondsSince(Clock::time_point t0) {
 }  // namespace
 
 // ------------------------------------------------------------------------------------------
-// Z stage
+// What both stages share: limits from the pre-init properties LowerLimitUm / UpperLimitUm, the
+// Position property, steps of 1 nm, no origin, no sequencing. T supplies SetPositionUm and
+// GetPositionUm.
 // ------------------------------------------------------------------------------------------
 
-class MagacqZStage : public CStageBase<MagacqZStage> {
+template <class T>
+class MagacqStage : public CStageBase<T> {
 public:
-   MagacqZStage() {
-      InitializeDefaultErrorMessages();
-      CreateFloatProperty("LowerLimitUm", -100.0, false, nullptr, true);
-      CreateFloatProperty("UpperLimitUm", 100.0, false, nullptr, true);
-   }
-
-   int Initialize() override {
-      char buf[MM::MaxStrLength];
-      GetProperty("LowerLimitUm", buf);
-      lower_ = std::atof(buf);
-      GetProperty("UpperLimitUm", buf);
-      upper_ = std::atof(buf);
-      if (!(lower_ < upper_)) return DEVICE_INVALID_PROPERTY_LIMTS;
-      CreateFloatProperty(MM::g_Keyword_Position, 0.0, false,
-                          new CPropertyAction(this, &MagacqZStage::OnPosition));
-      SetPropertyLimits(MM::g_Keyword_Position, lower_, upper_);
-      CreateFloatProperty("SettleMs", 2.0, false,
-                          new CPropertyAction(this, &MagacqZStage::OnSettle));
-      SetPropertyLimits("SettleMs", 0.0, 10000.0);
-      pos_ = std::min(std::max(0.0, lower_), upper_);
-      return DEVICE_OK;
-   }
-
    int Shutdown() override { return DEVICE_OK; }
-   void GetName(char* name) const override { CDeviceUtils::CopyLimitedString(name, kStageName); }
-   bool Busy() override { return Clock::now() < settledAt_.load(); }
-
-   int SetPositionUm(double pos) override {
-      if (pos < lower_ || pos > upper_) return DEVICE_UNKNOWN_POSITION;
-      pos_ = pos;
-      auto settle = std::chrono::duration_cast<Clock::duration>(
-         std::chrono::duration<double, std::milli>(settleMs_.load()));
-      settledAt_ = Clock::now() + settle;
-      OnStagePositionChanged(pos);
-      return DEVICE_OK;
-   }
-   int GetPositionUm(double& pos) override {
-      pos = pos_.load();
-      return DEVICE_OK;
-   }
-   int SetPositionSteps(long steps) override { return SetPositionUm(steps * kStepUm); }
+   int SetPositionSteps(long steps) override { return Self()->SetPositionUm(steps * kStepUm); }
    int GetPositionSteps(long& steps) override {
-      steps = std::lround(pos_.load() / kStepUm);
+      double pos;
+      Self()->GetPositionUm(pos);
+      steps = std::lround(pos / kStepUm);
       return DEVICE_OK;
    }
    int SetOrigin() override { return DEVICE_UNSUPPORTED_COMMAND; }
@@ -120,14 +86,84 @@ public:
 
    int OnPosition(MM::PropertyBase* prop, MM::ActionType act) {
       if (act == MM::BeforeGet) {
-         prop->Set(pos_.load());
+         double pos;
+         Self()->GetPositionUm(pos);
+         prop->Set(pos);
       } else if (act == MM::AfterSet) {
          double v;
          prop->Get(v);
-         return SetPositionUm(v);
+         return Self()->SetPositionUm(v);
       }
       return DEVICE_OK;
    }
+
+protected:
+   // SetPositionUm / GetPositionUm are private in CStageBase: call them on T.
+   T* Self() { return static_cast<T*>(this); }
+
+   MagacqStage(double lower, double upper) {
+      this->InitializeDefaultErrorMessages();
+      this->CreateFloatProperty("LowerLimitUm", lower, false, nullptr, true);
+      this->CreateFloatProperty("UpperLimitUm", upper, false, nullptr, true);
+   }
+
+   // Reads LowerLimitUm / UpperLimitUm; false when they leave no range.
+   bool ReadLimits() {
+      char buf[MM::MaxStrLength];
+      this->GetProperty("LowerLimitUm", buf);
+      lower_ = std::atof(buf);
+      this->GetProperty("UpperLimitUm", buf);
+      upper_ = std::atof(buf);
+      return lower_ < upper_;
+   }
+
+   void CreatePositionProperty(double start) {
+      this->CreateFloatProperty(MM::g_Keyword_Position, start, false,
+                                new typename CStageBase<T>::CPropertyAction(
+                                   static_cast<T*>(this), &T::OnPosition));
+      this->SetPropertyLimits(MM::g_Keyword_Position, lower_, upper_);
+   }
+
+   static constexpr double kStepUm = 0.001;
+   double lower_ = 0.0;
+   double upper_ = 0.0;
+};
+
+// ------------------------------------------------------------------------------------------
+// Z stage
+// ------------------------------------------------------------------------------------------
+
+class MagacqZStage : public MagacqStage<MagacqZStage> {
+public:
+   MagacqZStage() : MagacqStage(-100.0, 100.0) {}
+
+   int Initialize() override {
+      if (!ReadLimits()) return DEVICE_INVALID_PROPERTY_LIMTS;
+      pos_ = std::min(std::max(0.0, lower_), upper_);
+      CreatePositionProperty(pos_);
+      CreateFloatProperty("SettleMs", 2.0, false,
+                          new CPropertyAction(this, &MagacqZStage::OnSettle));
+      SetPropertyLimits("SettleMs", 0.0, 10000.0);
+      return DEVICE_OK;
+   }
+
+   void GetName(char* name) const override { CDeviceUtils::CopyLimitedString(name, kStageName); }
+   bool Busy() override { return Clock::now() < settledAt_.load(); }
+
+   int SetPositionUm(double pos) override {
+      if (pos < lower_ || pos > upper_) return DEVICE_UNKNOWN_POSITION;
+      pos_ = pos;
+      auto settle = std::chrono::duration_cast<Clock::duration>(
+         std::chrono::duration<double, std::milli>(settleMs_.load()));
+      settledAt_ = Clock::now() + settle;
+      OnStagePositionChanged(pos);
+      return DEVICE_OK;
+   }
+   int GetPositionUm(double& pos) override {
+      pos = pos_.load();
+      return DEVICE_OK;
+   }
+
    int OnSettle(MM::PropertyBase* prop, MM::ActionType act) {
       if (act == MM::BeforeGet) {
          prop->Set(settleMs_.load());
@@ -140,9 +176,6 @@ public:
    }
 
 private:
-   static constexpr double kStepUm = 0.001;
-   double lower_ = -100.0;
-   double upper_ = 100.0;
    std::atomic<double> pos_{0.0};
    std::atomic<double> settleMs_{2.0};
    std::atomic<Clock::time_point> settledAt_{Clock::time_point{}};
@@ -152,30 +185,20 @@ private:
 // Magnet stage
 // ------------------------------------------------------------------------------------------
 
-class MagacqMagnetStage : public CStageBase<MagacqMagnetStage> {
+class MagacqMagnetStage : public MagacqStage<MagacqMagnetStage> {
 public:
-   MagacqMagnetStage() {
-      InitializeDefaultErrorMessages();
+   MagacqMagnetStage() : MagacqStage(0.0, 20000.0) {
       SetErrorText(kErrMotorFault, "MagacqMagnetStage: motor fault (injected by Fault=Refuse)");
-      CreateFloatProperty("LowerLimitUm", 0.0, false, nullptr, true);
-      CreateFloatProperty("UpperLimitUm", 20000.0, false, nullptr, true);
       CreateFloatProperty("StartUm", 0.0, false, nullptr, true);
    }
 
    int Initialize() override {
       char buf[MM::MaxStrLength];
-      GetProperty("LowerLimitUm", buf);
-      lower_ = std::atof(buf);
-      GetProperty("UpperLimitUm", buf);
-      upper_ = std::atof(buf);
       GetProperty("StartUm", buf);
       const double start = std::atof(buf);
-      if (!(lower_ < upper_) || start < lower_ || start > upper_)
-         return DEVICE_INVALID_PROPERTY_LIMTS;
+      if (!ReadLimits() || start < lower_ || start > upper_) return DEVICE_INVALID_PROPERTY_LIMTS;
       from_ = to_ = start;
-      CreateFloatProperty(MM::g_Keyword_Position, start, false,
-                          new CPropertyAction(this, &MagacqMagnetStage::OnPosition));
-      SetPropertyLimits(MM::g_Keyword_Position, lower_, upper_);
+      CreatePositionProperty(start);
       CreateFloatProperty("Velocity", 1000.0, false,
                           new CPropertyAction(this, &MagacqMagnetStage::OnVelocity));
       SetPropertyLimits("Velocity", 0.001, 1.0e6);
@@ -187,7 +210,6 @@ public:
       return DEVICE_OK;
    }
 
-   int Shutdown() override { return DEVICE_OK; }
    void GetName(char* name) const override {
       CDeviceUtils::CopyLimitedString(name, kMagnetStageName);
    }
@@ -222,37 +244,7 @@ public:
       stalled_ = false;
       return DEVICE_OK;
    }
-   int SetPositionSteps(long steps) override { return SetPositionUm(steps * kStepUm); }
-   int GetPositionSteps(long& steps) override {
-      double pos;
-      GetPositionUm(pos);
-      steps = std::lround(pos / kStepUm);
-      return DEVICE_OK;
-   }
-   int SetOrigin() override { return DEVICE_UNSUPPORTED_COMMAND; }
-   int GetLimits(double& lower, double& upper) override {
-      lower = lower_;
-      upper = upper_;
-      return DEVICE_OK;
-   }
-   int IsStageSequenceable(bool& isSequenceable) const override {
-      isSequenceable = false;
-      return DEVICE_OK;
-   }
-   bool IsContinuousFocusDrive() const override { return false; }
 
-   int OnPosition(MM::PropertyBase* prop, MM::ActionType act) {
-      if (act == MM::BeforeGet) {
-         double pos;
-         GetPositionUm(pos);
-         prop->Set(pos);
-      } else if (act == MM::AfterSet) {
-         double v;
-         prop->Get(v);
-         return SetPositionUm(v);
-      }
-      return DEVICE_OK;
-   }
    int OnVelocity(MM::PropertyBase* prop, MM::ActionType act) {
       std::lock_guard<std::mutex> g(lock_);
       if (act == MM::BeforeGet) {
@@ -281,10 +273,7 @@ private:
       return to_ > from_ ? from_ + moved : from_ - moved;
    }
 
-   static constexpr double kStepUm = 0.001;
    std::mutex lock_;
-   double lower_ = 0.0;
-   double upper_ = 20000.0;
    double from_ = 0.0;
    double to_ = 0.0;
    double velocity_ = 1000.0;

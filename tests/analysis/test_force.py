@@ -4,7 +4,14 @@ models that ignore the camera, and the warnings."""
 import numpy as np
 import pytest
 
-from magacq.analysis import calibrate_force, equipartition_force, fit_allan, fit_spectrum
+from magacq.analysis import (
+    allan_covariance,
+    allan_variance,
+    calibrate_force,
+    equipartition_force,
+    fit_allan,
+    fit_spectrum,
+)
 from tests.analysis.conftest import Beads, simulate
 
 FORCES = (0.1, 0.3, 1.0, 3.0, 10.0, 20.0)
@@ -36,6 +43,34 @@ def test_reported_uncertainty_covers_the_truth_at_95_percent() -> None:
     # binomial: 240 beads at p = 0.95 gives 0.95 +- 0.014
     assert 0.91 < inside < 0.99, inside
     assert np.std(z) == pytest.approx(1.0, abs=0.15)
+
+
+def test_allan_uncertainty_covers_the_truth_at_95_percent() -> None:
+    # the octave estimates are correlated: the sandwich error (their exact covariance) holds
+    z = []
+    for i, force in enumerate(FORCES):
+        beads = simulate(force, 40, exposure_s=0.003, taus=100, min_frames=4000, seed=200 + i)
+        for x in beads.x:
+            fit = fit_allan(x, beads.frame_rate, beads.length_nm, exposure_s=beads.exposure_s,
+                            kt=beads.kt)  # fmt: skip
+            z.append(np.log(fit.force_pn / force) / (fit.force_err_pn / fit.force_pn))
+    inside = np.mean(np.abs(z) < 1.96)
+    assert 0.91 < inside < 0.99, inside
+    assert np.std(z) == pytest.approx(1.0, abs=0.15)
+
+
+def test_allan_covariance_is_the_scatter_of_the_estimates() -> None:
+    beads = simulate(3.0, 300, exposure_s=0.002, taus=100, min_frames=4000, seed=9)
+    m, _, _ = allan_variance(beads.x[0], beads.frame_rate)
+    avs = np.array([allan_variance(x, beads.frame_rate)[2] for x in beads.x])
+    var, tau = beads.kt * beads.length_nm / beads.force_pn, 1 / (2 * np.pi * beads.corner_hz)
+    model = allan_covariance(m, beads.x.shape[1], var, tau, beads.frame_rate, beads.exposure_s)
+    seen = np.cov(avs.T)
+    # 300 beads: a standard deviation is known to +-4 %, a correlation to +-0.04
+    assert np.sqrt(np.diag(seen) / np.diag(model)) == pytest.approx(1.0, abs=0.12)
+    corr = [c / np.sqrt(np.outer(np.diag(c), np.diag(c))) for c in (seen, model)]
+    assert np.diag(corr[0], 1) == pytest.approx(np.diag(corr[1], 1), abs=0.1)
+    assert np.all(np.diag(corr[1], 1) > 0.4)  # far from independent
 
 
 def test_ignoring_blur_and_aliasing_is_biased_at_high_force() -> None:

@@ -12,44 +12,15 @@ import yaml
 from tests.pipeline import _runner as r
 
 HOME_NM = 6000.0  # the sim camera's initial focus
+BEADS = [[32, 32], [96, 32]]
 
 
 def _config(tmp: Path, **overrides: object) -> Path:
     """Two 1 um beads (no stuck ones), explicit ROIs, a coarse sweep around the focus."""
-    cfg: dict = {
-        "camera": {
-            "driver": "sim",
-            "settings": {
-                "width": 128,
-                "height": 64,
-                "n_beads": 2,
-                "roi_size": 32,
-                "seed": 1,
-                "fraction_stuck": 0.0,
-                "bead_radius_nm": 500,
-                "frame_rate": 400,
-                "bead_xy_px": [[32, 32], [96, 32]],
-            },
-        },  # fmt: skip
-        "focus_stage": {"driver": "sim", "settings": {"settle_time_s": 0.01}},
-        "buffers": {"n_stacks": 8, "images_per_stack": 5},
-        "tracking": {"workers": 2, "roi_size": 32, "algorithm": "qi"},
-        "beads": {"rois": [[32, 32], [96, 32]]},
-        "output": {"dir": str(tmp / "runs")},
-        "calibration": {
-            "start_nm": 5000,
-            "stop_nm": 7000,
-            "step_nm": 100,
-            "settle_s": 0.0,
-            "profiles_per_step": 5,
-        },  # fmt: skip
-        "duration": 1.5,
-    }
-    for key, value in overrides.items():
-        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
-    path = tmp / "cal.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    base = r.two_beads(tmp, BEADS, (5000, 7000), seed=1, bead_radius_nm=500, frame_rate=400)
+    base["tracking"]["workers"] = 2
+    base["duration"] = 1.5
+    return r.write_config(tmp, base, "cal", **overrides)
 
 
 @pytest.fixture(scope="module")

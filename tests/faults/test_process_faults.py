@@ -57,9 +57,11 @@ def test_killed_writer_the_run_stops_and_says_so(tmp_path):
 
 
 def test_tracker_killed_while_warming_up_is_restarted(tmp_path):
-    """A cold numba cache: the trackers compile for seconds; one is killed meanwhile."""
+    """A cold numba cache and the compile child killed: the trackers compile for seconds
+    themselves; one is killed meanwhile."""
     config = r.write_config(tmp_path, duration=2)
     proc = r.start(config, extra_env={"NUMBA_CACHE_DIR": str(tmp_path / "numba")})
+    r.wait_for_process(proc, "magacq compile").kill()
     tracker = r.wait_for_process(proc, "magacq tracker 1")
     time.sleep(1.0)
     assert not any(

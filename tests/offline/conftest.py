@@ -20,23 +20,14 @@ BEADS = [[24, 32], [72, 32]]
 DASK = str(Path(sys.executable).parent / "dask")
 
 
-def config(tmp: Path, **overrides: object) -> Path:
+def config(tmp: Path) -> Path:
     """The small sim camera at 100 frames/s, both beads, every frame kept in `video`."""
-    cfg: dict = {
-        "camera": {"driver": "sim", "settings": {**SIM, "frame_rate": 100}},
-        "focus_stage": {"driver": "sim", "settings": {"settle_time_s": 0.01}},
-        "buffers": {"n_stacks": 32, "images_per_stack": 5},
-        "tracking": {"workers": 2, "roi_size": 32, "algorithm": "qi"},
-        "beads": {"rois": BEADS},
-        "output": {"dir": str(tmp / "runs"), "video": {"mode": "frames"}},
-        "calibration": {"start_nm": 5000, "stop_nm": 7000, "step_nm": 100, "settle_s": 0.0,
-                        "profiles_per_step": 5},  # fmt: skip
-        "duration": 3,
-    }
-    cfg.update(overrides)
-    path = tmp / "rec.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    base = r.two_beads(tmp, BEADS, (5000, 7000), **SIM, frame_rate=100)
+    base["buffers"]["n_stacks"] = 32
+    base["tracking"]["workers"] = 2
+    base["output"]["video"] = {"mode": "frames"}
+    base["duration"] = 3
+    return r.write_config(tmp, base, "rec")
 
 
 @pytest.fixture(scope="session")
@@ -48,17 +39,27 @@ def zlut(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def recorded(tmp_path_factory, zlut) -> Path:
-    """A live run tracking z with ``zlut``, every frame recorded."""
-    tmp = tmp_path_factory.mktemp("retrack_run")
+def _recorded_run(tmp: Path, zlut: Path, mode: str) -> Path:
     cfg = config(tmp)
     data = yaml.safe_load(cfg.read_text())
     data["tracking"]["zlut"] = str(zlut)
+    data["output"]["video"] = {"mode": mode}
     cfg.write_text(yaml.safe_dump(data))
     done = r.run(cfg, timeout=180)
     assert done.returncode == 0, done.stderr
     return r.output_file(tmp)
+
+
+@pytest.fixture(scope="session")
+def recorded(tmp_path_factory, zlut) -> Path:
+    """A live run tracking z with ``zlut``, every frame recorded."""
+    return _recorded_run(tmp_path_factory.mktemp("retrack_run"), zlut, "frames")
+
+
+@pytest.fixture(scope="session")
+def recorded_rois(tmp_path_factory, zlut) -> Path:
+    """The same, recording each bead's ROI of every frame (``roi_video``)."""
+    return _recorded_run(tmp_path_factory.mktemp("retrack_rois"), zlut, "rois")
 
 
 @pytest.fixture

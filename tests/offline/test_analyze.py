@@ -7,6 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
+from magacq.analysis import fit_wlc
 from magacq.offline import AnalysisSettings, analyze_run
 from magacq.runfile import read_analysis_file
 from simulators.motion import MotionParams
@@ -44,6 +45,34 @@ def test_force_extension_run_through_the_cli(tmp_path: Path) -> None:
     for stem in ("summary", "bead000"):
         for ext in ("png", "pdf"):
             assert (tmp_path / "out" / f"{stem}.{ext}").stat().st_size > 10_000
+
+
+def test_wlc_of_a_run_anchored_on_its_first_plateau_holds_the_tether(tmp_path: Path) -> None:
+    # a protocol's force-extension run: 20 s holds from 0.1 to 20 pN, no surface step, the
+    # extension known on the first plateau (--extension). At 0.1 pN a bead's z wanders
+    # ~300 nm with a ~1 s correlation time: the first plateau's mean z, the zero of every other
+    # extension, is known to ~30 nm, an error common to all of them
+    truth = MotionParams()
+    steps = [Step(f"{f:.2g} pN", 4000, float(f)) for f in np.geomspace(0.1, 20.0, 8)]
+    run = write_run(tmp_path / "fe.h5", steps, tethered=8, references=2, seed=1)
+    first = MotionParams(force_pn=0.1).extension_nm
+    res, _ = analyze_run(run, tmp_path / "out", AnalysisSettings(extension_nm=first),
+                         figures=False)  # fmt: skip
+    z_l, z_p, ignored = [], [], []
+    for bead in res.beads:
+        w = bead.wlc
+        z_l.append((w.contour_nm - truth.contour_nm) / w.contour_err_nm)
+        z_p.append((w.persistence_nm - truth.persistence_nm) / w.persistence_err_nm)
+        # the same fit with the extensions taken as exact: L off by many of its errors
+        r = [p for p in bead.plateaus if not p.calibration.spectrum.warnings]
+        exact = fit_wlc([p.extension_nm for p in r], [p.calibration.spectrum.force_pn for p in r],
+                        [p.calibration.spectrum.force_err_pn for p in r], kt=truth.kt)  # fmt: skip
+        ignored.append((exact.contour_nm - truth.contour_nm) / exact.contour_err_nm)
+    z_l, z_p = np.abs(z_l), np.abs(z_p)
+    assert np.all(z_l < 3) and np.all(z_p < 3), (z_l, z_p)
+    assert np.mean(z_l < 2) >= 0.75 and np.mean(z_p < 2) >= 0.75, (z_l, z_p)
+    assert np.max(np.abs(ignored)) > 5, ignored
+    assert res.beads[0].wlc.contour_err_nm < 60  # errors that still say something
 
 
 def test_rotation_curve_run(tmp_path: Path) -> None:

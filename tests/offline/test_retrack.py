@@ -45,6 +45,17 @@ def test_same_tracks_as_the_live_run_on_a_local_cluster(recorded, zlut, tmp_path
     assert again.returncode == 0 and "already re-tracked" in again.stderr
 
 
+def test_roi_crops_give_the_same_tracks_as_the_live_run(recorded_rois, zlut, tmp_path):
+    with h5py.File(recorded_rois, "r") as f:
+        assert "roi_video" in f and "video" not in f
+        assert f["roi_video"].shape[1:] == (2, 32, 32)
+    out = tmp_path / "new.h5"
+    done = r.cli("retrack", str(recorded_rois), "--zlut", str(zlut), "--out", str(out),
+                 "--workers", "1", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    _assert_same_as_live(recorded_rois, out)
+
+
 def test_on_a_separately_started_scheduler(recorded, zlut, tmp_path, dask_cluster):
     out = tmp_path / "new.h5"
     done = r.cli("retrack", str(recorded), "--zlut", str(zlut), "--out", str(out),

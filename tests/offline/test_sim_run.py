@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from magacq.runfile import read_analysis_file
-from simulators.motion import MotionParams
 from tests.pipeline import _runner as r
 
 
@@ -29,13 +28,14 @@ def test_analyze_a_real_sim_run(tmp_path: Path) -> None:
     true_force = {int(b): np.mean(truth["force_pn"][truth["bead_id"] == b]) for b in ids}
     # sim.yaml has no Z-LUT (z NaN): the extension is given, the simulator's median
     extension = float(np.median(tethered["extension_nm"]))
-    radius = MotionParams().bead_radius_nm
-    done = r.cli("analyze", str(run), "--bead-radius", str(radius), "--extension",
-                 f"{extension:.1f}", "--reference", ",".join(map(str, stuck)),
-                 cwd=tmp_path, timeout=180)  # fmt: skip
+    # no --bead-radius, no --exposure-ms: the run file records the sim camera's
+    done = r.cli("analyze", str(run), "--extension", f"{extension:.1f}", "--reference",
+                 ",".join(map(str, stuck)), cwd=tmp_path, timeout=180)  # fmt: skip
     assert done.returncode == 0, done.stderr
     out = run.with_name(f"{run.stem}_analysis")
-    forces = read_analysis_file(out / f"{run.stem}.analysis.h5")[0]["forces"]
+    tables, attrs = read_analysis_file(out / f"{run.stem}.analysis.h5")
+    forces = tables["forces"]
+    assert attrs["bead_radius_nm"] == 1400.0 and attrs["exposure_s"] == 0.001  # the sim's
     assert sorted(forces["bead_id"]) == sorted(set(ids.tolist()) - set(stuck))
     truth_f = np.array([true_force[int(b)] for b in forces["bead_id"]])
     assert np.median(forces["force_pn"] / truth_f) == pytest.approx(1.0, rel=0.15)

@@ -44,6 +44,29 @@ def write_config(
     return path
 
 
+def two_beads(tmp: Path, beads: list, sweep_nm: tuple[float, float], **camera: object) -> dict:
+    """The small sim run of the tests that calibrate a Z-LUT: a 128x64 camera with two beads at
+    ``beads`` (``camera``: more sim settings), their 32 px ROIs, the sim focus stage, one qi
+    tracker, a sweep over ``sweep_nm`` in 100 nm steps. A ``base`` for :func:`write_config`."""
+    settings = {"width": 128, "height": 64, "n_beads": 2, "roi_size": 32, "fraction_stuck": 0.0,
+                "bead_xy_px": beads, **camera}  # fmt: skip
+    return {
+        "camera": {"driver": "sim", "settings": settings},
+        "focus_stage": {"driver": "sim", "settings": {"settle_time_s": 0.01}},
+        "buffers": {"n_stacks": 8, "images_per_stack": 5},
+        "tracking": {"workers": 1, "roi_size": 32, "algorithm": "qi"},
+        "beads": {"rois": beads},
+        "output": {"dir": str(tmp / "runs")},
+        "calibration": {
+            "start_nm": sweep_nm[0],
+            "stop_nm": sweep_nm[1],
+            "step_nm": 100,
+            "settle_s": 0.0,
+            "profiles_per_step": 5,
+        },
+    }
+
+
 def start(config: Path, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [*MAGACQ, "run", str(config), *args],

@@ -23,42 +23,17 @@ MAGNETS = {"driver": "sim", "settings": {"bead_type": "MyOne"}, "height_mm": 6.0
 def _config(tmp: Path, **overrides: object) -> Path:
     """Two 1 um (MyOne) beads, explicit ROIs, the sim focus stage; a sweep for their Z-LUT
     that covers their heights from 6 mm (0.15 pN) to 1 mm (3.5 pN) magnets."""
-    cfg: dict = {
-        "camera": {
-            "driver": "sim",
-            "settings": {
-                "width": 128,
-                "height": 64,
-                "n_beads": 2,
-                "roi_size": 32,
-                "seed": 1,
-                "fraction_stuck": 0.0,
-                "bead_radius_nm": 500,
-                "frame_rate": 200,
-                "bead_xy_px": BEADS,
-                "drift_nm_per_s": [0.5, 0.3, 0.2],  # no reference bead here: a slow focus drift
-            },
-        },  # fmt: skip
-        "focus_stage": {"driver": "sim", "settings": {"settle_time_s": 0.01}},
-        "magnets": MAGNETS,
-        "buffers": {"n_stacks": 8, "images_per_stack": 5},
-        "tracking": {"workers": 1, "roi_size": 32, "algorithm": "qi"},
-        "beads": {"rois": BEADS},
-        "output": {"dir": str(tmp / "runs")},
-        "calibration": {
-            "start_nm": 5500,
-            "stop_nm": 7500,
-            "step_nm": 100,
-            "settle_s": 0.0,
-            "profiles_per_step": 5,
-        },  # fmt: skip
-        "duration": None,
-    }
-    for key, value in overrides.items():
-        cfg[key] = {**cfg[key], **value} if isinstance(cfg.get(key), dict) else value
-    path = tmp / "mag.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    base = r.two_beads(
+        tmp,
+        BEADS,
+        (5500, 7500),
+        seed=1,
+        bead_radius_nm=500,
+        frame_rate=200,
+        drift_nm_per_s=[0.5, 0.3, 0.2],
+    )  # no reference bead: a slow focus drift
+    base.update(magnets=MAGNETS, duration=None)
+    return r.write_config(tmp, base, "mag", **overrides)
 
 
 def _namespace(proc: subprocess.Popen) -> str:

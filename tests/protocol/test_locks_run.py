@@ -2,7 +2,8 @@
 and wall time agree whatever the machine's speed, and the locks' wall-clock intervals see the
 drift rates given here): the Z-lock holds a
 stuck bead's z, the XY-lock keeps beads in their ROIs, the drift table removes the trend; the
-same run without locks loses its beads; a focus stage at its limit switches the Z-lock off."""
+same run without locks loses its beads; a focus move refused or timed out switches the Z-lock
+off."""
 
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def lut(tmp_path_factory) -> Path:
 
 
 LOCKS = {
-    "z_lock": {"bead": 1, "interval_s": 0.2, "deadband_nm": 2.0, "gain": 0.7},
+    "z_lock": {"bead": 1, "interval_s": 0.2},  # gain, deadband, window: the defaults
     "xy_lock": {"threshold_px": 2.0, "window_s": 0.3},
 }
 
@@ -114,10 +115,26 @@ def test_locks_hold_z_keep_beads_and_drift_table_removes_the_trend(lut, tmp_path
     by_frame = dict(zip(frames["frame"].tolist(), frames["focus_z_nm"].tolist(), strict=True))
     lut_z = ref["z_nm"] - (np.array([by_frame[f] for f in ref["frame"]]) - f0)  # sign +1
     target = float(zl["label"][0].decode().split("target ")[1].split(" nm")[0])
-    half = lut_z[len(lut_z) // 2 :]
-    rms = float(np.sqrt(np.nanmean((half - target) ** 2)))
-    print(f"reference bead: Z-LUT z RMS about its target {rms:.1f} nm")
-    assert rms < 15.0  # 9.6 nm measured: the tracking latency of a loaded machine x 5 nm/s
+    half = lut_z[len(lut_z) // 2 :] - target
+    rms = float(np.sqrt(np.nanmean(half**2)))
+    n = len(half) // 200 * 200  # 0.2 s means: what is left once the tracking noise is averaged
+    means = np.nanmean(half[:n].reshape(-1, 200), axis=1)
+    noise = float(np.nanstd(np.diff(half)) / np.sqrt(2))
+    # the truth: the stuck bead's height above the focal plane, held constant?
+    true = truth[truth["bead_id"] == 1]
+    true = true[np.argsort(true["frame"])]
+    height = true["z_nm"] - np.array([by_frame.get(f, np.nan) for f in true["frame"]])
+    engaged = np.nanmean(height[(true["frame"] < zl["frame"][0]) & (true["frame"] >= 0)][-200:])
+    held = height[len(height) // 2 :]
+    true_sd = float(np.nanstd(held))
+    mean_rms = float(np.sqrt(np.mean(means**2)))
+    print(f"reference bead: Z-LUT z RMS about its target {rms:.1f} nm per frame (tracking "
+          f"noise {noise:.1f} nm), {mean_rms:.1f} nm over 0.2 s; its true height above the "
+          f"focal plane: {true_sd:.1f} nm RMS, {np.nanmean(held) - engaged:+.1f} nm from "
+          "where it was at engagement")  # fmt: skip
+    assert rms < 10.0  # 9.1-9.2 nm measured: the tracking noise (8.5 nm) dominates
+    assert mean_rms < 4.5  # 3.1-3.3 nm: a z bias moving with the bead's place in its ROI
+    assert true_sd < 1.5  # 0.9-1.1 nm measured
     # XY-lock: ROIs moved (recorded with frames); every bead tracked to the end, x continuous
     moves = data["roi_moves"]
     assert len(moves) >= 4 and set(moves["bead_id"].tolist()) == {0, 1}
@@ -149,19 +166,30 @@ def test_without_locks_the_same_run_loses_its_beads(lut, tmp_path):
     assert _lost(data["tracks"], data["truth"]) == 2
 
 
-def test_focus_at_its_limit_switches_the_z_lock_off_and_the_run_goes_on(lut, tmp_path):
+FAULTS = {  # a stage at its limit refuses; one that takes 60 s to settle is given up after
+    # focus_stage.move_timeout_s, which is not a motor fault: both switch the Z-lock off
+    "refused": ({"settings": {"limits_nm": [5990.0, 6020.0]}}, "outside the stage limits"),
+    "timed_out": (
+        {"settings": {"settle_time_s": 60.0}, "move_timeout_s": 1.0},
+        "focus still moving 1 s after command",
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_focus_fault_switches_the_z_lock_off_and_the_run_goes_on(lut, tmp_path, fault):
+    stage, logged = FAULTS[fault]
     cfg = _config(
-        tmp_path, "limit", tracking={"zlut": str(lut)}, locks={"z_lock": LOCKS["z_lock"]},
-        focus_stage={"driver": "sim", "settings": {"limits_nm": [5990.0, 6020.0]}},
-        duration=12,
+        tmp_path, fault, tracking={"zlut": str(lut)}, locks={"z_lock": LOCKS["z_lock"]},
+        focus_stage={"driver": "sim", **stage}, duration=12,
     )  # fmt: skip
     done = r.run(cfg, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "Z-lock switched off" in done.stderr and "outside the stage limits" in done.stderr
+    assert "Z-lock switched off" in done.stderr and logged in done.stderr
     assert "OFF (focus fault" in done.stderr  # the status says so
-    data = r.read(r.output_file(tmp_path / "limit"))
+    data = r.read(r.output_file(tmp_path / fault))
     assert data["attrs"]["state"] == "complete"
     ev = data["events"]
     off = ev[(ev["action"] == b"zlock") & (ev["kind"] == b"off")]
-    assert len(off) == 1 and b"refused" in off["label"][0]
+    assert len(off) == 1 and fault.encode() in off["label"][0]
     assert (data["tracks"]["frame"] > off["frame"][0] + 1000).any()  # it went on

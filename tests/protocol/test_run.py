@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from simulators.motion import MotionParams, wlc_extension
 from tests.pipeline import _runner as r
@@ -21,30 +20,12 @@ KT = MotionParams().kt
 def _config(tmp: Path, name: str = "run", **overrides: object) -> Path:
     """Two M-270 beads on 3.4 um tethers; a Z-LUT sweep, done at 20 pN (magnets at 1.18 mm:
     the beads still within 3 nm), covering their heights from 0.1 pN to 20 pN."""
-    cfg: dict = {
-        "camera": {
-            "driver": "sim",
-            "settings": {
-                "width": 128, "height": 64, "n_beads": 2, "roi_size": 32, "seed": 3,
-                "fraction_stuck": 0.0, "frame_rate": 200, "bead_xy_px": BEADS,
-                "drift_nm_per_s": [0.5, 0.3, 0.2],  # no reference bead here: a slow focus drift
-            },
-        },  # fmt: skip
-        "focus_stage": {"driver": "sim", "settings": {"settle_time_s": 0.01}},
-        "magnets": {"driver": "sim", "settings": {"bead_type": "M270"}, "height_mm": 8.0},
-        "buffers": {"n_stacks": 8, "images_per_stack": 5},
-        "tracking": {"workers": 1, "roi_size": 32, "algorithm": "qi"},
-        "beads": {"rois": BEADS},
-        "output": {"dir": str(tmp / "runs")},
-        "calibration": {"start_nm": 5300, "stop_nm": 8400, "step_nm": 100, "settle_s": 0.0,
-                        "profiles_per_step": 5},  # fmt: skip
-        "duration": 120,
-    }
-    for key, value in overrides.items():
-        cfg[key] = {**cfg[key], **value} if isinstance(cfg.get(key), dict) else value
-    path = tmp / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    base = r.two_beads(
+        tmp, BEADS, (5300, 8400), seed=3, frame_rate=200, drift_nm_per_s=[0.5, 0.3, 0.2]
+    )  # no reference bead: a slow focus drift
+    base["magnets"] = {"driver": "sim", "settings": {"bead_type": "M270"}, "height_mm": 8.0}
+    base["duration"] = 120
+    return r.write_config(tmp, base, name, **overrides)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +91,7 @@ def test_force_extension_recipe_end_to_end(lut, tmp_path) -> None:
         offset = np.median(z[ok] - z_true[ok])  # the Z-LUT's zero is arbitrary: one per bead
         means = []
         for (label, frames), nominal in zip(plateaus, forces, strict=True):
-            frames = frames[int(0.2 * 200):]  # 0.2 s settling after the move
+            frames = frames[int(0.2 * 200) :]  # 0.2 s settling after the move
             f_true = np.nanmedian(force[frames])
             assert f_true == pytest.approx(nominal, rel=0.2)  # the bead's moment: +-5 % sd
             measured = np.nanmean(z[frames]) - offset - RADIUS

@@ -121,19 +121,22 @@ def x_display(request: pytest.FixtureRequest) -> Iterator[str]:
                 os.environ[key] = value
 
 
+#: The sim camera's settings of every viewer run.
+SIM_SETTINGS = {
+    "width": WIDTH,
+    "height": HEIGHT,
+    "frame_rate": 200,
+    "n_beads": len(BEADS_PX),
+    "bead_xy_px": [list(b) for b in BEADS_PX],
+    "roi_size": 96,
+    "seed": 1,
+}
+
+
 def _sim_config(tmp: Path, **overrides: object) -> Path:
     """The sim camera with three beads (ROIs for the first two), tracked by one QI worker."""
-    settings = {
-        "width": WIDTH,
-        "height": HEIGHT,
-        "frame_rate": 200,
-        "n_beads": len(BEADS_PX),
-        "bead_xy_px": [list(b) for b in BEADS_PX],
-        "roi_size": 96,
-        "seed": 1,
-    }
     sections: dict = {
-        "camera": {"driver": "sim", "settings": settings},
+        "camera": {"driver": "sim", "settings": SIM_SETTINGS},
         "tracking": {"workers": 1, "roi_size": ROI},
         "beads": {"rois": [[round(x), round(y)] for x, y in BEADS_PX[:2]], "reference": [1]},
         "duration": None,
@@ -234,6 +237,22 @@ def live_run_magnets(tmp_path: Path) -> Iterator[LiveRun]:
 def live_run_zlut(tmp_path: Path, zlut: Path) -> Iterator[LiveRun]:
     """The same acquisition tracking z with the ``zlut`` fixture's Z-LUT."""
     run = LiveRun(tmp_path, zlut)
+    try:
+        yield run
+    finally:
+        run.stop()
+
+
+@pytest.fixture
+def live_run_force(tmp_path: Path) -> Iterator[LiveRun]:
+    """The same acquisition with the live force estimate (its window 4 s, every 0.5 s), and no
+    reference bead: the sim's beads 0 and 1 are both tethered (a tethered "reference" would
+    add its motion to the others')."""
+    from simulators.motion import MotionParams
+
+    extension = round(MotionParams().extension_nm, 1)  # the sim's tethers at its 2 pN
+    live_force = {"extension_nm": extension, "window_s": 4.0, "interval_s": 0.5}
+    run = LiveRun(tmp_path, beads={"reference": []}, live_force=live_force)
     try:
         yield run
     finally:

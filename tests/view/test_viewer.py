@@ -255,3 +255,36 @@ def test_magnet_controls_move_the_runs_magnets(
     motors = live_run_magnets.data()["motors"]
     assert motors["magnet_height_mm"][0] == 6.0 and 4.5 in motors["magnet_height_mm"]
     assert motors["magnet_rotation_turns"][-1] == -2.0
+
+
+@pytest.fixture
+def force_window(
+    qtbot: QtBot, live_run_force: LiveRun, tmp_path: Path, capsys
+) -> Iterator[ViewerWindow]:
+    """The viewer on ``live_run_force`` (a run with the live force estimate)."""
+    yield from _shown(qtbot, live_run_force, tmp_path, capsys)
+
+
+def test_shows_the_selected_beads_live_force(
+    qtbot: QtBot, force_window: ViewerWindow, live_run_force: LiveRun
+):
+    win = force_window
+    qtbot.waitUntil(lambda: win.selected == [0], timeout=WAIT_MS)
+
+    def estimate() -> dict[str, float] | None:
+        return (win.source.forces() or {}).get(0)
+
+    # a full window of bead 0
+    qtbot.waitUntil(lambda: (e := estimate()) is not None and e["seconds"] > 3.5,
+                    timeout=WAIT_MS)  # fmt: skip
+    shown = estimate()
+    assert set(win.source.forces()) == {0, 1}
+    qtbot.waitUntil(lambda: win.force.isVisible() and "force, bead 0: " in win.force.text(),
+                    timeout=WAIT_MS)  # fmt: skip
+    assert " pN (Allan, last " in win.force.text()
+    value = float(win.force.text().split(": ")[1].split(" ± ")[0])
+    assert value == pytest.approx(shown["force_pn"], rel=0.5)  # a later estimate, maybe
+    assert live_run_force.stop() == 0
+    truth = live_run_force.data()["truth"]
+    true = float(np.mean(truth["force_pn"][truth["bead_id"] == 0]))
+    assert abs(math.log(shown["force_pn"] / true)) < 4 * shown["force_err_pn"] / shown["force_pn"]

@@ -1,0 +1,157 @@
+"""Compiling the trackers' kernels once, in a child process, while the supervisor starts the run.
+
+A tracker's numba kernels (``magacq.tracking``) are compiled on their first use unless the disk
+cache holds them, which on a first run takes several seconds per kernel and CPU core. So the
+supervisor starts one :class:`KernelCompile` child before it opens the camera: the child imports
+numba and the tracking package meanwhile, compiles the kernels of the run's method for the
+camera's pixel type as soon as the supervisor knows it, writes them to the disk cache and exits,
+while the supervisor detects the beads, creates the buffers and starts the writer. The trackers,
+started once it is done, load the kernels from the cache instead of each compiling them at once
+(and so does a tracker restarted later in the run).
+"""
+
+import logging
+import multiprocessing as mp
+import multiprocessing.connection
+import signal
+from multiprocessing.context import BaseContext
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger("magacq")
+
+
+def _enter_child(title: str) -> None:
+    """A compile child's title and signals: its parent alone ends it (and its death does)."""
+    from setproctitle import setproctitle
+
+    from magacq.pipeline.wiring import signal_on_parent_death
+
+    setproctitle(f"magacq {title}")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (fork)
+    signal_on_parent_death(signal.SIGKILL)
+
+
+def _compile(conn: multiprocessing.connection.Connection, tracking: dict[str, Any]) -> None:
+    """The child: compile for the pixel type ``conn`` sends (None: nothing to do)."""
+    _enter_child("compile")
+    import magacq.tracking  # noqa: F401  (numba and the kernels' modules, while the camera opens)
+
+    dtype = conn.recv()
+    if dtype is None:
+        return
+    try:
+        _warm(tracking, dtype)
+    except Exception:  # e.g. options the method does not take: the trackers report it
+        raise SystemExit(1) from None
+
+
+def _warm(tracking: dict[str, Any], dtype: str) -> None:
+    """Compile (or load) the kernels of a tracker with these settings, for ``dtype`` frames."""
+    from magacq.pipeline.tracker import load_zlut, warm_up
+    from magacq.tracking import Tracker
+
+    side = int(tracking["roi_size"])
+    rois = np.array([[0, 0, side, 0, side]])
+    warm_up(Tracker(rois, 1.0, tracking, load_zlut(tracking.get("zlut"))), dtype, side, side)
+
+
+def _compile_for(dtype: str, algorithms: tuple[str, ...]) -> None:
+    """A child of :func:`compile_kernels`: every algorithm in turn (they share functions)."""
+    _enter_child(f"compile {dtype}")
+    for algorithm in algorithms:
+        _warm({"algorithm": algorithm, "roi_size": 64}, dtype)
+
+
+def _compile_sim() -> None:
+    """A child of :func:`compile_kernels`: the simulated camera's kernels (one frame)."""
+    from magacq.pipeline.devices import open_camera
+
+    _enter_child("compile sim")
+    cam = open_camera("sim", {})
+    try:
+        frame = np.empty((cam.height, cam.width), dtype=cam.dtype)
+        cam.start(1)
+        cam.read_frame(frame, timeout=600.0)
+        cam.stop()
+    finally:
+        cam.close()
+
+
+def compile_kernels(algorithms: tuple[str, ...], dtypes: tuple[str, ...]) -> None:
+    """Compile the trackers' kernels of every algorithm for every pixel type, and the simulated
+    camera's, into the disk caches (`magacq compile`, once after installing): one process per
+    pixel type and one for the camera, in parallel.
+
+    Raises
+    ------
+    RunError
+        A compile failed.
+    """
+    from magacq.errors import RunError
+
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_compile_for, args=(d, algorithms), name=f"tracking {d}")
+             for d in dtypes]  # fmt: skip
+    procs.append(ctx.Process(target=_compile_sim, name="sim camera"))
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+    finally:  # Ctrl-C: the children ignore it, end them here
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join()
+    failed = [p.name for p in procs if p.exitcode != 0]
+    if failed:
+        raise RunError(f"compiling the kernels failed: {', '.join(failed)}")
+
+
+class KernelCompile:
+    """The compile child of a run (see the module): ``compile(dtype)``, then ``wait``; always
+    ``close``.
+
+    Parameters
+    ----------
+    ctx : multiprocessing context (fork)
+    tracking : dict
+        The run's tracking settings, as the trackers get them (``RunWiring.tracking``).
+    """
+
+    def __init__(self, ctx: BaseContext, tracking: dict[str, Any]) -> None:
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_compile, args=(child, tracking), name="compile",
+                                 daemon=True)  # fmt: skip
+        self._proc.start()
+        child.close()
+
+    def compile(self, dtype: str) -> None:
+        """Compile the kernels for frames of ``dtype`` (once)."""
+        try:
+            self._conn.send(str(dtype))
+        except OSError:  # the child is gone: the trackers compile for themselves
+            pass
+
+    def wait(self, timeout: float) -> bool:
+        """True once the child is done (compiled, or gone), waiting up to ``timeout`` s."""
+        self._proc.join(timeout)
+        return not self._proc.is_alive()
+
+    def close(self) -> None:
+        """End the child (if it still runs) and release it."""
+        if self._proc.is_alive():
+            try:
+                self._conn.send(None)
+            except OSError:
+                pass
+            self._proc.join(0.05)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join()
+        self._conn.close()
+        if self._proc.exitcode:
+            logger.debug("the kernel compile child exited with %s", self._proc.exitcode)
