@@ -1,11 +1,11 @@
 """VideoBuffer: a shared-memory ring of camera frames, grouped in stacks.
 
-One :class:`~buffers._segment.Segment` holds everything: a control block (indices, counters,
-waiter counts), a claim table (one row per stack), the same two for each consumer group after
-the first, their journal, the groups' names, per-slot sequence counters and frame numbers,
-the timestamps, and the frames, page-aligned. Each frame is stored as the camera's row-major
-``(height, width)`` bytes, as the reference does; the ``(width, height)`` arrays of the API are
-transposes of that.
+One :class:`~buffers._segment.Segment` holds everything: the producer's words (frames written,
+the lease, a row per writing process), a control block (frames read, waiter counts), a claim
+table (one row per stack), the same two for each consumer group after the first, their journal,
+the groups' names, per-slot sequence counters and frame numbers, the timestamps, and the
+frames, page-aligned. Each frame is stored as the camera's row-major ``(height, width)`` bytes,
+as the reference does; the ``(width, height)`` arrays of the API are transposes of that.
 
 Three ways to consume, sharing one read index:
 
@@ -30,16 +30,18 @@ frames, see :mod:`buffers._stream`) or zero-copy with ``begin_write`` / ``commit
 Blocking waits use the semaphores that :func:`buffers.make_locks` adds to the ``locks`` dict;
 without them they fall back to short sleeps.
 
-The producer publishes without the lock. Its words (the frame total, a "writing" word and the
-lease: which process writes) sit outside everything the consumers change. A frame is published
-by one store of the frame total after its slot, timestamp and frame number; the unread count of
-a consumer group is that total less the group's own read total, so nothing is counted twice.
-The producer learns which slots are free from the consumers' state read under a sequence
-counter (:attr:`_CSEQ`, odd during a consumer's section), and caches how far they reach: a
-consumer's section can only free more. Another process that wants to write takes the lease
-under the lock; a live holder's write in progress is waited for (or, reserved by
-``begin_write``, refused), a dead one's slot taken back. The waiter hand-offs each store, fence
-(:mod:`buffers._ordering`) and load, so a frame and a waiter never miss each other.
+The producer publishes without the lock. Its words (the frame total, the lease: which process
+writes, and each writing process's own row saying whether it is copying) sit outside
+everything the consumers change. A frame is published by one store of the frame total after
+its slot, timestamp and frame number; the unread count of a consumer group is that total less
+the group's own read total, so nothing is counted twice. The producer learns which slots are
+free from the consumers' state read under a sequence counter (``_CSEQ``, odd during a
+consumer's section), and caches how far they reach: a consumer's section can only free more.
+Another process that wants to write takes the lease under the lock: a live writer's copy in
+progress is waited for, its ``begin_write`` reservation refused (RuntimeError), a dead one's
+slot taken back. The hand-offs between a lock-free side and the other (lease and writer rows;
+frame total and waiter counts) each store, fence (:mod:`buffers._ordering`) and load, so that
+one of the two always sees the other.
 
 Every consumer-side critical section holds the segment lock (:mod:`buffers._lock`), which any
 process can take and the kernel frees when its holder dies. A section that changes more than
