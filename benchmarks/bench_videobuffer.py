@@ -18,13 +18,14 @@ patterns:
 The documented write copies with non-temporal stores on large frames (``buffers._stream``);
 the line "streamed copy" times that copy alone, in one process, for scale. Then paces the
 producer at 1 kHz (one-frame stacks) and prints p50/p99 hand-off latency (commit -> consumer
-has the frame). Every frame's number (stamped in its pixels) and timestamp is checked.
+has the frame). Every frame's number (stamped in its pixels) is checked, a stack at a time.
 
 The default 20000 frames (about a second a variant) measure the steady state: in short runs
 magscope's first pass over its ring pays a page fault per 4 KiB, which flatters our ratio (ours
 maps its segment populated).
 
-Usage: ``python benchmarks/bench_videobuffer.py [--frames 20000] [--trials 3]``
+Usage: ``python benchmarks/bench_videobuffer.py [--frames 20000] [--trials 5]`` (about 20 s on a
+quiet 2-core machine, a minute at load 8).
 """
 
 import argparse
@@ -223,7 +224,7 @@ def memcpy_fps(n_frames: int, copy=np.copyto) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=20000)
-    parser.add_argument("--trials", type=int, default=3, help="rounds of every variant")
+    parser.add_argument("--trials", type=int, default=5, help="rounds of every variant")
     parser.add_argument("--latency-frames", type=int, default=2000)
     args = parser.parse_args()
     n = args.frames - args.frames % N_IMAGES
