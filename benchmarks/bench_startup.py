@@ -5,8 +5,9 @@ Each round launches ``magacq run CONFIG --duration 1`` twice on one new, empty c
 then ``warm`` (all of them load from the disk cache), the warm run being the baseline. numba's
 caches are sent there by ``NUMBA_CACHE_DIR`` and magacq's by ``MAGACQ_CACHE_DIR``, so the
 kernels cached next to the sources or in the user's cache directory are not seen. A third run
-per round, ``precompiled``, comes after ``magacq compile --algorithm A`` (the install step, for
-the config's algorithm only, to keep the benchmark short) on another empty cache directory.
+per round, ``precompiled``, comes after ``magacq compile --algorithm A --dtype uint16`` (the
+install step, for the config's algorithm and the sim camera's pixel type only, to keep the
+benchmark short) on another empty cache directory.
 
 Times, from the launch (host ``time.monotonic()``, the clock of the run file's ``acquiring``):
 
@@ -73,12 +74,13 @@ def _children_cpu() -> float:
 
 
 def _compile(cache: Path, algorithm: str) -> float:
-    """`magacq compile --algorithm ALGORITHM` on the caches under ``cache``; its wall time, s."""
+    """`magacq compile --algorithm ALGORITHM --dtype uint16` (the sim camera's) on the caches
+    under ``cache``; its wall time, s."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache / "numba"),
                MAGACQ_CACHE_DIR=str(cache / "magacq"))  # fmt: skip
     t0 = time.monotonic()
-    done = subprocess.run([str(MAGACQ), "compile", "--algorithm", algorithm], env=env,
-                          capture_output=True, text=True)  # fmt: skip
+    cmd = [str(MAGACQ), "compile", "--algorithm", algorithm, "--dtype", "uint16"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"magacq compile failed ({done.returncode}):\n{done.stderr}")
     return time.monotonic() - t0
@@ -128,7 +130,7 @@ def main() -> None:
         f"compile on the cold run's critical path: {_fmt(extra)} = "
         f"{100 * statistics.median(share):.0f} % of its time to the first track"
     )
-    print(f"magacq compile --algorithm {algorithm}: {_fmt(compile_s)}")
+    print(f"magacq compile --algorithm {algorithm} --dtype uint16: {_fmt(compile_s)}")
     print(f"load average now: {os.getloadavg()}")
 
 

@@ -39,7 +39,10 @@ def _compile(conn: multiprocessing.connection.Connection, tracking: dict[str, An
     _enter_child("compile")
     import magacq.tracking  # noqa: F401  (numba and the kernels' modules, while the camera opens)
 
-    dtype = conn.recv()
+    try:
+        dtype = conn.recv()
+    except EOFError:  # the supervisor is gone
+        return
     if dtype is None:
         return
     try:

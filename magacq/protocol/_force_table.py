@@ -8,8 +8,6 @@ The height for a force is the root of that same curve, so the two directions agr
 from pathlib import Path
 
 import numpy as np
-from scipy.interpolate import PchipInterpolator
-from scipy.optimize import brentq
 
 from magacq.errors import ConfigError
 
@@ -43,6 +41,8 @@ class ForceCurve:
                 "height, one height per force)"
             )
         self.heights_mm, self.forces_pn = h, f
+        from scipy.interpolate import PchipInterpolator  # here: scipy takes ~0.5 s to import
+
         self._log_force = PchipInterpolator(h, np.log(f))
 
     @property
@@ -72,6 +72,8 @@ class ForceCurve:
             return float(h0)
         if force_pn <= self.forces_pn[k]:
             return float(h1)
+        from scipy.optimize import brentq
+
         return float(brentq(lambda h: float(self._log_force(h)) - target, h0, h1, xtol=1e-12))
 
 

@@ -17,7 +17,8 @@ MAGACQ = Path(sys.executable).with_name("magacq")
 # signatures of its two kernels (ROI cutting, tracking) numba loaded from the cache / compiled.
 _TRACKER = """
 import numpy as np
-from magacq.pipeline.tracker import Tracker, warm_up
+from magacq.pipeline.tracker import warm_up
+from magacq.tracking import Tracker
 from magacq.tracking._cut import _cut
 from magacq.tracking._track import XYMethod, _KERNELS
 tracker = Tracker(np.array([[0, 0, 32, 0, 32]]), 100.0, {"algorithm": "com", "roi_size": 32})
