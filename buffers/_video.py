@@ -104,6 +104,7 @@ _WAKE_S = 0.05  # longest semaphore wait before re-checking (a signaller may die
 _FULL = "VideoBuffer is full (unread or claimed frames fill the ring)"
 _POLL_SPIN_S = 200e-6  # check_read_stack: False this long in a row, a poller then naps ...
 _POLL_NAP_S = 1e-3  # ... a quarter of that time per call, at most this
+_CLAIM_SPIN_S = 200e-6  # claim_stack looks this long (yielding) before it sleeps
 _PEAK_TRIES = 1000  # peak_image: the newest slot keeps changing under us -> none complete
 _SEQ_TRIES = 3  # the producer's lock-free reads of the consumers' state, before the lock
 
@@ -1109,7 +1110,9 @@ class VideoBuffer(SegmentHolder):
         Parameters
         ----------
         timeout : float or None
-            Seconds to wait for a stack (0: don't wait; None: forever).
+            Seconds to wait for a stack (0: don't wait; None: forever). A waiter first looks,
+            yielding the CPU, for ``_CLAIM_SPIN_S`` (a stack about to complete costs no sleep
+            and wake-up), then sleeps on the group's semaphore.
         group : str, optional
             The consumer group to claim for: required when the buffer has groups, and only then.
 
@@ -1172,6 +1175,10 @@ class VideoBuffer(SegmentHolder):
             rt = c[_RT]
             return c[_REQUEUED] > 0 or self._head[_WT] - rt >= self.n_images
 
+        if timeout != 0 and not ready():  # a stack due within microseconds: no sleep for it
+            spin_until = time.perf_counter() + _CLAIM_SPIN_S
+            while not ready() and time.perf_counter() < spin_until:
+                os.sched_yield()
         return self._wait(attempt, sem, _READY_WAITERS, timeout, g, ready)
 
     def release_stack(self, claim: StackClaim) -> None:
