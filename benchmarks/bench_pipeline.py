@@ -17,7 +17,8 @@ Bead-count axis (``--beads 20 50 100``): at a fixed rate (``--rate``, default th
 one trial per bead count, on a frame that holds them (beads on a 64 px grid, frames of
 ``64 * ceil(sqrt(n)) + 48`` px), then bisection between the largest count that
 passed and the smallest that failed; a trial passes with no drop and p99 latency under 50 ms.
-Each trial also prints the CPU each process of the run used (cores, over its last half).
+Each trial also prints the CPU each process of the run used (cores, over the same half of
+the acquisition).
 The frame-rate search is skipped then.
 
 Usage: ``python benchmarks/bench_pipeline.py [--seconds 60] [--algorithm qi] [--workers 2]``
@@ -219,9 +220,10 @@ def trial(rate: float, seconds: float, args: argparse.Namespace, rois: list, cam
 
 
 def process_cpu(proc: subprocess.Popen, seconds: float) -> dict[str, float]:
-    """CPU share (1.0 = one core) of each process of the run ``proc`` over its last
-    ``seconds / 2`` of life (start-up and compiles left out), by process title; polls until
-    the run exits."""
+    """CPU share (1.0 = one core) of each process of the run ``proc``, by process title, over
+    the same window of the acquisition: ``seconds / 2`` up to a second before the run ended (its
+    drain and exit); processes not alive all through it (the compile child) are left out. Polls
+    until the run exits."""
     import psutil
 
     seen: dict[int, list[tuple[float, float, str]]] = {}
@@ -237,13 +239,15 @@ def process_cpu(proc: subprocess.Popen, seconds: float) -> dict[str, float]:
             except psutil.Error:
                 continue
         time.sleep(0.25)
+    end = max((s[-1][0] for s in seen.values()), default=0.0) - 1.0
+    start = end - seconds / 2
     shares: dict[str, float] = {}
     for samples in seen.values():
-        last = samples[-1]
-        window = [s for s in samples if s[0] >= last[0] - seconds / 2]
-        if len(window) > 1 and last[0] > window[0][0]:
-            title = last[2].removeprefix("magacq ")
-            shares[title] = (last[1] - window[0][1]) / (last[0] - window[0][0])
+        window = [s for s in samples if start - 0.3 <= s[0] <= end + 0.3]
+        if len(window) < 2 or window[0][0] > start + 0.3 or window[-1][0] < end - 0.3:
+            continue
+        title = next((s[2] for s in reversed(samples) if s[2]), "?").removeprefix("magacq ")
+        shares[title] = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
     return dict(sorted(shares.items()))
 
 

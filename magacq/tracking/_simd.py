@@ -28,7 +28,9 @@ _VI = ir.VectorType(_I32, LANES)
 
 
 def _has_avx512(context) -> bool:
-    return "+avx512f" in context.codegen()._tm_features.split(",")
+    """Whether numba compiles for a CPU with AVX-512 (its target machine's feature string)."""
+    features = getattr(context.codegen(), "_tm_features", "")  # numba's; none: scalar loads
+    return "+avx512f" in features.split(",")
 
 
 @intrinsic

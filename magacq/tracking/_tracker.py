@@ -89,8 +89,8 @@ class Tracker:
         rows = np.empty((n_frames * n_beads, 8))
         # Columns filled by broadcasting (frames x beads): no repeated or tiled temporaries.
         grid = rows.reshape(n_frames, n_beads, 8)
-        grid[:, :, 0] = timestamps[:, None]
-        grid[:, :, 1] = seqs[:, None]
+        grid[:, :, 0] = np.asarray(timestamps)[:, None]
+        grid[:, :, 1] = np.asarray(seqs)[:, None]
         grid[:, :, 2] = self.rois[:, 0]
         # pixel centres at integers within the ROI; the image's corner is the origin
         for col, pos, corner in ((3, x, self.rois[:, 1]), (4, y, self.rois[:, 3])):

@@ -143,6 +143,7 @@ def test_locks_hold_z_keep_beads_and_drift_table_removes_the_trend(lut, tmp_path
     assert np.nanmax(np.abs(np.diff(x))) < 30  # no jump at an ROI move: camera frame
     # drift table: the tethered bead's drift-corrected z has no trend left
     drift = data["drift"]
+    assert len(np.unique(drift["frame"])) == len(drift)  # one row per frame
     dz = dict(zip(drift["frame"].tolist(), drift["dz_nm"].tolist(), strict=True))
     teth = tracks[tracks["bead_id"] == 0]
     teth = teth[np.argsort(teth["frame"])]
