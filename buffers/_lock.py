@@ -285,7 +285,7 @@ class BufferLock:
             self._outer.release()
 
     def __enter__(self) -> "BufferLock":
-        # acquire(), inlined: this runs twice per frame on the producer's path
+        # acquire(), inlined: this runs on every consumer section
         outer = self._outer
         if outer is not None:
             _acquire_spinning(outer)

@@ -1,11 +1,11 @@
 """VideoBuffer: a shared-memory ring of camera frames, grouped in stacks.
 
-One :class:`~buffers._segment.Segment` holds everything: a control block (indices, counters,
-waiter counts), a claim table (one row per stack), the same two for each consumer group after
-the first, their journal, the groups' names, per-slot sequence counters and frame numbers,
-the timestamps, and the frames, page-aligned. Each frame is stored as the camera's row-major
-``(height, width)`` bytes, as the reference does; the ``(width, height)`` arrays of the API are
-transposes of that.
+One :class:`~buffers._segment.Segment` holds everything: the producer's words (frames written,
+the lease, a row per writing process), a control block (frames read, waiter counts), a claim
+table (one row per stack), the same two for each consumer group after the first, their journal,
+the groups' names, per-slot sequence counters and frame numbers, the timestamps, and the
+frames, page-aligned. Each frame is stored as the camera's row-major ``(height, width)`` bytes,
+as the reference does; the ``(width, height)`` arrays of the API are transposes of that.
 
 Three ways to consume, sharing one read index:
 
@@ -30,16 +30,31 @@ frames, see :mod:`buffers._stream`) or zero-copy with ``begin_write`` / ``commit
 Blocking waits use the semaphores that :func:`buffers.make_locks` adds to the ``locks`` dict;
 without them they fall back to short sleeps.
 
-Every critical section holds the segment lock (:mod:`buffers._lock`), which any process can take
-and the kernel frees when its holder dies. A section that changes the control block first copies
-it, with the claim tables, to a journal and sets a dirty word; the next process to take the lock
-after a holder died mid-section restores the journal (:attr:`VideoBuffer.repairs` counts it). A
-slot reserved by ``begin_write`` in a process that has died is taken back by the next
-``begin_write``; stacks claimed by dead processes by :meth:`VideoBuffer.reclaim_dead_claims`.
+The producer publishes without the lock. Its words (the frame total, the lease: which process
+writes, and each writing process's own row saying whether it is copying) sit outside
+everything the consumers change. A frame is published by one store of the frame total after
+its slot, timestamp and frame number; the unread count of a consumer group is that total less
+the group's own read total, so nothing is counted twice. The producer learns which slots are
+free from the consumers' state read under a sequence counter (``_CSEQ``, odd during a
+consumer's section), and caches how far they reach: a consumer's section can only free more.
+Another process that wants to write takes the lease under the lock: a live writer's copy in
+progress is waited for, its ``begin_write`` reservation refused (RuntimeError), a dead one's
+slot taken back. The hand-offs between a lock-free side and the other (lease and writer rows;
+frame total and waiter counts) each store, fence (:mod:`buffers._ordering`) and load, so that
+one of the two always sees the other.
+
+Every consumer-side critical section holds the segment lock (:mod:`buffers._lock`), which any
+process can take and the kernel frees when its holder dies. A section that changes more than
+one word first copies the consumers' state (control words and claim tables) to a journal and
+makes the sequence counter odd; the next process to take the lock after a holder died
+mid-section restores the journal (:attr:`VideoBuffer.repairs` counts it, and dead writers' slots
+taken back). Stacks claimed by dead processes are recovered by
+:meth:`VideoBuffer.reclaim_dead_claims`.
 """
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +66,7 @@ from ._dtypes import int_to_uint_dtype
 from ._errors import BufferOverflow, BufferUnderflow
 from ._groups import NAME_BYTES, check_groups, decode_groups, encode_groups, ready_key
 from ._lock import BufferLock, make_buffer_lock
+from ._ordering import full_fence
 from ._segment import (
     HEADER_SIZE,
     Segment,
@@ -60,16 +76,24 @@ from ._segment import (
     _start_ticks,
 )
 from ._segment_holder import SegmentHolder
-from ._stream import slots_stream, stream_copy
+from ._seqlock import consistent_copy
+from ._stream import CopyChooser, slots_stream
 from ._sync import READY, SPACE
 
 KIND = "VideoBuffer"
-SCHEMA = 3  # 2: journal, pending writer's pid; 3: consumer groups
+SCHEMA = 4  # 2: journal, pending writer's pid; 3: consumer groups; 4: lock-free producer
 
-# control block words
-_R, _W, _COUNT, _TOTAL, _PENDING, _READY_WAITERS, _SPACE_WAITERS, _REQUEUED, _TOKEN = range(9)
-_PEND_PID, _PEND_TICKS, _DIRTY, _REPAIRS = range(9, 13)
-_N_CTL = 16
+# the producer's words (first cache line), the consumers' sequence counter (the second), then
+# the writer rows: (pid, start ticks, state) of each process that writes, its state its own
+_WT, _LEASE_PID, _LEASE_TICKS = range(3)
+_CSEQ = 8
+_WRITERS, _N_WRITERS = 16, 8
+_N_HEAD = _WRITERS + 3 * _N_WRITERS
+# a writer row's state: idle, copying (or about to check the lease), a begin_write reservation
+_IDLE, _COPYING, _RESERVED = 0, 1, 2
+# control words of a consumer group (journaled); the first group's hold the shared ones too
+_RT, _READY_WAITERS, _REQUEUED, _SPACE_WAITERS, _TOKEN, _REPAIRS = range(6)
+_N_CTL = 8
 # claim table columns
 _STATE, _PID, _TICKS, _CTOKEN, _FIRST = range(5)
 _N_CLAIM = 5
@@ -80,19 +104,35 @@ _WAKE_S = 0.05  # longest semaphore wait before re-checking (a signaller may die
 _FULL = "VideoBuffer is full (unread or claimed frames fill the ring)"
 _POLL_SPIN_S = 200e-6  # check_read_stack: False this long in a row, a poller then naps ...
 _POLL_NAP_S = 1e-3  # ... a quarter of that time per call, at most this
+_CLAIM_SPIN_S = 200e-6  # claim_stack looks this long (yielding) before it sleeps
 _PEAK_TRIES = 1000  # peak_image: the newest slot keeps changing under us -> none complete
+_SEQ_TRIES = 3  # the producer's lock-free reads of the consumers' state, before the lock
 
 _log = logging.getLogger("buffers")
 _me: tuple[int, int] = (0, 0)
 
 
 def _identity() -> tuple[int, int]:
-    """This process's (pid, start ticks), cached per process."""
+    """This process's (pid, start ticks), cached per process (forgotten in a forked child)."""
     global _me
-    pid = os.getpid()
-    if _me[0] != pid:
+    if not _me[0]:
+        pid = os.getpid()
         _me = (pid, _start_ticks(pid))
     return _me
+
+
+# The threads of one process write one at a time (across processes: the lease). Taken before
+# the buffer's lock, never after it.
+_producing = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _producing, _me
+    _producing = threading.Lock()
+    _me = (0, 0)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _round_up(n: int, to: int) -> int:
@@ -128,20 +168,21 @@ class StackClaim:
 
 
 class _Change:
-    """A section that changes the control block: journal it first, mark it dirty meanwhile."""
+    """A consumer section that changes several words: journal them first, and keep the
+    sequence counter odd meanwhile (lock-free readers retry; see ``VideoBuffer._repair``)."""
 
-    __slots__ = ("_ctl", "_journal", "_state")
+    __slots__ = ("_head", "_journal", "_state")
 
-    def __init__(self, state: memoryview, journal: memoryview, ctl: memoryview) -> None:
-        self._state, self._journal, self._ctl = state, journal, ctl
+    def __init__(self, state: memoryview, journal: memoryview, head: memoryview) -> None:
+        self._state, self._journal, self._head = state, journal, head
 
     def __enter__(self) -> None:
         self._journal[:] = self._state
-        self._ctl[_DIRTY] = 1
+        self._head[_CSEQ] += 1
 
     def __exit__(self, *exc: object) -> None:
-        # Python exceptions are raised before anything changes; only a death leaves it dirty
-        self._ctl[_DIRTY] = 0
+        # Python exceptions are raised before anything changes; only a death leaves it odd
+        self._head[_CSEQ] += 1
 
 
 class VideoBuffer(SegmentHolder):
@@ -155,9 +196,11 @@ class VideoBuffer(SegmentHolder):
         Optional (the reference requires a Lock under ``"VideoBuffer"``). May hold the
         ``"VideoBuffer.ready"`` / ``"VideoBuffer.space"`` semaphores that
         :func:`buffers.make_locks` adds, for blocking waits that use no CPU (without them,
-        waits poll). The buffer always takes its own segment lock (:mod:`buffers._lock`),
-        which works from any process and is freed by the kernel if its holder dies; a Lock
-        under ``"VideoBuffer"`` is taken first, as well, for reference-style code.
+        waits poll). The buffer's consumer-side calls take its own segment lock
+        (:mod:`buffers._lock`), which works from any process and is freed by the kernel if its
+        holder dies; a Lock under ``"VideoBuffer"`` is taken first, as well, for
+        reference-style code. The producer's writes take neither (see the module's docstring):
+        holding ``lock`` does not stop them, and they never touch an unread or claimed slot.
     n_stacks, width, height, n_images, bits : int, optional
         Ring geometry; required when creating. When attaching, any given must match.
     groups : sequence of str, optional
@@ -191,7 +234,8 @@ class VideoBuffer(SegmentHolder):
     name: str = "VideoBuffer"
     lock: BufferLock
     _idle_since = 0.0  # check_read_stack: when it began answering False (0: it did not)
-    #: Tests only: called in commit_write with the lock held, half-way through the change.
+    #: Tests only: called half-way through publishing a frame (its slot complete, the frame
+    #: total not yet advanced).
     _fault_point: Callable[[], None] | None = None
 
     def __init__(
@@ -264,6 +308,9 @@ class VideoBuffer(SegmentHolder):
         self._ready_sem = self._ready_sems[0]
         self._seg = seg
         self._deferred: list[Any] = []  # wake-ups to post once the lock is released
+        self._free_until = 0  # the producer's: frames below this total have free slots
+        self._reserved: tuple[int, int] | None = None  # (slot, pid) of this begin_write
+        self._writer: tuple[int, int] | None = None  # (pid, its row's state word), once it wrote
         self._creator_pid = os.getpid() if create else None
         try:
             if create and self.groups:
@@ -271,7 +318,7 @@ class VideoBuffer(SegmentHolder):
                 seg.payload[self._off_names : self._off_names + len(names)] = names
             self._map(seg)
             self.lock = make_buffer_lock(
-                locks, self.name, seg.fileno(), self._repair, (self._ctl_mv, _DIRTY)
+                locks, self.name, seg.fileno(), self._repair, (self._head, _CSEQ)
             )
         except BaseException:
             self._drop_views()
@@ -294,12 +341,14 @@ class VideoBuffer(SegmentHolder):
         self.stack_size = self.image_size * n_images
         self.buffer_size = self.stack_size * n_stacks
         n = self.n_total_images
-        self._off_claims = _N_CTL * 8
+        # the producer's words and the consumers' sequence counter, then the consumers' state
+        self._off_state = _N_HEAD * 8
+        self._off_claims = self._off_state + _N_CTL * 8
         # groups after the first: a block each, laid out as the control block + claim table
         self._group_block = _N_CTL + n_stacks * _N_CLAIM
         # control block + claim table (+ those of the groups after the first), in words
         self._n_state = self._group_block * max(n_groups, 1)
-        self._off_journal = self._n_state * 8
+        self._off_journal = self._off_state + self._n_state * 8
         self._off_names = self._off_journal + self._n_state * 8
         self._names_bytes = n_groups * NAME_BYTES
         self._off_seq = _round_up(self._off_names + self._names_bytes, 64)
@@ -312,30 +361,32 @@ class VideoBuffer(SegmentHolder):
     def _map(self, seg: Segment) -> None:
         p, n = seg.payload, self.n_total_images
         w, h = self.image_shape
-        self._ctl = np.frombuffer(p, np.int64, _N_CTL, 0)
-        self._claims = np.frombuffer(p, np.int64, self.n_stacks * _N_CLAIM, self._off_claims)
+        words = self.n_stacks * _N_CLAIM
+        self._head = p[: _N_HEAD * 8].cast("q")
+        self._ctl = np.frombuffer(p, np.int64, _N_CTL, self._off_state)
+        self._claims = np.frombuffer(p, np.int64, words, self._off_claims)
         self._claims = self._claims.reshape(self.n_stacks, _N_CLAIM)
-        self._state = np.frombuffer(p, np.int64, self._n_state, 0)
+        self._state = np.frombuffer(p, np.int64, self._n_state, self._off_state)
         self._journal = np.frombuffer(p, np.int64, self._n_state, self._off_journal)
-        self._ctl_mv = p[: _N_CTL * 8].cast("q")
-        # per consumer group, its control words (of which it uses _R, _COUNT, _READY_WAITERS,
-        # _REQUEUED; the first group's are the control block) and claim table
-        self._gctl = [self._ctl_mv]
-        self._gclaims = [self._claims]
-        for g in range(1, len(self.groups)):
-            off = g * self._group_block * 8
+        # per consumer group, its control words (of which it uses _RT, _READY_WAITERS and
+        # _REQUEUED; the first group's are the control block) and claim table; memoryviews
+        # for the per-frame paths (plain ints, no numpy scalars)
+        self._gctl: list[memoryview] = []
+        self._gclaims: list[np.ndarray] = []
+        self._gclaims_mv: list[memoryview] = []
+        for g in range(max(len(self.groups), 1)):
+            off = self._off_state + g * self._group_block * 8
             self._gctl.append(p[off : off + _N_CTL * 8].cast("q"))
-            rows = np.frombuffer(p, np.int64, self.n_stacks * _N_CLAIM, off + _N_CTL * 8)
+            rows = np.frombuffer(p, np.int64, words, off + _N_CTL * 8)
             self._gclaims.append(rows.reshape(self.n_stacks, _N_CLAIM))
-        self._others = self._gctl[1:]  # the per-frame paths test this alone without groups
+            self._gclaims_mv.append(p[off + _N_CTL * 8 : off + (_N_CTL + words) * 8].cast("q"))
+        self._ctl_mv = self._gctl[0]
         self._change = _Change(
-            p[: self._n_state * 8].cast("q"),
+            p[self._off_state : self._off_journal].cast("q"),
             p[self._off_journal : self._off_journal + self._n_state * 8].cast("q"),
-            self._ctl_mv,
+            self._head,
         )
         self._seq = np.frombuffer(p, np.int64, n, self._off_seq)
-        # the same words as memoryviews, for the per-frame paths (plain ints, no numpy scalars)
-        self._claims_mv = p[self._off_claims : self._off_journal].cast("q")
         self._seq_mv = p[self._off_seq : self._off_seq + n * 8].cast("q")
         self._fnum_mv = p[self._off_fnum : self._off_fnum + n * 8].cast("q")
         self._ts_mv = p[self._off_ts : self._off_ts + n * 8].cast("d")
@@ -345,15 +396,17 @@ class VideoBuffer(SegmentHolder):
         self._frames_u8 = raw.reshape(n, self.image_size)
         self._frames = raw.view(self.dtype).reshape(n, h, w)  # row-major camera frames
         self._streams = slots_stream(self._frames_u8)
+        self._chooser = CopyChooser()  # for the frames that stream: streamed or plain
         # the reference's private names, as views into the one segment
         self._expose_segment(seg, ("_shm_info", "_shm", "_ts_shm", "_idx_shm"))
         self._buf = self._frames_u8.reshape(-1).data
         self._ts_buf = self._ts.data
-        self._idx_buf = self._ctl.data
+        self._idx_buf = p[: self._off_journal]  # the producer's words and the consumers' state
 
     # --- teardown -----------------------------------------------------------------------
     def _drop_views(self) -> None:
         for attr in (
+            "_head",
             "_ctl",
             "_claims",
             "_state",
@@ -361,8 +414,7 @@ class VideoBuffer(SegmentHolder):
             "_ctl_mv",
             "_gctl",
             "_gclaims",
-            "_others",
-            "_claims_mv",
+            "_gclaims_mv",
             "_seq_mv",
             "_fnum_mv",
             "_ts_mv",
@@ -379,34 +431,43 @@ class VideoBuffer(SegmentHolder):
             self.__dict__.pop(attr, None)
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else f"level={self._ctl[_COUNT]}/{self.n_total_images}"
+        state = "closed" if self.closed else f"level={self._unread()}/{self.n_total_images}"
         return f"VideoBuffer(stack_shape={self.stack_shape}, dtype={self.dtype}, {state})"
 
     # --- the reference's private index helpers --------------------------------------------
+    # Positions and counts derive from two running totals: frames written (the producer's) and
+    # frames read (the consumers'). The setters move the read total (count, read index) or the
+    # written total (write index); they are for inspecting the reference's internals, not for
+    # use while another process writes or reads.
     def _get_count_index(self) -> int:
-        return int(self._ctl[_COUNT])
+        rt = self._ctl_mv[_RT]
+        return self._head[_WT] - rt
 
     def _get_read_index(self) -> int:
-        return int(self._ctl[_R])
+        return self._ctl_mv[_RT] % self.n_total_images
 
     def _get_write_index(self) -> int:
-        return int(self._ctl[_W])
+        return self._head[_WT] % self.n_total_images
 
     def _set_count_index(self, value: int) -> None:
-        self._ctl[_COUNT] = value
+        self._ctl_mv[_RT] = self._head[_WT] - value
+        self._free_until = 0
 
     def _set_read_index(self, value: int) -> None:
-        self._ctl[_R] = value % self.n_total_images
+        rt = self._ctl_mv[_RT]
+        self._ctl_mv[_RT] = rt + (value - rt) % self.n_total_images
+        self._free_until = 0
 
     def _set_write_index(self, value: int) -> None:
-        self._ctl[_W] = value % self.n_total_images
+        wt = self._head[_WT]
+        self._head[_WT] = wt + (value - wt) % self.n_total_images
+        self._free_until = 0
 
     def _check_read(self, value: int) -> None:
         self._single_consumer()
-        if value > self._ctl[_COUNT]:
-            raise BufferUnderflow(
-                f"VideoBuffer holds {self._ctl[_COUNT]} unread frames, {value} needed"
-            )
+        unread = self._unread()
+        if value > unread:
+            raise BufferUnderflow(f"VideoBuffer holds {unread} unread frames, {value} needed")
 
     def _check_write(self, value: int) -> None:
         if not self._can_write(value):
@@ -418,25 +479,43 @@ class VideoBuffer(SegmentHolder):
     def _set_timestamp(self, write: int, timestamp: float) -> None:
         self._ts[write] = timestamp
 
-    # --- internals (call with the lock held) -------------------------------------------------
+    # --- internals ----------------------------------------------------------------------------
     def _can_write(self, value: int = 1) -> bool:
-        c, n = self._ctl_mv, self.n_total_images
-        if c[_COUNT] + value > n:
-            return False
-        w, claims, n_images = c[_W], self._claims_mv, self.n_images
-        for k in range(value):
-            if claims[((w + k) % n) // n_images * _N_CLAIM + _STATE] != FREE:
-                return False
-        return not self._others or self._others_can_write(w, value)
+        """Whether the next ``value`` slots are free (lock held)."""
+        return self._head[_WT] + value <= self._free_limit()
 
-    def _others_can_write(self, w: int, value: int) -> bool:
-        """Whether every group after the first has read and released the next slots."""
-        n = self.n_total_images
-        stacks = [((w + k) % n) // self.n_images for k in range(value)]
-        return all(
-            gc[_COUNT] + value <= n and not claims[stacks, _STATE].any()
-            for gc, claims in zip(self._others, self._gclaims[1:], strict=True)
-        )
+    def _free_limit(self) -> int:
+        """The frame total below which every slot is free for the producer.
+
+        From the consumers' state as it is: call with the lock held, or inside a sequence
+        counter read (:meth:`_refresh_free`). Frame ``t`` goes where frame ``t - n`` was: free
+        once every group has read it and no stack at or after it is held.
+        """
+        n, n_stacks = self.n_total_images, self.n_stacks
+        limit = None
+        for gc, claims in zip(self._gctl, self._gclaims_mv, strict=True):
+            rt = gc[_RT]
+            lim = rt + n
+            for row in range(0, n_stacks * _N_CLAIM, _N_CLAIM):
+                if claims[row + _STATE] != FREE and claims[row + _FIRST] + n < lim:
+                    lim = claims[row + _FIRST] + n
+            limit = lim if limit is None or lim < limit else limit
+        return limit  # type: ignore[return-value]
+
+    def _refresh_free(self) -> bool:
+        """Update ``_free_until`` from the consumers' state, without the lock; False when a
+        consumer's section kept changing it (the caller takes the lock instead)."""
+        head = self._head
+        for _ in range(_SEQ_TRIES):
+            before = head[_CSEQ]
+            if before & 1:
+                os.sched_yield()  # a section in progress: microseconds
+                continue
+            limit = self._free_limit()
+            if head[_CSEQ] == before:
+                self._free_until = limit
+                return True
+        return False
 
     def _signal(self, sem: Any, waiters_word: int, ctl: memoryview | None = None) -> None:
         """Decide (lock held) to wake one waiter, if any, without piling up tokens.
@@ -467,11 +546,20 @@ class VideoBuffer(SegmentHolder):
             sem.release()
 
     def _wait(
-        self, attempt: Any, sem: Any, waiters_word: int, timeout: float | None, group: int = 0
+        self,
+        attempt: Any,
+        sem: Any,
+        waiters_word: int,
+        timeout: float | None,
+        group: int = 0,
+        ready: Callable[[], bool] | None = None,
     ) -> Any:
         """Call ``attempt()`` under the lock until it returns non-None or ``timeout`` passes.
 
         A waiter counts itself in ``waiters_word`` of the control words of group ``group``.
+        ``ready`` is for waits on the producer, who signals without the lock: once registered
+        (and fenced), the waiter looks again before it sleeps, as the producer looks for
+        waiters after it publishes, so that one of the two sees the other.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         registered = False
@@ -494,6 +582,10 @@ class VideoBuffer(SegmentHolder):
                     return result
                 if not registered:
                     return None
+                if ready is not None:
+                    full_fence()
+                    if ready():
+                        continue
                 if sem is None:
                     time.sleep(_POLL_S if remaining is None else min(_POLL_S, remaining))
                 else:
@@ -511,19 +603,21 @@ class VideoBuffer(SegmentHolder):
     def _unread(self, group: str | None = None) -> int:
         """Unread frames, without the lock: a consumer polling it never slows the producer.
 
-        The counter is one aligned 8-byte word that each section changes with one store, so a
-        plain read sees it before or after a change, never torn. Only a change left marked in
-        progress (the dirty word) by a holder that died may still be rolled back: then the lock
-        is free, and taking it (non-blocking; it fails at once while a live holder has it)
-        rolls the change back first. With consumer groups: ``group``'s, or (None) the most any
-        group has unread.
+        The frames written less the group's frames read: two aligned 8-byte words, each changed
+        by one store, read in that order (a count that is never too high for the reader
+        itself). Only a section left in progress (an odd sequence counter) by a holder that
+        died may still be rolled back: then the lock is free, and taking it (non-blocking; it
+        fails at once while a live holder has it) rolls the section back first. With consumer
+        groups: ``group``'s, or (None) the most any group has unread.
         """
-        c = self._ctl_mv
-        if c[_DIRTY] and self.lock.acquire(blocking=False):
+        head = self._head
+        if head[_CSEQ] & 1 and self.lock.acquire(blocking=False):
             self.lock.release()
         if group is None:
-            return max(gc[_COUNT] for gc in self._gctl) if self._others else c[_COUNT]
-        return self._gctl[self._group(group)][_COUNT]
+            rt = min(gc[_RT] for gc in self._gctl) if self.groups else self._ctl_mv[_RT]
+        else:
+            rt = self._gctl[self._group(group)][_RT]
+        return head[_WT] - rt
 
     # The status queries take an optional consumer group (see _unread).
     def get_level(self, group: str | None = None) -> float:
@@ -575,7 +669,7 @@ class VideoBuffer(SegmentHolder):
         """
         n = self.n_total_images
         for _ in range(_PEAK_TRIES):
-            total = int(self._ctl[_TOTAL])
+            total = self._head[_WT]
             if total == 0:
                 raise BufferUnderflow("VideoBuffer: no frame has been written yet")
             slot = (total - 1) % n
@@ -591,6 +685,9 @@ class VideoBuffer(SegmentHolder):
     def peak_stack(self) -> tuple[np.ndarray, np.ndarray]:
         """Return the next unread stack without advancing the read index.
 
+        Without the lock: the read total is read under the consumers' sequence counter (with
+        the lock only if a section keeps it odd); the producer leaves unread slots alone.
+
         Returns
         -------
         tuple of numpy.ndarray
@@ -602,13 +699,15 @@ class VideoBuffer(SegmentHolder):
         BufferUnderflow
             Fewer than ``n_images`` unread frames.
         """
-        with self.lock:
-            self._check_read(self.n_images)
-            r = int(self._ctl[_R])
-            if r + self.n_images <= self.n_total_images:
-                return self._stack_view(r), self._ts[r : r + self.n_images].copy()
-            idx = np.arange(r, r + self.n_images) % self.n_total_images
-            return self._frames[idx].transpose(2, 1, 0), self._ts[idx]
+        return consistent_copy(self._head, _CSEQ, self._peak_stack, self.lock)
+
+    def _peak_stack(self) -> tuple[np.ndarray, np.ndarray]:
+        self._check_read(self.n_images)
+        r = self._ctl_mv[_RT] % self.n_total_images
+        if r + self.n_images <= self.n_total_images:
+            return self._stack_view(r), self._ts[r : r + self.n_images].copy()
+        idx = np.arange(r, r + self.n_images) % self.n_total_images
+        return self._frames[idx].transpose(2, 1, 0), self._ts[idx]
 
     def read_stack_no_return(self) -> None:
         """Advance the read index by one stack, freeing its slots for the producer.
@@ -618,10 +717,9 @@ class VideoBuffer(SegmentHolder):
         BufferUnderflow
             Fewer than ``n_images`` unread frames.
         """
-        with self.lock, self._change:
+        with self.lock:  # one store: nothing to journal
             self._check_read(self.n_images)
-            self._set_read_index(int(self._ctl[_R]) + self.n_images)
-            self._ctl[_COUNT] -= self.n_images
+            self._ctl_mv[_RT] += self.n_images
             self._signal(self._space_sem, _SPACE_WAITERS)
         if self._deferred:
             self._flush()
@@ -639,13 +737,12 @@ class VideoBuffer(SegmentHolder):
         BufferUnderflow
             The buffer holds no unread frame.
         """
-        with self.lock, self._change:
+        with self.lock:  # one store: nothing to journal
             self._check_read(1)
-            r = int(self._ctl[_R])
+            r = self._ctl_mv[_RT] % self.n_total_images
             image = self._frames[r].copy()
-            timestamp = float(self._ts[r])
-            self._set_read_index(r + 1)
-            self._ctl[_COUNT] -= 1
+            timestamp = self._ts_mv[r]
+            self._ctl_mv[_RT] += 1
             self._signal(self._space_sem, _SPACE_WAITERS)
         if self._deferred:
             self._flush()
@@ -683,69 +780,62 @@ class VideoBuffer(SegmentHolder):
             Wrong shape, dtype or size; the buffer is left untouched.
         BufferOverflow
             No slot became free in time.
+        RuntimeError
+            Another live process has a slot reserved (``begin_write``).
         """
         src = self._as_row_major(image)
         timestamp = float(timestamp)
-        if self._write_now(src, timestamp):
-            return
-        if timeout == 0:  # the section above found no free slot
-            raise BufferOverflow(_FULL)
-        self.begin_write(timeout=timeout)  # full: wait for a slot, copy outside the lock
-        try:
-            self._copy_into(self._ctl_mv[_W], src)
-        except BaseException:
-            self.abandon_write()
-            raise
-        self.commit_write(timestamp)
+        with _producing:
+            self._copy_and_publish(self._take_slot(_COPYING, timeout), src, timestamp)
+        self._wake()
 
-    def _write_now(self, src: np.ndarray, timestamp: float) -> bool:
-        """Reserve, fill and publish a slot in one section, if one is free; False if none is.
+    def _copy_and_publish(self, w: int, src: np.ndarray, timestamp: float) -> None:
+        """Copy ``src`` into slot ``w`` (reserved, ``_producing`` held) and publish it.
 
-        One lock section per frame instead of two: the copy (tens of us for a large frame) holds
-        the lock, which consumers take once a stack. A death mid-copy leaves the control block
-        untouched (the journal covers the rest) and the slot's seq odd, which the next write of
-        the slot replaces.
+        A death mid-copy leaves the slot's seq odd and the writer's row not idle: the next
+        process to take the lease takes the slot back.
         """
-        with self.lock, self._change:
-            w = self._take_slot()
-            if w is None:
-                return False
-            try:
-                self._copy_into(w, src)
-            except BaseException:
-                self._seq_mv[w] = 0
-                raise
-            c = self._ctl_mv
-            self._publish(c, w, c[_TOTAL], timestamp)
-        if self._deferred:
-            self._flush()
-        return True
+        try:
+            self._copy_into(w, src)
+        except BaseException:
+            self._seq_mv[w] = 0
+            self._head[self._writer[1]] = _IDLE  # type: ignore[index]
+            raise
+        self._publish(w, timestamp)
 
     def _copy_into(self, w: int, src: np.ndarray) -> None:
         """Copy row-major frame ``src`` (validated) into slot ``w``."""
         if self._streams and src.flags.c_contiguous:
-            stream_copy(self._frames_u8[w], src.reshape(-1).view(np.uint8))
+            self._chooser.copy(self._frames_u8[w], src.reshape(-1).view(np.uint8))
         else:
             np.copyto(self._frames[w], src, casting="no")
 
-    def _publish(self, c: memoryview, w: int, fn: int, timestamp: float) -> None:
-        """Make slot ``w`` frame ``fn`` and advance the ring (lock and change held)."""
+    def _publish(self, w: int, timestamp: float) -> None:
+        """Make slot ``w`` the next frame (``_producing`` held, the slot reserved).
+
+        The slot's timestamp, frame number and seq first, then the frame total: a consumer
+        that sees the total sees them (x86 keeps stores, and loads, in order; a streamed copy
+        ends with a fence). The caller then looks for waiters (:meth:`_wake`) after releasing
+        ``_producing``, which fences the total's store before those loads.
+        """
+        head = self._head
+        fn = head[_WT]
         self._ts_mv[w] = timestamp
         self._fnum_mv[w] = fn
         self._seq_mv[w] = 2 * fn + 2  # even: complete
-        c[_TOTAL] = fn + 1
         if self._fault_point is not None:
             self._fault_point()
-        c[_W] = (w + 1) % self.n_total_images
-        c[_COUNT] += 1
-        c[_PENDING] = 0
-        if c[_COUNT] >= self.n_images:
-            self._signal(self._ready_sem, _READY_WAITERS)
-        if self._others:
-            for g, gc in enumerate(self._others, 1):
-                gc[_COUNT] += 1
-                if gc[_COUNT] >= self.n_images:
-                    self._signal(self._ready_sems[g], _READY_WAITERS, gc)
+        head[_WT] = fn + 1
+        head[self._writer[1]] = _IDLE  # type: ignore[index]
+
+    def _wake(self) -> None:
+        """Wake a waiter of each group that now has a full stack (after :meth:`_publish`)."""
+        wt = self._head[_WT]
+        for g, gc in enumerate(self._gctl):
+            if gc[_READY_WAITERS] > 0 and wt - gc[_RT] >= self.n_images:
+                self._signal(self._ready_sems[g], _READY_WAITERS, gc)
+        if self._deferred:
+            self._flush()
 
     def _as_row_major(self, image: Any) -> np.ndarray:
         w, h = self.image_shape
@@ -768,6 +858,144 @@ class VideoBuffer(SegmentHolder):
             )
         return np.frombuffer(mv.cast("B"), self.dtype).reshape(h, w)
 
+    # --- the producer's lease and slots ----------------------------------------------------
+    def _take_slot(self, kind: int, timeout: float | None) -> int:
+        """The next slot, marked being written (``kind``); ``_producing`` held. Without the lock
+        when this process holds the lease and the ring has room; BufferOverflow after
+        ``timeout``."""
+        w = self._reserve_now(kind)
+        if w is not None and w >= 0:
+            return w
+        if w is not None and timeout == 0:  # full, and no time to wait
+            raise BufferOverflow(_FULL)
+        return self._reserve_waiting(kind, timeout)
+
+    def _reserve_now(self, kind: int) -> int | None:
+        """Without the lock: mark the next slot being written (``kind``) and return it; -1 if
+        the ring is full; None if this process does not hold the lease, or cannot tell now
+        (the caller takes the lock: :meth:`_reserve`). ``_producing`` held.
+
+        A lease taker stores its identity, fences and then looks at every other writer's row;
+        this stores "copying" in its own row, fences and then looks at the lease: one of the
+        two sees the other. Only then does a reservation say so (a taker refuses to take it).
+        """
+        head = self._head
+        pid, ticks = _identity()
+        writer = self._writer
+        if writer is None or writer[0] != pid:
+            return None
+        state = writer[1]
+        if head[state] or head[_LEASE_PID] != pid or head[_LEASE_TICKS] != ticks:
+            return None
+        wt = head[_WT]
+        if wt >= self._free_until:
+            if not self._refresh_free():
+                return None
+            if wt >= self._free_until:
+                return -1
+        head[state] = _COPYING
+        full_fence()
+        if head[_LEASE_PID] != pid or head[_LEASE_TICKS] != ticks:  # taken meanwhile
+            head[state] = _IDLE
+            return None
+        head[state] = kind
+        w = wt % self.n_total_images
+        self._seq_mv[w] = 2 * wt + 1  # odd: slot being written
+        return w
+
+    def _reserve(self, kind: int) -> int | None:
+        """:meth:`_reserve_now` with the lock held: take the lease if needed; None if full.
+
+        Raises RuntimeError while another live process, or this one, has a slot reserved.
+        """
+        self._take_lease()
+        state = self._writer_row()
+        head = self._head
+        if head[state]:
+            raise RuntimeError(
+                f"VideoBuffer: a write is already in progress (pid {head[_LEASE_PID]})"
+            )
+        self._free_until = self._free_limit()
+        wt = head[_WT]
+        if wt >= self._free_until:
+            return None
+        head[state] = kind  # no fence: lease takers hold the lock, as we do
+        w = wt % self.n_total_images
+        self._seq_mv[w] = 2 * wt + 1
+        return w
+
+    def _reserve_waiting(self, kind: int, timeout: float | None) -> int:
+        """:meth:`_reserve` under the lock, waiting up to ``timeout`` for a free slot
+        (``_producing`` held: it comes before the lock)."""
+
+        def attempt() -> int | None:
+            return self._reserve(kind)
+
+        w = self._wait(attempt, self._space_sem, _SPACE_WAITERS, timeout)
+        if w is None:
+            raise BufferOverflow(_FULL)
+        return w
+
+    def _take_lease(self) -> None:
+        """Make this process the writer (lock and ``_producing`` held).
+
+        Every other writer's copy in progress is waited for (microseconds: the old holder's,
+        or one that is backing off, having seen the lease move); a live reservation
+        (``begin_write``) is not taken: RuntimeError. Dead writers' rows are taken back.
+        """
+        head = self._head
+        me = _identity()
+        old = head[_LEASE_PID], head[_LEASE_TICKS]
+        if old != me:
+            head[_LEASE_PID], head[_LEASE_TICKS] = me
+            full_fence()
+        for row in range(_WRITERS, _N_HEAD, 3):
+            who = head[row], head[row + 1]
+            if who == me:
+                continue
+            while head[row + 2]:
+                if not _owner_alive(*who):
+                    self._take_back(row, who == old)
+                elif head[row + 2] == _RESERVED:
+                    head[_LEASE_PID], head[_LEASE_TICKS] = old
+                    raise RuntimeError(
+                        f"VideoBuffer: a write is already in progress (pid {who[0]})"
+                    )
+                else:
+                    os.sched_yield()
+
+    def _writer_row(self) -> int:
+        """The state word of this process's writer row, taken if it has none (lock held)."""
+        pid, ticks = me = _identity()
+        if self._writer is not None and self._writer[0] == pid:
+            return self._writer[1]
+        head, row = self._head, None
+        for r in range(_WRITERS, _N_HEAD, 3):
+            who = head[r], head[r + 1]
+            if who == me:
+                row = r
+                break
+            if row is None and not head[r + 2] and (who[0] == 0 or not _owner_alive(*who)):
+                row = r  # unused, or its writer died idle
+        else:
+            if row is None:
+                raise RuntimeError(f"VideoBuffer: {_N_WRITERS} live processes write to it")
+            head[row], head[row + 1] = pid, ticks
+        self._writer = (pid, row + 2)
+        return row + 2
+
+    def _take_back(self, row: int, holder: bool) -> None:
+        """Clear the row of a writer that died mid-write and, if it held the lease, take back
+        its slot (lock held)."""
+        head = self._head
+        if holder:
+            w = head[_WT] % self.n_total_images
+            if self._seq_mv[w] > 2 * head[_WT]:  # marked, not published: not a frame
+                self._seq_mv[w] = 0
+            self._ctl_mv[_REPAIRS] += 1
+            _log.warning("VideoBuffer: took back the slot of a writer that died mid-write")
+        head[row + 2] = _IDLE
+
     # --- zero-copy producer path ------------------------------------------------------------
     def begin_write(self, timeout: float | None = 0.0) -> np.ndarray:
         """Reserve the next free slot and return it as a writable ``(height, width)`` view.
@@ -787,81 +1015,70 @@ class VideoBuffer(SegmentHolder):
         RuntimeError
             A write is already in progress.
         """
-        with self.lock, self._change:  # a free slot, the usual case: one section, no waiting
-            w = self._reserve()
-        if w is None and timeout != 0:
-            w = self._wait(self._reserve, self._space_sem, _SPACE_WAITERS, timeout)
-        if w is None:
-            raise BufferOverflow(_FULL)
+        with _producing:
+            w = self._take_slot(_RESERVED, timeout)
+            self._reserved = (w, _identity()[0])  # the row is ours: _take_slot took it
         return self._frames[w]
-
-    def _reserve(self) -> int | None:
-        """:meth:`_take_slot`, recording this process as its writer (lock and change held)."""
-        w = self._take_slot()
-        if w is not None:
-            c = self._ctl_mv
-            c[_PEND_PID], c[_PEND_TICKS] = _identity()
-            c[_PENDING] = 1
-        return w
-
-    def _take_slot(self) -> int | None:
-        """The next free slot, marked being written (seq odd); None if there is none.
-
-        Lock and change held. Raises RuntimeError while another live process has a slot
-        reserved; takes back the slot of a reserver that died.
-        """
-        c, seq = self._ctl_mv, self._seq_mv  # memoryviews: plain ints, no numpy scalars
-        if c[_PENDING]:
-            if _owner_alive(c[_PEND_PID], c[_PEND_TICKS]):
-                raise RuntimeError(
-                    f"VideoBuffer: a write is already in progress (pid {c[_PEND_PID]})"
-                )
-            seq[c[_W]] = 0  # its writer died: take the slot back
-            c[_PENDING] = 0
-        if not self._can_write():
-            return None
-        w = c[_W]
-        seq[w] = 2 * c[_TOTAL] + 1  # odd: slot being written
-        return w
 
     def commit_write(self, timestamp: float) -> int:
         """Publish the slot reserved by :meth:`begin_write`; return its frame number."""
         timestamp = float(timestamp)
-        with self.lock, self._change:
-            c = self._ctl_mv
-            if not c[_PENDING] or c[_PEND_PID] != os.getpid():
+        with _producing:
+            if not self._holds_reservation():
                 raise RuntimeError("VideoBuffer: commit_write without begin_write")
-            fn = c[_TOTAL]
-            self._publish(c, c[_W], fn, timestamp)
-        if self._deferred:
-            self._flush()
+            reserved = self._reserved
+            self._reserved = None
+            fn = self._head[_WT]
+            self._publish(reserved[0], timestamp)
+        self._wake()
         return fn
 
     def abandon_write(self) -> None:
         """Give back the slot reserved by :meth:`begin_write` without publishing it."""
-        with self.lock, self._change:
-            if self._ctl[_PENDING] and self._ctl[_PEND_PID] == os.getpid():
-                self._seq[int(self._ctl[_W])] = 0
-                self._ctl[_PENDING] = 0
+        with _producing:
+            if self._holds_reservation():
+                self._seq_mv[self._reserved[0]] = 0  # type: ignore[index]
+                self._head[self._writer[1]] = _IDLE  # type: ignore[index]
+            self._reserved = None
+
+    def _holds_reservation(self) -> bool:
+        """Whether this process's :meth:`begin_write` slot is still reserved."""
+        pid = _identity()[0]
+        reserved, writer = self._reserved, self._writer
+        return (
+            reserved is not None
+            and reserved[1] == pid
+            and writer is not None
+            and self._head[writer[1]] == _RESERVED
+        )
 
     @property
     def repairs(self) -> int:
-        """Sections left half-done by a process that died, rolled back since creation."""
-        return int(self._ctl[_REPAIRS])
+        """Sections left half-done by a process that died, rolled back since creation, and
+        slots taken back from writers that died (noticed here too)."""
+        with _producing, self.lock:
+            head = self._head
+            lease = head[_LEASE_PID], head[_LEASE_TICKS]
+            for row in range(_WRITERS, _N_HEAD, 3):
+                who = head[row], head[row + 1]
+                if head[row + 2] and not _owner_alive(*who):
+                    self._take_back(row, who == lease)
+            return self._ctl_mv[_REPAIRS]
 
     def _repair(self) -> None:
         """Run on taking the lock: restore the journal if a holder died mid-section."""
-        ctl = self.__dict__.get("_ctl")
-        if ctl is None or not ctl[_DIRTY]:
+        head = self.__dict__.get("_head")
+        if head is None or not head[_CSEQ] & 1:
             return
-        np.copyto(self._state, self._journal)  # clears _DIRTY too
-        ctl[_REPAIRS] += 1
+        np.copyto(self._state, self._journal)
+        self._ctl_mv[_REPAIRS] += 1
+        head[_CSEQ] += 1  # even again, and changed: lock-free readers of the section retry
         _log.warning("VideoBuffer: rolled back a section left half-done by a dead process")
 
     @property
     def frames_written(self) -> int:
         """Frames committed since the buffer was created."""
-        return int(self._ctl[_TOTAL])
+        return self._head[_WT]
 
     # --- blocking and parallel consumers ----------------------------------------------------
     def wait_for_stack(self, timeout: float | None = None) -> bool:
@@ -870,13 +1087,16 @@ class VideoBuffer(SegmentHolder):
         For the single-consumer calls (``peak_stack``); workers use :meth:`claim_stack`.
         """
         self._single_consumer()
-        if self._ctl_mv[_COUNT] >= self.n_images:  # one aligned word: no lock needed to look
+        if self._unread() >= self.n_images:  # no lock needed to look
             return True
 
         def attempt() -> bool | None:
-            return True if self._ctl[_COUNT] >= self.n_images else None
+            return True if self._unread() >= self.n_images else None
 
-        return bool(self._wait(attempt, self._ready_sem, _READY_WAITERS, timeout))
+        def ready() -> bool:
+            return self._unread() >= self.n_images
+
+        return bool(self._wait(attempt, self._ready_sem, _READY_WAITERS, timeout, ready=ready))
 
     def claim_stack(
         self, timeout: float | None = 0.0, *, group: str | None = None
@@ -890,7 +1110,9 @@ class VideoBuffer(SegmentHolder):
         Parameters
         ----------
         timeout : float or None
-            Seconds to wait for a stack (0: don't wait; None: forever).
+            Seconds to wait for a stack (0: don't wait; None: forever). A waiter first looks,
+            yielding the CPU, for ``_CLAIM_SPIN_S`` (a stack about to complete costs no sleep
+            and wake-up), then sleeps on the group's semaphore.
         group : str, optional
             The consumer group to claim for: required when the buffer has groups, and only then.
 
@@ -911,27 +1133,31 @@ class VideoBuffer(SegmentHolder):
         pid, ticks = _identity()  # cached: _start_ticks reads /proc on every call
 
         def attempt() -> StackClaim | None:
-            c, top, claims = self._gctl[g], self._ctl_mv, self._gclaims[g]
+            c, top, claims = self._gctl[g], self._ctl_mv, self._gclaims_mv[g]
             if c[_REQUEUED] > 0:
-                held = np.flatnonzero(claims[:, _STATE] == REQUEUED)
-                index = int(held[np.argmin(claims[held, _FIRST])])
+                table = self._gclaims[g]
+                held = np.flatnonzero(table[:, _STATE] == REQUEUED)
+                index = int(held[np.argmin(table[held, _FIRST])])
+                first = int(table[index, _FIRST])
                 c[_REQUEUED] -= 1
-            elif c[_COUNT] >= self.n_images:
-                r = c[_R]
-                if r % self.n_images:
+            elif self._head[_WT] - c[_RT] >= self.n_images:
+                first = c[_RT]
+                if first % self.n_images:
                     raise RuntimeError(
                         "VideoBuffer: read index is mid-stack; "
                         "don't mix read_image with claim_stack"
                     )
-                index = r // self.n_images
-                claims[index, _FIRST] = self._fnum[r]
-                c[_R] = (r + self.n_images) % self.n_total_images
-                c[_COUNT] -= self.n_images
+                index = first % self.n_total_images // self.n_images
+                c[_RT] = first + self.n_images
             else:
                 return None
-            top[_TOKEN] += 1
-            claims[index] = (CLAIMED, pid, ticks, top[_TOKEN], claims[index, _FIRST])
-            if c[_REQUEUED] > 0 or c[_COUNT] >= self.n_images:
+            token = top[_TOKEN] + 1
+            top[_TOKEN] = token
+            row = index * _N_CLAIM
+            claims[row + _PID], claims[row + _TICKS] = pid, ticks
+            claims[row + _CTOKEN], claims[row + _FIRST] = token, first
+            claims[row + _STATE] = CLAIMED
+            if ready():
                 self._signal(sem, _READY_WAITERS, c)  # pass the baton
             start = index * self.n_images
             sl = slice(start, start + self.n_images)
@@ -940,11 +1166,20 @@ class VideoBuffer(SegmentHolder):
                 self._stack_view(start),
                 self._ts[sl].copy(),
                 self._fnum[sl].copy(),
-                top[_TOKEN],
+                token,
                 group,
             )
 
-        return self._wait(attempt, sem, _READY_WAITERS, timeout, g)
+        def ready() -> bool:
+            c = self._gctl[g]
+            rt = c[_RT]
+            return c[_REQUEUED] > 0 or self._head[_WT] - rt >= self.n_images
+
+        if timeout != 0 and not ready():  # a stack due within microseconds: no sleep for it
+            spin_until = time.perf_counter() + _CLAIM_SPIN_S
+            while not ready() and time.perf_counter() < spin_until:
+                os.sched_yield()
+        return self._wait(attempt, sem, _READY_WAITERS, timeout, g, ready)
 
     def release_stack(self, claim: StackClaim) -> None:
         """Give a claimed stack back (any order); with groups, its slots are free for the
@@ -955,16 +1190,16 @@ class VideoBuffer(SegmentHolder):
         ValueError
             The claim was already released, or was requeued or dropped by the supervisor.
         """
-        claims = self._gclaims[self._group(claim.group)]
-        with self.lock, self._change:
-            row = claims[claim.index]
-            if row[_STATE] != CLAIMED or row[_CTOKEN] != claim.token:
+        claims = self._gclaims_mv[self._group(claim.group)]
+        row = claim.index * _N_CLAIM
+        with self.lock:  # one store frees the stack: nothing to journal
+            if claims[row + _STATE] != CLAIMED or claims[row + _CTOKEN] != claim.token:
                 raise ValueError(
                     f"stack {claim.index} is not held by this claim "
                     "(released twice, or requeued/dropped)"
                 )
-            row[_STATE] = FREE
-            row[_PID] = 0
+            claims[row + _STATE] = FREE
+            claims[row + _PID] = 0  # (read only while the stack is held)
             self._signal(self._space_sem, _SPACE_WAITERS)
         if self._deferred:
             self._flush()

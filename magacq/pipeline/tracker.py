@@ -1,8 +1,9 @@
 """Tracker worker processes: claim whole stacks in parallel, track every bead, write positions.
 
-Each worker blocks in ``claim_stack`` (a semaphore wait, no spinning), tracks every bead of every
-frame of its stack straight from the shared-memory view, releases the stack and appends one row
-per bead per frame to the ``positions`` MatrixBuffer. No lock is held around the computation.
+Each worker blocks in ``claim_stack`` (a semaphore wait, after at most 200 us of yielding looks),
+tracks every bead of every frame of its stack straight from the shared-memory view, releases the
+stack and appends one row per bead per frame to the ``positions`` MatrixBuffer. No lock is held
+around the computation.
 """
 
 import logging

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from buffers import VideoBuffer
-from buffers._stream import STREAM_MIN_BYTES, slots_stream, stream_copy
+from buffers._stream import (
+    EXPLORE_EVERY,
+    STREAM_MIN_BYTES,
+    CopyChooser,
+    slots_stream,
+    stream_copy,
+)
 
 
 @pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 63, 64, 65, 1000, 4096 + 7])
@@ -31,6 +37,22 @@ def test_which_slots_stream():
     assert not slots_stream(raw[start + 2 :][: 2 * STREAM_MIN_BYTES].reshape(2, -1))  # unaligned
     assert not slots_stream(aligned.reshape(8, -1))  # too small to gain
     assert not slots_stream(raw[start:][: 2 * (STREAM_MIN_BYTES + 8)].reshape(2, -1))  # odd size
+
+
+def test_chooser_copies_both_ways_and_keeps_the_faster():
+    rng = np.random.default_rng(5)
+    src = rng.integers(0, 256, (4, STREAM_MIN_BYTES), dtype=np.uint8)
+    raw = np.zeros(STREAM_MIN_BYTES + 16, np.uint8)
+    start = (-raw.ctypes.data) % 16
+    dst = raw[start : start + STREAM_MIN_BYTES]
+    chooser = CopyChooser()
+    assert chooser.streaming  # before any measurement
+    for i in range(3 * EXPLORE_EVERY):
+        chooser.copy(dst, src[i % 4])
+        np.testing.assert_array_equal(dst, src[i % 4])  # every copy, whichever way it went
+    plain, streamed = chooser._cost
+    assert plain > 0 and streamed > 0  # both ways measured
+    assert chooser.streaming == (streamed < plain)
 
 
 @pytest.mark.parametrize("shape", [(512, 512), (600, 300), (513, 257), (64, 48)])

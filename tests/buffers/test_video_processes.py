@@ -3,6 +3,7 @@
 import multiprocessing
 import os
 import signal
+import threading
 
 import numpy as np
 import pytest
@@ -187,3 +188,102 @@ def test_status_queries_answer_while_another_process_holds_the_lock(method):
             done.set()
             p.join(timeout=60)
         assert p.exitcode == 0
+
+
+# --- writers that take turns: the lease passes between live processes and threads ----------
+TAGGED = 20000  # frame(tag * TAGGED + i): which writer, which of its frames
+
+
+def tagged_writer(locks, namespace, tag, n_frames):
+    with VideoBuffer(create=False, locks=locks, namespace=namespace) as vb:
+        for i in range(n_frames):
+            v = tag * TAGGED + i
+            vb.write_image_and_timestamp(frame(v).T, float(v), timeout=None)
+
+
+def collect(vb, n_frames) -> tuple[list[int], int]:
+    """Claim ``n_frames`` frames; their tags in order, and how many frames' pixels did not
+    match their timestamp."""
+    got, bad = [], 0
+    while len(got) < n_frames:
+        claim = vb.claim_stack(timeout=60)
+        assert claim is not None
+        for k, ts in enumerate(claim.timestamps.tolist()):
+            bad += not np.array_equal(claim.stack[:, :, k], frame(int(ts)).T)
+            got.append(int(ts))
+        vb.release_stack(claim)
+        del claim
+    return got, bad
+
+
+def check_turns(got, counts):
+    """Each writer's frames (``counts``: tag -> frames), all of them, once, in its order."""
+    assert len(got) == sum(counts.values())
+    for tag, n_frames in counts.items():
+        assert [v - tag * TAGGED for v in got if v // TAGGED == tag] == list(range(n_frames))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_two_live_producers_take_turns(method):
+    ctx = multiprocessing.get_context(method)
+    locks = make_locks(context=ctx)
+    ns = f"turn{method}{os.getpid()}"
+    n = 500 * N
+    with VideoBuffer(
+        create=True, locks=locks, n_stacks=S, width=W, height=H, n_images=N, bits=16, namespace=ns
+    ) as vb:
+        tagged_writer(locks, ns, 0, N)  # this process holds the lease first
+        writers = [ctx.Process(target=tagged_writer, args=(locks, ns, t, n)) for t in (1, 2)]
+        for p in writers:
+            p.start()
+        got, bad = collect(vb, N + 2 * n)
+        for p in writers:
+            p.join(timeout=60)
+            assert p.exitcode == 0
+        assert vb.claim_stack(timeout=0) is None and vb.frames_written == N + 2 * n
+    assert bad == 0
+    check_turns(got, {0: N, 1: n, 2: n})
+
+
+def test_threads_of_one_process_write_in_turn():
+    n, ns = 30 * N, f"thr{os.getpid()}"
+    with VideoBuffer(
+        create=True, n_stacks=S, width=W, height=H, n_images=N, bits=16, namespace=ns
+    ) as vb:
+        threads = [threading.Thread(target=tagged_writer, args=(None, ns, t, n)) for t in (1, 2)]
+        for t in threads:
+            t.start()
+        got, bad = collect(vb, 2 * n)
+        for t in threads:
+            t.join(timeout=60)
+    assert bad == 0
+    check_turns(got, {1: n, 2: n})
+
+
+def reserve_and_wait(locks, namespace, reserved, go):
+    with VideoBuffer(create=False, locks=locks, namespace=namespace) as vb:
+        vb.begin_write()[...] = frame(7)
+        reserved.set()
+        go.wait(60)
+        vb.commit_write(7.0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_live_reservation_is_not_taken(method):
+    ctx = multiprocessing.get_context(method)
+    locks = make_locks(context=ctx)
+    reserved, go = ctx.Event(), ctx.Event()
+    ns = f"rsv{method}{os.getpid()}"
+    with VideoBuffer(
+        create=True, locks=locks, n_stacks=S, width=W, height=H, n_images=N, bits=16, namespace=ns
+    ) as vb:
+        p = ctx.Process(target=reserve_and_wait, args=(locks, ns, reserved, go))
+        p.start()
+        assert reserved.wait(60)
+        with pytest.raises(RuntimeError, match="in progress"):
+            vb.write_image_and_timestamp(frame(1).T, 1.0)
+        go.set()
+        p.join(60)
+        assert p.exitcode == 0
+        vb.write_image_and_timestamp(frame(8).T, 8.0)  # the lease is free to take now
+        assert [vb.read_image()[1] for _ in range(2)] == [7.0, 8.0] and vb.repairs == 0
