@@ -147,9 +147,11 @@ def end_to_end(directory: Path, n_beads: int, hours: float) -> None:
         res, written = analyze_run(run, directory / "out", settings, figures=figures)
         wall, cpu = time.perf_counter() - w0, _cpu() - c0
         n = sum(len(b.plateaus) for b in res.beads)
-        print(f"magacq analyze {'with' if figures else 'without'} figures: {wall:.1f} s wall, "
-              f"{cpu:.1f} CPU s ({n} bead-plateaus, {len(written)} files, "
-              f"{len(res.problems)} problems; load average {os.getloadavg()[0]:.1f})")
+        print(
+            f"magacq analyze {'with' if figures else 'without'} figures: {wall:.1f} s wall, "
+            f"{cpu:.1f} CPU s ({n} bead-plateaus, {len(written)} files, "
+            f"{len(res.problems)} problems; load average {os.getloadavg()[0]:.1f})"
+        )
 
 
 def _cpu() -> float:
@@ -166,8 +168,12 @@ def main() -> None:
     ap.add_argument("--taus", type=float, default=300, help="trace length, correlation times")
     ap.add_argument("--run-beads", type=int, default=50, help="beads of the one-hour run")
     ap.add_argument("--hours", type=float, default=1.0)
-    ap.add_argument("--end-to-end", type=Path, metavar="DIR",
-                    help="also write the run file in DIR and time magacq analyze on it")
+    ap.add_argument(
+        "--end-to-end",
+        type=Path,
+        metavar="DIR",
+        help="also write the run file in DIR and time magacq analyze on it",
+    )
     ap.add_argument("--skip-accuracy", action="store_true")
     args = ap.parse_args()
     if not args.skip_accuracy:

@@ -183,8 +183,10 @@ def main() -> None:
         frame_mib = SIDE * SIDE * 2 / 2**20
         n_disk = max(1, int(args.fps * args.seconds / STACK))
         disk = _plain(tmp / "plain.bin", stacks, n_disk)
-        print(f"2. disk: plain write of {n_disk * STACK * frame_mib / 2**10:.1f} GiB sustains "
-              f"{disk:.0f} MiB/s; {args.fps:g} fps needs {args.fps * frame_mib:.0f} MiB/s")
+        print(
+            f"2. disk: plain write of {n_disk * STACK * frame_mib / 2**10:.1f} GiB sustains "
+            f"{disk:.0f} MiB/s; {args.fps:g} fps needs {args.fps * frame_mib:.0f} MiB/s"
+        )
         source = tmp / "source.h5"
         beads = _record_source(source, args.distinct, args.beads)
         runs = [("frames", {"mode": "frames"}, args.fps)]
@@ -196,10 +198,12 @@ def main() -> None:
             r = _run(tmp, name, source, fps, args.seconds, video, beads, args.workers)
             rate = r["stored"] / r["seconds"]
             mib_s = r["video_mib"] / r["seconds"]
-            print(f"{step}. magacq run, {name}, {fps:g} fps x {args.seconds:g} s, {len(beads)} "
-                  f"beads, {args.workers} trackers: stored {r['stored']} ({rate:.0f} fps), "
-                  f"dropped {r['dropped']}, video {r['video']}, skipped {r['skipped']} (frames "
-                  f"{r['span']}), {mib_s:.0f} MiB/s of video, x{mib_s / disk:.2f} the disk")
+            print(
+                f"{step}. magacq run, {name}, {fps:g} fps x {args.seconds:g} s, {len(beads)} "
+                f"beads, {args.workers} trackers: stored {r['stored']} ({rate:.0f} fps), "
+                f"dropped {r['dropped']}, video {r['video']}, skipped {r['skipped']} (frames "
+                f"{r['span']}), {mib_s:.0f} MiB/s of video, x{mib_s / disk:.2f} the disk"
+            )
         print(json.dumps({"ratios": ratios}))
 
 

@@ -150,8 +150,9 @@ def retrack(
 
 @app.command()
 def analyze(
-    run_file: Annotated[Path, typer.Argument(help="Run file (HDF5) from `magacq run`.",
-                                             show_default=False)],  # fmt: skip
+    run_file: Annotated[
+        Path, typer.Argument(help="Run file (HDF5) from `magacq run`.", show_default=False)
+    ],  # fmt: skip
     out: Annotated[
         Path | None, typer.Option("--out", help="Output directory (default: <run>_analysis/).")
     ] = None,
@@ -160,8 +161,9 @@ def analyze(
     ] = "y",
     bead_radius: Annotated[
         float | None,
-        typer.Option(help="Bead radius, nm (default: the run's: beads.radius_nm, or the sim's).",
-                     min=1),
+        typer.Option(
+            help="Bead radius, nm (default: the run's: beads.radius_nm, or the sim's).", min=1
+        ),
     ] = None,
     temperature: Annotated[float, typer.Option(help="Temperature, K.", min=1)] = 296.0,
     exposure_ms: Annotated[

@@ -78,8 +78,10 @@ class Trajectory:
         if u0 > velocity:  # faster than asked: slow down to it first
             peak = velocity
         t_change = abs(peak - u0) / acceleration
-        d_change = (peak * peak - u0 * u0) / (2 * acceleration) if peak >= u0 else (
-            (u0 * u0 - peak * peak) / (2 * acceleration)
+        d_change = (
+            (peak * peak - u0 * u0) / (2 * acceleration)
+            if peak >= u0
+            else ((u0 * u0 - peak * peak) / (2 * acceleration))
         )
         t_stop = peak / acceleration
         d_cruise = max(0.0, d - d_change - peak * t_stop / 2)

@@ -40,8 +40,14 @@ def plot_spectrum(fit: SpectrumFit, ax: Any = None, *, label: str = "", color: A
     pts = ax.loglog(fit.freq_hz, fit.psd_nm2_hz, ".", ms=3, color=color, alpha=0.6)[0]
     f = np.geomspace(fit.freq_hz[0], fit.frame_rate / 2, 300)
     text = f"{fit.force_pn:.3g} +- {fit.force_err_pn:.2g} pN"
-    ax.loglog(f, fit.model_psd(f), "-", color=pts.get_color(), lw=1.2,
-              label=f"{label}: {text}" if label else text)
+    ax.loglog(
+        f,
+        fit.model_psd(f),
+        "-",
+        color=pts.get_color(),
+        lw=1.2,
+        label=f"{label}: {text}" if label else text,
+    )
     ax.axvline(fit.corner_hz, color=pts.get_color(), ls=":", lw=0.8)
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel("PSD (nm$^2$/Hz)")
@@ -58,8 +64,14 @@ def plot_allan(fit: AllanFit, ax: Any = None, *, label: str = "", color: Any = N
     pts = ax.loglog(fit.tau_bins_s, np.sqrt(fit.avar_nm2), "o", ms=3, color=color, alpha=0.7)[0]
     t = np.geomspace(fit.tau_bins_s[0], fit.tau_bins_s[-1], 200)
     text = f"{fit.force_pn:.3g} pN"
-    ax.loglog(t, np.sqrt(fit.model_avar(t)), "-", color=pts.get_color(), lw=1.2,
-              label=f"{label}: {text}" if label else text)
+    ax.loglog(
+        t,
+        np.sqrt(fit.model_avar(t)),
+        "-",
+        color=pts.get_color(),
+        lw=1.2,
+        label=f"{label}: {text}" if label else text,
+    )
     ax.set_xlabel("bin time (s)")
     ax.set_ylabel("Allan deviation (nm)")
     _title(ax, "Allan deviation, ML fit")
@@ -84,9 +96,15 @@ def plot_force_extension(
     if wlc is not None:
         e = np.linspace(np.nanmin(extension_nm) * 0.9, np.nanmax(extension_nm) * 1.005, 200)
         e = e[e < wlc.contour_nm * 0.999]
-        ax.plot(e, wlc.force(e), "-", color=bars[0].get_color(), lw=1,
-                label=f"WLC L = {wlc.contour_nm:.0f} +- {wlc.contour_err_nm:.0f} nm, "
-                      f"P = {wlc.persistence_nm:.1f} +- {wlc.persistence_err_nm:.1f} nm")
+        ax.plot(
+            e,
+            wlc.force(e),
+            "-",
+            color=bars[0].get_color(),
+            lw=1,
+            label=f"WLC L = {wlc.contour_nm:.0f} +- {wlc.contour_err_nm:.0f} nm, "
+            f"P = {wlc.persistence_nm:.1f} +- {wlc.persistence_err_nm:.1f} nm",
+        )
     ax.set_yscale("log")
     ax.set_xlabel("extension (nm)")
     ax.set_ylabel("force (pN)")
@@ -110,9 +128,14 @@ def plot_rotation(
             n = np.array([fit.centre_turns, side.buckling_turns, fit.centre_turns + sign * far])
             z = side.plateau_nm - side.slope_nm_per_turn * np.clip(sign * (n - side.buckling_turns),
                                                                    0, None)  # fmt: skip
-            ax.plot(n, z, "-", lw=1,
-                    label=f"buckling {side.buckling_turns:.1f} +- {side.buckling_err_turns:.1f}"
-                          f" turns, {side.slope_nm_per_turn:.0f} nm/turn")
+            ax.plot(
+                n,
+                z,
+                "-",
+                lw=1,
+                label=f"buckling {side.buckling_turns:.1f} +- {side.buckling_err_turns:.1f}"
+                f" turns, {side.slope_nm_per_turn:.0f} nm/turn",
+            )
         ax.legend(fontsize=7)
     ax.set_xlabel("turns")
     ax.set_ylabel("extension (nm)")

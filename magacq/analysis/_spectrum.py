@@ -216,10 +216,12 @@ def fit_spectrum(
     f, p, n_blocks = periodogram(x, frame_rate, seg)
     k = np.arange(1, len(f) + 1)
     if model == "camera":
+
         def expect(theta: np.ndarray) -> np.ndarray:
             return expected_periodogram(k, seg, np.exp(theta[0]), np.exp(theta[1]), frame_rate,
                                         exposure_s)  # fmt: skip
     elif model == "lorentzian":
+
         def expect(theta: np.ndarray) -> np.ndarray:
             return lorentzian_psd(f, np.exp(theta[0]), np.exp(theta[1]))
     else:

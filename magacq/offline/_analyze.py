@@ -135,8 +135,10 @@ def _zero(
     elif s.extension_nm is not None:
         p, offset = plates[0], s.extension_nm
     else:
-        raise ConfigError("the extension needs the surface: give --zero-step LABEL (a step with "
-                          "the beads on the surface) or --extension NM (on the first plateau)")
+        raise ConfigError(
+            "the extension needs the surface: give --zero-step LABEL (a step with "
+            "the beads on the surface) or --extension NM (on the first plateau)"
+        )
     zero = np.full(len(z), np.nan)
     err = np.full(len(z), np.nan)
     for row, trace in enumerate(z[:, p.start : p.stop]):

@@ -125,8 +125,12 @@ def bead_figures(bead: BeadAnalysis, out: Path) -> list[Path]:
     fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False,
                title="plateau: spectral force", title_fontsize=7)  # fmt: skip
     if bead.rotation is not None:
-        plot_rotation([r.plateau.turns for r in bead.plateaus],
-                      [r.extension_nm for r in bead.plateaus], bead.rotation, ax[0, 2])
+        plot_rotation(
+            [r.plateau.turns for r in bead.plateaus],
+            [r.extension_nm for r in bead.plateaus],
+            bead.rotation,
+            ax[0, 2],
+        )
     elif curve:
         _force_extension(bead, ax[0, 2])
     fig.suptitle(f"bead {bead.bead_id}")
@@ -157,8 +161,12 @@ def summary_figure(res: RunAnalysis, out: Path) -> list[Path]:
     ax[0, 0].set_title("spectral force of every bead on every plateau", fontsize=9)
     rotating = [b for b in beads if b.rotation is not None]
     for b in rotating:
-        plot_rotation([r.plateau.turns for r in b.plateaus],
-                      [r.extension_nm for r in b.plateaus], b.rotation, ax[0, 1])
+        plot_rotation(
+            [r.plateau.turns for r in b.plateaus],
+            [r.extension_nm for r in b.plateaus],
+            b.rotation,
+            ax[0, 1],
+        )
     if not rotating:
         for b in beads:
             _force_extension(b, ax[0, 1], label=f"bead {b.bead_id}")
@@ -166,8 +174,12 @@ def summary_figure(res: RunAnalysis, out: Path) -> list[Path]:
     if legend is not None and len(beads) > LEGEND_BEADS:  # the median fit is in the text
         legend.remove()
     for b in beads:
-        ax[1, 0].loglog([r.calibration.spectrum.force_pn for r in b.plateaus],
-                        [r.calibration.spectrum.corner_hz for r in b.plateaus], "o", ms=3)
+        ax[1, 0].loglog(
+            [r.calibration.spectrum.force_pn for r in b.plateaus],
+            [r.calibration.spectrum.corner_hz for r in b.plateaus],
+            "o",
+            ms=3,
+        )
     ax[1, 0].axhline(res.run.frame_rate / 2, color="k", ls="--", lw=0.8, label="Nyquist")
     ax[1, 0].set_xlabel("force (pN)")
     ax[1, 0].set_ylabel("corner frequency (Hz)")
@@ -198,9 +210,12 @@ def _summary_text(res: RunAnalysis) -> str:
         lines.append(f"{p.index:7d}  {p.label[:15]:15s}  {med:>13}  {len(f):5d}")
     wlc = [b.wlc for b in res.beads if b.wlc is not None]
     if wlc:
-        lines += ["", "WLC (median over beads): "
-                  f"L {np.median([w.contour_nm for w in wlc]):.0f} nm, "
-                  f"P {np.median([w.persistence_nm for w in wlc]):.1f} nm"]
+        lines += [
+            "",
+            "WLC (median over beads): "
+            f"L {np.median([w.contour_nm for w in wlc]):.0f} nm, "
+            f"P {np.median([w.persistence_nm for w in wlc]):.1f} nm",
+        ]
     lines += ["", *[m[:95] for _, _, m in res.problems[:12]]]
     return "\n".join(lines)
 

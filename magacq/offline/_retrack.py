@@ -266,9 +266,16 @@ def retrack(
                     progress.advance(task, stop - start)
         state = "complete"
     finally:
-        rf.close({"state": state, "stacks_tracked": len(stacks), "frames_tracked": n,
-                  "ended": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
-                 if state == "complete" else {"state": state})
+        rf.close(
+            {
+                "state": state,
+                "stacks_tracked": len(stacks),
+                "frames_tracked": n,
+                "ended": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }  # fmt: skip
+            if state == "complete"
+            else {"state": state}
+        )
     part.replace(out)
     logger.info("re-tracked %d frames (%d this time) into %s", n, tracked, out)
     return out

@@ -98,8 +98,11 @@ def run_recorder(wiring: RunWiring, discard: bool = False) -> None:
                     stats.add("video_frames", sum(map(len, kept)))
                     kept.clear()
     except (DiskFull, OSError) as exc:
-        message = f"recording stopped: {exc}" if isinstance(exc, DiskFull) else (
-            f"recording stopped: writing {path.name} failed: {' '.join(str(exc).split())}")
+        message = (
+            f"recording stopped: {exc}"
+            if isinstance(exc, DiskFull)
+            else (f"recording stopped: writing {path.name} failed: {' '.join(str(exc).split())}")
+        )
         wiring.events.put(("error", "recorder", message))
         logger.error("%s", message)
         raise SystemExit(EXIT_FAILED) from None

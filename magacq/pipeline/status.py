@@ -171,8 +171,12 @@ class StatusView:
             f"{self.n_workers} ({int(s['worker_restarts'])} restarts)",
         )
         if self.recording:
-            table.add_row("video", f"{int(s['video_frames']):,}", "skipped",
-                          f"{int(s['video_skipped']):,} (lag {int(s['recorder_lag'])} stacks)")
+            table.add_row(
+                "video",
+                f"{int(s['video_frames']):,}",
+                "skipped",
+                f"{int(s['video_skipped']):,} (lag {int(s['recorder_lag'])} stacks)",
+            )
         if s["protocol_t0"]:
             table.add_row("protocol", self.protocol_step(), "left", _clock(self.protocol_left()))
         if s["zlock_state"] or s["xylock_moves"]:
@@ -244,7 +248,9 @@ class StatusView:
             f"{int(s['stacks_tracked'])}, latency p99 {1e3 * s['latency_p99']:.1f} ms{protocol}"
         ) + (
             f", video {int(s['video_frames'])} ({int(s['video_skipped'])} skipped, recorder "
-            f"lag {int(s['recorder_lag'])} stacks)" if self.recording else ""
+            f"lag {int(s['recorder_lag'])} stacks)"
+            if self.recording
+            else ""
         )
 
 

@@ -139,8 +139,9 @@ def probe_camera(
             "simulated": hasattr(cam, "ground_truth"),
             "exposure_ms": float(cam.exposure_ms),  # NaN: the camera does not say
             # for the force calibration: the config's, else the simulated camera's own
-            "bead_radius_nm": float(cfg.beads.radius_nm or getattr(cam.settings, "bead_radius_nm",
-                                                                   math.nan)),
+            "bead_radius_nm": float(
+                cfg.beads.radius_nm or getattr(cam.settings, "bead_radius_nm", math.nan)
+            ),
         }
         image = None
         if not cfg.beads.rois:

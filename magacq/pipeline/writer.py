@@ -131,8 +131,16 @@ def run_writer(wiring: RunWiring) -> None:
             stats.set("latency_max", pmax)
             rf.maybe_flush()
             if finishing:
-                _drain(rf, buffers, latency, fmap, drift, stats.get("acquiring"), final=True,
-                       every=every)
+                _drain(
+                    rf,
+                    buffers,
+                    latency,
+                    fmap,
+                    drift,
+                    stats.get("acquiring"),
+                    final=True,
+                    every=every,
+                )
                 break
     except BaseException as exc:  # keep what we have: the file is closed below
         failed = _file_error(exc, path)

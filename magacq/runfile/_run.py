@@ -146,6 +146,7 @@ ROI_MOVES_DTYPE = np.dtype(
 #: ``drift``: per frame, the reference beads' mean motion from their first position (nm).
 DRIFT_DTYPE = np.dtype([("frame", "i8"), ("dx_nm", "f8"), ("dy_nm", "f8"), ("dz_nm", "f8")])
 
+
 def software_versions() -> dict[str, str]:
     """Versions recorded in every file."""
     from importlib.metadata import PackageNotFoundError, version

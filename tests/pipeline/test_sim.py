@@ -48,8 +48,9 @@ def _accounted(data: dict) -> np.ndarray:
 
 
 def test_sim_tracks_match_ground_truth_and_raw_video(tmp_path):
-    config = _sim_config(tmp_path, output={"dir": str(tmp_path / "runs"),
-                                                    "video": {"mode": "frames", "every": 7}})
+    config = _sim_config(
+        tmp_path, output={"dir": str(tmp_path / "runs"), "video": {"mode": "frames", "every": 7}}
+    )
     done = r.run(config)
     assert done.returncode == 0, done.stderr
     # no multiprocessing noise at exit (resource-tracker warnings, semaphore-unlink tracebacks)

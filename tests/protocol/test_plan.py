@@ -121,12 +121,22 @@ def test_steps_repeat_and_relative_moves_resolve_to_absolute_targets() -> None:
     [
         ({"steps": [{"step": "magnets", "height_mm": 0.1}]}, "outside the limits 0.3..10 mm"),
         ({"steps": [{"step": "magnets", "force_pn": 5}]}, "needs protocol.force_table"),
-        ({"steps": [{"step": "magnets", "force_pn": 500}], "force_table": TABLE},
-         "outside the force table"),
+        (
+            {"steps": [{"step": "magnets", "force_pn": 500}], "force_table": TABLE},
+            "outside the force table",
+        ),
         ({"steps": [{"step": "focus", "z_nm": 100}]}, "no focus stage"),
         ({"steps": [{"step": "ramp", "axis": "height", "stop": 1, "rate": 50}]}, "top speed"),
-        ({"recipe": "force_clamp", "force_pn": 5, "duration_s": 1, "force_table": TABLE,
-          "end_height_mm": 20}, "end_height_mm: height 20 mm is outside"),
+        (
+            {
+                "recipe": "force_clamp",
+                "force_pn": 5,
+                "duration_s": 1,
+                "force_table": TABLE,
+                "end_height_mm": 20,
+            },
+            "end_height_mm: height 20 mm is outside",
+        ),
     ],
 )
 def test_bad_protocols_are_refused_before_anything_moves(protocol, message) -> None:

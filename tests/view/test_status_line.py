@@ -6,8 +6,12 @@ from magacq.view._source import Status
 
 
 def test_status_line_shows_the_protocol_step_and_time_left() -> None:
-    protocol = {"protocol_action": 3, "protocol_actions": 16, "protocol_left": 42.4,
-                "protocol_step_s": 12.2}
+    protocol = {
+        "protocol_action": 3,
+        "protocol_actions": 16,
+        "protocol_left": 42.4,
+        "protocol_step_s": 12.2,
+    }
     s = Status(fps=200.0, buffer_level=0.1, dropped=0, latency_s=0.02, frame=1234, extra=protocol)
     assert s.describe() == (
         "frame 1234 · 200 fps · buffer 10% · dropped 0 · latency p99 20 ms"
