@@ -10,10 +10,11 @@
 2. The disk's sustained rate: a plain sequential write of as many bytes as step 3 records
    (``--fps`` x ``--seconds`` frames), fsync'd, past the page cache's dirty limit.
 3. `magacq run` on the replay camera (``--distinct`` sim frames, looped) at ``--fps`` for
-   ``--seconds``, every frame kept (``drop_video``): frames stored, dropped by the ring, video
-   frames written, skipped (and the span of frames they fall in), the video's MiB/s and its
-   ratio to step 2. When step 2 is slower than ``--fps`` needs, the disk does not allow it: the
-   run is repeated at the highest rate (in steps of 50 fps) that 0.9 of step 2 allows.
+   ``--seconds`` (a ring of 256 stacks: 2.5 s), every frame kept (``drop_video``): frames stored,
+   dropped by the ring, video frames written, skipped (and the span of frames they fall in), the
+   video's MiB/s and its ratio to step 2. When step 2 is slower than ``--fps`` needs, the disk
+   does not allow it: the run is repeated at the highest rate (in steps of 50 fps) that 0.9 of
+   step 2 allows.
 4. The same in ROI mode with ``--beads`` beads tracked (qi): tracking must stay drop-free.
 
 Run it in the directory whose disk you measure (it writes its files under a temporary directory
@@ -114,7 +115,7 @@ def _run(tmp: Path, name: str, source: Path, fps: float, seconds: float, video: 
     config = {
         "camera": {"driver": "replay", "settings": {"file": str(source), "loop": True,
                                                      "frame_rate": fps}},
-        "buffers": {"n_stacks": 64, "images_per_stack": STACK},
+        "buffers": {"n_stacks": 256, "images_per_stack": STACK},  # 2.5 s at 1 kHz: a disk pause
         "tracking": {"workers": workers, "roi_size": ROI, "algorithm": "qi"},
         "beads": {"rois": beads},
         "output": {"dir": str(tmp / name), "video": video},

@@ -19,6 +19,7 @@ file is in SWMR mode and flushed every ``FLUSH_S``: after a crash it holds every
 last flush (read it with ``swmr=True``).
 """
 
+import os
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,9 @@ import h5py
 import numpy as np
 
 from magacq.runfile._run import FLUSH_S
+
+#: Bytes at the end of the video file left in the page cache (the rest is dropped as written).
+KEEP_CACHED = 256 * 2**20
 
 VIDEO_SCHEMA = "magacq.video"
 VIDEO_SCHEMA_VERSION = 1
@@ -111,6 +115,7 @@ class VideoFile:
         )
         self._f.swmr_mode = True
         self._last_flush = time.monotonic()
+        self._cache_fd = os.open(path, os.O_RDONLY)  # to drop what is on disk from the page cache
 
     @property
     def n_frames(self) -> int:
@@ -145,12 +150,24 @@ class VideoFile:
         if force or now - self._last_flush >= FLUSH_S:
             self._f.flush()
             self._last_flush = now
+            self._drop_cached()
             return True
         return False
 
+    def _drop_cached(self) -> None:
+        """Start writing back, and drop from the page cache, all but the newest
+        ``KEEP_CACHED`` bytes of the file: video far larger than the memory otherwise fills the
+        cache, and reclaiming it costs the recorder more than the writing."""
+        end = os.fstat(self._cache_fd).st_size - KEEP_CACHED
+        if end > 0:
+            os.posix_fadvise(self._cache_fd, 0, end, os.POSIX_FADV_DONTNEED)
+
     def close(self) -> None:
-        self._f.flush()
-        self._f.close()
+        try:
+            self._f.flush()
+            self._f.close()
+        finally:
+            os.close(self._cache_fd)
 
 
 def _crops(frames: np.ndarray, rois: np.ndarray) -> np.ndarray:
