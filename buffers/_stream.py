@@ -58,6 +58,8 @@ def stream_copy(dst_u8: np.ndarray, src_u8: np.ndarray) -> None:
 
 #: One copy in this many goes the way not chosen, to keep measuring it.
 EXPLORE_EVERY = 32
+#: Once plain copies win, one in this many is timed (the others: :meth:`CopyChooser.untimed`).
+TIME_EVERY = 8
 
 
 class CopyChooser:
@@ -69,12 +71,21 @@ class CopyChooser:
     :data:`EXPLORE_EVERY` goes the other way. Streaming first: it needs no warm-up.
     """
 
-    __slots__ = ("_cost", "_n", "_stream")
+    __slots__ = ("_cost", "_n", "_stream", "_untimed")
 
     def __init__(self) -> None:
         self._cost = [0.0, 0.0]  # plain, streamed: seconds per copy
         self._n = 0
         self._stream = True
+        self._untimed = 0
+
+    def untimed(self) -> bool:
+        """True when the next copy should be a plain one the caller makes itself, untimed:
+        plain is the faster way, and this is not one of the copies that keep it measured."""
+        if self._stream:
+            return False
+        self._untimed += 1
+        return self._untimed % TIME_EVERY != 0
 
     @property
     def streaming(self) -> bool:

@@ -805,7 +805,7 @@ class VideoBuffer(SegmentHolder):
 
     def _copy_into(self, w: int, src: np.ndarray) -> None:
         """Copy row-major frame ``src`` (validated) into slot ``w``."""
-        if self._streams and src.flags.c_contiguous:
+        if self._streams and src.flags.c_contiguous and not self._chooser.untimed():
             self._chooser.copy(self._frames_u8[w], src.reshape(-1).view(np.uint8))
         else:
             np.copyto(self._frames[w], src, casting="no")

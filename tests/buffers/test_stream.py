@@ -12,6 +12,7 @@ from buffers import VideoBuffer
 from buffers._stream import (
     EXPLORE_EVERY,
     STREAM_MIN_BYTES,
+    TIME_EVERY,
     CopyChooser,
     slots_stream,
     stream_copy,
@@ -53,6 +54,15 @@ def test_chooser_copies_both_ways_and_keeps_the_faster():
     plain, streamed = chooser._cost
     assert plain > 0 and streamed > 0  # both ways measured
     assert chooser.streaming == (streamed < plain)
+
+
+def test_once_plain_wins_most_copies_go_untimed():
+    chooser = CopyChooser()
+    assert not any(chooser.untimed() for _ in range(3 * TIME_EVERY))  # streaming: all timed
+    chooser._stream = False  # as after plain copies measured faster
+    calls = [chooser.untimed() for _ in range(4 * TIME_EVERY)]
+    timed = [i for i, untimed in enumerate(calls) if not untimed]
+    assert timed == [TIME_EVERY - 1 + k * TIME_EVERY for k in range(4)]  # one in TIME_EVERY
 
 
 @pytest.mark.parametrize("shape", [(512, 512), (600, 300), (513, 257), (64, 48)])
