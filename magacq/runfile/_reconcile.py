@@ -48,6 +48,7 @@ def reconcile_video(run_path: Path, *, unlisted: bool = False) -> Reconciled:
         path, name = run_path.parent / link.filename, link.path.lstrip("/")
         with h5py.File(path, "r", swmr=True) as v:
             n = min(len(v[name]), len(v["video_seq"]))
+            beyond = len(v[name]) - n  # frames whose video_seq rows never reached the file
             m = len(f["video_frames"])
             seq = v["video_seq"][m:n] if n > m else np.empty(0, v["video_seq"].dtype)
             every = int(v.attrs["every"])
@@ -59,11 +60,11 @@ def reconcile_video(run_path: Path, *, unlisted: bool = False) -> Reconciled:
     ok[ok] = stored["timestamp"][s[ok] - lo] == seq["timestamp"][ok]
     good = len(ok) if ok.all() else int(np.argmin(ok))  # the rest cannot be listed: cut
     added = stored[s[:good] - lo][["frame", "timestamp"]].astype(extra.dtype)
-    cut = len(s) - good
+    cut = len(s) - good + beyond
     if not (len(added) or len(extra) or cut or unlisted):
         return Reconciled(0, 0, 0, 0)
     if cut:
-        _cut_video(path, name, m + good)
+        _cut_video(path, name, min(m, n) + good)
     with h5py.File(run_path, "r+") as f:
         frames, skipped = f["video_frames"], f["video_skipped"]
         _set_tail(frames, min(m, n), added)

@@ -116,10 +116,12 @@ class VideoFile:
         self._f.swmr_mode = True
         self._last_flush = time.monotonic()
         self._cache_fd = os.open(path, os.O_RDONLY)  # to drop what is on disk from the page cache
+        self._n = 0
+        self._seq_rows: list[np.ndarray] = []  # appended to video_seq at each flush
 
     @property
     def n_frames(self) -> int:
-        return int(self.data.shape[0])
+        return self._n
 
     def append(self, frames: np.ndarray, seqs: np.ndarray, timestamps: np.ndarray) -> None:
         """Frames ``(k, height, width)`` of one stack (a zero-copy view is fine) and their
@@ -127,8 +129,9 @@ class VideoFile:
         k = len(frames)
         if k == 0:
             return
-        n = self.n_frames
+        n = self._n
         self.data.resize((n + k, *self.data.shape[1:]))
+        self._n = n + k
         if self.mode == "rois":
             self.data[n:] = _crops(frames, self.rois)
         elif self.direct and n % self._chunk_frames == 0 and k == self._chunk_frames:
@@ -140,14 +143,22 @@ class VideoFile:
             self.data[n:] = frames
         rows = np.empty(k, VIDEO_SEQ_DTYPE)
         rows["seq"], rows["timestamp"] = seqs, timestamps
-        m = self.seq.shape[0]
-        self.seq.resize((m + k,))
-        self.seq[m:] = rows
+        self._seq_rows.append(rows)
+
+    def _append_seq(self) -> None:
+        """The ``video_seq`` rows of the frames appended since the last flush, in one write."""
+        if self._seq_rows:
+            rows = np.concatenate(self._seq_rows)
+            m = self.seq.shape[0]
+            self.seq.resize((m + len(rows),))
+            self.seq[m:] = rows
+            self._seq_rows.clear()
 
     def maybe_flush(self, force: bool = False) -> bool:
         """Flush if ``FLUSH_S`` passed since the last flush (or ``force``); True if it did."""
         now = time.monotonic()
         if force or now - self._last_flush >= FLUSH_S:
+            self._append_seq()
             self._f.flush()
             self._last_flush = now
             self._drop_cached()
@@ -164,6 +175,7 @@ class VideoFile:
 
     def close(self) -> None:
         try:
+            self._append_seq()
             self._f.flush()
             self._f.close()
         finally:

@@ -103,6 +103,18 @@ def test_video_frames_without_a_frames_row_are_cut(tmp_path):
         assert len(f["video_seq"]) == 13
 
 
+def test_video_frames_whose_video_seq_rows_never_reached_the_file_are_cut(tmp_path):
+    """The recorder writes ``video_seq`` at its flushes: killed between two, its file can hold
+    frames past the last row."""
+    path, number, pixels = _files(tmp_path, 20, 15, 10)
+    with h5py.File(tmp_path / "r.video.h5", "r+") as f:
+        f["video_seq"].resize((10,))
+    assert reconcile_video(path) == Reconciled(0, 0, 5, 0)
+    video, listed, _, _ = _read(path)
+    assert len(video) == len(listed) == 10 and (video == pixels[:10]).all()
+    assert (listed["frame"] == number[:10]).all()
+
+
 def test_listed_frames_the_video_lacks_move_to_skipped(tmp_path):
     path, number, _ = _files(tmp_path, 20, 10, 12)
     assert reconcile_video(path) == Reconciled(0, 2, 0, 0)
