@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from buffers import BufferOverflow, BufferUnderflow, MatrixBuffer, SegmentError
+from buffers import BufferOverflow, BufferUnderflow
 from magacq.errors import MagacqError
+from magacq.pipeline.channel import MISSING, attach_channel, close_channel
 
 __all__ = [
     "FAULT",
@@ -82,18 +83,13 @@ class _Channel:
     """The channel's buffers of the run in ``namespace``, attached (LockError: none)."""
 
     def __init__(self, namespace: str) -> None:
-        self._bufs: dict[str, MatrixBuffer] = {}
         try:
-            for name in LOCK_CHANNEL:
-                self._bufs[name] = MatrixBuffer(create=False, name=name, namespace=namespace)
-        except (SegmentError, FileNotFoundError, OSError) as exc:
-            self.close()
+            self._bufs = attach_channel(LOCK_CHANNEL, namespace)
+        except MISSING as exc:
             raise LockError(f"run {namespace!r} has no locks ({exc})") from None
 
     def close(self) -> None:
-        for buf in self._bufs.values():
-            buf.close()
-        self._bufs.clear()
+        close_channel(self._bufs)
 
 
 class LockControl(_Channel):

@@ -27,8 +27,9 @@ from enum import IntEnum
 
 import numpy as np
 
-from buffers import BufferOverflow, BufferUnderflow, MatrixBuffer, SegmentError
+from buffers import BufferOverflow, BufferUnderflow, MatrixBuffer
 from magacq.errors import MagacqError
+from magacq.pipeline.channel import MISSING, attach_channel, close_channel
 
 __all__ = [
     "MOTOR_CHANNEL",
@@ -107,12 +108,9 @@ class MotorControl:
 
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
-        self._bufs: dict[str, MatrixBuffer] = {}
         try:
-            for name in (COMMANDS, ACKS, LIMITS, MOTORS):
-                self._bufs[name] = MatrixBuffer(create=False, name=name, namespace=namespace)
-        except (SegmentError, FileNotFoundError, OSError) as exc:
-            self.close()
+            self._bufs = attach_channel((COMMANDS, ACKS, LIMITS, MOTORS), namespace)
+        except MISSING as exc:
             raise MotorError(f"run {namespace!r} has no motors to move ({exc})") from None
         self._seen = max(0, self._bufs[MOTORS].rows_written - 1)
         self._latest = np.full(4, math.nan)
@@ -218,9 +216,7 @@ class MotorControl:
         return tuple(float(v) for v in self._latest)  # type: ignore[return-value]
 
     def close(self) -> None:
-        for buf in self._bufs.values():
-            buf.close()
-        self._bufs.clear()
+        close_channel(self._bufs)
 
     def __enter__(self) -> "MotorControl":
         return self
