@@ -82,8 +82,7 @@ def track_stack(job: RetrackJob, start: int, stop: int) -> np.ndarray:
     tracker = _TRACKERS.get(job)
     if tracker is None:
         tracking = {"algorithm": job.algorithm, "options": json.loads(job.options)}
-        zlut = load_zlut(job.zlut) if job.zlut else None
-        tracker = Tracker(np.asarray(job.rois), job.pixel_size_nm, tracking, zlut)
+        tracker = Tracker(np.asarray(job.rois), job.pixel_size_nm, tracking, load_zlut(job.zlut))
         _TRACKERS[job] = tracker
     frames, numbers, stamps = read_frames(job.source, start, stop)
     if job.crops is None:

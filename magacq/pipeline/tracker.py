@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from magacq.pipeline.wiring import RunWiring
+from magacq.runfile import load_zlut
 from magacq.tracking import Tracker
 
 logger = logging.getLogger("magacq.worker")
@@ -27,15 +28,6 @@ def warm_up(tracker: Tracker, dtype: str, height: int, width: int) -> None:
     warm = np.zeros((1, height, width), dtype=np.dtype(dtype))
     warm[0, :side, :side] = 1
     tracker.track(warm, np.zeros(1), np.zeros(1))
-
-
-def load_zlut(path: Any) -> Any:
-    """The run's :class:`~magacq.tracking.ZLut` (one LUT per bead id), or None without a file."""
-    if not path:
-        return None
-    from magacq.runfile import load_zlut as _load
-
-    return _load(path)
 
 
 def run_worker(wiring: RunWiring, index: int) -> None:

@@ -53,7 +53,8 @@ def _compile(conn: multiprocessing.connection.Connection, tracking: dict[str, An
 
 def _warm(tracking: dict[str, Any], dtype: str) -> None:
     """Compile (or load) the kernels of a tracker with these settings, for ``dtype`` frames."""
-    from magacq.pipeline.tracker import load_zlut, warm_up
+    from magacq.pipeline.tracker import warm_up
+    from magacq.runfile import load_zlut
     from magacq.tracking import Tracker
 
     side = int(tracking["roi_size"])

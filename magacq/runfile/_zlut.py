@@ -163,9 +163,10 @@ def read_zlut_file(path: str | Path) -> ZLutFile:
     return ZLutFile(zlut, rois.astype(np.int64), roi_size, quality, attrs)
 
 
-def load_zlut(path: str | Path) -> Any:
-    """The :class:`~magacq.tracking.ZLut` of a Z-LUT file, one LUT per bead in bead-id order."""
-    return read_zlut_file(path).zlut
+def load_zlut(path: str | Path | None) -> Any:
+    """The :class:`~magacq.tracking.ZLut` of a Z-LUT file, one LUT per bead in bead-id order
+    (None without a file: a run that tracks no z)."""
+    return read_zlut_file(path).zlut if path else None
 
 
 def zlut_rows(zlut: Any) -> np.ndarray:
