@@ -3,10 +3,11 @@
 
 1. Write path, ``--mb`` MiB of 512x512 uint16 frames in stacks of 10: frames copied into a
    real VideoBuffer (``recorder`` group) and the recorder's loop (claim, ``VideoFile.append`` of
-   the shared-memory view: one HDF5 direct chunk write, release), against the same frames copied
-   into a scratch stack and ``os.write``-n to a plain file; each ends with fsync, so both count
-   bytes on disk, not in the page cache. ``--trials`` rounds, the two in turn (which goes first
-   alternates: the first write of a run is often slow here); ratio recorder / plain per round.
+   the shared-memory view: one chunk written with direct I/O where the disk has it, release),
+   against the same frames copied into a scratch stack and ``os.write``-n to a plain file, and
+   the same with direct I/O (``O_DIRECT``: the disk without the page cache); each ends with
+   fsync, so all count bytes on disk. ``--trials`` rounds of the three in turn (which goes first
+   rotates: the first write of a run is often slow here); ratios per round.
 2. The disk's sustained rate: a plain sequential write of as many bytes as step 3 records
    (``--fps`` x ``--seconds`` frames), fsync'd, past the page cache's dirty limit.
 3. `magacq run` on the replay camera (``--distinct`` sim frames, looped) at ``--fps`` for
@@ -20,11 +21,12 @@
 Run it in the directory whose disk you measure (it writes its files under a temporary directory
 there and removes them). Needs free disk for ``--fps * --seconds`` frames (0.5 MiB each).
 
-    .venv/bin/python benchmarks/bench_recorder.py [--fps 1000] [--seconds 60] [--trials 8]
+    .venv/bin/python benchmarks/bench_recorder.py [--fps 1000] [--seconds 60] [--trials 9]
 """
 
 import argparse
 import json
+import mmap
 import multiprocessing as mp
 import os
 import shutil
@@ -46,12 +48,12 @@ SIDE, STACK, ROI = 512, 10, 64
 MAGACQ = str(Path(sys.executable).parent / "magacq")
 
 
-def _plain(path: Path, stacks: np.ndarray, n: int) -> float:
+def _plain(path: Path, stacks: np.ndarray, n: int, direct: bool = False) -> float:
     """MiB/s of ``n`` stacks copied (as a producer copies frames into the ring) and written with
-    os.write, then fsync."""
-    scratch = np.empty_like(stacks[0])
+    os.write, then fsync; ``direct``: with direct I/O (O_DIRECT, from page-aligned memory)."""
+    scratch = np.frombuffer(mmap.mmap(-1, stacks[0].nbytes), stacks.dtype).reshape(stacks[0].shape)
     t0 = time.perf_counter()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (os.O_DIRECT if direct else 0))
     try:
         for i in range(n):
             for k, frame in enumerate(stacks[i % len(stacks)]):
@@ -149,12 +151,14 @@ def main() -> None:
     ap.add_argument("--fps", type=float, default=1000.0)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--mb", type=float, default=1024.0, help="MiB per write-path trial")
-    ap.add_argument("--trials", type=int, default=8)
+    ap.add_argument("--trials", type=int, default=9)
     ap.add_argument("--beads", type=int, default=20)
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
     ap.add_argument("--distinct", type=int, default=50, help="sim frames rendered, then looped")
     args = ap.parse_args()
     mp.set_start_method("fork")
+    import buffers._stream_kernel  # noqa: F401  (numba: ~0.5 s once, not in the first trial)
+
     rng = np.random.default_rng(0)
     stacks = rng.integers(100, 5000, (8, STACK, SIDE, SIDE), dtype=np.uint16)  # 8 distinct
     n = max(1, int(args.mb * 2**20 / stacks[0].nbytes))
@@ -165,19 +169,23 @@ def main() -> None:
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
         print(f"1. write path, {n * stacks[0].nbytes / 2**20:.0f} MiB a trial, stacks of "
               f"{STACK} {SIDE}x{SIDE} uint16, fsync'd:")  # fmt: skip
-        ratios = []
+        ways = {
+            "plain": lambda: _plain(tmp / "plain.bin", stacks, n),
+            "direct": lambda: _plain(tmp / "plain.bin", stacks, n, direct=True),
+            "recorder": lambda: _recorder(tmp / "video.h5", stacks, n),
+        }
+        ratios, to_direct = [], []
         for trial in range(args.trials):
-            if trial % 2:
-                rec = _recorder(tmp / "video.h5", stacks, n)
-                plain = _plain(tmp / "plain.bin", stacks, n)
-            else:
-                plain = _plain(tmp / "plain.bin", stacks, n)
-                rec = _recorder(tmp / "video.h5", stacks, n)
-            ratios.append(rec / plain)
-            print(f"   trial {trial + 1}: plain write {plain:7.0f} MiB/s, recorder {rec:7.0f} "
-                  f"MiB/s, ratio {rec / plain:.3f}")  # fmt: skip
-        print(f"   ratio median {np.median(ratios):.3f} [min {min(ratios):.3f}, max "
-              f"{max(ratios):.3f}] (target >= 0.9)")  # fmt: skip
+            order = list(ways)[trial % 3 :] + list(ways)[: trial % 3]
+            got = {way: ways[way]() for way in order}
+            ratios.append(got["recorder"] / got["plain"])
+            to_direct.append(got["recorder"] / got["direct"])
+            print(f"   trial {trial + 1}: plain write {got['plain']:5.0f} MiB/s, plain direct I/O "
+                  f"{got['direct']:5.0f}, recorder {got['recorder']:5.0f}: x{ratios[-1]:.3f} "
+                  f"plain, x{to_direct[-1]:.3f} direct")  # fmt: skip
+        for name, r in (("plain write", ratios), ("plain direct I/O", to_direct)):
+            print(f"   recorder / {name}: median {np.median(r):.3f} [min {min(r):.3f}, max "
+                  f"{max(r):.3f}] (target >= 0.9)")  # fmt: skip
         need = args.fps * args.seconds * SIDE * SIDE * 2 / 2**30
         if need > 0.8 * free:
             raise SystemExit(f"3.: {need:.0f} GiB of video do not fit: lower --seconds")
@@ -205,7 +213,7 @@ def main() -> None:
                 f"dropped {r['dropped']}, video {r['video']}, skipped {r['skipped']} (frames "
                 f"{r['span']}), {mib_s:.0f} MiB/s of video, x{mib_s / disk:.2f} the disk"
             )
-        print(json.dumps({"ratios": ratios}))
+        print(json.dumps({"ratios": ratios, "to_direct": to_direct}))
 
 
 if __name__ == "__main__":

@@ -255,8 +255,9 @@ class VideoConfig(_Section):
     every: int = Field(1, ge=1, description="Keep every Nth frame (1: every frame).")
     compression: Literal["none", "lz4"] = Field(
         "none",
-        description="none (direct chunk writes) or lz4: Blosc LZ4 with bit shuffle (lossless, "
-        "needs the hdf5plugin package to read, as any h5py does with it installed)",
+        description="none (chunks written straight from the ring) or lz4: Blosc LZ4 with bit "
+        "shuffle (lossless, needs the hdf5plugin package to read, as any h5py does with it "
+        "installed)",
     )
     on_backlog: Literal["drop_video", "drop_frames"] = Field(
         "drop_video",

@@ -36,7 +36,7 @@ class DiskFull(Exception):
 
 def run_recorder(wiring: RunWiring, discard: bool = False) -> None:
     """Entry point of the recorder process (``discard``: release stacks unwritten)."""
-    from magacq.runfile import VideoFile
+    from magacq.runfile import VideoFile, is_disk_full
 
     wiring.enter_child("recorder")
     spec = wiring.recorder
@@ -98,11 +98,12 @@ def run_recorder(wiring: RunWiring, discard: bool = False) -> None:
                     stats.add("video_frames", sum(map(len, kept)))
                     kept.clear()
     except (DiskFull, OSError) as exc:
-        message = (
-            f"recording stopped: {exc}"
-            if isinstance(exc, DiskFull)
-            else (f"recording stopped: writing {path.name} failed: {' '.join(str(exc).split())}")
-        )
+        if isinstance(exc, DiskFull):
+            message = f"recording stopped: {exc}"
+        elif is_disk_full(exc):
+            message = f"recording stopped: disk full: no space left on the device of {path.parent}"
+        else:
+            message = f"recording stopped: writing {path.name} failed: {' '.join(str(exc).split())}"
         wiring.events.put(("error", "recorder", message))
         logger.error("%s", message)
         raise SystemExit(EXIT_FAILED) from None

@@ -4,9 +4,9 @@
 of the same name (so ``h5py.File(run)["video"]`` reads it, the two files side by side):
 
 - ``video`` (mode ``frames``): ``(n, height, width)`` frames in the camera's dtype, as acquired;
-  uncompressed: one chunk per stack (every frame kept) or per frame, written as HDF5 direct
-  chunk writes straight from the shared-memory stack; ``lz4``: one chunk per frame through the
-  Blosc filter (LZ4, bit shuffle; readable with ``import hdf5plugin``);
+  uncompressed: one chunk per stack (every frame kept) or per frame, written straight from the
+  shared-memory stack (see below); ``lz4``: one chunk per frame through the Blosc filter (LZ4,
+  bit shuffle; readable with ``import hdf5plugin``);
 - ``roi_video`` (mode ``rois``): ``(n, n_beads, side, side)``, each bead's ROI of each kept frame
   (the beads of the run file's ``rois`` at the start, in that order);
 - ``video_seq``: seq (the frame's sequence number in the video buffer), timestamp; one row per
@@ -17,8 +17,17 @@ The run file's ``video_frames`` (frame, timestamp) gives the camera frame of eac
 supervisor makes that listing match ``video_seq`` (:func:`magacq.runfile.reconcile_video`). The
 file is in SWMR mode and flushed every ``FLUSH_S``: after a crash it holds every frame up to the
 last flush (read it with ``swmr=True``).
+
+Uncompressed chunks whose size and address suit it go to disk with direct I/O (``O_DIRECT``),
+past the page cache: HDF5 allocates each chunk as the dataset grows (early allocation, no fill,
+4 KiB aligned) and the recorder writes the chunk's bytes at the offset HDF5 gives. On this
+machine's disk that writes a 1 GiB recording at 2.6-3.1 GB/s, where buffered writes swing
+between 0.2 and 2.4 GB/s with the state of the page cache's write-back, and it leaves the
+memory to the run. A file system without direct I/O (tmpfs) gets HDF5's direct chunk writes,
+buffered, its page cache dropped as it is written back. The file is plain HDF5 either way.
 """
 
+import errno
 import os
 import time
 from pathlib import Path
@@ -31,6 +40,9 @@ from magacq.runfile._run import FLUSH_S
 
 #: Bytes at the end of the video file left in the page cache (the rest is dropped as written).
 KEEP_CACHED = 256 * 2**20
+#: Direct I/O needs sizes, file offsets and memory aligned to the device's block; 4 KiB suits
+#: every device (512-byte and 4 KiB sectors alike).
+DIRECT_ALIGN = 4096
 
 VIDEO_SCHEMA = "magacq.video"
 VIDEO_SCHEMA_VERSION = 1
@@ -101,14 +113,22 @@ class VideoFile:
             chunk = (1, *shape)
         self.direct = compression == "none" and mode == "frames"
         self._chunk_frames = chunk[0]
-        self._f = h5py.File(path, "w", libver="latest")
+        chunk_bytes = int(np.prod(chunk)) * np.dtype(dtype).itemsize
+        aligned = self.direct and chunk_bytes % DIRECT_ALIGN == 0
+        self._f = h5py.File(
+            path, "w", libver="latest", alignment_interval=DIRECT_ALIGN if aligned else 1,
+            alignment_threshold=chunk_bytes if aligned else 1,
+        )  # fmt: skip
         self._f.attrs.update(
             {"schema": VIDEO_SCHEMA, "schema_version": VIDEO_SCHEMA_VERSION, "mode": mode,
              "every": every, "compression": compression}
         )  # fmt: skip
+        #: the descriptor for direct I/O, or None (chunks through HDF5)
+        self._direct_fd = _open_direct(path) if aligned else None
         self.data = self._f.create_dataset(
             dataset_name(mode), shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
             chunks=chunk, **_filter(compression),
+            **({"dcpl": _allocated_unfilled()} if self._direct_fd is not None else {}),
         )  # fmt: skip
         self.seq = self._f.create_dataset(
             "video_seq", shape=(0,), maxshape=(None,), dtype=VIDEO_SEQ_DTYPE, chunks=(4096,)
@@ -123,6 +143,11 @@ class VideoFile:
     def n_frames(self) -> int:
         return self._n
 
+    @property
+    def direct_io(self) -> bool:
+        """Whether the chunks go to disk with direct I/O (else through HDF5, buffered)."""
+        return self._direct_fd is not None
+
     def append(self, frames: np.ndarray, seqs: np.ndarray, timestamps: np.ndarray) -> None:
         """Frames ``(k, height, width)`` of one stack (a zero-copy view is fine) and their
         sequence numbers and timestamps. A whole stack in per-stack chunks is one direct write."""
@@ -131,19 +156,39 @@ class VideoFile:
             return
         n = self._n
         self.data.resize((n + k, *self.data.shape[1:]))
+        try:
+            if self.mode == "rois":
+                self.data[n:] = _crops(frames, self.rois)
+            elif self.direct and n % self._chunk_frames == 0 and k == self._chunk_frames:
+                self._write_chunk(n, frames)
+            elif self.direct and self._chunk_frames == 1:
+                for i in range(k):
+                    self._write_chunk(n + i, frames[i])
+            else:
+                self.data[n:] = frames
+        except BaseException:  # a failed write (a full disk): no frames that are not there
+            self.data.resize((n, *self.data.shape[1:]))
+            raise
         self._n = n + k
-        if self.mode == "rois":
-            self.data[n:] = _crops(frames, self.rois)
-        elif self.direct and n % self._chunk_frames == 0 and k == self._chunk_frames:
-            self.data.id.write_direct_chunk((n, 0, 0), np.ascontiguousarray(frames))
-        elif self.direct and self._chunk_frames == 1:
-            for i in range(k):
-                self.data.id.write_direct_chunk((n + i, 0, 0), np.ascontiguousarray(frames[i]))
-        else:
-            self.data[n:] = frames
         rows = np.empty(k, VIDEO_SEQ_DTYPE)
         rows["seq"], rows["timestamp"] = seqs, timestamps
         self._seq_rows.append(rows)
+
+    def _write_chunk(self, first: int, data: np.ndarray) -> None:
+        """The chunk that starts at frame ``first``: direct I/O where it can, else through HDF5."""
+        data = np.ascontiguousarray(data)
+        fd = self._direct_fd
+        if fd is not None and data.ctypes.data % DIRECT_ALIGN == 0:
+            at = self.data.id.get_chunk_info_by_coord((first, 0, 0)).byte_offset
+            try:
+                _pwrite_all(fd, data.reshape(-1).view(np.uint8), at)
+                return
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:  # EINVAL: opened, but no direct writes here
+                    raise
+                self._direct_fd = None
+                os.close(fd)
+        self.data.id.write_direct_chunk((first, 0, 0), data)
 
     def _append_seq(self) -> None:
         """The ``video_seq`` rows of the frames appended since the last flush, in one write."""
@@ -161,7 +206,8 @@ class VideoFile:
             self._append_seq()
             self._f.flush()
             self._last_flush = now
-            self._drop_cached()
+            if self._direct_fd is None:  # direct I/O leaves no frames in the page cache
+                self._drop_cached()
             return True
         return False
 
@@ -180,6 +226,34 @@ class VideoFile:
             self._f.close()
         finally:
             os.close(self._cache_fd)
+            if self._direct_fd is not None:
+                os.close(self._direct_fd)
+
+
+def _open_direct(path: Path) -> int | None:
+    """A descriptor of ``path`` for direct I/O writes, or None where the file system has none."""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_DIRECT)
+    except (OSError, AttributeError):  # EINVAL on tmpfs; no O_DIRECT on macOS
+        return None
+
+
+def _allocated_unfilled() -> h5py.h5p.PropDCID:
+    """Chunks allocated as the dataset grows, never filled: written at their offsets."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+    return dcpl
+
+
+def _pwrite_all(fd: int, data: np.ndarray, at: int) -> None:
+    """Write all of 1-D uint8 ``data`` at offset ``at`` (ENOSPC if the disk takes no more)."""
+    done = 0
+    while done < len(data):
+        n = os.pwrite(fd, data[done:], at + done)
+        if n == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        done += n
 
 
 def _crops(frames: np.ndarray, rois: np.ndarray) -> np.ndarray:

@@ -1,9 +1,11 @@
 """Run commands with a small tmpfs mounted in a private mount namespace (needs root)."""
 
+import contextlib
 import os
 import shlex
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,28 @@ def cli_on_tmpfs(
     magacq = shlex.join([*r.MAGACQ, *args])
     script = f"{magacq}; rc=$?; {after or 'true'}; exit $rc"
     return on_tmpfs(mountpoint, size, script, cwd=cwd, timeout=timeout)
+
+
+@contextlib.contextmanager
+def mounted(mountpoint: Path, fs: str, size_mib: int) -> Iterator[Path]:
+    """A ``size_mib`` MiB ``fs`` ("tmpfs", or "ext4" on a loop device: a disk with direct I/O)
+    mounted over ``mountpoint`` for the block (skips where this may not mount)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small disk needs root")
+    mountpoint.mkdir(exist_ok=True)
+    if fs == "tmpfs":
+        cmd = ["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "tmpfs", str(mountpoint)]
+    else:
+        image = mountpoint.with_name(mountpoint.name + ".img")
+        with open(image, "wb") as f:
+            f.truncate(size_mib * 2**20)
+        subprocess.run(["mkfs.ext4", "-q", "-m", "0", str(image)], check=True)
+        cmd = ["mount", "-o", "loop", str(image), str(mountpoint)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a {fs} here: {done.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        # lazy: a test that failed with a file open there must not leave the mount behind
+        subprocess.run(["umount", "--lazy", str(mountpoint)], check=True)

@@ -3,13 +3,13 @@ keeps is the camera's pixels exactly (a replayed recording as the camera), in ea
 back-pressure as configured; a SIGKILLed recorder; a full disk."""
 
 import signal
-import subprocess
 
 import h5py
 import hdf5plugin  # noqa: F401  (the lz4 filter)
 import numpy as np
 import pytest
 
+from tests.faults._isolated import mounted
 from tests.pipeline import _runner as r
 from tests.recorded import sim_frames, write_run_file
 
@@ -130,24 +130,17 @@ def test_recorder_killed(source, tmp_path, on_exit):
         assert len(f["video"]) == len(f["video_seq"]) >= len(data["video_frames"]) - 10
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 24 MiB tmpfs (needs the right to mount, as root in CI containers)."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)  # fmt: skip
-    if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+@pytest.fixture(params=["tmpfs", "ext4"])
+def small_disk(tmp_path, request):
+    """A 24 MiB disk: tmpfs (chunks written through HDF5) or ext4 (direct I/O)."""
+    with mounted(tmp_path / "disk", request.param, 24) as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", str(mnt)], check=True)
 
 
-def test_full_disk_ends_the_run_with_the_reason(tmp_path, small_disk):
-    """256x256 frames at 200/s (25 MiB/s) onto 24 MiB, 8 MiB kept free: the run ends itself,
-    says why, and both files are readable."""
+@pytest.mark.parametrize("reserve_mb", [8, 0])
+def test_full_disk_ends_the_run_with_the_reason(tmp_path, small_disk, reserve_mb):
+    """256x256 frames at 200/s (25 MiB/s) onto 24 MiB, 8 MiB kept free (or none: the writes
+    themselves fail): the run ends itself, says why, and both files are readable."""
     frames, _ = sim_frames(20, {"width": 256, "height": 256})
     src = write_run_file(tmp_path / "big.h5", frames, np.arange(20) * 0.005)
     config = r.write_config(
@@ -155,7 +148,7 @@ def test_full_disk_ends_the_run_with_the_reason(tmp_path, small_disk):
         camera={"driver": "replay", "settings": {"file": str(src), "loop": True,
                                                   "frame_rate": 200}},
         beads={"rois": BEADS},
-        output={"dir": str(small_disk), "video": {"mode": "frames", "reserve_mb": 8}},
+        output={"dir": str(small_disk), "video": {"mode": "frames", "reserve_mb": reserve_mb}},
         duration=30,
     )  # fmt: skip
     done = r.run(config)
