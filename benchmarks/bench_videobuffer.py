@@ -15,6 +15,10 @@ patterns:
 - "groups": "claim" on a buffer with consumer groups ``("trackers", "recorder")``, one
   consumer process in each: every stack is read by both before the producer may reuse it.
 
+"raw ring, 2 processes" is the floor of the two-process patterns on this machine: the same frames
+through a plain shared-memory ring of the same size, published with two counters and no
+protocol at all (no lease, no claims, no recovery). The patterns print their ratio to it too.
+
 The documented write copies with non-temporal stores on large frames (``buffers._stream``);
 the line "streamed copy" times that copy alone, in one process, for scale. Then paces the
 producer at 1 kHz (one-frame stacks) and prints p50/p99 hand-off latency (commit -> consumer
@@ -32,6 +36,7 @@ import argparse
 import multiprocessing as mp
 import os
 import time
+from multiprocessing import shared_memory
 
 import numpy as np
 
@@ -206,6 +211,65 @@ def run(kind, n_frames, *, n_images=N_IMAGES, pace_s=0.0):
     return n_frames / elapsed, bad, n_frames - seen, np.array(lat)
 
 
+def _raw_producer(name: str, n_frames: int, start) -> None:
+    shm = shared_memory.SharedMemory(name=name)
+    words = np.ndarray(2, np.int64, shm.buf)  # frames written, frames read
+    ring = np.ndarray((N_STACKS * N_IMAGES, H, W), np.uint16, shm.buf, offset=4096)
+    src = sources()
+    start.wait()
+    for i in range(n_frames):
+        while i - words[1] >= len(ring):  # full: wait for the consumer
+            os.sched_yield()
+        f = src[i % len(src)]
+        stamp(f, i)
+        np.copyto(ring[i % len(ring)], f)
+        time.perf_counter()  # the timestamp the buffers' producers take
+        words[0] = i + 1  # publish (x86 keeps the stores in order)
+    del words, ring
+    shm.close()
+
+
+def _raw_consumer(name: str, n_frames: int, out) -> None:
+    shm = shared_memory.SharedMemory(name=name)
+    words = np.ndarray(2, np.int64, shm.buf)
+    ring = np.ndarray((N_STACKS * N_IMAGES, H, W), np.uint16, shm.buf, offset=4096)
+    seen, bad, t0 = 0, 0, None
+    while seen < n_frames:
+        if words[0] - seen < N_IMAGES:
+            os.sched_yield()
+            continue
+        t0 = time.perf_counter() if t0 is None else t0
+        r = seen % len(ring)
+        bad += bad_frames(ring[r : r + N_IMAGES].transpose(2, 1, 0), seen)
+        seen += N_IMAGES
+        words[1] = seen
+    out.put((time.perf_counter() - t0, bad))
+    del words, ring
+    shm.close()
+
+
+def raw_two_process_fps(n_frames: int) -> tuple[float, int]:
+    """The same frames from one process to another through a plain shared-memory ring of the
+    same size, with no protocol beyond two counters: what two processes can do here at all."""
+    ctx = mp.get_context("fork")
+    shm = shared_memory.SharedMemory(create=True, size=4096 + N_STACKS * N_IMAGES * H * W * 2)
+    try:
+        np.ndarray(2, np.int64, shm.buf)[:] = 0
+        out, start = ctx.Queue(), ctx.Event()
+        procs = [ctx.Process(target=_raw_consumer, args=(shm.name, n_frames, out)),
+                 ctx.Process(target=_raw_producer, args=(shm.name, n_frames, start))]  # fmt: skip
+        for p in procs:
+            p.start()
+        start.set()
+        elapsed, bad = out.get(timeout=120)
+        for p in procs:
+            p.join()
+    finally:
+        shm.close()
+        shm.unlink()
+    return n_frames / elapsed, bad
+
+
 def streamed_copy(dst: np.ndarray, src: np.ndarray) -> None:
     stream_copy(dst.reshape(-1).view(np.uint8), src.reshape(-1).view(np.uint8))
 
@@ -238,23 +302,28 @@ def main() -> None:
     # rounds of every variant in turn: each ratio is to the baseline of its own round, taken
     # moments apart, so that a shared machine's changing load shifts both alike
     kinds = ("magscope", "polling", "blocking", "claim", "groups")
-    fps = {k: [] for k in ("memcpy", *kinds)}
-    bad_lost = dict.fromkeys(kinds, (0, 0))
+    fps = {k: [] for k in ("memcpy", "raw", *kinds)}
+    bad_lost = dict.fromkeys(("raw", *kinds), (0, 0))
     for _ in range(args.trials):
         fps["memcpy"].append(memcpy_fps(n))
+        got, bad = raw_two_process_fps(n)
+        fps["raw"].append(got)
+        bad_lost["raw"] = (bad_lost["raw"][0] + bad, 0)
         for kind in kinds:
             got, bad, lost, _ = run(kind, n)
             fps[kind].append(got)
             bad_lost[kind] = (bad_lost[kind][0] + bad, bad_lost[kind][1] + lost)
-    base, mag = np.array(fps["memcpy"]), np.array(fps["magscope"])
+    base, mag, raw = np.array(fps["memcpy"]), np.array(fps["magscope"]), np.array(fps["raw"])
     print(f"{args.trials} rounds: median [min-max] of each round's ratios")
-    for kind in ("memcpy", *kinds):
+    for kind in ("memcpy", "raw", *kinds):
         got = np.array(fps[kind])
-        label = {"memcpy": "memcpy (numpy, 1 process)", "magscope": "magscope VideoBuffer"}
+        label = {"memcpy": "memcpy (numpy, 1 process)", "magscope": "magscope VideoBuffer",
+                 "raw": "raw ring, 2 processes"}  # fmt: skip
         line = f"{label.get(kind, 'VideoBuffer ' + kind):34s} {np.median(got):9.0f} frames/s "
         line += f"{np.median(got) * frame_gb:6.2f} GB/s"
-        for name, ref in (("memcpy", base), ("magscope", mag)):
-            if kind not in ("memcpy", name):
+        refs = {"memcpy": (), "raw": ("memcpy",), "magscope": ("memcpy", "raw")}
+        for name, ref in (("memcpy", base), ("magscope", mag), ("raw", raw)):
+            if name in refs.get(kind, ("memcpy", "magscope", "raw")):
                 r = got / ref
                 line += f"  x{np.median(r):.2f} [{r.min():.2f}-{r.max():.2f}] {name}"
         if kind != "memcpy":

@@ -104,7 +104,7 @@ _WAKE_S = 0.05  # longest semaphore wait before re-checking (a signaller may die
 _FULL = "VideoBuffer is full (unread or claimed frames fill the ring)"
 _POLL_SPIN_S = 200e-6  # check_read_stack: False this long in a row, a poller then naps ...
 _POLL_NAP_S = 1e-3  # ... a quarter of that time per call, at most this
-_CLAIM_SPIN_S = 200e-6  # claim_stack looks this long (yielding) before it sleeps
+_SPIN_S = 200e-6  # claim_stack, wait_for_stack: look this long (yielding) before sleeping
 _PEAK_TRIES = 1000  # peak_image: the newest slot keeps changing under us -> none complete
 _SEQ_TRIES = 3  # the producer's lock-free reads of the consumers' state, before the lock
 
@@ -133,6 +133,21 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _look_before_sleeping(ready: Callable[[], bool], timeout: float | None) -> bool:
+    """Whether ``ready()``, looking (yielding the CPU) for up to ``_SPIN_S`` of ``timeout``
+    first: a stack due within microseconds then costs no sleep and wake-up on either side."""
+    if ready():
+        return True
+    if timeout == 0:
+        return False
+    spin_until = time.perf_counter() + (_SPIN_S if timeout is None else min(_SPIN_S, timeout))
+    while time.perf_counter() < spin_until:
+        os.sched_yield()
+        if ready():
+            return True
+    return False
 
 
 def _round_up(n: int, to: int) -> int:
@@ -783,13 +798,13 @@ class VideoBuffer(SegmentHolder):
         RuntimeError
             Another live process has a slot reserved (``begin_write``).
         """
-        src = self._as_row_major(image)
+        src = self._source(image)
         timestamp = float(timestamp)
         with _producing:
             self._copy_and_publish(self._take_slot(_COPYING, timeout), src, timestamp)
         self._wake()
 
-    def _copy_and_publish(self, w: int, src: np.ndarray, timestamp: float) -> None:
+    def _copy_and_publish(self, w: int, src: np.ndarray | memoryview, timestamp: float) -> None:
         """Copy ``src`` into slot ``w`` (reserved, ``_producing`` held) and publish it.
 
         A death mid-copy leaves the slot's seq odd and the writer's row not idle: the next
@@ -803,10 +818,15 @@ class VideoBuffer(SegmentHolder):
             raise
         self._publish(w, timestamp)
 
-    def _copy_into(self, w: int, src: np.ndarray) -> None:
-        """Copy row-major frame ``src`` (validated) into slot ``w``."""
-        if self._streams and src.flags.c_contiguous and not self._chooser.untimed():
-            self._chooser.copy(self._frames_u8[w], src.reshape(-1).view(np.uint8))
+    def _copy_into(self, w: int, src: np.ndarray | memoryview) -> None:
+        """Copy a frame validated by :meth:`_source` into slot ``w``: its bytes with a plain
+        memoryview copy (a memcpy, as the reference does), or streamed (the chooser's way)."""
+        if isinstance(src, memoryview):
+            if not self._streams or self._chooser.untimed():
+                at = w * self.image_size
+                self._buf[at : at + self.image_size] = src
+            else:
+                self._chooser.copy(self._frames_u8[w], np.frombuffer(src, np.uint8))
         else:
             np.copyto(self._frames[w], src, casting="no")
 
@@ -837,7 +857,9 @@ class VideoBuffer(SegmentHolder):
         if self._deferred:
             self._flush()
 
-    def _as_row_major(self, image: Any) -> np.ndarray:
+    def _source(self, image: Any) -> np.ndarray | memoryview:
+        """``image`` checked: its row-major bytes (a 1-D "B" memoryview) where they are
+        contiguous, else the ``(height, width)`` array (a transposed view) to copy from."""
         w, h = self.image_shape
         if isinstance(image, np.ndarray):
             if image.shape != (w, h) or image.dtype != self.dtype:
@@ -845,7 +867,8 @@ class VideoBuffer(SegmentHolder):
                     f"VideoBuffer image must be a (width, height) = {(w, h)} "
                     f"{self.dtype} array, got {image.shape} {image.dtype}"
                 )
-            return image.T
+            src = image.T
+            return memoryview(src).cast("B") if src.flags.c_contiguous else src
         try:
             mv = memoryview(image)
         except TypeError:
@@ -856,7 +879,7 @@ class VideoBuffer(SegmentHolder):
             raise ValueError(
                 f"VideoBuffer image must be {self.image_size} contiguous bytes, got {mv.nbytes}"
             )
-        return np.frombuffer(mv.cast("B"), self.dtype).reshape(h, w)
+        return mv if mv.ndim == 1 and mv.format == "B" else mv.cast("B")
 
     # --- the producer's lease and slots ----------------------------------------------------
     def _take_slot(self, kind: int, timeout: float | None) -> int:
@@ -1087,14 +1110,15 @@ class VideoBuffer(SegmentHolder):
         For the single-consumer calls (``peak_stack``); workers use :meth:`claim_stack`.
         """
         self._single_consumer()
-        if self._unread() >= self.n_images:  # no lock needed to look
-            return True
-
-        def attempt() -> bool | None:
-            return True if self._unread() >= self.n_images else None
 
         def ready() -> bool:
             return self._unread() >= self.n_images
+
+        if _look_before_sleeping(ready, timeout):  # no lock needed to look
+            return True
+
+        def attempt() -> bool | None:
+            return True if ready() else None
 
         return bool(self._wait(attempt, self._ready_sem, _READY_WAITERS, timeout, ready=ready))
 
@@ -1111,8 +1135,8 @@ class VideoBuffer(SegmentHolder):
         ----------
         timeout : float or None
             Seconds to wait for a stack (0: don't wait; None: forever). A waiter first looks,
-            yielding the CPU, for ``_CLAIM_SPIN_S`` (a stack about to complete costs no sleep
-            and wake-up), then sleeps on the group's semaphore.
+            yielding the CPU, for ``_SPIN_S`` (a stack about to complete costs no sleep and
+            wake-up), then sleeps on the group's semaphore.
         group : str, optional
             The consumer group to claim for: required when the buffer has groups, and only then.
 
@@ -1175,10 +1199,7 @@ class VideoBuffer(SegmentHolder):
             rt = c[_RT]
             return c[_REQUEUED] > 0 or self._head[_WT] - rt >= self.n_images
 
-        if timeout != 0 and not ready():  # a stack due within microseconds: no sleep for it
-            spin_until = time.perf_counter() + _CLAIM_SPIN_S
-            while not ready() and time.perf_counter() < spin_until:
-                os.sched_yield()
+        _look_before_sleeping(ready, timeout)
         return self._wait(attempt, sem, _READY_WAITERS, timeout, g, ready)
 
     def release_stack(self, claim: StackClaim) -> None:
