@@ -21,10 +21,11 @@ last flush (read it with ``swmr=True``).
 Uncompressed chunks whose size and address suit it go to disk with direct I/O (``O_DIRECT``),
 past the page cache: HDF5 allocates each chunk as the dataset grows (early allocation, no fill,
 4 KiB aligned) and the recorder writes the chunk's bytes at the offset HDF5 gives. On this
-machine's disk that writes a 1 GiB recording at 2.6-3.1 GB/s, where buffered writes swing
-between 0.2 and 2.4 GB/s with the state of the page cache's write-back, and it leaves the
-memory to the run. A file system without direct I/O (tmpfs) gets HDF5's direct chunk writes,
-buffered, its page cache dropped as it is written back. The file is plain HDF5 either way.
+project's test machine that writes 1 GiB at 2.0-2.8 GB/s, where buffered writes swing between
+0.15 and 2.5 GB/s with the state of the page cache's write-back, and it leaves the memory to the
+run. Where direct I/O is refused (tmpfs before Linux 6.6, some network file systems), chunks go
+through HDF5's buffered direct chunk writes, their page cache dropped as it is written back.
+The file is plain HDF5 either way.
 """
 
 import errno

@@ -86,6 +86,15 @@ def test_videobuffer_frames_roundtrip(shape):
         vb.read_stack_no_return()
         vb.write_image_and_timestamp(frames[0].T, 6.0)
         np.testing.assert_array_equal(vb.peak_stack()[0], frames.transpose(2, 1, 0))
+        vb.read_stack_no_return()
+        vb._chooser._stream = False  # as once plain copies measured faster: mostly untimed
+        for k in range(2 * TIME_EVERY):  # both input forms, timed copies and untimed ones
+            if vb.get_unread_stack_count() == vb.n_stacks:
+                vb.read_stack_no_return()
+            source = (frames[k % 3].T, frames[k % 3].tobytes())[k % 2]
+            vb.write_image_and_timestamp(source, 10.0 + k)
+            newest = np.frombuffer(vb.peak_image()[1], np.uint16).reshape(h, w)
+            np.testing.assert_array_equal(newest, frames[k % 3])
 
 
 def test_without_numba_frames_are_copied_plainly():
