@@ -16,9 +16,9 @@
 3. `magacq run` on the replay camera (``--distinct`` sim frames, looped) at ``--fps`` for
    ``--seconds`` (a ring of 256 stacks: 2.5 s), every frame kept (``drop_video``): frames stored,
    dropped by the ring, video frames written, skipped (and the span of frames they fall in), the
-   video's MiB/s and its ratio to step 2. When step 2 is slower than ``--fps`` needs, the disk
-   does not allow it: the run is repeated at the highest rate (in steps of 50 fps) that 0.9 of
-   step 2 allows.
+   video's MiB/s and its ratio to step 2. When frames were skipped and step 2 is slower than
+   ``--fps`` needs, the disk did not allow it: the run is repeated at the highest rate (in
+   steps of 50 fps) that 0.9 of step 2 allows.
 4. The same in ROI mode with ``--beads`` beads tracked (qi): tracking must stay drop-free.
 
 Run it in the directory whose disk you measure (it writes its files under a temporary directory
@@ -205,13 +205,15 @@ def main() -> None:
         )
         source = tmp / "source.h5"
         beads = _record_source(source, args.distinct, args.beads)
-        runs = [("frames", {"mode": "frames"}, args.fps)]
+        runs = [("frames", {"mode": "frames"}, args.fps), ("rois", {"mode": "rois"}, args.fps)]
         allowed = 50 * int(0.9 * disk / frame_mib / 50)
-        if allowed < args.fps:
-            runs.append(("frames", {"mode": "frames"}, float(allowed)))
-        runs.append(("rois", {"mode": "rois"}, args.fps))
-        for step, (name, video, fps) in enumerate(runs, start=3):
+        step = 2
+        while runs:
+            name, video, fps = runs.pop(0)
+            step += 1
             r = _run(tmp, name, source, fps, args.seconds, video, beads, args.workers)
+            if name == "frames" and r["skipped"] and allowed < fps:  # the disk did not allow it
+                runs.insert(0, ("frames", video, float(allowed)))
             rate = r["stored"] / r["seconds"]
             mib_s = r["video_mib"] / r["seconds"]
             print(
