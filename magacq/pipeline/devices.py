@@ -25,6 +25,7 @@ REASON_BUFFER_FULL = 0
 REASON_CAMERA = 1
 _ROWS_FLUSH = 256
 _FINISH_STACK_S = 0.4  # after the stop, keep acquiring this long at most to fill the last stack
+_PAD_WAIT_S = 2.0  # the filler frames of a last partial stack wait this long for a free slot
 
 
 def open_camera(driver: str, settings: dict[str, Any]) -> Any:
@@ -127,13 +128,9 @@ def run_producer(wiring: RunWiring) -> None:
         while True:
             if motion is not None and motion.error:
                 raise MotionFault(motion.error)
-            if wiring.stop.is_set():  # end on a whole stack, so every stored frame is tracked
-                if vb.frames_written % n_images == 0:
-                    break
+            if wiring.stop.is_set():  # end on a whole stack of camera frames if one comes soon
                 finish_by = finish_by or time.monotonic() + _FINISH_STACK_S
-                if time.monotonic() > finish_by:
-                    logger.warning("stopped mid-stack: the last %d stored frames are not tracked",
-                                   vb.frames_written % n_images)  # fmt: skip
+                if vb.frames_written % n_images == 0 or time.monotonic() > finish_by:
                     break
             try:
                 slot = vb.begin_write(0.0)
@@ -188,6 +185,8 @@ def run_producer(wiring: RunWiring) -> None:
             if n % _ROWS_FLUSH == 0:
                 _flush(frames, dropped, truth)
                 stats.set("buffer_level", vb.get_level())
+        _flush(frames, dropped, truth)  # the frame rows before the last stack's tracks
+        _pad_last_stack(vb, n_images)
     except BaseException as exc:
         msg = str(exc) if isinstance(exc, MotionFault) else f"camera failed: {exc}"
         wiring.events.put(("error", "producer", msg))
@@ -212,6 +211,27 @@ def run_producer(wiring: RunWiring) -> None:
             m.close()
         vb.close()
         time.sleep(0)  # let the log queue's feeder run
+
+
+def _pad_last_stack(vb: Any, n_images: int) -> None:
+    """Complete a partly written last stack (a camera that ended, or a stop mid-stack) with
+    filler frames, as the consumers take whole stacks: copies of the last frame (what a viewer
+    shows last) whose NaN timestamp marks them as no frame. They have no ``frames`` row, and
+    trackers and recorder leave them out (:func:`magacq.pipeline.tracker.real_frames`)."""
+    from buffers import BufferOverflow
+
+    stored = vb.frames_written % n_images
+    if not stored:
+        return
+    last = np.frombuffer(vb.peak_image()[1], vb.dtype)
+    for _ in range(n_images - stored):
+        try:
+            slot = vb.begin_write(timeout=_PAD_WAIT_S)
+        except BufferOverflow:
+            logger.warning("the ring stayed full: the last %d frames are not tracked", stored)
+            return
+        slot.reshape(-1)[...] = last
+        vb.commit_write(np.nan)
 
 
 class MotionFault(Exception):

@@ -73,7 +73,7 @@ def run_recorder(wiring: RunWiring, discard: bool = False) -> None:
                     break
                 continue
             seqs, stamps = claim.frame_numbers, claim.timestamps
-            keep = seqs % every == 0
+            keep = (seqs % every == 0) & np.isfinite(stamps)  # no filler (a last stack's)
             skip = discard or late or (drop_video and lag >= half)
             frames = None
             try:

@@ -79,7 +79,9 @@ def run_worker(wiring: RunWiring, index: int) -> None:
             frames = None
             try:
                 frames = claim.stack.T  # (n_images, height, width), C-contiguous, zero-copy
-                rows = tracker.track(frames, claim.timestamps, claim.frame_numbers)
+                ts, seqs = claim.timestamps, claim.frame_numbers
+                real = real_frames(ts)  # the last stack of a run may end in filler
+                rows = tracker.track(frames[:real], ts[:real], seqs[:real])
                 if delay and not wiring.workers_stop.is_set():
                     time.sleep(delay)  # testing aid: a slow tracker holds its stack
             finally:
@@ -99,12 +101,18 @@ def run_worker(wiring: RunWiring, index: int) -> None:
             stats.add_stacks(index)
             if tracker.last_profile is not None:
                 bead, profile = tracker.last_profile
-                live.write_profile(float(claim.timestamps[-1]), bead, profile)
+                live.write_profile(float(ts[real - 1]), bead, profile)
     finally:
         positions.close()
         live.close()
         roi_buf.close()
         vb.close()
+
+
+def real_frames(timestamps: np.ndarray) -> int:
+    """How many frames of a stack are camera frames: all but the filler that completes a run's
+    last partial stack (NaN timestamps, at its end: ``devices._pad_last_stack``)."""
+    return len(timestamps) if np.isfinite(timestamps[-1]) else int(np.isfinite(timestamps).sum())
 
 
 def _read_rois(roi_buf: Any, wiring: RunWiring, side: int) -> tuple[int, np.ndarray]:

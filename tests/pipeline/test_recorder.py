@@ -59,6 +59,42 @@ def test_every_frame_as_acquired(source, tmp_path):
         assert f["video"].chunks == (5, 64, 96)  # one stack a chunk, written directly
 
 
+@pytest.mark.parametrize("video", [{"mode": "frames"}, {"mode": "rois"}])
+def test_a_finite_camera_s_last_partial_stack_is_kept(tmp_path, video):
+    """43 frames in stacks of 5: the last 3 come in a stack the producer completes with filler
+    frames; every frame is tracked and recorded, and the filler nowhere."""
+    n = N + 3
+    frames, _ = sim_frames(n)
+    src = write_run_file(tmp_path / "odd.h5", frames, np.arange(n) * 0.005)
+    data = _run(tmp_path, src, video)
+    np.testing.assert_array_equal(data["frames"]["frame"], np.arange(n))
+    tracks = data["tracks"]
+    assert len(tracks) == 2 * n and np.isfinite(tracks["time"]).all()
+    np.testing.assert_array_equal(np.unique(tracks["frame"]), np.arange(n))
+    assert np.isfinite(tracks["x_nm"]).all()
+    _same_frames(data["video_frames"], data["frames"])
+    assert len(data["video_skipped"]) == 0 and data["attrs"]["video_frames"] == n
+    if video["mode"] == "frames":
+        np.testing.assert_array_equal(data["video"], frames)
+    else:
+        assert data["roi_video"].shape == (n, 2, 32, 32)
+
+
+def test_a_stop_mid_stack_keeps_the_last_frames(source, tmp_path):
+    """A camera at 2 frames/s stopped after 3.2 s (6-7 frames, at most one more in the
+    producer's 0.4 s): its stack of 5 does not complete, so filler completes it; every stored
+    frame is tracked and recorded."""
+    src, frames = source
+    data = _run(tmp_path, src, {"mode": "frames"}, camera={"loop": True, "frame_rate": 2},
+                duration=3.2)  # fmt: skip
+    n = len(data["frames"])
+    assert n % 5, n  # the premise: stopped mid-stack
+    np.testing.assert_array_equal(np.unique(data["tracks"]["frame"]), data["frames"]["frame"])
+    assert len(data["tracks"]) == 2 * n
+    _same_frames(data["video_frames"], data["frames"])
+    np.testing.assert_array_equal(data["video"], frames[data["frames"]["frame"] % N])
+
+
 def test_every_nth_compressed(source, tmp_path):
     src, frames = source
     data = _run(tmp_path, src, {"mode": "frames", "every": 3, "compression": "lz4"})
