@@ -25,7 +25,9 @@ REASON_BUFFER_FULL = 0
 REASON_CAMERA = 1
 _ROWS_FLUSH = 256
 _FINISH_STACK_S = 0.4  # after the stop, keep acquiring this long at most to fill the last stack
-_PAD_WAIT_S = 2.0  # the filler frames of a last partial stack wait this long for a free slot
+# The filler frames of a last partial stack wait this long at most for free slots; once the run
+# is stopping, the stop's grace for the producer (0.6 s, of which the camera may use 0.4) applies
+_PAD_WAIT_S, _PAD_WAIT_STOPPING_S = 1.0, 0.1
 
 
 def open_camera(driver: str, settings: dict[str, Any]) -> Any:
@@ -186,7 +188,7 @@ def run_producer(wiring: RunWiring) -> None:
                 _flush(frames, dropped, truth)
                 stats.set("buffer_level", vb.get_level())
         _flush(frames, dropped, truth)  # the frame rows before the last stack's tracks
-        _pad_last_stack(vb, n_images)
+        _pad_last_stack(vb, n_images, wiring.stop)
     except BaseException as exc:
         msg = str(exc) if isinstance(exc, MotionFault) else f"camera failed: {exc}"
         wiring.events.put(("error", "producer", msg))
@@ -213,7 +215,7 @@ def run_producer(wiring: RunWiring) -> None:
         time.sleep(0)  # let the log queue's feeder run
 
 
-def _pad_last_stack(vb: Any, n_images: int) -> None:
+def _pad_last_stack(vb: Any, n_images: int, stop: Any) -> None:
     """Complete a partly written last stack (a camera that ended, or a stop mid-stack) with
     filler frames, as the consumers take whole stacks: copies of the last frame (what a viewer
     shows last) whose NaN timestamp marks them as no frame. They have no ``frames`` row, and
@@ -224,12 +226,18 @@ def _pad_last_stack(vb: Any, n_images: int) -> None:
     if not stored:
         return
     last = np.frombuffer(vb.peak_image()[1], vb.dtype)
+    start = time.monotonic()
     for _ in range(n_images - stored):
-        try:
-            slot = vb.begin_write(timeout=_PAD_WAIT_S)
-        except BufferOverflow:
-            logger.warning("the ring stayed full: the last %d frames are not tracked", stored)
-            return
+        while True:
+            try:
+                slot = vb.begin_write(timeout=0.02)
+                break
+            except BufferOverflow:
+                waited = time.monotonic() - start
+                if waited > (_PAD_WAIT_STOPPING_S if stop.is_set() else _PAD_WAIT_S):
+                    logger.warning("the ring stayed full: the last %d frames are not tracked",
+                                   stored)  # fmt: skip
+                    return
         slot.reshape(-1)[...] = last
         vb.commit_write(np.nan)
 
