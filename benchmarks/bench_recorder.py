@@ -74,7 +74,7 @@ def _plain(path: Path, stacks: np.ndarray, n: int, direct: bool = False) -> floa
 
 def _recorder(path: Path, stacks: np.ndarray, n: int) -> float:
     """MiB/s of ``n`` stacks through a VideoBuffer: frames copied in (as the producer does), then
-    the recorder's loop (claim, one direct chunk write, release), then fsync."""
+    the recorder's loop (claim, ``VideoFile.append``: one chunk write, release), then fsync."""
     groups = ("recorder",)
     vb = VideoBuffer(create=True, locks=make_locks(groups=groups), n_stacks=RING, width=SIDE,
                      height=SIDE, n_images=STACK, bits=16, namespace=f"benchrec{os.getpid()}",

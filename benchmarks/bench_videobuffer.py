@@ -33,9 +33,11 @@ quiet 2-core machine, a minute at load 8).
 """
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import time
+from collections.abc import Iterator
 from multiprocessing import shared_memory
 
 import numpy as np
@@ -211,48 +213,56 @@ def run(kind, n_frames, *, n_images=N_IMAGES, pace_s=0.0):
     return n_frames / elapsed, bad, n_frames - seen, np.array(lat)
 
 
-def _raw_producer(name: str, n_frames: int, start) -> None:
+_RAW_WORDS = 4096  # the bare ring's header: frames written, frames read; then the frames
+
+
+@contextlib.contextmanager
+def _raw_ring(name: str) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(words, ring)`` views of the bare ring ``name``, detached afterwards."""
     shm = shared_memory.SharedMemory(name=name)
-    words = np.ndarray(2, np.int64, shm.buf)  # frames written, frames read
-    ring = np.ndarray((N_STACKS * N_IMAGES, H, W), np.uint16, shm.buf, offset=4096)
+    words = np.ndarray(2, np.int64, shm.buf)
+    ring = np.ndarray((N_STACKS * N_IMAGES, H, W), np.uint16, shm.buf, offset=_RAW_WORDS)
+    try:
+        yield words, ring
+    finally:
+        del words, ring
+        shm.close()
+
+
+def _raw_producer(name: str, n_frames: int, start) -> None:
     src = sources()
-    start.wait()
-    for i in range(n_frames):
-        while i - words[1] >= len(ring):  # full: wait for the consumer
-            os.sched_yield()
-        f = src[i % len(src)]
-        stamp(f, i)
-        np.copyto(ring[i % len(ring)], f)
-        time.perf_counter()  # the timestamp the buffers' producers take
-        words[0] = i + 1  # publish (x86 keeps the stores in order)
-    del words, ring
-    shm.close()
+    with _raw_ring(name) as (words, ring):
+        start.wait()
+        for i in range(n_frames):
+            while i - words[1] >= len(ring):  # full: wait for the consumer
+                os.sched_yield()
+            f = src[i % len(src)]
+            stamp(f, i)
+            np.copyto(ring[i % len(ring)], f)
+            time.perf_counter()  # the timestamp the buffers' producers take
+            words[0] = i + 1  # publish (x86 keeps the stores in order)
 
 
 def _raw_consumer(name: str, n_frames: int, out) -> None:
-    shm = shared_memory.SharedMemory(name=name)
-    words = np.ndarray(2, np.int64, shm.buf)
-    ring = np.ndarray((N_STACKS * N_IMAGES, H, W), np.uint16, shm.buf, offset=4096)
     seen, bad, t0 = 0, 0, None
-    while seen < n_frames:
-        if words[0] - seen < N_IMAGES:
-            os.sched_yield()
-            continue
-        t0 = time.perf_counter() if t0 is None else t0
-        r = seen % len(ring)
-        bad += bad_frames(ring[r : r + N_IMAGES].transpose(2, 1, 0), seen)
-        seen += N_IMAGES
-        words[1] = seen
+    with _raw_ring(name) as (words, ring):
+        while seen < n_frames:
+            if words[0] - seen < N_IMAGES:
+                os.sched_yield()
+                continue
+            t0 = time.perf_counter() if t0 is None else t0
+            r = seen % len(ring)
+            bad += bad_frames(ring[r : r + N_IMAGES].transpose(2, 1, 0), seen)
+            seen += N_IMAGES
+            words[1] = seen
     out.put((time.perf_counter() - t0, bad))
-    del words, ring
-    shm.close()
 
 
 def raw_two_process_fps(n_frames: int) -> tuple[float, int]:
     """The same frames from one process to another through a plain shared-memory ring of the
     same size, with no protocol beyond two counters: what two processes can do here at all."""
     ctx = mp.get_context("fork")
-    shm = shared_memory.SharedMemory(create=True, size=4096 + N_STACKS * N_IMAGES * H * W * 2)
+    shm = shared_memory.SharedMemory(create=True, size=_RAW_WORDS + N_STACKS * N_IMAGES * H * W * 2)
     try:
         np.ndarray(2, np.int64, shm.buf)[:] = 0
         out, start = ctx.Queue(), ctx.Event()
