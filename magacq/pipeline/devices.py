@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from magacq.pipeline.heartbeat import PRODUCER
 from magacq.pipeline.motion import MotionThread
 from magacq.pipeline.motor_channel import ACKS, COMMANDS, LIMITS, MOTOR_CHANNEL, CommandInbox
 from magacq.pipeline.rows import BatchedRows
@@ -100,9 +101,11 @@ def roi_of(xy_nm: np.ndarray, rois: np.ndarray, pixel_nm: float) -> np.ndarray:
 def run_producer(wiring: RunWiring) -> None:
     """Entry point of the producer process."""
     from buffers import BufferOverflow
-    from hal import AcquisitionEnded, HalTimeoutError
+    from hal import AcquisitionEnded, DeviceError, HalTimeoutError
 
-    wiring.enter_child("producer")
+    wiring.enter_child("producer", PRODUCER)
+    beats = wiring.beats
+    max_errors = wiring.supervision.camera_errors
     stats = wiring.stats
     n_images = wiring.video["n_images"]
     vb = wiring.attach_video()
@@ -127,7 +130,9 @@ def run_producer(wiring: RunWiring) -> None:
         n = 0
         tracked_id: np.ndarray | None = None
         finish_by: float | None = None
+        errors = 0  # camera read errors in a row
         while True:
+            beats.beat(PRODUCER)
             if motion is not None and motion.error:
                 raise MotionFault(motion.error)
             if wiring.stop.is_set():  # end on a whole stack of camera frames if one comes soon
@@ -149,10 +154,19 @@ def run_producer(wiring: RunWiring) -> None:
                     vb.abandon_write()
                 logger.info("camera acquisition ended")
                 break
+            except DeviceError as exc:  # a frame lost: its number's gap is recorded as dropped
+                if slot is not None:
+                    vb.abandon_write()
+                errors += 1
+                if errors >= max_errors:
+                    raise DeviceError(f"{errors} read errors in a row; the last: {exc}") from None
+                logger.warning("camera read error (frame lost): %s", exc)
+                continue
             except BaseException:
                 if slot is not None:
                     vb.abandon_write()
                 raise
+            errors = 0
             fn, ts = int(info.frame_number), float(info.timestamp)
             for missing in range(last_fn + 1, fn):
                 dropped.add(missing, np.nan, REASON_CAMERA)
@@ -198,6 +212,9 @@ def run_producer(wiring: RunWiring) -> None:
         _flush(frames, dropped, truth)
         if motion is not None:
             motion.halt()
+            park = wiring.magnets["park_height_mm"] if wiring.magnets is not None else None
+            if park is not None and motion.error is None:  # every ending: the owner parks
+                motion.park(park, wiring.magnets["move_timeout_s"], lambda: beats.beat(PRODUCER))
         for device in reversed(devices):
             try:
                 device.close()

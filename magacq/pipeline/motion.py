@@ -13,6 +13,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,28 @@ class MotionThread(threading.Thread):
         if self.is_alive():
             self.join(5.0)
         self.rows.flush()
+
+    def park(self, height_mm: float, timeout: float, beat: Callable[[], None]) -> None:
+        """After :meth:`halt`: move the magnets to ``height_mm`` (the run's end), sampling as they
+        go and calling ``beat`` (the process's heartbeat) meanwhile; a failure is logged."""
+        if self.magnets is None or "height" not in self.magnets.axes:
+            return
+        try:
+            self.magnets.stop()
+            self.magnets.move_to("height", height_mm)
+            deadline = time.monotonic() + timeout
+            while self.magnets.is_busy("height"):
+                beat()
+                self.sample()
+                if time.monotonic() > deadline:
+                    raise HalTimeoutError(f"still moving after {timeout:g} s")
+                time.sleep(self.period)
+            self.sample()
+            logger.info("magnets parked at %g mm", height_mm)
+        except HalError as exc:
+            logger.error("magnets not parked at %g mm: %s", height_mm, exc)
+        finally:
+            self.rows.flush()
 
     def run(self) -> None:
         last_flush = due = time.monotonic()

@@ -19,6 +19,7 @@ import numpy as np
 
 from buffers import BufferOverflow, MatrixBuffer
 from magacq.pipeline.events import ACTIONS, EVENT_COLUMNS, EVENTS, PHASES, encode_label
+from magacq.pipeline.heartbeat import PROTOCOL
 from magacq.pipeline.motor_channel import MotorControl, MotorError
 from magacq.pipeline.status import RunStats
 from magacq.pipeline.wiring import RunWiring
@@ -103,7 +104,11 @@ def run_protocol(wiring: RunWiring) -> None:
     run stops."""
     from magacq.pipeline.lock_runner import LockThread
 
-    wiring.enter_child("protocol")
+    wiring.enter_child("protocol", PROTOCOL)
+    # a thread beats: the program itself may block in a user's script for as long as it likes
+    # (its timeout_s bounds that); a stopped or dead process beats no more
+    beating = threading.Thread(target=_beat, args=(wiring,), name="heartbeat", daemon=True)
+    beating.start()
     stats = wiring.stats
     events = MatrixBuffer(create=False, locks=wiring.locks, name=EVENTS, namespace=wiring.namespace)
     rows = EventRows(events, stats)
@@ -131,6 +136,13 @@ def run_protocol(wiring: RunWiring) -> None:
         failed = True
     if failed:
         raise SystemExit(1)
+    stats.set("protocol_ended", time.monotonic())  # an exit without it is no protocol's end
+
+
+def _beat(wiring: RunWiring) -> None:
+    while True:
+        wiring.beats.beat(PROTOCOL)
+        time.sleep(0.2)
 
 
 def _run_plan(wiring: RunWiring, rows: EventRows, stopped: Callable[[], bool]) -> bool:
@@ -162,8 +174,8 @@ def _run_plan(wiring: RunWiring, rows: EventRows, stopped: Callable[[], bool]) -
         wiring.events.put(("error", "protocol", f"protocol script raised {type(exc).__name__}: "
                                                 f"{exc}"))  # fmt: skip
     finally:
-        try:
-            if not wiring.stop.is_set() and spec.plan.end_height_mm is not None:
+        try:  # stopped by the run: the devices process parks them
+            if not stopped() and spec.plan.end_height_mm is not None:
                 stats.set("protocol_parking", time.monotonic())  # the devices still run
                 runner.park(spec.plan.end_height_mm)
         except (ProtocolError, MotorError) as exc:

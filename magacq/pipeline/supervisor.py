@@ -13,6 +13,7 @@ import multiprocessing.connection
 import os
 import signal
 import time
+from collections import deque
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
@@ -35,6 +36,7 @@ from buffers import (
 from magacq.config import RunConfig, format_name
 from magacq.errors import ConfigError, RunError
 from magacq.logs import RunLogging
+from magacq.pipeline.heartbeat import PRODUCER, PROTOCOL, RECORDER, TRACKER0, WRITER, slot_name
 from magacq.pipeline.live_force import FORCES, live_force_spec
 from magacq.pipeline.lock_channel import STATE as LOCK_STATE
 from magacq.pipeline.motor_channel import ACKS, LIMITS
@@ -66,8 +68,8 @@ _STOP_GRACE_S = 0.6  # per stage of the stop sequence; three stages stay under 2
 #: A segment whose creator is gone is removed by a run (or `magacq clean`) once this old, s.
 STALE_AGE_S = 10.0
 _MAX_START_RESTARTS = 3  # per tracker, while warming up, before the run gives up
-_PROTOCOL_ASK_S = 2.0  # a protocol asked to stop ends its action within this, or is stopped
-_PROTOCOL_PARK_S = 30.0  # the magnets' move to protocol.end_height_mm may take this long
+_STOP_CAP_S = 120.0  # past its grace, a child still beating (parking, draining) gets this long
+_PROTOCOL_ASK_S = 2.0  # a protocol asked to stop ends its action within this, or is killed
 
 
 def run_namespace() -> str:
@@ -356,6 +358,8 @@ class Run:
         self.protocol_done = False  # the protocol ended by itself: so does the run
         self.error: str | None = None
         self.abort: Callable[[], bool] = lambda: False
+        self.restarts: deque[float] = deque()  # when trackers were restarted (monotonic)
+        self.progress = (-1.0, 0.0)  # the camera's frame count, and when it last changed
 
     # --- buffers ------------------------------------------------------------------------
     def create_buffers(self) -> None:
@@ -481,14 +485,30 @@ class Run:
         return True
 
     def _restart_dead_trackers(self, warming_up: bool = False) -> int:
-        """Restart every tracker that died (its claimed stacks requeued); return how many."""
+        """Restart every tracker that died (its claimed stacks requeued); return how many.
+        More than ``supervision.max_restarts`` within its window fail the run instead."""
         from magacq.pipeline.tracker import run_worker
 
+        policy = self.cfg.supervision
         dead = [(i, p) for i, p in self.workers.items() if not p.is_alive()]
         for i, p in dead:
             p.join()
+            self.wiring.beats.clear(TRACKER0 + i)
             recovered = self.video.reclaim_dead_claims(requeue=True)
             self.wiring.stats.add("stacks_lost", len(recovered))
+            now = time.monotonic()
+            self.restarts.append(now)
+            while now - self.restarts[0] > policy.restart_window_s:
+                self.restarts.popleft()
+            if len(self.restarts) > policy.max_restarts:
+                why = self._child_error() or f"exit code {p.exitcode}"
+                self.error = self.error or (
+                    f"trackers died {len(self.restarts)} times within "
+                    f"{policy.restart_window_s:g} s (supervision.max_restarts "
+                    f"{policy.max_restarts}); the last: {why}"
+                )
+                del self.workers[i]
+                continue
             self.wiring.stats.add("worker_restarts")
             logger.warning(
                 "tracker %d died%s (exit code %s); %d claimed stack(s) requeued; restarting",
@@ -497,21 +517,63 @@ class Run:
             self.workers[i] = self._start(run_worker, i, name=f"tracker-{i}")
         return len(dead)
 
+    def _children(self) -> dict[int, BaseProcess]:
+        """The live children by heartbeat slot."""
+        slots = {PRODUCER: self.producer, WRITER: self.writer, RECORDER: self.recorder,
+                 PROTOCOL: self.protocol}  # fmt: skip
+        slots.update({TRACKER0 + i: p for i, p in self.workers.items()})
+        return {k: p for k, p in slots.items() if p is not None and p.is_alive()}
+
+    def kill_hung(self) -> None:
+        """Kill every child whose heartbeat is older than its limit (SIGSTOPped, deadlocked, in
+        a driver call that never returns); a tracker is then restarted, any other fails the
+        run, named, with the reason."""
+        policy = self.cfg.supervision
+        now = time.monotonic()
+        for slot, p in self._children().items():
+            silent, starting = self.wiring.beats.silence(slot, now)
+            limit = policy.start_timeout_s if starting else policy.hang_timeout_s
+            if silent <= limit:
+                continue
+            what = "starting up" if starting else "running"
+            message = f"the {slot_name(slot)} hung ({what}, no heartbeat for {silent:.1f} s)"
+            logger.error("%s; killing it", message)
+            p.kill()
+            p.join(2.0)
+            if slot < TRACKER0:
+                self.error = self.error or message
+        self._restart_dead_trackers()
+
+    def camera_silent(self) -> None:
+        """Fail the run when the camera has delivered no frame for ``camera_timeout_s``."""
+        stats, limit = self.wiring.stats, self.cfg.supervision.camera_timeout_s
+        if not stats.get("acquiring"):
+            return
+        count = stats.get("frames") + stats.get("dropped") + stats.get("camera_gaps")
+        now = time.monotonic()
+        if count != self.progress[0]:
+            self.progress = (count, now)
+        elif now - self.progress[1] > limit:
+            self.error = self.error or f"the camera delivered no frame for {limit:g} s"
+
     def watch(self, timeout: float) -> None:
         """Wait up to ``timeout`` for a child to exit; restart dead trackers, note failures."""
         if self.producer is None:
             return
         procs = [self.producer, self.writer, self.recorder, self.protocol, *self.workers.values()]
         ready = mp.connection.wait([p.sentinel for p in procs if p is not None], timeout)
+        self.kill_hung()
+        self.camera_silent()
         if not ready:
             return
-        self._restart_dead_trackers()
         if self.recorder is not None and not self.recorder.is_alive():
             self._recorder_died()
         p = self.protocol
         if p is not None and not p.is_alive() and not self.protocol_done:
-            if p.exitcode == 0:
+            if p.exitcode == 0 and self.wiring.stats.get("protocol_ended"):
                 self.protocol_done = True
+            elif p.exitcode == 0:
+                self.error = self.error or "the protocol process exited before its protocol ended"
             else:
                 self.error = (
                     self.error
@@ -569,41 +631,66 @@ class Run:
             return None
 
     def stop_protocol(self) -> None:
-        """End the protocol first, while the devices still run (it parks the magnets): asked,
-        then SIGTERM (a script that does not return), then killed."""
+        """End the protocol first, while the devices still run: asked, then killed (a script
+        that does not return, a hung process). The devices process parks the magnets."""
         p, w = self.protocol, self.wiring
         if p is None or not p.is_alive():
             return
         w.protocol_stop.set()
         p.join(_PROTOCOL_ASK_S)
-        if p.is_alive() and not w.stats.get("protocol_parking"):
-            p.terminate()
-            self.error = self.error or "the protocol script did not stop when asked; interrupted"
-        _join(p, _PROTOCOL_PARK_S)
+        if p.is_alive():
+            logger.warning("the protocol did not stop within %g s when asked; killing it",
+                           _PROTOCOL_ASK_S)  # fmt: skip
+            p.kill()
+            p.join(1.0)
 
     def stop(self, state: str) -> None:
-        """Stop everything within about 2 s (plus the protocol's parking): the protocol, the
-        producer, then workers, then the writer."""
+        """Stop everything: the protocol, the producer (it parks the magnets), then workers,
+        the recorder, then the writer. Each gets a short grace, longer while it beats (a
+        child still busy, not hung); one that must be killed fails the run."""
         w = self.wiring
         self.stop_protocol()
         w.stop.set()
-        _join(self.producer, _STOP_GRACE_S)
+        killed = [self._join(self.producer, PRODUCER, _STOP_GRACE_S)]
         w.workers_stop.set()
-        deadline = time.monotonic() + 1.2
-        for p in self.workers.values():
-            _join(p, max(0.05, deadline - time.monotonic()))
-        _join(self.recorder, 3.0)  # it records the stacks still queued, then closes its file
+        killed += [self._join(p, TRACKER0 + i, 1.2) for i, p in self.workers.items()]
+        killed.append(self._join(self.recorder, RECORDER, 3.0))  # it records queued stacks
         if self.video is not None:
             lost = self.video.reclaim_dead_claims(requeue=False)
             w.stats.add("stacks_lost", len(lost))
-        w.final_state.value = state.encode()[:31]
+        if any(killed):
+            names = ", ".join(k for k in killed if k)
+            self.error = self.error or f"{names} did not stop (hung); killed"
+        w.final_state.value = (state if not self.error else "failed").encode()[:31]
         w.final_error.value = (self.error or "").encode()[:1023]
         w.writer_finish.set()
-        _join(self.writer, 2.0)
+        if self._join(self.writer, WRITER, 2.0):
+            self.error = self.error or "the writer did not finish (hung); killed"
         if self.writer is not None and self.writer.exitcode not in (0, None) and w.writer:
             self._close_abandoned(w.writer["path"])
         if w.writer and w.recorder and self.writer is not None and not self.writer.is_alive():
             self._reconcile_video(Path(w.writer["path"]), self.writer.exitcode != 0)
+
+    def _join(self, p: BaseProcess | None, slot: int, grace: float) -> str | None:
+        """Wait for ``p`` to end: ``grace`` seconds, and beyond while its heartbeat is fresh;
+        kill it when it is silent past its limit. Returns its name when it was killed."""
+        if p is None:
+            return None
+        policy = self.cfg.supervision
+        deadline = time.monotonic() + grace
+        while True:
+            p.join(0.05)
+            if not p.is_alive():
+                return None
+            silent, starting = self.wiring.beats.silence(slot)
+            limit = policy.start_timeout_s if starting else policy.hang_timeout_s
+            now = time.monotonic()
+            if now > deadline and (silent > limit or now > deadline + _STOP_CAP_S):
+                break
+        logger.warning("the %s did not stop in time; killing it", slot_name(slot))
+        p.kill()
+        p.join(1.0)
+        return slot_name(slot)
 
     def _reconcile_video(self, path: Path, unlisted: bool) -> None:
         """List in the run file exactly the frames of the video file (a writer that stopped
@@ -630,16 +717,6 @@ class Run:
                 logger.info("closed the dead writer's file %s as failed", path)
         except (OSError, RuntimeError) as exc:  # a damaged or missing file: it says `running`
             logger.warning("could not mark %s as failed: %s", path, exc)
-
-
-def _join(p: Any, timeout: float) -> None:
-    if p is None:
-        return
-    p.join(timeout)
-    if p.is_alive():
-        logger.warning("%s did not stop in time; killing it", p.name)
-        p.kill()
-        p.join(1.0)
 
 
 def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -> Path:
@@ -718,10 +795,12 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                 ),
                 **({"focus_timeout_s": cfg.focus_stage.move_timeout_s} if cfg.focus_stage else {}),
                 magnets=(
-                    {**cfg.magnets.model_dump(mode="json"), "settings": dict(cfg.magnets.settings)}
+                    {**cfg.magnets.model_dump(mode="json"), "settings": dict(cfg.magnets.settings),
+                     "park_height_mm": protocol.plan.end_height_mm if protocol else None}
                     if cfg.magnets is not None
                     else None
                 ),
+                supervision=cfg.supervision,
                 protocol=protocol,
                 feedback=locks_spec(cfg),
                 writer={

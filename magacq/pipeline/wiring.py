@@ -19,9 +19,11 @@ from typing import Any, Required, TypedDict
 import numpy as np
 
 from buffers import MatrixBuffer, VideoBuffer
+from magacq.config import SupervisionConfig
 from magacq.logs import RunLogging
 from magacq.pipeline.events import EVENT_COLUMNS, EVENTS
 from magacq.pipeline.flag import Flag
+from magacq.pipeline.heartbeat import Heartbeats
 from magacq.pipeline.live_force import FORCE_COLUMNS, FORCES, LiveForceSpec
 from magacq.pipeline.lock_channel import LOCK_CHANNEL
 from magacq.pipeline.motor_channel import MOTOR_CHANNEL
@@ -85,6 +87,7 @@ class MagnetsSpec(TypedDict):
     rotation_turns: float | None
     sample_hz: float
     move_timeout_s: float
+    park_height_mm: float | None  # where the devices process leaves them at the run's end
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ def control_primitives(
     """
     return {
         "stats": RunStats(ctx),
+        "beats": Heartbeats(ctx),
         "log_queue": logs.queue,
         "log_level": logs.level,
         "stop": Flag(),
@@ -172,6 +176,7 @@ class RunWiring:
     namespace: str
     locks: dict[str, Any]  # buffers.make_locks: name -> multiprocessing lock or condition
     stats: RunStats
+    beats: Heartbeats  # each child's heartbeat slot (magacq.pipeline.heartbeat)
     log_queue: "Queue[Any]"  # log records -> the supervisor's listener
     log_level: int
     stop: Flag  # producer stops acquiring
@@ -196,6 +201,7 @@ class RunWiring:
     feedback: LocksSpec | None = None  # the locks (Z, XY): run by the protocol process too
     supervisor_pid: int = field(default_factory=os.getpid)
     recorder: RecorderSpec | None = None  # None: no video kept
+    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
 
     @property
     def video_groups(self) -> tuple[str, ...]:
@@ -206,9 +212,13 @@ class RunWiring:
     def tracker_group(self) -> str | None:
         return TRACKERS if self.recorder is not None else None
 
-    def enter_child(self, title: str) -> None:
-        """Set up a child process: title, logging to the supervisor, signals, parent death."""
+    def enter_child(self, title: str, slot: int | None = None) -> None:
+        """Set up a child process: title, logging to the supervisor, signals, parent death;
+        its heartbeat ``slot`` (:mod:`magacq.pipeline.heartbeat`) starts in the start-up state."""
         from setproctitle import setproctitle
+
+        if slot is not None:
+            self.beats.starting(slot)
 
         from magacq.logs import setup_child
 

@@ -13,6 +13,7 @@ import numpy as np
 from buffers import BufferUnderflow, MatrixBuffer, remove_stale_segments
 from magacq.analysis import reference_drift
 from magacq.pipeline.events import EVENT_COLUMNS, EVENTS, event_records
+from magacq.pipeline.heartbeat import WRITER
 from magacq.pipeline.live_force import FORCES, LiveForce
 from magacq.pipeline.motor_channel import MOTOR_CHANNEL
 from magacq.pipeline.wiring import RunWiring
@@ -81,7 +82,7 @@ def run_writer(wiring: RunWiring) -> None:
     gone (the file then says ``failed``, and the run's segments are unlinked), or the file
     cannot be written (disk full: the reserve is given back so the file can be closed).
     """
-    wiring.enter_child("writer")
+    wiring.enter_child("writer", WRITER)
     buffers = wiring.attach_matrices(*(n for n in wiring.matrix_rows if n not in MOTOR_CHANNEL))
     spec = wiring.writer
     path = Path(spec["path"])
@@ -117,6 +118,7 @@ def run_writer(wiring: RunWiring) -> None:
     orphaned_at: float | None = None
     try:
         while True:
+            wiring.beats.beat(WRITER)
             finishing = wiring.writer_finish.wait(0.1)
             if orphaned_at is None and wiring.orphaned():
                 orphaned_at = time.monotonic()  # the others stop; take their last rows
@@ -175,6 +177,7 @@ def run_writer(wiring: RunWiring) -> None:
             **_start_attrs(snap["acquiring"], fmap.first_timestamp),
             **latency.summary(),
         }
+        wiring.beats.starting(WRITER)  # closing a large file may take a while
         try:
             rf.close(final)
         except (OSError, RuntimeError) as exc:
