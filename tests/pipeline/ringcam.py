@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from hal import AcquisitionEnded, Camera, DeviceError, DeviceSettings, FrameInfo
+from hal import AcquisitionEnded, Camera, DeviceError, DeviceSettings, FrameInfo, HalTimeoutError
 
 BEADS_PX = ((40.3, 42.6), (110.2, 38.1), (76.7, 100.4))
 
@@ -20,6 +20,7 @@ class RingCamSettings(DeviceSettings):
     width: int = 160
     height: int = 144
     fail_after: int = 0
+    stall_after: int = 0  # deliver this many frames, then none (every read times out)
 
 
 class RingCam(Camera):
@@ -52,6 +53,9 @@ class RingCam(Camera):
             raise AcquisitionEnded("all frames delivered")
         if self.settings.fail_after and self._n >= self.settings.fail_after:
             raise DeviceError("ringcam: simulated camera failure")
+        if self.settings.stall_after and self._n >= self.settings.stall_after:
+            time.sleep(timeout)
+            raise HalTimeoutError(f"ringcam: no frame within {timeout:g} s")
         due = self._t0 + self._n / self.settings.frame_rate
         time.sleep(max(0.0, due - time.monotonic()))
         out[...] = self._img
