@@ -90,7 +90,18 @@ class SimCameraSettings(DeviceSettings):
     )
     # faults and bookkeeping
     error_rate: float = Field(0.0, ge=0, le=1, description="fraction of reads failing")
-    truth_frames: int = Field(100_000, ge=1, description="ground-truth records kept")
+    truth_frames: int = Field(
+        1_000, ge=1, description="ground-truth records kept (the run reads each at once)"
+    )
+    debug_render_s: float = Field(
+        0.0, ge=0, description="testing aid: extra seconds each frame takes (a slow machine)"
+    )
+    max_lag_s: float = Field(
+        0.1,
+        gt=0,
+        description="frames rendered later than this behind real time are lost, as "
+        "a real camera's when its buffer fills (paced: frame_rate > 0)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "SimCameraSettings":
@@ -239,6 +250,12 @@ class SimCamera(_Camera):
         k = self._next
         timestamp = self._t0 + k * self.frame_interval_s
         if self.settings.frame_rate > 0:
+            behind = time.monotonic() - timestamp
+            if behind > self.settings.max_lag_s:  # those frames are lost: their numbers skipped
+                k += int(behind / self.frame_interval_s)
+                timestamp = self._t0 + k * self.frame_interval_s
+                if self._n_frames is not None and k >= self._n_frames:
+                    raise AcquisitionEnded("SimCamera's last frames were lost (behind)")
             wait = timestamp - time.monotonic()
             if wait > timeout:
                 self._stopped.wait(timeout)
@@ -251,6 +268,8 @@ class SimCamera(_Camera):
         self._last_t = timestamp
         self._next = k + 1
         truth = scope.snap(out, dt, k, timestamp, self.settings.exposure_ms / 1000.0)
+        if self.settings.debug_render_s:
+            time.sleep(self.settings.debug_render_s)
         with self._lock:
             self._truth[k] = truth
             while len(self._truth) > self.settings.truth_frames:

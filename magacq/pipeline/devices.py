@@ -166,6 +166,7 @@ def run_producer(wiring: RunWiring) -> None:
                 if slot is not None:
                     vb.abandon_write()
                 raise
+            arrived = time.monotonic()
             errors = 0
             fn, ts = int(info.frame_number), float(info.timestamp)
             for missing in range(last_fn + 1, fn):
@@ -183,7 +184,7 @@ def run_producer(wiring: RunWiring) -> None:
                 stats.add("dropped")
             else:
                 seq = vb.frames_written
-                frames.add(fn, ts, seq, *magnets_at())
+                frames.add(fn, ts, seq, *magnets_at(), arrived)
                 if truth is not None:
                     t = camera_truth(cam, fn)
                     if t is not None:

@@ -33,7 +33,9 @@ from magacq.protocol import Devices, Plan
 #: MatrixBuffers of a run: name -> columns.
 MATRICES = {
     "positions": 8,  # time, frame, bead_id, x_nm, y_nm, z_nm, flag, t_written
-    "frames": 6,  # camera frame, timestamp, buffer sequence number, magnet height, rotation, focus
+    # camera frame, timestamp, buffer sequence number, magnet height, rotation, focus, and the
+    # host time.monotonic() when it reached the producer
+    "frames": 7,
     "dropped": 3,  # camera frame, timestamp, reason
     # camera frame, bead_id, x_nm, y_nm, z_nm, force_pn, extension_nm, magnet height, rotation,
     # the simulator's own bead index

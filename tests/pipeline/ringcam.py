@@ -20,6 +20,7 @@ class RingCamSettings(DeviceSettings):
     width: int = 160
     height: int = 144
     fail_after: int = 0
+    clock_offset_s: float = 0.0  # its timestamps: the host's monotonic clock plus this
     stall_after: int = 0  # deliver this many frames, then none (every read times out)
 
 
@@ -60,7 +61,7 @@ class RingCam(Camera):
         time.sleep(max(0.0, due - time.monotonic()))
         out[...] = self._img
         self._n += 1
-        return FrameInfo(time.monotonic(), self._n - 1)
+        return FrameInfo(time.monotonic() + self.settings.clock_offset_s, self._n - 1)
 
     def ground_truth(self, frame_number: int) -> np.ndarray:
         return np.array([(x * 100.0, y * 100.0, 0.0) for x, y in BEADS_PX])
