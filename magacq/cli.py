@@ -362,22 +362,19 @@ def magnets(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each move.")] = 60.0,
     debug: DebugOpt = False,
 ) -> None:
-    """Move the magnets (headless): those of this session's live run (--run: any), else the
+    """Move the magnets (headless): those of your live run (--run: the one named), else the
     config's own, directly.
 
     Prints where they are at the end."""
     with _errors(debug):
-        from buffers import default_namespace
         from magacq.config import load_config
         from magacq.errors import RunError
         from magacq.pipeline.magnet_cli import move_magnets
-        from magacq.view import ViewError, choose_run, find_runs
+        from magacq.view import ViewError, choose_run, find_runs, mine
 
         cfg = load_config(config)
-        # only this session's runs ($MAGACQ_NAMESPACE): never another user's magnets by chance
-        mine = f"{default_namespace()}-run"
-        runs, namespace = [r for r in find_runs() if r.namespace.startswith(mine)], None
-        if runs or run is not None:
+        runs, namespace = find_runs(), None
+        if run is not None or mine(runs):  # yours, or one named: never another's by chance
             try:
                 namespace = choose_run(runs, run).namespace
             except ViewError as exc:
@@ -387,7 +384,8 @@ def magnets(
         ]
         h, r = move_magnets(cfg, moves, relative=relative, velocity=velocity, stop=stop,
                             namespace=namespace, timeout=timeout)  # fmt: skip
-        typer.echo(f"magnets: height {h:g} mm, rotation {r:g} turns")
+        where = f"run {namespace}" if namespace else "no run of yours live, moved directly"
+        typer.echo(f"magnets ({where}): height {h:g} mm, rotation {r:g} turns")
 
 
 @app.command()

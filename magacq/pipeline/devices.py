@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from magacq.pipeline.events import EVENTS, EventWriter
 from magacq.pipeline.heartbeat import PRODUCER
 from magacq.pipeline.motion import MotionThread
 from magacq.pipeline.motor_channel import ACKS, COMMANDS, LIMITS, MOTOR_CHANNEL, CommandInbox
@@ -110,7 +111,7 @@ def run_producer(wiring: RunWiring) -> None:
     n_images = wiring.video["n_images"]
     vb = wiring.attach_video()
     mats = wiring.attach_matrices(
-        *(n for n in ("frames", "dropped", "truth", "motors", *MOTOR_CHANNEL)
+        *(n for n in ("frames", "dropped", "truth", "motors", EVENTS, *MOTOR_CHANNEL)
           if n in wiring.matrix_rows)
     )  # fmt: skip
     frames, dropped = BatchedRows(mats["frames"]), BatchedRows(mats["dropped"])
@@ -131,8 +132,8 @@ def run_producer(wiring: RunWiring) -> None:
         tracked_id: np.ndarray | None = None
         finish_by: float | None = None
         errors = 0  # camera read errors in a row
-        while True:
-            beats.beat(PRODUCER)
+        while True:  # until the first frame, a start-up beat: it may compile the camera's code
+            (beats.beat if last_fn >= 0 else beats.starting)(PRODUCER)
             if motion is not None and motion.error:
                 raise MotionFault(motion.error)
             if wiring.stop.is_set():  # end on a whole stack of camera frames if one comes soon
@@ -296,6 +297,7 @@ def _start_motion(
         sample_hz=spec["sample_hz"] if spec else 100.0,
         move_timeout_s=spec["move_timeout_s"] if spec else 60.0,
         focus_timeout_s=wiring.focus_timeout_s,
+        events=EventWriter(mats[EVENTS]) if EVENTS in mats else None,
     )
     inbox.publish_limits(motion.limits())
     motion.sample()  # the position at the start, before any frame

@@ -119,7 +119,7 @@ class LockThread(threading.Thread):
         positions, frames = mats["positions"], mats["frames"]
         rois = BeadRoiBuffer(create=False, locks=w.locks, namespace=w.namespace)
         inbox = LockInbox(w.namespace)
-        control = MotorControl(w.namespace) if self.zlock is not None else None
+        control = MotorControl(w.namespace, by="lock") if self.zlock is not None else None
         seen = max(0, positions.rows_written - 1)
         seen_frames = max(0, frames.rows_written - 1)
         now = time.monotonic()

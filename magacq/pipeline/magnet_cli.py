@@ -42,7 +42,7 @@ def _through_run(
     from magacq.pipeline.motor_channel import MotorError
 
     try:
-        ctl = MotorControl(namespace)
+        ctl = MotorControl(namespace, by="cli")
     except MotorError as exc:
         raise RunError(str(exc)) from None
     with ctl:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hal import DeviceError, HalError, HalTimeoutError, UnsupportedSettingError
+from magacq.pipeline.events import EventWriter
 from magacq.pipeline.motor_channel import (
     MOVE_BY,
     MOVE_TO,
@@ -60,6 +61,9 @@ class MotionThread(threading.Thread):
         A magnet move still running after this long is a motor fault.
     focus_timeout_s : float
         A focus move still running after this long is acknowledged TIMED_OUT.
+    events : EventWriter, optional
+        The run's events: every command not from the protocol process (which records its own)
+        is one, with who sent it.
     """
 
     def __init__(
@@ -72,9 +76,11 @@ class MotionThread(threading.Thread):
         sample_hz: float,
         move_timeout_s: float,
         focus_timeout_s: float = 10.0,
+        events: EventWriter | None = None,
     ) -> None:
         super().__init__(name="motion", daemon=True)
         self.magnets, self.focus, self.inbox = magnets, focus, inbox
+        self.events = events  # where the moves nobody else records become events
         self.rows = BatchedRows(motors)
         self.period = 1.0 / sample_hz
         self.move_timeout_s = move_timeout_s
@@ -212,7 +218,9 @@ class MotionThread(threading.Thread):
                 self._pending.remove(p)
             self._pending.append(_Pending(cmd.id, axes, deadline))
             logger.info("magnets: stop (command %d)", cmd.id)
+            self._record(cmd, math.nan)
             return
+        target = self._destination(cmd)
         try:
             self._move(cmd)
         except UnsupportedSettingError as exc:  # a bad command, not a bad motor: the run goes on
@@ -225,9 +233,34 @@ class MotionThread(threading.Thread):
         for p in [p for p in self._pending if cmd.axis in p.axes]:
             self._ack(p.id, Status.STOPPED)  # superseded by this move
             self._pending.remove(p)
+        self._record(cmd, target)
         self._pending.append(_Pending(cmd.id, (cmd.axis,), deadline))
         verb = "to" if cmd.op == MOVE_TO else "by"
         logger.info("motors: %s %s %g (command %d)", cmd.axis, verb, cmd.value, cmd.id)
+
+    def _destination(self, cmd: Command) -> float:
+        """Where a move command goes (before it starts: a relative move from here)."""
+        if cmd.op == MOVE_TO or cmd.axis is None:
+            return cmd.value
+        try:
+            at = self.focus.position_nm if cmd.axis == "focus" else self.magnets.position(cmd.axis)
+        except (AttributeError, HalError):  # no such device: the command is refused anyway
+            return math.nan
+        return at + cmd.value
+
+    def _record(self, cmd: Command, target: float) -> None:
+        """A command from outside the protocol process, as an event: what, where to, by whom."""
+        if self.events is None or cmd.by in ("protocol", "script", "lock"):
+            return
+        at = {} if cmd.op == STOP else {cmd.axis: target}
+        verb = {MOVE_TO: "to", MOVE_BY: "by", STOP: "stop"}[cmd.op]
+        label = f"{cmd.by}: {cmd.axis or 'magnets'} {verb} {cmd.value:g} (command {cmd.id})"
+        try:
+            self.events.write("move", "start", by=cmd.by, height=at.get("height", math.nan),
+                              rotation=at.get("rotation", math.nan),
+                              focus=at.get("focus", math.nan), label=label)  # fmt: skip
+        except OverflowError as exc:
+            logger.warning("event of command %d lost: %s", cmd.id, exc)
 
     def _follow(self, now: float) -> None:
         for p in list(self._pending):

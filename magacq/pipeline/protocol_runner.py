@@ -15,10 +15,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from buffers import BufferOverflow, MatrixBuffer
-from magacq.pipeline.events import ACTIONS, EVENT_COLUMNS, EVENTS, PHASES, encode_label
+from buffers import MatrixBuffer
+from magacq.pipeline.events import EVENTS, EventWriter
 from magacq.pipeline.heartbeat import PROTOCOL
 from magacq.pipeline.motor_channel import MotorControl, MotorError
 from magacq.pipeline.status import RunStats
@@ -37,19 +35,18 @@ logger = logging.getLogger("magacq.protocol")
 
 
 class EventRows:
-    """Writes the events of a run (the :class:`~magacq.protocol.EventLog` of the process)."""
+    """The :class:`~magacq.protocol.EventLog` of the protocol process: its actions' events."""
 
-    def __init__(self, buf: MatrixBuffer, stats: RunStats) -> None:
-        self.buf, self.stats = buf, stats
-        self._lock = threading.Lock()  # the protocol and the locks' thread both write
+    def __init__(self, buf: MatrixBuffer, stats: RunStats, by: str) -> None:
+        self.out, self.stats, self.by = EventWriter(buf), stats, by
 
     def event(self, phase: str, index: int, action: Action) -> None:
         targets = dict(action.at)
-        self._write(
-            index, action.step, action.kind, phase, targets.get("height", math.nan),
-            targets.get("rotation", math.nan), targets.get("focus", math.nan), action.force_pn,
-            action.label,
-        )  # fmt: skip
+        self._write(action.kind, phase, index=index, source=action.step,
+                    height=targets.get("height", math.nan),
+                    rotation=targets.get("rotation", math.nan),
+                    focus=targets.get("focus", math.nan), force=action.force_pn,
+                    label=action.label)  # fmt: skip
         if phase == "start":
             self.stats.set("protocol_action", index + 1)
             self.stats.set("protocol_started", time.monotonic())
@@ -57,24 +54,13 @@ class EventRows:
     def lock(self, kind: str, phase: str, focus_nm: float, label: str) -> None:
         """A lock's action (``kind`` zlock or xylock; ``phase`` start: a correction, off: the
         lock switched off), ``focus_nm`` where it leaves the focus."""
-        self._write(-1, -1, kind, phase, math.nan, math.nan, focus_nm, math.nan, label)
+        self._write(kind, phase, by="lock", focus=focus_nm, label=label)
 
-    def _write(self, index: int, source: int, kind: str, phase: str, height: float,
-               rotation: float, focus: float, force: float, label: str) -> None:  # fmt: skip
-        with self._lock:  # the protocol and the locks' thread both write
-            row = np.empty((1, EVENT_COLUMNS))
-            row[0, :9] = (time.monotonic(), index, source, ACTIONS.index(kind),
-                          PHASES.index(phase.encode()), height, rotation, focus, force)  # fmt: skip
-            row[0, 9:] = encode_label(label)
-            deadline = time.monotonic() + 5.0
-            while True:
-                try:
-                    self.buf.write(row)
-                    break
-                except BufferOverflow:  # the writer is behind; it drains every 0.1 s
-                    if time.monotonic() > deadline:
-                        raise ProtocolError("the events buffer stayed full for 5 s") from None
-                    time.sleep(0.01)
+    def _write(self, kind: str, phase: str, *, by: str | None = None, **fields: object) -> None:
+        try:
+            self.out.write(kind, phase, by=by or self.by, **fields)  # type: ignore[arg-type]
+        except OverflowError as exc:
+            raise ProtocolError(str(exc)) from None
 
 
 class ChannelLink:
@@ -111,7 +97,8 @@ def run_protocol(wiring: RunWiring) -> None:
     beating.start()
     stats = wiring.stats
     events = MatrixBuffer(create=False, locks=wiring.locks, name=EVENTS, namespace=wiring.namespace)
-    rows = EventRows(events, stats)
+    script = wiring.protocol is not None and wiring.protocol.plan.script is not None
+    rows = EventRows(events, stats, "script" if script else "protocol")
 
     def stopped() -> bool:
         return wiring.protocol_stop.is_set() or wiring.stop.is_set()
@@ -152,7 +139,7 @@ def _run_plan(wiring: RunWiring, rows: EventRows, stopped: Callable[[], bool]) -
     stats = wiring.stats
     stats.set("protocol_actions", len(spec.plan.actions))
     stats.set("protocol_seconds", spec.plan.seconds)
-    control = MotorControl(wiring.namespace)
+    control = MotorControl(wiring.namespace, by="script" if spec.plan.script else "protocol")
     runner = Runner(ChannelLink(control), rows, spec.devices, spec.plan.forces, stopped=stopped)
     failed = False
     try:

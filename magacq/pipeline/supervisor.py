@@ -553,7 +553,12 @@ class Run:
         now = time.monotonic()
         if count != self.progress[0]:
             self.progress = (count, now)
-        elif now - self.progress[1] > limit:
+        elif not count and now - self.progress[1] > self.cfg.supervision.start_timeout_s:
+            self.error = self.error or (
+                f"the camera delivered no frame in the {self.cfg.supervision.start_timeout_s:g} "
+                "s after it started (supervision.start_timeout_s)"
+            )
+        elif count and now - self.progress[1] > limit:
             self.error = self.error or f"the camera delivered no frame for {limit:g} s"
 
     def watch(self, timeout: float) -> None:

@@ -135,6 +135,7 @@ EVENTS_DTYPE = np.dtype(
         ("focus_nm", "f8"),
         ("force_pn", "f8"),
         ("source", "i4"),
+        ("by", "S8"),  # who asked: protocol, script, lock, cli, view, python
     ]
 )
 
