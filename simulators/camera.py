@@ -99,7 +99,7 @@ class SimCameraSettings(DeviceSettings):
     max_lag_s: float = Field(
         0.1,
         gt=0,
-        description="frames rendered later than this behind real time are lost, as "
+        description="streaming, frames rendered later than this behind real time are lost, as "
         "a real camera's when its buffer fills (paced: frame_rate > 0)",
     )
 
@@ -122,10 +122,10 @@ class SimCamera(_Camera):
     """A simulated camera looking at tethered beads.
 
     ``read_frame`` renders on demand; with ``frame_rate > 0`` frame ``k`` is released at
-    ``start + k / frame_rate`` (a consumer that falls behind gets frames immediately, with
-    their scheduled timestamps). Timestamps are the simulated hardware clock
-    (``time.monotonic`` at start, plus ``k`` frame intervals; the interval is
-    ``1/frame_rate``, or the exposure time when free-running).
+    ``start + k / frame_rate`` (streaming, a frame rendered more than ``max_lag_s`` late is
+    lost, as a real camera loses frames it cannot keep: its number is skipped). Timestamps are
+    the simulated hardware clock (``time.monotonic`` at start, plus ``k`` frame intervals; the
+    interval is ``1/frame_rate``, or the exposure time when free-running).
     """
 
     Settings = SimCameraSettings
@@ -251,11 +251,10 @@ class SimCamera(_Camera):
         timestamp = self._t0 + k * self.frame_interval_s
         if self.settings.frame_rate > 0:
             behind = time.monotonic() - timestamp
-            if behind > self.settings.max_lag_s:  # those frames are lost: their numbers skipped
+            # streaming, those frames are lost (their numbers skipped); a sequence of n delivers n
+            if behind > self.settings.max_lag_s and self._n_frames is None:
                 k += int(behind / self.frame_interval_s)
                 timestamp = self._t0 + k * self.frame_interval_s
-                if self._n_frames is not None and k >= self._n_frames:
-                    raise AcquisitionEnded("SimCamera's last frames were lost (behind)")
             wait = timestamp - time.monotonic()
             if wait > timeout:
                 self._stopped.wait(timeout)

@@ -211,12 +211,15 @@ def run_producer(wiring: RunWiring) -> None:
         logger.error("%s", msg, exc_info=logger.isEnabledFor(logging.DEBUG))
         raise SystemExit(3) from None
     finally:
+        beats.starting(PRODUCER)  # leaving: closing and exiting may take a while
         _flush(frames, dropped, truth)
         if motion is not None:
             motion.halt()
             park = wiring.magnets["park_height_mm"] if wiring.magnets is not None else None
             if park is not None and motion.error is None:  # every ending: the owner parks
-                motion.park(park, wiring.magnets["move_timeout_s"], lambda: beats.beat(PRODUCER))
+                motion.park(
+                    park, wiring.magnets["move_timeout_s"], lambda: beats.starting(PRODUCER)
+                )
         for device in reversed(devices):
             try:
                 device.close()

@@ -2,27 +2,26 @@
 
 ``multiprocessing.Event`` guards its state with a lock and a condition: a process killed while
 holding them (SIGKILL inside ``wait``) leaves every later ``set`` blocked for ever. A :class:`Flag`
-is a pipe made before the run's processes are forked: setting it writes one byte, waiting on it
-polls the read end, and the kernel holds no lock for anyone.
+is a one-way pipe (a ``multiprocessing`` connection pair): setting it writes one byte, waiting on
+it polls the read end, and the kernel holds no lock for anyone. Its ends travel to children
+started by fork and by spawn alike.
 """
 
-import os
-import select
+import multiprocessing as mp
 
 
 class Flag:
-    """Set once; every process forked after it was made sees it set (fork start method only)."""
+    """Set once; every process the run started sees it set."""
 
     def __init__(self) -> None:
-        self._read, self._write = os.pipe()
-        os.set_blocking(self._write, False)
+        self._read, self._write = mp.Pipe(duplex=False)
 
     def set(self) -> None:
-        """Set the flag (never blocks)."""
+        """Set the flag (never blocks: at most a few bytes are ever written)."""
         if not self.is_set():
             try:
-                os.write(self._write, b"1")
-            except BlockingIOError:  # the pipe is full of earlier sets: it is set
+                self._write.send_bytes(b"1")
+            except OSError:  # closed here: this process is done with the run
                 pass
 
     def is_set(self) -> bool:
@@ -30,17 +29,12 @@ class Flag:
 
     def wait(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds for the flag; return whether it is set."""
-        poll = select.poll()
-        poll.register(self._read, select.POLLIN)
-        return bool(poll.poll(max(0, int(timeout * 1000))))
+        try:
+            return self._read.poll(max(0.0, timeout))
+        except OSError:  # closed
+            return False
 
     def close(self) -> None:
         """Close this process's ends of the pipe."""
-        for fd in (self._read, self._write):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-    def __reduce__(self) -> tuple:
-        raise TypeError("a Flag travels to children by fork only")
+        self._read.close()
+        self._write.close()

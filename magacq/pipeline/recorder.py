@@ -110,6 +110,7 @@ def run_recorder(wiring: RunWiring, discard: bool = False) -> None:
         logger.error("%s", message)
         raise SystemExit(EXIT_FAILED) from None
     finally:
+        wiring.beats.starting(RECORDER_SLOT)  # leaving: closing and exiting may take a while
         if vf is not None:
             try:
                 vf.close()

@@ -41,6 +41,7 @@ from magacq.pipeline.live_force import FORCES, live_force_spec
 from magacq.pipeline.lock_channel import STATE as LOCK_STATE
 from magacq.pipeline.motor_channel import ACKS, LIMITS
 from magacq.pipeline.sizing import FrameSize, buffer_sizes, check_room
+from magacq.pipeline.start_method import start_context
 from magacq.pipeline.status import (
     ACQUIRING,
     STATUS,
@@ -740,8 +741,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
     """
     from magacq.runfile import ROIS_DTYPE, run_attrs, video_path
 
-    # fork: the semaphores are unlinked at once (no /dev/shm names to lose or leak)
-    ctx = mp.get_context("fork")
+    ctx = start_context()
     tracking = {**cfg.tracking.model_dump(mode="json"), "roi_size": cfg.tracking.roi_size}
     console = Console(stderr=True)
     logs = RunLogging(console, debug=debug, ctx=ctx)

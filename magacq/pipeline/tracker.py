@@ -108,6 +108,7 @@ def run_worker(wiring: RunWiring, index: int) -> None:
                 bead, profile = tracker.last_profile
                 live.write_profile(float(ts[real - 1]), bead, profile)
     finally:
+        beats.starting(slot)  # leaving: closing and exiting may take a while
         positions.close()
         live.close()
         roi_buf.close()

@@ -5,11 +5,10 @@ A :class:`RunWiring` is built by the supervisor and passed (pickled) to each chi
 needs.
 """
 
-import ctypes
-import logging
+import multiprocessing as mp
+import multiprocessing.connection
 import os
 import signal
-import time
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from multiprocessing.queues import Queue
@@ -27,6 +26,7 @@ from magacq.pipeline.heartbeat import Heartbeats
 from magacq.pipeline.live_force import FORCE_COLUMNS, FORCES, LiveForceSpec
 from magacq.pipeline.lock_channel import LOCK_CHANNEL
 from magacq.pipeline.motor_channel import MOTOR_CHANNEL
+from magacq.pipeline.start_method import watch_parent
 from magacq.pipeline.status import STATUS, RunStats
 from magacq.protocol import Devices, Plan
 
@@ -52,9 +52,6 @@ LOCK_NAMES = ("VideoBuffer", *MATRICES, STATUS, "BeadRoiBuffer", "LiveProfileBuf
 #: The VideoBuffer's consumer groups when the recorder runs (none without it).
 TRACKERS, RECORDER = "trackers", "recorder"
 VIDEO_GROUPS = (TRACKERS, RECORDER)
-
-_PR_SET_PDEATHSIG = 1
-_REPARENT_WAIT_S = 0.5  # a dying supervisor's last threads end well within this
 
 
 class Geometry(TypedDict):
@@ -162,15 +159,6 @@ def control_primitives(
     }
 
 
-def signal_on_parent_death(signum: int) -> None:
-    """This process gets ``signum`` when its parent dies, even when it is SIGKILLed (Linux)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signum)
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        logging.getLogger("magacq").debug("no parent-death signal here")
-
-
 @dataclass
 class RunWiring:
     """Everything a child process needs to join the run (picklable)."""
@@ -228,11 +216,9 @@ class RunWiring:
         setup_child(self.log_queue, self.log_level)
         # Ctrl-C reaches the whole process group: only the supervisor acts on it.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        # not the supervisor's handler (inherited by fork): it would swallow the parent-death one
-        signal.signal(signal.SIGTERM, self._on_sigterm)
-        signal_on_parent_death(signal.SIGTERM)
-        if self.orphaned():  # it died before prctl
-            self.stop_all()
+        # someone's SIGTERM: this process alone ends (the supervisor reacts to its exit)
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        watch_parent(self.stop_all)  # the supervisor's death, however it dies
 
     def close(self) -> None:
         """In the supervisor, once the run's processes are gone: close the control flags."""
@@ -240,8 +226,9 @@ class RunWiring:
             flag.close()
 
     def orphaned(self) -> bool:
-        """The supervisor is gone (this process was handed to another parent)."""
-        return os.getppid() != self.supervisor_pid
+        """The supervisor is gone (its sentinel is ready; in a child of the run)."""
+        parent = mp.parent_process()
+        return parent is not None and bool(mp.connection.wait([parent.sentinel], 0))
 
     def stop_all(self) -> None:
         """Start the stop sequence from a child (the supervisor is gone): the producer stops,
@@ -251,17 +238,6 @@ class RunWiring:
         # nobody reads the queues any more: exit without waiting to flush records into them
         self.log_queue.cancel_join_thread()
         self.events.cancel_join_thread()
-
-    def _on_sigterm(self, signum: int, frame: Any) -> None:
-        # The parent-death signal comes when the supervisor's main thread exits; until its
-        # other threads are gone too, this process is still its child: wait for that a moment.
-        deadline = time.monotonic() + _REPARENT_WAIT_S
-        while not self.orphaned() and time.monotonic() < deadline:
-            time.sleep(0.005)
-        if self.orphaned():
-            self.stop_all()
-        else:  # someone else's SIGTERM: this process alone ends (the supervisor reacts)
-            raise SystemExit(128 + signum)
 
     def attach_video(self) -> VideoBuffer:
         return VideoBuffer(create=False, locks=self.locks, namespace=self.namespace)
@@ -276,3 +252,7 @@ class RunWiring:
     def rois_array(self) -> np.ndarray:
         """``(n_beads, 5)`` int64: bead id, x0, x1, y0, y1."""
         return np.asarray(self.rois, dtype=np.int64).reshape(-1, 5)
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
