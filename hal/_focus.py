@@ -31,7 +31,7 @@ class FocusStage(Accessory):
         """Start a move to absolute ``z_nm``; raises UnsupportedSettingError outside the limits."""
         self._require_open()
         lo, hi = self.limits_nm
-        if not lo <= z_nm <= hi:
+        if not (math.isfinite(z_nm) and lo <= z_nm <= hi):
             raise UnsupportedSettingError(
                 f"z = {z_nm:g} nm is outside the stage limits [{lo:g}, {hi:g}] nm"
             )
