@@ -2,6 +2,7 @@
 what `run` would refuse, it refuses with one line and exit 2."""
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,22 @@ from typing import Any
 import pytest
 import yaml
 
-from simulators.mm_adapter import LIBRARY_NAME, build_adapter
+from simulators.mm_adapter import DEVICE_INTERFACE_VERSION, LIBRARY_NAME, build_adapter
 from tests.mm_adapter import USER_CFG
 from tests.pipeline import _runner as r
+
+OLD_ADAPTER = """
+#define API extern "C" __attribute__((visibility("default")))
+API void InitializeModuleData() {}
+API void* CreateDevice(const char*) { return nullptr; }
+API void DeleteDevice(void*) {}
+API long GetModuleVersion() { return 10; }
+API long GetDeviceInterfaceVersion() { return 70; }
+API unsigned GetNumberOfDevices() { return 0; }
+API bool GetDeviceName(unsigned, char*, unsigned) { return false; }
+API bool GetDeviceType(const char*, int*) { return false; }
+API bool GetDeviceDescription(const char*, char*, unsigned) { return false; }
+"""
 
 
 def _config(tmp: Path, mm_path: Path, **changes: Any) -> Path:
@@ -95,13 +109,22 @@ def test_what_run_would_refuse_is_refused(
     assert needle in lines[0], lines[0]
 
 
-def test_an_adapter_that_does_not_load_is_refused(tmp_path: Path, mm_path: Path) -> None:
-    bad = tmp_path / "adapters"
-    bad.mkdir()
-    (bad / LIBRARY_NAME).write_bytes(b"not a library")
-    done = _validate(_config(tmp_path, mm_path, **{"camera.settings.mm_path": [str(bad)]}))
+def test_an_adapter_for_another_device_interface_is_refused(tmp_path: Path, mm_path: Path) -> None:
+    """A real library with the module functions of device interface 70, none of its devices."""
+    adapters = tmp_path / "adapters"
+    adapters.mkdir()
+    source = tmp_path / "old.cpp"
+    source.write_text(OLD_ADAPTER)
+    cxx = os.environ.get("CXX") or "g++"
+    subprocess.run([cxx, "-shared", "-fPIC", str(source), "-o", str(adapters / LIBRARY_NAME)],
+                   check=True, timeout=120)  # fmt: skip
+    done = _validate(_config(tmp_path, mm_path, **{"camera.settings.mm_path": [str(adapters)]}))
     assert done.returncode == 2, (done.stdout, done.stderr)
-    assert "camera: Micro-Manager failed to load" in done.stderr
+    line = done.stderr.strip()
+    assert "camera: Micro-Manager failed to load" in line
+    required = f"MMCore requires {DEVICE_INTERFACE_VERSION}; device adapter has 70"
+    assert f"Incompatible device interface version ({required})" in line
+    assert "rebuild the adapter against that Micro-Manager version" in line
 
 
 def test_the_shipped_config_validates() -> None:
