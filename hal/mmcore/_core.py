@@ -134,15 +134,15 @@ def set_property(core: Any, label: str, name: str, value: Any) -> None:
 
 #: Names of MMCore's device types, for "a stage, not a camera".
 _TYPE_NAMES = {
-    "CameraDevice": "camera",
-    "StageDevice": "stage",
-    "XYStageDevice": "XY stage",
-    "ShutterDevice": "shutter",
-    "StateDevice": "state device",
-    "GenericDevice": "generic device",
-    "AutoFocusDevice": "autofocus",
-    "HubDevice": "hub",
-    "SignalIODevice": "signal I/O device",
+    "CameraDevice": "a camera",
+    "StageDevice": "a stage",
+    "XYStageDevice": "an XY stage",
+    "ShutterDevice": "a shutter",
+    "StateDevice": "a state device",
+    "GenericDevice": "a generic device",
+    "AutoFocusDevice": "an autofocus",
+    "HubDevice": "a hub",
+    "SignalIODevice": "a signal I/O device",
 }
 
 
@@ -151,7 +151,7 @@ def _type_name(core: Any, label: str) -> str:
 
     kind = core.getDeviceType(label)
     names = (w for attr, w in _TYPE_NAMES.items() if getattr(pymmcore, attr, None) == kind)
-    return next(names, "device of another kind")
+    return next(names, "a device of another kind")
 
 
 def device_label(core: Any, wanted: str | None, current: str, device_type: Any, kind: str) -> str:
@@ -173,7 +173,7 @@ def device_label(core: Any, wanted: str | None, current: str, device_type: Any, 
         return label
     if label in core.getLoadedDevices():
         raise UnsupportedSettingError(
-            f"{label!r} is a {_type_name(core, label)}, not a {kind} device; {choices}"
+            f"{label!r} is {_type_name(core, label)}, not a {kind} device; {choices}"
         )
     raise UnsupportedSettingError(f"no {kind} device {label!r} is loaded; {choices}")
 

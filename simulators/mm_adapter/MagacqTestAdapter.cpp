@@ -25,6 +25,8 @@
 //                   "SequenceMaxLength" positions, one step per camera trigger, cycling. Its
 //                   limits (LowerLimitUm, UpperLimitUm) are internal: it refuses positions
 //                   outside them but does not publish them on its Position property.
+//   MagacqXYStage - an XY stage (steps of 0.1 um, +-10 mm), there to be named where a
+//                   single-axis stage belongs.
 //
 // Built by simulators/mm_adapter/build.py against the MMDevice sources of the pinned pymmcore.
 
@@ -50,6 +52,7 @@ const char* const kStageName = "MagacqZStage";
 const char* const kMagnetStageName = "MagacqMagnetStage";
 const char* const kPlainStageName = "MagacqPlainStage";
 const char* const kSeqStageName = "MagacqSeqStage";
+const char* const kXYStageName = "MagacqXYStage";
 const char* const kFaultNone = "None";
 const char* const kFaultRefuse = "Refuse";
 const char* const kFaultStall = "Stall";
@@ -431,6 +434,56 @@ private:
    std::vector<double> sequence_;
    size_t index_ = 0;
    bool running_ = false;
+};
+
+// ------------------------------------------------------------------------------------------
+// XY stage
+// ------------------------------------------------------------------------------------------
+
+class MagacqXYStage : public CXYStageBase<MagacqXYStage> {
+public:
+   MagacqXYStage() { InitializeDefaultErrorMessages(); }
+
+   int Initialize() override { return DEVICE_OK; }
+   int Shutdown() override { return DEVICE_OK; }
+   void GetName(char* name) const override { CDeviceUtils::CopyLimitedString(name, kXYStageName); }
+   bool Busy() override { return false; }
+
+   int SetPositionSteps(long x, long y) override {
+      if (std::labs(x) > kMaxSteps || std::labs(y) > kMaxSteps) return DEVICE_UNKNOWN_POSITION;
+      x_ = x;
+      y_ = y;
+      return DEVICE_OK;
+   }
+   int GetPositionSteps(long& x, long& y) override {
+      x = x_;
+      y = y_;
+      return DEVICE_OK;
+   }
+   int Home() override { return SetPositionSteps(0, 0); }
+   int Stop() override { return DEVICE_OK; }
+   int SetOrigin() override { return DEVICE_UNSUPPORTED_COMMAND; }
+   int GetLimitsUm(double& xMin, double& xMax, double& yMin, double& yMax) override {
+      xMin = yMin = -kMaxSteps * kStepUm;
+      xMax = yMax = kMaxSteps * kStepUm;
+      return DEVICE_OK;
+   }
+   int GetStepLimits(long& xMin, long& xMax, long& yMin, long& yMax) override {
+      xMin = yMin = -kMaxSteps;
+      xMax = yMax = kMaxSteps;
+      return DEVICE_OK;
+   }
+   double GetStepSizeXUm() override { return kStepUm; }
+   double GetStepSizeYUm() override { return kStepUm; }
+   int IsXYStageSequenceable(bool& isSequenceable) const override {
+      isSequenceable = false;
+      return DEVICE_OK;
+   }
+
+private:
+   static constexpr double kStepUm = 0.1;
+   static constexpr long kMaxSteps = 100000;
+   std::atomic<long> x_{0}, y_{0};
 };
 
 // ------------------------------------------------------------------------------------------
@@ -873,6 +926,7 @@ MODULE_API void InitializeModuleData() {
    RegisterDevice(kMagnetStageName, MM::StageDevice, "magacq test magnet motor (height, rotation)");
    RegisterDevice(kPlainStageName, MM::StageDevice, "magacq test stage without velocity");
    RegisterDevice(kSeqStageName, MM::StageDevice, "magacq test sequenceable focus stage");
+   RegisterDevice(kXYStageName, MM::XYStageDevice, "magacq test XY stage");
 }
 
 MODULE_API MM::Device* CreateDevice(const char* name) {
@@ -882,6 +936,7 @@ MODULE_API MM::Device* CreateDevice(const char* name) {
    if (std::strcmp(name, kMagnetStageName) == 0) return new MagacqMagnetStage();
    if (std::strcmp(name, kPlainStageName) == 0) return new MagacqPlainStage();
    if (std::strcmp(name, kSeqStageName) == 0) return new MagacqSeqStage();
+   if (std::strcmp(name, kXYStageName) == 0) return new MagacqXYStage();
    return nullptr;
 }
 

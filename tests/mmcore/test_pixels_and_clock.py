@@ -10,7 +10,7 @@ import pymmcore
 import pytest
 
 from hal import TimestampClock, UnsupportedSettingError
-from hal.mmcore import Camera, Magnets, set_property
+from hal.mmcore import Camera, FocusStage, Magnets, set_property
 from tests.mm_adapter import CFG
 
 
@@ -97,3 +97,13 @@ def test_wrong_device_kinds_and_unknown_devices_say_so(settings: dict[str, Any])
     with Camera(settings) as cam:
         with pytest.raises(UnsupportedSettingError, match="'Cam' is a camera, not a magnet height"):
             Magnets({"height_stage": "Cam"}, camera=cam).open()
+
+
+def test_an_xy_stage_is_not_a_magnet_or_focus_stage(user_settings: dict[str, Any]) -> None:
+    with Camera(user_settings) as cam:
+        for make, kind in [
+            (lambda: Magnets({"height_stage": "XY"}, camera=cam), "magnet height"),
+            (lambda: FocusStage({"stage": "XY"}, camera=cam), "focus stage"),
+        ]:
+            with pytest.raises(UnsupportedSettingError, match=f"'XY' is an XY stage, not a {kind}"):
+                make().open()

@@ -94,7 +94,7 @@ def test_a_good_config_validates_with_its_protocol(tmp_path: Path, mm_path: Path
         ({"camera.settings.presets": {"Channel": "FITC"}}, "no preset 'FITC'; its presets"),
         ({"camera.settings.properties": {"Nope": {"X": 1}}}, "no device 'Nope' is loaded"),
         ({"camera.settings.binning": 3}, "Cam.Binning = '3' is not allowed"),
-        ({"magnets.settings.height_stage": "Cam"}, "magnets: 'Cam' is a camera, not a magnet"),
+        ({"magnets.settings.height_stage": "XY"}, "magnets: 'XY' is an XY stage, not a magnet"),
         ({"magnets.settings.height_limits_mm": [0.1, 5]}, "reach beyond the device's own"),
     ],
 )
