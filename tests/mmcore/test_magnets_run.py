@@ -1,6 +1,7 @@
 """A real run through pymmcore whose magnets are the MagacqTest adapter's magnet stages:
 moved on command during the run and recorded; a stalled motor ends the run, data saved."""
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -108,7 +109,10 @@ def test_a_run_with_magnet_stages_without_velocity(tmp_path, mm_path):
     path.write_text(yaml.safe_dump(cfg))
     done = r.run(path)
     assert done.returncode == 0, done.stderr
-    motors = r.read(r.output_file(tmp_path))["motors"]
+    data = r.read(r.output_file(tmp_path))
+    recorded = json.loads(data["attrs"]["config"])["camera"]["settings"]
+    assert recorded["presets"] == {"Channel": "Beads"}  # the presets are kept with the run
+    motors = data["motors"]
     assert motors["magnet_height_mm"][0] == pytest.approx(5.0)
     assert motors["magnet_height_mm"][-1] == pytest.approx(3.0)
     assert motors["magnet_rotation_turns"][-1] == pytest.approx(2.0)
