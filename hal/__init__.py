@@ -1,6 +1,6 @@
 """Hardware abstraction: Device, Camera, FocusStage, Magnets, their errors, the registry."""
 
-from hal._camera import Camera, FrameInfo
+from hal._camera import Camera, FrameInfo, TimestampClock
 from hal._device import Accessory, Device
 from hal._errors import (
     AcquisitionEnded,
@@ -42,6 +42,7 @@ __all__ = [
     "LibraryMissingError",
     "MagnetPosition",
     "Magnets",
+    "TimestampClock",
     "UnsupportedSettingError",
     "camera_class",
     "focus_stage_class",

@@ -216,14 +216,25 @@ def _ids(text: str | None) -> tuple[int, ...] | None:
 
 @app.command()
 def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
-    """Check a config file: keys, values, drivers and their settings, the Z-LUT file, and
-    whether the buffers fit in /dev/shm and memory (as far as known without the camera)."""
+    """Check a config file: keys, values, drivers and their settings (Micro-Manager devices
+    loaded and configured, no frame taken), the Z-LUT file, and whether the buffers fit in
+    /dev/shm and memory (as far as known without the camera)."""
     with _errors(debug):
         from magacq.config import check_driver_settings, load_config
         from magacq.pipeline.sizing import buffer_sizes, check_room, settings_geometry
 
         cfg = load_config(config, check_drivers=False)
-        camera_cls, settings = check_driver_settings(cfg, source=str(config))["camera"]
+        checked = check_driver_settings(cfg, source=str(config))
+        camera_cls, settings = checked["camera"]
+        mm = {key: s for key, (_, s) in checked.items() if getattr(cfg, key).driver == "mmcore"}
+        if mm:  # load the Micro-Manager configuration as the run will, acquiring nothing
+            from hal import HalError
+            from hal.mmcore import check_configuration
+
+            try:
+                check_configuration(**mm)
+            except HalError as exc:
+                raise ConfigError(f"{config}: {exc}") from None
         if cfg.tracking.zlut is not None:
             from magacq.runfile import check_zlut_file
 

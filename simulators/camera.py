@@ -17,6 +17,7 @@ from hal import (
     DeviceSettings,
     FrameInfo,
     HalTimeoutError,
+    TimestampClock,
     UnsupportedSettingError,
     validate_settings,
 )
@@ -210,6 +211,11 @@ class SimCamera(_Camera):
     @property
     def bit_depth(self) -> int:
         return self.settings.bit_depth
+
+    @property
+    def timestamp_clock(self) -> TimestampClock:
+        """Host ``time.monotonic()``: the scheduled times frames are paced to."""
+        return TimestampClock.HOST_MONOTONIC
 
     @property
     def pixel_size_nm(self) -> float:

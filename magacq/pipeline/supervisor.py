@@ -219,7 +219,11 @@ def check_magnets(cfg: RunConfig, cam: Any) -> Devices:
             if axis in mag.axes:
                 devices.limits[axis] = mag.limits(axis)
                 devices.start[axis] = mag.position(axis) if start is None else start
-                if math.isfinite(top := mag.max_velocity(axis)):
+                try:
+                    top = mag.max_velocity(axis)
+                except UnsupportedSettingError:  # moves at its own speed only
+                    top = math.inf
+                if math.isfinite(top):
                     devices.max_velocity[axis] = top
             if start is None:
                 continue
@@ -232,6 +236,8 @@ def check_magnets(cfg: RunConfig, cam: Any) -> Devices:
                     f"magnets.{key}: {start:g} is outside the magnets' {axis} limits "
                     f"[{lo:g}, {hi:g}]"
                 )
+    except HalError as exc:
+        raise RunError(f"magnets {m.driver!r} failed: {exc}") from None
     finally:
         mag.close()
     return devices

@@ -10,7 +10,15 @@ import time
 
 import numpy as np
 
-from hal import AcquisitionEnded, Camera, DeviceError, DeviceSettings, FrameInfo, HalTimeoutError
+from hal import (
+    AcquisitionEnded,
+    Camera,
+    DeviceError,
+    DeviceSettings,
+    FrameInfo,
+    HalTimeoutError,
+    TimestampClock,
+)
 
 BEADS_PX = ((40.3, 42.6), (110.2, 38.1), (76.7, 100.4))
 
@@ -71,5 +79,13 @@ class RingCam(Camera):
     dtype = property(lambda self: np.dtype(np.uint16))
     bit_depth = property(lambda self: 12)
     pixel_size_nm = property(lambda self: 100.0)
+    # the host's clock, or with an offset a camera clock of its own
+    timestamp_clock = property(
+        lambda self: (
+            TimestampClock.CAMERA_FREE_RUNNING
+            if self.settings.clock_offset_s
+            else TimestampClock.HOST_MONOTONIC
+        )
+    )
     exposure_ms = property(lambda self: 1.0, lambda self, v: None)
     frame_rate = property(lambda self: self.settings.frame_rate, lambda self, v: None)
