@@ -5,13 +5,17 @@ a free-running counter) that may drift against the host's. The producer records 
 reached it on the host's clock; :class:`CameraClock` fits ``host = offset + rate * stamp`` to
 the recent frames (the rate by least squares, the offset on the lower envelope: a frame never
 arrives before it was taken, and the least delayed frames show the clock), updated as the run
-goes. Events, motor samples and lock actions, which carry host time, meet frames through it.
+goes, and anew when the camera's clock jumps (reset, or a driver switching clocks). Events,
+motor samples and lock actions, which carry host time, meet frames through it.
 """
 
 import numpy as np
 
 _WINDOW_S = 60.0  # frames the fit uses: those that arrived in the last minute
 _MIN_SPAN_S = 1.0  # a rate needs this much of the camera's time; until then it is 1
+# frames earlier than the fit by this, or all later than it by _STALL_S (more than a camera
+# buffers): the camera's clock was reset or switched; refit from them
+_JUMP_S, _STALL_S = 1.0, 30.0
 
 
 class CameraClock:
@@ -29,6 +33,9 @@ class CameraClock:
         new = new[np.isfinite(new).all(axis=1)]
         if not len(new):
             return
+        late = new[:, 1] - self.to_host(new[:, 0])
+        if self.fitted and (late.min() < -_JUMP_S or late.min() > _STALL_S):
+            self._pairs = self._pairs[:0]  # a new clock (a driver that switched to host time)
         pairs = np.concatenate([self._pairs, new])
         self._pairs = pairs[pairs[:, 1] >= pairs[:, 1].max() - _WINDOW_S]
         stamp, arrival = self._pairs.T

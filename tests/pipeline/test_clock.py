@@ -72,3 +72,21 @@ def test_latency_is_host_arrival_to_write_on_a_camera_clock_far_from_the_hosts(t
     assert 0 < attrs["latency_p99_s"] < 5.0  # not the clocks' 10,000 s apart
     assert attrs["camera_clock_offset_s"] == pytest.approx(1e4, abs=5.0)
     assert attrs["camera_clock_rate"] == pytest.approx(1.0, abs=0.01)
+
+
+def test_the_clock_fit_follows_rate_offset_and_a_switch_of_clock():
+    """The fit itself: a camera clock 0.1 % fast and 5,000 s off, frames arriving 1-20 ms
+    late, then a driver that switches to host time mid-run."""
+    from magacq.pipeline.clock import CameraClock
+
+    rng = np.random.default_rng(0)
+    host = 100.0 + np.arange(0, 20, 0.005)
+    stamps = (host - 5000.0) * 1.001
+    clock = CameraClock()
+    for k in range(0, len(host), 100):  # as the writer drains it
+        clock.add(stamps[k : k + 100], host[k : k + 100] + rng.uniform(0.001, 0.02, 100))
+    assert clock.rate == pytest.approx(1 / 1.001, rel=1e-4)
+    assert clock.to_camera(np.array([110.0]))[0] == pytest.approx((110 - 5000) * 1.001, abs=2e-3)
+    later = host[-1] + np.arange(0.005, 2, 0.005)
+    clock.add(later, later + 0.001)  # host time from now on
+    assert clock.to_host(np.array([later[-1]]))[0] == pytest.approx(later[-1], abs=2e-3)
