@@ -22,8 +22,11 @@ from hal._registry import (
     magnets_class,
 )
 from hal._settings import DeviceSettings, validate_settings
+from hal._truth import BeadRadiusSource, GroundTruthSource
 
 __all__ = [
+    "BeadRadiusSource",
+    "GroundTruthSource",
     "AXES",
     "KINDS",
     "UNITS",

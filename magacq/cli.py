@@ -220,6 +220,7 @@ def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
     loaded and configured, no frame taken), the Z-LUT file, and whether the buffers fit in
     /dev/shm and memory (as far as known without the camera)."""
     with _errors(debug):
+        from hal import GroundTruthSource
         from magacq.config import check_driver_settings, load_config
         from magacq.pipeline.sizing import buffer_sizes, check_room, settings_geometry
 
@@ -241,7 +242,7 @@ def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
             n_listed = len(cfg.beads.rois) or None  # detected beads take the file's
             check_zlut_file(cfg.tracking.zlut, cfg.tracking.roi_size, n_beads=n_listed)
         n_beads = len(cfg.beads.rois) or 1  # detection may find as few as one: a lower bound
-        simulated = hasattr(camera_cls, "ground_truth")
+        simulated = issubclass(camera_cls, GroundTruthSource)
         sizes = buffer_sizes(cfg, settings_geometry(settings), n_beads=n_beads, simulated=simulated)
         check_room(sizes, n_processes=cfg.tracking.workers + 3)
         _print_protocol(cfg, config)
@@ -253,7 +254,7 @@ def _print_protocol(cfg: Any, config: Path) -> None:
     expanded actions and duration."""
     if cfg.protocol is None:
         return
-    from magacq.pipeline.supervisor import protocol_devices, protocol_spec
+    from magacq.pipeline.plan import protocol_devices, protocol_spec
 
     spec = protocol_spec(cfg, config, protocol_devices(cfg))
     assert spec is not None
@@ -312,7 +313,7 @@ def compile_(
         import numpy as np
 
         from magacq.config import ALGORITHMS
-        from magacq.pipeline.warmup import compile_kernels
+        from magacq.pipeline.processes.warmup import compile_kernels
 
         algorithms = tuple(algorithm or ALGORITHMS)
         dtypes = tuple(dtype or ("uint8", "uint16"))

@@ -61,7 +61,7 @@ class FocusStageConfig(_Section):
 class MagnetsConfig(_Section):
     """The magnets (height and rotation motors), run by the devices process: every move is
     sampled into the run file's ``motors`` table; other processes move them through
-    :class:`magacq.pipeline.motor_channel.MotorControl` (``magacq magnets``)."""
+    :class:`magacq.pipeline.channels.motor_channel.MotorControl` (``magacq magnets``)."""
 
     driver: str = Field(description="Driver name or `package.module:Class` path.")
     settings: dict[str, Any] = Field(

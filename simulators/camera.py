@@ -181,6 +181,7 @@ class SimCamera(_Camera):
             exposure_substeps=s.exposure_substeps,
         )
         self._error_rng = np.random.default_rng(None if s.seed is None else s.seed + 1)
+        self.microscope.warm_up()  # compiled now, not on the first frame (it would come late)
 
     def _do_close(self) -> None:
         self.microscope = None
@@ -294,6 +295,11 @@ class SimCamera(_Camera):
         """
         with self._lock:
             return self._truth[frame_number]
+
+    @property
+    def bead_radius_nm(self) -> float:
+        """The simulated beads' radius (``settings.bead_radius_nm``)."""
+        return self.settings.bead_radius_nm
 
     def ground_truth_records(self) -> list[GroundTruth]:
         """Every kept ground-truth record, oldest first (lost frames included)."""

@@ -71,7 +71,7 @@ def run_sweep_producer(wiring: SweepWiring) -> None:
     """Entry point of the sweep producer: camera and focus stage, the sweep plan, tagged frames."""
     from buffers import BufferOverflow
     from hal import HalError
-    from magacq.pipeline.devices import open_accessory, open_camera
+    from magacq.pipeline.hardware import open_accessory, open_camera
 
     wiring.enter_child("producer")
     vb = wiring.attach_video()
@@ -329,8 +329,8 @@ def run_calibration(
     """
     from buffers import VideoBuffer, ZLUTSweepDataset, make_locks, remove_stale_segments
     from magacq.logs import RunLogging
+    from magacq.pipeline.plan import place_rois, probe_camera, run_namespace
     from magacq.pipeline.start_method import start_context
-    from magacq.pipeline.supervisor import place_rois, probe_camera, run_namespace
     from magacq.tracking import ProfileSpec
 
     c = cfg.calibration

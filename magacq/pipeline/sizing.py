@@ -12,10 +12,10 @@ from pathlib import Path
 
 from magacq.config import RunConfig
 from magacq.errors import ConfigError
-from magacq.pipeline.events import EVENT_ROWS, EVENTS
-from magacq.pipeline.live_force import FORCES, force_rows
-from magacq.pipeline.lock_channel import LOCK_ROWS
-from magacq.pipeline.motor_channel import (
+from magacq.pipeline.channels.events import EVENT_ROWS, EVENTS
+from magacq.pipeline.channels.live_force import FORCES, force_rows
+from magacq.pipeline.channels.lock_channel import LOCK_ROWS
+from magacq.pipeline.channels.motor_channel import (
     ACK_ROWS,
     ACKS,
     COMMAND_ROWS,

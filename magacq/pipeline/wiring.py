@@ -20,14 +20,14 @@ import numpy as np
 from buffers import MatrixBuffer, VideoBuffer
 from magacq.config import SupervisionConfig
 from magacq.logs import RunLogging
-from magacq.pipeline.events import EVENT_COLUMNS, EVENTS
-from magacq.pipeline.flag import Flag
-from magacq.pipeline.heartbeat import Heartbeats
-from magacq.pipeline.live_force import FORCE_COLUMNS, FORCES, LiveForceSpec
-from magacq.pipeline.lock_channel import LOCK_CHANNEL
-from magacq.pipeline.motor_channel import MOTOR_CHANNEL
+from magacq.pipeline.channels.events import EVENT_COLUMNS, EVENTS
+from magacq.pipeline.channels.flag import Flag
+from magacq.pipeline.channels.heartbeat import Heartbeats
+from magacq.pipeline.channels.live_force import FORCE_COLUMNS, FORCES, LiveForceSpec
+from magacq.pipeline.channels.lock_channel import LOCK_CHANNEL
+from magacq.pipeline.channels.motor_channel import MOTOR_CHANNEL
+from magacq.pipeline.channels.status import STATUS, RunStats
 from magacq.pipeline.start_method import watch_parent
-from magacq.pipeline.status import STATUS, RunStats
 from magacq.protocol import Devices, Plan
 
 #: MatrixBuffers of a run: name -> columns.
@@ -42,10 +42,10 @@ MATRICES = {
     "truth": 10,
     "motors": 4,  # time, magnet height mm, rotation turns, focus z nm
     "recorded": 3,  # buffer sequence number, timestamp, 0 kept in the video / 1 skipped
-    **MOTOR_CHANNEL,  # the magnets' command channel (magacq.pipeline.motor_channel)
-    **LOCK_CHANNEL,  # the locks' state and switches (magacq.pipeline.lock_channel)
-    EVENTS: EVENT_COLUMNS,  # the protocol's actions (magacq.pipeline.events)
-    FORCES: len(FORCE_COLUMNS),  # the live force estimates (magacq.pipeline.live_force)
+    **MOTOR_CHANNEL,  # the magnets' command channel (magacq.pipeline.channels.motor_channel)
+    **LOCK_CHANNEL,  # the locks' state and switches (magacq.pipeline.channels.lock_channel)
+    EVENTS: EVENT_COLUMNS,  # the protocol's actions (magacq.pipeline.channels.events)
+    FORCES: len(FORCE_COLUMNS),  # the live force estimates (magacq.pipeline.channels.live_force)
 }
 #: Names given to ``buffers.make_locks``.
 LOCK_NAMES = ("VideoBuffer", *MATRICES, STATUS, "BeadRoiBuffer", "LiveProfileBuffer")
@@ -166,7 +166,7 @@ class RunWiring:
     namespace: str
     locks: dict[str, Any]  # buffers.make_locks: name -> multiprocessing lock or condition
     stats: RunStats
-    beats: Heartbeats  # each child's heartbeat slot (magacq.pipeline.heartbeat)
+    beats: Heartbeats  # each child's heartbeat slot (magacq.pipeline.channels.heartbeat)
     log_queue: "Queue[Any]"  # log records -> the supervisor's listener
     log_level: int
     stop: Flag  # producer stops acquiring
@@ -204,7 +204,8 @@ class RunWiring:
 
     def enter_child(self, title: str, slot: int | None = None) -> None:
         """Set up a child process: title, logging to the supervisor, signals, parent death;
-        its heartbeat ``slot`` (:mod:`magacq.pipeline.heartbeat`) starts in the start-up state."""
+        its heartbeat ``slot`` (:mod:`magacq.pipeline.channels.heartbeat`) starts in the start-up
+        state."""
         from setproctitle import setproctitle
 
         if slot is not None:

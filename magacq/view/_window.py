@@ -2,7 +2,7 @@
 
 import logging
 
-from magacq.pipeline.motor_channel import MotorControl, MotorError
+from magacq.pipeline.channels.motor_channel import MotorControl, MotorError
 
 from ._cpu import IdleCpu
 from ._force_panel import ForcePanel

@@ -77,7 +77,7 @@ def test_latency_is_host_arrival_to_write_on_a_camera_clock_far_from_the_hosts(t
 def test_the_clock_fit_follows_rate_offset_and_a_switch_of_clock():
     """The fit itself: a camera clock 0.1 % fast and 5,000 s off, frames arriving 1-20 ms
     late, then a driver that switches to host time mid-run."""
-    from magacq.pipeline.clock import CameraClock
+    from magacq.pipeline.processes.clock import CameraClock
 
     rng = np.random.default_rng(0)
     host = 100.0 + np.arange(0, 20, 0.005)

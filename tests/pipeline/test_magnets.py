@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from magacq.pipeline.motor_channel import MotorControl, MotorError
+from magacq.pipeline.channels.motor_channel import MotorControl, MotorError
 from simulators.magnetics import FORCE_LAWS
 from simulators.motion import MotionParams, wlc_extension
 from tests.pipeline import _runner as r

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from magacq.pipeline.heartbeat import TRACKER0
+from magacq.pipeline.channels.heartbeat import TRACKER0
 from magacq.pipeline.wiring import RunWiring
 from magacq.runfile import load_zlut
 from magacq.tracking import Tracker

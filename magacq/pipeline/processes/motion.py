@@ -1,12 +1,13 @@
 """The motion thread of the devices process: runs motor commands, samples the stages.
 
 It never runs in the frame loop: it executes commands from the motors' channel
-(:mod:`magacq.pipeline.motor_channel`) on the magnets and the focus stage, follows each move to
-its end (or its timeout), and samples magnet height, rotation and focus z with host timestamps
-into the ``motors`` MatrixBuffer: at ``sample_hz`` while anything moves, at 10 Hz at rest. The
-frame loop reads :attr:`MotionThread.latest` (height, rotation, focus) for each frame's row, and
-:attr:`error` to end the run when a motor fails. A focus move that does not arrive in time is no
-motor fault: it is acknowledged TIMED_OUT (a Z-lock switches off on it) and the run goes on.
+(:mod:`magacq.pipeline.channels.motor_channel`) on the magnets and the focus stage, follows
+each move to its end (or its timeout), and samples magnet height, rotation and focus z with host
+timestamps into the ``motors`` MatrixBuffer: at ``sample_hz`` while anything moves, at 10 Hz at
+rest. The frame loop reads :attr:`MotionThread.latest` (height, rotation, focus) for each
+frame's row, and :attr:`error` to end the run when a motor fails. A focus move that does not
+arrive in time is no motor fault: it is acknowledged TIMED_OUT (a Z-lock switches off on it)
+and the run goes on.
 """
 
 import logging
@@ -18,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hal import DeviceError, HalError, HalTimeoutError, UnsupportedSettingError
-from magacq.pipeline.events import EventWriter
-from magacq.pipeline.motor_channel import (
+from magacq.pipeline.channels.events import EventWriter
+from magacq.pipeline.channels.motor_channel import (
     MOVE_BY,
     MOVE_TO,
     STOP,
@@ -28,7 +29,7 @@ from magacq.pipeline.motor_channel import (
     CommandInbox,
     Status,
 )
-from magacq.pipeline.rows import BatchedRows
+from magacq.pipeline.channels.rows import BatchedRows
 
 logger = logging.getLogger("magacq.motion")
 

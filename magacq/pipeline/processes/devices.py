@@ -1,5 +1,6 @@
 """The devices process: camera frames straight into VideoBuffer slots, nothing lost silently;
-the magnets and the focus stage run beside it in a motion thread (:mod:`magacq.pipeline.motion`).
+the magnets and the focus stage run beside it in a motion thread
+(:mod:`magacq.pipeline.processes.motion`).
 
 Each frame is read by the driver directly into the next free slot (``begin_write`` /
 ``commit_write``: no extra copy). When the ring is full (unread or claimed stacks fill it) the
@@ -14,11 +15,19 @@ from typing import Any
 
 import numpy as np
 
-from magacq.pipeline.events import EVENTS, EventWriter
-from magacq.pipeline.heartbeat import PRODUCER
-from magacq.pipeline.motion import MotionThread
-from magacq.pipeline.motor_channel import ACKS, COMMANDS, LIMITS, MOTOR_CHANNEL, CommandInbox
-from magacq.pipeline.rows import BatchedRows
+from hal import GroundTruthSource
+from magacq.pipeline.channels.events import EVENTS, EventWriter
+from magacq.pipeline.channels.heartbeat import PRODUCER
+from magacq.pipeline.channels.motor_channel import (
+    ACKS,
+    COMMANDS,
+    LIMITS,
+    MOTOR_CHANNEL,
+    CommandInbox,
+)
+from magacq.pipeline.channels.rows import BatchedRows
+from magacq.pipeline.hardware import open_accessory, open_camera
+from magacq.pipeline.processes.motion import MotionThread
 from magacq.pipeline.wiring import RunWiring
 
 logger = logging.getLogger("magacq.producer")
@@ -32,26 +41,6 @@ _FINISH_STACK_S = 0.4  # after the stop, keep acquiring this long at most to fil
 _PAD_WAIT_S, _PAD_WAIT_STOPPING_S = 1.0, 0.1
 
 
-def open_camera(driver: str, settings: dict[str, Any]) -> Any:
-    """Create and open the camera of ``driver`` with ``settings``."""
-    from magacq.config import driver_class
-
-    cam = driver_class("camera", driver)(settings)
-    cam.open()
-    return cam
-
-
-def open_accessory(kind: str, spec: Any, cam: Any, camera_driver: str) -> Any:
-    """Create and open the focus stage or magnets (``kind``) of ``spec`` (driver, settings),
-    handed ``cam`` when it is the same driver's camera (one CMMCore, one simulated microscope)."""
-    from magacq.config import driver_class
-
-    cls = driver_class(kind, spec["driver"])
-    device = cls(spec["settings"], camera=cam if spec["driver"] == camera_driver else None)
-    device.open()
-    return device
-
-
 #: Ground-truth columns after frame and bead id, and the GroundTruth field giving each.
 TRUTH_FIELDS = ("x_nm", "y_nm", "z_nm", "force_pn", "extension_nm", "magnet_height_mm",
                 "magnet_rotation_turns")  # fmt: skip
@@ -60,11 +49,10 @@ TRUTH_FIELDS = ("x_nm", "y_nm", "z_nm", "force_pn", "extension_nm", "magnet_heig
 def camera_truth(cam: Any, frame_number: int) -> np.ndarray | None:
     """Ground truth ``(n_beads, 7)`` (:data:`TRUTH_FIELDS`) of a simulated camera's frame,
     else None; a field the record lacks is NaN."""
-    getter = getattr(cam, "ground_truth", None)
-    if getter is None:
+    if not isinstance(cam, GroundTruthSource):
         return None
     try:
-        truth = getter(frame_number)
+        truth = cam.ground_truth(frame_number)
     except KeyError:  # the simulator no longer holds this frame's record
         return None
     if truth is None:
@@ -241,7 +229,7 @@ def _pad_last_stack(vb: Any, n_images: int, stop: Any) -> None:
     """Complete a partly written last stack (a camera that ended, or a stop mid-stack) with
     filler frames, as the consumers take whole stacks: copies of the last frame (what a viewer
     shows last) whose NaN timestamp marks them as no frame. They have no ``frames`` row, and
-    trackers and recorder leave them out (:func:`magacq.pipeline.tracker.real_frames`)."""
+    trackers and recorder leave them out (:func:`magacq.pipeline.processes.tracker.real_frames`)."""
     from buffers import BufferOverflow
 
     stored = vb.frames_written % n_images

@@ -16,13 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from buffers import MatrixBuffer
-from magacq.pipeline.events import EVENTS, EventWriter
-from magacq.pipeline.heartbeat import PROTOCOL
-from magacq.pipeline.motor_channel import MotorControl, MotorError
-from magacq.pipeline.status import RunStats
+from magacq.pipeline.channels.events import EVENTS
+from magacq.pipeline.channels.heartbeat import PROTOCOL
+from magacq.pipeline.channels.motor_channel import MotorControl, MotorError
+from magacq.pipeline.processes.event_rows import EventRows
 from magacq.pipeline.wiring import RunWiring
 from magacq.protocol import (
-    Action,
     ProtocolApi,
     ProtocolError,
     ProtocolStopped,
@@ -32,35 +31,6 @@ from magacq.protocol import (
 )
 
 logger = logging.getLogger("magacq.protocol")
-
-
-class EventRows:
-    """The :class:`~magacq.protocol.EventLog` of the protocol process: its actions' events."""
-
-    def __init__(self, buf: MatrixBuffer, stats: RunStats, by: str) -> None:
-        self.out, self.stats, self.by = EventWriter(buf), stats, by
-
-    def event(self, phase: str, index: int, action: Action) -> None:
-        targets = dict(action.at)
-        self._write(action.kind, phase, index=index, source=action.step,
-                    height=targets.get("height", math.nan),
-                    rotation=targets.get("rotation", math.nan),
-                    focus=targets.get("focus", math.nan), force=action.force_pn,
-                    label=action.label)  # fmt: skip
-        if phase == "start":
-            self.stats.set("protocol_action", index + 1)
-            self.stats.set("protocol_started", time.monotonic())
-
-    def lock(self, kind: str, phase: str, focus_nm: float, label: str) -> None:
-        """A lock's action (``kind`` zlock or xylock; ``phase`` start: a correction, off: the
-        lock switched off), ``focus_nm`` where it leaves the focus."""
-        self._write(kind, phase, by="lock", focus=focus_nm, label=label)
-
-    def _write(self, kind: str, phase: str, *, by: str | None = None, **fields: object) -> None:
-        try:
-            self.out.write(kind, phase, by=by or self.by, **fields)  # type: ignore[arg-type]
-        except OverflowError as exc:
-            raise ProtocolError(str(exc)) from None
 
 
 class ChannelLink:
@@ -86,9 +56,9 @@ class ChannelLink:
 
 def run_protocol(wiring: RunWiring) -> None:
     """Entry point of the protocol process: the run's protocol and its locks (a thread,
-    :class:`~magacq.pipeline.lock_runner.LockThread`); with locks only, it runs them until the
-    run stops."""
-    from magacq.pipeline.lock_runner import LockThread
+    :class:`~magacq.pipeline.processes.lock_runner.LockThread`); with locks only, it runs them
+    until the run stops."""
+    from magacq.pipeline.processes.lock_runner import LockThread
 
     wiring.enter_child("protocol", PROTOCOL)
     # a thread beats: the program itself may block in a user's script for as long as it likes

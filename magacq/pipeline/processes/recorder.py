@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from magacq.pipeline.heartbeat import RECORDER as RECORDER_SLOT
+from magacq.pipeline.channels.heartbeat import RECORDER as RECORDER_SLOT
 from magacq.pipeline.wiring import RECORDER, RunWiring
 
 logger = logging.getLogger("magacq.recorder")

@@ -55,7 +55,7 @@ def _compile(conn: multiprocessing.connection.Connection, tracking: dict[str, An
 
 def _warm(tracking: dict[str, Any], dtype: str) -> None:
     """Compile (or load) the kernels of a tracker with these settings, for ``dtype`` frames."""
-    from magacq.pipeline.tracker import warm_up
+    from magacq.pipeline.processes.tracker import warm_up
     from magacq.runfile import load_zlut
     from magacq.tracking import Tracker
 
@@ -73,7 +73,7 @@ def _compile_for(dtype: str, algorithms: tuple[str, ...]) -> None:
 
 def _compile_sim() -> None:
     """A child of :func:`compile_kernels`: the simulated camera's kernels (one frame)."""
-    from magacq.pipeline.devices import open_camera
+    from magacq.pipeline.hardware import open_camera
 
     _enter_child("compile sim")
     cam = open_camera("sim", {})

@@ -8,7 +8,7 @@ where the stages are from the ``motors`` MatrixBuffer:
 - ``motor_commands`` (id, op, axis, value, velocity, t_sent, by): many writers, read by the
   devices process's motion thread; op 0 move_to, 1 move_by, 2 stop; axis 0 height (mm), 1
   rotation (turns), 2 focus (nm); velocity NaN for the device's own; by: who sends it
-  (:data:`magacq.pipeline.events.BY`: the devices process makes an event of every move that
+  (:data:`magacq.pipeline.channels.events.BY`: the devices process makes an event of every move that
   the protocol process does not record itself).
 - ``motor_acks`` (id, status, time), overwritten as a ring: how each command ended
   (:class:`Status`).
@@ -31,8 +31,8 @@ import numpy as np
 
 from buffers import BufferOverflow, BufferUnderflow, MatrixBuffer
 from magacq.errors import MagacqError
-from magacq.pipeline.channel import MISSING, attach_channel, close_channel
-from magacq.pipeline.events import BY
+from magacq.pipeline.channels.channel import MISSING, attach_channel, close_channel
+from magacq.pipeline.channels.events import BY
 
 __all__ = [
     "MOTOR_CHANNEL",

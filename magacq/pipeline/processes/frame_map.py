@@ -10,7 +10,7 @@ frame comes within seconds of it.
 
 import numpy as np
 
-from magacq.pipeline.clock import CameraClock
+from magacq.pipeline.processes.clock import CameraClock
 from magacq.protocol import sample_z
 
 #: Frames the map keeps (by sequence number and by frame number): minutes at 1 kHz.

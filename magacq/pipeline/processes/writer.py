@@ -12,12 +12,12 @@ import numpy as np
 
 from buffers import BufferUnderflow, MatrixBuffer, remove_stale_segments
 from magacq.analysis import reference_drift
-from magacq.pipeline.clock import Latency
-from magacq.pipeline.events import EVENTS, event_records
-from magacq.pipeline.frame_map import FrameMap
-from magacq.pipeline.heartbeat import WRITER
-from magacq.pipeline.live_force import FORCES, LiveForce
-from magacq.pipeline.motor_channel import MOTOR_CHANNEL
+from magacq.pipeline.channels.events import EVENTS, event_records
+from magacq.pipeline.channels.heartbeat import WRITER
+from magacq.pipeline.channels.live_force import FORCES, LiveForce
+from magacq.pipeline.channels.motor_channel import MOTOR_CHANNEL
+from magacq.pipeline.processes.clock import Latency
+from magacq.pipeline.processes.frame_map import FrameMap
 from magacq.pipeline.wiring import RunWiring
 from magacq.runfile import (
     DRIFT_DTYPE,
