@@ -80,11 +80,9 @@ def test_two_runs_of_yours_an_unnamed_command_is_refused(tmp_path):
 def test_another_users_run_is_never_moved_by_an_unnamed_command():
     """A second user on the same PC (nobody) runs an acquisition; root's command without
     --run finds no run of its own and moves its config's magnets directly, not theirs."""
+    if os.environ.get("MAGACQ_START_METHOD") == "spawn":  # see the issue 26 note
+        pytest.skip("as nobody under spawn, multiprocessing's resource tracker dies here")
     nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    probe = (
-        "import multiprocessing as m, os; "
-        "m.get_context(os.environ.get('MAGACQ_START_METHOD') or 'fork').Semaphore(0)"
-    )
     shared = Path(tempfile.mkdtemp(prefix="magacq-other-"))
     try:
         shared.chmod(0o777)
