@@ -73,9 +73,11 @@ def main() -> None:
         samples: list[tuple[float, dict[str, float]]] = []
         while proc.poll() is None:
             try:
-                samples.append((time.monotonic() - t0, _sample(run)))
+                sample = _sample(run)
             except psutil.Error:
                 break
+            if proc.poll() is None:  # still running: a sample of a live run
+                samples.append((time.monotonic() - t0, sample))
             time.sleep(args.every)
         err = proc.communicate()[1]
     if proc.returncode != 0:
