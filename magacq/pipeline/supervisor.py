@@ -610,7 +610,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
             if run.error:
                 raise RunError(f"{run.error}; data acquired so far saved in {path}")
             if state == "interrupted":
-                logger.info("stopped by signal; file complete")
+                logger.info("stopped by signal; the file is closed, its state 'interrupted'")
             return path
         finally:
             kernels.close()

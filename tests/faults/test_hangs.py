@@ -184,3 +184,27 @@ def test_a_script_that_exits_the_process_fails_the_run_and_the_magnets_are_parke
     data = r.read(r.output_file(tmp_path))
     assert data["attrs"]["state"] == "failed"
     assert data["motors"]["magnet_height_mm"][-1] == pytest.approx(7.5)
+
+
+def test_ctrl_c_while_the_magnets_go_to_their_start(tmp_path):
+    """Ctrl-C during start-up (the magnets moving 6 -> 1 mm at 0.5 mm/s): the run ends at once,
+    `interrupted`, nothing killed, and the magnets are parked where the protocol ends."""
+    base = r.two_beads(tmp_path, [[32, 32], [96, 32]], (0, 100), frame_rate=100)
+    base["magnets"] = {"driver": "sim", "height_mm": 1.0,
+                       "settings": {"bead_type": "M270", "height_velocity_mm_s": 0.5}}  # fmt: skip
+    config = r.write_config(tmp_path, base, duration=60, protocol=HOLD_LOW)
+    proc = r.start(config)
+    r.wait_for_process(proc, "magacq producer")
+    time.sleep(2.0)  # moving down
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "did not stop in time" not in err and "killing" not in err
+    assert _last_line(err).endswith(
+        "stopped by signal; the file is closed, its state 'interrupted'"
+    )
+    data = r.read(r.output_file(tmp_path))
+    assert data["attrs"]["state"] == "interrupted"
+    height = data["motors"]["magnet_height_mm"]
+    assert height[-1] == pytest.approx(7.5)  # parked (HOLD_LOW's end), never having reached 1 mm
+    assert height.min() > 1.0

@@ -201,6 +201,9 @@ def test_ctrl_c_stops_the_protocol_and_parks_the_magnets(tmp_path) -> None:
     assert "protocol 2/2 hold 60 s, " in err  # the status line: the step, how long it ran
     data = r.read(r.output_file(tmp_path))
     assert data["attrs"]["state"] == "interrupted"
+    ev = data["events"]
+    holds = ev[ev["action"] == b"hold"]
+    assert holds["kind"].tolist() == [b"start", b"end"]  # the interrupted hold ends at the stop
     assert data["motors"]["magnet_height_mm"][-1] == pytest.approx(7.5)
     assert data["motors"]["magnet_height_mm"].min() < 2.5  # it had gone to 10 pN
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hal import GroundTruthSource
+from hal import GroundTruthSource, HalTimeoutError
 from magacq.pipeline.channels.events import EVENTS, EventWriter
 from magacq.pipeline.channels.heartbeat import PRODUCER
 from magacq.pipeline.channels.motor_channel import (
@@ -90,7 +90,7 @@ def roi_of(xy_nm: np.ndarray, rois: np.ndarray, pixel_nm: float) -> np.ndarray:
 def run_producer(wiring: RunWiring) -> None:
     """Entry point of the producer process."""
     from buffers import BufferOverflow
-    from hal import AcquisitionEnded, DeviceError, HalTimeoutError
+    from hal import AcquisitionEnded, DeviceError
 
     wiring.enter_child("producer", PRODUCER)
     beats = wiring.beats
@@ -278,7 +278,15 @@ def _start_motion(
             start = spec["height_mm" if axis == "height" else "rotation_turns"]
             if start is not None:
                 magnets.move_to(axis, start)
-        magnets.wait(spec["move_timeout_s"])
+        deadline = time.monotonic() + spec["move_timeout_s"]
+        while magnets.is_busy(None):  # a stop meanwhile ends the wait
+            if wiring.stop.wait(0.02):
+                magnets.stop()
+                break
+            if time.monotonic() > deadline:
+                raise HalTimeoutError(
+                    f"magnets still moving to their start after {spec['move_timeout_s']:g} s"
+                )
     inbox = CommandInbox(mats[COMMANDS], mats[ACKS], mats[LIMITS])
     motion = MotionThread(
         magnets,
