@@ -64,6 +64,7 @@ from magacq.pipeline.plan import (
     run_namespace,
 )
 from magacq.pipeline.processes.warmup import KernelCompile
+from magacq.pipeline.roster import ROSTER, role_of
 from magacq.pipeline.sizing import FrameSize, buffer_sizes, check_room
 from magacq.pipeline.start_method import start_context
 from magacq.pipeline.wiring import (
@@ -203,21 +204,18 @@ class Run:
         self.owned.clear()
 
     # --- processes ----------------------------------------------------------------------
-    def _start(self, target: Any, *args: Any, name: str) -> Any:
+    def _start(self, role: str, *args: Any, name: str | None = None) -> Any:
+        """Start a child of ``role`` (:data:`~magacq.pipeline.roster.ROSTER`)."""
+        target = ROSTER[role].target()
+        name = name or role
         p = self.ctx.Process(target=target, args=(self.wiring, *args), name=name, daemon=True)
         p.start()
         return p
 
     def start(self) -> None:
-        from magacq.pipeline.processes.devices import run_producer
-        from magacq.pipeline.processes.tracker import run_worker
-        from magacq.pipeline.processes.writer import run_writer
-
-        self.writer = self._start(run_writer, name="writer")
+        self.writer = self._start("writer")
         if self.wiring.recorder is not None:
-            from magacq.pipeline.processes.recorder import run_recorder
-
-            self.recorder = self._start(run_recorder, name="recorder")
+            self.recorder = self._start("recorder")
         while not self.kernels.wait(0.25):  # compiled once, the trackers load them from disk
             if self.abort():
                 return
@@ -225,7 +223,7 @@ class Run:
                 raise RunError(self._child_error() or "the writer failed while starting")
         logger.debug("tracking kernels compiled (or found in the disk cache)")
         for i in range(self.cfg.tracking.workers):
-            self.workers[i] = self._start(run_worker, i, name=f"tracker-{i}")
+            self.workers[i] = self._start("tracker", i, name=f"tracker-{i}")
         restarts = 0
         # trackers compile their kernels, the recorder opens its file, before frames flow
         for _ in range(len(self.workers) + (self.recorder is not None)):
@@ -241,14 +239,12 @@ class Run:
                 if restarts > _MAX_START_RESTARTS * len(self.workers):
                     why = self._child_error() or "see the log"
                     raise RunError(f"trackers died {restarts} times while warming up: {why}")
-        self.producer = self._start(run_producer, name="producer")
+        self.producer = self._start("producer")
 
     def start_protocol(self) -> None:
         """Start the protocol process (once the camera acquires)."""
-        from magacq.pipeline.processes.protocol_runner import run_protocol
-
         self.wiring.stats.set("protocol_t0", time.monotonic())
-        self.protocol = self._start(run_protocol, name="protocol")
+        self.protocol = self._start("protocol")
 
     def protocol_overdue(self) -> bool:
         """A script protocol ran past its ``timeout_s`` (sets the run's error)."""
@@ -263,8 +259,6 @@ class Run:
     def _restart_dead_trackers(self, warming_up: bool = False) -> int:
         """Restart every tracker that died (its claimed stacks requeued); return how many.
         More than ``supervision.max_restarts`` within its window fail the run instead."""
-        from magacq.pipeline.processes.tracker import run_worker
-
         policy = self.cfg.supervision
         dead = [(i, p) for i, p in self.workers.items() if not p.is_alive()]
         for i, p in dead:
@@ -290,7 +284,7 @@ class Run:
                 "tracker %d died%s (exit code %s); %d claimed stack(s) requeued; restarting",
                 i, " while warming up" if warming_up else "", p.exitcode, len(recovered),
             )  # fmt: skip
-            self.workers[i] = self._start(run_worker, i, name=f"tracker-{i}")
+            self.workers[i] = self._start("tracker", i, name=f"tracker-{i}")
         return len(dead)
 
     def _children(self) -> dict[int, BaseProcess]:
@@ -316,7 +310,7 @@ class Run:
             logger.error("%s; killing it", message)
             p.kill()
             p.join(2.0)
-            if slot < TRACKER0:
+            if not role_of(slot).restart:  # the roster: this role's hang ends the run
                 self.error = self.error or message
         self._restart_dead_trackers()
 
@@ -379,7 +373,7 @@ class Run:
     def _recorder_died(self) -> None:
         """Stop the run (a full disk always; its death as ``on_recorder_exit`` says), or go on
         tracking: a recorder that discards every stack takes its place in the ring."""
-        from magacq.pipeline.processes.recorder import EXIT_FAILED, run_recorder
+        from magacq.pipeline.processes.recorder import EXIT_FAILED
 
         p = self.recorder
         assert p is not None
@@ -400,7 +394,7 @@ class Run:
         self.wiring.stats.add("recorder_restarts")
         logger.warning("%s; tracking goes on without video (%d claimed stack(s) requeued)",
                        died, len(lost))  # fmt: skip
-        self.recorder = self._start(run_recorder, True, name="recorder")
+        self.recorder = self._start("recorder", True)
 
     def _child_error(self) -> str | None:
         try:
