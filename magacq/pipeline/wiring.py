@@ -27,21 +27,13 @@ from magacq.pipeline.channels.live_force import FORCE_COLUMNS, FORCES, LiveForce
 from magacq.pipeline.channels.lock_channel import LOCK_CHANNEL
 from magacq.pipeline.channels.motor_channel import MOTOR_CHANNEL
 from magacq.pipeline.channels.status import STATUS, RunStats
+from magacq.pipeline.channels.streams import STREAMS
 from magacq.pipeline.start_method import watch_parent
 from magacq.protocol import Devices, Plan
 
 #: MatrixBuffers of a run: name -> columns.
 MATRICES = {
-    "positions": 8,  # time, frame, bead_id, x_nm, y_nm, z_nm, flag, t_written
-    # camera frame, timestamp, buffer sequence number, magnet height, rotation, focus, and the
-    # host time.monotonic() when it reached the producer
-    "frames": 7,
-    "dropped": 3,  # camera frame, timestamp, reason
-    # camera frame, bead_id, x_nm, y_nm, z_nm, force_pn, extension_nm, magnet height, rotation,
-    # the simulator's own bead index
-    "truth": 10,
-    "motors": 4,  # time, magnet height mm, rotation turns, focus z nm
-    "recorded": 3,  # buffer sequence number, timestamp, 0 kept in the video / 1 skipped
+    **{name: stream.width for name, stream in STREAMS.items()},  # channels.streams
     **MOTOR_CHANNEL,  # the magnets' command channel (magacq.pipeline.channels.motor_channel)
     **LOCK_CHANNEL,  # the locks' state and switches (magacq.pipeline.channels.lock_channel)
     EVENTS: EVENT_COLUMNS,  # the protocol's actions (magacq.pipeline.channels.events)

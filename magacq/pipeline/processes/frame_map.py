@@ -10,6 +10,7 @@ frame comes within seconds of it.
 
 import numpy as np
 
+from magacq.pipeline.channels.streams import FRAMES, POSITIONS
 from magacq.pipeline.processes.clock import CameraClock
 from magacq.protocol import sample_z
 
@@ -69,19 +70,20 @@ class FrameMap:
         """``frames`` rows: frame, timestamp, sequence number, height, rotation, focus, arrival."""
         if len(rows) == 0:
             return
-        seq, fn = rows[:, 2].astype(np.int64), rows[:, 0].astype(np.int64)
+        c = FRAMES.at
+        seq, fn = rows[:, c.seq].astype(np.int64), rows[:, c.frame].astype(np.int64)
         self.by_seq.put(seq, fn)
-        self.stamp.put(seq, rows[:, 1])
-        self.arrival.put(fn, rows[:, 6])
-        self.focus.put(fn, rows[:, 5])
-        self.clock.add(rows[:, 1], rows[:, 6])
+        self.stamp.put(seq, rows[:, c.timestamp])
+        self.arrival.put(fn, rows[:, c.host_time])
+        self.focus.put(fn, rows[:, c.focus_z_nm])
+        self.clock.add(rows[:, c.timestamp], rows[:, c.host_time])
         self.newest = max(self.newest, int(fn.max()))
         self.n = max(self.n, int(seq.max()) + 1)
-        if self.focus0 is None and np.isfinite(rows[0, 5]):
-            self.focus0 = float(rows[0, 5])
+        if self.focus0 is None and np.isfinite(rows[0, c.focus_z_nm]):
+            self.focus0 = float(rows[0, c.focus_z_nm])
         if self.first_timestamp is None:
-            self.first_timestamp = float(rows[0, 1])
-        recent = np.concatenate([self.recent, rows[:, :2]])
+            self.first_timestamp = float(rows[0, c.timestamp])
+        recent = np.concatenate([self.recent, rows[:, [c.frame, c.timestamp]]])
         self.recent = recent[recent[:, 1] >= recent[-1, 1] - _RECENT_S]
 
     def frames_at(self, times: np.ndarray) -> np.ndarray:
@@ -98,8 +100,9 @@ class FrameMap:
         """Position rows (frame numbers mapped) with z in the sample's frame, in place."""
         if self.z_sign is None or self.focus0 is None:
             return
-        focus = self.focus.get(rows[:, 1])
-        rows[:, 5] = sample_z(rows[:, 5], focus, self.focus0, self.z_sign)
+        c = POSITIONS.at  # its seq column holds the frame by now
+        focus = self.focus.get(rows[:, c.seq])
+        rows[:, c.z_nm] = sample_z(rows[:, c.z_nm], focus, self.focus0, self.z_sign)
 
     def mark_listed(self, frames: np.ndarray) -> None:
         self.listed.put(frames.astype(np.int64), np.ones(len(frames)))

@@ -24,6 +24,7 @@ import numpy as np
 from buffers import BeadRoiBuffer
 from magacq.pipeline.channels.lock_channel import FAULT, OFF, ON, LockInbox, LockState
 from magacq.pipeline.channels.motor_channel import MotorControl, MotorError
+from magacq.pipeline.channels.streams import FRAMES, POSITIONS
 from magacq.pipeline.wiring import LocksSpec, RunWiring
 from magacq.protocol import XYLock, ZLock
 
@@ -44,10 +45,11 @@ class _FocusAtFrames:
         self.focus = np.empty(0)
 
     def add(self, rows: np.ndarray) -> None:
-        """``frames`` rows: camera frame, timestamp, sequence number, height, rotation, focus."""
+        """``frames`` rows (:data:`~magacq.pipeline.channels.streams.FRAMES`)."""
         if len(rows):
-            self.seq = np.concatenate([self.seq, rows[:, 2]])[-_KEEP_FRAMES:]
-            self.focus = np.concatenate([self.focus, rows[:, 5]])[-_KEEP_FRAMES:]
+            c = FRAMES.at
+            self.seq = np.concatenate([self.seq, rows[:, c.seq]])[-_KEEP_FRAMES:]
+            self.focus = np.concatenate([self.focus, rows[:, c.focus_z_nm]])[-_KEEP_FRAMES:]
 
     def at(self, seq: np.ndarray) -> np.ndarray:
         """The focus at each frame (NaN where not known)."""
@@ -188,14 +190,15 @@ class LockThread(threading.Thread):
         inbox.publish(state)
 
     def _take(self, rows: np.ndarray) -> None:
-        """New position rows: time, seq, bead, x, y, z (nm), flag, ..."""
+        """New ``positions`` rows (:data:`~magacq.pipeline.channels.streams.POSITIONS`)."""
         if not len(rows):
             return
+        p = POSITIONS.at
         if self.zlock is not None and self.z_state == ON:
-            ref = rows[rows[:, 2] == self.spec.z_lock["bead"]]
-            self.zlock.add(ref[:, 0], ref[:, 5], self._focus.at(ref[:, 1]))
+            ref = rows[rows[:, p.bead_id] == self.spec.z_lock["bead"]]
+            self.zlock.add(ref[:, p.time], ref[:, p.z_nm], self._focus.at(ref[:, p.seq]))
         if self.xylock is not None and self.xy_state == ON:
-            for bead, x, y in rows[:, [2, 3, 4]]:
+            for bead, x, y in rows[:, [p.bead_id, p.x_nm, p.y_nm]]:
                 if math.isfinite(x) and math.isfinite(y):
                     self._xy.setdefault(int(bead), []).append((x / self.px, y / self.px))
 

@@ -19,6 +19,7 @@ from buffers import MatrixBuffer
 from magacq.pipeline.channels.events import EVENTS
 from magacq.pipeline.channels.heartbeat import PROTOCOL
 from magacq.pipeline.channels.motor_channel import MotorControl, MotorError
+from magacq.pipeline.channels.streams import POSITIONS
 from magacq.pipeline.processes.event_rows import EventRows
 from magacq.pipeline.wiring import RunWiring
 from magacq.protocol import (
@@ -153,7 +154,9 @@ def _latest_of(wiring: RunWiring):  # noqa: ANN202 - a closure for ProtocolApi
         nonlocal seen
         rows, seen = positions.peak_since(seen)
         for row in rows:
-            latest[int(row[2])] = (float(row[0]), float(row[3]), float(row[4]), float(row[5]))
+            p = POSITIONS.at
+            latest[int(row[p.bead_id])] = (float(row[p.time]), float(row[p.x_nm]),
+                                           float(row[p.y_nm]), float(row[p.z_nm]))  # fmt: skip
         return latest.get(int(bead_id), (math.nan,) * 4)
 
     return latest_of

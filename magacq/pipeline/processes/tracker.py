@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from magacq.pipeline.channels.heartbeat import TRACKER0
+from magacq.pipeline.channels.streams import POSITIONS
 from magacq.pipeline.wiring import RunWiring
 from magacq.runfile import load_zlut
 from magacq.tracking import Tracker
@@ -94,7 +95,7 @@ def run_worker(wiring: RunWiring, index: int) -> None:
                     vb.release_stack(claim)
                 except ValueError:  # dropped by the supervisor meanwhile
                     pass
-            rows[:, 7] = time.monotonic()
+            rows[:, POSITIONS.at.t_written] = time.monotonic()
             while True:
                 try:
                     positions.write(rows)

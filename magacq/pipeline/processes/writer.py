@@ -16,6 +16,7 @@ from magacq.pipeline.channels.events import EVENTS, event_records
 from magacq.pipeline.channels.heartbeat import WRITER
 from magacq.pipeline.channels.live_force import FORCES, LiveForce
 from magacq.pipeline.channels.motor_channel import MOTOR_CHANNEL
+from magacq.pipeline.channels.streams import FRAMES, POSITIONS, RECORDED
 from magacq.pipeline.processes.clock import Latency
 from magacq.pipeline.processes.frame_map import FrameMap
 from magacq.pipeline.wiring import RunWiring
@@ -207,23 +208,26 @@ def _drain(
             rows = _read(buffers[name])
             if name == "frames":
                 fmap.add(rows)
-                rows = rows[:, [0, 1, 3, 4, 5, 6]] if len(rows) else rows  # not the sequence number
+                keep = [i for i, c in enumerate(FRAMES.columns) if c != "seq"]
+                rows = rows[:, keep] if len(rows) else rows  # the file's columns
             rf.append(name, to_records(rows, dtype))
-    if "recorded" in buffers:  # seq, timestamp, skipped: the camera frame for the seq
-        rows = fmap.resolve("recorded", _read(buffers["recorded"]), 0, final)
+    if "recorded" in buffers:  # the camera frame for each seq
+        r = RECORDED.at
+        rows = fmap.resolve("recorded", _read(buffers["recorded"]), r.seq, final)
         if len(rows):
-            fmap.mark_listed(rows[:, 0])
+            fmap.mark_listed(rows[:, r.seq])
             for name, kind in (("video_frames", 0), ("video_skipped", 1)):
-                mine = rows[rows[:, 2] == kind]
-                rf.append(name, to_records(mine[:, :2], VIDEO_FRAMES_DTYPE))
+                mine = rows[rows[:, r.skipped] == kind]
+                rf.append(name, to_records(mine[:, [r.seq, r.timestamp]], VIDEO_FRAMES_DTYPE))
         if final:
             rf.append("video_skipped", to_records(fmap.unlisted(every), VIDEO_FRAMES_DTYPE))
-    rows = fmap.resolve("positions", _read(buffers["positions"]), 1, final)
-    if len(rows):
-        first = rows[:, 2] == rows[:, 2].min()  # one bead: one sample per frame
-        latency.add(rows[first, 7] - fmap.arrival.get(rows[first, 1]))
+    p = POSITIONS.at
+    rows = fmap.resolve("positions", _read(buffers["positions"]), p.seq, final)
+    if len(rows):  # the seq column holds the camera frame now
+        first = rows[:, p.bead_id] == rows[:, p.bead_id].min()  # one sample per frame
+        latency.add(rows[first, p.t_written] - fmap.arrival.get(rows[first, p.seq]))
         fmap.sample_frame(rows)
-        rf.append("tracks", to_records(rows[:, :7], TRACKS_DTYPE))
+        rf.append("tracks", to_records(rows[:, : p.t_written], TRACKS_DTYPE))
         drift.add(rows)
         if live is not None:
             live.add(rows)
@@ -265,16 +269,17 @@ class _Drift:
         """Position rows (frame numbers mapped, z as stored) of some frames."""
         if not len(self.refs) or not len(rows):
             return
-        rows = rows[np.isin(rows[:, 2], self.refs) & (rows[:, 1] >= 0)]
+        p = POSITIONS.at  # the seq column holds the camera frame by now
+        rows = rows[np.isin(rows[:, p.bead_id], self.refs) & (rows[:, p.seq] >= 0)]
         if not len(rows):
             return
-        frames, col = np.unique(rows[:, 1], return_inverse=True)
-        ref = np.searchsorted(self.refs, rows[:, 2].astype(np.int64))
+        frames, col = np.unique(rows[:, p.seq], return_inverse=True)
+        ref = np.searchsorted(self.refs, rows[:, p.bead_id].astype(np.int64))
         out = np.zeros(len(frames), dtype=DRIFT_DTYPE)
         out["frame"] = frames
         for axis, name in enumerate(("dx_nm", "dy_nm", "dz_nm")):
             grid = np.full((len(self.refs), len(frames)), np.nan)
-            grid[ref, col] = rows[:, 3 + axis]
+            grid[ref, col] = rows[:, p.x_nm + axis]
             unset = np.isnan(self.origin[:, axis])
             if unset.any():  # each reference's first position is its zero
                 first = np.array([g[np.isfinite(g)][0] if np.isfinite(g).any() else np.nan
