@@ -40,6 +40,7 @@ from magacq.tracking._xy import (  # noqa: E402
     center_of_mass,
     fit_scratch,
     load_roi,
+    qi_scratch_size,
     qi_shift,
     template_fit,
 )
@@ -96,7 +97,7 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
     pr = np.empty(cos_t.shape[0])
     pi = np.empty(cos_t.shape[0])
     conv = aligned_empty(cos_t.shape[1], np.float32)
-    work = np.empty(2 * n_r)
+    work = np.empty(qi_scratch_size(n_r))
     coef, row, kk = fit_scratch(n_r, roi.shape[1])
     pn = np.empty(n_r)
     acc = 0.0

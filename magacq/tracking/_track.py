@@ -21,6 +21,7 @@ from ._xy import (
     center_of_mass,
     fit_scratch,
     load_roi,
+    qi_scratch_size,
     qi_shift,
     template_fit,
 )
@@ -106,7 +107,7 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
         img = aligned_empty(h * w, np.float32).reshape((h, w))
         sums = np.empty(4 * n_r)
         counts = np.empty(4 * n_r, dtype=np.int64)
-        work = np.empty(max(2 * n_r, h, w))
+        work = np.empty(qi_scratch_size(n_r))
         col_sums = aligned_empty(w, np.float64)
         row_sums = aligned_empty(h, np.float64)
         pr = np.empty(cos_t.shape[0])
@@ -166,7 +167,7 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
             # QI and FIT end on the rings' centre of symmetry: rings asymmetric about it mean the
             # bead's own centre lies elsewhere (outside the ROI).
             if inside and method >= 2:
-                inside = asymmetry(sums, counts, n_r) <= MAX_ASYMMETRY
+                inside = asymmetry(sums, counts, n_r, work) <= MAX_ASYMMETRY
             if not inside:
                 x_out[i] = np.nan
                 y_out[i] = np.nan

@@ -248,38 +248,61 @@ def auto_convolution(
     )
 
 
+#: Lags of the QI self-correlation scanned on each side of zero, in bins (2 x the shift).
+QI_LAGS = 4
+
+
+@njit(cache=True)
+def qi_scratch_size(n_r: int) -> int:
+    """Length of the float64 scratch :func:`qi_shift` and :func:`asymmetry` need."""
+    return 4 * n_r + 2 * (2 * n_r + 2 * QI_LAGS) + 2 * QI_LAGS + 1
+
+
 @njit(cache=True, fastmath=FASTMATH)
-def _qi_axis(
-    sums: np.ndarray, counts: np.ndarray, q_neg: int, q_pos: int, n_r: int, prof: np.ndarray
-) -> float:
-    """Shift, in radial steps, along one axis from the mirrored quadrant profiles."""
+def _bin_means(sums: np.ndarray, counts: np.ndarray, means: np.ndarray) -> None:
+    """``means[b] = sums[b] / counts[b]``, NaN where a bin had no sample (one vector pass)."""
+    for b in range(sums.shape[0]):
+        c = counts[b]
+        means[b] = sums[b] / c if c > 0 else np.nan
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _qi_axis(means: np.ndarray, q_neg: int, q_pos: int, n_r: int, work: np.ndarray) -> float:
+    """Shift, in radial steps, along one axis from the mirrored quadrant profiles.
+
+    ``p`` is the profile along the axis through the centre (quadrant ``q_neg`` mirrored, then
+    ``q_pos``), less its mean, empty bins 0; its self-correlation ``C(t) = sum_j p[j] p[m - 1 -
+    j + t]`` peaks at ``t = 2 * shift``. ``rev`` holds ``p`` reversed with ``QI_LAGS`` zeros on
+    each side, so that every lag is one dot product over the whole profile (vectorized).
+    """
     m = 2 * n_r
+    t_max = QI_LAGS
+    p = work[:m]
+    rev = work[m : 2 * m + 2 * t_max]
+    vals = work[2 * m + 2 * t_max : 2 * m + 4 * t_max + 1]
+    for k in range(n_r):
+        p[n_r - 1 - k] = means[q_neg * n_r + k]
+        p[n_r + k] = means[q_pos * n_r + k]
     tot = 0.0
     nv = 0
-    for k in range(n_r):
-        c = counts[q_neg * n_r + k]
-        v = sums[q_neg * n_r + k] / c if c > 0 else np.nan
-        prof[n_r - 1 - k] = v
-        c = counts[q_pos * n_r + k]
-        u = sums[q_pos * n_r + k] / c if c > 0 else np.nan
-        prof[n_r + k] = u
     for j in range(m):
-        if not np.isnan(prof[j]):
-            tot += prof[j]
-            nv += 1
+        ok = not np.isnan(p[j])
+        tot += p[j] if ok else 0.0
+        nv += 1 if ok else 0
     mean = tot / max(nv, 1)
     for j in range(m):
-        prof[j] = 0.0 if np.isnan(prof[j]) else prof[j] - mean
-    # C(t) = sum_j P[j] * P[m - 1 - j + t] peaks at t = 2 * shift / radial_step.
-    t_max = 4
-    vals = np.empty(2 * t_max + 1)
+        p[j] = 0.0 if np.isnan(p[j]) else p[j] - mean
+    rev[:t_max] = 0.0
+    rev[t_max + m :] = 0.0
+    for j in range(m):
+        rev[t_max + j] = p[m - 1 - j]
     best = -np.inf
     bi = t_max
-    for ti in range(2 * t_max + 1):
-        t = ti - t_max
+    for ti in range(2 * t_max + 1):  # lag t = ti - t_max: p[m - 1 - j + t] = rev[t_max + j - t]
+        r = rev[2 * t_max - ti : 2 * t_max - ti + m]
         c = 0.0
-        for j in range(max(0, t), min(m, m + t)):
-            c += prof[j] * prof[m - 1 - j + t]
+        for j in range(m):
+            c += p[j] * r[j]
         vals[ti] = c
         if c > best:
             best = c
@@ -293,14 +316,18 @@ def _qi_axis(
 
 @njit(cache=True, fastmath=FASTMATH)
 def qi_shift(
-    sums: np.ndarray, counts: np.ndarray, n_r: int, radial_step: float, prof: np.ndarray
+    sums: np.ndarray, counts: np.ndarray, n_r: int, radial_step: float, work: np.ndarray
 ) -> tuple[float, float]:
     """Quadrant-interpolation correction ``(dx, dy)`` in pixels from quadrant sample sums.
 
     Quadrants are +x, +y, -x, -y (``sums[q * n_r + k]``), sampled around the current centre.
+    ``work``: float64 scratch of ``qi_scratch_size(n_r)``.
     """
-    sx = _qi_axis(sums, counts, 2, 0, n_r, prof)
-    sy = _qi_axis(sums, counts, 3, 1, n_r, prof)
+    means = work[: 4 * n_r]
+    rest = work[4 * n_r :]
+    _bin_means(sums, counts, means)
+    sx = _qi_axis(means, 2, 0, n_r, rest)
+    sy = _qi_axis(means, 3, 1, n_r, rest)
     return sx * radial_step / QI_GAIN, sy * radial_step / QI_GAIN
 
 
@@ -311,33 +338,34 @@ MAX_ASYMMETRY = 0.05
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def asymmetry(sums: np.ndarray, counts: np.ndarray, n_r: int) -> float:
+def asymmetry(sums: np.ndarray, counts: np.ndarray, n_r: int, work: np.ndarray) -> float:
     """How much the opposite quadrants' profiles differ, relative to how much they vary.
 
     ``sum (a - b)^2 / sum ((a - m)^2 + (b - m)^2)`` over the bins ``k`` that both quadrants
     ``a`` (+x, +y) and ``b`` (-x, -y) sampled, ``m`` their mean: 0 for rings symmetric about
-    the centre, ~1 for unrelated profiles. NaN if no bin was sampled on both sides.
+    the centre, ~1 for unrelated profiles. NaN if no bin was sampled on both sides. ``work``:
+    float64 scratch of at least ``4 * n_r``.
     """
+    means = work[: 4 * n_r]
+    _bin_means(sums, counts, means)
     m = 0.0
     nm = 0
     for b in range(4 * n_r):
-        if counts[b] > 0:
-            m += sums[b] / counts[b]
-            nm += 1
+        ok = counts[b] > 0
+        m += means[b] if ok else 0.0
+        nm += 1 if ok else 0
     if nm == 0:
         return np.nan
     m /= nm
     num = 0.0
     den = 0.0
-    for q in range(2):
-        for k in range(n_r):
-            ca = counts[q * n_r + k]
-            cb = counts[(q + 2) * n_r + k]
-            if ca > 0 and cb > 0:
-                a = sums[q * n_r + k] / ca
-                b = sums[(q + 2) * n_r + k] / cb
-                num += (a - b) ** 2
-                den += (a - m) ** 2 + (b - m) ** 2
+    half = 2 * n_r  # quadrants +x, +y against -x, -y: bin b against bin b + 2 n_r
+    for b in range(half):
+        ok = counts[b] > 0 and counts[b + half] > 0
+        a = means[b]
+        c = means[b + half]
+        num += (a - c) ** 2 if ok else 0.0
+        den += (a - m) ** 2 + (c - m) ** 2 if ok else 0.0
     return num / den if den > 0.0 else np.nan
 
 
