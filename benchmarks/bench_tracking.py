@@ -32,8 +32,8 @@ from numba import njit  # noqa: E402
 from precision_vs_photons import crb  # noqa: E402
 
 from magacq.tracking import ProfileSpec, build_zlut, track_rois  # noqa: E402
-from magacq.tracking._sampling import sample_quadrants  # noqa: E402
-from magacq.tracking._simd import aligned_empty  # noqa: E402
+from magacq.tracking._sampling import SAMPLE_BLOCK, sample_quadrants  # noqa: E402
+from magacq.tracking._simd import aligned_empty, interleave_rows  # noqa: E402
 from magacq.tracking._track import _tables  # noqa: E402
 from magacq.tracking._xy import (  # noqa: E402
     auto_convolution,
@@ -93,7 +93,11 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
     fx = aligned_empty(dx.shape[0], np.float32)
     fy = aligned_empty(dx.shape[0], np.float32)
     idx = aligned_empty(dx.shape[0], np.uint64)
-    sample_quadrants(img, cx, cy, dx, dy, starts, reach, sums, counts, vals, fx, fy, idx)
+    pairs = aligned_empty(2 * img.size, np.float32)
+    quads = aligned_empty(4 * SAMPLE_BLOCK, np.float32)
+    interleave_rows(img, pairs)
+    sample_quadrants(img, pairs, cx, cy, dx, dy, starts, reach, sums, counts, vals, fx, fy, idx,
+                     quads)  # fmt: skip
     pr = np.empty(cos_t.shape[0])
     pi = np.empty(cos_t.shape[0])
     conv = aligned_empty(cos_t.shape[1], np.float32)
@@ -110,9 +114,11 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
         elif which == 2:
             acc += auto_convolution(px, py, cx + e, cy, cos_t, sin_t, pr, pi, conv)[0]
         elif which == 3:
+            interleave_rows(img, pairs)
             s = sample_quadrants(
-                img, cx + e, cy, dx, dy, starts, reach, sums, counts, vals, fx, fy, idx
-            )
+                img, pairs, cx + e, cy, dx, dy, starts, reach, sums, counts, vals, fx, fy, idx,
+                quads,
+            )  # fmt: skip
             acc += s + sums[0]
         elif which == 4:
             acc += qi_shift(sums, counts, n_r, 1.0, work)[0] + e

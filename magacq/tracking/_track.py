@@ -9,8 +9,8 @@ import numpy as np
 from numba import njit
 
 from ._flags import TrackFlag
-from ._sampling import FASTMATH, sample_quadrants
-from ._simd import aligned_copy, aligned_empty
+from ._sampling import FASTMATH, SAMPLE_BLOCK, sample_quadrants
+from ._simd import aligned_copy, aligned_empty, interleave_rows
 from ._spec import ProfileSpec
 from ._xy import (
     MAX_ASYMMETRY,
@@ -120,6 +120,8 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
         sfx = aligned_empty(dx.shape[0], np.float32)
         sfy = aligned_empty(dx.shape[0], np.float32)
         sidx = aligned_empty(dx.shape[0], np.uint64)
+        pairs = aligned_empty(2 * h * w, np.float32)
+        quads = aligned_empty(4 * SAMPLE_BLOCK, np.float32)
         for i in range(n):
             fl = 0
             z_out[i] = np.nan
@@ -132,10 +134,11 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
                 flags_out[i] = _NO_SIGNAL
                 prof_out[i, :] = np.nan
                 continue
+            interleave_rows(img, pairs)
             if method >= 1:
                 cx, cy = auto_convolution(col_sums, row_sums, cx, cy, cos_t, sin_t, pr, pim, conv)
             skipped = sample_quadrants(
-                img, cx, cy, dx, dy, starts, reach, sums, counts, vals, sfx, sfy, sidx
+                img, pairs, cx, cy, dx, dy, starts, reach, sums, counts, vals, sfx, sfy, sidx, quads
             )
             complete = _profile(sums, counts, n_r, prof)
             sx = 0.0
@@ -156,7 +159,21 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
                         break
                     if it < iterations - 1:
                         skipped = sample_quadrants(
-                            img, cx, cy, dx, dy, starts, reach, sums, counts, vals, sfx, sfy, sidx
+                            img,
+                            pairs,
+                            cx,
+                            cy,
+                            dx,
+                            dy,
+                            starts,
+                            reach,
+                            sums,
+                            counts,
+                            vals,
+                            sfx,
+                            sfy,
+                            sidx,
+                            quads,
                         )
                         complete = _profile(sums, counts, n_r, prof)
                 if abs(sx) > 10 * _CONVERGED_PX or abs(sy) > 10 * _CONVERGED_PX:

@@ -420,17 +420,17 @@ def fit_scratch(n_r: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scratch ``coef, row, kk`` of :func:`template_fit` for ``n_r`` bins and ``w``-pixel rows.
 
     ``coef`` (4, n_r - 1) spline coefficients, padded to the permute table's 32 entries; ``row``
-    10 float32 rows and ``kk`` int32 indices, of whole blocks of permute lanes, zeroed (finite
+    11 float32 rows and ``kk`` int32 indices, of whole blocks of permute lanes, zeroed (finite
     values and valid indices in the lanes a block leaves unwritten), on cache lines.
     """
-    n = -(-max(FIT_BLOCK, w) // LANES) * LANES
+    n = -(-(max(FIT_BLOCK, w) + w) // LANES) * LANES
     coef = aligned_empty(4 * max(TABLE, n_r - 1), np.float32)
-    row = aligned_empty(10 * n, np.float32)
+    row = aligned_empty(11 * n, np.float32)
     kk = aligned_empty(n, np.int32)
     coef[:] = 0.0
     row[:] = 0.0
     kk[:] = 0
-    return coef.reshape((4, -1)), row.reshape((10, n)), kk
+    return coef.reshape((4, -1)), row.reshape((11, n)), kk
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -449,8 +449,9 @@ def template_fit(
     The model ``prof(|p - c|)`` (Catmull-Rom in r) is symmetric about ``c`` by construction and
     evaluated at pixel centres, so, unlike interpolating the image, it favours no sub-pixel
     phase. Pixels are weighted by a taper that falls smoothly to zero at the last whole bin
-    (zero beyond it). Whole rows in blocks of up to ``FIT_BLOCK`` pixels, float32 per pixel,
-    float64 sums per block. Scratch ``coef, row, kk`` from :func:`fit_scratch`.
+    (zero beyond it): only each row's run of pixels within a pixel of that disc is visited,
+    packed in blocks of up to ``FIT_BLOCK`` pixels, float32 per pixel, float64 sums per block.
+    Scratch ``coef, row, kk`` from :func:`fit_scratch`.
     """
     h, w = img.shape
     n_r = prof.shape[0]
@@ -478,6 +479,7 @@ def template_fit(
     a1 = row[7]
     a2 = row[8]
     a3 = row[9]
+    pix = row[10]
     jxx = 0.0
     jxy = 0.0
     jyy = 0.0
@@ -486,19 +488,31 @@ def template_fit(
     j_lo = max(0, int(cy - r_max))
     j_hi = min(h - 1, int(cy + r_max) + 1) + 1
     rows = max(1, FIT_BLOCK // w)
+    reach2 = (r_max + 1.0) ** 2  # a pixel beyond r_max has weight 0: only the disc is fitted
     for jb in range(j_lo, j_hi, rows):
-        n_rows = min(rows, j_hi - jb)
-        m = n_rows * w
-        b0 = jb * w
-        # Loops without branches or gathers: LLVM vectorizes those.
-        for jr in range(n_rows):
-            y = f32(jb + jr) - cyf
-            dxr = ddx[jr * w : (jr + 1) * w]  # views: indices the compiler knows are >= 0
-            dyr = ddy[jr * w : (jr + 1) * w]
-            for i in range(w):
-                dxr[i] = f32(i) - cxf
-            for i in range(w):
+        # Each row's run of pixels within the disc, packed one after the other. Each row
+        # writes a whole image row's length from its run's start (loops of a constant length,
+        # no scalar remainders), which the next row's run overwrites.
+        m = 0
+        for j in range(jb, min(jb + rows, j_hi)):
+            half = np.sqrt(max(reach2 - (j - cy) ** 2, 0.0))
+            i0 = max(0, int(cx - half))
+            i1 = min(w, int(cx + half) + 2)
+            if i1 <= i0:
+                continue
+            y = f32(j) - cyf
+            s0 = j * w + i0
+            n_fill = min(w, flat.shape[0] - s0)
+            dxr = ddx[m : m + n_fill]  # views: indices the compiler knows are >= 0
+            dyr = ddy[m : m + n_fill]
+            pxr = pix[m : m + n_fill]
+            src = flat[s0 : s0 + n_fill]
+            x0 = f32(i0) - cxf
+            for i in range(n_fill):  # without branches or gathers: LLVM vectorizes those
+                dxr[i] = x0 + f32(i)
                 dyr[i] = y
+                pxr[i] = src[i]
+            m += i1 - i0
         for q in range(m):
             rr[q] = ddx[q] * ddx[q] + ddy[q] * ddy[q] + tiny
         _inverse_sqrt(rr, ib, m)
@@ -516,7 +530,6 @@ def template_fit(
         take(coef[1], kk, a1, m)
         take(coef[2], kk, a2, m)
         take(coef[3], kk, a3, m)
-        blk = flat[b0 : b0 + m]
         sxx = zero
         sxy = zero
         syy = zero
@@ -533,7 +546,7 @@ def template_fit(
             a = -slope * ib[q]
             wa = a * ww[q]
             q2 = wa * a
-            we = wa * (blk[q] - val)
+            we = wa * (pix[q] - val)
             sxx += q2 * ddx[q] * ddx[q]
             sxy += q2 * ddx[q] * ddy[q]
             syy += q2 * ddy[q] * ddy[q]
