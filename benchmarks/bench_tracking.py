@@ -84,8 +84,9 @@ def _rms(a) -> float:
 def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t, prof, lut, w):
     # scratch on cache lines, as the kernel's (magacq.tracking._simd)
     img = aligned_empty(img.size, np.float32).reshape(img.shape)
-    px = aligned_empty(roi.shape[1], np.float64)
-    py = aligned_empty(roi.shape[0], np.float64)
+    px = aligned_empty(roi.shape[1], np.float32)
+    py = aligned_empty(roi.shape[0], np.float32)
+    cols = aligned_empty(2 * roi.shape[1], np.float32)
     load_roi(roi, img, px, py)
     sums = np.empty(4 * n_r)
     counts = np.empty(4 * n_r, dtype=np.int64)
@@ -98,8 +99,8 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
     interleave_rows(img, pairs)
     sample_quadrants(img, pairs, cx, cy, dx, dy, starts, reach, sums, counts, vals, fx, fy, idx,
                      quads)  # fmt: skip
-    pr = np.empty(cos_t.shape[0])
-    pi = np.empty(cos_t.shape[0])
+    pr = np.empty(2 * cos_t.shape[0])
+    pi = np.empty(2 * cos_t.shape[0])
     conv = aligned_empty(cos_t.shape[1], np.float32)
     work = np.empty(qi_scratch_size(n_r))
     coef, row, kk = fit_scratch(n_r, roi.shape[1])
@@ -110,7 +111,7 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
         if which == 0:
             acc += load_roi(roi, img, px, py)[0]
         elif which == 1:
-            acc += center_of_mass(img, 4000.0 + e, 500.0)[0]
+            acc += center_of_mass(img, 4000.0 + e, 500.0, cols)[0]
         elif which == 2:
             acc += auto_convolution(px, py, cx + e, cy, cos_t, sin_t, pr, pi, conv)[0]
         elif which == 3:

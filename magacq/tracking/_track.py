@@ -108,10 +108,11 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
         sums = np.empty(4 * n_r)
         counts = np.empty(4 * n_r, dtype=np.int64)
         work = np.empty(qi_scratch_size(n_r))
-        col_sums = aligned_empty(w, np.float64)
-        row_sums = aligned_empty(h, np.float64)
-        pr = np.empty(cos_t.shape[0])
-        pim = np.empty(cos_t.shape[0])
+        col_sums = aligned_empty(w, np.float32)
+        row_sums = aligned_empty(h, np.float32)
+        com_cols = aligned_empty(2 * w, np.float32)
+        pr = np.empty(2 * cos_t.shape[0])
+        pim = np.empty(2 * cos_t.shape[0])
         conv = aligned_empty(cos_t.shape[1], np.float32)
         pn = np.empty(n_r)
         prof = np.empty(n_r)
@@ -127,7 +128,7 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
             z_out[i] = np.nan
             bg, noise, excess, peak = load_roi(rois[i], img, col_sums, row_sums)
             # The strongest deviations lie near the centre: the rings fade outwards.
-            cx, cy = center_of_mass(img, bg, max(3.0 * noise, 0.5 * peak))
+            cx, cy = center_of_mass(img, bg, max(3.0 * noise, 0.5 * peak), com_cols)
             if not (excess > MIN_EXCESS_VARIANCE) or np.isnan(cx):
                 x_out[i] = np.nan
                 y_out[i] = np.nan

@@ -35,8 +35,9 @@ def load_roi(
     rings barely reach (unlike the border's spread, which the rings dominate once they reach
     the edge); ``excess`` the ROI's variance above that noise, in units of the noise variance
     (> ``MIN_EXCESS_VARIANCE``: a bead is there; ``inf`` for a noiseless image with contrast);
-    ``peak`` the largest ``|img - bg|``. ``px``, ``py`` receive the column and row sums of
-    ``img - bg`` (the profiles of :func:`auto_convolution`).
+    ``peak`` the largest ``|img - bg|``. ``px``, ``py`` (float32: sums of up to 256 rows of
+    16-bit pixels are exact, and the self-convolution works in float32) receive the column and
+    row sums of ``img - bg`` (the profiles of :func:`auto_convolution`).
     """
     h, w = roi.shape
     n = h * w
@@ -102,25 +103,35 @@ def load_roi(
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def center_of_mass(img: np.ndarray, bg: float, threshold: float) -> tuple[float, float]:
-    """Centre of mass of ``|img - bg|`` above ``threshold``; NaN if nothing rises above."""
+def center_of_mass(
+    img: np.ndarray, bg: float, threshold: float, cols: np.ndarray
+) -> tuple[float, float]:
+    """Centre of mass of ``|img - bg|`` above ``threshold``; NaN if nothing rises above.
+
+    Per column, the weights' sum and their sum times the row (``cols``: float32 scratch of
+    ``2 * w``), accumulated a row at a time in vectors: no reduction across a row's lanes.
+    """
     h, w = img.shape
     b = np.float32(bg)
     t = np.float32(threshold)
     zero = np.float32(0.0)
+    cw = cols[:w]
+    cy = cols[w : 2 * w]
+    cw[:] = zero
+    cy[:] = zero
+    for j in range(h):
+        fj = np.float32(j)
+        for i in range(w):  # branch-free: vectorizes
+            v = max(abs(img[j, i] - b) - t, zero)
+            cw[i] += v
+            cy[i] += v * fj
     sw = 0.0
     sx = 0.0
     sy = 0.0
-    for j in range(h):
-        rw = zero
-        rx = zero
-        for i in range(w):  # branch-free: vectorizes
-            v = max(abs(img[j, i] - b) - t, zero)
-            rw += v
-            rx += v * np.float32(i)
-        sw += rw
-        sx += rx
-        sy += rw * j
+    for i in range(w):
+        sw += cw[i]
+        sx += cw[i] * i
+        sy += cy[i]
     if not (sw > 0.0):
         return np.nan, np.nan
     return sx / sw, sy / sw
@@ -140,6 +151,11 @@ def autoconv_tables(n: int, max_freq: float = 0.25) -> tuple[np.ndarray, np.ndar
     return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
 
 
+#: Powers of the Newton step's rotation computed one after the other before the rest go 8 at a
+#: time (one float64 AVX-512 vector).
+_ROT = 8
+
+
 @njit(cache=True, fastmath=FASTMATH)
 def _autoconv_peak(
     p: np.ndarray,
@@ -156,7 +172,7 @@ def _autoconv_peak(
     ``C(t) = Re sum_k c_k P_k^2 exp(2 pi i k t / m)``, so its maximum is found without
     interpolating the image: a scan of the whole lags within ``AUTOCONV_REACH_PX`` of
     ``2 * guess`` (float32: it only picks the lag), a parabola through the best three, then
-    Newton steps (float64). ``pr``, ``pi`` scratch of n_freq, ``conv`` float32 of 2n.
+    Newton steps (float64). ``pr``, ``pi`` scratch of 2 n_freq, ``conv`` float32 of 2n.
     """
     n = p.shape[0]
     n_f = cos_t.shape[0]
@@ -199,19 +215,32 @@ def _autoconv_peak(
         if den < 0.0:
             t += min(max(0.5 * (conv[b - 1] - conv[b + 1]) / den, -0.5), 0.5)
     w0 = 2.0 * np.pi / m
+    er = pr[n_f : 2 * n_f]  # exp(i k w0 t) of each frequency
+    ei = pi[n_f : 2 * n_f]
     for _ in range(5):
         cw = np.cos(w0 * t)
         sw = np.sin(w0 * t)
-        er = 1.0
-        ei = 0.0
+        # The first 8 powers by one rotation each, then 8 at a time (independent: vectorizes).
+        er[0] = 1.0
+        ei[0] = 0.0
+        for k in range(1, min(_ROT, n_f)):
+            er[k] = er[k - 1] * cw - ei[k - 1] * sw
+            ei[k] = er[k - 1] * sw + ei[k - 1] * cw
+        if n_f > _ROT:
+            c8 = er[_ROT - 1] * cw - ei[_ROT - 1] * sw
+            s8 = er[_ROT - 1] * sw + ei[_ROT - 1] * cw
+            for k in range(_ROT, n_f):
+                er[k] = er[k - _ROT] * c8 - ei[k - _ROT] * s8
+                ei[k] = er[k - _ROT] * s8 + ei[k - _ROT] * c8
         d1 = 0.0
         d2 = 0.0
         for k in range(n_f):
-            re = pr[k] * er - pi[k] * ei
-            im = pr[k] * ei + pi[k] * er
-            d1 -= w0 * k * im
-            d2 -= (w0 * k) ** 2 * re
-            er, ei = er * cw - ei * sw, er * sw + ei * cw
+            re = pr[k] * er[k] - pi[k] * ei[k]
+            im = pr[k] * ei[k] + pi[k] * er[k]
+            d1 -= k * im
+            d2 -= (k * k) * re
+        d1 *= w0
+        d2 *= w0 * w0
         if not (d2 < 0.0):
             break
         step = -d1 / d2
