@@ -75,6 +75,31 @@ def _take16(typingctx, table, idx, out, start):
 
 
 @intrinsic
+def float32_bits(typingctx, x):
+    """The bits of a float32 as an int32 (vectorizes: a register reinterpreted)."""
+    sig = types.int32(types.float32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], _I32)
+
+    return sig, codegen
+
+
+@intrinsic
+def bits_float32(typingctx, i):
+    """The float32 whose bits are the low 32 of integer ``i``."""
+    sig = types.float32(i)
+
+    def codegen(context, builder, signature, args):
+        v = args[0]
+        if v.type.width > 32:
+            v = builder.trunc(v, _I32)
+        return builder.bitcast(v, _F32)
+
+    return sig, codegen
+
+
+@intrinsic
 def _zip16(typingctx, src, k, w, dst):
     """``dst[2 (k + l)] = src[k + l]``, ``dst[2 (k + l) + 1] = src[k + w + l]``, 16 lanes ``l``."""
     sig = types.void(src, k, w, dst)

@@ -4,7 +4,7 @@ import numpy as np
 from numba import njit
 
 from ._sampling import FASTMATH
-from ._simd import LANES, TABLE, aligned_empty, take
+from ._simd import LANES, TABLE, aligned_empty, bits_float32, float32_bits, take
 
 # A quadrant's radial profile moves by mean(cos) over +-45 degrees of the true shift.
 QI_GAIN = 2.0 * np.sqrt(2.0) / np.pi
@@ -417,27 +417,11 @@ def _spline_coefficients(prof: np.ndarray, coef: np.ndarray) -> None:
         coef[3, k + 1] = 0.5 * (p3 - p0) + 1.5 * (p1 - p2)
 
 
-@njit(cache=True, fastmath=FASTMATH)
-def _inverse_sqrt(x: np.ndarray, out: np.ndarray, m: int) -> None:
-    """``out[:m] = 1 / sqrt(x[:m])`` for float32 ``x > 0`` to float32 precision, vectorized.
-
-    The square root and division instructions would cost half of :func:`template_fit`: the
-    classic bit-level first guess instead, then three Newton steps (relative error 3e-2,
-    2e-3, 5e-6, then float32 rounding).
-    """
-    xi = x.view(np.int32)
-    oi = out.view(np.int32)
-    magic = np.int32(0x5F3759DF)
-    for q in range(m):
-        oi[q] = magic - (xi[q] >> 1)
-    half = np.float32(0.5)
-    three_halves = np.float32(1.5)
-    for q in range(m):
-        y = out[q]
-        hx = half * x[q]
-        y = y * (three_halves - hx * y * y)
-        y = y * (three_halves - hx * y * y)
-        out[q] = y * (three_halves - hx * y * y)
+#: The classic bit-level first guess of ``1 / sqrt(x)`` for float32 ``x``: its bits are
+#: ``_RSQRT_MAGIC - (bits of x >> 1)``; three Newton steps then take it to float32 precision
+#: (relative error 3e-2, 2e-3, 5e-6, then float32 rounding) in a loop that vectorizes, where
+#: the square root and division instructions would cost half of :func:`template_fit`.
+_RSQRT_MAGIC = 0x5F3759DF
 
 
 #: Pixels per block of :func:`template_fit`: its scratch rows stay in the L1 cache.
@@ -449,17 +433,17 @@ def fit_scratch(n_r: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scratch ``coef, row, kk`` of :func:`template_fit` for ``n_r`` bins and ``w``-pixel rows.
 
     ``coef`` (4, n_r - 1) spline coefficients, padded to the permute table's 32 entries; ``row``
-    11 float32 rows and ``kk`` int32 indices, of whole blocks of permute lanes, zeroed (finite
+    10 float32 rows and ``kk`` int32 indices, of whole blocks of permute lanes, zeroed (finite
     values and valid indices in the lanes a block leaves unwritten), on cache lines.
     """
     n = -(-(max(FIT_BLOCK, w) + w) // LANES) * LANES
     coef = aligned_empty(4 * max(TABLE, n_r - 1), np.float32)
-    row = aligned_empty(11 * n, np.float32)
+    row = aligned_empty(10 * n, np.float32)
     kk = aligned_empty(n, np.int32)
     coef[:] = 0.0
     row[:] = 0.0
     kk[:] = 0
-    return coef.reshape((4, -1)), row.reshape((11, n)), kk
+    return coef.reshape((4, -1)), row.reshape((10, n)), kk
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -478,7 +462,7 @@ def template_fit(
     The model ``prof(|p - c|)`` (Catmull-Rom in r) is symmetric about ``c`` by construction and
     evaluated at pixel centres, so, unlike interpolating the image, it favours no sub-pixel
     phase. Pixels are weighted by a taper that falls smoothly to zero at the last whole bin
-    (zero beyond it): only each row's run of pixels within a pixel of that disc is visited,
+    (zero beyond it): only each row's run of pixels within that disc is visited,
     packed in blocks of up to ``FIT_BLOCK`` pixels, float32 per pixel, float64 sums per block.
     Scratch ``coef, row, kk`` from :func:`fit_scratch`.
     """
@@ -495,20 +479,21 @@ def template_fit(
     zero = f32(0.0)
     one = f32(1.0)
     tiny = f32(1e-12)  # r > 0 at the centre pixel
+    three_halves = f32(1.5)
+    magic = np.int32(_RSQRT_MAGIC)
     cxf = f32(cx)
     cyf = f32(cy)
     flat = img.reshape(img.size)
     ddx = row[0]
     ddy = row[1]
-    rr = row[2]
-    ib = row[3]
-    ww = row[4]
-    tt = row[5]
-    a0 = row[6]
-    a1 = row[7]
-    a2 = row[8]
-    a3 = row[9]
-    pix = row[10]
+    ib = row[2]
+    ww = row[3]
+    tt = row[4]
+    a0 = row[5]
+    a1 = row[6]
+    a2 = row[7]
+    a3 = row[8]
+    pix = row[9]
     jxx = 0.0
     jxy = 0.0
     jyy = 0.0
@@ -517,7 +502,7 @@ def template_fit(
     j_lo = max(0, int(cy - r_max))
     j_hi = min(h - 1, int(cy + r_max) + 1) + 1
     rows = max(1, FIT_BLOCK // w)
-    reach2 = (r_max + 1.0) ** 2  # a pixel beyond r_max has weight 0: only the disc is fitted
+    reach2 = r_max**2  # a pixel beyond r_max has weight 0: only the disc is fitted
     for jb in range(j_lo, j_hi, rows):
         # Each row's run of pixels within the disc, packed one after the other. Each row
         # writes a whole image row's length from its run's start (loops of a constant length,
@@ -525,8 +510,8 @@ def template_fit(
         m = 0
         for j in range(jb, min(jb + rows, j_hi)):
             half = np.sqrt(max(reach2 - (j - cy) ** 2, 0.0))
-            i0 = max(0, int(cx - half))
-            i1 = min(w, int(cx + half) + 2)
+            i0 = max(0, int(np.ceil(cx - half)))
+            i1 = min(w, int(np.floor(cx + half)) + 1)
             if i1 <= i0:
                 continue
             y = f32(j) - cyf
@@ -542,18 +527,23 @@ def template_fit(
                 dyr[i] = y
                 pxr[i] = src[i]
             m += i1 - i0
+        # One pass, vectorized: 1 / r (see _RSQRT_MAGIC), r = r^2 / r, taper weight, spline
+        # row and fraction, 1 / (r step).
         for q in range(m):
-            rr[q] = ddx[q] * ddx[q] + ddy[q] * ddy[q] + tiny
-        _inverse_sqrt(rr, ib, m)
-        for q in range(m):  # r = r^2 / r: taper weight, spline row and fraction, 1 / (r step)
-            r = rr[q] * ib[q]
+            r2 = ddx[q] * ddx[q] + ddy[q] * ddy[q] + tiny
+            y = bits_float32(magic - (float32_bits(r2) >> 1))
+            h2 = half_bin * r2
+            y = y * (three_halves - h2 * y * y)
+            y = y * (three_halves - h2 * y * y)
+            y = y * (three_halves - h2 * y * y)
+            r = r2 * y
             s = min(max((r_max32 - r) * inv_taper, zero), one)
             ww[q] = s * s * (f32(3.0) - f32(2.0) * s)
             u = min(r * inv + half_bin, k_top)  # (r / step - 0.5) + 1: row + fraction
             row_u = np.floor(u)
             tt[q] = u - row_u
             kk[q] = np.int32(row_u)
-            ib[q] *= inv
+            ib[q] = y * inv
         # The spline's four coefficients at every pixel (beyond r_max too: finite, weight 0).
         take(coef[0], kk, a0, m)
         take(coef[1], kk, a1, m)
