@@ -93,7 +93,7 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
     vals = aligned_empty(dx.shape[0], np.float32)
     fx = aligned_empty(dx.shape[0], np.float32)
     fy = aligned_empty(dx.shape[0], np.float32)
-    idx = aligned_empty(dx.shape[0], np.uint64)
+    idx = aligned_empty(dx.shape[0], np.uint32)
     pairs = aligned_empty(2 * img.size, np.float32)
     quads = aligned_empty(4 * SAMPLE_BLOCK, np.float32)
     interleave_rows(img, pairs)

@@ -33,20 +33,20 @@ def _bilinear_all(
     pixels wide. Pixel indices and weights in a loop that vectorizes (float32); then, per
     block, each sample's 2x2 neighbourhood in one 16-byte copy into ``quads`` (scalar: gathers
     are slower on this CPU family), and the interpolation of the block in a loop that
-    vectorizes. ``fx``, ``fy`` float32, ``idx`` uint64 scratch of ``len(dx)``; ``quads``
+    vectorizes. ``fx``, ``fy`` float32, ``idx`` uint32 scratch of ``len(dx)``; ``quads``
     float32 of ``4 * SAMPLE_BLOCK``.
     """
     n = dx.shape[0]
     x0 = np.float32(cx)
     y0 = np.float32(cy)
-    wu = np.uint64(w)
-    two = np.uint64(2)
+    wu = np.uint32(w)
+    two = np.uint32(2)
     for s in range(n):
         x = x0 + dx[s]
         y = y0 + dy[s]
         ix = np.floor(x)
         iy = np.floor(y)
-        idx[s] = two * (np.uint64(iy) * wu + np.uint64(ix))  # all >= 0
+        idx[s] = two * (np.uint32(iy) * wu + np.uint32(ix))  # all >= 0
         fx[s] = x - ix
         fy[s] = y - iy
     for b0 in range(0, n, SAMPLE_BLOCK):
@@ -89,7 +89,7 @@ def sample_quadrants(
     Bin ``b`` owns samples ``starts[b]:starts[b + 1]``, all within ``reach[b]`` pixels of the
     centre. ``img`` is float32 (rows = y, columns = x, pixel centres at integers), ``pairs`` its
     rows interleaved (:func:`._simd.interleave_rows`), ``dx``, ``dy`` float32; scratch of
-    ``len(dx)``: ``vals``, ``fx``, ``fy`` float32, ``idx`` uint64; ``quads`` float32 of ``4 *
+    ``len(dx)``: ``vals``, ``fx``, ``fy`` float32, ``idx`` uint32; ``quads`` float32 of ``4 *
     SAMPLE_BLOCK``. Samples outside the image are skipped; returns how many were.
     """
     h, w = img.shape

@@ -120,7 +120,7 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
         vals = aligned_empty(dx.shape[0], np.float32)
         sfx = aligned_empty(dx.shape[0], np.float32)
         sfy = aligned_empty(dx.shape[0], np.float32)
-        sidx = aligned_empty(dx.shape[0], np.uint64)
+        sidx = aligned_empty(dx.shape[0], np.uint32)
         pairs = aligned_empty(2 * h * w, np.float32)
         quads = aligned_empty(4 * SAMPLE_BLOCK, np.float32)
         for i in range(n):

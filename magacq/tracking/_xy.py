@@ -43,21 +43,20 @@ def load_roi(
     n = h * w
     src = roi.reshape(n)
     flat = img.reshape(n)
-    # Loops with one output each over the whole ROI: LLVM vectorizes those.
-    for k in range(n):
-        flat[k] = np.float32(src[k])
-    ref = flat[0]  # sums of squares relative to a pixel: no cancellation
+    ref = np.float32(src[0])  # sums of squares relative to a pixel: no cancellation
     zero = np.float32(0.0)
     s1 = zero
     s2 = zero
-    for k in range(n):
-        d = flat[k] - ref
-        s1 += d
-        s2 += d * d
-    # On the source's own type: float min/max, NaN-aware without fastmath's nnan, stay scalar.
+    # Min/max on the source's own type: float min/max, NaN-aware without fastmath's nnan, stay
+    # scalar. One pass, vectorized.
     lo_src = src[0]
     hi_src = src[0]
     for k in range(n):
+        v = np.float32(src[k])
+        flat[k] = v
+        d = v - ref
+        s1 += d
+        s2 += d * d
         lo_src = min(lo_src, src[k])
         hi_src = max(hi_src, src[k])
     lo = np.float32(lo_src)
