@@ -30,31 +30,33 @@ def _bilinear_all(
     """``vals[s]`` = bilinear sample of the image at ``(cx + dx[s], cy + dy[s])``, all inside.
 
     ``pairs``: the image's rows interleaved in pairs (:func:`._simd.interleave_rows`), ``w``
-    pixels wide. Pixel indices and weights in a loop that vectorizes (float32); then, per
-    block, each sample's 2x2 neighbourhood in one 16-byte copy into ``quads`` (scalar: gathers
-    are slower on this CPU family), and the interpolation of the block in a loop that
-    vectorizes. ``fx``, ``fy`` float32, ``idx`` uint32 scratch of ``len(dx)``; ``quads``
-    float32 of ``4 * SAMPLE_BLOCK``.
+    pixels wide. A block of samples at a time (its scratch stays in the L1 cache): pixel
+    indices and weights in a loop that vectorizes (float32); each sample's 2x2 neighbourhood
+    in one 16-byte copy into ``quads`` (scalar: gathers are slower on this CPU family); the
+    interpolation in a loop that vectorizes. ``fx``, ``fy`` float32, ``idx`` uint32 scratch of
+    ``len(dx)``; ``quads`` float32 of ``4 * SAMPLE_BLOCK``.
     """
     n = dx.shape[0]
     x0 = np.float32(cx)
     y0 = np.float32(cy)
     wu = np.uint32(w)
     two = np.uint32(2)
-    for s in range(n):
-        x = x0 + dx[s]
-        y = y0 + dy[s]
-        ix = np.floor(x)
-        iy = np.floor(y)
-        idx[s] = two * (np.uint32(iy) * wu + np.uint32(ix))  # all >= 0
-        fx[s] = x - ix
-        fy[s] = y - iy
     for b0 in range(0, n, SAMPLE_BLOCK):
         m = min(SAMPLE_BLOCK, n - b0)
-        ib = idx[b0 : b0 + m]  # views: indices the compiler knows are >= 0
+        dxb = dx[b0 : b0 + m]  # views: indices the compiler knows are >= 0
+        dyb = dy[b0 : b0 + m]
+        ib = idx[b0 : b0 + m]
         fxb = fx[b0 : b0 + m]
         fyb = fy[b0 : b0 + m]
         vb = vals[b0 : b0 + m]
+        for s in range(m):
+            x = x0 + dxb[s]
+            y = y0 + dyb[s]
+            ix = np.floor(x)
+            iy = np.floor(y)
+            ib[s] = two * (np.uint32(iy) * wu + np.uint32(ix))  # all >= 0
+            fxb[s] = x - ix
+            fyb[s] = y - iy
         for s in range(m):  # unsigned indices: no negative-index wrap-around test
             copy_quad(pairs, ib[s], quads, np.uint64(4 * s))
         for s in range(m):
