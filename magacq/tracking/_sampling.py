@@ -33,8 +33,8 @@ def _bilinear_all(
     pixels wide. A block of samples at a time (its scratch stays in the L1 cache): pixel
     indices and weights in a loop that vectorizes (float32); each sample's 2x2 neighbourhood
     in one 16-byte copy into ``quads`` (scalar: gathers are slower on this CPU family); the
-    interpolation in a loop that vectorizes. ``fx``, ``fy`` float32, ``idx`` uint32 scratch of
-    ``len(dx)``; ``quads`` float32 of ``4 * SAMPLE_BLOCK``.
+    interpolation in a loop that vectorizes. Scratch of ``SAMPLE_BLOCK``: ``fx``, ``fy`` float32,
+    ``idx`` uint32; ``quads`` float32 of ``4 * SAMPLE_BLOCK``.
     """
     n = dx.shape[0]
     x0 = np.float32(cx)
@@ -45,9 +45,9 @@ def _bilinear_all(
         m = min(SAMPLE_BLOCK, n - b0)
         dxb = dx[b0 : b0 + m]  # views: indices the compiler knows are >= 0
         dyb = dy[b0 : b0 + m]
-        ib = idx[b0 : b0 + m]
-        fxb = fx[b0 : b0 + m]
-        fyb = fy[b0 : b0 + m]
+        ib = idx[:m]  # the block's scratch
+        fxb = fx[:m]
+        fyb = fy[:m]
         vb = vals[b0 : b0 + m]
         for s in range(m):
             x = x0 + dxb[s]
@@ -90,9 +90,10 @@ def sample_quadrants(
 
     Bin ``b`` owns samples ``starts[b]:starts[b + 1]``, all within ``reach[b]`` pixels of the
     centre. ``img`` is float32 (rows = y, columns = x, pixel centres at integers), ``pairs`` its
-    rows interleaved (:func:`._simd.interleave_rows`), ``dx``, ``dy`` float32; scratch of
-    ``len(dx)``: ``vals``, ``fx``, ``fy`` float32, ``idx`` uint32; ``quads`` float32 of ``4 *
-    SAMPLE_BLOCK``. Samples outside the image are skipped; returns how many were.
+    rows interleaved (:func:`._simd.interleave_rows`), ``dx``, ``dy`` float32; scratch:
+    ``vals`` float32 of ``len(dx)``; ``fx``, ``fy`` float32 and ``idx`` uint32 of
+    ``SAMPLE_BLOCK``; ``quads`` float32 of ``4 * SAMPLE_BLOCK``. Samples outside the image are
+    skipped; returns how many were.
     """
     h, w = img.shape
     xmax = w - 1.0

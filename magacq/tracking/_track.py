@@ -118,9 +118,9 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
         prof = np.empty(n_r)
         coef, row, kk = fit_scratch(n_r, w)
         vals = aligned_empty(dx.shape[0], np.float32)
-        sfx = aligned_empty(dx.shape[0], np.float32)
-        sfy = aligned_empty(dx.shape[0], np.float32)
-        sidx = aligned_empty(dx.shape[0], np.uint32)
+        sfx = aligned_empty(SAMPLE_BLOCK, np.float32)
+        sfy = aligned_empty(SAMPLE_BLOCK, np.float32)
+        sidx = aligned_empty(SAMPLE_BLOCK, np.uint32)
         pairs = aligned_empty(2 * h * w, np.float32)
         quads = aligned_empty(4 * SAMPLE_BLOCK, np.float32)
         for i in range(n):
