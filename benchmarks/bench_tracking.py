@@ -94,9 +94,9 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
     fx = aligned_empty(SAMPLE_BLOCK, np.float32)
     fy = aligned_empty(SAMPLE_BLOCK, np.float32)
     idx = aligned_empty(SAMPLE_BLOCK, np.uint32)
-    pairs = aligned_empty(2 * img.size, np.float32)
-    quads = aligned_empty(4 * SAMPLE_BLOCK, np.float32)
-    interleave_rows(img, pairs)
+    pairs = aligned_empty(2 * img.size, roi.dtype)
+    quads = aligned_empty(4 * SAMPLE_BLOCK, roi.dtype)
+    interleave_rows(roi, pairs)
     sample_quadrants(img, pairs, cx, cy, dx, dy, starts, reach, sums, counts, vals, fx, fy, idx,
                      quads)  # fmt: skip
     pr = np.empty(2 * cos_t.shape[0])
@@ -115,7 +115,7 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
         elif which == 2:
             acc += auto_convolution(px, py, cx + e, cy, cos_t, sin_t, pr, pi, conv)[0]
         elif which == 3:
-            interleave_rows(img, pairs)
+            interleave_rows(roi, pairs)
             s = sample_quadrants(
                 img, pairs, cx + e, cy, dx, dy, starts, reach, sums, counts, vals, fx, fy, idx,
                 quads,

@@ -30,11 +30,12 @@ def _bilinear_all(
     """``vals[s]`` = bilinear sample of the image at ``(cx + dx[s], cy + dy[s])``, all inside.
 
     ``pairs``: the image's rows interleaved in pairs (:func:`._simd.interleave_rows`), ``w``
-    pixels wide. A block of samples at a time (its scratch stays in the L1 cache): pixel
-    indices and weights in a loop that vectorizes (float32); each sample's 2x2 neighbourhood
-    in one 16-byte copy into ``quads`` (scalar: gathers are slower on this CPU family); the
-    interpolation in a loop that vectorizes. Scratch of ``SAMPLE_BLOCK``: ``fx``, ``fy`` float32,
-    ``idx`` uint32; ``quads`` float32 of ``4 * SAMPLE_BLOCK``.
+    pixels wide, of the camera's type (uint16: half the bytes of float32) or float32. A block
+    of samples at a time (its scratch stays in the L1 cache): pixel indices and weights in a
+    loop that vectorizes (float32); each sample's 2x2 neighbourhood in one copy into ``quads``
+    (scalar: gathers are slower on this CPU family); the interpolation in a loop that
+    vectorizes. Scratch of ``SAMPLE_BLOCK``: ``fx``, ``fy`` float32,
+    ``idx`` uint32; ``quads`` of ``pairs``' type, ``4 * SAMPLE_BLOCK``.
     """
     n = dx.shape[0]
     x0 = np.float32(cx)
@@ -60,10 +61,10 @@ def _bilinear_all(
         for s in range(m):  # unsigned indices: no negative-index wrap-around test
             copy_quad(pairs, ib[s], quads, np.uint64(4 * s))
         for s in range(m):
-            a = quads[4 * s]  # (j, i), (j + 1, i), (j, i + 1), (j + 1, i + 1)
-            c = quads[4 * s + 1]
-            b = quads[4 * s + 2]
-            d = quads[4 * s + 3]
+            a = np.float32(quads[4 * s])  # (j, i), (j + 1, i), (j, i + 1), (j + 1, i + 1)
+            c = np.float32(quads[4 * s + 1])
+            b = np.float32(quads[4 * s + 2])
+            d = np.float32(quads[4 * s + 3])
             top = a + fxb[s] * (b - a)
             vb[s] = top + fyb[s] * (c + fxb[s] * (d - c) - top)
 
@@ -90,10 +91,11 @@ def sample_quadrants(
 
     Bin ``b`` owns samples ``starts[b]:starts[b + 1]``, all within ``reach[b]`` pixels of the
     centre. ``img`` is float32 (rows = y, columns = x, pixel centres at integers), ``pairs`` its
-    rows interleaved (:func:`._simd.interleave_rows`), ``dx``, ``dy`` float32; scratch:
+    rows interleaved (:func:`._simd.interleave_rows`: of ``img`` itself or of the ROI it was
+    converted from), ``dx``, ``dy`` float32; scratch:
     ``vals`` float32 of ``len(dx)``; ``fx``, ``fy`` float32 and ``idx`` uint32 of
-    ``SAMPLE_BLOCK``; ``quads`` float32 of ``4 * SAMPLE_BLOCK``. Samples outside the image are
-    skipped; returns how many were.
+    ``SAMPLE_BLOCK``; ``quads`` of ``pairs``' type, ``4 * SAMPLE_BLOCK``. Samples outside the
+    image are skipped; returns how many were.
     """
     h, w = img.shape
     xmax = w - 1.0

@@ -121,8 +121,9 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
         sfx = aligned_empty(SAMPLE_BLOCK, np.float32)
         sfy = aligned_empty(SAMPLE_BLOCK, np.float32)
         sidx = aligned_empty(SAMPLE_BLOCK, np.uint32)
-        pairs = aligned_empty(2 * h * w, np.float32)
-        quads = aligned_empty(4 * SAMPLE_BLOCK, np.float32)
+        # the ROI's rows interleaved on its own type: uint16 is half the bytes of float32
+        pairs = aligned_empty(2 * h * w, rois.dtype)
+        quads = aligned_empty(4 * SAMPLE_BLOCK, rois.dtype)
         for i in range(n):
             fl = 0
             z_out[i] = np.nan
@@ -135,7 +136,7 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
                 flags_out[i] = _NO_SIGNAL
                 prof_out[i, :] = np.nan
                 continue
-            interleave_rows(img, pairs)
+            interleave_rows(rois[i], pairs)
             if method >= 1:
                 cx, cy = auto_convolution(col_sums, row_sums, cx, cy, cos_t, sin_t, pr, pim, conv)
             skipped = sample_quadrants(

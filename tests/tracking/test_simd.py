@@ -62,17 +62,18 @@ def test_take_without_avx512_falls_back_to_scalar_loads(tmp_path):
 
 @njit
 def _quads(pairs, ks):
-    out = np.empty(4 * len(ks), dtype=np.float32)
+    out = np.empty(4 * len(ks), dtype=pairs.dtype)
     for q in range(len(ks)):
         copy_quad(pairs, ks[q], out, np.uint64(4 * q))
     return out.reshape(-1, 4)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint16, np.uint8])
 @pytest.mark.parametrize("shape", [(64, 64), (7, 19), (33, 20)])
-def test_interleaved_rows_give_each_2x2_neighbourhood_in_one_copy(shape):
+def test_interleaved_rows_give_each_2x2_neighbourhood_in_one_copy(shape, dtype):
     h, w = shape  # widths that are, and are not, whole blocks of lanes
-    img = np.random.default_rng(h).normal(size=shape).astype(np.float32)
-    pairs = np.full(2 * h * w, np.nan, dtype=np.float32)
+    img = (np.random.default_rng(h).random(shape) * 200).astype(dtype)
+    pairs = np.zeros(2 * h * w, dtype=dtype)
     interleave_rows(img, pairs)
     j, i = np.meshgrid(np.arange(h - 1), np.arange(w - 1), indexing="ij")
     j, i = j.ravel(), i.ravel()
