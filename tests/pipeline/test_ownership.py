@@ -5,7 +5,6 @@ with who asked for it, and the command says which run it moved."""
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -26,16 +25,6 @@ def _config(tmp: Path, name: str = "mag") -> Path:
     return r.write_config(tmp, base, name)
 
 
-def _namespace(proc: subprocess.Popen) -> str:
-    return f"{os.environ['MAGACQ_NAMESPACE']}-run{proc.pid}"
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-
-
 def test_every_move_is_an_event_with_who_asked(tmp_path):
     cfg = _config(tmp_path)
     proc = r.start(cfg)
@@ -43,11 +32,11 @@ def test_every_move_is_an_event_with_who_asked(tmp_path):
         r.wait_for_status(proc, "frames", 50)
         done = r.cli("magnets", str(cfg), "--height", "4.5", cwd=tmp_path)  # unnamed: ours
         assert done.returncode == 0, done.stderr
-        assert done.stdout.strip().startswith(f"magnets (run {_namespace(proc)}): height 4.5")
-        with MotorControl(_namespace(proc)) as ctl:  # a user's own program
+        assert done.stdout.strip().startswith(f"magnets (run {r.namespace(proc)}): height 4.5")
+        with MotorControl(r.namespace(proc)) as ctl:  # a user's own program
             ctl.move_by("height", 0.5, wait=True)
     finally:
-        _stop(proc)
+        r.interrupt(proc)
     events = r.read(r.output_file(tmp_path))["events"]
     moves = events[events["action"] == b"move"]
     assert moves["by"].tolist() == [b"cli", b"python"]
@@ -67,10 +56,10 @@ def test_two_runs_of_yours_an_unnamed_command_is_refused(tmp_path):
         last = done.stderr.strip()
         assert "several runs of yours are live; choose one with --run" in last
         for proc in procs:
-            assert _namespace(proc) in last
+            assert r.namespace(proc) in last
     finally:
         for proc in procs:
-            _stop(proc)
+            r.interrupt(proc)
     for path in (tmp_path / "runs").glob("*.h5"):
         heights = r.read(path)["motors"]["magnet_height_mm"]
         assert np.allclose(heights, 6.0)  # nothing moved
@@ -102,7 +91,7 @@ def test_another_users_run_is_never_moved_by_an_unnamed_command():
             assert done.returncode == 0, done.stderr
             assert "(no run of yours live, moved directly)" in done.stdout
         finally:
-            _stop(other)
+            r.interrupt(other)
         runs = [p for p in (shared / "runs").glob("*.h5")]
         assert len(runs) == 1
         assert np.allclose(r.read(runs[0])["motors"]["magnet_height_mm"], 6.0)

@@ -35,12 +35,6 @@ class Heartbeats:
     def __init__(self, ctx: Any) -> None:
         self._t = ctx.RawArray("d", _MAX_SLOTS)
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {"_t": self._t}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self._t = state["_t"]
-
     def beat(self, slot: int) -> None:
         """The child of ``slot`` is alive and making progress (its only writer)."""
         self._t[slot] = time.monotonic()
