@@ -135,3 +135,15 @@ def test_help_shows_flags_without_values_and_one_line_per_command():
         for line in done.stdout.splitlines():
             if line.strip().startswith(("--debug", "--help", "--relative", "--stop")):
                 assert "<" not in line, line
+
+
+def test_the_output_dir_removed_during_a_run_ends_it_with_one_line(tmp_path):
+    path = _write(tmp_path, {**ROI_RUN, "duration": 60, "output": {"dir": "gone"}})
+    proc = r.start(path)
+    r.wait_for_status(proc, "frames", 50)
+    shutil.rmtree(tmp_path / "gone")
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "Exception in thread" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(tmp_path / "gone") in last, err

@@ -185,8 +185,31 @@ def test_a_failing_or_hanging_script_stops_the_run_cleanly(tmp_path, script, ext
     assert b"hanging now" in labels or b"about to fail" in labels
     assert len(data["tracks"]) > 0 and len(data["frames"]) > 0  # what was acquired is saved
     log = r.output_file(tmp_path).with_suffix(".log").read_text()
-    if "raises" in message:
+    assert "Traceback" not in done.stderr  # on the terminal: one line
+    if "raised" in message:
         assert "Traceback" in log and "bad step" in log  # the traceback goes to the log
+
+
+SCRIPT_LOOPS = """
+import time
+
+def protocol(api):
+    api.mark("looping now")
+    while True:  # never looks at api.stopping
+        time.sleep(0.05)
+"""
+
+
+def test_ctrl_c_during_a_looping_script_says_so_in_one_line(tmp_path) -> None:
+    (tmp_path / "p.py").write_text(SCRIPT_LOOPS)
+    proc = r.start(_config(tmp_path, protocol={"script": "p.py", "end_height_mm": 8.0}))
+    r.wait_for_status(proc, "frames", 20)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert "SystemExit" not in err and "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "did not stop when asked" in last, err
+    assert r.read(r.output_file(tmp_path))["attrs"]["state"] == "interrupted"
 
 
 def test_ctrl_c_stops_the_protocol_and_parks_the_magnets(tmp_path) -> None:
