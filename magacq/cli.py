@@ -269,10 +269,11 @@ def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
 
             n_listed = len(cfg.beads.rois) or None  # detected beads take the file's
             check_zlut_file(cfg.tracking.zlut, cfg.tracking.roi_size, n_beads=n_listed)
-        n_beads = len(cfg.beads.rois) or 1  # detection may find as few as one: a lower bound
+        n_beads = len(cfg.beads.rois) or cfg.beads.detect.max_beads  # as many as it may track
         simulated = issubclass(camera_cls, GroundTruthSource)
         sizes = buffer_sizes(cfg, settings_geometry(settings), n_beads=n_beads, simulated=simulated)
-        check_room(sizes, n_processes=cfg.tracking.workers + 3)
+        recorder = cfg.output.video.mode != "none"
+        check_room(sizes, n_processes=cfg.tracking.workers + 3 + recorder)
         _print_protocol(cfg, config)
         typer.echo(f"{config}: ok")
 
