@@ -200,15 +200,14 @@ def protocol(api):
 """
 
 
-def test_ctrl_c_during_a_looping_script_says_so_in_one_line(tmp_path) -> None:
+def test_ctrl_c_during_a_looping_script_stops_the_run_without_a_traceback(tmp_path) -> None:
     (tmp_path / "p.py").write_text(SCRIPT_LOOPS)
     proc = r.start(_config(tmp_path, protocol={"script": "p.py", "end_height_mm": 8.0}))
     r.wait_for_status(proc, "frames", 20)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert "SystemExit" not in err and "Traceback" not in err, err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("error: ") and "did not stop when asked" in last, err
+    assert proc.returncode == 0, err  # stopped by the user, as asked
     assert r.read(r.output_file(tmp_path))["attrs"]["state"] == "interrupted"
 
 

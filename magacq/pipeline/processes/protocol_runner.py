@@ -125,9 +125,6 @@ def _run_plan(wiring: RunWiring, rows: EventRows, stopped: Callable[[], bool]) -
         failed = True
         wiring.events.put(("error", "protocol", f"protocol failed: {exc}"))
     except BaseException as exc:  # a user's script: its traceback to the log, one line above
-        if isinstance(exc, SystemExit) and stopped():  # SIGTERM: it did not stop when asked
-            logger.info("protocol script stopped with the run")
-            raise
         failed = True
         logger.error("protocol script raised %s", type(exc).__name__, exc_info=True)
         what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
