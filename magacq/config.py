@@ -129,7 +129,9 @@ class TrackingConfig(_Section):
         default_factory=dict, description="Algorithm options passed to the tracking functions."
     )
     zlut: Path | None = Field(
-        None, description="Z-LUT file written by `magacq calibrate`; without it z_nm is NaN."
+        None,
+        description="Z-LUT file written by `magacq calibrate` (relative: from the config file's "
+        "folder); without it z_nm is NaN.",
     )
     profile_bead: int = Field(
         0, ge=0, description="Bead id whose radial profile is kept in the LiveProfileBuffer."
@@ -293,7 +295,11 @@ class VideoConfig(_Section):
 class OutputConfig(_Section):
     """Where and how the run is saved."""
 
-    dir: Path = Field(Path("runs"), description="Directory of the HDF5 file and the log file.")
+    dir: Path = Field(
+        Path("runs"),
+        description="Directory of the HDF5 file and the log file (relative: from the config "
+        "file's folder).",
+    )
     name: str = Field(
         "{date}_{time}_{config}.h5",
         description="File name pattern; fields: {date} (YYYYmmdd), {time} (HHMMSS), "
