@@ -5,6 +5,8 @@ Exit codes: 0 success, 2 bad input (config, arguments), 1 failure at run time. E
 line on stderr; ``--debug`` adds the traceback.
 """
 
+import errno
+import resource
 import sys
 import traceback
 from pathlib import Path
@@ -20,6 +22,8 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: no value metavars on flags, paragraphs rewrapped
+    context_settings={"max_content_width": 100},
     help="Acquisition and live bead tracking for magnetic-tweezers microscopes.",
 )
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -43,11 +47,13 @@ def _root(
     """magacq: acquire, track and save."""
 
 
-ConfigArg = Annotated[Path, typer.Argument(help="YAML config file.", show_default=False)]
+ConfigArg = Annotated[
+    Path, typer.Argument(help="YAML config file.", show_default=False, metavar="CONFIG")
+]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Debug logging and tracebacks.")]
 
 
-@app.command()
+@app.command(short_help="Acquire, track live, save one HDF5 file per run.")
 def run(
     config: ConfigArg,
     duration: Annotated[
@@ -77,12 +83,16 @@ def run(
             _print_protocol(cfg, config)
             return
         from magacq.pipeline import run_acquisition
+        from magacq.pipeline.preflight import check_namespace, check_output_dir, raise_open_files
 
+        check_namespace()
+        raise_open_files(cfg.tracking.workers)
+        check_output_dir(cfg.output.dir)
         path = run_acquisition(cfg, config_path=config, debug=debug)
         typer.echo(f"saved {path}")
 
 
-@app.command()
+@app.command(short_help="Sweep the focus and save a Z-LUT file for run.")
 def calibrate(
     config: ConfigArg,
     output: Annotated[
@@ -94,15 +104,23 @@ def calibrate(
     with _errors(debug):
         from magacq.calibrate import run_calibration
         from magacq.config import load_config
+        from magacq.pipeline.preflight import check_namespace, check_output_dir, raise_open_files
 
         cfg = load_config(config)
+        check_namespace()
+        raise_open_files(cfg.tracking.workers)
+        zlut = output or (cfg.calibration.output if cfg.calibration is not None else None)
+        check_output_dir(cfg.output.dir if zlut is None else zlut.parent)
         path = run_calibration(cfg, config_path=config, output=output, debug=debug)
         typer.echo(f"saved {path}")
 
 
-@app.command()
+@app.command(short_help="Re-track a run's recorded video into a new run file.")
 def retrack(
-    run: Annotated[Path, typer.Argument(help="Run file with recorded video.", show_default=False)],
+    run: Annotated[
+        Path,
+        typer.Argument(help="Run file with recorded video.", show_default=False, metavar="RUN"),
+    ],
     zlut: Annotated[
         Path | None, typer.Option(help="Z-LUT file (default: the run's tracking.zlut).")
     ] = None,
@@ -126,7 +144,6 @@ def retrack(
     with _errors(debug):
         import logging
 
-        from rich.logging import RichHandler
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -135,9 +152,10 @@ def retrack(
             TimeRemainingColumn,
         )
 
+        from magacq.logs import console_handler
         from magacq.offline import retrack as _retrack
 
-        logging.getLogger("magacq").addHandler(RichHandler(console=_err, show_path=False))
+        logging.getLogger("magacq").addHandler(console_handler(_err, debug=debug))
         logging.getLogger("magacq").setLevel(logging.DEBUG if debug else logging.INFO)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("frames"), TimeRemainingColumn())  # fmt: skip
@@ -148,10 +166,13 @@ def retrack(
         typer.echo(f"saved {path}")
 
 
-@app.command()
+@app.command(short_help="Forces, extensions and fits of a run's plateaus.")
 def analyze(
     run_file: Annotated[
-        Path, typer.Argument(help="Run file (HDF5) from `magacq run`.", show_default=False)
+        Path,
+        typer.Argument(
+            help="Run file (HDF5) from `magacq run`.", show_default=False, metavar="RUN"
+        ),
     ],  # fmt: skip
     out: Annotated[
         Path | None, typer.Option("--out", help="Output directory (default: <run>_analysis/).")
@@ -200,9 +221,16 @@ def analyze(
         forces = [r.calibration.spectrum.force_pn for b in res.beads for r in b.plateaus]
         if not forces:
             raise MagacqError(f"{run_file}: no bead could be analysed on any plateau")
-        typer.echo(f"{len(res.beads)} tethered beads x {len(res.plateaus)} plateaus: "
-                   f"{len(forces)} forces, median {sorted(forces)[len(forces) // 2]:.3g} pN; "
-                   f"wrote {len(written)} files to {written[0].parent}")  # fmt: skip
+        median = sorted(forces)[len(forces) // 2]
+        typer.echo(f"{_count(len(res.beads), 'tethered bead')} x "
+                   f"{_count(len(res.plateaus), 'plateau')}: {_count(len(forces), 'force')}, "
+                   f"median {median:.3g} pN; wrote {len(written)} files to "
+                   f"{written[0].parent}")  # fmt: skip
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 plateau``, ``2 plateaus``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _ids(text: str | None) -> tuple[int, ...] | None:
@@ -214,7 +242,7 @@ def _ids(text: str | None) -> tuple[int, ...] | None:
         raise ConfigError(f"--reference {text!r}: bead ids separated by commas") from None
 
 
-@app.command()
+@app.command(short_help="Check a config without acquiring anything.")
 def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
     """Check a config file: keys, values, drivers and their settings (Micro-Manager devices
     loaded and configured, no frame taken), the Z-LUT file, and whether the buffers fit in
@@ -241,10 +269,11 @@ def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
 
             n_listed = len(cfg.beads.rois) or None  # detected beads take the file's
             check_zlut_file(cfg.tracking.zlut, cfg.tracking.roi_size, n_beads=n_listed)
-        n_beads = len(cfg.beads.rois) or 1  # detection may find as few as one: a lower bound
+        n_beads = len(cfg.beads.rois) or cfg.beads.detect.max_beads  # as many as it may track
         simulated = issubclass(camera_cls, GroundTruthSource)
         sizes = buffer_sizes(cfg, settings_geometry(settings), n_beads=n_beads, simulated=simulated)
-        check_room(sizes, n_processes=cfg.tracking.workers + 3)
+        recorder = cfg.output.video.mode != "none"
+        check_room(sizes, n_processes=cfg.tracking.workers + 3 + recorder)
         _print_protocol(cfg, config)
         typer.echo(f"{config}: ok")
 
@@ -271,7 +300,7 @@ def _print_protocol(cfg: Any, config: Path) -> None:
                "(moves at the devices' top speed)")  # fmt: skip
 
 
-@app.command()
+@app.command(short_help="Print the config file's JSON Schema.")
 def schema() -> None:
     """Print the JSON Schema of the config file (for editors)."""
     from magacq.config import json_schema
@@ -279,7 +308,7 @@ def schema() -> None:
     typer.echo(json_schema())
 
 
-@app.command()
+@app.command(short_help="List the drivers and whether each is usable here.")
 def drivers(debug: DebugOpt = False) -> None:
     """List the drivers, the device kinds each provides, and whether each is usable here."""
     with _errors(debug):
@@ -292,7 +321,7 @@ def drivers(debug: DebugOpt = False) -> None:
         Console(highlight=False).print(table)
 
 
-@app.command(name="compile")
+@app.command(name="compile", short_help="Compile the tracking kernels ahead of the first run.")
 def compile_(
     algorithm: Annotated[
         list[str] | None,
@@ -335,7 +364,7 @@ def compile_(
                    f"{KERNEL_CACHE}")  # fmt: skip
 
 
-@app.command()
+@app.command(short_help="Remove the shared memory that crashed runs left.")
 def clean() -> None:
     """Remove the shared memory of runs that died: every magacq segment whose creator is gone
     (created over 10 s ago: another program may be about to reclaim a younger one)."""
@@ -354,7 +383,7 @@ def clean() -> None:
     )
 
 
-@app.command()
+@app.command(short_help="Move the magnets of a live run or of a config.")
 def magnets(
     config: ConfigArg,
     height: Annotated[float | None, typer.Option(help="Move the height to this (mm).")] = None,
@@ -400,7 +429,7 @@ def magnets(
         typer.echo(f"magnets ({where}): height {h:g} mm, rotation {r:g} turns")
 
 
-@app.command()
+@app.command(short_help="Open a live window onto a running acquisition.")
 def view(
     run: Annotated[
         str | None,
@@ -449,9 +478,14 @@ def _exit_code(exc: BaseException) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    text = str(exc).strip()
     if not isinstance(exc, MagacqError):
-        text = f"{type(exc).__name__}: {text}"
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if isinstance(exc, MemoryError):
+        text += " (out of memory: lower buffers.n_stacks, the frame size or tracking.workers)"
+    if getattr(exc, "errno", None) == errno.EMFILE or "[Errno 24]" in text:
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        text += f" (the open-file limit, ulimit -n, is {limit}: raise it, e.g. ulimit -n 4096)"
     return " ".join(text.split())
 
 

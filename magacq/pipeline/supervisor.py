@@ -602,7 +602,8 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                         cfg.tracking.workers, path)  # fmt: skip
             state = _supervise(run, cfg, console, signals)
             if run.error:
-                raise RunError(f"{run.error}; data acquired so far saved in {path}")
+                kept = "saved in" if path.exists() else "lost with"  # its folder removed
+                raise RunError(f"{run.error}; data acquired so far {kept} {path}")
             if state == "interrupted":
                 logger.info("stopped by signal; the file is closed, its state 'interrupted'")
             return path
@@ -611,7 +612,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
             if run is not None:
                 run.close_buffers()
                 run.wiring.close()
-            if path is not None and path.stat().st_size == 0:  # the writer never started
+            if path is not None and path.exists() and path.stat().st_size == 0:  # no writer
                 path.unlink()
             events.close()
             events.join_thread()

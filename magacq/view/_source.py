@@ -105,6 +105,7 @@ VIDEO = "VideoBuffer"
 POSITIONS = "positions"
 ROIS = "BeadRoiBuffer"
 PROFILE = "LiveProfileBuffer"
+FRAMES = "frames"  # rows: camera frame, camera timestamp, ... (one per stored frame)
 #: Columns of the positions rows: time, frame, bead id, x, y, z (nm), flag, time written.
 T_COL, FRAME_COL, BEAD_COL, FLAG_COL, WRITTEN_COL = 0, 1, 2, 6, 7
 
@@ -138,6 +139,8 @@ class RunSource:
         self._zlut_buf = self._optional(MatrixBuffer, name=ZLUT_BUFFER)
         self._forces = self._optional(MatrixBuffer, name=FORCES)  # a run with ``live_force``
         self._zlut_rows: np.ndarray | None = None  # read once: the run writes it at its start
+        self._frames = self._optional(MatrixBuffer, name=FRAMES)
+        self._start: float | None = None  # the first frame's camera time, once known
 
     def _optional(self, cls: Any, **kwargs: Any) -> Any:
         try:
@@ -194,6 +197,19 @@ class RunSource:
             return None
         n = int(row[2])
         return Profile(int(row[1]), float(row[0]), row[3 : 3 + n].copy())
+
+    def run_start(self) -> float | None:
+        """The camera time of the run's first frame: a time since the run's start is a camera
+        time minus this. None before the first frame, or when the ``frames`` buffer no longer
+        holds it (the viewer attached long after the start: then no later call looks)."""
+        if self._start is None and self._frames is not None:
+            rows, total = self._frames.peak_since(0)
+            if total and len(rows) == total:  # nothing lost: row 0 is the first frame
+                self._start = float(rows[0, 1])
+            elif total:
+                self._frames.close()
+                self._frames = None
+        return self._start
 
     def zlut(self, bead_id: int) -> ZLut | None:
         """The Z-LUT ``bead_id`` is tracked with; None when the run has none for it.
@@ -275,7 +291,7 @@ class RunSource:
         """Detach (unmap) from the run's buffers; the run is not touched."""
         self._closed = True
         buffers = (self._video, self._positions, self._rois, self._profile, self._status,
-                   self._zlut_buf, self._forces)  # fmt: skip
+                   self._zlut_buf, self._forces, self._frames)  # fmt: skip
         for buf in buffers:
             if buf is not None:
                 buf.close()

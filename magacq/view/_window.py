@@ -153,10 +153,12 @@ class ViewerWindow(QtWidgets.QMainWindow):
                 self._select([int(beads.ids[0])])
             self.traces.set_reference_choices(beads.ids, beads.reference)
             self._redraw_beads()
+        start = self.source.run_start()
+        self.traces.set_run_start(start)
         self.history.extend(self.source.new_tracks())
         self.traces.refresh()
         primary = self.selected[0] if self.selected else None
-        self.profile.show_profile(self.source.live_profile(), primary)
+        self.profile.show_profile(self.source.live_profile(), primary, start)
         self.force.show_force(self.source.forces(), primary)
         if self.magnets is not None:
             self.magnets.refresh()

@@ -122,6 +122,19 @@ def test_shows_the_runs_image_rois_traces_profile_and_status(
     curve = window.profile.live_curve.getData()[1]
     assert len(curve) > 10 and np.isfinite(curve).all() and np.ptp(curve) > 0
 
+    # times since the run's start (the sim camera's clock is the host's, thousands of s)
+    caption = window.profile.caption.text()
+    t = window.traces.curves[0][0].getData()[0]
+    qtbot.waitUntil(lambda: window.source.status().extra.get("elapsed", 0) > 0, timeout=WAIT_MS)
+    lived = window.source.status().extra["elapsed"] + 1.0  # seconds since the camera started
+    assert caption.endswith(" s since the run's start"), caption
+    assert 0 <= float(caption.split(" at ")[1].split()[0]) <= lived
+    assert window.traces.since_start
+    assert 0 <= t.min() and t.max() <= lived
+    # the panels are not squashed: each plot keeps room for its title, labels and ticks
+    for plot in (*window.traces.plots, window.profile.plot):
+        assert plot.size().height() >= 100, plot.size()
+
     # status: the run's real numbers
     qtbot.waitUntil(lambda: math.isfinite(window.source.status().fps), timeout=WAIT_MS)
     status = window.source.status()
@@ -224,6 +237,8 @@ def test_profile_panel_shows_the_runs_zlut_and_the_best_match(
     qtbot.waitUntil(lambda: panel.profile is not None, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: len(window.history.series(0)) > 30, timeout=WAIT_MS)
     assert panel.profile.bead_id == 0 and "nearest Z-LUT row" in panel.caption.text()
+    for plot in (panel.plot, panel.lut_plot):  # side by side, neither squashed
+        assert plot.size().height() >= 180, plot.size()
     r_live, live = panel.live_curve.getData()
     r_match, match = panel.match_curve.getData()
     assert len(match) == len(live) > 10 and np.isfinite(match).all()
@@ -253,6 +268,13 @@ def test_magnet_controls_move_the_runs_magnets(
         qtbot.mouseClick(panel.buttons["rotation −"], QtCore.Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: panel.state.text() == "arrived", timeout=WAIT_MS)
     qtbot.waitUntil(lambda: panel.readout["rotation"].text() == "-2.00 turns", timeout=WAIT_MS)
+    # the target boxes show where the magnets are, but for one the user is editing
+    qtbot.waitUntil(lambda: panel.target["rotation"].value() == -2.0, timeout=WAIT_MS)
+    assert panel.target["height"].value() == 4.5
+    panel.target["rotation"].setValue(3.0)
+    panel.refresh()
+    assert panel.target["rotation"].value() == 3.0
+    panel.target["rotation"].setValue(-2.0)
     qtbot.mouseClick(panel.buttons["height go"], QtCore.Qt.MouseButton.LeftButton)  # 4.5 again
     qtbot.mouseClick(panel.stop_button, QtCore.Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.state.text() == "arrived", timeout=WAIT_MS)  # the stop's

@@ -11,7 +11,6 @@ import logging
 import math
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -128,9 +127,9 @@ def _run_plan(wiring: RunWiring, rows: EventRows, stopped: Callable[[], bool]) -
         wiring.events.put(("error", "protocol", f"protocol failed: {exc}"))
     except BaseException as exc:  # a user's script: its traceback to the log, one line above
         failed = True
-        logger.error("protocol script raised:\n%s", traceback.format_exc().rstrip())
-        wiring.events.put(("error", "protocol", f"protocol script raised {type(exc).__name__}: "
-                                                f"{exc}"))  # fmt: skip
+        logger.error("protocol script raised %s", type(exc).__name__, exc_info=True)
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        wiring.events.put(("error", "protocol", f"protocol script raised {what}"))
     finally:
         try:  # stopped by the run: the devices process parks them
             if not stopped() and spec.plan.end_height_mm is not None:
