@@ -239,7 +239,7 @@ def locks_spec(cfg: RunConfig) -> LocksSpec | None:
     return LocksSpec(z_lock=dump["z_lock"], xy_lock=dump["xy_lock"], sign=sign)
 
 
-def place_rois(cfg: RunConfig, geometry: dict[str, Any], image: np.ndarray | None) -> list:
+def place_rois(cfg: RunConfig, geometry: dict[str, Any], image: np.ndarray | None) -> list[Any]:
     """Bead ROIs ``(id, x0, x1, y0, y1)`` from the config or from automatic detection."""
     side, half = cfg.tracking.roi_size, cfg.tracking.roi_size // 2
     w, h = geometry["width"], geometry["height"]
