@@ -168,7 +168,7 @@ def take(table: np.ndarray, idx: np.ndarray, out: np.ndarray, m: int) -> None:
     """
     if table.shape[0] == TABLE:
         for s in range(0, m, LANES):
-            _take16(table, idx, out, s)  # type: ignore[call-arg]  # an intrinsic, as jitted
+            _take16(table, idx, out, s)
     else:
         for q in range(m):
             out[q] = table[idx[q]]
