@@ -9,6 +9,7 @@ leaves the legend to the caller: the pages of `magacq analyze` draw many of thes
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from magacq.analysis._allan import AllanFit
 from magacq.analysis._rotation import RotationFit
@@ -81,9 +82,9 @@ def plot_allan(fit: AllanFit, ax: Any = None, *, label: str = "", color: Any = N
 
 
 def plot_force_extension(
-    extension_nm: np.ndarray,
-    force_pn: np.ndarray,
-    force_err_pn: np.ndarray,
+    extension_nm: ArrayLike,
+    force_pn: ArrayLike,
+    force_err_pn: ArrayLike,
     wlc: WLCFit | None = None,
     ax: Any = None,
     *,
@@ -115,7 +116,7 @@ def plot_force_extension(
 
 
 def plot_rotation(
-    turns: np.ndarray, extension_nm: np.ndarray, fit: RotationFit | None = None, ax: Any = None
+    turns: ArrayLike, extension_nm: ArrayLike, fit: RotationFit | None = None, ax: Any = None
 ) -> Any:
     """Extension against turns, with the buckling hinge of each side that buckles."""
     ax = _axes(ax)

@@ -9,6 +9,7 @@ measured turns, then refined with its errors by least squares (scipy ``curve_fit
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.optimize import curve_fit
 
 __all__ = ["BucklingFit", "RotationFit", "fit_rotation_curve"]
@@ -71,7 +72,7 @@ def _fit_side(n: np.ndarray, z: np.ndarray, centre: float, sign: int) -> Bucklin
                        float(err[2]), float(popt[0]))  # fmt: skip
 
 
-def fit_rotation_curve(turns: np.ndarray, extension_nm: np.ndarray) -> RotationFit:
+def fit_rotation_curve(turns: ArrayLike, extension_nm: ArrayLike) -> RotationFit:
     """Buckling point and post-buckling slope on both sides of a rotation curve.
 
     Parameters
