@@ -44,10 +44,11 @@ def owner_alive(pid: int, token: int) -> bool:
 
 def yield_cpu() -> None:
     """Give the CPU to another ready thread or process (``sched_yield`` where there is one)."""
-    _yield()
-
-
-_yield: Callable[[], None] = getattr(os, "sched_yield", lambda: time.sleep(0))
+    sched_yield = getattr(os, "sched_yield", None)
+    if sched_yield is not None:
+        sched_yield()
+    else:
+        time.sleep(0)
 
 
 def after_fork_in_child(func: Callable[[], None]) -> None:

@@ -32,7 +32,7 @@ def fast() -> bool:
     """Whether the Linux fast path is taken (not forced off by ``MAGACQ_PORTABLE``)."""
     return choose(
         "shared memory",
-        sys.platform.startswith("linux") and _posixshmem is not None,
+        sys.platform.startswith("linux") and hasattr(os, "pread"),
         "shm_open + mmap(MAP_POPULATE)",
         "multiprocessing.shared_memory",
     )
