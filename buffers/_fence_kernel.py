@@ -18,7 +18,7 @@ def fence_seq_cst(typingctx):
 @njit(cache=True, nogil=True)
 def fence() -> None:
     """Order every load and store before this call before every one after it."""
-    fence_seq_cst()
+    fence_seq_cst()  # type: ignore[call-arg]  # numba supplies typingctx
 
 
 fence()  # load the (cached) machine code now, not on first use

@@ -277,7 +277,7 @@ class VideoBuffer(SegmentHolder):
                 raise ValueError(f"VideoBuffer geometry must be positive, got {geometry}")
             int_to_uint_dtype(geometry[4])
             self.groups: tuple[str, ...] = wanted or ()
-            size = self._layout(*geometry, len(self.groups))
+            size = self._layout(geometry, len(self.groups))
             seg = Segment.create(
                 self.name,
                 kind=KIND,
@@ -301,7 +301,7 @@ class VideoBuffer(SegmentHolder):
                     f"VideoBuffer has geometry (n_stacks, width, height, "
                     f"n_images, bits) = {geometry}, not {given}"
                 )
-            self._layout(*geometry, seg.geometry[5])
+            self._layout(geometry, seg.geometry[5])
             start = self._off_names
             self.groups = decode_groups(bytes(seg.payload[start : start + self._names_bytes]))
             if "" in self.groups:  # the creator has not written them yet
@@ -337,10 +337,10 @@ class VideoBuffer(SegmentHolder):
             raise
 
     # --- layout -------------------------------------------------------------------------
-    def _layout(
-        self, n_stacks: int, width: int, height: int, n_images: int, bits: int, n_groups: int
-    ) -> int:
-        """Set the geometry attributes and offsets; return the payload size."""
+    def _layout(self, geometry: Sequence[int], n_groups: int) -> int:
+        """Set the geometry attributes (n_stacks, width, height, n_images, bits) and offsets;
+        return the payload size."""
+        n_stacks, width, height, n_images, bits = geometry
         self.n_stacks = n_stacks
         self.stack_shape = (width, height, n_images)
         self.image_shape = (width, height)
@@ -871,7 +871,7 @@ class VideoBuffer(SegmentHolder):
                     f"{self.dtype} array, got {image.shape} {image.dtype}"
                 )
             src = image.T
-            return memoryview(src).cast("B") if src.flags.c_contiguous else src
+            return src.data.cast("B") if src.flags.c_contiguous else src
         try:
             mv = memoryview(image)
         except TypeError:
@@ -1055,6 +1055,7 @@ class VideoBuffer(SegmentHolder):
             if not self._holds_reservation():
                 raise RuntimeError("VideoBuffer: commit_write without begin_write")
             reserved = self._reserved
+            assert reserved is not None  # _holds_reservation
             self._reserved = None
             fn = self._head[_WT]
             self._publish(reserved[0], timestamp)

@@ -21,7 +21,7 @@ from . import _registry as registry
 from ._choice import ENV as PORTABLE_ENV
 from ._choice import choose, portable_forced
 from ._filelock import lock, try_lock, unlock
-from ._process import after_fork_in_child, owner_alive, process_token, yield_cpu
+from ._process import after_fork_in_child, before_fork, owner_alive, process_token, yield_cpu
 from ._shm import Block, attach_block, create_block, read_block, unlink_block
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "Block",
     "after_fork_in_child",
     "attach_block",
+    "before_fork",
     "choose",
     "create_block",
     "lock",

@@ -15,9 +15,6 @@ from collections.abc import Callable
 
 import psutil
 
-_LINUX = sys.platform.startswith("linux")
-_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if _LINUX else 0
-
 
 def process_token(pid: int) -> int:
     """Start time of process ``pid`` (see above), or -1 when it does not exist or has ended (a
@@ -32,8 +29,8 @@ def process_token(pid: int) -> int:
             start = proc.create_time()
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return -1
-    if _LINUX:
-        return round((start - psutil.boot_time()) * _TICKS_PER_S)
+    if sys.platform.startswith("linux"):
+        return round((start - psutil.boot_time()) * os.sysconf("SC_CLK_TCK"))
     return round(start * 1e6)
 
 
@@ -56,3 +53,10 @@ def after_fork_in_child(func: Callable[[], None]) -> None:
     register = getattr(os, "register_at_fork", None)
     if register is not None:
         register(after_in_child=func)
+
+
+def before_fork(func: Callable[[], None]) -> None:
+    """Run ``func`` before this process forks (nothing where processes are never forked)."""
+    register = getattr(os, "register_at_fork", None)
+    if register is not None:
+        register(before=func)

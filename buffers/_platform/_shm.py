@@ -4,12 +4,13 @@ Two ways, one interface (:class:`Block`):
 
 - portable (macOS, Windows, and Linux with ``MAGACQ_PORTABLE=1``): the standard library's
   ``multiprocessing.shared_memory.SharedMemory``, not tracked by ``multiprocessing``'s resource
-  tracker (the owner unlinks its blocks, or a sweep of the registry does);
-- Linux's fast path: ``shm_open`` and ``mmap`` with ``MAP_POPULATE`` (every page faulted in at
-  once, not one by one on the first frame writes), and a header read with ``pread``.
+  tracker (the owner unlinks its blocks, or a sweep of the registry does), its pages touched
+  once when asked to populate;
+- Linux's fast path (:mod:`._shm_linux`): ``shm_open`` and ``mmap(MAP_POPULATE)``.
 
-On Windows a block lives while a process has it open; it cannot outlive them, and unlinking
-does nothing.
+Both name a POSIX shared-memory object where there is one, so processes on either way share
+blocks. On Windows a block lives while a process has it open; it cannot outlive them, and
+unlinking does nothing.
 """
 
 import mmap
@@ -17,25 +18,11 @@ import os
 import sys
 from multiprocessing import resource_tracker, shared_memory
 
+import numpy as np
+
 from ._choice import choose
 
-_POSIX = os.name == "posix"
 _TRACK_ARG = sys.version_info >= (3, 13)  # SharedMemory(track=False)
-
-if _POSIX:
-    import _posixshmem
-else:
-    _posixshmem = None
-
-
-def fast() -> bool:
-    """Whether the Linux fast path is taken (not forced off by ``MAGACQ_PORTABLE``)."""
-    return choose(
-        "shared memory",
-        sys.platform.startswith("linux") and hasattr(os, "pread"),
-        "shm_open + mmap(MAP_POPULATE)",
-        "multiprocessing.shared_memory",
-    )
 
 
 class Block:
@@ -48,19 +35,14 @@ class Block:
         raise NotImplementedError
 
 
-class _FastBlock(Block):
-    def __init__(self, fd: int, populate: bool) -> None:
-        size = os.fstat(fd).st_size
-        flags = mmap.MAP_SHARED | (getattr(mmap, "MAP_POPULATE", 0) if populate else 0)
-        self._fd = fd
-        self._mmap = mmap.mmap(fd, size, flags=flags) if size else None
-        self.buf = memoryview(self._mmap) if self._mmap is not None else memoryview(b"")
-
-    def close(self) -> None:
-        self.buf.release()
-        if self._mmap is not None:
-            self._mmap.close()
-        os.close(self._fd)
+def fast() -> bool:
+    """Whether Linux's fast path is taken (not forced off by ``MAGACQ_PORTABLE``)."""
+    return choose(
+        "shared memory",
+        sys.platform.startswith("linux") and hasattr(os, "pread"),
+        "shm_open + mmap(MAP_POPULATE)",
+        "multiprocessing.shared_memory",
+    )
 
 
 class _SharedMemory(shared_memory.SharedMemory):
@@ -74,10 +56,20 @@ class _SharedMemory(shared_memory.SharedMemory):
             pass
 
 
-class _PortableBlock(Block):
-    def __init__(self, shm: shared_memory.SharedMemory) -> None:
+class PortableBlock(Block):
+    """A block through the standard library."""
+
+    def __init__(self, shm: shared_memory.SharedMemory, populate: bool, created: bool) -> None:
+        assert shm.buf is not None  # open
         self._shm = shm
-        self.buf = shm.buf  # type: ignore[assignment]
+        self.buf = shm.buf
+        if populate:  # MAP_POPULATE's work: a byte a page written (a new block) or read
+            pages = np.frombuffer(self.buf, np.uint8)[:: mmap.PAGESIZE]
+            if created:  # nobody else has it yet
+                pages[:] = 0
+            else:
+                pages.sum()
+            del pages
 
     def close(self) -> None:
         self._shm.close()
@@ -87,7 +79,7 @@ def _shared_memory(name: str, create: bool, size: int) -> shared_memory.SharedMe
     if _TRACK_ARG:
         return _SharedMemory(name, create, size, track=False)  # type: ignore[call-arg]
     shm = _SharedMemory(name, create, size)
-    if _POSIX:  # registered (Python < 3.13, create or attach): its tracker would unlink it
+    if sys.platform != "win32":  # registered (Python < 3.13, even attaching): it would unlink
         resource_tracker.unregister("/" + shm.name, "shared_memory")
     return shm
 
@@ -97,42 +89,31 @@ def create_block(name: str, size: int, populate: bool = False) -> Block:
 
     Raises FileExistsError if there is one of that name.
     """
-    if not fast():
-        return _PortableBlock(_shared_memory(name, True, size))
-    flags = os.O_CREAT | os.O_EXCL | os.O_RDWR
-    fd = _posixshmem.shm_open("/" + name, flags, mode=0o600)
-    try:
-        os.ftruncate(fd, size)
-        return _FastBlock(fd, populate)
-    except BaseException:
-        os.close(fd)
-        unlink_block(name)
-        raise
+    if sys.platform.startswith("linux") and fast():
+        from . import _shm_linux
+
+        return _shm_linux.create_block(name, size, populate)
+    return PortableBlock(_shared_memory(name, True, size), populate, created=True)
 
 
 def attach_block(name: str, populate: bool = False) -> Block:
     """Map the existing block ``name``. Raises FileNotFoundError if there is none."""
-    if not fast():
-        return _PortableBlock(_shared_memory(name, False, 0))
-    fd = _posixshmem.shm_open("/" + name, os.O_RDWR, mode=0o600)
-    try:
-        return _FastBlock(fd, populate)
-    except BaseException:
-        os.close(fd)
-        raise
+    if sys.platform.startswith("linux") and fast():
+        from . import _shm_linux
+
+        return _shm_linux.attach_block(name, populate)
+    return PortableBlock(_shared_memory(name, False, 0), populate, created=False)
 
 
 def read_block(name: str, n: int) -> bytes | None:
     """The first ``n`` bytes of block ``name`` (fewer if it is smaller); None if it is gone or
     not this user's."""
     try:
-        if fast():
-            fd = _posixshmem.shm_open("/" + name, os.O_RDONLY, mode=0o600)
-            try:
-                return os.pread(fd, n, 0)
-            finally:
-                os.close(fd)
-        block = _PortableBlock(_shared_memory(name, False, 0))
+        if sys.platform.startswith("linux") and fast():
+            from . import _shm_linux
+
+            return _shm_linux.read_block(name, n)
+        block = PortableBlock(_shared_memory(name, False, 0), populate=False, created=False)
     except (FileNotFoundError, PermissionError):
         return None
     try:
@@ -143,7 +124,9 @@ def read_block(name: str, n: int) -> bytes | None:
 
 def unlink_block(name: str) -> None:
     """Remove block ``name``'s name (nothing if gone; nothing on Windows, see above)."""
-    if _POSIX:
+    if sys.platform != "win32":
+        import _posixshmem
+
         try:
             _posixshmem.shm_unlink("/" + name)
         except FileNotFoundError:

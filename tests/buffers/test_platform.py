@@ -39,7 +39,7 @@ def ns(tag: str) -> str:
 
 
 def block_kind(buf) -> str:
-    return "fast" if isinstance(buf._seg._block, _shm._FastBlock) else "portable"
+    return "portable" if isinstance(buf._seg._block, _shm.PortableBlock) else "fast"
 
 
 @pytest.mark.skipif(not LINUX, reason="Linux's fast path")
