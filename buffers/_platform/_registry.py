@@ -9,6 +9,7 @@ process (pid and start token) made it; ``<segment>.lock`` is the file the buffer
 creators. A record's modification time is the segment's creation time.
 """
 
+import functools
 import getpass
 import json
 import os
@@ -23,15 +24,21 @@ ENV = "MAGACQ_RUNTIME_DIR"
 RECORD, LOCK = ".seg", ".lock"
 
 
+@functools.cache
+def _runtime_dir() -> Path:
+    """The platform's per-user runtime directory for magacq (``platformdirs``)."""
+    with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: platformdirs warns, falls back
+        warnings.simplefilter("ignore")
+        return platformdirs.user_runtime_path("magacq")
+
+
 def registry_dir() -> Path:
     """The registry directory of this user (made, private, on first use)."""
     given = os.environ.get(ENV)
     if given:
-        path = Path(given)
+        path = Path(os.path.abspath(given))  # the same directory, the same segment names
     else:
-        with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: platformdirs warns, falls back
-            warnings.simplefilter("ignore")
-            path = platformdirs.user_runtime_path("magacq")
+        path = _runtime_dir()
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except PermissionError:  # a runtime directory we may not write: a private one in temp

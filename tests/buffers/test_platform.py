@@ -9,8 +9,10 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import numpy as np
+import platformdirs
 import pytest
 
 from buffers import (
@@ -90,6 +92,7 @@ def test_without_sched_yield_or_fork_hooks_buffers_still_work(monkeypatch):
 _ATTACH = """
 import sys
 import numpy as np
+import platformdirs
 from buffers import MatrixBuffer
 from buffers._platform import _shm
 with MatrixBuffer(create=False, name="shared", namespace=sys.argv[1]) as buf:
@@ -176,3 +179,13 @@ def test_fences():
     full()
     release, acquire, full = _ordering._fences(True)
     release(), acquire(), full()
+
+
+def test_default_registry_is_the_users_runtime_directory(monkeypatch):
+    """Without $MAGACQ_RUNTIME_DIR: platformdirs' runtime directory (its warning, where
+    XDG_RUNTIME_DIR is unset, kept in: warnings are errors here)."""
+    monkeypatch.delenv("MAGACQ_RUNTIME_DIR")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = platformdirs.user_runtime_path("magacq")
+    assert registry_dir() == expected and expected.is_dir()
