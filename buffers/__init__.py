@@ -5,7 +5,7 @@ from ._dtypes import bit_to_dtype, int_to_uint_dtype
 from ._errors import BufferOverflow, BufferUnderflow, DatasetNotReadyError
 from ._live_profile import LiveProfileBuffer
 from ._matrix import MatrixBuffer
-from ._platform import PORTABLE_ENV, portable_forced
+from ._platform import PORTABLE_ENV
 from ._platform._registry import ENV as REGISTRY_ENV
 from ._platform._registry import registry_dir
 from ._segment import (
@@ -43,7 +43,6 @@ __all__ = [
     "int_to_uint_dtype",
     "list_segments",
     "make_locks",
-    "portable_forced",
     "registry_dir",
     "remove_segment",
     "remove_stale_segments",

@@ -20,6 +20,8 @@ slots of at least :data:`STREAM_MIN_BYTES` at 16-byte aligned addresses; everyth
 through ``np.copyto``.
 """
 
+import _thread
+import atexit
 import logging
 import platform
 import threading
@@ -28,7 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._platform import after_fork_in_child, before_fork
+from ._platform import before_fork
 
 #: Smaller frames stay in the cache for the consumer, which then reads them faster.
 STREAM_MIN_BYTES = 256 * 1024
@@ -36,7 +38,7 @@ _X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 _log = logging.getLogger("buffers")
 #: The streaming kernel once loaded (``np.copyto`` where numba is missing); None until then.
 _kernel: Callable[[np.ndarray, np.ndarray], None] | None = None
-_loader: threading.Thread | None = None
+_loading: threading.Event | None = None  # set once the loading thread is done
 _LOAD_DELAY_S = 0.02
 
 
@@ -51,28 +53,35 @@ def _load(delay: float = 0.0) -> None:
     _kernel = kernel
 
 
-def load_kernel() -> None:
-    """Start loading the streaming kernel in a thread, once per process; return at once."""
-    global _loader
-    if _kernel is None and _loader is None:
+def _load_then_signal(done: threading.Event) -> None:
+    try:
         # the import holds the interpreter for tens of ms at a time: not before the first
         # copy's write has returned
-        _loader = threading.Thread(target=_load, args=(_LOAD_DELAY_S,), name="buffers-kernel")
-        _loader.start()
+        _load(_LOAD_DELAY_S)
+    finally:
+        done.set()
 
 
-def _join_loader() -> None:
-    if _loader is not None:
-        _loader.join()
+def load_kernel() -> None:
+    """Start loading the streaming kernel in a thread, once per process; return at once.
+
+    A low-level thread: ``threading.Thread.start`` waits until the thread runs, milliseconds
+    on a busy machine. Forks and the interpreter's exit wait for it (:func:`wait_for_kernel`).
+    """
+    global _loading
+    if _kernel is None and _loading is None:
+        _loading = threading.Event()
+        _thread.start_new_thread(_load_then_signal, (_loading,))
 
 
-def _forget_loader() -> None:
-    global _loader
-    _loader = None
+def wait_for_kernel() -> None:
+    """Wait until the loading thread, if one was started, is done."""
+    if _loading is not None:
+        _loading.wait()
 
 
-before_fork(_join_loader)
-after_fork_in_child(_forget_loader)
+before_fork(wait_for_kernel)
+atexit.register(wait_for_kernel)
 
 
 def slots_stream(slots_u8: np.ndarray) -> bool:
@@ -135,8 +144,8 @@ class CopyChooser:
         """Copy 1-D uint8 ``src_u8`` into ``dst_u8`` (same size, 16-byte aligned)."""
         kernel = _kernel
         if kernel is None:  # still loading: a plain copy, untimed
+            np.copyto(dst_u8, src_u8)  # (may release the GIL: not to a thread just started)
             load_kernel()
-            np.copyto(dst_u8, src_u8)
             return
         self._n += 1
         stream = self._stream != (self._n % EXPLORE_EVERY == 0)

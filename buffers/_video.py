@@ -323,6 +323,7 @@ class VideoBuffer(SegmentHolder):
         self._reserved: tuple[int, int] | None = None  # (slot, pid) of this begin_write
         self._writer: tuple[int, int] | None = None  # (pid, its row's state word), once it wrote
         self._creator_pid = os.getpid() if create else None
+        _identity()  # asked of the OS now (milliseconds), not at the first write or claim
         try:
             if create and self.groups:
                 names = encode_groups(self.groups)

@@ -19,7 +19,7 @@ yield, fork hooks   ``sched_yield`` / ``sleep(0)``;      (the same)
 
 from . import _registry as registry
 from ._choice import ENV as PORTABLE_ENV
-from ._choice import choose, portable_forced
+from ._choice import choose
 from ._filelock import lock, try_lock, unlock
 from ._process import after_fork_in_child, before_fork, owner_alive, process_token, yield_cpu
 from ._shm import Block, attach_block, create_block, read_block, unlink_block
@@ -34,7 +34,6 @@ __all__ = [
     "create_block",
     "lock",
     "owner_alive",
-    "portable_forced",
     "process_token",
     "read_block",
     "registry",

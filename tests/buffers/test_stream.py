@@ -137,8 +137,8 @@ def test_first_write_does_not_wait_for_numba():
         with VideoBuffer(create=True, n_stacks=1, width=512, height=512, n_images=40,
                          bits=16, namespace=sys.argv[1]) as vb:
             vb.write_image_and_timestamp(frames[0].T, 0.0)
-            assert _stream._kernel is None and _stream._loader.is_alive()
-            _stream._loader.join()
+            assert _stream._kernel is None and not _stream._loading.is_set()
+            _stream.wait_for_kernel()
             assert _stream._kernel is not None
             for i in range(1, 40):
                 vb.write_image_and_timestamp(frames[i % 3].T, float(i))
