@@ -39,6 +39,7 @@ _log = logging.getLogger("buffers")
 #: The streaming kernel once loaded (``np.copyto`` where numba is missing); None until then.
 _kernel: Callable[[np.ndarray, np.ndarray], None] | None = None
 _loading: threading.Event | None = None  # set once the loading thread is done
+_loader_ident = 0
 _LOAD_DELAY_S = 0.02
 
 
@@ -54,6 +55,8 @@ def _load(delay: float = 0.0) -> None:
 
 
 def _load_then_signal(done: threading.Event) -> None:
+    global _loader_ident
+    _loader_ident = threading.get_ident()
     try:
         # the import holds the interpreter for tens of ms at a time: not before the first
         # copy's write has returned
@@ -75,8 +78,9 @@ def load_kernel() -> None:
 
 
 def wait_for_kernel() -> None:
-    """Wait until the loading thread, if one was started, is done."""
-    if _loading is not None:
+    """Wait until the loading thread, if one was started, is done (not in that thread: a fork
+    there, had the import one, would wait for itself)."""
+    if _loading is not None and threading.get_ident() != _loader_ident:
         _loading.wait()
 
 
