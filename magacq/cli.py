@@ -216,21 +216,33 @@ def _ids(text: str | None) -> tuple[int, ...] | None:
 
 @app.command()
 def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
-    """Check a config file: keys, values, drivers and their settings, the Z-LUT file, and
-    whether the buffers fit in /dev/shm and memory (as far as known without the camera)."""
+    """Check a config file: keys, values, drivers and their settings (Micro-Manager devices
+    loaded and configured, no frame taken), the Z-LUT file, and whether the buffers fit in
+    /dev/shm and memory (as far as known without the camera)."""
     with _errors(debug):
+        from hal import GroundTruthSource
         from magacq.config import check_driver_settings, load_config
         from magacq.pipeline.sizing import buffer_sizes, check_room, settings_geometry
 
         cfg = load_config(config, check_drivers=False)
-        camera_cls, settings = check_driver_settings(cfg, source=str(config))["camera"]
+        checked = check_driver_settings(cfg, source=str(config))
+        camera_cls, settings = checked["camera"]
+        mm = {key: s for key, (_, s) in checked.items() if getattr(cfg, key).driver == "mmcore"}
+        if mm:  # load the Micro-Manager configuration as the run will, acquiring nothing
+            from hal import HalError
+            from hal.mmcore import check_configuration
+
+            try:
+                check_configuration(**mm)
+            except HalError as exc:
+                raise ConfigError(f"{config}: {exc}") from None
         if cfg.tracking.zlut is not None:
             from magacq.runfile import check_zlut_file
 
             n_listed = len(cfg.beads.rois) or None  # detected beads take the file's
             check_zlut_file(cfg.tracking.zlut, cfg.tracking.roi_size, n_beads=n_listed)
         n_beads = len(cfg.beads.rois) or 1  # detection may find as few as one: a lower bound
-        simulated = hasattr(camera_cls, "ground_truth")
+        simulated = issubclass(camera_cls, GroundTruthSource)
         sizes = buffer_sizes(cfg, settings_geometry(settings), n_beads=n_beads, simulated=simulated)
         check_room(sizes, n_processes=cfg.tracking.workers + 3)
         _print_protocol(cfg, config)
@@ -242,7 +254,7 @@ def _print_protocol(cfg: Any, config: Path) -> None:
     expanded actions and duration."""
     if cfg.protocol is None:
         return
-    from magacq.pipeline.supervisor import protocol_devices, protocol_spec
+    from magacq.pipeline.plan import protocol_devices, protocol_spec
 
     spec = protocol_spec(cfg, config, protocol_devices(cfg))
     assert spec is not None
@@ -301,7 +313,7 @@ def compile_(
         import numpy as np
 
         from magacq.config import ALGORITHMS
-        from magacq.pipeline.warmup import compile_kernels
+        from magacq.pipeline.processes.warmup import compile_kernels
 
         algorithms = tuple(algorithm or ALGORITHMS)
         dtypes = tuple(dtype or ("uint8", "uint16"))
@@ -362,22 +374,19 @@ def magnets(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each move.")] = 60.0,
     debug: DebugOpt = False,
 ) -> None:
-    """Move the magnets (headless): those of this session's live run (--run: any), else the
+    """Move the magnets (headless): those of your live run (--run: the one named), else the
     config's own, directly.
 
     Prints where they are at the end."""
     with _errors(debug):
-        from buffers import default_namespace
         from magacq.config import load_config
         from magacq.errors import RunError
         from magacq.pipeline.magnet_cli import move_magnets
-        from magacq.view import ViewError, choose_run, find_runs
+        from magacq.view import ViewError, choose_run, find_runs, mine
 
         cfg = load_config(config)
-        # only this session's runs ($MAGACQ_NAMESPACE): never another user's magnets by chance
-        mine = f"{default_namespace()}-run"
-        runs, namespace = [r for r in find_runs() if r.namespace.startswith(mine)], None
-        if runs or run is not None:
+        runs, namespace = find_runs(), None
+        if run is not None or mine(runs):  # yours, or one named: never another's by chance
             try:
                 namespace = choose_run(runs, run).namespace
             except ViewError as exc:
@@ -387,7 +396,8 @@ def magnets(
         ]
         h, r = move_magnets(cfg, moves, relative=relative, velocity=velocity, stop=stop,
                             namespace=namespace, timeout=timeout)  # fmt: skip
-        typer.echo(f"magnets: height {h:g} mm, rotation {r:g} turns")
+        where = f"run {namespace}" if namespace else "no run of yours live, moved directly"
+        typer.echo(f"magnets ({where}): height {h:g} mm, rotation {r:g} turns")
 
 
 @app.command()

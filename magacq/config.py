@@ -61,7 +61,7 @@ class FocusStageConfig(_Section):
 class MagnetsConfig(_Section):
     """The magnets (height and rotation motors), run by the devices process: every move is
     sampled into the run file's ``motors`` table; other processes move them through
-    :class:`magacq.pipeline.motor_channel.MotorControl` (``magacq magnets``)."""
+    :class:`magacq.pipeline.channels.motor_channel.MotorControl` (``magacq magnets``)."""
 
     driver: str = Field(description="Driver name or `package.module:Class` path.")
     settings: dict[str, Any] = Field(
@@ -302,6 +302,33 @@ class OutputConfig(_Section):
         return value
 
 
+class SupervisionConfig(_Section):
+    """How the supervisor tells a hung or failing child from a busy one, and what it tolerates."""
+
+    hang_timeout_s: float = Field(
+        5.0, gt=0, le=3600, description="A child silent (no heartbeat) this long has hung."
+    )
+    start_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="The same while a child starts (compiles kernels, opens a device or file).",
+    )
+    camera_timeout_s: float = Field(
+        10.0, gt=0, le=86400, description="A camera that delivers no frame this long fails the run."
+    )
+    camera_errors: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Camera read errors in a row that end the run (fewer: dropped frames).",
+    )
+    max_restarts: int = Field(
+        3, ge=0, le=1000, description="Tracker restarts within restart_window_s that fail the run."
+    )
+    restart_window_s: float = Field(30.0, gt=0, le=86400, description="See max_restarts.")
+
+
 class CalibrationConfig(_Section):
     """`magacq calibrate`: the focus sweep that records the Z-LUT (see magacq.calibrate)."""
 
@@ -359,6 +386,9 @@ class RunConfig(_Section):
         None,
         description="The experiment program: steps, a recipe (force_extension, rotation_curve, "
         "force_ramp, force_clamp) or a Python script; the run ends when it ends.",
+    )
+    supervision: SupervisionConfig = Field(
+        default_factory=SupervisionConfig, description="Hang and failure detection."
     )
     duration: float | None = Field(
         None,

@@ -25,6 +25,7 @@ from hal import (
     DeviceSettings,
     FrameInfo,
     HalTimeoutError,
+    TimestampClock,
     UnsupportedSettingError,
 )
 from hal import Camera as _Camera
@@ -205,6 +206,11 @@ class ReplayCamera(_Camera):
     @property
     def bit_depth(self) -> int:
         return int(self._src().attrs.get("bit_depth", self.dtype.itemsize * 8))
+
+    @property
+    def timestamp_clock(self) -> TimestampClock:
+        """Host ``time.monotonic()``: the start plus the recorded (or paced) time."""
+        return TimestampClock.HOST_MONOTONIC
 
     @property
     def pixel_size_nm(self) -> float:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from magacq.config import RunConfig
 from magacq.errors import ConfigError
-from magacq.pipeline.events import EVENT_ROWS, EVENTS
-from magacq.pipeline.live_force import FORCES, force_rows
-from magacq.pipeline.lock_channel import LOCK_ROWS
-from magacq.pipeline.motor_channel import (
+from magacq.pipeline.channels.events import EVENT_ROWS, EVENTS
+from magacq.pipeline.channels.live_force import FORCES, force_rows
+from magacq.pipeline.channels.lock_channel import LOCK_ROWS
+from magacq.pipeline.channels.motor_channel import (
     ACK_ROWS,
     ACKS,
     COMMAND_ROWS,
@@ -98,6 +98,7 @@ def buffer_sizes(
         hz = cfg.magnets.sample_hz if cfg.magnets is not None else 100.0
         rows["motors"] = int(max(10_000, 20 * hz))  # the writer drains it at 10 Hz
         rows |= {COMMANDS: COMMAND_ROWS, ACKS: ACK_ROWS, LIMITS: LIMIT_ROWS}
+        rows[EVENTS] = EVENT_ROWS  # every move is an event, whoever commands it
     if cfg.protocol is not None or cfg.locks.any:
         rows[EVENTS] = EVENT_ROWS
     if cfg.live_force is not None:

@@ -4,7 +4,7 @@ are recorded by the run like any other."""
 
 import math
 
-from magacq.pipeline.motor_channel import MotorControl, MotorError, Status
+from magacq.pipeline.channels.motor_channel import MotorControl, MotorError, Status
 
 from ._qt import QtWidgets
 

@@ -23,8 +23,8 @@ from buffers import (
     inspect_segment,
     segment_name,
 )
-from magacq.pipeline.live_force import FORCES, forces_by_bead
-from magacq.pipeline.status import STATUS, STATUS_COLUMNS
+from magacq.pipeline.channels.live_force import FORCES, forces_by_bead
+from magacq.pipeline.channels.status import STATUS, STATUS_COLUMNS
 from magacq.runfile import ZLUT_BUFFER, zlut_of_bead
 
 from ._discovery import ViewError
@@ -71,7 +71,8 @@ class ZLut:
 
 @dataclass
 class Status:
-    """Live run status as the run publishes it (``magacq.pipeline.status``); NaN before any."""
+    """Live run status as the run publishes it (``magacq.pipeline.channels.status``); NaN before
+    any."""
 
     fps: float = math.nan
     buffer_level: float = math.nan
@@ -213,7 +214,8 @@ class RunSource:
         return None if found is None else ZLut(*found)
 
     def status(self) -> Status:
-        """The run's newest published status row (``magacq.pipeline.status.STATUS_COLUMNS``)."""
+        """The run's newest published status row
+        (``magacq.pipeline.channels.status.STATUS_COLUMNS``)."""
         if self._status is None:
             return Status()
         rows = self._status.peak_sorted()
@@ -231,8 +233,8 @@ class RunSource:
         )
 
     def forces(self) -> dict[int, dict[str, float]] | None:
-        """Each bead's newest live force estimate (``magacq.pipeline.live_force``); None: the
-        run has no live force."""
+        """Each bead's newest live force estimate (``magacq.pipeline.channels.live_force``); None:
+        the run has no live force."""
         return None if self._forces is None else forces_by_bead(self._forces.peak_sorted())
 
     def roi_size(self, default: int) -> int:

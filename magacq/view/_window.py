@@ -2,7 +2,7 @@
 
 import logging
 
-from magacq.pipeline.motor_channel import MotorControl, MotorError
+from magacq.pipeline.channels.motor_channel import MotorControl, MotorError
 
 from ._cpu import IdleCpu
 from ._force_panel import ForcePanel
@@ -264,7 +264,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
 def _magnets_panel(namespace: str) -> MagnetsPanel | None:
     """Controls for the run's magnets, or None when it has none."""
     try:
-        control = MotorControl(namespace)
+        control = MotorControl(namespace, by="view")
     except MotorError:
         return None
     if not {"height", "rotation"} & set(control.limits()):

@@ -25,7 +25,13 @@ def test_killed_supervisor_its_processes_stop_and_close_the_file(tmp_path):
     r.wait_for_frames(proc)
     time.sleep(1.0)  # a flush or two
     children = _procs.run_processes(proc)
-    assert len(children) == 4  # producer, two trackers, writer
+    titles = sorted(" ".join(c.cmdline()).split("  ")[0].strip() for c in children)
+    assert [t for t in titles if t.startswith("magacq ")] == [
+        "magacq producer",
+        "magacq tracker 0",
+        "magacq tracker 1",
+        "magacq writer",
+    ]  # (and under spawn, multiprocessing's resource tracker)
     proc.kill()
     proc.communicate(timeout=30)
     assert not _procs.wait_gone(children), "the run's processes outlived their supervisor"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from magacq.pipeline.motor_channel import MotorControl, MotorError
+from magacq.pipeline.channels.motor_channel import MotorControl, MotorError
 from simulators.magnetics import FORCE_LAWS
 from simulators.motion import MotionParams, wlc_extension
 from tests.pipeline import _runner as r
@@ -207,7 +207,8 @@ def test_magnets_command_moves_a_live_run_and_the_config_directly(tmp_path):
         done = r.cli("magnets", str(cfg), "--height", "4.5", "--rotation", "2",
                      "--run", _namespace(proc), cwd=tmp_path)  # fmt: skip
         assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == "magnets: height 4.5 mm, rotation 2 turns"
+        want = f"magnets (run {_namespace(proc)}): height 4.5 mm, rotation 2 turns"
+        assert done.stdout.strip() == want
         bad = r.cli("magnets", str(cfg), "--height", "99", "--run", _namespace(proc), cwd=tmp_path)
         assert bad.returncode == 1 and "refused" in bad.stderr.strip().splitlines()[-1]
     finally:
@@ -215,7 +216,9 @@ def test_magnets_command_moves_a_live_run_and_the_config_directly(tmp_path):
     # no run of this session live: the config's magnets are opened here
     done = r.cli("magnets", str(cfg), "--height", "1", "--relative", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "magnets: height 7 mm, rotation 0 turns"
+    assert done.stdout.strip() == (
+        "magnets (no run of yours live, moved directly): height 7 mm, rotation 0 turns"
+    )
     bad = r.cli("magnets", str(cfg), "--height", "99", cwd=tmp_path)
     assert bad.returncode == 2 and "outside the limits" in bad.stderr
 

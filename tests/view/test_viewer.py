@@ -2,6 +2,7 @@
 a ROI added by clicking is tracked by the run, the run ending shows a message."""
 
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,8 +70,12 @@ def test_discovery_finds_the_real_run(live_run: LiveRun):
     assert {"VideoBuffer", "positions", "BeadRoiBuffer"} <= set(mine[0].segments)
     assert choose_run(mine, None) == mine[0]
     assert choose_run(runs, live_run.namespace) == mine[0]
-    with pytest.raises(ViewError, match="--run"):
-        choose_run([*mine, mine[0].__class__("other", 1, ())], None)
+    # a second run of this session and user: the unnamed choice is refused, listing both
+    twin = mine[0].__class__(live_run.namespace + "x", os.getpid(), ())
+    with pytest.raises(ViewError, match="several runs of yours are live; choose one with --run"):
+        choose_run([*mine, twin], None)
+    # a run of another session's namespace is never chosen unnamed
+    assert choose_run([*mine, mine[0].__class__("default-run1", 1, ())], None) == mine[0]
     with pytest.raises(ViewError, match="no live run"):
         choose_run(runs, "nosuchrun")
 

@@ -4,12 +4,12 @@ Never in the frame loop: the thread reads the newest tracks (``positions``) and 
 frame (``frames``), both read without taking them, feeds the pure controllers of
 :mod:`magacq.protocol` (:class:`~magacq.protocol.ZLock`, :class:`~magacq.protocol.XYLock`), and
 sends their corrections on: focus moves through the motion channel
-(:class:`~magacq.pipeline.motor_channel.MotorControl`, axis ``focus``), ROI moves into the
+(:class:`~magacq.pipeline.channels.motor_channel.MotorControl`, axis ``focus``), ROI moves into the
 BeadRoiBuffer the trackers follow. Each action is an event of the run file (action ``zlock`` or
 ``xylock``). A focus move refused (the stage's limit), timed out, or not answered within
 ``z_lock.timeout_s`` switches the Z-lock off with a warning, an ``off`` event and the status's
 ``zlock_state`` -1; the run goes on. The state of both locks is published, and switches are
-taken, through :mod:`magacq.pipeline.lock_channel` (``magacq view``).
+taken, through :mod:`magacq.pipeline.channels.lock_channel` (``magacq view``).
 """
 
 import logging
@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from buffers import BeadRoiBuffer
-from magacq.pipeline.lock_channel import FAULT, OFF, ON, LockInbox, LockState
-from magacq.pipeline.motor_channel import MotorControl, MotorError
+from magacq.pipeline.channels.lock_channel import FAULT, OFF, ON, LockInbox, LockState
+from magacq.pipeline.channels.motor_channel import MotorControl, MotorError
 from magacq.pipeline.wiring import LocksSpec, RunWiring
 from magacq.protocol import XYLock, ZLock
 
 if TYPE_CHECKING:
-    from magacq.pipeline.protocol_runner import EventRows
+    from magacq.pipeline.processes.event_rows import EventRows
 
 logger = logging.getLogger("magacq.locks")
 
@@ -119,7 +119,7 @@ class LockThread(threading.Thread):
         positions, frames = mats["positions"], mats["frames"]
         rois = BeadRoiBuffer(create=False, locks=w.locks, namespace=w.namespace)
         inbox = LockInbox(w.namespace)
-        control = MotorControl(w.namespace) if self.zlock is not None else None
+        control = MotorControl(w.namespace, by="lock") if self.zlock is not None else None
         seen = max(0, positions.rows_written - 1)
         seen_frames = max(0, frames.rows_written - 1)
         now = time.monotonic()
