@@ -24,6 +24,11 @@ the line "streamed copy" times that copy alone, in one process, for scale. Then 
 producer at 1 kHz (one-frame stacks) and prints p50/p99 hand-off latency (commit -> consumer
 has the frame). Every frame's number (stamped in its pixels) is checked, a stack at a time.
 
+"first write" times the first two ``write_image_and_timestamp`` of a producer that has just
+attached in a fresh process (spawned: nothing imported or compiled before), ours and magscope's:
+a camera's first frame must not wait for a compiler (ours copies plainly until numba's
+streaming kernel is loaded, in a thread).
+
 The default 20000 frames (about a second a variant) measure the steady state: in short runs
 magscope's first pass over its ring pays a page fault per 4 KiB, which flatters our ratio (ours
 maps its segment populated).
@@ -99,8 +104,8 @@ def produce(kind, locks, n_frames, start, pace_s):
     src = sources()
     vb = attach(kind, locks)
     full = overflow(kind)
-    if kind != "magscope":
-        import buffers._stream_kernel  # noqa: F401  (numba: ~0.5 s once per process, untimed)
+    if kind != "magscope":  # load the streaming kernel (numba: ~0.5 s once per process, untimed)
+        stream_copy(np.zeros(16, np.uint8), np.zeros(16, np.uint8))
     start.wait()
     t_next = time.perf_counter()
     for i in range(n_frames):
@@ -213,6 +218,52 @@ def run(kind, n_frames, *, n_images=N_IMAGES, pace_s=0.0):
     return n_frames / elapsed, bad, n_frames - seen, np.array(lat)
 
 
+def _first_writes(kind: str, locks, namespace: str, out) -> None:
+    """In a fresh process: attach as the producer; the durations of its first two writes."""
+    if kind == "magscope":
+        from magscope.datatypes import VideoBuffer as MagVB
+
+        vb = MagVB(create=False, locks=locks)
+    else:
+        vb = VideoBuffer(create=False, locks=locks, namespace=namespace)
+    src = sources(2)
+    took = []
+    for i in range(2):
+        t = time.perf_counter()
+        vb.write_image_and_timestamp(memoryview(src[i]).cast("B"), float(i))
+        took.append(time.perf_counter() - t)
+    out.put(took)
+    if kind != "magscope":
+        vb.close()
+
+
+def first_write(kind: str) -> list[float]:
+    """Seconds of the first two writes of a freshly attached producer (a spawned process)."""
+    ctx = mp.get_context("spawn")
+    out, locks = ctx.Queue(), {"VideoBuffer": ctx.Lock()}
+    if kind == "magscope":
+        from magscope.datatypes import VideoBuffer as MagVB
+
+        vb = MagVB(create=True, locks=locks, n_stacks=N_STACKS, width=W, height=H,
+                   n_images=N_IMAGES, bits=16)  # fmt: skip
+    else:
+        vb = VideoBuffer(create=True, n_stacks=N_STACKS, width=W, height=H,
+                         n_images=N_IMAGES, bits=16, namespace=NS)  # fmt: skip
+    try:
+        p = ctx.Process(target=_first_writes, args=(kind, locks, NS, out))
+        p.start()
+        took = out.get(timeout=120)
+        p.join()
+    finally:
+        if kind == "magscope":
+            for shm in (vb._shm, vb._ts_shm, vb._idx_shm, vb._shm_info):
+                shm.close()
+                shm.unlink()
+        else:
+            vb.close()
+    return took
+
+
 _RAW_WORDS = 4096  # the bare ring's header: frames written, frames read; then the frames
 
 
@@ -309,6 +360,10 @@ def main() -> None:
     streamed = memcpy_fps(n, streamed_copy)  # write_image_and_timestamp's copy, for scale
     print(f"{'streamed copy (1 process)':34s} {streamed:9.0f} frames/s "
           f"{streamed * frame_gb:6.2f} GB/s  x{streamed / base:.2f} memcpy")  # fmt: skip
+    firsts = {kind: first_write(kind) for kind in ("magscope", "VideoBuffer")}
+    print("first write of a freshly attached producer (first, second): " + ", ".join(
+        f"{kind} {a * 1e3:.2f} ms, {b * 1e3:.2f} ms" for kind, (a, b) in firsts.items()
+    ))  # fmt: skip
     # rounds of every variant in turn: each ratio is to the baseline of its own round, taken
     # moments apart, so that a shared machine's changing load shifts both alike
     kinds = ("magscope", "polling", "blocking", "claim", "groups")

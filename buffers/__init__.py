@@ -5,15 +5,16 @@ from ._dtypes import bit_to_dtype, int_to_uint_dtype
 from ._errors import BufferOverflow, BufferUnderflow, DatasetNotReadyError
 from ._live_profile import LiveProfileBuffer
 from ._matrix import MatrixBuffer
-from ._segment import (
-    PREFIX as SEGMENT_PREFIX,
-)
+from ._platform import PORTABLE_ENV
+from ._platform._registry import ENV as REGISTRY_ENV
+from ._platform._registry import registry_dir
 from ._segment import (
     SegmentError,
     SegmentInfo,
     default_namespace,
     inspect_segment,
     list_segments,
+    remove_segment,
     remove_stale_segments,
     segment_name,
 )
@@ -22,7 +23,6 @@ from ._video import StackClaim, VideoBuffer
 from ._zlut_sweep import DatasetAbsentError, ZLUTSweepDataset
 
 __all__ = [
-    "SEGMENT_PREFIX",
     "BeadRoiBuffer",
     "BufferOverflow",
     "BufferUnderflow",
@@ -30,6 +30,8 @@ __all__ = [
     "DatasetNotReadyError",
     "LiveProfileBuffer",
     "MatrixBuffer",
+    "PORTABLE_ENV",
+    "REGISTRY_ENV",
     "SegmentError",
     "SegmentInfo",
     "StackClaim",
@@ -41,6 +43,8 @@ __all__ = [
     "int_to_uint_dtype",
     "list_segments",
     "make_locks",
+    "registry_dir",
+    "remove_segment",
     "remove_stale_segments",
     "segment_name",
 ]

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ._lock import BufferLock, make_buffer_lock
+from ._ordering import release_fence
 from ._segment import Segment
 from ._segment_holder import SegmentHandle, SegmentHolder
 
@@ -129,7 +130,7 @@ class BeadRoiBuffer(SegmentHolder):
         self._seg = seg
         try:
             self.lock = make_buffer_lock(
-                locks, name, seg.fileno(), self._repair, (seg.words(), _SEQ)
+                locks, name, seg.lock_path, self._repair, (seg.words(), _SEQ)
             )
             self._expose_segment(seg, ("_shm_info", "_shm_data", "_shm_occupancy"))
             self._info = seg.words()
@@ -361,6 +362,7 @@ class BeadRoiBuffer(SegmentHolder):
         words[_SHADOW_MAX_ID_PLUS_ONE] = words[_MAX_ID_PLUS_ONE]
         words[_SHADOW_ACTIVE_COUNT] = words[_ACTIVE_COUNT]
         words[_SEQ] += 1  # odd: a change is under way
+        release_fence()
         try:
             yield
             if self._fault_point is not None:
@@ -369,6 +371,7 @@ class BeadRoiBuffer(SegmentHolder):
             self._rollback()
             raise
         words[_VERSION] += 1
+        release_fence()
         words[_SEQ] += 1
 
     def _rollback(self) -> None:
@@ -378,6 +381,7 @@ class BeadRoiBuffer(SegmentHolder):
         words[_MAX_ID_PLUS_ONE] = words[_SHADOW_MAX_ID_PLUS_ONE]
         words[_ACTIVE_COUNT] = words[_SHADOW_ACTIVE_COUNT]
         words[_VERSION] += 1  # readers that cached a half-changed table refresh
+        release_fence()
         words[_SEQ] += 1  # even again
 
     def _repair(self) -> None:

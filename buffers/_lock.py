@@ -1,18 +1,18 @@
 """The lock every buffer takes: one per segment, that the kernel frees when its holder dies.
 
-A :class:`SegmentLock` is ``flock(LOCK_EX)`` on a file description of the buffer's own segment,
-behind a thread lock. It needs nothing passed from process to process, so:
+A :class:`SegmentLock` is an OS file lock (:mod:`buffers._platform._filelock`: ``flock``, or
+``msvcrt.locking`` on Windows) on the segment's lock file in the registry directory, behind a
+thread lock. It needs nothing passed from process to process, so:
 
 - a process that is not a child of the run (``magacq view``) excludes, and is excluded by, the
   run's processes, just by attaching;
-- a holder that dies, even by SIGKILL, releases it: the kernel drops an ``flock`` when the last
-  descriptor of its file description closes, which process exit does. Nobody deadlocks.
+- a holder that dies, even by SIGKILL, releases it: the OS drops a file lock when its holder's
+  descriptor closes, which process exit does. Nobody deadlocks.
 
 Within one process all attachments of one segment share one lock (a reentrant thread lock plus
-one file description opened from ``/proc/self/fd``), so a thread may hold it through two
-attachments at once (``locks={name: other.lock}``) without deadlocking itself. After ``fork`` a
-child closes the descriptions it inherited (they must not keep a dead parent's lock held) and
-opens its own on first use.
+one open file), so a thread may hold it through two attachments at once (``locks={name:
+other.lock}``) without deadlocking itself. After ``fork`` a child closes the files it inherited
+(they must not keep a dead parent's lock held) and opens its own on first use.
 
 What the dying holder was changing is another matter: each buffer marks a change in progress in
 the segment (an odd sequence counter, a dirty word) with a journal to roll it back, and repairs
@@ -24,13 +24,15 @@ that takes ``locks[name]`` around its own steps still excludes the buffer's call
 SegmentLock part survives its holder's death; a ``multiprocessing`` lock passed in does not.
 """
 
-import fcntl
 import os
 import threading
 import time
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from ._platform import after_fork_in_child, lock, try_lock, unlock
 
 _POLL_S = 0.0005
 # a held lock is retried this long before sleeping in the kernel (not on one CPU: the holder
@@ -39,32 +41,26 @@ _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os
 _SPIN_S = 100e-6 if (_CPUS or 1) > 1 else 0.0
 
 
-def _flock_ex(fd: int) -> None:
-    """``flock(fd, LOCK_EX)``, retrying briefly before it blocks.
+def _lock_ex(fd: int) -> None:
+    """Lock ``fd``'s file, retrying briefly before it blocks.
 
     The buffers' sections last microseconds (a frame copy, tens): a waiter that sleeps in the
     kernel instead is woken only after a scheduling delay, during which the holder, wanting
     the lock back, sleeps too. Retrying for up to ``_SPIN_S`` hands the lock over at once.
     """
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    if try_lock(fd):
         return
-    except BlockingIOError:
-        pass
     deadline = time.perf_counter() + _SPIN_S
     while time.perf_counter() < deadline:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if try_lock(fd):
             return
-        except BlockingIOError:
-            pass
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    lock(fd)
 
 
 def _acquire_spinning(lock: Any) -> None:
     """``lock.acquire()`` (a caller's multiprocessing lock), retried briefly before it blocks.
 
-    For the same reason as :func:`_flock_ex`: a waiter asleep in the kernel is woken only after
+    For the same reason as :func:`_lock_ex`: a waiter asleep in the kernel is woken only after
     the holder, back for the next frame, has taken the lock again; the holder pays the wake-up.
     """
     if lock.acquire(False):
@@ -84,17 +80,17 @@ class _Shared:
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.rlock = threading.RLock()
-        self.depth = 0  # acquisitions by the thread holding rlock; flock held while > 0
+        self.depth = 0  # acquisitions by the thread holding rlock; file locked while > 0
         self.refs = 0
 
 
-_registry: dict[tuple[int, int], _Shared] = {}
+_registry: dict[tuple[str, int, int], _Shared] = {}
 _registry_lock = threading.Lock()
 _generation = 1  # bumped in a forked child: every SegmentLock then binds anew
 
 
 def _after_fork_in_child() -> None:
-    """Drop the inherited descriptions: a dead parent's flock must not live on in a child."""
+    """Drop the inherited files: a dead parent's lock must not live on in a child."""
     global _registry_lock, _generation
     for shared in _registry.values():
         try:
@@ -106,7 +102,7 @@ def _after_fork_in_child() -> None:
     _generation += 1
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+after_fork_in_child(_after_fork_in_child)
 
 
 class SegmentLock:
@@ -114,31 +110,36 @@ class SegmentLock:
 
     Parameters
     ----------
-    fd : int
-        An open descriptor of the segment (the attachment's own; kept open while in use).
+    path : Path
+        The segment's lock file (it exists while the segment does).
     name : str
         For messages.
     """
 
-    def __init__(self, fd: int, name: str) -> None:
+    def __init__(self, path: Path, name: str) -> None:
         self.name = name
-        self._segment_fd = fd
-        st = os.fstat(fd)
-        self._key = (st.st_dev, st.st_ino)
-        self._generation = 0  # 0: not bound (or closed: then _segment_fd < 0)
+        self._path: Path | None = path
+        self._generation = 0  # 0: not bound (or closed: then _path is None)
         self._shared: _Shared = self._bind()
 
     def _bind(self) -> _Shared:
         """This process's shared state for the segment (first use, or first use after fork)."""
-        if self._segment_fd < 0:
+        if self._path is None:
             raise ValueError(f"lock of {self.name!r} is closed")
+        try:
+            fd = os.open(self._path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"shared buffer {self.name!r} was removed") from None
+        st = os.fstat(fd)
+        key = (str(self._path), st.st_dev, st.st_ino)  # a recreated segment: a new file
         with _registry_lock:
-            shared = _registry.get(self._key)
+            shared = _registry.get(key)
             if shared is None:
-                # a new file description of the same segment, even if its name is unlinked
-                fd = os.open(f"/proc/self/fd/{self._segment_fd}", os.O_RDWR | os.O_CLOEXEC)
-                shared = _registry[self._key] = _Shared(fd)
+                shared = _registry[key] = _Shared(fd)
+            else:
+                os.close(fd)
             shared.refs += 1
+            self._key = key
             self._shared, self._generation = shared, _generation
         return shared
 
@@ -155,8 +156,8 @@ class SegmentLock:
         if shared.depth == 0:
             try:
                 if blocking and timeout < 0:
-                    _flock_ex(shared.fd)
-                elif not self._flock(shared.fd, blocking, timeout):
+                    _lock_ex(shared.fd)
+                elif not self._lock(shared.fd, blocking, timeout):
                     shared.rlock.release()
                     return False
             except BaseException:
@@ -166,16 +167,13 @@ class SegmentLock:
         return True
 
     @staticmethod
-    def _flock(fd: int, blocking: bool, timeout: float) -> bool:
+    def _lock(fd: int, blocking: bool, timeout: float) -> bool:
         deadline = time.monotonic() + (timeout if blocking else 0)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(_POLL_S)
+        while not try_lock(fd):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_POLL_S)
+        return True
 
     def release(self) -> None:
         shared = self._shared
@@ -183,7 +181,7 @@ class SegmentLock:
             raise RuntimeError(f"lock of {self.name!r} released but not held")
         shared.depth -= 1
         if shared.depth == 0:
-            fcntl.flock(shared.fd, fcntl.LOCK_UN)
+            unlock(shared.fd)
             if shared.refs <= 0:  # closed while held: the description goes now
                 os.close(shared.fd)
         shared.rlock.release()
@@ -197,9 +195,9 @@ class SegmentLock:
 
     def close(self) -> None:
         """Forget the segment; the shared description closes with its last user here."""
-        if self._segment_fd < 0:
+        if self._path is None:
             return
-        self._segment_fd = -1
+        self._path = None
         bound, self._generation = self._generation == _generation, 0
         if not bound:
             return
@@ -297,7 +295,7 @@ class BufferLock:
                 shared.depth += 1
                 return self
             try:
-                _flock_ex(shared.fd)
+                _lock_ex(shared.fd)
             except BaseException:
                 shared.rlock.release()
                 raise
@@ -321,7 +319,7 @@ class BufferLock:
         shared = self.segment_lock._shared
         if shared.depth == 1:
             shared.depth = 0
-            fcntl.flock(shared.fd, fcntl.LOCK_UN)
+            unlock(shared.fd)
             if shared.refs <= 0:  # closed while held: the description goes now
                 os.close(shared.fd)
         elif shared.depth > 1:
@@ -346,10 +344,10 @@ class BufferLock:
 def make_buffer_lock(
     locks: dict[str, Any] | None,
     name: str,
-    fd: int,
+    path: Path,
     repair: Callable[[], None] | None = None,
     dirty: tuple[memoryview, int] | None = None,
 ) -> BufferLock:
-    """The ``lock`` of buffer ``name`` whose segment is open as ``fd``."""
+    """The ``lock`` of buffer ``name`` whose segment's lock file is ``path``."""
     outer = None if locks is None else locks.get(name)
-    return BufferLock(SegmentLock(fd, name), outer, repair, dirty)
+    return BufferLock(SegmentLock(path, name), outer, repair, dirty)

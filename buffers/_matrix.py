@@ -25,6 +25,7 @@ import numpy as np
 
 from ._errors import BufferOverflow
 from ._lock import BufferLock, make_buffer_lock
+from ._ordering import release_fence
 from ._segment import Segment
 from ._segment_holder import SegmentHandle, SegmentHolder
 from ._seqlock import consistent_copy
@@ -130,7 +131,7 @@ class MatrixBuffer(SegmentHolder):
             self._rows = np.ndarray(self.shape, self.dtype, buffer=seg.payload)
             self._journal = seg.payload[self.nbytes : self.nbytes + _JOURNAL_BYTES].cast("q")
             self.lock = make_buffer_lock(
-                locks, name, seg.fileno(), self._repair, (self._idx_buf, _SEQ)
+                locks, name, seg.lock_path, self._repair, (self._idx_buf, _SEQ)
             )
             if create:
                 self._rows.fill(np.nan)
@@ -274,6 +275,7 @@ class MatrixBuffer(SegmentHolder):
             journal[_J_START] = w
             journal[_J_N] = n
             words[_SEQ] += 1  # odd: a change is under way (buffers._seqlock)
+            release_fence()
             try:
                 first = min(n, n_rows - w)
                 rows[w : w + first] = arr[:first]
@@ -289,6 +291,7 @@ class MatrixBuffer(SegmentHolder):
             except BaseException:
                 self._rollback()
                 raise
+            release_fence()
             words[_SEQ] += 1
 
     def read(self) -> np.ndarray:
@@ -309,9 +312,11 @@ class MatrixBuffer(SegmentHolder):
             for k in (_READ, _WRITE, _COUNT, _OVERWRITTEN, _WRITTEN):
                 journal[k] = words[k]
             journal[_J_N] = 0
-            words[_SEQ] += 1
+            words[_SEQ] += 1  # odd
+            release_fence()
             words[_READ] = (r + n) % self.shape[0] * row_bytes
             words[_COUNT] = 0
+            release_fence()
             words[_SEQ] += 1
         return out
 
@@ -403,6 +408,7 @@ class MatrixBuffer(SegmentHolder):
         first = min(n, self.shape[0] - start)
         rows[start : start + first] = np.nan
         rows[: n - first] = np.nan
+        release_fence()
         words[_SEQ] += 1  # even again
 
     def _repair(self) -> None:

@@ -1,20 +1,22 @@
-"""One named POSIX shared-memory block with a checked header.
+"""One named shared-memory block with a checked header.
 
 Every buffer lives in one ``Segment``: a 320-byte header followed by the payload. The header
 holds a magic, the kind of buffer and its schema version, the geometry the creator chose, and the
-creator's pid and process start time, so that:
+creator's pid and start token (:func:`buffers._platform.process_token`), so that:
 
 - attaching to a segment of another kind, version or geometry is a clear error, never garbage;
 - a segment whose creator died without unlinking (SIGKILL) is recognised as stale and reclaimed.
 
-Segments are named ``magacq.<namespace>.<name>``; the namespace defaults to the environment
-variable ``MAGACQ_NAMESPACE`` or ``default``, so two runs (or two test sessions) on one host
-never collide. Segments are created with mode 0600 (owner only) and are not registered with
-``multiprocessing``'s resource tracker: their owner unlinks them, explicitly or at reclaim.
+A segment is named by a hash of its namespace and buffer name (:func:`segment_name`: 27
+characters, within macOS's limit of 30) and listed in the per-user registry
+(:mod:`buffers._platform._registry`), which says which namespace and buffer each is. The
+namespace defaults to the environment variable ``MAGACQ_NAMESPACE`` or ``default``, so two runs
+(or two test sessions) on one host never collide. Segments are created with mode 0600 (owner
+only) and are not registered with ``multiprocessing``'s resource tracker: their owner unlinks
+them, explicitly or at reclaim. The platform's ways (:mod:`buffers._platform`) do the rest.
 """
 
-import _posixshmem
-import mmap
+import hashlib
 import os
 import struct
 import time
@@ -22,22 +24,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._platform import (
+    Block,
+    attach_block,
+    create_block,
+    owner_alive,
+    process_token,
+    read_block,
+    registry,
+    unlink_block,
+)
+
 PREFIX = "magacq"
 MAGIC = b"MAGACQ\x00\x01"
-_POPULATE = getattr(mmap, "MAP_POPULATE", 0)  # Linux
-
-
-def _map(fd: int, size: int, populate: bool) -> mmap.mmap:
-    """Map ``fd``; ``populate``: fault all its pages in now, not one by one on first write."""
-    return mmap.mmap(fd, size, flags=mmap.MAP_SHARED | (_POPULATE if populate else 0))
-
-
 HEADER_SIZE = 320  # a multiple of 64: the payload starts cache-line aligned
 N_GEOMETRY = 16
 N_WORDS = 8
-SHM_DIR = Path("/dev/shm")
 
-# magic, kind, schema, state, pid, start ticks, payload size, geometry[16], words[8]
+# magic, kind, schema, state, pid, start token, payload size, geometry[16], words[8]
 _HEADER = struct.Struct(f"<8s32sIIqqq{N_GEOMETRY}q{N_WORDS}q")
 _STATE_OFFSET = 8 + 32 + 4
 _WORDS_OFFSET = _HEADER.size - 8 * N_WORDS
@@ -61,29 +65,19 @@ def default_namespace() -> str:
     return os.environ.get("MAGACQ_NAMESPACE", "default")
 
 
+def _check_part(part: str, what: str) -> None:
+    if not part or "/" in part or "." in part or len(part) > 100:
+        raise ValueError(f"invalid buffer {what} {part!r}: non-empty, no '/' or '.'")
+
+
 def segment_name(name: str, namespace: str | None = None) -> str:
-    """The shared-memory name of buffer ``name`` in ``namespace``."""
+    """The shared-memory name of buffer ``name`` in ``namespace``: ``magacq.`` and 20 hex
+    digits of a hash of the two and the registry directory (another registry, another name)."""
     ns = default_namespace() if namespace is None else namespace
-    for part, what in ((ns, "namespace"), (name, "name")):
-        if not part or "/" in part or "." in part or len(part) > 100:
-            raise ValueError(f"invalid buffer {what} {part!r}: non-empty, no '/' or '.'")
-    return f"{PREFIX}.{ns}.{name}"
-
-
-def _start_ticks(pid: int) -> int:
-    """Start time of process ``pid`` in clock ticks since boot, or -1 when it does not exist
-    or has ended (a zombie not yet reaped by its parent)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return -1
-    # the command name (field 2) may hold spaces and parentheses: split after its last ')'
-    fields = stat.rsplit(")", 1)[1].split()
-    return -1 if fields[0] in ("Z", "X") else int(fields[19])
-
-
-def _owner_alive(pid: int, ticks: int) -> bool:
-    return pid > 0 and _start_ticks(pid) == ticks
+    _check_part(ns, "namespace")
+    _check_part(name, "name")
+    key = f"{registry.registry_dir()}\x00{ns}\x00{name}".encode()
+    return f"{PREFIX}.{hashlib.blake2b(key, digest_size=10).hexdigest()}"
 
 
 @dataclass(frozen=True)
@@ -95,17 +89,19 @@ class SegmentInfo:
     owner_pid: int
     owner_alive: bool
     size: int
+    #: The namespace and buffer name its registry record gives ("" without one).
+    namespace: str = ""
+    buffer: str = ""
 
 
 class Segment:
     """A mapped shared-memory segment. Use :meth:`create` or :meth:`attach`."""
 
-    def __init__(self, name: str, fd: int, mm: mmap.mmap, owner: bool) -> None:
+    def __init__(self, name: str, block: Block, owner: bool) -> None:
         self.name = name
         self.owner = owner
-        self._fd = fd
-        self._mmap: mmap.mmap | None = mm
-        self._view = memoryview(mm)
+        self._block: Block | None = block
+        self._view = block.buf
         self.header = self._view[:HEADER_SIZE]
         self.payload = self._view[HEADER_SIZE:]
         fields = _HEADER.unpack_from(self._view)
@@ -132,44 +128,44 @@ class Segment:
         process raises FileExistsError. On any failure nothing is left behind. ``populate``
         faults every page in now (MAP_POPULATE), sparing the first writes a fault per page.
         """
-        full = segment_name(name, namespace)
+        ns = default_namespace() if namespace is None else namespace
+        full = segment_name(name, ns)
         if size < 0 or len(geometry) > N_GEOMETRY:
             raise ValueError(f"bad segment size {size} or geometry {geometry}")
-        flags = os.O_CREAT | os.O_EXCL | os.O_RDWR
+        total = HEADER_SIZE + size
         try:
-            fd = _posixshmem.shm_open("/" + full, flags, mode=0o600)
+            block = create_block(full, total, populate)
         except FileExistsError:
             info = inspect_segment(full)
             if info is not None and info.owner_alive:
                 raise FileExistsError(
-                    f"shared memory {full!r} is in use by live process {info.owner_pid}; "
-                    "use another namespace"
+                    f"shared memory {full!r} ({ns}/{name}) is in use by live process "
+                    f"{info.owner_pid}; use another namespace"
                 ) from None
-            _unlink(full)
-            fd = _posixshmem.shm_open("/" + full, flags, mode=0o600)
+            remove_segment(full)
+            block = create_block(full, total, populate)
         try:
-            total = HEADER_SIZE + size
-            os.ftruncate(fd, total)
-            mm = _map(fd, total, populate)
             pid = os.getpid()
+            token = process_token(pid)
+            registry.add(full, ns, name, pid, token)
             geo = list(geometry) + [0] * (N_GEOMETRY - len(geometry))
             _HEADER.pack_into(
-                mm,
+                block.buf,
                 0,
                 MAGIC,
                 kind.encode()[:32],
                 schema,
                 STATE_CREATING,
                 pid,
-                _start_ticks(pid),
+                token,
                 size,
                 *geo,
                 *([0] * N_WORDS),
             )
-            seg = cls(full, fd, mm, owner=True)
+            seg = cls(full, block, owner=True)
         except BaseException:
-            os.close(fd)
-            _unlink(full)
+            block.close()
+            remove_segment(full)
             raise
         seg.state = STATE_READY
         return seg
@@ -198,26 +194,23 @@ class Segment:
         """
         full = segment_name(name, namespace)
         try:
-            fd = _posixshmem.shm_open("/" + full, os.O_RDWR, mode=0o600)
+            block = attach_block(full, populate)
         except FileNotFoundError:
             raise FileNotFoundError(
                 f"no shared buffer {name!r} in namespace "
                 f"{namespace or default_namespace()!r} (was it created?)"
             ) from None
         try:
-            total = os.fstat(fd).st_size
-            if total < HEADER_SIZE:
+            if len(block.buf) < HEADER_SIZE:
                 raise SegmentNotReady(f"{full!r} is still being created (no header yet)")
-            mm = _map(fd, total, populate)
-            magic, raw_kind, got_schema, state, *_ = _HEADER.unpack_from(mm)
+            magic, raw_kind, got_schema, state, *_ = _HEADER.unpack_from(block.buf)
             if magic != MAGIC:
-                mm.close()
-                if magic == bytes(len(MAGIC)):  # ftruncate'd, header not written yet
+                if magic == bytes(len(MAGIC)):  # sized, header not written yet
                     raise SegmentNotReady(f"{full!r} is still being created (no header yet)")
                 raise SegmentError(f"{full!r} is not a magacq buffer (bad magic)")
-            seg = cls(full, fd, mm, owner=False)
+            seg = cls(full, block, owner=False)
         except BaseException:
-            os.close(fd)
+            block.close()
             raise
         problem, error = None, SegmentError
         if seg.kind != kind:
@@ -233,11 +226,10 @@ class Segment:
             raise error(f"shared buffer {full!r} {problem}")
         return seg
 
-    def fileno(self) -> int:
-        """This attachment's own descriptor of the segment (its lock locks a reopening of it)."""
-        if self._mmap is None:
-            raise ValueError(f"segment {self.name!r} is closed")
-        return self._fd
+    @property
+    def lock_path(self) -> Path:
+        """The file its buffer's lock locks (:mod:`buffers._lock`)."""
+        return registry.lock_path(self.name)
 
     # --- header words -------------------------------------------------------------------
     @property
@@ -255,59 +247,55 @@ class Segment:
     # --- teardown -----------------------------------------------------------------------
     @property
     def closed(self) -> bool:
-        return self._mmap is None
+        return self._block is None
 
     def close(self) -> None:
         """Unmap; views handed out must be dropped first (else BufferError names them)."""
-        if self._mmap is None:
+        if self._block is None:
             return
         self.header.release()
         self.payload.release()
-        self._view.release()
-        self._mmap.close()
-        os.close(self._fd)
-        self._mmap = None
+        self._block.close()
+        self._block = None
 
     def unlink(self) -> None:
         """Remove the name from the system; mapped views stay valid until closed."""
-        _unlink(self.name)
+        remove_segment(self.name)
 
     def __repr__(self) -> str:
         return f"Segment({self.name!r}, kind={self.kind!r}, owner={self.owner})"
 
 
-def _unlink(full: str) -> None:
-    try:
-        _posixshmem.shm_unlink("/" + full)
-    except FileNotFoundError:
-        pass
+def remove_segment(full: str) -> None:
+    """Remove segment ``full`` (a full name) and its registry record; nothing if gone. Processes
+    that have it mapped keep it until they close it."""
+    unlink_block(full)
+    registry.remove(full)
 
 
 def inspect_segment(full: str) -> SegmentInfo | None:
     """Read the header of segment ``full`` (a full name); None if it is gone or not ours."""
-    try:
-        fd = _posixshmem.shm_open("/" + full, os.O_RDONLY, mode=0o600)
-    except (FileNotFoundError, PermissionError):
+    raw = read_block(full, _HEADER.size)
+    if raw is None:
         return None
-    try:
-        st = os.fstat(fd)
-        raw = os.pread(fd, _HEADER.size, 0) if st.st_size >= HEADER_SIZE else b""
-    finally:
-        os.close(fd)
+    record = registry.read(full)
+    ns, buffer = (record.namespace, record.buffer) if record else ("", "")
     if len(raw) < _HEADER.size or raw[: len(MAGIC)] != MAGIC:
         # no header (yet): its creator may be writing it now, so it counts as live until old
-        young = time.time() - st.st_mtime < _CREATING_GRACE_S
-        return SegmentInfo(full, "", 0, young, st.st_size)
-    magic, kind, _schema, _state, pid, ticks, size, *_ = _HEADER.unpack(raw)
-    return SegmentInfo(full, kind.rstrip(b"\x00").decode(), pid, _owner_alive(pid, ticks), size)
+        young = record is None or time.time() - record.created < _CREATING_GRACE_S
+        return SegmentInfo(full, "", 0, young, len(raw), ns, buffer)
+    magic, kind, _schema, _state, pid, token, size, *_ = _HEADER.unpack(raw)
+    alive = owner_alive(pid, token)
+    return SegmentInfo(full, kind.rstrip(b"\x00").decode(), pid, alive, size, ns, buffer)
 
 
 def list_segments(namespace: str | None = None) -> list[SegmentInfo]:
-    """Every magacq segment on this host (in ``namespace`` if given)."""
-    head = f"{PREFIX}." if namespace is None else f"{PREFIX}.{namespace}."
-    if not SHM_DIR.is_dir():
-        return []
-    found = (inspect_segment(p.name) for p in sorted(SHM_DIR.iterdir()) if p.name.startswith(head))
+    """Every magacq segment of this user's registry (in ``namespace`` if given)."""
+    found = (
+        inspect_segment(r.name)
+        for r in registry.records()
+        if namespace is None or r.namespace == namespace
+    )
     return [info for info in found if info is not None]
 
 
@@ -315,17 +303,21 @@ def remove_stale_segments(namespace: str | None = None, *, min_age_s: float = 0.
     """Unlink every magacq segment whose creator is gone (in every namespace unless
     ``namespace`` is given) and that was created at least ``min_age_s`` seconds ago (a sweep of
     every namespace leaves alone what another program has only just seen die); return their
-    names."""
+    names. Records of segments already gone whose creators died are dropped too."""
     removed = []
     now = time.time()
-    for info in list_segments(namespace):
+    for record in registry.records():
+        if namespace is not None and record.namespace != namespace:
+            continue
+        if now - record.created < min_age_s:
+            continue
+        info = inspect_segment(record.name)
+        if info is None:
+            if not owner_alive(record.pid, record.token):
+                registry.remove(record.name)
+            continue
         if info.owner_alive:
             continue
-        try:
-            if now - (SHM_DIR / info.name).stat().st_mtime < min_age_s:
-                continue
-        except FileNotFoundError:
-            continue
-        _unlink(info.name)
+        remove_segment(info.name)
         removed.append(info.name)
     return removed

@@ -15,7 +15,7 @@ import os
 import weakref
 from typing import Self
 
-from ._segment import Segment, _unlink
+from ._segment import Segment, remove_segment
 
 
 class SegmentHandle:
@@ -44,7 +44,7 @@ class SegmentHandle:
 
     def unlink(self) -> None:
         """Remove the segment's name (idempotent); attached processes keep their mapping."""
-        _unlink(self.name)
+        remove_segment(self.name)
 
     def __repr__(self) -> str:
         return f"SegmentHandle({self.name!r})"

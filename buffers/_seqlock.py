@@ -5,13 +5,16 @@ counter odd before it changes anything and even again after; a lock-free reader 
 keeps the copy only if the counter was even and unchanged across it. Readers that hold the lock
 never retry: under the lock the counter is even, because taking the lock rolls back a change
 that a dead writer left half-done (its counter stays odd). A lock-free reader that keeps finding
-the counter odd therefore takes the lock once, which repairs, and copies under it. (x86 keeps
-stores in order and loads in order, which is all this needs; the other buffers rely on the same.)
+the counter odd therefore takes the lock once, which repairs, and copies under it. Writers fence
+(release) after making it odd and before making it even; readers fence (acquire) around their
+copy (:mod:`buffers._ordering`).
 """
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
+
+from ._ordering import acquire_fence
 
 T = TypeVar("T")
 
@@ -30,7 +33,9 @@ def consistent_copy(
     for _ in range(LOCK_FREE_TRIES):
         before = words[index]
         if not before & 1:
+            acquire_fence()
             result = copy()
+            acquire_fence()
             if words[index] == before:
                 return result
     with lock:

@@ -10,25 +10,82 @@ for streaming, measured on a 2-core EPYC VM with 32 MiB of L3). :class:`CopyChoo
 times the copies and takes the faster way as the machine changes. A fence ends a streamed copy,
 so the stores are visible before anything the caller publishes after it.
 
-The kernel (:mod:`buffers._stream_kernel`) is compiled by numba once, cached on disk, and
-imported on the first streamed copy (numba takes ~0.5 s to import); numba stays optional for
-``buffers``, which copies plainly without it. It is used only on x86-64,
-for slots of at least :data:`STREAM_MIN_BYTES` at 16-byte aligned addresses; everything else
-goes through ``np.copyto``.
+The kernel (:mod:`buffers._stream_kernel`) is compiled by numba once and cached on disk.
+Numba takes ~0.4 s to import, which a camera's first frame must not wait for: the first copy
+starts loading it in a thread of its own (:func:`load_kernel`, 20 ms later) and is plain, as are
+the copies until it is loaded (a frame written meanwhile may wait some ms for the interpreter;
+a ``fork`` meanwhile waits for the thread: a child must not inherit a half-done import). Numba
+stays optional for ``buffers``, which copies plainly without it. It is used only on x86-64, for
+slots of at least :data:`STREAM_MIN_BYTES` at 16-byte aligned addresses; everything else goes
+through ``np.copyto``.
 """
 
+import _thread
+import atexit
 import logging
 import platform
+import threading
 import time
 from collections.abc import Callable
 
 import numpy as np
 
+from ._platform import before_fork
+
 #: Smaller frames stay in the cache for the consumer, which then reads them faster.
 STREAM_MIN_BYTES = 256 * 1024
 _X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 _log = logging.getLogger("buffers")
+#: The streaming kernel once loaded (``np.copyto`` where numba is missing); None until then.
 _kernel: Callable[[np.ndarray, np.ndarray], None] | None = None
+_loading: threading.Event | None = None  # set once the loading thread is done
+_loader_ident = 0
+_LOAD_DELAY_S = 0.02
+
+
+def _load(delay: float = 0.0) -> None:
+    global _kernel
+    time.sleep(delay)
+    try:
+        from ._stream_kernel import stream as kernel
+    except ImportError:  # buffers needs only numpy: without numba, a plain copy
+        _log.warning("buffers: numba not importable; frames are copied without streaming")
+        kernel = np.copyto  # type: ignore[assignment]
+    _kernel = kernel
+
+
+def _load_then_signal(done: threading.Event) -> None:
+    global _loader_ident
+    _loader_ident = threading.get_ident()
+    try:
+        # the import holds the interpreter for tens of ms at a time: not before the first
+        # copy's write has returned
+        _load(_LOAD_DELAY_S)
+    finally:
+        done.set()
+
+
+def load_kernel() -> None:
+    """Start loading the streaming kernel in a thread, once per process; return at once.
+
+    A low-level thread: ``threading.Thread.start`` waits until the thread runs, milliseconds
+    on a busy machine. Forks and the interpreter's exit wait for it (:func:`wait_for_kernel`).
+    """
+    global _loading
+    if _kernel is None and _loading is None:
+        _loading = threading.Event()
+        _thread.start_new_thread(_load_then_signal, (_loading,))
+
+
+def wait_for_kernel() -> None:
+    """Wait until the loading thread, if one was started, is done (not in that thread: a fork
+    there, had the import one, would wait for itself)."""
+    if _loading is not None and threading.get_ident() != _loader_ident:
+        _loading.wait()
+
+
+before_fork(wait_for_kernel)
+atexit.register(wait_for_kernel)
 
 
 def slots_stream(slots_u8: np.ndarray) -> bool:
@@ -45,15 +102,10 @@ def slots_stream(slots_u8: np.ndarray) -> bool:
 
 def stream_copy(dst_u8: np.ndarray, src_u8: np.ndarray) -> None:
     """Copy 1-D uint8 ``src_u8`` into ``dst_u8`` (same size, 16-byte aligned) with streaming
-    stores, then fence."""
-    global _kernel
+    stores, then fence; the kernel is loaded first if need be (waiting for it)."""
     if _kernel is None:
-        try:
-            from ._stream_kernel import stream as _kernel
-        except ImportError:  # buffers needs only numpy: without numba, a plain copy
-            _log.warning("buffers: numba not importable; frames are copied without streaming")
-            _kernel = np.copyto
-    _kernel(dst_u8, src_u8)
+        _load()
+    _kernel(dst_u8, src_u8)  # type: ignore[misc]
 
 
 #: One copy in this many goes the way not chosen, to keep measuring it.
@@ -94,11 +146,16 @@ class CopyChooser:
 
     def copy(self, dst_u8: np.ndarray, src_u8: np.ndarray) -> None:
         """Copy 1-D uint8 ``src_u8`` into ``dst_u8`` (same size, 16-byte aligned)."""
+        kernel = _kernel
+        if kernel is None:  # still loading: a plain copy, untimed
+            np.copyto(dst_u8, src_u8)  # (may release the GIL: not to a thread just started)
+            load_kernel()
+            return
         self._n += 1
         stream = self._stream != (self._n % EXPLORE_EVERY == 0)
         t = time.perf_counter()
         if stream:
-            stream_copy(dst_u8, src_u8)
+            kernel(dst_u8, src_u8)
         else:
             np.copyto(dst_u8, src_u8)
         dt = time.perf_counter() - t

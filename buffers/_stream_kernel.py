@@ -5,6 +5,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from ._fence_kernel import fence_seq_cst
+
 _VEC = ir.VectorType(ir.IntType(64), 2)  # 16 bytes: SSE2 movntdq, on every x86-64
 
 
@@ -26,17 +28,6 @@ def _store16(typingctx, dst, src, offset):
     return types.void(dst, src, offset), codegen
 
 
-@intrinsic
-def _fence(typingctx):
-    """A full fence: the streaming stores are globally visible after it."""
-
-    def codegen(context, builder, signature, args):
-        builder.fence("seq_cst")
-        return context.get_dummy_value()
-
-    return types.void(), codegen
-
-
 @njit(cache=True, nogil=True)
 def stream(dst, src):
     """Copy uint8 array ``src`` to ``dst`` (same size, ``dst`` 16-byte aligned), streaming."""
@@ -54,7 +45,7 @@ def stream(dst, src):
     while i < n:
         dst[i] = src[i]
         i += 1
-    _fence()
+    fence_seq_cst()  # the streaming stores are globally visible after it
 
 
 _probe = np.zeros(16, np.uint8)

@@ -66,15 +66,9 @@ from ._dtypes import int_to_uint_dtype
 from ._errors import BufferOverflow, BufferUnderflow
 from ._groups import NAME_BYTES, check_groups, decode_groups, encode_groups, ready_key
 from ._lock import BufferLock, make_buffer_lock
-from ._ordering import full_fence
-from ._segment import (
-    HEADER_SIZE,
-    Segment,
-    SegmentError,
-    SegmentNotReady,
-    _owner_alive,
-    _start_ticks,
-)
+from ._ordering import acquire_fence, full_fence, release_fence
+from ._platform import after_fork_in_child, owner_alive, process_token, yield_cpu
+from ._segment import HEADER_SIZE, Segment, SegmentError, SegmentNotReady
 from ._segment_holder import SegmentHolder
 from ._seqlock import consistent_copy
 from ._stream import CopyChooser, slots_stream
@@ -84,7 +78,7 @@ KIND = "VideoBuffer"
 SCHEMA = 4  # 2: journal, pending writer's pid; 3: consumer groups; 4: lock-free producer
 
 # the producer's words (first cache line), the consumers' sequence counter (the second), then
-# the writer rows: (pid, start ticks, state) of each process that writes, its state its own
+# the writer rows: (pid, start token, state) of each process that writes, its state its own
 _WT, _LEASE_PID, _LEASE_TICKS = range(3)
 _CSEQ = 8
 _WRITERS, _N_WRITERS = 16, 8
@@ -113,11 +107,11 @@ _me: tuple[int, int] = (0, 0)
 
 
 def _identity() -> tuple[int, int]:
-    """This process's (pid, start ticks), cached per process (forgotten in a forked child)."""
+    """This process's (pid, start token), cached per process (forgotten in a forked child)."""
     global _me
     if not _me[0]:
         pid = os.getpid()
-        _me = (pid, _start_ticks(pid))
+        _me = (pid, process_token(pid))
     return _me
 
 
@@ -132,7 +126,7 @@ def _after_fork_in_child() -> None:
     _me = (0, 0)
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+after_fork_in_child(_after_fork_in_child)
 
 
 def _look_before_sleeping(ready: Callable[[], bool], timeout: float | None) -> bool:
@@ -144,7 +138,7 @@ def _look_before_sleeping(ready: Callable[[], bool], timeout: float | None) -> b
         return False
     spin_until = time.perf_counter() + (_SPIN_S if timeout is None else min(_SPIN_S, timeout))
     while time.perf_counter() < spin_until:
-        os.sched_yield()
+        yield_cpu()
         if ready():
             return True
     return False
@@ -194,9 +188,11 @@ class _Change:
     def __enter__(self) -> None:
         self._journal[:] = self._state
         self._head[_CSEQ] += 1
+        release_fence()  # odd before any change (and a released stack's reads before it)
 
     def __exit__(self, *exc: object) -> None:
         # Python exceptions are raised before anything changes; only a death leaves it odd
+        release_fence()
         self._head[_CSEQ] += 1
 
 
@@ -281,7 +277,7 @@ class VideoBuffer(SegmentHolder):
                 raise ValueError(f"VideoBuffer geometry must be positive, got {geometry}")
             int_to_uint_dtype(geometry[4])
             self.groups: tuple[str, ...] = wanted or ()
-            size = self._layout(*geometry, len(self.groups))
+            size = self._layout(geometry, len(self.groups))
             seg = Segment.create(
                 self.name,
                 kind=KIND,
@@ -305,7 +301,7 @@ class VideoBuffer(SegmentHolder):
                     f"VideoBuffer has geometry (n_stacks, width, height, "
                     f"n_images, bits) = {geometry}, not {given}"
                 )
-            self._layout(*geometry, seg.geometry[5])
+            self._layout(geometry, seg.geometry[5])
             start = self._off_names
             self.groups = decode_groups(bytes(seg.payload[start : start + self._names_bytes]))
             if "" in self.groups:  # the creator has not written them yet
@@ -327,13 +323,14 @@ class VideoBuffer(SegmentHolder):
         self._reserved: tuple[int, int] | None = None  # (slot, pid) of this begin_write
         self._writer: tuple[int, int] | None = None  # (pid, its row's state word), once it wrote
         self._creator_pid = os.getpid() if create else None
+        _identity()  # asked of the OS now (milliseconds), not at the first write or claim
         try:
             if create and self.groups:
                 names = encode_groups(self.groups)
                 seg.payload[self._off_names : self._off_names + len(names)] = names
             self._map(seg)
             self.lock = make_buffer_lock(
-                locks, self.name, seg.fileno(), self._repair, (self._head, _CSEQ)
+                locks, self.name, seg.lock_path, self._repair, (self._head, _CSEQ)
             )
         except BaseException:
             self._drop_views()
@@ -341,10 +338,10 @@ class VideoBuffer(SegmentHolder):
             raise
 
     # --- layout -------------------------------------------------------------------------
-    def _layout(
-        self, n_stacks: int, width: int, height: int, n_images: int, bits: int, n_groups: int
-    ) -> int:
-        """Set the geometry attributes and offsets; return the payload size."""
+    def _layout(self, geometry: Sequence[int], n_groups: int) -> int:
+        """Set the geometry attributes (n_stacks, width, height, n_images, bits) and offsets;
+        return the payload size."""
+        n_stacks, width, height, n_images, bits = geometry
         self.n_stacks = n_stacks
         self.stack_shape = (width, height, n_images)
         self.image_shape = (width, height)
@@ -483,6 +480,7 @@ class VideoBuffer(SegmentHolder):
         unread = self._unread()
         if value > unread:
             raise BufferUnderflow(f"VideoBuffer holds {unread} unread frames, {value} needed")
+        acquire_fence()  # the frames counted, then their slots
 
     def _check_write(self, value: int) -> None:
         if not self._can_write(value):
@@ -524,9 +522,11 @@ class VideoBuffer(SegmentHolder):
         for _ in range(_SEQ_TRIES):
             before = head[_CSEQ]
             if before & 1:
-                os.sched_yield()  # a section in progress: microseconds
+                yield_cpu()  # a section in progress: microseconds
                 continue
+            acquire_fence()
             limit = self._free_limit()
+            acquire_fence()
             if head[_CSEQ] == before:
                 self._free_until = limit
                 return True
@@ -659,7 +659,7 @@ class VideoBuffer(SegmentHolder):
         if not self._idle_since:
             self._idle_since = now
         if now - self._idle_since < _POLL_SPIN_S:
-            os.sched_yield()
+            yield_cpu()
         else:
             time.sleep(min(_POLL_NAP_S, (now - self._idle_since) / 4))
         return False
@@ -688,10 +688,13 @@ class VideoBuffer(SegmentHolder):
             if total == 0:
                 raise BufferUnderflow("VideoBuffer: no frame has been written yet")
             slot = (total - 1) % n
+            acquire_fence()
             before = int(self._seq[slot])
             if before != 2 * total:  # being overwritten already: take the new newest
                 continue
+            acquire_fence()
             data = self._frames_u8[slot].copy()
+            acquire_fence()
             if int(self._seq[slot]) == before:
                 return slot, memoryview(data)
         # a one-slot ring whose only slot is being (or was last) rewritten, not committed
@@ -833,15 +836,16 @@ class VideoBuffer(SegmentHolder):
     def _publish(self, w: int, timestamp: float) -> None:
         """Make slot ``w`` the next frame (``_producing`` held, the slot reserved).
 
-        The slot's timestamp, frame number and seq first, then the frame total: a consumer
-        that sees the total sees them (x86 keeps stores, and loads, in order; a streamed copy
-        ends with a fence). The caller then looks for waiters (:meth:`_wake`) after releasing
-        ``_producing``, which fences the total's store before those loads.
+        The slot's pixels, timestamp and frame number, a release fence, then its seq and the
+        frame total: a consumer that sees the total (and fences, :mod:`buffers._ordering`) sees
+        them. The caller then looks for waiters (:meth:`_wake`) after releasing ``_producing``,
+        which fences the total's store before those loads.
         """
         head = self._head
         fn = head[_WT]
         self._ts_mv[w] = timestamp
         self._fnum_mv[w] = fn
+        release_fence()
         self._seq_mv[w] = 2 * fn + 2  # even: complete
         if self._fault_point is not None:
             self._fault_point()
@@ -868,7 +872,7 @@ class VideoBuffer(SegmentHolder):
                     f"{self.dtype} array, got {image.shape} {image.dtype}"
                 )
             src = image.T
-            return memoryview(src).cast("B") if src.flags.c_contiguous else src
+            return src.data.cast("B") if src.flags.c_contiguous else src
         try:
             mv = memoryview(image)
         except TypeError:
@@ -924,6 +928,7 @@ class VideoBuffer(SegmentHolder):
         head[state] = kind
         w = wt % self.n_total_images
         self._seq_mv[w] = 2 * wt + 1  # odd: slot being written
+        release_fence()  # odd before the pixels change
         return w
 
     def _reserve(self, kind: int) -> int | None:
@@ -945,6 +950,7 @@ class VideoBuffer(SegmentHolder):
         head[state] = kind  # no fence: lease takers hold the lock, as we do
         w = wt % self.n_total_images
         self._seq_mv[w] = 2 * wt + 1
+        release_fence()
         return w
 
     def _reserve_waiting(self, kind: int, timeout: float | None) -> int:
@@ -977,7 +983,7 @@ class VideoBuffer(SegmentHolder):
             if who == me:
                 continue
             while head[row + 2]:
-                if not _owner_alive(*who):
+                if not owner_alive(*who):
                     self._take_back(row, who == old)
                 elif head[row + 2] == _RESERVED:
                     head[_LEASE_PID], head[_LEASE_TICKS] = old
@@ -985,7 +991,7 @@ class VideoBuffer(SegmentHolder):
                         f"VideoBuffer: a write is already in progress (pid {who[0]})"
                     )
                 else:
-                    os.sched_yield()
+                    yield_cpu()
 
     def _writer_row(self) -> int:
         """The state word of this process's writer row, taken if it has none (lock held)."""
@@ -998,7 +1004,7 @@ class VideoBuffer(SegmentHolder):
             if who == me:
                 row = r
                 break
-            if row is None and not head[r + 2] and (who[0] == 0 or not _owner_alive(*who)):
+            if row is None and not head[r + 2] and (who[0] == 0 or not owner_alive(*who)):
                 row = r  # unused, or its writer died idle
         else:
             if row is None:
@@ -1050,6 +1056,7 @@ class VideoBuffer(SegmentHolder):
             if not self._holds_reservation():
                 raise RuntimeError("VideoBuffer: commit_write without begin_write")
             reserved = self._reserved
+            assert reserved is not None  # _holds_reservation
             self._reserved = None
             fn = self._head[_WT]
             self._publish(reserved[0], timestamp)
@@ -1084,7 +1091,7 @@ class VideoBuffer(SegmentHolder):
             lease = head[_LEASE_PID], head[_LEASE_TICKS]
             for row in range(_WRITERS, _N_HEAD, 3):
                 who = head[row], head[row + 1]
-                if head[row + 2] and not _owner_alive(*who):
+                if head[row + 2] and not owner_alive(*who):
                     self._take_back(row, who == lease)
             return self._ctl_mv[_REPAIRS]
 
@@ -1154,7 +1161,7 @@ class VideoBuffer(SegmentHolder):
         """
         g = self._group(group)
         sem = self._ready_sems[g]
-        pid, ticks = _identity()  # cached: _start_ticks reads /proc on every call
+        pid, ticks = _identity()  # cached: process_token asks the OS on every call
 
         def attempt() -> StackClaim | None:
             c, top, claims = self._gctl[g], self._ctl_mv, self._gclaims_mv[g]
@@ -1185,6 +1192,7 @@ class VideoBuffer(SegmentHolder):
                 self._signal(sem, _READY_WAITERS, c)  # pass the baton
             start = index * self.n_images
             sl = slice(start, start + self.n_images)
+            acquire_fence()  # the frame total read, then the stack's slots
             return StackClaim(
                 index,
                 self._stack_view(start),
@@ -1257,7 +1265,7 @@ class VideoBuffer(SegmentHolder):
             for g, claims in enumerate(self._gclaims):
                 for i in np.flatnonzero(claims[:, _STATE] == CLAIMED):
                     row = claims[i]
-                    if _owner_alive(int(row[_PID]), int(row[_TICKS])):
+                    if owner_alive(int(row[_PID]), int(row[_TICKS])):
                         continue
                     recovered.append(int(i))
                     row[_PID] = 0

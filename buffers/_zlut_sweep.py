@@ -286,7 +286,7 @@ class ZLUTSweepDataset(SegmentHolder):
         self._seg = seg
         # rows are complete before ``count`` covers them: a writer that dies mid-write leaves
         # nothing to repair
-        self.lock: BufferLock = make_buffer_lock(self._locks, self.name, seg.fileno())
+        self.lock: BufferLock = make_buffer_lock(self._locks, self.name, seg.lock_path)
         self._expose_segment(seg, self._SHM_ATTRS)
         self._info = seg.words()
         capacity, profile_length, n_steps, n_beads, per_bead = seg.geometry[:5]

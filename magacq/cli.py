@@ -371,11 +371,11 @@ def clean() -> None:
     from buffers import list_segments, remove_stale_segments
     from magacq.pipeline.supervisor import STALE_AGE_S
 
-    stale = {info.name: info.size for info in list_segments() if not info.owner_alive}
-    removed = remove_stale_segments(min_age_s=STALE_AGE_S)
-    freed = sum(stale.get(name, 0) for name in removed)
-    for name in removed:
-        typer.echo(f"removed {name}")
+    stale = {info.name: info for info in list_segments() if not info.owner_alive}
+    removed = [stale[name] for name in remove_stale_segments(min_age_s=STALE_AGE_S)]
+    freed = sum(info.size for info in removed)
+    for info in removed:
+        typer.echo(f"removed {info.namespace}/{info.buffer} ({info.name})")
     live = sum(info.owner_alive for info in list_segments())
     typer.echo(
         f"{len(removed)} stale segment(s) removed ({freed / 1e6:,.1f} MB); "

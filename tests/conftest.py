@@ -1,15 +1,19 @@
-"""Fixtures every test gets: a private shared-memory namespace, and a leak check.
+"""Fixtures every test gets: a private shared-memory namespace and registry, and a leak check.
 
-A test fails if it leaves a new entry in /dev/shm or a live child process behind.
+A test fails if it leaves a segment (its registry record, or a new entry in /dev/shm where there
+is one) or a live child process behind.
 """
 
 import os
+import tempfile
 import time
 from multiprocessing import resource_tracker
 from pathlib import Path
 
 import psutil
 import pytest
+
+from buffers import REGISTRY_ENV, registry_dir, remove_segment
 
 SHM = Path("/dev/shm")
 # Entries other programs make on their own (the GenICam reference producer keeps a log segment),
@@ -23,20 +27,27 @@ _FOREIGN = ("GenICam", "sem.mp-")
 
 
 def _shm_entries() -> set[str]:
-    """Entries this session may have made: all but other sessions' magacq namespaces."""
-    mine = f"magacq.{os.environ.get('MAGACQ_NAMESPACE', '')}"
-    return {
-        p.name
-        for p in SHM.iterdir()
-        if not p.name.startswith(_FOREIGN)
-        and (not p.name.startswith("magacq.") or p.name.startswith(mine))
-    }
+    """What this session may have made: its registry's records (every magacq segment this
+    session made has one until it is unlinked), and /dev/shm's other entries (magacq segments
+    of other sessions are theirs, whatever their names)."""
+    entries = {p.name for p in registry_dir().iterdir()}
+    if SHM.is_dir():
+        entries |= {
+            p.name
+            for p in SHM.iterdir()
+            if not p.name.startswith(_FOREIGN) and not p.name.startswith("magacq.")
+        }
+    return entries
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _test_namespace() -> None:
-    """Run the whole session in its own namespace so parallel runs never collide."""
+def _test_namespace():
+    """Run the whole session in its own namespace and registry so parallel runs never
+    collide (a segment's name hashes its registry's path too)."""
     os.environ["MAGACQ_NAMESPACE"] = f"test{os.getpid()}"
+    with tempfile.TemporaryDirectory(prefix="magacq-registry-") as where:
+        os.environ[REGISTRY_ENV] = where
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +73,9 @@ def no_leaks():
     for child in children:
         child.kill()
     for name in leaked:
-        (SHM / name).unlink(missing_ok=True)
+        if (registry_dir() / name).exists():
+            remove_segment(name.rsplit(".", 1)[0])  # the segment too
+        else:
+            (SHM / name).unlink(missing_ok=True)
     assert not leaked, f"test leaked shared memory: {leaked}"
     assert not children, f"test left processes running: {[c.cmdline() for c in children]}"

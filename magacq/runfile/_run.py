@@ -50,7 +50,6 @@ error written.
 
 import errno
 import json
-import os
 import platform
 import time
 from collections.abc import Mapping
@@ -60,6 +59,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from magacq.runfile._fileio import free_bytes, reserve
 from magacq.tracking import TrackFlag
 
 #: Bytes set aside beside a run file while it is written (another program may fill the disk
@@ -219,7 +219,7 @@ class RunFile:
         self._reserve: Path | None = path.with_name(f".{path.name}.reserve")
         try:
             with self._reserve.open("wb") as r:
-                os.posix_fallocate(r.fileno(), 0, DISK_RESERVE)
+                reserve(r, DISK_RESERVE)
             self._f = h5py.File(path, "w", libver="latest")
         except BaseException:
             self.release_reserve()
@@ -278,8 +278,7 @@ class RunFile:
 
     def _room_for(self, nbytes: int) -> None:
         """Refuse (ENOSPC) an append that would leave too little room to close the file."""
-        st = os.statvfs(self.path.parent)
-        if st.f_bavail * st.f_frsize < self._unflushed + nbytes + self._margin:
+        if free_bytes(self.path.parent) < self._unflushed + nbytes + self._margin:
             raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
         self._unflushed += nbytes
 

@@ -23,8 +23,9 @@ past the page cache: HDF5 allocates each chunk as the dataset grows (early alloc
 4 KiB aligned) and the recorder writes the chunk's bytes at the offset HDF5 gives. On this
 project's test machine that writes 1 GiB at 2.0-2.8 GB/s, where buffered writes swing between
 0.15 and 2.5 GB/s with the state of the page cache's write-back, and it leaves the memory to the
-run. Where direct I/O is refused (tmpfs before Linux 6.6, some network file systems), chunks go
-through HDF5's buffered direct chunk writes, their page cache dropped as it is written back.
+run. Where direct I/O is refused (tmpfs before Linux 6.6, some network file systems, macOS and
+Windows: :mod:`magacq.runfile._fileio`), chunks go through HDF5's buffered direct chunk writes,
+their page cache dropped as it is written back where the OS lets us.
 The file is plain HDF5 either way.
 """
 
@@ -37,6 +38,7 @@ from typing import Any, Literal
 import h5py
 import numpy as np
 
+from magacq.runfile._fileio import drop_cached, open_direct
 from magacq.runfile._run import FLUSH_S
 
 #: Bytes at the end of the video file left in the page cache (the rest is dropped as written).
@@ -127,7 +129,7 @@ class VideoFile:
              "every": every, "compression": compression}
         )  # fmt: skip
         #: the descriptor for direct I/O, or None (chunks through HDF5)
-        self._direct_fd = _open_direct(path) if aligned else None
+        self._direct_fd = open_direct(path) if aligned else None
         self.data = self._f.create_dataset(
             dataset_name(mode), shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
             chunks=chunk, **_filter(compression),
@@ -217,11 +219,12 @@ class VideoFile:
 
     def _drop_cached(self) -> None:
         """Start writing back, and drop from the page cache, all but the newest
-        ``KEEP_CACHED`` bytes of the file: video far larger than the memory otherwise fills the
-        cache, and reclaiming it costs the recorder more than the writing."""
+        ``KEEP_CACHED`` bytes of the file (where the OS lets us): video far larger than the
+        memory otherwise fills the cache, and reclaiming it costs the recorder more than the
+        writing."""
         end = os.fstat(self._cache_fd).st_size - KEEP_CACHED
         if end > 0:
-            os.posix_fadvise(self._cache_fd, 0, end, os.POSIX_FADV_DONTNEED)
+            drop_cached(self._cache_fd, end)
 
     def close(self) -> None:
         try:
@@ -232,14 +235,6 @@ class VideoFile:
             os.close(self._cache_fd)
             if self._direct_fd is not None:
                 os.close(self._direct_fd)
-
-
-def _open_direct(path: Path) -> int | None:
-    """A descriptor of ``path`` for direct I/O writes, or None where the file system has none."""
-    try:
-        return os.open(path, os.O_WRONLY | os.O_DIRECT)
-    except (OSError, AttributeError):  # EINVAL on tmpfs; no O_DIRECT on macOS
-        return None
 
 
 def _allocated_unfilled() -> h5py.h5p.PropDCID:

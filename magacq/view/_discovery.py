@@ -1,15 +1,15 @@
 """Finding the runs on this host a viewer can attach to.
 
 A run is a shared-memory namespace holding a VideoBuffer whose creator (the run's supervisor) is
-still alive. Segments are named ``magacq.<namespace>.<name>``, so the namespace is read straight
-off the segment name; nothing is attached to find them.
+still alive. The buffers' per-user registry says which namespace and buffer each segment is
+(``buffers.list_segments``), on every platform; nothing is attached to find them.
 """
 
 from dataclasses import dataclass
 
 import psutil
 
-from buffers import SEGMENT_PREFIX, default_namespace, list_segments
+from buffers import default_namespace, list_segments
 
 VIDEO_KIND = "VideoBuffer"
 
@@ -37,14 +37,12 @@ def find_runs() -> list[RunInfo]:
     """
     by_ns: dict[str, list] = {}
     for info in list_segments():
-        parts = info.name.split(".", 2)
-        if len(parts) == 3 and parts[0] == SEGMENT_PREFIX:
-            by_ns.setdefault(parts[1], []).append(info)
+        by_ns.setdefault(info.namespace, []).append(info)
     runs = []
     for ns, infos in sorted(by_ns.items()):
         video = [i for i in infos if i.kind == VIDEO_KIND and i.owner_alive]
         if video:
-            names = tuple(sorted(i.name.split(".", 2)[2] for i in infos))
+            names = tuple(sorted(i.buffer for i in infos))
             runs.append(RunInfo(ns, video[0].owner_pid, names))
     return runs
 

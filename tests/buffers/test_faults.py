@@ -9,7 +9,6 @@ import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from buffers import (
     MatrixBuffer,
     VideoBuffer,
     ZLUTSweepDataset,
+    list_segments,
     make_locks,
 )
 
@@ -81,7 +81,7 @@ def create_and_hang(kind, namespace, ready):
 def test_segment_of_sigkilled_creator_is_reclaimed(method, kind):
     ctx = multiprocessing.get_context(method)
     namespace = ns("reclaim")
-    segments = lambda: sorted(Path("/dev/shm").glob(f"magacq.{namespace}.*"))  # noqa: E731
+    segments = lambda: list_segments(namespace)  # noqa: E731
     ready = ctx.Event()
     proc = ctx.Process(target=create_and_hang, args=(kind, namespace, ready))
     proc.start()

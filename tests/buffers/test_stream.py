@@ -121,3 +121,37 @@ def test_without_numba_frames_are_copied_plainly():
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok" and "without streaming" in out.stderr
+
+
+def test_first_write_does_not_wait_for_numba():
+    """A fresh producer's first large frame is copied plainly while the streaming kernel loads
+    in a thread (here told to wait 2 s first, so that the check cannot race it); later frames
+    stream, every one exact."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        from buffers import VideoBuffer, _stream
+        _stream._LOAD_DELAY_S = 2.0
+        frames = np.arange(3 * 512 * 512, dtype=np.uint16).reshape(3, 512, 512)
+        with VideoBuffer(create=True, n_stacks=1, width=512, height=512, n_images=40,
+                         bits=16, namespace=sys.argv[1]) as vb:
+            vb.write_image_and_timestamp(frames[0].T, 0.0)
+            assert _stream._kernel is None and not _stream._loading.is_set()
+            _stream.wait_for_kernel()
+            assert _stream._kernel is not None
+            for i in range(1, 40):
+                vb.write_image_and_timestamp(frames[i % 3].T, float(i))
+            assert vb._chooser._n > 0  # later copies went through the chooser (streaming first)
+            for i in range(40):
+                image, ts = vb.read_image()
+                assert (image == frames[i % 3].T).all() and ts == i
+        print("ok")
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, os.environ.get("MAGACQ_NAMESPACE", "default") + "-first"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

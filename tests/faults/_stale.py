@@ -1,8 +1,9 @@
-"""Segments as crashed runs leave them, made and swept in a private /dev/shm.
+"""Segments as crashed runs leave them, made and swept in a private registry and /dev/shm.
 
-A sweep of every namespace (`magacq clean`, each `magacq run`) by any program on the host would
-take a stale segment made in the shared /dev/shm, so these scenarios run in a tmpfs of their own
-(tests/faults/_isolated.py); the script prints what it found as JSON.
+A sweep of every namespace (`magacq clean`, each `magacq run`) by a program sharing the registry
+(tests of this session) would take a stale segment made there, so these scenarios have a
+registry of their own, in a tmpfs of their own (tests/faults/_isolated.py); the script prints
+what it found as JSON.
 """
 
 import json
@@ -15,33 +16,36 @@ from tests.pipeline import _runner as r
 
 _SCENARIO = """
 import json, os, signal, subprocess, sys, time
-from buffers import MatrixBuffer
+from buffers import MatrixBuffer, list_segments, registry_dir, segment_name
 
 def crashed(namespace, age_s):
     code = ("import os, signal\\nfrom buffers import MatrixBuffer\\n"
             "b = MatrixBuffer(create=True, name='crashed', shape=(1000, 4), "
             f"namespace={namespace!r})\\nos.kill(os.getpid(), signal.SIGKILL)\\n")
     assert subprocess.run([sys.executable, "-c", code]).returncode == -9
-    name = f"magacq.{namespace}.crashed"
-    when = time.time() - age_s
-    os.utime(f"/dev/shm/{name}", (when, when))
+    name = segment_name("crashed", namespace)
+    when = time.time() - age_s  # a segment's age is its registry record's
+    os.utime(registry_dir() / f"{name}.seg", (when, when))
     return name
 
 old = [crashed(f"old{k}", 60) for k in range(2)]  # left by runs that crashed a minute ago
 young = crashed("young", 0)  # its creator only just died: another program may reclaim it
 live = MatrixBuffer(create=True, name="live", shape=(10, 2), namespace="alive")
 done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-print(json.dumps({"old": old, "young": young, "live": "magacq.alive.live",
-                  "left": sorted(os.listdir("/dev/shm")), "returncode": done.returncode,
+print(json.dumps({"old": old, "young": young, "live": segment_name("live", "alive"),
+                  "left": sorted(os.listdir("/dev/shm")),
+                  "listed": [i.name for i in list_segments()], "returncode": done.returncode,
                   "stdout": done.stdout, "stderr": done.stderr}))
 live.close()
 """
 
 
 def sweep_scenario(tmp: Path, *args: str) -> dict:
-    """In a private /dev/shm: stale segments (two a minute old, one just made), a live one,
-    then ``magacq ARGS``; what was left and what magacq said."""
+    """With a private registry and /dev/shm: stale segments (two a minute old, one just made),
+    a live one, then ``magacq ARGS``; what was left and what magacq said."""
+    registry = tmp / "registry"
     command = shlex.join([sys.executable, "-c", _SCENARIO, *r.MAGACQ, *args])
+    command = f"MAGACQ_RUNTIME_DIR={shlex.quote(str(registry))} {command}"
     done = on_tmpfs(Path("/dev/shm"), "512m", command, cwd=tmp)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])

@@ -132,10 +132,11 @@ def test_second_ctrl_c_keeps_the_runs_exit_code(tmp_path):
 def test_magacq_clean_removes_stale_segments_of_any_namespace(tmp_path):
     seen = _stale.sweep_scenario(tmp_path, "clean")
     assert seen["returncode"] == 0, seen["stderr"]
-    for name in seen["old"]:
-        assert f"removed {name}" in seen["stdout"]
-        assert name not in seen["left"]
-    assert seen["young"] in seen["left"] and seen["live"] in seen["left"]
+    for k, name in enumerate(seen["old"]):
+        assert f"removed old{k}/crashed ({name})" in seen["stdout"]
+        assert name not in seen["left"] and name not in seen["listed"]
+    for name in (seen["young"], seen["live"]):
+        assert name in seen["left"] and name in seen["listed"]
     assert "2 stale segment(s) removed" in seen["stdout"]
 
 
@@ -143,6 +144,7 @@ def test_next_run_removes_stale_segments_of_other_namespaces(tmp_path):
     config = r.write_config(tmp_path, duration=0.5)
     seen = _stale.sweep_scenario(tmp_path, "run", str(config))
     assert seen["returncode"] == 0, seen["stderr"]
-    assert not set(seen["old"]) & set(seen["left"])
-    assert seen["young"] in seen["left"] and seen["live"] in seen["left"]
+    assert not set(seen["old"]) & (set(seen["left"]) | set(seen["listed"]))
+    for name in (seen["young"], seen["live"]):
+        assert name in seen["left"] and name in seen["listed"]
     assert "removed 2 stale segment(s) of crashed runs" in seen["stderr"]

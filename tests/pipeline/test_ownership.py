@@ -66,9 +66,10 @@ def test_two_runs_of_yours_an_unnamed_command_is_refused(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root")
-def test_another_users_run_is_never_moved_by_an_unnamed_command():
+def test_another_users_run_is_never_moved_by_an_unnamed_command(monkeypatch):
     """A second user on the same PC (nobody) runs an acquisition; root's command without
-    --run finds no run of its own and moves its config's magnets directly, not theirs."""
+    --run finds no run of its own and moves its config's magnets directly, not theirs. Both
+    use one segment registry (each user has their own by default), so that root sees the run."""
     if os.environ.get("MAGACQ_START_METHOD") == "spawn":  # see the issue 26 note
         pytest.skip("as nobody under spawn, multiprocessing's resource tracker dies here")
     nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
@@ -78,6 +79,8 @@ def test_another_users_run_is_never_moved_by_an_unnamed_command():
         cfg = _config(shared)
         if cache_root().is_dir():  # the compiled kernels, so that the other user compiles none
             shutil.copytree(cache_root(), shared / "cache")
+        (shared / "runtime").mkdir()
+        monkeypatch.setenv("MAGACQ_RUNTIME_DIR", str(shared / "runtime"))
         subprocess.run(["chmod", "-R", "a+rwX", str(shared)], check=True)
         env = {**r.env(), "HOME": str(shared), "MAGACQ_CACHE_DIR": str(shared / "cache")}
         other = subprocess.Popen(

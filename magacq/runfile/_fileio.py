@@ -1,0 +1,64 @@
+"""File I/O that the platforms do differently: a portable way everywhere, a better one where the
+platform has it, each choice logged once per process (``MAGACQ_PORTABLE=1`` forces the portable
+ways, as it does for the shared-memory buffers).
+
+============  =======================================  =====================================
+what          where the platform has it                portable
+============  =======================================  =====================================
+reserve       ``posix_fallocate`` (Linux, BSDs)         zeros written
+cache         ``posix_fadvise(DONTNEED)`` (Linux)       left to the OS
+direct I/O    ``O_DIRECT`` + ``pwrite`` (Linux, BSDs)   writes through HDF5 (buffered)
+free space    ``shutil.disk_usage`` everywhere
+============  =======================================  =====================================
+"""
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import BinaryIO
+
+_log = logging.getLogger("magacq.runfile")
+_logged: dict[str, bool] = {}
+
+
+def _better(what: str, possible: bool, better: str, portable: str) -> bool:
+    """Whether ``what`` goes the better way (possible here, not forced off); logged once."""
+    use = possible and os.environ.get("MAGACQ_PORTABLE", "") in ("", "0")
+    if _logged.get(what) is not use:
+        _logged[what] = use
+        _log.debug("%s: %s", what, better if use else portable)
+    return use
+
+
+def reserve(f: BinaryIO, nbytes: int) -> None:
+    """Give the new file ``f`` ``nbytes`` of disk (ENOSPC if the disk has not that much)."""
+    if _better("disk reserve", hasattr(os, "posix_fallocate"), "posix_fallocate", "zeros"):
+        os.posix_fallocate(f.fileno(), 0, nbytes)
+    else:
+        f.write(bytes(nbytes))
+        f.flush()
+        os.fsync(f.fileno())  # blocks given now, not at write-back
+
+
+def drop_cached(fd: int, end: int) -> None:
+    """Drop bytes ``[0, end)`` of file ``fd`` from the page cache, where the OS lets us."""
+    if _better("page cache", hasattr(os, "posix_fadvise"), "posix_fadvise", "left to the OS"):
+        os.posix_fadvise(fd, 0, end, os.POSIX_FADV_DONTNEED)
+
+
+def open_direct(path: Path) -> int | None:
+    """A descriptor of ``path`` for direct I/O writes (with :func:`os.pwrite`), or None where
+    the platform or the file system has none."""
+    possible = hasattr(os, "O_DIRECT") and hasattr(os, "pwrite")
+    if not _better("direct I/O", possible, "O_DIRECT", "through HDF5"):
+        return None
+    try:
+        return os.open(path, os.O_WRONLY | os.O_DIRECT)
+    except OSError:  # EINVAL on tmpfs before Linux 6.6
+        return None
+
+
+def free_bytes(path: Path) -> int:
+    """Bytes free to this user on the file system of ``path``."""
+    return shutil.disk_usage(path).free
