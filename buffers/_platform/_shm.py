@@ -125,7 +125,7 @@ def read_block(name: str, n: int) -> bytes | None:
 def unlink_block(name: str) -> None:
     """Remove block ``name``'s name (nothing if gone; nothing on Windows, see above)."""
     if sys.platform != "win32":
-        import _posixshmem
+        import _posixshmem  # type: ignore[import-not-found]  # CPython's, no stub
 
         try:
             _posixshmem.shm_unlink("/" + name)

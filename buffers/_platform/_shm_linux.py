@@ -6,7 +6,7 @@ import sys
 
 assert sys.platform.startswith("linux")  # imported on Linux only (mypy: checked there only)
 
-import _posixshmem  # noqa: E402
+import _posixshmem  # type: ignore[import-not-found]  # noqa: E402  (CPython's, no stub)
 import mmap  # noqa: E402
 import os  # noqa: E402
 
