@@ -58,7 +58,7 @@ def _files(tmp_path, n_stored: int, n_video: int, listed: int, skipped=(), kille
         _record(tmp_path, pixels, stamps).close()
     rf = RunFile(tmp_path / "r.h5", {}, np.zeros(0, ROIS_DTYPE), with_truth=False,
                  video_link=("r.video.h5", "video"))  # fmt: skip
-    stored = np.zeros((n_stored, 5))
+    stored = np.zeros((n_stored, len(FRAMES_DTYPE.names)))
     stored[:, 0], stored[:, 1] = number[:n_stored], stamps[:n_stored]
     rf.append("frames", to_records(stored, FRAMES_DTYPE))
     for name, seq in (("video_frames", np.arange(listed)), ("video_skipped", np.array(skipped))):
