@@ -7,6 +7,8 @@ line on stderr; ``--debug`` adds the traceback.
 
 import sys
 import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -194,7 +196,9 @@ def analyze(
             exposure_s=None if exposure_ms is None else exposure_ms / 1000, zero_step=zero_step,
             extension_nm=extension, reference=_ids(reference),
         )  # fmt: skip
-        res, written = analyze_run(run_file, out, settings, figures=figures)
+        with _progress("analysing beads") as bar:
+            res, written = analyze_run(run_file, out, settings, figures=figures,
+                                       progress=bar)  # fmt: skip
         for _, _, message in res.problems:
             _err.print(f"[yellow]warning:[/] {message}")
         forces = [r.calibration.spectrum.force_pn for b in res.beads for r in b.plateaus]
@@ -203,6 +207,21 @@ def analyze(
         typer.echo(f"{len(res.beads)} tethered beads x {len(res.plateaus)} plateaus: "
                    f"{len(forces)} forces, median {sorted(forces)[len(forces) // 2]:.3g} pN; "
                    f"wrote {len(written)} files to {written[0].parent}")  # fmt: skip
+
+
+@contextmanager
+def _progress(what: str) -> Iterator[Callable[[object, int], None]]:
+    """A progress bar on stderr; yields ``step(item, total)``, called once per item done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(f"[progress.description]{what}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=_err, transient=True) as bar:  # fmt: skip
+        task = bar.add_task(what, total=None)
+
+        def step(_: object, total: int) -> None:
+            bar.update(task, total=total, advance=1)
+
+        yield step
 
 
 def _ids(text: str | None) -> tuple[int, ...] | None:

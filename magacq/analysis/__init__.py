@@ -21,6 +21,8 @@ Public API
 - :func:`calibrate_force` (:class:`ForceCalibration`): all three on one trace.
 - :func:`correct_drift`: subtract the reference beads' mean motion (:func:`reference_drift`);
   :func:`correlated_mean`; :func:`fill_gaps` (frames a tracker lost).
+- :func:`find_stuck_beads` (:func:`lateral_jitter`): beads that neither fluctuate nor respond
+  to force; :func:`lut_offset`: a bead's height above a stuck one from their Z-LUTs.
 - :func:`fit_wlc` (:class:`WLCFit`), :func:`wlc_force`: worm-like chain.
 - :func:`fit_rotation_curve` (:class:`RotationFit`, :class:`BucklingFit`): hat curves.
 - Figures (matplotlib): :func:`plot_spectrum`, :func:`plot_allan`, :func:`plot_force_extension`,
@@ -47,6 +49,8 @@ from magacq.analysis._gaps import fill_gaps
 from magacq.analysis._rotation import BucklingFit, RotationFit, fit_rotation_curve
 from magacq.analysis._spectrum import SpectrumFit, camera_psd, fit_spectrum, periodogram
 from magacq.analysis._stats import correlated_mean
+from magacq.analysis._stuck import find_stuck_beads, lateral_jitter
+from magacq.analysis._surface import lut_offset
 from magacq.analysis._wlc import WLCFit, fit_wlc, wlc_force
 
 __all__ = [
@@ -67,10 +71,13 @@ __all__ = [
     "correlated_mean",
     "equipartition_force",
     "fill_gaps",
+    "find_stuck_beads",
     "fit_allan",
     "fit_rotation_curve",
     "fit_spectrum",
     "fit_wlc",
+    "lateral_jitter",
+    "lut_offset",
     "periodogram",
     "plot_allan",
     "plot_force_extension",

@@ -13,6 +13,7 @@ import numpy as np
 from magacq.analysis import plot_allan, plot_force_extension, plot_rotation, plot_spectrum
 from magacq.offline._analyze import BeadAnalysis, RunAnalysis
 from magacq.runfile import (
+    BEADS_DTYPE,
     FORCES_DTYPE,
     PROBLEMS_DTYPE,
     ROTATION_DTYPE,
@@ -42,7 +43,7 @@ def tables(res: RunAnalysis) -> dict[str, np.ndarray]:
                            c.spectrum.corner_hz, c.spectrum.corner_err_hz, c.allan.force_pn,
                            c.allan.force_err_pn, c.equipartition.force_pn,
                            c.equipartition.force_err_pn, c.spectrum.drag_pn_s_nm,
-                           "; ".join(c.warnings).encode()[:512]))  # fmt: skip
+                           r.flagged_frames, "; ".join(c.warnings).encode()[:512]))  # fmt: skip
         if bead.wlc is not None:
             w = bead.wlc
             wlc.append((bead.bead_id, w.contour_nm, w.contour_err_nm, w.persistence_nm,
@@ -55,7 +56,11 @@ def tables(res: RunAnalysis) -> dict[str, np.ndarray]:
                                      side.buckling_err_turns, side.slope_nm_per_turn,
                                      side.slope_err_nm_per_turn, side.plateau_nm))  # fmt: skip
     problems = [(b, p, m.encode()[:512]) for b, p, m in res.problems]
+    found = set(res.found)
+    beads = [(b, True, b in found, b"", np.nan) for b in res.reference]
+    beads += [(b.bead_id, False, False, b.zero.encode()[:128], b.zero_err_nm) for b in res.beads]
     return {
+        "beads": np.array(sorted(beads), dtype=BEADS_DTYPE),
         "forces": np.array(forces, dtype=FORCES_DTYPE),
         "wlc": np.array(wlc, dtype=WLC_DTYPE),
         "rotation": np.array(rotation, dtype=ROTATION_DTYPE),
@@ -81,6 +86,7 @@ def write_tables(res: RunAnalysis, out: Path) -> list[Path]:
         "bead_radius_nm": res.bead_radius_nm, "temperature_k": res.temperature_k,
         "exposure_s": res.exposure_s, "frame_rate": res.run.frame_rate,
         "reference_beads": json.dumps(list(res.reference)),
+        "found_stuck_beads": json.dumps(list(res.found)),
         "plateaus": json.dumps([p.label for p in res.plateaus]),
     })  # fmt: skip
     written = [h5]
@@ -194,9 +200,14 @@ def summary_figure(res: RunAnalysis, out: Path) -> list[Path]:
 
 def _summary_text(res: RunAnalysis) -> str:
     n_ok = sum(len(b.plateaus) for b in res.beads)
+    found = f" (found stuck: {list(res.found)})" if res.found else ""
+    zeros: dict[str, list[int]] = {}
+    for b in res.beads:
+        zeros.setdefault(b.zero, []).append(b.bead_id)
     lines = [
         f"{len(res.beads)} tethered beads, {len(res.plateaus)} plateaus, "
-        f"reference beads {list(res.reference) or 'none'}",
+        f"reference beads {list(res.reference) or 'none'}{found}",
+        *[f"extension zero from {z[:60]}: beads {ids}"[:95] for z, ids in zeros.items()],
         f"{res.run.frame_rate:.1f} Hz, exposure {res.exposure_s * 1e3:.2f} ms, "
         f"axis {res.axis}, R {res.bead_radius_nm:.0f} nm, {res.temperature_k:.1f} K",
         f"{n_ok} bead-plateaus analysed, {len(res.problems)} problems",
@@ -228,10 +239,11 @@ class FigureWriter:
     analysed. Use as a context manager: the workers end with it.
     """
 
-    def __init__(self, out: Path, n_beads: int) -> None:
+    def __init__(self, out: Path, n_beads: int, *, draw: bool = True) -> None:
         self.out = out
+        self.draw = draw
         self._pages: list[Any] = []
-        workers = min(n_beads // PAGES_PER_WORKER, os.cpu_count() or 1)
+        workers = min(n_beads // PAGES_PER_WORKER, os.cpu_count() or 1) if draw else 0
         self._pool = None
         if workers > 1:  # spawn: no fork of a process holding h5py state
             ctx = multiprocessing.get_context("spawn")
@@ -246,7 +258,7 @@ class FigureWriter:
 
     def bead(self, bead: BeadAnalysis) -> None:
         """Draw (or queue) ``bead``'s page; a bead with no plateau has none."""
-        if not bead.plateaus:
+        if not bead.plateaus or not self.draw:
             return
         self.out.mkdir(parents=True, exist_ok=True)
         if self._pool is None:
@@ -256,6 +268,8 @@ class FigureWriter:
 
     def finish(self, res: RunAnalysis) -> list[Path]:
         """The summary page, once every bead page is drawn; every file written."""
+        if not self.draw:
+            return []
         pages = [p if isinstance(p, list) else p.result() for p in self._pages]
         return [p for page in pages for p in page] + summary_figure(res, self.out)
 
