@@ -216,7 +216,7 @@ def _summary_text(res: RunAnalysis) -> str:
     ]
     for p in res.plateaus:
         f = [r.calibration.spectrum.force_pn for b in res.beads for r in b.plateaus
-             if r.plateau.index == p.index]  # fmt: skip
+             if r.plateau == p]  # fmt: skip
         med = f"{np.median(f):.3g}" if f else "-"
         lines.append(f"{p.index:7d}  {p.label[:15]:15s}  {med:>13}  {len(f):5d}")
     wlc = [b.wlc for b in res.beads if b.wlc is not None]

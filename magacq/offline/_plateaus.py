@@ -73,17 +73,19 @@ def check_plateaus(
             a, b = parts[0]
             out.append(replace(p, start=p.start + a, stop=p.start + b))
             continue
-        h, r = mag[:, 0], mag[:, 1]
-        moved = (f"{name}: the magnets moved during the hold (height {np.nanmin(h):.3g}-"
-                 f"{np.nanmax(h):.3g} mm, rotation {np.nanmin(r):.3g}-{np.nanmax(r):.3g} "
-                 "turns)")  # fmt: skip
+        spans = [f"{what} {v[np.isfinite(v)].min():.3g}-{v[np.isfinite(v)].max():.3g} {unit}"
+                 for what, v, unit in (("height", mag[:, 0], "mm"),
+                                       ("rotation", mag[:, 1], "turns"))
+                 if np.isfinite(v).any()]  # fmt: skip
+        moved = f"{name}: the magnets moved during the hold ({', '.join(spans)})"
         if not parts:
             problems.append((-1, p.index, f"{moved}: no still part long enough, not analysed"))
             continue
         problems.append((-1, p.index, f"{moved}: analysed as {len(parts)} parts at the "
                                       "measured positions"))  # fmt: skip
         for k, (a, b) in enumerate(parts, 1):
-            h_k, r_k = np.nanmedian(mag[a:b], axis=0)
+            h_k, r_k = (float(np.median(c[np.isfinite(c)])) if np.isfinite(c).any() else np.nan
+                        for c in mag[a:b].T)  # fmt: skip
             out.append(replace(p, label=f"{p.label} [part {k}]", start=p.start + a,
                                stop=p.start + b, magnet_mm=float(h_k), turns=float(r_k),
                                target_force_pn=np.nan))  # fmt: skip
