@@ -49,12 +49,13 @@ def tables(res: RunAnalysis) -> dict[str, np.ndarray]:
             wlc.append((bead.bead_id, w.contour_nm, w.contour_err_nm, w.persistence_nm,
                         w.persistence_err_nm, w.chi2, w.dof))  # fmt: skip
         if bead.rotation is not None:
-            for name, side in (("positive", bead.rotation.positive),
-                               ("negative", bead.rotation.negative)):  # fmt: skip
-                if side is not None:
-                    rotation.append((bead.bead_id, name.encode(), side.buckling_turns,
-                                     side.buckling_err_turns, side.slope_nm_per_turn,
-                                     side.slope_err_nm_per_turn, side.plateau_nm))  # fmt: skip
+            rot = bead.rotation
+            for name, side, kind in (("positive", rot.positive, rot.positive_kind),
+                                     ("negative", rot.negative, rot.negative_kind)):  # fmt: skip
+                values = (np.nan,) * 5 if side is None else (
+                    side.buckling_turns, side.buckling_err_turns, side.slope_nm_per_turn,
+                    side.slope_err_nm_per_turn, side.plateau_nm)  # fmt: skip
+                rotation.append((bead.bead_id, name.encode(), kind.encode(), *values))
     problems = [(b, p, m.encode()[:512]) for b, p, m in res.problems]
     found = set(res.found)
     beads = [(b, True, b in found, b"", np.nan) for b in res.reference]
@@ -227,8 +228,20 @@ def _summary_text(res: RunAnalysis) -> str:
             f"L {np.median([w.contour_nm for w in wlc]):.0f} nm, "
             f"P {np.median([w.persistence_nm for w in wlc]):.1f} nm",
         ]
+    for b in res.beads:
+        if b.rotation is not None:
+            lines.append(f"bead {b.bead_id} rotation: " + ", ".join(
+                _side(sign, kind, fit) for sign, kind, fit in (
+                    ("+", b.rotation.positive_kind, b.rotation.positive),
+                    ("-", b.rotation.negative_kind, b.rotation.negative))))  # fmt: skip
     lines += ["", *[m[:95] for _, _, m in res.problems[:12]]]
     return "\n".join(lines)
+
+
+def _side(sign: str, kind: str, fit: Any) -> str:
+    if fit is None:
+        return f"{sign} {kind}"
+    return f"{sign} {kind} at {fit.buckling_turns:.1f} turns, {fit.slope_nm_per_turn:.0f} nm/turn"
 
 
 class FigureWriter:

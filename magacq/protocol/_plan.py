@@ -139,7 +139,8 @@ def recipe_steps(protocol: object) -> list[object]:
             else {"height_mm": protocol.height_mm}
         )
         n = int(round(protocol.max_turns / protocol.step_turns))
-        turns = [k * protocol.step_turns for k in range(-n, n + 1)] + [0.0]
+        up = [k * protocol.step_turns for k in range(-n, n + 1)]
+        turns = up + (up[-2::-1] if protocol.sweep_back else []) + [0.0]
         steps = [MagnetsStep(step="magnets", label="rotation curve", **at)]
         for t in turns:
             steps.append(MagnetsStep(step="magnets", rotation_turns=t, velocity=protocol.velocity,

@@ -141,7 +141,8 @@ class ForceExtension(_Common):
 
 
 class RotationCurve(_Common):
-    """At one force, twist from -max_turns to +max_turns and back to 0 in steps."""
+    """At one force, twist from -max_turns to +max_turns in steps (and back down to -max_turns
+    with ``sweep_back``, so that hysteresis shows), then to 0."""
 
     recipe: Literal["rotation_curve"]
     force_pn: float | None = Field(None, gt=0)
@@ -150,6 +151,9 @@ class RotationCurve(_Common):
     step_turns: float = Field(gt=0, description="Turns per step.")
     hold_s: float = Field(gt=0, description="Seconds at each twist.")
     velocity: float | None = Field(None, gt=0, description="Rotation speed, turns/s.")
+    sweep_back: bool = Field(
+        False, description="After +max_turns, step back down to -max_turns before 0."
+    )
 
     @model_validator(mode="after")
     def _one_force(self) -> "RotationCurve":

@@ -9,7 +9,8 @@ Layout (1-D compound datasets):
 - ``beads`` (:data:`BEADS_DTYPE`): one row per bead: reference or tethered (and whether the
   tracks showed it stuck), and for a tethered bead where its extension's zero comes from;
 - ``wlc`` (:data:`WLC_DTYPE`): one row per bead with a force-extension curve;
-- ``rotation`` (:data:`ROTATION_DTYPE`): one row per bead and side of a rotation curve;
+- ``rotation`` (:data:`ROTATION_DTYPE`): one row per bead and side of a rotation curve: what
+  the side does (buckling, denaturing, neither) and, when it buckles, where and how steeply;
 - ``problems`` (:data:`PROBLEMS_DTYPE`): why a bead or plateau was not analysed;
 - root attributes: schema, schema_version, run (the run file's path), run_schema_version, and
   the analysis settings (axis, bead radius, temperature, exposure).
@@ -76,6 +77,7 @@ ROTATION_DTYPE = np.dtype(
     [
         ("bead_id", "i4"),
         ("side", "S8"),
+        ("kind", "S12"),
         ("buckling_turns", "f8"),
         ("buckling_err_turns", "f8"),
         ("slope_nm_per_turn", "f8"),

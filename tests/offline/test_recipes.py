@@ -81,3 +81,26 @@ def test_force_extension_recipe_needs_no_flags(tmp_path: Path, zlut: Path) -> No
         assert abs(row["force_pn"] - true_f) < 3 * row["force_err_pn"] + 0.1 * true_f, row
     assert not any(b"stuck bead?" in m for m in tables["problems"]["message"])
     assert (out / "summary.png").stat().st_size > 10_000
+
+
+def test_rotation_curve_recipe_swept_back_buckles_one_side_denatures_the_other(
+    tmp_path: Path, zlut: Path
+) -> None:
+    # at 1 pN the simulated tether buckles after ~26 positive turns and melts under negative
+    # ones; the first hold is at -45 turns: every bead's zero is still its own
+    protocol = {"recipe": "rotation_curve", "force_pn": 1.0, "max_turns": 45, "step_turns": 15,
+                "hold_s": 2, "sweep_back": True}  # fmt: skip
+    tables, data, out = _run_and_analyze(tmp_path, zlut, protocol)
+    forces, rotation = tables["forces"], tables["rotation"]
+    tethered = sorted(set(forces["bead_id"]))
+    assert len(tethered) == 3 and len(forces) == 3 * 14, tables["problems"]
+    for row in forces:
+        assert row["extension_nm"] == pytest.approx(_truth(data, row, "extension_nm"), abs=60)
+    for bead in tethered:
+        sides = {r["side"]: r for r in rotation[rotation["bead_id"] == bead]}
+        assert sides[b"positive"]["kind"] == b"buckling"
+        assert sides[b"positive"]["buckling_turns"] == pytest.approx(26, abs=4)
+        assert sides[b"positive"]["slope_nm_per_turn"] == pytest.approx(64, rel=0.2)
+        assert sides[b"negative"]["kind"] == b"denaturing"
+        assert np.isnan(sides[b"negative"]["buckling_turns"])
+    assert (out / "summary.png").stat().st_size > 10_000

@@ -83,6 +83,16 @@ def test_rotation_curve_twists_both_ways_at_one_force() -> None:
     assert all(a.force_pn == pytest.approx(1.0) for a in plan.actions if a.kind == "hold")
 
 
+def test_rotation_curve_sweeps_back_for_hysteresis() -> None:
+    plan = expand(
+        parse({"recipe": "rotation_curve", "force_pn": 1.0, "max_turns": 10, "step_turns": 5,
+               "hold_s": 1, "sweep_back": True, "force_table": TABLE}),
+        DEVICES,
+    )  # fmt: skip
+    moves = [dict(a.targets) for a in plan.actions if a.kind == "move"][1:]
+    assert [m["rotation"] for m in moves] == [-10, -5, 0, 5, 10, 5, 0, -5, -10, 0]
+
+
 def test_force_ramp_follows_the_table_at_the_loading_rate() -> None:
     plan = expand(
         parse({"recipe": "force_ramp", "start_pn": 1, "stop_pn": 10, "loading_rate_pn_s": 0.5,
