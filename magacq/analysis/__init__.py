@@ -25,6 +25,7 @@ Public API
   to force; :func:`lut_offset`: a bead's height above a stuck one from their Z-LUTs.
 - :func:`fit_wlc` (:class:`WLCFit`), :func:`wlc_force`: worm-like chain.
 - :func:`fit_rotation_curve` (:class:`RotationFit`, :class:`BucklingFit`): hat curves.
+- :func:`fit_force_law` (:class:`ForceLaw`): the magnets' force against their height.
 - Figures (matplotlib): :func:`plot_spectrum`, :func:`plot_allan`, :func:`plot_force_extension`,
   :func:`plot_rotation`, each taking a result and an optional Axes.
 """
@@ -45,6 +46,7 @@ from magacq.analysis._figures import (
     plot_rotation,
     plot_spectrum,
 )
+from magacq.analysis._force_law import ForceLaw, fit_force_law
 from magacq.analysis._gaps import fill_gaps
 from magacq.analysis._rotation import BucklingFit, RotationFit, fit_rotation_curve
 from magacq.analysis._spectrum import SpectrumFit, camera_psd, fit_spectrum, periodogram
@@ -58,6 +60,7 @@ __all__ = [
     "BucklingFit",
     "EquipartitionForce",
     "ForceCalibration",
+    "ForceLaw",
     "RotationFit",
     "SpectrumFit",
     "WLCFit",
@@ -73,6 +76,7 @@ __all__ = [
     "fill_gaps",
     "find_stuck_beads",
     "fit_allan",
+    "fit_force_law",
     "fit_rotation_curve",
     "fit_spectrum",
     "fit_wlc",

@@ -12,6 +12,7 @@ import numpy as np
 
 from magacq.analysis import plot_allan, plot_force_extension, plot_rotation, plot_spectrum
 from magacq.offline._analyze import BeadAnalysis, RunAnalysis
+from magacq.offline._force_table import write_force_table
 from magacq.runfile import (
     BEADS_DTYPE,
     FORCES_DTYPE,
@@ -80,6 +81,7 @@ def _csv(path: Path, table: np.ndarray) -> None:
 
 def write_tables(res: RunAnalysis, out: Path) -> list[Path]:
     """``<run>.analysis.h5`` and one CSV per table (forces: a row per bead per plateau)."""
+    laws = write_force_table(res, out)  # first: a bead whose law fails is a problem
     t = tables(res)
     h5 = out / f"{res.run.path.stem}.analysis.h5"
     write_analysis_file(h5, t, {
@@ -95,7 +97,7 @@ def write_tables(res: RunAnalysis, out: Path) -> list[Path]:
         if len(table) or name == "forces":
             _csv(out / f"{name}.csv", table)
             written.append(out / f"{name}.csv")
-    return written
+    return written + laws
 
 
 def _save(fig: Any, stem: Path) -> list[Path]:

@@ -21,6 +21,7 @@ from ._plan import AXES, UNITS, Action, Devices, Plan, expand, recipe_steps
 from ._script import check_script, load_script, script_path
 from ._steps import (
     FocusStep,
+    ForceCalibrationRecipe,
     ForceClamp,
     ForceExtension,
     ForceRamp,
@@ -47,6 +48,7 @@ __all__ = [
     "Devices",
     "EventLog",
     "FocusStep",
+    "ForceCalibrationRecipe",
     "ForceClamp",
     "ForceCurve",
     "ForceExtension",

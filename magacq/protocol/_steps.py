@@ -181,6 +181,15 @@ class ForceClamp(_Common):
     duration_s: float = Field(gt=0)
 
 
+class ForceCalibrationRecipe(_Common):
+    """Hold the magnets at a series of heights, to measure the force at each (``magacq analyze``
+    then writes the lab's force table: ``force_table.csv``, as ``force_table`` reads it)."""
+
+    recipe: Literal["force_calibration"]
+    heights_mm: list[float] = Field(min_length=3, description="Magnet heights, mm.")
+    hold_s: float = Field(gt=0, description="Seconds at each height (long at the far ones).")
+
+
 class ScriptProtocol(_Common):
     """A Python function, for what steps cannot express (runs in a process of its own)."""
 
@@ -207,6 +216,7 @@ Protocol = Annotated[
     | Annotated[RotationCurve, Tag("rotation_curve")]
     | Annotated[ForceRamp, Tag("force_ramp")]
     | Annotated[ForceClamp, Tag("force_clamp")]
+    | Annotated[ForceCalibrationRecipe, Tag("force_calibration")]
     | Annotated[ScriptProtocol, Tag("script")],
     Discriminator(_kind),
 ]

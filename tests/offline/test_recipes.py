@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
+from magacq.protocol import load_force_table
 from magacq.runfile import read_analysis_file
 from tests.pipeline import _runner as r
 
@@ -104,3 +105,21 @@ def test_rotation_curve_recipe_swept_back_buckles_one_side_denatures_the_other(
         assert sides[b"negative"]["kind"] == b"denaturing"
         assert np.isnan(sides[b"negative"]["buckling_turns"])
     assert (out / "summary.png").stat().st_size > 10_000
+
+
+def test_force_calibration_recipe_writes_a_force_table_the_protocols_read(
+    tmp_path: Path, zlut: Path
+) -> None:
+    heights = [6.0, 4.0, 3.0, 2.0, 1.5]
+    protocol = {"recipe": "force_calibration", "heights_mm": heights, "hold_s": 4}
+    tables, data, out = _run_and_analyze(tmp_path, zlut, protocol)
+    curve = load_force_table(out / "force_table.csv")  # the protocols' reader
+    assert list(curve.heights_mm) == sorted(heights)
+    truth = data["truth"]
+    for h in heights:  # the simulated beads' median force at that height (moments spread 5 %)
+        at = np.isclose(truth["magnet_height_mm"], h) & (truth["extension_nm"] > 0)
+        true_f = np.median([np.mean(truth["force_pn"][at & (truth["bead_id"] == b)])
+                            for b in np.unique(truth["bead_id"][at])])  # fmt: skip
+        assert curve.force(h) == pytest.approx(true_f, rel=0.15), h
+    law = (out / "force_law.csv").read_text().splitlines()
+    assert len(law) == 1 + 3 and law[0].startswith("bead_id,ln_f_h0")

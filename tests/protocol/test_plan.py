@@ -93,6 +93,16 @@ def test_rotation_curve_sweeps_back_for_hysteresis() -> None:
     assert [m["rotation"] for m in moves] == [-10, -5, 0, 5, 10, 5, 0, -5, -10, 0]
 
 
+def test_force_calibration_holds_each_height() -> None:
+    plan = expand(
+        parse({"recipe": "force_calibration", "heights_mm": [6, 4, 2.5], "hold_s": 2}), DEVICES
+    )
+    holds = [a for a in plan.actions if a.kind == "hold"]
+    assert [a.label for a in holds] == ["6 mm", "4 mm", "2.5 mm"]
+    moves = [dict(a.targets)["height"] for a in plan.actions if a.kind == "move"]
+    assert moves == [6, 4, 2.5]
+
+
 def test_force_ramp_follows_the_table_at_the_loading_rate() -> None:
     plan = expand(
         parse({"recipe": "force_ramp", "start_pn": 1, "stop_pn": 10, "loading_rate_pn_s": 0.5,
