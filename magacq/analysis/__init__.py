@@ -27,7 +27,7 @@ Public API
 - :func:`fit_rotation_curve` (:class:`RotationFit`, :class:`BucklingFit`): hat curves.
 - :func:`fit_force_law` (:class:`ForceLaw`): the magnets' force against their height.
 - Figures (matplotlib): :func:`plot_spectrum`, :func:`plot_allan`, :func:`plot_force_extension`,
-  :func:`plot_rotation`, each taking a result and an optional Axes.
+  :func:`plot_rotation`, :func:`plot_zlut`, each taking a result and an optional Axes.
 """
 
 from magacq.analysis._allan import (
@@ -45,6 +45,8 @@ from magacq.analysis._figures import (
     plot_force_extension,
     plot_rotation,
     plot_spectrum,
+    plot_zlut,
+    zlut_quality_figure,
 )
 from magacq.analysis._force_law import ForceLaw, fit_force_law
 from magacq.analysis._gaps import fill_gaps
@@ -87,5 +89,7 @@ __all__ = [
     "plot_force_extension",
     "plot_rotation",
     "plot_spectrum",
+    "plot_zlut",
     "wlc_force",
+    "zlut_quality_figure",
 ]

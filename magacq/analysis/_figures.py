@@ -6,6 +6,7 @@ no minor ticks, and ``legend=False``
 leaves the legend to the caller: the pages of `magacq analyze` draw many of these at once.
 """
 
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,17 @@ from magacq.analysis._rotation import RotationFit
 from magacq.analysis._spectrum import SpectrumFit
 from magacq.analysis._wlc import WLCFit
 
-__all__ = ["plot_allan", "plot_force_extension", "plot_rotation", "plot_spectrum"]
+__all__ = [
+    "plot_allan",
+    "plot_force_extension",
+    "plot_rotation",
+    "plot_spectrum",
+    "plot_zlut",
+    "zlut_quality_figure",
+]
+
+#: beads drawn in a Z-LUT quality figure (a page; the file holds every bead's quality)
+QUALITY_BEADS = 24
 
 
 def _axes(ax: Any) -> Any:
@@ -141,3 +152,42 @@ def plot_rotation(
     ax.set_ylabel("extension (nm)")
     _title(ax, "rotation curve")
     return ax
+
+
+def plot_zlut(z_nm: np.ndarray, planes: np.ndarray, title: str = "", ax: Any = None) -> Any:
+    """One bead's Z-LUT: its normalised radial profiles (radius across, height up)."""
+    ax = _axes(ax)
+    if np.isfinite(planes).any():
+        ax.imshow(planes, aspect="auto", origin="lower", cmap="gray", interpolation="nearest",
+                  extent=(0, planes.shape[1], z_nm[0], z_nm[-1]))  # fmt: skip
+    ax.set_xlabel("radius (bins)")
+    ax.set_ylabel("height (nm)")
+    _title(ax, title)
+    return ax
+
+
+def zlut_quality_figure(z_nm: np.ndarray, planes: np.ndarray, bead_ids: np.ndarray,
+                        good: np.ndarray, reasons: list[str]) -> Any:  # fmt: skip
+    """Every bead's Z-LUT (up to ``QUALITY_BEADS``), titled good or why not: a Figure."""
+    from matplotlib.figure import Figure
+
+    n = min(len(bead_ids), QUALITY_BEADS)
+    cols = min(n, 6)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(2.3 * cols, 2.4 * rows + 0.4), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.axis("off")
+            continue
+        plot_zlut(z_nm, planes[i], f"bead {int(bead_ids[i])}: {'good' if good[i] else 'bad'}", ax)
+        if not good[i]:
+            ax.title.set_color("red")
+            ax.text(0.5, 0.5, textwrap.fill(reasons[i] or "no reason given", 18), ha="center",
+                    va="center", fontsize=8, color="red", transform=ax.transAxes)  # fmt: skip
+        if i % cols:
+            ax.set_ylabel("")
+        if i < n - cols:
+            ax.set_xlabel("")
+    fig.suptitle(f"Z-LUT quality: {int(np.sum(good))}/{len(good)} beads good", fontsize=10)
+    return fig

@@ -18,6 +18,7 @@ with kernel_cache(Path(__file__).parent) as KERNEL_CACHE:  # decorated here: cac
     from ._cut import cut_rois
     from ._detect import Bead, detect_beads
     from ._flags import TrackFlag
+    from ._quality import zlut_verdict
     from ._spec import ProfileSpec
     from ._track import TrackResult, XYMethod, track_rois
     from ._tracker import Tracker, centroid
@@ -37,4 +38,5 @@ __all__ = [
     "centroid",
     "detect_beads",
     "track_rois",
+    "zlut_verdict",
 ]
