@@ -4,7 +4,9 @@ line), bad beads are named, and a quality figure is written either way."""
 from pathlib import Path
 
 import h5py
+import numpy as np
 
+from magacq.tracking import bead_set_difference
 from tests.pipeline import _runner as r
 
 
@@ -34,3 +36,15 @@ def test_bad_beads_are_named_and_the_good_ones_saved(tmp_path: Path) -> None:
     with h5py.File(out) as f:
         assert list(f["quality"]["good"]) == [True, False]
     assert out.with_suffix(".quality.png").stat().st_size > 5_000
+
+
+def test_bead_set_difference_names_count_and_positions() -> None:
+    lut = np.array([[10, 10], [100, 10], [200, 10]])
+    assert bead_set_difference(lut + 1, lut, 2) == ""
+    moved = bead_set_difference([[10, 10], [100, 10], [260, 40]], lut, 2)
+    assert moved == (
+        "1 bead(s) of this run not in the other (ROI corners (260, 40)); "
+        "1 bead(s) of the Z-LUT file not in the other (ROI corners (200, 10))"
+    )
+    fewer = bead_set_difference(lut[:2], lut, 2)
+    assert fewer.startswith("this run has 2 beads, the Z-LUT file 3; 1 bead(s) of the Z-LUT")

@@ -123,3 +123,15 @@ def test_force_calibration_recipe_writes_a_force_table_the_protocols_read(
         assert curve.force(h) == pytest.approx(true_f, rel=0.15), h
     law = (out / "force_law.csv").read_text().splitlines()
     assert len(law) == 1 + 3 and law[0].startswith("bead_id,ln_f_h0")
+
+
+def test_a_run_detecting_other_beads_than_its_zlut_is_refused(tmp_path: Path, zlut: Path) -> None:
+    cfg = _config(tmp_path, {"recipe": "force_clamp", "force_pn": 1, "duration_s": 1}, "run",
+                  zlut)  # fmt: skip
+    data = yaml.safe_load(cfg.read_text())
+    data["camera"]["settings"].update(n_beads=3, bead_xy_px=BEADS[:3])  # a bead less
+    cfg.write_text(yaml.safe_dump(data))
+    done = r.run(cfg, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "the beads detected are not those of" in done.stderr
+    assert "this run has 3 beads, the Z-LUT file 4" in done.stderr
