@@ -45,7 +45,7 @@ def _title(ax: Any, text: str) -> None:
 
 
 def plot_spectrum(fit: SpectrumFit, ax: Any = None, *, label: str = "", color: Any = None,
-                  legend: bool = True) -> Any:  # fmt: skip
+                  linestyle: str = "-", legend: bool = True) -> Any:  # fmt: skip
     """The averaged periodogram (log-binned points) and the fitted spectrum, corner marked."""
     ax = _axes(ax)
     pts = ax.loglog(fit.freq_hz, fit.psd_nm2_hz, ".", ms=3, color=color, alpha=0.6)[0]
@@ -54,7 +54,7 @@ def plot_spectrum(fit: SpectrumFit, ax: Any = None, *, label: str = "", color: A
     ax.loglog(
         f,
         fit.model_psd(f),
-        "-",
+        linestyle,
         color=pts.get_color(),
         lw=1.2,
         label=f"{label}: {text}" if label else text,
@@ -69,7 +69,7 @@ def plot_spectrum(fit: SpectrumFit, ax: Any = None, *, label: str = "", color: A
 
 
 def plot_allan(fit: AllanFit, ax: Any = None, *, label: str = "", color: Any = None,
-               legend: bool = True) -> Any:  # fmt: skip
+               linestyle: str = "-", legend: bool = True) -> Any:  # fmt: skip
     """The Allan deviation (points) and the fitted one."""
     ax = _axes(ax)
     pts = ax.loglog(fit.tau_bins_s, np.sqrt(fit.avar_nm2), "o", ms=3, color=color, alpha=0.7)[0]
@@ -78,7 +78,7 @@ def plot_allan(fit: AllanFit, ax: Any = None, *, label: str = "", color: Any = N
     ax.loglog(
         t,
         np.sqrt(fit.model_avar(t)),
-        "-",
+        linestyle,
         color=pts.get_color(),
         lw=1.2,
         label=f"{label}: {text}" if label else text,
@@ -99,11 +99,12 @@ def plot_force_extension(
     ax: Any = None,
     *,
     label: str = "",
+    color: Any = None,
 ) -> Any:
     """Force against extension with error bars, and the WLC fit if given."""
     ax = _axes(ax)
     bars = ax.errorbar(extension_nm, force_pn, yerr=force_err_pn, fmt="o", ms=4, capsize=2,
-                       label=label or None)  # fmt: skip
+                       label=label or None, color=color)  # fmt: skip
     if wlc is not None:
         e = np.linspace(np.nanmin(extension_nm) * 0.9, np.nanmax(extension_nm) * 1.005, 200)
         e = e[e < wlc.contour_nm * 0.999]
@@ -126,27 +127,38 @@ def plot_force_extension(
 
 
 def plot_rotation(
-    turns: np.ndarray, extension_nm: np.ndarray, fit: RotationFit | None = None, ax: Any = None
+    turns: np.ndarray,
+    extension_nm: np.ndarray,
+    fit: RotationFit | None = None,
+    ax: Any = None,
+    *,
+    back: list[bool] | None = None,
+    color: Any = None,
 ) -> Any:
-    """Extension against turns, with the buckling hinge of each side that buckles."""
+    """Extension against turns (``back``: the plateaus of the way back, hollow squares), with
+    the buckling hinge of each side that buckles and what each side does."""
     ax = _axes(ax)
-    ax.plot(turns, extension_nm, "o", ms=4)
+    n, z = np.asarray(turns, dtype=float), np.asarray(extension_nm, dtype=float)
+    way_back = np.zeros(len(n), dtype=bool) if back is None else np.asarray(back, dtype=bool)
+    pts = ax.plot(n[~way_back], z[~way_back], "o", ms=4, color=color,
+                  label="there" if way_back.any() else None)[0]  # fmt: skip
+    if way_back.any():
+        ax.plot(n[way_back], z[way_back], "s", ms=5, mfc="none", color=pts.get_color(),
+                label="back")  # fmt: skip
     if fit is not None:
-        for side, sign in ((fit.positive, 1), (fit.negative, -1)):
+        for side, sign, kind in ((fit.positive, 1, fit.positive_kind),
+                                 (fit.negative, -1, fit.negative_kind)):  # fmt: skip
             if side is None:
+                ax.plot([], [], " ", label=f"{'+' if sign > 0 else '-'} side: {kind}")
                 continue
-            far = np.nanmax(sign * (np.asarray(turns) - fit.centre_turns))
-            n = np.array([fit.centre_turns, side.buckling_turns, fit.centre_turns + sign * far])
-            z = side.plateau_nm - side.slope_nm_per_turn * np.clip(sign * (n - side.buckling_turns),
-                                                                   0, None)  # fmt: skip
-            ax.plot(
-                n,
-                z,
-                "-",
-                lw=1,
-                label=f"buckling {side.buckling_turns:.1f} +- {side.buckling_err_turns:.1f}"
-                f" turns, {side.slope_nm_per_turn:.0f} nm/turn",
-            )
+            far = np.nanmax(sign * (n - fit.centre_turns))
+            h = np.array([fit.centre_turns, side.buckling_turns, fit.centre_turns + sign * far])
+            hz = side.plateau_nm - side.slope_nm_per_turn * np.clip(
+                sign * (h - side.buckling_turns), 0, None)  # fmt: skip
+            text = (f"buckling {side.buckling_turns:.1f} +- {side.buckling_err_turns:.1f} turns, "
+                    f"{side.slope_nm_per_turn:.0f} nm/turn")  # fmt: skip
+            ax.plot(h, hz, "-", lw=1, label=text)
+    if fit is not None or way_back.any():
         ax.legend(fontsize=7)
     ax.set_xlabel("turns")
     ax.set_ylabel("extension (nm)")
