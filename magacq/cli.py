@@ -234,6 +234,21 @@ def _ids(text: str | None) -> tuple[int, ...] | None:
 
 
 @app.command()
+def recipes() -> None:
+    """List the protocol recipes and their parameters (units, defaults)."""
+    from magacq.protocol import recipe_parameters
+
+    console = Console(highlight=False, soft_wrap=True)
+    for name, rows in recipe_parameters().items():
+        table = Table(title=f"protocol: {{recipe: {name}, ...}}", title_justify="left")
+        for column in ("parameter", "default", "what"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+
+
+@app.command()
 def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
     """Check a config file: keys, values, drivers and their settings, the Z-LUT file, and
     whether the buffers fit in /dev/shm and memory (as far as known without the camera)."""

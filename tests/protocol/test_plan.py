@@ -199,3 +199,16 @@ def test_scripts_are_checked_without_running_them(tmp_path) -> None:
 def test_hold_reports_no_force_without_a_table() -> None:
     plan = expand(parse({"steps": [{"step": "hold", "seconds": 2}]}), DEVICES)
     assert math.isnan(plan.actions[0].force_pn) and plan.seconds == 2
+
+
+def test_magacq_recipes_lists_every_recipe_and_parameter(tmp_path) -> None:
+    from magacq.protocol import RECIPES
+    from tests.pipeline import _runner as r
+
+    done = r.cli("recipes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for name, model in RECIPES.items():
+        assert f"protocol: {{recipe: {name}, ...}}" in done.stdout
+        for field in model.model_fields:
+            assert field == "recipe" or field in done.stdout, (name, field)
+    assert "Seconds at each height" in done.stdout and "required" in done.stdout
