@@ -30,7 +30,7 @@ __all__ = ["FigureWriter", "tables", "write_figures", "write_tables"]
 #: bead pages that make starting a drawing process worth it
 PAGES_PER_WORKER = 6
 #: lines of the summary's text block (the rest is in the CSV files)
-TEXT_LINES = 40
+TEXT_LINES = 32
 #: characters per line of it
 TEXT_WIDTH = 80
 

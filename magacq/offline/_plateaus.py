@@ -19,8 +19,11 @@ HEIGHT_TOL_MM = 0.02
 ROTATION_TOL_TURNS = 0.05
 #: fewest frames a part needs to be analysed
 MIN_PART = 256
-#: frames at a hold's edges that may show the move's last samples, as a fraction of the hold
+#: a hold's frames missing above this fraction are a problem
 EDGE = 0.05
+#: seconds at a hold's ends that may still show a move's samples (magnets sampled at 10 Hz at
+#: rest, each frame stamped with the latest sample)
+EDGE_S = 0.3
 
 
 def _parts(mag: np.ndarray) -> list[tuple[int, int]]:
@@ -44,8 +47,8 @@ def check_plateaus(
     """The plateaus to analyse and the problems found: ``(-1, plateau index, message)``.
 
     A plateau whose magnets moved becomes its parts of at least ``MIN_PART`` frames (labelled
-    ``"label [part k]"``, at their measured height and rotation, no target force); a part lost
-    to the move's last samples at the hold's edges (under ``EDGE`` of it) is trimmed silently.
+    ``"label [part k]"``, at their measured height and rotation, no target force); samples of
+    the moves before and after it at its ends (up to ``EDGE_S``) are trimmed silently.
     """
     out: list[Plateau] = []
     problems: list[tuple[int, int, str]] = []
@@ -67,12 +70,16 @@ def check_plateaus(
         if len(every) == 1:
             out.append(p)
             continue
-        parts = [(a, b) for a, b in every if b - a >= MIN_PART]
-        kept = sum(b - a for a, b in parts)
-        if len(parts) == 1 and kept >= (1 - EDGE) * len(mag):
-            a, b = parts[0]
+        edge = EDGE_S * run.frame_rate
+        while len(every) > 1 and every[0][1] <= edge:  # the move's last samples, at the start
+            every = every[1:]
+        while len(every) > 1 and len(mag) - every[-1][0] <= edge:  # the next move's first
+            every = every[:-1]
+        if len(every) == 1:
+            a, b = every[0]
             out.append(replace(p, start=p.start + a, stop=p.start + b))
             continue
+        parts = [(a, b) for a, b in every if b - a >= MIN_PART]
         spans = [f"{what} {v[np.isfinite(v)].min():.3g}-{v[np.isfinite(v)].max():.3g} {unit}"
                  for what, v, unit in (("height", mag[:, 0], "mm"),
                                        ("rotation", mag[:, 1], "turns"))

@@ -81,3 +81,16 @@ def test_a_hold_the_run_did_not_finish_is_flagged(tmp_path: Path) -> None:
         f["events"] = ev[:-1]
     res, _ = analyze_run(run, tmp_path / "out", figures=False)
     assert (-1, 2, "plateau 2 (5 pN): the run ended before the hold did") in res.problems
+
+
+def test_the_moves_last_samples_at_a_holds_start_are_trimmed_not_reported(
+    tmp_path: Path,
+) -> None:
+    steps = _steps()
+    heights = np.concatenate([np.full(2000, 8.0), np.full(12000, 3.0), np.full(12000, 1.0)])
+    heights[2000:2040] = 8.0  # the magnets' sample of the move is 0.2 s old
+    heights[14000:14050] = 3.0
+    run = write_run(tmp_path / "t.h5", steps, magnet_mm=heights, seed=8)
+    res, _ = analyze_run(run, tmp_path / "out", figures=False)
+    assert not res.problems
+    assert [(p.start, p.stop) for p in res.plateaus[1:]] == [(2040, 14000), (14050, 26000)]
