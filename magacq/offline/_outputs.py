@@ -236,6 +236,10 @@ def summary_page(res: RunAnalysis) -> Any:
     ax[1, 1].axis("off")
     ax[1, 1].text(0, 1, _summary_text(res), va="top", family="monospace", fontsize=7,
                   transform=ax[1, 1].transAxes)  # fmt: skip
+    from matplotlib.ticker import NullFormatter
+
+    for a in (ax[0, 0].xaxis, ax[0, 0].yaxis, ax[1, 0].xaxis, ax[1, 0].yaxis):
+        a.set_minor_formatter(NullFormatter())  # under a decade they crowd the axis
     fig.suptitle(f"magacq analyze: {res.run.path.name}")
     return fig
 

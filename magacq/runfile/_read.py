@@ -108,6 +108,9 @@ def read_run(path: str | Path) -> RunTracks:
             events = f["events"][:].astype(EVENTS_DTYPE) if "events" in f else None
             config = json.loads(f.attrs.get("config", "{}"))
             recorded = {k: _finite(f.attrs.get(k)) for k in ("exposure_ms", "bead_radius_nm")}
+            magnets = _magnets(frames_table, frames)
+            if "motors" in f and len(f["motors"]):
+                magnets = _sampled(f["motors"][:], frames_table, frames, f.attrs, magnets)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     ref = np.isin(bead_ids, rois["bead_id"][rois["reference"]])
@@ -118,7 +121,7 @@ def read_run(path: str | Path) -> RunTracks:
     return RunTracks(path, frames, time_s, bead_ids, ref, xyz.transpose(1, 2, 0),
                      _frame_rate(frames_table, time_s), config, events,
                      None if exposure_ms is None else exposure_ms / 1000, radius, flags,
-                     _magnets(frames_table, frames))  # fmt: skip
+                     magnets)  # fmt: skip
 
 
 #: Rows of the tracks table read at a time: each block's rows land in a short run of every
@@ -162,6 +165,28 @@ def _pivot(table: h5py.Dataset, stored: np.ndarray,
     keep = slice(tracked[0], tracked[-1] + 1)
     return (np.arange(span[0], span[1] + 1)[keep], xyz[:, :, keep], time_s[keep],
             flags[:, keep])  # fmt: skip
+
+
+def _sampled(motors: np.ndarray, frames_table: np.ndarray, frames: np.ndarray, attrs: Any,
+             fallback: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Magnet height and rotation when each frame was taken: the ``motors`` sample at or before
+    its time on the host clock (``acquiring + timestamp - first_frame_timestamp``). The frames
+    table's own columns are the sample when the frame *arrived*, up to the tracking latency
+    later. ``fallback`` where the clocks are not recorded."""
+    t0, c0 = _finite(attrs.get("acquiring")), _finite(attrs.get("first_frame_timestamp"))
+    if t0 is None or c0 is None:
+        return fallback
+    out = np.full((len(frames), 2), np.nan)
+    at = frames_table["frame"] - frames[0]
+    ok = (at >= 0) & (at < len(frames)) & np.isfinite(frames_table["timestamp"])
+    host = t0 + frames_table["timestamp"][ok] - c0
+    order = np.argsort(motors["time"], kind="stable")
+    times = motors["time"][order]
+    last = np.searchsorted(times, host, side="right") - 1
+    known = last >= 0
+    for col, name in enumerate(("magnet_height_mm", "magnet_rotation_turns")):
+        out[at[ok][known], col] = motors[name][order][last[known]]
+    return out
 
 
 def _magnets(frames_table: np.ndarray, frames: np.ndarray) -> np.ndarray:
