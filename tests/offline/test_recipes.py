@@ -115,12 +115,15 @@ def test_force_calibration_recipe_writes_a_force_table_the_protocols_read(
     tables, data, out = _run_and_analyze(tmp_path, zlut, protocol)
     curve = load_force_table(out / "force_table.csv")  # the protocols' reader
     assert list(curve.heights_mm) == sorted(heights)
-    truth = data["truth"]
+    truth, forces = data["truth"], tables["forces"]
     for h in heights:  # the simulated beads' median force at that height (moments spread 5 %)
         at = np.isclose(truth["magnet_height_mm"], h) & (truth["extension_nm"] > 0)
         true_f = np.median([np.mean(truth["force_pn"][at & (truth["bead_id"] == b)])
                             for b in np.unique(truth["bead_id"][at])])  # fmt: skip
-        assert curve.force(h) == pytest.approx(true_f, rel=0.15), h
+        # within 3 errors of a median of 3 beads' forces (each ~10-15 % from a 4 s hold)
+        mine = forces[forces["magnet_mm"] == h]
+        err = np.median(mine["force_err_pn"] / mine["force_pn"]) / np.sqrt(len(mine))
+        assert abs(curve.force(h) / true_f - 1) < 3 * err + 0.05, (h, curve.force(h), true_f)
     law = (out / "force_law.csv").read_text().splitlines()
     assert len(law) == 1 + 3 and law[0].startswith("bead_id,ln_f_h0")
 
