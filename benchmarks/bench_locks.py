@@ -26,7 +26,7 @@ import h5py
 import psutil
 import yaml
 
-from magacq.pipeline.status import ACQUIRING, read_status
+from magacq.pipeline.channels.status import ACQUIRING, read_status
 
 MAGACQ = str(Path(sys.executable).parent / "magacq")
 SIDE, N = 64, 20  # ROI side (px), beads

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hal import Camera, DeviceSettings, FrameInfo
+from hal import Camera, DeviceSettings, FrameInfo, TimestampClock
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_FPS = 1000.0
@@ -127,6 +127,7 @@ class ReplayCamera(Camera):
     dtype = property(lambda self: np.dtype(np.uint16))
     bit_depth = property(lambda self: 16)
     pixel_size_nm = property(lambda self: 100.0)
+    timestamp_clock = property(lambda self: TimestampClock.HOST_MONOTONIC)
     exposure_ms = property(lambda self: 0.5, lambda self, v: None)
     frame_rate = property(lambda self: self.settings.frame_rate, lambda self, v: None)
 

@@ -18,6 +18,9 @@ Times, from the launch (host ``time.monotonic()``, the clock of the run file's `
 - ``exit``: the command returned;
 - ``cpu``: CPU seconds of the run's processes, all together (less sensitive to other load).
 
+``warm spawn`` is a warm run whose processes start by spawn (the start method of Windows and
+macOS) instead of fork: its ratio to ``warm`` is spawn's cost.
+
 ``compile`` is the cold run's share of the time to the first track spent beyond the warm run's
 (the compilation on the critical path). Medians over the rounds, [min-max].
 
@@ -42,10 +45,11 @@ ROOT = Path(__file__).resolve().parents[1]
 MAGACQ = Path(sys.executable).with_name("magacq")
 
 
-def _run(config: Path, cache: Path, out: Path) -> dict[str, float]:
-    """One `magacq run --duration 1` on caches under ``cache``: its times, s from the launch."""
+def _run(config: Path, cache: Path, out: Path, method: str = "fork") -> dict[str, float]:
+    """One `magacq run --duration 1` on caches under ``cache``, its processes started by
+    ``method``: its times, s from the launch."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache / "numba"),
-               MAGACQ_CACHE_DIR=str(cache / "magacq"))  # fmt: skip
+               MAGACQ_CACHE_DIR=str(cache / "magacq"), MAGACQ_START_METHOD=method)  # fmt: skip
     before = set(out.glob("*.h5"))
     cpu0 = _children_cpu()
     t0 = time.monotonic()
@@ -99,7 +103,7 @@ def main() -> None:
     algorithm = yaml.safe_load(args.config.read_text())["tracking"]["algorithm"]
     print(f"magacq run {args.config.name} --duration 1 (tracking: {algorithm}), "
           f"{args.rounds} rounds")  # fmt: skip
-    kinds = ["cold", "warm", "precompiled"]
+    kinds = ["cold", "warm", "warm spawn", "precompiled"]
     times: dict[str, dict[str, list[float]]] = {k: {} for k in kinds}
     compile_s: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
@@ -108,6 +112,7 @@ def main() -> None:
             cache = Path(tmp) / f"cache{i}"
             rounds = {"cold": _run(args.config, cache, out)}
             rounds["warm"] = _run(args.config, cache, out)
+            rounds["warm spawn"] = _run(args.config, cache, out, "spawn")  # Windows', macOS's
             compile_s.append(_compile(Path(tmp) / f"pre{i}", algorithm))
             rounds["precompiled"] = _run(args.config, Path(tmp) / f"pre{i}", out)
             for kind, r in rounds.items():

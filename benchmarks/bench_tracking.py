@@ -1,15 +1,17 @@
-"""XYZ bead-frames per second per core: magacq.tracking against magtrack.
+"""XYZ bead-frames per second per core: magacq.tracking against its previous kernel and magtrack.
 
 Images: simulators.optics beads (64x64 px ROI, 100 nm/px) at random sub-pixel x, y and random
 heights across a 25 nm-step Z-LUT, 4000 photons/px background (simulators.noise, uint16).
 Every tracker gets its own Z-LUT from the same calibration frames. One thread each (numba,
 BLAS, OpenMP); throughput is bead-frames over CPU seconds of this process (best of several
 repeats, the kernels measured in turn), so other load on a shared machine inflates it less
-than wall time would. Printed: rates, XY and Z RMS errors, precision over Cramer-Rao bound at
-a fixed position, where a ROI's time goes (each stage alone, hot in cache), and the roofline:
-this CPU's peak and bandwidth against the least arithmetic each method needs
-(benchmarks/_roofline.py). The kernel before issue 20 (2.31x slower for fit) is in git history:
-``benchmarks/legacy_tracking`` at commit 3cd2239.
+than wall time would. Printed: rates and the ratio of each method to the previous kernel
+(``benchmarks/legacy_tracking``, magacq.tracking as of ab18cdd, before issue 30) in the same
+run; XY and Z RMS errors; precision over Cramer-Rao bound at a fixed position, both kernels;
+where a ROI's time goes (each stage alone, hot in cache); and the roofline: this CPU's peak and
+bandwidth against the least arithmetic each method needs (benchmarks/_roofline.py), both
+kernels. The kernel before issue 20 is in git history: ``benchmarks/legacy_tracking`` at
+commit 3cd2239.
 
     .venv/bin/python benchmarks/bench_tracking.py [--n 2000] [--repeats 5]
 """
@@ -25,18 +27,20 @@ import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 from _roofline import measure_machine, min_flops  # noqa: E402
+from legacy_tracking import track_rois as legacy_track_rois  # noqa: E402
 from numba import njit  # noqa: E402
 from precision_vs_photons import crb  # noqa: E402
 
 from magacq.tracking import ProfileSpec, build_zlut, track_rois  # noqa: E402
-from magacq.tracking._sampling import sample_quadrants  # noqa: E402
-from magacq.tracking._simd import aligned_empty  # noqa: E402
+from magacq.tracking._sampling import SAMPLE_BLOCK, sample_quadrants  # noqa: E402
+from magacq.tracking._simd import aligned_empty, interleave_rows  # noqa: E402
 from magacq.tracking._track import _tables  # noqa: E402
 from magacq.tracking._xy import (  # noqa: E402
     auto_convolution,
     center_of_mass,
     fit_scratch,
     load_roi,
+    qi_scratch_size,
     qi_shift,
     template_fit,
 )
@@ -80,20 +84,25 @@ def _rms(a) -> float:
 def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t, prof, lut, w):
     # scratch on cache lines, as the kernel's (magacq.tracking._simd)
     img = aligned_empty(img.size, np.float32).reshape(img.shape)
-    px = aligned_empty(roi.shape[1], np.float64)
-    py = aligned_empty(roi.shape[0], np.float64)
+    px = aligned_empty(roi.shape[1], np.float32)
+    py = aligned_empty(roi.shape[0], np.float32)
+    cols = aligned_empty(2 * roi.shape[1], np.float32)
     load_roi(roi, img, px, py)
     sums = np.empty(4 * n_r)
     counts = np.empty(4 * n_r, dtype=np.int64)
     vals = aligned_empty(dx.shape[0], np.float32)
-    fx = aligned_empty(dx.shape[0], np.float32)
-    fy = aligned_empty(dx.shape[0], np.float32)
-    idx = aligned_empty(dx.shape[0], np.uint64)
-    sample_quadrants(img, cx, cy, dx, dy, starts, reach, sums, counts, vals, fx, fy, idx)
-    pr = np.empty(cos_t.shape[0])
-    pi = np.empty(cos_t.shape[0])
+    fx = aligned_empty(SAMPLE_BLOCK, np.float32)
+    fy = aligned_empty(SAMPLE_BLOCK, np.float32)
+    idx = aligned_empty(SAMPLE_BLOCK, np.uint32)
+    pairs = aligned_empty(2 * img.size, roi.dtype)
+    quads = aligned_empty(4 * SAMPLE_BLOCK, roi.dtype)
+    interleave_rows(roi, pairs)
+    sample_quadrants(img, pairs, cx, cy, dx, dy, starts, reach, sums, counts, vals, fx, fy, idx,
+                     quads)  # fmt: skip
+    pr = np.empty(2 * cos_t.shape[0])
+    pi = np.empty(2 * cos_t.shape[0])
     conv = aligned_empty(cos_t.shape[1], np.float32)
-    work = np.empty(2 * n_r)
+    work = np.empty(qi_scratch_size(n_r))
     coef, row, kk = fit_scratch(n_r, roi.shape[1])
     pn = np.empty(n_r)
     acc = 0.0
@@ -102,13 +111,15 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
         if which == 0:
             acc += load_roi(roi, img, px, py)[0]
         elif which == 1:
-            acc += center_of_mass(img, 4000.0 + e, 500.0)[0]
+            acc += center_of_mass(img, 4000.0 + e, 500.0, cols)[0]
         elif which == 2:
             acc += auto_convolution(px, py, cx + e, cy, cos_t, sin_t, pr, pi, conv)[0]
         elif which == 3:
+            interleave_rows(roi, pairs)
             s = sample_quadrants(
-                img, cx + e, cy, dx, dy, starts, reach, sums, counts, vals, fx, fy, idx
-            )
+                img, pairs, cx + e, cy, dx, dy, starts, reach, sums, counts, vals, fx, fy, idx,
+                quads,
+            )  # fmt: skip
             acc += s + sums[0]
         elif which == 4:
             acc += qi_shift(sums, counts, n_r, 1.0, work)[0] + e
@@ -173,6 +184,7 @@ def main() -> None:
     cal = _stack(imager, c[0], c[1], z_cal, rng)
     spec = ProfileSpec.for_roi(ROI)
     zlut = build_zlut(track_rois(cal, spec=spec).profiles, z_cal, Z_STEP, spec)
+    old_lut = build_zlut(legacy_track_rois(cal, spec=spec).profiles, z_cal, Z_STEP, spec)
     # magtrack's LUT: its own profiles of the same frames, averaged per plane, z in row 0.
     _, _, _, mt_prof = stack_to_xyzp(np.moveaxis(cal, 0, -1).astype(np.float64))
     planes = zlut.z_nm
@@ -187,6 +199,10 @@ def main() -> None:
     m = min(args.n_magtrack, n)
 
     runs = {f"magacq {k}": (lambda k=k: track_rois(rois, idx, zlut, method=k)) for k in METHODS}
+    runs |= {
+        f"previous {k}": (lambda k=k: legacy_track_rois(rois, idx, old_lut, method=k))
+        for k in METHODS
+    }
     cpu = _cpu_times(runs, args.repeats)
     # magtrack's time includes the uint16 -> float64 conversion it needs, as ours includes its own.
     mt_cpu = _cpu_times(
@@ -202,19 +218,24 @@ def main() -> None:
 
     print(f"load average (1, 5, 15 min): {os.getloadavg()}; cpus: {os.cpu_count()}")
     print(f"64x64 ROIs, {PHOTONS:.0f} photons/px, Z-LUT {len(planes)} planes x {Z_STEP:.0f} nm")
-    print(f"{'':22}{'per CPU-s':>11}{'us/ROI':>8}{'XY rms nm':>11}{'Z rms nm':>10}")
+    print(f"{'':22}{'per CPU-s':>11}{'us/ROI':>8}{'x prev':>8}{'XY rms nm':>11}{'Z rms nm':>10}")
     rates = {}
     for k in METHODS:
-        name = f"magacq {k}"
-        res = track_rois(rois, idx, zlut, method=k)
-        rates[name] = n / cpu[name]
-        print(
-            f"{name:22}{rates[name]:11,.0f}{cpu[name] / n * 1e6:8.2f}"
-            f"{_rms(np.hypot(res.x - x, res.y - y)) * 100:11.3f}{_rms(res.z - z):10.3f}"
-        )
+        for who, tr, lut in (
+            ("magacq", track_rois, zlut),
+            ("previous", legacy_track_rois, old_lut),
+        ):
+            name = f"{who} {k}"
+            res = tr(rois, idx, lut, method=k)
+            rates[name] = n / cpu[name]
+            ratio = cpu[f"previous {k}"] / cpu[name]
+            print(
+                f"{name:22}{rates[name]:11,.0f}{cpu[name] / n * 1e6:8.2f}{ratio:8.2f}"
+                f"{_rms(np.hypot(res.x - x, res.y - y)) * 100:11.3f}{_rms(res.z - z):10.3f}"
+            )
     mx, my, mz, _ = stack_to_xyzp(np.moveaxis(rois[:m], 0, -1).astype(np.float64), mt_lut)
     print(
-        f"{'magtrack stack_to_xyzp':22}{m / mt_cpu:11,.0f}{mt_cpu / m * 1e6:8.2f}"
+        f"{'magtrack stack_to_xyzp':22}{m / mt_cpu:11,.0f}{mt_cpu / m * 1e6:8.2f}{'':8}"
         f"{_rms(np.hypot(mx - x[:m], my - y[:m])) * 100:11.3f}{_rms(mz - z[:m]):10.3f}"
     )
     print(f"magacq fit / magtrack: {rates['magacq fit'] / (m / mt_cpu):.1f}x (CPU time)")
@@ -222,13 +243,14 @@ def main() -> None:
     print(
         f"\nprecision / Cramer-Rao bound, fit, ({x0}, {y0}) px, z {z0:.0f} nm, {args.frames} frames"
     )
-    res = track_rois(fixed, None, zlut)
-    ok = res.flags == 0
-    sx, sz = np.std(res.x[ok]) * 100, np.std(res.z[ok])
-    print(
-        f"  magacq    std x {sx:.3f} nm = {sx / bx:.2f} CRB, "
-        f"std z {sz:.3f} nm = {sz / bz:.2f} CRB ({(~ok).sum()} flagged)"
-    )
+    for who, tr, lut in (("magacq", track_rois, zlut), ("previous", legacy_track_rois, old_lut)):
+        res = tr(fixed, None, lut)
+        ok = res.flags == 0
+        sx, sz = np.std(res.x[ok]) * 100, np.std(res.z[ok])
+        print(
+            f"  {who:9} std x {sx:.3f} nm = {sx / bx:.2f} CRB, "
+            f"std z {sz:.3f} nm = {sz / bz:.2f} CRB ({(~ok).sum()} flagged)"
+        )
 
     prof = _stage_profile(rois[0], spec, zlut)
     print("\nwhere a 64x64 ROI's time goes (each stage alone, hot in cache):")
@@ -247,15 +269,16 @@ def main() -> None:
         f"memory (numpy copy) {mach.copy_gb_s:.1f} GB/s"
     )
     roi_bytes = ROI * ROI * 2
-    print(f"{'method':10}{'min flops':>11}{'compute limit':>15}{'memory limit':>14}"
+    print(f"{'kernel method':14}{'min flops':>9}{'compute limit':>15}{'memory limit':>14}"
           f"{'reached':>10}{'of limit':>10}")  # fmt: skip
-    for k in METHODS:
-        f = sum(flops[k].values())
-        limit_c = mach.fma_gflops_f32 * 1e9 / f
-        limit_m = mach.copy_gb_s * 1e9 / roi_bytes
-        got = rates[f"magacq {k}"]
-        print(f"{k:10}{f:11,.0f}{limit_c:15,.0f}{limit_m:14,.0f}{got:10,.0f}"
-              f"{got / min(limit_c, limit_m):10.1%}")  # fmt: skip
+    for who, label in (("magacq", "new"), ("previous", "prev")):
+        for k in METHODS:
+            f = sum(flops[k].values())
+            limit_c = mach.fma_gflops_f32 * 1e9 / f
+            limit_m = mach.copy_gb_s * 1e9 / roi_bytes
+            got = rates[f"{who} {k}"]
+            print(f"{label + ' ' + k:14}{f:9,.0f}{limit_c:15,.0f}{limit_m:14,.0f}{got:10,.0f}"
+                  f"{got / min(limit_c, limit_m):10.1%}")  # fmt: skip
     print("(limits in bead-frames/s per core; compute limit = measured FMA loop / min flops)")
 
 

@@ -80,7 +80,7 @@ def _cpu_window(run_ns: str, run: subprocess.Popen, pid: int, seconds: float) ->
     From 1 s after the camera starts to 1 s before the run's duration is up: the viewer's start
     (Qt, the first frames) and the run's end are left out.
     """
-    from magacq.pipeline.status import ACQUIRING, read_status
+    from magacq.pipeline.channels.status import ACQUIRING, read_status
 
     while (status := read_status(run_ns)) is None or status["state"] != ACQUIRING:
         if run.poll() is not None:

@@ -1,6 +1,6 @@
 """Hardware abstraction: Device, Camera, FocusStage, Magnets, their errors, the registry."""
 
-from hal._camera import Camera, FrameInfo
+from hal._camera import Camera, FrameInfo, TimestampClock
 from hal._device import Accessory, Device
 from hal._errors import (
     AcquisitionEnded,
@@ -22,8 +22,11 @@ from hal._registry import (
     magnets_class,
 )
 from hal._settings import DeviceSettings, validate_settings
+from hal._truth import BeadRadiusSource, GroundTruthSource
 
 __all__ = [
+    "BeadRadiusSource",
+    "GroundTruthSource",
     "AXES",
     "KINDS",
     "UNITS",
@@ -42,6 +45,7 @@ __all__ = [
     "LibraryMissingError",
     "MagnetPosition",
     "Magnets",
+    "TimestampClock",
     "UnsupportedSettingError",
     "camera_class",
     "focus_stage_class",

@@ -6,6 +6,7 @@ Public methods do the bookkeeping (state checks, argument checks, logging) once 
 
 from abc import abstractmethod
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -14,13 +15,27 @@ from hal._device import Device
 from hal._errors import DeviceError, UnsupportedSettingError
 
 
+class TimestampClock(StrEnum):
+    """The clock a camera's frame timestamps are on (:attr:`Camera.timestamp_clock`).
+
+    Only ``HOST_MONOTONIC`` is the host's clock; a run maps the camera's clocks onto it.
+    """
+
+    #: The host's ``time.monotonic()``, in seconds.
+    HOST_MONOTONIC = "host_monotonic"
+    #: The camera's (or its library's) clock, seconds since the acquisition started.
+    CAMERA_SINCE_START = "camera_since_start"
+    #: The camera's own clock, seconds from an origin of its own (power-on, a counter).
+    CAMERA_FREE_RUNNING = "camera_free_running"
+
+
 class FrameInfo(NamedTuple):
     """Metadata of one delivered frame.
 
     Attributes
     ----------
     timestamp : float
-        Seconds; the camera's hardware clock where it has one, else host ``time.monotonic()``.
+        Seconds on the camera's :attr:`~Camera.timestamp_clock`.
     frame_number : int
         The camera's frame counter, 0 for the first frame after ``start``; a gap means frames
         were lost before they reached the driver.
@@ -129,6 +144,12 @@ class Camera(Device):
     @abstractmethod
     def bit_depth(self) -> int:
         """Significant bits per pixel (e.g. 12 for a 12-bit camera in uint16)."""
+
+    @property
+    @abstractmethod
+    def timestamp_clock(self) -> TimestampClock:
+        """The clock of :attr:`FrameInfo.timestamp` (a driver that falls back to the host's
+        clock mid-acquisition says so here from then on)."""
 
     @property
     @abstractmethod

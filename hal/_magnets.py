@@ -59,7 +59,10 @@ class Magnets(Accessory):
         return self._do_limits(self._check_axis(axis))
 
     def max_velocity(self, axis: str) -> float:
-        """Fastest velocity of ``axis`` (unit/s) a move may ask for; inf where unknown."""
+        """Fastest velocity of ``axis`` (unit/s) a move may ask for; inf where unknown.
+
+        Raises UnsupportedSettingError where the axis takes no velocity (it moves at its own
+        speed; a move that asks for one is refused)."""
         return self._do_max_velocity(self._check_axis(axis))
 
     def move_to(self, axis: str, target: float, *, velocity: float | None = None) -> None:

@@ -34,7 +34,8 @@ def validate_settings(model: type[S], values: Mapping[str, Any] | None, *, devic
             if err["type"] == "extra_forbidden":
                 problems.append(f"unknown setting {key!r}")
             else:
-                problems.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+                msg = err["msg"].removeprefix("Value error, ")
+                problems.append(f"{key}: {msg} (got {err.get('input')!r})")
         raise UnsupportedSettingError(
             f"{device}: " + "; ".join(problems) + f". Allowed settings: {allowed}"
         ) from None

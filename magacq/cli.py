@@ -5,6 +5,8 @@ Exit codes: 0 success, 2 bad input (config, arguments), 1 failure at run time. E
 line on stderr; ``--debug`` adds the traceback.
 """
 
+import errno
+import resource
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -22,6 +24,8 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: no value metavars on flags, paragraphs rewrapped
+    context_settings={"max_content_width": 100},
     help="Acquisition and live bead tracking for magnetic-tweezers microscopes.",
 )
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -45,11 +49,13 @@ def _root(
     """magacq: acquire, track and save."""
 
 
-ConfigArg = Annotated[Path, typer.Argument(help="YAML config file.", show_default=False)]
+ConfigArg = Annotated[
+    Path, typer.Argument(help="YAML config file.", show_default=False, metavar="CONFIG")
+]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Debug logging and tracebacks.")]
 
 
-@app.command()
+@app.command(short_help="Acquire, track live, save one HDF5 file per run.")
 def run(
     config: ConfigArg,
     duration: Annotated[
@@ -79,12 +85,16 @@ def run(
             _print_protocol(cfg, config)
             return
         from magacq.pipeline import run_acquisition
+        from magacq.pipeline.preflight import check_namespace, check_output_dir, raise_open_files
 
+        check_namespace()
+        raise_open_files(cfg.tracking.workers)
+        check_output_dir(cfg.output.dir)
         path = run_acquisition(cfg, config_path=config, debug=debug)
         typer.echo(f"saved {path}")
 
 
-@app.command()
+@app.command(short_help="Sweep the focus and save a Z-LUT file for run.")
 def calibrate(
     config: ConfigArg,
     output: Annotated[
@@ -96,15 +106,23 @@ def calibrate(
     with _errors(debug):
         from magacq.calibrate import run_calibration
         from magacq.config import load_config
+        from magacq.pipeline.preflight import check_namespace, check_output_dir, raise_open_files
 
         cfg = load_config(config)
+        check_namespace()
+        raise_open_files(cfg.tracking.workers)
+        zlut = output or (cfg.calibration.output if cfg.calibration is not None else None)
+        check_output_dir(cfg.output.dir if zlut is None else zlut.parent)
         path = run_calibration(cfg, config_path=config, output=output, debug=debug)
         typer.echo(f"saved {path}")
 
 
-@app.command()
+@app.command(short_help="Re-track a run's recorded video into a new run file.")
 def retrack(
-    run: Annotated[Path, typer.Argument(help="Run file with recorded video.", show_default=False)],
+    run: Annotated[
+        Path,
+        typer.Argument(help="Run file with recorded video.", show_default=False, metavar="RUN"),
+    ],
     zlut: Annotated[
         Path | None, typer.Option(help="Z-LUT file (default: the run's tracking.zlut).")
     ] = None,
@@ -128,7 +146,6 @@ def retrack(
     with _errors(debug):
         import logging
 
-        from rich.logging import RichHandler
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -137,9 +154,10 @@ def retrack(
             TimeRemainingColumn,
         )
 
+        from magacq.logs import console_handler
         from magacq.offline import retrack as _retrack
 
-        logging.getLogger("magacq").addHandler(RichHandler(console=_err, show_path=False))
+        logging.getLogger("magacq").addHandler(console_handler(_err, debug=debug))
         logging.getLogger("magacq").setLevel(logging.DEBUG if debug else logging.INFO)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("frames"), TimeRemainingColumn())  # fmt: skip
@@ -150,10 +168,13 @@ def retrack(
         typer.echo(f"saved {path}")
 
 
-@app.command()
+@app.command(short_help="Forces, extensions and fits of a run's plateaus.")
 def analyze(
     run_file: Annotated[
-        Path, typer.Argument(help="Run file (HDF5) from `magacq run`.", show_default=False)
+        Path,
+        typer.Argument(
+            help="Run file (HDF5) from `magacq run`.", show_default=False, metavar="RUN"
+        ),
     ],  # fmt: skip
     out: Annotated[
         Path | None, typer.Option("--out", help="Output directory (default: <run>_analysis/).")
@@ -204,9 +225,16 @@ def analyze(
         forces = [r.calibration.spectrum.force_pn for b in res.beads for r in b.plateaus]
         if not forces:
             raise MagacqError(f"{run_file}: no bead could be analysed on any plateau")
-        typer.echo(f"{len(res.beads)} tethered beads x {len(res.plateaus)} plateaus: "
-                   f"{len(forces)} forces, median {sorted(forces)[len(forces) // 2]:.3g} pN; "
-                   f"wrote {len(written)} files to {written[0].parent}")  # fmt: skip
+        median = sorted(forces)[len(forces) // 2]
+        typer.echo(f"{_count(len(res.beads), 'tethered bead')} x "
+                   f"{_count(len(res.plateaus), 'plateau')}: {_count(len(forces), 'force')}, "
+                   f"median {median:.3g} pN; wrote {len(written)} files to "
+                   f"{written[0].parent}")  # fmt: skip
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 plateau``, ``2 plateaus``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @contextmanager
@@ -233,7 +261,7 @@ def _ids(text: str | None) -> tuple[int, ...] | None:
         raise ConfigError(f"--reference {text!r}: bead ids separated by commas") from None
 
 
-@app.command()
+@app.command(short_help="List the protocol recipes and their parameters.")
 def recipes() -> None:
     """List the protocol recipes and their parameters (units, defaults)."""
     from magacq.protocol import recipe_parameters
@@ -248,25 +276,38 @@ def recipes() -> None:
         console.print(table)
 
 
-@app.command()
+@app.command(short_help="Check a config without acquiring anything.")
 def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
-    """Check a config file: keys, values, drivers and their settings, the Z-LUT file, and
-    whether the buffers fit in /dev/shm and memory (as far as known without the camera)."""
+    """Check a config file: keys, values, drivers and their settings (Micro-Manager devices
+    loaded and configured, no frame taken), the Z-LUT file, and whether the buffers fit in
+    /dev/shm and memory (as far as known without the camera)."""
     with _errors(debug):
+        from hal import GroundTruthSource
         from magacq.config import check_driver_settings, load_config
         from magacq.pipeline.sizing import buffer_sizes, check_room, settings_geometry
 
         cfg = load_config(config, check_drivers=False)
-        camera_cls, settings = check_driver_settings(cfg, source=str(config))["camera"]
+        checked = check_driver_settings(cfg, source=str(config))
+        camera_cls, settings = checked["camera"]
+        mm = {key: s for key, (_, s) in checked.items() if getattr(cfg, key).driver == "mmcore"}
+        if mm:  # load the Micro-Manager configuration as the run will, acquiring nothing
+            from hal import HalError
+            from hal.mmcore import check_configuration
+
+            try:
+                check_configuration(**mm)
+            except HalError as exc:
+                raise ConfigError(f"{config}: {exc}") from None
         if cfg.tracking.zlut is not None:
             from magacq.runfile import check_zlut_file
 
-            n_listed = len(cfg.beads.rois) or None  # detected beads take the file's
+            n_listed = len(cfg.beads.rois) or None  # detected beads: checked when detected (run)
             check_zlut_file(cfg.tracking.zlut, cfg.tracking.roi_size, n_beads=n_listed)
-        n_beads = len(cfg.beads.rois) or 1  # detection may find as few as one: a lower bound
-        simulated = hasattr(camera_cls, "ground_truth")
+        n_beads = len(cfg.beads.rois) or cfg.beads.detect.max_beads  # as many as it may track
+        simulated = issubclass(camera_cls, GroundTruthSource)
         sizes = buffer_sizes(cfg, settings_geometry(settings), n_beads=n_beads, simulated=simulated)
-        check_room(sizes, n_processes=cfg.tracking.workers + 3)
+        recorder = cfg.output.video.mode != "none"
+        check_room(sizes, n_processes=cfg.tracking.workers + 3 + recorder)
         _print_protocol(cfg, config)
         typer.echo(f"{config}: ok")
 
@@ -276,7 +317,7 @@ def _print_protocol(cfg: Any, config: Path) -> None:
     expanded actions and duration."""
     if cfg.protocol is None:
         return
-    from magacq.pipeline.supervisor import protocol_devices, protocol_spec
+    from magacq.pipeline.plan import protocol_devices, protocol_spec
 
     spec = protocol_spec(cfg, config, protocol_devices(cfg))
     assert spec is not None
@@ -293,7 +334,7 @@ def _print_protocol(cfg: Any, config: Path) -> None:
                "(moves at the devices' top speed)")  # fmt: skip
 
 
-@app.command()
+@app.command(short_help="Print the config file's JSON Schema.")
 def schema() -> None:
     """Print the JSON Schema of the config file (for editors)."""
     from magacq.config import json_schema
@@ -301,7 +342,7 @@ def schema() -> None:
     typer.echo(json_schema())
 
 
-@app.command()
+@app.command(short_help="List the drivers and whether each is usable here.")
 def drivers(debug: DebugOpt = False) -> None:
     """List the drivers, the device kinds each provides, and whether each is usable here."""
     with _errors(debug):
@@ -314,7 +355,7 @@ def drivers(debug: DebugOpt = False) -> None:
         Console(highlight=False).print(table)
 
 
-@app.command(name="compile")
+@app.command(name="compile", short_help="Compile the tracking kernels ahead of the first run.")
 def compile_(
     algorithm: Annotated[
         list[str] | None,
@@ -335,7 +376,7 @@ def compile_(
         import numpy as np
 
         from magacq.config import ALGORITHMS
-        from magacq.pipeline.warmup import compile_kernels
+        from magacq.pipeline.processes.warmup import compile_kernels
 
         algorithms = tuple(algorithm or ALGORITHMS)
         dtypes = tuple(dtype or ("uint8", "uint16"))
@@ -357,7 +398,7 @@ def compile_(
                    f"{KERNEL_CACHE}")  # fmt: skip
 
 
-@app.command()
+@app.command(short_help="Remove the shared memory that crashed runs left.")
 def clean() -> None:
     """Remove the shared memory of runs that died: every magacq segment whose creator is gone
     (created over 10 s ago: another program may be about to reclaim a younger one)."""
@@ -376,7 +417,7 @@ def clean() -> None:
     )
 
 
-@app.command()
+@app.command(short_help="Move the magnets of a live run or of a config.")
 def magnets(
     config: ConfigArg,
     height: Annotated[float | None, typer.Option(help="Move the height to this (mm).")] = None,
@@ -396,22 +437,19 @@ def magnets(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each move.")] = 60.0,
     debug: DebugOpt = False,
 ) -> None:
-    """Move the magnets (headless): those of this session's live run (--run: any), else the
+    """Move the magnets (headless): those of your live run (--run: the one named), else the
     config's own, directly.
 
     Prints where they are at the end."""
     with _errors(debug):
-        from buffers import default_namespace
         from magacq.config import load_config
         from magacq.errors import RunError
         from magacq.pipeline.magnet_cli import move_magnets
-        from magacq.view import ViewError, choose_run, find_runs
+        from magacq.view import ViewError, choose_run, find_runs, mine
 
         cfg = load_config(config)
-        # only this session's runs ($MAGACQ_NAMESPACE): never another user's magnets by chance
-        mine = f"{default_namespace()}-run"
-        runs, namespace = [r for r in find_runs() if r.namespace.startswith(mine)], None
-        if runs or run is not None:
+        runs, namespace = find_runs(), None
+        if run is not None or mine(runs):  # yours, or one named: never another's by chance
             try:
                 namespace = choose_run(runs, run).namespace
             except ViewError as exc:
@@ -421,10 +459,11 @@ def magnets(
         ]
         h, r = move_magnets(cfg, moves, relative=relative, velocity=velocity, stop=stop,
                             namespace=namespace, timeout=timeout)  # fmt: skip
-        typer.echo(f"magnets: height {h:g} mm, rotation {r:g} turns")
+        where = f"run {namespace}" if namespace else "no run of yours live, moved directly"
+        typer.echo(f"magnets ({where}): height {h:g} mm, rotation {r:g} turns")
 
 
-@app.command()
+@app.command(short_help="Open a live window onto a running acquisition.")
 def view(
     run: Annotated[
         str | None,
@@ -473,9 +512,14 @@ def _exit_code(exc: BaseException) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    text = str(exc).strip()
     if not isinstance(exc, MagacqError):
-        text = f"{type(exc).__name__}: {text}"
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if isinstance(exc, MemoryError):
+        text += " (out of memory: lower buffers.n_stacks, the frame size or tracking.workers)"
+    if getattr(exc, "errno", None) == errno.EMFILE or "[Errno 24]" in text:
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        text += f" (the open-file limit, ulimit -n, is {limit}: raise it, e.g. ulimit -n 4096)"
     return " ".join(text.split())
 
 

@@ -1,18 +1,31 @@
 """The run configuration: pydantic models (unknown keys refused), loading from YAML, JSON Schema.
 
 Every bad input becomes one :class:`~magacq.errors.ConfigError` line naming the file and the key
-(with a did-you-mean for a misspelt key) or the line of a YAML syntax error.
+(with a did-you-mean for a misspelt key) or the line of a YAML syntax error. Every relative path
+in a config file (``tracking.zlut``, ``output.dir``, ``calibration.output``, the protocol's
+``force_table`` and ``script``, and the drivers' path settings) is resolved against the config
+file's directory, whatever the working directory; ``~`` is expanded.
 """
 
 import datetime as _dt
 import difflib
 import json
+import os
+import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from magacq.errors import ConfigError
 from magacq.protocol import Protocol
@@ -61,7 +74,7 @@ class FocusStageConfig(_Section):
 class MagnetsConfig(_Section):
     """The magnets (height and rotation motors), run by the devices process: every move is
     sampled into the run file's ``motors`` table; other processes move them through
-    :class:`magacq.pipeline.motor_channel.MotorControl` (``magacq magnets``)."""
+    :class:`magacq.pipeline.channels.motor_channel.MotorControl` (``magacq magnets``)."""
 
     driver: str = Field(description="Driver name or `package.module:Class` path.")
     settings: dict[str, Any] = Field(
@@ -116,7 +129,9 @@ class TrackingConfig(_Section):
         default_factory=dict, description="Algorithm options passed to the tracking functions."
     )
     zlut: Path | None = Field(
-        None, description="Z-LUT file written by `magacq calibrate`; without it z_nm is NaN."
+        None,
+        description="Z-LUT file written by `magacq calibrate` (relative: from the config file's "
+        "folder); without it z_nm is NaN.",
     )
     profile_bead: int = Field(
         0, ge=0, description="Bead id whose radial profile is kept in the LiveProfileBuffer."
@@ -280,7 +295,11 @@ class VideoConfig(_Section):
 class OutputConfig(_Section):
     """Where and how the run is saved."""
 
-    dir: Path = Field(Path("runs"), description="Directory of the HDF5 file and the log file.")
+    dir: Path = Field(
+        Path("runs"),
+        description="Directory of the HDF5 file and the log file (relative: from the config "
+        "file's folder).",
+    )
     name: str = Field(
         "{date}_{time}_{config}.h5",
         description="File name pattern; fields: {date} (YYYYmmdd), {time} (HHMMSS), "
@@ -300,6 +319,33 @@ class OutputConfig(_Section):
         if "/" in name or not name.strip():
             raise ValueError("file name pattern must give a plain file name")
         return value
+
+
+class SupervisionConfig(_Section):
+    """How the supervisor tells a hung or failing child from a busy one, and what it tolerates."""
+
+    hang_timeout_s: float = Field(
+        5.0, gt=0, le=3600, description="A child silent (no heartbeat) this long has hung."
+    )
+    start_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="The same while a child starts (compiles kernels, opens a device or file).",
+    )
+    camera_timeout_s: float = Field(
+        10.0, gt=0, le=86400, description="A camera that delivers no frame this long fails the run."
+    )
+    camera_errors: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Camera read errors in a row that end the run (fewer: dropped frames).",
+    )
+    max_restarts: int = Field(
+        3, ge=0, le=1000, description="Tracker restarts within restart_window_s that fail the run."
+    )
+    restart_window_s: float = Field(30.0, gt=0, le=86400, description="See max_restarts.")
 
 
 class CalibrationConfig(_Section):
@@ -360,6 +406,9 @@ class RunConfig(_Section):
         description="The experiment program: steps, a recipe (force_extension, rotation_curve, "
         "force_ramp, force_clamp, force_calibration) or a Python script; the run ends with it.",
     )
+    supervision: SupervisionConfig = Field(
+        default_factory=SupervisionConfig, description="Hang and failure detection."
+    )
     duration: float | None = Field(
         None,
         gt=0,
@@ -385,8 +434,6 @@ class RunConfig(_Section):
 
 def format_name(pattern: str, *, config: str, when: _dt.datetime | None = None) -> str:
     """Fill the output file-name pattern."""
-    import os
-
     when = when or _dt.datetime.now()
     return pattern.format(
         date=when.strftime("%Y%m%d"), time=when.strftime("%H%M%S"), config=config, pid=os.getpid()
@@ -422,10 +469,71 @@ def load_config(path: str | Path, *, check_drivers: bool = True) -> RunConfig:
         raise ConfigError(f"{path}: the config file is empty")
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: expected a mapping of keys at the top, got {_kind(data)}")
-    config = validate_config(data, source=str(path))
+    config = resolve_paths(validate_config(data, source=str(path)), path.absolute().parent)
     if check_drivers:
         check_driver_settings(config, source=str(path))
     return config
+
+
+def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
+    """``config`` with every relative path (its own and the drivers' path settings) made
+    absolute against ``base``, the config file's directory."""
+
+    def at(p: Path | None) -> Path | None:
+        return None if p is None else _absolute(p, base)
+
+    tracking = config.tracking.model_copy(update={"zlut": at(config.tracking.zlut)})
+    output = config.output.model_copy(update={"dir": at(config.output.dir)})
+    changes: dict[str, Any] = {"tracking": tracking, "output": output}
+    if config.calibration is not None:
+        output_file = at(config.calibration.output)
+        changes["calibration"] = config.calibration.model_copy(update={"output": output_file})
+    if config.protocol is not None:
+        protocol = config.protocol
+        if isinstance(protocol.force_table, Path):
+            protocol = protocol.model_copy(update={"force_table": at(protocol.force_table)})
+        if hasattr(protocol, "script"):
+            protocol = protocol.model_copy(update={"script": at(protocol.script)})
+        changes["protocol"] = protocol
+    for key in ("camera", "focus_stage", "magnets"):
+        section = getattr(config, key)
+        if section is not None:
+            settings = _resolve_settings(key, section.driver, section.settings, base)
+            changes[key] = section.model_copy(update={"settings": settings})
+    return config.model_copy(update=changes)
+
+
+def _resolve_settings(kind: str, driver: str, settings: dict[str, Any], base: Path) -> dict:
+    """Driver ``settings`` with the values of its path-typed settings made absolute against
+    ``base`` (unchanged when the driver cannot be found: check_driver_settings says why)."""
+    from hal import HalError
+
+    try:
+        fields = driver_class(kind, driver).Settings.model_fields
+    except HalError:
+        return settings
+
+    def at(value: Any) -> Any:
+        if isinstance(value, str | Path):
+            return str(_absolute(Path(value), base))
+        if isinstance(value, list):
+            return [at(v) for v in value]
+        return value
+
+    return {
+        name: at(value) if name in fields and _holds_path(fields[name].annotation) else value
+        for name, value in settings.items()
+    }
+
+
+def _absolute(path: Path, base: Path) -> Path:
+    """``path`` (``~`` expanded) against ``base``, ``..`` folded; symlinks are kept."""
+    return Path(os.path.normpath(base / path.expanduser()))
+
+
+def _holds_path(annotation: Any) -> bool:
+    """The type is a Path, or a list, union or Annotated of one."""
+    return annotation is Path or any(_holds_path(a) for a in typing.get_args(annotation))
 
 
 def _read_text(path: Path) -> str:
@@ -583,7 +691,7 @@ def _describe(exc: ValidationError) -> str:
             allowed = _fields_at(err["loc"][:-1])
             hint = difflib.get_close_matches(loc[-1], allowed, n=1)
             tip = f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {', '.join(allowed)})"
-            parts.append(f"{key}: unknown key{tip}")
+            parts.append(f"{key}: unknown key{tip if allowed else ''}")
         elif err["type"] == "missing":
             parts.append(f"{key}: required key missing")
         else:
@@ -596,22 +704,34 @@ def _describe(exc: ValidationError) -> str:
 
 
 def _fields_at(loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the model at ``loc`` inside RunConfig (empty when not a model)."""
-    model: Any = RunConfig
+    """Field names of the model at ``loc`` inside RunConfig (empty when not a model); a tagged
+    union's tag in ``loc`` (``protocol.rotation_curve``) picks its member."""
+    models: dict[str | None, type[BaseModel]] = {None: RunConfig}
     for part in loc:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(part) if isinstance(model, type) else None
+        if part in models:  # the tag of a union's member
+            models = {None: models[part]}
+            continue
+        model = models.get(None)
+        field = model.model_fields.get(part) if model is not None else None
         if field is None:
             return []
-        model = _model_of(field.annotation)
-    return sorted(model.model_fields) if isinstance(model, type) else []
+        models = _models_in(field.annotation)
+    model = models.get(None)
+    return sorted(model.model_fields) if model is not None else []
 
 
-def _model_of(annotation: Any) -> Any:
+def _models_in(annotation: Any) -> dict[str | None, type[BaseModel]]:
+    """The models an annotation holds: by their tag in a tagged union, else under None."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-    return None
+        return {None: annotation}
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is Annotated:
+        inner = _models_in(args[0])
+        tags = [a.tag for a in args[1:] if isinstance(a, Tag)]
+        return {tags[0]: inner[None]} if tags and None in inner else inner
+    found: dict[str | None, type[BaseModel]] = {}
+    for arg in args:
+        found.update(_models_in(arg))
+    return found

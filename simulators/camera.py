@@ -17,6 +17,7 @@ from hal import (
     DeviceSettings,
     FrameInfo,
     HalTimeoutError,
+    TimestampClock,
     UnsupportedSettingError,
     validate_settings,
 )
@@ -90,7 +91,18 @@ class SimCameraSettings(DeviceSettings):
     )
     # faults and bookkeeping
     error_rate: float = Field(0.0, ge=0, le=1, description="fraction of reads failing")
-    truth_frames: int = Field(100_000, ge=1, description="ground-truth records kept")
+    truth_frames: int = Field(
+        1_000, ge=1, description="ground-truth records kept (the run reads each at once)"
+    )
+    debug_render_s: float = Field(
+        0.0, ge=0, description="testing aid: extra seconds each frame takes (a slow machine)"
+    )
+    max_lag_s: float = Field(
+        0.1,
+        gt=0,
+        description="streaming, frames rendered later than this behind real time are lost, as "
+        "a real camera's when its buffer fills (paced: frame_rate > 0)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "SimCameraSettings":
@@ -111,10 +123,10 @@ class SimCamera(_Camera):
     """A simulated camera looking at tethered beads.
 
     ``read_frame`` renders on demand; with ``frame_rate > 0`` frame ``k`` is released at
-    ``start + k / frame_rate`` (a consumer that falls behind gets frames immediately, with
-    their scheduled timestamps). Timestamps are the simulated hardware clock
-    (``time.monotonic`` at start, plus ``k`` frame intervals; the interval is
-    ``1/frame_rate``, or the exposure time when free-running).
+    ``start + k / frame_rate`` (streaming, a frame rendered more than ``max_lag_s`` late is
+    lost, as a real camera loses frames it cannot keep: its number is skipped). Timestamps are
+    the simulated hardware clock (``time.monotonic`` at start, plus ``k`` frame intervals; the
+    interval is ``1/frame_rate``, or the exposure time when free-running).
     """
 
     Settings = SimCameraSettings
@@ -169,6 +181,7 @@ class SimCamera(_Camera):
             exposure_substeps=s.exposure_substeps,
         )
         self._error_rng = np.random.default_rng(None if s.seed is None else s.seed + 1)
+        self.microscope.warm_up()  # compiled now, not on the first frame (it would come late)
 
     def _do_close(self) -> None:
         self.microscope = None
@@ -199,6 +212,11 @@ class SimCamera(_Camera):
     @property
     def bit_depth(self) -> int:
         return self.settings.bit_depth
+
+    @property
+    def timestamp_clock(self) -> TimestampClock:
+        """Host ``time.monotonic()``: the scheduled times frames are paced to."""
+        return TimestampClock.HOST_MONOTONIC
 
     @property
     def pixel_size_nm(self) -> float:
@@ -239,6 +257,11 @@ class SimCamera(_Camera):
         k = self._next
         timestamp = self._t0 + k * self.frame_interval_s
         if self.settings.frame_rate > 0:
+            behind = time.monotonic() - timestamp
+            # streaming, those frames are lost (their numbers skipped); a sequence of n delivers n
+            if behind > self.settings.max_lag_s and self._n_frames is None:
+                k += int(behind / self.frame_interval_s)
+                timestamp = self._t0 + k * self.frame_interval_s
             wait = timestamp - time.monotonic()
             if wait > timeout:
                 self._stopped.wait(timeout)
@@ -251,6 +274,8 @@ class SimCamera(_Camera):
         self._last_t = timestamp
         self._next = k + 1
         truth = scope.snap(out, dt, k, timestamp, self.settings.exposure_ms / 1000.0)
+        if self.settings.debug_render_s:
+            time.sleep(self.settings.debug_render_s)
         with self._lock:
             self._truth[k] = truth
             while len(self._truth) > self.settings.truth_frames:
@@ -270,6 +295,11 @@ class SimCamera(_Camera):
         """
         with self._lock:
             return self._truth[frame_number]
+
+    @property
+    def bead_radius_nm(self) -> float:
+        """The simulated beads' radius (``settings.bead_radius_nm``)."""
+        return self.settings.bead_radius_nm
 
     def ground_truth_records(self) -> list[GroundTruth]:
         """Every kept ground-truth record, oldest first (lost frames included)."""

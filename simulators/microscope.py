@@ -20,7 +20,7 @@ import numpy as np
 
 from simulators.magnetics import MagnetRig
 from simulators.motion import MotionParams, StageDrift, TetheredBeads
-from simulators.noise import to_counts
+from simulators.noise import count_dtype, to_counts
 from simulators.optics import BeadImager, OpticsParams
 
 __all__ = ["GroundTruth", "SimMicroscope", "grid_layout"]
@@ -227,6 +227,17 @@ class SimMicroscope:
             offset_adu=self.offset_adu,
             exact=self.exact_noise,
         )
+
+    def warm_up(self) -> None:
+        """Compile (or load) the rendering kernels on a scratch frame, touching no state of the
+        simulation (its own random generator): the first real frame then takes no longer than
+        the others, as a camera's does."""
+        frame = np.ones_like(self._intensity)
+        self.imager.render_beads(frame, np.zeros(1), np.zeros(1), np.zeros(1))
+        out = np.empty(frame.shape, dtype=count_dtype(self.bit_depth))
+        to_counts(frame, self.photons, self.read_noise_e, self.bit_depth,
+                  np.random.default_rng(0), out, offset_adu=self.offset_adu,
+                  exact=self.exact_noise)  # fmt: skip
 
     def expose(self, dt: float, exposure_s: float) -> np.ndarray:
         """Advance by ``dt`` seconds, the last ``exposure_s`` of them exposed; returns the

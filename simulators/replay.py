@@ -7,9 +7,10 @@ the consumer reads, so the whole pipeline runs on recorded data. Frame numbers c
 each start (the recorded ones: :meth:`ReplayCamera.recorded_frame`); timestamps are host
 ``time.monotonic()`` at the start plus the recorded (or paced) time since the first frame.
 
-A file that cannot be read (missing, truncated, corrupt, no ``video``) is refused when the camera
-opens with :class:`ReplayFileError` (an :class:`~hal.UnsupportedSettingError`: the setting names a
-bad file); a frame that cannot be read later raises :class:`~hal.DeviceError`.
+A file that cannot be read (missing, truncated, corrupt, no ``video``, still open for write) is
+refused with its settings (so `magacq validate` refuses it too): an
+:class:`~hal.UnsupportedSettingError` naming the file; a frame that cannot be read later raises
+:class:`~hal.DeviceError`.
 """
 
 import threading
@@ -25,6 +26,7 @@ from hal import (
     DeviceSettings,
     FrameInfo,
     HalTimeoutError,
+    TimestampClock,
     UnsupportedSettingError,
 )
 from hal import Camera as _Camera
@@ -55,9 +57,14 @@ class ReplaySettings(DeviceSettings):
 
     @field_validator("file")
     @classmethod
-    def _exists(cls, value: Path) -> Path:
+    def _readable(cls, value: Path) -> Path:
+        """The file exists and its first and last frames read (as when the camera opens)."""
         if not value.is_file():
             raise ValueError(f"no such file: {value}")
+        try:
+            _Source(value).close()
+        except ReplayFileError as exc:
+            raise ValueError(str(exc)) from None
         return value
 
 
@@ -205,6 +212,11 @@ class ReplayCamera(_Camera):
     @property
     def bit_depth(self) -> int:
         return int(self._src().attrs.get("bit_depth", self.dtype.itemsize * 8))
+
+    @property
+    def timestamp_clock(self) -> TimestampClock:
+        """Host ``time.monotonic()``: the start plus the recorded (or paced) time."""
+        return TimestampClock.HOST_MONOTONIC
 
     @property
     def pixel_size_nm(self) -> float:

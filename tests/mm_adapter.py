@@ -8,6 +8,8 @@ import pytest
 from simulators.mm_adapter import build_adapter
 
 CFG = Path(__file__).parents[1] / "simulators" / "mm_adapter" / "MagacqTest.cfg"
+#: Config groups, a sequenceable focus stage that keeps its limits, stages without velocity.
+USER_CFG = CFG.with_name("MagacqUser.cfg")
 
 
 def build_mm_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -15,6 +17,6 @@ def build_mm_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_adapter(tmp_path_factory.mktemp("mm_adapter")).parent
 
 
-def core_settings(mm_path: Path) -> dict[str, Any]:
-    """The mmcore driver settings that load the MagacqTest configuration from ``mm_path``."""
-    return {"mm_path": [mm_path], "config_file": CFG}
+def core_settings(mm_path: Path, config_file: Path = CFG) -> dict[str, Any]:
+    """The mmcore driver settings that load ``config_file`` (MagacqTest) from ``mm_path``."""
+    return {"mm_path": [mm_path], "config_file": config_file}

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hal._camera import Camera as _Camera
-from hal._camera import FrameInfo
+from hal._camera import FrameInfo, TimestampClock
 from hal._errors import (
     AcquisitionEnded,
     DeviceError,
@@ -282,6 +282,15 @@ class Camera(_Camera):
     def pixel_format(self) -> str:
         """The PixelFormat the camera delivers (PFNC name)."""
         return self._fmt.name
+
+    @property
+    def timestamp_clock(self) -> TimestampClock:
+        """The camera's own clock (GenTL timestamps count from its power-on or a reset), or
+        the host's with ``timestamps: host``, for a camera without timestamps (known at the
+        first frame), and once its timestamps failed."""
+        if self.settings.timestamps == "host" or self._time_source == "host":
+            return TimestampClock.HOST_MONOTONIC
+        return TimestampClock.CAMERA_FREE_RUNNING
 
     @property
     def pixel_size_nm(self) -> float:

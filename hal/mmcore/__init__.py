@@ -2,6 +2,7 @@
 (imported at open)."""
 
 from hal.mmcore._camera import Camera
+from hal.mmcore._check import check_configuration
 from hal.mmcore._core import device_interface_version, set_property
 from hal.mmcore._focus import FocusStage
 from hal.mmcore._magnets import Magnets
@@ -14,6 +15,7 @@ __all__ = [
     "MMCoreMagnetsSettings",
     "Magnets",
     "MMCoreSettings",
+    "check_configuration",
     "device_interface_version",
     "set_property",
 ]

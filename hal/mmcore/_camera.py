@@ -7,10 +7,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hal._camera import Camera as _Camera
-from hal._camera import FrameInfo
+from hal._camera import FrameInfo, TimestampClock
 from hal._errors import AcquisitionEnded, DeviceError, HalTimeoutError, UnsupportedSettingError
 from hal.mmcore._core import (
     MM_ERRORS,
+    apply_presets,
     device_label,
     import_pymmcore,
     load_core,
@@ -21,7 +22,7 @@ from hal.mmcore._settings import MMCoreSettings
 
 logger = logging.getLogger("hal.mmcore")
 
-_DTYPES = {1: np.dtype(np.uint8), 2: np.dtype(np.uint16), 4: np.dtype(np.uint32)}
+_DTYPES = {1: np.dtype(np.uint8), 2: np.dtype(np.uint16)}
 #: Longest sleep between polls of MMCore's circular buffer (MMCore offers no blocking wait).
 _MAX_POLL_S = 0.001
 
@@ -76,6 +77,7 @@ class Camera(_Camera):
             core, s.camera, core.getCameraDevice(), self._pymmcore.CameraDevice, "camera"
         )
         core.setCameraDevice(self.label)
+        apply_presets(core, s.presets)
         for name, value in s.properties.items():
             if isinstance(value, dict):
                 for prop, v in value.items():
@@ -110,13 +112,26 @@ class Camera(_Camera):
             )
         bpp = core.getBytesPerPixel()
         if bpp not in _DTYPES:
-            raise UnsupportedSettingError(f"camera {self.label!r}: {bpp} bytes per pixel")
+            # Micro-Manager's 4-byte grey (GRAY32) is 32-bit float, which magacq cannot record.
+            kind = "32-bit float" if bpp == 4 else f"{bpp}-byte"
+            raise UnsupportedSettingError(
+                f"camera {self.label!r} delivers {kind} pixels{self._pixel_type()}; magacq "
+                "records 8- and 16-bit monochrome cameras: choose an integer pixel type"
+            )
         self._geometry = (
             core.getImageWidth(),
             core.getImageHeight(),
             _DTYPES[bpp],
             core.getImageBitDepth(),
         )
+
+    def _pixel_type(self) -> str:
+        """`` (PixelType X; allowed: ...)`` where the camera has that property."""
+        core = self.core
+        if not core.hasProperty(self.label, "PixelType"):
+            return ""
+        allowed = ", ".join(core.getAllowedPropertyValues(self.label, "PixelType"))
+        return f" (PixelType {core.getProperty(self.label, 'PixelType')}; allowed: {allowed})"
 
     def _do_close(self) -> None:
         self._unload()
@@ -192,11 +207,11 @@ class Camera(_Camera):
                 self.dropped_frames,
             )
         self._next_number = number + 1
-        if self.settings.timestamps == "auto" and md.HasTag("ElapsedTime-ms"):
-            timestamp = float(md.GetSingleTag("ElapsedTime-ms").GetValue()) / 1000.0
-        else:
-            timestamp = time.monotonic()
-        return FrameInfo(timestamp, number)
+        if self.settings.timestamps == "host":
+            return FrameInfo(time.monotonic(), number)
+        # MMCore stamps every frame whose camera did not (in whole ms since the start).
+        elapsed_ms = float(md.GetSingleTag("ElapsedTime-ms").GetValue())
+        return FrameInfo(elapsed_ms / 1000.0, number)
 
     def _account_end(self) -> None:
         """Count frames of a finite acquisition that never reached the buffer's reader."""
@@ -231,6 +246,13 @@ class Camera(_Camera):
     @property
     def pixel_size_nm(self) -> float:
         return self._pixel_size_nm
+
+    @property
+    def timestamp_clock(self) -> TimestampClock:
+        """Since the acquisition's start (``ElapsedTime-ms``), or the host's (``timestamps``)."""
+        if self.settings.timestamps == "host":
+            return TimestampClock.HOST_MONOTONIC
+        return TimestampClock.CAMERA_SINCE_START
 
     @property
     def exposure_ms(self) -> float:

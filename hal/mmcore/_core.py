@@ -2,7 +2,7 @@
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,10 @@ def set_property(core: Any, label: str, name: str, value: Any) -> None:
     """
     import pymmcore
 
+    if label not in core.getLoadedDevices():
+        raise UnsupportedSettingError(
+            f"no device {label!r} is loaded; loaded devices: {', '.join(core.getLoadedDevices())}"
+        )
     if not core.hasProperty(label, name):
         names = ", ".join(core.getDevicePropertyNames(label))
         raise UnsupportedSettingError(
@@ -128,20 +132,80 @@ def set_property(core: Any, label: str, name: str, value: Any) -> None:
     logger.debug("set %s.%s = %s", label, name, text)
 
 
+#: Names of MMCore's device types, for "a stage, not a camera".
+_TYPE_NAMES = {
+    "CameraDevice": "a camera",
+    "StageDevice": "a stage",
+    "XYStageDevice": "an XY stage",
+    "ShutterDevice": "a shutter",
+    "StateDevice": "a state device",
+    "GenericDevice": "a generic device",
+    "AutoFocusDevice": "an autofocus",
+    "HubDevice": "a hub",
+    "SignalIODevice": "a signal I/O device",
+}
+
+
+def _type_name(core: Any, label: str) -> str:
+    import pymmcore
+
+    kind = core.getDeviceType(label)
+    names = (w for attr, w in _TYPE_NAMES.items() if getattr(pymmcore, attr, None) == kind)
+    return next(names, "a device of another kind")
+
+
 def device_label(core: Any, wanted: str | None, current: str, device_type: Any, kind: str) -> str:
-    """``wanted`` if it is a loaded device of ``device_type``, else the core's ``current`` one."""
+    """``wanted`` if it is a loaded device of ``device_type``, else the core's ``current`` one.
+
+    Raises
+    ------
+    UnsupportedSettingError
+        No such device, or one of another kind (both messages list the right ones).
+    """
     loaded = tuple(core.getLoadedDevicesOfType(device_type))
+    choices = f"loaded {kind} devices: {', '.join(loaded) or '(none)'}"
     label = wanted or current
     if not label:
         raise UnsupportedSettingError(
             f"the config sets no {kind} device; name one of: {', '.join(loaded) or '(none)'}"
         )
-    if label not in loaded:
+    if label in loaded:
+        return label
+    if label in core.getLoadedDevices():
         raise UnsupportedSettingError(
-            f"no {kind} device {label!r} is loaded; loaded {kind} devices: "
-            f"{', '.join(loaded) or '(none)'}"
+            f"{label!r} is {_type_name(core, label)}, not a {kind} device; {choices}"
         )
-    return label
+    raise UnsupportedSettingError(f"no {kind} device {label!r} is loaded; {choices}")
+
+
+def apply_presets(core: Any, presets: Mapping[str, str]) -> None:
+    """Apply config-group presets (``{group: preset}``) and wait for the devices to settle.
+
+    Raises
+    ------
+    UnsupportedSettingError
+        No such group or preset (lists the config's).
+    DeviceError
+        A device refused a setting of the preset.
+    """
+    groups = tuple(core.getAvailableConfigGroups())
+    for group, preset in presets.items():
+        if group not in groups:
+            raise UnsupportedSettingError(
+                f"no config group {group!r}; the config's groups: {', '.join(groups) or '(none)'}"
+            )
+        names = tuple(core.getAvailableConfigs(group))
+        if preset not in names:
+            raise UnsupportedSettingError(
+                f"config group {group!r} has no preset {preset!r}; its presets: {', '.join(names)}"
+            )
+        try:
+            core.setConfig(group, preset)
+            core.waitForConfig(group, preset)
+        except MM_ERRORS as exc:
+            msg = " ".join(str(exc).split())
+            raise DeviceError(f"preset {group}: {preset} refused: {msg}") from None
+        logger.debug("applied preset %s: %s", group, preset)
 
 
 class CoreAccessory:
@@ -195,6 +259,29 @@ class CoreAccessory:
         if self._owns_core and self.core is not None:
             self.core.unloadAllDevices()
         self.core = None
+
+
+def checked_limits(
+    given: tuple[float, float] | None, device: tuple[float, float], what: str, unit: str
+) -> tuple[float, float]:
+    """The limits from the settings (``given``) inside the ``device``'s own, else the device's.
+
+    Raises
+    ------
+    UnsupportedSettingError
+        Empty limits, or given limits that reach beyond the device's.
+    """
+    lo, hi = device if given is None else given
+    if not lo < hi:
+        raise UnsupportedSettingError(f"{what} limits [{lo:g}, {hi:g}] {unit} are empty")
+    dlo, dhi = device
+    slack = 1e-9 * max(abs(lo), abs(hi), 1.0)  # unit conversions round
+    if not (dlo - slack <= lo and hi <= dhi + slack):
+        raise UnsupportedSettingError(
+            f"{what} limits [{lo:g}, {hi:g}] {unit} reach beyond the device's own "
+            f"[{dlo:g}, {dhi:g}] {unit}"
+        )
+    return (float(lo), float(hi))
 
 
 def position_limits(core: Any, label: str) -> tuple[float, float]:

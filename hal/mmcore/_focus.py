@@ -5,11 +5,12 @@ import math
 from typing import Any, ClassVar
 
 from hal._camera import Camera as _Camera
-from hal._errors import DeviceError, UnsupportedSettingError
+from hal._errors import DeviceError
 from hal._focus import FocusStage as _FocusStage
 from hal.mmcore._core import (
     MM_ERRORS,
     CoreAccessory,
+    checked_limits,
     device_label,
     import_pymmcore,
     position_limits,
@@ -20,7 +21,8 @@ logger = logging.getLogger("hal.mmcore")
 
 
 class FocusStage(CoreAccessory, _FocusStage):
-    """A Micro-Manager focus stage.
+    """A Micro-Manager focus stage; it runs hardware sequences where the device can (MMCore's
+    stage sequences, stepped by the camera's trigger) unless ``use_sequences`` is off.
 
     Given ``camera=`` (an mmcore :class:`~hal.mmcore.Camera`), it drives that camera's CMMCore,
     which must be open first; alone, it loads ``config_file`` into a CMMCore of its own.
@@ -53,13 +55,11 @@ class FocusStage(CoreAccessory, _FocusStage):
         logger.info("opened MMCore focus stage %r, limits %s nm", self.label, self._limits)
 
     def _read_limits(self, core: Any) -> tuple[float, float]:
-        if self.settings.limits_nm is not None:
-            lo, hi = self.settings.limits_nm
-        else:
-            lo, hi = (1000.0 * v for v in position_limits(core, self.label))
-        if not lo < hi:
-            raise UnsupportedSettingError(f"focus stage limits [{lo:g}, {hi:g}] nm are empty")
-        return (float(lo), float(hi))
+        lo, hi = position_limits(core, self.label)
+        device = (1000.0 * lo, 1000.0 * hi)
+        if self.settings.limits_nm is None and not all(map(math.isfinite, device)):
+            logger.warning("focus stage %r publishes no limits: set limits_nm", self.label)
+        return checked_limits(self.settings.limits_nm, device, f"focus stage {self.label!r}", "nm")
 
     def _do_move_to(self, z_nm: float) -> None:
         try:
@@ -83,3 +83,30 @@ class FocusStage(CoreAccessory, _FocusStage):
         if self.core is None:
             return False
         return bool(self.core.deviceBusy(self.label))
+
+    @property
+    def sequence_max_length(self) -> int:
+        core = self.core
+        if core is None or not self.settings.use_sequences:
+            return 0
+        if not core.isStageSequenceable(self.label):
+            return 0
+        return int(core.getStageSequenceMaxLength(self.label))
+
+    def _do_load_sequence(self, z_nm: list[float]) -> None:
+        self._sequence_call("load", self.core.loadStageSequence, [z / 1000.0 for z in z_nm])
+
+    def _do_start_sequence(self) -> None:
+        self._sequence_call("start", self.core.startStageSequence)
+
+    def _do_stop_sequence(self) -> None:
+        self._sequence_call("stop", self.core.stopStageSequence)
+
+    def _sequence_call(self, what: str, call: Any, *args: Any) -> None:
+        try:
+            call(self.label, *args)
+        except MM_ERRORS as exc:
+            msg = " ".join(str(exc).split())
+            raise DeviceError(
+                f"focus stage {self.label!r} failed to {what} its sequence: {msg}"
+            ) from None

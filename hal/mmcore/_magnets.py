@@ -6,11 +6,12 @@ from typing import Any, ClassVar
 
 from hal._camera import Camera as _Camera
 from hal._errors import DeviceError, UnsupportedSettingError
-from hal._magnets import Axis
+from hal._magnets import UNITS, Axis
 from hal._magnets import Magnets as _Magnets
 from hal.mmcore._core import (
     MM_ERRORS,
     CoreAccessory,
+    checked_limits,
     device_label,
     import_pymmcore,
     position_limits,
@@ -90,18 +91,11 @@ class Magnets(CoreAccessory, _Magnets):
         )
 
     def _read_limits(self, core: Any, axis: Axis, stage: _Stage) -> tuple[float, float]:
-        given = (
-            self.settings.height_limits_mm
-            if axis == "height"
-            else (self.settings.rotation_limits_turns)
-        )
-        if given is not None:
-            lo, hi = given
-        else:
-            lo, hi = sorted(stage.from_stage(u) for u in position_limits(core, stage.label))
-        if not lo < hi:
-            raise UnsupportedSettingError(f"magnet {axis} limits [{lo:g}, {hi:g}] are empty")
-        return (float(lo), float(hi))
+        s = self.settings
+        given = s.height_limits_mm if axis == "height" else s.rotation_limits_turns
+        lo, hi = sorted(stage.from_stage(u) for u in position_limits(core, stage.label))
+        what = f"magnet {axis} stage {stage.label!r}"
+        return checked_limits(given, (lo, hi), what, UNITS[axis])
 
     def _do_close(self) -> None:
         super()._do_close()
@@ -113,11 +107,12 @@ class Magnets(CoreAccessory, _Magnets):
 
     def _do_max_velocity(self, axis: Axis) -> float:
         prop = self.settings.velocity_property
+        label = self._stages[axis].label
         if prop is None:
             raise UnsupportedSettingError(
-                f"mmcore magnets: no velocity_property set, a {axis} velocity cannot be set"
+                f"magnet {axis} stage {label!r} takes no velocity: the magnets' settings name "
+                "no velocity_property (the stages' velocity property, if they have one)"
             )
-        label = self._stages[axis].label
         if self.core.hasPropertyLimits(label, prop):
             return self.core.getPropertyUpperLimit(label, prop) / abs(self._stages[axis].scale)
         return math.inf

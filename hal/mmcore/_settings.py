@@ -49,13 +49,17 @@ class MMCoreSettings(DeviceSettings):
         Camera device properties, ``{name: value}``, checked against the allowed values and
         limits MMCore reports; a nested ``{device_label: {name: value}}`` sets another device's.
         Applied at open, before binning, ROI and exposure.
+    presets : dict
+        Config-group presets to apply, ``{group: preset}`` (e.g. ``{"Camera": "HighSpeed"}``),
+        checked against the groups the .cfg defines. Applied at open, before ``properties``.
     pixel_size_nm : float, optional
         Size of one (binned) camera pixel in the sample plane; default: the .cfg's pixel size.
     buffer_mb : int, optional
         Size of MMCore's circular buffer in MB; default: MMCore's.
     timestamps : {"auto", "host"}
-        Frame times from the image metadata (``ElapsedTime-ms``, seconds since the start) where
-        present ("auto"), or the host's ``time.monotonic()`` when the frame is read ("host").
+        Frame times from the image metadata's ``ElapsedTime-ms`` (the camera's, else MMCore's
+        own, in whole ms), seconds since the acquisition started ("auto"); or the host's
+        ``time.monotonic()`` when the frame is read ("host").
     """
 
     mm_path: AdapterDirs = Field(min_length=1)
@@ -65,6 +69,7 @@ class MMCoreSettings(DeviceSettings):
     roi: tuple[int, int, int, int] | None = None
     binning: int | None = Field(None, ge=1)
     properties: dict[str, PropertyValue | dict[str, PropertyValue]] = Field(default_factory=dict)
+    presets: dict[str, str] = Field(default_factory=dict)
     pixel_size_nm: float | None = Field(None, gt=0)
     buffer_mb: int | None = Field(None, ge=1, le=1_000_000)
     timestamps: Literal["auto", "host"] = "auto"
@@ -95,11 +100,16 @@ class MMCoreFocusSettings(SharedCoreSettings):
     stage : str, optional
         Label of the focus (stage) device; default: the core focus device.
     limits_nm : (low, high), optional
-        Reachable z range; default: the limits of the stage's ``Position`` property, else none.
+        Reachable z range, inside the limits of the stage's ``Position`` property where it has
+        them; default: those limits, else none (set them for a stage that keeps its own).
+    use_sequences : bool
+        Run hardware sequences where the stage offers them (False: a stage whose trigger input
+        is not wired to the camera).
     """
 
     stage: str | None = None
     limits_nm: tuple[float, float] | None = None
+    use_sequences: bool = True
 
 
 class MMCoreMagnetsSettings(SharedCoreSettings):
@@ -120,10 +130,12 @@ class MMCoreMagnetsSettings(SharedCoreSettings):
     height_offset_mm, rotation_offset_turns : float
         Magnet position at stage position 0.
     height_limits_mm, rotation_limits_turns : (low, high), optional
-        Default: the limits of the stage's ``Position`` property, converted.
+        Inside the limits of the stage's ``Position`` property (converted) where it has them;
+        default: those limits.
     velocity_property : str, optional
         Name of the stages' velocity property (stage units/s; e.g. PI's ``Velocity``), set for
-        a move that asks for a velocity; without it such a move is refused.
+        a move that asks for a velocity. Without it the stages move at their own speed and only
+        a move that asks for a velocity is refused.
     """
 
     height_stage: str | None = None

@@ -17,7 +17,6 @@ The processes are those of a run, minus the writer:
 """
 
 import logging
-import multiprocessing as mp
 import queue
 import time
 from dataclasses import dataclass, field
@@ -72,7 +71,7 @@ def run_sweep_producer(wiring: SweepWiring) -> None:
     """Entry point of the sweep producer: camera and focus stage, the sweep plan, tagged frames."""
     from buffers import BufferOverflow
     from hal import HalError
-    from magacq.pipeline.devices import open_accessory, open_camera
+    from magacq.pipeline.hardware import open_accessory, open_camera
 
     wiring.enter_child("producer")
     vb = wiring.attach_video()
@@ -330,7 +329,8 @@ def run_calibration(
     """
     from buffers import VideoBuffer, ZLUTSweepDataset, make_locks, remove_stale_segments
     from magacq.logs import RunLogging
-    from magacq.pipeline.supervisor import place_rois, probe_camera, run_namespace
+    from magacq.pipeline.plan import place_rois, probe_camera, run_namespace
+    from magacq.pipeline.start_method import start_context
     from magacq.tracking import ProfileSpec
 
     c = cfg.calibration
@@ -340,7 +340,7 @@ def run_calibration(
         raise ConfigError("magacq calibrate needs a 'focus_stage' section in the config")
     positions = sweep_positions(c)
     path = output_path(cfg, config_path, output)
-    ctx = mp.get_context("fork")  # as run: semaphores unlinked at once, nothing to leak
+    ctx = start_context()
     console = Console(stderr=True)
     logs = RunLogging(console, debug=debug, ctx=ctx)
     logs.start()

@@ -1,20 +1,17 @@
-"""The run's processes: the supervisor, the devices process (camera frame loop and motion
-thread), the tracker workers, the writer, and the live status they publish. ``run_acquisition``
-is `magacq run`; ``MotorControl`` moves a running acquisition's magnets from any process.
+"""The run: ``run_acquisition`` is `magacq run`; ``MotorControl`` moves a running acquisition's
+magnets from any process.
 
-Modules: ``supervisor`` (buffers, processes, the stop sequence), ``sizing`` (what the buffers
-need, checked against /dev/shm and memory first), ``wiring`` (what each child is handed),
-``flag`` (stop flags no dying process can wedge), ``devices`` (the producer: camera, focus
-stage, magnets), ``motion`` (the motion thread: magnet commands, the ``motors`` samples),
-``motor_channel`` (the magnets' command channel), ``magnet_cli`` (`magacq magnets`), ``rows``
-(batched MatrixBuffer rows), ``tracker`` (tracker workers), ``writer`` (rows into the run file),
-``status`` (counters, the terminal status and the ``status`` MatrixBuffer that `magacq view`
-reads), ``live_force`` (the writer's live force estimate and its ``forces`` MatrixBuffer).
+The data path, one piece each: ``plan`` (probe the camera, place the ROIs, expand the protocol:
+what to run, decided before anything starts) and ``sizing`` (what the buffers need, checked
+against the machine first); ``supervisor`` (the buffers, the roster of child processes and
+their policies, the stop sequence); ``wiring`` (what each child is handed, pickled);
+``start_method`` (fork or spawn); ``processes`` (each child's code); ``channels`` (every
+stream and command channel between them); ``magnet_cli`` (`magacq magnets`).
 """
 
-from .live_force import read_forces
-from .motor_channel import MotorControl, MotorError
-from .status import read_status
+from .channels.live_force import read_forces
+from .channels.motor_channel import MotorControl, MotorError
+from .channels.status import read_status
 from .supervisor import run_acquisition
 
 __all__ = ["MotorControl", "MotorError", "read_forces", "read_status", "run_acquisition"]

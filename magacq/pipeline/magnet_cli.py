@@ -5,7 +5,7 @@ from typing import Any
 
 from magacq.config import RunConfig
 from magacq.errors import ConfigError, RunError
-from magacq.pipeline.motor_channel import MotorControl
+from magacq.pipeline.channels.motor_channel import MotorControl
 
 Moves = list[tuple[str, float]]
 
@@ -39,10 +39,10 @@ def _through_run(
     namespace: str, moves: Moves, relative: bool, velocity: float | None, stop: bool,
     timeout: float,
 ) -> tuple[float, float]:  # fmt: skip
-    from magacq.pipeline.motor_channel import MotorError
+    from magacq.pipeline.channels.motor_channel import MotorError
 
     try:
-        ctl = MotorControl(namespace)
+        ctl = MotorControl(namespace, by="cli")
     except MotorError as exc:
         raise RunError(str(exc)) from None
     with ctl:
@@ -63,7 +63,7 @@ def _directly(
     timeout: float,
 ) -> tuple[float, float]:  # fmt: skip
     from hal import HalError, UnsupportedSettingError
-    from magacq.pipeline.devices import open_accessory, open_camera
+    from magacq.pipeline.hardware import open_accessory, open_camera
 
     m = cfg.magnets
     assert m is not None

@@ -3,19 +3,22 @@
 /dev/shm is a tmpfs: creating a segment larger than its free space succeeds (the file is sparse),
 and the process touching a page beyond it dies of SIGBUS. So the run computes every buffer's size
 first and refuses, with the numbers, when they cannot fit (a container's 64 MB /dev/shm, a frame
-rate that sizes tables for millions of frames).
+rate that sizes tables for millions of frames). The memory counted is what this process may still
+use: the machine's available memory, or less under a container's (cgroup v1 or v2) limit, to which
+shared memory is charged. A run must leave a safety margin of it free.
 """
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from magacq.config import RunConfig
 from magacq.errors import ConfigError
-from magacq.pipeline.events import EVENT_ROWS, EVENTS
-from magacq.pipeline.live_force import FORCES, force_rows
-from magacq.pipeline.lock_channel import LOCK_ROWS
-from magacq.pipeline.motor_channel import (
+from magacq.pipeline.channels.events import EVENT_ROWS, EVENTS
+from magacq.pipeline.channels.live_force import FORCES, force_rows
+from magacq.pipeline.channels.lock_channel import LOCK_ROWS
+from magacq.pipeline.channels.motor_channel import (
     ACK_ROWS,
     ACKS,
     COMMAND_ROWS,
@@ -30,6 +33,11 @@ SHM_DIR = Path("/dev/shm")
 _SEGMENT_OVERHEAD = 3 * 4096
 #: Memory of one of the run's processes besides the buffers (Python, numpy, numba), bytes.
 PROCESS_BYTES = 250_000_000
+#: Memory a run leaves free: this fraction of what is available, and at least MARGIN_BYTES.
+MARGIN_FRACTION = 0.1
+MARGIN_BYTES = 512 * 2**20
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+_NO_LIMIT = 2**60  # cgroup v1 writes "no limit" as a number near 2**63
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,7 @@ def buffer_sizes(
         hz = cfg.magnets.sample_hz if cfg.magnets is not None else 100.0
         rows["motors"] = int(max(10_000, 20 * hz))  # the writer drains it at 10 Hz
         rows |= {COMMANDS: COMMAND_ROWS, ACKS: ACK_ROWS, LIMITS: LIMIT_ROWS}
+        rows[EVENTS] = EVENT_ROWS  # every move is an event, whoever commands it
     if cfg.protocol is not None or cfg.locks.any:
         rows[EVENTS] = EVENT_ROWS
     if cfg.live_force is not None:
@@ -118,8 +127,9 @@ def buffer_sizes(
 
 
 def check_room(sizes: BufferSizes, *, n_processes: int, shm_dir: Path = SHM_DIR) -> None:
-    """Refuse buffers that do not fit in ``shm_dir``'s free space, or in the available memory
-    beside ``n_processes`` processes of about ``PROCESS_BYTES`` each.
+    """Refuse buffers that do not fit in ``shm_dir``'s free space, or that with ``n_processes``
+    processes of about ``PROCESS_BYTES`` each leave less than a safety margin (10 %, at least
+    512 MiB) of the memory this process may use (the machine's, or its cgroup's limit).
 
     Raises
     ------
@@ -127,16 +137,17 @@ def check_room(sizes: BufferSizes, *, n_processes: int, shm_dir: Path = SHM_DIR)
         One line: what the buffers need (the largest named), what there is, what to change.
     """
     need = sizes.total
-    st = os.statvfs(shm_dir)
-    free_shm = st.f_bavail * st.f_frsize
-    free_mem = _mem_available()
+    free_shm = psutil.disk_usage(str(shm_dir)).free
+    free_mem, limit = memory_available()
+    margin = max(MARGIN_BYTES, int(MARGIN_FRACTION * free_mem))
     where = None
     if need > free_shm:
         where = f"{shm_dir} has {_mb(free_shm)} free"
-    elif free_mem is not None and need + n_processes * PROCESS_BYTES > free_mem:
+    elif need + n_processes * PROCESS_BYTES + margin > free_mem:
         where = (
-            f"the machine has {_mb(free_mem)} of memory available, less about "
-            f"{_mb(n_processes * PROCESS_BYTES)} for the run's {n_processes} processes"
+            f"{limit} leaves {_mb(free_mem)} of memory available, less about "
+            f"{_mb(n_processes * PROCESS_BYTES)} for the run's {n_processes} processes and "
+            f"{_mb(margin)} kept free"
         )
     if where is None:
         return
@@ -149,15 +160,60 @@ def check_room(sizes: BufferSizes, *, n_processes: int, shm_dir: Path = SHM_DIR)
     )
 
 
-def _mem_available() -> int | None:
-    """MemAvailable of /proc/meminfo, bytes (None where there is none)."""
+def memory_available() -> tuple[int, str]:
+    """Bytes of memory this process may still use, and what sets it (for a message).
+
+    The machine's available memory, or less when a cgroup (a container's memory limit, at any
+    level of this process's cgroup hierarchy) allows less.
+    """
+    free, limit = psutil.virtual_memory().available, "the machine"
+    left = cgroup_memory_left()
+    if left is not None and left < free:
+        free, limit = max(0, left), "the memory limit of this process's cgroup (container)"
+    return free, limit
+
+
+def cgroup_memory_left(root: Path = CGROUP_ROOT) -> int | None:
+    """Bytes left under the tightest memory limit of this process's cgroups (limit less the
+    usage that cannot be reclaimed), None when none limits it (or there are no cgroups)."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
     except OSError:
-        pass
+        return None
+    for line in lines:  # "0::/path" (v2), "4:memory:/path" (v1)
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            files = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+            return _left(root / "memory", path, files)
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "" and (root / "cgroup.controllers").exists():
+            return _left(root, path, ("memory.max", "memory.current", "inactive_file"))
     return None
+
+
+def _left(mount: Path, path: str, files: tuple[str, str, str]) -> int | None:
+    """The smallest ``limit - (usage - inactive file cache)`` from the cgroup at ``path`` (or
+    the mount's root, in a container that shows the host's path) up to the root."""
+    limit_file, usage_file, inactive = files
+    folder = mount / path.lstrip("/")
+    if not folder.is_dir():
+        folder = mount
+    left: int | None = None
+    for cgroup in (folder, *folder.parents):
+        if not cgroup.is_relative_to(mount):
+            break
+        try:
+            limit = (cgroup / limit_file).read_text().strip()
+            if limit == "max" or int(limit) >= _NO_LIMIT:
+                continue
+            usage = int((cgroup / usage_file).read_text())
+            stat = dict(line.split() for line in (cgroup / "memory.stat").read_text().splitlines())
+            used = usage - int(stat.get(inactive, 0))
+        except (OSError, ValueError):
+            continue
+        left = int(limit) - used if left is None else min(left, int(limit) - used)
+    return left
 
 
 def _mb(n: int) -> str:

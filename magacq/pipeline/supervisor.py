@@ -1,18 +1,19 @@
 """The supervisor: creates a run's buffers, starts and watches its processes, stops them cleanly.
 
-``run_acquisition`` is `magacq run`: probe the camera, place the bead ROIs (config or automatic
-detection), create every buffer in a namespace of its own, start the writer, N tracker workers
-and the producer, show the live status, restart a tracker that dies, and on any exit (end of
-duration, Ctrl-C, SIGTERM, a failure) stop them all, close the file and unlink every segment.
+``run_acquisition`` is `magacq run`: plan the run (:mod:`magacq.pipeline.plan`), create every
+buffer in a namespace of its own, start the writer, N tracker workers and the producer, show
+the live status, watch every child's exit and heartbeat and apply its role's policy (a tracker
+is restarted, up to a limit; any other ends the run), and on any exit (end of duration, Ctrl-C,
+SIGTERM, a failure) stop them all, close the file and unlink every segment.
 """
 
 import logging
 import math
 import multiprocessing as mp
 import multiprocessing.connection
-import os
 import signal
 import time
+from collections import deque
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
@@ -28,18 +29,24 @@ from buffers import (
     LiveProfileBuffer,
     MatrixBuffer,
     VideoBuffer,
-    default_namespace,
     make_locks,
     remove_stale_segments,
 )
-from magacq.config import RunConfig, format_name
+from magacq.config import RunConfig
 from magacq.errors import ConfigError, RunError
 from magacq.logs import RunLogging
-from magacq.pipeline.live_force import FORCES, live_force_spec
-from magacq.pipeline.lock_channel import STATE as LOCK_STATE
-from magacq.pipeline.motor_channel import ACKS, LIMITS
-from magacq.pipeline.sizing import FrameSize, buffer_sizes, check_room
-from magacq.pipeline.status import (
+from magacq.pipeline.channels.heartbeat import (
+    PRODUCER,
+    PROTOCOL,
+    RECORDER,
+    TRACKER0,
+    WRITER,
+    slot_name,
+)
+from magacq.pipeline.channels.live_force import FORCES, live_force_spec
+from magacq.pipeline.channels.lock_channel import STATE as LOCK_STATE
+from magacq.pipeline.channels.motor_channel import ACKS, LIMITS
+from magacq.pipeline.channels.status import (
     ACQUIRING,
     STATUS,
     STATUS_COLUMNS,
@@ -48,17 +55,25 @@ from magacq.pipeline.status import (
     StatusPublisher,
     StatusView,
 )
-from magacq.pipeline.warmup import KernelCompile
+from magacq.pipeline.plan import (
+    locks_spec,
+    output_path,
+    place_rois,
+    probe_camera,
+    protocol_spec,
+    run_namespace,
+)
+from magacq.pipeline.processes.warmup import KernelCompile
+from magacq.pipeline.roster import ROSTER, role_of
+from magacq.pipeline.sizing import FrameSize, buffer_sizes, check_room
+from magacq.pipeline.start_method import start_context
 from magacq.pipeline.wiring import (
     LOCK_NAMES,
     MATRICES,
     VIDEO_GROUPS,
-    LocksSpec,
-    ProtocolSpec,
     RunWiring,
     control_primitives,
 )
-from magacq.protocol import Devices, expand
 
 logger = logging.getLogger("magacq")
 
@@ -66,244 +81,8 @@ _STOP_GRACE_S = 0.6  # per stage of the stop sequence; three stages stay under 2
 #: A segment whose creator is gone is removed by a run (or `magacq clean`) once this old, s.
 STALE_AGE_S = 10.0
 _MAX_START_RESTARTS = 3  # per tracker, while warming up, before the run gives up
-_PROTOCOL_ASK_S = 2.0  # a protocol asked to stop ends its action within this, or is stopped
-_PROTOCOL_PARK_S = 30.0  # the magnets' move to protocol.end_height_mm may take this long
-
-
-def run_namespace() -> str:
-    """A shared-memory namespace of this run's own (the session namespace plus our pid)."""
-    return f"{default_namespace()}-run{os.getpid()}"
-
-
-def output_path(cfg: RunConfig, config_path: Path) -> Path:
-    """Create the run's HDF5 file, empty, exclusively, and return its path (``-1``, ``-2``...
-    added when the name is taken, also by a run started at the same moment)."""
-    out = Path(cfg.output.dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"output.dir: cannot create {out}: {exc.strerror}") from None
-    path = out / format_name(cfg.output.name, config=config_path.stem)
-    if path.suffix not in (".h5", ".hdf5"):
-        path = path.with_name(path.name + ".h5")
-    stem, k = path.stem, 0
-    while True:
-        try:  # its .log must be new too: both are this run's alone
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise RunError(f"cannot create the run file {path}: {exc.strerror}") from None
-        else:
-            if not path.with_suffix(".log").exists():
-                return path
-            path.unlink()
-        k += 1
-        path = path.with_name(f"{stem}-{k}{path.suffix}")
-
-
-def _open_camera(cfg: RunConfig) -> Any:
-    """The config's camera, opened; its refusals as ConfigError (exit 2), failures RunError."""
-    from hal import HalError, UnsupportedSettingError
-    from magacq.pipeline.devices import open_camera
-
-    try:
-        return open_camera(cfg.camera.driver, cfg.camera.settings)
-    except UnsupportedSettingError as exc:  # e.g. a file to replay that cannot be read
-        raise ConfigError(f"camera.settings: {exc}") from None
-    except HalError as exc:
-        raise RunError(f"cannot open camera {cfg.camera.driver!r}: {exc}") from None
-
-
-def probe_camera(
-    cfg: RunConfig, opened: Callable[[str], None] | None = None
-) -> tuple[dict[str, Any], np.ndarray | None, Devices]:
-    """Open the camera once: its geometry, an averaged image when beads must be detected, and
-    the magnets' axes (limits, where they start, top speeds) a protocol is checked against.
-    ``opened`` is called with the pixel type as soon as the camera is open."""
-    from hal import HalError
-
-    cam = _open_camera(cfg)
-    try:
-        if opened is not None:
-            opened(str(np.dtype(cam.dtype)))
-        geometry = {
-            "width": int(cam.width),
-            "height": int(cam.height),
-            "bits": int(np.dtype(cam.dtype).itemsize * 8),
-            "bit_depth": int(cam.bit_depth),
-            "dtype": str(np.dtype(cam.dtype)),
-            "pixel_size_nm": float(cam.pixel_size_nm),
-            "camera_driver": cfg.camera.driver,
-            "camera_class": f"{type(cam).__module__}.{type(cam).__qualname__}",
-            "simulated": hasattr(cam, "ground_truth"),
-            "exposure_ms": float(cam.exposure_ms),  # NaN: the camera does not say
-            # for the force calibration: the config's, else the simulated camera's own
-            "bead_radius_nm": float(
-                cfg.beads.radius_nm or getattr(cam.settings, "bead_radius_nm", math.nan)
-            ),
-        }
-        image = None
-        if not cfg.beads.rois:
-            n = cfg.beads.detect.frames
-            frame = np.empty((cam.height, cam.width), dtype=cam.dtype)
-            acc = np.zeros(frame.shape)
-            cam.start(n)
-            for _ in range(n):
-                cam.read_frame(frame, timeout=5.0)
-                acc += frame
-            cam.stop()
-            image = acc / n
-        devices = motor_axes(cfg, cam)
-    except HalError as exc:
-        raise RunError(f"camera {cfg.camera.driver!r} failed: {exc}") from None
-    finally:
-        cam.close()
-    return geometry, image, devices
-
-
-def motor_axes(cfg: RunConfig, cam: Any) -> Devices:
-    """The axes a protocol can move: the magnets' (:func:`check_magnets`) and the focus
-    stage's (its limits and position; it takes no speed), opened once beside ``cam``."""
-    from hal import HalError
-    from magacq.pipeline.devices import open_accessory
-
-    devices = check_magnets(cfg, cam) if cfg.magnets is not None else Devices({}, {}, {})
-    if cfg.focus_stage is None:
-        return devices
-    spec = {"driver": cfg.focus_stage.driver, "settings": dict(cfg.focus_stage.settings)}
-    try:
-        stage = open_accessory("focus_stage", spec, cam, cfg.camera.driver)
-    except HalError as exc:
-        raise RunError(f"cannot open focus stage {cfg.focus_stage.driver!r}: {exc}") from None
-    try:
-        devices.limits["focus"] = stage.limits_nm
-        devices.start["focus"] = stage.position_nm
-    finally:
-        stage.close()
-    return devices
-
-
-def check_magnets(cfg: RunConfig, cam: Any) -> Devices:
-    """Open the magnets once beside ``cam``: their settings work, and the start positions
-    the config asks for are inside their limits; returns each axis's limits, start position
-    and top speed.
-
-    Raises
-    ------
-    ConfigError
-        Settings the device refuses (a stage label it lacks, ...), or a start position outside
-        the limits or on an axis the magnets lack.
-    RunError
-        The magnets failed to open.
-    """
-    from hal import HalError, UnsupportedSettingError
-    from magacq.pipeline.devices import open_accessory
-
-    m = cfg.magnets
-    assert m is not None
-    spec = {"driver": m.driver, "settings": dict(m.settings)}
-    try:
-        mag = open_accessory("magnets", spec, cam, cfg.camera.driver)
-    except UnsupportedSettingError as exc:
-        raise ConfigError(f"magnets: {exc}") from None
-    except HalError as exc:
-        raise RunError(f"cannot open magnets {m.driver!r}: {exc}") from None
-    devices = Devices(limits={}, start={}, max_velocity={})
-    try:
-        for axis, key, start in (("height", "height_mm", m.height_mm),
-                                 ("rotation", "rotation_turns", m.rotation_turns)):  # fmt: skip
-            if axis in mag.axes:
-                devices.limits[axis] = mag.limits(axis)
-                devices.start[axis] = mag.position(axis) if start is None else start
-                if math.isfinite(top := mag.max_velocity(axis)):
-                    devices.max_velocity[axis] = top
-            if start is None:
-                continue
-            try:
-                lo, hi = mag.limits(axis)
-            except UnsupportedSettingError as exc:
-                raise ConfigError(f"magnets.{key}: {exc}") from None
-            if not lo <= start <= hi:
-                raise ConfigError(
-                    f"magnets.{key}: {start:g} is outside the magnets' {axis} limits "
-                    f"[{lo:g}, {hi:g}]"
-                )
-    finally:
-        mag.close()
-    return devices
-
-
-def protocol_devices(cfg: RunConfig) -> Devices:
-    """The axes as :func:`motor_axes` finds them, opening the camera (which the stages may
-    share a connection with) but taking no frame: for `validate` and `--dry-run`."""
-    if cfg.magnets is None and cfg.focus_stage is None:
-        return Devices(limits={})
-    cam = _open_camera(cfg)
-    try:
-        return motor_axes(cfg, cam)
-    finally:
-        cam.close()
-
-
-def protocol_spec(cfg: RunConfig, config_path: Path, devices: Devices) -> ProtocolSpec | None:
-    """The config's protocol expanded and checked against ``devices`` (None without one).
-
-    Raises
-    ------
-    ConfigError
-        A step the devices cannot do, a target outside their limits or the force table.
-    """
-    if cfg.protocol is None:
-        return None
-    base = config_path.resolve().parent
-    plan = expand(cfg.protocol, devices, base=base)
-    timeout = plan.script.timeout_s if plan.script is not None else None
-    return ProtocolSpec(plan=plan, devices=devices, base=str(base), timeout_s=timeout)
-
-
-def locks_spec(cfg: RunConfig) -> LocksSpec | None:
-    """The run's locks for the protocol process (None without any); the focus stage's sign
-    comes from the Z-LUT file's ``stage_moves`` (how its z was defined)."""
-    if not cfg.locks.any:
-        return None
-    sign = 1.0
-    if cfg.locks.z_lock is not None:
-        import h5py
-
-        from magacq.protocol import stage_sign
-
-        with h5py.File(cfg.tracking.zlut, "r") as f:
-            sign = stage_sign(str(f.attrs.get("stage_moves", "objective")))
-    dump = cfg.locks.model_dump(mode="json")
-    return LocksSpec(z_lock=dump["z_lock"], xy_lock=dump["xy_lock"], sign=sign)
-
-
-def place_rois(cfg: RunConfig, geometry: dict[str, Any], image: np.ndarray | None) -> list:
-    """Bead ROIs ``(id, x0, x1, y0, y1)`` from the config or from automatic detection."""
-    side, half = cfg.tracking.roi_size, cfg.tracking.roi_size // 2
-    w, h = geometry["width"], geometry["height"]
-    if cfg.beads.rois:
-        centres = list(cfg.beads.rois)
-    else:
-        from magacq.tracking import detect_beads
-
-        assert image is not None
-        d = cfg.beads.detect
-        found = detect_beads(image, side, max_beads=d.max_beads, min_score=d.min_score)
-        centres = [(b.x, b.y) for b in sorted(found, key=lambda b: (b.y, b.x))]
-        logger.info("detected %d beads", len(centres))
-        if not centres:
-            raise RunError("no beads found by automatic detection; give beads.rois in the config")
-    rois = []
-    for i, (x, y) in enumerate(centres):
-        x0, y0 = int(x) - half, int(y) - half
-        if x0 < 0 or y0 < 0 or x0 + side > w or y0 + side > h:
-            raise ConfigError(
-                f"beads.rois.{i}: ROI of {side} px around ({x}, {y}) leaves the {w}x{h} frame"
-            )
-        rois.append((i, x0, x0 + side, y0, y0 + side))
-    return rois
+_STOP_CAP_S = 120.0  # past its grace, a child still beating (parking, draining) gets this long
+_PROTOCOL_ASK_S = 2.0  # a protocol asked to stop ends its action within this, or is killed
 
 
 class StopSignals:
@@ -356,6 +135,8 @@ class Run:
         self.protocol_done = False  # the protocol ended by itself: so does the run
         self.error: str | None = None
         self.abort: Callable[[], bool] = lambda: False
+        self.restarts: deque[float] = deque()  # when trackers were restarted (monotonic)
+        self.progress = (-1.0, 0.0)  # the camera's frame count, and when it last changed
 
     # --- buffers ------------------------------------------------------------------------
     def create_buffers(self) -> None:
@@ -423,21 +204,18 @@ class Run:
         self.owned.clear()
 
     # --- processes ----------------------------------------------------------------------
-    def _start(self, target: Any, *args: Any, name: str) -> Any:
+    def _start(self, role: str, *args: Any, name: str | None = None) -> Any:
+        """Start a child of ``role`` (:data:`~magacq.pipeline.roster.ROSTER`)."""
+        target = ROSTER[role].target()
+        name = name or role
         p = self.ctx.Process(target=target, args=(self.wiring, *args), name=name, daemon=True)
         p.start()
         return p
 
     def start(self) -> None:
-        from magacq.pipeline.devices import run_producer
-        from magacq.pipeline.tracker import run_worker
-        from magacq.pipeline.writer import run_writer
-
-        self.writer = self._start(run_writer, name="writer")
+        self.writer = self._start("writer")
         if self.wiring.recorder is not None:
-            from magacq.pipeline.recorder import run_recorder
-
-            self.recorder = self._start(run_recorder, name="recorder")
+            self.recorder = self._start("recorder")
         while not self.kernels.wait(0.25):  # compiled once, the trackers load them from disk
             if self.abort():
                 return
@@ -445,7 +223,7 @@ class Run:
                 raise RunError(self._child_error() or "the writer failed while starting")
         logger.debug("tracking kernels compiled (or found in the disk cache)")
         for i in range(self.cfg.tracking.workers):
-            self.workers[i] = self._start(run_worker, i, name=f"tracker-{i}")
+            self.workers[i] = self._start("tracker", i, name=f"tracker-{i}")
         restarts = 0
         # trackers compile their kernels, the recorder opens its file, before frames flow
         for _ in range(len(self.workers) + (self.recorder is not None)):
@@ -461,14 +239,12 @@ class Run:
                 if restarts > _MAX_START_RESTARTS * len(self.workers):
                     why = self._child_error() or "see the log"
                     raise RunError(f"trackers died {restarts} times while warming up: {why}")
-        self.producer = self._start(run_producer, name="producer")
+        self.producer = self._start("producer")
 
     def start_protocol(self) -> None:
         """Start the protocol process (once the camera acquires)."""
-        from magacq.pipeline.protocol_runner import run_protocol
-
         self.wiring.stats.set("protocol_t0", time.monotonic())
-        self.protocol = self._start(run_protocol, name="protocol")
+        self.protocol = self._start("protocol")
 
     def protocol_overdue(self) -> bool:
         """A script protocol ran past its ``timeout_s`` (sets the run's error)."""
@@ -481,21 +257,79 @@ class Run:
         return True
 
     def _restart_dead_trackers(self, warming_up: bool = False) -> int:
-        """Restart every tracker that died (its claimed stacks requeued); return how many."""
-        from magacq.pipeline.tracker import run_worker
-
+        """Restart every tracker that died (its claimed stacks requeued); return how many.
+        More than ``supervision.max_restarts`` within its window fail the run instead."""
+        policy = self.cfg.supervision
         dead = [(i, p) for i, p in self.workers.items() if not p.is_alive()]
         for i, p in dead:
             p.join()
+            self.wiring.beats.clear(TRACKER0 + i)
             recovered = self.video.reclaim_dead_claims(requeue=True)
             self.wiring.stats.add("stacks_lost", len(recovered))
+            now = time.monotonic()
+            self.restarts.append(now)
+            while now - self.restarts[0] > policy.restart_window_s:
+                self.restarts.popleft()
+            if len(self.restarts) > policy.max_restarts:
+                why = self._child_error() or f"exit code {p.exitcode}"
+                self.error = self.error or (
+                    f"trackers died {len(self.restarts)} times within "
+                    f"{policy.restart_window_s:g} s (supervision.max_restarts "
+                    f"{policy.max_restarts}); the last: {why}"
+                )
+                del self.workers[i]
+                continue
             self.wiring.stats.add("worker_restarts")
             logger.warning(
                 "tracker %d died%s (exit code %s); %d claimed stack(s) requeued; restarting",
                 i, " while warming up" if warming_up else "", p.exitcode, len(recovered),
             )  # fmt: skip
-            self.workers[i] = self._start(run_worker, i, name=f"tracker-{i}")
+            self.workers[i] = self._start("tracker", i, name=f"tracker-{i}")
         return len(dead)
+
+    def _children(self) -> dict[int, BaseProcess]:
+        """The live children by heartbeat slot."""
+        slots = {PRODUCER: self.producer, WRITER: self.writer, RECORDER: self.recorder,
+                 PROTOCOL: self.protocol}  # fmt: skip
+        slots.update({TRACKER0 + i: p for i, p in self.workers.items()})
+        return {k: p for k, p in slots.items() if p is not None and p.is_alive()}
+
+    def kill_hung(self) -> None:
+        """Kill every child whose heartbeat is older than its limit (SIGSTOPped, deadlocked, in
+        a driver call that never returns); a tracker is then restarted, any other fails the
+        run, named, with the reason."""
+        policy = self.cfg.supervision
+        now = time.monotonic()
+        for slot, p in self._children().items():
+            silent, starting = self.wiring.beats.silence(slot, now)
+            limit = policy.start_timeout_s if starting else policy.hang_timeout_s
+            if silent <= limit:
+                continue
+            what = "starting up" if starting else "running"
+            message = f"the {slot_name(slot)} hung ({what}, no heartbeat for {silent:.1f} s)"
+            logger.error("%s; killing it", message)
+            p.kill()
+            p.join(2.0)
+            if not role_of(slot).restart:  # the roster: this role's hang ends the run
+                self.error = self.error or message
+        self._restart_dead_trackers()
+
+    def camera_silent(self) -> None:
+        """Fail the run when the camera has delivered no frame for ``camera_timeout_s``."""
+        stats, limit = self.wiring.stats, self.cfg.supervision.camera_timeout_s
+        if not stats.get("acquiring"):
+            return
+        count = stats.get("frames") + stats.get("dropped") + stats.get("camera_gaps")
+        now = time.monotonic()
+        if count != self.progress[0]:
+            self.progress = (count, now)
+        elif not count and now - self.progress[1] > self.cfg.supervision.start_timeout_s:
+            self.error = self.error or (
+                f"the camera delivered no frame in the {self.cfg.supervision.start_timeout_s:g} "
+                "s after it started (supervision.start_timeout_s)"
+            )
+        elif count and now - self.progress[1] > limit:
+            self.error = self.error or f"the camera delivered no frame for {limit:g} s"
 
     def watch(self, timeout: float) -> None:
         """Wait up to ``timeout`` for a child to exit; restart dead trackers, note failures."""
@@ -503,15 +337,18 @@ class Run:
             return
         procs = [self.producer, self.writer, self.recorder, self.protocol, *self.workers.values()]
         ready = mp.connection.wait([p.sentinel for p in procs if p is not None], timeout)
+        self.kill_hung()
+        self.camera_silent()
         if not ready:
             return
-        self._restart_dead_trackers()
         if self.recorder is not None and not self.recorder.is_alive():
             self._recorder_died()
         p = self.protocol
         if p is not None and not p.is_alive() and not self.protocol_done:
-            if p.exitcode == 0:
+            if p.exitcode == 0 and self.wiring.stats.get("protocol_ended"):
                 self.protocol_done = True
+            elif p.exitcode == 0:
+                self.error = self.error or "the protocol process exited before its protocol ended"
             else:
                 self.error = (
                     self.error
@@ -536,7 +373,7 @@ class Run:
     def _recorder_died(self) -> None:
         """Stop the run (a full disk always; its death as ``on_recorder_exit`` says), or go on
         tracking: a recorder that discards every stack takes its place in the ring."""
-        from magacq.pipeline.recorder import EXIT_FAILED, run_recorder
+        from magacq.pipeline.processes.recorder import EXIT_FAILED
 
         p = self.recorder
         assert p is not None
@@ -557,7 +394,7 @@ class Run:
         self.wiring.stats.add("recorder_restarts")
         logger.warning("%s; tracking goes on without video (%d claimed stack(s) requeued)",
                        died, len(lost))  # fmt: skip
-        self.recorder = self._start(run_recorder, True, name="recorder")
+        self.recorder = self._start("recorder", True)
 
     def _child_error(self) -> str | None:
         try:
@@ -569,41 +406,66 @@ class Run:
             return None
 
     def stop_protocol(self) -> None:
-        """End the protocol first, while the devices still run (it parks the magnets): asked,
-        then SIGTERM (a script that does not return), then killed."""
+        """End the protocol first, while the devices still run: asked, then killed (a script
+        that does not return, a hung process). The devices process parks the magnets."""
         p, w = self.protocol, self.wiring
         if p is None or not p.is_alive():
             return
         w.protocol_stop.set()
         p.join(_PROTOCOL_ASK_S)
-        if p.is_alive() and not w.stats.get("protocol_parking"):
-            p.terminate()
-            self.error = self.error or "the protocol script did not stop when asked; interrupted"
-        _join(p, _PROTOCOL_PARK_S)
+        if p.is_alive():
+            logger.warning("the protocol did not stop within %g s when asked; killing it",
+                           _PROTOCOL_ASK_S)  # fmt: skip
+            p.kill()
+            p.join(1.0)
 
     def stop(self, state: str) -> None:
-        """Stop everything within about 2 s (plus the protocol's parking): the protocol, the
-        producer, then workers, then the writer."""
+        """Stop everything: the protocol, the producer (it parks the magnets), then workers,
+        the recorder, then the writer. Each gets a short grace, longer while it beats (a
+        child still busy, not hung); one that must be killed fails the run."""
         w = self.wiring
         self.stop_protocol()
         w.stop.set()
-        _join(self.producer, _STOP_GRACE_S)
+        killed = [self._join(self.producer, PRODUCER, _STOP_GRACE_S)]
         w.workers_stop.set()
-        deadline = time.monotonic() + 1.2
-        for p in self.workers.values():
-            _join(p, max(0.05, deadline - time.monotonic()))
-        _join(self.recorder, 3.0)  # it records the stacks still queued, then closes its file
+        killed += [self._join(p, TRACKER0 + i, 1.2) for i, p in self.workers.items()]
+        killed.append(self._join(self.recorder, RECORDER, 3.0))  # it records queued stacks
         if self.video is not None:
             lost = self.video.reclaim_dead_claims(requeue=False)
             w.stats.add("stacks_lost", len(lost))
-        w.final_state.value = state.encode()[:31]
+        if any(killed):
+            names = ", ".join(k for k in killed if k)
+            self.error = self.error or f"{names} did not stop (hung); killed"
+        w.final_state.value = (state if not self.error else "failed").encode()[:31]
         w.final_error.value = (self.error or "").encode()[:1023]
         w.writer_finish.set()
-        _join(self.writer, 2.0)
+        if self._join(self.writer, WRITER, 2.0):
+            self.error = self.error or "the writer did not finish (hung); killed"
         if self.writer is not None and self.writer.exitcode not in (0, None) and w.writer:
             self._close_abandoned(w.writer["path"])
         if w.writer and w.recorder and self.writer is not None and not self.writer.is_alive():
             self._reconcile_video(Path(w.writer["path"]), self.writer.exitcode != 0)
+
+    def _join(self, p: BaseProcess | None, slot: int, grace: float) -> str | None:
+        """Wait for ``p`` to end: ``grace`` seconds, and beyond while its heartbeat is fresh;
+        kill it when it is silent past its limit. Returns its name when it was killed."""
+        if p is None:
+            return None
+        policy = self.cfg.supervision
+        deadline = time.monotonic() + grace
+        while True:
+            p.join(0.05)
+            if not p.is_alive():
+                return None
+            silent, starting = self.wiring.beats.silence(slot)
+            limit = policy.start_timeout_s if starting else policy.hang_timeout_s
+            now = time.monotonic()
+            if now > deadline and (silent > limit or now > deadline + _STOP_CAP_S):
+                break
+        logger.warning("the %s did not stop in time; killing it", slot_name(slot))
+        p.kill()
+        p.join(1.0)
+        return slot_name(slot)
 
     def _reconcile_video(self, path: Path, unlisted: bool) -> None:
         """List in the run file exactly the frames of the video file (a writer that stopped
@@ -632,16 +494,6 @@ class Run:
             logger.warning("could not mark %s as failed: %s", path, exc)
 
 
-def _join(p: Any, timeout: float) -> None:
-    if p is None:
-        return
-    p.join(timeout)
-    if p.is_alive():
-        logger.warning("%s did not stop in time; killing it", p.name)
-        p.kill()
-        p.join(1.0)
-
-
 def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -> Path:
     """Run one acquisition to its end; return the HDF5 file's path.
 
@@ -658,8 +510,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
     """
     from magacq.runfile import ROIS_DTYPE, run_attrs, video_path
 
-    # fork: the semaphores are unlinked at once (no /dev/shm names to lose or leak)
-    ctx = mp.get_context("fork")
+    ctx = start_context()
     tracking = {**cfg.tracking.model_dump(mode="json"), "roi_size": cfg.tracking.roi_size}
     console = Console(stderr=True)
     logs = RunLogging(console, debug=debug, ctx=ctx)
@@ -718,10 +569,12 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                 ),
                 **({"focus_timeout_s": cfg.focus_stage.move_timeout_s} if cfg.focus_stage else {}),
                 magnets=(
-                    {**cfg.magnets.model_dump(mode="json"), "settings": dict(cfg.magnets.settings)}
+                    {**cfg.magnets.model_dump(mode="json"), "settings": dict(cfg.magnets.settings),
+                     "park_height_mm": protocol.plan.end_height_mm if protocol else None}
                     if cfg.magnets is not None
                     else None
                 ),
+                supervision=cfg.supervision,
                 protocol=protocol,
                 feedback=locks_spec(cfg),
                 writer={
@@ -749,16 +602,17 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                         cfg.tracking.workers, path)  # fmt: skip
             state = _supervise(run, cfg, console, signals)
             if run.error:
-                raise RunError(f"{run.error}; data acquired so far saved in {path}")
+                kept = "saved in" if path.exists() else "lost with"  # its folder removed
+                raise RunError(f"{run.error}; data acquired so far {kept} {path}")
             if state == "interrupted":
-                logger.info("stopped by signal; file complete")
+                logger.info("stopped by signal; the file is closed, its state 'interrupted'")
             return path
         finally:
             kernels.close()
             if run is not None:
                 run.close_buffers()
                 run.wiring.close()
-            if path is not None and path.stat().st_size == 0:  # the writer never started
+            if path is not None and path.exists() and path.stat().st_size == 0:  # no writer
                 path.unlink()
             events.close()
             events.join_thread()
@@ -771,7 +625,9 @@ def _supervise(run: Run, cfg: RunConfig, console: Console, signals: StopSignals)
     steps = tuple(a.describe() for a in plan.actions) if plan is not None else ()
     view = StatusView(run.wiring.stats, len(run.wiring.rois), cfg.tracking.workers, cfg.duration,
                       steps, recording=run.wiring.recorder is not None)  # fmt: skip
-    published = StatusPublisher(run.status_buf, view)  # for `magacq view` (magacq.pipeline.status)
+    published = StatusPublisher(
+        run.status_buf, view
+    )  # for `magacq view` (magacq.pipeline.channels.status)
     published.publish()
     state = "failed"  # until the run ends as it should
     run.abort = lambda: signals.received is not None

@@ -5,11 +5,10 @@ A :class:`RunWiring` is built by the supervisor and passed (pickled) to each chi
 needs.
 """
 
-import ctypes
-import logging
+import multiprocessing as mp
+import multiprocessing.connection
 import os
 import signal
-import time
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from multiprocessing.queues import Queue
@@ -19,38 +18,32 @@ from typing import Any, Required, TypedDict
 import numpy as np
 
 from buffers import MatrixBuffer, VideoBuffer
+from magacq.config import SupervisionConfig
 from magacq.logs import RunLogging
-from magacq.pipeline.events import EVENT_COLUMNS, EVENTS
-from magacq.pipeline.flag import Flag
-from magacq.pipeline.live_force import FORCE_COLUMNS, FORCES, LiveForceSpec
-from magacq.pipeline.lock_channel import LOCK_CHANNEL
-from magacq.pipeline.motor_channel import MOTOR_CHANNEL
-from magacq.pipeline.status import STATUS, RunStats
+from magacq.pipeline.channels.events import EVENT_COLUMNS, EVENTS
+from magacq.pipeline.channels.flag import Flag
+from magacq.pipeline.channels.heartbeat import Heartbeats
+from magacq.pipeline.channels.live_force import FORCE_COLUMNS, FORCES, LiveForceSpec
+from magacq.pipeline.channels.lock_channel import LOCK_CHANNEL
+from magacq.pipeline.channels.motor_channel import MOTOR_CHANNEL
+from magacq.pipeline.channels.status import STATUS, RunStats
+from magacq.pipeline.channels.streams import STREAMS
+from magacq.pipeline.start_method import watch_parent
 from magacq.protocol import Devices, Plan
 
 #: MatrixBuffers of a run: name -> columns.
 MATRICES = {
-    "positions": 8,  # time, frame, bead_id, x_nm, y_nm, z_nm, flag, t_written
-    "frames": 6,  # camera frame, timestamp, buffer sequence number, magnet height, rotation, focus
-    "dropped": 3,  # camera frame, timestamp, reason
-    # camera frame, bead_id, x_nm, y_nm, z_nm, force_pn, extension_nm, magnet height, rotation,
-    # the simulator's own bead index
-    "truth": 10,
-    "motors": 4,  # time, magnet height mm, rotation turns, focus z nm
-    "recorded": 3,  # buffer sequence number, timestamp, 0 kept in the video / 1 skipped
-    **MOTOR_CHANNEL,  # the magnets' command channel (magacq.pipeline.motor_channel)
-    **LOCK_CHANNEL,  # the locks' state and switches (magacq.pipeline.lock_channel)
-    EVENTS: EVENT_COLUMNS,  # the protocol's actions (magacq.pipeline.events)
-    FORCES: len(FORCE_COLUMNS),  # the live force estimates (magacq.pipeline.live_force)
+    **{name: stream.width for name, stream in STREAMS.items()},  # channels.streams
+    **MOTOR_CHANNEL,  # the magnets' command channel (magacq.pipeline.channels.motor_channel)
+    **LOCK_CHANNEL,  # the locks' state and switches (magacq.pipeline.channels.lock_channel)
+    EVENTS: EVENT_COLUMNS,  # the protocol's actions (magacq.pipeline.channels.events)
+    FORCES: len(FORCE_COLUMNS),  # the live force estimates (magacq.pipeline.channels.live_force)
 }
 #: Names given to ``buffers.make_locks``.
 LOCK_NAMES = ("VideoBuffer", *MATRICES, STATUS, "BeadRoiBuffer", "LiveProfileBuffer")
 #: The VideoBuffer's consumer groups when the recorder runs (none without it).
 TRACKERS, RECORDER = "trackers", "recorder"
 VIDEO_GROUPS = (TRACKERS, RECORDER)
-
-_PR_SET_PDEATHSIG = 1
-_REPARENT_WAIT_S = 0.5  # a dying supervisor's last threads end well within this
 
 
 class Geometry(TypedDict):
@@ -85,6 +78,7 @@ class MagnetsSpec(TypedDict):
     rotation_turns: float | None
     sample_hz: float
     move_timeout_s: float
+    park_height_mm: float | None  # where the devices process leaves them at the run's end
 
 
 @dataclass(frozen=True)
@@ -143,6 +137,7 @@ def control_primitives(
     """
     return {
         "stats": RunStats(ctx),
+        "beats": Heartbeats(ctx),
         "log_queue": logs.queue,
         "log_level": logs.level,
         "stop": Flag(),
@@ -156,15 +151,6 @@ def control_primitives(
     }
 
 
-def signal_on_parent_death(signum: int) -> None:
-    """This process gets ``signum`` when its parent dies, even when it is SIGKILLed (Linux)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signum)
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        logging.getLogger("magacq").debug("no parent-death signal here")
-
-
 @dataclass
 class RunWiring:
     """Everything a child process needs to join the run (picklable)."""
@@ -172,6 +158,7 @@ class RunWiring:
     namespace: str
     locks: dict[str, Any]  # buffers.make_locks: name -> multiprocessing lock or condition
     stats: RunStats
+    beats: Heartbeats  # each child's heartbeat slot (magacq.pipeline.channels.heartbeat)
     log_queue: "Queue[Any]"  # log records -> the supervisor's listener
     log_level: int
     stop: Flag  # producer stops acquiring
@@ -196,6 +183,7 @@ class RunWiring:
     feedback: LocksSpec | None = None  # the locks (Z, XY): run by the protocol process too
     supervisor_pid: int = field(default_factory=os.getpid)
     recorder: RecorderSpec | None = None  # None: no video kept
+    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
 
     @property
     def video_groups(self) -> tuple[str, ...]:
@@ -206,9 +194,14 @@ class RunWiring:
     def tracker_group(self) -> str | None:
         return TRACKERS if self.recorder is not None else None
 
-    def enter_child(self, title: str) -> None:
-        """Set up a child process: title, logging to the supervisor, signals, parent death."""
+    def enter_child(self, title: str, slot: int | None = None) -> None:
+        """Set up a child process: title, logging to the supervisor, signals, parent death;
+        its heartbeat ``slot`` (:mod:`magacq.pipeline.channels.heartbeat`) starts in the start-up
+        state."""
         from setproctitle import setproctitle
+
+        if slot is not None:
+            self.beats.starting(slot)
 
         from magacq.logs import setup_child
 
@@ -216,11 +209,9 @@ class RunWiring:
         setup_child(self.log_queue, self.log_level)
         # Ctrl-C reaches the whole process group: only the supervisor acts on it.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        # not the supervisor's handler (inherited by fork): it would swallow the parent-death one
-        signal.signal(signal.SIGTERM, self._on_sigterm)
-        signal_on_parent_death(signal.SIGTERM)
-        if self.orphaned():  # it died before prctl
-            self.stop_all()
+        # someone's SIGTERM: this process alone ends (the supervisor reacts to its exit)
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        watch_parent(self.stop_all)  # the supervisor's death, however it dies
 
     def close(self) -> None:
         """In the supervisor, once the run's processes are gone: close the control flags."""
@@ -228,8 +219,9 @@ class RunWiring:
             flag.close()
 
     def orphaned(self) -> bool:
-        """The supervisor is gone (this process was handed to another parent)."""
-        return os.getppid() != self.supervisor_pid
+        """The supervisor is gone (its sentinel is ready; in a child of the run)."""
+        parent = mp.parent_process()
+        return parent is not None and bool(mp.connection.wait([parent.sentinel], 0))
 
     def stop_all(self) -> None:
         """Start the stop sequence from a child (the supervisor is gone): the producer stops,
@@ -239,17 +231,6 @@ class RunWiring:
         # nobody reads the queues any more: exit without waiting to flush records into them
         self.log_queue.cancel_join_thread()
         self.events.cancel_join_thread()
-
-    def _on_sigterm(self, signum: int, frame: Any) -> None:
-        # The parent-death signal comes when the supervisor's main thread exits; until its
-        # other threads are gone too, this process is still its child: wait for that a moment.
-        deadline = time.monotonic() + _REPARENT_WAIT_S
-        while not self.orphaned() and time.monotonic() < deadline:
-            time.sleep(0.005)
-        if self.orphaned():
-            self.stop_all()
-        else:  # someone else's SIGTERM: this process alone ends (the supervisor reacts)
-            raise SystemExit(128 + signum)
 
     def attach_video(self) -> VideoBuffer:
         return VideoBuffer(create=False, locks=self.locks, namespace=self.namespace)
@@ -264,3 +245,7 @@ class RunWiring:
     def rois_array(self) -> np.ndarray:
         """``(n_beads, 5)`` int64: bead id, x0, x1, y0, y1."""
         return np.asarray(self.rois, dtype=np.int64).reshape(-1, 5)
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)

@@ -99,15 +99,19 @@ class Runner:
         """Run one action to its end (``wait=False``: a move is started, not waited for)."""
         self._check_stop()
         self.events.event("start", self.index, action)
-        if action.kind == "move":
-            for axis, value in action.targets:
-                self.link.move(axis, value, action.velocity)
-            if wait:
-                self.wait([a for a, _ in action.targets], action.seconds)
-        elif action.kind == "ramp":
-            self._ramp(action)
-        elif action.kind == "hold":
-            self.sleep(action.seconds)
+        try:
+            if action.kind == "move":
+                for axis, value in action.targets:
+                    self.link.move(axis, value, action.velocity)
+                if wait:
+                    self.wait([a for a, _ in action.targets], action.seconds)
+            elif action.kind == "ramp":
+                self._ramp(action)
+            elif action.kind == "hold":
+                self.sleep(action.seconds)
+        except ProtocolStopped:  # cut short by the run's stop: it ends there
+            self.events.event("end", self.index, action)
+            raise
         self.events.event("end", self.index, action)
         self.index += 1
 

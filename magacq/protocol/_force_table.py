@@ -24,21 +24,40 @@ class ForceCurve:
     ----------
     heights_mm, forces_pn : array_like
         The table; the force must fall strictly as the height rises.
+    rows : list of str, optional
+        What each row is called in an error (``line 3``); default ``row 1``, ``row 2``...
+    source : str
+        What the table is called in an error (its file).
     """
 
-    def __init__(self, heights_mm: np.ndarray, forces_pn: np.ndarray) -> None:
+    def __init__(
+        self,
+        heights_mm: np.ndarray,
+        forces_pn: np.ndarray,
+        rows: list[str] | None = None,
+        source: str = "force table",
+    ) -> None:
         h = np.asarray(heights_mm, dtype=np.float64)
         f = np.asarray(forces_pn, dtype=np.float64)
         if h.shape != f.shape or h.ndim != 1 or len(h) < 2:
-            raise ConfigError("force table: needs two columns of equal length, at least 2 rows")
-        if not (np.isfinite(h).all() and np.isfinite(f).all() and (f > 0).all()):
-            raise ConfigError("force table: heights must be finite and forces finite and > 0")
-        order = np.argsort(h)
-        h, f = h[order], f[order]
-        if not (np.diff(h) > 0).all() or not (np.diff(f) < 0).all():
+            raise ConfigError(f"{source}: needs two columns of equal length, at least 2 rows")
+        rows = rows or [f"row {i}" for i in range(1, len(h) + 1)]
+        invalid = np.flatnonzero(~(np.isfinite(h) & np.isfinite(f) & (f > 0)))
+        if len(invalid):
+            i = invalid[0]
             raise ConfigError(
-                "force table: the force must fall strictly as the magnets rise (one force per "
-                "height, one height per force)"
+                f"{source}, {rows[i]}: heights must be finite and forces finite and > 0 "
+                f"(got {h[i]:g} mm, {f[i]:g} pN)"
+            )
+        order = np.argsort(h, kind="stable")
+        h, f = h[order], f[order]
+        bad = np.flatnonzero((np.diff(h) <= 0) | (np.diff(f) >= 0))
+        if len(bad):
+            k = bad[0]
+            raise ConfigError(
+                f"{source}, {rows[order[k + 1]]}: {f[k + 1]:g} pN at {h[k + 1]:g} mm after "
+                f"{f[k]:g} pN at {h[k]:g} mm ({rows[order[k]]}): the force must fall strictly "
+                "as the magnets rise (one force per height, one height per force)"
             )
         self.heights_mm, self.forces_pn = h, f
         from scipy.interpolate import PchipInterpolator  # here: scipy takes ~0.5 s to import
@@ -79,15 +98,27 @@ class ForceCurve:
 
 def load_force_table(spec: Path | ForceTable, base: Path | None = None) -> ForceCurve:
     """A :class:`ForceCurve` from inline lists or a two-column text/CSV file (height_mm,
-    force_pn; ``#`` comments and one header line allowed). Relative paths are from ``base``."""
+    force_pn; ``#`` comments and one header line allowed). Relative paths are from ``base``.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file and the row.
+    """
     if isinstance(spec, ForceTable):
-        return ForceCurve(np.array(spec.heights_mm), np.array(spec.forces_pn))
+        heights, forces = np.array(spec.heights_mm), np.array(spec.forces_pn)
+        return ForceCurve(heights, forces, source="protocol.force_table")
     path = spec if spec.is_absolute() or base is None else base / spec
+    source = f"force table {path}"
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{source}: not a text file (expected lines of height_mm, force_pn)"
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"force table {path}: {exc.strerror or exc}") from None
-    rows = []
+        raise ConfigError(f"{source}: {exc.strerror or exc}") from None
+    rows, names = [], []
     for n, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
@@ -97,11 +128,12 @@ def load_force_table(spec: Path | ForceTable, base: Path | None = None) -> Force
             rows.append([float(v) for v in fields])
         except ValueError:
             if rows:  # only the first line may be a header
-                raise ConfigError(f"force table {path}, line {n}: not two numbers") from None
+                raise ConfigError(f"{source}, line {n}: not two numbers") from None
             continue
         if len(rows[-1]) != 2:
-            raise ConfigError(f"force table {path}, line {n}: expected height_mm, force_pn")
+            raise ConfigError(f"{source}, line {n}: expected height_mm, force_pn")
+        names.append(f"line {n}")
     if not rows:
-        raise ConfigError(f"force table {path}: no rows")
+        raise ConfigError(f"{source}: no rows")
     table = np.array(rows)
-    return ForceCurve(table[:, 0], table[:, 1])
+    return ForceCurve(table[:, 0], table[:, 1], names, source)

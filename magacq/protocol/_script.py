@@ -24,7 +24,9 @@ def check_script(protocol: ScriptProtocol, base: Path | None) -> Path:
     """
     path = script_path(protocol, base)
     try:
-        source = path.read_text()
+        source = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"protocol.script {path}: not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
         raise ConfigError(f"protocol.script {path}: {exc.strerror or exc}") from None
     try:

@@ -95,9 +95,9 @@ def read_run(path: str | Path) -> RunTracks:
             if schema != SCHEMA:
                 raise ConfigError(f"{path} is not a magacq run file (schema {schema!r})")
             version = int(f.attrs.get("schema_version", 0))
-            if version != SCHEMA_VERSION:
+            if not 1 <= version <= SCHEMA_VERSION:  # 1 lacks only frames.host_time
                 raise ConfigError(f"{path} has run-file schema version {version}; "
-                                  f"this magacq reads version {SCHEMA_VERSION}")  # fmt: skip
+                                  f"this magacq reads versions 1 to {SCHEMA_VERSION}")  # fmt: skip
             table = f["tracks"]
             if len(table) == 0:
                 raise ConfigError(f"{path} has no tracked frames")

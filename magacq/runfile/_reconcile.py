@@ -8,7 +8,8 @@ file's ``frames`` (the producer numbers the frames it stores 0, 1, 2, ... in the
 stores them). :func:`reconcile_video` lists the video's unlisted frames from there (taking them
 out of ``video_skipped``), moves listed frames the video does not hold to ``video_skipped``,
 cuts from the video the frames the run file has no ``frames`` row for, and (after a writer that
-stopped early) lists as skipped the stored frames listed nowhere.
+stopped early) lists as skipped the stored frames listed nowhere. A video file whose recorder
+died is recovered like a run file: its open-for-write flags are cleared.
 """
 
 from pathlib import Path
@@ -31,7 +32,9 @@ class Reconciled(NamedTuple):
 
 def reconcile_video(run_path: Path, *, unlisted: bool = False) -> Reconciled:
     """Make ``video_frames`` of the closed run file ``run_path`` match its linked video file
-    (only the lengths are read when they agree). ``unlisted`` (the writer stopped before its
+    (only the lengths are read when they agree), once the recorder has ended: the video file's
+    open-for-write flags, left by a recorder that died, are cleared as the run file's are, so
+    that `retrack` and the ``replay`` camera open it. ``unlisted`` (the writer stopped before its
     end-of-run pass): also list under ``video_skipped`` the stored frames the video should hold
     (every ``every``-th) but that are listed nowhere.
 
@@ -46,6 +49,7 @@ def reconcile_video(run_path: Path, *, unlisted: bool = False) -> Reconciled:
         if not isinstance(link, h5py.ExternalLink) or "video_frames" not in f:
             return Reconciled(0, 0, 0, 0)
         path, name = run_path.parent / link.filename, link.path.lstrip("/")
+        clear_write_flags(path)  # a recorder that died left them: nothing would open the file
         with h5py.File(path, "r", swmr=True) as v:
             n = min(len(v[name]), len(v["video_seq"]))
             beyond = len(v[name]) - n  # frames whose video_seq rows never reached the file
@@ -83,8 +87,7 @@ def reconcile_video(run_path: Path, *, unlisted: bool = False) -> Reconciled:
 
 
 def _cut_video(path: Path, name: str, n: int) -> None:
-    """Keep the first ``n`` frames of the video file (a dead recorder's file opened anyway)."""
-    clear_write_flags(path)
+    """Keep the first ``n`` frames of the video file (its write flags already cleared)."""
     with h5py.File(path, "r+") as v:
         for ds in (v[name], v["video_seq"]):
             ds.resize((n, *ds.shape[1:]))

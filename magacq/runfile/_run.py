@@ -67,7 +67,7 @@ DISK_RESERVE = 1 << 20
 _CLOSE_METADATA = 256 * 1024  # metadata written when the file is flushed and closed, at most
 
 SCHEMA = "magacq.run"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: frames.host_time
 FLUSH_S = 0.5
 TRACKS_DTYPE = np.dtype(
     [
@@ -87,6 +87,7 @@ FRAMES_DTYPE = np.dtype(
         ("magnet_height_mm", "f8"),
         ("magnet_rotation_turns", "f8"),
         ("focus_z_nm", "f8"),
+        ("host_time", "f8"),  # host time.monotonic() when the frame reached the producer
     ]
 )
 VIDEO_FRAMES_DTYPE = np.dtype([("frame", "i8"), ("timestamp", "f8")])
@@ -134,6 +135,7 @@ EVENTS_DTYPE = np.dtype(
         ("focus_nm", "f8"),
         ("force_pn", "f8"),
         ("source", "i4"),
+        ("by", "S8"),  # who asked: protocol, script, lock, cli, view, python
     ]
 )
 
@@ -289,6 +291,8 @@ class RunFile:
         if len(records) == 0:
             return
         ds = self.tables[name]
+        if records.dtype != ds.dtype:  # an older file's table (re-tracking): fields by name
+            records = _converted(records, ds.dtype)
         self._room_for(records.nbytes)
         n = ds.shape[0]
         ds.resize((n + len(records),))
@@ -353,3 +357,14 @@ def run_attrs(config_json: str, config_path: str, geometry: dict[str, Any]) -> d
         "geometry": json.dumps(geometry),
         **{k: v for k, v in geometry.items() if isinstance(v, int | float | str)},
     }
+
+
+def _converted(records: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``records`` as ``dtype``: common fields copied, new float fields NaN, others zero."""
+    out = np.zeros(len(records), dtype=dtype)
+    for name in dtype.names or ():
+        if records.dtype.names and name in records.dtype.names:
+            out[name] = records[name]
+        elif dtype[name].kind == "f":
+            out[name] = np.nan
+    return out

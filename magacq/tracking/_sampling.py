@@ -3,15 +3,20 @@
 import numpy as np
 from numba import njit
 
-from ._simd import load_pair
+from ._simd import copy_quad
 
 # Fast-math without the no-NaN/no-Inf assumptions: NaN checks stay valid.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
+#: Samples per block of the look-ups: a block's 2x2 neighbourhoods stay in the L1 cache.
+SAMPLE_BLOCK = 512
+
+
 @njit(cache=True, fastmath=FASTMATH)
 def _bilinear_all(
-    img: np.ndarray,
+    pairs: np.ndarray,
+    w: int,
     cx: float,
     cy: float,
     dx: np.ndarray,
@@ -20,38 +25,54 @@ def _bilinear_all(
     fx: np.ndarray,
     fy: np.ndarray,
     idx: np.ndarray,
+    quads: np.ndarray,
 ) -> None:
-    """``vals[s]`` = bilinear sample of ``img`` at ``(cx + dx[s], cy + dy[s])``, all inside.
+    """``vals[s]`` = bilinear sample of the image at ``(cx + dx[s], cy + dy[s])``, all inside.
 
-    Pixel indices and weights in a loop that vectorizes (float32), then the
-    four look-ups per sample, two 8-byte loads (gathers, which LLVM leaves scalar on this CPU
-    family), and the interpolation. ``fx``, ``fy`` float32, ``idx`` uint64 scratch.
+    ``pairs``: the image's rows interleaved in pairs (:func:`._simd.interleave_rows`), ``w``
+    pixels wide, of the camera's type (uint16: half the bytes of float32) or float32. A block
+    of samples at a time (its scratch stays in the L1 cache): pixel indices and weights in a
+    loop that vectorizes (float32); each sample's 2x2 neighbourhood in one copy into ``quads``
+    (scalar: gathers are slower on this CPU family); the interpolation in a loop that
+    vectorizes. Scratch of ``SAMPLE_BLOCK``: ``fx``, ``fy`` float32,
+    ``idx`` uint32; ``quads`` of ``pairs``' type, ``4 * SAMPLE_BLOCK``.
     """
-    w = img.shape[1]
-    flat = img.reshape(img.size)
     n = dx.shape[0]
     x0 = np.float32(cx)
     y0 = np.float32(cy)
-    wu = np.uint64(w)
-    for s in range(n):
-        x = x0 + dx[s]
-        y = y0 + dy[s]
-        ix = np.floor(x)
-        iy = np.floor(y)
-        idx[s] = np.uint64(iy) * wu + np.uint64(ix)  # all >= 0
-        fx[s] = x - ix
-        fy[s] = y - iy
-    for s in range(n):  # unsigned indices: no negative-index wrap-around test
-        k = idx[s]
-        a, b = load_pair(flat, k)  # each pair of neighbours in one load
-        c, d = load_pair(flat, k + wu)
-        top = a + fx[s] * (b - a)
-        vals[s] = top + fy[s] * (c + fx[s] * (d - c) - top)
+    wu = np.uint32(w)
+    two = np.uint32(2)
+    for b0 in range(0, n, SAMPLE_BLOCK):
+        m = min(SAMPLE_BLOCK, n - b0)
+        dxb = dx[b0 : b0 + m]  # views: indices the compiler knows are >= 0
+        dyb = dy[b0 : b0 + m]
+        ib = idx[:m]  # the block's scratch
+        fxb = fx[:m]
+        fyb = fy[:m]
+        vb = vals[b0 : b0 + m]
+        for s in range(m):
+            x = x0 + dxb[s]
+            y = y0 + dyb[s]
+            ix = np.floor(x)
+            iy = np.floor(y)
+            ib[s] = two * (np.uint32(iy) * wu + np.uint32(ix))  # all >= 0
+            fxb[s] = x - ix
+            fyb[s] = y - iy
+        for s in range(m):  # unsigned indices: no negative-index wrap-around test
+            copy_quad(pairs, ib[s], quads, np.uint64(4 * s))
+        for s in range(m):
+            a = np.float32(quads[4 * s])  # (j, i), (j + 1, i), (j, i + 1), (j + 1, i + 1)
+            c = np.float32(quads[4 * s + 1])
+            b = np.float32(quads[4 * s + 2])
+            d = np.float32(quads[4 * s + 3])
+            top = a + fxb[s] * (b - a)
+            vb[s] = top + fyb[s] * (c + fxb[s] * (d - c) - top)
 
 
 @njit(cache=True, fastmath=FASTMATH)
 def sample_quadrants(
     img: np.ndarray,
+    pairs: np.ndarray,
     cx: float,
     cy: float,
     dx: np.ndarray,
@@ -64,13 +85,17 @@ def sample_quadrants(
     fx: np.ndarray,
     fy: np.ndarray,
     idx: np.ndarray,
+    quads: np.ndarray,
 ) -> int:
     """Sum bilinear samples at ``(cx + dx, cy + dy)`` per bin into ``sums`` and ``counts``.
 
     Bin ``b`` owns samples ``starts[b]:starts[b + 1]``, all within ``reach[b]`` pixels of the
-    centre. ``img`` is float32 (rows = y, columns = x, pixel centres at integers), ``dx``,
-    ``dy`` float32; scratch of ``len(dx)``: ``vals``, ``fx``, ``fy`` float32, ``idx``
-    uint64. Samples outside the image are skipped; returns how many were.
+    centre. ``img`` is float32 (rows = y, columns = x, pixel centres at integers), ``pairs`` its
+    rows interleaved (:func:`._simd.interleave_rows`: of ``img`` itself or of the ROI it was
+    converted from), ``dx``, ``dy`` float32; scratch:
+    ``vals`` float32 of ``len(dx)``; ``fx``, ``fy`` float32 and ``idx`` uint32 of
+    ``SAMPLE_BLOCK``; ``quads`` of ``pairs``' type, ``4 * SAMPLE_BLOCK``. Samples outside the
+    image are skipped; returns how many were.
     """
     h, w = img.shape
     xmax = w - 1.0
@@ -78,7 +103,7 @@ def sample_quadrants(
     rr = reach.max()
     n_bins = starts.shape[0] - 1
     if cx - rr >= 0.0 and cy - rr >= 0.0 and cx + rr < xmax and cy + rr < ymax:
-        _bilinear_all(img, cx, cy, dx, dy, vals, fx, fy, idx)
+        _bilinear_all(pairs, w, cx, cy, dx, dy, vals, fx, fy, idx, quads)
         for b in range(n_bins):
             seg = vals[starts[b] : starts[b + 1]]  # a view: indices known >= 0, so it vectorizes
             acc = np.float32(0.0)

@@ -9,8 +9,8 @@ import numpy as np
 from numba import njit
 
 from ._flags import TrackFlag
-from ._sampling import FASTMATH, sample_quadrants
-from ._simd import aligned_copy, aligned_empty
+from ._sampling import FASTMATH, SAMPLE_BLOCK, sample_quadrants
+from ._simd import aligned_copy, aligned_empty, interleave_rows
 from ._spec import ProfileSpec
 from ._xy import (
     MAX_ASYMMETRY,
@@ -21,6 +21,7 @@ from ._xy import (
     center_of_mass,
     fit_scratch,
     load_roi,
+    qi_scratch_size,
     qi_shift,
     template_fit,
 )
@@ -106,35 +107,40 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
         img = aligned_empty(h * w, np.float32).reshape((h, w))
         sums = np.empty(4 * n_r)
         counts = np.empty(4 * n_r, dtype=np.int64)
-        work = np.empty(max(2 * n_r, h, w))
-        col_sums = aligned_empty(w, np.float64)
-        row_sums = aligned_empty(h, np.float64)
-        pr = np.empty(cos_t.shape[0])
-        pim = np.empty(cos_t.shape[0])
+        work = np.empty(qi_scratch_size(n_r))
+        col_sums = aligned_empty(w, np.float32)
+        row_sums = aligned_empty(h, np.float32)
+        com_cols = aligned_empty(2 * w, np.float32)
+        pr = np.empty(2 * cos_t.shape[0])
+        pim = np.empty(2 * cos_t.shape[0])
         conv = aligned_empty(cos_t.shape[1], np.float32)
         pn = np.empty(n_r)
         prof = np.empty(n_r)
         coef, row, kk = fit_scratch(n_r, w)
         vals = aligned_empty(dx.shape[0], np.float32)
-        sfx = aligned_empty(dx.shape[0], np.float32)
-        sfy = aligned_empty(dx.shape[0], np.float32)
-        sidx = aligned_empty(dx.shape[0], np.uint64)
+        sfx = aligned_empty(SAMPLE_BLOCK, np.float32)
+        sfy = aligned_empty(SAMPLE_BLOCK, np.float32)
+        sidx = aligned_empty(SAMPLE_BLOCK, np.uint32)
+        # the ROI's rows interleaved on its own type: uint16 is half the bytes of float32
+        pairs = aligned_empty(2 * h * w, rois.dtype)
+        quads = aligned_empty(4 * SAMPLE_BLOCK, rois.dtype)
         for i in range(n):
             fl = 0
             z_out[i] = np.nan
             bg, noise, excess, peak = load_roi(rois[i], img, col_sums, row_sums)
             # The strongest deviations lie near the centre: the rings fade outwards.
-            cx, cy = center_of_mass(img, bg, max(3.0 * noise, 0.5 * peak))
+            cx, cy = center_of_mass(img, bg, max(3.0 * noise, 0.5 * peak), com_cols)
             if not (excess > MIN_EXCESS_VARIANCE) or np.isnan(cx):
                 x_out[i] = np.nan
                 y_out[i] = np.nan
                 flags_out[i] = _NO_SIGNAL
                 prof_out[i, :] = np.nan
                 continue
+            interleave_rows(rois[i], pairs)
             if method >= 1:
                 cx, cy = auto_convolution(col_sums, row_sums, cx, cy, cos_t, sin_t, pr, pim, conv)
             skipped = sample_quadrants(
-                img, cx, cy, dx, dy, starts, reach, sums, counts, vals, sfx, sfy, sidx
+                img, pairs, cx, cy, dx, dy, starts, reach, sums, counts, vals, sfx, sfy, sidx, quads
             )
             complete = _profile(sums, counts, n_r, prof)
             sx = 0.0
@@ -155,7 +161,21 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
                         break
                     if it < iterations - 1:
                         skipped = sample_quadrants(
-                            img, cx, cy, dx, dy, starts, reach, sums, counts, vals, sfx, sfy, sidx
+                            img,
+                            pairs,
+                            cx,
+                            cy,
+                            dx,
+                            dy,
+                            starts,
+                            reach,
+                            sums,
+                            counts,
+                            vals,
+                            sfx,
+                            sfy,
+                            sidx,
+                            quads,
                         )
                         complete = _profile(sums, counts, n_r, prof)
                 if abs(sx) > 10 * _CONVERGED_PX or abs(sy) > 10 * _CONVERGED_PX:
@@ -166,7 +186,7 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
             # QI and FIT end on the rings' centre of symmetry: rings asymmetric about it mean the
             # bead's own centre lies elsewhere (outside the ROI).
             if inside and method >= 2:
-                inside = asymmetry(sums, counts, n_r) <= MAX_ASYMMETRY
+                inside = asymmetry(sums, counts, n_r, work) <= MAX_ASYMMETRY
             if not inside:
                 x_out[i] = np.nan
                 y_out[i] = np.nan

@@ -4,7 +4,7 @@ import numpy as np
 from numba import njit
 
 from ._sampling import FASTMATH
-from ._simd import LANES, TABLE, aligned_empty, take
+from ._simd import LANES, TABLE, aligned_empty, bits_float32, float32_bits, take
 
 # A quadrant's radial profile moves by mean(cos) over +-45 degrees of the true shift.
 QI_GAIN = 2.0 * np.sqrt(2.0) / np.pi
@@ -35,28 +35,28 @@ def load_roi(
     rings barely reach (unlike the border's spread, which the rings dominate once they reach
     the edge); ``excess`` the ROI's variance above that noise, in units of the noise variance
     (> ``MIN_EXCESS_VARIANCE``: a bead is there; ``inf`` for a noiseless image with contrast);
-    ``peak`` the largest ``|img - bg|``. ``px``, ``py`` receive the column and row sums of
-    ``img - bg`` (the profiles of :func:`auto_convolution`).
+    ``peak`` the largest ``|img - bg|``. ``px``, ``py`` (float32: sums of up to 256 rows of
+    16-bit pixels are exact, and the self-convolution works in float32) receive the column and
+    row sums of ``img - bg`` (the profiles of :func:`auto_convolution`).
     """
     h, w = roi.shape
     n = h * w
     src = roi.reshape(n)
     flat = img.reshape(n)
-    # Loops with one output each over the whole ROI: LLVM vectorizes those.
-    for k in range(n):
-        flat[k] = np.float32(src[k])
-    ref = flat[0]  # sums of squares relative to a pixel: no cancellation
+    ref = np.float32(src[0])  # sums of squares relative to a pixel: no cancellation
     zero = np.float32(0.0)
     s1 = zero
     s2 = zero
-    for k in range(n):
-        d = flat[k] - ref
-        s1 += d
-        s2 += d * d
-    # On the source's own type: float min/max, NaN-aware without fastmath's nnan, stay scalar.
+    # Min/max on the source's own type: float min/max, NaN-aware without fastmath's nnan, stay
+    # scalar. One pass, vectorized.
     lo_src = src[0]
     hi_src = src[0]
     for k in range(n):
+        v = np.float32(src[k])
+        flat[k] = v
+        d = v - ref
+        s1 += d
+        s2 += d * d
         lo_src = min(lo_src, src[k])
         hi_src = max(hi_src, src[k])
     lo = np.float32(lo_src)
@@ -102,25 +102,35 @@ def load_roi(
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def center_of_mass(img: np.ndarray, bg: float, threshold: float) -> tuple[float, float]:
-    """Centre of mass of ``|img - bg|`` above ``threshold``; NaN if nothing rises above."""
+def center_of_mass(
+    img: np.ndarray, bg: float, threshold: float, cols: np.ndarray
+) -> tuple[float, float]:
+    """Centre of mass of ``|img - bg|`` above ``threshold``; NaN if nothing rises above.
+
+    Per column, the weights' sum and their sum times the row (``cols``: float32 scratch of
+    ``2 * w``), accumulated a row at a time in vectors: no reduction across a row's lanes.
+    """
     h, w = img.shape
     b = np.float32(bg)
     t = np.float32(threshold)
     zero = np.float32(0.0)
+    cw = cols[:w]
+    cy = cols[w : 2 * w]
+    cw[:] = zero
+    cy[:] = zero
+    for j in range(h):
+        fj = np.float32(j)
+        for i in range(w):  # branch-free: vectorizes
+            v = max(abs(img[j, i] - b) - t, zero)
+            cw[i] += v
+            cy[i] += v * fj
     sw = 0.0
     sx = 0.0
     sy = 0.0
-    for j in range(h):
-        rw = zero
-        rx = zero
-        for i in range(w):  # branch-free: vectorizes
-            v = max(abs(img[j, i] - b) - t, zero)
-            rw += v
-            rx += v * np.float32(i)
-        sw += rw
-        sx += rx
-        sy += rw * j
+    for i in range(w):
+        sw += cw[i]
+        sx += cw[i] * i
+        sy += cy[i]
     if not (sw > 0.0):
         return np.nan, np.nan
     return sx / sw, sy / sw
@@ -140,6 +150,11 @@ def autoconv_tables(n: int, max_freq: float = 0.25) -> tuple[np.ndarray, np.ndar
     return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
 
 
+#: Powers of the Newton step's rotation computed one after the other before the rest go 8 at a
+#: time (one float64 AVX-512 vector).
+_ROT = 8
+
+
 @njit(cache=True, fastmath=FASTMATH)
 def _autoconv_peak(
     p: np.ndarray,
@@ -156,7 +171,7 @@ def _autoconv_peak(
     ``C(t) = Re sum_k c_k P_k^2 exp(2 pi i k t / m)``, so its maximum is found without
     interpolating the image: a scan of the whole lags within ``AUTOCONV_REACH_PX`` of
     ``2 * guess`` (float32: it only picks the lag), a parabola through the best three, then
-    Newton steps (float64). ``pr``, ``pi`` scratch of n_freq, ``conv`` float32 of 2n.
+    Newton steps (float64). ``pr``, ``pi`` scratch of 2 n_freq, ``conv`` float32 of 2n.
     """
     n = p.shape[0]
     n_f = cos_t.shape[0]
@@ -199,19 +214,32 @@ def _autoconv_peak(
         if den < 0.0:
             t += min(max(0.5 * (conv[b - 1] - conv[b + 1]) / den, -0.5), 0.5)
     w0 = 2.0 * np.pi / m
+    er = pr[n_f : 2 * n_f]  # exp(i k w0 t) of each frequency
+    ei = pi[n_f : 2 * n_f]
     for _ in range(5):
         cw = np.cos(w0 * t)
         sw = np.sin(w0 * t)
-        er = 1.0
-        ei = 0.0
+        # The first 8 powers by one rotation each, then 8 at a time (independent: vectorizes).
+        er[0] = 1.0
+        ei[0] = 0.0
+        for k in range(1, min(_ROT, n_f)):
+            er[k] = er[k - 1] * cw - ei[k - 1] * sw
+            ei[k] = er[k - 1] * sw + ei[k - 1] * cw
+        if n_f > _ROT:
+            c8 = er[_ROT - 1] * cw - ei[_ROT - 1] * sw
+            s8 = er[_ROT - 1] * sw + ei[_ROT - 1] * cw
+            for k in range(_ROT, n_f):
+                er[k] = er[k - _ROT] * c8 - ei[k - _ROT] * s8
+                ei[k] = er[k - _ROT] * s8 + ei[k - _ROT] * c8
         d1 = 0.0
         d2 = 0.0
         for k in range(n_f):
-            re = pr[k] * er - pi[k] * ei
-            im = pr[k] * ei + pi[k] * er
-            d1 -= w0 * k * im
-            d2 -= (w0 * k) ** 2 * re
-            er, ei = er * cw - ei * sw, er * sw + ei * cw
+            re = pr[k] * er[k] - pi[k] * ei[k]
+            im = pr[k] * ei[k] + pi[k] * er[k]
+            d1 -= k * im
+            d2 -= (k * k) * re
+        d1 *= w0
+        d2 *= w0 * w0
         if not (d2 < 0.0):
             break
         step = -d1 / d2
@@ -248,38 +276,61 @@ def auto_convolution(
     )
 
 
+#: Lags of the QI self-correlation scanned on each side of zero, in bins (2 x the shift).
+QI_LAGS = 4
+
+
+@njit(cache=True)
+def qi_scratch_size(n_r: int) -> int:
+    """Length of the float64 scratch :func:`qi_shift` and :func:`asymmetry` need."""
+    return 4 * n_r + 2 * (2 * n_r + 2 * QI_LAGS) + 2 * QI_LAGS + 1
+
+
 @njit(cache=True, fastmath=FASTMATH)
-def _qi_axis(
-    sums: np.ndarray, counts: np.ndarray, q_neg: int, q_pos: int, n_r: int, prof: np.ndarray
-) -> float:
-    """Shift, in radial steps, along one axis from the mirrored quadrant profiles."""
+def _bin_means(sums: np.ndarray, counts: np.ndarray, means: np.ndarray) -> None:
+    """``means[b] = sums[b] / counts[b]``, NaN where a bin had no sample (one vector pass)."""
+    for b in range(sums.shape[0]):
+        c = counts[b]
+        means[b] = sums[b] / c if c > 0 else np.nan
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _qi_axis(means: np.ndarray, q_neg: int, q_pos: int, n_r: int, work: np.ndarray) -> float:
+    """Shift, in radial steps, along one axis from the mirrored quadrant profiles.
+
+    ``p`` is the profile along the axis through the centre (quadrant ``q_neg`` mirrored, then
+    ``q_pos``), less its mean, empty bins 0; its self-correlation ``C(t) = sum_j p[j] p[m - 1 -
+    j + t]`` peaks at ``t = 2 * shift``. ``rev`` holds ``p`` reversed with ``QI_LAGS`` zeros on
+    each side, so that every lag is one dot product over the whole profile (vectorized).
+    """
     m = 2 * n_r
+    t_max = QI_LAGS
+    p = work[:m]
+    rev = work[m : 2 * m + 2 * t_max]
+    vals = work[2 * m + 2 * t_max : 2 * m + 4 * t_max + 1]
+    for k in range(n_r):
+        p[n_r - 1 - k] = means[q_neg * n_r + k]
+        p[n_r + k] = means[q_pos * n_r + k]
     tot = 0.0
     nv = 0
-    for k in range(n_r):
-        c = counts[q_neg * n_r + k]
-        v = sums[q_neg * n_r + k] / c if c > 0 else np.nan
-        prof[n_r - 1 - k] = v
-        c = counts[q_pos * n_r + k]
-        u = sums[q_pos * n_r + k] / c if c > 0 else np.nan
-        prof[n_r + k] = u
     for j in range(m):
-        if not np.isnan(prof[j]):
-            tot += prof[j]
-            nv += 1
+        ok = not np.isnan(p[j])
+        tot += p[j] if ok else 0.0
+        nv += 1 if ok else 0
     mean = tot / max(nv, 1)
     for j in range(m):
-        prof[j] = 0.0 if np.isnan(prof[j]) else prof[j] - mean
-    # C(t) = sum_j P[j] * P[m - 1 - j + t] peaks at t = 2 * shift / radial_step.
-    t_max = 4
-    vals = np.empty(2 * t_max + 1)
+        p[j] = 0.0 if np.isnan(p[j]) else p[j] - mean
+    rev[:t_max] = 0.0
+    rev[t_max + m :] = 0.0
+    for j in range(m):
+        rev[t_max + j] = p[m - 1 - j]
     best = -np.inf
     bi = t_max
-    for ti in range(2 * t_max + 1):
-        t = ti - t_max
+    for ti in range(2 * t_max + 1):  # lag t = ti - t_max: p[m - 1 - j + t] = rev[t_max + j - t]
+        r = rev[2 * t_max - ti : 2 * t_max - ti + m]
         c = 0.0
-        for j in range(max(0, t), min(m, m + t)):
-            c += prof[j] * prof[m - 1 - j + t]
+        for j in range(m):
+            c += p[j] * r[j]
         vals[ti] = c
         if c > best:
             best = c
@@ -293,14 +344,18 @@ def _qi_axis(
 
 @njit(cache=True, fastmath=FASTMATH)
 def qi_shift(
-    sums: np.ndarray, counts: np.ndarray, n_r: int, radial_step: float, prof: np.ndarray
+    sums: np.ndarray, counts: np.ndarray, n_r: int, radial_step: float, work: np.ndarray
 ) -> tuple[float, float]:
     """Quadrant-interpolation correction ``(dx, dy)`` in pixels from quadrant sample sums.
 
     Quadrants are +x, +y, -x, -y (``sums[q * n_r + k]``), sampled around the current centre.
+    ``work``: float64 scratch of ``qi_scratch_size(n_r)``.
     """
-    sx = _qi_axis(sums, counts, 2, 0, n_r, prof)
-    sy = _qi_axis(sums, counts, 3, 1, n_r, prof)
+    means = work[: 4 * n_r]
+    rest = work[4 * n_r :]
+    _bin_means(sums, counts, means)
+    sx = _qi_axis(means, 2, 0, n_r, rest)
+    sy = _qi_axis(means, 3, 1, n_r, rest)
     return sx * radial_step / QI_GAIN, sy * radial_step / QI_GAIN
 
 
@@ -311,33 +366,34 @@ MAX_ASYMMETRY = 0.05
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def asymmetry(sums: np.ndarray, counts: np.ndarray, n_r: int) -> float:
+def asymmetry(sums: np.ndarray, counts: np.ndarray, n_r: int, work: np.ndarray) -> float:
     """How much the opposite quadrants' profiles differ, relative to how much they vary.
 
     ``sum (a - b)^2 / sum ((a - m)^2 + (b - m)^2)`` over the bins ``k`` that both quadrants
     ``a`` (+x, +y) and ``b`` (-x, -y) sampled, ``m`` their mean: 0 for rings symmetric about
-    the centre, ~1 for unrelated profiles. NaN if no bin was sampled on both sides.
+    the centre, ~1 for unrelated profiles. NaN if no bin was sampled on both sides. ``work``:
+    float64 scratch of at least ``4 * n_r``.
     """
+    means = work[: 4 * n_r]
+    _bin_means(sums, counts, means)
     m = 0.0
     nm = 0
     for b in range(4 * n_r):
-        if counts[b] > 0:
-            m += sums[b] / counts[b]
-            nm += 1
+        ok = counts[b] > 0
+        m += means[b] if ok else 0.0
+        nm += 1 if ok else 0
     if nm == 0:
         return np.nan
     m /= nm
     num = 0.0
     den = 0.0
-    for q in range(2):
-        for k in range(n_r):
-            ca = counts[q * n_r + k]
-            cb = counts[(q + 2) * n_r + k]
-            if ca > 0 and cb > 0:
-                a = sums[q * n_r + k] / ca
-                b = sums[(q + 2) * n_r + k] / cb
-                num += (a - b) ** 2
-                den += (a - m) ** 2 + (b - m) ** 2
+    half = 2 * n_r  # quadrants +x, +y against -x, -y: bin b against bin b + 2 n_r
+    for b in range(half):
+        ok = counts[b] > 0 and counts[b + half] > 0
+        a = means[b]
+        c = means[b + half]
+        num += (a - c) ** 2 if ok else 0.0
+        den += (a - m) ** 2 + (c - m) ** 2 if ok else 0.0
     return num / den if den > 0.0 else np.nan
 
 
@@ -360,27 +416,11 @@ def _spline_coefficients(prof: np.ndarray, coef: np.ndarray) -> None:
         coef[3, k + 1] = 0.5 * (p3 - p0) + 1.5 * (p1 - p2)
 
 
-@njit(cache=True, fastmath=FASTMATH)
-def _inverse_sqrt(x: np.ndarray, out: np.ndarray, m: int) -> None:
-    """``out[:m] = 1 / sqrt(x[:m])`` for float32 ``x > 0`` to float32 precision, vectorized.
-
-    The square root and division instructions would cost half of :func:`template_fit`: the
-    classic bit-level first guess instead, then three Newton steps (relative error 3e-2,
-    2e-3, 5e-6, then float32 rounding).
-    """
-    xi = x.view(np.int32)
-    oi = out.view(np.int32)
-    magic = np.int32(0x5F3759DF)
-    for q in range(m):
-        oi[q] = magic - (xi[q] >> 1)
-    half = np.float32(0.5)
-    three_halves = np.float32(1.5)
-    for q in range(m):
-        y = out[q]
-        hx = half * x[q]
-        y = y * (three_halves - hx * y * y)
-        y = y * (three_halves - hx * y * y)
-        out[q] = y * (three_halves - hx * y * y)
+#: The classic bit-level first guess of ``1 / sqrt(x)`` for float32 ``x``: its bits are
+#: ``_RSQRT_MAGIC - (bits of x >> 1)``; three Newton steps then take it to float32 precision
+#: (relative error 3e-2, 2e-3, 5e-6, then float32 rounding) in a loop that vectorizes, where
+#: the square root and division instructions would cost half of :func:`template_fit`.
+_RSQRT_MAGIC = 0x5F3759DF
 
 
 #: Pixels per block of :func:`template_fit`: its scratch rows stay in the L1 cache.
@@ -395,7 +435,7 @@ def fit_scratch(n_r: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     10 float32 rows and ``kk`` int32 indices, of whole blocks of permute lanes, zeroed (finite
     values and valid indices in the lanes a block leaves unwritten), on cache lines.
     """
-    n = -(-max(FIT_BLOCK, w) // LANES) * LANES
+    n = -(-(max(FIT_BLOCK, w) + w) // LANES) * LANES
     coef = aligned_empty(4 * max(TABLE, n_r - 1), np.float32)
     row = aligned_empty(10 * n, np.float32)
     kk = aligned_empty(n, np.int32)
@@ -421,8 +461,9 @@ def template_fit(
     The model ``prof(|p - c|)`` (Catmull-Rom in r) is symmetric about ``c`` by construction and
     evaluated at pixel centres, so, unlike interpolating the image, it favours no sub-pixel
     phase. Pixels are weighted by a taper that falls smoothly to zero at the last whole bin
-    (zero beyond it). Whole rows in blocks of up to ``FIT_BLOCK`` pixels, float32 per pixel,
-    float64 sums per block. Scratch ``coef, row, kk`` from :func:`fit_scratch`.
+    (zero beyond it): only each row's run of pixels within that disc is visited,
+    packed in blocks of up to ``FIT_BLOCK`` pixels, float32 per pixel, float64 sums per block.
+    Scratch ``coef, row, kk`` from :func:`fit_scratch`.
     """
     h, w = img.shape
     n_r = prof.shape[0]
@@ -437,19 +478,21 @@ def template_fit(
     zero = f32(0.0)
     one = f32(1.0)
     tiny = f32(1e-12)  # r > 0 at the centre pixel
+    three_halves = f32(1.5)
+    magic = np.int32(_RSQRT_MAGIC)
     cxf = f32(cx)
     cyf = f32(cy)
     flat = img.reshape(img.size)
     ddx = row[0]
     ddy = row[1]
-    rr = row[2]
-    ib = row[3]
-    ww = row[4]
-    tt = row[5]
-    a0 = row[6]
-    a1 = row[7]
-    a2 = row[8]
-    a3 = row[9]
+    ib = row[2]
+    ww = row[3]
+    tt = row[4]
+    a0 = row[5]
+    a1 = row[6]
+    a2 = row[7]
+    a3 = row[8]
+    pix = row[9]
     jxx = 0.0
     jxy = 0.0
     jyy = 0.0
@@ -458,37 +501,53 @@ def template_fit(
     j_lo = max(0, int(cy - r_max))
     j_hi = min(h - 1, int(cy + r_max) + 1) + 1
     rows = max(1, FIT_BLOCK // w)
+    reach2 = r_max**2  # a pixel beyond r_max has weight 0: only the disc is fitted
     for jb in range(j_lo, j_hi, rows):
-        n_rows = min(rows, j_hi - jb)
-        m = n_rows * w
-        b0 = jb * w
-        # Loops without branches or gathers: LLVM vectorizes those.
-        for jr in range(n_rows):
-            y = f32(jb + jr) - cyf
-            dxr = ddx[jr * w : (jr + 1) * w]  # views: indices the compiler knows are >= 0
-            dyr = ddy[jr * w : (jr + 1) * w]
-            for i in range(w):
-                dxr[i] = f32(i) - cxf
-            for i in range(w):
+        # Each row's run of pixels within the disc, packed one after the other. Each row
+        # writes a whole image row's length from its run's start (loops of a constant length,
+        # no scalar remainders), which the next row's run overwrites.
+        m = 0
+        for j in range(jb, min(jb + rows, j_hi)):
+            half = np.sqrt(max(reach2 - (j - cy) ** 2, 0.0))
+            i0 = max(0, int(np.ceil(cx - half)))
+            i1 = min(w, int(np.floor(cx + half)) + 1)
+            if i1 <= i0:
+                continue
+            y = f32(j) - cyf
+            s0 = j * w + i0
+            n_fill = min(w, flat.shape[0] - s0)
+            dxr = ddx[m : m + n_fill]  # views: indices the compiler knows are >= 0
+            dyr = ddy[m : m + n_fill]
+            pxr = pix[m : m + n_fill]
+            src = flat[s0 : s0 + n_fill]
+            x0 = f32(i0) - cxf
+            for i in range(n_fill):  # without branches or gathers: LLVM vectorizes those
+                dxr[i] = x0 + f32(i)
                 dyr[i] = y
+                pxr[i] = src[i]
+            m += i1 - i0
+        # One pass, vectorized: 1 / r (see _RSQRT_MAGIC), r = r^2 / r, taper weight, spline
+        # row and fraction, 1 / (r step).
         for q in range(m):
-            rr[q] = ddx[q] * ddx[q] + ddy[q] * ddy[q] + tiny
-        _inverse_sqrt(rr, ib, m)
-        for q in range(m):  # r = r^2 / r: taper weight, spline row and fraction, 1 / (r step)
-            r = rr[q] * ib[q]
+            r2 = ddx[q] * ddx[q] + ddy[q] * ddy[q] + tiny
+            y = bits_float32(magic - (float32_bits(r2) >> 1))
+            h2 = half_bin * r2
+            y = y * (three_halves - h2 * y * y)
+            y = y * (three_halves - h2 * y * y)
+            y = y * (three_halves - h2 * y * y)
+            r = r2 * y
             s = min(max((r_max32 - r) * inv_taper, zero), one)
             ww[q] = s * s * (f32(3.0) - f32(2.0) * s)
             u = min(r * inv + half_bin, k_top)  # (r / step - 0.5) + 1: row + fraction
             row_u = np.floor(u)
             tt[q] = u - row_u
             kk[q] = np.int32(row_u)
-            ib[q] *= inv
+            ib[q] = y * inv
         # The spline's four coefficients at every pixel (beyond r_max too: finite, weight 0).
         take(coef[0], kk, a0, m)
         take(coef[1], kk, a1, m)
         take(coef[2], kk, a2, m)
         take(coef[3], kk, a3, m)
-        blk = flat[b0 : b0 + m]
         sxx = zero
         sxy = zero
         syy = zero
@@ -505,7 +564,7 @@ def template_fit(
             a = -slope * ib[q]
             wa = a * ww[q]
             q2 = wa * a
-            we = wa * (blk[q] - val)
+            we = wa * (pix[q] - val)
             sxx += q2 * ddx[q] * ddx[q]
             sxy += q2 * ddx[q] * ddy[q]
             syy += q2 * ddy[q] * ddy[q]

@@ -7,9 +7,9 @@ window opens, so the rest of magacq works without them.
 import os
 import sys
 
-from ._discovery import RunInfo, ViewError, choose_run, find_runs
+from ._discovery import RunInfo, ViewError, choose_run, find_runs, mine
 
-__all__ = ["RunInfo", "ViewError", "choose_run", "find_runs", "main"]
+__all__ = ["RunInfo", "ViewError", "choose_run", "find_runs", "main", "mine"]
 
 
 def main(run: str | None = None) -> int:

@@ -7,7 +7,9 @@ off the segment name; nothing is attached to find them.
 
 from dataclasses import dataclass
 
-from buffers import SEGMENT_PREFIX, list_segments
+import psutil
+
+from buffers import SEGMENT_PREFIX, default_namespace, list_segments
 
 VIDEO_KIND = "VideoBuffer"
 
@@ -47,8 +49,22 @@ def find_runs() -> list[RunInfo]:
     return runs
 
 
+def mine(runs: list[RunInfo]) -> list[RunInfo]:
+    """The runs of this user in this session's namespace (``MAGACQ_NAMESPACE``): those a
+    command may attach to unnamed. Another user's run is never commanded by chance."""
+    me, prefix = psutil.Process().username(), f"{default_namespace()}-run"
+    out = []
+    for run in runs:
+        try:
+            if run.namespace.startswith(prefix) and psutil.Process(run.owner_pid).username() == me:
+                out.append(run)
+        except psutil.Error:  # gone, or not ours to look at
+            continue
+    return out
+
+
 def choose_run(runs: list[RunInfo], requested: str | None) -> RunInfo:
-    """The run to attach to: ``requested`` if given, else the only one.
+    """The run to attach to: ``requested`` if given, else the only one of :func:`mine`.
 
     Raises
     ------
@@ -62,9 +78,12 @@ def choose_run(runs: list[RunInfo], requested: str | None) -> RunInfo:
                 return run
         listed = ", ".join(r.namespace for r in runs) or "none"
         raise ViewError(f"no live run {requested!r} on this host (live runs: {listed})")
-    if not runs:
-        raise ViewError("no magacq run is live on this host: start one with `magacq run CONFIG`")
-    if len(runs) > 1:
-        listed = "\n".join(f"  {r.namespace}  (supervisor pid {r.owner_pid})" for r in runs)
-        raise ViewError(f"several runs are live; choose one with --run:\n{listed}")
-    return runs[0]
+    own = mine(runs)
+    if not own:
+        others = f" ({len(runs)} of other users or sessions: name one with --run)" if runs else ""
+        raise ViewError(f"no magacq run of yours is live on this host{others}: start one with "
+                        "`magacq run CONFIG`")  # fmt: skip
+    if len(own) > 1:
+        listed = "\n".join(f"  {r.namespace}  (supervisor pid {r.owner_pid})" for r in own)
+        raise ViewError(f"several runs of yours are live; choose one with --run:\n{listed}")
+    return own[0]

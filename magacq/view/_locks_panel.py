@@ -1,10 +1,11 @@
 """Lock controls: whether the run's Z-lock and XY-lock are on, their error and last correction,
 and buttons that switch each on or off. Through the run's lock channel
-(:class:`~magacq.pipeline.lock_channel.LockControl`); the run records each switch as an event."""
+(:class:`~magacq.pipeline.channels.lock_channel.LockControl`); the run records each switch as an
+event."""
 
 import math
 
-from magacq.pipeline.lock_channel import FAULT, ON, LockControl, LockError, LockState
+from magacq.pipeline.channels.lock_channel import FAULT, ON, LockControl, LockError, LockState
 
 from ._qt import QtWidgets
 

@@ -4,7 +4,7 @@ are recorded by the run like any other."""
 
 import math
 
-from magacq.pipeline.motor_channel import MotorControl, MotorError, Status
+from magacq.pipeline.channels.motor_channel import MotorControl, MotorError, Status
 
 from ._qt import QtWidgets
 
@@ -30,6 +30,7 @@ class MagnetsPanel(QtWidgets.QGroupBox):
         self.target: dict[str, QtWidgets.QDoubleSpinBox] = {}
         self.buttons: dict[str, QtWidgets.QPushButton] = {}
         self.last_command: int | None = None
+        self.edited: set[str] = set()  # target boxes the user changed: they stop following
         layout = QtWidgets.QGridLayout(self)
         for row, (axis, unit, step, decimals) in enumerate(self.axes):
             lim = limits[axis]
@@ -40,6 +41,7 @@ class MagnetsPanel(QtWidgets.QGroupBox):
             box.setRange(lim.low, lim.high)
             box.setSingleStep(step)
             box.setValue(lim.start)
+            box.valueChanged.connect(lambda _=0.0, a=axis: self.edited.add(a))
             self.target[axis] = box
             layout.addWidget(box, row, 2)
             for col, (name, act) in enumerate(
@@ -66,6 +68,7 @@ class MagnetsPanel(QtWidgets.QGroupBox):
             self.state.setText(str(exc))
 
     def move_to(self, axis: str, value: float) -> None:
+        self.edited.discard(axis)  # sent: the box follows the magnets again
         self._sent(lambda: self.control.move_to(axis, value))
 
     def move_by(self, axis: str, delta: float) -> None:
@@ -75,12 +78,18 @@ class MagnetsPanel(QtWidgets.QGroupBox):
         self._sent(self.control.stop)
 
     def refresh(self) -> None:
-        """Show where the magnets are and how the last command ended."""
+        """Show where the magnets are (the target boxes too, unless the user is editing one)
+        and how the last command ended."""
         _, height, rotation, _ = self.control.position()
         for axis, unit, _, decimals in self.axes:
             value = height if axis == "height" else rotation
             text = f"{value:.{decimals}f} {unit}" if math.isfinite(value) else "–"
             self.readout[axis].setText(text)
+            box = self.target[axis]
+            if math.isfinite(value) and axis not in self.edited and not box.hasFocus():
+                box.blockSignals(True)  # not an edit of the user's
+                box.setValue(value)
+                box.blockSignals(False)
         if self.last_command is not None:
             status = self.control.status(self.last_command)
             if status is not None:

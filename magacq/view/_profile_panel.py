@@ -5,6 +5,9 @@ import numpy as np
 from ._qt import QtWidgets, pg
 from ._source import Profile, ZLut
 
+#: Height (px) below which a plot's title, axis labels and ticks no longer fit.
+MIN_PLOT_HEIGHT = 220
+
 
 def normalized(profile: np.ndarray) -> tuple[np.ndarray, float, float]:
     """``(profile - mean) / rms`` as the Z-LUT rows are, with the mean and rms (rms 0 if flat)."""
@@ -40,7 +43,8 @@ class ProfilePanel(QtWidgets.QWidget):
             pen=pg.mkPen((120, 120, 255), width=1, style=pg.QtCore.Qt.PenStyle.DashLine)
         )
         self.live_curve = self.plot.plot(pen=pg.mkPen((255, 220, 0), width=2), name="live")
-        self.lut_plot = self.graphics.addPlot(row=1, col=0, title="Z-LUT")
+        # beside the profile, not under it: stacked, both were squashed until labels overlapped
+        self.lut_plot = self.graphics.addPlot(row=0, col=1, title="Z-LUT")
         self.lut_plot.setLabel("bottom", "radius", units="px")
         self.lut_plot.setLabel("left", "z (nm)")
         self.lut_image = pg.ImageItem()
@@ -49,6 +53,7 @@ class ProfilePanel(QtWidgets.QWidget):
         self.lut_plot.addItem(self.lut_marker)
         self.lut_plot.hide()
         self.caption = QtWidgets.QLabel("no profile yet")
+        self.graphics.setMinimumHeight(MIN_PLOT_HEIGHT)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.graphics, 1)
@@ -73,8 +78,11 @@ class ProfilePanel(QtWidgets.QWidget):
         self.lut_image.setRect(0, z[0] - dz / 2, zlut.profiles.shape[1], dz * len(z))
         self.lut_plot.show()
 
-    def show_profile(self, profile: Profile | None, wanted: int | None) -> None:
-        """Draw ``profile`` if it belongs to the ``wanted`` bead, else say it is not there."""
+    def show_profile(
+        self, profile: Profile | None, wanted: int | None, start: float | None = None
+    ) -> None:
+        """Draw ``profile`` if it belongs to the ``wanted`` bead, else say it is not there;
+        its time is given since ``start`` (the run's first frame, camera time) when known."""
         if profile is None or wanted is None or profile.bead_id != wanted:
             self.profile = None
             self.live_curve.setData([], [])
@@ -93,7 +101,11 @@ class ProfilePanel(QtWidgets.QWidget):
         self._drawn_zlut = self._zlut
         r = np.arange(len(profile.values))
         self.live_curve.setData(r, profile.values)
-        text = f"bead {profile.bead_id} at t = {profile.time:.3f} s"
+        text = f"bead {profile.bead_id} at " + (
+            f"{profile.time:.3f} s (camera clock)"
+            if start is None
+            else f"{profile.time - start:.3f} s since the run's start"
+        )
         if self._zlut is not None:
             row = best_match(profile.values, self._zlut)
             lut = self._zlut.profiles[row, : len(profile.values)]

@@ -23,8 +23,8 @@ from buffers import (
     inspect_segment,
     segment_name,
 )
-from magacq.pipeline.live_force import FORCES, forces_by_bead
-from magacq.pipeline.status import STATUS, STATUS_COLUMNS
+from magacq.pipeline.channels.live_force import FORCES, forces_by_bead
+from magacq.pipeline.channels.status import STATUS, STATUS_COLUMNS
 from magacq.runfile import ZLUT_BUFFER, zlut_of_bead
 
 from ._discovery import ViewError
@@ -71,7 +71,8 @@ class ZLut:
 
 @dataclass
 class Status:
-    """Live run status as the run publishes it (``magacq.pipeline.status``); NaN before any."""
+    """Live run status as the run publishes it (``magacq.pipeline.channels.status``); NaN before
+    any."""
 
     fps: float = math.nan
     buffer_level: float = math.nan
@@ -104,6 +105,7 @@ VIDEO = "VideoBuffer"
 POSITIONS = "positions"
 ROIS = "BeadRoiBuffer"
 PROFILE = "LiveProfileBuffer"
+FRAMES = "frames"  # rows: camera frame, camera timestamp, ... (one per stored frame)
 #: Columns of the positions rows: time, frame, bead id, x, y, z (nm), flag, time written.
 T_COL, FRAME_COL, BEAD_COL, FLAG_COL, WRITTEN_COL = 0, 1, 2, 6, 7
 
@@ -137,6 +139,8 @@ class RunSource:
         self._zlut_buf = self._optional(MatrixBuffer, name=ZLUT_BUFFER)
         self._forces = self._optional(MatrixBuffer, name=FORCES)  # a run with ``live_force``
         self._zlut_rows: np.ndarray | None = None  # read once: the run writes it at its start
+        self._frames = self._optional(MatrixBuffer, name=FRAMES)
+        self._start: float | None = None  # the first frame's camera time, once known
 
     def _optional(self, cls: Any, **kwargs: Any) -> Any:
         try:
@@ -194,6 +198,19 @@ class RunSource:
         n = int(row[2])
         return Profile(int(row[1]), float(row[0]), row[3 : 3 + n].copy())
 
+    def run_start(self) -> float | None:
+        """The camera time of the run's first frame: a time since the run's start is a camera
+        time minus this. None before the first frame, or when the ``frames`` buffer no longer
+        holds it (the viewer attached long after the start: then no later call looks)."""
+        if self._start is None and self._frames is not None:
+            rows, total = self._frames.peak_since(0)
+            if total and len(rows) == total:  # nothing lost: row 0 is the first frame
+                self._start = float(rows[0, 1])
+            elif total:
+                self._frames.close()
+                self._frames = None
+        return self._start
+
     def zlut(self, bead_id: int) -> ZLut | None:
         """The Z-LUT ``bead_id`` is tracked with; None when the run has none for it.
 
@@ -213,7 +230,8 @@ class RunSource:
         return None if found is None else ZLut(*found)
 
     def status(self) -> Status:
-        """The run's newest published status row (``magacq.pipeline.status.STATUS_COLUMNS``)."""
+        """The run's newest published status row
+        (``magacq.pipeline.channels.status.STATUS_COLUMNS``)."""
         if self._status is None:
             return Status()
         rows = self._status.peak_sorted()
@@ -231,8 +249,8 @@ class RunSource:
         )
 
     def forces(self) -> dict[int, dict[str, float]] | None:
-        """Each bead's newest live force estimate (``magacq.pipeline.live_force``); None: the
-        run has no live force."""
+        """Each bead's newest live force estimate (``magacq.pipeline.channels.live_force``); None:
+        the run has no live force."""
         return None if self._forces is None else forces_by_bead(self._forces.peak_sorted())
 
     def roi_size(self, default: int) -> int:
@@ -273,7 +291,7 @@ class RunSource:
         """Detach (unmap) from the run's buffers; the run is not touched."""
         self._closed = True
         buffers = (self._video, self._positions, self._rois, self._profile, self._status,
-                   self._zlut_buf, self._forces)  # fmt: skip
+                   self._zlut_buf, self._forces, self._frames)  # fmt: skip
         for buf in buffers:
             if buf is not None:
                 buf.close()

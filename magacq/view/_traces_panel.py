@@ -46,7 +46,10 @@ class TracesPanel(QtWidgets.QWidget):
         for plot in self.plots[:-1]:  # one time axis for the three (linked): fewer to redraw
             plot.hideAxis("bottom")
         self.plots[-1].setLabel("bottom", "time since attached", units="s")
-        self.t0: float | None = None  # the first row's camera time: camera clocks start anywhere
+        # camera clocks start anywhere: times are shown from the run's first frame, else (the
+        # viewer attached too late to know it) from the first row seen
+        self.t0: float | None = None
+        self.since_start = False
         self.curves: dict[int, list[pg.PlotDataItem]] = {}
         self.selected: list[int] = []
         self._drawn: tuple = ()  # what the curves show: skip redrawing when nothing changed
@@ -74,6 +77,15 @@ class TracesPanel(QtWidgets.QWidget):
         elif current in wanted:
             self.reference.setCurrentIndex(wanted.index(current))
         self.reference.blockSignals(False)
+
+    def set_run_start(self, start: float | None) -> None:
+        """Show times since ``start``, the camera time of the run's first frame (None: not
+        known)."""
+        if start is None or self.since_start:
+            return
+        self.t0, self.since_start = start, True
+        self.plots[-1].setLabel("bottom", "time since the run's start", units="s")
+        self._drawn = ()  # redraw on the new time axis
 
     def set_selected(self, beads: list[int]) -> None:
         """Plot these beads (first one is the primary selection)."""

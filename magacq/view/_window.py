@@ -2,7 +2,7 @@
 
 import logging
 
-from magacq.pipeline.motor_channel import MotorControl, MotorError
+from magacq.pipeline.channels.motor_channel import MotorControl, MotorError
 
 from ._cpu import IdleCpu
 from ._force_panel import ForcePanel
@@ -153,10 +153,12 @@ class ViewerWindow(QtWidgets.QMainWindow):
                 self._select([int(beads.ids[0])])
             self.traces.set_reference_choices(beads.ids, beads.reference)
             self._redraw_beads()
+        start = self.source.run_start()
+        self.traces.set_run_start(start)
         self.history.extend(self.source.new_tracks())
         self.traces.refresh()
         primary = self.selected[0] if self.selected else None
-        self.profile.show_profile(self.source.live_profile(), primary)
+        self.profile.show_profile(self.source.live_profile(), primary, start)
         self.force.show_force(self.source.forces(), primary)
         if self.magnets is not None:
             self.magnets.refresh()
@@ -264,7 +266,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
 def _magnets_panel(namespace: str) -> MagnetsPanel | None:
     """Controls for the run's magnets, or None when it has none."""
     try:
-        control = MotorControl(namespace)
+        control = MotorControl(namespace, by="view")
     except MotorError:
         return None
     if not {"height", "rotation"} & set(control.limits()):

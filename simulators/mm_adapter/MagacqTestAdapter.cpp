@@ -1,13 +1,17 @@
 // MagacqTest: a Micro-Manager device adapter for magacq's tests.
 //
-// Two devices:
-//   MagacqCamera  - a camera with sequence acquisition, 8/16-bit, ROI, binning, exposure.
+// Devices:
+//   MagacqCamera  - a camera with sequence acquisition, 8/16-bit and 32-bit float pixels
+//                   (Micro-Manager's 4-byte grey), ROI, binning, exposure.
 //                   The first 8 bytes of every frame hold the frame counter (uint64, little
 //                   endian, 0 for the first frame after a start), so tests can check that every
 //                   frame arrives, in order, intact. Pattern "Counter" fills the rest of the frame
 //                   with (counter + pixel index) mod 2^bits; pattern "Beads" renders ring-pattern
 //                   beads whose look depends on the position of the Z stage named by the
-//                   "FocusStage" property.
+//                   "FocusStage" property. "StampElapsed" = No leaves ElapsedTime-ms out of the
+//                   frame metadata (MMCore then stamps it, in whole ms since the start). After
+//                   each frame it triggers the "FocusStage" stage when that is a
+//                   MagacqSeqStage running a sequence (as a camera's TTL output would).
 //   MagacqZStage  - a focus stage, positions in um, settling for "SettleMs" after each move.
 //   MagacqMagnetStage - a motor stage for the magnets (height or rotation), positions in the
 //                   stage's units ("um"; a rotation stage reports degrees), moving at
@@ -15,6 +19,14 @@
 //                   passing through every point on the way; Stop() halts it where it is.
 //                   "Fault" injects a motor fault: "Refuse" fails every move with an error,
 //                   "Stall" accepts a move but never gets there (busy until stopped).
+//   MagacqPlainStage - a stage as many adapters are: no velocity property, a move that is
+//                   over when SetPosition returns (never busy).
+//   MagacqSeqStage - a focus stage that runs hardware sequences (UseSequences): up to
+//                   "SequenceMaxLength" positions, one step per camera trigger, cycling. Its
+//                   limits (LowerLimitUm, UpperLimitUm) are internal: it refuses positions
+//                   outside them but does not publish them on its Position property.
+//   MagacqXYStage - an XY stage (steps of 0.1 um, +-10 mm), there to be named where a
+//                   single-axis stage belongs.
 //
 // Built by simulators/mm_adapter/build.py against the MMDevice sources of the pinned pymmcore.
 
@@ -27,6 +39,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -38,6 +51,9 @@ namespace {
 const char* const kCameraName = "MagacqCamera";
 const char* const kStageName = "MagacqZStage";
 const char* const kMagnetStageName = "MagacqMagnetStage";
+const char* const kPlainStageName = "MagacqPlainStage";
+const char* const kSeqStageName = "MagacqSeqStage";
+const char* const kXYStageName = "MagacqXYStage";
 const char* const kFaultNone = "None";
 const char* const kFaultRefuse = "Refuse";
 const char* const kFaultStall = "Stall";
@@ -46,6 +62,9 @@ const char* const kPatternCounter = "Counter";
 const char* const kPatternBeads = "Beads";
 const char* const kPixel8 = "8bit";
 const char* const kPixel16 = "16bit";
+const char* const kPixel32 = "32bit";  // float, as Micro-Manager's demo camera has it
+const char* const kYes = "Yes";
+const char* const kNo = "No";
 
 using Clock = std::chrono::steady_clock;
 
@@ -117,11 +136,12 @@ protected:
       return lower_ < upper_;
    }
 
-   void CreatePositionProperty(double start) {
+   // The Position property; with publishLimits, limited to [lower_, upper_].
+   void CreatePositionProperty(double start, bool publishLimits = true) {
       this->CreateFloatProperty(MM::g_Keyword_Position, start, false,
                                 new typename CStageBase<T>::CPropertyAction(
                                    static_cast<T*>(this), &T::OnPosition));
-      this->SetPropertyLimits(MM::g_Keyword_Position, lower_, upper_);
+      if (publishLimits) this->SetPropertyLimits(MM::g_Keyword_Position, lower_, upper_);
    }
 
    static constexpr double kStepUm = 0.001;
@@ -284,6 +304,190 @@ private:
 };
 
 // ------------------------------------------------------------------------------------------
+// Plain stage: no velocity, instant moves
+// ------------------------------------------------------------------------------------------
+
+class MagacqPlainStage : public MagacqStage<MagacqPlainStage> {
+public:
+   MagacqPlainStage() : MagacqStage(0.0, 20000.0) {
+      CreateFloatProperty("StartUm", 0.0, false, nullptr, true);
+   }
+
+   int Initialize() override {
+      char buf[MM::MaxStrLength];
+      GetProperty("StartUm", buf);
+      const double start = std::atof(buf);
+      if (!ReadLimits() || start < lower_ || start > upper_) return DEVICE_INVALID_PROPERTY_LIMTS;
+      pos_ = start;
+      CreatePositionProperty(start);
+      return DEVICE_OK;
+   }
+
+   void GetName(char* name) const override {
+      CDeviceUtils::CopyLimitedString(name, kPlainStageName);
+   }
+   bool Busy() override { return false; }
+
+   int SetPositionUm(double pos) override {
+      if (pos < lower_ || pos > upper_) return DEVICE_UNKNOWN_POSITION;
+      pos_ = pos;
+      return DEVICE_OK;
+   }
+   int GetPositionUm(double& pos) override {
+      pos = pos_.load();
+      return DEVICE_OK;
+   }
+
+private:
+   std::atomic<double> pos_{0.0};
+};
+
+// ------------------------------------------------------------------------------------------
+// Sequenceable focus stage with internal limits
+// ------------------------------------------------------------------------------------------
+
+class MagacqSeqStage : public MagacqStage<MagacqSeqStage> {
+public:
+   MagacqSeqStage() : MagacqStage(-50.0, 50.0) {
+      CreateIntegerProperty("SequenceMaxLength", 1024, false, nullptr, true);
+   }
+
+   int Initialize() override {
+      if (!ReadLimits()) return DEVICE_INVALID_PROPERTY_LIMTS;
+      char buf[MM::MaxStrLength];
+      GetProperty("SequenceMaxLength", buf);
+      maxLength_ = std::atol(buf);
+      pos_ = std::min(std::max(0.0, lower_), upper_);
+      CreatePositionProperty(pos_, false);
+      return DEVICE_OK;
+   }
+
+   void GetName(char* name) const override {
+      CDeviceUtils::CopyLimitedString(name, kSeqStageName);
+   }
+   bool Busy() override { return false; }
+
+   int SetPositionUm(double pos) override {
+      if (pos < lower_ || pos > upper_) return DEVICE_UNKNOWN_POSITION;
+      std::lock_guard<std::mutex> g(lock_);
+      pos_ = pos;
+      return DEVICE_OK;
+   }
+   int GetPositionUm(double& pos) override {
+      std::lock_guard<std::mutex> g(lock_);
+      pos = pos_;
+      return DEVICE_OK;
+   }
+
+   int IsStageSequenceable(bool& isSequenceable) const override {
+      isSequenceable = true;
+      return DEVICE_OK;
+   }
+   int GetStageSequenceMaxLength(long& n) const override {
+      n = maxLength_;
+      return DEVICE_OK;
+   }
+   int ClearStageSequence() override {
+      std::lock_guard<std::mutex> g(lock_);
+      pending_.clear();
+      return DEVICE_OK;
+   }
+   int AddToStageSequence(double pos) override {
+      if (pos < lower_ || pos > upper_) return DEVICE_UNKNOWN_POSITION;
+      std::lock_guard<std::mutex> g(lock_);
+      if (static_cast<long>(pending_.size()) >= maxLength_) return DEVICE_SEQUENCE_TOO_LARGE;
+      pending_.push_back(pos);
+      return DEVICE_OK;
+   }
+   int SendStageSequence() override {
+      std::lock_guard<std::mutex> g(lock_);
+      sequence_ = pending_;
+      return DEVICE_OK;
+   }
+   // Goes to the first position; each Trigger() steps to the next, cycling.
+   int StartStageSequence() override {
+      std::lock_guard<std::mutex> g(lock_);
+      if (sequence_.empty()) return DEVICE_ERR;
+      running_ = true;
+      index_ = 0;
+      pos_ = sequence_[0];
+      return DEVICE_OK;
+   }
+   int StopStageSequence() override {
+      std::lock_guard<std::mutex> g(lock_);
+      running_ = false;
+      return DEVICE_OK;
+   }
+
+   // The camera's trigger: the next position of a running sequence.
+   void Trigger() {
+      std::lock_guard<std::mutex> g(lock_);
+      if (!running_) return;
+      index_ = (index_ + 1) % sequence_.size();
+      pos_ = sequence_[index_];
+   }
+
+private:
+   std::mutex lock_;
+   double pos_ = 0.0;
+   long maxLength_ = 1024;
+   std::vector<double> pending_;
+   std::vector<double> sequence_;
+   size_t index_ = 0;
+   bool running_ = false;
+};
+
+// ------------------------------------------------------------------------------------------
+// XY stage
+// ------------------------------------------------------------------------------------------
+
+class MagacqXYStage : public CXYStageBase<MagacqXYStage> {
+public:
+   MagacqXYStage() { InitializeDefaultErrorMessages(); }
+
+   int Initialize() override { return DEVICE_OK; }
+   int Shutdown() override { return DEVICE_OK; }
+   void GetName(char* name) const override { CDeviceUtils::CopyLimitedString(name, kXYStageName); }
+   bool Busy() override { return false; }
+
+   int SetPositionSteps(long x, long y) override {
+      if (std::labs(x) > kMaxSteps || std::labs(y) > kMaxSteps) return DEVICE_UNKNOWN_POSITION;
+      x_ = x;
+      y_ = y;
+      return DEVICE_OK;
+   }
+   int GetPositionSteps(long& x, long& y) override {
+      x = x_;
+      y = y_;
+      return DEVICE_OK;
+   }
+   int Home() override { return SetPositionSteps(0, 0); }
+   int Stop() override { return DEVICE_OK; }
+   int SetOrigin() override { return DEVICE_UNSUPPORTED_COMMAND; }
+   int GetLimitsUm(double& xMin, double& xMax, double& yMin, double& yMax) override {
+      xMin = yMin = -kMaxSteps * kStepUm;
+      xMax = yMax = kMaxSteps * kStepUm;
+      return DEVICE_OK;
+   }
+   int GetStepLimits(long& xMin, long& xMax, long& yMin, long& yMax) override {
+      xMin = yMin = -kMaxSteps;
+      xMax = yMax = kMaxSteps;
+      return DEVICE_OK;
+   }
+   double GetStepSizeXUm() override { return kStepUm; }
+   double GetStepSizeYUm() override { return kStepUm; }
+   int IsXYStageSequenceable(bool& isSequenceable) const override {
+      isSequenceable = false;
+      return DEVICE_OK;
+   }
+
+private:
+   static constexpr double kStepUm = 0.1;
+   static constexpr long kMaxSteps = 100000;
+   std::atomic<long> x_{0}, y_{0};
+};
+
+// ------------------------------------------------------------------------------------------
 // Camera
 // ------------------------------------------------------------------------------------------
 
@@ -313,6 +517,12 @@ public:
                            new CPropertyAction(this, &MagacqCamera::OnPixelType));
       AddAllowedValue(MM::g_Keyword_PixelType, kPixel8);
       AddAllowedValue(MM::g_Keyword_PixelType, kPixel16);
+      AddAllowedValue(MM::g_Keyword_PixelType, kPixel32);
+
+      CreateStringProperty("StampElapsed", kYes, false,
+                           new CPropertyAction(this, &MagacqCamera::OnStampElapsed));
+      AddAllowedValue("StampElapsed", kYes);
+      AddAllowedValue("StampElapsed", kNo);
 
       CreateIntegerProperty(MM::g_Keyword_Binning, 1, false,
                             new CPropertyAction(this, &MagacqCamera::OnBinning));
@@ -367,7 +577,7 @@ public:
    unsigned GetImageWidth() const override { return roiW_; }
    unsigned GetImageHeight() const override { return roiH_; }
    unsigned GetImageBytesPerPixel() const override { return bytesPerPixel_; }
-   unsigned GetBitDepth() const override { return 8 * bytesPerPixel_; }
+   unsigned GetBitDepth() const override { return 8 * bytesPerPixel_; }  // float: 32
    long GetImageBufferSize() const override {
       return static_cast<long>(roiW_) * roiH_ * bytesPerPixel_;
    }
@@ -438,12 +648,12 @@ public:
    // --- property handlers ------------------------------------------------------------------
    int OnPixelType(MM::PropertyBase* prop, MM::ActionType act) {
       if (act == MM::BeforeGet) {
-         prop->Set(bytesPerPixel_ == 1 ? kPixel8 : kPixel16);
+         prop->Set(bytesPerPixel_ == 1 ? kPixel8 : bytesPerPixel_ == 2 ? kPixel16 : kPixel32);
       } else if (act == MM::AfterSet) {
          if (IsCapturing()) return DEVICE_CAMERA_BUSY_ACQUIRING;
          std::string v;
          prop->Get(v);
-         bytesPerPixel_ = (v == kPixel8) ? 1 : 2;
+         bytesPerPixel_ = (v == kPixel8) ? 1 : (v == kPixel16) ? 2 : 4;
          ResizeBuffers();
       }
       return DEVICE_OK;
@@ -470,6 +680,16 @@ public:
          double v;
          prop->Get(v);
          exposureMs_ = v;
+      }
+      return DEVICE_OK;
+   }
+   int OnStampElapsed(MM::PropertyBase* prop, MM::ActionType act) {
+      if (act == MM::BeforeGet) {
+         prop->Set(stampElapsed_ ? kYes : kNo);
+      } else if (act == MM::AfterSet) {
+         std::string v;
+         prop->Get(v);
+         stampElapsed_ = (v == kYes);
       }
       return DEVICE_OK;
    }
@@ -558,23 +778,28 @@ private:
          Render(frame, static_cast<uint64_t>(i));
          md.Clear();
          md.AddTag(MM::g_Keyword_Metadata_CameraLabel, label);
-         md.AddTag(MM::g_Keyword_Elapsed_Time_ms, SecondsSince(t0) * 1000.0);
+         if (stampElapsed_) md.AddTag(MM::g_Keyword_Elapsed_Time_ms, SecondsSince(t0) * 1000.0);
          md.AddTag("MagacqCamera-FrameNumber", i);
          status = GetCoreCallback()->InsertImage(this, frame.data(), w, h, bpp, md.Serialize());
          if (status != DEVICE_OK) break;
+         if (MagacqSeqStage* seq = dynamic_cast<MagacqSeqStage*>(Stage())) seq->Trigger();
       }
       capturing_ = false;
       GetCoreCallback()->AcqFinished(this, status);
    }
 
-   double StageZUm() {
+   // The stage named by FocusStage, or null.
+   MM::Stage* Stage() {
       std::string label;
       {
          std::lock_guard<std::mutex> g(stageLock_);
          label = stageLabel_;
       }
-      MM::Device* dev = GetCoreCallback()->GetDevice(this, label.c_str());
-      auto* stage = dynamic_cast<MM::Stage*>(dev);
+      return dynamic_cast<MM::Stage*>(GetCoreCallback()->GetDevice(this, label.c_str()));
+   }
+
+   double StageZUm() {
+      MM::Stage* stage = Stage();
       double z = 0.0;
       if (stage != nullptr) stage->GetPositionUm(z);
       return z;
@@ -587,6 +812,10 @@ private:
       if (buf.size() != n * bpp) buf.assign(n * bpp, 0);
       if (beads_) {
          RenderBeads(buf, counter);
+      } else if (bpp == 4) {
+         // Float: (counter + pixel index) mod 2^16, plus a half (exact in float32).
+         auto* p = reinterpret_cast<float*>(buf.data());
+         for (size_t k = 0; k < n; ++k) p[k] = static_cast<float>((counter + k) % 65536) + 0.5f;
       } else if (bpp == 1) {
          auto* p = buf.data();
          const uint8_t c = static_cast<uint8_t>(counter);
@@ -655,7 +884,9 @@ private:
             v += static_cast<double>(static_cast<int>(s % (2 * noise + 1)) - noise);
          }
          v = std::min(std::max(v, 0.0), maxv);
-         if (bpp == 1)
+         if (bpp == 4)
+            reinterpret_cast<float*>(buf.data())[k] = static_cast<float>(v);
+         else if (bpp == 1)
             buf[k] = static_cast<uint8_t>(v + 0.5);
          else
             reinterpret_cast<uint16_t*>(buf.data())[k] = static_cast<uint16_t>(v + 0.5);
@@ -669,6 +900,7 @@ private:
    unsigned bytesPerPixel_ = 2;
    std::atomic<double> exposureMs_{10.0};
    std::atomic<bool> beads_{false};
+   std::atomic<bool> stampElapsed_{true};
    std::atomic<int> beadCount_{4};
    std::atomic<double> beadFocusUm_{-5.0};
    std::atomic<int> noise_{0};
@@ -693,6 +925,9 @@ MODULE_API void InitializeModuleData() {
    RegisterDevice(kCameraName, MM::CameraDevice, "magacq test camera (frame counter, beads)");
    RegisterDevice(kStageName, MM::StageDevice, "magacq test focus stage");
    RegisterDevice(kMagnetStageName, MM::StageDevice, "magacq test magnet motor (height, rotation)");
+   RegisterDevice(kPlainStageName, MM::StageDevice, "magacq test stage without velocity");
+   RegisterDevice(kSeqStageName, MM::StageDevice, "magacq test sequenceable focus stage");
+   RegisterDevice(kXYStageName, MM::XYStageDevice, "magacq test XY stage");
 }
 
 MODULE_API MM::Device* CreateDevice(const char* name) {
@@ -700,6 +935,9 @@ MODULE_API MM::Device* CreateDevice(const char* name) {
    if (std::strcmp(name, kCameraName) == 0) return new MagacqCamera();
    if (std::strcmp(name, kStageName) == 0) return new MagacqZStage();
    if (std::strcmp(name, kMagnetStageName) == 0) return new MagacqMagnetStage();
+   if (std::strcmp(name, kPlainStageName) == 0) return new MagacqPlainStage();
+   if (std::strcmp(name, kSeqStageName) == 0) return new MagacqSeqStage();
+   if (std::strcmp(name, kXYStageName) == 0) return new MagacqXYStage();
    return nullptr;
 }
 

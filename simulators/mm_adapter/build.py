@@ -6,7 +6,6 @@ cached under a directory keyed by a hash of every source file and the compiler c
 second call returns at once.
 """
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -149,6 +148,8 @@ def _compile(cache_dir: Path) -> Path:
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    import fcntl  # POSIX: g++ builds run on Linux (see the README for Windows and macOS)
+
     # One builder at a time (parallel test sessions); the others wait and reuse its result.
     with open(cache_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -2,7 +2,6 @@
 a clear line, a readable file whose state says what happened, its exit code, and nothing left
 behind (issue 18, cases 1, 2, 5, 6, 8)."""
 
-import os
 import signal
 import subprocess
 import time
@@ -15,17 +14,19 @@ from tests.faults import _procs, _stale
 from tests.pipeline import _runner as r
 
 
-def _namespace(proc: subprocess.Popen) -> str:
-    return f"{os.environ['MAGACQ_NAMESPACE']}-run{proc.pid}"
-
-
 def test_killed_supervisor_its_processes_stop_and_close_the_file(tmp_path):
     config = r.write_config(tmp_path, duration=None)
     proc = r.start(config)
     r.wait_for_frames(proc)
     time.sleep(1.0)  # a flush or two
     children = _procs.run_processes(proc)
-    assert len(children) == 4  # producer, two trackers, writer
+    titles = sorted(" ".join(c.cmdline()).split("  ")[0].strip() for c in children)
+    assert [t for t in titles if t.startswith("magacq ")] == [
+        "magacq producer",
+        "magacq tracker 0",
+        "magacq tracker 1",
+        "magacq writer",
+    ]  # (and under spawn, multiprocessing's resource tracker)
     proc.kill()
     proc.communicate(timeout=30)
     assert not _procs.wait_gone(children), "the run's processes outlived their supervisor"
@@ -36,7 +37,7 @@ def test_killed_supervisor_its_processes_stop_and_close_the_file(tmp_path):
         frames, tracks = f["frames"][:], f["tracks"][:]
     assert len(frames) > 0 and len(tracks) > 0
     assert np.isin(tracks["frame"], frames["frame"]).all()
-    assert not list_segments(_namespace(proc))  # the last of them unlinked the run's segments
+    assert not list_segments(r.namespace(proc))  # the last of them unlinked the run's segments
 
 
 def test_killed_writer_the_run_stops_and_says_so(tmp_path):

@@ -20,6 +20,7 @@ from hal import (
     DeviceError,
     HalTimeoutError,
     LibraryMissingError,
+    TimestampClock,
     UnsupportedSettingError,
 )
 from hal.genicam import Camera, DeviceBusyError, default_cti_files, list_devices
@@ -273,3 +274,18 @@ def test_device_timestamps_required_but_absent(viky: Path, make_camera: MakeCame
     cam.start()
     with pytest.raises(DeviceError, match="no timestamps"):
         cam.read_frame(frame(cam), timeout=5.0)
+
+
+def test_the_clock_is_the_hosts_without_device_timestamps(
+    viky: Path, make_camera: MakeCamera
+) -> None:
+    cam = make_camera(viky, timestamps="host")
+    assert cam.timestamp_clock is TimestampClock.HOST_MONOTONIC
+    cam.close()
+    cam = make_camera(viky)  # auto: the camera's clock, until its first frame has none
+    assert cam.timestamp_clock is TimestampClock.CAMERA_FREE_RUNNING
+    cam.start()
+    before = time.monotonic()
+    stamp = cam.read_frame(frame(cam), timeout=5.0).timestamp
+    assert cam.timestamp_clock is TimestampClock.HOST_MONOTONIC
+    assert before <= stamp <= time.monotonic()

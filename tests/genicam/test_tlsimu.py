@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hal import DeviceError, HalTimeoutError, UnsupportedSettingError
+from hal import DeviceError, HalTimeoutError, TimestampClock, UnsupportedSettingError
 from hal.conformance import ConformanceSpec, DriverConformance
 from hal.genicam import Camera, list_devices
 
@@ -139,6 +139,8 @@ def test_frame_times_never_go_back_across_the_device_clock_wrap(
         stamps.append(cam.read_frame(out, timeout=5.0).timestamp)
     cam.stop()
     assert np.all(np.diff(stamps) > 0)
+    # the device clock went back: from then on the frames are on the host's, and it says so
+    assert cam.timestamp_clock is TimestampClock.HOST_MONOTONIC
 
 
 def test_software_trigger(tlsimu: Path, make_camera: MakeCamera) -> None:

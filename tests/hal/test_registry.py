@@ -22,7 +22,7 @@ _DRIVER = '''
 import time
 import numpy as np
 from pydantic import Field
-from hal import Camera as _Camera, DeviceSettings, FrameInfo, AcquisitionEnded
+from hal import Camera as _Camera, DeviceSettings, FrameInfo, AcquisitionEnded, TimestampClock
 from hal import UnsupportedSettingError
 
 
@@ -51,6 +51,7 @@ class Camera(_Camera):
     dtype = property(lambda self: np.dtype(np.uint8))
     bit_depth = property(lambda self: 8)
     pixel_size_nm = property(lambda self: 50.0)
+    timestamp_clock = property(lambda self: TimestampClock.HOST_MONOTONIC)
     # fixed exposure, free-running only: other values are refused, not ignored
     def _fixed(self, name, value, fixed):
         if value != fixed:

@@ -92,7 +92,7 @@ def test_overflow_counts_dropped_frames(settings: dict[str, Any]) -> None:
 
 def test_property_errors_list_what_is_allowed(settings: dict[str, Any]) -> None:
     for props, match in [
-        ({"PixelType": "12bit"}, "allowed values: 16bit, 8bit"),
+        ({"PixelType": "12bit"}, "allowed values: 16bit, 32bit, 8bit"),
         ({"NoSuchProperty": 1}, "has no property 'NoSuchProperty'; its properties: .*Binning"),
         ({"Noise": 5000}, r"outside its limits \[0, 1000\]"),
         ({"Noise": "lots"}, "takes a number"),

@@ -79,3 +79,33 @@ def test_motor_faults(settings: dict[str, Any]) -> None:
 def test_magnets_need_an_open_camera(settings: dict[str, Any]) -> None:
     with pytest.raises(DeviceError, match="open the camera first"):
         Magnets(BOTH, camera=Camera(settings)).open()
+
+
+def test_stages_without_velocity_move_at_their_own_speed(user_settings: dict[str, Any]) -> None:
+    """MagacqPlainStage: no velocity property, a move over when it is made."""
+    plain = {"height_stage": "MagnetZ", "rotation_stage": "MagnetR"}
+    with Camera(user_settings) as cam, Magnets(plain, camera=cam) as mag:
+        for axis in mag.axes:
+            label = "MagnetZ" if axis == "height" else "MagnetR"
+            with pytest.raises(
+                UnsupportedSettingError, match=f"{axis} stage '{label}' takes no velocity"
+            ):
+                mag.max_velocity(axis)
+        mag.move_to("height", 2.0)
+        mag.move_by("rotation", -1.5)
+        assert not mag.is_busy()
+        assert mag.positions() == pytest.approx((2.0, -1.5))
+        with pytest.raises(UnsupportedSettingError, match="'MagnetZ' takes no velocity"):
+            mag.move_to("height", 3.0, velocity=1.0)
+        assert mag.position("height") == pytest.approx(2.0)  # refused before moving
+
+
+def test_limits_inside_the_stages_own(settings: dict[str, Any]) -> None:
+    s = {"mm_path": settings["mm_path"], "config_file": settings["config_file"]}
+    with Magnets({**s, "height_stage": "MagnetZ", "height_limits_mm": (1.0, 8.0)}) as mag:
+        assert mag.limits("height") == (1.0, 8.0)
+        with pytest.raises(UnsupportedSettingError, match="outside the limits"):
+            mag.move_to("height", 9.0)
+    beyond = r"'MagnetZ' limits \[0.1, 5\] mm reach beyond the device's own \[0.3, 20\] mm"
+    with pytest.raises(UnsupportedSettingError, match=beyond):
+        Magnets({**s, "height_stage": "MagnetZ", "height_limits_mm": (0.1, 5.0)}).open()

@@ -1,6 +1,7 @@
 """A real run through pymmcore whose magnets are the MagacqTest adapter's magnet stages:
 moved on command during the run and recorded; a stalled motor ends the run, data saved."""
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -10,11 +11,12 @@ import numpy as np
 import pytest
 import yaml
 
-from magacq.pipeline.motor_channel import MotorControl, MotorError
-from tests.mm_adapter import CFG
+from magacq.pipeline.channels.motor_channel import MotorControl, MotorError
+from tests.mm_adapter import CFG, USER_CFG
 from tests.pipeline import _runner as r
 
 STAGES = {"height_stage": "MagnetZ", "rotation_stage": "MagnetR", "velocity_property": "Velocity"}
+PLAIN = {"height_stage": "MagnetZ", "rotation_stage": "MagnetR"}  # MagacqUser.cfg: no velocity
 
 
 def _config(tmp: Path, mm_path: Path, camera_properties: dict[str, Any], **magnets: Any) -> Path:
@@ -91,3 +93,26 @@ def test_a_stalled_motor_times_out_and_ends_the_run_with_its_data(tmp_path, mm_p
     data = r.read(r.output_file(tmp_path))
     assert data["attrs"]["state"] == "failed"
     assert len(data["frames"]) > 50 and len(data["motors"]) > 0
+
+
+def test_a_run_with_magnet_stages_without_velocity(tmp_path, mm_path):
+    """MagacqUser.cfg's magnet stages have no velocity property: the run and its protocol move
+    them at their own speed (was: the run refused, blaming the camera)."""
+    cfg = yaml.safe_load(_config(tmp_path, mm_path, {}).read_text())
+    cfg["camera"]["settings"].update(config_file=str(USER_CFG), presets={"Channel": "Beads"})
+    cfg["camera"]["settings"]["properties"] = {"BeadCount": 1}
+    cfg["focus_stage"]["settings"] = {"limits_nm": [-40000, 40000]}
+    cfg["magnets"] = {"driver": "mmcore", "settings": PLAIN, "height_mm": 5.0}
+    cfg["protocol"] = {"steps": [{"step": "magnets", "height_mm": 3.0, "rotation_turns": 2.0},
+                                 {"step": "hold", "seconds": 0.5}]}  # fmt: skip
+    path = tmp_path / "plain.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    done = r.run(path)
+    assert done.returncode == 0, done.stderr
+    data = r.read(r.output_file(tmp_path))
+    recorded = json.loads(data["attrs"]["config"])["camera"]["settings"]
+    assert recorded["presets"] == {"Channel": "Beads"}  # the presets are kept with the run
+    motors = data["motors"]
+    assert motors["magnet_height_mm"][0] == pytest.approx(5.0)
+    assert motors["magnet_height_mm"][-1] == pytest.approx(3.0)
+    assert motors["magnet_rotation_turns"][-1] == pytest.approx(2.0)

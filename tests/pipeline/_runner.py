@@ -1,6 +1,7 @@
 """Run the real `magacq` CLI in a subprocess on a config written for the test."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -89,6 +90,19 @@ def run(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedP
     return cli("run", str(config), *args, cwd=config.parent, timeout=timeout)
 
 
+def namespace(proc: subprocess.Popen) -> str:
+    """The shared-memory namespace of the run started as ``proc``."""
+    return f"{os.environ['MAGACQ_NAMESPACE']}-run{proc.pid}"
+
+
+def interrupt(proc: subprocess.Popen) -> str:
+    """Ctrl-C the run; it must end with exit code 0. Its stderr."""
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return err
+
+
 def wait_for_process(proc: subprocess.Popen, title: str, timeout: float = 120) -> psutil.Process:
     """The run's process titled ``title`` (e.g. ``magacq writer``) as soon as it appears."""
     deadline = time.monotonic() + timeout
@@ -117,10 +131,10 @@ def wait_for_status(
     stored); return that status."""
     from magacq.pipeline import read_status
 
-    namespace = f"{os.environ['MAGACQ_NAMESPACE']}-run{proc.pid}"
+    ns = namespace(proc)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = read_status(namespace) or {}
+        status = read_status(ns) or {}
         if status.get(field, 0) >= at_least:
             return status
         assert proc.poll() is None, f"the run ended first (exit code {proc.returncode})"

@@ -10,7 +10,15 @@ import time
 
 import numpy as np
 
-from hal import AcquisitionEnded, Camera, DeviceError, DeviceSettings, FrameInfo
+from hal import (
+    AcquisitionEnded,
+    Camera,
+    DeviceError,
+    DeviceSettings,
+    FrameInfo,
+    HalTimeoutError,
+    TimestampClock,
+)
 
 BEADS_PX = ((40.3, 42.6), (110.2, 38.1), (76.7, 100.4))
 
@@ -20,6 +28,8 @@ class RingCamSettings(DeviceSettings):
     width: int = 160
     height: int = 144
     fail_after: int = 0
+    clock_offset_s: float = 0.0  # its timestamps: the host's monotonic clock plus this
+    stall_after: int = 0  # deliver this many frames, then none (every read times out)
 
 
 class RingCam(Camera):
@@ -52,11 +62,14 @@ class RingCam(Camera):
             raise AcquisitionEnded("all frames delivered")
         if self.settings.fail_after and self._n >= self.settings.fail_after:
             raise DeviceError("ringcam: simulated camera failure")
+        if self.settings.stall_after and self._n >= self.settings.stall_after:
+            time.sleep(timeout)
+            raise HalTimeoutError(f"ringcam: no frame within {timeout:g} s")
         due = self._t0 + self._n / self.settings.frame_rate
         time.sleep(max(0.0, due - time.monotonic()))
         out[...] = self._img
         self._n += 1
-        return FrameInfo(time.monotonic(), self._n - 1)
+        return FrameInfo(time.monotonic() + self.settings.clock_offset_s, self._n - 1)
 
     def ground_truth(self, frame_number: int) -> np.ndarray:
         return np.array([(x * 100.0, y * 100.0, 0.0) for x, y in BEADS_PX])
@@ -66,5 +79,13 @@ class RingCam(Camera):
     dtype = property(lambda self: np.dtype(np.uint16))
     bit_depth = property(lambda self: 12)
     pixel_size_nm = property(lambda self: 100.0)
+    # the host's clock, or with an offset a camera clock of its own
+    timestamp_clock = property(
+        lambda self: (
+            TimestampClock.CAMERA_FREE_RUNNING
+            if self.settings.clock_offset_s
+            else TimestampClock.HOST_MONOTONIC
+        )
+    )
     exposure_ms = property(lambda self: 1.0, lambda self, v: None)
     frame_rate = property(lambda self: self.settings.frame_rate, lambda self, v: None)

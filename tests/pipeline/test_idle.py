@@ -6,7 +6,7 @@ import time
 
 import psutil
 
-from magacq.pipeline.status import read_status
+from magacq.pipeline.channels.status import read_status
 from tests.pipeline import _runner as r
 
 MEASURE_S = 4.0

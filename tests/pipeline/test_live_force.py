@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from magacq.pipeline.live_force import (
+from magacq.pipeline.channels.live_force import (
     FORCE_COLUMNS,
     LiveForceSpec,
     estimate_forces,
     median_force,
     read_forces,
 )
-from magacq.pipeline.status import read_status
+from magacq.pipeline.channels.status import read_status
 from simulators.fluctuations import camera_trace, trap
 from simulators.motion import MotionParams
 from tests.pipeline import _runner as r

@@ -1,9 +1,6 @@
 """Runs with magnets on the simulator: moves on command, recorded in motors, frames and truth;
 tracked z follows the worm-like chain; bad magnet configs and commands; a motor fault."""
 
-import os
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -11,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from magacq.pipeline.motor_channel import MotorControl, MotorError
+from magacq.pipeline.channels.motor_channel import MotorControl, MotorError
 from simulators.magnetics import FORCE_LAWS
 from simulators.motion import MotionParams, wlc_extension
 from tests.pipeline import _runner as r
@@ -36,17 +33,6 @@ def _config(tmp: Path, **overrides: object) -> Path:
     return r.write_config(tmp, base, "mag", **overrides)
 
 
-def _namespace(proc: subprocess.Popen) -> str:
-    return f"{os.environ['MAGACQ_NAMESPACE']}-run{proc.pid}"
-
-
-def _stop(proc: subprocess.Popen) -> str:
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    return err
-
-
 @pytest.fixture(scope="module")
 def lut(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("maglut")
@@ -60,13 +46,13 @@ def test_lowering_the_magnets_raises_the_force_and_z_follows_the_wlc(lut, tmp_pa
     proc = r.start(_config(tmp_path, tracking={"zlut": str(lut)}))
     try:
         r.wait_for_frames(proc)
-        with MotorControl(_namespace(proc)) as ctl:
+        with MotorControl(r.namespace(proc)) as ctl:
             assert ctl.position()[1] == pytest.approx(6.0)
             ctl.move_to("height", 1.0, wait=True, timeout=30)  # 5 mm at 5 mm/s
             assert ctl.position()[1] == pytest.approx(1.0)
             r.wait_for_frames(proc)  # frames at the new force
     finally:
-        _stop(proc)
+        r.interrupt(proc)
     data = r.read(r.output_file(tmp_path))
     assert data["attrs"]["state"] == "interrupted"  # stopped by SIGINT, file complete
     motors, frames, truth, tracks = data["motors"], data["frames"], data["truth"], data["tracks"]
@@ -126,7 +112,7 @@ def test_commands_refused_stopped_and_twisted(tmp_path):
     proc = r.start(cfg)
     try:
         r.wait_for_frames(proc)
-        with MotorControl(_namespace(proc)) as ctl:
+        with MotorControl(r.namespace(proc)) as ctl:
             with pytest.raises(MotorError, match="refused"):
                 ctl.move_to("height", 0.01, wait=True)
             with pytest.raises(MotorError, match="no motor axis"):
@@ -154,7 +140,7 @@ def test_commands_refused_stopped_and_twisted(tmp_path):
             ctl.move_to("rotation", 40.0, velocity=50.0, wait=True)
             r.wait_for_frames(proc)
     finally:
-        err = _stop(proc)
+        err = r.interrupt(proc)
     assert "refused" in err and "outside the limits" in err and "outside the stage limits" in err
     data = r.read(r.output_file(tmp_path))
     truth = data["truth"]
@@ -187,7 +173,7 @@ def test_a_motor_fault_ends_the_run_with_its_data_saved(tmp_path):
     cfg = _config(tmp_path, magnets={"settings": {"bead_type": "MyOne", "fail_after_moves": 1}})
     proc = r.start(cfg)
     r.wait_for_status(proc, "frames", 60)
-    with MotorControl(_namespace(proc)) as ctl:
+    with MotorControl(r.namespace(proc)) as ctl:
         with pytest.raises(MotorError, match="failed"):
             ctl.move_to("height", 3.0, wait=True)
     _, err = proc.communicate(timeout=60)
@@ -205,17 +191,20 @@ def test_magnets_command_moves_a_live_run_and_the_config_directly(tmp_path):
     try:
         r.wait_for_frames(proc)
         done = r.cli("magnets", str(cfg), "--height", "4.5", "--rotation", "2",
-                     "--run", _namespace(proc), cwd=tmp_path)  # fmt: skip
+                     "--run", r.namespace(proc), cwd=tmp_path)  # fmt: skip
         assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == "magnets: height 4.5 mm, rotation 2 turns"
-        bad = r.cli("magnets", str(cfg), "--height", "99", "--run", _namespace(proc), cwd=tmp_path)
+        want = f"magnets (run {r.namespace(proc)}): height 4.5 mm, rotation 2 turns"
+        assert done.stdout.strip() == want
+        bad = r.cli("magnets", str(cfg), "--height", "99", "--run", r.namespace(proc), cwd=tmp_path)
         assert bad.returncode == 1 and "refused" in bad.stderr.strip().splitlines()[-1]
     finally:
-        _stop(proc)
+        r.interrupt(proc)
     # no run of this session live: the config's magnets are opened here
     done = r.cli("magnets", str(cfg), "--height", "1", "--relative", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "magnets: height 7 mm, rotation 0 turns"
+    assert done.stdout.strip() == (
+        "magnets (no run of yours live, moved directly): height 7 mm, rotation 0 turns"
+    )
     bad = r.cli("magnets", str(cfg), "--height", "99", cwd=tmp_path)
     assert bad.returncode == 2 and "outside the limits" in bad.stderr
 

@@ -164,6 +164,20 @@ def test_recorder_killed(source, tmp_path, on_exit):
         assert len(np.unique(data["tracks"]["frame"])) == len(data["frames"])
     with h5py.File(path.with_suffix(".video.h5"), "r", swmr=True) as f:
         assert len(f["video"]) == len(f["video_seq"]) >= len(data["video_frames"]) - 10
+    # recovered like the run file: magacq reads back all it wrote, as a plain reader
+    with h5py.File(path, "r") as f:
+        assert len(f["video"]) == len(data["video_frames"])
+    replay = r.write_config(tmp_path, name="replay", camera={"driver": "replay",
+                            "settings": {"file": str(path)}})  # fmt: skip
+    done = r.cli("validate", str(replay), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    if on_exit == "stop":
+        out = tmp_path / "retracked.h5"
+        done = r.cli("retrack", str(path), "--out", str(out), "--workers", "1", cwd=tmp_path,
+                     timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        tracked = np.unique(r.read(out)["tracks"]["frame"])
+        np.testing.assert_array_equal(tracked, data["video_frames"]["frame"])
 
 
 @pytest.fixture(params=["tmpfs", "ext4"])

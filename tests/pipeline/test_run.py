@@ -11,7 +11,7 @@ from tests.pipeline import _runner as r
 
 def _check_complete(data: dict, state: str = "complete") -> None:
     attrs = data["attrs"]
-    assert attrs["schema"] == "magacq.run" and attrs["schema_version"] == 1
+    assert attrs["schema"] == "magacq.run" and attrs["schema_version"] == 2
     assert attrs["state"] == state
     assert attrs["frames_stored"] == len(data["frames"]) > 0
     frames = data["frames"]["frame"]

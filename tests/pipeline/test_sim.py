@@ -101,7 +101,7 @@ def test_sim_tracks_match_ground_truth_and_raw_video(tmp_path):
 def test_detection_finds_every_bead_of_configs_sim(tmp_path):
     """The shipped config's beads all lie a whole ROI inside the frame and apart: all found."""
     from magacq.config import load_config
-    from magacq.pipeline.supervisor import place_rois, probe_camera
+    from magacq.pipeline.plan import place_rois, probe_camera
     from simulators.driver import SimCamera
 
     cfg = load_config(r.REPO / "configs" / "sim.yaml")

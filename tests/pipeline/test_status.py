@@ -4,7 +4,7 @@ import os
 import signal
 import time
 
-from magacq.pipeline.status import ACQUIRING, STATUS_COLUMNS, read_status
+from magacq.pipeline.channels.status import ACQUIRING, STATUS_COLUMNS, read_status
 from tests.pipeline import _runner as r
 
 

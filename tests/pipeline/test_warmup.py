@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from magacq.pipeline.warmup import KernelCompile
+from magacq.pipeline.processes.warmup import KernelCompile
 
 MAGACQ = Path(sys.executable).with_name("magacq")
 
@@ -17,7 +17,7 @@ MAGACQ = Path(sys.executable).with_name("magacq")
 # signatures of its two kernels (ROI cutting, tracking) numba loaded from the cache / compiled.
 _TRACKER = """
 import numpy as np
-from magacq.pipeline.tracker import warm_up
+from magacq.pipeline.processes.tracker import warm_up
 from magacq.tracking import Tracker
 from magacq.tracking._cut import _cut
 from magacq.tracking._track import XYMethod, _KERNELS
@@ -31,7 +31,7 @@ print(sum(sum(s.cache_hits.values()) for s in stats),
 # A run's compile child, started and told the pixel type as the supervisor does.
 _RUN_CHILD = """
 import multiprocessing as mp
-from magacq.pipeline.warmup import KernelCompile
+from magacq.pipeline.processes.warmup import KernelCompile
 kernels = KernelCompile(mp.get_context("fork"), {"algorithm": "com", "roi_size": 32})
 kernels.compile("uint8")
 assert kernels.wait(600)

@@ -156,6 +156,11 @@ def protocol(api):
     api.mark("about to fail")
     raise ValueError("bad step in the user's script")
 """
+SCRIPT_OUT_OF_MEMORY = """
+def protocol(api):
+    api.mark("about to fail")
+    raise MemoryError
+"""
 SCRIPT_HANGS = """
 def protocol(api):
     api.move_magnets(height_mm=3.0)
@@ -169,6 +174,7 @@ def protocol(api):
     ("script", "extra", "message"),
     [
         (SCRIPT_RAISES, {}, "protocol script raised ValueError: bad step in the user's script"),
+        (SCRIPT_OUT_OF_MEMORY, {}, "protocol script raised MemoryError"),
         (SCRIPT_HANGS, {"timeout_s": 3}, "the protocol script ran past its 3 s timeout"),
     ],
 )
@@ -179,14 +185,37 @@ def test_a_failing_or_hanging_script_stops_the_run_cleanly(tmp_path, script, ext
     assert done.returncode == 1, done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last, done.stderr
+    assert ": ;" not in last  # an exception without a message says its type, no empty ": "
     data = r.read(r.output_file(tmp_path))
     assert data["attrs"]["state"] == "failed" and message in data["attrs"]["error"]
     labels = data["events"]["label"].tolist()
     assert b"hanging now" in labels or b"about to fail" in labels
     assert len(data["tracks"]) > 0 and len(data["frames"]) > 0  # what was acquired is saved
     log = r.output_file(tmp_path).with_suffix(".log").read_text()
-    if "raises" in message:
-        assert "Traceback" in log and "bad step" in log  # the traceback goes to the log
+    assert "Traceback" not in done.stderr  # on the terminal: one line
+    if "raised" in message:
+        assert "Traceback" in log and ", in protocol" in log  # the traceback: in the log
+
+
+SCRIPT_LOOPS = """
+import time
+
+def protocol(api):
+    api.mark("looping now")
+    while True:  # never looks at api.stopping
+        time.sleep(0.05)
+"""
+
+
+def test_ctrl_c_during_a_looping_script_stops_the_run_without_a_traceback(tmp_path) -> None:
+    (tmp_path / "p.py").write_text(SCRIPT_LOOPS)
+    proc = r.start(_config(tmp_path, protocol={"script": "p.py", "end_height_mm": 8.0}))
+    r.wait_for_status(proc, "frames", 20)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert "SystemExit" not in err and "Traceback" not in err, err
+    assert proc.returncode == 0, err  # stopped by the user, as asked
+    assert r.read(r.output_file(tmp_path))["attrs"]["state"] == "interrupted"
 
 
 def test_ctrl_c_stops_the_protocol_and_parks_the_magnets(tmp_path) -> None:
@@ -201,6 +230,9 @@ def test_ctrl_c_stops_the_protocol_and_parks_the_magnets(tmp_path) -> None:
     assert "protocol 2/2 hold 60 s, " in err  # the status line: the step, how long it ran
     data = r.read(r.output_file(tmp_path))
     assert data["attrs"]["state"] == "interrupted"
+    ev = data["events"]
+    holds = ev[ev["action"] == b"hold"]
+    assert holds["kind"].tolist() == [b"start", b"end"]  # the interrupted hold ends at the stop
     assert data["motors"]["magnet_height_mm"][-1] == pytest.approx(7.5)
     assert data["motors"]["magnet_height_mm"].min() < 2.5  # it had gone to 10 pN
 

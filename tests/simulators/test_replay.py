@@ -5,9 +5,9 @@ import h5py
 import numpy as np
 import pytest
 
-from hal import AcquisitionEnded, DeviceError, HalTimeoutError
+from hal import AcquisitionEnded, DeviceError, HalTimeoutError, UnsupportedSettingError
 from hal.conformance import ConformanceSpec, DriverConformance
-from simulators.replay import ReplayCamera, ReplayFileError
+from simulators.replay import ReplayCamera
 from tests.pipeline import _runner as r
 from tests.recorded import sim_frames, write_run_file, write_tiff
 
@@ -89,23 +89,23 @@ def test_truncated_file_refused(recorded, tmp_path):
     path, _ = recorded
     cut = tmp_path / "cut.h5"
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(ReplayFileError, match="cannot read .*cut.h5"):
+    with pytest.raises(UnsupportedSettingError, match="cannot read .*cut.h5"):
         ReplayCamera({"file": cut}).open()
 
 
 def test_garbage_and_videoless_files_refused(tmp_path):
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"not an hdf5 file" * 100)
-    with pytest.raises(ReplayFileError, match="cannot read"):
+    with pytest.raises(UnsupportedSettingError, match="cannot read"):
         ReplayCamera({"file": junk}).open()
     empty = tmp_path / "empty.h5"
     with h5py.File(empty, "w") as f:
         f["tracks"] = np.zeros(3)
-    with pytest.raises(ReplayFileError, match="no `video`"):
+    with pytest.raises(UnsupportedSettingError, match="no `video`"):
         ReplayCamera({"file": empty}).open()
     bad_tiff = write_tiff(tmp_path / "bad.tif", np.zeros((3, 16, 16), np.uint8))
     bad_tiff.write_bytes(bad_tiff.read_bytes()[:200])
-    with pytest.raises(ReplayFileError):
+    with pytest.raises(UnsupportedSettingError):
         ReplayCamera({"file": bad_tiff}).open()
 
 

@@ -1,5 +1,6 @@
-"""Table look-ups give numpy's fancy indexing, by permutes (AVX-512) or by scalar loads; paired
-loads give both neighbours; aligned scratch starts on a cache line."""
+"""Table look-ups give numpy's fancy indexing, by permutes (AVX-512) or by scalar loads; rows
+interleaved in pairs give each pixel's 2x2 neighbourhood in one copy; aligned scratch starts on
+a cache line."""
 
 import os
 import subprocess
@@ -9,7 +10,16 @@ import numpy as np
 import pytest
 from numba import njit
 
-from magacq.tracking._simd import ALIGN, LANES, TABLE, aligned_copy, aligned_empty, load_pair, take
+from magacq.tracking._simd import (
+    ALIGN,
+    LANES,
+    TABLE,
+    aligned_copy,
+    aligned_empty,
+    copy_quad,
+    interleave_rows,
+    take,
+)
 
 _CHECK = """
 import numpy as np
@@ -51,17 +61,25 @@ def test_take_without_avx512_falls_back_to_scalar_loads(tmp_path):
 
 
 @njit
-def _pairs(a, ks):
-    out = np.empty((len(ks), 2), dtype=np.float32)
+def _quads(pairs, ks):
+    out = np.empty(4 * len(ks), dtype=pairs.dtype)
     for q in range(len(ks)):
-        out[q, 0], out[q, 1] = load_pair(a, ks[q])
-    return out
+        copy_quad(pairs, ks[q], out, np.uint64(4 * q))
+    return out.reshape(-1, 4)
 
 
-def test_load_pair_reads_both_neighbours_at_any_offset():
-    a = np.random.default_rng(1).normal(size=41).astype(np.float32)
-    ks = np.arange(40, dtype=np.uint64)  # odd offsets too: unaligned 8-byte loads
-    np.testing.assert_array_equal(_pairs(a, ks), np.column_stack([a[:-1], a[1:]]))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint16, np.uint8])
+@pytest.mark.parametrize("shape", [(64, 64), (7, 19), (33, 20)])
+def test_interleaved_rows_give_each_2x2_neighbourhood_in_one_copy(shape, dtype):
+    h, w = shape  # widths that are, and are not, whole blocks of lanes
+    img = (np.random.default_rng(h).random(shape) * 200).astype(dtype)
+    pairs = np.zeros(2 * h * w, dtype=dtype)
+    interleave_rows(img, pairs)
+    j, i = np.meshgrid(np.arange(h - 1), np.arange(w - 1), indexing="ij")
+    j, i = j.ravel(), i.ravel()
+    got = _quads(pairs, (2 * (j * w + i)).astype(np.uint64))  # odd pixels too: unaligned
+    want = np.column_stack([img[j, i], img[j + 1, i], img[j, i + 1], img[j + 1, i + 1]])
+    np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.uint64])

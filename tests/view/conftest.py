@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from magacq.pipeline.status import ACQUIRING, read_status
+from magacq.pipeline.channels.status import ACQUIRING, read_status
 from tests.pipeline import _runner as r
 
 pytest.importorskip("PySide6")

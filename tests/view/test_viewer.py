@@ -2,6 +2,7 @@
 a ROI added by clicking is tracked by the run, the run ending shows a message."""
 
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,8 +70,12 @@ def test_discovery_finds_the_real_run(live_run: LiveRun):
     assert {"VideoBuffer", "positions", "BeadRoiBuffer"} <= set(mine[0].segments)
     assert choose_run(mine, None) == mine[0]
     assert choose_run(runs, live_run.namespace) == mine[0]
-    with pytest.raises(ViewError, match="--run"):
-        choose_run([*mine, mine[0].__class__("other", 1, ())], None)
+    # a second run of this session and user: the unnamed choice is refused, listing both
+    twin = mine[0].__class__(live_run.namespace + "x", os.getpid(), ())
+    with pytest.raises(ViewError, match="several runs of yours are live; choose one with --run"):
+        choose_run([*mine, twin], None)
+    # a run of another session's namespace is never chosen unnamed
+    assert choose_run([*mine, mine[0].__class__("default-run1", 1, ())], None) == mine[0]
     with pytest.raises(ViewError, match="no live run"):
         choose_run(runs, "nosuchrun")
 
@@ -116,6 +121,19 @@ def test_shows_the_runs_image_rois_traces_profile_and_status(
     assert window.profile.profile.bead_id == 0
     curve = window.profile.live_curve.getData()[1]
     assert len(curve) > 10 and np.isfinite(curve).all() and np.ptp(curve) > 0
+
+    # times since the run's start (the sim camera's clock is the host's, thousands of s)
+    caption = window.profile.caption.text()
+    t = window.traces.curves[0][0].getData()[0]
+    qtbot.waitUntil(lambda: window.source.status().extra.get("elapsed", 0) > 0, timeout=WAIT_MS)
+    lived = window.source.status().extra["elapsed"] + 1.0  # seconds since the camera started
+    assert caption.endswith(" s since the run's start"), caption
+    assert 0 <= float(caption.split(" at ")[1].split()[0]) <= lived
+    assert window.traces.since_start
+    assert 0 <= t.min() and t.max() <= lived
+    # the panels are not squashed: each plot keeps room for its title, labels and ticks
+    for plot in (*window.traces.plots, window.profile.plot):
+        assert plot.size().height() >= 100, plot.size()
 
     # status: the run's real numbers
     qtbot.waitUntil(lambda: math.isfinite(window.source.status().fps), timeout=WAIT_MS)
@@ -219,6 +237,8 @@ def test_profile_panel_shows_the_runs_zlut_and_the_best_match(
     qtbot.waitUntil(lambda: panel.profile is not None, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: len(window.history.series(0)) > 30, timeout=WAIT_MS)
     assert panel.profile.bead_id == 0 and "nearest Z-LUT row" in panel.caption.text()
+    for plot in (panel.plot, panel.lut_plot):  # side by side, neither squashed
+        assert plot.size().height() >= 180, plot.size()
     r_live, live = panel.live_curve.getData()
     r_match, match = panel.match_curve.getData()
     assert len(match) == len(live) > 10 and np.isfinite(match).all()
@@ -248,6 +268,13 @@ def test_magnet_controls_move_the_runs_magnets(
         qtbot.mouseClick(panel.buttons["rotation −"], QtCore.Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: panel.state.text() == "arrived", timeout=WAIT_MS)
     qtbot.waitUntil(lambda: panel.readout["rotation"].text() == "-2.00 turns", timeout=WAIT_MS)
+    # the target boxes show where the magnets are, but for one the user is editing
+    qtbot.waitUntil(lambda: panel.target["rotation"].value() == -2.0, timeout=WAIT_MS)
+    assert panel.target["height"].value() == 4.5
+    panel.target["rotation"].setValue(3.0)
+    panel.refresh()
+    assert panel.target["rotation"].value() == 3.0
+    panel.target["rotation"].setValue(-2.0)
     qtbot.mouseClick(panel.buttons["height go"], QtCore.Qt.MouseButton.LeftButton)  # 4.5 again
     qtbot.mouseClick(panel.stop_button, QtCore.Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.state.text() == "arrived", timeout=WAIT_MS)  # the stop's

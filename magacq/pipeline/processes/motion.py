@@ -1,23 +1,26 @@
 """The motion thread of the devices process: runs motor commands, samples the stages.
 
 It never runs in the frame loop: it executes commands from the motors' channel
-(:mod:`magacq.pipeline.motor_channel`) on the magnets and the focus stage, follows each move to
-its end (or its timeout), and samples magnet height, rotation and focus z with host timestamps
-into the ``motors`` MatrixBuffer: at ``sample_hz`` while anything moves, at 10 Hz at rest. The
-frame loop reads :attr:`MotionThread.latest` (height, rotation, focus) for each frame's row, and
-:attr:`error` to end the run when a motor fails. A focus move that does not arrive in time is no
-motor fault: it is acknowledged TIMED_OUT (a Z-lock switches off on it) and the run goes on.
+(:mod:`magacq.pipeline.channels.motor_channel`) on the magnets and the focus stage, follows
+each move to its end (or its timeout), and samples magnet height, rotation and focus z with host
+timestamps into the ``motors`` MatrixBuffer: at ``sample_hz`` while anything moves, at 10 Hz at
+rest. The frame loop reads :attr:`MotionThread.latest` (height, rotation, focus) for each
+frame's row, and :attr:`error` to end the run when a motor fails. A focus move that does not
+arrive in time is no motor fault: it is acknowledged TIMED_OUT (a Z-lock switches off on it)
+and the run goes on.
 """
 
 import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from hal import DeviceError, HalError, HalTimeoutError, UnsupportedSettingError
-from magacq.pipeline.motor_channel import (
+from magacq.pipeline.channels.events import EventWriter
+from magacq.pipeline.channels.motor_channel import (
     MOVE_BY,
     MOVE_TO,
     STOP,
@@ -26,7 +29,7 @@ from magacq.pipeline.motor_channel import (
     CommandInbox,
     Status,
 )
-from magacq.pipeline.rows import BatchedRows
+from magacq.pipeline.channels.rows import BatchedRows
 
 logger = logging.getLogger("magacq.motion")
 
@@ -59,6 +62,9 @@ class MotionThread(threading.Thread):
         A magnet move still running after this long is a motor fault.
     focus_timeout_s : float
         A focus move still running after this long is acknowledged TIMED_OUT.
+    events : EventWriter, optional
+        The run's events: every command not from the protocol process (which records its own)
+        is one, with who sent it.
     """
 
     def __init__(
@@ -71,9 +77,11 @@ class MotionThread(threading.Thread):
         sample_hz: float,
         move_timeout_s: float,
         focus_timeout_s: float = 10.0,
+        events: EventWriter | None = None,
     ) -> None:
         super().__init__(name="motion", daemon=True)
         self.magnets, self.focus, self.inbox = magnets, focus, inbox
+        self.events = events  # where the moves nobody else records become events
         self.rows = BatchedRows(motors)
         self.period = 1.0 / sample_hz
         self.move_timeout_s = move_timeout_s
@@ -89,6 +97,28 @@ class MotionThread(threading.Thread):
         if self.is_alive():
             self.join(5.0)
         self.rows.flush()
+
+    def park(self, height_mm: float, timeout: float, beat: Callable[[], None]) -> None:
+        """After :meth:`halt`: move the magnets to ``height_mm`` (the run's end), sampling as they
+        go and calling ``beat`` (the process's heartbeat) meanwhile; a failure is logged."""
+        if self.magnets is None or "height" not in self.magnets.axes:
+            return
+        try:
+            self.magnets.stop()
+            self.magnets.move_to("height", height_mm)
+            deadline = time.monotonic() + timeout
+            while self.magnets.is_busy("height"):
+                beat()
+                self.sample()
+                if time.monotonic() > deadline:
+                    raise HalTimeoutError(f"still moving after {timeout:g} s")
+                time.sleep(self.period)
+            self.sample()
+            logger.info("magnets parked at %g mm", height_mm)
+        except HalError as exc:
+            logger.error("magnets not parked at %g mm: %s", height_mm, exc)
+        finally:
+            self.rows.flush()
 
     def run(self) -> None:
         last_flush = due = time.monotonic()
@@ -189,7 +219,9 @@ class MotionThread(threading.Thread):
                 self._pending.remove(p)
             self._pending.append(_Pending(cmd.id, axes, deadline))
             logger.info("magnets: stop (command %d)", cmd.id)
+            self._record(cmd, math.nan)
             return
+        target = self._destination(cmd)
         try:
             self._move(cmd)
         except UnsupportedSettingError as exc:  # a bad command, not a bad motor: the run goes on
@@ -202,9 +234,34 @@ class MotionThread(threading.Thread):
         for p in [p for p in self._pending if cmd.axis in p.axes]:
             self._ack(p.id, Status.STOPPED)  # superseded by this move
             self._pending.remove(p)
+        self._record(cmd, target)
         self._pending.append(_Pending(cmd.id, (cmd.axis,), deadline))
         verb = "to" if cmd.op == MOVE_TO else "by"
         logger.info("motors: %s %s %g (command %d)", cmd.axis, verb, cmd.value, cmd.id)
+
+    def _destination(self, cmd: Command) -> float:
+        """Where a move command goes (before it starts: a relative move from here)."""
+        if cmd.op == MOVE_TO or cmd.axis is None:
+            return cmd.value
+        try:
+            at = self.focus.position_nm if cmd.axis == "focus" else self.magnets.position(cmd.axis)
+        except (AttributeError, HalError):  # no such device: the command is refused anyway
+            return math.nan
+        return at + cmd.value
+
+    def _record(self, cmd: Command, target: float) -> None:
+        """A command from outside the protocol process, as an event: what, where to, by whom."""
+        if self.events is None or cmd.by in ("protocol", "script", "lock"):
+            return
+        at = {} if cmd.op == STOP else {cmd.axis: target}
+        verb = {MOVE_TO: "to", MOVE_BY: "by", STOP: "stop"}[cmd.op]
+        label = f"{cmd.by}: {cmd.axis or 'magnets'} {verb} {cmd.value:g} (command {cmd.id})"
+        try:
+            self.events.write("move", "start", by=cmd.by, height=at.get("height", math.nan),
+                              rotation=at.get("rotation", math.nan),
+                              focus=at.get("focus", math.nan), label=label)  # fmt: skip
+        except OverflowError as exc:
+            logger.warning("event of command %d lost: %s", cmd.id, exc)
 
     def _follow(self, now: float) -> None:
         for p in list(self._pending):

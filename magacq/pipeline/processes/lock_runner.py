@@ -4,12 +4,12 @@ Never in the frame loop: the thread reads the newest tracks (``positions``) and 
 frame (``frames``), both read without taking them, feeds the pure controllers of
 :mod:`magacq.protocol` (:class:`~magacq.protocol.ZLock`, :class:`~magacq.protocol.XYLock`), and
 sends their corrections on: focus moves through the motion channel
-(:class:`~magacq.pipeline.motor_channel.MotorControl`, axis ``focus``), ROI moves into the
+(:class:`~magacq.pipeline.channels.motor_channel.MotorControl`, axis ``focus``), ROI moves into the
 BeadRoiBuffer the trackers follow. Each action is an event of the run file (action ``zlock`` or
 ``xylock``). A focus move refused (the stage's limit), timed out, or not answered within
 ``z_lock.timeout_s`` switches the Z-lock off with a warning, an ``off`` event and the status's
 ``zlock_state`` -1; the run goes on. The state of both locks is published, and switches are
-taken, through :mod:`magacq.pipeline.lock_channel` (``magacq view``).
+taken, through :mod:`magacq.pipeline.channels.lock_channel` (``magacq view``).
 """
 
 import logging
@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from buffers import BeadRoiBuffer
-from magacq.pipeline.lock_channel import FAULT, OFF, ON, LockInbox, LockState
-from magacq.pipeline.motor_channel import MotorControl, MotorError
+from magacq.pipeline.channels.lock_channel import FAULT, OFF, ON, LockInbox, LockState
+from magacq.pipeline.channels.motor_channel import MotorControl, MotorError
+from magacq.pipeline.channels.streams import FRAMES, POSITIONS
 from magacq.pipeline.wiring import LocksSpec, RunWiring
 from magacq.protocol import XYLock, ZLock
 
 if TYPE_CHECKING:
-    from magacq.pipeline.protocol_runner import EventRows
+    from magacq.pipeline.processes.event_rows import EventRows
 
 logger = logging.getLogger("magacq.locks")
 
@@ -44,10 +45,11 @@ class _FocusAtFrames:
         self.focus = np.empty(0)
 
     def add(self, rows: np.ndarray) -> None:
-        """``frames`` rows: camera frame, timestamp, sequence number, height, rotation, focus."""
+        """``frames`` rows (:data:`~magacq.pipeline.channels.streams.FRAMES`)."""
         if len(rows):
-            self.seq = np.concatenate([self.seq, rows[:, 2]])[-_KEEP_FRAMES:]
-            self.focus = np.concatenate([self.focus, rows[:, 5]])[-_KEEP_FRAMES:]
+            c = FRAMES.at
+            self.seq = np.concatenate([self.seq, rows[:, c.seq]])[-_KEEP_FRAMES:]
+            self.focus = np.concatenate([self.focus, rows[:, c.focus_z_nm]])[-_KEEP_FRAMES:]
 
     def at(self, seq: np.ndarray) -> np.ndarray:
         """The focus at each frame (NaN where not known)."""
@@ -119,7 +121,7 @@ class LockThread(threading.Thread):
         positions, frames = mats["positions"], mats["frames"]
         rois = BeadRoiBuffer(create=False, locks=w.locks, namespace=w.namespace)
         inbox = LockInbox(w.namespace)
-        control = MotorControl(w.namespace) if self.zlock is not None else None
+        control = MotorControl(w.namespace, by="lock") if self.zlock is not None else None
         seen = max(0, positions.rows_written - 1)
         seen_frames = max(0, frames.rows_written - 1)
         now = time.monotonic()
@@ -188,14 +190,15 @@ class LockThread(threading.Thread):
         inbox.publish(state)
 
     def _take(self, rows: np.ndarray) -> None:
-        """New position rows: time, seq, bead, x, y, z (nm), flag, ..."""
+        """New ``positions`` rows (:data:`~magacq.pipeline.channels.streams.POSITIONS`)."""
         if not len(rows):
             return
+        p = POSITIONS.at
         if self.zlock is not None and self.z_state == ON:
-            ref = rows[rows[:, 2] == self.spec.z_lock["bead"]]
-            self.zlock.add(ref[:, 0], ref[:, 5], self._focus.at(ref[:, 1]))
+            ref = rows[rows[:, p.bead_id] == self.spec.z_lock["bead"]]
+            self.zlock.add(ref[:, p.time], ref[:, p.z_nm], self._focus.at(ref[:, p.seq]))
         if self.xylock is not None and self.xy_state == ON:
-            for bead, x, y in rows[:, [2, 3, 4]]:
+            for bead, x, y in rows[:, [p.bead_id, p.x_nm, p.y_nm]]:
                 if math.isfinite(x) and math.isfinite(y):
                     self._xy.setdefault(int(bead), []).append((x / self.px, y / self.px))
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from magacq.pipeline.channels.heartbeat import RECORDER as RECORDER_SLOT
 from magacq.pipeline.wiring import RECORDER, RunWiring
 
 logger = logging.getLogger("magacq.recorder")
@@ -38,7 +39,7 @@ def run_recorder(wiring: RunWiring, discard: bool = False) -> None:
     """Entry point of the recorder process (``discard``: release stacks unwritten)."""
     from magacq.runfile import VideoFile, is_disk_full
 
-    wiring.enter_child("recorder")
+    wiring.enter_child("recorder", RECORDER_SLOT)
     spec = wiring.recorder
     assert spec is not None
     video, stats = spec["video"], wiring.stats
@@ -62,6 +63,7 @@ def run_recorder(wiring: RunWiring, discard: bool = False) -> None:
     kept: list[np.ndarray] = []  # rows of frames written since the last flush
     try:
         while True:
+            wiring.beats.beat(RECORDER_SLOT)
             if stop_seen is None and wiring.workers_stop.is_set():
                 stop_seen = time.monotonic()
             late = stop_seen is not None and time.monotonic() - stop_seen > _DRAIN_S
@@ -108,6 +110,7 @@ def run_recorder(wiring: RunWiring, discard: bool = False) -> None:
         logger.error("%s", message)
         raise SystemExit(EXIT_FAILED) from None
     finally:
+        wiring.beats.starting(RECORDER_SLOT)  # leaving: closing and exiting may take a while
         if vf is not None:
             try:
                 vf.close()
@@ -130,6 +133,7 @@ def _report(recorded: Any, rows: np.ndarray, wiring: RunWiring) -> None:
             recorded.write(rows)
             return
         except BufferOverflow:
+            wiring.beats.beat(RECORDER_SLOT)
             if wiring.writer_finish.wait(0.01):
                 return
 

@@ -11,19 +11,17 @@ import logging
 import math
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from buffers import BufferOverflow, MatrixBuffer
-from magacq.pipeline.events import ACTIONS, EVENT_COLUMNS, EVENTS, PHASES, encode_label
-from magacq.pipeline.motor_channel import MotorControl, MotorError
-from magacq.pipeline.status import RunStats
+from buffers import MatrixBuffer
+from magacq.pipeline.channels.events import EVENTS
+from magacq.pipeline.channels.heartbeat import PROTOCOL
+from magacq.pipeline.channels.motor_channel import MotorControl, MotorError
+from magacq.pipeline.channels.streams import POSITIONS
+from magacq.pipeline.processes.event_rows import EventRows
 from magacq.pipeline.wiring import RunWiring
 from magacq.protocol import (
-    Action,
     ProtocolApi,
     ProtocolError,
     ProtocolStopped,
@@ -33,47 +31,6 @@ from magacq.protocol import (
 )
 
 logger = logging.getLogger("magacq.protocol")
-
-
-class EventRows:
-    """Writes the events of a run (the :class:`~magacq.protocol.EventLog` of the process)."""
-
-    def __init__(self, buf: MatrixBuffer, stats: RunStats) -> None:
-        self.buf, self.stats = buf, stats
-        self._lock = threading.Lock()  # the protocol and the locks' thread both write
-
-    def event(self, phase: str, index: int, action: Action) -> None:
-        targets = dict(action.at)
-        self._write(
-            index, action.step, action.kind, phase, targets.get("height", math.nan),
-            targets.get("rotation", math.nan), targets.get("focus", math.nan), action.force_pn,
-            action.label,
-        )  # fmt: skip
-        if phase == "start":
-            self.stats.set("protocol_action", index + 1)
-            self.stats.set("protocol_started", time.monotonic())
-
-    def lock(self, kind: str, phase: str, focus_nm: float, label: str) -> None:
-        """A lock's action (``kind`` zlock or xylock; ``phase`` start: a correction, off: the
-        lock switched off), ``focus_nm`` where it leaves the focus."""
-        self._write(-1, -1, kind, phase, math.nan, math.nan, focus_nm, math.nan, label)
-
-    def _write(self, index: int, source: int, kind: str, phase: str, height: float,
-               rotation: float, focus: float, force: float, label: str) -> None:  # fmt: skip
-        with self._lock:  # the protocol and the locks' thread both write
-            row = np.empty((1, EVENT_COLUMNS))
-            row[0, :9] = (time.monotonic(), index, source, ACTIONS.index(kind),
-                          PHASES.index(phase.encode()), height, rotation, focus, force)  # fmt: skip
-            row[0, 9:] = encode_label(label)
-            deadline = time.monotonic() + 5.0
-            while True:
-                try:
-                    self.buf.write(row)
-                    break
-                except BufferOverflow:  # the writer is behind; it drains every 0.1 s
-                    if time.monotonic() > deadline:
-                        raise ProtocolError("the events buffer stayed full for 5 s") from None
-                    time.sleep(0.01)
 
 
 class ChannelLink:
@@ -99,14 +56,19 @@ class ChannelLink:
 
 def run_protocol(wiring: RunWiring) -> None:
     """Entry point of the protocol process: the run's protocol and its locks (a thread,
-    :class:`~magacq.pipeline.lock_runner.LockThread`); with locks only, it runs them until the
-    run stops."""
-    from magacq.pipeline.lock_runner import LockThread
+    :class:`~magacq.pipeline.processes.lock_runner.LockThread`); with locks only, it runs them
+    until the run stops."""
+    from magacq.pipeline.processes.lock_runner import LockThread
 
-    wiring.enter_child("protocol")
+    wiring.enter_child("protocol", PROTOCOL)
+    # a thread beats: the program itself may block in a user's script for as long as it likes
+    # (its timeout_s bounds that); a stopped or dead process beats no more
+    beating = threading.Thread(target=_beat, args=(wiring,), name="heartbeat", daemon=True)
+    beating.start()
     stats = wiring.stats
     events = MatrixBuffer(create=False, locks=wiring.locks, name=EVENTS, namespace=wiring.namespace)
-    rows = EventRows(events, stats)
+    script = wiring.protocol is not None and wiring.protocol.plan.script is not None
+    rows = EventRows(events, stats, "script" if script else "protocol")
 
     def stopped() -> bool:
         return wiring.protocol_stop.is_set() or wiring.stop.is_set()
@@ -131,6 +93,13 @@ def run_protocol(wiring: RunWiring) -> None:
         failed = True
     if failed:
         raise SystemExit(1)
+    stats.set("protocol_ended", time.monotonic())  # an exit without it is no protocol's end
+
+
+def _beat(wiring: RunWiring) -> None:
+    while True:
+        wiring.beats.beat(PROTOCOL)
+        time.sleep(0.2)
 
 
 def _run_plan(wiring: RunWiring, rows: EventRows, stopped: Callable[[], bool]) -> bool:
@@ -140,7 +109,7 @@ def _run_plan(wiring: RunWiring, rows: EventRows, stopped: Callable[[], bool]) -
     stats = wiring.stats
     stats.set("protocol_actions", len(spec.plan.actions))
     stats.set("protocol_seconds", spec.plan.seconds)
-    control = MotorControl(wiring.namespace)
+    control = MotorControl(wiring.namespace, by="script" if spec.plan.script else "protocol")
     runner = Runner(ChannelLink(control), rows, spec.devices, spec.plan.forces, stopped=stopped)
     failed = False
     try:
@@ -158,12 +127,12 @@ def _run_plan(wiring: RunWiring, rows: EventRows, stopped: Callable[[], bool]) -
         wiring.events.put(("error", "protocol", f"protocol failed: {exc}"))
     except BaseException as exc:  # a user's script: its traceback to the log, one line above
         failed = True
-        logger.error("protocol script raised:\n%s", traceback.format_exc().rstrip())
-        wiring.events.put(("error", "protocol", f"protocol script raised {type(exc).__name__}: "
-                                                f"{exc}"))  # fmt: skip
+        logger.error("protocol script raised %s", type(exc).__name__, exc_info=True)
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        wiring.events.put(("error", "protocol", f"protocol script raised {what}"))
     finally:
-        try:
-            if not wiring.stop.is_set() and spec.plan.end_height_mm is not None:
+        try:  # stopped by the run: the devices process parks them
+            if not stopped() and spec.plan.end_height_mm is not None:
                 stats.set("protocol_parking", time.monotonic())  # the devices still run
                 runner.park(spec.plan.end_height_mm)
         except (ProtocolError, MotorError) as exc:
@@ -184,7 +153,9 @@ def _latest_of(wiring: RunWiring):  # noqa: ANN202 - a closure for ProtocolApi
         nonlocal seen
         rows, seen = positions.peak_since(seen)
         for row in rows:
-            latest[int(row[2])] = (float(row[0]), float(row[3]), float(row[4]), float(row[5]))
+            p = POSITIONS.at
+            latest[int(row[p.bead_id])] = (float(row[p.time]), float(row[p.x_nm]),
+                                           float(row[p.y_nm]), float(row[p.z_nm]))  # fmt: skip
         return latest.get(int(bead_id), (math.nan,) * 4)
 
     return latest_of

@@ -12,11 +12,14 @@ import numpy as np
 
 from buffers import BufferUnderflow, MatrixBuffer, remove_stale_segments
 from magacq.analysis import reference_drift
-from magacq.pipeline.events import EVENT_COLUMNS, EVENTS, event_records
-from magacq.pipeline.live_force import FORCES, LiveForce
-from magacq.pipeline.motor_channel import MOTOR_CHANNEL
+from magacq.pipeline.channels.events import EVENTS, event_records
+from magacq.pipeline.channels.heartbeat import WRITER
+from magacq.pipeline.channels.live_force import FORCES, LiveForce
+from magacq.pipeline.channels.motor_channel import MOTOR_CHANNEL
+from magacq.pipeline.channels.streams import FRAMES, POSITIONS, RECORDED
+from magacq.pipeline.processes.clock import Latency
+from magacq.pipeline.processes.frame_map import FrameMap
 from magacq.pipeline.wiring import RunWiring
-from magacq.protocol import sample_z
 from magacq.runfile import (
     DRIFT_DTYPE,
     DROPPED_DTYPE,
@@ -35,43 +38,8 @@ from magacq.runfile import (
 
 logger = logging.getLogger("magacq.writer")
 
-_RECENT_S = 30.0  # frames kept to place events: an event is placed within this of its time
-
 #: Once the supervisor is gone, how long the writer keeps taking the others' last rows, s.
 _ORPHAN_DRAIN_S = 0.8
-
-
-class _Latency:
-    """Latency samples (one per frame) for live percentiles and the run's summary."""
-
-    def __init__(self) -> None:
-        self._chunks: list[np.ndarray] = []
-        self._recent = np.empty(0)
-
-    def add(self, rows: np.ndarray) -> None:
-        if len(rows) == 0:
-            return
-        first = rows[:, 2] == rows[:, 2].min()  # one bead: one sample per frame
-        lat = rows[first, 7] - rows[first, 0]
-        self._chunks.append(lat)
-        self._recent = np.concatenate([self._recent[-4000:], lat])
-
-    def recent(self) -> tuple[float, float, float]:
-        if len(self._recent) == 0:
-            return 0.0, 0.0, 0.0
-        p50, p99 = np.percentile(self._recent, [50, 99])
-        return float(p50), float(p99), float(self._recent.max())
-
-    def summary(self) -> dict[str, float]:
-        if not self._chunks:
-            return {}
-        lat = np.concatenate(self._chunks)
-        p50, p99 = np.percentile(lat, [50, 99])
-        return {
-            "latency_p50_s": float(p50),
-            "latency_p99_s": float(p99),
-            "latency_max_s": float(lat.max()),
-        }
 
 
 def run_writer(wiring: RunWiring) -> None:
@@ -81,7 +49,7 @@ def run_writer(wiring: RunWiring) -> None:
     gone (the file then says ``failed``, and the run's segments are unlinked), or the file
     cannot be written (disk full: the reserve is given back so the file can be closed).
     """
-    wiring.enter_child("writer")
+    wiring.enter_child("writer", WRITER)
     buffers = wiring.attach_matrices(*(n for n in wiring.matrix_rows if n not in MOTOR_CHANNEL))
     spec = wiring.writer
     path = Path(spec["path"])
@@ -105,8 +73,8 @@ def run_writer(wiring: RunWiring) -> None:
     rf.tables["tracks"].attrs["z_frame"] = "sample" if spec.get("z_sign") else "lut"
     rois = _RoiRecorder(wiring, rf)
     every = int(rec["video"]["every"]) if rec else 1
-    latency = _Latency()
-    fmap = _FrameMap(spec.get("z_sign"))
+    latency = Latency()
+    fmap = FrameMap(spec.get("z_sign"))
     drift = _Drift(rf, spec.get("references", []))
     stats = wiring.stats
     live = LiveForce(buffers[FORCES], stats, spec["live_force"]) if "live_force" in spec else None
@@ -117,13 +85,14 @@ def run_writer(wiring: RunWiring) -> None:
     orphaned_at: float | None = None
     try:
         while True:
+            wiring.beats.beat(WRITER)
             finishing = wiring.writer_finish.wait(0.1)
             if orphaned_at is None and wiring.orphaned():
                 orphaned_at = time.monotonic()  # the others stop; take their last rows
                 wiring.stop_all()
             elif orphaned_at is not None and time.monotonic() - orphaned_at > _ORPHAN_DRAIN_S:
                 finishing = True
-            _drain(rf, buffers, latency, fmap, drift, stats.get("acquiring"), live=live)
+            _drain(rf, buffers, latency, fmap, drift, live=live)
             rois.update(fmap.newest + 1)
             p50, p99, pmax = latency.recent()
             stats.set("latency_p50", p50)
@@ -131,16 +100,7 @@ def run_writer(wiring: RunWiring) -> None:
             stats.set("latency_max", pmax)
             rf.maybe_flush()
             if finishing:
-                _drain(
-                    rf,
-                    buffers,
-                    latency,
-                    fmap,
-                    drift,
-                    stats.get("acquiring"),
-                    final=True,
-                    every=every,
-                )
+                _drain(rf, buffers, latency, fmap, drift, final=True, every=every)
                 break
     except BaseException as exc:  # keep what we have: the file is closed below
         failed = _file_error(exc, path)
@@ -173,8 +133,11 @@ def run_writer(wiring: RunWiring) -> None:
             "recorder_restarts": int(snap["recorder_restarts"]),
             "ended": time.strftime("%Y-%m-%dT%H:%M:%S"),
             **_start_attrs(snap["acquiring"], fmap.first_timestamp),
+            "camera_clock_offset_s": fmap.clock.offset,  # host = offset + rate * timestamp
+            "camera_clock_rate": fmap.clock.rate,
             **latency.summary(),
         }
+        wiring.beats.starting(WRITER)  # closing a large file may take a while
         try:
             rf.close(final)
         except (OSError, RuntimeError) as exc:
@@ -225,117 +188,12 @@ def _start_attrs(acquiring: float, first_timestamp: float | None) -> dict[str, f
     return out
 
 
-class _FrameMap:
-    """Buffer sequence number -> camera frame number (and focus), from the ``frames`` rows; and
-    host time -> the first frame taken at or after it (for events), through the camera clock's
-    offset from the host's at the start (first frame's timestamp - ``acquiring``).
-
-    ``z_sign`` (a Z-lock's run: :func:`magacq.protocol.stage_sign`) puts tracked z into the
-    sample's frame (:meth:`sample_frame`); None leaves it the Z-LUT's."""
-
-    def __init__(self, z_sign: float | None = None) -> None:
-        self.frame = np.empty(0, dtype=np.int64)
-        self.focus = np.empty(0)
-        self.z_sign = z_sign
-        self.focus0: float | None = None
-        self.newest = -1
-        self.stamp = np.empty(0)
-        self.listed: list[np.ndarray] = []  # frames in video_frames or video_skipped
-        self.n = 0
-        self.held: dict[str, np.ndarray] = {}  # rows awaiting their frames, by buffer
-        self.held_events = np.empty((0, EVENT_COLUMNS))  # events awaiting their first frame
-        self.recent = np.empty((0, 2))  # frame, timestamp of the last _RECENT_S of frames
-        self.first_timestamp: float | None = None
-
-    def add(self, rows: np.ndarray) -> None:
-        if len(rows) == 0:
-            return
-        seq = rows[:, 2].astype(np.int64)
-        need = int(seq.max()) + 1
-        if need > len(self.frame):
-            size = max(need, 2 * len(self.frame))
-            self.frame = _grown(self.frame, size, -1)
-            self.stamp = _grown(self.stamp, size, np.nan)
-        self.frame[seq] = rows[:, 0].astype(np.int64)
-        self.stamp[seq] = rows[:, 1]
-        self.newest = max(self.newest, int(rows[:, 0].max()))
-        fn = rows[:, 0].astype(np.int64)
-        self.focus = _grown(self.focus, max(len(self.focus), int(fn.max()) + 1), np.nan)
-        self.focus[fn] = rows[:, 5]
-        if self.focus0 is None and np.isfinite(rows[0, 5]):
-            self.focus0 = float(rows[0, 5])
-        self.n = max(self.n, need)
-        if self.first_timestamp is None:
-            self.first_timestamp = float(rows[0, 1])
-        recent = np.concatenate([self.recent, rows[:, :2]])
-        self.recent = recent[recent[:, 1] >= recent[-1, 1] - _RECENT_S]
-
-    def frames_at(self, times: np.ndarray, acquiring: float) -> np.ndarray:
-        """The first frame taken at or after each host time (-1: none yet)."""
-        out = np.full(len(times), -1, dtype=np.int64)
-        if self.first_timestamp is None or not acquiring or not len(self.recent):
-            return out
-        host = self.recent[:, 1] - (self.first_timestamp - acquiring)
-        k = np.searchsorted(host, times)
-        ok = k < len(host)
-        out[ok] = self.recent[k[ok], 0].astype(np.int64)
-        return out
-
-    def sample_frame(self, rows: np.ndarray) -> None:
-        """Position rows (frame numbers mapped) with z in the sample's frame, in place."""
-        if self.z_sign is None or self.focus0 is None:
-            return
-        fn = rows[:, 1].astype(np.int64)
-        focus = np.full(len(fn), np.nan)
-        ok = (fn >= 0) & (fn < len(self.focus))
-        focus[ok] = self.focus[fn[ok]]
-        rows[:, 5] = sample_z(rows[:, 5], focus, self.focus0, self.z_sign)
-
-    def unlisted(self, every: int) -> np.ndarray:
-        """Rows (frame, timestamp) of stored frames the video should hold (every ``every``-th)
-        but that the recorder never listed, kept or skipped: it died with them unflushed, or
-        they were the unfinished last stack."""
-        seq = np.arange(0, self.n, every)
-        seq = seq[self.frame[seq] >= 0]
-        listed = np.concatenate(self.listed) if self.listed else np.empty(0, np.int64)
-        seq = seq[~np.isin(self.frame[seq], listed)]
-        return np.column_stack([self.frame[seq], self.stamp[seq]])
-
-    def resolve(self, name: str, rows: np.ndarray, column: int, final: bool) -> np.ndarray:
-        """``rows`` (with those held from earlier drains) whose sequence numbers in ``column``
-        map to known frames, the column replaced by the frame; the rest held for the next
-        drain. A stack can be consumed between a drain's read of ``frames`` and of the rows
-        that refer to it. ``final``: nothing is held any more (unknown frames written as -1)."""
-        held = self.held.pop(name, None)
-        if held is not None and len(held):
-            rows = np.concatenate([held, rows]) if len(rows) else held
-        if not len(rows):
-            return rows
-        frame = self.map(rows[:, column])
-        known = frame >= 0
-        if final:
-            known[:] = True
-        else:
-            self.held[name] = rows[~known]
-        rows = rows[known]
-        rows[:, column] = frame[known]
-        return rows
-
-    def map(self, seq: np.ndarray) -> np.ndarray:
-        s = seq.astype(np.int64)
-        ok = (s >= 0) & (s < self.n)
-        out = np.full(len(s), -1, dtype=np.int64)
-        out[ok] = self.frame[s[ok]]
-        return out
-
-
 def _drain(
     rf: RunFile,
     buffers: dict[str, MatrixBuffer],
-    latency: _Latency,
-    fmap: _FrameMap,
+    latency: Latency,
+    fmap: FrameMap,
     drift: "_Drift",
-    acquiring: float,
     final: bool = False,
     every: int = 1,
     live: LiveForce | None = None,
@@ -350,41 +208,41 @@ def _drain(
             rows = _read(buffers[name])
             if name == "frames":
                 fmap.add(rows)
-                rows = rows[:, [0, 1, 3, 4, 5]] if len(rows) else rows  # not the sequence number
+                keep = [i for i, c in enumerate(FRAMES.columns) if c != "seq"]
+                rows = rows[:, keep] if len(rows) else rows  # the file's columns
             rf.append(name, to_records(rows, dtype))
-    if "recorded" in buffers:  # seq, timestamp, skipped: the camera frame for the seq
-        rows = fmap.resolve("recorded", _read(buffers["recorded"]), 0, final)
+    if "recorded" in buffers:  # the camera frame for each seq
+        r = RECORDED.at
+        rows = fmap.resolve("recorded", _read(buffers["recorded"]), r.seq, final)
         if len(rows):
-            fmap.listed.append(rows[:, 0].astype(np.int64))
+            fmap.mark_listed(rows[:, r.seq])
             for name, kind in (("video_frames", 0), ("video_skipped", 1)):
-                mine = rows[rows[:, 2] == kind]
-                rf.append(name, to_records(mine[:, :2], VIDEO_FRAMES_DTYPE))
+                mine = rows[rows[:, r.skipped] == kind]
+                rf.append(name, to_records(mine[:, [r.seq, r.timestamp]], VIDEO_FRAMES_DTYPE))
         if final:
             rf.append("video_skipped", to_records(fmap.unlisted(every), VIDEO_FRAMES_DTYPE))
-    rows = _read(buffers["positions"])
-    if len(rows):
-        latency.add(rows)
-    rows = fmap.resolve("positions", rows, 1, final)
-    if len(rows):
+    p = POSITIONS.at
+    rows = fmap.resolve("positions", _read(buffers["positions"]), p.seq, final)
+    if len(rows):  # the seq column holds the camera frame now
+        first = rows[:, p.bead_id] == rows[:, p.bead_id].min()  # one sample per frame
+        latency.add(rows[first, p.t_written] - fmap.arrival.get(rows[first, p.seq]))
         fmap.sample_frame(rows)
-        rf.append("tracks", to_records(rows[:, :7], TRACKS_DTYPE))
+        rf.append("tracks", to_records(rows[:, : p.t_written], TRACKS_DTYPE))
         drift.add(rows)
         if live is not None:
             live.add(rows)
     if EVENTS in buffers:
-        _drain_events(rf, _read(buffers[EVENTS]), fmap, acquiring, final)
+        _drain_events(rf, _read(buffers[EVENTS]), fmap, final)
 
 
-def _drain_events(
-    rf: RunFile, rows: np.ndarray, fmap: "_FrameMap", acquiring: float, final: bool
-) -> None:
+def _drain_events(rf: RunFile, rows: np.ndarray, fmap: FrameMap, final: bool) -> None:
     """Protocol events into ``events``, each with the first frame taken at or after it (held
     until that frame's row came; -1 at the end for an event after the run's last frame)."""
     if len(fmap.held_events):
         rows = np.concatenate([fmap.held_events, rows]) if len(rows) else fmap.held_events
     if not len(rows):
         return
-    frame = fmap.frames_at(rows[:, 0], acquiring)
+    frame = fmap.frames_at(rows[:, 0])
     known = (frame >= 0) | final
     fmap.held_events = rows[~known]
     rf.append("events", event_records(rows[known], frame[known]))
@@ -411,16 +269,17 @@ class _Drift:
         """Position rows (frame numbers mapped, z as stored) of some frames."""
         if not len(self.refs) or not len(rows):
             return
-        rows = rows[np.isin(rows[:, 2], self.refs) & (rows[:, 1] >= 0)]
+        p = POSITIONS.at  # the seq column holds the camera frame by now
+        rows = rows[np.isin(rows[:, p.bead_id], self.refs) & (rows[:, p.seq] >= 0)]
         if not len(rows):
             return
-        frames, col = np.unique(rows[:, 1], return_inverse=True)
-        ref = np.searchsorted(self.refs, rows[:, 2].astype(np.int64))
+        frames, col = np.unique(rows[:, p.seq], return_inverse=True)
+        ref = np.searchsorted(self.refs, rows[:, p.bead_id].astype(np.int64))
         out = np.zeros(len(frames), dtype=DRIFT_DTYPE)
         out["frame"] = frames
         for axis, name in enumerate(("dx_nm", "dy_nm", "dz_nm")):
             grid = np.full((len(self.refs), len(frames)), np.nan)
-            grid[ref, col] = rows[:, 3 + axis]
+            grid[ref, col] = rows[:, p.x_nm + axis]
             unset = np.isnan(self.origin[:, axis])
             if unset.any():  # each reference's first position is its zero
                 first = np.array([g[np.isfinite(g)][0] if np.isfinite(g).any() else np.nan
@@ -428,12 +287,6 @@ class _Drift:
                 self.origin[unset, axis] = first
             out[name] = reference_drift(grid, self.origin[:, axis])
         self.rf.append("drift", out)
-
-
-def _grown(a: np.ndarray, size: int, fill: object) -> np.ndarray:
-    out = np.full(size, fill, dtype=a.dtype)
-    out[: len(a)] = a
-    return out
 
 
 class _RoiRecorder:

@@ -8,7 +8,7 @@ Two MatrixBuffers of the run's namespace, made when the run has a lock:
   1 XY-lock; on 1 or 0).
 
 They are flock-guarded MatrixBuffers like the motors' channel
-(:mod:`magacq.pipeline.motor_channel`): a process dying anywhere cannot wedge them.
+(:mod:`magacq.pipeline.channels.motor_channel`): a process dying anywhere cannot wedge them.
 """
 
 import math
@@ -19,7 +19,7 @@ import numpy as np
 
 from buffers import BufferOverflow, BufferUnderflow
 from magacq.errors import MagacqError
-from magacq.pipeline.channel import MISSING, attach_channel, close_channel
+from magacq.pipeline.channels.channel import MISSING, attach_channel, close_channel
 
 __all__ = [
     "FAULT",

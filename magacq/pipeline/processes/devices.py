@@ -1,5 +1,6 @@
 """The devices process: camera frames straight into VideoBuffer slots, nothing lost silently;
-the magnets and the focus stage run beside it in a motion thread (:mod:`magacq.pipeline.motion`).
+the magnets and the focus stage run beside it in a motion thread
+(:mod:`magacq.pipeline.processes.motion`).
 
 Each frame is read by the driver directly into the next free slot (``begin_write`` /
 ``commit_write``: no extra copy). When the ring is full (unread or claimed stacks fill it) the
@@ -14,9 +15,19 @@ from typing import Any
 
 import numpy as np
 
-from magacq.pipeline.motion import MotionThread
-from magacq.pipeline.motor_channel import ACKS, COMMANDS, LIMITS, MOTOR_CHANNEL, CommandInbox
-from magacq.pipeline.rows import BatchedRows
+from hal import GroundTruthSource, HalTimeoutError
+from magacq.pipeline.channels.events import EVENTS, EventWriter
+from magacq.pipeline.channels.heartbeat import PRODUCER
+from magacq.pipeline.channels.motor_channel import (
+    ACKS,
+    COMMANDS,
+    LIMITS,
+    MOTOR_CHANNEL,
+    CommandInbox,
+)
+from magacq.pipeline.channels.rows import BatchedRows
+from magacq.pipeline.hardware import open_accessory, open_camera
+from magacq.pipeline.processes.motion import MotionThread
 from magacq.pipeline.wiring import RunWiring
 
 logger = logging.getLogger("magacq.producer")
@@ -30,26 +41,6 @@ _FINISH_STACK_S = 0.4  # after the stop, keep acquiring this long at most to fil
 _PAD_WAIT_S, _PAD_WAIT_STOPPING_S = 1.0, 0.1
 
 
-def open_camera(driver: str, settings: dict[str, Any]) -> Any:
-    """Create and open the camera of ``driver`` with ``settings``."""
-    from magacq.config import driver_class
-
-    cam = driver_class("camera", driver)(settings)
-    cam.open()
-    return cam
-
-
-def open_accessory(kind: str, spec: Any, cam: Any, camera_driver: str) -> Any:
-    """Create and open the focus stage or magnets (``kind``) of ``spec`` (driver, settings),
-    handed ``cam`` when it is the same driver's camera (one CMMCore, one simulated microscope)."""
-    from magacq.config import driver_class
-
-    cls = driver_class(kind, spec["driver"])
-    device = cls(spec["settings"], camera=cam if spec["driver"] == camera_driver else None)
-    device.open()
-    return device
-
-
 #: Ground-truth columns after frame and bead id, and the GroundTruth field giving each.
 TRUTH_FIELDS = ("x_nm", "y_nm", "z_nm", "force_pn", "extension_nm", "magnet_height_mm",
                 "magnet_rotation_turns")  # fmt: skip
@@ -58,11 +49,10 @@ TRUTH_FIELDS = ("x_nm", "y_nm", "z_nm", "force_pn", "extension_nm", "magnet_heig
 def camera_truth(cam: Any, frame_number: int) -> np.ndarray | None:
     """Ground truth ``(n_beads, 7)`` (:data:`TRUTH_FIELDS`) of a simulated camera's frame,
     else None; a field the record lacks is NaN."""
-    getter = getattr(cam, "ground_truth", None)
-    if getter is None:
+    if not isinstance(cam, GroundTruthSource):
         return None
     try:
-        truth = getter(frame_number)
+        truth = cam.ground_truth(frame_number)
     except KeyError:  # the simulator no longer holds this frame's record
         return None
     if truth is None:
@@ -100,14 +90,16 @@ def roi_of(xy_nm: np.ndarray, rois: np.ndarray, pixel_nm: float) -> np.ndarray:
 def run_producer(wiring: RunWiring) -> None:
     """Entry point of the producer process."""
     from buffers import BufferOverflow
-    from hal import AcquisitionEnded, HalTimeoutError
+    from hal import AcquisitionEnded, DeviceError
 
-    wiring.enter_child("producer")
+    wiring.enter_child("producer", PRODUCER)
+    beats = wiring.beats
+    max_errors = wiring.supervision.camera_errors
     stats = wiring.stats
     n_images = wiring.video["n_images"]
     vb = wiring.attach_video()
     mats = wiring.attach_matrices(
-        *(n for n in ("frames", "dropped", "truth", "motors", *MOTOR_CHANNEL)
+        *(n for n in ("frames", "dropped", "truth", "motors", EVENTS, *MOTOR_CHANNEL)
           if n in wiring.matrix_rows)
     )  # fmt: skip
     frames, dropped = BatchedRows(mats["frames"]), BatchedRows(mats["dropped"])
@@ -127,7 +119,9 @@ def run_producer(wiring: RunWiring) -> None:
         n = 0
         tracked_id: np.ndarray | None = None
         finish_by: float | None = None
-        while True:
+        errors = 0  # camera read errors in a row
+        while True:  # until the first frame, a start-up beat: it may compile the camera's code
+            (beats.beat if last_fn >= 0 else beats.starting)(PRODUCER)
             if motion is not None and motion.error:
                 raise MotionFault(motion.error)
             if wiring.stop.is_set():  # end on a whole stack of camera frames if one comes soon
@@ -149,10 +143,20 @@ def run_producer(wiring: RunWiring) -> None:
                     vb.abandon_write()
                 logger.info("camera acquisition ended")
                 break
+            except DeviceError as exc:  # a frame lost: its number's gap is recorded as dropped
+                if slot is not None:
+                    vb.abandon_write()
+                errors += 1
+                if errors >= max_errors:
+                    raise DeviceError(f"{errors} read errors in a row; the last: {exc}") from None
+                logger.warning("camera read error (frame lost): %s", exc)
+                continue
             except BaseException:
                 if slot is not None:
                     vb.abandon_write()
                 raise
+            arrived = time.monotonic()
+            errors = 0
             fn, ts = int(info.frame_number), float(info.timestamp)
             for missing in range(last_fn + 1, fn):
                 dropped.add(missing, np.nan, REASON_CAMERA)
@@ -169,7 +173,7 @@ def run_producer(wiring: RunWiring) -> None:
                 stats.add("dropped")
             else:
                 seq = vb.frames_written
-                frames.add(fn, ts, seq, *magnets_at())
+                frames.add(fn, ts, seq, *magnets_at(), arrived)
                 if truth is not None:
                     t = camera_truth(cam, fn)
                     if t is not None:
@@ -195,9 +199,15 @@ def run_producer(wiring: RunWiring) -> None:
         logger.error("%s", msg, exc_info=logger.isEnabledFor(logging.DEBUG))
         raise SystemExit(3) from None
     finally:
+        beats.starting(PRODUCER)  # leaving: closing and exiting may take a while
         _flush(frames, dropped, truth)
         if motion is not None:
             motion.halt()
+            park = wiring.magnets["park_height_mm"] if wiring.magnets is not None else None
+            if park is not None and motion.error is None:  # every ending: the owner parks
+                motion.park(
+                    park, wiring.magnets["move_timeout_s"], lambda: beats.starting(PRODUCER)
+                )
         for device in reversed(devices):
             try:
                 device.close()
@@ -219,7 +229,7 @@ def _pad_last_stack(vb: Any, n_images: int, stop: Any) -> None:
     """Complete a partly written last stack (a camera that ended, or a stop mid-stack) with
     filler frames, as the consumers take whole stacks: copies of the last frame (what a viewer
     shows last) whose NaN timestamp marks them as no frame. They have no ``frames`` row, and
-    trackers and recorder leave them out (:func:`magacq.pipeline.tracker.real_frames`)."""
+    trackers and recorder leave them out (:func:`magacq.pipeline.processes.tracker.real_frames`)."""
     from buffers import BufferOverflow
 
     stored = vb.frames_written % n_images
@@ -268,7 +278,15 @@ def _start_motion(
             start = spec["height_mm" if axis == "height" else "rotation_turns"]
             if start is not None:
                 magnets.move_to(axis, start)
-        magnets.wait(spec["move_timeout_s"])
+        deadline = time.monotonic() + spec["move_timeout_s"]
+        while magnets.is_busy(None):  # a stop meanwhile ends the wait
+            if wiring.stop.wait(0.02):
+                magnets.stop()
+                break
+            if time.monotonic() > deadline:
+                raise HalTimeoutError(
+                    f"magnets still moving to their start after {spec['move_timeout_s']:g} s"
+                )
     inbox = CommandInbox(mats[COMMANDS], mats[ACKS], mats[LIMITS])
     motion = MotionThread(
         magnets,
@@ -278,6 +296,7 @@ def _start_motion(
         sample_hz=spec["sample_hz"] if spec else 100.0,
         move_timeout_s=spec["move_timeout_s"] if spec else 60.0,
         focus_timeout_s=wiring.focus_timeout_s,
+        events=EventWriter(mats[EVENTS]) if EVENTS in mats else None,
     )
     inbox.publish_limits(motion.limits())
     motion.sample()  # the position at the start, before any frame

@@ -11,13 +11,15 @@ started once it is done, load the kernels from the cache instead of each compili
 """
 
 import logging
-import multiprocessing as mp
 import multiprocessing.connection
+import os
 import signal
 from multiprocessing.context import BaseContext
 from typing import Any
 
 import numpy as np
+
+from magacq.pipeline.start_method import start_context
 
 logger = logging.getLogger("magacq")
 
@@ -26,12 +28,12 @@ def _enter_child(title: str) -> None:
     """A compile child's title and signals: its parent alone ends it (and its death does)."""
     from setproctitle import setproctitle
 
-    from magacq.pipeline.wiring import signal_on_parent_death
+    from magacq.pipeline.start_method import watch_parent
 
     setproctitle(f"magacq {title}")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (fork)
-    signal_on_parent_death(signal.SIGKILL)
+    watch_parent(lambda: os._exit(1))
 
 
 def _compile(conn: multiprocessing.connection.Connection, tracking: dict[str, Any]) -> None:
@@ -53,7 +55,7 @@ def _compile(conn: multiprocessing.connection.Connection, tracking: dict[str, An
 
 def _warm(tracking: dict[str, Any], dtype: str) -> None:
     """Compile (or load) the kernels of a tracker with these settings, for ``dtype`` frames."""
-    from magacq.pipeline.tracker import warm_up
+    from magacq.pipeline.processes.tracker import warm_up
     from magacq.runfile import load_zlut
     from magacq.tracking import Tracker
 
@@ -71,7 +73,7 @@ def _compile_for(dtype: str, algorithms: tuple[str, ...]) -> None:
 
 def _compile_sim() -> None:
     """A child of :func:`compile_kernels`: the simulated camera's kernels (one frame)."""
-    from magacq.pipeline.devices import open_camera
+    from magacq.pipeline.hardware import open_camera
 
     _enter_child("compile sim")
     cam = open_camera("sim", {})
@@ -96,7 +98,7 @@ def compile_kernels(algorithms: tuple[str, ...], dtypes: tuple[str, ...]) -> Non
     """
     from magacq.errors import RunError
 
-    ctx = mp.get_context("fork")
+    ctx = start_context()
     procs = [ctx.Process(target=_compile_for, args=(d, algorithms), name=f"tracking {d}")
              for d in dtypes]  # fmt: skip
     procs.append(ctx.Process(target=_compile_sim, name="sim camera"))

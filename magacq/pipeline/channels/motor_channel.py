@@ -5,9 +5,11 @@ The devices process owns the stages; anyone else (the protocol engine, ``magacq 
 ``magacq magnets``) sends it commands through MatrixBuffers of the run's namespace and reads
 where the stages are from the ``motors`` MatrixBuffer:
 
-- ``motor_commands`` (id, op, axis, value, velocity, t_sent): many writers, read by the devices
-  process's motion thread; op 0 move_to, 1 move_by, 2 stop; axis 0 height (mm), 1 rotation
-  (turns), 2 focus (nm); velocity NaN for the device's own.
+- ``motor_commands`` (id, op, axis, value, velocity, t_sent, by): many writers, read by the
+  devices process's motion thread; op 0 move_to, 1 move_by, 2 stop; axis 0 height (mm), 1
+  rotation (turns), 2 focus (nm); velocity NaN for the device's own; by: who sends it
+  (:data:`magacq.pipeline.channels.events.BY`: the devices process makes an event of every move that
+  the protocol process does not record itself).
 - ``motor_acks`` (id, status, time), overwritten as a ring: how each command ended
   (:class:`Status`).
 - ``motor_limits`` (axis, low, high, max_velocity, start), written once when the devices open:
@@ -29,7 +31,8 @@ import numpy as np
 
 from buffers import BufferOverflow, BufferUnderflow, MatrixBuffer
 from magacq.errors import MagacqError
-from magacq.pipeline.channel import MISSING, attach_channel, close_channel
+from magacq.pipeline.channels.channel import MISSING, attach_channel, close_channel
+from magacq.pipeline.channels.events import BY
 
 __all__ = [
     "MOTOR_CHANNEL",
@@ -43,7 +46,7 @@ __all__ = [
 
 COMMANDS, ACKS, LIMITS, MOTORS = "motor_commands", "motor_acks", "motor_limits", "motors"
 #: The channel's MatrixBuffers: name -> columns (the acks ring is created with overwrite).
-MOTOR_CHANNEL = {COMMANDS: 6, ACKS: 3, LIMITS: 5}
+MOTOR_CHANNEL = {COMMANDS: 7, ACKS: 3, LIMITS: 5}
 COMMAND_ROWS, ACK_ROWS = 1024, 256
 LIMIT_ROWS = 3
 #: Axes, in the order of their code in the command rows; the motors columns after time.
@@ -75,6 +78,7 @@ class Command:
     axis: str | None
     value: float
     velocity: float | None
+    by: str = "python"
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,10 @@ class MotorControl:
 
     _ids = itertools.count(1)
 
-    def __init__(self, namespace: str) -> None:
-        self.namespace = namespace
+    def __init__(self, namespace: str, by: str = "python") -> None:
+        if by not in BY:
+            raise ValueError(f"by must be one of {', '.join(BY)}")
+        self.namespace, self.by = namespace, by
         try:
             self._bufs = attach_channel((COMMANDS, ACKS, LIMITS, MOTORS), namespace)
         except MISSING as exc:
@@ -131,7 +137,7 @@ class MotorControl:
         cid = (os.getpid() << 20) + next(self._ids)
         row = np.array(
             [[cid, op, math.nan if axis is None else AXES.index(axis), value,
-              math.nan if velocity is None else velocity, time.monotonic()]]
+              math.nan if velocity is None else velocity, time.monotonic(), BY.index(self.by)]]
         )  # fmt: skip
         try:
             self._bufs[COMMANDS].write(row)
@@ -248,10 +254,11 @@ class CommandInbox:
         except BufferUnderflow:
             return []
         out = []
-        for cid, op, axis, value, velocity, _ in np.asarray(rows, dtype=np.float64):
+        for cid, op, axis, value, velocity, _, by in np.asarray(rows, dtype=np.float64):
             ax = None if math.isnan(axis) or int(axis) not in (0, 1, 2) else AXES[int(axis)]
             vel = None if math.isnan(velocity) else float(velocity)
-            out.append(Command(int(cid), int(op), ax, float(value), vel))
+            who = BY[int(by)] if 0 <= by < len(BY) else "python"
+            out.append(Command(int(cid), int(op), ax, float(value), vel, who))
         return out
 
     def ack(self, cid: int, status: Status) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from magacq.pipeline.channels.heartbeat import TRACKER0
+from magacq.pipeline.channels.streams import POSITIONS
 from magacq.pipeline.wiring import RunWiring
 from magacq.runfile import load_zlut
 from magacq.tracking import Tracker
@@ -34,34 +36,37 @@ def run_worker(wiring: RunWiring, index: int) -> None:
     """Entry point of tracker worker ``index``."""
     from buffers import BeadRoiBuffer, BufferOverflow, LiveProfileBuffer
 
-    wiring.enter_child(f"tracker {index}")
+    slot = TRACKER0 + index
+    wiring.enter_child(f"tracker {index}", slot)
+    beats = wiring.beats
     stats = wiring.stats
     vb = wiring.attach_video()
     positions = wiring.attach_matrices("positions")["positions"]
     live = LiveProfileBuffer(create=False, locks=wiring.locks, namespace=wiring.namespace)
     roi_buf = BeadRoiBuffer(create=False, locks=wiring.locks, namespace=wiring.namespace)
-    tracker = Tracker(
-        wiring.rois_array(),
-        wiring.geometry["pixel_size_nm"],
-        wiring.tracking,
-        load_zlut(wiring.tracking.get("zlut")),
-    )
     delay = float(wiring.tracking.get("debug_delay_s", 0.0))
     side = int(wiring.tracking["roi_size"])
-    if len(tracker.rois):  # compile, or load from the disk cache, before the first real stack
-        geometry = wiring.geometry
-        try:
+    try:  # a Z-LUT gone, options the algorithm does not take: one line, no traceback
+        tracker = Tracker(
+            wiring.rois_array(),
+            wiring.geometry["pixel_size_nm"],
+            wiring.tracking,
+            load_zlut(wiring.tracking.get("zlut")),
+        )
+        if len(tracker.rois):  # compile, or load from the disk cache, before the first stack
+            geometry = wiring.geometry
             warm_up(tracker, geometry["dtype"], geometry["height"], geometry["width"])
-        except Exception as exc:  # e.g. tracking.options the algorithm does not take
-            message = f"tracker {index} cannot track: {type(exc).__name__}: {exc}"
-            logger.error("%s", message, exc_info=logger.isEnabledFor(logging.DEBUG))
-            wiring.events.put(("error", "tracker", message))
-            raise SystemExit(1) from None
+    except Exception as exc:
+        message = f"tracker {index} cannot track: {type(exc).__name__}: {exc}"
+        logger.error("%s", message, exc_info=logger.isEnabledFor(logging.DEBUG))
+        wiring.events.put(("error", "tracker", message))
+        raise SystemExit(1) from None
     wiring.ready.release()
     roi_version = -1
     stop_seen: float | None = None
     try:
         while True:
+            beats.beat(slot)
             if stop_seen is None and wiring.workers_stop.is_set():
                 stop_seen = time.monotonic()
             if stop_seen is not None and time.monotonic() - stop_seen > _DRAIN_S:
@@ -90,12 +95,13 @@ def run_worker(wiring: RunWiring, index: int) -> None:
                     vb.release_stack(claim)
                 except ValueError:  # dropped by the supervisor meanwhile
                     pass
-            rows[:, 7] = time.monotonic()
+            rows[:, POSITIONS.at.t_written] = time.monotonic()
             while True:
                 try:
                     positions.write(rows)
                     break
                 except BufferOverflow:  # the writer is behind: wait for it, keep the rows
+                    beats.beat(slot)
                     if wiring.writer_finish.wait(0.01):
                         break
             stats.add_stacks(index)
@@ -103,6 +109,7 @@ def run_worker(wiring: RunWiring, index: int) -> None:
                 bead, profile = tracker.last_profile
                 live.write_profile(float(ts[real - 1]), bead, profile)
     finally:
+        beats.starting(slot)  # leaving: closing and exiting may take a while
         positions.close()
         live.close()
         roi_buf.close()

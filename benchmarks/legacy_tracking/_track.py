@@ -1,0 +1,300 @@
+"""Batched XYZ tracking of a stack of bead ROIs."""
+
+import enum
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from magacq.tracking._flags import TrackFlag
+from magacq.tracking._spec import ProfileSpec
+from magacq.tracking._zlut import ZLut
+
+from ._sampling import FASTMATH, sample_quadrants
+from ._simd import aligned_copy, aligned_empty
+from ._xy import (
+    MAX_ASYMMETRY,
+    MIN_EXCESS_VARIANCE,
+    asymmetry,
+    auto_convolution,
+    autoconv_tables,
+    center_of_mass,
+    fit_scratch,
+    load_roi,
+    qi_shift,
+    template_fit,
+)
+from ._zmatch import match_plane, normalize_profile
+
+
+class XYMethod(enum.IntEnum):
+    """How x, y are refined after the centre of mass (each includes the ones before it)."""
+
+    COM = 0
+    """Background-subtracted centre of mass only."""
+    AUTOCONV = 1
+    """Then the symmetric self-convolution of the column and row profiles (exact, noisier)."""
+    QI = 2
+    """Then iterated quadrant interpolation (van Loenhout et al., Biophys J 2012). Bilinear
+    interpolation leaves a sub-pixel bias of up to ~1 nm, more when the ROI clips the rings."""
+    FIT = 3
+    """Like QI, then a least-squares fit of the image by its own radial profile: removes the
+    sub-pixel bias that bilinear interpolation leaves in QI (the default)."""
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """Per-ROI tracking output; ``n`` = number of ROIs.
+
+    Attributes
+    ----------
+    x, y : ndarray (n,), float64
+        Centre in pixels within the ROI: x along columns, y along rows, pixel centres at
+        integers (the ROI's first pixel spans -0.5..0.5).
+    z : ndarray (n,), float64
+        Height in nm on the Z-LUT's scale.
+    flags : ndarray (n,), uint16
+        ``TrackFlag`` bits.
+    profiles : ndarray (n, n_radii), float64
+        Raw radial profile (mean intensity, input units) about the centre, bin radii
+        ``spec.radii``; NaN bins were empty.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    z: np.ndarray
+    flags: np.ndarray
+    profiles: np.ndarray
+
+
+_NO_SIGNAL = int(TrackFlag.NO_SIGNAL)
+_OUTSIDE = int(TrackFlag.OUTSIDE_ROI)
+_CLIPPED = int(TrackFlag.PROFILE_CLIPPED)
+_INCOMPLETE = int(TrackFlag.PROFILE_INCOMPLETE)
+_NO_LUT = int(TrackFlag.NO_LUT)
+_NOT_CONVERGED = int(TrackFlag.XY_NOT_CONVERGED)
+#: A refinement step below this (pixels) ends the iterations.
+_CONVERGED_PX = 0.03
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _profile(sums: np.ndarray, counts: np.ndarray, n_r: int, prof: np.ndarray) -> bool:
+    """Merge the four quadrants into the radial profile; False if a bin had no sample."""
+    complete = True
+    for k in range(n_r):
+        c = counts[k] + counts[n_r + k] + counts[2 * n_r + k] + counts[3 * n_r + k]
+        if c == 0:
+            prof[k] = np.nan
+            complete = False
+        else:
+            s = sums[k] + sums[n_r + k] + sums[2 * n_r + k] + sums[3 * n_r + k]
+            prof[k] = s / c
+    return complete
+
+
+def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
+    """The compiled kernel of one method: ``method`` is a constant, so numba prunes the other
+    methods' branches before typing and compiles only the functions this method calls."""
+    method = int(xy_method)
+
+    def kernel(
+        rois, lut_index, iterations, cos_t, sin_t, dx, dy, starts, reach, n_r, radial_step,
+        planes, weights, z0, dz, x_out, y_out, z_out, flags_out, prof_out,
+    ):  # fmt: skip
+        n, h, w = rois.shape
+        img = aligned_empty(h * w, np.float32).reshape((h, w))
+        sums = np.empty(4 * n_r)
+        counts = np.empty(4 * n_r, dtype=np.int64)
+        work = np.empty(max(2 * n_r, h, w))
+        col_sums = aligned_empty(w, np.float64)
+        row_sums = aligned_empty(h, np.float64)
+        pr = np.empty(cos_t.shape[0])
+        pim = np.empty(cos_t.shape[0])
+        conv = aligned_empty(cos_t.shape[1], np.float32)
+        pn = np.empty(n_r)
+        prof = np.empty(n_r)
+        coef, row, kk = fit_scratch(n_r, w)
+        vals = aligned_empty(dx.shape[0], np.float32)
+        sfx = aligned_empty(dx.shape[0], np.float32)
+        sfy = aligned_empty(dx.shape[0], np.float32)
+        sidx = aligned_empty(dx.shape[0], np.uint64)
+        for i in range(n):
+            fl = 0
+            z_out[i] = np.nan
+            bg, noise, excess, peak = load_roi(rois[i], img, col_sums, row_sums)
+            # The strongest deviations lie near the centre: the rings fade outwards.
+            cx, cy = center_of_mass(img, bg, max(3.0 * noise, 0.5 * peak))
+            if not (excess > MIN_EXCESS_VARIANCE) or np.isnan(cx):
+                x_out[i] = np.nan
+                y_out[i] = np.nan
+                flags_out[i] = _NO_SIGNAL
+                prof_out[i, :] = np.nan
+                continue
+            if method >= 1:
+                cx, cy = auto_convolution(col_sums, row_sums, cx, cy, cos_t, sin_t, pr, pim, conv)
+            skipped = sample_quadrants(
+                img, cx, cy, dx, dy, starts, reach, sums, counts, vals, sfx, sfy, sidx
+            )
+            complete = _profile(sums, counts, n_r, prof)
+            sx = 0.0
+            sy = 0.0
+            if method >= 2:
+                for it in range(iterations):
+                    if method == 2:
+                        sx, sy = qi_shift(sums, counts, n_r, radial_step, work)
+                    elif complete:
+                        fx, fy = template_fit(img, cx, cy, prof, radial_step, coef, row, kk)
+                        sx = fx - cx
+                        sy = fy - cy
+                    else:  # too near the edge for a fit: leave x, y to the flags below
+                        break
+                    cx += sx
+                    cy += sy
+                    if abs(sx) < _CONVERGED_PX and abs(sy) < _CONVERGED_PX:
+                        break
+                    if it < iterations - 1:
+                        skipped = sample_quadrants(
+                            img, cx, cy, dx, dy, starts, reach, sums, counts, vals, sfx, sfy, sidx
+                        )
+                        complete = _profile(sums, counts, n_r, prof)
+                if abs(sx) > 10 * _CONVERGED_PX or abs(sy) > 10 * _CONVERGED_PX:
+                    fl |= _NOT_CONVERGED
+                # The profile comes from the last sampling pass: its centre differs from the final
+                # one by the last step (< _CONVERGED_PX), a second-order change in a radial profile.
+            inside = 0.5 <= cx <= w - 1.5 and 0.5 <= cy <= h - 1.5
+            # QI and FIT end on the rings' centre of symmetry: rings asymmetric about it mean the
+            # bead's own centre lies elsewhere (outside the ROI).
+            if inside and method >= 2:
+                inside = asymmetry(sums, counts, n_r) <= MAX_ASYMMETRY
+            if not inside:
+                x_out[i] = np.nan
+                y_out[i] = np.nan
+                flags_out[i] = fl | _OUTSIDE
+                prof_out[i, :] = np.nan
+                continue
+            x_out[i] = cx
+            y_out[i] = cy
+            for k in range(n_r):  # not prof_out[i, :] = prof: its shape check costs 2 s to compile
+                prof_out[i, k] = prof[k]
+            if skipped > 0:
+                fl |= _CLIPPED
+            if skipped * 3 > dx.shape[0]:  # a third of the circles outside: z unreliable
+                complete = False
+            if not complete:
+                fl |= _INCOMPLETE
+            else:
+                li = lut_index[i]
+                if li < 0:
+                    fl |= _NO_LUT
+                elif normalize_profile(prof, pn):
+                    pos, zf = match_plane(pn, weights, planes[li])
+                    fl |= zf
+                    z_out[i] = z0 + dz * pos
+                else:
+                    fl |= _NO_SIGNAL
+            flags_out[i] = fl
+
+    # own names: each method's kernel gets its own cache files (numba names them so)
+    kernel.__name__ = kernel.__qualname__ = f"track_{xy_method.name.lower()}"
+    return njit(cache=True, fastmath=FASTMATH)(kernel)
+
+
+#: One compiled kernel per method, each compiled on its first use (and cached on disk).
+_KERNELS = {m: _make_kernel(m) for m in XYMethod}
+
+
+@functools.lru_cache(maxsize=16)
+def _tables(spec: ProfileSpec, roi: int) -> tuple[np.ndarray, ...]:
+    """The kernel's read-only tables for one geometry and ROI size, computed once.
+
+    ``dx, dy`` (float32), ``starts, reach`` of ``spec.samples``; the self-convolution's
+    ``cos_t, sin_t``; the Z match's per-bin ``weights`` (samples per bin ~ radius).
+    """
+    dx, dy, starts, reach = spec.samples
+    cos_t, sin_t = autoconv_tables(roi)
+    tables = (
+        aligned_copy(dx.astype(np.float32)), aligned_copy(dy.astype(np.float32)), starts, reach,
+        aligned_copy(cos_t), aligned_copy(sin_t), spec.radii / spec.radii.mean(),
+    )  # fmt: skip
+    for t in tables:
+        t.flags.writeable = False
+    return tables
+
+
+def track_rois(
+    rois: np.ndarray,
+    lut_index: np.ndarray | None = None,
+    zlut: ZLut | None = None,
+    *,
+    spec: ProfileSpec | None = None,
+    method: XYMethod | str = XYMethod.FIT,
+    iterations: int = 10,
+) -> TrackResult:
+    """Track every ROI of a stack: x, y by ``method``, radial profile, z from its bead's Z-LUT.
+
+    Parameters
+    ----------
+    rois : ndarray, shape (n, roi, roi), uint8/uint16/float32/float64
+        One ROI per bead and frame (n = frames x beads), C-contiguous.
+    lut_index : ndarray (n,) of int, optional
+        Which of ``zlut``'s LUTs each ROI uses; < 0 for none (z NaN, ``NO_LUT``). Default: 0 for
+        every ROI when ``zlut`` is given, else none.
+    zlut : ZLut, optional
+        Per-bead Z-LUTs; its ``spec`` sets the profile geometry.
+    spec : ProfileSpec, optional
+        Profile geometry when no ``zlut`` is given; default ``ProfileSpec.for_roi(roi)``.
+    method : XYMethod or its name ("com", "autoconv", "qi", "fit")
+        XY refinement.
+    iterations : int
+        Most refinement passes of QI or FIT, each on polar samples about the previous centre;
+        they stop once a step is below 0.03 px (one pass for a bead well inside,
+        more for one whose rings the ROI clips).
+
+    Returns
+    -------
+    TrackResult
+
+    Raises
+    ------
+    ValueError
+        On a malformed stack, a geometry that disagrees with the Z-LUT, or a bad LUT index.
+    """
+    rois = np.ascontiguousarray(rois)
+    if rois.ndim != 3 or rois.shape[1] != rois.shape[2] or rois.shape[1] < 8:
+        raise ValueError(f"rois must be (n, roi, roi) with roi >= 8, got {rois.shape}")
+    if isinstance(method, str):
+        method = XYMethod[method.upper()]
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    n = rois.shape[0]
+    if zlut is not None:
+        if spec is not None and spec != zlut.spec:
+            raise ValueError(f"profile geometry {spec} differs from the Z-LUT's {zlut.spec}")
+        spec = zlut.spec
+        planes = zlut.planes
+        z0, dz = zlut.z0_nm, zlut.dz_nm
+    else:
+        spec = spec or ProfileSpec.for_roi(min(rois.shape[1:]))
+        planes = np.full((1, 1, spec.n_radii), np.nan)
+        z0, dz = np.nan, np.nan
+    if lut_index is None:
+        lut_index = np.full(n, 0 if zlut is not None else -1, dtype=np.int64)
+    lut_index = np.ascontiguousarray(lut_index, dtype=np.int64)
+    if lut_index.shape != (n,):
+        raise ValueError(f"lut_index must have shape ({n},), got {lut_index.shape}")
+    if (lut_index >= (zlut.n_luts if zlut is not None else 0)).any():
+        raise ValueError("lut_index names a Z-LUT that is not there")
+    dx, dy, starts, reach, cos_t, sin_t, weights = _tables(spec, rois.shape[2])
+    x = np.empty(n)
+    y = np.empty(n)
+    z = np.empty(n)
+    flags = np.empty(n, dtype=np.uint16)
+    profiles = np.empty((n, spec.n_radii))
+    _KERNELS[method](
+        rois, lut_index, int(iterations), cos_t, sin_t, dx, dy, starts, reach,
+        spec.n_radii, float(spec.radial_step), planes, weights, float(z0), float(dz),
+        x, y, z, flags, profiles,
+    )  # fmt: skip
+    return TrackResult(x, y, z, flags, profiles)
