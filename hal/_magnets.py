@@ -52,7 +52,7 @@ class Magnets(Accessory):
             raise UnsupportedSettingError(
                 f"{type(self).__name__} has no {axis} axis (it moves {', '.join(self.axes)})"
             )
-        return axis  # type: ignore[return-value]
+        return axis
 
     def limits(self, axis: str) -> tuple[float, float]:
         """``(lowest, highest)`` reachable position of ``axis``, in its unit."""

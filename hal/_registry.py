@@ -11,8 +11,10 @@ import logging
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import ModuleType
+from typing import TypeVar
 
 from hal._camera import Camera
+from hal._device import Device
 from hal._errors import DriverNotFoundError, LibraryMissingError
 from hal._focus import FocusStage
 from hal._magnets import Magnets
@@ -20,8 +22,9 @@ from hal._magnets import Magnets
 logger = logging.getLogger("hal")
 
 GROUP = "magacq.drivers"
+D = TypeVar("D", bound=Device)
 #: Device kinds: the class name a driver module exposes, and the interface it subclasses.
-KINDS: dict[str, tuple[str, type]] = {
+KINDS: dict[str, tuple[str, type[Device]]] = {
     "camera": ("Camera", Camera),
     "focus_stage": ("FocusStage", FocusStage),
     "magnets": ("Magnets", Magnets),
@@ -77,7 +80,7 @@ def _import(target: str) -> ModuleType:
     return importlib.import_module(module.strip())
 
 
-def _driver_class(module: ModuleType, attr: str, base: type) -> type | None:
+def _driver_class(module: ModuleType, attr: str, base: type[D]) -> type[D] | None:
     cls = getattr(module, attr, None)
     return cls if isinstance(cls, type) and issubclass(cls, base) else None
 
@@ -116,7 +119,7 @@ def list_drivers() -> list[DriverInfo]:
     return infos
 
 
-def _resolve(name_or_path: str, attr: str, base: type) -> type:
+def _resolve(name_or_path: str, attr: str, base: type[D]) -> type[D]:
     eps = _entry_points()
     if ":" in name_or_path and name_or_path not in eps:
         module_name, _, cls_name = name_or_path.partition(":")
@@ -163,7 +166,8 @@ def camera_class(name_or_path: str) -> type[Camera]:
     LibraryMissingError
         The driver's vendor library is not installed.
     """
-    return _resolve(name_or_path, "Camera", Camera)
+    # an interface class is what is looked up (mypy asks a concrete one: python/mypy#4717)
+    return _resolve(name_or_path, "Camera", Camera)  # type: ignore[type-abstract]
 
 
 def focus_stage_class(name_or_path: str) -> type[FocusStage]:
@@ -174,7 +178,8 @@ def focus_stage_class(name_or_path: str) -> type[FocusStage]:
     DriverNotFoundError, LibraryMissingError
         As :func:`camera_class`.
     """
-    return _resolve(name_or_path, "FocusStage", FocusStage)
+    # an interface class is what is looked up (mypy asks a concrete one: python/mypy#4717)
+    return _resolve(name_or_path, "FocusStage", FocusStage)  # type: ignore[type-abstract]
 
 
 def magnets_class(name_or_path: str) -> type[Magnets]:
@@ -185,4 +190,5 @@ def magnets_class(name_or_path: str) -> type[Magnets]:
     DriverNotFoundError, LibraryMissingError
         As :func:`camera_class`.
     """
-    return _resolve(name_or_path, "Magnets", Magnets)
+    # an interface class is what is looked up (mypy asks a concrete one: python/mypy#4717)
+    return _resolve(name_or_path, "Magnets", Magnets)  # type: ignore[type-abstract]

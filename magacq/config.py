@@ -14,7 +14,7 @@ import os
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -29,6 +29,9 @@ from pydantic import (
 
 from magacq.errors import ConfigError
 from magacq.protocol import Protocol
+
+if TYPE_CHECKING:
+    from hal import Device
 
 #: Tracking algorithms ``tracking.algorithm`` accepts.
 ALGORITHMS = ("centroid", "com", "autoconv", "qi", "fit")
@@ -659,7 +662,7 @@ def check_driver_settings(config: RunConfig, *, source: str = "config") -> dict[
     return checked
 
 
-def driver_class(kind: str, name: str) -> type:
+def driver_class(kind: str, name: str) -> "type[Device]":
     """The Camera, FocusStage or Magnets class (``kind``: camera, focus_stage, magnets) of
     driver ``name``.
 

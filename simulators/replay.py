@@ -16,6 +16,7 @@ refused with its settings (so `magacq validate` refuses it too): an
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -73,7 +74,8 @@ class _Source:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._h5 = self._tif = None
+        self._h5: Any = None  # an h5py.File (untyped), or
+        self._tif: Any = None  # a tifffile.TiffFile: whichever the file is
         self.timestamps: np.ndarray | None = None
         self.frames: np.ndarray | None = None
         self.attrs: dict = {}

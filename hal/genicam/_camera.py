@@ -352,7 +352,7 @@ class Camera(_Camera):
         self._require_open()
         if not self._node_map.has_node("BinningHorizontal"):
             return _Camera.binning.fset(self, value)  # type: ignore[attr-defined]
-        nodes = {"BinningHorizontal": int(value)}
+        nodes: dict[str, NodeValue] = {"BinningHorizontal": int(value)}
         if self._node_map.has_node("BinningVertical"):
             nodes["BinningVertical"] = int(value)
         self.set_nodes(nodes)

@@ -22,7 +22,7 @@ from hal.mmcore._settings import MMCoreSettings
 
 logger = logging.getLogger("hal.mmcore")
 
-_DTYPES = {1: np.dtype(np.uint8), 2: np.dtype(np.uint16)}
+_DTYPES: dict[int, np.dtype] = {1: np.dtype(np.uint8), 2: np.dtype(np.uint16)}
 #: Longest sleep between polls of MMCore's circular buffer (MMCore offers no blocking wait).
 _MAX_POLL_S = 0.001
 

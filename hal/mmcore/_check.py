@@ -49,6 +49,8 @@ def check_configuration(
 def _opened(stack: ExitStack, what: str, make: Callable[[], D]) -> D:
     """``make()``, opened and closed with ``stack``; its errors as one line naming ``what``."""
     try:
-        return stack.enter_context(make())
+        device = make()
+        stack.enter_context(device)  # returns the device itself: typed as its base class
+        return device
     except HalError as exc:
         raise UnsupportedSettingError(f"{what}: {exc}") from None

@@ -60,9 +60,11 @@ class Magnets(CoreAccessory, _Magnets):
     @property
     def axes(self) -> tuple[Axis, ...]:
         s = self.settings
-        return tuple(
-            a for a, label in (("height", s.height_stage), ("rotation", s.rotation_stage)) if label
+        stages: tuple[tuple[Axis, str | None], ...] = (
+            ("height", s.height_stage),
+            ("rotation", s.rotation_stage),
         )
+        return tuple(a for a, label in stages if label)
 
     def _do_open(self) -> None:
         pymmcore = import_pymmcore()

@@ -10,6 +10,7 @@ import textwrap
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from magacq.analysis._allan import AllanFit
 from magacq.analysis._rotation import RotationFit
@@ -92,9 +93,9 @@ def plot_allan(fit: AllanFit, ax: Any = None, *, label: str = "", color: Any = N
 
 
 def plot_force_extension(
-    extension_nm: np.ndarray,
-    force_pn: np.ndarray,
-    force_err_pn: np.ndarray,
+    extension_nm: ArrayLike,
+    force_pn: ArrayLike,
+    force_err_pn: ArrayLike,
     wlc: WLCFit | None = None,
     ax: Any = None,
     *,
@@ -127,8 +128,8 @@ def plot_force_extension(
 
 
 def plot_rotation(
-    turns: np.ndarray,
-    extension_nm: np.ndarray,
+    turns: ArrayLike,
+    extension_nm: ArrayLike,
     fit: RotationFit | None = None,
     ax: Any = None,
     *,

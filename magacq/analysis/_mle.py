@@ -103,7 +103,11 @@ def fit_gamma(
             converged = True
             break
     if not converged:  # scoring failed (a bad start far out): the simplex, slower but sure
-        best = minimize(lambda t: nll_of(_log_model(model, t)), theta if np.isfinite(nll)
+
+        def objective(t: np.ndarray) -> float:  # a lambda matches none of scipy's typings
+            return nll_of(_log_model(model, t))
+
+        best = minimize(objective, theta if np.isfinite(nll)
                         else np.asarray(theta0, dtype=np.float64), method="Nelder-Mead",
                         options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 2000})  # fmt: skip
         theta, nll, converged = best.x, float(best.fun), bool(best.success)

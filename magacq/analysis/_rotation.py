@@ -16,6 +16,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.optimize import OptimizeWarning, curve_fit
 
 __all__ = ["BucklingFit", "RotationFit", "fit_rotation_curve"]
@@ -93,7 +94,7 @@ def _fit_side(n: np.ndarray, z: np.ndarray, centre: float, sign: int) -> Bucklin
                        float(err[2]), float(popt[0]))  # fmt: skip
 
 
-def fit_rotation_curve(turns: np.ndarray, extension_nm: np.ndarray) -> RotationFit:
+def fit_rotation_curve(turns: ArrayLike, extension_nm: ArrayLike) -> RotationFit:
     """Buckling point and post-buckling slope on both sides of a rotation curve.
 
     Parameters

@@ -15,8 +15,10 @@ prior. The errors of ``L`` and ``P`` are then those of forces, extensions and ze
 """
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.optimize import least_squares
 
 __all__ = ["WLCFit", "fit_wlc", "wlc_force"]
@@ -60,11 +62,11 @@ class WLCFit:
 
 
 def fit_wlc(
-    extension_nm: np.ndarray,
-    force_pn: np.ndarray,
-    force_err_pn: np.ndarray,
+    extension_nm: ArrayLike,
+    force_pn: ArrayLike,
+    force_err_pn: ArrayLike,
     *,
-    extension_err_nm: np.ndarray | None = None,
+    extension_err_nm: ArrayLike | None = None,
     zero_err_nm: float = 0.0,
     zero_plateau: int | None = None,
     kt: float = 4.086,
@@ -123,7 +125,7 @@ def fit_wlc(
             sigma = np.hypot(err, _wlc_slope(e, contour, persistence, kt) * ext_err)
         elif not ext_err.any():
             break
-    jac = fit.jac
+    jac = cast(np.ndarray, fit.jac)  # dense: the fit is given no jac_sparsity
     cov = np.linalg.pinv(jac.T @ jac)
     perr = np.sqrt(np.diag(cov))
     resid = fit.fun

@@ -20,6 +20,7 @@ import logging
 import queue
 import time
 from dataclasses import dataclass, field
+from multiprocessing.queues import Queue
 from multiprocessing.sharedctypes import SynchronizedArray
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,8 @@ def run_sweep_producer(wiring: SweepWiring) -> None:
     from magacq.pipeline.hardware import open_accessory, open_camera
 
     wiring.enter_child("producer")
+    # the sweep's own events: (kind, values...), read by _sweep
+    events: Queue[Any] = wiring.events
     vb = wiring.attach_video()
     ring = vb.n_total_images
     cam = stage = None
@@ -82,7 +85,7 @@ def run_sweep_producer(wiring: SweepWiring) -> None:
         cam = open_camera(wiring.camera["driver"], wiring.camera["settings"])
         stage = open_accessory("focus_stage", wiring.focus_stage, cam, wiring.camera["driver"])
         home = float(stage.position_nm)
-        wiring.events.put(("home", home))
+        events.put(("home", home))
         n = wiring.profiles_per_step
         for step, z in enumerate(wiring.positions):
             if wiring.stop.is_set():
@@ -118,9 +121,9 @@ def run_sweep_producer(wiring: SweepWiring) -> None:
                 cam.stop()
             if wiring.stop.is_set():
                 break
-            wiring.events.put(("step", step, z_now))
+            events.put(("step", step, z_now))
     except (HalError, OSError, ValueError, RuntimeError) as exc:
-        wiring.events.put(("error", f"{type(exc).__name__}: {exc}"))
+        events.put(("error", f"{type(exc).__name__}: {exc}"))
         logger.error("sweep failed: %s", exc, exc_info=logger.isEnabledFor(logging.DEBUG))
         raise SystemExit(3) from None
     finally:
@@ -130,7 +133,7 @@ def run_sweep_producer(wiring: SweepWiring) -> None:
                 stage.wait(_STAGE_TIMEOUT_S)
                 back = float(stage.position_nm)
                 logger.info("focus stage back at %.1f nm (its start)", back)
-                wiring.events.put(("restored", back))
+                events.put(("restored", back))
         finally:
             for dev in (stage, cam):
                 if dev is not None:
@@ -195,6 +198,7 @@ def run_sweep_worker(wiring: SweepWiring, index: int) -> None:
             per_bead = np.stack(
                 [np.full(len(cut), 1.0), invalid, saturated], axis=1
             ).reshape(n_frames, n_beads, 3).sum(axis=0)  # fmt: skip
+            assert wiring.counters is not None  # made by run_calibration
             with wiring.counters.get_lock():
                 for i, v in enumerate(per_bead.ravel()):
                     wiring.counters[i] += v
@@ -407,6 +411,7 @@ def run_calibration(
         home = _sweep(wiring, dataset, procs, ctx, console, len(positions))
         dataset.set_state(dataset.STATE_COMPLETE)
         data = dataset.peak()
+        assert wiring.counters is not None
         counters = np.asarray(wiring.counters[:]).reshape(n_beads, 3)
         bead_ids = np.array([r[0] for r in rois])
         zlut, quality, means = build_luts(data, positions, bead_ids, counters, c, spec, home)

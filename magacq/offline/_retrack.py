@@ -12,7 +12,7 @@ re-tracking resumes when run again (:mod:`magacq.offline._resume`).
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,7 +97,10 @@ def _job(recorded: RecordedRun, zlut: Path | None, method: str | None, stack: in
     if method not in ALGORITHMS:
         raise ConfigError(f"--method {method!r}: one of {', '.join(ALGORITHMS)}")
     zlut_path = zlut if zlut is not None else tracking.get("zlut")
-    rois = [tuple(int(r[k]) for k in ("bead_id", "x0", "x1", "y0", "y1")) for r in recorded.rois]
+    rois = [
+        (int(r["bead_id"]), int(r["x0"]), int(r["x1"]), int(r["y0"]), int(r["y1"]))
+        for r in recorded.rois
+    ]
     if not rois:
         raise ConfigError(f"{recorded.path}: the run has no bead ROIs to track")
     if zlut_path is not None:
@@ -122,7 +125,7 @@ def _job(recorded: RecordedRun, zlut: Path | None, method: str | None, stack: in
     )
 
 
-def _crop_index(recorded: RecordedRun, rois: list[tuple[int, ...]]) -> tuple[int, ...]:
+def _crop_index(recorded: RecordedRun, rois: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
     """Where each ROI to track is among the ``roi_video``'s crops (the run's ``rois``, in
     order); a ConfigError for an ROI that was not recorded as it is."""
     boxes = {tuple(int(r[k]) for k in ("x0", "x1", "y0", "y1")): i

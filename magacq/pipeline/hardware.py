@@ -19,7 +19,7 @@ def open_accessory(kind: str, spec: Any, cam: Any, camera_driver: str) -> Any:
     handed ``cam`` when it is the same driver's camera (one CMMCore, one simulated microscope)."""
     from magacq.config import driver_class
 
-    cls = driver_class(kind, spec["driver"])
+    cls: Any = driver_class(kind, spec["driver"])  # an Accessory class: it takes camera=
     device = cls(spec["settings"], camera=cam if spec["driver"] == camera_driver else None)
     device.open()
     return device

@@ -17,7 +17,7 @@ import numpy as np
 from buffers import default_namespace
 from magacq.config import RunConfig, format_name
 from magacq.errors import ConfigError, RunError
-from magacq.pipeline.wiring import LocksSpec, ProtocolSpec
+from magacq.pipeline.wiring import Geometry, LocksSpec, ProtocolSpec
 from magacq.protocol import Devices, expand
 
 logger = logging.getLogger("magacq")
@@ -70,7 +70,7 @@ def _open_camera(cfg: RunConfig) -> Any:
 
 def probe_camera(
     cfg: RunConfig, opened: Callable[[str], None] | None = None
-) -> tuple[dict[str, Any], np.ndarray | None, Devices]:
+) -> tuple[Geometry, np.ndarray | None, Devices]:
     """Open the camera once: its geometry, an averaged image when beads must be detected, and
     the magnets' axes (limits, where they start, top speeds) a protocol is checked against.
     ``opened`` is called with the pixel type as soon as the camera is open."""
@@ -80,7 +80,7 @@ def probe_camera(
     try:
         if opened is not None:
             opened(str(np.dtype(cam.dtype)))
-        geometry = {
+        geometry: Geometry = {
             "width": int(cam.width),
             "height": int(cam.height),
             "bits": int(np.dtype(cam.dtype).itemsize * 8),
@@ -239,7 +239,7 @@ def locks_spec(cfg: RunConfig) -> LocksSpec | None:
     return LocksSpec(z_lock=dump["z_lock"], xy_lock=dump["xy_lock"], sign=sign)
 
 
-def place_rois(cfg: RunConfig, geometry: dict[str, Any], image: np.ndarray | None) -> list:
+def place_rois(cfg: RunConfig, geometry: Geometry, image: np.ndarray | None) -> list[Any]:
     """Bead ROIs ``(id, x0, x1, y0, y1)`` from the config or from automatic detection."""
     side, half = cfg.tracking.roi_size, cfg.tracking.roi_size // 2
     w, h = geometry["width"], geometry["height"]

@@ -12,17 +12,27 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from multiprocessing.context import BaseContext
+from typing import TypeAlias, cast
+
+if sys.platform == "win32":
+    from multiprocessing.context import SpawnContext
+
+    #: The context of one start method (BaseContext declares no ``Process`` to type checkers).
+    RunContext: TypeAlias = SpawnContext
+else:
+    from multiprocessing.context import ForkContext, ForkServerContext, SpawnContext
+
+    RunContext: TypeAlias = ForkContext | ForkServerContext | SpawnContext
 
 ENV = "MAGACQ_START_METHOD"
 
 
-def start_context() -> BaseContext:
+def start_context() -> RunContext:
     """The multiprocessing context of a run's children."""
     method = os.environ.get(ENV) or ("fork" if sys.platform.startswith("linux") else "spawn")
     if method not in mp.get_all_start_methods():
         raise ValueError(f"{ENV}={method!r}: this platform has {mp.get_all_start_methods()}")
-    return mp.get_context(method)
+    return cast(RunContext, mp.get_context(method))  # typed BaseContext for a str method
 
 
 def watch_parent(on_death: Callable[[], None]) -> None:

@@ -15,10 +15,9 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from rich.console import Console
@@ -66,12 +65,14 @@ from magacq.pipeline.plan import (
 from magacq.pipeline.processes.warmup import KernelCompile
 from magacq.pipeline.roster import ROSTER, role_of
 from magacq.pipeline.sizing import FrameSize, buffer_sizes, check_room
-from magacq.pipeline.start_method import start_context
+from magacq.pipeline.start_method import RunContext, start_context
 from magacq.pipeline.wiring import (
     LOCK_NAMES,
     MATRICES,
     VIDEO_GROUPS,
+    MagnetsSpec,
     RunWiring,
+    WriterSpec,
     control_primitives,
 )
 
@@ -118,7 +119,7 @@ class Run:
     """One acquisition: its buffers and processes. Use :func:`run_acquisition`."""
 
     def __init__(
-        self, cfg: RunConfig, wiring: RunWiring, ctx: BaseContext, kernels: KernelCompile
+        self, cfg: RunConfig, wiring: RunWiring, ctx: RunContext, kernels: KernelCompile
     ) -> None:
         self.cfg = cfg
         self.wiring = wiring
@@ -264,6 +265,7 @@ class Run:
         for i, p in dead:
             p.join()
             self.wiring.beats.clear(TRACKER0 + i)
+            assert self.video is not None  # made by create_buffers, before any child
             recovered = self.video.reclaim_dead_claims(requeue=True)
             self.wiring.stats.add("stacks_lost", len(recovered))
             now = time.monotonic()
@@ -335,6 +337,7 @@ class Run:
         """Wait up to ``timeout`` for a child to exit; restart dead trackers, note failures."""
         if self.producer is None:
             return
+        assert self.writer is not None  # started before the producer
         procs = [self.producer, self.writer, self.recorder, self.protocol, *self.workers.values()]
         ready = mp.connection.wait([p.sentinel for p in procs if p is not None], timeout)
         self.kill_hung()
@@ -390,6 +393,7 @@ class Run:
             self.error = self.error or f"{died}; video saved up to its last flush"
             self.recorder = None
             return
+        assert self.video is not None  # a recorder records the video buffer
         lost = self.video.reclaim_dead_claims(requeue=True)
         self.wiring.stats.add("recorder_restarts")
         logger.warning("%s; tracking goes on without video (%d claimed stack(s) requeued)",
@@ -567,17 +571,22 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                     if cfg.focus_stage is not None
                     else None
                 ),
-                **({"focus_timeout_s": cfg.focus_stage.move_timeout_s} if cfg.focus_stage else {}),
+                **cast(
+                    dict[str, Any],
+                    {"focus_timeout_s": cfg.focus_stage.move_timeout_s} if cfg.focus_stage else {},
+                ),
                 magnets=(
-                    {**cfg.magnets.model_dump(mode="json"), "settings": dict(cfg.magnets.settings),
-                     "park_height_mm": protocol.plan.end_height_mm if protocol else None}
+                    cast(MagnetsSpec,  # the config's magnets section, dumped
+                         {**cfg.magnets.model_dump(mode="json"),
+                          "settings": dict(cfg.magnets.settings),
+                          "park_height_mm": protocol.plan.end_height_mm if protocol else None})
                     if cfg.magnets is not None
                     else None
                 ),
                 supervision=cfg.supervision,
                 protocol=protocol,
                 feedback=locks_spec(cfg),
-                writer={
+                writer=cast(WriterSpec, {  # the optional keys are unpacked conditionally
                     "path": str(path),
                     "attrs": {
                         **run_attrs(cfg.model_dump_json(), str(config_path), geometry),
@@ -587,10 +596,12 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                     "rois": rois_table,
                     "references": list(cfg.beads.reference),
                     "xy_lock": cfg.locks.xy_lock is not None,
-                    **({"z_sign": locks_spec(cfg).sign} if cfg.locks.z_lock is not None else {}),
+                    # a Z-lock is a lock: locks_spec is not None
+                    **({"z_sign": locks_spec(cfg).sign}  # type: ignore[union-attr]
+                       if cfg.locks.z_lock is not None else {}),
                     **({"live_force": live_force_spec(cfg, geometry)}
                        if cfg.live_force is not None else {}),
-                },
+                }),
                 recorder=(
                     {"path": str(video_path(path)), "video": video.model_dump(mode="json")}
                     if video.mode != "none" else None

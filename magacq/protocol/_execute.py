@@ -211,7 +211,7 @@ class ProtocolApi:
 
     def ramp(self, axis: str, stop: float, rate: float, start: float | None = None) -> None:
         """A ``ramp`` step: ``axis`` (height, rotation, focus or force) to ``stop`` at ``rate``."""
-        step = RampStep(step="ramp", axis=axis, start=start, stop=stop, rate=rate)  # type: ignore[arg-type]
+        step = RampStep(step="ramp", axis=axis, start=start, stop=stop, rate=rate)
         for action in self._runner.build(step):
             self._runner.run(action)
 

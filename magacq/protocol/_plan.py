@@ -7,7 +7,7 @@ validate` and `run --dry-run` print.
 """
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -114,9 +114,9 @@ class Devices:
     An axis absent from ``limits`` does not exist in this run (no magnets, no focus stage).
     """
 
-    limits: Mapping[str, tuple[float, float]]
-    start: Mapping[str, float] = field(default_factory=dict)
-    max_velocity: Mapping[str, float] = field(default_factory=dict)
+    limits: dict[str, tuple[float, float]]
+    start: dict[str, float] = field(default_factory=dict)
+    max_velocity: dict[str, float] = field(default_factory=dict)
 
 
 def recipe_steps(protocol: object) -> list[object]:

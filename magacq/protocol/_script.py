@@ -51,7 +51,7 @@ def load_script(path: Path, function: str) -> Callable[[Any], Any]:
         raise ConfigError(f"protocol.script {path}: cannot be imported")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    fn = getattr(module, function, None)
+    fn: object = getattr(module, function, None)
     if not callable(fn):
         raise ConfigError(f"protocol.script {path}: {function!r} is not a function")
     return fn

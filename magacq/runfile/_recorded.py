@@ -9,7 +9,7 @@ Every problem with the file (missing, not a run file, truncated, a damaged chunk
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import h5py
 import numpy as np
@@ -89,7 +89,8 @@ def open_recorded(path: str | Path) -> RecordedRun:
         with _open(path) as f:
             if f.attrs.get("schema") != SCHEMA:
                 raise ConfigError(f"{path}: not a magacq run file (schema {SCHEMA!r})")
-            mode = next((m for m in ("frames", "rois") if dataset_name(m) in f), None)
+            modes: tuple[Literal["frames", "rois"], ...] = ("frames", "rois")
+            mode = next((m for m in modes if dataset_name(m) in f), None)
             if mode is None or "video_frames" not in f:
                 raise ConfigError(
                     f"{path}: holds no recorded video (record with output.video.mode)"
@@ -146,7 +147,8 @@ def read_table(path: str | Path, name: str) -> np.ndarray:
     path = Path(path)
     try:
         with _open(path) as f:
-            return f[name][:]
+            table: np.ndarray = f[name][:]
+            return table
     except (OSError, KeyError, ValueError) as exc:
         raise _bad(path, exc) from None
 

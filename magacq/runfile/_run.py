@@ -53,6 +53,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -348,7 +349,7 @@ def is_disk_full(exc: BaseException) -> bool:
     )
 
 
-def run_attrs(config_json: str, config_path: str, geometry: dict[str, Any]) -> dict[str, Any]:
+def run_attrs(config_json: str, config_path: str, geometry: Mapping[str, Any]) -> dict[str, Any]:
     """Root attributes describing the run, written when the file is created."""
     return {
         "config": config_json,

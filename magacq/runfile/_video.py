@@ -103,6 +103,8 @@ class VideoFile:
         self.path, self.mode = path, mode
         self.rois = None if rois is None else np.asarray(rois, dtype=np.int64).reshape(-1, 5)
         h, w = frame_shape
+        shape: tuple[int, ...]
+        chunk: tuple[int, ...]
         if mode == "frames":
             shape = (h, w)
             per_stack = every == 1 and compression == "none"
@@ -159,6 +161,7 @@ class VideoFile:
         self.data.resize((n + k, *self.data.shape[1:]))
         try:
             if self.mode == "rois":
+                assert self.rois is not None  # a rois recording is made with its ROIs
                 self.data[n:] = _crops(frames, self.rois)
             elif self.direct and n % self._chunk_frames == 0 and k == self._chunk_frames:
                 self._write_chunk(n, frames)
@@ -251,7 +254,8 @@ def _pwrite_all(fd: int, data: np.ndarray, at: int) -> None:
     """Write all of 1-D uint8 ``data`` at offset ``at`` (ENOSPC if the disk takes no more)."""
     done = 0
     while done < len(data):
-        n = os.pwrite(fd, data[done:], at + done)
+        # numpy declares ndarray's buffer protocol to type checkers only for Python >= 3.12:
+        n = os.pwrite(fd, data[done:], at + done)  # type: ignore[arg-type]
         if n == 0:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         done += n

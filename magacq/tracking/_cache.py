@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numba
 from llvmlite import binding as llvm
@@ -87,9 +88,10 @@ def kernel_cache(package_dir: Path) -> Iterator[Path | None]:
         yield None
         return
     prune(entry.parent, entry)
-    before = numba.config.CACHE_DIR
-    numba.config.CACHE_DIR = str(entry)  # read when a function is decorated
+    config: Any = numba.config  # its settings are made at import, from the environment
+    before = config.CACHE_DIR
+    config.CACHE_DIR = str(entry)  # read when a function is decorated
     try:
         yield entry
     finally:
-        numba.config.CACHE_DIR = before
+        config.CACHE_DIR = before

@@ -115,6 +115,7 @@ class ImagePanel(QtWidgets.QWidget):
             self._levels_at = now
             self._refresh_histogram()
         if auto:
+            assert levels is not None  # auto levels were computed above
             self.set_levels(*levels, keep_auto=True)
         if first:
             self.view.autoRange(padding=0)

@@ -44,10 +44,11 @@ class MagnetsPanel(QtWidgets.QGroupBox):
             box.valueChanged.connect(lambda _=0.0, a=axis: self.edited.add(a))
             self.target[axis] = box
             layout.addWidget(box, row, 2)
+            # mypy infers no type for a lambda binding loop values as defaults:
             for col, (name, act) in enumerate(
                 (("go", lambda _=False, a=axis: self.move_to(a, self.target[a].value())),
-                 ("−", lambda _=False, a=axis, s=step: self.move_by(a, -s)),
-                 ("+", lambda _=False, a=axis, s=step: self.move_by(a, s))),
+                 ("−", lambda _=False, a=axis, s=step: self.move_by(a, -s)),  # type: ignore[misc]
+                 ("+", lambda _=False, a=axis, s=step: self.move_by(a, s))),  # type: ignore[misc]
                 start=3,
             ):  # fmt: skip
                 button = QtWidgets.QPushButton(name)

@@ -12,6 +12,9 @@ _COLOURS = [(255, 220, 0), (255, 90, 90), (90, 200, 255), (120, 255, 120), (230,
 class TracesPanel(QtWidgets.QWidget):
     """Three linked plots (x, y, z in nm against time) over a chosen time window."""
 
+    #: The time window's spin box (it hides QWidget.window(), which nothing here calls).
+    window: QtWidgets.QDoubleSpinBox  # type: ignore[assignment]
+
     def __init__(self, history: TrackHistory, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.history = history

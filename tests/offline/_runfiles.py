@@ -69,7 +69,7 @@ def write_run(path: Path, steps: list[Step], *, tethered: int = 4, references: i
         for kind, frame in ((b"start", start), (b"end", start + s.frames)):
             force = np.nan if s.force_pn is None else s.force_pn
             events.append((frame / FS, frame, i, kind, b"hold", s.label.encode(), np.nan,
-                           s.turns, np.nan, force, i))  # fmt: skip
+                           s.turns, np.nan, force, i, b"protocol"))  # fmt: skip
         start += s.frames
     xyz[:, :, 2] += offsets[:, None]
     xyz[:, :, :2] += rng.uniform(2000, 40000, (n_beads, 1, 2))

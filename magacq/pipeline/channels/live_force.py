@@ -17,6 +17,7 @@ import threading
 import time
 import warnings
 from collections import deque
+from collections.abc import Mapping
 from typing import Any, TypedDict
 
 import numpy as np
@@ -60,7 +61,7 @@ class LiveForceSpec(TypedDict):
     references: list[int]  # reference bead ids (drift correction, no estimate)
 
 
-def live_force_spec(cfg: Any, geometry: dict[str, Any]) -> LiveForceSpec:
+def live_force_spec(cfg: Any, geometry: Mapping[str, Any]) -> LiveForceSpec:
     """The spec of ``cfg.live_force`` (a ``RunConfig``) on the camera of ``geometry``."""
     lf = cfg.live_force
     exposure = geometry.get("exposure_ms", math.nan)

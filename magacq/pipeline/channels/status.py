@@ -99,7 +99,8 @@ class RunStats:
         self._values = state["_values"]
 
     def get(self, field: str) -> float:
-        return self._values[_FIELDS.index(field)]
+        value: float = self._values[_FIELDS.index(field)]
+        return value
 
     def set(self, field: str, value: float) -> None:
         self._values[_FIELDS.index(field)] = value

@@ -11,6 +11,7 @@ never overwritten: the buffer refuses the slot.
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -111,7 +112,9 @@ def run_producer(wiring: RunWiring) -> None:
         cam = open_camera(wiring.camera["driver"], wiring.camera["settings"])
         motion = _start_motion(wiring, cam, mats, devices)
         scratch = np.empty((cam.height, cam.width), dtype=cam.dtype)
-        magnets_at = (lambda: motion.latest) if motion is not None else (lambda: _NO_MAGNETS)
+        magnets_at: Callable[[], tuple[float, float, float]] = (
+            (lambda: motion.latest) if motion is not None else (lambda: _NO_MAGNETS)
+        )
         cam.start()
         stats.set("acquiring", time.monotonic())  # when: the run's duration counts from it
         logger.info("camera started: %dx%d %s", cam.width, cam.height, cam.dtype)
@@ -204,7 +207,8 @@ def run_producer(wiring: RunWiring) -> None:
         if motion is not None:
             motion.halt()
             park = wiring.magnets["park_height_mm"] if wiring.magnets is not None else None
-            if park is not None and motion.error is None:  # every ending: the owner parks
+            # every ending: the owner parks
+            if park is not None and motion.error is None and wiring.magnets is not None:
                 motion.park(
                     park, wiring.magnets["move_timeout_s"], lambda: beats.starting(PRODUCER)
                 )

@@ -17,7 +17,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -99,6 +99,18 @@ class LockThread(threading.Thread):
         self._engaged = False  # the Z-lock's first update with readings is its "on" event
         self._xy: dict[int, list[tuple[float, float]]] = {}  # bead -> (x, y) px this window
 
+    @property
+    def _z_cfg(self) -> dict[str, Any]:
+        """The Z-lock's settings (read only where there is a Z-lock)."""
+        assert self.spec.z_lock is not None
+        return self.spec.z_lock
+
+    @property
+    def _xy_cfg(self) -> dict[str, Any]:
+        """The XY-lock's settings (read only where there is an XY-lock)."""
+        assert self.spec.xy_lock is not None
+        return self.spec.xy_lock
+
     def _new_zlock(self) -> ZLock | None:
         z = self.spec.z_lock
         if z is None:
@@ -125,8 +137,8 @@ class LockThread(threading.Thread):
         seen = max(0, positions.rows_written - 1)
         seen_frames = max(0, frames.rows_written - 1)
         now = time.monotonic()
-        z_every = self.spec.z_lock["interval_s"] if self.zlock else math.inf
-        xy_every = self.spec.xy_lock["window_s"] if self.xylock else math.inf
+        z_every = self._z_cfg["interval_s"] if self.zlock else math.inf
+        xy_every = self._xy_cfg["window_s"] if self.xylock else math.inf
         next_z, next_xy = now + z_every, now + xy_every
         self._publish(inbox)
         try:
@@ -195,7 +207,7 @@ class LockThread(threading.Thread):
             return
         p = POSITIONS.at
         if self.zlock is not None and self.z_state == ON:
-            ref = rows[rows[:, p.bead_id] == self.spec.z_lock["bead"]]
+            ref = rows[rows[:, p.bead_id] == self._z_cfg["bead"]]
             self.zlock.add(ref[:, p.time], ref[:, p.z_nm], self._focus.at(ref[:, p.seq]))
         if self.xylock is not None and self.xy_state == ON:
             for bead, x, y in rows[:, [p.bead_id, p.x_nm, p.y_nm]]:
@@ -208,7 +220,7 @@ class LockThread(threading.Thread):
         assert z is not None
         focus = control.position()[3]
         # aim half an interval past the newest frame: the error then averages out until the next
-        at = self.stats.get("last_timestamp") + self.spec.z_lock["interval_s"] / 2
+        at = self.stats.get("last_timestamp") + self._z_cfg["interval_s"] / 2
         step = z.update(at, focus)
         if math.isnan(z.error_nm):
             return  # no readings yet
@@ -218,7 +230,7 @@ class LockThread(threading.Thread):
         if step == 0.0:
             return
         try:
-            control.move_by("focus", step, wait=True, timeout=self.spec.z_lock["timeout_s"])
+            control.move_by("focus", step, wait=True, timeout=self._z_cfg["timeout_s"])
         except MotorError as exc:
             why = f"focus move of {step:+.1f} nm failed: {exc}"
             logger.warning("Z-lock switched off: %s; the run goes on", why)

@@ -186,7 +186,8 @@ class MotionThread(threading.Thread):
         self.inbox.ack(cid, status)
 
     def _busy(self, axis: str) -> bool:
-        return self.focus.is_busy() if axis == "focus" else self.magnets.is_busy(axis)
+        busy: bool = self.focus.is_busy() if axis == "focus" else self.magnets.is_busy(axis)
+        return busy
 
     def _move(self, cmd: Command) -> None:
         """Start the move of ``cmd``; UnsupportedSettingError for a command the run refuses."""
@@ -235,6 +236,7 @@ class MotionThread(threading.Thread):
             self._ack(p.id, Status.STOPPED)  # superseded by this move
             self._pending.remove(p)
         self._record(cmd, target)
+        assert cmd.axis is not None  # a move names its axis (only a stop has none)
         self._pending.append(_Pending(cmd.id, (cmd.axis,), deadline))
         verb = "to" if cmd.op == MOVE_TO else "by"
         logger.info("motors: %s %s %g (command %d)", cmd.axis, verb, cmd.value, cmd.id)
@@ -244,7 +246,9 @@ class MotionThread(threading.Thread):
         if cmd.op == MOVE_TO or cmd.axis is None:
             return cmd.value
         try:
-            at = self.focus.position_nm if cmd.axis == "focus" else self.magnets.position(cmd.axis)
+            at: float = (
+                self.focus.position_nm if cmd.axis == "focus" else self.magnets.position(cmd.axis)
+            )
         except (AttributeError, HalError):  # no such device: the command is refused anyway
             return math.nan
         return at + cmd.value

@@ -141,7 +141,7 @@ def _run_plan(wiring: RunWiring, rows: EventRows, stopped: Callable[[], bool]) -
     return failed
 
 
-def _latest_of(wiring: RunWiring):  # noqa: ANN202 - a closure for ProtocolApi
+def _latest_of(wiring: RunWiring) -> Callable[[int], tuple[float, ...]]:
     """``latest(bead_id)``: the newest tracked ``(time, x, y, z)`` of a bead, read (not
     consumed) from the ``positions`` buffer."""
     positions = MatrixBuffer(create=False, locks=wiring.locks, name="positions",

@@ -14,12 +14,11 @@ import logging
 import multiprocessing.connection
 import os
 import signal
-from multiprocessing.context import BaseContext
 from typing import Any
 
 import numpy as np
 
-from magacq.pipeline.start_method import start_context
+from magacq.pipeline.start_method import RunContext, start_context
 
 logger = logging.getLogger("magacq")
 
@@ -128,7 +127,7 @@ class KernelCompile:
         The run's tracking settings, as the trackers get them (``RunWiring.tracking``).
     """
 
-    def __init__(self, ctx: BaseContext, tracking: dict[str, Any]) -> None:
+    def __init__(self, ctx: RunContext, tracking: dict[str, Any]) -> None:
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_compile, args=(child, tracking), name="compile",
                                  daemon=True)  # fmt: skip

@@ -52,6 +52,7 @@ def run_writer(wiring: RunWiring) -> None:
     wiring.enter_child("writer", WRITER)
     buffers = wiring.attach_matrices(*(n for n in wiring.matrix_rows if n not in MOTOR_CHANNEL))
     spec = wiring.writer
+    assert spec is not None  # the writer process runs where there is a run file to write
     path = Path(spec["path"])
     rec = wiring.recorder
     try:
