@@ -11,7 +11,11 @@ the exposure), the simulator's default tether (3.4 um dsDNA, R = 1.4 um bead), 2
 2. Speed: a one-hour run of ``--run-beads`` beads at 200 Hz in 12 plateaus of 5 min (0.1 to
    20 pN): the CPU time to calibrate every bead on every plateau with magacq (spectrum + Allan
    + equipartition) and with tweezepy (PSD + AV), and the ratio.
-3. End to end (``--end-to-end``): the same run written as a run file (45 tethered and 5
+3. Coverage (``--coverage N``): on N traces of tweezepy's own simulator per condition (the
+   softest trap, a middle one, the corner at twice Nyquist with a quarter-frame exposure), the
+   median F_fit / F_true and the fraction of fits within one error of the truth, for magacq's
+   and tweezepy's fits, and how many gave no finite error.
+4. End to end (``--end-to-end``): the same run written as a run file (45 tethered and 5
    reference beads, events, through the run-file writer; 1.6 GB), then ``magacq analyze``'s
    wall time on it, with and without the figures.
 
@@ -97,6 +101,67 @@ def accuracy(n_beads: int, taus: float) -> None:
                               ("tp", "tweezepy PSD"), ("ta", "tweezepy AV"))))  # fmt: skip
 
 
+#: coverage conditions: name, frame rate, corner (Hz), force (pN), tether length + R (nm),
+#: exposure (frames), seconds
+CONDITIONS = (
+    ("softest trap: 0.05 pN at 10 um", 60.0, None, 0.05, 11_400.0, 1.0, 300.0),
+    ("middle: 3 pN, corner 5 Hz", 200.0, 5.0, None, 4_600.0, 0.5, 100.0),
+    ("hardest: corner 2x Nyquist", 60.0, 60.0, None, 3_000.0, 0.25, 100.0),
+)
+GAMMA = 6 * np.pi * 1e-9 * 1400  # an M-270 bead in water, pN s / nm
+KT = 4.1  # tweezepy's
+
+
+def _tweezepy_with_errors(x: np.ndarray, fs: float, length: float) -> list[tuple[float, float]]:
+    """tweezepy's PSD and AV forces and errors (pN); NaN where a fit failed."""
+    from tweezepy import AV, PSD
+
+    out = []
+    for kind in (PSD, AV):
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                fit = kind(x, fs)
+                fit.mlefit(kT=KT, radius=1400.0, viscosity=1e-9)
+            out.append((float(fit.results["k"]) * length, float(fit.results["k_error"]) * length))
+        except Exception:  # tweezepy raises assorted errors on fits it cannot do
+            out.append((np.nan, np.nan))
+    return out
+
+
+def coverage(n_traces: int) -> None:
+    """Bias and 1-sigma coverage of each fit's error, on tweezepy's own simulated traces
+    (its Langevin integrator, averaged over the exposure), beside tweezepy's fits."""
+    from tweezepy.simulations import simulate_trace
+
+    print(f"\non tweezepy's traces, {n_traces} per condition: median F_fit / F_true, fraction "
+          "within 1 error (68 % expected), [fits with no finite error]")  # fmt: skip
+    print(f"{'condition':32} | {'magacq PSD':>18} {'magacq AV':>18} | {'tweezepy PSD':>18} "
+          f"{'tweezepy AV':>18}")  # fmt: skip
+    for name, fs, fc, force, length, exposure, seconds in CONDITIONS:
+        kappa = force / length if force else 2 * np.pi * fc * GAMMA
+        true = kappa * length
+        sub = 400 if fc and fc > fs / 2 else 20
+        n = int(seconds * fs)
+        rows = []
+        for seed in range(n_traces):
+            x = simulate_trace(GAMMA, kappa, fs * sub, n * sub, seed).reshape(n, sub)
+            x = x[:, : max(1, round(exposure * sub))].mean(axis=1)
+            s = fit_spectrum(x, fs, length, exposure_s=exposure / fs, kt=KT)
+            a = fit_allan(x, fs, length, exposure_s=exposure / fs, kt=KT)
+            rows.append([(s.force_pn, s.force_err_pn), (a.force_pn, a.force_err_pn),
+                         *_tweezepy_with_errors(x, fs, length)])  # fmt: skip
+        table = np.array(rows)  # (traces, fits, 2)
+        cells = []
+        for fit in range(4):
+            f, e = table[:, fit, 0], table[:, fit, 1]
+            ok = np.isfinite(f) & np.isfinite(e) & (e > 0)
+            bias = np.median(f[np.isfinite(f)]) / true if np.isfinite(f).any() else np.nan
+            cover = np.mean(np.abs(f[ok] - true) < e[ok]) if ok.any() else np.nan
+            cells.append(f"{bias:6.3f} {cover:5.0%} [{(~ok).sum():2d}]")
+        print(f"{name:32} | {cells[0]:>18} {cells[1]:>18} | {cells[2]:>18} {cells[3]:>18}")
+
+
 def speed(n_beads: int, hours: float) -> None:
     rng = np.random.default_rng(2)
     forces = np.geomspace(0.1, 20.0, 12)
@@ -175,9 +240,13 @@ def main() -> None:
         help="also write the run file in DIR and time magacq analyze on it",
     )
     ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--coverage", type=int, default=50, metavar="N",
+                    help="traces per condition of the coverage table (0: none)")  # fmt: skip
     args = ap.parse_args()
     if not args.skip_accuracy:
         accuracy(args.beads, args.taus)
+    if args.coverage:
+        coverage(args.coverage)
     speed(args.run_beads, args.hours)
     if args.end_to_end is not None:
         end_to_end(args.end_to_end, args.run_beads, args.hours)

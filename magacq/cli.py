@@ -9,6 +9,8 @@ import errno
 import resource
 import sys
 import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -215,7 +217,9 @@ def analyze(
             exposure_s=None if exposure_ms is None else exposure_ms / 1000, zero_step=zero_step,
             extension_nm=extension, reference=_ids(reference),
         )  # fmt: skip
-        res, written = analyze_run(run_file, out, settings, figures=figures)
+        with _progress("analysing beads") as bar:
+            res, written = analyze_run(run_file, out, settings, figures=figures,
+                                       progress=bar)  # fmt: skip
         for _, _, message in res.problems:
             _err.print(f"[yellow]warning:[/] {message}")
         forces = [r.calibration.spectrum.force_pn for b in res.beads for r in b.plateaus]
@@ -233,6 +237,21 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+@contextmanager
+def _progress(what: str) -> Iterator[Callable[[object, int], None]]:
+    """A progress bar on stderr; yields ``step(item, total)``, called once per item done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(f"[progress.description]{what}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=_err, transient=True) as bar:  # fmt: skip
+        task = bar.add_task(what, total=None)
+
+        def step(_: object, total: int) -> None:
+            bar.update(task, total=total, advance=1)
+
+        yield step
+
+
 def _ids(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
@@ -240,6 +259,21 @@ def _ids(text: str | None) -> tuple[int, ...] | None:
         return tuple(int(t) for t in text.split(",") if t.strip())
     except ValueError:
         raise ConfigError(f"--reference {text!r}: bead ids separated by commas") from None
+
+
+@app.command(short_help="List the protocol recipes and their parameters.")
+def recipes() -> None:
+    """List the protocol recipes and their parameters (units, defaults)."""
+    from magacq.protocol import recipe_parameters
+
+    console = Console(highlight=False, soft_wrap=True)
+    for name, rows in recipe_parameters().items():
+        table = Table(title=f"protocol: {{recipe: {name}, ...}}", title_justify="left")
+        for column in ("parameter", "default", "what"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
 
 
 @app.command(short_help="Check a config without acquiring anything.")
@@ -267,7 +301,7 @@ def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
         if cfg.tracking.zlut is not None:
             from magacq.runfile import check_zlut_file
 
-            n_listed = len(cfg.beads.rois) or None  # detected beads take the file's
+            n_listed = len(cfg.beads.rois) or None  # detected beads: checked when detected (run)
             check_zlut_file(cfg.tracking.zlut, cfg.tracking.roi_size, n_beads=n_listed)
         n_beads = len(cfg.beads.rois) or cfg.beads.detect.max_beads  # as many as it may track
         simulated = issubclass(camera_cls, GroundTruthSource)

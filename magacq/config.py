@@ -407,7 +407,7 @@ class RunConfig(_Section):
     protocol: Protocol | None = Field(
         None,
         description="The experiment program: steps, a recipe (force_extension, rotation_curve, "
-        "force_ramp, force_clamp) or a Python script; the run ends when it ends.",
+        "force_ramp, force_clamp, force_calibration) or a Python script; the run ends with it.",
     )
     supervision: SupervisionConfig = Field(
         default_factory=SupervisionConfig, description="Hang and failure detection."

@@ -21,10 +21,13 @@ Public API
 - :func:`calibrate_force` (:class:`ForceCalibration`): all three on one trace.
 - :func:`correct_drift`: subtract the reference beads' mean motion (:func:`reference_drift`);
   :func:`correlated_mean`; :func:`fill_gaps` (frames a tracker lost).
+- :func:`find_stuck_beads` (:func:`lateral_jitter`): beads that neither fluctuate nor respond
+  to force; :func:`lut_offset`: a bead's height above a stuck one from their Z-LUTs.
 - :func:`fit_wlc` (:class:`WLCFit`), :func:`wlc_force`: worm-like chain.
 - :func:`fit_rotation_curve` (:class:`RotationFit`, :class:`BucklingFit`): hat curves.
+- :func:`fit_force_law` (:class:`ForceLaw`): the magnets' force against their height.
 - Figures (matplotlib): :func:`plot_spectrum`, :func:`plot_allan`, :func:`plot_force_extension`,
-  :func:`plot_rotation`, each taking a result and an optional Axes.
+  :func:`plot_rotation`, :func:`plot_zlut`, each taking a result and an optional Axes.
 """
 
 from magacq.analysis._allan import (
@@ -42,11 +45,16 @@ from magacq.analysis._figures import (
     plot_force_extension,
     plot_rotation,
     plot_spectrum,
+    plot_zlut,
+    zlut_quality_figure,
 )
+from magacq.analysis._force_law import ForceLaw, fit_force_law
 from magacq.analysis._gaps import fill_gaps
 from magacq.analysis._rotation import BucklingFit, RotationFit, fit_rotation_curve
 from magacq.analysis._spectrum import SpectrumFit, camera_psd, fit_spectrum, periodogram
 from magacq.analysis._stats import correlated_mean
+from magacq.analysis._stuck import find_stuck_beads, lateral_jitter
+from magacq.analysis._surface import lut_offset
 from magacq.analysis._wlc import WLCFit, fit_wlc, wlc_force
 
 __all__ = [
@@ -54,6 +62,7 @@ __all__ = [
     "BucklingFit",
     "EquipartitionForce",
     "ForceCalibration",
+    "ForceLaw",
     "RotationFit",
     "SpectrumFit",
     "WLCFit",
@@ -67,14 +76,20 @@ __all__ = [
     "correlated_mean",
     "equipartition_force",
     "fill_gaps",
+    "find_stuck_beads",
     "fit_allan",
+    "fit_force_law",
     "fit_rotation_curve",
     "fit_spectrum",
     "fit_wlc",
+    "lateral_jitter",
+    "lut_offset",
     "periodogram",
     "plot_allan",
     "plot_force_extension",
     "plot_rotation",
     "plot_spectrum",
+    "plot_zlut",
     "wlc_force",
+    "zlut_quality_figure",
 ]

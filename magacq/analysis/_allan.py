@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from magacq.analysis._camera import camera_covariance
-from magacq.analysis._mle import fit_gamma, sandwich_cov
+from magacq.analysis._mle import fit_gamma, sandwich_cov, undetermined
 from magacq.analysis._spectrum import checked_trace
 
 __all__ = [
@@ -154,9 +154,12 @@ def fit_allan(
         exact = allan_covariance(m, len(x), var, tau, frame_rate, exposure_s)
         cov = sandwich_cov(fit, shape, exact / np.outer(mean, mean))
     force = kt * length_nm / var
-    warnings = () if fit.converged else ("the fit did not converge",)
+    err = float(np.sqrt(cov[0, 0])) if cov[0, 0] >= 0 else np.inf
+    failed = undetermined(err)
+    warnings = (() if fit.converged else ("the fit did not converge",)) + (
+        (failed,) if failed else ())  # fmt: skip
     return AllanFit(
-        force_pn=float(force), force_err_pn=float(force * np.sqrt(cov[0, 0])),
+        force_pn=float(force), force_err_pn=float(np.inf if failed else force * err),
         stiffness_pn_nm=float(kt / var), drag_pn_s_nm=float(kt / var * tau),
         corner_hz=float(1 / (2 * np.pi * tau)), var_nm2=float(var), tau_s=float(tau),
         length_nm=float(length_nm), frame_rate=float(frame_rate), exposure_s=float(exposure_s),

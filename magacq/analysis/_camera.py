@@ -17,6 +17,10 @@ import numpy as np
 
 __all__ = ["camera_covariance"]
 
+#: exposures over this many correlation times: the samples are uncorrelated (r = 0 to float
+#: precision, as exp(-dt / tau) <= exp(-a)), and cosh(a) would overflow
+MAX_A = 700.0
+
 
 def camera_covariance(
     var: float, tau: float, frame_rate: float, exposure_s: float
@@ -35,11 +39,12 @@ def camera_covariance(
         Exposure time, at most ``1 / frame_rate``.
     """
     a = exposure_s / tau
+    r = float(np.exp(-1.0 / (frame_rate * tau)))
     if a < 1e-6:  # series of the expressions below, exact to float precision
         c0 = var * (1 - a / 3)
         amp = var * (1 + a * a / 12)
     else:
         c0 = var * 2 * (a + np.expm1(-a)) / (a * a)
-        amp = var * 2 * (np.cosh(a) - 1) / (a * a)
-    r = float(np.exp(-1.0 / (frame_rate * tau)))
+        # amp * r**m, m >= 1, is below var * exp((W - dt) / tau): 0 where cosh(a) would overflow
+        amp = var * 2 * (np.cosh(a) - 1) / (a * a) if a < MAX_A else 0.0
     return float(c0), float(amp), r

@@ -17,11 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
-__all__ = ["GammaFit", "fit_gamma", "sandwich_cov"]
+__all__ = ["GammaFit", "fit_gamma", "sandwich_cov", "undetermined"]
 
 _STEP = 1e-6  # for d ln M / d theta (theta in natural-log units)
 _TOL = 1e-6  # converged when a step changes theta (log units) by less than this
 _MAX_ITER = 100
+#: a relative force error over this (a factor e) is no measurement
+MAX_ERR_LN_VAR = 1.0
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,8 @@ class GammaFit:
 
 
 def _log_model(model: Callable[[np.ndarray], np.ndarray], theta: np.ndarray) -> np.ndarray | None:
-    m = model(theta)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # None: out of range
+        m = model(theta)
     if not np.all(np.isfinite(m)) or np.any(m <= 0):
         return None
     return np.log(m)
@@ -117,6 +120,19 @@ def fit_gamma(
         except np.linalg.LinAlgError:
             pass
     return GammaFit(theta, cov, nll, converged, g)
+
+
+def undetermined(err_ln_var: float) -> str | None:
+    """Why a force of this relative error (of ``ln var``) is no result, or None.
+
+    Where the corner is far above Nyquist the samples are almost uncorrelated: only
+    ``var * tau`` shows, and the fit can slide along it (the error grows without bound)."""
+    if np.isfinite(err_ln_var) and err_ln_var <= MAX_ERR_LN_VAR:
+        return None
+    return (
+        "force undetermined: the fit cannot tell the variance from the correlation time "
+        "(a corner far above Nyquist?): raise the frame rate or shorten the exposure"
+    )
 
 
 def sandwich_cov(fit: GammaFit, shape: np.ndarray, data_cov_rel: np.ndarray) -> np.ndarray:

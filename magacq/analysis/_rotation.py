@@ -4,18 +4,33 @@ On each side of the curve's top (positive and negative turns) the extension is f
 hinge: flat up to the buckling turns ``n_b``, then falling linearly at ``slope`` nm per turn
 (the plectoneme takes up a fixed length per turn). The hinge is located by a search over the
 measured turns, then refined with its errors by least squares (scipy ``curve_fit``).
+
+Each side is then told apart: ``buckling`` when the hinge's slope is real (at least
+``MIN_SLOPE_NM`` nm per turn and ``MIN_SIGMAS`` of its error, with points past it); else the
+side stays flat, ``denaturing`` when it is the negative side and it reaches about as many
+turns as the positive side's buckling point (``DENATURE_REACH``; DNA under more than
+~0.5 pN melts there instead of buckling), ``neither`` otherwise (not twisted far enough).
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import curve_fit
+from scipy.optimize import OptimizeWarning, curve_fit
 
 __all__ = ["BucklingFit", "RotationFit", "fit_rotation_curve"]
 
 #: points a side needs past its top for a hinge fit
 MIN_SIDE_POINTS = 4
+#: a buckling side loses at least this many nm per turn (plectonemes: ~30-150 nm at 0.2-5 pN)
+MIN_SLOPE_NM = 10.0
+#: ... and its slope is this many times its error
+MIN_SIGMAS = 3.0
+#: a flat negative side reaching this fraction of the positive side's buckling turns denatures
+#: (turns from 0, the relaxed tether: a top found from a flat side is not better placed)
+DENATURE_REACH = 0.8
+BUCKLING, DENATURING, NEITHER = "buckling", "denaturing", "neither"
 
 
 @dataclass(frozen=True)
@@ -35,11 +50,14 @@ class BucklingFit:
 
 @dataclass(frozen=True)
 class RotationFit:
-    """Both sides of a rotation curve (None: that side does not buckle or has too few points)."""
+    """Both sides of a rotation curve (None: that side does not buckle or has too few points),
+    and what each side does: ``"buckling"``, ``"denaturing"`` or ``"neither"``."""
 
     centre_turns: float
     positive: BucklingFit | None
     negative: BucklingFit | None
+    positive_kind: str = NEITHER
+    negative_kind: str = NEITHER
 
 
 def _hinge(n: np.ndarray, plateau: float, n_b: float, slope: float) -> np.ndarray:
@@ -62,11 +80,15 @@ def _fit_side(n: np.ndarray, z: np.ndarray, centre: float, sign: int) -> Bucklin
     if best is None or best[3] <= 0:
         return None
     try:
-        popt, pcov = curve_fit(_hinge, n, z, p0=best[1:])
-    except RuntimeError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", OptimizeWarning)  # no covariance: a flat side
+            popt, pcov = curve_fit(_hinge, n, z, p0=best[1:])
+    except (RuntimeError, OptimizeWarning):
         return None
     err = np.sqrt(np.diag(pcov))
-    if not np.all(np.isfinite(err)) or popt[2] <= 0:
+    if not np.all(np.isfinite(err)) or popt[2] < max(MIN_SLOPE_NM, MIN_SIGMAS * err[2]):
+        return None
+    if (n > popt[1]).sum() < 2:
         return None
     return BucklingFit(float(centre + sign * popt[1]), float(err[1]), float(popt[2]),
                        float(err[2]), float(popt[0]))  # fmt: skip
@@ -91,8 +113,11 @@ def fit_rotation_curve(turns: ArrayLike, extension_nm: ArrayLike) -> RotationFit
     top = z >= z.max() - 0.1 * (z.max() - z.min())  # points near the maximum extension
     centre = float(np.mean(n[top]))
     pos, neg = n >= centre, n <= centre
-    return RotationFit(
-        centre,
-        _fit_side(n[pos] - centre, z[pos], centre, 1),
-        _fit_side(centre - n[neg], z[neg], centre, -1),
-    )
+    positive = _fit_side(n[pos] - centre, z[pos], centre, 1)
+    negative = _fit_side(centre - n[neg], z[neg], centre, -1)
+    negative_kind = BUCKLING if negative is not None else NEITHER
+    if negative is None and positive is not None and neg.any():
+        if -n[neg].min() >= DENATURE_REACH * positive.buckling_turns:
+            negative_kind = DENATURING
+    return RotationFit(centre, positive, negative,
+                       BUCKLING if positive is not None else NEITHER, negative_kind)  # fmt: skip

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 
 from magacq.analysis._camera import camera_covariance
-from magacq.analysis._mle import fit_gamma
+from magacq.analysis._mle import fit_gamma, undetermined
 
 __all__ = ["SpectrumFit", "camera_psd", "fit_spectrum", "periodogram"]
 
@@ -29,6 +29,8 @@ SEGMENT_TAUS = 50
 CORNER_WARN = 0.5
 #: a trace shorter than this many correlation times gives a poor variance
 MIN_TAUS = 30
+#: ... and one shorter than this an error too small (the variance's estimate is skewed)
+HONEST_TAUS = 100
 
 
 def periodogram(
@@ -228,7 +230,12 @@ def fit_spectrum(
         raise ValueError(f"unknown model {model!r}: camera or lorentzian")
     fit = fit_gamma(p, n_blocks, expect, np.log([var0, tau0]))
     var, tau = np.exp(fit.theta)
-    err_ln_var, err_ln_tau = np.sqrt(np.diag(fit.cov))
+    with np.errstate(invalid="ignore"):  # a covariance that is no covariance: NaN, named below
+        err_ln_var, err_ln_tau = np.sqrt(np.diag(fit.cov))
+    # no trace of T seconds tells an OU variance better than sqrt(2 tau / T) (the Cramer-Rao
+    # bound of a continuous record); a segment's ends leak a var-dependent 1/f^2 term into
+    # every ordinate, which the independent-ordinate likelihood counts thousands of times
+    err_ln_var = max(err_ln_var, np.sqrt(2 * tau * frame_rate / len(x)))
     force = kt * length_nm / var
     stiffness = kt / var
     corner = 1.0 / (2 * np.pi * tau)
@@ -244,11 +251,19 @@ def fit_spectrum(
             f"trace of {len(x) / frame_rate:.3g} s is under {MIN_TAUS} correlation times "
             f"({tau:.3g} s): the force is imprecise"
         )
+    elif len(x) < HONEST_TAUS * tau * frame_rate:
+        warnings.append(
+            f"trace of {len(x) / frame_rate:.3g} s is under {HONEST_TAUS} correlation times "
+            f"({tau:.3g} s): the force's error is underestimated (~1.5x at 50)"
+        )
     if not fit.converged:
         warnings.append("the fit did not converge")
+    failed = undetermined(err_ln_var)
+    if failed:
+        warnings.append(failed)
     fb, pb = log_binned(f, p)
     return SpectrumFit(
-        force_pn=float(force), force_err_pn=float(force * err_ln_var),
+        force_pn=float(force), force_err_pn=float(np.inf if failed else force * err_ln_var),
         stiffness_pn_nm=float(stiffness), drag_pn_s_nm=float(stiffness * tau),
         corner_hz=float(corner), corner_err_hz=float(corner * err_ln_tau),
         var_nm2=float(var), tau_s=float(tau), length_nm=float(length_nm),

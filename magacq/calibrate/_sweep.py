@@ -421,6 +421,16 @@ def run_calibration(
                     "bead %d %s: %s", q["bead_id"],
                     "dropped" if c.drop_bad_beads else "flagged", q["reason"].decode(),
                 )  # fmt: skip
+        from magacq.tracking import zlut_verdict
+
+        reasons = [q["reason"].decode() for q in quality]
+        usable, verdict = zlut_verdict(bead_ids, quality["good"], reasons)
+        _quality_figure(path, zlut, bead_ids, quality["good"], reasons)
+        if not usable:
+            raise RunError(f"{verdict} (Z-LUT not saved; the quality figure: "
+                           f"{path.with_suffix('.quality.png')})")  # fmt: skip
+        if verdict:
+            logger.warning("%s", verdict)
         from magacq.runfile import software_versions
 
         save_zlut_file(
@@ -460,6 +470,16 @@ def run_calibration(
         events.close()
         events.join_thread()
         logs.stop()
+
+
+def _quality_figure(path: Path, zlut: Any, bead_ids: np.ndarray, good: np.ndarray,
+                    reasons: list[str]) -> None:  # fmt: skip
+    """``<zlut>.quality.png``: each bead's Z-LUT, good or why not."""
+    from magacq.analysis import zlut_quality_figure
+
+    fig = zlut_quality_figure(zlut.z_nm, zlut.planes, bead_ids, good, reasons)
+    fig.savefig(path.with_suffix(".quality.png"), dpi=90)
+    logger.info("Z-LUT quality figure: %s", path.with_suffix(".quality.png"))
 
 
 def _stage_axis(positions: np.ndarray, home: float, c: CalibrationConfig) -> np.ndarray:

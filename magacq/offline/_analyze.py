@@ -5,23 +5,29 @@ between its ``start`` and ``end`` events; a run without events is one plateau):
 
 1. x, y, z minus the reference beads' mean motion (:func:`magacq.analysis.correct_drift`);
 2. the extension ``l``. A Z-LUT gives each bead's z relative to its own height when the LUT was
-   recorded, so the surface must come from the run: either the bead's height on the step
-   labelled ``zero_step`` (the bead pulled down onto the surface: l = z - z there), or a known
-   ``extension_nm`` on the first plateau (l = extension_nm + z - z on the first plateau; without
-   z, that extension on every plateau);
+   recorded, so the surface comes, per bead, from (first that applies): a known
+   ``extension_nm`` on the first plateau (l = extension_nm + z - z there; without z, that
+   extension on every plateau); the bead's height on the step labelled ``zero_step``, or on a
+   step labelled ``surface`` (the bead down on the surface: l = z - z there); the stuck beads'
+   Z-LUTs (:func:`magacq.analysis.lut_offset`: how far above them the bead sat when the LUTs
+   were recorded). Stuck beads are the run's reference beads, and any the tracks show
+   (:func:`magacq.analysis.find_stuck_beads`); they are also the drift reference;
 3. the force from the fluctuations along ``axis``, the one perpendicular to the magnets' field
    (see :mod:`magacq.analysis`): spectral ML fit, Allan variance, equipartition;
 4. per bead, a WLC fit when its plateaus span forces (x2 or more), with the extensions' errors
    and that of the zero they share (:func:`magacq.analysis.fit_wlc`; plateaus whose force fit
    warns are left out of it), and a rotation-curve fit when they span turns.
 
-A bead or a plateau that cannot be analysed (too short, too many lost frames, a fit that fails)
-is recorded as a problem and skipped; the others are analysed.
+Frames whose tracking flags spoil a coordinate (``SPOIL_XY``, ``SPOIL_Z``) are left out of it
+and counted (a problem above ``FLAGGED_REPORT`` of a plateau). Plateaus are checked against the
+magnets first (:func:`~magacq.offline._plateaus.check_plateaus`). A bead or a plateau that
+cannot be analysed (too short, too many lost frames, a fit that fails) is recorded as a problem
+and skipped; the others are analysed.
 """
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -33,13 +39,24 @@ from magacq.analysis import (
     correct_drift,
     correlated_mean,
     fill_gaps,
+    find_stuck_beads,
     fit_rotation_curve,
     fit_wlc,
+    lut_offset,
 )
 from magacq.errors import ConfigError
+from magacq.offline._plateaus import check_plateaus
 from magacq.runfile import Plateau, RunTracks, plateaus
+from magacq.tracking import TrackFlag
 
-__all__ = ["AnalysisSettings", "BeadAnalysis", "PlateauResult", "RunAnalysis", "analyze_tracks"]
+__all__ = [
+    "AnalysisSettings",
+    "BeadAnalysis",
+    "PlateauResult",
+    "RunAnalysis",
+    "SurfaceLuts",
+    "analyze_tracks",
+]
 
 KB_PN_NM_PER_K = 1.380649e-2
 #: a plateau with more lost frames than this is skipped; fewer are filled in linearly
@@ -49,6 +66,15 @@ MIN_FRAMES = 256
 #: a force above this (pN) is no tether's: a stuck bead not marked as a reference
 STUCK_PN = 200.0
 AXES = {"x": 0, "y": 1}
+#: flags that leave a frame's x, y (``SPOIL_XY``) or z (``SPOIL_Z``) out of the fits
+SPOIL_XY = TrackFlag.XY_NOT_CONVERGED
+SPOIL_Z = TrackFlag.PROFILE_CLIPPED
+#: flagged frames above this fraction of a plateau are reported
+FLAGGED_REPORT = 0.03
+#: the fraction of a plateau's frames with a z that its mean extension needs
+MIN_Z = 0.25
+#: the label of a step on which the beads sit on the surface, used without flags
+SURFACE_LABEL = "surface"
 
 
 @dataclass(frozen=True)
@@ -68,9 +94,9 @@ class AnalysisSettings:
     zero_step : str, optional
         Label of the plateau on which every bead is on the surface (its height there is l = 0).
     extension_nm : float, optional
-        The beads' extension on the first plateau, when no step gives the surface.
+        The beads' extension on the first plateau, instead of the surface.
     reference : tuple of int, optional
-        Bead ids of the stuck reference beads, instead of the run's ``rois.reference``.
+        Bead ids of the stuck reference beads, instead of the run's and those found.
     """
 
     axis: str = "y"
@@ -83,31 +109,45 @@ class AnalysisSettings:
 
 
 @dataclass(frozen=True)
+class SurfaceLuts:
+    """The Z-LUTs the run tracked with: ``planes[i]`` is bead ``bead_ids[i]``'s, on ``z_nm``."""
+
+    bead_ids: np.ndarray
+    planes: np.ndarray
+    z_nm: np.ndarray
+
+
+@dataclass(frozen=True)
 class PlateauResult:
-    """One bead on one plateau: extension (mean, standard error) and the force calibration."""
+    """One bead on one plateau: extension (mean, standard error), the force calibration, the
+    frames lost (untracked or flagged) and those of them left out for their flags."""
 
     plateau: Plateau
     extension_nm: float
     extension_err_nm: float
     calibration: ForceCalibration
     lost_frames: int
+    flagged_frames: int = 0
 
 
 @dataclass
 class BeadAnalysis:
-    """A tethered bead's plateaus, and its WLC and rotation fits where it has the data."""
+    """A tethered bead's plateaus, and its WLC and rotation fits where it has the data;
+    ``zero`` says where its extension is measured from."""
 
     bead_id: int
     plateaus: list[PlateauResult] = field(default_factory=list)
     zero_err_nm: float = math.nan  # standard error of the z its extensions are measured from
     wlc: WLCFit | None = None
     rotation: RotationFit | None = None
+    zero: str = ""
 
 
 @dataclass
 class RunAnalysis:
     """The analysis of one run; ``problems`` holds (bead_id, plateau index, message), -1 for all;
-    ``reference`` the ids of the reference beads used."""
+    ``reference`` the ids of the reference beads used, ``found`` those of them the tracks
+    showed stuck (not marked in the run)."""
 
     run: RunTracks
     plateaus: list[Plateau]
@@ -118,46 +158,122 @@ class RunAnalysis:
     bead_radius_nm: float
     temperature_k: float
     exposure_s: float
+    found: tuple[int, ...] = ()
 
 
-def _zero(
-    z: np.ndarray, plates: list[Plateau], s: AnalysisSettings
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each tethered bead's z (rows of ``z``, drift-corrected) at zero extension, and its
-    standard error (the mean of a correlated trace); NaN where the bead has no z there (the
-    fixed ``extension_nm`` is used then)."""
-    if s.zero_step is not None:
-        steps = [p for p in plates if p.label == s.zero_step]
-        if not steps:
-            raise ConfigError(f"no plateau labelled {s.zero_step!r} for --zero-step "
-                              f"(labels: {sorted({p.label for p in plates})})")  # fmt: skip
-        p, offset = steps[0], 0.0
-    elif s.extension_nm is not None:
-        p, offset = plates[0], s.extension_nm
-    else:
-        raise ConfigError(
-            "the extension needs the surface: give --zero-step LABEL (a step with "
-            "the beads on the surface) or --extension NM (on the first plateau)"
-        )
+def _zero_from_step(z: np.ndarray, p: Plateau, offset: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each bead's (rows of ``z``) mean z on plateau ``p`` minus ``offset``, and its error."""
     zero = np.full(len(z), np.nan)
     err = np.full(len(z), np.nan)
     for row, trace in enumerate(z[:, p.start : p.stop]):
         try:
-            mean, err[row], _ = correlated_mean(fill_gaps(trace, MAX_LOST)[0])
+            mean, err[row] = _mean_z(trace)
         except ValueError:  # no z there (no Z-LUT), or too many frames lost
             continue
         zero[row] = mean - offset
     return zero, err
 
 
+def _mean_z(z: np.ndarray) -> tuple[float, float]:
+    """Mean and standard error of the frames of ``z`` that have one (a mean needs no regular
+    sampling: frames left out for their flags are dropped, not filled in)."""
+    ok = z[np.isfinite(z)]
+    if len(ok) < MIN_Z * len(z):
+        raise ValueError(f"{1 - len(ok) / len(z):.0%} of its frames have no z")
+    mean, err, _ = correlated_mean(ok)
+    return mean, err
+
+
+def _zero_from_luts(tethered: np.ndarray, refs: np.ndarray, ref_z: np.ndarray,
+                    luts: SurfaceLuts) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Each tethered bead's drift-corrected z at the surface, from the stuck beads' Z-LUTs:
+    the references' mean z (their height in their own LUT; :func:`correct_drift` takes it out)
+    less how far above them the bead sat during the sweep; NaN where no LUT overlaps."""
+    row = {int(b): i for i, b in enumerate(luts.bead_ids)}
+    zero = np.full(len(tethered), np.nan)
+    err = np.full(len(tethered), np.nan)
+    usable = [(r, z) for r, z in zip(refs, ref_z, strict=True)
+              if int(r) in row and np.isfinite(z).mean() > 1 - MAX_LOST]  # fmt: skip
+    if not usable:
+        return zero, err
+    for i, bead in enumerate(tethered):
+        if int(bead) not in row:
+            continue
+        found = [(lut_offset(luts.planes[row[int(bead)]], luts.planes[row[int(r)]],
+                             luts.z_nm), z) for r, z in usable]  # fmt: skip
+        ok = [(o, z) for o, z in found if np.isfinite(o[0])]
+        if ok:
+            zero[i] = np.mean([np.nanmean(z) - o[0] for o, z in ok])
+            err[i] = math.sqrt(np.mean([o[1] ** 2 for o, _ in ok]) / len(ok))
+    return zero, err
+
+
+def _zero(z: np.ndarray, tethered: np.ndarray, refs: np.ndarray, ref_z: np.ndarray,
+          plates: list[Plateau], s: AnalysisSettings,
+          luts: SurfaceLuts | None) -> tuple[np.ndarray, np.ndarray, list[str]]:  # fmt: skip
+    """Each tethered bead's (rows of ``z``, drift-corrected) z at zero extension, its standard
+    error and where it comes from; NaN where the bead has none (the fixed ``extension_nm`` is
+    used then, or the bead is not analysed)."""
+    labels = {p.label for p in plates}
+    step = s.zero_step or (SURFACE_LABEL if SURFACE_LABEL in labels and s.extension_nm is None
+                           else None)  # fmt: skip
+    if s.extension_nm is not None and s.zero_step is None:
+        zero, err = _zero_from_step(z, plates[0], s.extension_nm)
+        return zero, err, [f"extension {s.extension_nm:g} nm given on plateau 0"] * len(z)
+    if step is not None:
+        steps = [p for p in plates if p.label == step]
+        if not steps:
+            raise ConfigError(f"no plateau labelled {step!r} for --zero-step "
+                              f"(labels: {sorted(labels)})")  # fmt: skip
+        zero, err = _zero_from_step(z, steps[0], 0.0)
+        return zero, err, [f"the {step!r} step"] * len(z)
+    if luts is None or not len(refs):
+        raise ConfigError(
+            "the extension needs the surface: no 'surface' step, and "
+            + ("no Z-LUT" if luts is None else "no stuck beads")
+            + ": give --zero-step LABEL (a step with the beads on the surface) or --extension "
+            "NM (on the first plateau)"
+        )
+    zero, err = _zero_from_luts(tethered, refs, ref_z, luts)
+    ids = ", ".join(str(int(r)) for r in refs)
+    return zero, err, [f"the Z-LUTs of stuck beads {ids}"] * len(z)
+
+
+def _references(run: RunTracks, xyz: np.ndarray, plates: list[Plateau],
+                s: AnalysisSettings) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The reference beads (mask) and those of them found stuck in the tracks."""
+    if s.reference is not None:
+        unknown = sorted(set(s.reference) - set(run.bead_ids.tolist()))
+        if unknown:
+            raise ConfigError(f"--reference: no beads {unknown} in {run.path}")
+        return np.isin(run.bead_ids, s.reference), np.zeros(len(run.bead_ids), dtype=bool)
+    stuck = find_stuck_beads(xyz, [(p.start, p.stop) for p in plates])
+    return run.reference | stuck, stuck & ~run.reference
+
+
+def _spoiled(run: RunTracks) -> tuple[np.ndarray, np.ndarray]:
+    """The run's positions with flag-spoiled coordinates NaN, and which frames were flagged."""
+    xyz = run.xyz_nm
+    if run.flags is None:
+        return xyz, np.zeros(xyz.shape[:2], dtype=bool)
+    bad_xy = (run.flags & SPOIL_XY) != 0
+    bad_z = (run.flags & SPOIL_Z) != 0
+    xyz = xyz.copy()
+    xyz[bad_xy, :2] = np.nan
+    xyz[bad_z, 2] = np.nan
+    return xyz, (bad_xy | bad_z) & np.isfinite(run.xyz_nm).any(axis=2)
+
+
 def analyze_tracks(
     run: RunTracks,
     settings: AnalysisSettings | None = None,
     *,
+    luts: SurfaceLuts | None = None,
     on_bead: Callable[[BeadAnalysis], None] | None = None,
 ) -> RunAnalysis:
     """Analyse every tethered bead on every plateau of ``run`` (default settings if None);
-    ``on_bead`` is called with each bead's analysis as soon as it is done (its figure).
+    ``luts``: the Z-LUTs it tracked with (the surface from its stuck beads); ``on_bead`` is
+    called with each bead's analysis as soon as it is done (its figure, a progress bar).
 
     Raises
     ------
@@ -172,44 +288,54 @@ def analyze_tracks(
         raise ConfigError(f"{run.path}: the run does not say the bead radius: give --bead-radius")
     exposure_s = next(e for e in (s.exposure_s, run.exposure_s, 0.0) if e is not None)
     exposure_s = min(exposure_s, 1.0 / run.frame_rate)
-    refs = run.reference.copy()
-    if s.reference is not None:
-        unknown = sorted(set(s.reference) - set(run.bead_ids.tolist()))
-        if unknown:
-            raise ConfigError(f"--reference: no beads {unknown} in {run.path}")
-        refs = np.isin(run.bead_ids, s.reference)
+    plates, problems = check_plateaus(run, plateaus(run))
+    xyz_all, flagged = _spoiled(run)
+    refs, found = _references(run, xyz_all, plates, s)
     tethered = np.flatnonzero(~refs)
     if len(tethered) == 0:
         raise ConfigError(f"{run.path}: no tethered beads (all {len(refs)} are reference beads)"
                           if len(refs) else f"{run.path}: no beads")  # fmt: skip
     kt = KB_PN_NM_PER_K * s.temperature_k
-    plates = plateaus(run)
-    problems: list[tuple[int, int, str]] = []
     if not refs.any():
         problems.append((-1, -1, "no reference beads: positions not drift-corrected"))
-    ref_xyz = run.xyz_nm[refs]
-    xyz = np.stack([correct_drift(run.xyz_nm[tethered, :, a], ref_xyz[:, :, a])
+    ref_xyz = xyz_all[refs]
+    xyz = np.stack([correct_drift(xyz_all[tethered, :, a], ref_xyz[:, :, a])
                     for a in range(3)], axis=-1)  # fmt: skip
-    zero, zero_err = _zero(xyz[:, :, 2], plates, s)
+    zero, zero_err, source = _zero(xyz[:, :, 2], run.bead_ids[tethered], run.bead_ids[refs],
+                                   ref_xyz[:, :, 2], plates, s, luts)  # fmt: skip
+    fixed = s.extension_nm if s.zero_step is None else None
+    surface = s.zero_step or SURFACE_LABEL
     beads = []
     for row, bead in enumerate(run.bead_ids[tethered]):
-        result = BeadAnalysis(int(bead), zero_err_nm=float(zero_err[row]))
-        for p in plates:
-            if p.label == s.zero_step:  # the bead on the surface: no tether to calibrate
-                continue
+        result = BeadAnalysis(int(bead), zero_err_nm=float(zero_err[row]), zero=source[row])
+        if not np.isfinite(zero[row]) and fixed is None:
+            problems.append((int(bead), -1, f"bead {bead}: no zero for its extension from "
+                             f"{source[row]} (no z there, or no overlap of the Z-LUTs): "
+                             "not analysed"))  # fmt: skip
+            plates_of_bead: list[Plateau] = []
+        else:
+            plates_of_bead = [p for p in plates if p.label != surface]
+        for p in plates_of_bead:
             try:
-                result.plateaus.append(_plateau(xyz[row], zero[row], s.extension_nm, p,
-                                                run.frame_rate, AXES[s.axis], radius,
-                                                exposure_s, kt))  # fmt: skip
+                res = _plateau(xyz[row], zero[row], fixed, p, run.frame_rate, AXES[s.axis],
+                               radius, exposure_s, kt)  # fmt: skip
             except ValueError as exc:
                 problems.append((int(bead), p.index, f"bead {bead}, plateau {p.index} "
                                                      f"({p.label}): {exc}"))  # fmt: skip
-        _curves(result, kt, problems, s.extension_nm if s.zero_step is None else None)
+                continue
+            n_flag = int(flagged[tethered[row], p.start : p.stop].sum())
+            result.plateaus.append(replace(res, flagged_frames=n_flag))
+            if n_flag > FLAGGED_REPORT * (p.stop - p.start):
+                problems.append((int(bead), p.index, f"bead {bead}, plateau {p.index} "
+                                 f"({p.label}): {n_flag / (p.stop - p.start):.0%} of its frames "
+                                 "flagged (tracking), left out"))  # fmt: skip
+        _curves(result, kt, problems, fixed)
         beads.append(result)
         if on_bead is not None:
             on_bead(result)
     return RunAnalysis(run, plates, beads, problems, tuple(run.bead_ids[refs].tolist()), s.axis,
-                       float(radius), s.temperature_k, exposure_s)  # fmt: skip
+                       float(radius), s.temperature_k, exposure_s,
+                       tuple(run.bead_ids[found].tolist()))  # fmt: skip
 
 
 def _plateau(xyz: np.ndarray, zero: float, fixed: float | None, p: Plateau, frame_rate: float,
@@ -220,7 +346,7 @@ def _plateau(xyz: np.ndarray, zero: float, fixed: float | None, p: Plateau, fram
     lateral, lost = fill_gaps(xyz[p.start : p.stop, axis], MAX_LOST)
     z = xyz[p.start : p.stop, 2]
     if np.isfinite(zero):
-        ext, ext_err, _ = correlated_mean(fill_gaps(z, MAX_LOST)[0] - zero)
+        ext, ext_err = _mean_z(z - zero)
     elif fixed is not None:  # no z at the bead's zero (no Z-LUT): the extension given
         ext, ext_err = fixed, 0.0
     else:

@@ -4,6 +4,7 @@ import csv
 import json
 import multiprocessing
 import os
+import textwrap
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,15 @@ import numpy as np
 
 from magacq.analysis import plot_allan, plot_force_extension, plot_rotation, plot_spectrum
 from magacq.offline._analyze import BeadAnalysis, RunAnalysis
+from magacq.offline._force_table import write_force_table
 from magacq.runfile import (
+    BEADS_DTYPE,
     FORCES_DTYPE,
     PROBLEMS_DTYPE,
     ROTATION_DTYPE,
     SCHEMA_VERSION,
     WLC_DTYPE,
+    Plateau,
     write_analysis_file,
 )
 
@@ -25,8 +29,10 @@ __all__ = ["FigureWriter", "tables", "write_figures", "write_tables"]
 
 #: bead pages that make starting a drawing process worth it
 PAGES_PER_WORKER = 6
-#: beads up to which the summary's curves have a legend
-LEGEND_BEADS = 8
+#: lines of the summary's text block (the rest is in the CSV files)
+TEXT_LINES = 32
+#: characters per line of it
+TEXT_WIDTH = 80
 
 
 def tables(res: RunAnalysis) -> dict[str, np.ndarray]:
@@ -42,20 +48,25 @@ def tables(res: RunAnalysis) -> dict[str, np.ndarray]:
                            c.spectrum.corner_hz, c.spectrum.corner_err_hz, c.allan.force_pn,
                            c.allan.force_err_pn, c.equipartition.force_pn,
                            c.equipartition.force_err_pn, c.spectrum.drag_pn_s_nm,
-                           "; ".join(c.warnings).encode()[:512]))  # fmt: skip
+                           r.flagged_frames, "; ".join(c.warnings).encode()[:512]))  # fmt: skip
         if bead.wlc is not None:
             w = bead.wlc
             wlc.append((bead.bead_id, w.contour_nm, w.contour_err_nm, w.persistence_nm,
                         w.persistence_err_nm, w.chi2, w.dof))  # fmt: skip
         if bead.rotation is not None:
-            for name, side in (("positive", bead.rotation.positive),
-                               ("negative", bead.rotation.negative)):  # fmt: skip
-                if side is not None:
-                    rotation.append((bead.bead_id, name.encode(), side.buckling_turns,
-                                     side.buckling_err_turns, side.slope_nm_per_turn,
-                                     side.slope_err_nm_per_turn, side.plateau_nm))  # fmt: skip
+            rot = bead.rotation
+            for name, side, kind in (("positive", rot.positive, rot.positive_kind),
+                                     ("negative", rot.negative, rot.negative_kind)):  # fmt: skip
+                values = (np.nan,) * 5 if side is None else (
+                    side.buckling_turns, side.buckling_err_turns, side.slope_nm_per_turn,
+                    side.slope_err_nm_per_turn, side.plateau_nm)  # fmt: skip
+                rotation.append((bead.bead_id, name.encode(), kind.encode(), *values))
     problems = [(b, p, m.encode()[:512]) for b, p, m in res.problems]
+    found = set(res.found)
+    beads = [(b, True, b in found, b"", np.nan) for b in res.reference]
+    beads += [(b.bead_id, False, False, b.zero.encode()[:128], b.zero_err_nm) for b in res.beads]
     return {
+        "beads": np.array(sorted(beads), dtype=BEADS_DTYPE),
         "forces": np.array(forces, dtype=FORCES_DTYPE),
         "wlc": np.array(wlc, dtype=WLC_DTYPE),
         "rotation": np.array(rotation, dtype=ROTATION_DTYPE),
@@ -74,6 +85,7 @@ def _csv(path: Path, table: np.ndarray) -> None:
 
 def write_tables(res: RunAnalysis, out: Path) -> list[Path]:
     """``<run>.analysis.h5`` and one CSV per table (forces: a row per bead per plateau)."""
+    laws = write_force_table(res, out)  # first: a bead whose law fails is a problem
     t = tables(res)
     h5 = out / f"{res.run.path.stem}.analysis.h5"
     write_analysis_file(h5, t, {
@@ -81,6 +93,7 @@ def write_tables(res: RunAnalysis, out: Path) -> list[Path]:
         "bead_radius_nm": res.bead_radius_nm, "temperature_k": res.temperature_k,
         "exposure_s": res.exposure_s, "frame_rate": res.run.frame_rate,
         "reference_beads": json.dumps(list(res.reference)),
+        "found_stuck_beads": json.dumps(list(res.found)),
         "plateaus": json.dumps([p.label for p in res.plateaus]),
     })  # fmt: skip
     written = [h5]
@@ -88,7 +101,7 @@ def write_tables(res: RunAnalysis, out: Path) -> list[Path]:
         if len(table) or name == "forces":
             _csv(out / f"{name}.csv", table)
             written.append(out / f"{name}.csv")
-    return written
+    return written + laws
 
 
 def _save(fig: Any, stem: Path) -> list[Path]:
@@ -109,115 +122,190 @@ def _figure(nrows: int, ncols: int, size: tuple[float, float], fixed: bool = Fal
     return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
-def bead_figures(bead: BeadAnalysis, out: Path) -> list[Path]:
-    """One page per bead: the spectrum and the Allan deviation of every plateau, and its
+def plateau_styles(plateaus: list[Plateau]) -> dict[Plateau, dict[str, Any]]:
+    """A colour per distinct hold label (in the order first held, along a colour map), solid
+    and round on the way up, dashed and square when a label comes again (the way back)."""
+    from matplotlib import colormaps
+
+    labels = list(dict.fromkeys(p.label for p in plateaus))
+    cmap = colormaps["viridis" if len(labels) > 10 else "tab10"]
+    seen: dict[str, int] = {}
+    styles = {}
+    for p in plateaus:
+        i = labels.index(p.label)
+        color = cmap(i / max(1, len(labels) - 1) * 0.9) if len(labels) > 10 else cmap(i)
+        back = seen.get(p.label, 0)
+        seen[p.label] = back + 1
+        styles[p] = {"color": color, "linestyle": "--" if back else "-",
+                     "marker": "s" if back else "o",
+                     "name": f"{p.label} (back)" if back else p.label}  # fmt: skip
+    return styles
+
+
+def bead_page(bead: BeadAnalysis) -> Any:
+    """One bead's page: the spectrum and the Allan deviation of every plateau, and its
     force-extension curve (or its rotation curve when it has one); one legend, beside them."""
     curve = bead.rotation is not None or len(bead.plateaus) >= 2
     fig, ax = _figure(1, 3 if curve else 2, (16.5 if curve else 11.5, 4.2), fixed=True)
-    fig.subplots_adjust(right=0.87 if curve else 0.82)
+    fig.subplots_adjust(right=0.85 if curve else 0.78)
+    styles = plateau_styles([r.plateau for r in bead.plateaus])
     for r in bead.plateaus:
-        label = r.plateau.label
-        line = plot_spectrum(r.calibration.spectrum, ax[0, 0], label=label,
-                             legend=False).lines[-1]  # fmt: skip
-        plot_allan(r.calibration.allan, ax[0, 1], label=label, color=line.get_color(),
-                   legend=False)  # fmt: skip
+        st = styles[r.plateau]
+        plot_spectrum(r.calibration.spectrum, ax[0, 0], label=st["name"], color=st["color"],
+                      linestyle=st["linestyle"], legend=False)  # fmt: skip
+        plot_allan(r.calibration.allan, ax[0, 1], label=st["name"], color=st["color"],
+                   linestyle=st["linestyle"], legend=False)  # fmt: skip
     handles, labels = ax[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False,
                title="plateau: spectral force", title_fontsize=7)  # fmt: skip
     if bead.rotation is not None:
-        plot_rotation(
-            [r.plateau.turns for r in bead.plateaus],
-            [r.extension_nm for r in bead.plateaus],
-            bead.rotation,
-            ax[0, 2],
-        )
+        plot_rotation([r.plateau.turns for r in bead.plateaus],
+                      [r.extension_nm for r in bead.plateaus], bead.rotation, ax[0, 2],
+                      back=[styles[r.plateau]["marker"] == "s" for r in bead.plateaus])  # fmt: skip
     elif curve:
         _force_extension(bead, ax[0, 2])
     fig.suptitle(f"bead {bead.bead_id}")
-    return _save(fig, out / f"bead{bead.bead_id:03d}")
+    return fig
 
 
-def _force_extension(bead: BeadAnalysis, ax: Any, label: str = "") -> None:
+def bead_figures(bead: BeadAnalysis, out: Path) -> list[Path]:
+    """:func:`bead_page`, saved as PNG and PDF."""
+    return _save(bead_page(bead), out / f"bead{bead.bead_id:03d}")
+
+
+def _force_extension(bead: BeadAnalysis, ax: Any, label: str = "", color: Any = None) -> None:
     res = bead.plateaus
     plot_force_extension([r.extension_nm for r in res],
                          [r.calibration.spectrum.force_pn for r in res],
                          [r.calibration.spectrum.force_err_pn for r in res], bead.wlc, ax,
-                         label=label)  # fmt: skip
+                         label=label, color=color)  # fmt: skip
 
 
-def summary_figure(res: RunAnalysis, out: Path) -> list[Path]:
-    """One page per run: forces of every bead on every plateau, force-extension (or rotation)
+def _plateau_axis(plates: list[Plateau]) -> tuple[str, dict[Plateau, float]]:
+    """What the summary puts across: the magnet height, else the force the protocol asked
+    for, else the turns, else the order."""
+    for name, unit, get in (("magnet height", "mm", lambda p: p.magnet_mm),
+                            ("force asked", "pN", lambda p: p.target_force_pn),
+                            ("magnet rotation", "turns", lambda p: p.turns)):  # fmt: skip
+        values = {p: get(p) for p in plates}
+        if all(np.isfinite(v) for v in values.values()) and len(set(values.values())) > 1:
+            return f"{name} ({unit})", values
+    return "plateau (in the order held)", {p: float(i) for i, p in enumerate(plates)}
+
+
+def summary_page(res: RunAnalysis) -> Any:
+    """The run's page: forces of every bead against the magnets, force-extension (or rotation)
     curves, corner frequencies against the Nyquist frequency, and a text summary."""
     fig, ax = _figure(2, 2, (11, 8.5))
     beads = [b for b in res.beads if b.plateaus]
+    from matplotlib import colormaps
+
+    cmap = colormaps["turbo"]
+    colors = {b.bead_id: cmap(0.05 + 0.9 * i / max(1, len(beads) - 1)) for i, b in enumerate(beads)}
+    xlabel, x = _plateau_axis(list(dict.fromkeys(r.plateau for b in beads for r in b.plateaus)))
     for b in beads:
-        idx = [r.plateau.index for r in b.plateaus]
-        ax[0, 0].errorbar(idx, [r.calibration.spectrum.force_pn for r in b.plateaus],
+        ax[0, 0].errorbar([x[r.plateau] for r in b.plateaus],
+                          [r.calibration.spectrum.force_pn for r in b.plateaus],
                           yerr=[r.calibration.spectrum.force_err_pn for r in b.plateaus],
-                          fmt="o", ms=3, capsize=2, label=f"bead {b.bead_id}")  # fmt: skip
+                          fmt="o", ms=3, capsize=2, color=colors[b.bead_id])  # fmt: skip
     ax[0, 0].set_yscale("log")
-    ax[0, 0].set_xlabel("plateau")
+    if xlabel.startswith("force"):
+        ax[0, 0].set_xscale("log")
+    ax[0, 0].set_xlabel(xlabel)
     ax[0, 0].set_ylabel("force (pN)")
     ax[0, 0].set_title("spectral force of every bead on every plateau", fontsize=9)
     rotating = [b for b in beads if b.rotation is not None]
     for b in rotating:
-        plot_rotation(
-            [r.plateau.turns for r in b.plateaus],
-            [r.extension_nm for r in b.plateaus],
-            b.rotation,
-            ax[0, 1],
-        )
+        plot_rotation([r.plateau.turns for r in b.plateaus],
+                      [r.extension_nm for r in b.plateaus], None, ax[0, 1],
+                      color=colors[b.bead_id])  # fmt: skip
     if not rotating:
         for b in beads:
-            _force_extension(b, ax[0, 1], label=f"bead {b.bead_id}")
-    legend = ax[0, 1].get_legend()
-    if legend is not None and len(beads) > LEGEND_BEADS:  # the median fit is in the text
-        legend.remove()
+            _force_extension(b, ax[0, 1], color=colors[b.bead_id])
+    if ax[0, 1].get_legend() is not None:  # every bead's fit is in wlc.csv, the median below
+        ax[0, 1].get_legend().remove()
     for b in beads:
-        ax[1, 0].loglog(
-            [r.calibration.spectrum.force_pn for r in b.plateaus],
-            [r.calibration.spectrum.corner_hz for r in b.plateaus],
-            "o",
-            ms=3,
-        )
+        ax[1, 0].loglog([r.calibration.spectrum.force_pn for r in b.plateaus],
+                        [r.calibration.spectrum.corner_hz for r in b.plateaus], "o", ms=3,
+                        color=colors[b.bead_id])  # fmt: skip
     ax[1, 0].axhline(res.run.frame_rate / 2, color="k", ls="--", lw=0.8, label="Nyquist")
     ax[1, 0].set_xlabel("force (pN)")
     ax[1, 0].set_ylabel("corner frequency (Hz)")
     ax[1, 0].set_title("corner frequency against the camera's Nyquist frequency", fontsize=9)
     ax[1, 0].legend(fontsize=7)
     ax[1, 1].axis("off")
-    ax[1, 1].text(0, 1, _summary_text(res), va="top", family="monospace", fontsize=7.5,
+    ax[1, 1].text(0, 1, _summary_text(res), va="top", family="monospace", fontsize=7,
                   transform=ax[1, 1].transAxes)  # fmt: skip
+    from matplotlib.ticker import NullFormatter
+
+    for a in (ax[0, 0].xaxis, ax[0, 0].yaxis, ax[1, 0].xaxis, ax[1, 0].yaxis):
+        a.set_minor_formatter(NullFormatter())  # under a decade they crowd the axis
     fig.suptitle(f"magacq analyze: {res.run.path.name}")
-    return _save(fig, out / "summary")
+    return fig
+
+
+def summary_figure(res: RunAnalysis, out: Path) -> list[Path]:
+    """:func:`summary_page`, saved as PNG and PDF."""
+    return _save(summary_page(res), out / "summary")
+
+
+def _capped(rows: list[str], most: int, rest: str) -> list[str]:
+    """``rows``, or their first ``most`` and a line saying how many more are in ``rest``."""
+    if len(rows) <= most:
+        return rows
+    return rows[: most - 1] + [f"... {len(rows) - most + 1} more in {rest}"]
 
 
 def _summary_text(res: RunAnalysis) -> str:
+    """The summary's text block: at most ``TEXT_LINES`` lines of ``TEXT_WIDTH`` characters
+    (what does not fit is counted and left to the CSV files)."""
     n_ok = sum(len(b.plateaus) for b in res.beads)
-    lines = [
+    found = f" (found stuck: {list(res.found)})" if res.found else ""
+    zeros: dict[str, list[int]] = {}
+    for b in res.beads:
+        zeros.setdefault(b.zero, []).append(b.bead_id)
+    head = [
         f"{len(res.beads)} tethered beads, {len(res.plateaus)} plateaus, "
-        f"reference beads {list(res.reference) or 'none'}",
+        f"reference beads {list(res.reference) or 'none'}{found}",
+        *[f"extension zero from {z}: beads {ids}" for z, ids in zeros.items()],
         f"{res.run.frame_rate:.1f} Hz, exposure {res.exposure_s * 1e3:.2f} ms, "
         f"axis {res.axis}, R {res.bead_radius_nm:.0f} nm, {res.temperature_k:.1f} K",
         f"{n_ok} bead-plateaus analysed, {len(res.problems)} problems",
-        "",
-        "plateau  label            median F (pN)  beads",
     ]
+    table = []
     for p in res.plateaus:
         f = [r.calibration.spectrum.force_pn for b in res.beads for r in b.plateaus
-             if r.plateau.index == p.index]  # fmt: skip
+             if r.plateau == p]  # fmt: skip
         med = f"{np.median(f):.3g}" if f else "-"
-        lines.append(f"{p.index:7d}  {p.label[:15]:15s}  {med:>13}  {len(f):5d}")
+        table.append(f"{p.index:7d}  {p.label[:22]:22s}  {med:>13}  {len(f):5d}")
+    curves = []
     wlc = [b.wlc for b in res.beads if b.wlc is not None]
     if wlc:
-        lines += [
-            "",
-            "WLC (median over beads): "
-            f"L {np.median([w.contour_nm for w in wlc]):.0f} nm, "
-            f"P {np.median([w.persistence_nm for w in wlc]):.1f} nm",
-        ]
-    lines += ["", *[m[:95] for _, _, m in res.problems[:12]]]
+        curves.append(f"WLC (median over {len(wlc)} beads): "
+                      f"L {np.median([w.contour_nm for w in wlc]):.0f} nm, "
+                      f"P {np.median([w.persistence_nm for w in wlc]):.1f} nm")  # fmt: skip
+    for b in res.beads:
+        if b.rotation is not None:
+            curves.append(f"bead {b.bead_id} rotation: " + ", ".join(
+                _side(sign, kind, fit) for sign, kind, fit in (
+                    ("+", b.rotation.positive_kind, b.rotation.positive),
+                    ("-", b.rotation.negative_kind, b.rotation.negative))))  # fmt: skip
+    wrap = [line for text in head for line in textwrap.wrap(text, TEXT_WIDTH)]
+    lines = [*wrap, "", "plateau  label                   median F (pN)  beads",
+             *_capped(table, 16, "forces.csv"), ""]  # fmt: skip
+    lines += _capped([x for c in curves for x in textwrap.wrap(c, TEXT_WIDTH)], 6,
+                     "wlc.csv, rotation.csv")  # fmt: skip
+    room = TEXT_LINES - len(lines) - 1
+    problems = [x for _, _, m in res.problems for x in textwrap.wrap(m, TEXT_WIDTH)]
+    if problems and room > 1:
+        lines += ["", *_capped(problems, room, "problems.csv")]
     return "\n".join(lines)
+
+
+def _side(sign: str, kind: str, fit: Any) -> str:
+    if fit is None:
+        return f"{sign} {kind}"
+    return f"{sign} {kind} at {fit.buckling_turns:.1f} turns, {fit.slope_nm_per_turn:.0f} nm/turn"
 
 
 class FigureWriter:
@@ -228,10 +316,11 @@ class FigureWriter:
     analysed. Use as a context manager: the workers end with it.
     """
 
-    def __init__(self, out: Path, n_beads: int) -> None:
+    def __init__(self, out: Path, n_beads: int, *, draw: bool = True) -> None:
         self.out = out
+        self.draw = draw
         self._pages: list[Any] = []
-        workers = min(n_beads // PAGES_PER_WORKER, os.cpu_count() or 1)
+        workers = min(n_beads // PAGES_PER_WORKER, os.cpu_count() or 1) if draw else 0
         self._pool = None
         if workers > 1:  # spawn: no fork of a process holding h5py state
             ctx = multiprocessing.get_context("spawn")
@@ -246,7 +335,7 @@ class FigureWriter:
 
     def bead(self, bead: BeadAnalysis) -> None:
         """Draw (or queue) ``bead``'s page; a bead with no plateau has none."""
-        if not bead.plateaus:
+        if not bead.plateaus or not self.draw:
             return
         self.out.mkdir(parents=True, exist_ok=True)
         if self._pool is None:
@@ -256,6 +345,8 @@ class FigureWriter:
 
     def finish(self, res: RunAnalysis) -> list[Path]:
         """The summary page, once every bead page is drawn; every file written."""
+        if not self.draw:
+            return []
         pages = [p if isinstance(p, list) else p.result() for p in self._pages]
         return [p for page in pages for p in page] + summary_figure(res, self.out)
 

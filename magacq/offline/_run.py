@@ -1,12 +1,42 @@
 """`magacq analyze RUN.h5`: read the run, analyse it, write the tables and figures."""
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
-from magacq.offline._analyze import AnalysisSettings, RunAnalysis, analyze_tracks
+from magacq.errors import ConfigError
+from magacq.offline._analyze import (
+    AnalysisSettings,
+    BeadAnalysis,
+    RunAnalysis,
+    SurfaceLuts,
+    analyze_tracks,
+)
 from magacq.offline._outputs import FigureWriter, write_tables
-from magacq.runfile import read_run
+from magacq.runfile import RunTracks, read_run, read_zlut_file
 
-__all__ = ["analyze_run"]
+__all__ = ["analyze_run", "run_luts"]
+
+logger = logging.getLogger("magacq.offline")
+
+
+def run_luts(run: RunTracks) -> SurfaceLuts | None:
+    """The Z-LUTs the run tracked with (its config's ``tracking.zlut``, relative to the run
+    file when not found as written); None when it had none or the file is gone."""
+    name = (run.config.get("tracking") or {}).get("zlut")
+    if not name:
+        return None
+    path = Path(name)
+    for candidate in (path, run.path.parent / path.name):
+        if candidate.is_file():
+            try:
+                lut = read_zlut_file(candidate)
+            except ConfigError as exc:
+                logger.warning("the run's Z-LUT: %s", exc)
+                return None
+            return SurfaceLuts(lut.rois[:, 0], lut.zlut.planes, lut.zlut.z_nm)
+    logger.warning("the run's Z-LUT %s is gone: no surface from the stuck beads", path)
+    return None
 
 
 def analyze_run(
@@ -15,17 +45,22 @@ def analyze_run(
     settings: AnalysisSettings | None = None,
     *,
     figures: bool = True,
+    progress: Callable[[BeadAnalysis, int], None] | None = None,
 ) -> tuple[RunAnalysis, list[Path]]:
     """Analyse the run file ``path``; write into ``out_dir`` (default ``<run>_analysis/`` beside
-    it). Returns the analysis and the files written."""
+    it). ``progress`` is called with each bead done and the number of beads. Returns the
+    analysis and the files written."""
     run = read_run(path)
     out = Path(out_dir) if out_dir is not None else run.path.with_name(f"{run.path.stem}_analysis")
-    if not figures:
-        res = analyze_tracks(run, settings)
-        out.mkdir(parents=True, exist_ok=True)
-        return res, write_tables(res, out)
-    with FigureWriter(out, len(run.bead_ids)) as pages:  # each page drawn as its bead is done
-        res = analyze_tracks(run, settings, on_bead=pages.bead)
+    luts = run_luts(run)
+    with FigureWriter(out, len(run.bead_ids), draw=figures) as pages:
+
+        def done(bead: BeadAnalysis) -> None:
+            pages.bead(bead)
+            if progress is not None:
+                progress(bead, len(run.bead_ids))
+
+        res = analyze_tracks(run, settings, luts=luts, on_bead=done)
         out.mkdir(parents=True, exist_ok=True)
         written = write_tables(res, out)
         return res, written + pages.finish(res)

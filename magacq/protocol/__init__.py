@@ -20,7 +20,9 @@ from ._locks import XYLock, ZLock, sample_z, stage_sign
 from ._plan import AXES, UNITS, Action, Devices, Plan, expand, recipe_steps
 from ._script import check_script, load_script, script_path
 from ._steps import (
+    RECIPES,
     FocusStep,
+    ForceCalibrationRecipe,
     ForceClamp,
     ForceExtension,
     ForceRamp,
@@ -35,10 +37,12 @@ from ._steps import (
     ScriptProtocol,
     Step,
     StepsProtocol,
+    recipe_parameters,
 )
 
 __all__ = [
     "AXES",
+    "RECIPES",
     "UNITS",
     "XYLock",
     "ZLock",
@@ -47,6 +51,7 @@ __all__ = [
     "Devices",
     "EventLog",
     "FocusStep",
+    "ForceCalibrationRecipe",
     "ForceClamp",
     "ForceCurve",
     "ForceExtension",
@@ -71,6 +76,7 @@ __all__ = [
     "expand",
     "load_force_table",
     "load_script",
+    "recipe_parameters",
     "recipe_steps",
     "sample_z",
     "script_path",

@@ -19,6 +19,7 @@ from ._force_table import ForceCurve, load_force_table
 from ._script import check_script
 from ._steps import (
     FocusStep,
+    ForceCalibrationRecipe,
     ForceClamp,
     ForceExtension,
     ForceRamp,
@@ -139,7 +140,8 @@ def recipe_steps(protocol: object) -> list[object]:
             else {"height_mm": protocol.height_mm}
         )
         n = int(round(protocol.max_turns / protocol.step_turns))
-        turns = [k * protocol.step_turns for k in range(-n, n + 1)] + [0.0]
+        up = [k * protocol.step_turns for k in range(-n, n + 1)]
+        turns = up + (up[-2::-1] if protocol.sweep_back else []) + [0.0]
         steps = [MagnetsStep(step="magnets", label="rotation curve", **at)]
         for t in turns:
             steps.append(MagnetsStep(step="magnets", rotation_turns=t, velocity=protocol.velocity,
@@ -164,6 +166,12 @@ def recipe_steps(protocol: object) -> list[object]:
             MagnetsStep(step="magnets", force_pn=f, label=f"{f:g} pN"),
             HoldStep(step="hold", seconds=protocol.duration_s, label=f"clamp {f:g} pN"),
         ]
+    if isinstance(protocol, ForceCalibrationRecipe):
+        steps = []
+        for h in protocol.heights_mm:
+            steps.append(MagnetsStep(step="magnets", height_mm=h, label=f"{h:g} mm"))
+            steps.append(HoldStep(step="hold", seconds=protocol.hold_s, label=f"{h:g} mm"))
+        return steps
     raise TypeError(f"not a protocol: {protocol!r}")
 
 

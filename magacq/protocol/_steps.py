@@ -128,8 +128,12 @@ class ForceExtension(_Common):
     """Hold the bead at a series of forces (or heights), up and then back down."""
 
     recipe: Literal["force_extension"]
-    forces_pn: list[Annotated[float, Field(gt=0)]] | None = Field(None, min_length=1)
-    heights_mm: list[float] | None = Field(None, min_length=1)
+    forces_pn: list[Annotated[float, Field(gt=0)]] | None = Field(
+        None, min_length=1, description="Forces, pN, in order (needs force_table)."
+    )
+    heights_mm: list[float] | None = Field(
+        None, min_length=1, description="Or magnet heights, mm, in order."
+    )
     hold_s: float = Field(gt=0, description="Seconds at each force.")
     back_down: bool = Field(True, description="Repeat the series in reverse afterwards.")
 
@@ -141,15 +145,19 @@ class ForceExtension(_Common):
 
 
 class RotationCurve(_Common):
-    """At one force, twist from -max_turns to +max_turns and back to 0 in steps."""
+    """At one force, twist from -max_turns to +max_turns in steps (and back down to -max_turns
+    with ``sweep_back``, so that hysteresis shows), then to 0."""
 
     recipe: Literal["rotation_curve"]
-    force_pn: float | None = Field(None, gt=0)
-    height_mm: float | None = None
+    force_pn: float | None = Field(None, gt=0, description="The force, pN (needs force_table).")
+    height_mm: float | None = Field(None, description="Or the magnet height, mm.")
     max_turns: float = Field(gt=0, description="Largest twist, turns either way.")
     step_turns: float = Field(gt=0, description="Turns per step.")
     hold_s: float = Field(gt=0, description="Seconds at each twist.")
     velocity: float | None = Field(None, gt=0, description="Rotation speed, turns/s.")
+    sweep_back: bool = Field(
+        False, description="After +max_turns, step back down to -max_turns before 0."
+    )
 
     @model_validator(mode="after")
     def _one_force(self) -> "RotationCurve":
@@ -162,8 +170,8 @@ class ForceRamp(_Common):
     """Ramp the force at a constant loading rate, then hold, then back (optional)."""
 
     recipe: Literal["force_ramp"]
-    start_pn: float = Field(gt=0)
-    stop_pn: float = Field(gt=0)
+    start_pn: float = Field(gt=0, description="Force at the start, pN (needs force_table).")
+    stop_pn: float = Field(gt=0, description="Force at the end, pN.")
     loading_rate_pn_s: float = Field(gt=0, description="dF/dt, pN/s.")
     hold_s: float = Field(0.0, ge=0, description="Seconds held at stop_pn.")
     back: bool = Field(False, description="Ramp back to start_pn at the same rate.")
@@ -173,8 +181,17 @@ class ForceClamp(_Common):
     """One force held for a duration."""
 
     recipe: Literal["force_clamp"]
-    force_pn: float = Field(gt=0)
-    duration_s: float = Field(gt=0)
+    force_pn: float = Field(gt=0, description="The force, pN (needs force_table).")
+    duration_s: float = Field(gt=0, description="How long, s.")
+
+
+class ForceCalibrationRecipe(_Common):
+    """Hold the magnets at a series of heights, to measure the force at each (``magacq analyze``
+    then writes the lab's force table: ``force_table.csv``, as ``force_table`` reads it)."""
+
+    recipe: Literal["force_calibration"]
+    heights_mm: list[float] = Field(min_length=3, description="Magnet heights, mm.")
+    hold_s: float = Field(gt=0, description="Seconds at each height (long at the far ones).")
 
 
 class ScriptProtocol(_Common):
@@ -203,6 +220,33 @@ Protocol = Annotated[
     | Annotated[RotationCurve, Tag("rotation_curve")]
     | Annotated[ForceRamp, Tag("force_ramp")]
     | Annotated[ForceClamp, Tag("force_clamp")]
+    | Annotated[ForceCalibrationRecipe, Tag("force_calibration")]
     | Annotated[ScriptProtocol, Tag("script")],
     Discriminator(_kind),
 ]
+
+
+#: every recipe's model, by name
+RECIPES: dict[str, type[_Common]] = {
+    "force_extension": ForceExtension,
+    "rotation_curve": RotationCurve,
+    "force_ramp": ForceRamp,
+    "force_clamp": ForceClamp,
+    "force_calibration": ForceCalibrationRecipe,
+}
+
+
+def recipe_parameters() -> dict[str, list[tuple[str, str, str]]]:
+    """Each recipe's parameters: ``(name, default, description)``; "required" for none."""
+    out = {}
+    for name, model in RECIPES.items():
+        rows = []
+        own = [f for f in model.model_fields if f not in _Common.model_fields]
+        for field in [*own, *_Common.model_fields]:
+            info = model.model_fields[field]
+            if field == "recipe":
+                continue
+            default = "required" if info.is_required() else repr(info.default)
+            rows.append((field, default, info.description or ""))
+        out[name] = rows
+    return out

@@ -7,6 +7,7 @@ goes through this package.
 from ._analysis import (
     ANALYSIS_SCHEMA,
     ANALYSIS_SCHEMA_VERSION,
+    BEADS_DTYPE,
     FORCES_DTYPE,
     PROBLEMS_DTYPE,
     ROTATION_DTYPE,
@@ -71,6 +72,7 @@ __all__ = [
     "ANALYSIS_SCHEMA",
     "ANALYSIS_SCHEMA_VERSION",
     "FORCES_DTYPE",
+    "BEADS_DTYPE",
     "PROBLEMS_DTYPE",
     "ROTATION_DTYPE",
     "WLC_DTYPE",

@@ -1,12 +1,16 @@
-"""The analysis file (HDF5, schema ``magacq.analysis`` v1) that `magacq analyze` writes.
+"""The analysis file (HDF5, schema ``magacq.analysis`` v2) that `magacq analyze` writes.
 
 Layout (1-D compound datasets):
 
 - ``forces`` (:data:`FORCES_DTYPE`): one row per bead per plateau: the plateau (index, label,
   first frame, frames, turns, magnet height), the bead's extension, the spectral force with its
-  error and corner frequency, the Allan and equipartition forces, the drag, and the warnings;
+  error and corner frequency, the Allan and equipartition forces, the drag, the frames left
+  out for their tracking flags, and the warnings;
+- ``beads`` (:data:`BEADS_DTYPE`): one row per bead: reference or tethered (and whether the
+  tracks showed it stuck), and for a tethered bead where its extension's zero comes from;
 - ``wlc`` (:data:`WLC_DTYPE`): one row per bead with a force-extension curve;
-- ``rotation`` (:data:`ROTATION_DTYPE`): one row per bead and side of a rotation curve;
+- ``rotation`` (:data:`ROTATION_DTYPE`): one row per bead and side of a rotation curve: what
+  the side does (buckling, denaturing, neither) and, when it buckles, where and how steeply;
 - ``problems`` (:data:`PROBLEMS_DTYPE`): why a bead or plateau was not analysed;
 - root attributes: schema, schema_version, run (the run file's path), run_schema_version, and
   the analysis settings (axis, bead radius, temperature, exposure).
@@ -23,6 +27,7 @@ from magacq.errors import ConfigError
 __all__ = [
     "ANALYSIS_SCHEMA",
     "ANALYSIS_SCHEMA_VERSION",
+    "BEADS_DTYPE",
     "FORCES_DTYPE",
     "PROBLEMS_DTYPE",
     "ROTATION_DTYPE",
@@ -32,7 +37,7 @@ __all__ = [
 ]
 
 ANALYSIS_SCHEMA = "magacq.analysis"
-ANALYSIS_SCHEMA_VERSION = 1
+ANALYSIS_SCHEMA_VERSION = 2
 FORCES_DTYPE = np.dtype(
     [
         ("bead_id", "i4"),
@@ -53,6 +58,7 @@ FORCES_DTYPE = np.dtype(
         ("force_equipartition_pn", "f8"),
         ("force_equipartition_err_pn", "f8"),
         ("drag_pn_s_nm", "f8"),
+        ("flagged_frames", "i8"),
         ("warnings", "S512"),
     ]
 )
@@ -71,6 +77,7 @@ ROTATION_DTYPE = np.dtype(
     [
         ("bead_id", "i4"),
         ("side", "S8"),
+        ("kind", "S12"),
         ("buckling_turns", "f8"),
         ("buckling_err_turns", "f8"),
         ("slope_nm_per_turn", "f8"),
@@ -79,8 +86,17 @@ ROTATION_DTYPE = np.dtype(
     ]
 )
 PROBLEMS_DTYPE = np.dtype([("bead_id", "i4"), ("plateau", "i4"), ("message", "S512")])
+BEADS_DTYPE = np.dtype(
+    [
+        ("bead_id", "i4"),
+        ("reference", "?"),
+        ("found_stuck", "?"),
+        ("zero", "S128"),
+        ("zero_err_nm", "f8"),
+    ]
+)
 _TABLES = {"forces": FORCES_DTYPE, "wlc": WLC_DTYPE, "rotation": ROTATION_DTYPE,
-           "problems": PROBLEMS_DTYPE}  # fmt: skip
+           "problems": PROBLEMS_DTYPE, "beads": BEADS_DTYPE}  # fmt: skip
 
 
 def write_analysis_file(path: Path, tables: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:

@@ -43,6 +43,10 @@ class RunTracks:
     bead_radius_nm : float or None
         The bead radius the run recorded (``beads.radius_nm``, or the simulated camera's);
         None: unknown.
+    flags : (n_beads, n_frames) uint16 array, or None
+        Each bead's tracking flags (:class:`magacq.tracking.TrackFlag`), 0 where untracked.
+    magnets : (n_frames, 2) float array, or None
+        Magnet height (mm) and rotation (turns) when each frame arrived (NaN: unknown).
     """
 
     path: Path
@@ -56,6 +60,8 @@ class RunTracks:
     events: np.ndarray | None
     exposure_s: float | None = None
     bead_radius_nm: float | None = None
+    flags: np.ndarray | None = None
+    magnets: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -98,10 +104,13 @@ def read_run(path: str | Path) -> RunTracks:
             frames_table = f["frames"][:]
             rois = f["rois"][:]
             bead_ids = np.unique(rois["bead_id"])
-            frames, xyz, time_s = _pivot(table, frames_table["frame"], bead_ids)
+            frames, xyz, time_s, flags = _pivot(table, frames_table["frame"], bead_ids)
             events = f["events"][:].astype(EVENTS_DTYPE) if "events" in f else None
             config = json.loads(f.attrs.get("config", "{}"))
             recorded = {k: _finite(f.attrs.get(k)) for k in ("exposure_ms", "bead_radius_nm")}
+            magnets = _magnets(frames_table, frames)
+            if "motors" in f and len(f["motors"]):
+                magnets = _sampled(f["motors"][:], frames_table, frames, f.attrs, magnets)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     ref = np.isin(bead_ids, rois["bead_id"][rois["reference"]])
@@ -111,7 +120,8 @@ def read_run(path: str | Path) -> RunTracks:
               or _finite(settings.get("bead_radius_nm")))  # fmt: skip
     return RunTracks(path, frames, time_s, bead_ids, ref, xyz.transpose(1, 2, 0),
                      _frame_rate(frames_table, time_s), config, events,
-                     None if exposure_ms is None else exposure_ms / 1000, radius)  # fmt: skip
+                     None if exposure_ms is None else exposure_ms / 1000, radius, flags,
+                     magnets)  # fmt: skip
 
 
 #: Rows of the tracks table read at a time: each block's rows land in a short run of every
@@ -120,10 +130,11 @@ _BLOCK_ROWS = 1 << 20
 
 
 def _pivot(table: h5py.Dataset, stored: np.ndarray,
-           bead_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+           bead_ids: np.ndarray) -> tuple[np.ndarray, ...]:  # fmt: skip
     """Every frame from the first tracked to the last, their ``(3, n_beads, n_frames)`` x, y, z
     (NaN where untracked; one contiguous row per bead and axis: the analysis reads beads'
-    traces) and their times, from the ``tracks`` rows of beads in ``bead_ids``. The grid is
+    traces), their times and the ``(n_beads, n_frames)`` flags, from the ``tracks`` rows of
+    beads in ``bead_ids``. The grid is
     first the span of the ``stored`` frames (the ``frames`` table), else of the tracks'."""
     span = (int(stored.min()), int(stored.max())) if len(stored) else None
     if span is None:
@@ -134,6 +145,7 @@ def _pivot(table: h5py.Dataset, stored: np.ndarray,
     n = span[1] - span[0] + 1
     xyz = np.full((3, len(bead_ids), n), np.nan)
     time_s = np.full(n, np.nan)
+    flags = np.zeros((len(bead_ids), n), dtype=np.uint16)
     for start in range(0, len(table), _BLOCK_ROWS):
         rows = table[start : start + _BLOCK_ROWS]
         at = rows["frame"] - span[0]
@@ -148,9 +160,43 @@ def _pivot(table: h5py.Dataset, stored: np.ndarray,
         flat = col[known] * n + at[known]
         for axis, name in enumerate(("x_nm", "y_nm", "z_nm")):
             xyz[axis].ravel()[flat] = rows[name][known]
+        flags.ravel()[flat] = rows["flag"][known]
     tracked = np.flatnonzero(np.isfinite(time_s))
     keep = slice(tracked[0], tracked[-1] + 1)
-    return np.arange(span[0], span[1] + 1)[keep], xyz[:, :, keep], time_s[keep]
+    return (np.arange(span[0], span[1] + 1)[keep], xyz[:, :, keep], time_s[keep],
+            flags[:, keep])  # fmt: skip
+
+
+def _sampled(motors: np.ndarray, frames_table: np.ndarray, frames: np.ndarray, attrs: Any,
+             fallback: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Magnet height and rotation when each frame was taken: the ``motors`` sample at or before
+    its time on the host clock (``acquiring + timestamp - first_frame_timestamp``). The frames
+    table's own columns are the sample when the frame *arrived*, up to the tracking latency
+    later. ``fallback`` where the clocks are not recorded."""
+    t0, c0 = _finite(attrs.get("acquiring")), _finite(attrs.get("first_frame_timestamp"))
+    if t0 is None or c0 is None:
+        return fallback
+    out = np.full((len(frames), 2), np.nan)
+    at = frames_table["frame"] - frames[0]
+    ok = (at >= 0) & (at < len(frames)) & np.isfinite(frames_table["timestamp"])
+    host = t0 + frames_table["timestamp"][ok] - c0
+    order = np.argsort(motors["time"], kind="stable")
+    times = motors["time"][order]
+    last = np.searchsorted(times, host, side="right") - 1
+    known = last >= 0
+    for col, name in enumerate(("magnet_height_mm", "magnet_rotation_turns")):
+        out[at[ok][known], col] = motors[name][order][last[known]]
+    return out
+
+
+def _magnets(frames_table: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Magnet height and rotation on each of ``frames`` (NaN where the table has no row)."""
+    out = np.full((len(frames), 2), np.nan)
+    at = frames_table["frame"] - frames[0]
+    ok = (at >= 0) & (at < len(frames))
+    for col, name in enumerate(("magnet_height_mm", "magnet_rotation_turns")):
+        out[at[ok], col] = frames_table[name][ok]
+    return out
 
 
 def _finite(value: Any) -> float | None:

@@ -229,7 +229,8 @@ def rois_for_run(
     rois : the run's ROIs ``(id, x0, x1, y0, y1)``
     roi_size : the run's ``tracking.roi_size``
     explicit : True when the ROIs come from ``beads.rois`` (they must then match the file's,
-        bead for bead, within ``ROI_TOLERANCE_PX``); False when detected (the file's are used).
+        bead for bead, within ``ROI_TOLERANCE_PX``); False when detected (the same beads must
+        be found, within ``ROI_TOLERANCE_PX``, and the file's ROIs are used).
 
     Raises
     ------
@@ -239,6 +240,13 @@ def rois_for_run(
     lut = check_zlut_file(path, roi_size, n_beads=len(rois) if explicit else None)
     file_rois = [tuple(int(v) for v in r) for r in lut.rois]
     if not explicit:
+        from magacq.tracking import bead_set_difference
+
+        corners = np.array([[r[1], r[3]] for r in rois]).reshape(-1, 2)
+        diff = bead_set_difference(corners, lut.rois[:, [1, 3]], ROI_TOLERANCE_PX)
+        if diff:
+            raise ConfigError(f"tracking.zlut: the beads detected are not those of {path}: "
+                              f"{diff}: recalibrate, or give beads.rois")  # fmt: skip
         return file_rois  # type: ignore[return-value]
     for run_roi, file_roi in zip(rois, file_rois, strict=True):
         dx, dy = run_roi[1] - file_roi[1], run_roi[3] - file_roi[3]

@@ -18,6 +18,7 @@ with kernel_cache(Path(__file__).parent) as KERNEL_CACHE:  # decorated here: cac
     from ._cut import cut_rois
     from ._detect import Bead, detect_beads
     from ._flags import TrackFlag
+    from ._quality import bead_set_difference, zlut_verdict
     from ._spec import ProfileSpec
     from ._track import TrackResult, XYMethod, track_rois
     from ._tracker import Tracker, centroid
@@ -25,6 +26,7 @@ with kernel_cache(Path(__file__).parent) as KERNEL_CACHE:  # decorated here: cac
 
 __all__ = [
     "KERNEL_CACHE",
+    "bead_set_difference",
     "cut_rois",
     "Bead",
     "ProfileSpec",
@@ -37,4 +39,5 @@ __all__ = [
     "centroid",
     "detect_beads",
     "track_rois",
+    "zlut_verdict",
 ]

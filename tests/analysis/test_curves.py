@@ -98,3 +98,25 @@ def test_a_side_that_does_not_buckle_is_none() -> None:
     fit = fit_rotation_curve(turns, z + np.random.default_rng(1).standard_normal(len(z)))
     assert fit.positive is not None and fit.negative is None
     assert fit.positive.buckling_turns == pytest.approx(3.0, abs=0.5)
+    assert (fit.positive_kind, fit.negative_kind) == ("buckling", "denaturing")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_flat_side_is_not_given_a_buckling_point(seed: int) -> None:
+    # the case of the issue: a side that melts (flat within 15 nm of noise, a slight slope of
+    # 1.3 nm per turn) was given a buckling point at -10 +- 8 turns
+    rng = np.random.default_rng(seed)
+    turns = np.repeat(np.arange(-30, 31, 5.0), 2)  # swept there and back
+    z = 2700 - np.where(turns > 20, 65 * (turns - 20), 0.0) + 1.3 * np.minimum(turns, 0)
+    fit = fit_rotation_curve(turns, z + rng.standard_normal(len(z)) * 15)
+    assert fit.negative is None and fit.negative_kind == "denaturing"
+    assert fit.positive_kind == "buckling"
+    assert fit.positive.buckling_turns == pytest.approx(20, abs=2.5)
+
+
+def test_a_curve_not_twisted_far_enough_neither_buckles() -> None:
+    turns = np.arange(-10, 11, 2.0)
+    z = 2700 + np.random.default_rng(2).standard_normal(len(turns)) * 10
+    fit = fit_rotation_curve(turns, z)
+    assert (fit.positive, fit.negative) == (None, None)
+    assert (fit.positive_kind, fit.negative_kind) == ("neither", "neither")

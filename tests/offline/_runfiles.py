@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from magacq.runfile import EVENTS_DTYPE, FRAMES_DTYPE, ROIS_DTYPE, TRACKS_DTYPE, RunFile
+from magacq.tracking import TrackFlag
 from simulators.fluctuations import camera_trace
 from simulators.motion import MotionParams
 
@@ -37,10 +38,15 @@ class Step:
 
 
 def write_run(path: Path, steps: list[Step], *, tethered: int = 4, references: int = 2,
-              seed: int = 0, lose: dict[int, float] | None = None) -> Path:  # fmt: skip
+              seed: int = 0, lose: dict[int, float] | None = None,
+              clip: dict[int, float] | None = None, magnet_mm: np.ndarray | None = None,
+              mark_references: bool = True) -> Path:  # fmt: skip
     """Write a run file of ``tethered`` + ``references`` beads through ``steps``.
 
-    ``lose`` maps a bead id to the fraction of its frames to drop (NaN positions).
+    ``lose`` maps a bead id to the fraction of its frames to drop (NaN positions); ``clip`` to
+    the fraction flagged ``PROFILE_CLIPPED``, their z spoilt (500 nm too high);
+    ``magnet_mm``: the magnet height of each frame (default NaN: no magnets);
+    ``mark_references``: the reference beads marked as such in ``rois``.
     """
     rng = np.random.default_rng(seed)
     n_beads = tethered + references
@@ -75,11 +81,19 @@ def write_run(path: Path, steps: list[Step], *, tethered: int = 4, references: i
     xyz[tethered:] += rng.standard_normal((references, total, 3)) * 1.0  # tracking noise
     for bead, fraction in (lose or {}).items():
         xyz[bead, rng.random(total) < fraction] = np.nan
-    _write(path, xyz, tethered, np.array(events, dtype=EVENTS_DTYPE))
+    flags = np.zeros((n_beads, total), dtype=np.uint16)
+    for bead, fraction in (clip or {}).items():
+        hit = rng.random(total) < fraction
+        flags[bead, hit] = TrackFlag.PROFILE_CLIPPED
+        xyz[bead, hit, 2] += 500.0
+    magnets = np.full(total, np.nan) if magnet_mm is None else np.asarray(magnet_mm, float)
+    events = np.array(events, dtype=EVENTS_DTYPE)
+    _write(path, xyz, tethered if mark_references else n_beads, events, flags, magnets)
     return path
 
 
-def _write(path: Path, xyz: np.ndarray, tethered: int, events: np.ndarray) -> None:
+def _write(path: Path, xyz: np.ndarray, tethered: int, events: np.ndarray, flags: np.ndarray,
+           magnets: np.ndarray) -> None:  # fmt: skip
     n_beads, total, _ = xyz.shape
     rois = np.zeros(n_beads, dtype=ROIS_DTYPE)
     rois["bead_id"] = np.arange(n_beads)
@@ -98,6 +112,8 @@ def _write(path: Path, xyz: np.ndarray, tethered: int, events: np.ndarray) -> No
     frames = np.zeros(total, dtype=FRAMES_DTYPE)
     frames["frame"] = np.arange(total)
     frames["timestamp"] = np.arange(total) / FS
+    frames["magnet_height_mm"] = magnets
+    frames["magnet_rotation_turns"] = np.nan
     rf.append("frames", frames)
     tracks = np.zeros(n_beads * total, dtype=TRACKS_DTYPE)
     tracks["frame"] = np.repeat(np.arange(total), n_beads)
@@ -105,6 +121,7 @@ def _write(path: Path, xyz: np.ndarray, tethered: int, events: np.ndarray) -> No
     tracks["bead_id"] = np.tile(np.arange(n_beads), total)
     for axis, name in enumerate(("x_nm", "y_nm", "z_nm")):
         tracks[name] = xyz[:, :, axis].T.ravel()
+    tracks["flag"] = flags.T.ravel()
     rf.append("tracks", tracks)
     rf.close({"state": "complete"})
     with h5py.File(path, "r+") as f:

@@ -83,6 +83,26 @@ def test_rotation_curve_twists_both_ways_at_one_force() -> None:
     assert all(a.force_pn == pytest.approx(1.0) for a in plan.actions if a.kind == "hold")
 
 
+def test_rotation_curve_sweeps_back_for_hysteresis() -> None:
+    plan = expand(
+        parse({"recipe": "rotation_curve", "force_pn": 1.0, "max_turns": 10, "step_turns": 5,
+               "hold_s": 1, "sweep_back": True, "force_table": TABLE}),
+        DEVICES,
+    )  # fmt: skip
+    moves = [dict(a.targets) for a in plan.actions if a.kind == "move"][1:]
+    assert [m["rotation"] for m in moves] == [-10, -5, 0, 5, 10, 5, 0, -5, -10, 0]
+
+
+def test_force_calibration_holds_each_height() -> None:
+    plan = expand(
+        parse({"recipe": "force_calibration", "heights_mm": [6, 4, 2.5], "hold_s": 2}), DEVICES
+    )
+    holds = [a for a in plan.actions if a.kind == "hold"]
+    assert [a.label for a in holds] == ["6 mm", "4 mm", "2.5 mm"]
+    moves = [dict(a.targets)["height"] for a in plan.actions if a.kind == "move"]
+    assert moves == [6, 4, 2.5]
+
+
 def test_force_ramp_follows_the_table_at_the_loading_rate() -> None:
     plan = expand(
         parse({"recipe": "force_ramp", "start_pn": 1, "stop_pn": 10, "loading_rate_pn_s": 0.5,
@@ -179,3 +199,16 @@ def test_scripts_are_checked_without_running_them(tmp_path) -> None:
 def test_hold_reports_no_force_without_a_table() -> None:
     plan = expand(parse({"steps": [{"step": "hold", "seconds": 2}]}), DEVICES)
     assert math.isnan(plan.actions[0].force_pn) and plan.seconds == 2
+
+
+def test_magacq_recipes_lists_every_recipe_and_parameter(tmp_path) -> None:
+    from magacq.protocol import RECIPES
+    from tests.pipeline import _runner as r
+
+    done = r.cli("recipes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for name, model in RECIPES.items():
+        assert f"protocol: {{recipe: {name}, ...}}" in done.stdout
+        for field in model.model_fields:
+            assert field == "recipe" or field in done.stdout, (name, field)
+    assert "Seconds at each height" in done.stdout and "required" in done.stdout
