@@ -133,6 +133,8 @@ def motor_axes(cfg: RunConfig, cam: Any) -> Devices:
     try:
         devices.limits["focus"] = stage.limits_nm
         devices.start["focus"] = stage.position_nm
+    except HalError as exc:  # the stage's failure, not the camera's
+        raise RunError(f"focus stage {cfg.focus_stage.driver!r} failed: {exc}") from None
     finally:
         stage.close()
     return devices

@@ -19,6 +19,7 @@ from hal import (
     HalTimeoutError,
     TimestampClock,
 )
+from simulators.focus_stage import SimFocusStage
 
 BEADS_PX = ((40.3, 42.6), (110.2, 38.1), (76.7, 100.4))
 
@@ -89,3 +90,11 @@ class RingCam(Camera):
     )
     exposure_ms = property(lambda self: 1.0, lambda self, v: None)
     frame_rate = property(lambda self: self.settings.frame_rate, lambda self, v: None)
+
+
+class DeadStage(SimFocusStage):
+    """A focus stage that opens but cannot tell where it is (a lost encoder)."""
+
+    @property
+    def position_nm(self) -> float:
+        raise DeviceError("DeadStage: position unknown (encoder lost)")

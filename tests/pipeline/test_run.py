@@ -122,3 +122,13 @@ def test_sigkilled_run_file_is_readable(tmp_path):
     import os
 
     remove_stale_segments(f"{os.environ['MAGACQ_NAMESPACE']}-run{proc.pid}")
+
+
+def test_a_focus_stage_failure_is_named_as_the_stage_not_the_camera(tmp_path):
+    config = r.write_config(tmp_path, focus_stage={"driver": "tests.pipeline.ringcam:DeadStage",
+                                                   "settings": {}})  # fmt: skip
+    done = r.run(config)
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: focus stage 'tests.pipeline.ringcam:DeadStage' failed: ")
+    assert "encoder lost" in last and "camera" not in last
