@@ -4,14 +4,16 @@ import os
 import sys
 
 from ._discovery import RunInfo, ViewError
-from ._qt import QtWidgets
+from ._qt import QtCore, QtWidgets
 from ._source import RunSource
 from ._window import ViewerWindow
 
 
 def run_window(info: RunInfo) -> int:
-    """Attach to ``info``'s buffers, show the window and run Qt's loop until it is closed."""
-    _lower_priority()
+    """Attach to ``info``'s buffers, show the window and run Qt's loop until it is closed.
+
+    The window is built and shown at the caller's priority (on a loaded machine a niced
+    process took about 20 s to show anything); it lowers its priority once it is up."""
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     try:
         source = RunSource(info.namespace)
@@ -20,6 +22,7 @@ def run_window(info: RunInfo) -> int:
         return 2
     window = ViewerWindow(source)
     window.show()
+    QtCore.QTimer.singleShot(1000, _lower_priority)  # once the window is up and painted
     app.exec()
     return 0
 
