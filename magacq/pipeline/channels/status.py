@@ -68,7 +68,6 @@ _FIELDS = (
     "protocol_seconds",  # the plan's expected duration
     "protocol_action",  # 1-based index of the action under way; 0 before the first
     "protocol_started",  # time.monotonic() when that action started
-    "protocol_parking",  # time.monotonic() when the protocol began parking the magnets
     "protocol_ended",  # time.monotonic() when the protocol process finished its program
     "zlock_state",  # 0 no Z-lock, 1 on, 2 switched off by a user, -1 off by a focus fault
     "zlock_error_nm",  # the reference bead's z minus its target at the last update

@@ -133,7 +133,6 @@ def _run_plan(wiring: RunWiring, rows: EventRows, stopped: Callable[[], bool]) -
     finally:
         try:  # stopped by the run: the devices process parks them
             if not stopped() and spec.plan.end_height_mm is not None:
-                stats.set("protocol_parking", time.monotonic())  # the devices still run
                 runner.park(spec.plan.end_height_mm)
         except (ProtocolError, MotorError) as exc:
             logger.warning("magnets not parked: %s", exc)
