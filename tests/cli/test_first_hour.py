@@ -118,8 +118,8 @@ def test_an_open_file_limit_too_low_is_refused(tmp_path):
     _one_error_line(done, "ulimit -n", "64", "tracking.workers")
 
 
-COMMANDS = ["run", "calibrate", "retrack", "analyze", "validate", "schema", "drivers", "compile",
-            "clean", "magnets", "view"]  # fmt: skip
+COMMANDS = ["run", "calibrate", "retrack", "analyze", "recipes", "validate", "schema", "drivers",
+            "compile", "clean", "magnets", "view"]  # fmt: skip
 
 
 def test_help_shows_flags_without_values_and_one_line_per_command():
