@@ -8,6 +8,7 @@ number (``seq``); the writer maps it to the camera's frame number for the file.
 
 from collections import namedtuple
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 
@@ -19,9 +20,9 @@ class Stream:
     columns: tuple[str, ...]
     version: int = 1
 
-    @property
+    @cached_property
     def at(self) -> Any:
-        """The columns' indices by name (a namedtuple: ``stream.at.time``)."""
+        """The columns' indices by name (a namedtuple: ``stream.at.time``; made once)."""
         return namedtuple(f"{self.name.title()}Columns", self.columns)(*range(len(self.columns)))
 
     @property

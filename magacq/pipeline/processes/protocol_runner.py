@@ -151,8 +151,8 @@ def _latest_of(wiring: RunWiring) -> Callable[[int], tuple[float, ...]]:
     def latest_of(bead_id: int) -> tuple[float, ...]:
         nonlocal seen
         rows, seen = positions.peak_since(seen)
+        p = POSITIONS.at
         for row in rows:
-            p = POSITIONS.at
             latest[int(row[p.bead_id])] = (float(row[p.time]), float(row[p.x_nm]),
                                            float(row[p.y_nm]), float(row[p.z_nm]))  # fmt: skip
         return latest.get(int(bead_id), (math.nan,) * 4)

@@ -38,6 +38,9 @@ from magacq.runfile import (
 
 logger = logging.getLogger("magacq.writer")
 
+#: The ``frames`` columns the file keeps: all but the buffer's sequence number.
+_FILE_FRAMES = [i for i, c in enumerate(FRAMES.columns) if c != "seq"]
+
 #: Once the supervisor is gone, how long the writer keeps taking the others' last rows, s.
 _ORPHAN_DRAIN_S = 0.8
 
@@ -209,8 +212,7 @@ def _drain(
             rows = _read(buffers[name])
             if name == "frames":
                 fmap.add(rows)
-                keep = [i for i, c in enumerate(FRAMES.columns) if c != "seq"]
-                rows = rows[:, keep] if len(rows) else rows  # the file's columns
+                rows = rows[:, _FILE_FRAMES] if len(rows) else rows  # the file's columns
             rf.append(name, to_records(rows, dtype))
     if "recorded" in buffers:  # the camera frame for each seq
         r = RECORDED.at
