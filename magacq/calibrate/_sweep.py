@@ -1,37 +1,23 @@
 """`magacq calibrate`: record a per-bead Z-LUT by sweeping the focus stage.
 
-The processes are those of a run, minus the writer:
-
-- The **sweep producer** owns the camera *and* the focus stage (one CMMCore for mmcore; the sim
-  stage moves the sim camera's focal plane, so both must live in one process). It executes the
-  sweep plan the supervisor hands it: for each position, move, wait until settled (plus
-  ``settle_s``), then start the camera for exactly ``profiles_per_step`` frames and stop it. No
-  frame is taken while the stage moves. Each frame goes into the VideoBuffer with a tag (step
-  index, measured stage z) in a shared array indexed by the frame's sequence number. On any exit
-  (end, stop, error) it moves the stage back to where it started.
-- **Sweep workers** claim stacks, compute every bead's radial profile (``track_rois``) and append
-  rows (bead id, step, timestamp, stage z, validity, profile) to the ZLUTSweepDataset.
-- The **supervisor** creates the dataset (READY -> CAPTURING -> COMPLETE, or FAILED), shows a
-  progress bar, then builds one LUT per bead (``build_zlut``), checks each and saves the file
-  (:mod:`magacq.runfile`). Ctrl-C: stage back at its start, dataset FAILED and destroyed.
+A calibration is a run (:mod:`magacq.pipeline.supervisor`: the same session, buffers,
+roster and supervision as `magacq run`) with a sweep plan and no writer: the producer steps the
+focus stage through the plan's positions, taking ``profiles_per_step`` frames at each, and the
+profilers (the run's trackers) write every bead's radial profile into a ZLUTSweepDataset
+(:mod:`magacq.pipeline.processes.sweep`). Once the sweep is done this module builds one LUT per
+bead (``build_luts``), checks each and saves the file (:mod:`magacq.runfile`). Ctrl-C, a hung
+or dead process: the stage is back at its start, nothing is saved.
 """
 
 import logging
-import queue
-import time
-from dataclasses import dataclass, field
-from multiprocessing.queues import Queue
-from multiprocessing.sharedctypes import SynchronizedArray
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from magacq.config import CalibrationConfig, RunConfig, format_name
 from magacq.errors import ConfigError, RunError
-from magacq.pipeline.wiring import DeviceSpec, RunWiring, control_primitives
 from magacq.runfile import QUALITY_DTYPE, load_zlut, save_zlut_file
 
 __all__ = ["build_luts", "load_zlut", "run_calibration", "sweep_positions"]
@@ -39,8 +25,6 @@ __all__ = ["build_luts", "load_zlut", "run_calibration", "sweep_positions"]
 logger = logging.getLogger("magacq.calibrate")
 
 DATASET = "ZLUTSweepDataset"
-_STAGE_TIMEOUT_S = 30.0
-_JOIN_S = 5.0
 
 
 def sweep_positions(c: CalibrationConfig) -> np.ndarray:
@@ -50,161 +34,6 @@ def sweep_positions(c: CalibrationConfig) -> np.ndarray:
     if n < 3:
         raise ConfigError("calibration: the sweep needs at least 3 positions (start, stop, step)")
     return c.start_nm + np.sign(span) * c.step_nm * np.arange(n)
-
-
-@dataclass
-class SweepWiring(RunWiring):
-    """A run's wiring plus the sweep plan and the shared per-frame tags and per-bead counters."""
-
-    positions: list[float] = field(default_factory=list)
-    settle_s: float = 0.0
-    profiles_per_step: int = 1
-    focus_stage: DeviceSpec | None = None
-    tags: Any = None  # ctx.RawArray('d', 2 * ring frames): step index, stage z of each slot
-    counters: SynchronizedArray | None = None  # (n_beads * 3): rows, invalid, saturated
-    saturation: float = np.inf  # a pixel at or above this is saturated
-
-
-# --- child processes -----------------------------------------------------------------------
-
-
-def run_sweep_producer(wiring: SweepWiring) -> None:
-    """Entry point of the sweep producer: camera and focus stage, the sweep plan, tagged frames."""
-    from buffers import BufferOverflow
-    from hal import HalError
-    from magacq.pipeline.hardware import open_accessory, open_camera
-
-    wiring.enter_child("producer")
-    # the sweep's own events: (kind, values...), read by _sweep
-    events: Queue[Any] = wiring.events
-    vb = wiring.attach_video()
-    ring = vb.n_total_images
-    cam = stage = None
-    home: float | None = None
-    try:
-        cam = open_camera(wiring.camera["driver"], wiring.camera["settings"])
-        stage = open_accessory("focus_stage", wiring.focus_stage, cam, wiring.camera["driver"])
-        home = float(stage.position_nm)
-        events.put(("home", home))
-        n = wiring.profiles_per_step
-        for step, z in enumerate(wiring.positions):
-            if wiring.stop.is_set():
-                break
-            stage.move_to(z)
-            stage.wait(_STAGE_TIMEOUT_S)
-            if wiring.stop.wait(wiring.settle_s):
-                break
-            z_now = float(stage.position_nm)
-            cam.start(n)
-            try:
-                for _ in range(n):
-                    slot = None
-                    while slot is None:  # calibration never drops: wait for the workers
-                        if wiring.stop.is_set():
-                            break
-                        try:
-                            slot = vb.begin_write(0.25)
-                        except BufferOverflow:
-                            pass
-                    if slot is None:
-                        break
-                    try:
-                        info = cam.read_frame(slot, timeout=5.0)
-                    except BaseException:
-                        vb.abandon_write()
-                        raise
-                    k = vb.frames_written % ring
-                    wiring.tags[2 * k] = step
-                    wiring.tags[2 * k + 1] = z_now
-                    vb.commit_write(float(info.timestamp))
-            finally:
-                cam.stop()
-            if wiring.stop.is_set():
-                break
-            events.put(("step", step, z_now))
-    except (HalError, OSError, ValueError, RuntimeError) as exc:
-        events.put(("error", f"{type(exc).__name__}: {exc}"))
-        logger.error("sweep failed: %s", exc, exc_info=logger.isEnabledFor(logging.DEBUG))
-        raise SystemExit(3) from None
-    finally:
-        try:
-            if stage is not None and home is not None and stage.is_open:
-                stage.move_to(home)
-                stage.wait(_STAGE_TIMEOUT_S)
-                back = float(stage.position_nm)
-                logger.info("focus stage back at %.1f nm (its start)", back)
-                events.put(("restored", back))
-        finally:
-            for dev in (stage, cam):
-                if dev is not None:
-                    try:
-                        dev.close()
-                    except Exception as exc:  # closing a failed device: report, don't mask
-                        logger.warning("closing %s failed: %s", type(dev).__name__, exc)
-            vb.close()
-            time.sleep(0)
-
-
-def run_sweep_worker(wiring: SweepWiring, index: int) -> None:
-    """Entry point of sweep worker ``index``: profiles of every bead into the dataset."""
-    from buffers import ZLUTSweepDataset
-    from magacq.tracking import TrackFlag, cut_rois, track_rois
-
-    # A clipped profile (a bead a few pixels off its ROI's centre) is the mean of the samples
-    # inside, as good for a Z-LUT as for tracking; one missing too much is PROFILE_INCOMPLETE.
-    bad = int(TrackFlag.NO_SIGNAL | TrackFlag.OUTSIDE_ROI | TrackFlag.PROFILE_INCOMPLETE)
-    wiring.enter_child(f"tracker {index}")
-    vb = wiring.attach_video()
-    ds = ZLUTSweepDataset.attach(locks=wiring.locks, name=DATASET, namespace=wiring.namespace)
-    ring = vb.n_total_images
-    rois = wiring.rois_array()
-    n_beads, side = len(rois), int(wiring.tracking["roi_size"])
-    method = wiring.tracking.get("algorithm", "qi")
-    method = "com" if method == "centroid" else method
-    options = dict(wiring.tracking.get("options") or {})
-    try:
-        # compile for the camera's dtype before the sweep starts
-        track_rois(np.zeros((1, side, side), dtype=vb.dtype), method=method, **options)
-        wiring.ready.release()
-        while True:
-            claim = vb.claim_stack(timeout=0.0 if wiring.workers_stop.is_set() else 0.25)
-            if claim is None:
-                if wiring.workers_stop.is_set():
-                    break
-                continue
-            try:
-                frames = claim.stack.T  # (n_images, height, width), zero-copy
-                n_frames = len(frames)
-                cut = cut_rois(frames, rois[:, 1], rois[:, 3], side)
-                del frames
-                # read the step tags while the claim holds the slots: once released, the
-                # producer reuses them and overwrites their tags
-                k = claim.frame_numbers % ring
-                steps = np.asarray(wiring.tags[:], dtype=np.float64).reshape(-1, 2)[k]
-            finally:
-                vb.release_stack(claim)
-            res = track_rois(cut, method=method, **options)
-            saturated = cut.reshape(len(cut), -1).max(axis=1) >= wiring.saturation
-            invalid = ((res.flags & bad) != 0) | ~np.isfinite(res.profiles).all(axis=1)
-            valid = ~invalid & ~saturated
-            ds.write(
-                bead_ids=np.tile(rois[:, 0], n_frames),
-                step_indices=np.repeat(steps[:, 0].astype(np.int64), n_beads),
-                timestamps=np.repeat(claim.timestamps, n_beads),
-                motor_z_values=np.repeat(steps[:, 1], n_beads),
-                valid_flags=valid.astype(np.uint8),
-                profiles=np.nan_to_num(res.profiles, nan=0.0) if invalid.any() else res.profiles,
-            )
-            per_bead = np.stack(
-                [np.full(len(cut), 1.0), invalid, saturated], axis=1
-            ).reshape(n_frames, n_beads, 3).sum(axis=0)  # fmt: skip
-            assert wiring.counters is not None  # made by run_calibration
-            with wiring.counters.get_lock():
-                for i, v in enumerate(per_bead.ravel()):
-                    wiring.counters[i] += v
-    finally:
-        ds.close()
-        vb.close()
 
 
 # --- LUTs from the dataset -----------------------------------------------------------------
@@ -327,15 +156,13 @@ def run_calibration(
     ConfigError
         No ``calibration`` or ``focus_stage`` section, or a sweep outside the stage.
     RunError
-        The camera, the stage or a worker failed; nothing is saved.
+        The camera, the stage or a process failed, or hung; nothing is saved.
     KeyboardInterrupt
         Ctrl-C or SIGTERM: the stage is back at its start, nothing is saved.
     """
-    from buffers import VideoBuffer, ZLUTSweepDataset, make_locks, remove_stale_segments
-    from magacq.logs import RunLogging
     from magacq.pipeline.plan import place_rois, probe_camera, run_namespace
-    from magacq.pipeline.start_method import start_context
-    from magacq.tracking import ProfileSpec
+    from magacq.pipeline.supervisor import Run, focus_spec, remove_stale, run_session, supervise
+    from magacq.pipeline.wiring import DeviceSpec, SweepSpec
 
     c = cfg.calibration
     if c is None:
@@ -344,132 +171,128 @@ def run_calibration(
         raise ConfigError("magacq calibrate needs a 'focus_stage' section in the config")
     positions = sweep_positions(c)
     path = output_path(cfg, config_path, output)
-    ctx = start_context()
-    console = Console(stderr=True)
-    logs = RunLogging(console, debug=debug, ctx=ctx)
-    logs.start()
-    events = ctx.Queue()
-    owned: list[Any] = []
-    procs: dict[str, Any] = {}
-    dataset = None
-    try:
-        geometry, image, _ = probe_camera(cfg)
-        rois = place_rois(cfg, geometry, image)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        logs.add_file(path.with_suffix(".log"))
-        namespace = run_namespace()
-        remove_stale_segments(namespace)
-        n_beads, per_step = len(rois), c.profiles_per_step
-        spec = ProfileSpec.for_roi(cfg.tracking.roi_size)
-        n_stacks = max(4, cfg.buffers.n_stacks)
-        wiring = SweepWiring(
-            namespace=namespace,
-            locks=make_locks("VideoBuffer", DATASET, context=ctx),
-            **control_primitives(ctx, logs, events),
-            camera={"driver": cfg.camera.driver, "settings": dict(cfg.camera.settings)},
-            geometry=geometry,
-            video={"n_stacks": n_stacks, "n_images": per_step},
-            rois=rois,
-            tracking=cfg.tracking.model_dump(mode="json"),
-            positions=[float(z) for z in positions],
-            settle_s=c.settle_s,
-            profiles_per_step=per_step,
-            focus_stage={
-                "driver": cfg.focus_stage.driver,
-                "settings": dict(cfg.focus_stage.settings),
-            },
-            tags=ctx.RawArray("d", 2 * n_stacks * per_step),
-            counters=ctx.Array("d", 3 * n_beads),
-            saturation=float(2 ** geometry["bit_depth"] - 1),
-        )
-        video = VideoBuffer(
-            create=True,
-            locks=wiring.locks,
-            n_stacks=n_stacks,
-            width=geometry["width"],
-            height=geometry["height"],
-            n_images=per_step,
-            bits=geometry["bits"],
-            namespace=namespace,
-        )
-        owned.append(video)
-        dataset = ZLUTSweepDataset.create(
-            locks=wiring.locks,
-            capacity=len(positions) * n_beads * per_step,
-            profile_length=spec.n_radii,
-            n_steps=len(positions),
-            n_beads=n_beads,
-            profiles_per_bead=per_step,
-            name=DATASET,
-            namespace=namespace,
-        )
-        owned.append(dataset)
-        logger.info(
-            "calibrating %d beads: %d positions %.0f..%.0f nm, %d profiles each -> %s",
-            n_beads, len(positions), positions[0], positions[-1], per_step, path,
-        )  # fmt: skip
-        home = _sweep(wiring, dataset, procs, ctx, console, len(positions))
-        dataset.set_state(dataset.STATE_COMPLETE)
-        data = dataset.peak()
-        assert wiring.counters is not None
-        counters = np.asarray(wiring.counters[:]).reshape(n_beads, 3)
-        bead_ids = np.array([r[0] for r in rois])
-        zlut, quality, means = build_luts(data, positions, bead_ids, counters, c, spec, home)
-        for q in quality:
-            if not q["good"]:
-                logger.warning(
-                    "bead %d %s: %s", q["bead_id"],
-                    "dropped" if c.drop_bad_beads else "flagged", q["reason"].decode(),
-                )  # fmt: skip
-        from magacq.tracking import zlut_verdict
+    # the profilers' settings: no Z-LUT (the one being made)
+    tracking = {**cfg.tracking.model_dump(mode="json"), "roi_size": cfg.tracking.roi_size,
+                "zlut": None}  # fmt: skip
+    with run_session(tracking, debug) as session:
+        run: Run | None = None
+        try:
+            geometry, image, _ = probe_camera(cfg, opened=session.kernels.compile)
+            rois = place_rois(cfg, geometry, image)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            session.logs.add_file(path.with_suffix(".log"))
+            remove_stale()
+            n_beads, per_step = len(rois), c.profiles_per_step
+            n_stacks = max(4, cfg.buffers.n_stacks)
+            ctx = session.ctx
+            sweep = SweepSpec(
+                positions=tuple(float(z) for z in positions),
+                settle_s=c.settle_s,
+                profiles_per_step=per_step,
+                dataset=DATASET,
+                tags=ctx.RawArray("d", 2 * n_stacks * per_step),
+                counters=ctx.Array("d", 3 * n_beads),
+                saturation=float(2 ** geometry["bit_depth"] - 1),
+                move_timeout_s=cfg.focus_stage.move_timeout_s,
+            )
+            wiring = session.wiring(
+                namespace=run_namespace(),
+                extra_locks=(DATASET,),
+                camera=DeviceSpec(driver=cfg.camera.driver, settings=dict(cfg.camera.settings)),
+                geometry=geometry,
+                video={"n_stacks": n_stacks, "n_images": per_step},
+                rois=rois,
+                tracking=tracking,
+                focus_stage=focus_spec(cfg),
+                supervision=cfg.supervision,
+                sweep=sweep,
+            )
+            wiring.stats.set("sweep_home_nm", math.nan)
+            run = Run(cfg, wiring, ctx, session.kernels)
+            run.create_buffers()
+            logger.info(
+                "calibrating %d beads: %d positions %.0f..%.0f nm, %d profiles each -> %s",
+                n_beads, len(positions), positions[0], positions[-1], per_step, path,
+            )  # fmt: skip
+            state = supervise(run, session)
+            if state == "interrupted":
+                raise KeyboardInterrupt
+            data, counters, home = _profiles(run, len(positions))
+            bead_ids = np.array([r[0] for r in rois])
+            return _save(cfg, c, config_path, path, data, positions, bead_ids, counters, home,
+                         np.asarray(rois, dtype=np.int64), geometry)  # fmt: skip
+        except BaseException:
+            if run is not None and run.dataset is not None and not run.dataset._closed:
+                run.dataset.set_state(run.dataset.STATE_FAILED)
+            raise
+        finally:
+            if run is not None:
+                run.close()
 
-        reasons = [q["reason"].decode() for q in quality]
-        usable, verdict = zlut_verdict(bead_ids, quality["good"], reasons)
-        _quality_figure(path, zlut, bead_ids, quality["good"], reasons)
-        if not usable:
-            raise RunError(f"{verdict} (Z-LUT not saved; the quality figure: "
-                           f"{path.with_suffix('.quality.png')})")  # fmt: skip
-        if verdict:
-            logger.warning("%s", verdict)
-        from magacq.runfile import software_versions
 
-        save_zlut_file(
-            path,
-            zlut=zlut,
-            stage_z_nm=_stage_axis(positions, home, c),
-            rois=np.asarray(rois, dtype=np.int64),
-            reference=np.isin(bead_ids, cfg.beads.reference),
-            roi_size=cfg.tracking.roi_size,
-            quality=quality,
-            mean_profiles=means,
-            attrs={
-                "home_z_nm": home,
-                "stage_moves": c.stage_moves,
-                "settings": c.model_dump(mode="json"),
-                "config": cfg.model_dump(mode="json"),
-                "config_path": str(config_path),
-                "camera": geometry,
-                "software": software_versions(),
-                "n_good": int(quality["good"].sum()),
-            },
-        )
-        dataset.destroy()
-        logger.info("Z-LUT of %d/%d good beads saved to %s", quality["good"].sum(), n_beads, path)
-        return path
-    except BaseException:
-        if dataset is not None and not dataset._closed:
-            dataset.set_state(dataset.STATE_FAILED)
-        raise
-    finally:
-        _stop(procs, wiring if procs else None)
-        for buf in reversed(owned):
-            try:
-                buf.close()
-            except Exception as exc:  # keep closing the others
-                logger.warning("closing %r failed: %s", buf, exc)
-        events.close()
-        events.join_thread()
-        logs.stop()
+def _profiles(run: Any, n_steps: int) -> tuple[dict[str, np.ndarray], np.ndarray, float]:
+    """The sweep's profiles, per-bead counters and home z, checked complete."""
+    if run.error:
+        raise RunError(f"calibration failed: {run.error}")
+    stats, ds, sweep = run.wiring.stats, run.dataset, run.wiring.sweep
+    done, home = int(stats.get("sweep_steps")), stats.get("sweep_home_nm")
+    if done < n_steps or not math.isfinite(home):
+        raise RunError(f"the sweep stopped after {done} of {n_steps} positions")
+    if ds.get_count() != ds.capacity:
+        raise RunError(f"the profilers recorded {ds.get_count()} of {ds.capacity} profiles")
+    ds.set_state(ds.STATE_COMPLETE)
+    counters = np.asarray(sweep.counters[:]).reshape(len(run.wiring.rois), 3)
+    return ds.peak(), counters, float(home)
+
+
+def _save(
+    cfg: RunConfig, c: CalibrationConfig, config_path: Path, path: Path,
+    data: dict[str, np.ndarray], positions: np.ndarray, bead_ids: np.ndarray,
+    counters: np.ndarray, home: float, rois: np.ndarray, geometry: Any,
+) -> Path:  # fmt: skip
+    """Build, check and save the Z-LUTs (and the quality figure); the file's path."""
+    from magacq.runfile import software_versions
+    from magacq.tracking import ProfileSpec, zlut_verdict
+
+    spec = ProfileSpec.for_roi(cfg.tracking.roi_size)
+    zlut, quality, means = build_luts(data, positions, bead_ids, counters, c, spec, home)
+    for q in quality:
+        if not q["good"]:
+            logger.warning(
+                "bead %d %s: %s", q["bead_id"],
+                "dropped" if c.drop_bad_beads else "flagged", q["reason"].decode(),
+            )  # fmt: skip
+    reasons = [q["reason"].decode() for q in quality]
+    usable, verdict = zlut_verdict(bead_ids, quality["good"], reasons)
+    _quality_figure(path, zlut, bead_ids, quality["good"], reasons)
+    if not usable:
+        raise RunError(f"{verdict} (Z-LUT not saved; the quality figure: "
+                       f"{path.with_suffix('.quality.png')})")  # fmt: skip
+    if verdict:
+        logger.warning("%s", verdict)
+    save_zlut_file(
+        path,
+        zlut=zlut,
+        stage_z_nm=_stage_axis(positions, home, c),
+        rois=rois,
+        reference=np.isin(bead_ids, cfg.beads.reference),
+        roi_size=cfg.tracking.roi_size,
+        quality=quality,
+        mean_profiles=means,
+        attrs={
+            "home_z_nm": home,
+            "stage_moves": c.stage_moves,
+            "settings": c.model_dump(mode="json"),
+            "config": cfg.model_dump(mode="json"),
+            "config_path": str(config_path),
+            "camera": geometry,
+            "software": software_versions(),
+            "n_good": int(quality["good"].sum()),
+        },
+    )
+    logger.info("Z-LUT of %d/%d good beads saved to %s", quality["good"].sum(), len(bead_ids),
+                path)  # fmt: skip
+    return path
 
 
 def _quality_figure(path: Path, zlut: Any, bead_ids: np.ndarray, good: np.ndarray,
@@ -486,98 +309,3 @@ def _stage_axis(positions: np.ndarray, home: float, c: CalibrationConfig) -> np.
     """Stage position of each LUT plane (planes ascend in bead height)."""
     sign = -1.0 if c.stage_moves == "objective" else 1.0
     return np.asarray(positions)[np.argsort(sign * (np.asarray(positions) - home))]
-
-
-def _sweep(
-    wiring: SweepWiring, dataset: Any, procs: dict[str, Any], ctx: Any, console: Console, n: int
-) -> float:
-    """Start the workers and the producer, follow the sweep to its end; return the home z."""
-    from magacq.pipeline.supervisor import StopSignals
-
-    def start(target: Any, *args: Any, name: str) -> None:
-        procs[name] = ctx.Process(target=target, args=(wiring, *args), name=name, daemon=True)
-        procs[name].start()
-
-    workers = [f"tracker-{i}" for i in range(int(wiring.tracking["workers"]))]
-    home: float | None = None
-    with StopSignals() as signals:
-
-        def check() -> None:
-            if signals.received is not None:
-                raise KeyboardInterrupt
-            for name, p in procs.items():
-                ended = name == "producer" or wiring.workers_stop.is_set()
-                if not p.is_alive() and (p.exitcode or not ended):
-                    raise RunError(
-                        _event_error(wiring) or f"{name} failed (exit code {p.exitcode})"
-                    )
-
-        for i, name in enumerate(workers):
-            start(run_sweep_worker, i, name=name)
-        for _ in workers:  # trackers compile their kernels before the sweep starts
-            while not wiring.ready.acquire(timeout=0.25):
-                check()
-        dataset.set_state(dataset.STATE_CAPTURING)
-        start(run_sweep_producer, name="producer")
-        progress = Progress(
-            TextColumn("Z sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[z]}"),  # noqa: E501
-            TimeElapsedColumn(), console=console, disable=not console.is_terminal,
-        )  # fmt: skip
-        task = progress.add_task("sweep", total=n, z="")
-        done = 0
-        with progress:
-            while True:
-                check()
-                try:
-                    ev = wiring.events.get(timeout=0.25)
-                except queue.Empty:
-                    if not procs["producer"].is_alive() and procs["producer"].exitcode == 0:
-                        break
-                    continue
-                if ev[0] == "home":
-                    home = float(ev[1])
-                elif ev[0] == "step":
-                    done += 1
-                    progress.update(task, completed=done, z=f"stage {ev[2]:.0f} nm")
-                    if not console.is_terminal and (done % max(1, n // 5) == 0 or done == n):
-                        logger.info("sweep: %d/%d positions", done, n)
-                elif ev[0] == "error":
-                    raise RunError(f"calibration failed: {ev[1]}")
-        if done < n or home is None:
-            raise RunError(f"the sweep stopped after {done} of {n} positions")
-        wiring.workers_stop.set()
-        expected = dataset.capacity
-        for name in workers:
-            while procs[name].is_alive():
-                procs[name].join(0.25)
-                check()
-        if dataset.get_count() != expected:
-            raise RunError(f"the workers recorded {dataset.get_count()} of {expected} profiles")
-    return home
-
-
-def _event_error(wiring: SweepWiring) -> str | None:
-    try:
-        while True:
-            ev = wiring.events.get(timeout=0.2)
-            if ev[0] == "error":
-                return f"calibration failed: {ev[1]}"
-    except queue.Empty:
-        return None
-
-
-def _stop(procs: dict[str, Any], wiring: SweepWiring | None) -> None:
-    """Stop the producer (it returns the stage home), then the workers."""
-    if wiring is None:
-        return
-    wiring.stop.set()
-    p = procs.get("producer")
-    if p is not None:
-        p.join(_STAGE_TIMEOUT_S)
-    wiring.workers_stop.set()
-    for p in procs.values():
-        p.join(_JOIN_S)
-        if p.is_alive():
-            logger.warning("%s did not stop in time; killing it", p.name)
-            p.kill()
-            p.join(1.0)

@@ -41,12 +41,15 @@ ROSTER = {
              "process parks the magnets"),
         Role("tracker", f"{_P}.tracker:run_worker", TRACKER0, True,
              "restarted, its stacks requeued; too many restarts end the run failed"),
+        Role("profiler", f"{_P}.sweep:run_profiler", TRACKER0, True,
+             "a calibration's tracker: restarted as a tracker is; profiles it lost fail the "
+             "calibration at its end"),
     )
 }  # fmt: skip
 
 
 def role_of(slot: int) -> Role:
-    """The role of a heartbeat slot."""
+    """The role of a heartbeat slot (trackers and profilers share theirs, and their policy)."""
     if slot >= TRACKER0:
         return ROSTER["tracker"]
     return next(r for r in ROSTER.values() if r.slot == slot)

@@ -5,6 +5,10 @@ buffer in a namespace of its own, start the writer, N tracker workers and the pr
 the live status, watch every child's exit and heartbeat and apply its role's policy (a tracker
 is restarted, up to a limit; any other ends the run), and on any exit (end of duration, Ctrl-C,
 SIGTERM, a failure) stop them all, close the file and unlink every segment.
+
+`magacq calibrate` (:mod:`magacq.calibrate`) is a run too, in the same :class:`Session`, made
+of the same :class:`Run` and watched by the same :func:`supervise`: its wiring has a sweep plan
+(``RunWiring.sweep``) that the producer follows, its trackers are profilers and it has no writer.
 """
 
 import logging
@@ -14,8 +18,11 @@ import multiprocessing.connection
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,6 +35,7 @@ from buffers import (
     LiveProfileBuffer,
     MatrixBuffer,
     VideoBuffer,
+    ZLUTSweepDataset,
     make_locks,
     remove_stale_segments,
 )
@@ -70,8 +78,10 @@ from magacq.pipeline.wiring import (
     LOCK_NAMES,
     MATRICES,
     VIDEO_GROUPS,
+    DeviceSpec,
     MagnetsSpec,
     RunWiring,
+    SweepSpec,
     WriterSpec,
     control_primitives,
 )
@@ -125,7 +135,9 @@ class Run:
         self.wiring = wiring
         self.ctx = ctx
         self.kernels = kernels  # the trackers start once it is done
-        self.owned: list[VideoBuffer | MatrixBuffer | BeadRoiBuffer | LiveProfileBuffer] = []
+        self.owned: list[
+            VideoBuffer | MatrixBuffer | BeadRoiBuffer | LiveProfileBuffer | ZLUTSweepDataset
+        ] = []
         self.video: VideoBuffer | None = None
         self.status_buf: MatrixBuffer | None = None
         self.producer: BaseProcess | None = None
@@ -138,6 +150,9 @@ class Run:
         self.abort: Callable[[], bool] = lambda: False
         self.restarts: deque[float] = deque()  # when trackers were restarted (monotonic)
         self.progress = (-1.0, 0.0)  # the camera's frame count, and when it last changed
+        # a calibration's trackers profile its sweep (magacq.pipeline.processes.sweep)
+        self.tracker_role = "profiler" if wiring.sweep is not None else "tracker"
+        self.dataset: ZLUTSweepDataset | None = None  # a calibration's profiles
 
     # --- buffers ------------------------------------------------------------------------
     def create_buffers(self) -> None:
@@ -181,8 +196,28 @@ class Run:
         self.owned.append(LiveProfileBuffer(create=True, locks=w.locks,
                                             profile_capacity=w.tracking["roi_size"],
                                             namespace=w.namespace))  # fmt: skip
-        if self.cfg.tracking.zlut is not None:
+        if w.sweep is not None:
+            self._create_dataset(w.sweep)
+        elif self.cfg.tracking.zlut is not None:
             self._publish_zlut()
+
+    def _create_dataset(self, sweep: SweepSpec) -> None:
+        """The calibration's ZLUTSweepDataset: room for every profile of the sweep."""
+        from magacq.tracking import ProfileSpec
+
+        n_beads = len(self.wiring.rois)
+        self.dataset = ZLUTSweepDataset.create(
+            locks=self.wiring.locks,
+            capacity=len(sweep.positions) * n_beads * sweep.profiles_per_step,
+            profile_length=ProfileSpec.for_roi(self.cfg.tracking.roi_size).n_radii,
+            n_steps=len(sweep.positions),
+            n_beads=n_beads,
+            profiles_per_bead=sweep.profiles_per_step,
+            name=sweep.dataset,
+            namespace=self.wiring.namespace,
+        )
+        self.owned.append(self.dataset)
+        self.dataset.set_state(self.dataset.STATE_CAPTURING)
 
     def _publish_zlut(self) -> None:
         """The Z-LUT the trackers use, as one MatrixBuffer a viewer can read (written once)."""
@@ -196,13 +231,15 @@ class Run:
         self.owned.append(buf)
         buf.write(rows)
 
-    def close_buffers(self) -> None:
+    def close(self) -> None:
+        """Once its processes are gone: unlink every buffer, close the control flags."""
         for buf in reversed(self.owned):
             try:
                 buf.close()
             except Exception as exc:  # keep closing the others
                 logger.warning("closing %r failed: %s", buf, exc)
         self.owned.clear()
+        self.wiring.close()
 
     # --- processes ----------------------------------------------------------------------
     def _start(self, role: str, *args: Any, name: str | None = None) -> Any:
@@ -213,25 +250,29 @@ class Run:
         p.start()
         return p
 
+    def _writer_failed(self) -> bool:
+        return self.writer is not None and not self.writer.is_alive()
+
     def start(self) -> None:
-        self.writer = self._start("writer")
+        if self.wiring.writer is not None:  # a calibration writes no run file
+            self.writer = self._start("writer")
         if self.wiring.recorder is not None:
             self.recorder = self._start("recorder")
         while not self.kernels.wait(0.25):  # compiled once, the trackers load them from disk
             if self.abort():
                 return
-            if not self.writer.is_alive():
+            if self._writer_failed():
                 raise RunError(self._child_error() or "the writer failed while starting")
         logger.debug("tracking kernels compiled (or found in the disk cache)")
         for i in range(self.cfg.tracking.workers):
-            self.workers[i] = self._start("tracker", i, name=f"tracker-{i}")
+            self.workers[i] = self._start(self.tracker_role, i, name=f"tracker-{i}")
         restarts = 0
         # trackers compile their kernels, the recorder opens its file, before frames flow
         for _ in range(len(self.workers) + (self.recorder is not None)):
             while not self.wiring.ready.acquire(timeout=0.25):
                 if self.abort():
                     return
-                if not self.writer.is_alive():
+                if self._writer_failed():
                     raise RunError(self._child_error() or "the writer failed while starting")
                 if self.recorder is not None and not self.recorder.is_alive():
                     raise RunError(self._child_error() or "the recorder failed while starting")
@@ -286,7 +327,7 @@ class Run:
                 "tracker %d died%s (exit code %s); %d claimed stack(s) requeued; restarting",
                 i, " while warming up" if warming_up else "", p.exitcode, len(recovered),
             )  # fmt: skip
-            self.workers[i] = self._start("tracker", i, name=f"tracker-{i}")
+            self.workers[i] = self._start(self.tracker_role, i, name=f"tracker-{i}")
         return len(dead)
 
     def _children(self) -> dict[int, BaseProcess]:
@@ -319,8 +360,8 @@ class Run:
     def camera_silent(self) -> None:
         """Fail the run when the camera has delivered no frame for ``camera_timeout_s``."""
         stats, limit = self.wiring.stats, self.cfg.supervision.camera_timeout_s
-        if not stats.get("acquiring"):
-            return
+        if not stats.get("acquiring") or self.wiring.sweep is not None:
+            return  # a sweep's camera rests while the stage moves; a silent read fails it
         count = stats.get("frames") + stats.get("dropped") + stats.get("camera_gaps")
         now = time.monotonic()
         if count != self.progress[0]:
@@ -337,7 +378,6 @@ class Run:
         """Wait up to ``timeout`` for a child to exit; restart dead trackers, note failures."""
         if self.producer is None:
             return
-        assert self.writer is not None  # started before the producer
         procs = [self.producer, self.writer, self.recorder, self.protocol, *self.workers.values()]
         ready = mp.connection.wait([p.sentinel for p in procs if p is not None], timeout)
         self.kill_hung()
@@ -358,7 +398,8 @@ class Run:
                     or self._child_error()
                     or (f"the protocol process died (exit code {p.exitcode})")
                 )
-        if not self.writer.is_alive() and not self.wiring.writer_finish.is_set():
+        if self._writer_failed() and not self.wiring.writer_finish.is_set():
+            assert self.writer is not None
             self.error = (
                 self.error
                 or self._child_error()
@@ -498,11 +539,56 @@ class Run:
             logger.warning("could not mark %s as failed: %s", path, exc)
 
 
-def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -> Path:
-    """Run one acquisition to its end; return the HDF5 file's path.
+@dataclass
+class Session:
+    """What every kind of run (`magacq run`, `magacq calibrate`) is started in: the start
+    method, the terminal, the log listener, the children's event queue, the stop signals and
+    the kernels' compile child (:func:`run_session`)."""
+
+    ctx: RunContext
+    console: Console
+    logs: RunLogging
+    events: "Queue[Any]"
+    signals: StopSignals
+    kernels: KernelCompile
+
+    def wiring(self, **fields: Any) -> RunWiring:
+        """A run's wiring in this session: its control primitives, locks for every buffer of
+        a run (and ``extra_locks``), and ``fields``."""
+        extra, groups = fields.pop("extra_locks", ()), fields.pop("groups", ())
+        return RunWiring(
+            locks=make_locks(*LOCK_NAMES, *extra, context=self.ctx, groups=groups),
+            **control_primitives(self.ctx, self.logs, self.events),
+            **fields,
+        )
+
+
+@contextmanager
+def run_session(tracking: dict[str, Any], debug: bool) -> Iterator[Session]:
+    """Start a session (logging, signals, the kernels' compile for ``tracking``); end it.
 
     SIGINT and SIGTERM stop the run from the start (a second one while stopping changes
-    nothing) and are ignored once it is over, so the exit code is the run's.
+    nothing) and are ignored once it is over, so the exit code is the run's."""
+    ctx = start_context()
+    console = Console(stderr=True)
+    logs = RunLogging(console, debug=debug, ctx=ctx)
+    logs.start()
+    events: Queue[Any] = ctx.Queue()
+    try:
+        with StopSignals(after=signal.SIG_IGN) as signals:
+            kernels = KernelCompile(ctx, tracking)  # forked before any device is opened
+            try:
+                yield Session(ctx, console, logs, events, signals, kernels)
+            finally:
+                kernels.close()
+    finally:
+        events.close()
+        events.join_thread()
+        logs.stop()
+
+
+def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -> Path:
+    """Run one acquisition to its end; return the HDF5 file's path.
 
     Raises
     ------
@@ -512,106 +598,16 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
     RunError
         The camera, the producer or the writer failed; what was acquired is saved.
     """
-    from magacq.runfile import ROIS_DTYPE, run_attrs, video_path
-
-    ctx = start_context()
     tracking = {**cfg.tracking.model_dump(mode="json"), "roi_size": cfg.tracking.roi_size}
-    console = Console(stderr=True)
-    logs = RunLogging(console, debug=debug, ctx=ctx)
-    logs.start()
-    events = ctx.Queue()
-    run: Run | None = None
-    path: Path | None = None
-    with StopSignals(after=signal.SIG_IGN) as signals:
-        kernels = KernelCompile(ctx, tracking)  # forked before any device is opened
+    with run_session(tracking, debug) as session:
+        run: Run | None = None
+        path: Path | None = None
         try:
-            geometry, image, devices = probe_camera(cfg, opened=kernels.compile)
-            if cfg.live_force is not None and not math.isfinite(geometry["bead_radius_nm"]):
-                raise ConfigError("live_force needs the bead radius: set beads.radius_nm")
-            protocol = protocol_spec(cfg, config_path, devices)
-            rois = place_rois(cfg, geometry, image)
-            if cfg.tracking.zlut is not None:  # the Z-LUT must be of this ROI size and bead set
-                from magacq.runfile import rois_for_run
-
-                rois = rois_for_run(
-                    cfg.tracking.zlut, rois, cfg.tracking.roi_size, explicit=bool(cfg.beads.rois)
-                )
-            removed = remove_stale_segments(min_age_s=STALE_AGE_S)  # crashed runs', any namespace
-            if removed:
-                logger.info("removed %d stale segment(s) of crashed runs", len(removed))
-            sizes = buffer_sizes(
-                cfg,
-                FrameSize(geometry["width"], geometry["height"], geometry["bits"] // 8),
-                n_beads=len(rois),
-                simulated=geometry["simulated"],
-            )
-            recorder = cfg.output.video.mode != "none"
-            check_room(sizes, n_processes=cfg.tracking.workers + 3 + recorder)
-            path = output_path(cfg, config_path)
-            logs.add_file(path.with_suffix(".log"))
-            namespace = run_namespace()
-            video = cfg.output.video
-            ref = set(cfg.beads.reference)
-            rois_table = np.array(
-                [(i, x0, x1, y0, y1, i in ref) for i, x0, x1, y0, y1 in rois], dtype=ROIS_DTYPE
-            )
-            wiring = RunWiring(
-                namespace=namespace,
-                locks=make_locks(*LOCK_NAMES, context=ctx,
-                                 groups=VIDEO_GROUPS if video.mode != "none" else ()),
-                **control_primitives(ctx, logs, events),
-                matrix_rows=sizes.matrix_rows,
-                camera={"driver": cfg.camera.driver, "settings": dict(cfg.camera.settings)},
-                geometry=geometry,
-                video={"n_stacks": cfg.buffers.n_stacks, "n_images": cfg.buffers.images_per_stack},
-                rois=rois,
-                tracking=tracking,
-                focus_stage=(
-                    {"driver": cfg.focus_stage.driver, "settings": dict(cfg.focus_stage.settings)}
-                    if cfg.focus_stage is not None
-                    else None
-                ),
-                **cast(
-                    dict[str, Any],
-                    {"focus_timeout_s": cfg.focus_stage.move_timeout_s} if cfg.focus_stage else {},
-                ),
-                magnets=(
-                    cast(MagnetsSpec,  # the config's magnets section, dumped
-                         {**cfg.magnets.model_dump(mode="json"),
-                          "settings": dict(cfg.magnets.settings),
-                          "park_height_mm": protocol.plan.end_height_mm if protocol else None})
-                    if cfg.magnets is not None
-                    else None
-                ),
-                supervision=cfg.supervision,
-                protocol=protocol,
-                feedback=locks_spec(cfg),
-                writer=cast(WriterSpec, {  # the optional keys are unpacked conditionally
-                    "path": str(path),
-                    "attrs": {
-                        **run_attrs(cfg.model_dump_json(), str(config_path), geometry),
-                        "namespace": namespace,
-                        "n_beads": len(rois),
-                    },
-                    "rois": rois_table,
-                    "references": list(cfg.beads.reference),
-                    "xy_lock": cfg.locks.xy_lock is not None,
-                    # a Z-lock is a lock: locks_spec is not None
-                    **({"z_sign": locks_spec(cfg).sign}  # type: ignore[union-attr]
-                       if cfg.locks.z_lock is not None else {}),
-                    **({"live_force": live_force_spec(cfg, geometry)}
-                       if cfg.live_force is not None else {}),
-                }),
-                recorder=(
-                    {"path": str(video_path(path)), "video": video.model_dump(mode="json")}
-                    if video.mode != "none" else None
-                ),
-            )  # fmt: skip
-            run = Run(cfg, wiring, ctx, kernels)
+            run, path = _plan_run(cfg, config_path, session, tracking)
             run.create_buffers()
-            logger.info("run %s: %d beads, %d workers -> %s", namespace, len(rois),
-                        cfg.tracking.workers, path)  # fmt: skip
-            state = _supervise(run, cfg, console, signals)
+            logger.info("run %s: %d beads, %d workers -> %s", run.wiring.namespace,
+                        len(run.wiring.rois), cfg.tracking.workers, path)  # fmt: skip
+            state = supervise(run, session)
             if run.error:
                 kept = "saved in" if path.exists() else "lost with"  # its folder removed
                 raise RunError(f"{run.error}; data acquired so far {kept} {path}")
@@ -619,23 +615,120 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                 logger.info("stopped by signal; the file is closed, its state 'interrupted'")
             return path
         finally:
-            kernels.close()
             if run is not None:
-                run.close_buffers()
-                run.wiring.close()
+                run.close()
             if path is not None and path.exists() and path.stat().st_size == 0:  # no writer
                 path.unlink()
-            events.close()
-            events.join_thread()
-            logs.stop()
 
 
-def _supervise(run: Run, cfg: RunConfig, console: Console, signals: StopSignals) -> str:
-    """Start the processes, watch them until the end, stop them; return the final state."""
-    plan = run.wiring.protocol.plan if run.wiring.protocol is not None else None
+def _plan_run(
+    cfg: RunConfig, config_path: Path, session: Session, tracking: dict[str, Any]
+) -> tuple[Run, Path]:
+    """Probe the camera, place the ROIs, size the buffers: the run, not yet started."""
+    from magacq.runfile import ROIS_DTYPE, run_attrs, video_path
+
+    geometry, image, devices = probe_camera(cfg, opened=session.kernels.compile)
+    if cfg.live_force is not None and not math.isfinite(geometry["bead_radius_nm"]):
+        raise ConfigError("live_force needs the bead radius: set beads.radius_nm")
+    protocol = protocol_spec(cfg, config_path, devices)
+    rois = place_rois(cfg, geometry, image)
+    if cfg.tracking.zlut is not None:  # the Z-LUT must be of this ROI size and bead set
+        from magacq.runfile import rois_for_run
+
+        rois = rois_for_run(
+            cfg.tracking.zlut, rois, cfg.tracking.roi_size, explicit=bool(cfg.beads.rois)
+        )
+    remove_stale(min_age_s=STALE_AGE_S)
+    sizes = buffer_sizes(
+        cfg,
+        FrameSize(geometry["width"], geometry["height"], geometry["bits"] // 8),
+        n_beads=len(rois),
+        simulated=geometry["simulated"],
+    )
+    recorder = cfg.output.video.mode != "none"
+    check_room(sizes, n_processes=cfg.tracking.workers + 3 + recorder)
+    path = output_path(cfg, config_path)
+    session.logs.add_file(path.with_suffix(".log"))
+    namespace = run_namespace()
+    video = cfg.output.video
+    ref = set(cfg.beads.reference)
+    rois_table = np.array(
+        [(i, x0, x1, y0, y1, i in ref) for i, x0, x1, y0, y1 in rois], dtype=ROIS_DTYPE
+    )
+    wiring = session.wiring(
+        namespace=namespace,
+        groups=VIDEO_GROUPS if video.mode != "none" else (),
+        matrix_rows=sizes.matrix_rows,
+        camera=DeviceSpec(driver=cfg.camera.driver, settings=dict(cfg.camera.settings)),
+        geometry=geometry,
+        video={"n_stacks": cfg.buffers.n_stacks, "n_images": cfg.buffers.images_per_stack},
+        rois=rois,
+        tracking=tracking,
+        focus_stage=focus_spec(cfg),
+        **cast(
+            dict[str, Any],
+            {"focus_timeout_s": cfg.focus_stage.move_timeout_s} if cfg.focus_stage else {},
+        ),
+        magnets=(
+            cast(MagnetsSpec,  # the config's magnets section, dumped
+                 {**cfg.magnets.model_dump(mode="json"),
+                  "settings": dict(cfg.magnets.settings),
+                  "park_height_mm": protocol.plan.end_height_mm if protocol else None})
+            if cfg.magnets is not None
+            else None
+        ),
+        supervision=cfg.supervision,
+        protocol=protocol,
+        feedback=locks_spec(cfg),
+        writer=cast(WriterSpec, {  # the optional keys are unpacked conditionally
+            "path": str(path),
+            "attrs": {
+                **run_attrs(cfg.model_dump_json(), str(config_path), geometry),
+                "namespace": namespace,
+                "n_beads": len(rois),
+            },
+            "rois": rois_table,
+            "references": list(cfg.beads.reference),
+            "xy_lock": cfg.locks.xy_lock is not None,
+            # a Z-lock is a lock: locks_spec is not None
+            **({"z_sign": locks_spec(cfg).sign}  # type: ignore[union-attr]
+               if cfg.locks.z_lock is not None else {}),
+            **({"live_force": live_force_spec(cfg, geometry)}
+               if cfg.live_force is not None else {}),
+        }),
+        recorder=(
+            {"path": str(video_path(path)), "video": video.model_dump(mode="json")}
+            if video.mode != "none" else None
+        ),
+    )  # fmt: skip
+    return Run(cfg, wiring, session.ctx, session.kernels), path
+
+
+def remove_stale(min_age_s: float = STALE_AGE_S) -> None:
+    """Remove the segments of crashed runs, in any namespace, once ``min_age_s`` old."""
+    removed = remove_stale_segments(min_age_s=min_age_s)
+    if removed:
+        logger.info("removed %d stale segment(s) of crashed runs", len(removed))
+
+
+def focus_spec(cfg: RunConfig) -> DeviceSpec | None:
+    """The focus stage to open in the devices process, if the config has one."""
+    if cfg.focus_stage is None:
+        return None
+    return DeviceSpec(driver=cfg.focus_stage.driver, settings=dict(cfg.focus_stage.settings))
+
+
+def supervise(run: Run, session: Session) -> str:
+    """Start the run's processes, watch them until the end, stop them; return the final
+    state: ``complete`` (the duration is up, the protocol ended, a finite camera or a sweep is
+    done), ``interrupted`` (a signal) or ``failed`` (``run.error`` says why)."""
+    cfg, console, signals, w = run.cfg, session.console, session.signals, run.wiring
+    plan = w.protocol.plan if w.protocol is not None else None
     steps = tuple(a.describe() for a in plan.actions) if plan is not None else ()
-    view = StatusView(run.wiring.stats, len(run.wiring.rois), cfg.tracking.workers, cfg.duration,
-                      steps, recording=run.wiring.recorder is not None)  # fmt: skip
+    sweep = len(w.sweep.positions) if w.sweep is not None else 0
+    duration = None if sweep else cfg.duration  # a calibration ends with its sweep
+    view = StatusView(w.stats, len(w.rois), cfg.tracking.workers, duration, steps,
+                      recording=w.recorder is not None, sweep=sweep)  # fmt: skip
     published = StatusPublisher(
         run.status_buf, view
     )  # for `magacq view` (magacq.pipeline.channels.status)
@@ -665,7 +758,7 @@ def _supervise(run: Run, cfg: RunConfig, console: Console, signals: StopSignals)
                 break
             if not started and (t0 := run.wiring.stats.get("acquiring")):
                 started = True  # the duration counts from the camera's start (t0)
-                end = None if cfg.duration is None else t0 + cfg.duration
+                end = None if duration is None else t0 + duration
                 view.restart_clock()
                 published.state = ACQUIRING
             wanted = run.wiring.protocol is not None or run.wiring.feedback is not None

@@ -119,6 +119,32 @@ class WriterSpec(TypedDict, total=False):
 
 
 @dataclass(frozen=True)
+class SweepSpec:
+    """A calibration run's plan (``magacq calibrate``): the producer steps the focus stage
+    through ``positions`` and takes ``profiles_per_step`` frames at each; the profilers write
+    every bead's radial profile of every frame into the ``dataset`` (ZLUTSweepDataset)."""
+
+    positions: tuple[float, ...]  # stage z of each step, nm
+    settle_s: float  # after each move has settled, wait this long before the frames
+    profiles_per_step: int
+    dataset: str  # the ZLUTSweepDataset's name in the run's namespace
+    tags: Any  # RawArray('d', 2 * ring frames): step index and measured stage z of each slot
+    counters: Any  # Array('d', 3 * n_beads): rows, invalid, saturated per bead
+    saturation: float  # a pixel at or above this is saturated
+    move_timeout_s: float = 30.0  # a stage move not settled in this long fails the sweep
+
+    def tag(self, seq: int, ring: int, step: int, z_nm: float) -> None:
+        """Record which step (and the stage z) frame ``seq`` of the ring was taken at."""
+        k = seq % ring
+        self.tags[2 * k], self.tags[2 * k + 1] = step, z_nm
+
+    def tags_of(self, seqs: np.ndarray, ring: int) -> np.ndarray:
+        """``(n, 2)``: step index and stage z of frames ``seqs``."""
+        tags = np.asarray(self.tags[:], dtype=np.float64).reshape(-1, 2)
+        return np.asarray(tags[seqs % ring], dtype=np.float64)
+
+
+@dataclass(frozen=True)
 class LocksSpec:
     """The locks the protocol process runs: ``config.LocksConfig`` dumped, and the stage's
     sign (:func:`magacq.protocol.stage_sign`)."""
@@ -184,6 +210,7 @@ class RunWiring:
     supervisor_pid: int = field(default_factory=os.getpid)
     recorder: RecorderSpec | None = None  # None: no video kept
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
+    sweep: SweepSpec | None = None  # a calibration: the producer follows this plan
 
     @property
     def video_groups(self) -> tuple[str, ...]:

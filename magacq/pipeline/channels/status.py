@@ -75,6 +75,9 @@ _FIELDS = (
     "xylock_moves",  # ROIs re-centred by the XY-lock
     "force_median_pn",  # the live force's median over the tethered beads (NaN: none yet)
     "force_beads",  # the beads in that median
+    "sweep_home_nm",  # a calibration: the focus stage's start (the sweep's home); NaN before
+    "sweep_steps",  # a calibration: sweep positions done
+    "sweep_z_nm",  # a calibration: the stage's measured z at the last position done
 )
 MAX_WORKERS = 64
 
@@ -132,18 +135,21 @@ class StatusView:
     duration: float | None
     steps: tuple[str, ...] = ()  # the protocol's actions, described (magacq.protocol.Action)
     recording: bool = False
+    sweep: int = 0  # a calibration: the sweep's positions (the progress bar counts them)
 
     def __post_init__(self) -> None:
         self._t0 = time.monotonic()
         self._last = (self._t0, 0.0)
         self._fps = 0.0
         self._progress = Progress(
-            TextColumn("[bold]acquiring"),
+            TextColumn("[bold]Z sweep" if self.sweep else "[bold]acquiring"),
             BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("{task.completed:.0f}/{task.total:.0f}" if self.sweep
+                       else "{task.percentage:>3.0f}%"),
             TimeElapsedColumn(),
-        )
-        self._task = self._progress.add_task("run", total=self.duration or None)
+        )  # fmt: skip
+        total = self.sweep or self.duration or None
+        self._task = self._progress.add_task("run", total=total)
 
     def fps(self) -> float:
         """Frames per second since the previous call (smoothed)."""
@@ -161,6 +167,11 @@ class StatusView:
         for _ in range(4):
             table.add_column(justify="right")
         table.add_row("frames", f"{int(s['frames']):,}", "fps", f"{self.fps():,.0f}")
+        if self.sweep:  # a calibration: nothing is dropped, nor tracked into a file
+            table.add_row("stage", f"{s['sweep_z_nm']:.0f} nm", "stacks profiled",
+                          f"{int(s['stacks_tracked']):,}")  # fmt: skip
+            self._progress.update(self._task, completed=s["sweep_steps"])
+            return Group(table, self._progress)
         table.add_row(
             "buffer", f"{100 * s['buffer_level']:.0f}%", "dropped", f"{int(s['dropped']):,}"
         )
@@ -234,6 +245,10 @@ class StatusView:
     def line(self) -> str:
         """The status as one log line (for non-terminal output)."""
         s = self.stats.snapshot()
+        if self.sweep:
+            return (f"sweep {int(s['sweep_steps'])}/{self.sweep} (stage {s['sweep_z_nm']:.0f} nm), "
+                    f"frames {int(s['frames'])} ({self.fps():.0f} fps), stacks profiled "
+                    f"{int(s['stacks_tracked'])}")  # fmt: skip
         protocol = (
             f", protocol {self.protocol_step()} ({_clock(self.protocol_left())} left)"
             if s["protocol_t0"]

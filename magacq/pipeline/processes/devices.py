@@ -29,6 +29,7 @@ from magacq.pipeline.channels.motor_channel import (
 from magacq.pipeline.channels.rows import BatchedRows
 from magacq.pipeline.hardware import open_accessory, open_camera
 from magacq.pipeline.processes.motion import MotionThread
+from magacq.pipeline.processes.sweep import StageFault, follow_sweep
 from magacq.pipeline.wiring import RunWiring
 
 logger = logging.getLogger("magacq.producer")
@@ -89,27 +90,58 @@ def roi_of(xy_nm: np.ndarray, rois: np.ndarray, pixel_nm: float) -> np.ndarray:
 
 
 def run_producer(wiring: RunWiring) -> None:
-    """Entry point of the producer process."""
+    """Entry point of the producer process: the camera streams into the ring, or, in a
+    calibration, the producer follows the sweep plan (:mod:`magacq.pipeline.processes.sweep`)."""
+    wiring.enter_child("producer", PRODUCER)
+    vb = wiring.attach_video()
+    cam = None
+    devices: list[Any] = []  # opened beside the camera, closed before it
+    try:
+        cam = open_camera(wiring.camera["driver"], wiring.camera["settings"])
+        if wiring.sweep is not None:
+            follow_sweep(wiring, cam, vb, devices)
+        else:
+            _stream(wiring, cam, vb, devices)
+    except BaseException as exc:
+        named = isinstance(exc, MotionFault | StageFault)  # the message names the device
+        msg = str(exc) if named else f"camera failed: {exc}"
+        wiring.events.put(("error", "producer", msg))
+        logger.error("%s", msg, exc_info=logger.isEnabledFor(logging.DEBUG))
+        raise SystemExit(3) from None
+    finally:
+        wiring.beats.starting(PRODUCER)  # leaving: closing and exiting may take a while
+        for device in reversed(devices):
+            try:
+                device.close()
+            except Exception as exc:  # closing after a failure: report, don't mask
+                logger.warning("closing %s failed: %s", type(device).__name__, exc)
+        if cam is not None:
+            try:
+                cam.close()
+            except Exception as exc:  # closing a failed camera: report, don't mask
+                logger.warning("closing the camera failed: %s", exc)
+        vb.close()
+        time.sleep(0)  # let the log queue's feeder run
+
+
+def _stream(wiring: RunWiring, cam: Any, vb: Any, devices: list[Any]) -> None:
+    """Stream the camera's frames into the ring, with the magnets and focus stage of the run
+    in the motion thread, until the stop (or a finite camera's end); park the magnets."""
     from buffers import BufferOverflow
     from hal import AcquisitionEnded, DeviceError
 
-    wiring.enter_child("producer", PRODUCER)
     beats = wiring.beats
     max_errors = wiring.supervision.camera_errors
     stats = wiring.stats
     n_images = wiring.video["n_images"]
-    vb = wiring.attach_video()
     mats = wiring.attach_matrices(
         *(n for n in ("frames", "dropped", "truth", "motors", EVENTS, *MOTOR_CHANNEL)
           if n in wiring.matrix_rows)
     )  # fmt: skip
     frames, dropped = BatchedRows(mats["frames"]), BatchedRows(mats["dropped"])
     truth = BatchedRows(mats["truth"]) if "truth" in mats else None
-    cam = None
-    devices: list[Any] = []  # opened beside the camera, closed before it
     motion: MotionThread | None = None
     try:
-        cam = open_camera(wiring.camera["driver"], wiring.camera["settings"])
         motion = _start_motion(wiring, cam, mats, devices)
         scratch = np.empty((cam.height, cam.width), dtype=cam.dtype)
         magnets_at: Callable[[], tuple[float, float, float]] = (
@@ -196,13 +228,8 @@ def run_producer(wiring: RunWiring) -> None:
                 stats.set("buffer_level", vb.get_level())
         _flush(frames, dropped, truth)  # the frame rows before the last stack's tracks
         _pad_last_stack(vb, n_images, wiring.stop)
-    except BaseException as exc:
-        msg = str(exc) if isinstance(exc, MotionFault) else f"camera failed: {exc}"
-        wiring.events.put(("error", "producer", msg))
-        logger.error("%s", msg, exc_info=logger.isEnabledFor(logging.DEBUG))
-        raise SystemExit(3) from None
     finally:
-        beats.starting(PRODUCER)  # leaving: closing and exiting may take a while
+        beats.starting(PRODUCER)  # parking may take a while
         _flush(frames, dropped, truth)
         if motion is not None:
             motion.halt()
@@ -212,21 +239,9 @@ def run_producer(wiring: RunWiring) -> None:
                 motion.park(
                     park, wiring.magnets["move_timeout_s"], lambda: beats.starting(PRODUCER)
                 )
-        for device in reversed(devices):
-            try:
-                device.close()
-            except Exception as exc:  # closing after a failure: report, don't mask
-                logger.warning("closing %s failed: %s", type(device).__name__, exc)
-        if cam is not None:
-            try:
-                cam.close()
-            except Exception as exc:  # closing a failed camera: report, don't mask
-                logger.warning("closing the camera failed: %s", exc)
         stats.set("buffer_level", vb.get_level())
         for m in mats.values():
             m.close()
-        vb.close()
-        time.sleep(0)  # let the log queue's feeder run
 
 
 def _pad_last_stack(vb: Any, n_images: int, stop: Any) -> None:

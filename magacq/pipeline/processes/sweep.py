@@ -1,0 +1,181 @@
+"""A calibration run (``magacq calibrate``): the producer follows the sweep plan, profilers
+record every bead's radial profile.
+
+- The **producer** (:func:`magacq.pipeline.processes.devices.run_producer`) owns the camera and
+  the focus stage (one CMMCore for mmcore; the sim stage moves the sim camera's focal plane, so
+  both live in one process) and calls :func:`follow_sweep`: for each position, move, wait until
+  settled (plus ``settle_s``), then take exactly ``profiles_per_step`` frames. No frame is taken
+  while the stage moves and none is dropped: it waits for free slots. Each frame's step and
+  measured stage z are tagged by its slot (:class:`~magacq.pipeline.wiring.SweepSpec`). On any
+  exit (end, stop, error) the stage goes back to where it started.
+- **Profilers** (:func:`run_profiler`, the trackers of a calibration) claim stacks, compute every
+  bead's radial profile and append rows (bead id, step, timestamp, stage z, validity, profile)
+  to the ZLUTSweepDataset.
+
+Both beat their heartbeats; the supervisor watches them as any run's children.
+"""
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from hal import HalError
+from magacq.pipeline.channels.heartbeat import PRODUCER, TRACKER0
+from magacq.pipeline.hardware import open_accessory
+from magacq.pipeline.wiring import RunWiring, SweepSpec
+
+logger = logging.getLogger("magacq.sweep")
+
+
+class StageFault(Exception):
+    """The focus stage failed during the sweep: the calibration ends with this message."""
+
+
+def follow_sweep(wiring: RunWiring, cam: Any, vb: Any, devices: list[Any]) -> None:
+    """The producer's sweep (see the module); the stage is opened into ``devices``."""
+    sweep, beats, stats = wiring.sweep, wiring.beats, wiring.stats
+    assert sweep is not None and wiring.focus_stage is not None
+    try:
+        stage = open_accessory("focus_stage", wiring.focus_stage, cam, wiring.camera["driver"])
+    except HalError as exc:
+        raise StageFault(f"focus stage failed to open: {exc}") from None
+    devices.append(stage)
+    home = float(stage.position_nm)
+    stats.set("sweep_home_nm", home)
+    stats.set("acquiring", time.monotonic())
+    try:
+        for step, z in enumerate(sweep.positions):
+            if wiring.stop.is_set():
+                return
+            z_now = _move(stage, z, sweep, lambda: beats.beat(PRODUCER))
+            if wiring.stop.wait(sweep.settle_s):
+                return
+            beats.beat(PRODUCER)
+            if not _take(wiring, sweep, cam, vb, step, z_now):
+                return
+            stats.set("sweep_steps", step + 1)
+            stats.set("sweep_z_nm", z_now)
+    finally:
+        beats.starting(PRODUCER)  # going home may take longer than a heartbeat's limit
+        try:
+            back = _move(stage, home, sweep, lambda: beats.starting(PRODUCER))
+            logger.info("focus stage back at %.1f nm (its start)", back)
+        except StageFault as exc:
+            logger.error("the focus stage did not return to %.1f nm: %s", home, exc)
+
+
+def _move(stage: Any, z: float, sweep: SweepSpec, beat: Any) -> float:
+    """Move the stage to ``z`` and wait until it has settled (beating); its measured z."""
+    try:
+        stage.move_to(z)
+        deadline = time.monotonic() + sweep.move_timeout_s
+        while stage.is_busy():
+            beat()
+            if time.monotonic() > deadline:
+                raise StageFault(
+                    f"focus stage still moving to {z:.0f} nm after {sweep.move_timeout_s:g} s"
+                )
+            time.sleep(0.005)
+        return float(stage.position_nm)
+    except HalError as exc:
+        raise StageFault(f"focus stage failed: {exc}") from None
+
+
+def _take(wiring: RunWiring, sweep: SweepSpec, cam: Any, vb: Any, step: int, z: float) -> bool:
+    """Take the step's frames, each into a slot (waiting for one), tagged; False on a stop."""
+    from buffers import BufferOverflow
+
+    ring = vb.n_total_images
+    cam.start(sweep.profiles_per_step)
+    try:
+        for _ in range(sweep.profiles_per_step):
+            slot = None
+            while slot is None:  # a calibration never drops: wait for the profilers
+                wiring.beats.beat(PRODUCER)
+                if wiring.stop.is_set():
+                    return False
+                try:
+                    slot = vb.begin_write(0.25)
+                except BufferOverflow:
+                    pass
+            try:
+                info = cam.read_frame(slot, timeout=5.0)
+            except BaseException:
+                vb.abandon_write()
+                raise
+            sweep.tag(vb.frames_written, ring, step, z)
+            vb.commit_write(float(info.timestamp))
+            wiring.stats.add("frames")
+    finally:
+        cam.stop()
+    return True
+
+
+def run_profiler(wiring: RunWiring, index: int) -> None:
+    """Entry point of profiler ``index``: every bead's profiles into the sweep's dataset."""
+    from buffers import ZLUTSweepDataset
+    from magacq.tracking import TrackFlag, cut_rois, track_rois
+
+    # A clipped profile (a bead a few pixels off its ROI's centre) is the mean of the samples
+    # inside, as good for a Z-LUT as for tracking; one missing too much is PROFILE_INCOMPLETE.
+    bad = int(TrackFlag.NO_SIGNAL | TrackFlag.OUTSIDE_ROI | TrackFlag.PROFILE_INCOMPLETE)
+    slot = TRACKER0 + index
+    wiring.enter_child(f"tracker {index}", slot)
+    sweep = wiring.sweep
+    assert sweep is not None
+    vb = wiring.attach_video()
+    ds = ZLUTSweepDataset.attach(locks=wiring.locks, name=sweep.dataset,
+                                 namespace=wiring.namespace)  # fmt: skip
+    ring = vb.n_total_images
+    rois = wiring.rois_array()
+    n_beads, side = len(rois), int(wiring.tracking["roi_size"])
+    method = wiring.tracking.get("algorithm", "qi")
+    method = "com" if method == "centroid" else method
+    options = dict(wiring.tracking.get("options") or {})
+    try:
+        # compile for the camera's dtype before the sweep starts
+        track_rois(np.zeros((1, side, side), dtype=vb.dtype), method=method, **options)
+        wiring.ready.release()
+        while True:
+            wiring.beats.beat(slot)
+            stopping = wiring.workers_stop.is_set()
+            claim = vb.claim_stack(timeout=0.0 if stopping else 0.25)
+            if claim is None:
+                if stopping:  # every stack is profiled: a calibration drops nothing
+                    break
+                continue
+            try:
+                frames = claim.stack.T  # (n_images, height, width), zero-copy
+                n_frames = len(frames)
+                cut = cut_rois(frames, rois[:, 1], rois[:, 3], side)
+                del frames
+                # read the tags while the claim holds the slots: once released, the producer
+                # reuses them and overwrites their tags
+                steps = sweep.tags_of(claim.frame_numbers, ring)
+            finally:
+                vb.release_stack(claim)
+            res = track_rois(cut, method=method, **options)
+            saturated = cut.reshape(len(cut), -1).max(axis=1) >= sweep.saturation
+            invalid = ((res.flags & bad) != 0) | ~np.isfinite(res.profiles).all(axis=1)
+            valid = ~invalid & ~saturated
+            ds.write(
+                bead_ids=np.tile(rois[:, 0], n_frames),
+                step_indices=np.repeat(steps[:, 0].astype(np.int64), n_beads),
+                timestamps=np.repeat(claim.timestamps, n_beads),
+                motor_z_values=np.repeat(steps[:, 1], n_beads),
+                valid_flags=valid.astype(np.uint8),
+                profiles=np.nan_to_num(res.profiles, nan=0.0) if invalid.any() else res.profiles,
+            )
+            per_bead = np.stack(
+                [np.full(len(cut), 1.0), invalid, saturated], axis=1
+            ).reshape(n_frames, n_beads, 3).sum(axis=0)  # fmt: skip
+            with sweep.counters.get_lock():
+                for i, v in enumerate(per_bead.ravel()):
+                    sweep.counters[i] += v
+            wiring.stats.add_stacks(index)
+    finally:
+        wiring.beats.starting(slot)  # leaving: closing and exiting may take a while
+        ds.close()
+        vb.close()
