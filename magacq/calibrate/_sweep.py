@@ -238,11 +238,17 @@ def _profiles(run: Any, n_steps: int) -> tuple[dict[str, np.ndarray], np.ndarray
     done, home = int(stats.get("sweep_steps")), stats.get("sweep_home_nm")
     if done < n_steps or not math.isfinite(home):
         raise RunError(f"the sweep stopped after {done} of {n_steps} positions")
-    if ds.get_count() != ds.capacity:
-        raise RunError(f"the profilers recorded {ds.get_count()} of {ds.capacity} profiles")
     ds.set_state(ds.STATE_COMPLETE)
+    data = ds.peak()
+    # a stack profiled twice (its profiler killed after writing it): each row once
+    rows = np.column_stack([data["bead_ids"], data["step_indices"], data["timestamps"]])
+    _, first = np.unique(rows, axis=0, return_index=True)
+    data = {k: v[np.sort(first)] for k, v in data.items()}
+    expected = n_steps * sweep.profiles_per_step * len(run.wiring.rois)
+    if len(first) != expected:
+        raise RunError(f"the profilers recorded {len(first)} of {expected} profiles")
     counters = np.asarray(sweep.counters[:]).reshape(len(run.wiring.rois), 3)
-    return ds.peak(), counters, float(home)
+    return data, counters, float(home)
 
 
 def _save(

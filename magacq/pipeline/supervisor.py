@@ -202,13 +202,15 @@ class Run:
             self._publish_zlut()
 
     def _create_dataset(self, sweep: SweepSpec) -> None:
-        """The calibration's ZLUTSweepDataset: room for every profile of the sweep."""
+        """The calibration's ZLUTSweepDataset: room for every profile of the sweep, and for
+        the stacks that killed profilers may have written before theirs were requeued."""
         from magacq.tracking import ProfileSpec
 
-        n_beads = len(self.wiring.rois)
+        n_beads, per_stack = len(self.wiring.rois), sweep.profiles_per_step
+        again = self.cfg.supervision.max_restarts + 1
         self.dataset = ZLUTSweepDataset.create(
             locks=self.wiring.locks,
-            capacity=len(sweep.positions) * n_beads * sweep.profiles_per_step,
+            capacity=(len(sweep.positions) + again) * n_beads * per_stack,
             profile_length=ProfileSpec.for_roi(self.cfg.tracking.roi_size).n_radii,
             n_steps=len(sweep.positions),
             n_beads=n_beads,

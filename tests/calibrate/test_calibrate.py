@@ -1,7 +1,6 @@
 """`magacq calibrate` end to end: the real CLI, processes, shared memory and HDF5 files."""
 
 import signal
-import subprocess
 from pathlib import Path
 
 import h5py
@@ -84,10 +83,7 @@ def test_lut_of_another_bead_set_is_refused(lut, rois):
 def test_sigint_mid_sweep_returns_the_stage_and_saves_nothing(tmp_path):
     out = tmp_path / "lut.h5"
     cfg = _config(tmp_path, calibration={"settle_s": 0.3})
-    proc = subprocess.Popen(
-        [*r.MAGACQ, "calibrate", str(cfg), "--output", str(out)],
-        cwd=tmp_path, env=r.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = r.start_cli("calibrate", str(cfg), "--output", str(out), cwd=tmp_path)
     r.wait_for_frames(proc)  # the producer is sweeping
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -120,3 +116,33 @@ def test_configs_sim_yaml_keeps_every_bead(tmp_path):
         quality, planes = f["quality"][:], f["planes"][:]
     assert len(quality) == 12 and quality["good"].all(), quality
     assert np.isfinite(planes).all()
+
+
+def test_hung_producer_mid_sweep_fails_it_and_saves_nothing(tmp_path):
+    """Issue 26: the sweep's producer is watched as a run's is (one supervisor for both)."""
+    out = tmp_path / "lut.h5"
+    cfg = _config(tmp_path, calibration={"settle_s": 0.2}, supervision={"hang_timeout_s": 2.0})
+    proc = r.start_cli("calibrate", str(cfg), "--output", str(out), cwd=tmp_path)
+    r.wait_for_status(proc, "frames", 20)
+    r.wait_for_process(proc, "magacq producer").suspend()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: calibration failed: the producer hung (running, no heart"), err
+    assert not out.exists() and not out.with_name(out.name + ".part").exists()
+
+
+def test_hung_profiler_is_restarted_and_the_sweep_loses_nothing(tmp_path):
+    """A profiler (a calibration's tracker) SIGSTOPped mid-sweep is killed and restarted as a
+    run's tracker is, the stack it held requeued: every profile is there."""
+    out = tmp_path / "lut.h5"
+    cfg = _config(tmp_path, calibration={"settle_s": 0.2}, supervision={"hang_timeout_s": 2.0})
+    proc = r.start_cli("calibrate", str(cfg), "--output", str(out), cwd=tmp_path)
+    r.wait_for_status(proc, "frames", 20)
+    r.wait_for_process(proc, "magacq tracker 0").suspend()
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert "the tracker 0 hung (running, no heartbeat for" in err
+    with h5py.File(out, "r") as f:
+        assert f["quality"]["good"].all()
+        assert np.isfinite(f["planes"][:]).all()

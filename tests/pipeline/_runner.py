@@ -69,9 +69,15 @@ def two_beads(tmp: Path, beads: list, sweep_nm: tuple[float, float], **camera: o
 
 
 def start(config: Path, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``magacq run CONFIG ARGS...`` started in the config's folder."""
+    return start_cli("run", str(config), *args, cwd=config.parent, extra_env=extra_env)
+
+
+def start_cli(*args: str, cwd: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``magacq ARGS...`` started in ``cwd``, its output piped."""
     return subprocess.Popen(
-        [*MAGACQ, "run", str(config), *args],
-        cwd=config.parent,
+        [*MAGACQ, *args],
+        cwd=cwd,
         env={**env(), **(extra_env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -130,7 +130,7 @@ def run_profiler(wiring: RunWiring, index: int) -> None:
                                  namespace=wiring.namespace)  # fmt: skip
     ring = vb.n_total_images
     rois = wiring.rois_array()
-    n_beads, side = len(rois), int(wiring.tracking["roi_size"])
+    side = int(wiring.tracking["roi_size"])
     method = wiring.tracking.get("algorithm", "qi")
     method = "com" if method == "centroid" else method
     options = dict(wiring.tracking.get("options") or {})
@@ -146,36 +146,43 @@ def run_profiler(wiring: RunWiring, index: int) -> None:
                 if stopping:  # every stack is profiled: a calibration drops nothing
                     break
                 continue
-            try:
+            try:  # profiled and written while claimed: a profiler killed meanwhile loses
+                # nothing, its stack is requeued (a stack written twice is deduplicated)
                 frames = claim.stack.T  # (n_images, height, width), zero-copy
-                n_frames = len(frames)
                 cut = cut_rois(frames, rois[:, 1], rois[:, 3], side)
                 del frames
-                # read the tags while the claim holds the slots: once released, the producer
-                # reuses them and overwrites their tags
                 steps = sweep.tags_of(claim.frame_numbers, ring)
+                _write(ds, sweep, cut, rois[:, 0], steps, claim.timestamps,
+                       track_rois(cut, method=method, **options), bad)  # fmt: skip
             finally:
                 vb.release_stack(claim)
-            res = track_rois(cut, method=method, **options)
-            saturated = cut.reshape(len(cut), -1).max(axis=1) >= sweep.saturation
-            invalid = ((res.flags & bad) != 0) | ~np.isfinite(res.profiles).all(axis=1)
-            valid = ~invalid & ~saturated
-            ds.write(
-                bead_ids=np.tile(rois[:, 0], n_frames),
-                step_indices=np.repeat(steps[:, 0].astype(np.int64), n_beads),
-                timestamps=np.repeat(claim.timestamps, n_beads),
-                motor_z_values=np.repeat(steps[:, 1], n_beads),
-                valid_flags=valid.astype(np.uint8),
-                profiles=np.nan_to_num(res.profiles, nan=0.0) if invalid.any() else res.profiles,
-            )
-            per_bead = np.stack(
-                [np.full(len(cut), 1.0), invalid, saturated], axis=1
-            ).reshape(n_frames, n_beads, 3).sum(axis=0)  # fmt: skip
-            with sweep.counters.get_lock():
-                for i, v in enumerate(per_bead.ravel()):
-                    sweep.counters[i] += v
             wiring.stats.add_stacks(index)
     finally:
         wiring.beats.starting(slot)  # leaving: closing and exiting may take a while
         ds.close()
         vb.close()
+
+
+def _write(
+    ds: Any, sweep: SweepSpec, cut: np.ndarray, bead_ids: np.ndarray, steps: np.ndarray,
+    timestamps: np.ndarray, res: Any, bad: int,
+) -> None:  # fmt: skip
+    """Append a stack's profiles (frame-major, bead-minor) and count them per bead."""
+    n_beads = len(bead_ids)
+    n_frames = len(cut) // n_beads
+    saturated = cut.reshape(len(cut), -1).max(axis=1) >= sweep.saturation
+    invalid = ((res.flags & bad) != 0) | ~np.isfinite(res.profiles).all(axis=1)
+    ds.write(
+        bead_ids=np.tile(bead_ids, n_frames),
+        step_indices=np.repeat(steps[:, 0].astype(np.int64), n_beads),
+        timestamps=np.repeat(timestamps, n_beads),
+        motor_z_values=np.repeat(steps[:, 1], n_beads),
+        valid_flags=(~invalid & ~saturated).astype(np.uint8),
+        profiles=np.nan_to_num(res.profiles, nan=0.0) if invalid.any() else res.profiles,
+    )
+    per_bead = np.stack(
+        [np.full(len(cut), 1.0), invalid, saturated], axis=1
+    ).reshape(n_frames, n_beads, 3).sum(axis=0)  # fmt: skip
+    with sweep.counters.get_lock():
+        for i, v in enumerate(per_bead.ravel()):
+            sweep.counters[i] += v
