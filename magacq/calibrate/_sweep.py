@@ -219,8 +219,9 @@ def run_calibration(
                 raise KeyboardInterrupt
             data, counters, home = _profiles(run, len(positions))
             bead_ids = np.array([r[0] for r in rois])
+            mode = "hardware sequence" if wiring.stats.get("sweep_sequence") else "steps"
             return _save(cfg, c, config_path, path, data, positions, bead_ids, counters, home,
-                         np.asarray(rois, dtype=np.int64), geometry)  # fmt: skip
+                         np.asarray(rois, dtype=np.int64), geometry, mode)  # fmt: skip
         except BaseException:
             if run is not None and run.dataset is not None and not run.dataset._closed:
                 run.dataset.set_state(run.dataset.STATE_FAILED)
@@ -254,7 +255,7 @@ def _profiles(run: Any, n_steps: int) -> tuple[dict[str, np.ndarray], np.ndarray
 def _save(
     cfg: RunConfig, c: CalibrationConfig, config_path: Path, path: Path,
     data: dict[str, np.ndarray], positions: np.ndarray, bead_ids: np.ndarray,
-    counters: np.ndarray, home: float, rois: np.ndarray, geometry: Any,
+    counters: np.ndarray, home: float, rois: np.ndarray, geometry: Any, sweep_mode: str,
 ) -> Path:  # fmt: skip
     """Build, check and save the Z-LUTs (and the quality figure); the file's path."""
     from magacq.runfile import software_versions
@@ -287,6 +288,7 @@ def _save(
         mean_profiles=means,
         attrs={
             "home_z_nm": home,
+            "sweep_mode": sweep_mode,
             "stage_moves": c.stage_moves,
             "settings": c.model_dump(mode="json"),
             "config": cfg.model_dump(mode="json"),

@@ -78,6 +78,7 @@ _FIELDS = (
     "sweep_home_nm",  # a calibration: the focus stage's start (the sweep's home); NaN before
     "sweep_steps",  # a calibration: sweep positions done
     "sweep_z_nm",  # a calibration: the stage's measured z at the last position done
+    "sweep_sequence",  # a calibration: 1 when the stage ran hardware sequences
 )
 MAX_WORKERS = 64
 

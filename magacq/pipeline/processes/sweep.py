@@ -34,7 +34,12 @@ class StageFault(Exception):
 
 
 def follow_sweep(wiring: RunWiring, cam: Any, vb: Any, devices: list[Any]) -> None:
-    """The producer's sweep (see the module); the stage is opened into ``devices``."""
+    """The producer's sweep (see the module); the stage is opened into ``devices``.
+
+    A stage that runs hardware sequences (``FocusStage.supports_sequence``) is given the
+    positions as sequences, each frame stepping it (the sequence holds each position once per
+    frame taken there), in as many sequences as its ``sequence_max_length`` needs; any other is
+    moved and waited for step by step."""
     sweep, beats, stats = wiring.sweep, wiring.beats, wiring.stats
     assert sweep is not None and wiring.focus_stage is not None
     try:
@@ -45,18 +50,15 @@ def follow_sweep(wiring: RunWiring, cam: Any, vb: Any, devices: list[Any]) -> No
     home = float(stage.position_nm)
     stats.set("sweep_home_nm", home)
     stats.set("acquiring", time.monotonic())
+    per_sequence = stage.sequence_max_length // sweep.profiles_per_step  # steps per sequence
     try:
-        for step, z in enumerate(sweep.positions):
-            if wiring.stop.is_set():
-                return
-            z_now = _move(stage, z, sweep, lambda: beats.beat(PRODUCER))
-            if wiring.stop.wait(sweep.settle_s):
-                return
-            beats.beat(PRODUCER)
-            if not _take(wiring, sweep, cam, vb, step, z_now):
-                return
-            stats.set("sweep_steps", step + 1)
-            stats.set("sweep_z_nm", z_now)
+        if per_sequence:
+            stats.set("sweep_sequence", 1)
+            logger.info("the focus stage runs hardware sequences: %d positions per sequence",
+                        per_sequence)  # fmt: skip
+            _by_sequence(wiring, sweep, cam, vb, stage, per_sequence)
+        else:
+            _by_steps(wiring, sweep, cam, vb, stage)
     finally:
         beats.starting(PRODUCER)  # going home may take longer than a heartbeat's limit
         try:
@@ -66,10 +68,56 @@ def follow_sweep(wiring: RunWiring, cam: Any, vb: Any, devices: list[Any]) -> No
             logger.error("the focus stage did not return to %.1f nm: %s", home, exc)
 
 
+def _by_steps(wiring: RunWiring, sweep: SweepSpec, cam: Any, vb: Any, stage: Any) -> None:
+    """Move, settle, take the step's frames; position after position."""
+    for step, z in enumerate(sweep.positions):
+        if wiring.stop.is_set():
+            return
+        z_now = _move(stage, z, sweep, lambda: wiring.beats.beat(PRODUCER))
+        if wiring.stop.wait(sweep.settle_s):
+            return
+        if not _take(wiring, cam, vb, [(step, z_now)] * sweep.profiles_per_step):
+            return
+        wiring.stats.set("sweep_steps", step + 1)
+        wiring.stats.set("sweep_z_nm", z_now)
+
+
+def _by_sequence(
+    wiring: RunWiring, sweep: SweepSpec, cam: Any, vb: Any, stage: Any, per_sequence: int
+) -> None:
+    """Load ``per_sequence`` positions at a time as a hardware sequence, stepped by the
+    camera's frames; each frame is tagged with the position the sequence put it at."""
+    n, per = len(sweep.positions), sweep.profiles_per_step
+    for first in range(0, n, per_sequence):
+        steps = range(first, min(first + per_sequence, n))
+        tags = [(s, sweep.positions[s]) for s in steps for _ in range(per)]
+        try:
+            stage.load_sequence([z for _, z in tags])
+            stage.start_sequence()  # at its first position once settled
+        except HalError as exc:
+            raise StageFault(f"focus stage failed: {exc}") from None
+        try:
+            _settle(stage, sweep, lambda: wiring.beats.beat(PRODUCER), tags[0][1])
+            if wiring.stop.wait(sweep.settle_s) or not _take(wiring, cam, vb, tags):
+                return
+        finally:
+            stage.stop_sequence()
+        wiring.stats.set("sweep_steps", steps[-1] + 1)
+        wiring.stats.set("sweep_z_nm", sweep.positions[steps[-1]])
+
+
 def _move(stage: Any, z: float, sweep: SweepSpec, beat: Any) -> float:
     """Move the stage to ``z`` and wait until it has settled (beating); its measured z."""
     try:
         stage.move_to(z)
+    except HalError as exc:
+        raise StageFault(f"focus stage failed: {exc}") from None
+    return _settle(stage, sweep, beat, z)
+
+
+def _settle(stage: Any, sweep: SweepSpec, beat: Any, z: float) -> float:
+    """Wait until the stage, on its way to ``z``, has settled (beating); its measured z."""
+    try:
         deadline = time.monotonic() + sweep.move_timeout_s
         while stage.is_busy():
             beat()
@@ -83,14 +131,16 @@ def _move(stage: Any, z: float, sweep: SweepSpec, beat: Any) -> float:
         raise StageFault(f"focus stage failed: {exc}") from None
 
 
-def _take(wiring: RunWiring, sweep: SweepSpec, cam: Any, vb: Any, step: int, z: float) -> bool:
-    """Take the step's frames, each into a slot (waiting for one), tagged; False on a stop."""
+def _take(wiring: RunWiring, cam: Any, vb: Any, tags: list[tuple[int, float]]) -> bool:
+    """Take one frame per ``(step, z)`` tag, each into a slot (waiting for one), tagged;
+    False on a stop."""
     from buffers import BufferOverflow
 
+    assert wiring.sweep is not None
     ring = vb.n_total_images
-    cam.start(sweep.profiles_per_step)
+    cam.start(len(tags))
     try:
-        for _ in range(sweep.profiles_per_step):
+        for step, z in tags:
             slot = None
             while slot is None:  # a calibration never drops: wait for the profilers
                 wiring.beats.beat(PRODUCER)
@@ -105,7 +155,7 @@ def _take(wiring: RunWiring, sweep: SweepSpec, cam: Any, vb: Any, step: int, z: 
             except BaseException:
                 vb.abandon_write()
                 raise
-            sweep.tag(vb.frames_written, ring, step, z)
+            wiring.sweep.tag(vb.frames_written, ring, step, z)
             vb.commit_write(float(info.timestamp))
             wiring.stats.add("frames")
     finally:
