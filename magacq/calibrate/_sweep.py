@@ -161,8 +161,8 @@ def run_calibration(
         Ctrl-C or SIGTERM: the stage is back at its start, nothing is saved.
     """
     from magacq.pipeline.plan import place_rois, probe_camera, run_namespace
-    from magacq.pipeline.supervisor import Run, focus_spec, remove_stale, run_session, supervise
-    from magacq.pipeline.wiring import DeviceSpec, SweepSpec
+    from magacq.pipeline.supervisor import Run, remove_stale, run_session, supervise
+    from magacq.pipeline.wiring import SweepSpec
 
     c = cfg.calibration
     if c is None:
@@ -172,8 +172,7 @@ def run_calibration(
     positions = sweep_positions(c)
     path = output_path(cfg, config_path, output)
     # the profilers' settings: no Z-LUT (the one being made)
-    tracking = {**cfg.tracking.model_dump(mode="json"), "roi_size": cfg.tracking.roi_size,
-                "zlut": None}  # fmt: skip
+    tracking = cfg.tracking.model_copy(update={"zlut": None})
     with run_session(tracking, debug) as session:
         run: Run | None = None
         try:
@@ -198,12 +197,12 @@ def run_calibration(
             wiring = session.wiring(
                 namespace=run_namespace(),
                 extra_locks=(DATASET,),
-                camera=DeviceSpec(driver=cfg.camera.driver, settings=dict(cfg.camera.settings)),
+                camera=cfg.camera,
                 geometry=geometry,
                 video={"n_stacks": n_stacks, "n_images": per_step},
                 rois=rois,
                 tracking=tracking,
-                focus_stage=focus_spec(cfg),
+                focus_stage=cfg.focus_stage,
                 supervision=cfg.supervision,
                 sweep=sweep,
             )

@@ -71,9 +71,8 @@ def _directly(
     mag: Any = None
     try:
         if m.driver == cfg.camera.driver:  # the magnets share the camera's connection
-            cam = open_camera(cfg.camera.driver, cfg.camera.settings)
-        mag = open_accessory("magnets", {"driver": m.driver, "settings": m.settings}, cam,
-                             cfg.camera.driver)  # fmt: skip
+            cam = open_camera(cfg.camera)
+        mag = open_accessory("magnets", m, cam, cfg.camera.driver)
         if stop:
             mag.stop()
         for axis, value in moves:

@@ -61,7 +61,7 @@ def _open_camera(cfg: RunConfig) -> Any:
     from magacq.pipeline.hardware import open_camera
 
     try:
-        return open_camera(cfg.camera.driver, cfg.camera.settings)
+        return open_camera(cfg.camera)
     except UnsupportedSettingError as exc:  # e.g. a file to replay that cannot be read
         raise ConfigError(f"camera.settings: {exc}") from None
     except HalError as exc:
@@ -125,9 +125,8 @@ def motor_axes(cfg: RunConfig, cam: Any) -> Devices:
     devices = check_magnets(cfg, cam) if cfg.magnets is not None else Devices({}, {}, {})
     if cfg.focus_stage is None:
         return devices
-    spec = {"driver": cfg.focus_stage.driver, "settings": dict(cfg.focus_stage.settings)}
     try:
-        stage = open_accessory("focus_stage", spec, cam, cfg.camera.driver)
+        stage = open_accessory("focus_stage", cfg.focus_stage, cam, cfg.camera.driver)
     except HalError as exc:
         raise RunError(f"cannot open focus stage {cfg.focus_stage.driver!r}: {exc}") from None
     try:
@@ -158,9 +157,8 @@ def check_magnets(cfg: RunConfig, cam: Any) -> Devices:
 
     m = cfg.magnets
     assert m is not None
-    spec = {"driver": m.driver, "settings": dict(m.settings)}
     try:
-        mag = open_accessory("magnets", spec, cam, cfg.camera.driver)
+        mag = open_accessory("magnets", m, cam, cfg.camera.driver)
     except UnsupportedSettingError as exc:
         raise ConfigError(f"magnets: {exc}") from None
     except HalError as exc:
@@ -237,8 +235,7 @@ def locks_spec(cfg: RunConfig) -> LocksSpec | None:
 
         with h5py.File(cfg.tracking.zlut, "r") as f:
             sign = stage_sign(str(f.attrs.get("stage_moves", "objective")))
-    dump = cfg.locks.model_dump(mode="json")
-    return LocksSpec(z_lock=dump["z_lock"], xy_lock=dump["xy_lock"], sign=sign)
+    return LocksSpec(z_lock=cfg.locks.z_lock, xy_lock=cfg.locks.xy_lock, sign=sign)
 
 
 def place_rois(cfg: RunConfig, geometry: Geometry, image: np.ndarray | None) -> list[Any]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -39,7 +39,7 @@ from buffers import (
     make_locks,
     remove_stale_segments,
 )
-from magacq.config import RunConfig
+from magacq.config import RunConfig, TrackingConfig
 from magacq.errors import ConfigError, RunError
 from magacq.logs import RunLogging
 from magacq.pipeline.channels.heartbeat import (
@@ -78,8 +78,8 @@ from magacq.pipeline.wiring import (
     LOCK_NAMES,
     MATRICES,
     VIDEO_GROUPS,
-    DeviceSpec,
     MagnetsSpec,
+    RecorderSpec,
     RunWiring,
     SweepSpec,
     WriterSpec,
@@ -194,7 +194,7 @@ class Run:
         rb.replace_beads({i: (x0, x1, y0, y1) for i, x0, x1, y0, y1 in w.rois})
         rb.set_reference([i for i in self.cfg.beads.reference if i < len(w.rois)])  # for the view
         self.owned.append(LiveProfileBuffer(create=True, locks=w.locks,
-                                            profile_capacity=w.tracking["roi_size"],
+                                            profile_capacity=w.tracking.roi_size,
                                             namespace=w.namespace))  # fmt: skip
         if w.sweep is not None:
             self._create_dataset(w.sweep)
@@ -489,9 +489,9 @@ class Run:
         if self._join(self.writer, WRITER, 2.0):
             self.error = self.error or "the writer did not finish (hung); killed"
         if self.writer is not None and self.writer.exitcode not in (0, None) and w.writer:
-            self._close_abandoned(w.writer["path"])
+            self._close_abandoned(w.writer.path)
         if w.writer and w.recorder and self.writer is not None and not self.writer.is_alive():
-            self._reconcile_video(Path(w.writer["path"]), self.writer.exitcode != 0)
+            self._reconcile_video(Path(w.writer.path), self.writer.exitcode != 0)
 
     def _join(self, p: BaseProcess | None, slot: int, grace: float) -> str | None:
         """Wait for ``p`` to end: ``grace`` seconds, and beyond while its heartbeat is fresh;
@@ -566,7 +566,7 @@ class Session:
 
 
 @contextmanager
-def run_session(tracking: dict[str, Any], debug: bool) -> Iterator[Session]:
+def run_session(tracking: TrackingConfig, debug: bool) -> Iterator[Session]:
     """Start a session (logging, signals, the kernels' compile for ``tracking``); end it.
 
     SIGINT and SIGTERM stop the run from the start (a second one while stopping changes
@@ -600,12 +600,11 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
     RunError
         The camera, the producer or the writer failed; what was acquired is saved.
     """
-    tracking = {**cfg.tracking.model_dump(mode="json"), "roi_size": cfg.tracking.roi_size}
-    with run_session(tracking, debug) as session:
+    with run_session(cfg.tracking, debug) as session:
         run: Run | None = None
         path: Path | None = None
         try:
-            run, path = _plan_run(cfg, config_path, session, tracking)
+            run, path = _plan_run(cfg, config_path, session)
             run.create_buffers()
             logger.info("run %s: %d beads, %d workers -> %s", run.wiring.namespace,
                         len(run.wiring.rois), cfg.tracking.workers, path)  # fmt: skip
@@ -623,9 +622,7 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
                 path.unlink()
 
 
-def _plan_run(
-    cfg: RunConfig, config_path: Path, session: Session, tracking: dict[str, Any]
-) -> tuple[Run, Path]:
+def _plan_run(cfg: RunConfig, config_path: Path, session: Session) -> tuple[Run, Path]:
     """Probe the camera, place the ROIs, size the buffers: the run, not yet started."""
     from magacq.runfile import ROIS_DTYPE, run_attrs, video_path
 
@@ -653,6 +650,7 @@ def _plan_run(
     session.logs.add_file(path.with_suffix(".log"))
     namespace = run_namespace()
     video = cfg.output.video
+    locks = locks_spec(cfg)
     ref = set(cfg.beads.reference)
     rois_table = np.array(
         [(i, x0, x1, y0, y1, i in ref) for i, x0, x1, y0, y1 in rois], dtype=ROIS_DTYPE
@@ -661,48 +659,36 @@ def _plan_run(
         namespace=namespace,
         groups=VIDEO_GROUPS if video.mode != "none" else (),
         matrix_rows=sizes.matrix_rows,
-        camera=DeviceSpec(driver=cfg.camera.driver, settings=dict(cfg.camera.settings)),
+        camera=cfg.camera,
         geometry=geometry,
         video={"n_stacks": cfg.buffers.n_stacks, "n_images": cfg.buffers.images_per_stack},
         rois=rois,
-        tracking=tracking,
-        focus_stage=focus_spec(cfg),
-        **cast(
-            dict[str, Any],
-            {"focus_timeout_s": cfg.focus_stage.move_timeout_s} if cfg.focus_stage else {},
-        ),
+        tracking=cfg.tracking,
+        focus_stage=cfg.focus_stage,
+        **({"focus_timeout_s": cfg.focus_stage.move_timeout_s} if cfg.focus_stage else {}),
         magnets=(
-            cast(MagnetsSpec,  # the config's magnets section, dumped
-                 {**cfg.magnets.model_dump(mode="json"),
-                  "settings": dict(cfg.magnets.settings),
-                  "park_height_mm": protocol.plan.end_height_mm if protocol else None})
+            MagnetsSpec(cfg.magnets, protocol.plan.end_height_mm if protocol else None)
             if cfg.magnets is not None
             else None
         ),
         supervision=cfg.supervision,
         protocol=protocol,
-        feedback=locks_spec(cfg),
-        writer=cast(WriterSpec, {  # the optional keys are unpacked conditionally
-            "path": str(path),
-            "attrs": {
+        feedback=locks,
+        writer=WriterSpec(
+            path=str(path),
+            attrs={
                 **run_attrs(cfg.model_dump_json(), str(config_path), geometry),
                 "namespace": namespace,
                 "n_beads": len(rois),
             },
-            "rois": rois_table,
-            "references": list(cfg.beads.reference),
-            "xy_lock": cfg.locks.xy_lock is not None,
-            # a Z-lock is a lock: locks_spec is not None
-            **({"z_sign": locks_spec(cfg).sign}  # type: ignore[union-attr]
-               if cfg.locks.z_lock is not None else {}),
-            **({"live_force": live_force_spec(cfg, geometry)}
-               if cfg.live_force is not None else {}),
-        }),
-        recorder=(
-            {"path": str(video_path(path)), "video": video.model_dump(mode="json")}
-            if video.mode != "none" else None
+            rois=rois_table,
+            references=list(cfg.beads.reference),
+            xy_lock=cfg.locks.xy_lock is not None,
+            z_sign=locks.sign if locks is not None and cfg.locks.z_lock is not None else None,
+            live_force=live_force_spec(cfg, geometry) if cfg.live_force is not None else None,
         ),
-    )  # fmt: skip
+        recorder=RecorderSpec(str(video_path(path)), video) if video.mode != "none" else None,
+    )
     return Run(cfg, wiring, session.ctx, session.kernels), path
 
 
@@ -711,13 +697,6 @@ def remove_stale(min_age_s: float = STALE_AGE_S) -> None:
     removed = remove_stale_segments(min_age_s=min_age_s)
     if removed:
         logger.info("removed %d stale segment(s) of crashed runs", len(removed))
-
-
-def focus_spec(cfg: RunConfig) -> DeviceSpec | None:
-    """The focus stage to open in the devices process, if the config has one."""
-    if cfg.focus_stage is None:
-        return None
-    return DeviceSpec(driver=cfg.focus_stage.driver, settings=dict(cfg.focus_stage.settings))
 
 
 def supervise(run: Run, session: Session) -> str:

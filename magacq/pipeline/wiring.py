@@ -13,12 +13,21 @@ from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Semaphore
-from typing import Any, Required, TypedDict
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 
 from buffers import MatrixBuffer, VideoBuffer
-from magacq.config import SupervisionConfig
+from magacq.config import (
+    CameraConfig,
+    FocusStageConfig,
+    MagnetsConfig,
+    SupervisionConfig,
+    TrackingConfig,
+    VideoConfig,
+    XYLockConfig,
+    ZLockConfig,
+)
 from magacq.logs import RunLogging
 from magacq.pipeline.channels.events import EVENT_COLUMNS, EVENTS
 from magacq.pipeline.channels.flag import Flag
@@ -62,23 +71,13 @@ class Geometry(TypedDict):
     bead_radius_nm: float  # ``beads.radius_nm``, else the simulated camera's; NaN: unknown
 
 
-class DeviceSpec(TypedDict):
-    """A device to open in a child: its driver name and settings."""
+@dataclass(frozen=True)
+class MagnetsSpec:
+    """The magnets of a run: their config section (driver, settings, start, sampling), and
+    where the devices process leaves them at the run's end."""
 
-    driver: str
-    settings: dict[str, Any]
-
-
-class MagnetsSpec(TypedDict):
-    """The magnets of a run: driver, settings, and how the devices process runs them."""
-
-    driver: str
-    settings: dict[str, Any]
-    height_mm: float | None  # moved there before the camera starts
-    rotation_turns: float | None
-    sample_hz: float
-    move_timeout_s: float
-    park_height_mm: float | None  # where the devices process leaves them at the run's end
+    config: MagnetsConfig
+    park_height_mm: float | None
 
 
 @dataclass(frozen=True)
@@ -98,24 +97,33 @@ class VideoSpec(TypedDict):
     n_images: int
 
 
-class RecorderSpec(TypedDict):
+@dataclass(frozen=True)
+class RecorderSpec:
     """The recorder: its video file and the ``output.video`` section."""
 
     path: str
-    video: dict[str, Any]  # VideoConfig.model_dump(mode="json")
+    video: VideoConfig
+
+    @property
+    def mode(self) -> Literal["frames", "rois"]:
+        """What the video file holds (a recorder runs only where it holds something)."""
+        mode = self.video.mode
+        assert mode != "none"
+        return mode
 
 
-class WriterSpec(TypedDict, total=False):
+@dataclass(frozen=True)
+class WriterSpec:
     """The run file: path, root attributes written at creation, the bead ROIs table; what the
     locks change in it."""
 
-    path: Required[str]
-    attrs: Required[dict[str, Any]]
-    rois: Required[np.ndarray]  # magacq.runfile.ROIS_DTYPE
-    z_sign: float  # a Z-lock's run: tracked z goes into the sample's frame (stage_sign)
-    xy_lock: bool  # ROIs move: record each in roi_moves
+    path: str
+    attrs: dict[str, Any]
+    rois: np.ndarray  # magacq.runfile.ROIS_DTYPE
     references: list[int]  # reference beads: the live drift table
-    live_force: LiveForceSpec  # the live force estimate (``live_force``)
+    z_sign: float | None = None  # a Z-lock's run: tracked z in the sample's frame (stage_sign)
+    xy_lock: bool = False  # ROIs move: record each in roi_moves
+    live_force: LiveForceSpec | None = None  # the live force estimate (``live_force``)
 
 
 @dataclass(frozen=True)
@@ -146,11 +154,11 @@ class SweepSpec:
 
 @dataclass(frozen=True)
 class LocksSpec:
-    """The locks the protocol process runs: ``config.LocksConfig`` dumped, and the stage's
-    sign (:func:`magacq.protocol.stage_sign`)."""
+    """The locks the protocol process runs (``config.LocksConfig``'s), and the stage's sign
+    (:func:`magacq.protocol.stage_sign`)."""
 
-    z_lock: dict[str, Any] | None
-    xy_lock: dict[str, Any] | None
+    z_lock: ZLockConfig | None
+    xy_lock: XYLockConfig | None
     sign: float
 
 
@@ -195,14 +203,14 @@ class RunWiring:
     final_error: Any  # RawArray('c'): one-line error, if any
     events: "Queue[tuple[str, str, str]]"  # children -> supervisor: (kind, role, message)
     ready: Semaphore  # each tracker releases it once warmed up (JIT compiled)
-    camera: DeviceSpec
+    camera: CameraConfig
     geometry: Geometry
     video: VideoSpec
     rois: list[tuple[int, int, int, int, int]]  # bead id, x0, x1, y0, y1
-    tracking: dict[str, Any]  # TrackingConfig.model_dump(mode="json"), + roi_size
+    tracking: TrackingConfig
     matrix_rows: dict[str, int] = field(default_factory=dict)
     writer: WriterSpec | None = None  # None: no run file (the calibration sweep)
-    focus_stage: DeviceSpec | None = None  # opened by the devices process, sampled into motors
+    focus_stage: FocusStageConfig | None = None  # opened by the devices process, sampled
     focus_timeout_s: float = 10.0  # a focus move not done in this long is acked TIMED_OUT
     magnets: "MagnetsSpec | None" = None  # opened by the devices process, moved on command
     protocol: ProtocolSpec | None = None  # run by the protocol process

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from magacq.config import TrackingConfig
 from magacq.pipeline.processes.warmup import KernelCompile
 
 MAGACQ = Path(sys.executable).with_name("magacq")
@@ -31,8 +32,9 @@ print(sum(sum(s.cache_hits.values()) for s in stats),
 # A run's compile child, started and told the pixel type as the supervisor does.
 _RUN_CHILD = """
 import multiprocessing as mp
+from magacq.config import TrackingConfig
 from magacq.pipeline.processes.warmup import KernelCompile
-kernels = KernelCompile(mp.get_context("fork"), {"algorithm": "com", "roi_size": 32})
+kernels = KernelCompile(mp.get_context("fork"), TrackingConfig(algorithm="com", roi_size=32))
 kernels.compile("uint8")
 assert kernels.wait(600)
 kernels.close()
@@ -78,10 +80,10 @@ def test_bad_algorithm_or_pixel_type_is_bad_input(tmp_path):
 def test_closing_ends_the_child_at_any_point():
     """Before it is told the pixel type, and while it compiles: gone, no process left."""
     ctx = mp.get_context("fork")
-    idle = KernelCompile(ctx, {"algorithm": "com", "roi_size": 32})
+    idle = KernelCompile(ctx, TrackingConfig(algorithm="com", roi_size=32))
     idle.close()
     assert idle._proc.exitcode == 0
-    busy = KernelCompile(ctx, {"algorithm": "fit", "roi_size": 32})
+    busy = KernelCompile(ctx, TrackingConfig(algorithm="fit", roi_size=32))
     busy.compile(str(np.dtype(np.int16)))  # a type nobody compiled: seconds of work
     busy.close()
     assert busy._proc.exitcode is not None

@@ -97,7 +97,7 @@ def run_producer(wiring: RunWiring) -> None:
     cam = None
     devices: list[Any] = []  # opened beside the camera, closed before it
     try:
-        cam = open_camera(wiring.camera["driver"], wiring.camera["settings"])
+        cam = open_camera(wiring.camera)
         if wiring.sweep is not None:
             follow_sweep(wiring, cam, vb, devices)
         else:
@@ -233,12 +233,11 @@ def _stream(wiring: RunWiring, cam: Any, vb: Any, devices: list[Any]) -> None:
         _flush(frames, dropped, truth)
         if motion is not None:
             motion.halt()
-            park = wiring.magnets["park_height_mm"] if wiring.magnets is not None else None
+            magnets = wiring.magnets
             # every ending: the owner parks
-            if park is not None and motion.error is None and wiring.magnets is not None:
-                motion.park(
-                    park, wiring.magnets["move_timeout_s"], lambda: beats.starting(PRODUCER)
-                )
+            if magnets is not None and magnets.park_height_mm is not None and not motion.error:
+                timeout = magnets.config.move_timeout_s
+                motion.park(magnets.park_height_mm, timeout, lambda: beats.starting(PRODUCER))
         stats.set("buffer_level", vb.get_level())
         for m in mats.values():
             m.close()
@@ -286,25 +285,24 @@ def _start_motion(
     if "motors" not in mats:
         return None
     focus = magnets = None
-    spec = wiring.magnets
+    spec = wiring.magnets.config if wiring.magnets is not None else None
     if wiring.focus_stage is not None:
-        focus = open_accessory("focus_stage", wiring.focus_stage, cam, wiring.camera["driver"])
+        focus = open_accessory("focus_stage", wiring.focus_stage, cam, wiring.camera.driver)
         devices.append(focus)
     if spec is not None:
-        magnets = open_accessory("magnets", spec, cam, wiring.camera["driver"])
+        magnets = open_accessory("magnets", spec, cam, wiring.camera.driver)
         devices.append(magnets)
-        for axis in ("height", "rotation"):
-            start = spec["height_mm" if axis == "height" else "rotation_turns"]
+        for axis, start in (("height", spec.height_mm), ("rotation", spec.rotation_turns)):
             if start is not None:
                 magnets.move_to(axis, start)
-        deadline = time.monotonic() + spec["move_timeout_s"]
+        deadline = time.monotonic() + spec.move_timeout_s
         while magnets.is_busy(None):  # a stop meanwhile ends the wait
             if wiring.stop.wait(0.02):
                 magnets.stop()
                 break
             if time.monotonic() > deadline:
                 raise HalTimeoutError(
-                    f"magnets still moving to their start after {spec['move_timeout_s']:g} s"
+                    f"magnets still moving to their start after {spec.move_timeout_s:g} s"
                 )
     inbox = CommandInbox(mats[COMMANDS], mats[ACKS], mats[LIMITS])
     motion = MotionThread(
@@ -312,8 +310,8 @@ def _start_motion(
         focus,
         mats["motors"],
         inbox,
-        sample_hz=spec["sample_hz"] if spec else 100.0,
-        move_timeout_s=spec["move_timeout_s"] if spec else 60.0,
+        sample_hz=spec.sample_hz if spec else 100.0,
+        move_timeout_s=spec.move_timeout_s if spec else 60.0,
         focus_timeout_s=wiring.focus_timeout_s,
         events=EventWriter(mats[EVENTS]) if EVENTS in mats else None,
     )

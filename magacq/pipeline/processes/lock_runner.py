@@ -17,11 +17,12 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from buffers import BeadRoiBuffer
+from magacq.config import XYLockConfig, ZLockConfig
 from magacq.pipeline.channels.lock_channel import FAULT, OFF, ON, LockInbox, LockState
 from magacq.pipeline.channels.motor_channel import MotorControl, MotorError
 from magacq.pipeline.channels.streams import FRAMES, POSITIONS
@@ -86,10 +87,10 @@ class LockThread(threading.Thread):
         self.error: BaseException | None = None
         self.zlock = self._new_zlock()
         xy = spec.xy_lock
-        side = int(wiring.tracking["roi_size"])
+        side = wiring.tracking.roi_size
         self.xylock = None if xy is None else XYLock(
             roi_size=side, width=int(wiring.geometry["width"]),
-            height=int(wiring.geometry["height"]), threshold_px=xy["threshold_px"],
+            height=int(wiring.geometry["height"]), threshold_px=xy.threshold_px,
         )  # fmt: skip
         self.z_state = math.nan if spec.z_lock is None else ON
         self.xy_state = math.nan if xy is None else ON
@@ -100,13 +101,13 @@ class LockThread(threading.Thread):
         self._xy: dict[int, list[tuple[float, float]]] = {}  # bead -> (x, y) px this window
 
     @property
-    def _z_cfg(self) -> dict[str, Any]:
+    def _z_cfg(self) -> ZLockConfig:
         """The Z-lock's settings (read only where there is a Z-lock)."""
         assert self.spec.z_lock is not None
         return self.spec.z_lock
 
     @property
-    def _xy_cfg(self) -> dict[str, Any]:
+    def _xy_cfg(self) -> XYLockConfig:
         """The XY-lock's settings (read only where there is an XY-lock)."""
         assert self.spec.xy_lock is not None
         return self.spec.xy_lock
@@ -116,8 +117,8 @@ class LockThread(threading.Thread):
         if z is None:
             return None
         return ZLock(
-            sign=self.spec.sign, target_nm=z["target_nm"], gain=z["gain"],
-            deadband_nm=z["deadband_nm"], max_step_nm=z["max_step_nm"], window_s=z["window_s"],
+            sign=self.spec.sign, target_nm=z.target_nm, gain=z.gain,
+            deadband_nm=z.deadband_nm, max_step_nm=z.max_step_nm, window_s=z.window_s,
         )  # fmt: skip
 
     def run(self) -> None:
@@ -137,8 +138,8 @@ class LockThread(threading.Thread):
         seen = max(0, positions.rows_written - 1)
         seen_frames = max(0, frames.rows_written - 1)
         now = time.monotonic()
-        z_every = self._z_cfg["interval_s"] if self.zlock else math.inf
-        xy_every = self._xy_cfg["window_s"] if self.xylock else math.inf
+        z_every = self._z_cfg.interval_s if self.zlock else math.inf
+        xy_every = self._xy_cfg.window_s if self.xylock else math.inf
         next_z, next_xy = now + z_every, now + xy_every
         self._publish(inbox)
         try:
@@ -207,7 +208,7 @@ class LockThread(threading.Thread):
             return
         p = POSITIONS.at
         if self.zlock is not None and self.z_state == ON:
-            ref = rows[rows[:, p.bead_id] == self._z_cfg["bead"]]
+            ref = rows[rows[:, p.bead_id] == self._z_cfg.bead]
             self.zlock.add(ref[:, p.time], ref[:, p.z_nm], self._focus.at(ref[:, p.seq]))
         if self.xylock is not None and self.xy_state == ON:
             for bead, x, y in rows[:, [p.bead_id, p.x_nm, p.y_nm]]:
@@ -220,7 +221,7 @@ class LockThread(threading.Thread):
         assert z is not None
         focus = control.position()[3]
         # aim half an interval past the newest frame: the error then averages out until the next
-        at = self.stats.get("last_timestamp") + self._z_cfg["interval_s"] / 2
+        at = self.stats.get("last_timestamp") + self._z_cfg.interval_s / 2
         step = z.update(at, focus)
         if math.isnan(z.error_nm):
             return  # no readings yet
@@ -230,7 +231,7 @@ class LockThread(threading.Thread):
         if step == 0.0:
             return
         try:
-            control.move_by("focus", step, wait=True, timeout=self._z_cfg["timeout_s"])
+            control.move_by("focus", step, wait=True, timeout=self._z_cfg.timeout_s)
         except MotorError as exc:
             why = f"focus move of {step:+.1f} nm failed: {exc}"
             logger.warning("Z-lock switched off: %s; the run goes on", why)

@@ -42,23 +42,23 @@ def run_recorder(wiring: RunWiring, discard: bool = False) -> None:
     wiring.enter_child("recorder", RECORDER_SLOT)
     spec = wiring.recorder
     assert spec is not None
-    video, stats = spec["video"], wiring.stats
+    video, stats = spec.video, wiring.stats
     vb = wiring.attach_video()
     recorded = wiring.attach_matrices("recorded")["recorded"]
-    path = Path(spec["path"])
+    path = Path(spec.path)
     vf = None
     if not discard:
         vf = VideoFile(
-            path, mode=video["mode"], frame_shape=(wiring.geometry["height"],
+            path, mode=spec.mode, frame_shape=(wiring.geometry["height"],
                                                    wiring.geometry["width"]),
             dtype=wiring.geometry["dtype"], n_images=wiring.video["n_images"],
-            every=video["every"], compression=video["compression"], rois=wiring.rois_array(),
+            every=video.every, compression=video.compression, rois=wiring.rois_array(),
         )  # fmt: skip
     wiring.ready.release()  # the camera starts once the video file is open
-    every, delay = int(video["every"]), float(video["debug_delay_s"])
-    drop_video = video["on_backlog"] == "drop_video"
+    every, delay = video.every, video.debug_delay_s
+    drop_video = video.on_backlog == "drop_video"
     half = max(1, wiring.video["n_stacks"] // 2)
-    reserve = float(video["reserve_mb"]) * 2**20
+    reserve = video.reserve_mb * 2**20
     stop_seen: float | None = None
     kept: list[np.ndarray] = []  # rows of frames written since the last flush
     try:

@@ -43,7 +43,7 @@ def follow_sweep(wiring: RunWiring, cam: Any, vb: Any, devices: list[Any]) -> No
     sweep, beats, stats = wiring.sweep, wiring.beats, wiring.stats
     assert sweep is not None and wiring.focus_stage is not None
     try:
-        stage = open_accessory("focus_stage", wiring.focus_stage, cam, wiring.camera["driver"])
+        stage = open_accessory("focus_stage", wiring.focus_stage, cam, wiring.camera.driver)
     except HalError as exc:
         raise StageFault(f"focus stage failed to open: {exc}") from None
     devices.append(stage)
@@ -180,10 +180,9 @@ def run_profiler(wiring: RunWiring, index: int) -> None:
                                  namespace=wiring.namespace)  # fmt: skip
     ring = vb.n_total_images
     rois = wiring.rois_array()
-    side = int(wiring.tracking["roi_size"])
-    method = wiring.tracking.get("algorithm", "qi")
-    method = "com" if method == "centroid" else method
-    options = dict(wiring.tracking.get("options") or {})
+    side = wiring.tracking.roi_size
+    method = "com" if wiring.tracking.algorithm == "centroid" else wiring.tracking.algorithm
+    options = dict(wiring.tracking.options)
     try:
         # compile for the camera's dtype before the sweep starts
         track_rois(np.zeros((1, side, side), dtype=vb.dtype), method=method, **options)

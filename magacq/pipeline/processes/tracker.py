@@ -44,14 +44,14 @@ def run_worker(wiring: RunWiring, index: int) -> None:
     positions = wiring.attach_matrices("positions")["positions"]
     live = LiveProfileBuffer(create=False, locks=wiring.locks, namespace=wiring.namespace)
     roi_buf = BeadRoiBuffer(create=False, locks=wiring.locks, namespace=wiring.namespace)
-    delay = float(wiring.tracking.get("debug_delay_s", 0.0))
-    side = int(wiring.tracking["roi_size"])
+    delay = wiring.tracking.debug_delay_s
+    side = wiring.tracking.roi_size
     try:  # a Z-LUT gone, options the algorithm does not take: one line, no traceback
         tracker = Tracker(
             wiring.rois_array(),
             wiring.geometry["pixel_size_nm"],
-            wiring.tracking,
-            load_zlut(wiring.tracking.get("zlut")),
+            wiring.tracking.model_dump(mode="json"),  # magacq.tracking takes plain settings
+            load_zlut(wiring.tracking.zlut),
         )
         if len(tracker.rois):  # compile, or load from the disk cache, before the first stack
             geometry = wiring.geometry

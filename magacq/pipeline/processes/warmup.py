@@ -14,10 +14,10 @@ import logging
 import multiprocessing.connection
 import os
 import signal
-from typing import Any
 
 import numpy as np
 
+from magacq.config import CameraConfig, TrackingConfig
 from magacq.pipeline.start_method import RunContext, start_context
 
 logger = logging.getLogger("magacq")
@@ -35,7 +35,7 @@ def _enter_child(title: str) -> None:
     watch_parent(lambda: os._exit(1))
 
 
-def _compile(conn: multiprocessing.connection.Connection, tracking: dict[str, Any]) -> None:
+def _compile(conn: multiprocessing.connection.Connection, tracking: TrackingConfig) -> None:
     """The child: compile for the pixel type ``conn`` sends (None: nothing to do)."""
     _enter_child("compile")
     import magacq.tracking  # noqa: F401  (numba and the kernels' modules, while the camera opens)
@@ -52,22 +52,23 @@ def _compile(conn: multiprocessing.connection.Connection, tracking: dict[str, An
         raise SystemExit(1) from None
 
 
-def _warm(tracking: dict[str, Any], dtype: str) -> None:
+def _warm(tracking: TrackingConfig, dtype: str) -> None:
     """Compile (or load) the kernels of a tracker with these settings, for ``dtype`` frames."""
     from magacq.pipeline.processes.tracker import warm_up
     from magacq.runfile import load_zlut
     from magacq.tracking import Tracker
 
-    side = int(tracking["roi_size"])
+    side = tracking.roi_size
     rois = np.array([[0, 0, side, 0, side]])
-    warm_up(Tracker(rois, 1.0, tracking, load_zlut(tracking.get("zlut"))), dtype, side, side)
+    tracker = Tracker(rois, 1.0, tracking.model_dump(mode="json"), load_zlut(tracking.zlut))
+    warm_up(tracker, dtype, side, side)
 
 
 def _compile_for(dtype: str, algorithms: tuple[str, ...]) -> None:
     """A child of :func:`compile_kernels`: every algorithm in turn (they share functions)."""
     _enter_child(f"compile {dtype}")
     for algorithm in algorithms:
-        _warm({"algorithm": algorithm, "roi_size": 64}, dtype)
+        _warm(TrackingConfig.model_validate({"algorithm": algorithm, "roi_size": 64}), dtype)
 
 
 def _compile_sim() -> None:
@@ -75,7 +76,7 @@ def _compile_sim() -> None:
     from magacq.pipeline.hardware import open_camera
 
     _enter_child("compile sim")
-    cam = open_camera("sim", {})
+    cam = open_camera(CameraConfig(driver="sim"))
     try:
         frame = np.empty((cam.height, cam.width), dtype=cam.dtype)
         cam.start(1)
@@ -123,11 +124,11 @@ class KernelCompile:
     Parameters
     ----------
     ctx : multiprocessing context (fork)
-    tracking : dict
+    tracking : TrackingConfig
         The run's tracking settings, as the trackers get them (``RunWiring.tracking``).
     """
 
-    def __init__(self, ctx: RunContext, tracking: dict[str, Any]) -> None:
+    def __init__(self, ctx: RunContext, tracking: TrackingConfig) -> None:
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_compile, args=(child, tracking), name="compile",
                                  daemon=True)  # fmt: skip

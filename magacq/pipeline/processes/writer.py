@@ -56,17 +56,17 @@ def run_writer(wiring: RunWiring) -> None:
     buffers = wiring.attach_matrices(*(n for n in wiring.matrix_rows if n not in MOTOR_CHANNEL))
     spec = wiring.writer
     assert spec is not None  # the writer process runs where there is a run file to write
-    path = Path(spec["path"])
+    path = Path(spec.path)
     rec = wiring.recorder
     try:
         rf = RunFile(
-            path, spec["attrs"], np.asarray(spec["rois"], ROIS_DTYPE),
+            path, spec.attrs, np.asarray(spec.rois, ROIS_DTYPE),
             with_truth="truth" in buffers,
             with_motors="motors" in buffers,
             with_events=EVENTS in buffers,
-            with_locks=bool(spec.get("xy_lock")),
+            with_locks=spec.xy_lock,
             video_link=(
-                (Path(rec["path"]).name, dataset_name(rec["video"]["mode"])) if rec else None
+                (Path(rec.path).name, dataset_name(rec.mode)) if rec else None
             ),
         )  # fmt: skip
     except (OSError, RuntimeError) as exc:
@@ -74,14 +74,14 @@ def run_writer(wiring: RunWiring) -> None:
         for buf in buffers.values():
             buf.close()
         raise SystemExit(1) from None
-    rf.tables["tracks"].attrs["z_frame"] = "sample" if spec.get("z_sign") else "lut"
+    rf.tables["tracks"].attrs["z_frame"] = "sample" if spec.z_sign else "lut"
     rois = _RoiRecorder(wiring, rf)
-    every = int(rec["video"]["every"]) if rec else 1
+    every = rec.video.every if rec else 1
     latency = Latency()
-    fmap = FrameMap(spec.get("z_sign"))
-    drift = _Drift(rf, spec.get("references", []))
+    fmap = FrameMap(spec.z_sign)
+    drift = _Drift(rf, spec.references)
     stats = wiring.stats
-    live = LiveForce(buffers[FORCES], stats, spec["live_force"]) if "live_force" in spec else None
+    live = LiveForce(buffers[FORCES], stats, spec.live_force) if spec.live_force else None
     if live is not None:
         stats.set("force_median_pn", float("nan"))
         live.start()
