@@ -85,10 +85,16 @@ def run(
             _print_protocol(cfg, config)
             return
         from magacq.pipeline import run_acquisition
-        from magacq.pipeline.preflight import check_namespace, check_output_dir, raise_open_files
+        from magacq.pipeline.preflight import (
+            check_namespace,
+            check_output_dir,
+            check_process_limit,
+            raise_open_files,
+        )
 
         check_namespace()
         raise_open_files(cfg.tracking.workers)
+        check_process_limit(cfg.tracking.workers)
         check_output_dir(cfg.output.dir)
         path = run_acquisition(cfg, config_path=config, debug=debug)
         typer.echo(f"saved {path}")
@@ -106,11 +112,17 @@ def calibrate(
     with _errors(debug):
         from magacq.calibrate import run_calibration
         from magacq.config import load_config
-        from magacq.pipeline.preflight import check_namespace, check_output_dir, raise_open_files
+        from magacq.pipeline.preflight import (
+            check_namespace,
+            check_output_dir,
+            check_process_limit,
+            raise_open_files,
+        )
 
         cfg = load_config(config)
         check_namespace()
         raise_open_files(cfg.tracking.workers)
+        check_process_limit(cfg.tracking.workers)
         zlut = output or (cfg.calibration.output if cfg.calibration is not None else None)
         check_output_dir(cfg.output.dir if zlut is None else zlut.parent)
         path = run_calibration(cfg, config_path=config, output=output, debug=debug)
@@ -284,6 +296,7 @@ def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
     with _errors(debug):
         from hal import GroundTruthSource
         from magacq.config import check_driver_settings, load_config
+        from magacq.pipeline.preflight import check_process_limit
         from magacq.pipeline.sizing import buffer_sizes, check_room, settings_geometry
 
         cfg = load_config(config, check_drivers=False)
@@ -308,6 +321,7 @@ def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
         sizes = buffer_sizes(cfg, settings_geometry(settings), n_beads=n_beads, simulated=simulated)
         recorder = cfg.output.video.mode != "none"
         check_room(sizes, n_processes=cfg.tracking.workers + 3 + recorder)
+        check_process_limit(cfg.tracking.workers)
         _print_protocol(cfg, config)
         typer.echo(f"{config}: ok")
 

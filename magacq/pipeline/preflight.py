@@ -2,13 +2,16 @@
 
 Each refusal is one :class:`~magacq.errors.ConfigError` line (exit 2) naming what to change: a
 shared-memory namespace the buffers cannot use, an open-file limit too low for the run's
-processes, an output directory that is a file, cannot be created or cannot be written.
+processes, a process limit too low to start them, an output directory that is a file, cannot
+be created or cannot be written.
 """
 
 import os
 import resource
 import tempfile
 from pathlib import Path
+
+import psutil
 
 from buffers import default_namespace, segment_name
 from magacq.errors import ConfigError
@@ -51,6 +54,30 @@ def raise_open_files(workers: int) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         soft = hard
     return soft
+
+
+def check_process_limit(workers: int) -> None:
+    """Refuse a run that the user's process limit (``ulimit -u``: threads of all of the user's
+    processes, where the OS has such a limit) cannot start: a thread or process the OS refuses
+    mid-start leaves a library spinning (OpenBLAS) or a run half started."""
+    which = getattr(psutil, "RLIMIT_NPROC", None)  # Linux and the BSDs
+    if which is None or os.geteuid() == 0:  # root is not held to it
+        return
+    soft = psutil.Process().rlimit(which)[0]
+    if soft == psutil.RLIM_INFINITY:
+        return
+    uid = os.getuid()
+    used = sum(p.info["num_threads"] or 0 for p in psutil.process_iter(["uids", "num_threads"])
+               if p.info["uids"] is not None and p.info["uids"].real == uid)  # fmt: skip
+    # each process: its main thread, queue feeders, a motion or listener thread, and the BLAS
+    # and numba thread pools (one thread per CPU at most); measured: 15 for a 2-tracker run
+    need = (workers + 5) * (4 + (os.cpu_count() or 1))
+    if used + need > soft:
+        raise ConfigError(
+            f"the process limit (ulimit -u) is {soft} and this user's processes hold {used} "
+            f"threads; a run of {workers} tracker worker(s) needs about {need} more: raise it "
+            "(ulimit -u 4096) or lower tracking.workers"
+        )
 
 
 def check_output_dir(path: Path, key: str = "output.dir") -> Path:

@@ -6,6 +6,8 @@ import os
 import resource
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -116,6 +118,31 @@ def test_an_open_file_limit_too_low_is_refused(tmp_path):
     done = subprocess.run([*r.MAGACQ, "run", str(path)], env=r.env(), capture_output=True,
                           text=True, timeout=60, preexec_fn=low_limit)  # fmt: skip
     _one_error_line(done, "ulimit -n", "64", "tracking.workers")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root")
+def test_a_process_limit_too_low_is_refused_before_anything_starts():
+    """Issue 26: under ``ulimit -u 32`` (RLIMIT_NPROC; a user, not root, whom it holds) a run
+    spun for ever in OpenBLAS, deaf to Ctrl-C, once the OS refused its threads; `run` and
+    `validate` now refuse it first, with one line."""
+    shared = Path(tempfile.mkdtemp(prefix="magacq-nproc-"))
+    try:
+        shared.chmod(0o777)
+        path = _write(shared, ROI_RUN)
+        path.chmod(0o644)
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+        def low_limit() -> None:  # kept across setpriv's change of user
+            resource.setrlimit(resource.RLIMIT_NPROC, (32, 32))
+
+        for command in ("run", "validate"):
+            done = subprocess.run([*nobody, *r.MAGACQ, command, str(path)], cwd=shared,
+                                  env={**r.env(), "HOME": str(shared)}, capture_output=True,
+                                  text=True, timeout=60, preexec_fn=low_limit)  # fmt: skip
+            _one_error_line(done, "ulimit -u", "32", "tracking.workers")
+        assert not (shared / "runs").exists()
+    finally:
+        shutil.rmtree(shared)
 
 
 COMMANDS = ["run", "calibrate", "retrack", "analyze", "recipes", "validate", "schema", "drivers",
