@@ -124,7 +124,6 @@ def test_bead_added_at_run_time_is_tracked(tmp_path):
     """A ROI added to the run's BeadRoiBuffer (as `magacq view` does) is tracked and saved."""
     import os
     import signal
-    import time
 
     from magacq.view._source import RunSource
 
@@ -135,10 +134,12 @@ def test_bead_added_at_run_time_is_tracked(tmp_path):
     source = RunSource(f"{os.environ['MAGACQ_NAMESPACE']}-run{proc.pid}")
     try:
         x, y = BEADS_PX[2]
+        before = r.wait_for_status(proc, "stacks_tracked", 1)["stacks_tracked"]
         added = source.add_bead(x, y, ROI // 2)
     finally:
         source.close()
-    time.sleep(1.0)  # let a few stacks be tracked with the new bead
+    # stacks claimed from now on have the new bead (a loaded machine: wait for them, not 1 s)
+    r.wait_for_status(proc, "stacks_tracked", before + 10)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
