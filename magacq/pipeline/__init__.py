@@ -12,6 +12,6 @@ stream and command channel between them); ``magnet_cli`` (`magacq magnets`).
 from .channels.live_force import read_forces
 from .channels.motor_channel import MotorControl, MotorError
 from .channels.status import read_status
-from .supervisor import run_acquisition
+from .acquisition import run_acquisition
 
 __all__ = ["MotorControl", "MotorError", "read_forces", "read_status", "run_acquisition"]

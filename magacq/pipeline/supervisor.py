@@ -1,18 +1,16 @@
 """The supervisor: creates a run's buffers, starts and watches its processes, stops them cleanly.
 
-``run_acquisition`` is `magacq run`: plan the run (:mod:`magacq.pipeline.plan`), create every
-buffer in a namespace of its own, start the writer, N tracker workers and the producer, show
-the live status, watch every child's exit and heartbeat and apply its role's policy (a tracker
-is restarted, up to a limit; any other ends the run), and on any exit (end of duration, Ctrl-C,
-SIGTERM, a failure) stop them all, close the file and unlink every segment.
-
-`magacq calibrate` (:mod:`magacq.calibrate`) is a run too, in the same :class:`Session`, made
-of the same :class:`Run` and watched by the same :func:`supervise`: its wiring has a sweep plan
-(``RunWiring.sweep``) that the producer follows, its trackers are profilers and it has no writer.
+A :class:`Run` (planned by :mod:`magacq.pipeline.acquisition` for `magacq run`, by
+:mod:`magacq.calibrate` for `magacq calibrate`) is started in a :class:`Session` and watched by
+:func:`supervise`: create every buffer in a namespace of its own, start the writer (a run's),
+N trackers (a calibration's profile its sweep) and the producer (a calibration's follows the
+sweep plan), show the live status, watch every child's exit and heartbeat and apply its role's
+policy (:mod:`magacq.pipeline.roster`: a tracker is restarted, up to a limit; any other ends the
+run), and on any exit (end of duration or sweep, Ctrl-C, SIGTERM, a failure) stop them all,
+close the file and unlink every segment.
 """
 
 import logging
-import math
 import multiprocessing as mp
 import multiprocessing.connection
 import signal
@@ -26,7 +24,6 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.live import Live
 
@@ -40,7 +37,7 @@ from buffers import (
     remove_stale_segments,
 )
 from magacq.config import RunConfig, TrackingConfig
-from magacq.errors import ConfigError, RunError
+from magacq.errors import RunError
 from magacq.logs import RunLogging
 from magacq.pipeline.channels.heartbeat import (
     PRODUCER,
@@ -50,7 +47,7 @@ from magacq.pipeline.channels.heartbeat import (
     WRITER,
     slot_name,
 )
-from magacq.pipeline.channels.live_force import FORCES, live_force_spec
+from magacq.pipeline.channels.live_force import FORCES
 from magacq.pipeline.channels.lock_channel import STATE as LOCK_STATE
 from magacq.pipeline.channels.motor_channel import ACKS, LIMITS
 from magacq.pipeline.channels.status import (
@@ -62,27 +59,14 @@ from magacq.pipeline.channels.status import (
     StatusPublisher,
     StatusView,
 )
-from magacq.pipeline.plan import (
-    locks_spec,
-    output_path,
-    place_rois,
-    probe_camera,
-    protocol_spec,
-    run_namespace,
-)
 from magacq.pipeline.processes.warmup import KernelCompile
 from magacq.pipeline.roster import ROSTER, role_of
-from magacq.pipeline.sizing import FrameSize, buffer_sizes, check_room
 from magacq.pipeline.start_method import RunContext, start_context
 from magacq.pipeline.wiring import (
     LOCK_NAMES,
     MATRICES,
-    VIDEO_GROUPS,
-    MagnetsSpec,
-    RecorderSpec,
     RunWiring,
     SweepSpec,
-    WriterSpec,
     control_primitives,
 )
 
@@ -587,109 +571,6 @@ def run_session(tracking: TrackingConfig, debug: bool) -> Iterator[Session]:
         events.close()
         events.join_thread()
         logs.stop()
-
-
-def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -> Path:
-    """Run one acquisition to its end; return the HDF5 file's path.
-
-    Raises
-    ------
-    ConfigError
-        The config does not fit the camera (ROIs outside the frame, ...) or the machine
-        (buffers larger than /dev/shm's free space or the memory).
-    RunError
-        The camera, the producer or the writer failed; what was acquired is saved.
-    """
-    with run_session(cfg.tracking, debug) as session:
-        run: Run | None = None
-        path: Path | None = None
-        try:
-            run, path = _plan_run(cfg, config_path, session)
-            run.create_buffers()
-            logger.info("run %s: %d beads, %d workers -> %s", run.wiring.namespace,
-                        len(run.wiring.rois), cfg.tracking.workers, path)  # fmt: skip
-            state = supervise(run, session)
-            if run.error:
-                kept = "saved in" if path.exists() else "lost with"  # its folder removed
-                raise RunError(f"{run.error}; data acquired so far {kept} {path}")
-            if state == "interrupted":
-                logger.info("stopped by signal; the file is closed, its state 'interrupted'")
-            return path
-        finally:
-            if run is not None:
-                run.close()
-            if path is not None and path.exists() and path.stat().st_size == 0:  # no writer
-                path.unlink()
-
-
-def _plan_run(cfg: RunConfig, config_path: Path, session: Session) -> tuple[Run, Path]:
-    """Probe the camera, place the ROIs, size the buffers: the run, not yet started."""
-    from magacq.runfile import ROIS_DTYPE, run_attrs, video_path
-
-    geometry, image, devices = probe_camera(cfg, opened=session.kernels.compile)
-    if cfg.live_force is not None and not math.isfinite(geometry["bead_radius_nm"]):
-        raise ConfigError("live_force needs the bead radius: set beads.radius_nm")
-    protocol = protocol_spec(cfg, config_path, devices)
-    rois = place_rois(cfg, geometry, image)
-    if cfg.tracking.zlut is not None:  # the Z-LUT must be of this ROI size and bead set
-        from magacq.runfile import rois_for_run
-
-        rois = rois_for_run(
-            cfg.tracking.zlut, rois, cfg.tracking.roi_size, explicit=bool(cfg.beads.rois)
-        )
-    remove_stale(min_age_s=STALE_AGE_S)
-    sizes = buffer_sizes(
-        cfg,
-        FrameSize(geometry["width"], geometry["height"], geometry["bits"] // 8),
-        n_beads=len(rois),
-        simulated=geometry["simulated"],
-    )
-    recorder = cfg.output.video.mode != "none"
-    check_room(sizes, n_processes=cfg.tracking.workers + 3 + recorder)
-    path = output_path(cfg, config_path)
-    session.logs.add_file(path.with_suffix(".log"))
-    namespace = run_namespace()
-    video = cfg.output.video
-    locks = locks_spec(cfg)
-    ref = set(cfg.beads.reference)
-    rois_table = np.array(
-        [(i, x0, x1, y0, y1, i in ref) for i, x0, x1, y0, y1 in rois], dtype=ROIS_DTYPE
-    )
-    wiring = session.wiring(
-        namespace=namespace,
-        groups=VIDEO_GROUPS if video.mode != "none" else (),
-        matrix_rows=sizes.matrix_rows,
-        camera=cfg.camera,
-        geometry=geometry,
-        video={"n_stacks": cfg.buffers.n_stacks, "n_images": cfg.buffers.images_per_stack},
-        rois=rois,
-        tracking=cfg.tracking,
-        focus_stage=cfg.focus_stage,
-        **({"focus_timeout_s": cfg.focus_stage.move_timeout_s} if cfg.focus_stage else {}),
-        magnets=(
-            MagnetsSpec(cfg.magnets, protocol.plan.end_height_mm if protocol else None)
-            if cfg.magnets is not None
-            else None
-        ),
-        supervision=cfg.supervision,
-        protocol=protocol,
-        feedback=locks,
-        writer=WriterSpec(
-            path=str(path),
-            attrs={
-                **run_attrs(cfg.model_dump_json(), str(config_path), geometry),
-                "namespace": namespace,
-                "n_beads": len(rois),
-            },
-            rois=rois_table,
-            references=list(cfg.beads.reference),
-            xy_lock=cfg.locks.xy_lock is not None,
-            z_sign=locks.sign if locks is not None and cfg.locks.z_lock is not None else None,
-            live_force=live_force_spec(cfg, geometry) if cfg.live_force is not None else None,
-        ),
-        recorder=RecorderSpec(str(video_path(path)), video) if video.mode != "none" else None,
-    )
-    return Run(cfg, wiring, session.ctx, session.kernels), path
 
 
 def remove_stale(min_age_s: float = STALE_AGE_S) -> None:
