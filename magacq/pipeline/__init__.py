@@ -9,9 +9,9 @@ their policies, the stop sequence); ``wiring`` (what each child is handed, pickl
 stream and command channel between them); ``magnet_cli`` (`magacq magnets`).
 """
 
+from .acquisition import run_acquisition
 from .channels.live_force import read_forces
 from .channels.motor_channel import MotorControl, MotorError
 from .channels.status import read_status
-from .acquisition import run_acquisition
 
 __all__ = ["MotorControl", "MotorError", "read_forces", "read_status", "run_acquisition"]
