@@ -126,7 +126,8 @@ def wait_for_process(proc: subprocess.Popen, title: str, timeout: float = 120) -
 def wait_for_frames(proc: subprocess.Popen, role: str = "magacq producer", timeout: float = 90):
     """Wait until the run has a live process titled ``role`` and has stored frames."""
     child = wait_for_process(proc, role, timeout)
-    time.sleep(0.8)  # let frames flow
+    wait_for_status(proc, "frames", 1, timeout)
+    time.sleep(0.2)  # let frames flow
     return child
 
 

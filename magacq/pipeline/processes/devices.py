@@ -316,7 +316,8 @@ def _start_motion(
         events=EventWriter(mats[EVENTS]) if EVENTS in mats else None,
     )
     inbox.publish_limits(motion.limits())
-    motion.sample()  # the position at the start, before any frame
+    motion.sample()  # the position at the start, before any frame, for every client at once
+    motion.rows.flush()
     motion.start()
     return motion
 
