@@ -142,7 +142,7 @@ def motor_axes(cfg: RunConfig, cam: Any) -> Devices:
 def check_magnets(cfg: RunConfig, cam: Any) -> Devices:
     """Open the magnets once beside ``cam``: their settings work, and the start positions
     the config asks for are inside their limits; returns each axis's limits, start position
-    and top speed.
+    and top speed (or why it takes none).
 
     Raises
     ------
@@ -172,7 +172,8 @@ def check_magnets(cfg: RunConfig, cam: Any) -> Devices:
                 devices.start[axis] = mag.position(axis) if start is None else start
                 try:
                     top = mag.max_velocity(axis)
-                except UnsupportedSettingError:  # moves at its own speed only
+                except UnsupportedSettingError as exc:  # moves at its own speed only
+                    devices.no_velocity[axis] = str(exc)
                     top = math.inf
                 if math.isfinite(top):
                     devices.max_velocity[axis] = top
