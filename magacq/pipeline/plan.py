@@ -119,7 +119,7 @@ def probe_camera(
 def motor_axes(cfg: RunConfig, cam: Any) -> Devices:
     """The axes a protocol can move: the magnets' (:func:`check_magnets`) and the focus
     stage's (its limits and position; it takes no speed), opened once beside ``cam``."""
-    from hal import HalError
+    from hal import HalError, UnsupportedSettingError
     from magacq.pipeline.hardware import open_accessory
 
     devices = check_magnets(cfg, cam) if cfg.magnets is not None else Devices({}, {}, {})
@@ -127,6 +127,8 @@ def motor_axes(cfg: RunConfig, cam: Any) -> Devices:
         return devices
     try:
         stage = open_accessory("focus_stage", cfg.focus_stage, cam, cfg.camera.driver)
+    except UnsupportedSettingError as exc:  # settings the device refuses, as validate says
+        raise ConfigError(f"focus_stage: {exc}") from None
     except HalError as exc:
         raise RunError(f"cannot open focus stage {cfg.focus_stage.driver!r}: {exc}") from None
     try:

@@ -95,6 +95,7 @@ def test_a_good_config_validates_with_its_protocol(tmp_path: Path, mm_path: Path
         ({"camera.settings.properties": {"Nope": {"X": 1}}}, "no device 'Nope' is loaded"),
         ({"camera.settings.binning": 3}, "Cam.Binning = '3' is not allowed"),
         ({"magnets.settings.height_stage": "XY"}, "magnets: 'XY' is an XY stage, not a magnet"),
+        ({"focus_stage.settings.stage": "XY"}, "focus_stage: 'XY' is an XY stage, not a focus"),
         ({"magnets.settings.height_limits_mm": [0.1, 5]}, "reach beyond the device's own"),
         (
             {"protocol.steps": [{"step": "magnets", "rotation_turns": 1.0, "velocity": 2}]},
@@ -112,6 +113,25 @@ def test_what_run_would_refuse_is_refused(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"focus_stage.settings.stage": "Cam"}, "focus_stage: 'Cam' is a camera, not a focus"),
+        ({"magnets.settings.velocity_property": "Velocity"},
+         "magnets: magnet height stage 'MagnetZ' has no property 'Velocity'"),
+    ],
+)  # fmt: skip
+def test_run_names_the_device_it_refuses(
+    tmp_path: Path, mm_path: Path, changes: dict[str, Any], needle: str
+) -> None:
+    """As validate does, exit 2, one line naming the stage (not the camera); no run file."""
+    done = r.run(_config(tmp_path, mm_path, **changes))
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    errors = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and needle in errors[0], done.stderr
+    assert "Traceback" not in done.stderr and not list((tmp_path / "runs").iterdir())
 
 
 def _logged_hardware(tmp: Path, moves: Path) -> Path:
