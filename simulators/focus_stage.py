@@ -21,10 +21,10 @@ class SimFocusStageSettings(DeviceSettings):
     )
     start_nm: float | None = Field(None, description="standalone stage: initial position")
     sequence_max_length: int = Field(
-        1024,
+        0,
         ge=0,
         description="most positions of a hardware sequence, stepped at the end of each camera "
-        "frame (0: the stage runs none; a standalone stage runs none)",
+        "frame; 0 (default): the stage runs none, as a standalone one never does",
     )
 
 

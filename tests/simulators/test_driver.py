@@ -121,8 +121,8 @@ def test_focus_stage_sequence_steps_once_per_frame_lost_ones_included():
                     cam.read_frame(out)
             cam.stop()
             assert stage.position_nm == z_nm[20 % 3]  # no longer stepped
-    with SimFocusStage({"start_nm": 0.0}) as alone:  # no camera to trigger it
-        assert not alone.supports_sequence
+    with SimFocusStage({"start_nm": 0.0, "sequence_max_length": 3}) as alone:
+        assert not alone.supports_sequence  # no camera to trigger it
 
 
 def test_focus_stage_timeout_and_standalone():
