@@ -16,7 +16,9 @@ class FocusStage(Accessory):
 
     A stage that runs hardware sequences (``supports_sequence``) takes a list of positions
     (``load_sequence``); ``start_sequence`` moves it to the first, and each trigger from the
-    camera (one per frame) steps it to the next, cycling, until ``stop_sequence``.
+    camera (one per frame) steps it to the next, cycling, until ``stop_sequence``. Started
+    before the camera, frame ``k`` (its ``frame_number``) of that acquisition is taken at
+    position ``k`` modulo the sequence's length: frames lost on the way stepped it too.
 
     Parameters
     ----------

@@ -406,6 +406,15 @@ class DriverConformance:
         focus_stage.start_sequence()  # goes to the first position
         focus_stage.wait(timeout=30.0)
         assert abs(focus_stage.position_nm - a) <= tolerance
+        cam = focus_stage.camera
+        if cam is not None:  # each frame steps it on, cycling: after 3 frames, at b
+            out = np.empty((cam.height, cam.width), cam.dtype)
+            cam.start(3)
+            for _ in range(3):
+                cam.read_frame(out, timeout=30.0)
+            cam.stop()
+            focus_stage.wait(timeout=30.0)
+            assert abs(focus_stage.position_nm - b) <= tolerance
         focus_stage.stop_sequence()
 
     # --- magnets --------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Every frame's true bead positions (and forces, magnets) are kept: :meth:`SimCame
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import fields
 
 import numpy as np
@@ -142,6 +143,13 @@ class SimCamera(_Camera):
         self._t0 = 0.0
         self._last_t = 0.0
         self._stopped = threading.Event()
+        self._trigger: Callable[[int], None] | None = None
+
+    def connect_trigger(self, listener: Callable[[int], None] | None) -> None:
+        """Call ``listener(n)`` as each frame's exposure ends, ``n`` the exposures since the
+        last call (more than one where frames were skipped), as a camera's trigger output steps
+        a stage's hardware sequence; None disconnects it."""
+        self._trigger = listener
 
     # --- lifecycle --------------------------------------------------------------------------
     def _do_open(self) -> None:
@@ -272,8 +280,13 @@ class SimCamera(_Camera):
         assert scope is not None
         dt = timestamp - self._last_t
         self._last_t = timestamp
-        self._next = k + 1
+        skipped, self._next = k - self._next, k + 1
+        trigger = self._trigger
+        if trigger is not None and skipped:
+            trigger(skipped)
         truth = scope.snap(out, dt, k, timestamp, self.settings.exposure_ms / 1000.0)
+        if trigger is not None:
+            trigger(1)
         if self.settings.debug_render_s:
             time.sleep(self.settings.debug_render_s)
         with self._lock:

@@ -31,7 +31,7 @@ Magnets = SimMagnets
 CONFORMANCE = {
     "camera": {"width": 128, "height": 96, "n_beads": 2, "roi_size": 32},
     "slow_camera": {"width": 64, "height": 64, "n_beads": 1, "roi_size": 32, "frame_rate": 1.0},
-    "focus_stage": {"settle_time_s": 0.01},
+    "focus_stage": {"settle_time_s": 0.01, "sequence_max_length": 16},
     # slow enough that a move lasts long enough to watch and stop
     "magnets": {"height_velocity_mm_s": 2.0, "rotation_velocity_turns_s": 5.0},
 }

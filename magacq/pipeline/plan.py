@@ -119,7 +119,7 @@ def probe_camera(
 def motor_axes(cfg: RunConfig, cam: Any) -> Devices:
     """The axes a protocol can move: the magnets' (:func:`check_magnets`) and the focus
     stage's (its limits and position; it takes no speed), opened once beside ``cam``."""
-    from hal import HalError
+    from hal import HalError, UnsupportedSettingError
     from magacq.pipeline.hardware import open_accessory
 
     devices = check_magnets(cfg, cam) if cfg.magnets is not None else Devices({}, {}, {})
@@ -127,6 +127,8 @@ def motor_axes(cfg: RunConfig, cam: Any) -> Devices:
         return devices
     try:
         stage = open_accessory("focus_stage", cfg.focus_stage, cam, cfg.camera.driver)
+    except UnsupportedSettingError as exc:  # settings the device refuses, as validate says
+        raise ConfigError(f"focus_stage: {exc}") from None
     except HalError as exc:
         raise RunError(f"cannot open focus stage {cfg.focus_stage.driver!r}: {exc}") from None
     try:
@@ -142,7 +144,7 @@ def motor_axes(cfg: RunConfig, cam: Any) -> Devices:
 def check_magnets(cfg: RunConfig, cam: Any) -> Devices:
     """Open the magnets once beside ``cam``: their settings work, and the start positions
     the config asks for are inside their limits; returns each axis's limits, start position
-    and top speed.
+    and top speed (or why it takes none).
 
     Raises
     ------
@@ -172,7 +174,8 @@ def check_magnets(cfg: RunConfig, cam: Any) -> Devices:
                 devices.start[axis] = mag.position(axis) if start is None else start
                 try:
                     top = mag.max_velocity(axis)
-                except UnsupportedSettingError:  # moves at its own speed only
+                except UnsupportedSettingError as exc:  # moves at its own speed only
+                    devices.no_velocity[axis] = str(exc)
                     top = math.inf
                 if math.isfinite(top):
                     devices.max_velocity[axis] = top

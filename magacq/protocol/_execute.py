@@ -130,15 +130,17 @@ class Runner:
         moves on through the waypoints as in a real ramp, not in stops and starts."""
         axis = action.axis
         assert axis is not None
-        top = self._expander.devices.max_velocity.get(axis, math.inf)
+        devices = self._expander.devices
+        top = devices.max_velocity.get(axis, math.inf)
         t0 = time.monotonic()
         for (t_a, _), (t_b, v_b) in zip(action.path, action.path[1:], strict=False):
             if (ahead := t0 + t_a - time.monotonic()) > 0:
                 self.sleep(ahead)
             left = max(t0 + t_b - time.monotonic(), 0.5 * (t_b - t_a))
             distance = abs(v_b - self.link.position(axis))
-            if distance > 0:
-                self.link.move(axis, v_b, min(top, distance / left))
+            if distance > 0:  # a stage that takes no speed goes at its own, waypoint by waypoint
+                speed = None if axis in devices.no_velocity else min(top, distance / left)
+                self.link.move(axis, v_b, speed)
         self.wait([axis], action.path[-1][0] - (time.monotonic() - t0))
 
     def wait(self, axes: list[str], expected_s: float) -> None:

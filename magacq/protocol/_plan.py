@@ -112,11 +112,14 @@ class Devices:
     """What the plan is checked against: each axis's limits, start position and top speed.
 
     An axis absent from ``limits`` does not exist in this run (no magnets, no focus stage).
+    ``no_velocity`` holds the magnet axes that move only at their own speed, each with why
+    (the device's one line): a move asking them a velocity is refused, a ramp is stepped.
     """
 
     limits: dict[str, tuple[float, float]]
     start: dict[str, float] = field(default_factory=dict)
     max_velocity: dict[str, float] = field(default_factory=dict)
+    no_velocity: dict[str, str] = field(default_factory=dict)
 
 
 def recipe_steps(protocol: object) -> list[object]:
@@ -253,6 +256,11 @@ class _Expander:
         seconds = 0.0
         for axis, value in targets:
             self._check(where, axis, value)
+            if velocity is not None and axis in self.devices.no_velocity:
+                why = self.devices.no_velocity[axis]
+                raise ConfigError(
+                    f"{where}: velocity {velocity:g} {UNITS[axis]}/s asked, but {why}"
+                )
             seconds = max(seconds, self._seconds(axis, value - self.where[axis], velocity))
             self.where[axis] = value
         force = self._force_at(self.where["height"])
@@ -273,8 +281,9 @@ class _Expander:
         else:
             start = s.start if s.start is not None else self.where[axis]
             duration = abs(s.stop - start) / s.rate
-            # a focus stage takes no speed: it is stepped along the ramp, RAMP_SEGMENT_S apart
-            n = _segments(duration) if axis == "focus" else 1
+            # a stage that takes no speed is stepped along the ramp, RAMP_SEGMENT_S apart
+            stepped = axis == "focus" or axis in self.devices.no_velocity
+            n = _segments(duration) if stepped else 1
             t = np.linspace(0.0, duration, n + 1)
             values = np.linspace(start, s.stop, n + 1).tolist()
         for v in values:

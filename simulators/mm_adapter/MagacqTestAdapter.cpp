@@ -20,7 +20,9 @@
 //                   "Fault" injects a motor fault: "Refuse" fails every move with an error,
 //                   "Stall" accepts a move but never gets there (busy until stopped).
 //   MagacqPlainStage - a stage as many adapters are: no velocity property, a move that is
-//                   over when SetPosition returns (never busy).
+//                   over when SetPosition returns (never busy). "MoveLog" (pre-init), a file
+//                   each move's target (um) is appended to, lets a test see from another
+//                   process whether a run moved it.
 //   MagacqSeqStage - a focus stage that runs hardware sequences (UseSequences): up to
 //                   "SequenceMaxLength" positions, one step per camera trigger, cycling. Its
 //                   limits (LowerLimitUm, UpperLimitUm) are internal: it refuses positions
@@ -41,6 +43,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -311,10 +314,13 @@ class MagacqPlainStage : public MagacqStage<MagacqPlainStage> {
 public:
    MagacqPlainStage() : MagacqStage(0.0, 20000.0) {
       CreateFloatProperty("StartUm", 0.0, false, nullptr, true);
+      CreateStringProperty("MoveLog", "", false, nullptr, true);
    }
 
    int Initialize() override {
       char buf[MM::MaxStrLength];
+      GetProperty("MoveLog", buf);
+      moveLog_ = buf;
       GetProperty("StartUm", buf);
       const double start = std::atof(buf);
       if (!ReadLimits() || start < lower_ || start > upper_) return DEVICE_INVALID_PROPERTY_LIMTS;
@@ -331,6 +337,7 @@ public:
    int SetPositionUm(double pos) override {
       if (pos < lower_ || pos > upper_) return DEVICE_UNKNOWN_POSITION;
       pos_ = pos;
+      if (!moveLog_.empty()) std::ofstream(moveLog_, std::ios::app) << pos << "\n";
       return DEVICE_OK;
    }
    int GetPositionUm(double& pos) override {
@@ -340,6 +347,7 @@ public:
 
 private:
    std::atomic<double> pos_{0.0};
+   std::string moveLog_;
 };
 
 // ------------------------------------------------------------------------------------------

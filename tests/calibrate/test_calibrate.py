@@ -146,3 +146,25 @@ def test_hung_profiler_is_restarted_and_the_sweep_loses_nothing(tmp_path):
     with h5py.File(out, "r") as f:
         assert f["quality"]["good"].all()
         assert np.isfinite(f["planes"][:]).all()
+
+
+def test_a_sim_stage_with_sequences_sweeps_by_them_as_by_steps(tmp_path):
+    """Issue 29: the sim stage given ``sequence_max_length`` is swept by hardware sequence (each
+    frame steps it; 21 steps of 5 frames take four sequences of 32), and its Z-LUT is the
+    step-by-step one's, up to the beads' drift between the two sweeps' frames."""
+    planes = {}
+    for most in (32, 0):
+        out = tmp_path / f"lut{most}.h5"
+        base = r.two_beads(tmp_path, BEADS, (5000, 7000), seed=1, bead_radius_nm=500,
+                           brownian=False)  # fmt: skip
+        base["focus_stage"]["settings"]["sequence_max_length"] = most
+        cfg = r.write_config(tmp_path, base, f"cal{most}")
+        done = r.cli("calibrate", str(cfg), "--output", str(out), cwd=tmp_path, timeout=180)
+        assert done.returncode == 0, done.stderr
+        assert ("runs hardware sequences: 6 positions per sequence" in done.stderr) == bool(most)
+        with h5py.File(out, "r") as f:
+            assert f.attrs["sweep_mode"] == ("hardware sequence" if most else "steps")
+            assert f["quality"]["good"].all(), f["quality"][:]
+            planes[most] = f["planes"][:]
+    scale = np.abs(planes[0]).max()
+    assert np.abs(planes[32] - planes[0]).max() < 0.02 * scale

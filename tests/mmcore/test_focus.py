@@ -71,6 +71,14 @@ def test_a_hardware_sequence_steps_with_the_camera_frames(user_settings: dict[st
         for k, frame in enumerate(frames):
             assert np.array_equal(frame, expected[k % 3]), k
         assert z.position_nm == pytest.approx(z_nm[7 % 3])  # stepped once per frame
+        cam.start(2)  # stopped: frames no longer step it, and it moves on command again
+        for _ in range(2):
+            cam.read_frame(out, timeout=10.0)
+        cam.stop()
+        assert z.position_nm == pytest.approx(z_nm[7 % 3])
+        z.move_to(500.0)
+        z.wait()
+        assert z.position_nm == pytest.approx(500.0)
         with pytest.raises(UnsupportedSettingError, match="1 to 64 positions"):
             z.load_sequence([0.0] * 65)
 

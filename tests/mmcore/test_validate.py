@@ -95,7 +95,13 @@ def test_a_good_config_validates_with_its_protocol(tmp_path: Path, mm_path: Path
         ({"camera.settings.properties": {"Nope": {"X": 1}}}, "no device 'Nope' is loaded"),
         ({"camera.settings.binning": 3}, "Cam.Binning = '3' is not allowed"),
         ({"magnets.settings.height_stage": "XY"}, "magnets: 'XY' is an XY stage, not a magnet"),
+        ({"focus_stage.settings.stage": "XY"}, "focus_stage: 'XY' is an XY stage, not a focus"),
         ({"magnets.settings.height_limits_mm": [0.1, 5]}, "reach beyond the device's own"),
+        (
+            {"protocol.steps": [{"step": "magnets", "rotation_turns": 1.0, "velocity": 2}]},
+            "protocol.steps.0: velocity 2 turns/s asked, but magnet rotation stage 'MagnetR' "
+            "takes no velocity",
+        ),
     ],
 )
 def test_what_run_would_refuse_is_refused(
@@ -107,6 +113,68 @@ def test_what_run_would_refuse_is_refused(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"focus_stage.settings.stage": "Cam"}, "focus_stage: 'Cam' is a camera, not a focus"),
+        ({"magnets.settings.velocity_property": "Velocity"},
+         "magnets: magnet height stage 'MagnetZ' has no property 'Velocity'"),
+    ],
+)  # fmt: skip
+def test_run_names_the_device_it_refuses(
+    tmp_path: Path, mm_path: Path, changes: dict[str, Any], needle: str
+) -> None:
+    """As validate does, exit 2, one line naming the stage (not the camera); no run file."""
+    done = r.run(_config(tmp_path, mm_path, **changes))
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    errors = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and needle in errors[0], done.stderr
+    assert "Traceback" not in done.stderr and not list((tmp_path / "runs").iterdir())
+
+
+def _logged_hardware(tmp: Path, moves: Path) -> Path:
+    """MagacqUser.cfg whose magnet height stage appends every move's target to ``moves``."""
+    text = USER_CFG.read_text()
+    init = "Property,Core,Initialize,1\n"
+    path = tmp / "logged.cfg"
+    path.write_text(text.replace(init, f"Property,MagnetZ,MoveLog,{moves}\n{init}"))
+    return path
+
+
+def test_a_velocity_asked_of_a_stage_without_one_is_refused_before_anything_moves(
+    tmp_path: Path, mm_path: Path
+) -> None:
+    """validate and run refuse it with the same line; the run moves nothing, leaves no file."""
+    moves = tmp_path / "moves.txt"
+    hardware = str(_logged_hardware(tmp_path, moves))
+    asks = [{"step": "magnets", "height_mm": 3.0, "velocity": 0.5}]
+    path = _config(tmp_path, mm_path, **{"camera.settings.config_file": hardware,
+                                         "protocol.steps": asks})  # fmt: skip
+    for command in ("validate", "run"):
+        done = subprocess.run([*r.MAGACQ, command, str(path)], env=r.env(), capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        lines = done.stderr.strip().splitlines()  # run: its INFO log lines, then the error
+        assert [x for x in lines if x.startswith("error:")] == lines[-1:], done.stderr
+        assert "Traceback" not in done.stderr
+        assert lines[-1].startswith(
+            "error: protocol.steps.0: velocity 0.5 mm/s asked, but magnet height stage "
+            "'MagnetZ' takes no velocity: the magnets' settings name no velocity_property"
+        ), lines[-1]
+    assert not moves.exists()  # not even to the config's start height
+    assert not list((tmp_path / "runs").iterdir())
+    # without the velocity it runs: to the start height, the move, a ramp stepped at its rate
+    ramp = {"step": "ramp", "axis": "height", "stop": 4.0, "rate": 2.0}
+    steps = [{"step": "magnets", "height_mm": 3.0}, ramp]
+    path = _config(tmp_path, mm_path, **{"camera.settings.config_file": hardware,
+                                         "protocol.steps": steps})  # fmt: skip
+    done = r.run(path)
+    assert done.returncode == 0, done.stderr
+    um = [float(line) for line in moves.read_text().split()]
+    assert um[:2] == [5000.0, 3000.0] and um[-1] == 4000.0
+    assert len([u for u in um if 3000 < u < 4000]) >= 3, um  # waypoints, not one move
 
 
 def test_an_adapter_for_another_device_interface_is_refused(tmp_path: Path, mm_path: Path) -> None:

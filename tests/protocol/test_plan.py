@@ -196,6 +196,20 @@ def test_scripts_are_checked_without_running_them(tmp_path) -> None:
         expand(parse({"script": "p.py"}), DEVICES, base=tmp_path)
 
 
+def test_a_stage_without_velocity_refuses_one_and_is_stepped_along_ramps() -> None:
+    why = "magnet rotation stage 'R' takes no velocity"
+    fixed = Devices(DEVICES.limits, DEVICES.start, {"height": 5.0}, {"rotation": why})
+    curve = parse({"recipe": "rotation_curve", "height_mm": 3, "max_turns": 2, "step_turns": 1,
+                   "hold_s": 1, "velocity": 1})  # fmt: skip
+    with pytest.raises(ConfigError, match=f"steps.1: velocity 1 turns/s asked, but {why}"):
+        expand(curve, fixed)
+    ramp = parse({"steps": [{"step": "ramp", "axis": "rotation", "stop": 10, "rate": 5}]})
+    (steps,) = expand(ramp, fixed).actions
+    (ramped,) = expand(ramp, DEVICES).actions
+    assert len(steps.path) == 21 and len(ramped.path) == 2  # 0.1 s segments; one move
+    assert steps.path[-1] == ramped.path[-1] == (2.0, 10.0)
+
+
 def test_hold_reports_no_force_without_a_table() -> None:
     plan = expand(parse({"steps": [{"step": "hold", "seconds": 2}]}), DEVICES)
     assert math.isnan(plan.actions[0].force_pn) and plan.seconds == 2

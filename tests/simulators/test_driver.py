@@ -1,5 +1,7 @@
 """The sim driver: camera frames, ground truth, focus stage, pacing, error injection."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,42 @@ def test_focus_stage_moves_focal_plane_and_images():
             with pytest.raises(UnsupportedSettingError):
                 stage.move_to(1e6)
             cam.stop()
+
+
+def test_focus_stage_sequence_steps_once_per_frame_lost_ones_included():
+    """Frame k is taken at the sequence's position k (cycling), also after lost frames."""
+    z_nm = [-1500.0, 0.0, 2500.0]
+    with SimCamera(SMALL | {"error_rate": 0.3}) as cam:
+        out = np.empty((cam.height, cam.width), cam.dtype)
+        with SimFocusStage({"sequence_max_length": 3}, camera=cam) as stage:
+            assert stage.supports_sequence
+            with pytest.raises(UnsupportedSettingError, match="1 to 3 positions"):
+                stage.load_sequence([0.0] * 4)
+            stage.load_sequence(z_nm)
+            stage.start_sequence()
+            stage.wait(timeout=5.0)
+            assert stage.position_nm == z_nm[0]
+            cam.start(20)
+            seen = []
+            for _ in range(20):
+                try:
+                    seen.append(cam.read_frame(out).frame_number)
+                except DeviceError:  # an injected loss: the stage stepped all the same
+                    pass
+            stage.stop_sequence()
+            cam.stop()
+            assert 0 < len(seen) < 20
+            for k in seen:
+                assert cam.ground_truth(k).focal_z_nm == z_nm[k % 3], k
+            assert stage.position_nm == z_nm[20 % 3]  # stopped after 20 steps
+            cam.start(3)
+            for _ in range(3):
+                with contextlib.suppress(DeviceError):
+                    cam.read_frame(out)
+            cam.stop()
+            assert stage.position_nm == z_nm[20 % 3]  # no longer stepped
+    with SimFocusStage({"start_nm": 0.0, "sequence_max_length": 3}) as alone:
+        assert not alone.supports_sequence  # no camera to trigger it
 
 
 def test_focus_stage_timeout_and_standalone():
