@@ -235,13 +235,19 @@ def analyze(
         for _, _, message in res.problems:
             _err.print(f"[yellow]warning:[/] {message}")
         forces = [r.calibration.spectrum.force_pn for b in res.beads for r in b.plateaus]
-        if not forces:
-            raise MagacqError(f"{run_file}: no bead could be analysed on any plateau")
-        median = sorted(forces)[len(forces) // 2]
-        typer.echo(f"{_count(len(res.beads), 'tethered bead')} x "
-                   f"{_count(len(res.plateaus), 'plateau')}: {_count(len(forces), 'force')}, "
-                   f"median {median:.3g} pN; wrote {len(written)} files to "
-                   f"{written[0].parent}")  # fmt: skip
+        points = sum(len(b.ramp) for b in res.beads)
+        if not forces and not points:
+            raise MagacqError(f"{run_file}: no bead could be analysed on any plateau or ramp")
+        found = []
+        if forces:
+            median = sorted(forces)[len(forces) // 2]
+            found.append(f"{_count(len(res.plateaus), 'plateau')}: "
+                         f"{_count(len(forces), 'force')}, median {median:.3g} pN")  # fmt: skip
+        if points:
+            found.append(f"{_count(len(res.ramps), 'force ramp')}: "
+                         f"{_count(points, 'point')} of extension against force")  # fmt: skip
+        typer.echo(f"{_count(len(res.beads), 'tethered bead')} x {'; '.join(found)}; wrote "
+                   f"{len(written)} files to {written[0].parent}")  # fmt: skip
 
 
 def _count(n: int, noun: str) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 
 from magacq.analysis._camera import camera_covariance
 from magacq.analysis._mle import fit_gamma, undetermined
+from magacq.analysis._ordinates import ordinate_score_cov
 
 __all__ = ["SpectrumFit", "camera_psd", "fit_spectrum", "periodogram"]
 
@@ -29,8 +30,6 @@ SEGMENT_TAUS = 50
 CORNER_WARN = 0.5
 #: a trace shorter than this many correlation times gives a poor variance
 MIN_TAUS = 30
-#: ... and one shorter than this an error too small (the variance's estimate is skewed)
-HONEST_TAUS = 100
 
 
 def periodogram(
@@ -230,11 +229,17 @@ def fit_spectrum(
         raise ValueError(f"unknown model {model!r}: camera or lorentzian")
     fit = fit_gamma(p, n_blocks, expect, np.log([var0, tau0]))
     var, tau = np.exp(fit.theta)
+    cov = fit.cov
+    if model == "camera" and fit.grad is not None and np.all(np.isfinite(cov)):
+        # the ordinates are correlated (a segment's ends): the sandwich, at their exact covariance
+        g = fit.grad * n_blocks
+        cov = cov @ ordinate_score_cov(g, k, seg, n_blocks, var, tau, frame_rate,
+                                       exposure_s) @ cov  # fmt: skip
     with np.errstate(invalid="ignore"):  # a covariance that is no covariance: NaN, named below
-        err_ln_var, err_ln_tau = np.sqrt(np.diag(fit.cov))
+        err_ln_var, err_ln_tau = np.sqrt(np.diag(cov))
     # no trace of T seconds tells an OU variance better than sqrt(2 tau / T) (the Cramer-Rao
-    # bound of a continuous record); a segment's ends leak a var-dependent 1/f^2 term into
-    # every ordinate, which the independent-ordinate likelihood counts thousands of times
+    # bound of a continuous record): a fit that slid to a long tau (the corner near the lowest
+    # frequency) has a sandwich as wrong as its tau
     err_ln_var = max(err_ln_var, np.sqrt(2 * tau * frame_rate / len(x)))
     force = kt * length_nm / var
     stiffness = kt / var
@@ -250,11 +255,6 @@ def fit_spectrum(
         warnings.append(
             f"trace of {len(x) / frame_rate:.3g} s is under {MIN_TAUS} correlation times "
             f"({tau:.3g} s): the force is imprecise"
-        )
-    elif len(x) < HONEST_TAUS * tau * frame_rate:
-        warnings.append(
-            f"trace of {len(x) / frame_rate:.3g} s is under {HONEST_TAUS} correlation times "
-            f"({tau:.3g} s): the force's error is underestimated (~1.5x at 50)"
         )
     if not fit.converged:
         warnings.append("the fit did not converge")

@@ -46,6 +46,8 @@ from magacq.analysis import (
 )
 from magacq.errors import ConfigError
 from magacq.offline._plateaus import check_plateaus
+from magacq.offline._ramps import Ramp, RampPoint, find_ramps, ramp_points, ramp_segments
+from magacq.protocol import ForceCurve
 from magacq.runfile import Plateau, RunTracks, plateaus
 from magacq.tracking import TrackFlag
 
@@ -141,6 +143,7 @@ class BeadAnalysis:
     wlc: WLCFit | None = None
     rotation: RotationFit | None = None
     zero: str = ""
+    ramp: list[RampPoint] = field(default_factory=list)
 
 
 @dataclass
@@ -159,6 +162,7 @@ class RunAnalysis:
     temperature_k: float
     exposure_s: float
     found: tuple[int, ...] = ()
+    ramps: list[Ramp] = field(default_factory=list)
 
 
 def _zero_from_step(z: np.ndarray, p: Plateau, offset: float) -> tuple[np.ndarray, np.ndarray]:
@@ -184,16 +188,17 @@ def _mean_z(z: np.ndarray) -> tuple[float, float]:
     return mean, err
 
 
-def _zero_from_luts(tethered: np.ndarray, refs: np.ndarray, ref_z: np.ndarray,
-                    luts: SurfaceLuts) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _zero_from_luts(tethered: np.ndarray, refs: np.ndarray, ref_z: np.ndarray, luts: SurfaceLuts,
+                    tracked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Each tethered bead's drift-corrected z at the surface, from the stuck beads' Z-LUTs:
     the references' mean z (their height in their own LUT; :func:`correct_drift` takes it out)
-    less how far above them the bead sat during the sweep; NaN where no LUT overlaps."""
+    less how far above them the bead sat during the sweep; NaN where no LUT overlaps. A
+    reference needs a z on most of the frames ``tracked``."""
     row = {int(b): i for i, b in enumerate(luts.bead_ids)}
     zero = np.full(len(tethered), np.nan)
     err = np.full(len(tethered), np.nan)
     usable = [(r, z) for r, z in zip(refs, ref_z, strict=True)
-              if int(r) in row and np.isfinite(z).mean() > 1 - MAX_LOST]  # fmt: skip
+              if int(r) in row and np.isfinite(z[tracked]).mean() > 1 - MAX_LOST]  # fmt: skip
     if not usable:
         return zero, err
     for i, bead in enumerate(tethered):
@@ -209,8 +214,8 @@ def _zero_from_luts(tethered: np.ndarray, refs: np.ndarray, ref_z: np.ndarray,
 
 
 def _zero(z: np.ndarray, tethered: np.ndarray, refs: np.ndarray, ref_z: np.ndarray,
-          plates: list[Plateau], s: AnalysisSettings,
-          luts: SurfaceLuts | None) -> tuple[np.ndarray, np.ndarray, list[str]]:  # fmt: skip
+          plates: list[Plateau], s: AnalysisSettings, luts: SurfaceLuts | None,
+          tracked: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:  # fmt: skip
     """Each tethered bead's (rows of ``z``, drift-corrected) z at zero extension, its standard
     error and where it comes from; NaN where the bead has none (the fixed ``extension_nm`` is
     used then, or the bead is not analysed)."""
@@ -218,6 +223,9 @@ def _zero(z: np.ndarray, tethered: np.ndarray, refs: np.ndarray, ref_z: np.ndarr
     step = s.zero_step or (SURFACE_LABEL if SURFACE_LABEL in labels and s.extension_nm is None
                            else None)  # fmt: skip
     if s.extension_nm is not None and s.zero_step is None:
+        if not plates:
+            raise ConfigError("--extension is the beads' extension on the first plateau, and "
+                              "the run has none: give --zero-step LABEL")  # fmt: skip
         zero, err = _zero_from_step(z, plates[0], s.extension_nm)
         return zero, err, [f"extension {s.extension_nm:g} nm given on plateau 0"] * len(z)
     if step is not None:
@@ -234,20 +242,21 @@ def _zero(z: np.ndarray, tethered: np.ndarray, refs: np.ndarray, ref_z: np.ndarr
             + ": give --zero-step LABEL (a step with the beads on the surface) or --extension "
             "NM (on the first plateau)"
         )
-    zero, err = _zero_from_luts(tethered, refs, ref_z, luts)
+    zero, err = _zero_from_luts(tethered, refs, ref_z, luts, tracked)
     ids = ", ".join(str(int(r)) for r in refs)
     return zero, err, [f"the Z-LUTs of stuck beads {ids}"] * len(z)
 
 
-def _references(run: RunTracks, xyz: np.ndarray, plates: list[Plateau],
+def _references(run: RunTracks, xyz: np.ndarray, segments: list[tuple[int, int]],
                 s: AnalysisSettings) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """The reference beads (mask) and those of them found stuck in the tracks."""
+    """The reference beads (mask) and those of them found stuck in the tracks (``segments``:
+    frame ranges at different forces)."""
     if s.reference is not None:
         unknown = sorted(set(s.reference) - set(run.bead_ids.tolist()))
         if unknown:
             raise ConfigError(f"--reference: no beads {unknown} in {run.path}")
         return np.isin(run.bead_ids, s.reference), np.zeros(len(run.bead_ids), dtype=bool)
-    stuck = find_stuck_beads(xyz, [(p.start, p.stop) for p in plates])
+    stuck = find_stuck_beads(xyz, segments)
     return run.reference | stuck, stuck & ~run.reference
 
 
@@ -269,10 +278,12 @@ def analyze_tracks(
     settings: AnalysisSettings | None = None,
     *,
     luts: SurfaceLuts | None = None,
+    force_curve: ForceCurve | None = None,
     on_bead: Callable[[BeadAnalysis], None] | None = None,
 ) -> RunAnalysis:
-    """Analyse every tethered bead on every plateau of ``run`` (default settings if None);
-    ``luts``: the Z-LUTs it tracked with (the surface from its stuck beads); ``on_bead`` is
+    """Analyse every tethered bead on every plateau and every force ramp of ``run`` (default
+    settings if None); ``luts``: the Z-LUTs it tracked with (the surface from its stuck beads);
+    ``force_curve``: the force table its protocol used (a ramp's force); ``on_bead`` is
     called with each bead's analysis as soon as it is done (its figure, a progress bar).
 
     Raises
@@ -289,8 +300,13 @@ def analyze_tracks(
     exposure_s = next(e for e in (s.exposure_s, run.exposure_s, 0.0) if e is not None)
     exposure_s = min(exposure_s, 1.0 / run.frame_rate)
     plates, problems = check_plateaus(run, plateaus(run))
+    ramps = find_ramps(run)
+    if ramps and force_curve is None:
+        problems.append((-1, -1, "no force table in the run's protocol: the ramps' forces are "
+                                 "not known (their magnet heights are)"))  # fmt: skip
     xyz_all, flagged = _spoiled(run)
-    refs, found = _references(run, xyz_all, plates, s)
+    segments = [(p.start, p.stop) for p in plates] or ramp_segments(ramps)
+    refs, found = _references(run, xyz_all, segments, s)
     tethered = np.flatnonzero(~refs)
     if len(tethered) == 0:
         raise ConfigError(f"{run.path}: no tethered beads (all {len(refs)} are reference beads)"
@@ -302,7 +318,8 @@ def analyze_tracks(
     xyz = np.stack([correct_drift(xyz_all[tethered, :, a], ref_xyz[:, :, a])
                     for a in range(3)], axis=-1)  # fmt: skip
     zero, zero_err, source = _zero(xyz[:, :, 2], run.bead_ids[tethered], run.bead_ids[refs],
-                                   ref_xyz[:, :, 2], plates, s, luts)  # fmt: skip
+                                   ref_xyz[:, :, 2], plates, s, luts,
+                                   np.isfinite(run.time_s))  # fmt: skip
     fixed = s.extension_nm if s.zero_step is None else None
     surface = s.zero_step or SURFACE_LABEL
     beads = []
@@ -329,13 +346,19 @@ def analyze_tracks(
                 problems.append((int(bead), p.index, f"bead {bead}, plateau {p.index} "
                                  f"({p.label}): {n_flag / (p.stop - p.start):.0%} of its frames "
                                  "flagged (tracking), left out"))  # fmt: skip
+        if np.isfinite(zero[row]):
+            result.ramp = [
+                pt
+                for r in ramps
+                for pt in ramp_points(xyz[row, :, 2], zero[row], run, r, force_curve)
+            ]
         _curves(result, kt, problems, fixed)
         beads.append(result)
         if on_bead is not None:
             on_bead(result)
     return RunAnalysis(run, plates, beads, problems, tuple(run.bead_ids[refs].tolist()), s.axis,
                        float(radius), s.temperature_k, exposure_s,
-                       tuple(run.bead_ids[found].tolist()))  # fmt: skip
+                       tuple(run.bead_ids[found].tolist()), ramps)  # fmt: skip
 
 
 def _plateau(xyz: np.ndarray, zero: float, fixed: float | None, p: Plateau, frame_rate: float,

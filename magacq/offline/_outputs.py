@@ -18,6 +18,7 @@ from magacq.runfile import (
     BEADS_DTYPE,
     FORCES_DTYPE,
     PROBLEMS_DTYPE,
+    RAMP_DTYPE,
     ROTATION_DTYPE,
     SCHEMA_VERSION,
     WLC_DTYPE,
@@ -37,9 +38,12 @@ TEXT_WIDTH = 80
 
 def tables(res: RunAnalysis) -> dict[str, np.ndarray]:
     """The analysis file's tables (:mod:`magacq.runfile`'s analysis layout)."""
-    forces, wlc, rotation = [], [], []
+    forces, wlc, rotation, ramps = [], [], [], []
     first = int(res.run.frames[0])
     for bead in res.beads:
+        ramps += [(bead.bead_id, pt.ramp.index, pt.ramp.label.encode()[:64], first + pt.start,
+                   pt.stop - pt.start, pt.time_s, pt.magnet_mm, pt.force_pn, pt.extension_nm,
+                   pt.extension_err_nm) for pt in bead.ramp]  # fmt: skip
         for r in bead.plateaus:
             c, p = r.calibration, r.plateau
             forces.append((bead.bead_id, p.index, p.label.encode()[:64], first + p.start,
@@ -70,6 +74,7 @@ def tables(res: RunAnalysis) -> dict[str, np.ndarray]:
         "forces": np.array(forces, dtype=FORCES_DTYPE),
         "wlc": np.array(wlc, dtype=WLC_DTYPE),
         "rotation": np.array(rotation, dtype=ROTATION_DTYPE),
+        "ramps": np.array(ramps, dtype=RAMP_DTYPE),
         "problems": np.array(problems, dtype=PROBLEMS_DTYPE),
     }
 
@@ -197,7 +202,7 @@ def summary_page(res: RunAnalysis) -> Any:
     """The run's page: forces of every bead against the magnets, force-extension (or rotation)
     curves, corner frequencies against the Nyquist frequency, and a text summary."""
     fig, ax = _figure(2, 2, (11, 8.5))
-    beads = [b for b in res.beads if b.plateaus]
+    beads = [b for b in res.beads if b.plateaus or b.ramp]
     from matplotlib import colormaps
 
     cmap = colormaps["turbo"]
@@ -221,7 +226,9 @@ def summary_page(res: RunAnalysis) -> Any:
                       color=colors[b.bead_id])  # fmt: skip
     if not rotating:
         for b in beads:
-            _force_extension(b, ax[0, 1], color=colors[b.bead_id])
+            if b.plateaus:
+                _force_extension(b, ax[0, 1], color=colors[b.bead_id])
+            _ramp_curve(b, ax[0, 1], colors[b.bead_id])
     if ax[0, 1].get_legend() is not None:  # every bead's fit is in wlc.csv, the median below
         ax[0, 1].get_legend().remove()
     for b in beads:
@@ -242,6 +249,24 @@ def summary_page(res: RunAnalysis) -> Any:
         a.set_minor_formatter(NullFormatter())  # under a decade they crowd the axis
     fig.suptitle(f"magacq analyze: {res.run.path.name}")
     return fig
+
+
+def _ramp_curve(bead: BeadAnalysis, ax: Any, color: Any) -> None:
+    """The bead's extension along its ramps, against the force (the height without a table)."""
+    if not bead.ramp:
+        return
+    force = np.array([pt.force_pn for pt in bead.ramp])
+    by_force = np.isfinite(force).any()
+    x = force if by_force else np.array([pt.magnet_mm for pt in bead.ramp])
+    for ramp in dict.fromkeys(pt.ramp for pt in bead.ramp):
+        on = [i for i, pt in enumerate(bead.ramp) if pt.ramp == ramp]
+        ax.plot(x[on], [bead.ramp[i].extension_nm for i in on], "-" if ramp.label != "ramp back"
+                else "--", lw=1, color=color)  # fmt: skip
+    ax.set_xlabel("force (pN)" if by_force else "magnet height (mm)")
+    if by_force:
+        ax.set_xscale("log")
+    ax.set_ylabel("extension (nm)")
+    ax.set_title("extension along the force ramps (dashed: back)", fontsize=9)
 
 
 def summary_figure(res: RunAnalysis, out: Path) -> list[Path]:
@@ -272,6 +297,10 @@ def _summary_text(res: RunAnalysis) -> str:
         f"axis {res.axis}, R {res.bead_radius_nm:.0f} nm, {res.temperature_k:.1f} K",
         f"{n_ok} bead-plateaus analysed, {len(res.problems)} problems",
     ]
+    if res.ramps:
+        n_pts = sum(len(b.ramp) for b in res.beads)
+        head.append(f"{len(res.ramps)} force ramps ({', '.join(r.label for r in res.ramps)}): "
+                    f"{n_pts} points of extension against force (ramps.csv)")  # fmt: skip
     table = []
     for p in res.plateaus:
         f = [r.calibration.spectrum.force_pn for b in res.beads for r in b.plateaus

@@ -3,7 +3,9 @@
 A hold's label says what the protocol asked for; the frames' magnet samples say what happened.
 A plateau whose magnets moved (another command, a stage that drifted) is split where they
 moved, each part analysed at its own measured position, never reported under the label; one
-whose frames do not cover the hold (the run ended first, frames dropped) is flagged.
+whose frames do not cover the hold (the run ended first, frames dropped) is flagged. A move
+another program asked for during a hold (a ``move`` event not by the protocol) splits it there
+even where the magnets' samples do not show it (at a hold's ends, or none recorded).
 """
 
 from dataclasses import replace
@@ -53,6 +55,7 @@ def check_plateaus(
     out: list[Plateau] = []
     problems: list[tuple[int, int, str]] = []
     ended = _ended(run)
+    others = _moves_by_others(run)
     for p in plates:
         name = f"plateau {p.index} ({p.label})"
         if p.index not in ended:
@@ -62,12 +65,11 @@ def check_plateaus(
         lost = np.isnan(run.time_s[p.start : p.stop]).mean()
         if lost > EDGE:
             problems.append((-1, p.index, f"{name}: {lost:.0%} of its frames are missing"))
-        if run.magnets is None or not np.isfinite(run.magnets[p.start : p.stop]).any():
-            out.append(p)
-            continue
-        mag = run.magnets[p.start : p.stop]
-        every = _parts(mag)
-        if len(every) == 1:
+        cuts = [int(f) - p.start for f in others if p.start < f < p.stop]
+        mag = (run.magnets[p.start : p.stop] if run.magnets is not None
+               else np.full((p.stop - p.start, 2), np.nan))  # fmt: skip
+        every = _parts(mag) if np.isfinite(mag).any() else [(0, p.stop - p.start)]
+        if len(every) == 1 and not cuts:
             out.append(p)
             continue
         edge = EDGE_S * run.frame_rate
@@ -75,6 +77,10 @@ def check_plateaus(
             every = every[1:]
         while len(every) > 1 and len(mag) - every[-1][0] <= edge:  # the next move's first
             every = every[:-1]
+        if len(every) == 1 and cuts:  # the samples missed it: split where it was asked for
+            edges = [every[0][0], *(c for c in cuts if every[0][0] < c < every[0][1]),
+                     every[0][1]]  # fmt: skip
+            every = list(zip(edges[:-1], edges[1:], strict=True))
         if len(every) == 1:
             a, b = every[0]
             out.append(replace(p, start=p.start + a, stop=p.start + b))
@@ -84,7 +90,8 @@ def check_plateaus(
                  for what, v, unit in (("height", mag[:, 0], "mm"),
                                        ("rotation", mag[:, 1], "turns"))
                  if np.isfinite(v).any()]  # fmt: skip
-        moved = f"{name}: the magnets moved during the hold ({', '.join(spans)})"
+        moved = f"{name}: the magnets moved during the hold " + (
+            f"({', '.join(spans)})" if spans else "(asked for by another program)")  # fmt: skip
         if not parts:
             problems.append((-1, p.index, f"{moved}: no still part long enough, not analysed"))
             continue
@@ -97,6 +104,18 @@ def check_plateaus(
                                stop=p.start + b, magnet_mm=float(h_k), turns=float(r_k),
                                target_force_pn=np.nan))  # fmt: skip
     return out, problems
+
+
+def _moves_by_others(run: RunTracks) -> np.ndarray:
+    """Frame indices (into the run's frames) of magnet moves neither the protocol nor its script
+    made (the motion process records each as a ``move`` event labelled ``"by: axis ..."``)."""
+    ev = run.events
+    if ev is None or len(ev) == 0:
+        return np.empty(0, dtype=np.int64)
+    mine = np.isin(ev["by"], [b"protocol", b"script"])
+    focus = np.char.find(ev["label"], b": focus ") >= 0
+    other = ev[(ev["kind"] == b"start") & (ev["action"] == b"move") & ~mine & ~focus]
+    return other["frame"].astype(np.int64) - int(run.frames[0])
 
 
 def _ended(run: RunTracks) -> set[int]:

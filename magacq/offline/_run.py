@@ -13,6 +13,7 @@ from magacq.offline._analyze import (
     analyze_tracks,
 )
 from magacq.offline._outputs import FigureWriter, write_tables
+from magacq.offline._ramps import run_force_curve
 from magacq.runfile import RunTracks, read_run, read_zlut_file
 
 __all__ = ["analyze_run", "run_luts"]
@@ -60,7 +61,8 @@ def analyze_run(
             if progress is not None:
                 progress(bead, len(run.bead_ids))
 
-        res = analyze_tracks(run, settings, luts=luts, on_bead=done)
+        res = analyze_tracks(run, settings, luts=luts, force_curve=run_force_curve(run),
+                             on_bead=done)  # fmt: skip
         out.mkdir(parents=True, exist_ok=True)
         written = write_tables(res, out)
         return res, written + pages.finish(res)

@@ -1,4 +1,4 @@
-"""The analysis file (HDF5, schema ``magacq.analysis`` v2) that `magacq analyze` writes.
+"""The analysis file (HDF5, schema ``magacq.analysis`` v3) that `magacq analyze` writes.
 
 Layout (1-D compound datasets):
 
@@ -11,6 +11,10 @@ Layout (1-D compound datasets):
 - ``wlc`` (:data:`WLC_DTYPE`): one row per bead with a force-extension curve;
 - ``rotation`` (:data:`ROTATION_DTYPE`): one row per bead and side of a rotation curve: what
   the side does (buckling, denaturing, neither) and, when it buckles, where and how steeply;
+- ``ramps`` (:data:`RAMP_DTYPE`, v3): one row per bead per stretch of a force ramp: the
+  ramp (index, label), the stretch's frames, its time since the ramp began, the magnet height
+  and the force there (from the run's force table; NaN without one), the bead's mean
+  extension and its error;
 - ``problems`` (:data:`PROBLEMS_DTYPE`): why a bead or plateau was not analysed;
 - root attributes: schema, schema_version, run (the run file's path), run_schema_version, and
   the analysis settings (axis, bead radius, temperature, exposure).
@@ -30,6 +34,7 @@ __all__ = [
     "BEADS_DTYPE",
     "FORCES_DTYPE",
     "PROBLEMS_DTYPE",
+    "RAMP_DTYPE",
     "ROTATION_DTYPE",
     "WLC_DTYPE",
     "read_analysis_file",
@@ -37,7 +42,9 @@ __all__ = [
 ]
 
 ANALYSIS_SCHEMA = "magacq.analysis"
-ANALYSIS_SCHEMA_VERSION = 2
+ANALYSIS_SCHEMA_VERSION = 3
+#: versions this magacq reads (tables a version lacks read as empty)
+_READS = (2, 3)
 FORCES_DTYPE = np.dtype(
     [
         ("bead_id", "i4"),
@@ -85,6 +92,20 @@ ROTATION_DTYPE = np.dtype(
         ("plateau_nm", "f8"),
     ]
 )
+RAMP_DTYPE = np.dtype(
+    [
+        ("bead_id", "i4"),
+        ("ramp", "i4"),
+        ("label", "S64"),
+        ("first_frame", "i8"),
+        ("n_frames", "i4"),
+        ("time_s", "f8"),
+        ("magnet_mm", "f8"),
+        ("force_pn", "f8"),
+        ("extension_nm", "f8"),
+        ("extension_err_nm", "f8"),
+    ]
+)
 PROBLEMS_DTYPE = np.dtype([("bead_id", "i4"), ("plateau", "i4"), ("message", "S512")])
 BEADS_DTYPE = np.dtype(
     [
@@ -96,7 +117,7 @@ BEADS_DTYPE = np.dtype(
     ]
 )
 _TABLES = {"forces": FORCES_DTYPE, "wlc": WLC_DTYPE, "rotation": ROTATION_DTYPE,
-           "problems": PROBLEMS_DTYPE, "beads": BEADS_DTYPE}  # fmt: skip
+           "ramps": RAMP_DTYPE, "problems": PROBLEMS_DTYPE, "beads": BEADS_DTYPE}  # fmt: skip
 
 
 def write_analysis_file(path: Path, tables: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
@@ -123,9 +144,10 @@ def read_analysis_file(path: str | Path) -> tuple[dict[str, np.ndarray], dict[st
             if f.attrs.get("schema") != ANALYSIS_SCHEMA:
                 raise ConfigError(f"{path} is not a magacq analysis file")
             version = int(f.attrs.get("schema_version", 0))
-            if version != ANALYSIS_SCHEMA_VERSION:
+            if version not in _READS:
                 raise ConfigError(f"{path} has analysis schema version {version}; this magacq "
                                   f"reads version {ANALYSIS_SCHEMA_VERSION}")  # fmt: skip
-            return {name: f[name][:] for name in _TABLES}, dict(f.attrs)
+            return {name: f[name][:] if name in f else np.empty(0, dtype)
+                    for name, dtype in _TABLES.items()}, dict(f.attrs)  # fmt: skip
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None

@@ -138,3 +138,75 @@ def test_a_run_detecting_other_beads_than_its_zlut_is_refused(tmp_path: Path, zl
     assert done.returncode == 2, done.stderr
     assert "the beads detected are not those of" in done.stderr
     assert "this run has 3 beads, the Z-LUT file 4" in done.stderr
+
+
+def test_force_ramp_recipe_as_shipped_gives_extension_against_force(
+    tmp_path: Path, zlut: Path
+) -> None:
+    # hold_s left at its default, 0: the ramp itself is the data
+    protocol = {"recipe": "force_ramp", "start_pn": 0.5, "stop_pn": 10, "loading_rate_pn_s": 2}
+    tables, data, out = _run_and_analyze(tmp_path, zlut, protocol)
+    ramps, truth = tables["ramps"], data["truth"]
+    tethered = sorted(set(ramps["bead_id"]))
+    assert len(tethered) == 3, tables["problems"]
+    assert set(ramps["label"]) == {b"ramp"}
+    for bead in tethered:
+        mine = ramps[ramps["bead_id"] == bead]
+        assert len(mine) >= 6  # 4.75 s of ramp in stretches of 0.5 s
+        force = mine["force_pn"]
+        assert np.all(np.isfinite(force)) and np.all(np.diff(force) > 0)  # the ramp, rising
+        assert force[0] < 1.5 and force[-1] > 6
+        for row in mine:  # each stretch's extension, as the simulator had it there
+            at = (truth["bead_id"] == bead) & (truth["frame"] >= row["first_frame"]) & (
+                truth["frame"] < row["first_frame"] + row["n_frames"])  # fmt: skip
+            assert row["extension_nm"] == pytest.approx(np.mean(truth["extension_nm"][at]),
+                                                        abs=80)  # fmt: skip
+        assert mine["extension_nm"][-1] > mine["extension_nm"][0] + 200  # stretched by the ramp
+    assert (out / "ramps.csv").read_text().startswith("bead_id,ramp,label,first_frame")
+    assert (out / "summary.png").stat().st_size > 10_000
+
+
+def test_a_move_from_the_command_line_during_a_hold_is_never_reported_as_the_hold(
+    tmp_path: Path, zlut: Path
+) -> None:
+    # a force clamp at 1 pN (6.1 mm); while it holds, another process moves the magnets to
+    # 3 mm (4.7 pN) through `magacq magnets`: the hold is split where they moved, each part at
+    # its measured height, and problems.csv says so
+    cfg = _config(tmp_path, {"recipe": "force_clamp", "force_pn": 1, "duration_s": 12}, "run",
+                  zlut)  # fmt: skip
+    proc = r.start(cfg)
+    try:
+        status = r.wait_for_status(proc, "protocol_actions", 1, timeout=180)
+        # the clamp's plan: move, then hold (its last action): wait until it holds
+        r.wait_for_status(proc, "protocol_action", status["protocol_actions"], timeout=180)
+        done = r.cli("magnets", str(cfg), "--height", "3", "--run", r.namespace(proc),
+                     cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            r.interrupt(proc)
+    assert proc.returncode == 0, err
+    run = r.output_file(tmp_path)
+    data = r.read(run)
+    events = data["events"]
+    hold = events[(events["action"] == b"hold") & (events["label"] == b"clamp 1 pN")]
+    moved = events[(events["by"] == b"cli") & (events["kind"] == b"start")]
+    assert len(moved) == 1 and hold["frame"].min() < moved["frame"][0] < hold["frame"].max()
+    done = r.cli("analyze", str(run), "--out", str(tmp_path / "out"), cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    tables, _ = read_analysis_file(tmp_path / "out" / f"{run.stem}.analysis.h5")
+    messages = [m.decode() for m in tables["problems"]["message"]]
+    assert any(m.startswith(f"plateau {hold['step'][0]} (clamp 1 pN): the magnets moved during "
+                            "the hold") for m in messages), messages  # fmt: skip
+    problems = (tmp_path / "out" / "problems.csv").read_text()
+    assert "the magnets moved during the hold" in problems
+    forces = tables["forces"]
+    assert b"clamp 1 pN" not in set(forces["label"])  # never under the label as if it held
+    parts = forces[np.char.startswith(forces["label"], b"clamp 1 pN [part")]
+    after = parts[parts["magnet_mm"] == pytest.approx(3.0, abs=0.05)]
+    assert len(after) == 3  # the three tethered beads, at the height moved to
+    for row in after:  # the force there (4.7 pN), not the label's
+        true_f = _truth(data, row, "force_pn")
+        assert true_f > 3
+        assert abs(row["force_pn"] - true_f) < 3 * row["force_err_pn"] + 0.1 * true_f, row
