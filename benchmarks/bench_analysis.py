@@ -12,7 +12,8 @@ the exposure), the simulator's default tether (3.4 um dsDNA, R = 1.4 um bead), 2
    20 pN): the CPU time to calibrate every bead on every plateau with magacq (spectrum + Allan
    + equipartition) and with tweezepy (PSD + AV), and the ratio.
 3. Coverage (``--coverage N``): on N traces of tweezepy's own simulator per condition (the
-   softest trap, a middle one, the corner at twice Nyquist with a quarter-frame exposure), the
+   softest trap, a middle one, the corner at twice Nyquist with a quarter-frame exposure; each
+   trace after 10 correlation times of burn-in, as tweezepy starts the bead at rest), the
    median F_fit / F_true and the fraction of fits within one error of the truth, for magacq's
    and tweezepy's fits, and how many gave no finite error.
 4. End to end (``--end-to-end``): the same run written as a run file (45 tethered and 5
@@ -143,9 +144,11 @@ def coverage(n_traces: int) -> None:
         true = kappa * length
         sub = 400 if fc and fc > fs / 2 else 20
         n = int(seconds * fs)
+        burn = int(10 * GAMMA / kappa * fs) + 1  # tweezepy starts at the centre: 10 tau
         rows = []
         for seed in range(n_traces):
-            x = simulate_trace(GAMMA, kappa, fs * sub, n * sub, seed).reshape(n, sub)
+            x = simulate_trace(GAMMA, kappa, fs * sub, (burn + n) * sub, seed)[burn * sub :]
+            x = x.reshape(n, sub)
             x = x[:, : max(1, round(exposure * sub))].mean(axis=1)
             s = fit_spectrum(x, fs, length, exposure_s=exposure / fs, kt=KT)
             a = fit_allan(x, fs, length, exposure_s=exposure / fs, kt=KT)

@@ -12,27 +12,32 @@ KT = 4.1  # tweezepy's
 FS = 60.0
 
 
-def _camera(kappa: float, seconds: float, exposure: float, seed: int, sub: int = 40) -> np.ndarray:
-    """tweezepy's trace at ``sub`` x the frame rate, each frame the mean over its exposure."""
-    n = int(seconds * FS)
-    x = simulate_trace(GAMMA, kappa, FS * sub, n * sub, seed).reshape(n, sub)
-    return x[:, : max(1, round(exposure * FS * sub))].mean(axis=1)
+def _camera(kappa: float, seconds: float, exposure: float, seed: int, sub: int = 40,
+            burn_s: float = 0.0) -> np.ndarray:  # fmt: skip
+    """tweezepy's trace at ``sub`` x the frame rate, each frame the mean over its exposure;
+    ``burn_s`` seconds dropped first (tweezepy starts the bead at the trap's centre, a real
+    bead is in equilibrium when a hold starts)."""
+    n, burn = int(seconds * FS), int(burn_s * FS)
+    x = simulate_trace(GAMMA, kappa, FS * sub, (burn + n) * sub, seed)[burn * sub :]
+    return x.reshape(n, sub)[:, : max(1, round(exposure * FS * sub))].mean(axis=1)
 
 
-def test_softest_trap_is_unbiased_and_says_its_error_is_a_lower_bound() -> None:
-    # 0.05 pN at 10 um extension: a 6 s correlation time, 300 s at 60 Hz (50 of them)
+def test_softest_trap_is_unbiased_and_its_error_bars_cover_the_truth() -> None:
+    # 0.05 pN at 10 um extension: a 6 s correlation time, 300 s at 60 Hz (50 of them). One
+    # segment: its ends correlate the few ordinates below the corner, which the fit's error
+    # (a sandwich at their exact covariance) takes into account; the independent-ordinate
+    # error alone covered ~50 %. Measured coverage of the 68 % interval, four sets of 400
+    # traces (two of tweezepy's, two of simulators.fluctuations): 59-68 %, 64 % pooled (the
+    # error is ~1.1x small: the estimate is skewed). With 240 traces the fraction has sd 3.1 %:
+    # the band 0.55-0.80 fails by chance with probability ~0.2 % (2.9 sd below 64 %).
     length = 10_000 + 1400
     kappa = 0.05 / length
-    fits = [fit_spectrum(_camera(kappa, 300, 1 / FS, seed, sub=20), FS, length,
-                         exposure_s=1 / FS, kt=KT) for seed in range(30)]  # fmt: skip
+    fits = [fit_spectrum(_camera(kappa, 300, 1 / FS, seed, sub=20, burn_s=60), FS, length,
+                         exposure_s=1 / FS, kt=KT) for seed in range(240)]  # fmt: skip
     force = np.array([f.force_pn for f in fits])
     assert np.exp(np.median(np.log(force / 0.05))) == pytest.approx(1.0, abs=0.1)
     z = np.log(force / 0.05) / np.array([f.force_err_pn / f.force_pn for f in fits])
-    assert np.all(np.abs(z) < 4), z  # no error of 1 %: the Cramer-Rao floor holds
-    # the error of a variance from 50 correlation times is ~1.5x the fit's (the estimate is
-    # skewed, its ends leak): the fits say so, with the correlation time they found
-    warned = [any("correlation times" in w for w in f.warnings) for f in fits]
-    assert np.mean(warned) > 0.8, [f.tau_s for f in fits]
+    assert 0.55 < np.mean(np.abs(z) < 1) < 0.80, np.mean(np.abs(z) < 1)
 
 
 @pytest.mark.parametrize("fit", [fit_spectrum, fit_allan])

@@ -94,3 +94,34 @@ def test_the_moves_last_samples_at_a_holds_start_are_trimmed_not_reported(
     res, _ = analyze_run(run, tmp_path / "out", figures=False)
     assert not res.problems
     assert [(p.start, p.stop) for p in res.plateaus[1:]] == [(2040, 14000), (14050, 26000)]
+
+
+def test_a_move_another_program_asked_for_splits_a_hold_without_motor_samples(
+    tmp_path: Path,
+) -> None:
+    # no magnet samples in the run (no motors), but `magacq magnets` moved them halfway through
+    # the 1 pN hold: its move event splits the hold there
+    run = write_run(tmp_path / "x.h5", _steps(), seed=9)
+    import h5py
+
+    with h5py.File(run, "r+") as f:
+        ev = f["events"][:]
+        move = np.zeros(1, dtype=ev.dtype)
+        move[["frame", "step", "kind", "action", "label", "by"]] = (
+            2000 + 6000,
+            -1,
+            b"start",
+            b"move",
+            b"cli: height to 3 (command 1)",
+            b"cli",
+        )
+        del f["events"]
+        f["events"] = np.sort(np.concatenate([ev, move]), order="frame")
+    res, _ = analyze_run(run, tmp_path / "out", figures=False)
+    (moved,) = [m for b, p, m in res.problems if p == 1]
+    assert moved == ("plateau 1 (1 pN): the magnets moved during the hold (asked for by another "
+                     "program): analysed as 2 parts at the measured positions")  # fmt: skip
+    assert [(p.label, p.start, p.stop) for p in res.plateaus[1:3]] == [
+        ("1 pN [part 1]", 2000, 8000), ("1 pN [part 2]", 8000, 14000)]  # fmt: skip
+    forces = read_analysis_file(tmp_path / "out" / "x.analysis.h5")[0]["forces"]
+    assert b"1 pN" not in set(forces["label"])
