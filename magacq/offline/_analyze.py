@@ -18,6 +18,9 @@ between its ``start`` and ``end`` events; a run without events is one plateau):
    and that of the zero they share (:func:`magacq.analysis.fit_wlc`; plateaus whose force fit
    warns are left out of it), and a rotation-curve fit when they span turns.
 
+A force ramp (a ``ramp`` action) gives each bead's extension against the force along it
+(:mod:`~magacq.offline._ramps`: the magnets' height through the run's force table).
+
 Frames whose tracking flags spoil a coordinate (``SPOIL_XY``, ``SPOIL_Z``) are left out of it
 and counted (a problem above ``FLAGGED_REPORT`` of a plateau). Plateaus are checked against the
 magnets first (:func:`~magacq.offline._plateaus.check_plateaus`). A bead or a plateau that
