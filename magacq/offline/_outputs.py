@@ -240,6 +240,10 @@ def summary_page(res: RunAnalysis) -> Any:
     ax[1, 0].set_ylabel("corner frequency (Hz)")
     ax[1, 0].set_title("corner frequency against the camera's Nyquist frequency", fontsize=9)
     ax[1, 0].legend(fontsize=7)
+    if not any(b.plateaus for b in beads):  # a ramp's run: its curve is the data
+        for empty in (ax[0, 0], ax[1, 0]):
+            empty.clear()
+            empty.axis("off")
     ax[1, 1].axis("off")
     ax[1, 1].text(0, 1, _summary_text(res), va="top", family="monospace", fontsize=7,
                   transform=ax[1, 1].transAxes)  # fmt: skip
@@ -299,7 +303,8 @@ def _summary_text(res: RunAnalysis) -> str:
     ]
     if res.ramps:
         n_pts = sum(len(b.ramp) for b in res.beads)
-        head.append(f"{len(res.ramps)} force ramps ({', '.join(r.label for r in res.ramps)}): "
+        head.append(f"{len(res.ramps)} force ramp{'s' * (len(res.ramps) > 1)} "
+                    f"({', '.join(r.label for r in res.ramps)}): "
                     f"{n_pts} points of extension against force (ramps.csv)")  # fmt: skip
     table = []
     for p in res.plateaus:
