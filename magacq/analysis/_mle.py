@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
 
 __all__ = ["GammaFit", "fit_gamma", "sandwich_cov", "undetermined"]
 
@@ -103,6 +102,7 @@ def fit_gamma(
             converged = True
             break
     if not converged:  # scoring failed (a bad start far out): the simplex, slower but sure
+        from scipy.optimize import minimize  # here: scipy.optimize costs every run's start-up
 
         def objective(t: np.ndarray) -> float:  # a lambda matches none of scipy's typings
             return nll_of(_log_model(model, t))

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import OptimizeWarning, curve_fit
 
 __all__ = ["BucklingFit", "RotationFit", "fit_rotation_curve"]
 
@@ -67,6 +66,8 @@ def _hinge(n: np.ndarray, plateau: float, n_b: float, slope: float) -> np.ndarra
 def _fit_side(n: np.ndarray, z: np.ndarray, centre: float, sign: int) -> BucklingFit | None:
     """Hinge fit of ``z`` against ``n >= 0`` (turns away from the top at ``centre``, on the
     side ``sign``); the buckling point is given in absolute turns."""
+    from scipy.optimize import OptimizeWarning, curve_fit  # here: costs every run's start-up
+
     if len(n) < MIN_SIDE_POINTS:
         return None
     best = None

@@ -19,7 +19,6 @@ from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import least_squares
 
 __all__ = ["WLCFit", "fit_wlc", "wlc_force"]
 
@@ -106,6 +105,8 @@ def fit_wlc(
 
     def unpack(p: np.ndarray) -> tuple[float, float, float]:
         return p[0], p[1], p[2] if offset else 0.0
+
+    from scipy.optimize import least_squares  # here: scipy.optimize costs every run's start-up
 
     def residuals(p: np.ndarray, sigma: np.ndarray) -> np.ndarray:
         contour, persistence, delta = unpack(p)

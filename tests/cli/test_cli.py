@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -132,3 +133,19 @@ def test_schema_is_json_schema_of_the_config():
     assert {"camera", "tracking", "beads", "output"} <= set(schema["properties"])
     assert schema["additionalProperties"] is False
     assert "on_backlog" in json.dumps(schema)
+
+
+def test_a_runs_start_up_leaves_scipy_optimize_unimported():
+    """What every `magacq run` and command imports before its work (the supervisor, the
+    config, the sim camera) leaves scipy.optimize to the analyses that fit: it is the largest
+    import there, paid at every run's start, by each command and, under spawn, each child."""
+    probe = (
+        "import sys, magacq.cli, magacq.pipeline, magacq.pipeline.supervisor, simulators.camera\n"
+        "from magacq.pipeline.roster import ROSTER\n"
+        "for role in ROSTER.values(): role.target()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('scipy.optimize')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], env=r.env(), capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
