@@ -25,19 +25,38 @@ def _config(tmp: Path, name: str = "mag") -> Path:
     return r.write_config(tmp, base, name)
 
 
-def test_every_move_is_an_event_with_who_asked(tmp_path):
-    cfg = _config(tmp_path)
-    proc = r.start(cfg)
+@pytest.fixture(scope="module")
+def two_then_one(tmp_path_factory) -> dict:
+    """Two runs of this user and session: an unnamed command while both are live; then the
+    first stopped, an unnamed command and a user's own program move the one left. (One
+    scenario for the two tests below: each run's start-up is the bulk of their time.)"""
+    tmp = tmp_path_factory.mktemp("own")
+    cfg = _config(tmp)
+    procs = [r.start(cfg) for _ in range(2)]
     try:
-        r.wait_for_status(proc, "frames", 50)
-        done = r.cli("magnets", str(cfg), "--height", "4.5", cwd=tmp_path)  # unnamed: ours
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip().startswith(f"magnets (run {r.namespace(proc)}): height 4.5")
-        with MotorControl(r.namespace(proc)) as ctl:  # a user's own program
-            ctl.move_by("height", 0.5, wait=True)
+        for proc in procs:
+            r.wait_for_status(proc, "frames", 20)
+        both = r.cli("magnets", str(cfg), "--height", "3", cwd=tmp)
+        r.interrupt(procs[0])
+        r.wait_for_status(procs[1], "frames", 50)
+        one = r.cli("magnets", str(cfg), "--height", "4.5", cwd=tmp)  # unnamed: ours
+        if one.returncode == 0:
+            with MotorControl(r.namespace(procs[1])) as ctl:  # a user's own program
+                ctl.move_by("height", 0.5, wait=True)
     finally:
-        r.interrupt(proc)
-    events = r.read(r.output_file(tmp_path))["events"]
+        for proc in procs:
+            if proc.poll() is None:
+                r.interrupt(proc)
+    files = {r.read(p)["attrs"]["namespace"]: p for p in (tmp / "runs").glob("*.h5")}
+    return {"both": both, "one": one, "namespaces": [r.namespace(p) for p in procs],
+            "files": [files[r.namespace(p)] for p in procs]}  # fmt: skip
+
+
+def test_every_move_is_an_event_with_who_asked(two_then_one):
+    done, (_, ns) = two_then_one["one"], two_then_one["namespaces"]
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith(f"magnets (run {ns}): height 4.5")
+    events = r.read(two_then_one["files"][1])["events"]
     moves = events[events["action"] == b"move"]
     assert moves["by"].tolist() == [b"cli", b"python"]
     assert moves["magnet_mm"] == pytest.approx([4.5, 5.0])
@@ -45,24 +64,18 @@ def test_every_move_is_an_event_with_who_asked(tmp_path):
     assert b"cli: height to 4.5" in moves["label"][0]
 
 
-def test_two_runs_of_yours_an_unnamed_command_is_refused(tmp_path):
-    cfg = _config(tmp_path)
-    procs = [r.start(cfg) for _ in range(2)]
-    try:
-        for proc in procs:
-            r.wait_for_status(proc, "frames", 20)
-        done = r.cli("magnets", str(cfg), "--height", "3", cwd=tmp_path)
-        assert done.returncode == 1
-        last = done.stderr.strip()
-        assert "several runs of yours are live; choose one with --run" in last
-        for proc in procs:
-            assert r.namespace(proc) in last
-    finally:
-        for proc in procs:
-            r.interrupt(proc)
-    for path in (tmp_path / "runs").glob("*.h5"):
-        heights = r.read(path)["motors"]["magnet_height_mm"]
-        assert np.allclose(heights, 6.0)  # nothing moved
+def test_two_runs_of_yours_an_unnamed_command_is_refused(two_then_one):
+    done = two_then_one["both"]
+    assert done.returncode == 1
+    last = done.stderr.strip()
+    assert "several runs of yours are live; choose one with --run" in last
+    for ns in two_then_one["namespaces"]:
+        assert ns in last
+    # nothing moved while both were live (the second run moved later, by the commands above)
+    heights = r.read(two_then_one["files"][0])["motors"]["magnet_height_mm"]
+    assert np.allclose(heights, 6.0)
+    events = r.read(two_then_one["files"][1])["events"]
+    assert b"height to 3" not in b"".join(events["label"])
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root")
