@@ -44,6 +44,7 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
             )
             client = stack.enter_context(Client(cluster))
         else:
+            _check_reachable(scheduler)
             try:
                 client = stack.enter_context(Client(scheduler, timeout=CONNECT_S))
             except (OSError, TimeoutError, ValueError) as exc:
@@ -57,3 +58,24 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
         logger.info("dask: %d worker thread(s) at %s", sum(client.nthreads().values()),
                     client.scheduler.address)  # fmt: skip
         yield client
+
+
+def _check_reachable(scheduler: str) -> None:
+    """Refuse at once a TCP scheduler address that nothing listens on (Dask's client retries a
+    refused connection until its timeout)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        url = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
+        host, port = url.hostname, url.port
+    except ValueError:  # a port out of range: Dask's own message says it
+        return
+    if url.scheme != "tcp" or host is None or port is None:
+        return
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_S).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"--scheduler {scheduler}: cannot connect: {exc.strerror or exc}"
+        ) from None

@@ -9,9 +9,22 @@ their policies, the stop sequence); ``wiring`` (what each child is handed, pickl
 stream and command channel between them); ``magnet_cli`` (`magacq magnets`).
 """
 
-from .acquisition import run_acquisition
-from .channels.live_force import read_forces
-from .channels.motor_channel import MotorControl, MotorError
-from .channels.status import read_status
+import importlib
+from typing import Any
 
-__all__ = ["MotorControl", "MotorError", "read_forces", "read_status", "run_acquisition"]
+#: The package's names and their modules, imported on first use: a command that needs one
+#: module of the package (``validate``: ``sizing``) does not import the whole run.
+_LAZY = {
+    "run_acquisition": ".acquisition",
+    "read_forces": ".channels.live_force",
+    "MotorControl": ".channels.motor_channel",
+    "MotorError": ".channels.motor_channel",
+    "read_status": ".channels.status",
+}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name], __name__), name)
