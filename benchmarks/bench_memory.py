@@ -2,11 +2,16 @@
 producer, trackers, supervisor), sampled every ``--every`` seconds through a run of
 ``--minutes`` at ``--rate`` frames/s on the simulated camera (configs/sim.yaml's: 12 beads,
 512x512 px, ``qi`` without a Z-LUT), and each one's growth per hour from a line fitted to the
-second half of the samples (the first half holds the start-up: caches filling, buffers
-touched).
+second half of the samples (the first half holds the start-up: caches filling).
 
-The trackers hold no per-frame state: their growth is the baseline of the same run (a few
-MB/h at most is noise there); the writer and producer are to stay as flat.
+Two figures per process: its resident memory (RSS), and the private part of it (RSS less the
+shared memory and mapped files: the process's own heap). RSS also counts each page of the
+run's shared-memory rings the first time the process touches it, so it rises until every ring
+it reads or writes has wrapped once (the ``truth`` ring alone is 48 MB here: 100 s of a
+500 frames/s run, many minutes on a loaded machine that renders fewer) and is bounded by the
+run's buffer sizes (``magacq.pipeline.sizing``). The private growth is the one to stay flat:
+the trackers hold no per-frame state, so theirs is the noise of the same run, and the writer's
+and producer's are to be as flat. The frame rate the run reached is printed too.
 
 Usage: ``python benchmarks/bench_memory.py [--minutes 60] [--rate 500] [--every 10]``
 """
@@ -18,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import psutil
 import yaml
@@ -39,16 +45,29 @@ def _config(tmp: Path, rate: float, seconds: float) -> Path:
     return path
 
 
-def _sample(run: psutil.Process) -> dict[str, float]:
-    """RSS (MB) of the run's processes by title (the supervisor as "supervisor")."""
-    out = {"supervisor": run.memory_info().rss / 1e6}
+def _memory(proc: psutil.Process) -> tuple[float, float]:
+    """RSS and its private part (less shared memory and mapped files), MB."""
+    info = proc.memory_info()
+    return info.rss / 1e6, (info.rss - getattr(info, "shared", 0)) / 1e6
+
+
+def _sample(run: psutil.Process) -> dict[str, tuple[float, float]]:
+    """RSS and private memory (MB) of the run's processes by title (the supervisor as
+    "supervisor")."""
+    out = {"supervisor": _memory(run)}
     for child in run.children(recursive=True):
         try:
             title = " ".join(child.cmdline()).strip().removeprefix("magacq ")
-            out[title] = child.memory_info().rss / 1e6
+            out[title] = _memory(child)
         except psutil.Error:
             continue
     return out
+
+
+def _frames_stored(runs: Path) -> int:
+    """Frames in the run's file."""
+    with h5py.File(next(runs.glob("*.h5")), "r") as f:
+        return int(f.attrs["frames_stored"])
 
 
 def main() -> None:
@@ -80,21 +99,27 @@ def main() -> None:
                 samples.append((time.monotonic() - t0, sample))
             time.sleep(args.every)
         err = proc.communicate()[1]
-    if proc.returncode != 0:
-        sys.exit(f"the run failed ({proc.returncode}):\n{err[-2000:]}")
-    print(f"{args.minutes:g} min at {args.rate:g} frames/s, {len(samples)} samples")
-    print(f"{'process':<14}{'start MB':>10}{'end MB':>10}{'growth MB/h':>13}")
+        if proc.returncode != 0:
+            sys.exit(f"the run failed ({proc.returncode}):\n{err[-2000:]}")
+        stored = _frames_stored(Path(tmp) / "runs")
+    print(
+        f"{args.minutes:g} min at {args.rate:g} frames/s asked, {stored / seconds:.0f} reached; "
+        f"{len(samples)} samples"
+    )
+    print(f"{'':<14}{'RSS MB':>30}{'private MB':>30}")
+    print(f"{'process':<14}" + f"{'start':>8}{'end':>8}{'growth/h':>14}" * 2)
     half = [(t, s) for t, s in samples if t >= samples[-1][0] / 2]
-    slopes = {}
     for name in sorted({k for _, s in samples for k in s}):
-        pts = np.array([(t, s[name]) for t, s in half if name in s])
+        pts = np.array([(t, *s[name]) for t, s in half if name in s])
         if len(pts) < 3:
             continue
-        slopes[name] = np.polyfit(pts[:, 0], pts[:, 1], 1)[0] * 3600
-    for name, slope in slopes.items():
         first = next(s[name] for _, s in samples if name in s)
         last = next(s[name] for _, s in reversed(samples) if name in s)
-        print(f"{name:<14}{first:>10.1f}{last:>10.1f}{slope:>13.1f}")
+        line = f"{name:<14}"
+        for k in (0, 1):
+            slope = np.polyfit(pts[:, 0], pts[:, k + 1], 1)[0] * 3600
+            line += f"{first[k]:>8.1f}{last[k]:>8.1f}{slope:>14.1f}"
+        print(line)
 
 
 if __name__ == "__main__":
