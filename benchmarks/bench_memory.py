@@ -80,16 +80,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = _config(Path(tmp), args.rate, seconds)
         magacq = Path(sys.executable).parent / "magacq"
-        proc = subprocess.Popen(
-            [str(magacq), "run", str(config)],
-            cwd=tmp,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        log = Path(tmp) / "stderr.txt"  # a file: a pipe left unread fills and stops the run
+        with log.open("w") as stderr:
+            proc = subprocess.Popen(
+                [str(magacq), "run", str(config)], cwd=tmp, stdout=subprocess.DEVNULL, stderr=stderr
+            )
         run = psutil.Process(proc.pid)
         t0 = time.monotonic()
-        samples: list[tuple[float, dict[str, float]]] = []
+        samples: list[tuple[float, dict[str, tuple[float, float]]]] = []
         while proc.poll() is None:
             try:
                 sample = _sample(run)
@@ -98,9 +96,8 @@ def main() -> None:
             if proc.poll() is None:  # still running: a sample of a live run
                 samples.append((time.monotonic() - t0, sample))
             time.sleep(args.every)
-        err = proc.communicate()[1]
-        if proc.returncode != 0:
-            sys.exit(f"the run failed ({proc.returncode}):\n{err[-2000:]}")
+        if proc.wait() != 0:
+            sys.exit(f"the run failed ({proc.returncode}):\n{log.read_text()[-2000:]}")
         stored = _frames_stored(Path(tmp) / "runs")
     print(
         f"{args.minutes:g} min at {args.rate:g} frames/s asked, {stored / seconds:.0f} reached; "
