@@ -7,7 +7,7 @@ be created or cannot be written.
 """
 
 import os
-import resource
+import sys
 import tempfile
 from pathlib import Path
 
@@ -35,14 +35,22 @@ def check_namespace() -> str:
     return namespace
 
 
-def raise_open_files(workers: int) -> int:
-    """Raise the open-file limit to its hard limit; refuse one too low for ``workers`` trackers.
+def open_file_limit() -> int | None:
+    """This process's open-file limit (``ulimit -n``); None where there is none (Windows)."""
+    if sys.platform == "win32":
+        return None
+    import resource
 
-    Returns
-    -------
-    int
-        The limit now in force.
-    """
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def raise_open_files(workers: int) -> None:
+    """Raise the open-file limit to its hard limit; refuse one too low for ``workers`` trackers
+    (POSIX: Windows has no such limit)."""
+    if sys.platform == "win32":
+        return
+    import resource
+
     need = BASE_OPEN_FILES + WORKER_OPEN_FILES * workers
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < need:
@@ -52,8 +60,6 @@ def raise_open_files(workers: int) -> int:
         )
     if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        soft = hard
-    return soft
 
 
 def check_process_limit(workers: int) -> None:
