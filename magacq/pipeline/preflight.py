@@ -66,12 +66,11 @@ def check_process_limit(workers: int) -> None:
     """Refuse a run that the user's process limit (``ulimit -u``: threads of all of the user's
     processes, where the OS has such a limit) cannot start: a thread or process the OS refuses
     mid-start leaves a library spinning (OpenBLAS) or a run half started."""
-    if sys.platform == "win32":  # no such limit, nor user ids
+    if not sys.platform.startswith("linux"):  # psutil reads it on Linux (Windows has none)
         return
-    which = getattr(psutil, "RLIMIT_NPROC", None)  # Linux and the BSDs
-    if which is None or os.geteuid() == 0:  # root is not held to it
+    if os.geteuid() == 0:  # root is not held to it
         return
-    soft = psutil.Process().rlimit(which)[0]
+    soft = psutil.Process().rlimit(psutil.RLIMIT_NPROC)[0]
     if soft == psutil.RLIM_INFINITY:
         return
     uid = os.getuid()
