@@ -10,7 +10,9 @@ counted. They are a floor: a kernel cannot beat ``peak / flops`` bead-frames/s p
 import time
 from dataclasses import dataclass
 
+import llvmlite.binding
 import numpy as np
+import psutil
 from numba import njit
 
 from magacq.tracking import ProfileSpec
@@ -34,15 +36,11 @@ class Machine:
 
 
 def _cpuinfo() -> tuple[set[str], float]:
-    flags: set[str] = set()
-    mhz = 0.0
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-            elif line.startswith("cpu MHz") and not mhz:
-                mhz = float(line.split(":", 1)[1])
-    return flags, mhz
+    """This CPU's features as LLVM names them (numba's compiler: every OS) and its clock, MHz
+    (``psutil``; 0 where the OS does not say)."""
+    features = llvmlite.binding.get_host_cpu_features()
+    freq = psutil.cpu_freq()
+    return {name for name, on in features.items() if on}, freq.current if freq else 0.0
 
 
 @njit(fastmath=True)

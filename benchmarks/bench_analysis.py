@@ -37,6 +37,7 @@ import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+import psutil  # noqa: E402
 
 from magacq.analysis import calibrate_force, fit_allan, fit_spectrum  # noqa: E402
 from simulators.fluctuations import camera_trace, trap  # noqa: E402
@@ -218,16 +219,15 @@ def end_to_end(directory: Path, n_beads: int, hours: float) -> None:
         print(
             f"magacq analyze {'with' if figures else 'without'} figures: {wall:.1f} s wall, "
             f"{cpu:.1f} CPU s ({n} bead-plateaus, {len(written)} files, "
-            f"{len(res.problems)} problems; load average {os.getloadavg()[0]:.1f})"
+            f"{len(res.problems)} problems; load average {psutil.getloadavg()[0]:.1f})"
         )
 
 
 def _cpu() -> float:
-    """CPU seconds of this process and its finished children (the figure processes)."""
-    import resource
-
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + kids.ru_utime + kids.ru_stime
+    """CPU seconds of this process and its finished children (the figure processes; psutil
+    counts children on Linux only)."""
+    times = psutil.Process().cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def main() -> None:

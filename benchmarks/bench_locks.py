@@ -106,7 +106,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run")
     ap.add_argument("--pairs", type=int, default=2, help="runs without / with the locks")
     args = ap.parse_args()
-    print(f"load average {os.getloadavg()[0]:.2f}, {psutil.cpu_count()} cores")
+    print(f"load average {psutil.getloadavg()[0]:.2f}, {psutil.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         lut = tmp / "lut.h5"
@@ -134,7 +134,7 @@ def main() -> None:
           f"whole run with / without locks: x{mean(on, 'tree') / mean(off, 'tree'):.3f} CPU; "
           f"tracking latency with / without: p50 x{mean(on, 'p50') / mean(off, 'p50'):.3f}, "
           f"p99 x{mean(on, 'p99') / mean(off, 'p99'):.3f}")  # fmt: skip
-    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    print(f"load average at the end {psutil.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

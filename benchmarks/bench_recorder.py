@@ -41,6 +41,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import psutil
 import yaml
 
 from buffers import VideoBuffer, make_locks
@@ -171,7 +172,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         free = shutil.disk_usage(tmp).free / 2**30
         print(f"disk: {free:.0f} GiB free in {tmp.resolve().parent}; load average "
-              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
+              f"{psutil.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
         print(f"1. write path, {n * stacks[0].nbytes / 2**20:.0f} MiB a trial, stacks of "
               f"{STACK} {SIDE}x{SIDE} uint16, fsync'd:")  # fmt: skip
         ways = {

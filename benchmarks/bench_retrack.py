@@ -24,6 +24,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+import psutil  # noqa: E402
 
 from magacq.offline import retrack  # noqa: E402
 from magacq.runfile import ROIS_DTYPE, RunFile  # noqa: E402
@@ -123,7 +124,7 @@ def main() -> None:
                   f"frames/s x{steady[workers] / base:.2f} of the baseline")  # fmt: skip
         print(f"scaling 2 workers / 1 worker: whole x{whole[2] / whole[1]:.2f}, steady "
               f"x{steady[2] / steady[1]:.2f} (cores: {os.cpu_count()}, load average "
-              f"{os.getloadavg()[0]:.1f})")  # fmt: skip
+              f"{psutil.getloadavg()[0]:.1f})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
+import psutil  # noqa: E402
 from _roofline import measure_machine, min_flops  # noqa: E402
 from legacy_tracking import track_rois as legacy_track_rois  # noqa: E402
 from numba import njit  # noqa: E402
@@ -216,7 +217,7 @@ def main() -> None:
                    np.full(args.frames, z0), rng)  # fmt: skip
     bx, _, bz = crb(imager, x0, y0, z0, PHOTONS)
 
-    print(f"load average (1, 5, 15 min): {os.getloadavg()}; cpus: {os.cpu_count()}")
+    print(f"load average (1, 5, 15 min): {psutil.getloadavg()}; cpus: {os.cpu_count()}")
     print(f"64x64 ROIs, {PHOTONS:.0f} photons/px, Z-LUT {len(planes)} planes x {Z_STEP:.0f} nm")
     print(f"{'':22}{'per CPU-s':>11}{'us/ROI':>8}{'x prev':>8}{'XY rms nm':>11}{'Z rms nm':>10}")
     rates = {}

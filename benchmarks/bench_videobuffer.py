@@ -46,8 +46,10 @@ from collections.abc import Iterator
 from multiprocessing import shared_memory
 
 import numpy as np
+import psutil
 
 from buffers import BufferOverflow, VideoBuffer, make_locks
+from buffers._platform import yield_cpu
 from buffers._stream import stream_copy
 
 W = H = 512
@@ -286,7 +288,7 @@ def _raw_producer(name: str, n_frames: int, start) -> None:
         start.wait()
         for i in range(n_frames):
             while i - words[1] >= len(ring):  # full: wait for the consumer
-                os.sched_yield()
+                yield_cpu()
             f = src[i % len(src)]
             stamp(f, i)
             np.copyto(ring[i % len(ring)], f)
@@ -299,7 +301,7 @@ def _raw_consumer(name: str, n_frames: int, out) -> None:
     with _raw_ring(name) as (words, ring):
         while seen < n_frames:
             if words[0] - seen < N_IMAGES:
-                os.sched_yield()
+                yield_cpu()
                 continue
             t0 = time.perf_counter() if t0 is None else t0
             r = seen % len(ring)
@@ -355,7 +357,7 @@ def main() -> None:
     n = args.frames - args.frames % N_IMAGES
     frame_gb = W * H * 2 / 1e9
     print(f"{W}x{H} uint16, {N_IMAGES} frames/stack, {N_STACKS} stacks, {n} frames; "
-          f"load {os.getloadavg()[0]:.2f}, {os.cpu_count()} cpus")  # fmt: skip
+          f"load {psutil.getloadavg()[0]:.2f}, {os.cpu_count()} cpus")  # fmt: skip
     base = memcpy_fps(n)
     streamed = memcpy_fps(n, streamed_copy)  # write_image_and_timestamp's copy, for scale
     print(f"{'streamed copy (1 process)':34s} {streamed:9.0f} frames/s "

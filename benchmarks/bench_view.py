@@ -13,7 +13,7 @@ under this machine's capacity (``--frame-rate 1200`` on two quiet cores, which f
 about 1300-1400 frames/s), CPU the viewer takes shows as a frame rate under the pace, or as drops.
 
 Frame rate = frames stored / seconds acquired (the run's duration counts from the camera's start).
-The viewer's CPU share (1 = one core, /proc/PID/stat user + system) is taken over the acquisition
+The viewer's CPU share (1 = one core, psutil: user + system) is taken over the acquisition
 less its first and last second. The load average at the end says how busy the machine was.
 
 Usage: ``python benchmarks/bench_view.py [--seconds 10] [--repeats 2] [--frame-rate 0]``
@@ -30,6 +30,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import psutil
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,8 +71,8 @@ def _wait_for_run(namespace: str, proc: subprocess.Popen, timeout: float = 120) 
 
 def _cpu_s(pid: int) -> float:
     """CPU seconds (user + system) process ``pid`` has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def _cpu_window(run_ns: str, run: subprocess.Popen, pid: int, seconds: float) -> float:
@@ -184,7 +185,7 @@ def main() -> None:
     print(f"dropped frames without viewer {drops[False]}, with {drops[True]}")
     cpu = np.mean([r["viewer_cpu"] for r in results if r["viewer"]])
     print(f"viewer CPU {100 * cpu:.0f}% of one core (mean over its trials)")
-    print(f"load average at the end {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"load average at the end {' '.join(f'{v:.2f}' for v in psutil.getloadavg())}")
     print(f"ratio with/without: {rate[True] / rate[False]:.3f}")
 
 

@@ -6,6 +6,7 @@ from ._errors import BufferOverflow, BufferUnderflow, DatasetNotReadyError
 from ._live_profile import LiveProfileBuffer
 from ._matrix import MatrixBuffer
 from ._platform import PORTABLE_ENV
+from ._platform import choose as choose_fast_path
 from ._platform._registry import ENV as REGISTRY_ENV
 from ._platform._registry import registry_dir
 from ._segment import (
@@ -38,6 +39,7 @@ __all__ = [
     "VideoBuffer",
     "ZLUTSweepDataset",
     "bit_to_dtype",
+    "choose_fast_path",
     "default_namespace",
     "inspect_segment",
     "int_to_uint_dtype",

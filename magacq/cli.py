@@ -6,7 +6,6 @@ line on stderr; ``--debug`` adds the traceback.
 """
 
 import errno
-import resource
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -538,8 +537,11 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         text += " (out of memory: lower buffers.n_stacks, the frame size or tracking.workers)"
     if getattr(exc, "errno", None) == errno.EMFILE or "[Errno 24]" in text:
-        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        text += f" (the open-file limit, ulimit -n, is {limit}: raise it, e.g. ulimit -n 4096)"
+        from magacq.pipeline.preflight import open_file_limit
+
+        limit = open_file_limit()
+        if limit is not None:
+            text += f" (the open-file limit, ulimit -n, is {limit}: raise it, e.g. ulimit -n 4096)"
     return " ".join(text.split())
 
 

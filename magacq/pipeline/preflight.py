@@ -7,7 +7,7 @@ be created or cannot be written.
 """
 
 import os
-import resource
+import sys
 import tempfile
 from pathlib import Path
 
@@ -35,14 +35,22 @@ def check_namespace() -> str:
     return namespace
 
 
-def raise_open_files(workers: int) -> int:
-    """Raise the open-file limit to its hard limit; refuse one too low for ``workers`` trackers.
+def open_file_limit() -> int | None:
+    """This process's open-file limit (``ulimit -n``); None where there is none (Windows)."""
+    if sys.platform == "win32":
+        return None
+    import resource
 
-    Returns
-    -------
-    int
-        The limit now in force.
-    """
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def raise_open_files(workers: int) -> None:
+    """Raise the open-file limit to its hard limit; refuse one too low for ``workers`` trackers
+    (POSIX: Windows has no such limit)."""
+    if sys.platform == "win32":
+        return
+    import resource
+
     need = BASE_OPEN_FILES + WORKER_OPEN_FILES * workers
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < need:
@@ -52,18 +60,17 @@ def raise_open_files(workers: int) -> int:
         )
     if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        soft = hard
-    return soft
 
 
 def check_process_limit(workers: int) -> None:
     """Refuse a run that the user's process limit (``ulimit -u``: threads of all of the user's
     processes, where the OS has such a limit) cannot start: a thread or process the OS refuses
     mid-start leaves a library spinning (OpenBLAS) or a run half started."""
-    which = getattr(psutil, "RLIMIT_NPROC", None)  # Linux and the BSDs
-    if which is None or os.geteuid() == 0:  # root is not held to it
+    if not sys.platform.startswith("linux"):  # psutil reads it on Linux (Windows has none)
         return
-    soft = psutil.Process().rlimit(which)[0]
+    if os.geteuid() == 0:  # root is not held to it
+        return
+    soft = psutil.Process().rlimit(psutil.RLIMIT_NPROC)[0]
     if soft == psutil.RLIM_INFINITY:
         return
     uid = os.getuid()

@@ -1,18 +1,23 @@
 """What a run's shared-memory buffers need, checked against /dev/shm and memory before any is made.
 
-/dev/shm is a tmpfs: creating a segment larger than its free space succeeds (the file is sparse),
-and the process touching a page beyond it dies of SIGBUS. So the run computes every buffer's size
-first and refuses, with the numbers, when they cannot fit (a container's 64 MB /dev/shm, a frame
-rate that sizes tables for millions of frames). The memory counted is what this process may still
-use: the machine's available memory, or less under a container's (cgroup v1 or v2) limit, to which
-shared memory is charged. A run must leave a safety margin of it free.
+On Linux shared memory lives in /dev/shm, a tmpfs: creating a segment larger than its free space
+succeeds (the file is sparse), and the process touching a page beyond it dies of SIGBUS. So the
+run computes every buffer's size first and refuses, with the numbers, when they cannot fit (a
+container's 64 MB /dev/shm, a frame rate that sizes tables for millions of frames). macOS and
+Windows have no such file system: their shared memory is charged to memory only. The memory
+counted is what this process may still use: the machine's available memory (``psutil``), or less
+under a Linux container's (cgroup v1 or v2) limit, to which shared memory is charged and which
+psutil does not see (read from ``/proc`` and ``/sys``, unless ``MAGACQ_PORTABLE=1``). A run must
+leave a safety margin of it free.
 """
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
+from buffers import choose_fast_path
 from magacq.config import RunConfig
 from magacq.errors import ConfigError
 from magacq.pipeline.channels.events import EVENT_ROWS, EVENTS
@@ -28,7 +33,8 @@ from magacq.pipeline.channels.motor_channel import (
 )
 from magacq.pipeline.wiring import MATRICES
 
-SHM_DIR = Path("/dev/shm")
+#: Where shared memory takes room of its own (Linux); None where it is memory only.
+SHM_DIR = Path("/dev/shm") if sys.platform.startswith("linux") else None
 #: Each segment's header, journal and page rounding, bytes (an upper bound).
 _SEGMENT_OVERHEAD = 3 * 4096
 #: Memory of one of the run's processes besides the buffers (Python, numpy, numba), bytes.
@@ -126,10 +132,11 @@ def buffer_sizes(
     return BufferSizes(rows, sizes)
 
 
-def check_room(sizes: BufferSizes, *, n_processes: int, shm_dir: Path = SHM_DIR) -> None:
-    """Refuse buffers that do not fit in ``shm_dir``'s free space, or that with ``n_processes``
-    processes of about ``PROCESS_BYTES`` each leave less than a safety margin (10 %, at least
-    512 MiB) of the memory this process may use (the machine's, or its cgroup's limit).
+def check_room(sizes: BufferSizes, *, n_processes: int, shm_dir: Path | None = SHM_DIR) -> None:
+    """Refuse buffers that do not fit in ``shm_dir``'s free space (None: where shared memory is
+    memory only), or that with ``n_processes`` processes of about ``PROCESS_BYTES`` each leave
+    less than a safety margin (10 %, at least 512 MiB) of the memory this process may use (the
+    machine's, or its cgroup's limit).
 
     Raises
     ------
@@ -137,12 +144,13 @@ def check_room(sizes: BufferSizes, *, n_processes: int, shm_dir: Path = SHM_DIR)
         One line: what the buffers need (the largest named), what there is, what to change.
     """
     need = sizes.total
-    free_shm = psutil.disk_usage(str(shm_dir)).free
+    free_shm = psutil.disk_usage(str(shm_dir)).free if shm_dir is not None else None
     free_mem, limit = memory_available()
     margin = max(MARGIN_BYTES, int(MARGIN_FRACTION * free_mem))
-    where = None
-    if need > free_shm:
+    where, more = None, "free memory"
+    if free_shm is not None and need > free_shm:
         where = f"{shm_dir} has {_mb(free_shm)} free"
+        more = f"give {shm_dir} more room (docker run --shm-size)"
     elif need + n_processes * PROCESS_BYTES + margin > free_mem:
         where = (
             f"{limit} leaves {_mb(free_mem)} of memory available, less about "
@@ -156,7 +164,7 @@ def check_room(sizes: BufferSizes, *, n_processes: int, shm_dir: Path = SHM_DIR)
     raise ConfigError(
         f"the run's buffers need {_mb(need)} of shared memory ({parts}) but {where}: lower "
         "buffers.n_stacks, buffers.images_per_stack, the frame size or the camera's frame_rate, "
-        "or give /dev/shm more room (docker run --shm-size)"
+        f"or {more}"
     )
 
 
@@ -164,10 +172,12 @@ def memory_available() -> tuple[int, str]:
     """Bytes of memory this process may still use, and what sets it (for a message).
 
     The machine's available memory, or less when a cgroup (a container's memory limit, at any
-    level of this process's cgroup hierarchy) allows less.
+    level of this process's cgroup hierarchy) allows less (Linux, unless forced portable).
     """
     free, limit = psutil.virtual_memory().available, "the machine"
-    left = cgroup_memory_left()
+    linux = sys.platform.startswith("linux")
+    cgroups = choose_fast_path("memory limit", linux, "psutil and cgroups", "psutil")
+    left = cgroup_memory_left() if cgroups else None
     if left is not None and left < free:
         free, limit = max(0, left), "the memory limit of this process's cgroup (container)"
     return free, limit

@@ -16,25 +16,30 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
+
+T = TypeVar("T")
 
 _log = logging.getLogger("magacq.runfile")
 _logged: dict[str, bool] = {}
 
 
-def _better(what: str, possible: bool, better: str, portable: str) -> bool:
-    """Whether ``what`` goes the better way (possible here, not forced off); logged once."""
-    use = possible and os.environ.get("MAGACQ_PORTABLE", "") in ("", "0")
+def _better(what: str, call: T | None, better: str, portable: str) -> T | None:
+    """``call`` (the platform's better way of ``what``, None where it has none), unless forced
+    off (then None); the choice logged once."""
+    use = call is not None and os.environ.get("MAGACQ_PORTABLE", "") in ("", "0")
     if _logged.get(what) is not use:
         _logged[what] = use
         _log.debug("%s: %s", what, better if use else portable)
-    return use
+    return call if use else None
 
 
 def reserve(f: BinaryIO, nbytes: int) -> None:
     """Give the new file ``f`` ``nbytes`` of disk (ENOSPC if the disk has not that much)."""
-    if _better("disk reserve", hasattr(os, "posix_fallocate"), "posix_fallocate", "zeros"):
-        os.posix_fallocate(f.fileno(), 0, nbytes)
+    fallocate = _better("disk reserve", getattr(os, "posix_fallocate", None), "posix_fallocate",
+                        "zeros")  # fmt: skip
+    if fallocate is not None:
+        fallocate(f.fileno(), 0, nbytes)
     else:
         f.write(bytes(nbytes))
         f.flush()
@@ -43,18 +48,21 @@ def reserve(f: BinaryIO, nbytes: int) -> None:
 
 def drop_cached(fd: int, end: int) -> None:
     """Drop bytes ``[0, end)`` of file ``fd`` from the page cache, where the OS lets us."""
-    if _better("page cache", hasattr(os, "posix_fadvise"), "posix_fadvise", "left to the OS"):
-        os.posix_fadvise(fd, 0, end, os.POSIX_FADV_DONTNEED)
+    fadvise = _better("page cache", getattr(os, "posix_fadvise", None), "posix_fadvise",
+                      "left to the OS")  # fmt: skip
+    if fadvise is not None:
+        fadvise(fd, 0, end, os.POSIX_FADV_DONTNEED)  # type: ignore[attr-defined,unused-ignore]
 
 
 def open_direct(path: Path) -> int | None:
     """A descriptor of ``path`` for direct I/O writes (with :func:`os.pwrite`), or None where
     the platform or the file system has none."""
-    possible = hasattr(os, "O_DIRECT") and hasattr(os, "pwrite")
-    if not _better("direct I/O", possible, "O_DIRECT", "through HDF5"):
+    flag = getattr(os, "O_DIRECT", None) if hasattr(os, "pwrite") else None
+    direct = _better("direct I/O", flag, "O_DIRECT", "through HDF5")
+    if direct is None:
         return None
     try:
-        return os.open(path, os.O_WRONLY | os.O_DIRECT)
+        return os.open(path, os.O_WRONLY | direct)
     except OSError:  # EINVAL on tmpfs before Linux 6.6
         return None
 

@@ -31,6 +31,7 @@ The file is plain HDF5 either way.
 
 import errno
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -247,10 +248,11 @@ def _allocated_unfilled() -> h5py.h5p.PropDCID:
 
 def _pwrite_all(fd: int, data: np.ndarray, at: int) -> None:
     """Write all of 1-D uint8 ``data`` at offset ``at`` (ENOSPC if the disk takes no more)."""
+    if sys.platform == "win32":  # direct I/O (:func:`._fileio.open_direct`) is POSIX's
+        raise OSError(errno.ENOTSUP, "no direct I/O on Windows")
     done = 0
     while done < len(data):
-        # numpy declares ndarray's buffer protocol to type checkers only for Python >= 3.12:
-        n = os.pwrite(fd, data[done:], at + done)  # type: ignore[arg-type]
+        n = os.pwrite(fd, data[done:].data, at + done)
         if n == 0:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         done += n

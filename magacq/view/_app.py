@@ -1,7 +1,8 @@
 """Starting Qt and the viewer window for one run."""
 
-import os
 import sys
+
+import psutil
 
 from ._discovery import RunInfo, ViewError
 from ._qt import QtCore, QtWidgets
@@ -28,8 +29,13 @@ def run_window(info: RunInfo) -> int:
 
 
 def _lower_priority(increment: int = 10) -> None:
-    """Nice this process: it is only a viewer, the acquisition it watches matters more."""
+    """Lower this process's priority (POSIX: ``increment`` more nice; Windows: below normal):
+    it is only a viewer, the acquisition it watches matters more."""
+    me = psutil.Process()
     try:
-        os.nice(increment)
-    except (AttributeError, OSError):  # no nice (Windows) or not allowed: run as is
+        if sys.platform == "win32":
+            me.nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)
+        else:
+            me.nice(me.nice() + increment)
+    except psutil.Error:  # not allowed: run as is
         pass

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import urllib.request
@@ -135,6 +136,11 @@ def _build_key(src: Path, cxx: str) -> str:
 
 def _compile(cache_dir: Path) -> Path:
     """The library for the current sources, compiled into ``cache_dir/<source hash>/``."""
+    if not sys.platform.startswith("linux"):
+        raise AdapterBuildError(
+            f"the test adapter is built with g++ on Linux only; on {sys.platform} build it by "
+            "hand (README, Micro-Manager: the MSVC and clang recipes)"
+        )
     cache_dir.mkdir(parents=True, exist_ok=True)
     src = mmdevice_source_dir(cache_dir)
     found = source_interface_version(src)
@@ -148,7 +154,7 @@ def _compile(cache_dir: Path) -> Path:
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    import fcntl  # POSIX: g++ builds run on Linux (see the README for Windows and macOS)
+    import fcntl  # Linux (above)
 
     # One builder at a time (parallel test sessions); the others wait and reuse its result.
     with open(cache_dir / ".lock", "w") as lock:

@@ -4,7 +4,6 @@ process while another writes (fork and spawn): never a torn profile."""
 import multiprocessing
 import os
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 
 from buffers import LiveProfileBuffer, MatrixBuffer, SegmentError, make_locks
 from buffers._segment import segment_name
+from tests.segments import segment_exists
 
 NAME = "LiveProfileBuffer"
 CAP = 6
@@ -85,10 +85,9 @@ def test_attach_to_other_kind_is_a_clear_error():
 
 
 def test_close_unlinks(lp):
-    path = Path("/dev/shm") / segment_name(NAME)
-    assert path.exists()
+    assert segment_exists(segment_name(NAME))
     lp.close()
-    assert lp.closed and not path.exists()
+    assert lp.closed and not segment_exists(segment_name(NAME))
     lp.close()
     with pytest.raises(ValueError, match="closed"):
         lp.peak_unsorted()

@@ -7,7 +7,6 @@ import stat
 import threading
 import time
 from collections import deque
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from buffers import BeadRoiBuffer, BufferOverflow, MatrixBuffer, SegmentError, make_locks
 from buffers._segment import segment_name
+from tests.segments import SHM, segment_exists
 
 NAME = "Tracks"
 METHODS = ["fork", "spawn"]
@@ -33,8 +33,8 @@ def mb():
         yield buf
 
 
-def shm_path(name: str, namespace: str | None = None) -> Path:
-    return Path("/dev/shm") / segment_name(name, namespace)
+def exists(name: str, namespace: str | None = None) -> bool:
+    return segment_exists(segment_name(name, namespace))
 
 
 def test_attributes(mb):
@@ -170,7 +170,7 @@ def test_attach_shares_data_and_checks_geometry(mb):
     np.testing.assert_array_equal(peer.read(), rows(0, 2))
     assert mb.get_count_index() == 0
     peer.close()
-    assert shm_path(NAME).exists()  # an attached close does not unlink
+    assert exists(NAME)  # an attached close does not unlink
     with pytest.raises(SegmentError, match="geometry"):
         MatrixBuffer(create=False, locks=locks, name=NAME, shape=(5, 3))
 
@@ -197,9 +197,9 @@ def test_namespaces_keep_same_names_apart():
 
 def test_owner_only_permissions_and_unlink_on_close():
     with MatrixBuffer(create=True, locks=make_locks(NAME), name=NAME, shape=(2, 2)) as mb:
-        path = shm_path(NAME)
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert not path.exists() and mb.closed
+        if SHM.is_dir():  # Linux: shared memory is files there
+            assert stat.S_IMODE((SHM / segment_name(NAME)).stat().st_mode) == 0o600
+    assert not exists(NAME) and mb.closed
     mb.close()  # idempotent
     with pytest.raises(ValueError, match="closed"):
         mb.read()
@@ -216,10 +216,9 @@ def test_second_creator_is_refused_while_owner_lives(mb):
 
 def test_collected_owner_unlinks():
     mb = MatrixBuffer(create=True, locks=make_locks(NAME), name=NAME, shape=(2, 2))
-    path = shm_path(NAME)
-    assert path.exists()
+    assert exists(NAME)
     del mb
-    assert not path.exists()
+    assert not exists(NAME)
 
 
 # --- a model check -----------------------------------------------------------------------
@@ -351,14 +350,14 @@ def test_forked_child_closing_inherited_owner_does_not_unlink():
         proc.start()
         proc.join(timeout=30)
         assert proc.exitcode == 0
-        assert shm_path(NAME).exists()
+        assert exists(NAME)
         np.testing.assert_array_equal(mb.read(), rows(7, 1))
 
 
 def test_failed_creation_leaves_nothing():
     with pytest.raises(OSError):  # 128 TiB cannot be mapped
         MatrixBuffer(create=True, locks=make_locks(NAME), name=NAME, shape=(2**44, 1))
-    assert not shm_path(NAME).exists()
+    assert not exists(NAME)
 
 
 WIDE, SLOTS, N_BATCHES = 64, 128, 400

@@ -2,7 +2,6 @@
 
 import os
 import stat
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +16,11 @@ from buffers import (
     VideoBuffer,
     bit_to_dtype,
     int_to_uint_dtype,
+    list_segments,
     make_locks,
+    segment_name,
 )
+from tests.segments import SHM, segment_exists
 
 W, H, N, S = 6, 4, 3, 2  # width, height, images per stack, stacks
 
@@ -208,7 +210,7 @@ def test_attach_checks_and_namespaces(vb):
 
 
 def test_bad_construction_leaves_nothing():
-    entries = set(os.listdir("/dev/shm"))
+    entries = {info.name for info in list_segments()}
     with pytest.raises(ValueError):
         VideoBuffer(create=True, locks=make_locks(), n_stacks=1, width=2, height=2, n_images=1)
     with pytest.raises(ValueError):
@@ -217,19 +219,21 @@ def test_bad_construction_leaves_nothing():
         VideoBuffer(
             create=True, locks=make_locks(), n_stacks=1, width=2, height=2, n_images=1, bits=12
         )
-    assert set(os.listdir("/dev/shm")) == entries
+    assert {info.name for info in list_segments()} == entries
+    assert not segment_exists(segment_name("VideoBuffer"))
 
 
 def test_close_unlinks_and_owner_only(vb):
-    path = Path("/dev/shm") / vb._seg.name
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    name = vb._seg.name
+    if SHM.is_dir():  # Linux: shared memory is files there
+        assert stat.S_IMODE((SHM / name).stat().st_mode) == 0o600
     attached = VideoBuffer(create=False, locks=make_locks())
     attached.close()
     assert attached.closed and not vb.closed
-    assert path.exists()  # an attacher only unmaps
+    assert segment_exists(name)  # an attacher only unmaps
     vb.close()
     vb.close()
-    assert not path.exists() and vb.closed
+    assert not segment_exists(name) and vb.closed
 
 
 def test_reference_style_locks_dict_still_works():

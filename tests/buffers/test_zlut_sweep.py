@@ -3,7 +3,6 @@ real processes (fork and spawn) and a SIGKILLed creator."""
 
 import multiprocessing
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from buffers import (
     make_locks,
 )
 from buffers._segment import STATE_CREATING, Segment, segment_name
+from tests.segments import segment_exists
 
 Z = ZLUTSweepDataset
 NAME = Z.NAME
@@ -47,8 +47,8 @@ def ds():
         yield dataset
 
 
-def shm_path(name: str = NAME) -> Path:
-    return Path("/dev/shm") / segment_name(name)
+def exists(name: str = NAME) -> bool:
+    return segment_exists(segment_name(name))
 
 
 def test_constants_and_attributes(ds):
@@ -161,7 +161,7 @@ def test_create_validates_parameters():
         Z.create(locks=locks, **(GEOMETRY | dict(capacity=0)))
     with pytest.raises(ValueError, match="profile_length"):
         Z(create=True, locks=locks, **(GEOMETRY | dict(profile_length=2.5)))
-    assert not shm_path().exists()
+    assert not exists()
 
 
 def test_states_and_attach(ds):
@@ -179,7 +179,7 @@ def test_states_and_attach(ds):
     with pytest.raises(RuntimeError, match="creating process"):
         peer.destroy()
     peer.close()
-    assert peer._closed and peer.closed and shm_path().exists()
+    assert peer._closed and peer.closed and exists()
     with pytest.raises(RuntimeError, match="closed"):
         peer.get_count()
     with pytest.raises(RuntimeError, match="closed"):
@@ -239,7 +239,7 @@ def test_owner_close_destroys_and_peer_sees_it():
     owner = Z.create(locks=locks, **GEOMETRY)
     peer = Z.attach(locks=locks)
     owner.close()
-    assert owner._closed and owner.closed and not shm_path().exists()
+    assert owner._closed and owner.closed and not exists()
     assert peer.state == Z.STATE_DESTROYED  # still mapped, told it is gone
     peer.close()
     owner.destroy()  # idempotent
@@ -251,13 +251,13 @@ def test_destroy_and_context_exit_unlink():
     locks = make_locks(NAME)
     ds = Z.create(locks=locks, **GEOMETRY)
     ds.destroy()
-    assert ds._closed and not shm_path().exists()
+    assert ds._closed and not exists()
     with Z.create(locks=locks, **GEOMETRY):
-        assert shm_path().exists()
-    assert not shm_path().exists()
+        assert exists()
+    assert not exists()
     ds = Z.create(locks=locks, **GEOMETRY)
     del ds
-    assert not shm_path().exists()
+    assert not exists()
 
 
 def test_second_create_refused_while_owner_lives(ds):
@@ -341,4 +341,4 @@ def test_writers_in_processes_fill_exactly(method):
 def test_failed_creation_leaves_nothing():
     with pytest.raises(OSError):  # 128 TiB of profiles cannot be mapped
         Z.create(locks=make_locks(NAME), **(GEOMETRY | dict(capacity=2**42)))
-    assert not shm_path().exists()
+    assert not exists()

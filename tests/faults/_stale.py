@@ -1,9 +1,10 @@
-"""Segments as crashed runs leave them, made and swept in a private registry and /dev/shm.
+"""Segments as crashed runs leave them, made and swept with a private registry and /dev/shm.
 
 A sweep of every namespace (`magacq clean`, each `magacq run`) by a program sharing the registry
 (tests of this session) would take a stale segment made there, so these scenarios have a
-registry of their own, in a tmpfs of their own (tests/faults/_isolated.py); the script prints
-what it found as JSON.
+registry of their own, and a /dev/shm of their own (tests/faults/_isolated.py) that takes what
+they leave on purpose (a segment too young to sweep). What is left is asked of the shared memory
+by name (``buffers.inspect_segment``), as on every platform; the script prints it as JSON.
 """
 
 import json
@@ -16,7 +17,7 @@ from tests.pipeline import _runner as r
 
 _SCENARIO = """
 import json, os, signal, subprocess, sys, time
-from buffers import MatrixBuffer, list_segments, registry_dir, segment_name
+from buffers import MatrixBuffer, inspect_segment, list_segments, registry_dir, segment_name
 
 def crashed(namespace, age_s):
     code = ("import os, signal\\nfrom buffers import MatrixBuffer\\n"
@@ -32,8 +33,9 @@ old = [crashed(f"old{k}", 60) for k in range(2)]  # left by runs that crashed a 
 young = crashed("young", 0)  # its creator only just died: another program may reclaim it
 live = MatrixBuffer(create=True, name="live", shape=(10, 2), namespace="alive")
 done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-print(json.dumps({"old": old, "young": young, "live": segment_name("live", "alive"),
-                  "left": sorted(os.listdir("/dev/shm")),
+made = [*old, young, segment_name("live", "alive")]
+print(json.dumps({"old": old, "young": young, "live": made[-1],
+                  "left": [n for n in made if inspect_segment(n) is not None],
                   "listed": [i.name for i in list_segments()], "returncode": done.returncode,
                   "stdout": done.stdout, "stderr": done.stderr}))
 live.close()

@@ -2,14 +2,21 @@
 the memory this process may use (a container's cgroup limit included), with a margin left free."""
 
 import contextlib
+import logging
 import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
+from buffers import PORTABLE_ENV
+from buffers._platform import _choice
+from buffers._platform._choice import portable_forced
+from magacq.errors import ConfigError
+from magacq.pipeline.sizing import BufferSizes, check_room, memory_available
 from tests.faults.test_config_faults import _refused
 from tests.pipeline import _runner as r
 
@@ -35,6 +42,9 @@ def test_validate_sizes_the_tables_for_the_most_beads_detection_keeps(tmp_path):
 def _memory_cgroup(limit: int) -> Iterator[Path]:
     """A new child of this process's memory cgroup (v1) limited to ``limit`` bytes; yields its
     ``cgroup.procs`` (skips where no cgroup can be made here)."""
+    if portable_forced():
+        pytest.skip("cgroups are Linux's: MAGACQ_PORTABLE=1 reads memory through psutil only, as "
+                    "on macOS and Windows, which have no container memory limit")  # fmt: skip
     lines = Path("/proc/self/cgroup").read_text().splitlines()
     paths = [line.split(":", 2)[2] for line in lines if "memory" in line.split(":")[1].split(",")]
     mount = Path("/sys/fs/cgroup/memory")
@@ -75,3 +85,19 @@ def test_a_containers_memory_limit_is_the_memory_a_run_may_use(tmp_path):
         big = _write(tmp_path, {**yaml.safe_load(fits.read_text()),
                      "buffers": {"n_stacks": 12, "images_per_stack": 4}})  # fmt: skip
         _refused(_validate_in(procs, big), "buffers need", "cgroup", "kept free")
+
+
+def test_where_shared_memory_is_memory_only_it_is_counted_as_memory(monkeypatch, caplog):
+    """macOS and Windows have no /dev/shm (``shm_dir=None``): buffers are refused by memory
+    alone, and the advice names memory; the portable pass reads no cgroup (logged)."""
+    monkeypatch.setenv(PORTABLE_ENV, "1")
+    monkeypatch.setattr(_choice, "_logged", {})  # each choice is logged once per process
+    caplog.set_level(logging.DEBUG, logger="buffers")
+    assert memory_available()[1] == "the machine"
+    assert "memory limit: psutil" in caplog.text
+    small = BufferSizes({}, {"VideoBuffer": 2**20})
+    check_room(small, n_processes=1, shm_dir=None)
+    huge = BufferSizes({}, {"VideoBuffer": 4 * psutil.virtual_memory().total})
+    with pytest.raises(ConfigError, match="of memory available") as refused:
+        check_room(huge, n_processes=1, shm_dir=None)
+    assert "/dev/shm" not in str(refused.value) and str(refused.value).endswith("free memory")
