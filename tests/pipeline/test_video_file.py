@@ -40,6 +40,13 @@ def _read(path) -> tuple[np.ndarray, np.ndarray]:
         return f["video"][:], f["video_seq"]["seq"][:]
 
 
+@pytest.fixture(autouse=True)
+def linux_paths(monkeypatch):
+    """These tests are about Linux's direct I/O; the portable pass (``MAGACQ_PORTABLE=1``)
+    turns it off on purpose, and tests/pipeline/test_fileio.py tests the portable paths."""
+    monkeypatch.delenv("MAGACQ_PORTABLE", raising=False)
+
+
 @pytest.fixture
 def ext4(tmp_path):
     with mounted(tmp_path / "ext4", "ext4", 64) as mnt:
