@@ -118,12 +118,18 @@ def test_configs_sim_yaml_keeps_every_bead(tmp_path):
     assert np.isfinite(planes).all()
 
 
-def test_hung_producer_mid_sweep_fails_it_and_saves_nothing(tmp_path):
-    """Issue 26: the sweep's producer is watched as a run's is (one supervisor for both)."""
+def _sweeping(tmp_path: Path) -> tuple:
+    """A calibration started with a 2 s hang limit, once it has taken frames; its Z-LUT path."""
     out = tmp_path / "lut.h5"
     cfg = _config(tmp_path, calibration={"settle_s": 0.2}, supervision={"hang_timeout_s": 2.0})
     proc = r.start_cli("calibrate", str(cfg), "--output", str(out), cwd=tmp_path)
     r.wait_for_status(proc, "frames", 20)
+    return proc, out
+
+
+def test_hung_producer_mid_sweep_fails_it_and_saves_nothing(tmp_path):
+    """Issue 26: the sweep's producer is watched as a run's is (one supervisor for both)."""
+    proc, out = _sweeping(tmp_path)
     r.wait_for_process(proc, "magacq producer").suspend()
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
@@ -135,10 +141,7 @@ def test_hung_producer_mid_sweep_fails_it_and_saves_nothing(tmp_path):
 def test_hung_profiler_is_restarted_and_the_sweep_loses_nothing(tmp_path):
     """A profiler (a calibration's tracker) SIGSTOPped mid-sweep is killed and restarted as a
     run's tracker is, the stack it held requeued: every profile is there."""
-    out = tmp_path / "lut.h5"
-    cfg = _config(tmp_path, calibration={"settle_s": 0.2}, supervision={"hang_timeout_s": 2.0})
-    proc = r.start_cli("calibrate", str(cfg), "--output", str(out), cwd=tmp_path)
-    r.wait_for_status(proc, "frames", 20)
+    proc, out = _sweeping(tmp_path)
     r.wait_for_process(proc, "magacq tracker 0").suspend()
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.mm_adapter import CFG
+from tests.mm_adapter import small_camera
 from tests.pipeline import _runner as r
 
 TARGETS_NM = (-3000.0, 3000.0)
@@ -18,21 +18,12 @@ TARGETS_NM = (-3000.0, 3000.0)
 def test_events_land_on_their_frames_on_a_camera_clock(
     tmp_path: Path, mm_path: Path, stamps: str
 ) -> None:
-    core = {"mm_path": [str(mm_path)], "config_file": str(CFG)}
     properties = {"Pattern": "Beads", "BeadCount": 1, "StampElapsed": stamps}
     steps: list[dict] = []
     for z in TARGETS_NM:
         steps += [{"step": "focus", "z_nm": z}, {"step": "hold", "seconds": 1.0}]
     cfg = {
-        "camera": {
-            "driver": "mmcore",
-            "settings": {
-                **core,
-                "exposure_ms": 5,
-                "roi": [0, 0, 128, 128],
-                "properties": properties,
-            },
-        },  # fmt: skip
+        "camera": small_camera(mm_path, properties),
         "focus_stage": {"driver": "mmcore", "settings": {"stage": "Z"}},
         "tracking": {"workers": 1, "roi_size": 32, "algorithm": "com"},
         "beads": {"rois": [[64, 64]]},

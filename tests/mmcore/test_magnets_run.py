@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from magacq.pipeline.channels.motor_channel import MotorControl, MotorError
-from tests.mm_adapter import CFG, USER_CFG
+from tests.mm_adapter import USER_CFG, small_camera
 from tests.pipeline import _runner as r
 
 STAGES = {"height_stage": "MagnetZ", "rotation_stage": "MagnetR", "velocity_property": "Velocity"}
@@ -20,17 +20,8 @@ PLAIN = {"height_stage": "MagnetZ", "rotation_stage": "MagnetR"}  # MagacqUser.c
 
 
 def _config(tmp: Path, mm_path: Path, camera_properties: dict[str, Any], **magnets: Any) -> Path:
-    core = {"mm_path": [str(mm_path)], "config_file": str(CFG)}
     cfg = {
-        "camera": {
-            "driver": "mmcore",
-            "settings": {
-                **core,
-                "exposure_ms": 5,
-                "roi": [0, 0, 128, 128],
-                "properties": {"Pattern": "Beads", "BeadCount": 1, **camera_properties},
-            },
-        },  # fmt: skip
+        "camera": small_camera(mm_path, {"Pattern": "Beads", "BeadCount": 1, **camera_properties}),
         "focus_stage": {"driver": "mmcore", "settings": {"stage": "Z"}},
         "magnets": {"driver": "mmcore", "settings": STAGES, **magnets},
         "buffers": {"n_stacks": 8, "images_per_stack": 5},
