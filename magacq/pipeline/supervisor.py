@@ -240,15 +240,17 @@ class Run:
         return self.writer is not None and not self.writer.is_alive()
 
     def start(self) -> None:
+        """Start the children: the producer opens the camera while the trackers start, and
+        starts it once every tracker and the recorder are ready (``wiring.go``)."""
         if self.wiring.writer is not None:  # a calibration writes no run file
             self.writer = self._start("writer")
         if self.wiring.recorder is not None:
             self.recorder = self._start("recorder")
+        self.producer = self._start("producer")
         while not self.kernels.wait(0.25):  # compiled once, the trackers load them from disk
             if self.abort():
                 return
-            if self._writer_failed():
-                raise RunError(self._child_error() or "the writer failed while starting")
+            self._check_starting()
         logger.debug("tracking kernels compiled (or found in the disk cache)")
         for i in range(self.cfg.tracking.workers):
             self.workers[i] = self._start(self.tracker_role, i, name=f"tracker-{i}")
@@ -258,16 +260,21 @@ class Run:
             while not self.wiring.ready.acquire(timeout=0.25):
                 if self.abort():
                     return
-                if self._writer_failed():
-                    raise RunError(self._child_error() or "the writer failed while starting")
-                if self.recorder is not None and not self.recorder.is_alive():
-                    raise RunError(self._child_error() or "the recorder failed while starting")
+                self._check_starting()
                 # a tracker that dies warming up is restarted as one that dies later
                 restarts += self._restart_dead_trackers(warming_up=True)
                 if restarts > _MAX_START_RESTARTS * len(self.workers):
                     why = self._child_error() or "see the log"
                     raise RunError(f"trackers died {restarts} times while warming up: {why}")
-        self.producer = self._start("producer")
+        self.wiring.go.set()
+
+    def _check_starting(self) -> None:
+        """While starting: a writer, recorder or producer that died fails the run, with its
+        reason (a camera that does not open, a file that cannot be made)."""
+        for name, p in (("writer", self.writer), ("recorder", self.recorder),
+                        ("producer", self.producer)):  # fmt: skip
+            if p is not None and not p.is_alive():
+                raise RunError(self._child_error() or f"the {name} failed while starting")
 
     def start_protocol(self) -> None:
         """Start the protocol process (once the camera acquires)."""

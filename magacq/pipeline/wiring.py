@@ -174,6 +174,7 @@ def control_primitives(
         "beats": Heartbeats(ctx),
         "log_queue": logs.queue,
         "log_level": logs.level,
+        "go": Flag(),
         "stop": Flag(),
         "workers_stop": Flag(),
         "writer_finish": Flag(),
@@ -195,6 +196,7 @@ class RunWiring:
     beats: Heartbeats  # each child's heartbeat slot (magacq.pipeline.channels.heartbeat)
     log_queue: "Queue[Any]"  # log records -> the supervisor's listener
     log_level: int
+    go: Flag  # the producer, its camera open, starts it (every tracker and the recorder ready)
     stop: Flag  # producer stops acquiring
     workers_stop: Flag  # workers exit once no full stack is left
     writer_finish: Flag  # writer drains one last time and closes the file
@@ -250,7 +252,8 @@ class RunWiring:
 
     def close(self) -> None:
         """In the supervisor, once the run's processes are gone: close the control flags."""
-        for flag in (self.stop, self.workers_stop, self.writer_finish, self.protocol_stop):
+        for flag in (self.go, self.stop, self.workers_stop, self.writer_finish,
+                     self.protocol_stop):  # fmt: skip
             flag.close()
 
     def orphaned(self) -> bool:

@@ -99,7 +99,8 @@ def run_producer(wiring: RunWiring) -> None:
     try:
         cam = open_camera(wiring.camera)
         if wiring.sweep is not None:
-            follow_sweep(wiring, cam, vb, devices)
+            if _await_go(wiring):
+                follow_sweep(wiring, cam, vb, devices)
         else:
             _stream(wiring, cam, vb, devices)
     except BaseException as exc:
@@ -124,6 +125,17 @@ def run_producer(wiring: RunWiring) -> None:
         time.sleep(0)  # let the log queue's feeder run
 
 
+def _await_go(wiring: RunWiring) -> bool:
+    """Wait, the camera open and the magnets at their start, until the supervisor says go
+    (every tracker and the recorder ready: opening the devices overlaps their start-up);
+    False: the run stopped first."""
+    while not wiring.go.wait(0.1):
+        wiring.beats.starting(PRODUCER)
+        if wiring.stop.is_set():
+            return False
+    return True
+
+
 def _stream(wiring: RunWiring, cam: Any, vb: Any, devices: list[Any]) -> None:
     """Stream the camera's frames into the ring, with the magnets and focus stage of the run
     in the motion thread, until the stop (or a finite camera's end); park the magnets."""
@@ -143,6 +155,8 @@ def _stream(wiring: RunWiring, cam: Any, vb: Any, devices: list[Any]) -> None:
     motion: MotionThread | None = None
     try:
         motion = _start_motion(wiring, cam, mats, devices)
+        if not _await_go(wiring):
+            return  # parked below
         scratch = np.empty((cam.height, cam.width), dtype=cam.dtype)
         magnets_at: Callable[[], tuple[float, float, float]] = (
             (lambda: motion.latest) if motion is not None else (lambda: _NO_MAGNETS)
