@@ -488,10 +488,16 @@ def view(
         str | None,
         typer.Option("--run", help="Namespace of the run to watch (needed when several are live)."),
     ] = None,
+    debug: DebugOpt = False,
 ) -> None:
     """Open a live window onto a running acquisition (needs the 'view' extra)."""
+    import logging
+
+    from magacq.logs import console_handler
     from magacq.view import main as view_main
 
+    logging.getLogger("magacq").addHandler(console_handler(_err, debug=debug))
+    logging.getLogger("magacq").setLevel(logging.DEBUG if debug else logging.INFO)
     raise typer.Exit(view_main(run))
 
 
