@@ -49,6 +49,7 @@ def follow_sweep(wiring: RunWiring, cam: Any, vb: Any, devices: list[Any]) -> No
     devices.append(stage)
     home = float(stage.position_nm)
     stats.set("sweep_home_nm", home)
+    stats.set("camera_resting", 1)  # but while it reads a frame: moves, settling, waiting slots
     stats.set("acquiring", time.monotonic())
     per_sequence = stage.sequence_max_length // sweep.profiles_per_step  # steps per sequence
     try:
@@ -157,11 +158,14 @@ def _take(wiring: RunWiring, cam: Any, vb: Any, tags: list[tuple[int, float]]) -
                     slot = vb.begin_write(0.25)
                 except BufferOverflow:
                     pass
+            wiring.stats.set("camera_resting", 0)
             try:
                 info = cam.read_frame(slot, timeout=5.0)
             except BaseException:
                 vb.abandon_write()
                 raise
+            finally:
+                wiring.stats.set("camera_resting", 1)
             wiring.sweep.tag(vb.frames_written, ring, step, z)
             vb.commit_write(float(info.timestamp))
             wiring.stats.add("frames")
