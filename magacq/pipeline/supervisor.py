@@ -144,11 +144,11 @@ class Run:
         self.video = VideoBuffer(
             create=True,
             locks=w.locks,
-            n_stacks=w.video["n_stacks"],
-            width=g["width"],
-            height=g["height"],
-            n_images=w.video["n_images"],
-            bits=g["bits"],
+            n_stacks=w.video.n_stacks,
+            width=g.width,
+            height=g.height,
+            n_images=w.video.n_images,
+            bits=g.bits,
             namespace=w.namespace,
             groups=w.video_groups or None,
         )
