@@ -552,11 +552,14 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         text += " (out of memory: lower buffers.n_stacks, the frame size or tracking.workers)"
     if getattr(exc, "errno", None) == errno.EMFILE or "[Errno 24]" in text:
-        from magacq.pipeline.preflight import open_file_limit
+        from magacq._platform import open_file_limits
 
-        limit = open_file_limit()
-        if limit is not None:
-            text += f" (the open-file limit, ulimit -n, is {limit}: raise it, e.g. ulimit -n 4096)"
+        limits = open_file_limits()
+        if limits is not None:
+            text += (
+                f" (the open-file limit, ulimit -n, is {limits[0]:.0f}: raise it, "
+                "e.g. ulimit -n 4096)"
+            )
     return " ".join(text.split())
 
 

@@ -5,6 +5,8 @@ import sys
 
 import psutil
 
+from magacq._platform import lower_priority
+
 from ._discovery import RunInfo, ViewError
 from ._qt import QtCore, QtWidgets
 from ._source import RunSource
@@ -46,16 +48,9 @@ class _FirstPaint(QtCore.QObject):
         return False
 
 
-def _lower_priority(increment: int = 10) -> None:
-    """Lower this process's priority (POSIX: ``increment`` more nice; Windows: below normal):
-    it is only a viewer, the acquisition it watches matters more."""
-    me = psutil.Process()
-    try:
-        if sys.platform == "win32":
-            me.nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)
-        else:
-            me.nice(me.nice() + increment)
-    except psutil.Error:  # not allowed: run as is
-        log.debug("could not lower the viewer's priority", exc_info=True)
-        return
-    log.info("priority lowered (nice %s)", me.nice())
+def _lower_priority() -> None:
+    """Lower this process's priority: it is only a viewer, the acquisition it watches matters
+    more (where it may not, it runs as is)."""
+    nice = lower_priority()
+    if nice is not None:
+        log.info("priority lowered (nice %s)", nice)
