@@ -5,6 +5,7 @@ import contextlib
 import math
 import os
 import re
+import select
 import subprocess
 import sys
 import time
@@ -82,14 +83,17 @@ def _cpu_hogs(n: int = 1) -> Iterator[None]:
             hog.wait()
 
 
-def _wait_niced(proc: subprocess.Popen, above: int, timeout: float = WAIT_MS / 1000) -> None:
-    """Until ``proc``'s nice value rises above ``above`` (fails if it exits first)."""
+def _stderr_until(proc: subprocess.Popen, text: str, timeout: float = WAIT_MS / 1000) -> str:
+    """``proc``'s stderr up to ``text`` (fails if it exits or ``timeout`` passes first)."""
+    fd, out = proc.stderr.fileno(), b""
     deadline = time.monotonic() + timeout
-    while proc.poll() is None and time.monotonic() < deadline:
-        if psutil.Process(proc.pid).nice() > above:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"the viewer's priority was never lowered (exit code {proc.poll()})")
+    while text.encode() not in out:
+        left = deadline - time.monotonic()
+        chunk = os.read(fd, 4096) if left > 0 and select.select([fd], [], [], left)[0] else b""
+        if not chunk:
+            raise AssertionError(f"no {text!r} from the viewer (exit code {proc.poll()}): {out}")
+        out += chunk
+    return out.decode()
 
 
 def test_discovery_finds_the_real_run_and_magacq_view_shows_it_before_lowering_priority(
@@ -116,12 +120,13 @@ def test_discovery_finds_the_real_run_and_magacq_view_shows_it_before_lowering_p
     if caller > 9:
         pytest.skip(f"the tests run at nice {caller}: the viewer cannot lower its priority")
     with _cpu_hogs():
-        viewer = r.start_cli("view", "--run", live_run.namespace, cwd=tmp_path)
+        viewer, err = r.start_cli("view", "--run", live_run.namespace, cwd=tmp_path), ""
         try:
-            _wait_niced(viewer, caller)
+            err = _stderr_until(viewer, "priority lowered")
+            assert psutil.Process(viewer.pid).nice() == caller + 10
         finally:
             viewer.terminate()
-            _, err = viewer.communicate(timeout=30)
+            err += viewer.communicate(timeout=30)[1]
     shown = re.search(r"window shown \(nice (-?\d+)\)", err)
     lowered = re.search(r"priority lowered \(nice (-?\d+)\)", err)
     assert shown and lowered and shown.start() < lowered.start(), err
