@@ -113,14 +113,17 @@ def raise_open_file_limit() -> None:
 def process_limit() -> int | None:
     """The soft limit on this user's threads (``ulimit -u``) this process is held to; None
     where there is none (root, no limit, or an OS where it is not checked: Linux only)."""
-    if not LINUX or os.geteuid() == 0:
+    # sys.platform spelled out, not LINUX: mypy narrows on it (os.geteuid is POSIX only)
+    if not sys.platform.startswith("linux") or os.geteuid() == 0:
         return None
     soft = psutil.Process().rlimit(psutil.RLIMIT_NPROC)[0]
     return None if soft == psutil.RLIM_INFINITY else int(soft)
 
 
 def user_threads() -> int:
-    """Threads of all of this user's processes."""
+    """Threads of all of this user's processes (0 on Windows, which limits none)."""
+    if sys.platform == "win32":
+        return 0
     uid = os.getuid()
     return sum(p.info["num_threads"] or 0 for p in psutil.process_iter(["uids", "num_threads"])
                if p.info["uids"] is not None and p.info["uids"].real == uid)  # fmt: skip
