@@ -28,6 +28,7 @@ from ._platform import (
     Block,
     attach_block,
     create_block,
+    list_blocks,
     owner_alive,
     process_token,
     read_block,
@@ -297,6 +298,25 @@ def list_segments(namespace: str | None = None) -> list[SegmentInfo]:
         if namespace is None or r.namespace == namespace
     )
     return [info for info in found if info is not None]
+
+
+def orphan_segments(min_age_s: float = 0.0) -> list[SegmentInfo] | None:
+    """magacq segments of this user that no record of this registry names (its registry was
+    deleted, or is another's) and whose creator is gone, unmodified for ``min_age_s`` seconds
+    (one without a header counts as its creator's once that old); None where the platform
+    cannot list its shared memory (only Linux can)."""
+    blocks = list_blocks(f"{PREFIX}.")
+    if blocks is None:
+        return None
+    known = {record.name for record in registry.records()}
+    found = []
+    for name, age in blocks:
+        if name in known or age < min_age_s:
+            continue
+        info = inspect_segment(name)
+        if info is not None and not (info.kind and info.owner_alive):
+            found.append(info)
+    return found
 
 
 def remove_stale_segments(namespace: str | None = None, *, min_age_s: float = 0.0) -> list[str]:

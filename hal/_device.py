@@ -101,10 +101,18 @@ class Accessory(Device):
         self.camera = camera
 
 
-def wait_until_idle(is_busy: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``is_busy`` every 2 ms until it is False, or raise HalTimeoutError after ``timeout``."""
+def wait_until_idle(
+    is_busy: Callable[[], bool],
+    timeout: float,
+    what: str,
+    tick: Callable[[], object] | None = None,
+) -> None:
+    """Poll ``is_busy`` every 2 ms until it is False, or raise HalTimeoutError after ``timeout``;
+    ``tick`` (e.g. a process's heartbeat) is called at every poll meanwhile."""
     deadline = time.monotonic() + timeout
     while is_busy():
+        if tick is not None:
+            tick()
         if time.monotonic() > deadline:
             raise HalTimeoutError(f"{what} still moving after {timeout:g} s")
         time.sleep(0.002)

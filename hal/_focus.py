@@ -3,7 +3,7 @@
 import logging
 import math
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from hal._device import Accessory, wait_until_idle
 from hal._errors import UnsupportedSettingError
@@ -40,9 +40,10 @@ class FocusStage(Accessory):
         logger.debug("focus move to %.1f nm", z_nm)
         self._do_move_to(float(z_nm))
 
-    def wait(self, timeout: float = 10.0) -> None:
-        """Block until the stage has settled, or raise HalTimeoutError."""
-        wait_until_idle(self.is_busy, timeout, "focus stage")
+    def wait(self, timeout: float = 10.0, tick: Callable[[], object] | None = None) -> None:
+        """Block until the stage has settled, or raise HalTimeoutError; ``tick`` is called
+        meanwhile (e.g. a heartbeat)."""
+        wait_until_idle(self.is_busy, timeout, "focus stage", tick)
 
     @property
     def supports_sequence(self) -> bool:

@@ -8,6 +8,7 @@ Limits and velocities are checked here, before anything moves.
 import logging
 import math
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import Literal, NamedTuple, get_args
 
 from hal._device import Accessory, wait_until_idle
@@ -120,9 +121,15 @@ class Magnets(Accessory):
         axes = self.axes if axis is None else (self._check_axis(axis),)
         return any(self._do_is_busy(ax) for ax in axes)
 
-    def wait(self, timeout: float = 30.0, axis: str | None = None) -> None:
-        """Block until ``axis`` (default: every axis) has stopped, or raise HalTimeoutError."""
-        wait_until_idle(lambda: self.is_busy(axis), timeout, "magnets")
+    def wait(
+        self,
+        timeout: float = 30.0,
+        axis: str | None = None,
+        tick: Callable[[], object] | None = None,
+    ) -> None:
+        """Block until ``axis`` (default: every axis) has stopped, or raise HalTimeoutError;
+        ``tick`` is called meanwhile (e.g. a heartbeat)."""
+        wait_until_idle(lambda: self.is_busy(axis), timeout, "magnets", tick)
 
     def stop(self) -> None:
         """Halt every axis where it is (a motor may decelerate first: follow with ``wait``)."""

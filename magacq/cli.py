@@ -420,15 +420,24 @@ def compile_(
 @app.command(short_help="Remove the shared memory that crashed runs left.")
 def clean() -> None:
     """Remove the shared memory of runs that died: every magacq segment whose creator is gone
-    (created over 10 s ago: another program may be about to reclaim a younger one)."""
-    from buffers import list_segments, remove_stale_segments
+    (created over 10 s ago: another program may be about to reclaim a younger one), those whose
+    registry record was lost too (Linux only: other platforms cannot list shared memory)."""
+    from buffers import list_segments, orphan_segments, remove_segment, remove_stale_segments
     from magacq.pipeline.supervisor import STALE_AGE_S
 
     stale = {info.name: info for info in list_segments() if not info.owner_alive}
     removed = [stale[name] for name in remove_stale_segments(min_age_s=STALE_AGE_S)]
-    freed = sum(info.size for info in removed)
     for info in removed:
         typer.echo(f"removed {info.namespace}/{info.buffer} ({info.name})")
+    orphans = orphan_segments(min_age_s=STALE_AGE_S)
+    for info in orphans or ():
+        remove_segment(info.name)
+        owner = f"its creator (pid {info.owner_pid}) is gone" if info.kind else "no header"
+        typer.echo(f"removed {info.name}: no registry record, {owner}")
+    if orphans is None:
+        typer.echo("segments without a registry record cannot be listed on this platform")
+    removed += orphans or []
+    freed = sum(info.size for info in removed)
     live = sum(info.owner_alive for info in list_segments())
     typer.echo(
         f"{len(removed)} stale segment(s) removed ({freed / 1e6:,.1f} MB); "
@@ -488,10 +497,16 @@ def view(
         str | None,
         typer.Option("--run", help="Namespace of the run to watch (needed when several are live)."),
     ] = None,
+    debug: DebugOpt = False,
 ) -> None:
     """Open a live window onto a running acquisition (needs the 'view' extra)."""
+    import logging
+
+    from magacq.logs import console_handler
     from magacq.view import main as view_main
 
+    logging.getLogger("magacq").addHandler(console_handler(_err, debug=debug))
+    logging.getLogger("magacq").setLevel(logging.DEBUG if debug else logging.INFO)
     raise typer.Exit(view_main(run))
 
 
@@ -537,11 +552,14 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         text += " (out of memory: lower buffers.n_stacks, the frame size or tracking.workers)"
     if getattr(exc, "errno", None) == errno.EMFILE or "[Errno 24]" in text:
-        from magacq.pipeline.preflight import open_file_limit
+        from magacq._platform import open_file_limits
 
-        limit = open_file_limit()
-        if limit is not None:
-            text += f" (the open-file limit, ulimit -n, is {limit}: raise it, e.g. ulimit -n 4096)"
+        limits = open_file_limits()
+        if limits is not None:
+            text += (
+                f" (the open-file limit, ulimit -n, is {limits[0]:.0f}: raise it, "
+                "e.g. ulimit -n 4096)"
+            )
     return " ".join(text.split())
 
 

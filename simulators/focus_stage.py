@@ -1,6 +1,7 @@
 """The simulated focus stage: moves the focal plane of a :class:`~simulators.camera.SimCamera`."""
 
 import time
+from collections.abc import Callable
 
 from pydantic import Field
 
@@ -124,11 +125,14 @@ class SimFocusStage(_FocusStage):
     def is_busy(self) -> bool:
         return time.monotonic() < self._settled_at
 
-    def wait(self, timeout: float = 10.0) -> None:
-        """Block (sleeping, not polling) until the move has settled."""
-        remaining = self._settled_at - time.monotonic()
-        if remaining > timeout:
-            time.sleep(max(timeout, 0.0))
-            raise HalTimeoutError(f"focus stage still moving after {timeout:g} s")
-        if remaining > 0:
-            time.sleep(remaining)
+    def wait(self, timeout: float = 10.0, tick: Callable[[], object] | None = None) -> None:
+        """Block (sleeping, not polling) until the move has settled; ``tick`` is called every
+        0.1 s meanwhile."""
+        deadline = time.monotonic() + timeout
+        while (now := time.monotonic()) < self._settled_at:
+            if tick is not None:
+                tick()
+            if now >= deadline:
+                raise HalTimeoutError(f"focus stage still moving after {timeout:g} s")
+            step = min(self._settled_at, deadline) - now
+            time.sleep(step if tick is None else min(step, 0.1))

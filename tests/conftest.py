@@ -1,21 +1,20 @@
 """Fixtures every test gets: a private shared-memory namespace and registry, and a leak check.
 
-A test fails if it leaves a segment (its registry record, or a new entry in /dev/shm where there
-is one) or a live child process behind.
+A test fails if it leaves a segment (its registry record, or a new entry in the platform's shared
+memory where it can be listed: /dev/shm) or a live child process behind.
 """
 
 import os
 import tempfile
 import time
 from multiprocessing import resource_tracker
-from pathlib import Path
 
 import psutil
 import pytest
 
 from buffers import REGISTRY_ENV, registry_dir, remove_segment
+from buffers._platform import list_blocks, unlink_block
 
-SHM = Path("/dev/shm")
 # Entries other programs make on their own (the GenICam reference producer keeps a log segment),
 # and multiprocessing's named semaphores ("sem.mp-*"). The names of the latter say nothing of
 # which process made them, so a check that unlinked "new" ones deleted the live semaphores of
@@ -28,15 +27,14 @@ _FOREIGN = ("GenICam", "sem.mp-")
 
 def _shm_entries() -> set[str]:
     """What this session may have made: its registry's records (every magacq segment this
-    session made has one until it is unlinked), and /dev/shm's other entries (magacq segments
-    of other sessions are theirs, whatever their names)."""
+    session made has one until it is unlinked), and the shared memory's other entries (magacq
+    segments of other sessions are theirs, whatever their names)."""
     entries = {p.name for p in registry_dir().iterdir()}
-    if SHM.is_dir():
-        entries |= {
-            p.name
-            for p in SHM.iterdir()
-            if not p.name.startswith(_FOREIGN) and not p.name.startswith("magacq.")
-        }
+    entries |= {
+        name
+        for name, _age in list_blocks("") or ()  # None where it cannot be listed (not Linux)
+        if not name.startswith(_FOREIGN) and not name.startswith("magacq.")
+    }
     return entries
 
 
@@ -76,6 +74,6 @@ def no_leaks():
         if (registry_dir() / name).exists():
             remove_segment(name.rsplit(".", 1)[0])  # the segment too
         else:
-            (SHM / name).unlink(missing_ok=True)
+            unlink_block(name)
     assert not leaked, f"test leaked shared memory: {leaked}"
     assert not children, f"test left processes running: {[c.cmdline() for c in children]}"

@@ -9,6 +9,8 @@ buffer lock         OS file lock on a registry file      (the same: ``flock``)
                     (``flock``; ``msvcrt.locking``)
 finding segments    the per-user registry directory      (the same)
                     (``platformdirs``)
+listing segments    /dev/shm on Linux; none on macOS     (the same)
+                    and Windows
 yield, fork hooks   ``sched_yield`` / ``sleep(0)``;      (the same)
                     ``register_at_fork`` where it exists
 ==================  ===================================  =====================================
@@ -22,7 +24,7 @@ from ._choice import ENV as PORTABLE_ENV
 from ._choice import choose
 from ._filelock import lock, try_lock, unlock
 from ._process import after_fork_in_child, before_fork, owner_alive, process_token, yield_cpu
-from ._shm import Block, attach_block, create_block, read_block, unlink_block
+from ._shm import Block, attach_block, create_block, list_blocks, read_block, unlink_block
 
 __all__ = [
     "PORTABLE_ENV",
@@ -32,6 +34,7 @@ __all__ = [
     "before_fork",
     "choose",
     "create_block",
+    "list_blocks",
     "lock",
     "owner_alive",
     "process_token",

@@ -16,6 +16,7 @@ unlinking does nothing.
 import mmap
 import os
 import sys
+import time
 from multiprocessing import resource_tracker, shared_memory
 
 import numpy as np
@@ -131,3 +132,21 @@ def unlink_block(name: str) -> None:
             _posixshmem.shm_unlink("/" + name)
         except FileNotFoundError:
             pass
+
+
+def list_blocks(prefix: str) -> list[tuple[str, float]] | None:
+    """This user's blocks named ``prefix...``, each with the seconds since it was last modified
+    (at most its age); None where the platform cannot list them (macOS, Windows): only Linux
+    shows its shared memory, in /dev/shm."""
+    if not sys.platform.startswith("linux") or not os.path.isdir("/dev/shm"):
+        return None
+    found, now, me = [], time.time(), os.getuid()
+    with os.scandir("/dev/shm") as entries:
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # unlinked meanwhile
+                continue
+            if entry.name.startswith(prefix) and st.st_uid == me:
+                found.append((entry.name, now - st.st_mtime))
+    return found

@@ -12,13 +12,16 @@ or dead process: the stage is back at its start, nothing is saved.
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from magacq.config import CalibrationConfig, RunConfig, format_name
 from magacq.errors import ConfigError, RunError
 from magacq.runfile import QUALITY_DTYPE, load_zlut, save_zlut_file
+
+if TYPE_CHECKING:
+    from magacq.pipeline.wiring import Geometry
 
 __all__ = ["build_luts", "load_zlut", "run_calibration", "sweep_positions"]
 
@@ -162,7 +165,7 @@ def run_calibration(
     """
     from magacq.pipeline.plan import place_rois, probe_camera, run_namespace
     from magacq.pipeline.supervisor import Run, remove_stale, run_session, supervise
-    from magacq.pipeline.wiring import SweepSpec
+    from magacq.pipeline.wiring import SweepSpec, VideoSpec
 
     c = cfg.calibration
     if c is None:
@@ -191,7 +194,7 @@ def run_calibration(
                 dataset=DATASET,
                 tags=ctx.RawArray("d", 2 * n_stacks * per_step),
                 counters=ctx.Array("d", 3 * n_beads),
-                saturation=float(2 ** geometry["bit_depth"] - 1),
+                saturation=float(2**geometry.bit_depth - 1),
                 move_timeout_s=cfg.focus_stage.move_timeout_s,
             )
             wiring = session.wiring(
@@ -199,7 +202,7 @@ def run_calibration(
                 extra_locks=(DATASET,),
                 camera=cfg.camera,
                 geometry=geometry,
-                video={"n_stacks": n_stacks, "n_images": per_step},
+                video=VideoSpec(n_stacks, per_step),
                 rois=rois,
                 tracking=tracking,
                 focus_stage=cfg.focus_stage,
@@ -254,7 +257,7 @@ def _profiles(run: Any, n_steps: int) -> tuple[dict[str, np.ndarray], np.ndarray
 def _save(
     cfg: RunConfig, c: CalibrationConfig, config_path: Path, path: Path,
     data: dict[str, np.ndarray], positions: np.ndarray, bead_ids: np.ndarray,
-    counters: np.ndarray, home: float, rois: np.ndarray, geometry: Any, sweep_mode: str,
+    counters: np.ndarray, home: float, rois: np.ndarray, geometry: "Geometry", sweep_mode: str,
 ) -> Path:  # fmt: skip
     """Build, check and save the Z-LUTs (and the quality figure); the file's path."""
     from magacq.runfile import software_versions
@@ -292,7 +295,7 @@ def _save(
             "settings": c.model_dump(mode="json"),
             "config": cfg.model_dump(mode="json"),
             "config_path": str(config_path),
-            "camera": geometry,
+            "camera": geometry.attrs(),
             "software": software_versions(),
             "n_good": int(quality["good"].sum()),
         },

@@ -21,7 +21,13 @@ from magacq.pipeline.plan import (
 )
 from magacq.pipeline.sizing import FrameSize, buffer_sizes, check_room
 from magacq.pipeline.supervisor import Run, Session, remove_stale, run_session, supervise
-from magacq.pipeline.wiring import VIDEO_GROUPS, MagnetsSpec, RecorderSpec, WriterSpec
+from magacq.pipeline.wiring import (
+    VIDEO_GROUPS,
+    MagnetsSpec,
+    RecorderSpec,
+    VideoSpec,
+    WriterSpec,
+)
 
 logger = logging.getLogger("magacq")
 
@@ -64,7 +70,7 @@ def _plan_run(cfg: RunConfig, config_path: Path, session: Session) -> tuple[Run,
     from magacq.runfile import ROIS_DTYPE, run_attrs, video_path
 
     geometry, image, devices = probe_camera(cfg, opened=session.kernels.compile)
-    if cfg.live_force is not None and not math.isfinite(geometry["bead_radius_nm"]):
+    if cfg.live_force is not None and not math.isfinite(geometry.bead_radius_nm):
         raise ConfigError("live_force needs the bead radius: set beads.radius_nm")
     protocol = protocol_spec(cfg, config_path, devices)
     rois = place_rois(cfg, geometry, image)
@@ -77,9 +83,9 @@ def _plan_run(cfg: RunConfig, config_path: Path, session: Session) -> tuple[Run,
     remove_stale()
     sizes = buffer_sizes(
         cfg,
-        FrameSize(geometry["width"], geometry["height"], geometry["bits"] // 8),
+        FrameSize(geometry.width, geometry.height, geometry.bits // 8),
         n_beads=len(rois),
-        simulated=geometry["simulated"],
+        simulated=geometry.simulated,
     )
     recorder = cfg.output.video.mode != "none"
     check_room(sizes, n_processes=cfg.tracking.workers + 3 + recorder)
@@ -98,7 +104,7 @@ def _plan_run(cfg: RunConfig, config_path: Path, session: Session) -> tuple[Run,
         matrix_rows=sizes.matrix_rows,
         camera=cfg.camera,
         geometry=geometry,
-        video={"n_stacks": cfg.buffers.n_stacks, "n_images": cfg.buffers.images_per_stack},
+        video=VideoSpec(cfg.buffers.n_stacks, cfg.buffers.images_per_stack),
         rois=rois,
         tracking=cfg.tracking,
         focus_stage=cfg.focus_stage,
@@ -114,7 +120,7 @@ def _plan_run(cfg: RunConfig, config_path: Path, session: Session) -> tuple[Run,
         writer=WriterSpec(
             path=str(path),
             attrs={
-                **run_attrs(cfg.model_dump_json(), str(config_path), geometry),
+                **run_attrs(cfg.model_dump_json(), str(config_path), geometry.attrs()),
                 "namespace": namespace,
                 "n_beads": len(rois),
             },
@@ -122,7 +128,11 @@ def _plan_run(cfg: RunConfig, config_path: Path, session: Session) -> tuple[Run,
             references=list(cfg.beads.reference),
             xy_lock=cfg.locks.xy_lock is not None,
             z_sign=locks.sign if locks is not None and cfg.locks.z_lock is not None else None,
-            live_force=live_force_spec(cfg, geometry) if cfg.live_force is not None else None,
+            live_force=(
+                live_force_spec(cfg, geometry.bead_radius_nm, geometry.exposure_ms)
+                if cfg.live_force is not None
+                else None
+            ),
         ),
         recorder=RecorderSpec(str(video_path(path)), video) if video.mode != "none" else None,
     )

@@ -80,23 +80,23 @@ def probe_camera(
     try:
         if opened is not None:
             opened(str(np.dtype(cam.dtype)))
-        geometry: Geometry = {
-            "width": int(cam.width),
-            "height": int(cam.height),
-            "bits": int(np.dtype(cam.dtype).itemsize * 8),
-            "bit_depth": int(cam.bit_depth),
-            "dtype": str(np.dtype(cam.dtype)),
-            "pixel_size_nm": float(cam.pixel_size_nm),
-            "camera_driver": cfg.camera.driver,
-            "camera_class": f"{type(cam).__module__}.{type(cam).__qualname__}",
-            "simulated": isinstance(cam, GroundTruthSource),
-            "exposure_ms": float(cam.exposure_ms),  # NaN: the camera does not say
+        geometry = Geometry(
+            width=int(cam.width),
+            height=int(cam.height),
+            bits=int(np.dtype(cam.dtype).itemsize * 8),
+            bit_depth=int(cam.bit_depth),
+            dtype=str(np.dtype(cam.dtype)),
+            pixel_size_nm=float(cam.pixel_size_nm),
+            camera_driver=cfg.camera.driver,
+            camera_class=f"{type(cam).__module__}.{type(cam).__qualname__}",
+            simulated=isinstance(cam, GroundTruthSource),
+            exposure_ms=float(cam.exposure_ms),  # NaN: the camera does not say
             # for the force calibration: the config's, else the simulated camera's own
-            "bead_radius_nm": float(
+            bead_radius_nm=float(
                 cfg.beads.radius_nm
                 or (cam.bead_radius_nm if isinstance(cam, BeadRadiusSource) else math.nan)
             ),
-        }
+        )
         image = None
         if not cfg.beads.rois:
             n = cfg.beads.detect.frames
@@ -244,7 +244,7 @@ def locks_spec(cfg: RunConfig) -> LocksSpec | None:
 def place_rois(cfg: RunConfig, geometry: Geometry, image: np.ndarray | None) -> list[Any]:
     """Bead ROIs ``(id, x0, x1, y0, y1)`` from the config or from automatic detection."""
     side, half = cfg.tracking.roi_size, cfg.tracking.roi_size // 2
-    w, h = geometry["width"], geometry["height"]
+    w, h = geometry.width, geometry.height
     if cfg.beads.rois:
         centres = list(cfg.beads.rois)
     else:

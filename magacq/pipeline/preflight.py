@@ -7,13 +7,11 @@ be created or cannot be written.
 """
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
-import psutil
-
 from buffers import default_namespace, segment_name
+from magacq._platform import open_file_limits, process_limit, raise_open_file_limit, user_threads
 from magacq.errors import ConfigError
 
 #: Files a run holds open besides its tracker workers' (measured: about 50), with a margin.
@@ -35,47 +33,29 @@ def check_namespace() -> str:
     return namespace
 
 
-def open_file_limit() -> int | None:
-    """This process's open-file limit (``ulimit -n``); None where there is none (Windows)."""
-    if sys.platform == "win32":
-        return None
-    import resource
-
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
 def raise_open_files(workers: int) -> None:
     """Raise the open-file limit to its hard limit; refuse one too low for ``workers`` trackers
-    (POSIX: Windows has no such limit)."""
-    if sys.platform == "win32":
+    (where the OS has such a limit)."""
+    limits = open_file_limits()
+    if limits is None:
         return
-    import resource
-
     need = BASE_OPEN_FILES + WORKER_OPEN_FILES * workers
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < need:
+    if limits[1] < need:
         raise ConfigError(
-            f"the open-file limit (ulimit -n) is {hard}; a run of {workers} tracker worker(s) "
-            f"needs at least {need}: raise it (ulimit -n 4096) or lower tracking.workers"
+            f"the open-file limit (ulimit -n) is {limits[1]:.0f}; a run of {workers} tracker "
+            f"worker(s) needs at least {need}: raise it (ulimit -n 4096) or lower tracking.workers"
         )
-    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_file_limit()
 
 
 def check_process_limit(workers: int) -> None:
     """Refuse a run that the user's process limit (``ulimit -u``: threads of all of the user's
     processes, where the OS has such a limit) cannot start: a thread or process the OS refuses
     mid-start leaves a library spinning (OpenBLAS) or a run half started."""
-    if not sys.platform.startswith("linux"):  # psutil reads it on Linux (Windows has none)
+    soft = process_limit()
+    if soft is None:
         return
-    if os.geteuid() == 0:  # root is not held to it
-        return
-    soft = psutil.Process().rlimit(psutil.RLIMIT_NPROC)[0]
-    if soft == psutil.RLIM_INFINITY:
-        return
-    uid = os.getuid()
-    used = sum(p.info["num_threads"] or 0 for p in psutil.process_iter(["uids", "num_threads"])
-               if p.info["uids"] is not None and p.info["uids"].real == uid)  # fmt: skip
+    used = user_threads()
     # each process: its main thread, queue feeders, a motion or listener thread, and the BLAS
     # and numba thread pools (one thread per CPU at most); measured: 15 for a 2-tracker run
     need = (workers + 5) * (4 + (os.cpu_count() or 1))

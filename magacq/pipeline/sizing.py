@@ -7,17 +7,16 @@ container's 64 MB /dev/shm, a frame rate that sizes tables for millions of frame
 Windows have no such file system: their shared memory is charged to memory only. The memory
 counted is what this process may still use: the machine's available memory (``psutil``), or less
 under a Linux container's (cgroup v1 or v2) limit, to which shared memory is charged and which
-psutil does not see (read from ``/proc`` and ``/sys``, unless ``MAGACQ_PORTABLE=1``). A run must
-leave a safety margin of it free.
+psutil does not see (:mod:`magacq._platform` reads both). A run must leave a safety margin of it
+free.
 """
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from buffers import choose_fast_path
+from magacq._platform import SHM_DIR, memory_available
 from magacq.config import RunConfig
 from magacq.errors import ConfigError
 from magacq.pipeline.channels.events import EVENT_ROWS, EVENTS
@@ -33,8 +32,6 @@ from magacq.pipeline.channels.motor_channel import (
 )
 from magacq.pipeline.wiring import MATRICES
 
-#: Where shared memory takes room of its own (Linux); None where it is memory only.
-SHM_DIR = Path("/dev/shm") if sys.platform.startswith("linux") else None
 #: Each segment's header, journal and page rounding, bytes (an upper bound).
 _SEGMENT_OVERHEAD = 3 * 4096
 #: Memory of one of the run's processes besides the buffers (Python, numpy, numba), bytes.
@@ -42,8 +39,6 @@ PROCESS_BYTES = 250_000_000
 #: Memory a run leaves free: this fraction of what is available, and at least MARGIN_BYTES.
 MARGIN_FRACTION = 0.1
 MARGIN_BYTES = 512 * 2**20
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-_NO_LIMIT = 2**60  # cgroup v1 writes "no limit" as a number near 2**63
 
 
 @dataclass(frozen=True)
@@ -166,64 +161,6 @@ def check_room(sizes: BufferSizes, *, n_processes: int, shm_dir: Path | None = S
         "buffers.n_stacks, buffers.images_per_stack, the frame size or the camera's frame_rate, "
         f"or {more}"
     )
-
-
-def memory_available() -> tuple[int, str]:
-    """Bytes of memory this process may still use, and what sets it (for a message).
-
-    The machine's available memory, or less when a cgroup (a container's memory limit, at any
-    level of this process's cgroup hierarchy) allows less (Linux, unless forced portable).
-    """
-    free, limit = psutil.virtual_memory().available, "the machine"
-    linux = sys.platform.startswith("linux")
-    cgroups = choose_fast_path("memory limit", linux, "psutil and cgroups", "psutil")
-    left = cgroup_memory_left() if cgroups else None
-    if left is not None and left < free:
-        free, limit = max(0, left), "the memory limit of this process's cgroup (container)"
-    return free, limit
-
-
-def cgroup_memory_left(root: Path = CGROUP_ROOT) -> int | None:
-    """Bytes left under the tightest memory limit of this process's cgroups (limit less the
-    usage that cannot be reclaimed), None when none limits it (or there are no cgroups)."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:  # "0::/path" (v2), "4:memory:/path" (v1)
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            files = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
-            return _left(root / "memory", path, files)
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if controllers == "" and (root / "cgroup.controllers").exists():
-            return _left(root, path, ("memory.max", "memory.current", "inactive_file"))
-    return None
-
-
-def _left(mount: Path, path: str, files: tuple[str, str, str]) -> int | None:
-    """The smallest ``limit - (usage - inactive file cache)`` from the cgroup at ``path`` (or
-    the mount's root, in a container that shows the host's path) up to the root."""
-    limit_file, usage_file, inactive = files
-    folder = mount / path.lstrip("/")
-    if not folder.is_dir():
-        folder = mount
-    left: int | None = None
-    for cgroup in (folder, *folder.parents):
-        if not cgroup.is_relative_to(mount):
-            break
-        try:
-            limit = (cgroup / limit_file).read_text().strip()
-            if limit == "max" or int(limit) >= _NO_LIMIT:
-                continue
-            usage = int((cgroup / usage_file).read_text())
-            stat = dict(line.split() for line in (cgroup / "memory.stat").read_text().splitlines())
-            used = usage - int(stat.get(inactive, 0))
-        except (OSError, ValueError):
-            continue
-        left = int(limit) - used if left is None else min(left, int(limit) - used)
-    return left
 
 
 def _mb(n: int) -> str:

@@ -144,11 +144,11 @@ class Run:
         self.video = VideoBuffer(
             create=True,
             locks=w.locks,
-            n_stacks=w.video["n_stacks"],
-            width=g["width"],
-            height=g["height"],
-            n_images=w.video["n_images"],
-            bits=g["bits"],
+            n_stacks=w.video.n_stacks,
+            width=g.width,
+            height=g.height,
+            n_images=w.video.n_images,
+            bits=g.bits,
             namespace=w.namespace,
             groups=w.video_groups or None,
         )
@@ -351,13 +351,14 @@ class Run:
         self._restart_dead_trackers()
 
     def camera_silent(self) -> None:
-        """Fail the run when the camera has delivered no frame for ``camera_timeout_s``."""
+        """Fail the run when the camera has delivered no frame for ``camera_timeout_s``, not
+        counting the time the producer keeps it idle by plan (``camera_resting``)."""
         stats, limit = self.wiring.stats, self.cfg.supervision.camera_timeout_s
-        if not stats.get("acquiring") or self.wiring.sweep is not None:
-            return  # a sweep's camera rests while the stage moves; a silent read fails it
+        if not stats.get("acquiring"):
+            return
         count = stats.get("frames") + stats.get("dropped") + stats.get("camera_gaps")
         now = time.monotonic()
-        if count != self.progress[0]:
+        if count != self.progress[0] or stats.get("camera_resting"):
             self.progress = (count, now)
         elif not count and now - self.progress[1] > self.cfg.supervision.start_timeout_s:
             self.error = self.error or (

@@ -9,11 +9,11 @@ import multiprocessing as mp
 import multiprocessing.connection
 import os
 import signal
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from multiprocessing.context import BaseContext
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Semaphore
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
 
 import numpy as np
 
@@ -55,7 +55,8 @@ TRACKERS, RECORDER = "trackers", "recorder"
 VIDEO_GROUPS = (TRACKERS, RECORDER)
 
 
-class Geometry(TypedDict):
+@dataclass(frozen=True)
+class Geometry:
     """The camera as the run found it (``probe_camera``); also the run file's attributes."""
 
     width: int
@@ -69,6 +70,10 @@ class Geometry(TypedDict):
     simulated: bool  # the camera gives ground truth
     exposure_ms: float  # the camera's exposure when the run started; NaN: unknown
     bead_radius_nm: float  # ``beads.radius_nm``, else the simulated camera's; NaN: unknown
+
+    def attrs(self) -> dict[str, Any]:
+        """The fields by name (the run and Z-LUT files' attributes)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,8 @@ class ProtocolSpec:
     timeout_s: float | None  # a script still running after this long is stopped
 
 
-class VideoSpec(TypedDict):
+@dataclass(frozen=True)
+class VideoSpec:
     """The VideoBuffer's ring."""
 
     n_stacks: int

@@ -1,6 +1,7 @@
 """File I/O that the platforms do differently: a portable way everywhere, a better one where the
-platform has it, each choice logged once per process (``MAGACQ_PORTABLE=1`` forces the portable
-ways, as it does for the shared-memory buffers).
+platform has it, each choice made and logged once per process by
+:func:`buffers.choose_fast_path` (``MAGACQ_PORTABLE=1`` forces the portable ways, as it does for
+the shared-memory buffers).
 
 ============  =======================================  =====================================
 what          where the platform has it                portable
@@ -12,26 +13,20 @@ free space    ``shutil.disk_usage`` everywhere
 ============  =======================================  =====================================
 """
 
-import logging
 import os
 import shutil
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-T = TypeVar("T")
+from buffers import choose_fast_path
 
-_log = logging.getLogger("magacq.runfile")
-_logged: dict[str, bool] = {}
+T = TypeVar("T")
 
 
 def _better(what: str, call: T | None, better: str, portable: str) -> T | None:
-    """``call`` (the platform's better way of ``what``, None where it has none), unless forced
-    off (then None); the choice logged once."""
-    use = call is not None and os.environ.get("MAGACQ_PORTABLE", "") in ("", "0")
-    if _logged.get(what) is not use:
-        _logged[what] = use
-        _log.debug("%s: %s", what, better if use else portable)
-    return call if use else None
+    """``call`` (the platform's better way of ``what``, None where it has none), unless
+    ``MAGACQ_PORTABLE`` forces the portable way (then None)."""
+    return call if choose_fast_path(what, call is not None, better, portable) else None
 
 
 def reserve(f: BinaryIO, nbytes: int) -> None:

@@ -138,6 +138,22 @@ def test_hung_producer_mid_sweep_fails_it_and_saves_nothing(tmp_path):
     assert not out.exists() and not out.with_name(out.name + ".part").exists()
 
 
+def test_a_stage_slower_than_a_heartbeat_is_not_taken_for_hung_nor_silent(tmp_path):
+    """The producer beats while the stage settles and while it waits ``settle_s``, each longer
+    than the hang and camera timeouts, and says its camera rests by plan meanwhile: the sweep
+    is taken neither for hung nor for a silent camera, and completes."""
+    out = tmp_path / "lut.h5"
+    cfg = _config(
+        tmp_path,
+        focus_stage={"driver": "sim", "settings": {"settle_time_s": 1.0}},
+        calibration={"start_nm": 5900, "stop_nm": 6100, "step_nm": 100, "settle_s": 1.0},
+        supervision={"hang_timeout_s": 0.8, "camera_timeout_s": 0.8},
+    )
+    done = r.cli("calibrate", str(cfg), "--output", str(out), cwd=tmp_path, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert out.exists() and "hung" not in done.stderr and "no frame" not in done.stderr
+
+
 def test_hung_profiler_is_restarted_and_the_sweep_loses_nothing(tmp_path):
     """A profiler (a calibration's tracker) SIGSTOPped mid-sweep is killed and restarted as a
     run's tracker is, the stack it held requeued: every profile is there."""

@@ -15,8 +15,9 @@ import yaml
 from buffers import PORTABLE_ENV
 from buffers._platform import _choice
 from buffers._platform._choice import portable_forced
+from magacq._platform import memory_available
 from magacq.errors import ConfigError
-from magacq.pipeline.sizing import BufferSizes, check_room, memory_available
+from magacq.pipeline.sizing import BufferSizes, check_room
 from tests.faults.test_config_faults import _refused
 from tests.pipeline import _runner as r
 

@@ -128,6 +128,8 @@ def test_second_ctrl_c_keeps_the_runs_exit_code(tmp_path):
 
 
 def test_magacq_clean_removes_stale_segments_of_any_namespace(tmp_path):
+    """...and those whose registry record was lost (its registry deleted) too, when old and
+    their creator gone; a young one, or one whose creator lives, is left."""
     seen = _stale.sweep_scenario(tmp_path, "clean")
     assert seen["returncode"] == 0, seen["stderr"]
     for k, name in enumerate(seen["old"]):
@@ -135,7 +137,10 @@ def test_magacq_clean_removes_stale_segments_of_any_namespace(tmp_path):
         assert name not in seen["left"] and name not in seen["listed"]
     for name in (seen["young"], seen["live"]):
         assert name in seen["left"] and name in seen["listed"]
-    assert "2 stale segment(s) removed" in seen["stdout"]
+    lost, young, held = seen["orphans"]
+    assert f"removed {lost}: no registry record, its creator (pid " in seen["stdout"]
+    assert lost not in seen["left"] and young in seen["left"] and held in seen["left"]
+    assert "3 stale segment(s) removed" in seen["stdout"]
 
 
 def test_next_run_removes_stale_segments_of_other_namespaces(tmp_path):

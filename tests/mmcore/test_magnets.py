@@ -69,8 +69,10 @@ def test_motor_faults(settings: dict[str, Any]) -> None:
         set_property(cam.core, "MagnetZ", "Fault", "Stall")
         mag.move_to("height", 2.0)
         time.sleep(0.05)
+        ticks: list[bool] = []  # e.g. a heartbeat, kept beating while the motor is busy
         with pytest.raises(HalTimeoutError, match="magnets still moving"):
-            mag.wait(timeout=0.2)
+            mag.wait(timeout=0.2, tick=lambda: ticks.append(mag.is_busy()))
+        assert ticks and all(ticks)
         assert mag.position("height") == pytest.approx(6.0)  # stalled where it was
         mag.stop()
         assert not mag.is_busy()

@@ -9,7 +9,8 @@ import h5py
 import numpy as np
 import pytest
 
-from magacq.runfile import ROIS_DTYPE, RunFile, VideoFile, _fileio
+from buffers._platform import _choice
+from magacq.runfile import ROIS_DTYPE, RunFile, VideoFile
 from magacq.runfile import _video as video_module
 from magacq.runfile._run import DISK_RESERVE
 from tests.faults._isolated import mounted
@@ -24,8 +25,8 @@ def ext4(tmp_path):
 
 @pytest.fixture
 def no_linux_file_calls(monkeypatch, caplog):
-    caplog.set_level(logging.DEBUG, logger="magacq.runfile")
-    monkeypatch.setattr(_fileio, "_logged", {})  # each choice is logged once per process
+    caplog.set_level(logging.DEBUG, logger="buffers")
+    monkeypatch.setattr(_choice, "_logged", {})  # each choice is logged once per process
     for name in ("posix_fallocate", "posix_fadvise", "O_DIRECT"):
         monkeypatch.delattr(os, name, raising=False)
     return caplog

@@ -48,7 +48,7 @@ def test_estimates_the_force_of_exact_traces_drift_corrected_with_z_and_lost_fra
     xyz[0, ::50, 1] = np.nan  # 2 % of frames lost
     spec = LiveForceSpec(axis=1, window_s=30, interval_s=1, extension_nm=params.extension_nm,
                          bead_radius_nm=params.bead_radius_nm, exposure_s=EXPOSURE_S,
-                         kt=params.kt, references=[tethered])  # fmt: skip
+                         kt=params.kt, references=(tethered,))  # fmt: skip
     zero: dict[int, float] = {}
     first = estimate_forces(_rows(xyz[:, : n // 2]), spec, zero)
     out = estimate_forces(_rows(xyz), spec, zero)  # later: the window since the start

@@ -1,12 +1,19 @@
 """The viewer attached to a real `magacq run` (sim camera) in another process: real data shown,
 a ROI added by clicking is tracked by the run, the run ending shows a message."""
 
+import contextlib
 import math
 import os
+import re
+import select
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from PySide6 import QtCore
 from pytestqt.qtbot import QtBot
@@ -15,6 +22,7 @@ from magacq.runfile import read_zlut_file
 from magacq.view import ViewError, choose_run, find_runs
 from magacq.view._source import RunSource
 from magacq.view._window import ViewerWindow
+from tests.pipeline import _runner as r
 
 from .conftest import BEADS_PX, HEIGHT, PIXEL_NM, REFERENCE, ROI, SWEEP_NM, WIDTH, LiveRun
 
@@ -63,7 +71,34 @@ def _near_truth(xy_nm: np.ndarray, bead: int, tol_nm: float = 300) -> bool:
     return math.hypot(x - tx * PIXEL_NM, y - ty * PIXEL_NM) < tol_nm
 
 
-def test_discovery_finds_the_real_run(live_run: LiveRun):
+@contextlib.contextmanager
+def _cpu_hogs(n: int = 1) -> Iterator[None]:
+    """``n`` busy processes at normal priority (a loaded machine), killed at the end."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+def _stderr_until(proc: subprocess.Popen, text: str, timeout: float = WAIT_MS / 1000) -> str:
+    """``proc``'s stderr up to ``text`` (fails if it exits or ``timeout`` passes first)."""
+    fd, out = proc.stderr.fileno(), b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in out:
+        left = deadline - time.monotonic()
+        chunk = os.read(fd, 4096) if left > 0 and select.select([fd], [], [], left)[0] else b""
+        if not chunk:
+            raise AssertionError(f"no {text!r} from the viewer (exit code {proc.poll()}): {out}")
+        out += chunk
+    return out.decode()
+
+
+def test_discovery_finds_the_real_run_and_magacq_view_shows_it_before_lowering_priority(
+    live_run: LiveRun, tmp_path: Path
+):
     runs = find_runs()
     mine = [run for run in runs if run.namespace == live_run.namespace]
     assert len(mine) == 1 and mine[0].owner_pid == live_run.proc.pid
@@ -78,6 +113,24 @@ def test_discovery_finds_the_real_run(live_run: LiveRun):
     assert choose_run([*mine, mine[0].__class__("default-run1", 1, ())], None) == mine[0]
     with pytest.raises(ViewError, match="no live run"):
         choose_run(runs, "nosuchrun")
+
+    # `magacq view` on a loaded machine: its window is shown at the caller's priority (a niced
+    # viewer took ~20 s to show anything), and only then is its priority lowered
+    caller = os.nice(0)
+    if caller > 9:
+        pytest.skip(f"the tests run at nice {caller}: the viewer cannot lower its priority")
+    with _cpu_hogs():
+        viewer, err = r.start_cli("view", "--run", live_run.namespace, cwd=tmp_path), ""
+        try:
+            err = _stderr_until(viewer, "priority lowered")
+            assert psutil.Process(viewer.pid).nice() == caller + 10
+        finally:
+            viewer.terminate()
+            err += viewer.communicate(timeout=30)[1]
+    shown = re.search(r"window shown \(nice (-?\d+)\)", err)
+    lowered = re.search(r"priority lowered \(nice (-?\d+)\)", err)
+    assert shown and lowered and shown.start() < lowered.start(), err
+    assert int(shown[1]) == caller and int(lowered[1]) == caller + 10, err
 
 
 def test_shows_the_runs_image_rois_traces_profile_and_status(

@@ -17,8 +17,8 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Mapping
-from typing import Any, TypedDict
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +48,8 @@ STUCK_PN = 200.0
 KB_PN_NM_PER_K = 1.380649e-2
 
 
-class LiveForceSpec(TypedDict):
+@dataclass(frozen=True)
+class LiveForceSpec:
     """What the writer's live force is given (``config.LiveForceConfig`` and the camera's)."""
 
     axis: int  # 0 x, 1 y
@@ -58,18 +59,18 @@ class LiveForceSpec(TypedDict):
     bead_radius_nm: float
     exposure_s: float
     kt: float  # pN nm
-    references: list[int]  # reference bead ids (drift correction, no estimate)
+    references: tuple[int, ...]  # reference bead ids (drift correction, no estimate)
 
 
-def live_force_spec(cfg: Any, geometry: Mapping[str, Any]) -> LiveForceSpec:
-    """The spec of ``cfg.live_force`` (a ``RunConfig``) on the camera of ``geometry``."""
+def live_force_spec(cfg: Any, bead_radius_nm: float, exposure_ms: float) -> LiveForceSpec:
+    """The spec of ``cfg.live_force`` (a ``RunConfig``) on a camera exposing ``exposure_ms``
+    (NaN: unknown) beads of ``bead_radius_nm``."""
     lf = cfg.live_force
-    exposure = geometry.get("exposure_ms", math.nan)
     return LiveForceSpec(
         axis="xy".index(lf.axis), window_s=lf.window_s, interval_s=lf.interval_s,
-        extension_nm=lf.extension_nm, bead_radius_nm=float(geometry["bead_radius_nm"]),
-        exposure_s=exposure / 1000 if math.isfinite(exposure) else 0.0,
-        kt=KB_PN_NM_PER_K * lf.temperature_k, references=list(cfg.beads.reference),
+        extension_nm=lf.extension_nm, bead_radius_nm=float(bead_radius_nm),
+        exposure_s=exposure_ms / 1000 if math.isfinite(exposure_ms) else 0.0,
+        kt=KB_PN_NM_PER_K * lf.temperature_k, references=tuple(cfg.beads.reference),
     )  # fmt: skip
 
 
@@ -95,9 +96,9 @@ def estimate_forces(rows: np.ndarray, spec: LiveForceSpec, zero: dict[int, float
     if n < MIN_FRAMES or times[known[-1]] <= times[known[0]]:
         return np.empty((0, len(FORCE_COLUMNS)))
     frame_rate = (known[-1] - known[0]) / (times[known[-1]] - times[known[0]])
-    exposure = min(spec["exposure_s"], 1.0 / frame_rate)
-    refs = np.isin(ids, spec["references"])
-    lateral = correct_drift(grid[spec["axis"], ~refs], grid[spec["axis"], refs])
+    exposure = min(spec.exposure_s, 1.0 / frame_rate)
+    refs = np.isin(ids, spec.references)
+    lateral = correct_drift(grid[spec.axis, ~refs], grid[spec.axis, refs])
     z = grid[2, ~refs]
     if refs.any():  # about each reference's z at its first estimate: the same zero every time
         with warnings.catch_warnings():
@@ -112,11 +113,11 @@ def estimate_forces(rows: np.ndarray, spec: LiveForceSpec, zero: dict[int, float
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # no z (no Z-LUT): NaN
                 z_mean = float(np.nanmean(zb))
-            ext = spec["extension_nm"]
+            ext = spec.extension_nm
             if math.isfinite(z_mean):
                 ext += z_mean - zero.setdefault(bead, z_mean)
-            fit = fit_allan(x, frame_rate, ext + spec["bead_radius_nm"], exposure_s=exposure,
-                            kt=spec["kt"])  # fmt: skip
+            fit = fit_allan(x, frame_rate, ext + spec.bead_radius_nm, exposure_s=exposure,
+                            kt=spec.kt)  # fmt: skip
         except (ValueError, np.linalg.LinAlgError):
             continue
         out.append((times[known[-1]], bead, fit.force_pn, fit.force_err_pn, ext, fit.corner_hz,
@@ -165,17 +166,17 @@ class LiveForce:
         with self._lock:
             self._chunks.append(rows[:, :6].copy())
             newest = self._chunks[-1][-1, 0]
-            while self._chunks and self._chunks[0][-1, 0] < newest - self.spec["window_s"]:
+            while self._chunks and self._chunks[0][-1, 0] < newest - self.spec.window_s:
                 self._chunks.popleft()
 
     def window(self) -> np.ndarray:
         """The rows of the last ``window_s`` seconds."""
         with self._lock:
             rows = np.concatenate(self._chunks) if self._chunks else np.empty((0, 6))
-        return rows[rows[:, 0] >= rows[:, 0].max() - self.spec["window_s"]] if len(rows) else rows
+        return rows[rows[:, 0] >= rows[:, 0].max() - self.spec.window_s] if len(rows) else rows
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.spec["interval_s"]):
+        while not self._stop.wait(self.spec.interval_s):
             started = time.monotonic()
             try:
                 forces = estimate_forces(self.window(), self.spec, self._zero)

@@ -59,6 +59,7 @@ _FIELDS = (
     "worker_restarts",
     "buffer_level",  # fraction of the video buffer holding unread frames (producer)
     "acquiring",  # time.monotonic() when the producer started the camera; 0 before
+    "camera_resting",  # 1 while the producer keeps its camera idle by plan (not silence)
     "video_frames",  # frames the recorder wrote to the video file
     "video_skipped",  # frames the recorder left out (back-pressure, or after it died)
     "recorder_lag",  # stacks waiting for the recorder (claimed or unread by its group)

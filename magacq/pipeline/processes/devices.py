@@ -145,7 +145,7 @@ def _stream(wiring: RunWiring, cam: Any, vb: Any, devices: list[Any]) -> None:
     beats = wiring.beats
     max_errors = wiring.supervision.camera_errors
     stats = wiring.stats
-    n_images = wiring.video["n_images"]
+    n_images = wiring.video.n_images
     mats = wiring.attach_matrices(
         *(n for n in ("frames", "dropped", "truth", "motors", EVENTS, *MOTOR_CHANNEL)
           if n in wiring.matrix_rows)
@@ -228,7 +228,7 @@ def _stream(wiring: RunWiring, cam: Any, vb: Any, devices: list[Any]) -> None:
                     if t is not None:
                         if tracked_id is None:  # the truth of bead j is that of ROI tracked_id[j]
                             tracked_id = roi_of(t[:, :2], wiring.rois_array(),
-                                                wiring.geometry["pixel_size_nm"])  # fmt: skip
+                                                wiring.geometry.pixel_size_nm)  # fmt: skip
                         for sim_bead, (bead, row) in enumerate(zip(tracked_id, t, strict=True)):
                             truth.add(fn, bead, *row, sim_bead)
                 if (seq + 1) % n_images == 0:

@@ -83,14 +83,14 @@ class LockThread(threading.Thread):
         self.spec: LocksSpec = spec
         self.wiring, self.events, self.stopped = wiring, events, stopped
         self.stats = wiring.stats
-        self.px = float(wiring.geometry["pixel_size_nm"])
+        self.px = float(wiring.geometry.pixel_size_nm)
         self.error: BaseException | None = None
         self.zlock = self._new_zlock()
         xy = spec.xy_lock
         side = wiring.tracking.roi_size
         self.xylock = None if xy is None else XYLock(
-            roi_size=side, width=int(wiring.geometry["width"]),
-            height=int(wiring.geometry["height"]), threshold_px=xy.threshold_px,
+            roi_size=side, width=int(wiring.geometry.width),
+            height=int(wiring.geometry.height), threshold_px=xy.threshold_px,
         )  # fmt: skip
         self.z_state = math.nan if spec.z_lock is None else ON
         self.xy_state = math.nan if xy is None else ON

@@ -49,15 +49,15 @@ def run_recorder(wiring: RunWiring, discard: bool = False) -> None:
     vf = None
     if not discard:
         vf = VideoFile(
-            path, mode=spec.mode, frame_shape=(wiring.geometry["height"],
-                                                   wiring.geometry["width"]),
-            dtype=wiring.geometry["dtype"], n_images=wiring.video["n_images"],
+            path, mode=spec.mode, frame_shape=(wiring.geometry.height,
+                                                   wiring.geometry.width),
+            dtype=wiring.geometry.dtype, n_images=wiring.video.n_images,
             every=video.every, compression=video.compression, rois=wiring.rois_array(),
         )  # fmt: skip
     wiring.ready.release()  # the camera starts once the video file is open
     every, delay = video.every, video.debug_delay_s
     drop_video = video.on_backlog == "drop_video"
-    half = max(1, wiring.video["n_stacks"] // 2)
+    half = max(1, wiring.video.n_stacks // 2)
     reserve = video.reserve_mb * 2**20
     stop_seen: float | None = None
     kept: list[np.ndarray] = []  # rows of frames written since the last flush

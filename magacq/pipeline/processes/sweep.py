@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from hal import HalError
+from hal import HalError, HalTimeoutError
 from magacq.pipeline.channels.heartbeat import PRODUCER, TRACKER0
 from magacq.pipeline.hardware import open_accessory
 from magacq.pipeline.wiring import RunWiring, SweepSpec
@@ -49,6 +49,7 @@ def follow_sweep(wiring: RunWiring, cam: Any, vb: Any, devices: list[Any]) -> No
     devices.append(stage)
     home = float(stage.position_nm)
     stats.set("sweep_home_nm", home)
+    stats.set("camera_resting", 1)  # but while it reads a frame: moves, settling, waiting slots
     stats.set("acquiring", time.monotonic())
     per_sequence = stage.sequence_max_length // sweep.profiles_per_step  # steps per sequence
     try:
@@ -74,7 +75,7 @@ def _by_steps(wiring: RunWiring, sweep: SweepSpec, cam: Any, vb: Any, stage: Any
         if wiring.stop.is_set():
             return
         z_now = _move(stage, z, sweep, lambda: wiring.beats.beat(PRODUCER))
-        if wiring.stop.wait(sweep.settle_s):
+        if _pause(wiring, sweep.settle_s):
             return
         if not _take(wiring, cam, vb, [(step, z_now)] * sweep.profiles_per_step):
             return
@@ -98,7 +99,7 @@ def _by_sequence(
             raise StageFault(f"focus stage failed: {exc}") from None
         try:
             _settle(stage, sweep, lambda: wiring.beats.beat(PRODUCER), tags[0][1])
-            if wiring.stop.wait(sweep.settle_s) or not _take(wiring, cam, vb, tags):
+            if _pause(wiring, sweep.settle_s) or not _take(wiring, cam, vb, tags):
                 return
         finally:
             stage.stop_sequence()
@@ -118,17 +119,24 @@ def _move(stage: Any, z: float, sweep: SweepSpec, beat: Any) -> float:
 def _settle(stage: Any, sweep: SweepSpec, beat: Any, z: float) -> float:
     """Wait until the stage, on its way to ``z``, has settled (beating); its measured z."""
     try:
-        deadline = time.monotonic() + sweep.move_timeout_s
-        while stage.is_busy():
-            beat()
-            if time.monotonic() > deadline:
-                raise StageFault(
-                    f"focus stage still moving to {z:.0f} nm after {sweep.move_timeout_s:g} s"
-                )
-            time.sleep(0.005)
+        stage.wait(sweep.move_timeout_s, tick=beat)
         return float(stage.position_nm)
+    except HalTimeoutError:
+        raise StageFault(
+            f"focus stage still moving to {z:.0f} nm after {sweep.move_timeout_s:g} s"
+        ) from None
     except HalError as exc:
         raise StageFault(f"focus stage failed: {exc}") from None
+
+
+def _pause(wiring: RunWiring, seconds: float) -> bool:
+    """Wait ``seconds`` (beating); True when the run is asked to stop meanwhile."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        wiring.beats.beat(PRODUCER)
+        if wiring.stop.wait(min(left, 0.1)):
+            return True
+    return wiring.stop.is_set()
 
 
 def _take(wiring: RunWiring, cam: Any, vb: Any, tags: list[tuple[int, float]]) -> bool:
@@ -150,11 +158,14 @@ def _take(wiring: RunWiring, cam: Any, vb: Any, tags: list[tuple[int, float]]) -
                     slot = vb.begin_write(0.25)
                 except BufferOverflow:
                     pass
+            wiring.stats.set("camera_resting", 0)
             try:
                 info = cam.read_frame(slot, timeout=5.0)
             except BaseException:
                 vb.abandon_write()
                 raise
+            finally:
+                wiring.stats.set("camera_resting", 1)
             wiring.sweep.tag(vb.frames_written, ring, step, z)
             vb.commit_write(float(info.timestamp))
             wiring.stats.add("frames")

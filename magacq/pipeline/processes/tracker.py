@@ -49,13 +49,13 @@ def run_worker(wiring: RunWiring, index: int) -> None:
     try:  # a Z-LUT gone, options the algorithm does not take: one line, no traceback
         tracker = Tracker(
             wiring.rois_array(),
-            wiring.geometry["pixel_size_nm"],
+            wiring.geometry.pixel_size_nm,
             wiring.tracking.model_dump(mode="json"),  # magacq.tracking takes plain settings
             load_zlut(wiring.tracking.zlut),
         )
         if len(tracker.rois):  # compile, or load from the disk cache, before the first stack
             geometry = wiring.geometry
-            warm_up(tracker, geometry["dtype"], geometry["height"], geometry["width"])
+            warm_up(tracker, geometry.dtype, geometry.height, geometry.width)
     except Exception as exc:
         message = f"tracker {index} cannot track: {type(exc).__name__}: {exc}"
         logger.error("%s", message, exc_info=logger.isEnabledFor(logging.DEBUG))
@@ -127,7 +127,7 @@ def _read_rois(roi_buf: Any, wiring: RunWiring, side: int) -> tuple[int, np.ndar
     are left out (logged), as the tracker needs whole square ROIs of one size."""
     version, ids, boxes = roi_buf.snapshot()
     rois = np.column_stack([ids, boxes]).astype(np.int64).reshape(-1, 5)
-    w, h = wiring.geometry["width"], wiring.geometry["height"]
+    w, h = wiring.geometry.width, wiring.geometry.height
     ok = (
         (rois[:, 2] - rois[:, 1] == side)
         & (rois[:, 4] - rois[:, 3] == side)
