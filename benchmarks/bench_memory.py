@@ -31,9 +31,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _config(tmp: Path, rate: float, seconds: float) -> Path:
+def _config(tmp: Path, rate: float, seconds: float, size: int, beads: int) -> Path:
     cfg = {
-        "camera": {"driver": "sim", "settings": {"width": 512, "height": 512, "n_beads": 12,
+        "camera": {"driver": "sim", "settings": {"width": size, "height": size, "n_beads": beads,
                                                  "roi_size": 96, "frame_rate": rate}},
         "buffers": {"n_stacks": 32, "images_per_stack": 10},
         "tracking": {"workers": 2, "roi_size": 64, "algorithm": "qi"},
@@ -75,10 +75,12 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--rate", type=float, default=500.0)
     ap.add_argument("--every", type=float, default=10.0)
+    ap.add_argument("--size", type=int, default=512, help="frame width and height, px")
+    ap.add_argument("--beads", type=int, default=12)
     args = ap.parse_args()
     seconds = 60 * args.minutes
     with tempfile.TemporaryDirectory() as tmp:
-        config = _config(Path(tmp), args.rate, seconds)
+        config = _config(Path(tmp), args.rate, seconds, args.size, args.beads)
         magacq = Path(sys.executable).parent / "magacq"
         log = Path(tmp) / "stderr.txt"  # a file: a pipe left unread fills and stops the run
         with log.open("w") as stderr:
@@ -100,8 +102,8 @@ def main() -> None:
             sys.exit(f"the run failed ({proc.returncode}):\n{log.read_text()[-2000:]}")
         stored = _frames_stored(Path(tmp) / "runs")
     print(
-        f"{args.minutes:g} min at {args.rate:g} frames/s asked, {stored / seconds:.0f} reached; "
-        f"{len(samples)} samples"
+        f"{args.minutes:g} min at {args.rate:g} frames/s asked, {stored / seconds:.0f} reached "
+        f"({args.beads} beads, {args.size}x{args.size} px); {len(samples)} samples"
     )
     print(f"{'':<14}{'RSS MB':>30}{'private MB':>30}")
     print(f"{'process':<14}" + f"{'start':>8}{'end':>8}{'growth/h':>14}" * 2)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from buffers import BufferUnderflow, MatrixBuffer, remove_stale_segments
+from magacq._platform import trim_heap
 from magacq.analysis import reference_drift
 from magacq.pipeline.channels.events import EVENTS, event_records
 from magacq.pipeline.channels.heartbeat import WRITER
@@ -43,6 +44,7 @@ _FILE_FRAMES = [i for i, c in enumerate(FRAMES.columns) if c != "seq"]
 
 #: Once the supervisor is gone, how long the writer keeps taking the others' last rows, s.
 _ORPHAN_DRAIN_S = 0.8
+_TRIM_EVERY_S = 30.0  # the C heap's free pages given back (hours-long runs: flat memory)
 
 
 def run_writer(wiring: RunWiring) -> None:
@@ -87,6 +89,7 @@ def run_writer(wiring: RunWiring) -> None:
         live.start()
     failed = None
     orphaned_at: float | None = None
+    trim_at = time.monotonic() + _TRIM_EVERY_S
     try:
         while True:
             wiring.beats.beat(WRITER)
@@ -103,6 +106,9 @@ def run_writer(wiring: RunWiring) -> None:
             stats.set("latency_p99", p99)
             stats.set("latency_max", pmax)
             rf.maybe_flush()
+            if time.monotonic() > trim_at:
+                trim_heap()
+                trim_at = time.monotonic() + _TRIM_EVERY_S
             if finishing:
                 _drain(rf, buffers, latency, fmap, drift, final=True, every=every)
                 break
