@@ -38,8 +38,9 @@ The default 20000 frames (about a second a variant) measure the steady state: in
 magscope's first pass over its ring pays a page fault per 4 KiB, which flatters our ratio (ours
 maps its segment populated).
 
-Usage: ``python benchmarks/bench_videobuffer.py [--frames 20000] [--trials 5]`` (about 20 s on a
-quiet 2-core machine, a minute at load 8).
+Usage: ``python benchmarks/bench_videobuffer.py [--frames 20000] [--trials 5] [--polling]``
+(about 20 s on a quiet 2-core machine, a minute at load 8; ``--polling``: the documented polling
+pattern alone, in both frame forms).
 """
 
 import argparse
@@ -382,6 +383,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=20000)
     parser.add_argument("--trials", type=int, default=5, help="rounds of every variant")
     parser.add_argument("--latency-frames", type=int, default=2000)
+    parser.add_argument(
+        "--polling", action="store_true", help="the documented polling pattern alone, both forms"
+    )
     args = parser.parse_args()
     n = args.frames - args.frames % N_IMAGES
     frame_gb = W * H * 2 / 1e9
@@ -391,21 +395,16 @@ def main() -> None:
     streamed = memcpy_fps(n, streamed_copy)  # write_image_and_timestamp's copy, for scale
     print(f"{'streamed copy (1 process)':34s} {streamed:9.0f} frames/s "
           f"{streamed * frame_gb:6.2f} GB/s  x{streamed / base:.2f} memcpy")  # fmt: skip
-    firsts = {kind: first_write(kind) for kind in ("magscope", "VideoBuffer")}
-    print("first write of a freshly attached producer (first, second): " + ", ".join(
-        f"{kind} {a * 1e3:.2f} ms, {b * 1e3:.2f} ms" for kind, (a, b) in firsts.items()
-    ))  # fmt: skip
+    firsts = {} if args.polling else {k: first_write(k) for k in ("magscope", "VideoBuffer")}
+    if firsts:
+        print("first write of a freshly attached producer (first, second): " + ", ".join(
+            f"{kind} {a * 1e3:.2f} ms, {b * 1e3:.2f} ms" for kind, (a, b) in firsts.items()
+        ))  # fmt: skip
     # rounds of every variant in turn: each ratio is to the baseline of its own round, taken
     # moments apart, so that a shared machine's changing load shifts both alike
-    kinds = (
-        "magscope",
-        "polling",
-        "magscope bytes",
-        "polling bytes",
-        "blocking",
-        "claim",
-        "groups",
-    )
+    kinds = ("magscope", "polling", "magscope bytes", "polling bytes")
+    if not args.polling:
+        kinds += ("blocking", "claim", "groups")
     fps = {k: [] for k in ("memcpy", "raw", *kinds)}
     bad_lost = dict.fromkeys(("raw", *kinds), (0, 0))
     for _ in range(args.trials):
@@ -436,7 +435,7 @@ def main() -> None:
         if kind != "memcpy":
             line += "  bad={} lost={}".format(*bad_lost[kind])
         print(line)
-    for kind in ("claim", "blocking"):
+    for kind in () if args.polling else ("claim", "blocking"):
         _, bad, lost, lat = run(kind, args.latency_frames, n_images=1, pace_s=0.001)
         lat = lat[len(lat) // 10 :] * 1e6  # drop warm-up
         print(f"hand-off at 1 kHz, {kind:10s}: p50 {np.percentile(lat, 50):7.1f} us  "
