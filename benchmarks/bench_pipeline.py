@@ -15,8 +15,10 @@ core (``magacq.tracking.Tracker.track``, in process, the ROI cut included, on st
 trial's size, 128 MiB of them: read from memory, as a run's frames are): what one tracker process
 could reach with no pipeline around it. The efficiency (issue 30) is the bead-frames/s sustained
 with no drop over (workers x that rate); each trial prints too the bead-frames/s its trackers
-did per core of CPU they used, beside the baseline's. On a 2-core machine the producer, writer
-and supervisor take part of the 2 cores, so 2 trackers cannot have 2 cores.
+did per core of CPU they used, beside the baseline's, and ``--workers`` such trackers timed
+together (one process each, still no pipeline): what the machine gives that many trackers at
+once, apart from what the pipeline costs. On a 2-core machine the producer, writer and
+supervisor take part of the 2 cores, so 2 trackers cannot have 2 cores.
 
 Bead-count axis (``--beads 20 50 100``): at a fixed rate (``--rate``, default the 1 kHz target)
 one trial per bead count, on a frame that holds them (beads on a 64 px grid, frames of
@@ -35,12 +37,14 @@ Usage: ``python benchmarks/bench_pipeline.py [--seconds 60] [--algorithm qi] [--
 import argparse
 import json
 import math
+import multiprocessing as mp
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -150,10 +154,11 @@ def bead_centres(camera: dict) -> list[list[int]]:
         cam.close()
 
 
-def baseline(camera: dict, algorithm: str, per_stack: int) -> float:
+def baseline(camera: dict, algorithm: str, per_stack: int, ready: Any = None) -> float:
     """Bead-frames/s of one tracker alone on one core: ``Tracker.track`` (the ROI cut included,
     as the tracker process does it) in process, on stacks of ``per_stack`` of the trial's own
-    frames and ROIs (``camera``: its ReplayCamera settings), with no pipeline around it."""
+    frames and ROIs (``camera``: its ReplayCamera settings), with no pipeline around it.
+    ``ready``: a barrier waited on before the timing (trackers timed together)."""
     from magacq.config import TrackingConfig
     from magacq.tracking import Tracker
 
@@ -173,11 +178,33 @@ def baseline(camera: dict, algorithm: str, per_stack: int) -> float:
     stacks = [frames[np.arange(s, s + per_stack) % N_REPLAY] for s in range(n_stacks)]
     ts, seqs = np.arange(per_stack, dtype=float), np.arange(per_stack)
     tracker.track(stacks[0], ts, seqs)  # compiled, or loaded from the cache
+    if ready is not None:
+        ready.wait()
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < 2.0:
         tracker.track(stacks[n % n_stacks], ts, seqs)
         n += 1
     return n * per_stack * len(rois) / (time.perf_counter() - t0)
+
+
+def _timed_together(camera: dict, algorithm: str, per_stack: int, ready: Any, out: Any) -> None:
+    out.put(baseline(camera, algorithm, per_stack, ready))
+
+
+def baseline_together(camera: dict, algorithm: str, per_stack: int, workers: int) -> float:
+    """Bead-frames/s of ``workers`` trackers alone at once, one process each, timed together
+    with no pipeline around them: what the machine gives that many trackers (cores that share
+    memory bandwidth, caches or a physical core do not add up)."""
+    ctx = mp.get_context("fork")
+    ready, out = ctx.Barrier(workers), ctx.Queue()
+    args = (camera, algorithm, per_stack, ready, out)
+    procs = [ctx.Process(target=_timed_together, args=args) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    total = sum(out.get(timeout=300) for _ in procs)
+    for p in procs:
+        p.join()
+    return total
 
 
 def trial(rate: float, seconds: float, args: argparse.Namespace, rois: list, camera: dict) -> dict:
@@ -357,6 +384,8 @@ def bead_axis(args: argparse.Namespace) -> None:
         r["sustained"] = r["ok"]  # no drop, the rate kept
         r["ok"] = r["ok"] and r["p99"] < TARGET_P99_S
         r["alone"] = baseline(camera, args.algorithm, args.images_per_stack)
+        together = baseline_together(camera, args.algorithm, args.images_per_stack, args.workers)
+        r["together"] = together
         results[n] = r
         tracking = n * r["fps"]
         cores = sum(v for k, v in r["cpu"].items() if k.startswith("tracker"))
@@ -368,11 +397,15 @@ def bead_axis(args: argparse.Namespace) -> None:
             flush=True,
         )
         print("         CPU (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu"].items()))
+        print(
+            f"         one tracker alone on these frames and ROIs: {r['alone']:,.0f} "
+            f"bead-frames/s; {args.workers} at once, no pipeline: {together:,.0f} together "
+            f"({together / (args.workers * r['alone']):.0%} of {args.workers} x one alone)"
+        )
         if cores > 0:
             print(
-                f"         one tracker alone on these frames and ROIs: {r['alone']:,.0f} "
-                f"bead-frames/s; the trackers here: {tracking / cores:,.0f} a core "
-                f"({tracking / cores / r['alone']:.0%} of alone)"
+                f"         the trackers here: {tracking / cores:,.0f} bead-frames/s a core of "
+                f"CPU they used ({tracking / cores / r['alone']:.0%} of one alone's)"
             )
         return r["ok"]
 
@@ -400,7 +433,8 @@ def bead_axis(args: argparse.Namespace) -> None:
         print(
             f"efficiency: {n * r['fps']:,.0f} bead-frames/s sustained with no drop ({n} beads) "
             f"/ ({args.workers} trackers x {r['alone']:,.0f} of one alone) = {eff:.0%} "
-            f"(target >= 90 %{'' if bad is not None else '; a lower bound: no count failed'})"
+            f"(target >= 90 %{'' if bad is not None else '; a lower bound: no count failed'}); "
+            f"{n * r['fps'] / r['together']:.0%} of {args.workers} trackers timed together"
         )
     else:
         print("efficiency: no bead count ran without drops")
