@@ -127,9 +127,7 @@ def produce(kind, locks, n_frames, start, pace_s):
     vb = attach(kind, locks)
     full = overflow(kind)
     pool = bytes_pool() if kind.endswith("bytes") else None
-    if not kind.startswith(
-        "magscope"
-    ):  # load the streaming kernel (numba: ~0.5 s once per process, untimed)
+    if not kind.startswith("magscope"):  # load the streaming kernel (numba: ~0.5 s, untimed)
         stream_copy(np.zeros(16, np.uint8), np.zeros(16, np.uint8))
     start.wait()
     t_next = time.perf_counter()
