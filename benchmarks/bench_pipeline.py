@@ -17,8 +17,9 @@ could reach with no pipeline around it. The efficiency (issue 30) is the bead-fr
 with no drop over (workers x that rate); each trial prints too the bead-frames/s its trackers
 did per core of CPU they used, beside the baseline's, and ``--workers`` such trackers timed
 together (one process each, still no pipeline): what the machine gives that many trackers at
-once, apart from what the pipeline costs. On a 2-core machine the producer, writer and
-supervisor take part of the 2 cores, so 2 trackers cannot have 2 cores.
+once, apart from what the pipeline costs; and for scale the previous baseline, the kernel alone
+on one stack's ROIs cut beforehand and kept in the cache. On a 2-core machine the producer,
+writer and supervisor take part of the 2 cores, so 2 trackers cannot have 2 cores.
 
 Bead-count axis (``--beads 20 50 100``): at a fixed rate (``--rate``, default the 1 kHz target)
 one trial per bead count, on a frame that holds them (beads on a 64 px grid, frames of
@@ -152,6 +153,29 @@ def bead_centres(camera: dict) -> list[list[int]]:
         return [[int(round(x)), int(round(y))] for x, y in cam.bead_xy_px]
     finally:
         cam.close()
+
+
+def kernel_alone(camera: dict, algorithm: str, per_stack: int) -> float:
+    """Bead-frames/s of ``track_rois`` alone on one core, on one stack's ROIs cut beforehand
+    and kept in the cache (the issue's first baseline): no cut, no memory traffic."""
+    from magacq.tracking import Tracker, cut_rois
+
+    cam = ReplayCamera({**camera, "frame_rate": 1.0})
+    cam.open()
+    try:
+        frames, centres = cam._frames, np.round(cam.bead_xy_px).astype(int)
+    finally:
+        cam.close()
+    half = ROI // 2
+    cut = cut_rois(frames[:per_stack], centres[:, 0] - half, centres[:, 1] - half, ROI)
+    tracker = Tracker(np.zeros((len(centres), 5)), 100.0, {"algorithm": algorithm})
+    ts, seqs = np.arange(per_stack, dtype=float), np.arange(per_stack)
+    tracker.track_crops(cut, ts, seqs)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < 2.0:
+        tracker.track_crops(cut, ts, seqs)
+        n += 1
+    return n * len(cut) / (time.perf_counter() - t0)
 
 
 def baseline(camera: dict, algorithm: str, per_stack: int, ready: Any = None) -> float:
@@ -386,6 +410,7 @@ def bead_axis(args: argparse.Namespace) -> None:
         r["alone"] = baseline(camera, args.algorithm, args.images_per_stack)
         together = baseline_together(camera, args.algorithm, args.images_per_stack, args.workers)
         r["together"] = together
+        r["kernel"] = kernel_alone(camera, args.algorithm, args.images_per_stack)
         results[n] = r
         tracking = n * r["fps"]
         cores = sum(v for k, v in r["cpu"].items() if k.startswith("tracker"))
@@ -400,7 +425,8 @@ def bead_axis(args: argparse.Namespace) -> None:
         print(
             f"         one tracker alone on these frames and ROIs: {r['alone']:,.0f} "
             f"bead-frames/s; {args.workers} at once, no pipeline: {together:,.0f} together "
-            f"({together / (args.workers * r['alone']):.0%} of {args.workers} x one alone)"
+            f"({together / (args.workers * r['alone']):.0%} of {args.workers} x one alone); "
+            f"the kernel alone on ROIs cut beforehand, in cache: {r['kernel']:,.0f}"
         )
         if cores > 0:
             print(
