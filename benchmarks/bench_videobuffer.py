@@ -7,7 +7,12 @@ patterns:
 - "polling": the seed's documented usage, written as the reference's own processes do it, on
   both buffers alike: ``locks={"VideoBuffer": multiprocessing.Lock()}``, the consumer loops on
   ``check_read_stack()``, then ``peak_stack()`` and ``read_stack_no_return()``; the producer
-  retries ``write_image_and_timestamp`` on BufferOverflow. magscope's figure is this pattern's;
+  retries ``write_image_and_timestamp`` at once on BufferOverflow. In both documented frame
+  forms, each against magscope's figure for the same form: "polling" writes the ``(width,
+  height)`` array ``frame.T`` (magscope cannot take an array: its slot is a byte memoryview,
+  so it gets the same frame's bytes, zero-copy); "polling bytes" writes row-major bytes to both
+  (prebuilt ``bytes`` objects, as magscope's cameras pass ``frame.tobytes()``: ``BYTES_POOL`` of
+  them, stamped ``i % BYTES_POOL``, since bytes cannot be stamped in place);
 - "blocking": the consumer sleeps in ``wait_for_stack`` and the producer in a blocking write
   (the semaphores of ``make_locks``);
 - "claim": ``claim_stack`` / ``release_stack``, the producer filling the slot itself
@@ -33,8 +38,9 @@ The default 20000 frames (about a second a variant) measure the steady state: in
 magscope's first pass over its ring pays a page fault per 4 KiB, which flatters our ratio (ours
 maps its segment populated).
 
-Usage: ``python benchmarks/bench_videobuffer.py [--frames 20000] [--trials 5]`` (about 20 s on a
-quiet 2-core machine, a minute at load 8).
+Usage: ``python benchmarks/bench_videobuffer.py [--frames 20000] [--trials 5] [--polling]``
+(about 20 s on a quiet 2-core machine, a minute at load 8; ``--polling``: the documented polling
+pattern alone, in both frame forms).
 """
 
 import argparse
@@ -57,6 +63,15 @@ N_IMAGES = 10
 N_STACKS = 8
 NS = f"bench{os.getpid()}"
 GROUPS = ("trackers", "recorder")
+BYTES_POOL = 11  # prebuilt bytes frames; prime to the stack and ring: a lost stack shows
+
+
+def bytes_pool() -> list[bytes]:
+    """``BYTES_POOL`` row-major frames as ``bytes``, frame ``k`` stamped ``k``."""
+    src = sources(BYTES_POOL)
+    for k, f in enumerate(src):
+        stamp(f, k)
+    return [f.tobytes() for f in src]
 
 
 def sources(k: int = 8) -> np.ndarray:
@@ -69,25 +84,30 @@ def stamp(img: np.ndarray, i: int) -> None:
     img[0, 0], img[0, 1], img[-1, -1] = i & 0xFFFF, i >> 16, (i * 7) & 0xFFFF
 
 
-def bad_frames(stack: np.ndarray, first: int, numbers=None) -> int:
+def bad_frames(stack: np.ndarray, first: int, numbers=None, modulo: int = 0) -> int:
     """How many frames of a (width, height, n) stack do not carry numbers first, first + 1, ...
-    (nor, when given, have them as their ``numbers``). Per stack, not per frame: the consumer's
-    own cost stays small next to the buffers' (the same code checks both buffers)."""
+    (each ``% modulo`` when given; nor, when given, have them as their ``numbers``). Per stack,
+    not per frame: the consumer's own cost stays small next to the buffers' (the same code
+    checks both buffers)."""
     want = np.arange(first, first + stack.shape[2])
+    if numbers is not None:
+        numbers = numbers == want
+    if modulo:
+        want %= modulo
     ok = (
         (stack[0, 0, :] == want & 0xFFFF)
         & (stack[1, 0, :] == want >> 16)
         & (stack[-1, -1, :] == (want * 7) & 0xFFFF)
     )
     if numbers is not None:
-        ok &= numbers == want
+        ok &= numbers
     return int(np.count_nonzero(~ok))
 
 
 # --- producers ---------------------------------------------------------------------------
 def attach(kind, locks):
     """The consumer's or producer's own attachment to the run's buffer."""
-    if kind == "magscope":
+    if kind.startswith("magscope"):
         from magscope.datatypes import VideoBuffer as MagVB
 
         return MagVB(create=False, locks=locks)
@@ -95,7 +115,7 @@ def attach(kind, locks):
 
 
 def overflow(kind):
-    if kind == "magscope":
+    if kind.startswith("magscope"):
         from magscope.datatypes import BufferOverflow as MagOverflow
 
         return MagOverflow
@@ -106,7 +126,8 @@ def produce(kind, locks, n_frames, start, pace_s):
     src = sources()
     vb = attach(kind, locks)
     full = overflow(kind)
-    if kind != "magscope":  # load the streaming kernel (numba: ~0.5 s once per process, untimed)
+    pool = bytes_pool() if kind.endswith("bytes") else None
+    if not kind.startswith("magscope"):  # load the streaming kernel (numba: ~0.5 s, untimed)
         stream_copy(np.zeros(16, np.uint8), np.zeros(16, np.uint8))
     start.wait()
     t_next = time.perf_counter()
@@ -124,14 +145,20 @@ def produce(kind, locks, n_frames, start, pace_s):
             vb.commit_write(time.perf_counter())
         elif kind == "blocking":
             vb.write_image_and_timestamp(f.T, time.perf_counter(), timeout=None)
-        else:  # the documented write: no blocking, retry on overflow
+        else:  # the documented write: no blocking, retry at once on overflow
+            if pool is not None:
+                image = pool[i % BYTES_POOL]  # row-major bytes
+            elif kind == "magscope":
+                image = memoryview(f).cast("B")  # it takes no array: the frame's bytes
+            else:
+                image = f.T  # the (width, height) array
             while True:
                 try:
-                    vb.write_image_and_timestamp(memoryview(f).cast("B"), time.perf_counter())
+                    vb.write_image_and_timestamp(image, time.perf_counter())
                     break
                 except full:
-                    time.sleep(0.0001)
-    if kind != "magscope":
+                    pass
+    if not kind.startswith("magscope"):
         vb.close()
 
 
@@ -141,6 +168,7 @@ def consume(kind, locks, n_frames, n_images, out, group=None):
     seen, bad, lat = 0, 0, []
     t0 = None
     claims = kind in ("claim", "groups")
+    modulo = BYTES_POOL if kind.endswith("bytes") else 0
     while seen < n_frames:
         if claims:
             claim = vb.claim_stack(timeout=None, group=group)
@@ -156,7 +184,7 @@ def consume(kind, locks, n_frames, n_images, out, group=None):
             fns = None
         t0 = ts[0] if t0 is None else t0
         lat.append(now - ts[-1])
-        bad += bad_frames(stack, seen, fns)
+        bad += bad_frames(stack, seen, fns, modulo)
         seen += n_images
         del stack
         if claims:
@@ -165,7 +193,7 @@ def consume(kind, locks, n_frames, n_images, out, group=None):
         else:
             vb.read_stack_no_return()
     elapsed = time.perf_counter() - t0
-    if kind != "magscope":
+    if not kind.startswith("magscope"):
         vb.close()
     out.put((elapsed, bad, seen, lat))
 
@@ -175,7 +203,7 @@ def run(kind, n_frames, *, n_images=N_IMAGES, pace_s=0.0):
     out = ctx.Queue()
     start = ctx.Event()
     groups = GROUPS if kind == "groups" else None
-    if kind == "magscope":
+    if kind.startswith("magscope"):
         from magscope.datatypes import VideoBuffer as MagVB
 
         locks = {"VideoBuffer": ctx.Lock()}
@@ -183,7 +211,7 @@ def run(kind, n_frames, *, n_images=N_IMAGES, pace_s=0.0):
                    n_images=n_images, bits=16)  # fmt: skip
     else:
         # the documented locks for the documented pattern; the semaphores for blocking waits
-        if kind == "polling":
+        if kind.startswith("polling"):
             locks = {"VideoBuffer": ctx.Lock()}
         else:
             locks = make_locks(context=ctx, groups=groups or ())
@@ -205,7 +233,7 @@ def run(kind, n_frames, *, n_images=N_IMAGES, pace_s=0.0):
         bad, seen = sum(r[1] for r in results), min(r[2] for r in results)
         lat = [t for r in results for t in r[3]]
     finally:
-        if kind == "magscope":
+        if kind.startswith("magscope"):
             for shm in (vb._shm, vb._ts_shm, vb._idx_shm, vb._shm_info):
                 shm.close()
                 try:
@@ -353,6 +381,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=20000)
     parser.add_argument("--trials", type=int, default=5, help="rounds of every variant")
     parser.add_argument("--latency-frames", type=int, default=2000)
+    parser.add_argument(
+        "--polling", action="store_true", help="the documented polling pattern alone, both forms"
+    )
     args = parser.parse_args()
     n = args.frames - args.frames % N_IMAGES
     frame_gb = W * H * 2 / 1e9
@@ -362,13 +393,16 @@ def main() -> None:
     streamed = memcpy_fps(n, streamed_copy)  # write_image_and_timestamp's copy, for scale
     print(f"{'streamed copy (1 process)':34s} {streamed:9.0f} frames/s "
           f"{streamed * frame_gb:6.2f} GB/s  x{streamed / base:.2f} memcpy")  # fmt: skip
-    firsts = {kind: first_write(kind) for kind in ("magscope", "VideoBuffer")}
-    print("first write of a freshly attached producer (first, second): " + ", ".join(
-        f"{kind} {a * 1e3:.2f} ms, {b * 1e3:.2f} ms" for kind, (a, b) in firsts.items()
-    ))  # fmt: skip
+    firsts = {} if args.polling else {k: first_write(k) for k in ("magscope", "VideoBuffer")}
+    if firsts:
+        print("first write of a freshly attached producer (first, second): " + ", ".join(
+            f"{kind} {a * 1e3:.2f} ms, {b * 1e3:.2f} ms" for kind, (a, b) in firsts.items()
+        ))  # fmt: skip
     # rounds of every variant in turn: each ratio is to the baseline of its own round, taken
     # moments apart, so that a shared machine's changing load shifts both alike
-    kinds = ("magscope", "polling", "blocking", "claim", "groups")
+    kinds = ("magscope", "polling", "magscope bytes", "polling bytes")
+    if not args.polling:
+        kinds += ("blocking", "claim", "groups")
     fps = {k: [] for k in ("memcpy", "raw", *kinds)}
     bad_lost = dict.fromkeys(("raw", *kinds), (0, 0))
     for _ in range(args.trials):
@@ -380,15 +414,18 @@ def main() -> None:
             got, bad, lost, _ = run(kind, n)
             fps[kind].append(got)
             bad_lost[kind] = (bad_lost[kind][0] + bad, bad_lost[kind][1] + lost)
-    base, mag, raw = np.array(fps["memcpy"]), np.array(fps["magscope"]), np.array(fps["raw"])
+    base, raw = np.array(fps["memcpy"]), np.array(fps["raw"])
     print(f"{args.trials} rounds: median [min-max] of each round's ratios")
     for kind in ("memcpy", "raw", *kinds):
         got = np.array(fps[kind])
         label = {"memcpy": "memcpy (numpy, 1 process)", "magscope": "magscope VideoBuffer",
+                 "magscope bytes": "magscope VideoBuffer bytes",
                  "raw": "raw ring, 2 processes"}  # fmt: skip
         line = f"{label.get(kind, 'VideoBuffer ' + kind):34s} {np.median(got):9.0f} frames/s "
         line += f"{np.median(got) * frame_gb:6.2f} GB/s"
-        refs = {"memcpy": (), "raw": ("memcpy",), "magscope": ("memcpy", "raw")}
+        refs = {"memcpy": (), "raw": ("memcpy",), "magscope": ("memcpy", "raw"),
+                "magscope bytes": ("memcpy", "raw")}  # fmt: skip
+        mag = np.array(fps["magscope bytes" if kind.endswith("bytes") else "magscope"])
         for name, ref in (("memcpy", base), ("magscope", mag), ("raw", raw)):
             if name in refs.get(kind, ("memcpy", "magscope", "raw")):
                 r = got / ref
@@ -396,7 +433,7 @@ def main() -> None:
         if kind != "memcpy":
             line += "  bad={} lost={}".format(*bad_lost[kind])
         print(line)
-    for kind in ("claim", "blocking"):
+    for kind in () if args.polling else ("claim", "blocking"):
         _, bad, lost, lat = run(kind, args.latency_frames, n_images=1, pace_s=0.001)
         lat = lat[len(lat) // 10 :] * 1e6  # drop warm-up
         print(f"hand-off at 1 kHz, {kind:10s}: p50 {np.percentile(lat, 50):7.1f} us  "

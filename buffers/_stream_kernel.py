@@ -50,3 +50,6 @@ def stream(dst, src):
 
 _probe = np.zeros(16, np.uint8)
 stream(_probe, _probe)  # load the (cached) machine code now, not on the first frame
+_probe_ro = np.zeros(16, np.uint8)
+_probe_ro.flags.writeable = False
+stream(_probe, _probe_ro)  # and that of read-only frames (``bytes``, a numba type of its own)

@@ -797,7 +797,9 @@ class VideoBuffer(SegmentHolder):
         ValueError
             Wrong shape, dtype or size; the buffer is left untouched.
         BufferOverflow
-            No slot became free in time.
+            No slot became free in time. A full ring yields the CPU before it raises, as
+            ``check_read_stack`` does before it returns False: a producer retrying at once
+            (the reference's pattern) leaves the CPU to the consumers it waits for.
         RuntimeError
             Another live process has a slot reserved (``begin_write``).
         """
@@ -894,6 +896,7 @@ class VideoBuffer(SegmentHolder):
         if w is not None and w >= 0:
             return w
         if w is not None and timeout == 0:  # full, and no time to wait
+            yield_cpu()  # a producer retrying at once leaves the CPU to the consumers
             raise BufferOverflow(_FULL)
         return self._reserve_waiting(kind, timeout)
 

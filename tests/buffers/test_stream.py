@@ -30,6 +30,20 @@ def test_kernel_copies_every_byte(n):
     assert not dst[:start].any() and not dst[start + n :].any()  # nothing written around it
 
 
+def test_kernel_loads_ready_for_bytes_frames():
+    """A frame given as ``bytes`` is a read-only array, a numba type of its own: its machine code
+    is loaded with the kernel (in the loading thread), not on the first such frame."""
+    from buffers._stream_kernel import stream
+
+    loaded = [sig[1] for sig in stream.signatures]
+    assert any(not t.mutable for t in loaded) and any(t.mutable for t in loaded)
+    frame = bytes(range(256)) * 4
+    dst = np.zeros(len(frame), np.uint8)
+    stream_copy(dst, np.frombuffer(frame, np.uint8))
+    assert dst.tobytes() == frame
+    assert len(stream.signatures) == len(loaded)  # nothing compiled or loaded on the way
+
+
 def test_which_slots_stream():
     raw = np.zeros(4 * STREAM_MIN_BYTES + 64, np.uint8)
     start = (-raw.ctypes.data) % 16

@@ -46,14 +46,16 @@ def test_cut_rois_cuts_every_bead_of_every_frame_from_a_strided_stack():
     rng = np.random.default_rng(2)
     stack = rng.integers(0, 4096, (80, 60, 5), dtype=np.uint16)  # (width, height, frames)
     frames = stack.T  # (frames, height, width), not contiguous, as VideoBuffer hands them out
-    x0, y0 = np.array([0, 47, 20]), np.array([30, 0, 11])
+    # out of order, overlapping, two on the same rows: cut row by row down the frame
+    x0, y0 = np.array([0, 47, 20, 14]), np.array([30, 0, 11, 11])
     cut = cut_rois(frames, x0, y0, 13)
-    assert cut.shape == (15, 13, 13) and cut.flags.c_contiguous and cut.dtype == np.uint16
+    assert cut.shape == (20, 13, 13) and cut.flags.c_contiguous and cut.dtype == np.uint16
     for f in range(5):
-        for b in range(3):
+        for b in range(4):
             np.testing.assert_array_equal(
-                cut[f * 3 + b], frames[f, y0[b] : y0[b] + 13, x0[b] : x0[b] + 13]
+                cut[f * 4 + b], frames[f, y0[b] : y0[b] + 13, x0[b] : x0[b] + 13]
             )
+    assert cut_rois(frames, np.array([], int), np.array([], int), 13).shape == (0, 13, 13)
     with pytest.raises(ValueError, match="outside"):
         cut_rois(frames, np.array([68]), np.array([0]), 13)
     with pytest.raises(ValueError, match="outside"):
