@@ -24,22 +24,25 @@ def _camera(kappa: float, seconds: float, exposure: float, seed: int, sub: int =
 
 def test_softest_trap_is_unbiased_and_its_error_bars_cover_the_truth() -> None:
     # 0.05 pN at 10 um extension: a 6 s correlation time, 300 s at 60 Hz (50 of them). One
-    # segment: its ends correlate the few ordinates below the corner, which the fit's error
-    # (a sandwich at their exact covariance) takes into account. Coverage of the 68 % interval
-    # measured on 400 of these traces (seeds 0-399): 59.5 % (the error before, the
-    # independent-ordinate one floored at the Cramer-Rao bound: 54.5 %); on three sets of 400
-    # traces of simulators.fluctuations: 64.5-68 %. The estimate is skewed (a long left tail
-    # in ln F), so a symmetric error still covers a little less than 68 %. With 240 traces at
-    # p = 0.595 the fraction has sd 3.2 %: the band 0.50-0.80 fails by chance with probability
-    # ~0.1 % (3.0 sd below); the error before would have failed it (48.8 % on seeds 0-239).
+    # segment: its ends correlate the few ordinates below the corner, which the spectrum fit's
+    # error (a sandwich at their exact covariance) takes into account; the Allan fit's is the
+    # sandwich at the octaves' covariance. Coverage of the 68 % interval (|ln F / F_true| under
+    # the relative error) on 800 of these traces (seeds 0-799): spectrum 61.3 %, Allan 63.8 %
+    # (sd 1.7 %): both still a little short, as the estimates are skewed and far from their
+    # asymptotic spread (the spectrum's ln F: sd 0.34, its sandwich at the truth 0.21). On the
+    # 240 here (seeds 0-239, a low draw): 52.9 % and 57.1 %. With 240 traces the fraction has
+    # sd 3.2 %: the band 0.51-0.77 fails by chance with probability < 0.1 % at the coverage
+    # measured (3.2 sd below it for the spectrum) and ~0.1 % for an honest 68 % (3.0 sd above);
+    # the spectrum's error before the sandwich (48.8 % on these seeds) fails it.
     length = 10_000 + 1400
     kappa = 0.05 / length
-    fits = [fit_spectrum(_camera(kappa, 300, 1 / FS, seed, sub=20, burn_s=60), FS, length,
-                         exposure_s=1 / FS, kt=KT) for seed in range(240)]  # fmt: skip
-    force = np.array([f.force_pn for f in fits])
-    assert np.exp(np.median(np.log(force / 0.05))) == pytest.approx(1.0, abs=0.1)
-    z = np.log(force / 0.05) / np.array([f.force_err_pn / f.force_pn for f in fits])
-    assert 0.50 < np.mean(np.abs(z) < 1) < 0.80, np.mean(np.abs(z) < 1)
+    traces = [_camera(kappa, 300, 1 / FS, seed, sub=20, burn_s=60) for seed in range(240)]
+    for fit in (fit_spectrum, fit_allan):
+        fits = [fit(x, FS, length, exposure_s=1 / FS, kt=KT) for x in traces]
+        force = np.array([f.force_pn for f in fits])
+        assert np.exp(np.median(np.log(force / 0.05))) == pytest.approx(1.0, abs=0.1)
+        z = np.log(force / 0.05) / np.array([f.force_err_pn / f.force_pn for f in fits])
+        assert 0.51 < np.mean(np.abs(z) < 1) < 0.77, (fit.__name__, np.mean(np.abs(z) < 1))
 
 
 @pytest.mark.parametrize("fit", [fit_spectrum, fit_allan])
