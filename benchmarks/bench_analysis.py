@@ -14,8 +14,9 @@ the exposure), the simulator's default tether (3.4 um dsDNA, R = 1.4 um bead), 2
 3. Coverage (``--coverage N``): on N traces of tweezepy's own simulator per condition (the
    softest trap, a middle one, the corner at twice Nyquist with a quarter-frame exposure; each
    trace after 10 correlation times of burn-in, as tweezepy starts the bead at rest), the
-   median F_fit / F_true and the fraction of fits within one error of the truth, for magacq's
-   and tweezepy's fits, and how many gave no finite error.
+   median F_fit / F_true and the fraction of fits within one error of the truth (magacq's in
+   ln F, as documented, tweezepy's in F), for magacq's and tweezepy's fits, and how many gave no
+   finite error.
 4. End to end (``--end-to-end``): the same run written as a run file (45 tethered and 5
    reference beads, events, through the run-file writer; 1.6 GB), then ``magacq analyze``'s
    wall time on it, with and without the figures.
@@ -161,7 +162,9 @@ def coverage(n_traces: int) -> None:
             f, e = table[:, fit, 0], table[:, fit, 1]
             ok = np.isfinite(f) & np.isfinite(e) & (e > 0)
             bias = np.median(f[np.isfinite(f)]) / true if np.isfinite(f).any() else np.nan
-            cover = np.mean(np.abs(f[ok] - true) < e[ok]) if ok.any() else np.nan
+            # magacq's error is Gaussian in ln F (its docstring), tweezepy's in F
+            miss = np.abs(np.log(f[ok] / true)) * f[ok] if fit < 2 else np.abs(f[ok] - true)
+            cover = np.mean(miss < e[ok]) if ok.any() else np.nan
             cells.append(f"{bias:6.3f} {cover:5.0%} [{(~ok).sum():2d}]")
         print(f"{name:32} | {cells[0]:>18} {cells[1]:>18} | {cells[2]:>18} {cells[3]:>18}")
 
