@@ -1,6 +1,8 @@
 """The force fits on traces from an independent simulator (tweezepy's Langevin integrator,
 sampled by our own camera average): the softest trap and the hardest camera."""
 
+from functools import cache
+
 import numpy as np
 import pytest
 from tweezepy.simulations import simulate_trace
@@ -10,6 +12,8 @@ from magacq.analysis import fit_allan, fit_spectrum
 GAMMA = 6 * np.pi * 1e-9 * 1400  # an M-270 bead in water, pN s / nm
 KT = 4.1  # tweezepy's
 FS = 60.0
+#: the hardest camera: the corner at twice Nyquist (60 Hz at 60 frames/s)
+HARD_KAPPA = 2 * np.pi * 60.0 * GAMMA
 
 
 def _camera(kappa: float, seconds: float, exposure: float, seed: int, sub: int = 40,
@@ -45,22 +49,26 @@ def test_softest_trap_is_unbiased_and_its_error_bars_cover_the_truth() -> None:
         assert 0.51 < np.mean(np.abs(z) < 1) < 0.77, (fit.__name__, np.mean(np.abs(z) < 1))
 
 
+@cache
+def _hardest_traces() -> tuple[np.ndarray, ...]:
+    """30 traces of the hardest camera, simulated once for both fits (5 s of the suite)."""
+    return tuple(_camera(HARD_KAPPA, 100, 0.25 / FS, seed, sub=400) for seed in range(30))
+
+
 @pytest.mark.parametrize("fit", [fit_spectrum, fit_allan])
 def test_hardest_camera_gives_a_finite_error_or_a_named_failure(fit) -> None:
-    # the corner at twice Nyquist (60 Hz at 60 frames/s), an exposure of a quarter frame: the
-    # samples are nearly uncorrelated, var and tau hard to tell apart. No overflow (warnings
-    # are errors in the tests), no NaN: a finite error, or infinite with the reason
-    kappa = 2 * np.pi * 60.0 * GAMMA
+    # the corner at twice Nyquist, an exposure of a quarter frame: the samples are nearly
+    # uncorrelated, var and tau hard to tell apart. No overflow (warnings are errors in the
+    # tests), no NaN: a finite error, or infinite with the reason
     length = 3000.0
     named = 0
-    for seed in range(30):
-        res = fit(_camera(kappa, 100, 0.25 / FS, seed, sub=400), FS, length,
-                  exposure_s=0.25 / FS, kt=KT)  # fmt: skip
+    for seed, x in enumerate(_hardest_traces()):
+        res = fit(x, FS, length, exposure_s=0.25 / FS, kt=KT)
         assert not np.isnan(res.force_err_pn)
         if np.isinf(res.force_err_pn):
             assert any(w.startswith("force undetermined") for w in res.warnings)
             named += 1
         else:
-            z = np.log(res.force_pn / (kappa * length)) / (res.force_err_pn / res.force_pn)
+            z = np.log(res.force_pn / (HARD_KAPPA * length)) / (res.force_err_pn / res.force_pn)
             assert abs(z) < 4, (seed, res.force_pn, res.force_err_pn)
     assert named < 30  # most give a force
