@@ -51,12 +51,13 @@ def periodogram(
 
 
 def expected_periodogram(
-    k: np.ndarray, segment: int, var: float, tau: float, frame_rate: float, exposure_s: float
+    phase: np.ndarray, segment: int, var: float, tau: float, frame_rate: float, exposure_s: float
 ) -> np.ndarray:
-    """Exact expectation of :func:`periodogram` at Fourier indices ``k`` (nm^2/Hz)."""
+    """Exact expectation of :func:`periodogram` at the Fourier indices ``k`` of
+    ``phase = exp(-2 pi i k / segment)`` (nm^2/Hz; the phases are the fit's constants)."""
     c0, amp, r = camera_covariance(var, tau, frame_rate, exposure_s)
     n = segment
-    z = r * np.exp(-2j * np.pi * k / n)  # z**n == r**n at Fourier frequencies
+    z = r * phase  # z**n == r**n at Fourier frequencies
     zn = r**n
     one_z = 1.0 - z
     s1 = z * (1.0 - zn / z) / one_z  # sum_{h=1}^{n-1} z^h
@@ -217,9 +218,10 @@ def fit_spectrum(
     f, p, n_blocks = periodogram(x, frame_rate, seg)
     k = np.arange(1, len(f) + 1)
     if model == "camera":
+        phase = np.exp(-2j * np.pi * k / seg)
 
         def expect(theta: np.ndarray) -> np.ndarray:
-            return expected_periodogram(k, seg, np.exp(theta[0]), np.exp(theta[1]), frame_rate,
+            return expected_periodogram(phase, seg, np.exp(theta[0]), np.exp(theta[1]), frame_rate,
                                         exposure_s)  # fmt: skip
     elif model == "lorentzian":
 
