@@ -8,9 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from magacq.tracking._flags import TrackFlag
-from magacq.tracking._spec import ProfileSpec
-from magacq.tracking._zlut import ZLut
+from magacq.tracking import ProfileSpec, TrackFlag, ZLut
 
 from ._sampling import FASTMATH, sample_quadrants
 from ._simd import aligned_copy, aligned_empty

@@ -3,7 +3,7 @@
 import numpy as np
 from numba import njit
 
-from magacq.tracking._flags import TrackFlag
+from magacq.tracking import TrackFlag
 
 from ._sampling import FASTMATH
 

@@ -240,32 +240,42 @@ class Run:
         return self.writer is not None and not self.writer.is_alive()
 
     def start(self) -> None:
-        """Start the children: the producer opens the camera while the trackers start, and
-        starts it once every tracker and the recorder are ready (``wiring.go``)."""
+        """Start the children at once: the trackers import while the compile child works and
+        load its kernels once it is done (``wiring.compiled``); the producer opens the camera
+        meanwhile and starts it once every tracker and the recorder are ready (``wiring.go``)."""
         if self.wiring.writer is not None:  # a calibration writes no run file
             self.writer = self._start("writer")
         if self.wiring.recorder is not None:
             self.recorder = self._start("recorder")
         self.producer = self._start("producer")
-        while not self.kernels.wait(0.25):  # compiled once, the trackers load them from disk
-            if self.abort():
-                return
-            self._check_starting()
-        logger.debug("tracking kernels compiled (or found in the disk cache)")
-        for i in range(self.cfg.tracking.workers):
+        for i in range(self.cfg.tracking.workers):  # they wait for the compile child
             self.workers[i] = self._start(self.tracker_role, i, name=f"tracker-{i}")
         restarts = 0
-        # trackers compile their kernels, the recorder opens its file, before frames flow
+
+        def still_starting() -> bool:
+            """One wait's checks (a dead child, a tracker dying at every start); False: the
+            run was stopped meanwhile."""
+            nonlocal restarts
+            if self.abort():
+                return False
+            self._check_starting()
+            # a tracker that dies warming up is restarted as one that dies later
+            restarts += self._restart_dead_trackers(warming_up=True)
+            if restarts > _MAX_START_RESTARTS * len(self.workers):
+                why = self._child_error() or "see the log"
+                raise RunError(f"trackers died {restarts} times while warming up: {why}")
+            return True
+
+        while not self.kernels.wait(0.25):  # compiled once, the trackers load them from disk
+            if not still_starting():
+                return
+        logger.debug("tracking kernels compiled (or found in the disk cache)")
+        self.wiring.compiled.set()
+        # trackers load their kernels, the recorder opens its file, before frames flow
         for _ in range(len(self.workers) + (self.recorder is not None)):
             while not self.wiring.ready.acquire(timeout=0.25):
-                if self.abort():
+                if not still_starting():
                     return
-                self._check_starting()
-                # a tracker that dies warming up is restarted as one that dies later
-                restarts += self._restart_dead_trackers(warming_up=True)
-                if restarts > _MAX_START_RESTARTS * len(self.workers):
-                    why = self._child_error() or "see the log"
-                    raise RunError(f"trackers died {restarts} times while warming up: {why}")
         self.wiring.go.set()
 
     def _check_starting(self) -> None:

@@ -180,6 +180,7 @@ def control_primitives(
         "beats": Heartbeats(ctx),
         "log_queue": logs.queue,
         "log_level": logs.level,
+        "compiled": Flag(),
         "go": Flag(),
         "stop": Flag(),
         "workers_stop": Flag(),
@@ -202,6 +203,7 @@ class RunWiring:
     beats: Heartbeats  # each child's heartbeat slot (magacq.pipeline.channels.heartbeat)
     log_queue: "Queue[Any]"  # log records -> the supervisor's listener
     log_level: int
+    compiled: Flag  # the compile child is done: the trackers load the kernels from the disk
     go: Flag  # the producer, its camera open, starts it (every tracker and the recorder ready)
     stop: Flag  # producer stops acquiring
     workers_stop: Flag  # workers exit once no full stack is left
@@ -256,9 +258,15 @@ class RunWiring:
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
         watch_parent(self.stop_all)  # the supervisor's death, however it dies
 
+    def await_kernels(self, slot: int) -> None:
+        """In a tracker, started while the compile child works: wait for it to be done, so
+        that the kernels load from the disk cache (the start-up heartbeat beats meanwhile)."""
+        while not self.compiled.wait(0.1) and not self.workers_stop.is_set():
+            self.beats.starting(slot)
+
     def close(self) -> None:
         """In the supervisor, once the run's processes are gone: close the control flags."""
-        for flag in (self.go, self.stop, self.workers_stop, self.writer_finish,
+        for flag in (self.compiled, self.go, self.stop, self.workers_stop, self.writer_finish,
                      self.protocol_stop):  # fmt: skip
             flag.close()
 

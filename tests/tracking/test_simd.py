@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from numba import njit
 
+from magacq.tracking import track_rois  # noqa: F401  (the kernels' modules, in their cache)
 from magacq.tracking._simd import (
     ALIGN,
     LANES,

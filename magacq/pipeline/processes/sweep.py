@@ -196,6 +196,7 @@ def run_profiler(wiring: RunWiring, index: int) -> None:
     options = dict(wiring.tracking.options)
     try:
         # compile for the camera's dtype before the sweep starts
+        wiring.await_kernels(slot)
         track_rois(np.zeros((1, side, side), dtype=vb.dtype), method=method, **options)
         wiring.ready.release()
         while True:

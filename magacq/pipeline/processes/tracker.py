@@ -54,6 +54,7 @@ def run_worker(wiring: RunWiring, index: int) -> None:
             load_zlut(wiring.tracking.zlut),
         )
         if len(tracker.rois):  # compile, or load from the disk cache, before the first stack
+            wiring.await_kernels(slot)
             geometry = wiring.geometry
             warm_up(tracker, geometry.dtype, geometry.height, geometry.width)
     except Exception as exc:

@@ -38,7 +38,7 @@ def _enter_child(title: str) -> None:
 def _compile(conn: multiprocessing.connection.Connection, tracking: TrackingConfig) -> None:
     """The child: compile for the pixel type ``conn`` sends (None: nothing to do)."""
     _enter_child("compile")
-    import magacq.tracking  # noqa: F401  (numba and the kernels' modules, while the camera opens)
+    from magacq.tracking import Tracker  # noqa: F401  (numba, the kernels, while the camera opens)
 
     try:
         dtype = conn.recv()
