@@ -243,13 +243,13 @@ class Run:
         """Start the children at once: the trackers import while the compile child works and
         load its kernels once it is done (``wiring.compiled``); the producer opens the camera
         meanwhile and starts it once every tracker and the recorder are ready (``wiring.go``)."""
+        self.producer = self._start("producer")  # first: opening a camera takes longest
+        for i in range(self.cfg.tracking.workers):  # they wait for the compile child
+            self.workers[i] = self._start(self.tracker_role, i, name=f"tracker-{i}")
         if self.wiring.writer is not None:  # a calibration writes no run file
             self.writer = self._start("writer")
         if self.wiring.recorder is not None:
             self.recorder = self._start("recorder")
-        self.producer = self._start("producer")
-        for i in range(self.cfg.tracking.workers):  # they wait for the compile child
-            self.workers[i] = self._start(self.tracker_role, i, name=f"tracker-{i}")
         restarts = 0
 
         def still_starting() -> bool:
