@@ -75,6 +75,7 @@ logger = logging.getLogger("magacq")
 _STOP_GRACE_S = 0.6  # per stage of the stop sequence; three stages stay under 2 s
 #: A segment whose creator is gone is removed by a run (or `magacq clean`) once this old, s.
 STALE_AGE_S = 10.0
+_KILL_GRACE_S = 1.0  # after a hung child is killed, the others' heartbeats may resume first
 _MAX_START_RESTARTS = 3  # per tracker, while warming up, before the run gives up
 _STOP_CAP_S = 120.0  # past its grace, a child still beating (parking, draining) gets this long
 _PROTOCOL_ASK_S = 2.0  # a protocol asked to stop ends its action within this, or is killed
@@ -134,6 +135,7 @@ class Run:
         self.abort: Callable[[], bool] = lambda: False
         self.restarts: deque[float] = deque()  # when trackers were restarted (monotonic)
         self.progress = (-1.0, 0.0)  # the camera's frame count, and when it last changed
+        self.next_kill = 0.0  # kill_hung kills no other child before (monotonic)
         # a calibration's trackers profile its sweep (magacq.pipeline.processes.sweep)
         self.tracker_role = "profiler" if wiring.sweep is not None else "tracker"
         self.dataset: ZLUTSweepDataset | None = None  # a calibration's profiles
@@ -346,16 +348,22 @@ class Run:
         run, named, with the reason."""
         policy = self.cfg.supervision
         now = time.monotonic()
+        overdue = []
         for slot, p in self._children().items():
             silent, starting = self.wiring.beats.silence(slot, now)
             limit = policy.start_timeout_s if starting else policy.hang_timeout_s
-            if silent <= limit:
-                continue
+            if silent > limit:
+                overdue.append((silent - limit, slot, p, silent, starting))
+        # One at a time, the longest overdue first: a child hung while holding a buffer's lock
+        # stops the others that wait for it, and they resume once it is killed.
+        if overdue and now >= self.next_kill:
+            _, slot, p, silent, starting = max(overdue, key=lambda o: o[0])
             what = "starting up" if starting else "running"
             message = f"the {slot_name(slot)} hung ({what}, no heartbeat for {silent:.1f} s)"
             logger.error("%s; killing it", message)
             p.kill()
             p.join(2.0)
+            self.next_kill = time.monotonic() + _KILL_GRACE_S
             if not role_of(slot).restart:  # the roster: this role's hang ends the run
                 self.error = self.error or message
         self._restart_dead_trackers()
