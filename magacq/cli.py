@@ -564,7 +564,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """The command line (the `magacq` script calls it through :mod:`magacq.__main__`)."""
     try:
         app()
     except KeyboardInterrupt:  # pragma: no cover - Ctrl-C outside a run

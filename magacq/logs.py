@@ -12,10 +12,10 @@ import logging
 import logging.handlers
 import multiprocessing as mp
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.logging import RichHandler
+if TYPE_CHECKING:  # rich is the supervisor's: a child only puts records on the queue
+    from rich.console import Console
 
 #: Loggers of the project packages; each is configured the same way.
 PACKAGES = ("magacq", "hal", "buffers", "simulators")
@@ -42,9 +42,11 @@ class _Plain(logging.Formatter):
         return record.getMessage()
 
 
-def console_handler(console: Console, *, debug: bool) -> logging.Handler:
+def console_handler(console: "Console", *, debug: bool) -> logging.Handler:
     """The console handler of every command: level and message; time and tracebacks with
     ``debug``."""
+    from rich.logging import RichHandler
+
     handler = RichHandler(
         console=console, show_path=False, show_time=debug, log_time_format=_CONSOLE_TIME
     )
@@ -75,7 +77,7 @@ class RunLogging:
         The context the child processes are started with.
     """
 
-    def __init__(self, console: Console, *, debug: bool, ctx: Any = None) -> None:
+    def __init__(self, console: "Console", *, debug: bool, ctx: Any = None) -> None:
         self.level = logging.DEBUG if debug else logging.INFO
         self.queue = (ctx or mp).Queue()
         self._console = console_handler(console, debug=debug)

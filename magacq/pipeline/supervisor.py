@@ -261,6 +261,9 @@ class Run:
             if self.abort():
                 return False
             self._check_starting()
+            self.kill_hung()  # a child stopped while it starts: start_timeout_s
+            if self.error:
+                raise RunError(self.error)
             # a tracker that dies warming up is restarted as one that dies later
             restarts += self._restart_dead_trackers(warming_up=True)
             if restarts > _MAX_START_RESTARTS * len(self.workers):

@@ -43,6 +43,24 @@ def test_hung_tracker_is_killed_and_restarted_and_frames_flow_again(tmp_path):
     assert np.isin(frames, tracks).all()  # the stack the hung tracker held was requeued
 
 
+def test_tracker_hung_while_starting_is_killed_and_restarted(tmp_path):
+    """A tracker SIGSTOPped before it is ready (the camera waits for every tracker; a cold
+    kernel cache keeps them starting): killed after ``start_timeout_s``, restarted, and the run
+    goes on."""
+    supervision = {"start_timeout_s": 5.0, **QUICK}
+    config = r.write_config(tmp_path, duration=2, supervision=supervision,
+                            tracking={"algorithm": "com"})  # fmt: skip
+    proc = r.start(config, extra_env={"NUMBA_CACHE_DIR": str(tmp_path / "numba")})
+    r.wait_for_process(proc, "magacq tracker 1").suspend()
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "the tracker 1 hung (starting up, no heartbeat for" in err
+    data = r.read(r.output_file(tmp_path))
+    assert data["attrs"]["state"] == "complete"
+    assert data["attrs"]["worker_restarts"] == 1
+    assert len(data["tracks"]) > 0
+
+
 @pytest.mark.parametrize("role", ["writer", "producer"])
 def test_hung_writer_or_producer_fails_the_run(tmp_path, role):
     config = r.write_config(tmp_path, duration=None, supervision=QUICK)

@@ -39,12 +39,12 @@ are sequence-checked copies. The segment is unlinked with the run's other buffer
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from rich.console import Group, RenderableType
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+
+if TYPE_CHECKING:  # rich is the supervisor's: the children that beat the stats never import it
+    from rich.console import RenderableType
 
 _FIELDS = (
     "frames",  # frames delivered by the camera and stored
@@ -140,6 +140,8 @@ class StatusView:
     sweep: int = 0  # a calibration: the sweep's positions (the progress bar counts them)
 
     def __post_init__(self) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         self._t0 = time.monotonic()
         self._last = (self._t0, 0.0)
         self._fps = 0.0
@@ -163,7 +165,10 @@ class StatusView:
             self._last = (now, frames)
         return self._fps
 
-    def __rich__(self) -> RenderableType:
+    def __rich__(self) -> "RenderableType":
+        from rich.console import Group
+        from rich.table import Table
+
         s = self.stats.snapshot()
         table = Table.grid(padding=(0, 2))
         for _ in range(4):
