@@ -34,6 +34,8 @@ from buffers import (
     VideoBuffer,
     ZLUTSweepDataset,
     make_locks,
+    orphan_segments,
+    remove_segment,
     remove_stale_segments,
 )
 from magacq.config import RunConfig, TrackingConfig
@@ -603,10 +605,14 @@ def run_session(tracking: TrackingConfig, debug: bool) -> Iterator[Session]:
 
 
 def remove_stale(min_age_s: float = STALE_AGE_S) -> None:
-    """Remove the segments of crashed runs, in any namespace, once ``min_age_s`` old."""
+    """Remove the segments of crashed runs, in any namespace, once ``min_age_s`` old: those
+    of this registry, and (Linux) those whose registry record was lost (`magacq clean`)."""
     removed = remove_stale_segments(min_age_s=min_age_s)
-    if removed:
-        logger.info("removed %d stale segment(s) of crashed runs", len(removed))
+    orphans = orphan_segments(min_age_s=min_age_s) or ()
+    for info in orphans:
+        remove_segment(info.name)
+    if removed or orphans:
+        logger.info("removed %d stale segment(s) of crashed runs", len(removed) + len(orphans))
 
 
 def supervise(run: Run, session: Session) -> str:

@@ -150,4 +150,6 @@ def test_next_run_removes_stale_segments_of_other_namespaces(tmp_path):
     assert not set(seen["old"]) & (set(seen["left"]) | set(seen["listed"]))
     for name in (seen["young"], seen["live"]):
         assert name in seen["left"] and name in seen["listed"]
-    assert "removed 2 stale segment(s) of crashed runs" in seen["stderr"]
+    lost, young, held = seen["orphans"]  # registry records lost: the old one of a dead creator
+    assert lost not in seen["left"] and young in seen["left"] and held in seen["left"]
+    assert "removed 3 stale segment(s) of crashed runs" in seen["stderr"]
