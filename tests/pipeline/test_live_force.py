@@ -109,7 +109,7 @@ def test_a_real_sim_run_publishes_each_beads_force_and_the_median(tmp_path: Path
         forces: dict[int, dict[str, float]] = {}
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:  # a full 5 s window
-            forces = read_forces(namespace)
+            forces = read_forces(namespace) or forces  # {} once the run has ended
             if forces and min(f["seconds"] for f in forces.values()) >= 4.5:
                 status = read_status(namespace) or status
                 break
