@@ -38,6 +38,34 @@ def _shm_entries() -> set[str]:
     return entries
 
 
+#: The modules that take longest (minutes of real runs each), longest first: they start first,
+#: so that the suite's two workers (``pytest -n 2``, a module at a time each) end together.
+_LONGEST = (
+    "offline/test_recipes.py",
+    "offline/test_retrack.py",
+    "faults/test_hangs.py",
+    "faults/test_config_faults.py",
+    "protocol/test_run.py",
+    "faults/test_process_faults.py",
+    "pipeline/test_recorder.py",
+    "protocol/test_locks_run.py",
+    "calibrate/test_calibrate.py",
+    "pipeline/test_magnets.py",
+    "mmcore/test_validate.py",
+    "offline/test_analyze.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest modules first (:data:`_LONGEST`), the others in their order."""
+
+    def rank(item: pytest.Item) -> int:
+        module = item.nodeid.split("::")[0].removeprefix("tests/")
+        return _LONGEST.index(module) if module in _LONGEST else len(_LONGEST)
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _test_namespace():
     """Run the whole session in its own namespace and registry so parallel runs never
