@@ -345,6 +345,12 @@ def analyze_tracks(
                 continue
             n_flag = int(flagged[tethered[row], p.start : p.stop].sum())
             result.plateaus.append(replace(res, flagged_frames=n_flag))
+            n, fitted = p.stop - p.start, res.calibration.spectrum.n_frames
+            if fitted < n:
+                problems.append((int(bead), p.index, f"bead {bead}, plateau {p.index} "
+                                 f"({p.label}): {res.lost_frames / n:.0%} of its frames were not "
+                                 f"tracked: fitted on its longest tracked stretch, {fitted} of "
+                                 f"{n} frames"))  # fmt: skip
             if n_flag > FLAGGED_REPORT * (p.stop - p.start):
                 problems.append((int(bead), p.index, f"bead {bead}, plateau {p.index} "
                                  f"({p.label}): {n_flag / (p.stop - p.start):.0%} of its frames "
@@ -369,7 +375,7 @@ def _plateau(xyz: np.ndarray, zero: float, fixed: float | None, p: Plateau, fram
     n = p.stop - p.start
     if n < MIN_FRAMES:
         raise ValueError(f"{n} frames, too short for a fit (at least {MIN_FRAMES})")
-    lateral, lost = fill_gaps(xyz[p.start : p.stop, axis], MAX_LOST)
+    lateral, lost = _lateral(xyz[p.start : p.stop, axis])
     z = xyz[p.start : p.stop, 2]
     if np.isfinite(zero):
         ext, ext_err = _mean_z(z - zero)
@@ -384,6 +390,22 @@ def _plateau(xyz: np.ndarray, zero: float, fixed: float | None, p: Plateau, fram
         raise ValueError(f"force {cal.spectrum.force_pn:.3g} pN: a stuck bead? "
                          "(--reference marks reference beads)")  # fmt: skip
     return PlateauResult(p, ext, ext_err, cal, lost)
+
+
+def _lateral(trace: np.ndarray) -> tuple[np.ndarray, int]:
+    """A plateau's lateral trace to fit, and how many of its frames were not tracked: the
+    whole trace, its few gaps filled in; with more lost (frames a loaded PC dropped in bursts),
+    its longest tracked stretch if that is long enough for a fit."""
+    try:
+        return fill_gaps(trace, MAX_LOST)
+    except ValueError:
+        tracked = np.concatenate(([0], np.isfinite(trace).astype(np.int8), [0]))
+        edges = np.flatnonzero(np.diff(tracked))  # starts and stops of the tracked stretches
+        starts, stops = edges[::2], edges[1::2]
+        k = int(np.argmax(stops - starts)) if len(starts) else -1
+        if k < 0 or stops[k] - starts[k] < MIN_FRAMES:
+            raise
+        return trace[starts[k] : stops[k]], int((~np.isfinite(trace)).sum())
 
 
 def _curves(bead: BeadAnalysis, kt: float, problems: list[tuple[int, int, str]],

@@ -39,11 +39,13 @@ class Step:
 
 def write_run(path: Path, steps: list[Step], *, tethered: int = 4, references: int = 2,
               seed: int = 0, lose: dict[int, float] | None = None,
+              lose_span: dict[int, tuple[int, int]] | None = None,
               clip: dict[int, float] | None = None, magnet_mm: np.ndarray | None = None,
               mark_references: bool = True) -> Path:  # fmt: skip
     """Write a run file of ``tethered`` + ``references`` beads through ``steps``.
 
-    ``lose`` maps a bead id to the fraction of its frames to drop (NaN positions); ``clip`` to
+    ``lose`` maps a bead id to the fraction of its frames to drop (NaN positions), at random;
+    ``lose_span`` to frames ``start:stop`` it loses in one burst; ``clip`` to
     the fraction flagged ``PROFILE_CLIPPED``, their z spoilt (500 nm too high);
     ``magnet_mm``: the magnet height of each frame (default NaN: no magnets);
     ``mark_references``: the reference beads marked as such in ``rois``.
@@ -81,6 +83,8 @@ def write_run(path: Path, steps: list[Step], *, tethered: int = 4, references: i
     xyz[tethered:] += rng.standard_normal((references, total, 3)) * 1.0  # tracking noise
     for bead, fraction in (lose or {}).items():
         xyz[bead, rng.random(total) < fraction] = np.nan
+    for bead, (start, stop) in (lose_span or {}).items():
+        xyz[bead, start:stop] = np.nan
     flags = np.zeros((n_beads, total), dtype=np.uint16)
     for bead, fraction in (clip or {}).items():
         hit = rng.random(total) < fraction

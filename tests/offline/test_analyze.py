@@ -95,12 +95,15 @@ def test_rotation_curve_run(tmp_path: Path) -> None:
 
 def test_bad_beads_and_plateaus_are_reported_and_the_others_analysed(tmp_path: Path) -> None:
     steps = [Step("surface", 2000), Step("short", 100, 5.0), Step("long", 20000, 5.0)]
-    run = write_run(tmp_path / "bad.h5", steps, lose={1: 0.3})
+    # bead 1 loses 30 % of its frames at random, bead 2 20 % of the long plateau in one burst
+    run = write_run(tmp_path / "bad.h5", steps, lose={1: 0.3}, lose_span={2: (6000, 10000)})
     done = _analyze(str(run), "--zero-step", "surface", "--no-figures", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert "bead 0, plateau 1 (short): 100 frames, too short for a fit" in done.stderr
     assert "bead 1, plateau 2 (long): 30% of its frames were not tracked" in done.stderr
+    assert ("bead 2, plateau 2 (long): 20% of its frames were not tracked: fitted on its "
+            "longest tracked stretch, 12100 of 20000 frames") in done.stderr  # fmt: skip
     forces = read_analysis_file(tmp_path / "bad_analysis" / "bad.analysis.h5")[0]["forces"]
     assert sorted(forces["bead_id"]) == [0, 2, 3]  # the long plateau of the three good beads
     assert np.all(np.abs(forces["force_pn"] / 5.0 - 1) < 0.15)
