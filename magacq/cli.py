@@ -317,10 +317,15 @@ def validate(config: ConfigArg, debug: DebugOpt = False) -> None:
             except HalError as exc:
                 raise ConfigError(f"{config}: {exc}") from None
         if cfg.tracking.zlut is not None:
-            from magacq.runfile import check_zlut_file
+            from magacq.pipeline.plan import roi_around
+            from magacq.runfile import check_zlut_file, rois_for_run
 
-            n_listed = len(cfg.beads.rois) or None  # detected beads: checked when detected (run)
-            check_zlut_file(cfg.tracking.zlut, cfg.tracking.roi_size, n_beads=n_listed)
+            side = cfg.tracking.roi_size
+            if cfg.beads.rois:  # the listed beads must be the file's, as `run` checks them
+                rois = [roi_around(i, x, y, side) for i, (x, y) in enumerate(cfg.beads.rois)]
+                rois_for_run(cfg.tracking.zlut, rois, side, explicit=True)
+            else:  # detected beads: checked when detected (run)
+                check_zlut_file(cfg.tracking.zlut, side, n_beads=None)
         n_beads = len(cfg.beads.rois) or cfg.beads.detect.max_beads  # as many as it may track
         simulated = issubclass(camera_cls, GroundTruthSource)
         sizes = buffer_sizes(cfg, settings_geometry(settings), n_beads=n_beads, simulated=simulated)

@@ -243,7 +243,7 @@ def locks_spec(cfg: RunConfig) -> LocksSpec | None:
 
 def place_rois(cfg: RunConfig, geometry: Geometry, image: np.ndarray | None) -> list[Any]:
     """Bead ROIs ``(id, x0, x1, y0, y1)`` from the config or from automatic detection."""
-    side, half = cfg.tracking.roi_size, cfg.tracking.roi_size // 2
+    side = cfg.tracking.roi_size
     w, h = geometry.width, geometry.height
     if cfg.beads.rois:
         centres = list(cfg.beads.rois)
@@ -257,12 +257,16 @@ def place_rois(cfg: RunConfig, geometry: Geometry, image: np.ndarray | None) -> 
         logger.info("detected %d beads", len(centres))
         if not centres:
             raise RunError("no beads found by automatic detection; give beads.rois in the config")
-    rois = []
-    for i, (x, y) in enumerate(centres):
-        x0, y0 = int(x) - half, int(y) - half
-        if x0 < 0 or y0 < 0 or x0 + side > w or y0 + side > h:
+    rois = [roi_around(i, x, y, side) for i, (x, y) in enumerate(centres)]
+    for (i, x0, x1, y0, y1), (x, y) in zip(rois, centres, strict=True):
+        if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
             raise ConfigError(
                 f"beads.rois.{i}: ROI of {side} px around ({x}, {y}) leaves the {w}x{h} frame"
             )
-        rois.append((i, x0, x0 + side, y0, y0 + side))
     return rois
+
+
+def roi_around(i: int, x: float, y: float, side: int) -> tuple[int, int, int, int, int]:
+    """Bead ``i``'s ROI ``(id, x0, x1, y0, y1)`` of ``side`` px centred on ``(x, y)``."""
+    x0, y0 = int(x) - side // 2, int(y) - side // 2
+    return i, x0, x0 + side, y0, y0 + side

@@ -163,6 +163,22 @@ def test_validate_accepts_a_good_zlut(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "rois, needles",
+    [
+        ([[16, 16]], ["holds Z-LUTs for 2 beads, this run tracks 1", "bead set differs"]),
+        ([[16, 16], [56, 40]], ["bead 1 of this run (ROI corner 40, 24)", "(corner 40, 0)"]),
+    ],
+)
+def test_validate_refuses_a_zlut_of_other_beads_naming_the_difference(tmp_path, rois, needles):
+    # issue 28: `run` refused these, `validate` said ok (it checked the count only)
+    path = _zlut_config(tmp_path, _zlut_file(tmp_path / "z.h5"))
+    data = yaml.safe_load(path.read_text())
+    data["beads"]["rois"] = rois
+    path.write_text(yaml.safe_dump(data))
+    _refused(r.cli("validate", str(path), cwd=tmp_path), *needles)
+
+
+@pytest.mark.parametrize(
     "damage, needle",
     [
         ("missing", "no such Z-LUT file"),
