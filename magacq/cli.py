@@ -233,7 +233,7 @@ def analyze(
                                        progress=bar)  # fmt: skip
         for _, _, message in res.problems:
             _err.print(f"[yellow]warning:[/] {message}")
-        forces = [r.calibration.spectrum.force_pn for b in res.beads for r in b.plateaus]
+        forces = [r.calibration.force.force_pn for b in res.beads for r in b.plateaus]
         points = sum(len(b.ramp) for b in res.beads)
         if not forces and not points:
             raise MagacqError(f"{run_file}: no bead could be analysed on any plateau or ramp")

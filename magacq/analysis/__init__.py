@@ -17,8 +17,11 @@ Public API
   aliasing and motion blur (Lansdorp & Saleh 2012); :func:`camera_psd`, :func:`periodogram`.
 - :func:`fit_allan` (:class:`AllanFit`): the same from the Allan variance;
   :func:`allan_variance`, :func:`camera_allan_variance`, :func:`allan_covariance`.
+- :func:`fit_likelihood` (:class:`LikelihoodFit`): the exact likelihood of the trace itself,
+  with its likelihood interval (asymmetric): for traces of few correlation times.
 - :func:`equipartition_force` (:class:`EquipartitionForce`): ``kT (l + R) / <dx^2>``.
-- :func:`calibrate_force` (:class:`ForceCalibration`): all three on one trace.
+- :func:`calibrate_force` (:class:`ForceCalibration`): all of them on one trace, and the force
+  to quote (:class:`ForceEstimate`: the likelihood's on a trace of few correlation times).
 - :func:`correct_drift`: subtract the reference beads' mean motion (:func:`reference_drift`);
   :func:`correlated_mean`; :func:`fill_gaps` (frames a tracker lost).
 - :func:`find_stuck_beads` (:func:`lateral_jitter`): beads that neither fluctuate nor respond
@@ -37,7 +40,7 @@ from magacq.analysis._allan import (
     camera_allan_variance,
     fit_allan,
 )
-from magacq.analysis._calibration import ForceCalibration, calibrate_force
+from magacq.analysis._calibration import ForceCalibration, ForceEstimate, calibrate_force
 from magacq.analysis._drift import correct_drift, reference_drift
 from magacq.analysis._equipartition import EquipartitionForce, equipartition_force
 from magacq.analysis._figures import (
@@ -50,6 +53,7 @@ from magacq.analysis._figures import (
 )
 from magacq.analysis._force_law import ForceLaw, fit_force_law
 from magacq.analysis._gaps import fill_gaps
+from magacq.analysis._likelihood import LikelihoodFit, fit_likelihood
 from magacq.analysis._rotation import BucklingFit, RotationFit, fit_rotation_curve
 from magacq.analysis._spectrum import SpectrumFit, camera_psd, fit_spectrum, periodogram
 from magacq.analysis._stats import correlated_mean
@@ -62,6 +66,8 @@ __all__ = [
     "BucklingFit",
     "EquipartitionForce",
     "ForceCalibration",
+    "ForceEstimate",
+    "LikelihoodFit",
     "ForceLaw",
     "RotationFit",
     "SpectrumFit",
@@ -79,6 +85,7 @@ __all__ = [
     "find_stuck_beads",
     "fit_allan",
     "fit_force_law",
+    "fit_likelihood",
     "fit_rotation_curve",
     "fit_spectrum",
     "fit_wlc",

@@ -418,13 +418,13 @@ def _curves(bead: BeadAnalysis, kt: float, problems: list[tuple[int, int, str]],
     one given, the zero of the others)."""
     res = bead.plateaus
     fit = [r for r in res if not r.calibration.spectrum.warnings]
-    force = np.array([r.calibration.spectrum.force_pn for r in fit])
+    force = np.array([r.calibration.force.force_pn for r in fit])
     if len(fit) >= 3 and force.max() >= 2 * force.min():
         zero_err = bead.zero_err_nm if math.isfinite(bead.zero_err_nm) else 0.0
         given = 0 if fixed is not None and fit[0].plateau.index == 0 else None
         try:
             bead.wlc = fit_wlc([r.extension_nm for r in fit], force,
-                               [r.calibration.spectrum.force_err_pn for r in fit],
+                               [r.calibration.force.force_err_pn for r in fit],
                                extension_err_nm=[0.0 if i == given else r.extension_err_nm
                                                  for i, r in enumerate(fit)],
                                zero_err_nm=zero_err, zero_plateau=given, kt=kt)  # fmt: skip

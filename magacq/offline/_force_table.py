@@ -29,8 +29,8 @@ def force_laws(res: RunAnalysis) -> tuple[dict[int, ForceLaw], np.ndarray]:
     if len(heights) < MIN_HEIGHTS:
         return laws, np.empty(0)
     for b in res.beads:
-        rows = [(r.plateau.magnet_mm, r.calibration.spectrum.force_pn,
-                 r.calibration.spectrum.force_err_pn) for r in b.plateaus]  # fmt: skip
+        rows = [(r.plateau.magnet_mm, r.calibration.force.force_pn,
+                 r.calibration.force.force_err_pn) for r in b.plateaus]  # fmt: skip
         try:
             laws[b.bead_id] = fit_force_law(*np.array(rows).T)
         except ValueError as exc:

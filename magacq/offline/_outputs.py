@@ -45,13 +45,15 @@ def tables(res: RunAnalysis) -> dict[str, np.ndarray]:
                    pt.stop - pt.start, pt.time_s, pt.magnet_mm, pt.force_pn, pt.extension_nm,
                    pt.extension_err_nm) for pt in bead.ramp]  # fmt: skip
         for r in bead.plateaus:
-            c, p = r.calibration, r.plateau
+            c, p, f = r.calibration, r.plateau, r.calibration.force
             forces.append((bead.bead_id, p.index, p.label.encode()[:64], first + p.start,
                            p.stop - p.start, p.turns, p.magnet_mm, r.extension_nm,
-                           r.extension_err_nm, c.spectrum.force_pn, c.spectrum.force_err_pn,
-                           c.spectrum.corner_hz, c.spectrum.corner_err_hz, c.allan.force_pn,
-                           c.allan.force_err_pn, c.equipartition.force_pn,
-                           c.equipartition.force_err_pn, c.spectrum.drag_pn_s_nm,
+                           r.extension_err_nm, f.force_pn, f.force_err_pn, f.force_lo_pn,
+                           f.force_hi_pn, f.method.encode(), c.spectrum.force_pn,
+                           c.spectrum.force_err_pn, c.spectrum.corner_hz,
+                           c.spectrum.corner_err_hz, c.allan.force_pn, c.allan.force_err_pn,
+                           c.equipartition.force_pn, c.equipartition.force_err_pn,
+                           c.spectrum.drag_pn_s_nm,
                            r.flagged_frames, "; ".join(c.warnings).encode()[:512]))  # fmt: skip
         if bead.wlc is not None:
             w = bead.wlc
@@ -180,10 +182,18 @@ def bead_figures(bead: BeadAnalysis, out: Path) -> list[Path]:
 
 def _force_extension(bead: BeadAnalysis, ax: Any, label: str = "", color: Any = None) -> None:
     res = bead.plateaus
-    plot_force_extension([r.extension_nm for r in res],
-                         [r.calibration.spectrum.force_pn for r in res],
-                         [r.calibration.spectrum.force_err_pn for r in res], bead.wlc, ax,
-                         label=label, color=color)  # fmt: skip
+    force, bars = _force_bars(res)
+    plot_force_extension([r.extension_nm for r in res], force, bars, bead.wlc, ax, label=label,
+                         color=color)  # fmt: skip
+
+
+def _force_bars(res: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The quoted forces of plateau results ``res`` and their error bars, ``(2, n)``: below and
+    above (the likelihood's interval is asymmetric)."""
+    est = [r.calibration.force for r in res]
+    force = np.array([e.force_pn for e in est])
+    return force, np.array([force - [e.force_lo_pn for e in est],
+                            np.array([e.force_hi_pn for e in est]) - force])  # fmt: skip
 
 
 def _plateau_axis(plates: list[Plateau]) -> tuple[str, dict[Plateau, float]]:
@@ -209,16 +219,15 @@ def summary_page(res: RunAnalysis) -> Any:
     colors = {b.bead_id: cmap(0.05 + 0.9 * i / max(1, len(beads) - 1)) for i, b in enumerate(beads)}
     xlabel, x = _plateau_axis(list(dict.fromkeys(r.plateau for b in beads for r in b.plateaus)))
     for b in beads:
-        ax[0, 0].errorbar([x[r.plateau] for r in b.plateaus],
-                          [r.calibration.spectrum.force_pn for r in b.plateaus],
-                          yerr=[r.calibration.spectrum.force_err_pn for r in b.plateaus],
-                          fmt="o", ms=3, capsize=2, color=colors[b.bead_id])  # fmt: skip
+        force, bars = _force_bars(b.plateaus)
+        ax[0, 0].errorbar([x[r.plateau] for r in b.plateaus], force, yerr=bars, fmt="o", ms=3,
+                          capsize=2, color=colors[b.bead_id])  # fmt: skip
     ax[0, 0].set_yscale("log")
     if xlabel.startswith("force"):
         ax[0, 0].set_xscale("log")
     ax[0, 0].set_xlabel(xlabel)
     ax[0, 0].set_ylabel("force (pN)")
-    ax[0, 0].set_title("spectral force of every bead on every plateau", fontsize=9)
+    ax[0, 0].set_title("force of every bead on every plateau (68 % intervals)", fontsize=9)
     rotating = [b for b in beads if b.rotation is not None]
     for b in rotating:
         plot_rotation([r.plateau.turns for r in b.plateaus],
@@ -308,7 +317,7 @@ def _summary_text(res: RunAnalysis) -> str:
                     f"{n_pts} points of extension against force (ramps.csv)")  # fmt: skip
     table = []
     for p in res.plateaus:
-        f = [r.calibration.spectrum.force_pn for b in res.beads for r in b.plateaus
+        f = [r.calibration.force.force_pn for b in res.beads for r in b.plateaus
              if r.plateau == p]  # fmt: skip
         med = f"{np.median(f):.3g}" if f else "-"
         table.append(f"{p.index:7d}  {p.label[:22]:22s}  {med:>13}  {len(f):5d}")

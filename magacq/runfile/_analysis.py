@@ -1,11 +1,14 @@
-"""The analysis file (HDF5, schema ``magacq.analysis`` v3) that `magacq analyze` writes.
+"""The analysis file (HDF5, schema ``magacq.analysis`` v4) that `magacq analyze` writes.
 
 Layout (1-D compound datasets):
 
 - ``forces`` (:data:`FORCES_DTYPE`): one row per bead per plateau: the plateau (index, label,
-  first frame, frames, turns, magnet height), the bead's extension, the spectral force with its
-  error and corner frequency, the Allan and equipartition forces, the drag, the frames left
-  out for their tracking flags, and the warnings;
+  first frame, frames, turns, magnet height), the bead's extension, the force to quote with
+  its error and its 68 % interval ``[force_lo_pn, force_hi_pn]`` and ``force_method`` (v4:
+  ``likelihood`` on a plateau of few correlation times, whose interval is asymmetric, else
+  ``spectrum``), the spectral force with its error and corner frequency, the Allan and
+  equipartition forces, the drag, the frames left out for their tracking flags, and the
+  warnings;
 - ``beads`` (:data:`BEADS_DTYPE`): one row per bead: reference or tethered (and whether the
   tracks showed it stuck), and for a tethered bead where its extension's zero comes from;
 - ``wlc`` (:data:`WLC_DTYPE`): one row per bead with a force-extension curve;
@@ -42,9 +45,9 @@ __all__ = [
 ]
 
 ANALYSIS_SCHEMA = "magacq.analysis"
-ANALYSIS_SCHEMA_VERSION = 3
-#: versions this magacq reads (tables a version lacks read as empty)
-_READS = (2, 3)
+ANALYSIS_SCHEMA_VERSION = 4
+#: versions this magacq reads (tables a version lacks read as empty; columns as written)
+_READS = (2, 3, 4)
 FORCES_DTYPE = np.dtype(
     [
         ("bead_id", "i4"),
@@ -58,6 +61,11 @@ FORCES_DTYPE = np.dtype(
         ("extension_err_nm", "f8"),
         ("force_pn", "f8"),
         ("force_err_pn", "f8"),
+        ("force_lo_pn", "f8"),
+        ("force_hi_pn", "f8"),
+        ("force_method", "S16"),
+        ("force_spectrum_pn", "f8"),
+        ("force_spectrum_err_pn", "f8"),
         ("corner_hz", "f8"),
         ("corner_err_hz", "f8"),
         ("force_allan_pn", "f8"),

@@ -26,9 +26,14 @@ def test_force_extension_run_through_the_cli(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "4 tethered beads x 9 plateaus: 32 forces" in done.stdout
     tables, attrs = read_analysis_file(tmp_path / "out" / "fe.analysis.h5")
-    assert attrs["schema_version"] == 3 and attrs["axis"] == "y"
+    assert attrs["schema_version"] == 4 and attrs["axis"] == "y"
     forces = tables["forces"]
     assert len(forces) == 4 * 8 and not len(tables["problems"])
+    # each force with its 68 % interval, and the method that gave it
+    assert np.all(
+        (forces["force_lo_pn"] < forces["force_pn"]) & (forces["force_pn"] < forces["force_hi_pn"])
+    )
+    assert set(forces["force_method"]) <= {b"spectrum", b"likelihood"}
     truth = MotionParams()
     for plateau in np.unique(forces["plateau"]):
         rows = forces[forces["plateau"] == plateau]
