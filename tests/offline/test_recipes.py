@@ -84,6 +84,31 @@ def test_force_extension_recipe_needs_no_flags(tmp_path: Path, zlut: Path) -> No
     assert (out / "summary.png").stat().st_size > 10_000
 
 
+def test_a_plain_steps_protocol_needs_no_flags(tmp_path: Path, zlut: Path) -> None:
+    # issue 28: no shipped config has a `steps` protocol; a lab's own steps, no surface step
+    protocol = {"steps": [{"step": "magnets", "force_pn": 0.5},
+                          {"step": "hold", "seconds": 3, "label": "low"},
+                          {"step": "magnets", "force_pn": 5},
+                          {"step": "hold", "seconds": 3, "label": "high"}]}  # fmt: skip
+    tables, data, out = _run_and_analyze(tmp_path, zlut, protocol)
+    truth = data["truth"]
+    stuck = sorted({int(b) for b in truth["bead_id"][truth["extension_nm"] == 0]})
+    beads = tables["beads"]
+    assert list(beads["bead_id"][beads["reference"] & beads["found_stuck"]]) == stuck
+    tethered = sorted(set(range(4)) - set(stuck))
+    zero = {int(b["bead_id"]): b["zero"].decode() for b in beads if not b["reference"]}
+    assert zero == {b: f"the Z-LUTs of stuck beads {stuck[0]}" for b in tethered}  # each stated
+    assert (out / "beads.csv").read_text().count("the Z-LUTs of stuck beads") == len(tethered)
+    forces = tables["forces"]
+    assert sorted(zip(forces["label"], forces["bead_id"], strict=True)) == sorted(
+        (label, b) for label in (b"high", b"low") for b in tethered)  # fmt: skip
+    for row in forces:
+        assert row["extension_nm"] == pytest.approx(_truth(data, row, "extension_nm"), abs=60)
+        true_f = _truth(data, row, "force_pn")
+        assert row["force_lo_pn"] < row["force_pn"] < row["force_hi_pn"]
+        assert abs(row["force_pn"] - true_f) < 3 * row["force_err_pn"] + 0.1 * true_f, row
+
+
 def test_rotation_curve_recipe_swept_back_buckles_one_side_denatures_the_other(
     tmp_path: Path, zlut: Path
 ) -> None:
