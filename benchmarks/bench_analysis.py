@@ -15,8 +15,9 @@ the exposure), the simulator's default tether (3.4 um dsDNA, R = 1.4 um bead), 2
    softest trap, a middle one, the corner at twice Nyquist with a quarter-frame exposure; each
    trace after 10 correlation times of burn-in, as tweezepy starts the bead at rest), the
    median F_fit / F_true and the fraction of fits within one error of the truth (magacq's in
-   ln F, as documented, tweezepy's in F), for magacq's and tweezepy's fits, and how many gave no
-   finite error.
+   ln F, as documented, tweezepy's in F, the likelihood's its own interval), for magacq's fits
+   (spectrum, Allan, the trace's exact likelihood, and the force `analyze` quotes) and
+   tweezepy's, and how many gave no finite error.
 4. End to end (``--end-to-end``): the same run written as a run file (45 tethered and 5
    reference beads, events, through the run-file writer; 1.6 GB), then ``magacq analyze``'s
    wall time on it, with and without the figures.
@@ -40,7 +41,12 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
-from magacq.analysis import calibrate_force, fit_allan, fit_spectrum  # noqa: E402
+from magacq.analysis import (  # noqa: E402
+    calibrate_force,
+    fit_allan,
+    fit_likelihood,
+    fit_spectrum,
+)
 from simulators.fluctuations import camera_trace, trap  # noqa: E402
 from simulators.motion import MotionParams  # noqa: E402
 
@@ -133,40 +139,57 @@ def _tweezepy_with_errors(x: np.ndarray, fs: float, length: float) -> list[tuple
 
 
 def coverage(n_traces: int) -> None:
-    """Bias and 1-sigma coverage of each fit's error, on tweezepy's own simulated traces
+    """Bias and 1-sigma coverage of each fit's interval, on tweezepy's own simulated traces
     (its Langevin integrator, averaged over the exposure), beside tweezepy's fits."""
     from tweezepy.simulations import simulate_trace
 
     print(f"\non tweezepy's traces, {n_traces} per condition: median F_fit / F_true, fraction "
-          "within 1 error (68 % expected), [fits with no finite error]")  # fmt: skip
-    print(f"{'condition':32} | {'magacq PSD':>18} {'magacq AV':>18} | {'tweezepy PSD':>18} "
-          f"{'tweezepy AV':>18}")  # fmt: skip
+          "whose 68 % interval holds the truth, [fits with no finite interval]; magacq LIK: the "
+          "trace's exact likelihood; quoted: the force `analyze` reports (its method)")  # fmt: skip
+    names = ("magacq PSD", "magacq AV", "magacq LIK", "quoted", "tweezepy PSD", "tweezepy AV")
+    print(f"{'condition':32} | " + " ".join(f"{n:>18}" for n in names))
     for name, fs, fc, force, length, exposure, seconds in CONDITIONS:
         kappa = force / length if force else 2 * np.pi * fc * GAMMA
         true = kappa * length
         sub = 400 if fc and fc > fs / 2 else 20
         n = int(seconds * fs)
         burn = int(10 * GAMMA / kappa * fs) + 1  # tweezepy starts at the centre: 10 tau
-        rows = []
+        rows, methods = [], set()
         for seed in range(n_traces):
             x = simulate_trace(GAMMA, kappa, fs * sub, (burn + n) * sub, seed)[burn * sub :]
             x = x.reshape(n, sub)
             x = x[:, : max(1, round(exposure * sub))].mean(axis=1)
-            s = fit_spectrum(x, fs, length, exposure_s=exposure / fs, kt=KT)
-            a = fit_allan(x, fs, length, exposure_s=exposure / fs, kt=KT)
-            rows.append([(s.force_pn, s.force_err_pn), (a.force_pn, a.force_err_pn),
-                         *_tweezepy_with_errors(x, fs, length)])  # fmt: skip
-        table = np.array(rows)  # (traces, fits, 2)
+            c = calibrate_force(x, fs, length, exposure_s=exposure / fs, kt=KT)
+            lik = c.likelihood or fit_likelihood(x, fs, length, exposure_s=exposure / fs, kt=KT)
+            q = c.force
+            methods.add(q.method)
+            # magacq's spectrum and Allan errors are Gaussian in ln F (their docstrings),
+            # tweezepy's in F; the likelihood's interval is its own
+            rows.append([_ln_interval(c.spectrum), _ln_interval(c.allan),
+                         (lik.force_pn, lik.force_lo_pn, lik.force_hi_pn),
+                         (q.force_pn, q.force_lo_pn, q.force_hi_pn),
+                         *[(f, f - e, f + e)
+                           for f, e in _tweezepy_with_errors(x, fs, length)]])  # fmt: skip
+        table = np.array(rows)  # (traces, fits, 3)
         cells = []
-        for fit in range(4):
-            f, e = table[:, fit, 0], table[:, fit, 1]
-            ok = np.isfinite(f) & np.isfinite(e) & (e > 0)
+        for fit in range(table.shape[1]):
+            f, lo, hi = table[:, fit].T
+            ok = np.isfinite(f) & np.isfinite(lo) & np.isfinite(hi) & (hi > lo)
             bias = np.median(f[np.isfinite(f)]) / true if np.isfinite(f).any() else np.nan
-            # magacq's error is Gaussian in ln F (its docstring), tweezepy's in F
-            miss = np.abs(np.log(f[ok] / true)) * f[ok] if fit < 2 else np.abs(f[ok] - true)
-            cover = np.mean(miss < e[ok]) if ok.any() else np.nan
-            cells.append(f"{bias:6.3f} {cover:5.0%} [{(~ok).sum():2d}]")
-        print(f"{name:32} | {cells[0]:>18} {cells[1]:>18} | {cells[2]:>18} {cells[3]:>18}")
+            cover = np.mean((lo[ok] < true) & (true < hi[ok])) if ok.any() else np.nan
+            cells.append(f"{bias:6.3f} {cover:5.1%} [{(~ok).sum():2d}]")
+        print(f"{name:32} | " + " ".join(f"{c:>18}" for c in cells)
+              + f"  (quoted: {', '.join(sorted(methods))})")  # fmt: skip
+    print(
+        f"(binomial sd of a 68 % coverage over {n_traces} traces: "
+        f"{np.sqrt(0.68 * 0.32 / n_traces):.1%})"
+    )
+
+
+def _ln_interval(fit) -> tuple[float, float, float]:
+    """``(force, lo, hi)`` of a fit whose error is Gaussian in ``ln F``."""
+    rel = fit.force_err_pn / fit.force_pn
+    return fit.force_pn, fit.force_pn * np.exp(-rel), fit.force_pn * np.exp(rel)
 
 
 def speed(n_beads: int, hours: float) -> None:
