@@ -7,16 +7,20 @@ filter's determinant is one. So the likelihood of the whole trace costs one trid
 factorisation (LAPACK ``dpttrf``), O(n). The trace's mean is unknown: the likelihood is the
 restricted one (REML), of the trace's differences from its generalised-least-squares mean. The
 covariance is ``var`` times a matrix of ``tau`` alone, so ``var`` is solved for in closed form
-and the fit is one-dimensional in ``tau``.
+and the fit is one-dimensional in ``tau``. Every k-th frame is a camera of ``1 / k`` the frame
+rate with the same exposure, so the fit keeps ~10 frames per correlation time (the variance's
+information is nearly all there): ~2 ms a fit of the softest trap's 18000 frames.
 
 Why: a trace of few correlation times (a soft trap: 0.05 pN at 10 um has ``tau`` 6 s) gives its
 spectrum few ordinates below the corner; the spectral fit then scatters ~1.7x more than this
 one and is skewed, and no error computed at its estimate covers the truth 68 % of the time.
 
-The interval is the likelihood's own (``2 ΔlnL = 1`` of the profile in ``var``), so asymmetric:
-``[force_lo_pn, force_hi_pn]``. The estimate of ``var`` is chi-square-like with few degrees of
-freedom: its mean is close to the truth, its median below, so the force's median is a few
-percent high in the softest trap (its reciprocal, ``var``, is the unbiased one).
+The interval is the likelihood's own (where twice the profile log-likelihood in ``var`` drops
+by 1), so asymmetric: ``[force_lo_pn, force_hi_pn]``. On 800 traces of tweezepy's simulator
+of the softest trap (60 Hz, 300 s) it holds the truth in 67.4 % (binomial sd 1.6 %), ln F
+scatters by 0.21 (the spectrum's: 0.34). The estimate of ``var`` is chi-square-like with few
+degrees of freedom: its mean is the truth (1.004x there), its median below, so the force's
+median is ~3 % high in the softest trap (the force's mean 4 %: ``var`` is the unbiased one).
 """
 
 from dataclasses import dataclass
@@ -34,6 +38,9 @@ __all__ = ["LikelihoodFit", "fit_likelihood"]
 
 #: points of the profile in ``tau`` across its own 68 % interval
 _GRID = 12
+#: frames per correlation time kept (fewer: slower, no better); frames kept at least
+_FRAMES_PER_TAU = 10
+_MIN_FRAMES = 256
 #: what the search for an end of the interval sees outside it (ln var never gets there)
 _OUTSIDE = 1e6
 #: how far (in ln tau) the search for ``tau`` goes from the initial guess
@@ -175,7 +182,11 @@ def fit_likelihood(
     Parameters and errors as :func:`~magacq.analysis.fit_spectrum`.
     """
     x, _, tau0 = checked_trace(x, frame_rate, exposure_s)
-    trace = _Trace(x, frame_rate, exposure_s)
+    # every k-th frame is a camera of frame rate / k with the same exposure: exactly the same
+    # model, and at >= _FRAMES_PER_TAU frames per correlation time nearly all the information
+    # on var (an OU sampled every d has Var(var) * (d / tau) coth(d / tau): 1 + (d / tau)^2 / 3)
+    k = max(1, min(int(tau0 * frame_rate / _FRAMES_PER_TAU), len(x) // _MIN_FRAMES))
+    trace = _Trace(x[::k], frame_rate / k, exposure_s)
     # downhill from the guess (the profile can have a second, shallow minimum at long tau),
     # then Brent's method
     t0 = _downhill(trace, float(np.log(tau0)), 0.25)
