@@ -179,7 +179,8 @@ def fit_likelihood(
 ) -> LikelihoodFit:
     """Calibrate the force on a bead from the exact likelihood of its lateral trace.
 
-    Parameters and errors as :func:`~magacq.analysis.fit_spectrum`.
+    Parameters and errors as :func:`~magacq.analysis.fit_spectrum`; returns
+    :class:`LikelihoodFit`.
     """
     x, _, tau0 = checked_trace(x, frame_rate, exposure_s)
     # every k-th frame is a camera of frame rate / k with the same exposure: exactly the same
@@ -190,6 +191,8 @@ def fit_likelihood(
     # downhill from the guess (the profile can have a second, shallow minimum at long tau),
     # then Brent's method
     t0 = _downhill(trace, float(np.log(tau0)), 0.25)
+    if not np.isfinite(trace.profile(t0)):
+        raise ValueError("the trace's likelihood is nowhere finite (a degenerate trace)")
     res = minimize_scalar(trace.profile, bounds=(t0 - 0.25, t0 + 0.25), method="bounded",
                           options={"xatol": 1e-5})  # fmt: skip
     best = float(res.x)
