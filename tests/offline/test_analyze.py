@@ -70,8 +70,8 @@ def test_wlc_of_a_run_anchored_on_its_first_plateau_holds_the_tether(tmp_path: P
         z_p.append((w.persistence_nm - truth.persistence_nm) / w.persistence_err_nm)
         # the same fit with the extensions taken as exact: L off by many of its errors
         r = [p for p in bead.plateaus if not p.calibration.spectrum.warnings]
-        exact = fit_wlc([p.extension_nm for p in r], [p.calibration.spectrum.force_pn for p in r],
-                        [p.calibration.spectrum.force_err_pn for p in r], kt=truth.kt)  # fmt: skip
+        exact = fit_wlc([p.extension_nm for p in r], [p.calibration.force.force_pn for p in r],
+                        [p.calibration.force.force_err_pn for p in r], kt=truth.kt)  # fmt: skip
         ignored.append((exact.contour_nm - truth.contour_nm) / exact.contour_err_nm)
     z_l, z_p = np.abs(z_l), np.abs(z_p)
     assert np.all(z_l < 3) and np.all(z_p < 3), (z_l, z_p)
