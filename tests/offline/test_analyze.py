@@ -73,6 +73,9 @@ def test_wlc_of_a_run_anchored_on_its_first_plateau_holds_the_tether(tmp_path: P
         exact = fit_wlc([p.extension_nm for p in r], [p.calibration.force.force_pn for p in r],
                         [p.calibration.force.force_err_pn for p in r], kt=truth.kt)  # fmt: skip
         ignored.append((exact.contour_nm - truth.contour_nm) / exact.contour_err_nm)
+    # the holds of 0.1-1 pN (20 s, under 200 correlation times) are quoted by the likelihood
+    methods = {p.calibration.force.method for b in res.beads for p in b.plateaus}
+    assert methods == {"likelihood", "spectrum"}
     z_l, z_p = np.abs(z_l), np.abs(z_p)
     assert np.all(z_l < 3) and np.all(z_p < 3), (z_l, z_p)
     assert np.mean(z_l < 2) >= 0.75 and np.mean(z_p < 2) >= 0.75, (z_l, z_p)
