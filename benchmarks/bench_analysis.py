@@ -23,7 +23,7 @@ the exposure), the simulator's default tether (3.4 um dsDNA, R = 1.4 um bead), 2
    wall time on it, with and without the figures.
 
     .venv/bin/python benchmarks/bench_analysis.py [--beads 20] [--taus 300] [--run-beads 50]
-        [--end-to-end DIR]
+        [--coverage N] [--only softest] [--end-to-end DIR]
 """
 
 import os
@@ -138,7 +138,7 @@ def _tweezepy_with_errors(x: np.ndarray, fs: float, length: float) -> list[tuple
     return out
 
 
-def coverage(n_traces: int) -> None:
+def coverage(n_traces: int, only: str = "") -> None:
     """Bias and 1-sigma coverage of each fit's interval, on tweezepy's own simulated traces
     (its Langevin integrator, averaged over the exposure), beside tweezepy's fits."""
     from tweezepy.simulations import simulate_trace
@@ -149,6 +149,8 @@ def coverage(n_traces: int) -> None:
     names = ("magacq PSD", "magacq AV", "magacq LIK", "quoted", "tweezepy PSD", "tweezepy AV")
     print(f"{'condition':32} | " + " ".join(f"{n:>18}" for n in names))
     for name, fs, fc, force, length, exposure, seconds in CONDITIONS:
+        if not name.startswith(only):
+            continue
         kappa = force / length if force else 2 * np.pi * fc * GAMMA
         true = kappa * length
         sub = 400 if fc and fc > fs / 2 else 20
@@ -273,11 +275,14 @@ def main() -> None:
     ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--coverage", type=int, default=50, metavar="N",
                     help="traces per condition of the coverage table (0: none)")  # fmt: skip
+    ap.add_argument("--only", default="", metavar="NAME",
+                    help="only the coverage conditions whose name starts with NAME (softest, "
+                    "middle, hardest)")  # fmt: skip
     args = ap.parse_args()
     if not args.skip_accuracy:
         accuracy(args.beads, args.taus)
     if args.coverage:
-        coverage(args.coverage)
+        coverage(args.coverage, args.only)
     speed(args.run_beads, args.hours)
     if args.end_to_end is not None:
         end_to_end(args.end_to_end, args.run_beads, args.hours)
