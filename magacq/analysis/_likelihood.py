@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import lapack
-from scipy.optimize import minimize_scalar
 from scipy.special import lambertw
 
 from magacq.analysis._camera import camera_covariance
@@ -138,6 +137,8 @@ def _profile_end(trace: _Trace, grid: np.ndarray, parts: np.ndarray, limit: floa
     if ends[i] == _OUTSIDE:
         return np.nan
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+    from scipy.optimize import minimize_scalar  # here: scipy.optimize costs every run's start-up
+
     res = minimize_scalar(lambda t: end(*trace.parts(t)), bounds=(lo, hi), method="bounded",
                           options={"xatol": 1e-4})  # fmt: skip
     return sign * min(float(res.fun), float(ends[i]))
@@ -193,6 +194,8 @@ def fit_likelihood(
     t0 = _downhill(trace, float(np.log(tau0)), 0.25)
     if not np.isfinite(trace.profile(t0)):
         raise ValueError("the trace's likelihood is nowhere finite (a degenerate trace)")
+    from scipy.optimize import minimize_scalar  # here: scipy.optimize costs every run's start-up
+
     res = minimize_scalar(trace.profile, bounds=(t0 - 0.25, t0 + 0.25), method="bounded",
                           options={"xatol": 1e-5})  # fmt: skip
     best = float(res.x)

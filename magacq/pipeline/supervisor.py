@@ -263,14 +263,14 @@ class Run:
             if self.abort():
                 return False
             self._check_starting()
-            self.kill_hung()  # a child stopped while it starts: start_timeout_s
-            if self.error:
-                raise RunError(self.error)
-            # a tracker that dies warming up is restarted as one that dies later
-            restarts += self._restart_dead_trackers(warming_up=True)
+            # a child stopped while it starts (start_timeout_s) is killed; a tracker that dies
+            # warming up is restarted as one that dies later
+            restarts += self.kill_hung(warming_up=True)
             if restarts > _MAX_START_RESTARTS * len(self.workers):
                 why = self._child_error() or "see the log"
                 raise RunError(f"trackers died {restarts} times while warming up: {why}")
+            if self.error:
+                raise RunError(self.error)
             return True
 
         while not self.kernels.wait(0.25):  # compiled once, the trackers load them from disk
@@ -347,10 +347,10 @@ class Run:
         slots.update({TRACKER0 + i: p for i, p in self.workers.items()})
         return {k: p for k, p in slots.items() if p is not None and p.is_alive()}
 
-    def kill_hung(self) -> None:
+    def kill_hung(self, warming_up: bool = False) -> int:
         """Kill every child whose heartbeat is older than its limit (SIGSTOPped, deadlocked, in
         a driver call that never returns); a tracker is then restarted, any other fails the
-        run, named, with the reason."""
+        run, named, with the reason. Returns the trackers restarted (dead or hung)."""
         policy = self.cfg.supervision
         now = time.monotonic()
         overdue = []
@@ -371,7 +371,7 @@ class Run:
             self.next_kill = time.monotonic() + _KILL_GRACE_S
             if not role_of(slot).restart:  # the roster: this role's hang ends the run
                 self.error = self.error or message
-        self._restart_dead_trackers()
+        return self._restart_dead_trackers(warming_up)
 
     def camera_silent(self) -> None:
         """Fail the run when the camera has delivered no frame for ``camera_timeout_s``, not
