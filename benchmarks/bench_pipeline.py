@@ -232,6 +232,30 @@ def baseline_together(camera: dict, algorithm: str, per_stack: int, workers: int
     return total
 
 
+def run_config(rate: float, args: argparse.Namespace, camera: dict) -> dict:
+    """The trial's config: the replay camera at ``rate``, the ring given or sized by the run."""
+    buffers = {"n_stacks": args.stacks, "images_per_stack": args.images_per_stack}
+    return {
+        "camera": {
+            "driver": "bench_pipeline:ReplayCamera",
+            "settings": {**camera, "frame_rate": rate},
+        },
+        "buffers": {k: v for k, v in buffers.items() if v is not None},
+        "tracking": {"workers": args.workers, "roi_size": ROI, "algorithm": args.algorithm},
+    }
+
+
+def ring(rate: float, args: argparse.Namespace, camera: dict) -> Any:
+    """The video ring (``VideoSpec``: stacks, frames a stack) the trial's run sizes."""
+    from magacq._platform import memory_available
+    from magacq.config import RunConfig
+    from magacq.pipeline.sizing import video_ring
+
+    cfg = RunConfig.model_validate(run_config(rate, args, camera))
+    side = (camera.get("width", W), camera.get("height", H))
+    return video_ring(cfg, side[0] * side[1] * 2, memory_available()[0])
+
+
 def trial(rate: float, seconds: float, args: argparse.Namespace, rois: list, camera: dict) -> dict:
     """One `magacq run` at ``rate`` frames/s; its figures from the file it wrote."""
     import h5py
@@ -239,12 +263,7 @@ def trial(rate: float, seconds: float, args: argparse.Namespace, rois: list, cam
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = {
-            "camera": {
-                "driver": "bench_pipeline:ReplayCamera",
-                "settings": {**camera, "frame_rate": rate},
-            },
-            "buffers": {"n_stacks": args.stacks, "images_per_stack": args.images_per_stack},
-            "tracking": {"workers": args.workers, "roi_size": ROI, "algorithm": args.algorithm},
+            **run_config(rate, args, camera),
             "beads": {"rois": rois},
             "output": {"dir": tmp},
             "duration": seconds,
@@ -277,6 +296,9 @@ def trial(rate: float, seconds: float, args: argparse.Namespace, rois: list, cam
             end = start + seconds / 2
             t = f["tracks"]["time"][:]
             in_window = int(np.count_nonzero((t >= start) & (t < end)))
+            # the replay camera's timestamp is when a frame was due: how late the producer was
+            frames = f["frames"][:]
+            late = frames["host_time"] - frames["timestamp"]
     cpu = process_cpu(seen, start, end)
     stored, dropped = int(a["frames_stored"]), int(a["frames_dropped"] + a["frames_lost_by_camera"])
     achieved = (stored - 1) / span if span > 0 else 0.0
@@ -292,6 +314,8 @@ def trial(rate: float, seconds: float, args: argparse.Namespace, rois: list, cam
         "p99": float(a.get("latency_p99_s", np.nan)),
         "cpu": cpu,
         "window_rate": in_window / (end - start),  # bead-frames/s of the CPU's window
+        "drops": f"{int(a['frames_dropped'])} ring full, {int(a['frames_lost_by_camera'])} camera; "
+        f"the producer late p99 {1e3 * np.percentile(late, 99):.1f} ms",
     }
 
 
@@ -338,12 +362,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each trial")
     parser.add_argument("--algorithm", default="qi", help="tracking.algorithm")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--stacks", type=int, default=32, help="buffers.n_stacks")
+    parser.add_argument("--stacks", type=int, help="buffers.n_stacks (default: the run's)")
     parser.add_argument(
         "--images-per-stack",
         type=int,
-        default=5,
-        help="frames per stack: fewer cut latency (stack fill time)",
+        help="frames per stack: fewer cut latency (stack fill time); default: the run's",
     )
     parser.add_argument("--bisect", type=int, default=3, help="bisection steps after the halving")
     parser.add_argument("--start", type=float, default=TARGET_FPS, help="first rate tried")
@@ -355,7 +378,7 @@ def main() -> None:
     if args.beads:
         bead_axis(args)
         return
-    base = baseline({}, args.algorithm, args.images_per_stack) / N_BEADS
+    base = baseline({}, args.algorithm, ring(args.start, args, {}).n_images) / N_BEADS
     print(
         f"baseline: one tracker ({args.algorithm}) alone on one core: {base:,.0f} frames/s "
         f"of {N_BEADS} beads = {base * N_BEADS:,.0f} bead-frames/s"
@@ -415,6 +438,9 @@ def main() -> None:
 def bead_axis(args: argparse.Namespace) -> None:
     """The largest bead count tracked at ``args.rate`` with no drop and p99 < 50 ms; the
     pipeline's efficiency; the verdict on 100 beads."""
+    from magacq._platform import raised_priority
+    from magacq.config import SupervisionConfig
+
     results = {}
 
     def run(n: int) -> bool:
@@ -422,10 +448,13 @@ def bead_axis(args: argparse.Namespace) -> None:
         r = trial(args.rate, args.seconds, args, bead_centres(camera), camera)
         r["sustained"] = r["ok"]  # no drop, the rate kept
         r["ok"] = r["ok"] and r["p99"] < TARGET_P99_S
-        r["alone"] = baseline(camera, args.algorithm, args.images_per_stack)
-        together = baseline_together(camera, args.algorithm, args.images_per_stack, args.workers)
+        video = ring(args.rate, args, camera)
+        per_stack = video.n_images
+        with raised_priority(SupervisionConfig().nice):  # as the run's trackers (if allowed)
+            r["alone"] = baseline(camera, args.algorithm, per_stack)
+            together = baseline_together(camera, args.algorithm, per_stack, args.workers)
+            r["kernel"] = kernel_alone(camera, args.algorithm, per_stack)
         r["together"] = together
-        r["kernel"] = kernel_alone(camera, args.algorithm, args.images_per_stack)
         results[n] = r
         tracking = n * r["fps"]
         cores = sum(v for k, v in r["cpu"].items() if k.startswith("tracker"))
@@ -435,6 +464,10 @@ def bead_axis(args: argparse.Namespace) -> None:
             f"achieved {r['fps']:.0f} fps, latency p50 {1e3 * r['p50']:.1f} ms "
             f"p99 {1e3 * r['p99']:.1f} ms, {tracking:,.0f} bead-frames/s",
             flush=True,
+        )
+        print(
+            f"         ring: {video.n_stacks} stacks of {per_stack} frames "
+            f"({video.n_stacks * per_stack / args.rate:.2f} s); drops: {r['drops']}"
         )
         print("         CPU (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu"].items()))
         print(

@@ -555,7 +555,7 @@ def _one_line(exc: BaseException) -> str:
     if not isinstance(exc, MagacqError):
         text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     if isinstance(exc, MemoryError):
-        text += " (out of memory: lower buffers.n_stacks, the frame size or tracking.workers)"
+        text += " (out of memory: lower buffers.ring_s, the frame size or tracking.workers)"
     if getattr(exc, "errno", None) == errno.EMFILE or "[Errno 24]" in text:
         from magacq._platform import open_file_limits
 

@@ -100,11 +100,34 @@ class MagnetsConfig(_Section):
 class BuffersConfig(_Section):
     """Shared-memory buffer sizes."""
 
-    n_stacks: int = Field(
-        16, ge=2, le=100_000, description="Stacks in the video ring buffer (claimable units)."
+    n_stacks: int | None = Field(
+        None,
+        ge=2,
+        le=100_000,
+        description="Stacks in the video ring buffer (claimable units); null: those that hold "
+        "ring_s of frames at the camera's frame_rate (at most a quarter of the memory "
+        "available, at least 4).",
     )
-    images_per_stack: int = Field(
-        10, ge=1, le=10_000, description="Frames per stack; a worker tracks one stack at a time."
+    images_per_stack: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description="Frames per stack; a worker tracks one stack at a time. null: the frames "
+        "the camera takes in stack_ms at its frame_rate, at least 1.",
+    )
+    ring_s: float = Field(
+        2.0,
+        gt=0,
+        le=3600,
+        description="With n_stacks null: seconds of frames the ring holds, the longest stall "
+        "of the trackers (or the recorder) it absorbs without dropping a frame.",
+    )
+    stack_ms: float = Field(
+        2.0,
+        gt=0,
+        le=60_000,
+        description="With images_per_stack null: a stack holds the frames of this long; its "
+        "first frame waits that long for the last, a part of the tracking latency.",
     )
     positions_rows: int = Field(
         200_000,
@@ -349,6 +372,15 @@ class SupervisionConfig(_Section):
         3, ge=0, le=1000, description="Tracker restarts within restart_window_s that fail the run."
     )
     restart_window_s: float = Field(30.0, gt=0, le=86400, description="See max_restarts.")
+    nice: int = Field(
+        -10,
+        ge=-20,
+        le=0,
+        description="Scheduling priority the run asks for (nice: lower is sooner) for its "
+        "processes and, on Linux, its session's autogroup, where the OS allows it (root, "
+        "CAP_SYS_NICE, a nice limit in limits.conf): other work on the machine then does not "
+        "starve the camera and the trackers. 0: leave it.",
+    )
 
 
 class CalibrationConfig(_Section):

@@ -185,7 +185,7 @@ def run_calibration(
             session.logs.add_file(path.with_suffix(".log"))
             remove_stale()
             n_beads, per_step = len(rois), c.profiles_per_step
-            n_stacks = max(4, cfg.buffers.n_stacks)
+            n_stacks = max(4, cfg.buffers.n_stacks or 16)  # a step's profiles a stack
             ctx = session.ctx
             sweep = SweepSpec(
                 positions=tuple(float(z) for z in positions),

@@ -109,7 +109,7 @@ def _job(recorded: RecordedRun, zlut: Path | None, method: str | None, stack: in
         zlut_path = str(Path(zlut_path).resolve())
     crops = _crop_index(recorded, rois) if recorded.mode == "rois" else None
     if stack is None:
-        per_stack = int(recorded.config.get("buffers", {}).get("images_per_stack", 10))
+        per_stack = int(recorded.config.get("buffers", {}).get("images_per_stack") or 10)
         stack = per_stack * -(-MIN_TASK_FRAMES // per_stack)
     if "pixel_size_nm" not in recorded.attrs:
         raise ConfigError(f"{recorded.path}: no pixel_size_nm attribute")

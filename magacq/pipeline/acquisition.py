@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from magacq._platform import raised_priority
 from magacq.config import RunConfig
 from magacq.errors import ConfigError, RunError
 from magacq.pipeline.channels.live_force import live_force_spec
@@ -25,7 +26,6 @@ from magacq.pipeline.wiring import (
     VIDEO_GROUPS,
     MagnetsSpec,
     RecorderSpec,
-    VideoSpec,
     WriterSpec,
 )
 
@@ -43,14 +43,19 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
     RunError
         The camera, the producer or the writer failed; what was acquired is saved.
     """
-    with run_session(cfg.tracking, debug) as session:
+    with raised_priority(cfg.supervision.nice) as nice, run_session(cfg.tracking, debug) as session:
+        logger.debug(
+            "scheduling priority: nice %s", "unchanged (refused)" if nice is None else nice
+        )
         run: Run | None = None
         path: Path | None = None
         try:
             run, path = _plan_run(cfg, config_path, session)
             run.create_buffers()
-            logger.info("run %s: %d beads, %d workers -> %s", run.wiring.namespace,
-                        len(run.wiring.rois), cfg.tracking.workers, path)  # fmt: skip
+            ring = run.wiring.video
+            logger.info("run %s: %d beads, %d workers, a ring of %d stacks of %d frames -> %s",
+                        run.wiring.namespace, len(run.wiring.rois), cfg.tracking.workers,
+                        ring.n_stacks, ring.n_images, path)  # fmt: skip
             state = supervise(run, session)
             if run.error:
                 kept = "saved in" if path.exists() else "lost with"  # its folder removed
@@ -89,6 +94,7 @@ def _plan_run(cfg: RunConfig, config_path: Path, session: Session) -> tuple[Run,
     )
     recorder = cfg.output.video.mode != "none"
     check_room(sizes, n_processes=cfg.tracking.workers + 3 + recorder)
+    assert sizes.video is not None  # sized for the camera's frame
     path = output_path(cfg, config_path)
     session.logs.add_file(path.with_suffix(".log"))
     namespace = run_namespace()
@@ -104,7 +110,7 @@ def _plan_run(cfg: RunConfig, config_path: Path, session: Session) -> tuple[Run,
         matrix_rows=sizes.matrix_rows,
         camera=cfg.camera,
         geometry=geometry,
-        video=VideoSpec(cfg.buffers.n_stacks, cfg.buffers.images_per_stack),
+        video=sizes.video,
         rois=rois,
         tracking=cfg.tracking,
         focus_stage=cfg.focus_stage,

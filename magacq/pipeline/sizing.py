@@ -11,6 +11,7 @@ psutil does not see (:mod:`magacq._platform` reads both). A run must leave a saf
 free.
 """
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from magacq.pipeline.channels.motor_channel import (
     LIMIT_ROWS,
     LIMITS,
 )
-from magacq.pipeline.wiring import MATRICES
+from magacq.pipeline.wiring import MATRICES, VideoSpec
 
 #: Each segment's header, journal and page rounding, bytes (an upper bound).
 _SEGMENT_OVERHEAD = 3 * 4096
@@ -39,6 +40,10 @@ PROCESS_BYTES = 250_000_000
 #: Memory a run leaves free: this fraction of what is available, and at least MARGIN_BYTES.
 MARGIN_FRACTION = 0.1
 MARGIN_BYTES = 512 * 2**20
+#: A ring sized by ``buffers.ring_s`` takes at most this fraction of the memory available, and
+#: has at least MIN_STACKS stacks (the trackers' and the recorder's, and one being written).
+RING_MEMORY_FRACTION = 0.25
+MIN_STACKS = 4
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,12 @@ class FrameSize:
 
 @dataclass(frozen=True)
 class BufferSizes:
-    """A run's buffers: MatrixBuffer rows and every segment's bytes."""
+    """A run's buffers: MatrixBuffer rows, every segment's bytes, the video ring (None when
+    the frame is unknown)."""
 
     matrix_rows: dict[str, int]
     segment_bytes: dict[str, int]
+    video: VideoSpec | None = None
 
     @property
     def total(self) -> int:
@@ -79,6 +86,26 @@ def frame_rate_guess(cfg: RunConfig) -> float:
     return float(cfg.camera.settings.get("frame_rate", 0) or 1000)
 
 
+def video_ring(cfg: RunConfig, frame_bytes: int, memory: int) -> VideoSpec:
+    """The video ring of ``cfg``: ``buffers.images_per_stack`` frames a stack, or (null) those
+    the camera takes in ``buffers.stack_ms`` at its frame rate, at least one; ``buffers.n_stacks``
+    stacks, or (null) those that hold ``buffers.ring_s`` of frames, within
+    ``RING_MEMORY_FRACTION`` of ``memory`` bytes, at least ``MIN_STACKS``.
+
+    A short stack cuts the latency (the first frame waits for the last one, and the stack's
+    tracking takes longer the more frames it has); a deep ring absorbs a stall of the
+    consumers (a loaded machine, a disk's writeback) without a dropped frame.
+    """
+    b, fps = cfg.buffers, frame_rate_guess(cfg)
+    per_stack = b.images_per_stack or max(1, math.floor(fps * b.stack_ms / 1e3 + 1e-9))
+    n_stacks = b.n_stacks
+    if n_stacks is None:
+        wanted = math.ceil(fps * b.ring_s / per_stack)
+        fits = int(RING_MEMORY_FRACTION * memory) // (per_stack * (frame_bytes + 24))
+        n_stacks = max(MIN_STACKS, min(wanted, fits, 100_000))
+    return VideoSpec(n_stacks, per_stack)
+
+
 def buffer_sizes(
     cfg: RunConfig, geometry: FrameSize | None, *, n_beads: int, simulated: bool
 ) -> BufferSizes:
@@ -95,9 +122,11 @@ def buffer_sizes(
         The camera gives ground truth (a ``truth`` table).
     """
     fps = frame_rate_guess(cfg)
+    frame = geometry.width * geometry.height * geometry.itemsize if geometry is not None else 0
+    video = video_ring(cfg, frame, memory_available()[0])
     frame_rows = int(min(5e6, max(50_000, 10 * fps)))
     rows = {
-        "positions": max(cfg.buffers.positions_rows, 4 * n_beads * cfg.buffers.images_per_stack),
+        "positions": max(cfg.buffers.positions_rows, 4 * n_beads * video.n_images),
         "frames": frame_rows,
         "dropped": frame_rows,
     }
@@ -119,12 +148,10 @@ def buffer_sizes(
     columns = dict(MATRICES)
     sizes: dict[str, int] = {}
     if geometry is not None:
-        n_images = cfg.buffers.n_stacks * cfg.buffers.images_per_stack
-        frame = geometry.width * geometry.height * geometry.itemsize
-        sizes["VideoBuffer"] = n_images * (frame + 24) + _SEGMENT_OVERHEAD
+        sizes["VideoBuffer"] = video.n_stacks * video.n_images * (frame + 24) + _SEGMENT_OVERHEAD
     for name, n in rows.items():
         sizes[name] = n * columns[name] * 8 + _SEGMENT_OVERHEAD
-    return BufferSizes(rows, sizes)
+    return BufferSizes(rows, sizes, video if geometry is not None else None)
 
 
 def check_room(sizes: BufferSizes, *, n_processes: int, shm_dir: Path | None = SHM_DIR) -> None:
@@ -158,8 +185,8 @@ def check_room(sizes: BufferSizes, *, n_processes: int, shm_dir: Path | None = S
     parts = ", ".join(f"{name} {_mb(n)}" for name, n in largest)
     raise ConfigError(
         f"the run's buffers need {_mb(need)} of shared memory ({parts}) but {where}: lower "
-        "buffers.n_stacks, buffers.images_per_stack, the frame size or the camera's frame_rate, "
-        f"or {more}"
+        "buffers.ring_s (or n_stacks), buffers.images_per_stack, the frame size or the camera's "
+        f"frame_rate, or {more}"
     )
 
 

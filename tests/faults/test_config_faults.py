@@ -86,7 +86,7 @@ def test_too_many_rois_are_refused(tmp_path):
         {"buffers": {"images_per_stack": 10_000}},
         {
             "camera": {"driver": "sim", "settings": {"width": 8192, "height": 8192}},
-            "buffers": {"n_stacks": 64},
+            "buffers": {"n_stacks": 64, "images_per_stack": 10},  # 86 GB
             # a bead given: `run` refuses the same buffers without first detecting beads in
             # 3 rendered 64-Mpixel frames (over a minute of the suite's time)
             "beads": {"rois": [[4096, 4096]]},

@@ -9,6 +9,7 @@ else it is dropped and recorded in the ``dropped`` table with its frame number. 
 never overwritten: the buffer refuses the slot.
 """
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -161,6 +162,7 @@ def _stream(wiring: RunWiring, cam: Any, vb: Any, devices: list[Any]) -> None:
         magnets_at: Callable[[], tuple[float, float, float]] = (
             (lambda: motion.latest) if motion is not None else (lambda: _NO_MAGNETS)
         )
+        gc.freeze()  # the start-up's objects: no full collection over them in the frame loop
         cam.start()
         stats.set("acquiring", time.monotonic())  # when: the run's duration counts from it
         logger.info("camera started: %dx%d %s", cam.width, cam.height, cam.dtype)
