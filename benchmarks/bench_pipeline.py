@@ -30,7 +30,11 @@ the acquisition: from the camera's start, the run file's ``acquiring``). Then th
 from the trial with the most bead-frames/s and no drop (a lower bound unless a larger count
 dropped frames), and with 100 beads among the counts the verdict on issue 30's target: 100
 beads at 1 kHz, 0 drops and p99 < 50 ms.
-The frame-rate search is skipped then.
+The frame-rate search is skipped then. Each bead-axis trial prints too its ring (the run's own
+sizing, ``buffers.ring_s`` and ``stack_ms``, unless ``--stacks`` / ``--images-per-stack``), its
+drops by reason (ring full, camera) and how late the producer took the frames (p99: the replay
+camera stamps each frame with when it was due); its baselines run at the run's scheduling
+priority (``supervision.nice``, where the OS allows it), as its trackers do.
 
 Usage: ``python benchmarks/bench_pipeline.py [--seconds 60] [--algorithm qi] [--workers 2]``
 ``[--beads N ...] [--rate 1000]``

@@ -157,14 +157,15 @@ def raised_priority(nice: int) -> Iterator[int | None]:
     """Ask, for the block, for scheduling priority ``nice`` (lower is sooner) for this process
     and the children it starts; on Linux for its session's autogroup too, which the scheduler
     weighs against the other sessions before the nice of their processes (a session busy
-    elsewhere otherwise takes half the CPUs), given back on leaving. Only where the OS allows
-    it (root, ``CAP_SYS_NICE``, a nice limit in limits.conf); Windows: above normal. Yields
-    the nice value obtained, None where refused."""
+    elsewhere otherwise takes half the CPUs); both given back on leaving. Only where the OS
+    allows it (root, ``CAP_SYS_NICE``, a nice limit in limits.conf); Windows: above normal.
+    Yields the nice value obtained (Windows: the priority class), None where refused."""
     me = psutil.Process()
+    mine = me.nice()
     try:
         if sys.platform == "win32":
             me.nice(psutil.ABOVE_NORMAL_PRIORITY_CLASS)
-        elif nice < me.nice():
+        elif nice < mine:
             me.nice(nice)
         got: int | None = int(me.nice())
     except psutil.Error:
@@ -178,10 +179,12 @@ def raised_priority(nice: int) -> Iterator[int | None]:
             before = None
     try:
         yield got
-    finally:
+    finally:  # (lowering a priority is always allowed)
         if before is not None:
             with contextlib.suppress(OSError):
                 autogroup.write_text(before)
+        with contextlib.suppress(psutil.Error):
+            me.nice(mine)
 
 
 def _finite(value: int, infinity: int) -> float:
