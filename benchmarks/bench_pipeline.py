@@ -251,13 +251,12 @@ def run_config(rate: float, args: argparse.Namespace, camera: dict) -> dict:
 
 def ring(rate: float, args: argparse.Namespace, camera: dict) -> Any:
     """The video ring (``VideoSpec``: stacks, frames a stack) the trial's run sizes."""
-    from magacq._platform import memory_available
     from magacq.config import RunConfig
-    from magacq.pipeline.sizing import video_ring
+    from magacq.pipeline.sizing import ring_room, video_ring
 
     cfg = RunConfig.model_validate(run_config(rate, args, camera))
     side = (camera.get("width", W), camera.get("height", H))
-    return video_ring(cfg, side[0] * side[1] * 2, memory_available()[0])
+    return video_ring(cfg, side[0] * side[1] * 2, ring_room())
 
 
 def trial(rate: float, seconds: float, args: argparse.Namespace, rois: list, camera: dict) -> dict:

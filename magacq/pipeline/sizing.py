@@ -86,23 +86,34 @@ def frame_rate_guess(cfg: RunConfig) -> float:
     return float(cfg.camera.settings.get("frame_rate", 0) or 1000)
 
 
-def video_ring(cfg: RunConfig, frame_bytes: int, memory: int) -> VideoSpec:
+def ring_room() -> int:
+    """Bytes a video ring may take a share of: the memory available, or /dev/shm's free space
+    where it is less (Linux)."""
+    room = memory_available()[0]
+    if SHM_DIR is not None:
+        room = min(room, psutil.disk_usage(str(SHM_DIR)).free)
+    return room
+
+
+def video_ring(cfg: RunConfig, frame_bytes: int, room: int) -> VideoSpec:
     """The video ring of ``cfg``: ``buffers.images_per_stack`` frames a stack, or (null) those
     the camera takes in ``buffers.stack_ms`` at its frame rate, at least one; ``buffers.n_stacks``
-    stacks, or (null) those that hold ``buffers.ring_s`` of frames, within
-    ``RING_MEMORY_FRACTION`` of ``memory`` bytes, at least ``MIN_STACKS``.
+    stacks, or (null) those that hold ``buffers.ring_s`` of frames, at least ``MIN_STACKS``.
+    What is sized (null) takes at most ``RING_MEMORY_FRACTION`` of ``room`` bytes (the memory,
+    or the shared memory's room, available).
 
     A short stack cuts the latency (the first frame waits for the last one, and the stack's
     tracking takes longer the more frames it has); a deep ring absorbs a stall of the
     consumers (a loaded machine, a disk's writeback) without a dropped frame.
     """
     b, fps = cfg.buffers, frame_rate_guess(cfg)
-    per_stack = b.images_per_stack or max(1, math.floor(fps * b.stack_ms / 1e3 + 1e-9))
-    n_stacks = b.n_stacks
-    if n_stacks is None:
-        wanted = math.ceil(fps * b.ring_s / per_stack)
-        fits = int(RING_MEMORY_FRACTION * memory) // (per_stack * (frame_bytes + 24))
-        n_stacks = max(MIN_STACKS, min(wanted, fits, 100_000))
+    budget = int(RING_MEMORY_FRACTION * room) // (frame_bytes + 24)  # frames
+    per_stack = b.images_per_stack or max(
+        1, min(math.floor(fps * b.stack_ms / 1e3 + 1e-9), budget // MIN_STACKS, 10_000)
+    )
+    n_stacks = b.n_stacks or max(
+        MIN_STACKS, min(math.ceil(fps * b.ring_s / per_stack), budget // per_stack, 100_000)
+    )
     return VideoSpec(n_stacks, per_stack)
 
 
@@ -123,7 +134,7 @@ def buffer_sizes(
     """
     fps = frame_rate_guess(cfg)
     frame = geometry.width * geometry.height * geometry.itemsize if geometry is not None else 0
-    video = video_ring(cfg, frame, memory_available()[0])
+    video = video_ring(cfg, frame, ring_room())
     frame_rows = int(min(5e6, max(50_000, 10 * fps)))
     rows = {
         "positions": max(cfg.buffers.positions_rows, 4 * n_beads * video.n_images),
