@@ -105,8 +105,8 @@ class BuffersConfig(_Section):
         ge=2,
         le=100_000,
         description="Stacks in the video ring buffer (claimable units); null: those that hold "
-        "ring_s of frames at the camera's frame_rate (at most a quarter of the memory "
-        "available, at least 4).",
+        "ring_s of frames at the camera's frame_rate (within a quarter of the memory or /dev/shm "
+        "free, at least 4).",
     )
     images_per_stack: int | None = Field(
         None,
