@@ -116,7 +116,7 @@ class BuffersConfig(_Section):
         "the camera takes in stack_ms at its frame_rate, at least 1.",
     )
     ring_s: float = Field(
-        1.0,
+        0.5,
         gt=0,
         le=3600,
         description="With n_stacks null: seconds of frames the ring holds, the longest stall "
