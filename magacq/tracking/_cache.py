@@ -22,9 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numba
-from llvmlite import binding as llvm
-
 ENV = "MAGACQ_CACHE_DIR"
 KEEP = 32
 MAX_AGE_DAYS = 14
@@ -47,6 +44,9 @@ def cache_root() -> Path:
 
 def cache_key(package_dir: Path) -> str:
     """``VERSION-SOURCES-numbaVERSION-CPU``: what the cached machine code depends on."""
+    import numba
+    from llvmlite import binding as llvm
+
     sources = sorted(package_dir.glob("*.py"))
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
     try:
@@ -88,6 +88,8 @@ def kernel_cache(package_dir: Path) -> Iterator[Path | None]:
         yield None
         return
     prune(entry.parent, entry)
+    import numba
+
     config: Any = numba.config  # its settings are made at import, from the environment
     before = config.CACHE_DIR
     config.CACHE_DIR = str(entry)  # read when a function is decorated

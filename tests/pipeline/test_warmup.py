@@ -3,14 +3,17 @@
 
 import multiprocessing as mp
 import os
+import shutil
 import subprocess
 import sys
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from magacq.config import TrackingConfig
-from magacq.pipeline.processes.warmup import KernelCompile
+from magacq.pipeline.processes.warmup import KernelCompile, warm_note
 
 MAGACQ = Path(sys.executable).with_name("magacq")
 
@@ -59,6 +62,42 @@ def test_a_runs_compile_child_fills_the_cache_the_trackers_load(tmp_path):
     assert _tracker_cache_use(tmp_path) == (2, 0)
 
 
+def _children() -> list[psutil.Process]:
+    """This process's children but multiprocessing's resource tracker (spawn keeps one)."""
+    tracker = getattr(resource_tracker._resource_tracker, "_pid", None)
+    return [c for c in psutil.Process().children() if c.pid != tracker]
+
+
+def test_spawned_runs_start_a_compile_child_only_until_their_kernels_are_cached(
+    tmp_path, monkeypatch
+):
+    """Spawned, a compile child is an interpreter importing numba again (about 1.3 s of CPU at
+    each start): once one made the kernels of these settings and pixel type, the next run
+    starts none; nor when the cache entry it named is gone (a new child is started)."""
+    monkeypatch.setenv("MAGACQ_CACHE_DIR", str(tmp_path / "cache"))
+    tracking = TrackingConfig(algorithm="com", roi_size=32)
+    started = []
+    for _ in range(2):
+        kernels = KernelCompile(mp.get_context("spawn"), tracking)
+        try:
+            assert not _children()  # spawn: nothing before the pixel type is known
+            kernels.compile("uint8")
+            started.append(len(_children()))
+            assert kernels.wait(600)
+        finally:
+            kernels.close()
+    assert started == [1, 0]
+    assert _tracker_cache_use(tmp_path) == (2, 0)  # the kernels are there
+    entry = Path(warm_note(tracking, "uint8").read_text())
+    shutil.rmtree(entry)
+    kernels = KernelCompile(mp.get_context("spawn"), tracking)
+    try:
+        kernels.compile("uint8")
+        assert len(_children()) == 1
+    finally:
+        kernels.close()
+
+
 def test_magacq_compile_fills_the_cache(tmp_path):
     done = subprocess.run(
         [str(MAGACQ), "compile", "--algorithm", "com", "--dtype", "uint8"],
@@ -81,9 +120,9 @@ def test_closing_ends_the_child_at_any_point():
     """Before it is told the pixel type, and while it compiles: gone, no process left."""
     ctx = mp.get_context("fork")
     idle = KernelCompile(ctx, TrackingConfig(algorithm="com", roi_size=32))
-    idle.close()
-    assert idle._proc.exitcode == 0
+    idle.close()  # told to end; killed if still importing 50 ms later
+    assert idle._proc is not None and idle._proc.exitcode is not None
     busy = KernelCompile(ctx, TrackingConfig(algorithm="fit", roi_size=32))
     busy.compile(str(np.dtype(np.int16)))  # a type nobody compiled: seconds of work
     busy.close()
-    assert busy._proc.exitcode is not None
+    assert busy._proc is not None and busy._proc.exitcode is not None

@@ -8,12 +8,27 @@ camera's pixel type as soon as the supervisor knows it, writes them to the disk 
 while the supervisor detects the beads, creates the buffers and starts the writer. The trackers,
 started once it is done, load the kernels from the cache instead of each compiling them at once
 (and so does a tracker restarted later in the run).
+
+Started by spawn (Windows, macOS), the child is a fresh interpreter that imports numba and the
+tracking package again: about 1.3 s of CPU while the run starts, on 2 cores a delay of the first
+tracked frame. So there it starts only when the kernels are not known to be in the cache: a
+compile child that succeeded leaves a note (:func:`warm_note`) naming the cache entry that holds
+them, and the next run with the same settings and pixel type finds it, and the entry, without
+importing numba. Forked, the child starts at once as before (skipping it did not make a forked
+start faster: 2.32 s against 1.83 s, three rounds each of ``bench_startup.py``).
 """
 
+import hashlib
+import json
 import logging
 import multiprocessing.connection
 import os
+import platform
 import signal
+import sys
+from importlib.metadata import version
+from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 import numpy as np
 
@@ -35,10 +50,36 @@ def _enter_child(title: str) -> None:
     watch_parent(lambda: os._exit(1))
 
 
+def warm_note(tracking: TrackingConfig, dtype: str) -> Path:
+    """The file that names the cache entry holding the kernels of ``tracking`` for ``dtype``
+    frames, once a compile child made them: keyed by the tracking package's sources, the
+    settings, numba's version and this host (a home directory shared by several machines), and
+    found without importing numba. A file, beside the entries (which are directories)."""
+    import magacq.tracking
+    from magacq.tracking._cache import cache_root
+
+    sources = sorted(Path(magacq.tracking.__file__).parent.glob("*.py"))
+    what = [tracking.model_dump(mode="json", exclude={"zlut"}), tracking.zlut is not None, dtype,
+            version("numba"), sys.version, platform.node(), platform.machine()]  # fmt: skip
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources))
+    digest.update(json.dumps(what).encode())
+    return cache_root() / f"warm-{digest.hexdigest()[:24]}"
+
+
+def _is_warm(tracking: TrackingConfig, dtype: str) -> bool:
+    """A compile child made these kernels, and their cache entry is still there."""
+    try:
+        return Path(warm_note(tracking, dtype).read_text()).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def _compile(conn: multiprocessing.connection.Connection, tracking: TrackingConfig) -> None:
     """The child: compile for the pixel type ``conn`` sends (None: nothing to do)."""
     _enter_child("compile")
+    import magacq.tracking
     from magacq.tracking import Tracker  # noqa: F401  (numba, the kernels, while the camera opens)
+    from magacq.tracking._cache import cache_key, cache_root
 
     try:
         dtype = conn.recv()
@@ -50,6 +91,13 @@ def _compile(conn: multiprocessing.connection.Connection, tracking: TrackingConf
         _warm(tracking, dtype)
     except Exception:  # e.g. options the method does not take: the trackers report it
         raise SystemExit(1) from None
+    note = warm_note(tracking, dtype)
+    entry = cache_root() / cache_key(Path(magacq.tracking.__file__).parent)
+    try:  # written whole, then renamed: a reader never sees half of it
+        note.with_suffix(f".{os.getpid()}").write_text(str(entry))
+        os.replace(note.with_suffix(f".{os.getpid()}"), note)
+    except OSError:  # a read-only cache: the next run compiles (loads) again
+        pass
 
 
 def _warm(tracking: TrackingConfig, dtype: str) -> None:
@@ -129,26 +177,44 @@ class KernelCompile:
     """
 
     def __init__(self, ctx: RunContext, tracking: TrackingConfig) -> None:
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_compile, args=(child, tracking), name="compile",
-                                 daemon=True)  # fmt: skip
+        self._ctx, self._tracking = ctx, tracking
+        self._proc: BaseProcess | None = None
+        self._conn: multiprocessing.connection.Connection | None = None
+        if ctx.get_start_method() == "fork":  # at once (see the module); spawn: when needed
+            self._start()
+
+    def _start(self) -> None:
+        self._conn, child = self._ctx.Pipe()
+        self._proc = self._ctx.Process(target=_compile, args=(child, self._tracking),
+                                       name="compile", daemon=True)  # fmt: skip
         self._proc.start()
         child.close()
 
     def compile(self, dtype: str) -> None:
         """Compile the kernels for frames of ``dtype`` (once)."""
+        if self._proc is None:
+            if _is_warm(self._tracking, str(dtype)):
+                logger.debug("tracking kernels found in the disk cache: no compile child")
+                return
+            self._start()
+        assert self._conn is not None
         try:
             self._conn.send(str(dtype))
         except OSError:  # the child is gone: the trackers compile for themselves
             pass
 
     def wait(self, timeout: float) -> bool:
-        """True once the child is done (compiled, or gone), waiting up to ``timeout`` s."""
+        """True once the child is done (compiled, or gone, or not needed), waiting up to
+        ``timeout`` s."""
+        if self._proc is None:
+            return True
         self._proc.join(timeout)
         return not self._proc.is_alive()
 
     def close(self) -> None:
         """End the child (if it still runs) and release it."""
+        if self._proc is None or self._conn is None:
+            return
         if self._proc.is_alive():
             try:
                 self._conn.send(None)
