@@ -171,24 +171,23 @@ class KernelCompile:
 
     Parameters
     ----------
-    ctx : multiprocessing context (fork)
+    ctx : multiprocessing context (fork: the child starts at once; spawn: when needed)
     tracking : TrackingConfig
         The run's tracking settings, as the trackers get them (``RunWiring.tracking``).
     """
 
     def __init__(self, ctx: RunContext, tracking: TrackingConfig) -> None:
         self._ctx, self._tracking = ctx, tracking
+        self._conn, self._child = ctx.Pipe()
         self._proc: BaseProcess | None = None
-        self._conn: multiprocessing.connection.Connection | None = None
         if ctx.get_start_method() == "fork":  # at once (see the module); spawn: when needed
             self._start()
 
     def _start(self) -> None:
-        self._conn, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_compile, args=(child, self._tracking),
+        self._proc = self._ctx.Process(target=_compile, args=(self._child, self._tracking),
                                        name="compile", daemon=True)  # fmt: skip
         self._proc.start()
-        child.close()
+        self._child.close()
 
     def compile(self, dtype: str) -> None:
         """Compile the kernels for frames of ``dtype`` (once)."""
@@ -197,7 +196,6 @@ class KernelCompile:
                 logger.debug("tracking kernels found in the disk cache: no compile child")
                 return
             self._start()
-        assert self._conn is not None
         try:
             self._conn.send(str(dtype))
         except OSError:  # the child is gone: the trackers compile for themselves
@@ -213,7 +211,9 @@ class KernelCompile:
 
     def close(self) -> None:
         """End the child (if it still runs) and release it."""
-        if self._proc is None or self._conn is None:
+        if self._proc is None:
+            self._child.close()
+            self._conn.close()
             return
         if self._proc.is_alive():
             try:
