@@ -42,13 +42,18 @@ def cache_root() -> Path:
     return base / "magacq"
 
 
+def sources_digest(package_dir: Path) -> str:
+    """A hash of the package's sources: what an edit of any of them changes."""
+    sources = sorted(package_dir.glob("*.py"))
+    return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
+
+
 def cache_key(package_dir: Path) -> str:
     """``VERSION-SOURCES-numbaVERSION-CPU``: what the cached machine code depends on."""
     import numba
     from llvmlite import binding as llvm
 
-    sources = sorted(package_dir.glob("*.py"))
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
+    digest = sources_digest(package_dir)
     try:
         version = importlib.metadata.version("magacq")
     except importlib.metadata.PackageNotFoundError:  # run from a source tree

@@ -56,14 +56,13 @@ def warm_note(tracking: TrackingConfig, dtype: str) -> Path:
     settings, numba's version and this host (a home directory shared by several machines), and
     found without importing numba. A file, beside the entries (which are directories)."""
     import magacq.tracking
-    from magacq.tracking._cache import cache_root
+    from magacq.tracking._cache import cache_root, sources_digest
 
-    sources = sorted(Path(magacq.tracking.__file__).parent.glob("*.py"))
-    what = [tracking.model_dump(mode="json", exclude={"zlut"}), tracking.zlut is not None, dtype,
+    what = [sources_digest(Path(magacq.tracking.__file__).parent),
+            tracking.model_dump(mode="json", exclude={"zlut"}), tracking.zlut is not None, dtype,
             version("numba"), sys.version, platform.node(), platform.machine()]  # fmt: skip
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources))
-    digest.update(json.dumps(what).encode())
-    return cache_root() / f"warm-{digest.hexdigest()[:24]}"
+    digest = hashlib.sha256(json.dumps(what).encode()).hexdigest()[:24]
+    return cache_root() / f"warm-{digest}"
 
 
 def _is_warm(tracking: TrackingConfig, dtype: str) -> bool:
@@ -94,8 +93,9 @@ def _compile(conn: multiprocessing.connection.Connection, tracking: TrackingConf
     note = warm_note(tracking, dtype)
     entry = cache_root() / cache_key(Path(magacq.tracking.__file__).parent)
     try:  # written whole, then renamed: a reader never sees half of it
-        note.with_suffix(f".{os.getpid()}").write_text(str(entry))
-        os.replace(note.with_suffix(f".{os.getpid()}"), note)
+        part = note.with_suffix(f".{os.getpid()}")
+        part.write_text(str(entry))
+        os.replace(part, note)
     except OSError:  # a read-only cache: the next run compiles (loads) again
         pass
 
