@@ -319,6 +319,15 @@ def orphan_segments(min_age_s: float = 0.0) -> list[SegmentInfo] | None:
     return found
 
 
+def remove_orphan_segments(min_age_s: float = 0.0) -> list[SegmentInfo] | None:
+    """Unlink the segments :func:`orphan_segments` finds (no record, creator gone, at least
+    ``min_age_s`` old); return them, or None where the platform cannot list shared memory."""
+    orphans = orphan_segments(min_age_s)
+    for info in orphans or ():
+        remove_segment(info.name)
+    return orphans
+
+
 def remove_stale_segments(namespace: str | None = None, *, min_age_s: float = 0.0) -> list[str]:
     """Unlink every magacq segment whose creator is gone (in every namespace unless
     ``namespace`` is given) and that was created at least ``min_age_s`` seconds ago (a sweep of

@@ -427,16 +427,15 @@ def clean() -> None:
     """Remove the shared memory of runs that died: every magacq segment whose creator is gone
     (created over 10 s ago: another program may be about to reclaim a younger one), those whose
     registry record was lost too (Linux only: other platforms cannot list shared memory)."""
-    from buffers import list_segments, orphan_segments, remove_segment, remove_stale_segments
+    from buffers import list_segments, remove_orphan_segments, remove_stale_segments
     from magacq.pipeline.supervisor import STALE_AGE_S
 
     stale = {info.name: info for info in list_segments() if not info.owner_alive}
     removed = [stale[name] for name in remove_stale_segments(min_age_s=STALE_AGE_S)]
     for info in removed:
         typer.echo(f"removed {info.namespace}/{info.buffer} ({info.name})")
-    orphans = orphan_segments(min_age_s=STALE_AGE_S)
+    orphans = remove_orphan_segments(min_age_s=STALE_AGE_S)
     for info in orphans or ():
-        remove_segment(info.name)
         owner = f"its creator (pid {info.owner_pid}) is gone" if info.kind else "no header"
         typer.echo(f"removed {info.name}: no registry record, {owner}")
     if orphans is None:

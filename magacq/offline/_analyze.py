@@ -351,9 +351,9 @@ def analyze_tracks(
                                  f"({p.label}): {res.lost_frames / n:.0%} of its frames were not "
                                  f"tracked: fitted on its longest tracked stretch, {fitted} of "
                                  f"{n} frames"))  # fmt: skip
-            if n_flag > FLAGGED_REPORT * (p.stop - p.start):
+            if n_flag > FLAGGED_REPORT * n:
                 problems.append((int(bead), p.index, f"bead {bead}, plateau {p.index} "
-                                 f"({p.label}): {n_flag / (p.stop - p.start):.0%} of its frames "
+                                 f"({p.label}): {n_flag / n:.0%} of its frames "
                                  "flagged (tracking), left out"))  # fmt: skip
         if np.isfinite(zero[row]):
             result.ramp = [

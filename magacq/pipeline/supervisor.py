@@ -34,8 +34,7 @@ from buffers import (
     VideoBuffer,
     ZLUTSweepDataset,
     make_locks,
-    orphan_segments,
-    remove_segment,
+    remove_orphan_segments,
     remove_stale_segments,
 )
 from magacq.config import RunConfig, TrackingConfig
@@ -608,9 +607,7 @@ def remove_stale(min_age_s: float = STALE_AGE_S) -> None:
     """Remove the segments of crashed runs, in any namespace, once ``min_age_s`` old: those
     of this registry, and (Linux) those whose registry record was lost (`magacq clean`)."""
     removed = remove_stale_segments(min_age_s=min_age_s)
-    orphans = orphan_segments(min_age_s=min_age_s) or ()
-    for info in orphans:
-        remove_segment(info.name)
+    orphans = remove_orphan_segments(min_age_s=min_age_s) or ()
     if removed or orphans:
         logger.info("removed %d stale segment(s) of crashed runs", len(removed) + len(orphans))
 
