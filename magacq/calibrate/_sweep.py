@@ -176,7 +176,7 @@ def run_calibration(
     path = output_path(cfg, config_path, output)
     # the profilers' settings: no Z-LUT (the one being made)
     tracking = cfg.tracking.model_copy(update={"zlut": None})
-    with run_session(tracking, debug) as session:
+    with run_session(tracking, debug, extra_locks=(DATASET,)) as session:
         run: Run | None = None
         try:
             geometry, image, _ = probe_camera(cfg, opened=session.kernels.compile)
@@ -199,7 +199,6 @@ def run_calibration(
             )
             wiring = session.wiring(
                 namespace=run_namespace(),
-                extra_locks=(DATASET,),
                 camera=cfg.camera,
                 geometry=geometry,
                 video=VideoSpec(n_stacks, per_step),
@@ -210,7 +209,7 @@ def run_calibration(
                 sweep=sweep,
             )
             wiring.stats.set("sweep_home_nm", math.nan)
-            run = Run(cfg, wiring, ctx, session.kernels)
+            run = Run(cfg, wiring, session)
             run.create_buffers()
             logger.info(
                 "calibrating %d beads: %d positions %.0f..%.0f nm, %d profiles each -> %s",

@@ -43,7 +43,14 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
     RunError
         The camera, the producer or the writer failed; what was acquired is saved.
     """
-    with raised_priority(cfg.supervision.nice) as nice, run_session(cfg.tracking, debug) as session:
+    recorder = cfg.output.video.mode != "none"
+    spares = [("producer", None), *(("tracker", i) for i in range(cfg.tracking.workers)),
+              ("writer", None), *([("recorder", None)] if recorder else [])]  # fmt: skip
+    with (
+        raised_priority(cfg.supervision.nice) as nice,
+        run_session(cfg.tracking, debug, groups=VIDEO_GROUPS if recorder else (),
+                    spares=spares) as session,
+    ):  # fmt: skip
         logger.debug(
             "scheduling priority: nice %s", "unchanged (refused)" if nice is None else nice
         )
@@ -106,7 +113,6 @@ def _plan_run(cfg: RunConfig, config_path: Path, session: Session) -> tuple[Run,
     )
     wiring = session.wiring(
         namespace=namespace,
-        groups=VIDEO_GROUPS if video.mode != "none" else (),
         matrix_rows=sizes.matrix_rows,
         camera=cfg.camera,
         geometry=geometry,
@@ -142,4 +148,4 @@ def _plan_run(cfg: RunConfig, config_path: Path, session: Session) -> tuple[Run,
         ),
         recorder=RecorderSpec(str(video_path(path)), video) if video.mode != "none" else None,
     )
-    return Run(cfg, wiring, session.ctx, session.kernels), path
+    return Run(cfg, wiring, session), path

@@ -3,6 +3,8 @@ and what its death or hang means for the run. The supervisor starts children and
 these policies from here, and nowhere else names them."""
 
 import importlib
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ class Role:
     slot: int  # its heartbeat slot (a tracker ``i``: ``slot + i``)
     restart: bool  # dead or hung: restarted (its stacks requeued), up to the restart limit
     on_death: str  # what its death or hang does to the run otherwise
+    kernels: bool = False  # runs numba kernels (a spare sets numba up while it waits)
 
     def target(self) -> Callable[..., Any]:
         module, function = self.entry.split(":")
@@ -30,7 +33,7 @@ ROSTER = {
     role.name: role
     for role in (
         Role("producer", f"{_P}.devices:run_producer", PRODUCER, False,
-             "ends the run failed (an exit 0 is a finite camera's end)"),
+             "ends the run failed (an exit 0 is a finite camera's end)", kernels=True),
         Role("writer", f"{_P}.writer:run_writer", WRITER, False,
              "ends the run failed; the supervisor closes its file"),
         Role("recorder", f"{_P}.recorder:run_recorder", RECORDER, False,
@@ -40,7 +43,8 @@ ROSTER = {
              "ends the run failed (an exit 0 without the protocol's end too); the devices "
              "process parks the magnets"),
         Role("tracker", f"{_P}.tracker:run_worker", TRACKER0, True,
-             "restarted, its stacks requeued; too many restarts end the run failed"),
+             "restarted, its stacks requeued; too many restarts end the run failed",
+             kernels=True),
         Role("profiler", f"{_P}.sweep:run_profiler", TRACKER0, True,
              "a calibration's tracker: restarted as a tracker is; profiles it lost fail the "
              "calibration at its end"),
@@ -53,3 +57,85 @@ def role_of(slot: int) -> Role:
     if slot >= TRACKER0:
         return ROSTER["tracker"]
     return next(r for r in ROSTER.values() if r.slot == slot)
+
+
+def await_run(controls: dict[str, Any], conn: Any, role: str, *args: Any) -> None:
+    """Entry of a spare: a child started (spawn) before its run is planned, so that its
+    imports overlap the camera's probe. It imports its role's module, then takes the run's
+    other fields from ``conn``; none (the run never started, or the supervisor died): it
+    exits."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's (enter_child)
+    target = ROSTER[role].target()
+    if ROSTER[role].kernels:  # numba's CPU target, set up at a process's first kernel
+        from numba.core.registry import cpu_target
+
+        cpu_target.target_context.refresh()
+    from magacq.pipeline.wiring import RunWiring
+
+    try:
+        fields = conn.recv()
+    except (EOFError, OSError):
+        return
+    finally:
+        conn.close()
+    target(RunWiring(**controls, **fields), *args)
+
+
+class Spares:
+    """The children of a run started before it is planned, under spawn: a spawned child
+    spends most of its start importing (numpy, numba, pydantic, the role's module), which
+    then overlaps the supervisor's camera probe. Their control primitives are made here, at
+    once (multiprocessing hands those over only when a child starts); the run's other fields
+    follow, pickled, when the run starts a role (:meth:`take`). Forked children inherit the
+    probe's imports instead: there are no spares."""
+
+    def __init__(self, ctx: Any, controls: dict[str, Any], roles: list[tuple[str, int | None]]):
+        self.controls = controls
+        self._spares: dict[tuple[str, int | None], tuple[Any, Any]] = {}
+        if ctx.get_start_method() == "fork":
+            return
+        for role, index in roles:
+            conn, send = ctx.Pipe(duplex=False)
+            args = (controls, conn, role) + (() if index is None else (index,))
+            name = role if index is None else f"{role}-{index}"
+            p = ctx.Process(target=await_run, args=args, name=name, daemon=True)
+            p.start()
+            conn.close()
+            self._spares[role, index] = (p, send)
+
+    def take(self, role: str, index: int | None, fields: dict[str, Any]) -> Any:
+        """The spare of ``role`` (tracker ``index``), handed the run's ``fields``; None where
+        there is none (or it died: the caller starts a child of its own)."""
+        spare = self._spares.pop((role, index), None)
+        if spare is None:
+            return None
+        p, send = spare
+        if not p.is_alive():
+            send.close()
+            p.join()
+            return None
+        # in a thread: a spare that is stopped (SIGSTOP) must not block the supervisor on a
+        # full pipe; the supervisor's hang check kills it, which ends the send
+        threading.Thread(target=_hand_over, args=(send, fields), daemon=True).start()
+        return p
+
+    def close(self) -> None:
+        """End the spares never taken (the run failed before it started): each sees its pipe
+        closed and exits; killed after a short grace."""
+        for _, send in self._spares.values():
+            send.close()
+        for p, _ in self._spares.values():
+            p.join(1.0)
+            if p.is_alive():
+                p.kill()
+                p.join()
+        self._spares.clear()
+
+
+def _hand_over(send: Any, fields: dict[str, Any]) -> None:
+    try:
+        send.send(fields)
+    except OSError:  # the spare died meanwhile: the supervisor sees it as a dead child
+        pass
+    finally:
+        send.close()

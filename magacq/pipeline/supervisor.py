@@ -10,13 +10,14 @@ run), and on any exit (end of duration or sweep, Ctrl-C, SIGTERM, a failure) sto
 close the file and unlink every segment.
 """
 
+import dataclasses
 import logging
 import multiprocessing as mp
 import multiprocessing.connection
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
@@ -61,7 +62,7 @@ from magacq.pipeline.channels.status import (
     StatusView,
 )
 from magacq.pipeline.processes.warmup import KernelCompile
-from magacq.pipeline.roster import ROSTER, role_of
+from magacq.pipeline.roster import ROSTER, Spares, role_of
 from magacq.pipeline.start_method import RunContext, start_context
 from magacq.pipeline.wiring import (
     LOCK_NAMES,
@@ -114,13 +115,12 @@ class StopSignals:
 class Run:
     """One acquisition: its buffers and processes. Use :func:`run_acquisition`."""
 
-    def __init__(
-        self, cfg: RunConfig, wiring: RunWiring, ctx: RunContext, kernels: KernelCompile
-    ) -> None:
+    def __init__(self, cfg: RunConfig, wiring: RunWiring, session: "Session") -> None:
         self.cfg = cfg
         self.wiring = wiring
-        self.ctx = ctx
-        self.kernels = kernels  # the trackers start once it is done
+        self.ctx = session.ctx
+        self.kernels = session.kernels  # the trackers start once it is done
+        self.spares = session.spares  # children started before the plan (spawn), for _start
         self.owned: list[
             VideoBuffer | MatrixBuffer | BeadRoiBuffer | LiveProfileBuffer | ZLUTSweepDataset
         ] = []
@@ -232,12 +232,23 @@ class Run:
 
     # --- processes ----------------------------------------------------------------------
     def _start(self, role: str, *args: Any, name: str | None = None) -> Any:
-        """Start a child of ``role`` (:data:`~magacq.pipeline.roster.ROSTER`)."""
-        target = ROSTER[role].target()
-        name = name or role
-        p = self.ctx.Process(target=target, args=(self.wiring, *args), name=name, daemon=True)
-        p.start()
+        """Start a child of ``role`` (:data:`~magacq.pipeline.roster.ROSTER`), or hand the
+        run to its spare; its heartbeat slot starts in the start-up state (so a child that
+        hangs before its first beat is noticed too)."""
+        index = args[0] if args else None
+        self.wiring.beats.starting(ROSTER[role].slot + (index or 0))
+        p = self.spares.take(role, index, self._fields())
+        if p is None:
+            target = ROSTER[role].target()
+            p = self.ctx.Process(target=target, args=(self.wiring, *args), name=name or role,
+                                 daemon=True)  # fmt: skip
+            p.start()
         return p
+
+    def _fields(self) -> dict[str, Any]:
+        """The wiring's fields that a spare does not have yet: all but the controls."""
+        return {f.name: getattr(self.wiring, f.name) for f in dataclasses.fields(self.wiring)
+                if f.name not in self.spares.controls}  # fmt: skip
 
     def _writer_failed(self) -> bool:
         return self.writer is not None and not self.writer.is_alive()
@@ -567,21 +578,25 @@ class Session:
     events: "Queue[Any]"
     signals: StopSignals
     kernels: KernelCompile
+    spares: Spares  # the run's control primitives, and its children started early (spawn)
 
     def wiring(self, **fields: Any) -> RunWiring:
-        """A run's wiring in this session: its control primitives, locks for every buffer of
-        a run (and ``extra_locks``), and ``fields``."""
-        extra, groups = fields.pop("extra_locks", ()), fields.pop("groups", ())
-        return RunWiring(
-            locks=make_locks(*LOCK_NAMES, *extra, context=self.ctx, groups=groups),
-            **control_primitives(self.ctx, self.logs, self.events),
-            **fields,
-        )
+        """The run's wiring: the session's control primitives and ``fields``."""
+        return RunWiring(**self.spares.controls, **fields)
 
 
 @contextmanager
-def run_session(tracking: TrackingConfig, debug: bool) -> Iterator[Session]:
-    """Start a session (logging, signals, the kernels' compile for ``tracking``); end it.
+def run_session(
+    tracking: TrackingConfig,
+    debug: bool,
+    *,
+    groups: tuple[str, ...] = (),
+    extra_locks: tuple[str, ...] = (),
+    spares: Sequence[tuple[str, int | None]] = (),
+) -> Iterator[Session]:
+    """Start a session (logging, signals, the kernels' compile for ``tracking``, the run's
+    control primitives with locks for every buffer of a run, the VideoBuffer's consumer
+    ``groups`` and ``extra_locks``, and under spawn the children of roles ``spares``); end it.
 
     SIGINT and SIGTERM stop the run from the start (a second one while stopping changes
     nothing) and are ignored once it is over, so the exit code is the run's."""
@@ -593,9 +608,15 @@ def run_session(tracking: TrackingConfig, debug: bool) -> Iterator[Session]:
     try:
         with StopSignals(after=signal.SIG_IGN) as signals:
             kernels = KernelCompile(ctx, tracking)  # forked before any device is opened
+            controls = {
+                "locks": make_locks(*LOCK_NAMES, *extra_locks, context=ctx, groups=groups),
+                **control_primitives(ctx, logs, events),
+            }
+            early = Spares(ctx, controls, list(spares))
             try:
-                yield Session(ctx, console, logs, events, signals, kernels)
+                yield Session(ctx, console, logs, events, signals, kernels, early)
             finally:
+                early.close()
                 kernels.close()
     finally:
         events.close()

@@ -74,8 +74,11 @@ def clear_write_flags(path: Path) -> bool:
 
 def close_abandoned(path: str | Path, attrs: dict[str, Any]) -> bool:
     """Write ``attrs`` (the final state, the error) into a run file whose writer died; True if
-    the file was still open for writing (False: it was closed properly, left untouched)."""
+    the file was still open for writing (False: it was closed properly, or never written:
+    left untouched)."""
     path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:  # the writer died before making it
+        return False
     with h5py.File(path, "r", swmr=True) as f:
         if f.attrs.get("state") != "running":
             return False

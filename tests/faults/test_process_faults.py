@@ -8,6 +8,7 @@ import time
 
 import h5py
 import numpy as np
+import psutil
 
 from buffers import list_segments
 from tests.faults import _procs, _stale
@@ -153,3 +154,85 @@ def test_next_run_removes_stale_segments_of_other_namespaces(tmp_path):
     lost, young, held = seen["orphans"]  # registry records lost: the old one of a dead creator
     assert lost not in seen["left"] and young in seen["left"] and held in seen["left"]
     assert "removed 3 stale segment(s) of crashed runs" in seen["stderr"]
+
+
+def _spares(proc: subprocess.Popen, n: int) -> list:
+    """The ``n`` children a spawned run starts before it is planned (while its camera opens:
+    untitled yet), once all are there."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        spares = []
+        for child in _procs.run_processes(proc):
+            try:
+                if "spawn_main" in " ".join(child.cmdline()):
+                    spares.append(child)
+            except psutil.Error:  # gone meanwhile (the compile child, done)
+                continue
+        if len(spares) >= n:
+            return spares
+        time.sleep(0.05)
+    raise AssertionError(f"the run started no {n} children before its plan")
+
+
+_SPAWN = {"MAGACQ_START_METHOD": "spawn"}
+
+
+def test_spawned_children_killed_before_the_run_starts_are_replaced(tmp_path):
+    """Under spawn a run starts its producer, trackers and writer while the camera is probed
+    (slow to open here); all killed then, the run starts new ones and completes as usual."""
+    config = r.write_config(tmp_path, camera={"settings": {"frame_rate": 200, "open_s": 2.0}})
+    proc = r.start(config, extra_env=_SPAWN)
+    spares = _spares(proc, 4)
+    for child in spares:
+        child.kill()
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    data = r.read(r.output_file(tmp_path))
+    assert data["attrs"]["state"] == "complete"
+    assert set(data["tracks"]["bead_id"]) == {0, 1, 2}
+
+
+def test_spawned_children_end_with_a_run_that_never_starts(tmp_path):
+    """A camera that cannot be opened, or Ctrl-C while it opens: the children started for the
+    run end with it, quietly (no traceback), and nothing is left."""
+    failing = {"frame_rate": 200, "open_s": 1.0, "open_error": "no camera on the bus"}
+    config = r.write_config(tmp_path, camera={"settings": failing})
+    proc = r.start(config, extra_env=_SPAWN)
+    spares = _spares(proc, 4)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "error: cannot open camera" in err and "no camera on the bus" in err
+    assert "Traceback" not in err
+    assert not _procs.wait_gone(spares, timeout=10)
+
+    config = r.write_config(tmp_path, camera={"settings": {"frame_rate": 200, "open_s": 2.0}})
+    proc = r.start(config, extra_env=_SPAWN)
+    spares = _spares(proc, 4)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert r.read(r.output_file(tmp_path))["attrs"]["state"] == "interrupted"
+    assert not _procs.wait_gone(spares, timeout=10)
+
+
+def test_spawned_children_hung_before_the_run_starts_fail_it(tmp_path):
+    """Children stopped (SIGSTOP) before their run was planned never beat: once the run hands
+    itself to them, they are hung while starting; the run fails, naming the first killed (the
+    producer), and nothing is left."""
+    config = r.write_config(
+        tmp_path,
+        camera={"settings": {"frame_rate": 200, "open_s": 2.0}},
+        supervision={"start_timeout_s": 3.0, "hang_timeout_s": 2.0},
+    )
+    proc = r.start(config, extra_env=_SPAWN)
+    spares = _spares(proc, 4)
+    for child in spares:
+        child.suspend()
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "error: the producer hung (starting up, no heartbeat for" in err, err
+    assert "Traceback" not in err and "could not mark" not in err
+    assert not list((tmp_path / "runs").glob("*.h5"))  # the writer never made it
+    assert not _procs.wait_gone(spares, timeout=10)

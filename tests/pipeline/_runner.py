@@ -144,7 +144,9 @@ def wait_for_status(
         status = read_status(ns) or {}
         if status.get(field, 0) >= at_least:
             return status
-        assert proc.poll() is None, f"the run ended first (exit code {proc.returncode})"
+        if proc.poll() is not None:
+            err = proc.stderr.read() if proc.stderr else ""
+            raise AssertionError(f"the run ended first (exit code {proc.returncode}): {err}")
         time.sleep(0.05)
     raise AssertionError(f"the run's status never had {field} >= {at_least}")
 

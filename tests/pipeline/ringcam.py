@@ -31,6 +31,8 @@ class RingCamSettings(DeviceSettings):
     fail_after: int = 0
     clock_offset_s: float = 0.0  # its timestamps: the host's monotonic clock plus this
     stall_after: int = 0  # deliver this many frames, then none (every read times out)
+    open_s: float = 0.0  # opening takes this long (a camera that is slow to open)
+    open_error: str = ""  # then fails with this error (a camera that cannot be opened)
 
 
 class RingCam(Camera):
@@ -40,6 +42,9 @@ class RingCam(Camera):
 
     def _do_open(self) -> None:
         s = self.settings
+        time.sleep(s.open_s)
+        if s.open_error:
+            raise DeviceError(f"ringcam: {s.open_error}")
         yy, xx = np.mgrid[: s.height, : s.width] + 0.5  # pixel centres, corner origin
         img = np.full((s.height, s.width), 1000.0)
         for bx, by in BEADS_PX:

@@ -22,8 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from magacq.analysis import correct_drift, fill_gaps, fit_allan, reference_drift
-
 logger = logging.getLogger("magacq.writer")
 
 #: Name of the published-forces MatrixBuffer in the run's namespace.
@@ -80,6 +78,9 @@ def estimate_forces(rows: np.ndarray, spec: LiveForceSpec, zero: dict[int, float
     estimate (filled in here; a tethered bead's drift-corrected, about the references' first
     z): its extension is ``extension_nm`` plus its z since.
     A bead with too few frames, or whose fit fails, has no row."""
+    # here, not at the top: every child of a run imports this channel, one process fits
+    from magacq.analysis import correct_drift, fill_gaps, fit_allan, reference_drift
+
     rows = rows[rows[:, 1] >= 0]
     if not len(rows):
         return np.empty((0, len(FORCE_COLUMNS)))
