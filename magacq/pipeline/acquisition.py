@@ -20,6 +20,7 @@ from magacq.pipeline.plan import (
     protocol_spec,
     run_namespace,
 )
+from magacq.pipeline.roster import Spare
 from magacq.pipeline.sizing import FrameSize, buffer_sizes, check_room
 from magacq.pipeline.supervisor import Run, Session, remove_stale, run_session, supervise
 from magacq.pipeline.wiring import (
@@ -44,8 +45,12 @@ def run_acquisition(cfg: RunConfig, *, config_path: Path, debug: bool = False) -
         The camera, the producer or the writer failed; what was acquired is saved.
     """
     recorder = cfg.output.video.mode != "none"
-    spares = [("producer", None), *(("tracker", i) for i in range(cfg.tracking.workers)),
-              ("writer", None), *([("recorder", None)] if recorder else [])]  # fmt: skip
+    # started before the plan (spawn): the producer imports the drivers it opens meanwhile
+    sections = {"camera": cfg.camera, "focus_stage": cfg.focus_stage, "magnets": cfg.magnets}
+    drivers = tuple((kind, s.driver) for kind, s in sections.items() if s is not None)
+    spares = [Spare("producer", drivers=drivers),
+              *(Spare("tracker", i) for i in range(cfg.tracking.workers)),
+              Spare("writer"), *([Spare("recorder")] if recorder else [])]  # fmt: skip
     with (
         raised_priority(cfg.supervision.nice) as nice,
         run_session(cfg.tracking, debug, groups=VIDEO_GROUPS if recorder else (),

@@ -2,10 +2,11 @@
 and what its death or hang means for the run. The supervisor starts children and applies
 these policies from here, and nowhere else names them."""
 
+import contextlib
 import importlib
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,26 +60,40 @@ def role_of(slot: int) -> Role:
     return next(r for r in ROSTER.values() if r.slot == slot)
 
 
-def await_run(controls: dict[str, Any], conn: Any, role: str, *args: Any) -> None:
+@dataclass(frozen=True)
+class Spare:
+    """A child to start before its run is planned: its role, a tracker's index, and the
+    device drivers (kind, name) whose modules it imports meanwhile (those it will open)."""
+
+    role: str
+    index: int | None = None
+    drivers: tuple[tuple[str, str], ...] = ()
+
+
+def await_run(controls: dict[str, Any], conn: Any, spare: Spare) -> None:
     """Entry of a spare: a child started (spawn) before its run is planned, so that its
-    imports overlap the camera's probe. It imports its role's module, then takes the run's
-    other fields from ``conn``; none (the run never started, or the supervisor died): it
-    exits."""
+    imports overlap the camera's probe. It imports its role's module and drivers, then takes
+    the run's other fields from ``conn``; none (the run never started, or the supervisor
+    died): it exits."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's (enter_child)
-    target = ROSTER[role].target()
-    if ROSTER[role].kernels:  # numba's CPU target, set up at a process's first kernel
+    target = ROSTER[spare.role].target()
+    if ROSTER[spare.role].kernels:  # numba's CPU target, set up at a process's first kernel
         from numba.core.registry import cpu_target
 
         cpu_target.target_context.refresh()
+    from magacq.config import driver_class
     from magacq.pipeline.wiring import RunWiring
 
+    for kind, name in spare.drivers:
+        with contextlib.suppress(Exception):  # the probe reports a driver that fails to load
+            driver_class(kind, name)
     try:
         fields = conn.recv()
     except (EOFError, OSError):
         return
     finally:
         conn.close()
-    target(RunWiring(**controls, **fields), *args)
+    target(RunWiring(**controls, **fields), *(() if spare.index is None else (spare.index,)))
 
 
 class Spares:
@@ -89,19 +104,19 @@ class Spares:
     follow, pickled, when the run starts a role (:meth:`take`). Forked children inherit the
     probe's imports instead: there are no spares."""
 
-    def __init__(self, ctx: Any, controls: dict[str, Any], roles: list[tuple[str, int | None]]):
+    def __init__(self, ctx: Any, controls: dict[str, Any], spares: Sequence[Spare]) -> None:
         self.controls = controls
         self._spares: dict[tuple[str, int | None], tuple[Any, Any]] = {}
         if ctx.get_start_method() == "fork":
             return
-        for role, index in roles:
+        for spare in spares:
             conn, send = ctx.Pipe(duplex=False)
-            args = (controls, conn, role) + (() if index is None else (index,))
-            name = role if index is None else f"{role}-{index}"
-            p = ctx.Process(target=await_run, args=args, name=name, daemon=True)
+            name = spare.role if spare.index is None else f"{spare.role}-{spare.index}"
+            p = ctx.Process(target=await_run, args=(controls, conn, spare), name=name,
+                            daemon=True)  # fmt: skip
             p.start()
             conn.close()
-            self._spares[role, index] = (p, send)
+            self._spares[spare.role, spare.index] = (p, send)
 
     def take(self, role: str, index: int | None, fields: dict[str, Any]) -> Any:
         """The spare of ``role`` (tracker ``index``), handed the run's ``fields``; None where

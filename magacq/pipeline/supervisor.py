@@ -62,7 +62,7 @@ from magacq.pipeline.channels.status import (
     StatusView,
 )
 from magacq.pipeline.processes.warmup import KernelCompile
-from magacq.pipeline.roster import ROSTER, Spares, role_of
+from magacq.pipeline.roster import ROSTER, Spare, Spares, role_of
 from magacq.pipeline.start_method import RunContext, start_context
 from magacq.pipeline.wiring import (
     LOCK_NAMES,
@@ -592,7 +592,7 @@ def run_session(
     *,
     groups: tuple[str, ...] = (),
     extra_locks: tuple[str, ...] = (),
-    spares: Sequence[tuple[str, int | None]] = (),
+    spares: Sequence[Spare] = (),
 ) -> Iterator[Session]:
     """Start a session (logging, signals, the kernels' compile for ``tracking``, the run's
     control primitives with locks for every buffer of a run, the VideoBuffer's consumer
@@ -612,7 +612,7 @@ def run_session(
                 "locks": make_locks(*LOCK_NAMES, *extra_locks, context=ctx, groups=groups),
                 **control_primitives(ctx, logs, events),
             }
-            early = Spares(ctx, controls, list(spares))
+            early = Spares(ctx, controls, spares)
             try:
                 yield Session(ctx, console, logs, events, signals, kernels, early)
             finally:
