@@ -5,6 +5,7 @@ cases 1-3)."""
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -15,9 +16,11 @@ from tests.pipeline import _runner as r
 QUICK = {"hang_timeout_s": 3.0}  # the default is 5 s
 
 
-def _suspend(proc: subprocess.Popen, title: str) -> psutil.Process:
-    """SIGSTOP the run's process titled ``title`` once frames flow; it hangs from then on."""
+def _suspend(proc: subprocess.Popen, title: str, tmp: Path) -> psutil.Process:
+    """SIGSTOP the run's process titled ``title`` once frames flow and tracks are in its file
+    (a loaded machine's trackers may lag the frames); it hangs from then on."""
     r.wait_for_status(proc, "frames", 100)
+    r.wait_for_tracks(proc, tmp)
     child = r.wait_for_process(proc, title)
     child.suspend()
     return child
@@ -30,7 +33,7 @@ def _last_line(err: str) -> str:
 def test_hung_tracker_is_killed_and_restarted_and_frames_flow_again(tmp_path):
     config = r.write_config(tmp_path, duration=10, supervision=QUICK)
     proc = r.start(config)
-    _suspend(proc, "magacq tracker 0")
+    _suspend(proc, "magacq tracker 0", tmp_path)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert "the tracker 0 hung (running, no heartbeat for" in err
@@ -65,7 +68,7 @@ def test_tracker_hung_while_starting_is_killed_and_restarted(tmp_path):
 def test_hung_writer_or_producer_fails_the_run(tmp_path, role):
     config = r.write_config(tmp_path, duration=None, supervision=QUICK)
     proc = r.start(config)
-    _suspend(proc, f"magacq {role}")
+    _suspend(proc, f"magacq {role}", tmp_path)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
     assert "Traceback" not in err
@@ -82,7 +85,7 @@ def test_hung_recorder_fails_the_run(tmp_path):
     config = r.write_config(tmp_path, duration=None, supervision=QUICK, output={
         "dir": str(tmp_path / "runs"), "video": video})  # fmt: skip
     proc = r.start(config)
-    _suspend(proc, "magacq recorder")
+    _suspend(proc, "magacq recorder", tmp_path)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
     assert _last_line(err).startswith("error: the recorder hung (running, no heartbeat for"), err

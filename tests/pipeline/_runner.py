@@ -151,6 +151,21 @@ def wait_for_status(
     raise AssertionError(f"the run's status never had {field} >= {at_least}")
 
 
+def wait_for_tracks(proc: subprocess.Popen, tmp: Path, timeout: float = 90) -> None:
+    """Wait until the run's file (in ``tmp/runs``) holds tracks (flushed: readers see them)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the run ended first (exit code {proc.returncode})"
+        try:
+            with h5py.File(output_file(tmp), "r", swmr=True) as f:
+                if len(f["tracks"]):
+                    return
+        except (AssertionError, OSError, KeyError):  # not made, or not flushed yet
+            pass
+        time.sleep(0.1)
+    raise AssertionError("the run's file never had tracks")
+
+
 def output_file(tmp: Path) -> Path:
     files = sorted(p for p in (tmp / "runs").glob("*.h5") if not p.name.endswith(".video.h5"))
     assert len(files) == 1, files

@@ -51,7 +51,6 @@ _FIELDS = (
     "dropped",  # frames dropped because the buffer was full
     "camera_gaps",  # frames the camera itself lost (frame-number gaps)
     "last_timestamp",  # camera timestamp of the newest stored frame
-    "rows",  # track rows the writer saved
     "latency_p50",  # seconds, from frame timestamp to positions in the MatrixBuffer
     "latency_p99",
     "latency_max",
