@@ -38,6 +38,7 @@ from magacq.tracking._simd import aligned_empty, interleave_rows  # noqa: E402
 from magacq.tracking._track import _tables  # noqa: E402
 from magacq.tracking._xy import (  # noqa: E402
     auto_convolution,
+    autoconv_scratch,
     center_of_mass,
     fit_scratch,
     load_roi,
@@ -100,9 +101,7 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
     interleave_rows(roi, pairs)
     sample_quadrants(img, pairs, cx, cy, dx, dy, starts, reach, sums, counts, vals, fx, fy, idx,
                      quads)  # fmt: skip
-    pr = np.empty(2 * cos_t.shape[0])
-    pi = np.empty(2 * cos_t.shape[0])
-    conv = aligned_empty(cos_t.shape[1], np.float32)
+    pr, pi, conv = autoconv_scratch(cos_t, sin_t)
     work = np.empty(qi_scratch_size(n_r))
     coef, row, kk = fit_scratch(n_r, roi.shape[1])
     pn = np.empty(n_r)

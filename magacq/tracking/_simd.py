@@ -15,6 +15,8 @@ two cache lines (template_fit: 3.4 against 2.4 us). :func:`aligned_empty` starts
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
+from numba.core.errors import RequireLiteralValue
 from numba.extending import intrinsic
 
 #: Bytes of a cache line, and of an AVX-512 vector.
@@ -153,6 +155,54 @@ def copy_quad(typingctx, src, k, dst, j):
         vec = ir.VectorType(context.get_data_type(signature.args[0].dtype), 4).as_pointer()
         v = builder.load(builder.bitcast(builder.gep(a.data, [args[1]]), vec), align=1)
         builder.store(v, builder.bitcast(builder.gep(d.data, [args[3]]), vec), align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def dot_rows(typingctx, a, tab, col, out, blocks):
+    """``out[l] = sum_r a[r] * tab[r, col + l]`` for ``l < 16 * blocks`` (``blocks`` a constant).
+
+    The rows' weighted sum of a column window, in ``blocks`` vector accumulators that stay in
+    registers (a loop over rows with one multiply-add per block: no reduction across lanes, and
+    LLVM would keep such accumulators in memory). ``a`` float32 of ``tab.shape[0]``, ``tab``
+    float32 C-contiguous, its window within each row; ``out`` float32.
+    """
+    if not isinstance(blocks, types.IntegerLiteral):
+        raise RequireLiteralValue("blocks must be a constant")
+    nb = blocks.literal_value
+    sig = types.void(a, tab, col, out, blocks)
+
+    def codegen(context, builder, signature, args):
+        av, tv, ov = (
+            context.make_array(t)(context, builder, v)
+            for t, v in zip((signature.args[0], signature.args[1], signature.args[3]),
+                            (args[0], args[1], args[3]), strict=True)
+        )  # fmt: skip
+        rows, stride = cgutils.unpack_tuple(builder, tv.shape, 2)
+        start = builder.gep(tv.data, [args[2]])
+        fnty = ir.FunctionType(_VF, [_VF] * 3)
+        fma = builder.module.declare_intrinsic("llvm.fma.v16f32", fnty=fnty)
+        accs = [cgutils.alloca_once_value(builder, ir.Constant(_VF, None)) for _ in range(nb)]
+        for acc in accs:
+            builder.store(ir.Constant(_VF, [0.0] * LANES), acc)
+        with cgutils.for_range(builder, rows) as loop:
+            r = loop.index
+            x = builder.load(builder.gep(av.data, [r]))
+            bx = builder.shuffle_vector(
+                builder.insert_element(ir.Constant(_VF, None), x, ir.Constant(_I32, 0)),
+                ir.Constant(_VF, None),
+                ir.Constant(_VI, [0] * LANES),
+            )
+            row = builder.gep(start, [builder.mul(r, stride)])
+            for j, acc in enumerate(accs):
+                src = builder.gep(row, [ir.Constant(_I32, j * LANES)])
+                v = builder.load(builder.bitcast(src, _VF.as_pointer()), align=4)
+                builder.store(builder.call(fma, [bx, v, builder.load(acc)]), acc)
+        for j, acc in enumerate(accs):
+            dst = builder.gep(ov.data, [ir.Constant(_I32, j * LANES)])
+            builder.store(builder.load(acc), builder.bitcast(dst, _VF.as_pointer()), align=4)
         return context.get_dummy_value()
 
     return sig, codegen

@@ -17,6 +17,7 @@ from ._xy import (
     MIN_EXCESS_VARIANCE,
     asymmetry,
     auto_convolution,
+    autoconv_scratch,
     autoconv_tables,
     center_of_mass,
     fit_scratch,
@@ -100,7 +101,7 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
     method = int(xy_method)
 
     def kernel(
-        rois, lut_index, iterations, cos_t, sin_t, dx, dy, starts, reach, n_r, radial_step,
+        rois, lut_index, iterations, dft, scan, dx, dy, starts, reach, n_r, radial_step,
         planes, weights, z0, dz, x_out, y_out, z_out, flags_out, prof_out,
     ):  # fmt: skip
         n, h, w = rois.shape
@@ -111,9 +112,7 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
         col_sums = aligned_empty(w, np.float32)
         row_sums = aligned_empty(h, np.float32)
         com_cols = aligned_empty(2 * w, np.float32)
-        pr = np.empty(2 * cos_t.shape[0])
-        pim = np.empty(2 * cos_t.shape[0])
-        conv = aligned_empty(cos_t.shape[1], np.float32)
+        pr, pim, conv = autoconv_scratch(dft, scan)
         pn = np.empty(n_r)
         prof = np.empty(n_r)
         coef, row, kk = fit_scratch(n_r, w)
@@ -138,7 +137,7 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
                 continue
             interleave_rows(rois[i], pairs)
             if method >= 1:
-                cx, cy = auto_convolution(col_sums, row_sums, cx, cy, cos_t, sin_t, pr, pim, conv)
+                cx, cy = auto_convolution(col_sums, row_sums, cx, cy, dft, scan, pr, pim, conv)
             skipped = sample_quadrants(
                 img, pairs, cx, cy, dx, dy, starts, reach, sums, counts, vals, sfx, sfy, sidx, quads
             )
@@ -229,13 +228,13 @@ def _tables(spec: ProfileSpec, roi: int) -> tuple[np.ndarray, ...]:
     """The kernel's read-only tables for one geometry and ROI size, computed once.
 
     ``dx, dy`` (float32), ``starts, reach`` of ``spec.samples``; the self-convolution's
-    ``cos_t, sin_t``; the Z match's per-bin ``weights`` (samples per bin ~ radius).
+    ``dft, scan``; the Z match's per-bin ``weights`` (samples per bin ~ radius).
     """
     dx, dy, starts, reach = spec.samples
-    cos_t, sin_t = autoconv_tables(roi)
+    dft, scan = autoconv_tables(roi)
     tables = (
         aligned_copy(dx.astype(np.float32)), aligned_copy(dy.astype(np.float32)), starts, reach,
-        aligned_copy(cos_t), aligned_copy(sin_t), spec.radii / spec.radii.mean(),
+        aligned_copy(dft), aligned_copy(scan), spec.radii / spec.radii.mean(),
     )  # fmt: skip
     for t in tables:
         t.flags.writeable = False
@@ -305,14 +304,14 @@ def track_rois(
         raise ValueError(f"lut_index must have shape ({n},), got {lut_index.shape}")
     if (lut_index >= (zlut.n_luts if zlut is not None else 0)).any():
         raise ValueError("lut_index names a Z-LUT that is not there")
-    dx, dy, starts, reach, cos_t, sin_t, weights = _tables(spec, rois.shape[2])
+    dx, dy, starts, reach, dft, scan, weights = _tables(spec, rois.shape[2])
     x = np.empty(n)
     y = np.empty(n)
     z = np.empty(n)
     flags = np.empty(n, dtype=np.uint16)
     profiles = np.empty((n, spec.n_radii))
     _KERNELS[method](
-        rois, lut_index, int(iterations), cos_t, sin_t, dx, dy, starts, reach,
+        rois, lut_index, int(iterations), dft, scan, dx, dy, starts, reach,
         spec.n_radii, float(spec.radial_step), planes, weights, float(z0), float(dz),
         x, y, z, flags, profiles,
     )  # fmt: skip

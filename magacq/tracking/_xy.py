@@ -4,7 +4,7 @@ import numpy as np
 from numba import njit
 
 from ._sampling import FASTMATH
-from ._simd import LANES, TABLE, aligned_empty, bits_float32, float32_bits, take
+from ._simd import LANES, TABLE, aligned_empty, bits_float32, dot_rows, float32_bits, take
 
 # A quadrant's radial profile moves by mean(cos) over +-45 degrees of the true shift.
 QI_GAIN = 2.0 * np.sqrt(2.0) / np.pi
@@ -136,31 +136,78 @@ def center_of_mass(
     return sx / sw, sy / sw
 
 
-def autoconv_tables(n: int, max_freq: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine and sine tables ``(n_freq, 2n)`` float32 of ``2 pi k t / 2n`` for ``n`` pixels.
+#: Whole vectors of lags the self-convolution's scan computes: all of ``+-AUTOCONV_REACH_PX`` px.
+SCAN_BLOCKS = -(-(4 * AUTOCONV_REACH_PX + 1) // LANES)
+#: Columns of the DFT table per :func:`._simd.dot_rows` call: 4 vectors of frequencies.
+_DFT_BLOCKS = 4
 
-    Columns ``t < n`` give the DFT of the profile zero-padded to 2n; all ``2n - 1`` lags of its
-    self-convolution use them all. Only frequencies up to ``max_freq`` cycles/pixel are kept:
-    bead images carry nothing above (a bright-field bead's rings lie below 0.25 at 100 nm
-    pixels), so the rest is noise. Lag-minor: the DFT and the lag scan vectorize over pixels
-    and lags.
+
+def autoconv_tables(n: int, max_freq: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """The self-convolution's tables for ``n``-pixel profiles: ``dft`` and ``scan``, float32.
+
+    Only frequencies ``k`` up to ``max_freq`` cycles/pixel are kept (of the profile zero-padded
+    to ``m = 2n``): bead images carry nothing above (a bright-field bead's rings lie below 0.25
+    at 100 nm pixels), so the rest is noise. ``dft`` ``(n, 2K)``: at pixel ``i``,
+    ``cos(2 pi k i / m)`` for ``k = 1 .. K`` then the sines (zero beyond the last frequency; K
+    whole blocks of vectors). ``scan`` ``(2 n_freq, SCAN_BLOCKS * LANES)``: at lag ``u`` of
+    the scan's window, the cosines of ``k = 0 .. n_freq - 1`` then their sines. Both for
+    :func:`._simd.dot_rows`: sums over the rows, lanes along a row.
     """
     m = 2 * n
-    ang = 2.0 * np.pi * np.arange(int(max_freq * m) + 1)[:, None] * np.arange(m)[None, :] / m
-    return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
+    n_f = int(max_freq * m) + 1
+    kk = np.arange(1, n_f)
+    blocks = -(-(n_f - 1) // (LANES * _DFT_BLOCKS // 2)) * (LANES * _DFT_BLOCKS // 2)
+    dft = np.zeros((n, 2 * blocks))
+    ang = 2.0 * np.pi * np.arange(n)[:, None] * kk[None, :] / m
+    dft[:, : n_f - 1] = np.cos(ang)
+    dft[:, blocks : blocks + n_f - 1] = np.sin(ang)
+    ang = 2.0 * np.pi * np.arange(n_f)[:, None] * np.arange(SCAN_BLOCKS * LANES)[None, :] / m
+    scan = np.vstack([np.cos(ang), np.sin(ang)])
+    return dft.astype(np.float32), scan.astype(np.float32)
 
 
-#: Powers of the Newton step's rotation computed one after the other before the rest go 8 at a
-#: time (one float64 AVX-512 vector).
+@njit(cache=True)
+def autoconv_scratch(
+    dft: np.ndarray, scan: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scratch ``pr, pi`` (float64) and ``conv`` (float32, on a cache line) of
+    :func:`auto_convolution` with these tables."""
+    n_f = scan.shape[0] // 2
+    size = dft.shape[1] + 2 * n_f + SCAN_BLOCKS * LANES
+    return np.empty(2 * n_f), np.empty(2 * n_f), aligned_empty(size, np.float32)
+
+
+#: Powers of a rotation computed one after the other before the rest go 8 at a time (one
+#: float64 AVX-512 vector).
 _ROT = 8
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _rotations(angle: float, er: np.ndarray, ei: np.ndarray) -> None:
+    """``er[k] + i ei[k] = exp(i k angle)`` for every ``k`` of ``er``."""
+    n_f = er.shape[0]
+    cw = np.cos(angle)
+    sw = np.sin(angle)
+    # The first 8 powers by one rotation each, then 8 at a time (independent: vectorizes).
+    er[0] = 1.0
+    ei[0] = 0.0
+    for k in range(1, min(_ROT, n_f)):
+        er[k] = er[k - 1] * cw - ei[k - 1] * sw
+        ei[k] = er[k - 1] * sw + ei[k - 1] * cw
+    if n_f > _ROT:
+        c8 = er[_ROT - 1] * cw - ei[_ROT - 1] * sw
+        s8 = er[_ROT - 1] * sw + ei[_ROT - 1] * cw
+        for k in range(_ROT, n_f):
+            er[k] = er[k - _ROT] * c8 - ei[k - _ROT] * s8
+            ei[k] = er[k - _ROT] * s8 + ei[k - _ROT] * c8
 
 
 @njit(cache=True, fastmath=FASTMATH)
 def _autoconv_peak(
     p: np.ndarray,
     guess: float,
-    cos_t: np.ndarray,
-    sin_t: np.ndarray,
+    dft: np.ndarray,
+    scan: np.ndarray,
     pr: np.ndarray,
     pi: np.ndarray,
     conv: np.ndarray,
@@ -171,66 +218,54 @@ def _autoconv_peak(
     ``C(t) = Re sum_k c_k P_k^2 exp(2 pi i k t / m)``, so its maximum is found without
     interpolating the image: a scan of the whole lags within ``AUTOCONV_REACH_PX`` of
     ``2 * guess`` (float32: it only picks the lag), a parabola through the best three, then
-    Newton steps (float64). ``pr``, ``pi`` scratch of 2 n_freq, ``conv`` float32 of 2n.
+    Newton steps (float64). ``p`` float32; tables from :func:`autoconv_tables`, scratch from
+    :func:`autoconv_scratch`.
     """
     n = p.shape[0]
-    n_f = cos_t.shape[0]
+    n_f = scan.shape[0] // 2
+    nk = dft.shape[1] // 2
     m = 2 * n
-    # The DFT P_k, one frequency at a time (float32 sums over pixels), then c_k P_k^2 of the
-    # real profile (pr, pi hold its Re, Im); c_k = 1 for k = 0, else 2.
-    p32 = conv[:n]  # free until the scan
+    ft = conv[: 2 * nk]  # the DFT at k >= 1: Re, then Im
+    wt = conv[2 * nk : 2 * nk + 2 * n_f]  # the scan's weights
+    cv = conv[2 * nk + 2 * n_f : 2 * nk + 2 * n_f + SCAN_BLOCKS * LANES]
+    # The DFT P_k (float32 sums over pixels, all frequencies at once), then c_k P_k^2 of the
+    # real profile (pr, pi hold its Re, Im); c_k = 1 for k = 0 (the plain sum), else 2.
+    for c in range(0, 2 * nk, _DFT_BLOCKS * LANES):
+        dot_rows(p, dft, c, ft[c:], _DFT_BLOCKS)
+    s0 = np.float32(0.0)
     for i in range(n):
-        p32[i] = p[i]
-    for k in range(n_f):
-        ct = cos_t[k, :n]  # views: indices the compiler knows are >= 0
-        st = sin_t[k, :n]
-        re = np.float32(0.0)
-        im = np.float32(0.0)
-        for i in range(n):
-            re += p32[i] * ct[i]
-            im += p32[i] * st[i]
-        re = float(re)
-        im = float(im)
-        c = 1.0 if k == 0 else 2.0
-        pr[k] = c * (re * re - im * im)
-        pi[k] = -c * 2.0 * re * im
+        s0 += p[i]
+    pr[0] = float(s0) ** 2
+    pi[0] = 0.0
+    for k in range(1, n_f):
+        re = float(ft[k - 1])
+        im = float(ft[nk + k - 1])
+        pr[k] = 2.0 * (re * re - im * im)
+        pi[k] = -4.0 * re * im
     n_lag = m - 1
     reach = 2 * AUTOCONV_REACH_PX
     lo = min(max(int(2.0 * guess) - reach, 0), n_lag - 1)
     hi = max(min(int(2.0 * guess) + reach + 1, n_lag), lo + 1)
-    cv = conv[lo:hi]
-    cv[:] = 0.0
-    for k in range(n_f):  # one frequency at a time, all lags of the scan at once
-        ak = np.float32(pr[k])
-        bk = np.float32(pi[k])
-        ct = cos_t[k, lo:hi]
-        st = sin_t[k, lo:hi]
-        for t in range(hi - lo):
-            cv[t] += ak * ct[t] - bk * st[t]
-    b = lo + np.argmax(cv)
-    t = float(b)
-    if lo < b < hi - 1:  # the parabola through the best lag and its neighbours: Newton's start
-        den = conv[b - 1] - 2.0 * conv[b] + conv[b + 1]
+    # C(lo + u) = sum_k Re (c_k P_k^2 exp(i k w0 lo)) cos(k w0 u) - Im (..) sin(k w0 u): the
+    # table holds the lags u of one window, whatever lo.
+    er = pr[n_f : 2 * n_f]
+    ei = pi[n_f : 2 * n_f]
+    _rotations(2.0 * np.pi / m * lo, er, ei)
+    for k in range(n_f):
+        wt[k] = pr[k] * er[k] - pi[k] * ei[k]
+        wt[n_f + k] = -(pr[k] * ei[k] + pi[k] * er[k])
+    dot_rows(wt, scan, 0, cv, SCAN_BLOCKS)  # all the lags of the scan at once: cv[t - lo]
+    b = np.argmax(cv[: hi - lo])
+    t = float(lo + b)
+    if 0 < b < hi - lo - 1:  # the parabola through the best lag and its neighbours: Newton's start
+        den = cv[b - 1] - 2.0 * cv[b] + cv[b + 1]
         if den < 0.0:
-            t += min(max(0.5 * (conv[b - 1] - conv[b + 1]) / den, -0.5), 0.5)
+            t += min(max(0.5 * (cv[b - 1] - cv[b + 1]) / den, -0.5), 0.5)
     w0 = 2.0 * np.pi / m
     er = pr[n_f : 2 * n_f]  # exp(i k w0 t) of each frequency
     ei = pi[n_f : 2 * n_f]
     for _ in range(5):
-        cw = np.cos(w0 * t)
-        sw = np.sin(w0 * t)
-        # The first 8 powers by one rotation each, then 8 at a time (independent: vectorizes).
-        er[0] = 1.0
-        ei[0] = 0.0
-        for k in range(1, min(_ROT, n_f)):
-            er[k] = er[k - 1] * cw - ei[k - 1] * sw
-            ei[k] = er[k - 1] * sw + ei[k - 1] * cw
-        if n_f > _ROT:
-            c8 = er[_ROT - 1] * cw - ei[_ROT - 1] * sw
-            s8 = er[_ROT - 1] * sw + ei[_ROT - 1] * cw
-            for k in range(_ROT, n_f):
-                er[k] = er[k - _ROT] * c8 - ei[k - _ROT] * s8
-                ei[k] = er[k - _ROT] * s8 + ei[k - _ROT] * c8
+        _rotations(w0 * t, er, ei)
         d1 = 0.0
         d2 = 0.0
         for k in range(n_f):
@@ -256,8 +291,8 @@ def auto_convolution(
     py: np.ndarray,
     x0: float,
     y0: float,
-    cos_t: np.ndarray,
-    sin_t: np.ndarray,
+    dft: np.ndarray,
+    scan: np.ndarray,
     pr: np.ndarray,
     pi: np.ndarray,
     conv: np.ndarray,
@@ -267,12 +302,12 @@ def auto_convolution(
     A radially symmetric bead projects onto each axis as a profile symmetric about the centre
     (``px``, ``py``: the column and row sums of the ROI minus its background, from
     :func:`load_roi`); its self-convolution (the profile times its mirror image, at every shift)
-    peaks at twice the centre. Square ROIs only (``cos_t``, ``sin_t`` from
-    ``autoconv_tables(roi)``).
+    peaks at twice the centre. Square ROIs only (tables from ``autoconv_tables(roi)``, scratch
+    from :func:`autoconv_scratch`).
     """
     return (
-        _autoconv_peak(px, x0, cos_t, sin_t, pr, pi, conv),
-        _autoconv_peak(py, y0, cos_t, sin_t, pr, pi, conv),
+        _autoconv_peak(px, x0, dft, scan, pr, pi, conv),
+        _autoconv_peak(py, y0, dft, scan, pr, pi, conv),
     )
 
 
