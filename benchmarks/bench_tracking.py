@@ -103,7 +103,7 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
                      quads)  # fmt: skip
     pr, pi, conv = autoconv_scratch(cos_t, sin_t)
     work = np.empty(qi_scratch_size(n_r))
-    coef, row, kk = fit_scratch(n_r, roi.shape[1])
+    coef, row, runs = fit_scratch(n_r)
     pn = np.empty(n_r)
     acc = 0.0
     for i in range(n):
@@ -124,7 +124,7 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
         elif which == 4:
             acc += qi_shift(sums, counts, n_r, 1.0, work)[0] + e
         elif which == 5:
-            acc += template_fit(img, cx + e, cy, prof, 1.0, coef, row, kk)[0]
+            acc += template_fit(img, cx + e, cy, prof, 1.0, coef, row, runs)[0]
         else:
             normalize_profile(prof + e, pn)
             acc += match_plane(pn, w, lut)[0]

@@ -115,7 +115,7 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
         pr, pim, conv = autoconv_scratch(dft, scan)
         pn = np.empty(n_r)
         prof = np.empty(n_r)
-        coef, row, kk = fit_scratch(n_r, w)
+        coef, row, runs = fit_scratch(n_r)
         vals = aligned_empty(dx.shape[0], np.float32)
         sfx = aligned_empty(SAMPLE_BLOCK, np.float32)
         sfy = aligned_empty(SAMPLE_BLOCK, np.float32)
@@ -149,7 +149,7 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
                     if method == 2:
                         sx, sy = qi_shift(sums, counts, n_r, radial_step, work)
                     elif complete:
-                        fx, fy = template_fit(img, cx, cy, prof, radial_step, coef, row, kk)
+                        fx, fy = template_fit(img, cx, cy, prof, radial_step, coef, row, runs)
                         sx = fx - cx
                         sy = fy - cy
                     else:  # too near the edge for a fit: leave x, y to the flags below

@@ -3,8 +3,9 @@
 import numpy as np
 from numba import njit
 
+from ._fitpass import N_PARAMS, N_SUMS, fit_runs
 from ._sampling import FASTMATH
-from ._simd import LANES, TABLE, aligned_empty, bits_float32, dot_rows, float32_bits, take
+from ._simd import LANES, TABLE, aligned_empty, dot_rows
 
 # A quadrant's radial profile moves by mean(cos) over +-45 degrees of the true shift.
 QI_GAIN = 2.0 * np.sqrt(2.0) / np.pi
@@ -451,33 +452,31 @@ def _spline_coefficients(prof: np.ndarray, coef: np.ndarray) -> None:
         coef[3, k + 1] = 0.5 * (p3 - p0) + 1.5 * (p1 - p2)
 
 
-#: The classic bit-level first guess of ``1 / sqrt(x)`` for float32 ``x``: its bits are
-#: ``_RSQRT_MAGIC - (bits of x >> 1)``; three Newton steps then take it to float32 precision
-#: (relative error 3e-2, 2e-3, 5e-6, then float32 rounding) in a loop that vectorizes, where
-#: the square root and division instructions would cost half of :func:`template_fit`.
-_RSQRT_MAGIC = 0x5F3759DF
-
-
-#: Pixels per block of :func:`template_fit`: its scratch rows stay in the L1 cache.
-FIT_BLOCK = 512
+#: Image rows per block of :func:`template_fit`: float32 sums within a block, float64 across.
+FIT_ROWS = 8
 
 
 @njit(cache=True)
-def fit_scratch(n_r: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Scratch ``coef, row, kk`` of :func:`template_fit` for ``n_r`` bins and ``w``-pixel rows.
+def fit_scratch(n_r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scratch ``coef, row, runs`` of :func:`template_fit` for ``n_r`` bins.
 
-    ``coef`` (4, n_r - 1) spline coefficients, padded to the permute table's 32 entries; ``row``
-    10 float32 rows and ``kk`` int32 indices, of whole blocks of permute lanes, zeroed (finite
-    values and valid indices in the lanes a block leaves unwritten), on cache lines.
+    ``coef`` (4, n_r - 1) spline coefficients, padded to the permute table's 32 entries and
+    zeroed; ``row`` float32 of the pass's sums, parameters and runs' offsets; both on cache
+    lines; ``runs`` int64, the runs' starts and lengths.
     """
-    n = -(-(max(FIT_BLOCK, w) + w) // LANES) * LANES
     coef = aligned_empty(4 * max(TABLE, n_r - 1), np.float32)
-    row = aligned_empty(10 * n, np.float32)
-    kk = aligned_empty(n, np.int32)
     coef[:] = 0.0
-    row[:] = 0.0
-    kk[:] = 0
-    return coef.reshape((4, -1)), row.reshape((10, n)), kk
+    row = aligned_empty((N_SUMS + 1) * LANES + 2 * FIT_ROWS, np.float32)
+    return coef.reshape((4, -1)), row, np.empty(2 * FIT_ROWS, np.int64)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _lane_sum(v: np.ndarray, j: int) -> float:
+    """The sum of the ``j``-th vector of ``v``'s lanes (float32)."""
+    f = np.float32(0.0)
+    for lane in range(LANES):
+        f += v[j * LANES + lane]
+    return float(f)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -489,45 +488,31 @@ def template_fit(
     radial_step: float,
     coef: np.ndarray,
     row: np.ndarray,
-    kk: np.ndarray,
+    runs: np.ndarray,
 ) -> tuple[float, float]:
     """One Gauss-Newton step fitting ``img`` by its own radial profile ``prof`` about ``(cx, cy)``.
 
     The model ``prof(|p - c|)`` (Catmull-Rom in r) is symmetric about ``c`` by construction and
     evaluated at pixel centres, so, unlike interpolating the image, it favours no sub-pixel
     phase. Pixels are weighted by a taper that falls smoothly to zero at the last whole bin
-    (zero beyond it): only each row's run of pixels within that disc is visited,
-    packed in blocks of up to ``FIT_BLOCK`` pixels, float32 per pixel, float64 sums per block.
-    Scratch ``coef, row, kk`` from :func:`fit_scratch`.
+    (zero beyond it): only each row's run of pixels within that disc is visited
+    (:func:`._fitpass.fit_runs`: float32 per pixel), float64 sums per block of ``FIT_ROWS``
+    rows. ``img`` float32; scratch ``coef, row, runs`` from :func:`fit_scratch`.
     """
     h, w = img.shape
     n_r = prof.shape[0]
     _spline_coefficients(prof, coef)
     f32 = np.float32
-    inv = f32(1.0 / radial_step)
     r_max = (n_r - 1.5) * radial_step
-    r_max32 = f32(r_max)
-    inv_taper = f32(1.0 / (4.0 * radial_step))  # the taper spans the last 4 bins
-    k_top = f32(n_r - 1.5)  # u stays inside the last coefficient row
-    half_bin = f32(0.5)
-    zero = f32(0.0)
-    one = f32(1.0)
-    tiny = f32(1e-12)  # r > 0 at the centre pixel
-    three_halves = f32(1.5)
-    magic = np.int32(_RSQRT_MAGIC)
-    cxf = f32(cx)
-    cyf = f32(cy)
     flat = img.reshape(img.size)
-    ddx = row[0]
-    ddy = row[1]
-    ib = row[2]
-    ww = row[3]
-    tt = row[4]
-    a0 = row[5]
-    a1 = row[6]
-    a2 = row[7]
-    a3 = row[8]
-    pix = row[9]
+    sums = row[: N_SUMS * LANES]
+    par = row[N_SUMS * LANES : N_SUMS * LANES + N_PARAMS]
+    offsets = row[(N_SUMS + 1) * LANES : (N_SUMS + 1) * LANES + 2 * FIT_ROWS]
+    par[0] = r_max
+    par[1] = 1.0 / (4.0 * radial_step)  # the taper spans the last 4 bins
+    par[2] = 1.0 / radial_step
+    par[3] = n_r - 1.5  # u stays inside the last coefficient row
+    par[4] = 1e-12  # r > 0 at the centre pixel
     jxx = 0.0
     jxy = 0.0
     jyy = 0.0
@@ -535,81 +520,26 @@ def template_fit(
     gy = 0.0
     j_lo = max(0, int(cy - r_max))
     j_hi = min(h - 1, int(cy + r_max) + 1) + 1
-    rows = max(1, FIT_BLOCK // w)
     reach2 = r_max**2  # a pixel beyond r_max has weight 0: only the disc is fitted
-    for jb in range(j_lo, j_hi, rows):
-        # Each row's run of pixels within the disc, packed one after the other. Each row
-        # writes a whole image row's length from its run's start (loops of a constant length,
-        # no scalar remainders), which the next row's run overwrites.
-        m = 0
-        for j in range(jb, min(jb + rows, j_hi)):
+    for jb in range(j_lo, j_hi, FIT_ROWS):
+        sums[:] = 0.0
+        n_runs = 0
+        for j in range(jb, min(jb + FIT_ROWS, j_hi)):
             half = np.sqrt(max(reach2 - (j - cy) ** 2, 0.0))
             i0 = max(0, int(np.ceil(cx - half)))
             i1 = min(w, int(np.floor(cx + half)) + 1)
-            if i1 <= i0:
-                continue
-            y = f32(j) - cyf
-            s0 = j * w + i0
-            n_fill = min(w, flat.shape[0] - s0)
-            dxr = ddx[m : m + n_fill]  # views: indices the compiler knows are >= 0
-            dyr = ddy[m : m + n_fill]
-            pxr = pix[m : m + n_fill]
-            src = flat[s0 : s0 + n_fill]
-            x0 = f32(i0) - cxf
-            for i in range(n_fill):  # without branches or gathers: LLVM vectorizes those
-                dxr[i] = x0 + f32(i)
-                dyr[i] = y
-                pxr[i] = src[i]
-            m += i1 - i0
-        # One pass, vectorized: 1 / r (see _RSQRT_MAGIC), r = r^2 / r, taper weight, spline
-        # row and fraction, 1 / (r step).
-        for q in range(m):
-            r2 = ddx[q] * ddx[q] + ddy[q] * ddy[q] + tiny
-            y = bits_float32(magic - (float32_bits(r2) >> 1))
-            h2 = half_bin * r2
-            y = y * (three_halves - h2 * y * y)
-            y = y * (three_halves - h2 * y * y)
-            y = y * (three_halves - h2 * y * y)
-            r = r2 * y
-            s = min(max((r_max32 - r) * inv_taper, zero), one)
-            ww[q] = s * s * (f32(3.0) - f32(2.0) * s)
-            u = min(r * inv + half_bin, k_top)  # (r / step - 0.5) + 1: row + fraction
-            row_u = np.floor(u)
-            tt[q] = u - row_u
-            kk[q] = np.int32(row_u)
-            ib[q] = y * inv
-        # The spline's four coefficients at every pixel (beyond r_max too: finite, weight 0).
-        take(coef[0], kk, a0, m)
-        take(coef[1], kk, a1, m)
-        take(coef[2], kk, a2, m)
-        take(coef[3], kk, a3, m)
-        sxx = zero
-        sxy = zero
-        syy = zero
-        sgx = zero
-        sgy = zero
-        for q in range(m):
-            t = tt[q]
-            b1 = a1[q]
-            b2 = a2[q]
-            b3 = a3[q]
-            val = a0[q] + t * (b1 + t * (b2 + t * b3))  # the model
-            slope = b1 + t * (f32(2.0) * b2 + f32(3.0) * t * b3)
-            # d model / d (cx, cy) = a * (ddx, ddy); weighted by the taper near r_max.
-            a = -slope * ib[q]
-            wa = a * ww[q]
-            q2 = wa * a
-            we = wa * (pix[q] - val)
-            sxx += q2 * ddx[q] * ddx[q]
-            sxy += q2 * ddx[q] * ddy[q]
-            syy += q2 * ddy[q] * ddy[q]
-            sgx += we * ddx[q]
-            sgy += we * ddy[q]
-        jxx += sxx
-        jxy += sxy
-        jyy += syy
-        gx += sgx
-        gy += sgy
+            if i1 > i0:
+                runs[2 * n_runs] = j * w + i0
+                runs[2 * n_runs + 1] = i1 - i0
+                offsets[2 * n_runs] = f32(i0) - f32(cx)
+                offsets[2 * n_runs + 1] = f32(j) - f32(cy)
+                n_runs += 1
+        fit_runs(flat, runs, offsets, n_runs, coef, par, sums)
+        jxx += _lane_sum(sums, 0)
+        jxy += _lane_sum(sums, 1)
+        jyy += _lane_sum(sums, 2)
+        gx += _lane_sum(sums, 3)
+        gy += _lane_sum(sums, 4)
     det = jxx * jyy - jxy * jxy
     if not (det > 0.0):
         return cx, cy
