@@ -83,7 +83,8 @@ def _rms(a) -> float:
 
 
 @njit
-def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t, prof, lut, w):
+def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t, prof, lut, search,
+           w):  # fmt: skip
     # scratch on cache lines, as the kernel's (magacq.tracking._simd)
     img = aligned_empty(img.size, np.float32).reshape(img.shape)
     px = aligned_empty(roi.shape[1], np.float32)
@@ -105,6 +106,8 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
     work = np.empty(qi_scratch_size(n_r))
     coef, row, runs = fit_scratch(n_r)
     pn = np.empty(n_r)
+    za = aligned_empty(n_r, np.float32)
+    zd = aligned_empty(search[1].shape[0], np.float32)
     acc = 0.0
     for i in range(n):
         e = i * 1e-9  # a new centre each call: nothing hoisted out of the loop
@@ -127,7 +130,7 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
             acc += template_fit(img, cx + e, cy, prof, 1.0, coef, row, runs)[0]
         else:
             normalize_profile(prof + e, pn)
-            acc += match_plane(pn, w, lut)[0]
+            acc += match_plane(pn, w, lut, search[0], search[1], za, zd)[0]
     return acc
 
 
@@ -149,7 +152,7 @@ def _stage_profile(roi, spec, zlut, n=3000) -> dict[str, float]:
     args = (
         roi, np.empty(roi.shape, np.float32), n, float(res.x[0]), float(res.y[0]), dx, dy,
         starts, reach, spec.n_radii, cos_t, sin_t, res.profiles[0], zlut.planes[0],
-        spec.radii / spec.radii.mean(),
+        (zlut.search[0][0], zlut.search[1][0]), spec.radii / spec.radii.mean(),
     )  # fmt: skip
     out = {}
     for k, name in enumerate(STAGES):

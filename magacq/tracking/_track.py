@@ -27,7 +27,7 @@ from ._xy import (
     template_fit,
 )
 from ._zlut import ZLut
-from ._zmatch import match_plane, normalize_profile
+from ._zmatch import match_plane, normalize_profile, search_tables
 
 
 class XYMethod(enum.IntEnum):
@@ -102,7 +102,7 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
 
     def kernel(
         rois, lut_index, iterations, dft, scan, dx, dy, starts, reach, n_r, radial_step,
-        planes, weights, z0, dz, x_out, y_out, z_out, flags_out, prof_out,
+        planes, planes_t, norms, weights, z0, dz, x_out, y_out, z_out, flags_out, prof_out,
     ):  # fmt: skip
         n, h, w = rois.shape
         img = aligned_empty(h * w, np.float32).reshape((h, w))
@@ -114,6 +114,8 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
         com_cols = aligned_empty(2 * w, np.float32)
         pr, pim, conv = autoconv_scratch(dft, scan)
         pn = np.empty(n_r)
+        za = aligned_empty(n_r, np.float32)
+        zd = aligned_empty(norms.shape[1], np.float32)
         prof = np.empty(n_r)
         coef, row, runs = fit_scratch(n_r)
         vals = aligned_empty(dx.shape[0], np.float32)
@@ -207,7 +209,7 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
                 if li < 0:
                     fl |= _NO_LUT
                 elif normalize_profile(prof, pn):
-                    pos, zf = match_plane(pn, weights, planes[li])
+                    pos, zf = match_plane(pn, weights, planes[li], planes_t[li], norms[li], za, zd)
                     fl |= zf
                     z_out[i] = z0 + dz * pos
                 else:
@@ -292,10 +294,12 @@ def track_rois(
             raise ValueError(f"profile geometry {spec} differs from the Z-LUT's {zlut.spec}")
         spec = zlut.spec
         planes = zlut.planes
+        planes_t, norms = zlut.search
         z0, dz = zlut.z0_nm, zlut.dz_nm
     else:
         spec = spec or ProfileSpec.for_roi(min(rois.shape[1:]))
         planes = np.full((1, 1, spec.n_radii), np.nan)
+        planes_t, norms = search_tables(planes, np.ones(spec.n_radii))
         z0, dz = np.nan, np.nan
     if lut_index is None:
         lut_index = np.full(n, 0 if zlut is not None else -1, dtype=np.int64)
@@ -312,7 +316,8 @@ def track_rois(
     profiles = np.empty((n, spec.n_radii))
     _KERNELS[method](
         rois, lut_index, int(iterations), dft, scan, dx, dy, starts, reach,
-        spec.n_radii, float(spec.radial_step), planes, weights, float(z0), float(dz),
+        spec.n_radii, float(spec.radial_step), planes, planes_t, norms, weights, float(z0),
+        float(dz),
         x, y, z, flags, profiles,
     )  # fmt: skip
     return TrackResult(x, y, z, flags, profiles)
