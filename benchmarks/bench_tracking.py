@@ -38,6 +38,7 @@ from magacq.tracking._simd import aligned_empty, interleave_rows  # noqa: E402
 from magacq.tracking._track import _tables  # noqa: E402
 from magacq.tracking._xy import (  # noqa: E402
     auto_convolution,
+    autoconv_scratch,
     center_of_mass,
     fit_scratch,
     load_roi,
@@ -82,7 +83,8 @@ def _rms(a) -> float:
 
 
 @njit
-def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t, prof, lut, w):
+def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t, prof, lut, search,
+           w):  # fmt: skip
     # scratch on cache lines, as the kernel's (magacq.tracking._simd)
     img = aligned_empty(img.size, np.float32).reshape(img.shape)
     px = aligned_empty(roi.shape[1], np.float32)
@@ -100,12 +102,12 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
     interleave_rows(roi, pairs)
     sample_quadrants(img, pairs, cx, cy, dx, dy, starts, reach, sums, counts, vals, fx, fy, idx,
                      quads)  # fmt: skip
-    pr = np.empty(2 * cos_t.shape[0])
-    pi = np.empty(2 * cos_t.shape[0])
-    conv = aligned_empty(cos_t.shape[1], np.float32)
+    pr, pi, conv = autoconv_scratch(cos_t, sin_t)
     work = np.empty(qi_scratch_size(n_r))
-    coef, row, kk = fit_scratch(n_r, roi.shape[1])
+    coef, row, runs = fit_scratch(n_r)
     pn = np.empty(n_r)
+    za = aligned_empty(n_r, np.float32)
+    zd = aligned_empty(search[1].shape[0], np.float32)
     acc = 0.0
     for i in range(n):
         e = i * 1e-9  # a new centre each call: nothing hoisted out of the loop
@@ -125,10 +127,10 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
         elif which == 4:
             acc += qi_shift(sums, counts, n_r, 1.0, work)[0] + e
         elif which == 5:
-            acc += template_fit(img, cx + e, cy, prof, 1.0, coef, row, kk)[0]
+            acc += template_fit(img, cx + e, cy, prof, 1.0, coef, row, runs)[0]
         else:
             normalize_profile(prof + e, pn)
-            acc += match_plane(pn, w, lut)[0]
+            acc += match_plane(pn, w, lut, search[0], search[1], za, zd)[0]
     return acc
 
 
@@ -150,7 +152,7 @@ def _stage_profile(roi, spec, zlut, n=3000) -> dict[str, float]:
     args = (
         roi, np.empty(roi.shape, np.float32), n, float(res.x[0]), float(res.y[0]), dx, dy,
         starts, reach, spec.n_radii, cos_t, sin_t, res.profiles[0], zlut.planes[0],
-        spec.radii / spec.radii.mean(),
+        (zlut.search[0][0], zlut.search[1][0]), spec.radii / spec.radii.mean(),
     )  # fmt: skip
     out = {}
     for k, name in enumerate(STAGES):

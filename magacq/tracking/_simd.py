@@ -1,12 +1,13 @@
-"""Vector instructions LLVM does not choose by itself for scattered look-ups; aligned scratch.
+"""Vector instructions LLVM does not choose by itself; aligned scratch.
 
 LLVM leaves scattered loads scalar on CPUs whose gathers are slow (AMD Zen among them; its
-AVX-512 gathers measured slower than scalar loads there). Three ways around that: a table of 32
+AVX-512 gathers measured slower than scalar loads there). Ways around that: a table of 32
 floats fits in two AVX-512 registers, and one ``vpermi2ps`` looks up 16 entries at once
-(:func:`take`; 16 scalar loads where the compile target lacks AVX-512); and an image whose rows
-are interleaved in pairs (:func:`interleave_rows`) holds a pixel's 2x2 neighbourhood in 4
-contiguous elements, which :func:`copy_quad` moves in one load and one store (bilinear sampling:
-one load per sample instead of two loads of neighbours).
+(:mod:`._fitpass`); and an image whose rows are interleaved in pairs (:func:`interleave_rows`)
+holds a pixel's 2x2 neighbourhood in 4 contiguous elements, which :func:`copy_quad` moves in
+one load and one store (bilinear sampling: one load per sample instead of two loads of
+neighbours). Nor does LLVM keep a loop's vector accumulators in registers when they live in an
+array: :func:`dot_rows` does.
 
 numba's arrays start 32 bytes past a 64-byte line: every 64-byte vector load of them spans
 two cache lines (template_fit: 3.4 against 2.4 us). :func:`aligned_empty` starts on a line.
@@ -15,13 +16,15 @@ two cache lines (template_fit: 3.4 against 2.4 us). :func:`aligned_empty` starts
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
+from numba.core.errors import RequireLiteralValue
 from numba.extending import intrinsic
 
 #: Bytes of a cache line, and of an AVX-512 vector.
 ALIGN = 64
-#: Entries of a table :func:`take` looks up by permutes.
+#: Entries of a table looked up by permutes (:mod:`._fitpass`).
 TABLE = 32
-#: Look-ups per permute: scratch lengths are multiples of this.
+#: float32 lanes of a vector: scratch lengths are multiples of this.
 LANES = 16
 
 _F32 = ir.FloatType()
@@ -39,65 +42,6 @@ def _has_avx512(context) -> bool:
     """Whether numba compiles for a CPU with AVX-512 (its target machine's feature string)."""
     features = getattr(context.codegen(), "_tm_features", "")  # numba's; none: scalar loads
     return "+avx512f" in features.split(",")
-
-
-@intrinsic
-def _take16(typingctx, table, idx, out, start):
-    """``out[start + l] = table[idx[start + l]]`` for 16 lanes ``l``; ``table`` of 32 float32."""
-    sig = types.void(table, idx, out, start)
-
-    def codegen(context, builder, signature, args):
-        tab, ix, dst = (
-            context.make_array(t)(context, builder, a)
-            for t, a in zip(signature.args[:3], args[:3], strict=True)
-        )
-        st = args[3]
-        src = builder.gep(ix.data, [st])
-        res = builder.gep(dst.data, [st])
-        if _has_avx512(context):
-            tp = builder.bitcast(tab.data, _VF.as_pointer())
-            lo = builder.load(tp, align=4)
-            hi = builder.load(builder.gep(tp, [ir.Constant(_I32, 1)]), align=4)
-            iv = builder.load(builder.bitcast(src, _VI.as_pointer()), align=4)
-            fn = builder.module.declare_intrinsic(
-                "llvm.x86.avx512.vpermi2var.ps.512", fnty=ir.FunctionType(_VF, [_VF, _VI, _VF])
-            )
-            builder.store(
-                builder.call(fn, [lo, iv, hi]), builder.bitcast(res, _VF.as_pointer()), align=4
-            )
-        else:
-            for lane in range(LANES):
-                k = builder.load(builder.gep(src, [ir.Constant(_I32, lane)]))
-                v = builder.load(builder.gep(tab.data, [k]))
-                builder.store(v, builder.gep(res, [ir.Constant(_I32, lane)]))
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def float32_bits(typingctx, x):
-    """The bits of a float32 as an int32 (vectorizes: a register reinterpreted)."""
-    sig = types.int32(types.float32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], _I32)
-
-    return sig, codegen
-
-
-@intrinsic
-def bits_float32(typingctx, i):
-    """The float32 whose bits are the low 32 of integer ``i``."""
-    sig = types.float32(i)
-
-    def codegen(context, builder, signature, args):
-        v = args[0]
-        if v.type.width > 32:
-            v = builder.trunc(v, _I32)
-        return builder.bitcast(v, _F32)
-
-    return sig, codegen
 
 
 @intrinsic
@@ -158,20 +102,52 @@ def copy_quad(typingctx, src, k, dst, j):
     return sig, codegen
 
 
-@njit(cache=True)
-def take(table: np.ndarray, idx: np.ndarray, out: np.ndarray, m: int) -> None:
-    """``out[q] = table[idx[q]]`` for ``q < m``, whole blocks of ``LANES`` at a time.
+@intrinsic
+def dot_rows(typingctx, a, tab, col, out, blocks):
+    """``out[l] = sum_r a[r] * tab[r, col + l]`` for ``l < 16 * blocks`` (``blocks`` a constant).
 
-    ``table`` float32 of ``TABLE`` entries (any other length: scalar loads), ``idx`` int32 in
-    range, ``out`` float32; ``idx`` and ``out`` hold at least ``m`` rounded up to ``LANES``,
-    ``idx`` valid there too.
+    The rows' weighted sum of a column window, in ``blocks`` vector accumulators that stay in
+    registers (a loop over rows with one multiply-add per block: no reduction across lanes, and
+    LLVM would keep such accumulators in memory). ``a`` float32 of ``tab.shape[0]``, ``tab``
+    float32 C-contiguous, its window within each row; ``out`` float32.
     """
-    if table.shape[0] == TABLE:
-        for s in range(0, m, LANES):
-            _take16(table, idx, out, s)
-    else:
-        for q in range(m):
-            out[q] = table[idx[q]]
+    if not isinstance(blocks, types.IntegerLiteral):
+        raise RequireLiteralValue("blocks must be a constant")
+    nb = blocks.literal_value
+    sig = types.void(a, tab, col, out, blocks)
+
+    def codegen(context, builder, signature, args):
+        av, tv, ov = (
+            context.make_array(t)(context, builder, v)
+            for t, v in zip((signature.args[0], signature.args[1], signature.args[3]),
+                            (args[0], args[1], args[3]), strict=True)
+        )  # fmt: skip
+        rows, stride = cgutils.unpack_tuple(builder, tv.shape, 2)
+        start = builder.gep(tv.data, [args[2]])
+        fnty = ir.FunctionType(_VF, [_VF] * 3)
+        fma = builder.module.declare_intrinsic("llvm.fma.v16f32", fnty=fnty)
+        accs = [cgutils.alloca_once_value(builder, ir.Constant(_VF, None)) for _ in range(nb)]
+        for acc in accs:
+            builder.store(ir.Constant(_VF, [0.0] * LANES), acc)
+        with cgutils.for_range(builder, rows) as loop:
+            r = loop.index
+            x = builder.load(builder.gep(av.data, [r]))
+            bx = builder.shuffle_vector(
+                builder.insert_element(ir.Constant(_VF, None), x, ir.Constant(_I32, 0)),
+                ir.Constant(_VF, None),
+                ir.Constant(_VI, [0] * LANES),
+            )
+            row = builder.gep(start, [builder.mul(r, stride)])
+            for j, acc in enumerate(accs):
+                src = builder.gep(row, [ir.Constant(_I32, j * LANES)])
+                v = builder.load(builder.bitcast(src, _VF.as_pointer()), align=4)
+                builder.store(builder.call(fma, [bx, v, builder.load(acc)]), acc)
+        for j, acc in enumerate(accs):
+            dst = builder.gep(ov.data, [ir.Constant(_I32, j * LANES)])
+            builder.store(builder.load(acc), builder.bitcast(dst, _VF.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @njit(cache=True)

@@ -17,6 +17,7 @@ from ._xy import (
     MIN_EXCESS_VARIANCE,
     asymmetry,
     auto_convolution,
+    autoconv_scratch,
     autoconv_tables,
     center_of_mass,
     fit_scratch,
@@ -26,7 +27,7 @@ from ._xy import (
     template_fit,
 )
 from ._zlut import ZLut
-from ._zmatch import match_plane, normalize_profile
+from ._zmatch import match_plane, normalize_profile, search_tables
 
 
 class XYMethod(enum.IntEnum):
@@ -100,8 +101,8 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
     method = int(xy_method)
 
     def kernel(
-        rois, lut_index, iterations, cos_t, sin_t, dx, dy, starts, reach, n_r, radial_step,
-        planes, weights, z0, dz, x_out, y_out, z_out, flags_out, prof_out,
+        rois, lut_index, iterations, dft, scan, dx, dy, starts, reach, n_r, radial_step,
+        planes, planes_t, norms, weights, z0, dz, x_out, y_out, z_out, flags_out, prof_out,
     ):  # fmt: skip
         n, h, w = rois.shape
         img = aligned_empty(h * w, np.float32).reshape((h, w))
@@ -111,12 +112,12 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
         col_sums = aligned_empty(w, np.float32)
         row_sums = aligned_empty(h, np.float32)
         com_cols = aligned_empty(2 * w, np.float32)
-        pr = np.empty(2 * cos_t.shape[0])
-        pim = np.empty(2 * cos_t.shape[0])
-        conv = aligned_empty(cos_t.shape[1], np.float32)
+        pr, pim, conv = autoconv_scratch(dft, scan)
         pn = np.empty(n_r)
+        za = aligned_empty(n_r, np.float32)
+        zd = aligned_empty(norms.shape[1], np.float32)
         prof = np.empty(n_r)
-        coef, row, kk = fit_scratch(n_r, w)
+        coef, row, runs = fit_scratch(n_r)
         vals = aligned_empty(dx.shape[0], np.float32)
         sfx = aligned_empty(SAMPLE_BLOCK, np.float32)
         sfy = aligned_empty(SAMPLE_BLOCK, np.float32)
@@ -138,7 +139,7 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
                 continue
             interleave_rows(rois[i], pairs)
             if method >= 1:
-                cx, cy = auto_convolution(col_sums, row_sums, cx, cy, cos_t, sin_t, pr, pim, conv)
+                cx, cy = auto_convolution(col_sums, row_sums, cx, cy, dft, scan, pr, pim, conv)
             skipped = sample_quadrants(
                 img, pairs, cx, cy, dx, dy, starts, reach, sums, counts, vals, sfx, sfy, sidx, quads
             )
@@ -150,7 +151,7 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
                     if method == 2:
                         sx, sy = qi_shift(sums, counts, n_r, radial_step, work)
                     elif complete:
-                        fx, fy = template_fit(img, cx, cy, prof, radial_step, coef, row, kk)
+                        fx, fy = template_fit(img, cx, cy, prof, radial_step, coef, row, runs)
                         sx = fx - cx
                         sy = fy - cy
                     else:  # too near the edge for a fit: leave x, y to the flags below
@@ -208,7 +209,7 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
                 if li < 0:
                     fl |= _NO_LUT
                 elif normalize_profile(prof, pn):
-                    pos, zf = match_plane(pn, weights, planes[li])
+                    pos, zf = match_plane(pn, weights, planes[li], planes_t[li], norms[li], za, zd)
                     fl |= zf
                     z_out[i] = z0 + dz * pos
                 else:
@@ -229,13 +230,13 @@ def _tables(spec: ProfileSpec, roi: int) -> tuple[np.ndarray, ...]:
     """The kernel's read-only tables for one geometry and ROI size, computed once.
 
     ``dx, dy`` (float32), ``starts, reach`` of ``spec.samples``; the self-convolution's
-    ``cos_t, sin_t``; the Z match's per-bin ``weights`` (samples per bin ~ radius).
+    ``dft, scan``; the Z match's per-bin ``weights`` (samples per bin ~ radius).
     """
     dx, dy, starts, reach = spec.samples
-    cos_t, sin_t = autoconv_tables(roi)
+    dft, scan = autoconv_tables(roi)
     tables = (
         aligned_copy(dx.astype(np.float32)), aligned_copy(dy.astype(np.float32)), starts, reach,
-        aligned_copy(cos_t), aligned_copy(sin_t), spec.radii / spec.radii.mean(),
+        aligned_copy(dft), aligned_copy(scan), spec.radii / spec.radii.mean(),
     )  # fmt: skip
     for t in tables:
         t.flags.writeable = False
@@ -293,10 +294,12 @@ def track_rois(
             raise ValueError(f"profile geometry {spec} differs from the Z-LUT's {zlut.spec}")
         spec = zlut.spec
         planes = zlut.planes
+        planes_t, norms = zlut.search
         z0, dz = zlut.z0_nm, zlut.dz_nm
     else:
         spec = spec or ProfileSpec.for_roi(min(rois.shape[1:]))
         planes = np.full((1, 1, spec.n_radii), np.nan)
+        planes_t, norms = search_tables(planes, np.ones(spec.n_radii))
         z0, dz = np.nan, np.nan
     if lut_index is None:
         lut_index = np.full(n, 0 if zlut is not None else -1, dtype=np.int64)
@@ -305,15 +308,16 @@ def track_rois(
         raise ValueError(f"lut_index must have shape ({n},), got {lut_index.shape}")
     if (lut_index >= (zlut.n_luts if zlut is not None else 0)).any():
         raise ValueError("lut_index names a Z-LUT that is not there")
-    dx, dy, starts, reach, cos_t, sin_t, weights = _tables(spec, rois.shape[2])
+    dx, dy, starts, reach, dft, scan, weights = _tables(spec, rois.shape[2])
     x = np.empty(n)
     y = np.empty(n)
     z = np.empty(n)
     flags = np.empty(n, dtype=np.uint16)
     profiles = np.empty((n, spec.n_radii))
     _KERNELS[method](
-        rois, lut_index, int(iterations), cos_t, sin_t, dx, dy, starts, reach,
-        spec.n_radii, float(spec.radial_step), planes, weights, float(z0), float(dz),
+        rois, lut_index, int(iterations), dft, scan, dx, dy, starts, reach,
+        spec.n_radii, float(spec.radial_step), planes, planes_t, norms, weights, float(z0),
+        float(dz),
         x, y, z, flags, profiles,
     )  # fmt: skip
     return TrackResult(x, y, z, flags, profiles)

@@ -3,8 +3,9 @@
 import numpy as np
 from numba import njit
 
+from ._fitpass import N_PARAMS, N_SUMS, fit_runs
 from ._sampling import FASTMATH
-from ._simd import LANES, TABLE, aligned_empty, bits_float32, float32_bits, take
+from ._simd import LANES, TABLE, aligned_empty, dot_rows
 
 # A quadrant's radial profile moves by mean(cos) over +-45 degrees of the true shift.
 QI_GAIN = 2.0 * np.sqrt(2.0) / np.pi
@@ -136,31 +137,78 @@ def center_of_mass(
     return sx / sw, sy / sw
 
 
-def autoconv_tables(n: int, max_freq: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine and sine tables ``(n_freq, 2n)`` float32 of ``2 pi k t / 2n`` for ``n`` pixels.
+#: Whole vectors of lags the self-convolution's scan computes: all of ``+-AUTOCONV_REACH_PX`` px.
+SCAN_BLOCKS = -(-(4 * AUTOCONV_REACH_PX + 1) // LANES)
+#: Columns of the DFT table per :func:`._simd.dot_rows` call: 4 vectors of frequencies.
+_DFT_BLOCKS = 4
 
-    Columns ``t < n`` give the DFT of the profile zero-padded to 2n; all ``2n - 1`` lags of its
-    self-convolution use them all. Only frequencies up to ``max_freq`` cycles/pixel are kept:
-    bead images carry nothing above (a bright-field bead's rings lie below 0.25 at 100 nm
-    pixels), so the rest is noise. Lag-minor: the DFT and the lag scan vectorize over pixels
-    and lags.
+
+def autoconv_tables(n: int, max_freq: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """The self-convolution's tables for ``n``-pixel profiles: ``dft`` and ``scan``, float32.
+
+    Only frequencies ``k`` up to ``max_freq`` cycles/pixel are kept (of the profile zero-padded
+    to ``m = 2n``): bead images carry nothing above (a bright-field bead's rings lie below 0.25
+    at 100 nm pixels), so the rest is noise. ``dft`` ``(n, 2K)``: at pixel ``i``,
+    ``cos(2 pi k i / m)`` for ``k = 1 .. K`` then the sines (zero beyond the last frequency; K
+    whole blocks of vectors). ``scan`` ``(2 n_freq, SCAN_BLOCKS * LANES)``: at lag ``u`` of
+    the scan's window, the cosines of ``k = 0 .. n_freq - 1`` then their sines. Both for
+    :func:`._simd.dot_rows`: sums over the rows, lanes along a row.
     """
     m = 2 * n
-    ang = 2.0 * np.pi * np.arange(int(max_freq * m) + 1)[:, None] * np.arange(m)[None, :] / m
-    return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
+    n_f = int(max_freq * m) + 1
+    kk = np.arange(1, n_f)
+    blocks = -(-(n_f - 1) // (LANES * _DFT_BLOCKS // 2)) * (LANES * _DFT_BLOCKS // 2)
+    dft = np.zeros((n, 2 * blocks))
+    ang = 2.0 * np.pi * np.arange(n)[:, None] * kk[None, :] / m
+    dft[:, : n_f - 1] = np.cos(ang)
+    dft[:, blocks : blocks + n_f - 1] = np.sin(ang)
+    ang = 2.0 * np.pi * np.arange(n_f)[:, None] * np.arange(SCAN_BLOCKS * LANES)[None, :] / m
+    scan = np.vstack([np.cos(ang), np.sin(ang)])
+    return dft.astype(np.float32), scan.astype(np.float32)
 
 
-#: Powers of the Newton step's rotation computed one after the other before the rest go 8 at a
-#: time (one float64 AVX-512 vector).
+@njit(cache=True)
+def autoconv_scratch(
+    dft: np.ndarray, scan: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scratch ``pr, pi`` (float64) and ``conv`` (float32, on a cache line) of
+    :func:`auto_convolution` with these tables."""
+    n_f = scan.shape[0] // 2
+    size = dft.shape[1] + 2 * n_f + SCAN_BLOCKS * LANES
+    return np.empty(2 * n_f), np.empty(2 * n_f), aligned_empty(size, np.float32)
+
+
+#: Powers of a rotation computed one after the other before the rest go 8 at a time (one
+#: float64 AVX-512 vector).
 _ROT = 8
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _rotations(angle: float, er: np.ndarray, ei: np.ndarray) -> None:
+    """``er[k] + i ei[k] = exp(i k angle)`` for every ``k`` of ``er``."""
+    n_f = er.shape[0]
+    cw = np.cos(angle)
+    sw = np.sin(angle)
+    # The first 8 powers by one rotation each, then 8 at a time (independent: vectorizes).
+    er[0] = 1.0
+    ei[0] = 0.0
+    for k in range(1, min(_ROT, n_f)):
+        er[k] = er[k - 1] * cw - ei[k - 1] * sw
+        ei[k] = er[k - 1] * sw + ei[k - 1] * cw
+    if n_f > _ROT:
+        c8 = er[_ROT - 1] * cw - ei[_ROT - 1] * sw
+        s8 = er[_ROT - 1] * sw + ei[_ROT - 1] * cw
+        for k in range(_ROT, n_f):
+            er[k] = er[k - _ROT] * c8 - ei[k - _ROT] * s8
+            ei[k] = er[k - _ROT] * s8 + ei[k - _ROT] * c8
 
 
 @njit(cache=True, fastmath=FASTMATH)
 def _autoconv_peak(
     p: np.ndarray,
     guess: float,
-    cos_t: np.ndarray,
-    sin_t: np.ndarray,
+    dft: np.ndarray,
+    scan: np.ndarray,
     pr: np.ndarray,
     pi: np.ndarray,
     conv: np.ndarray,
@@ -171,66 +219,54 @@ def _autoconv_peak(
     ``C(t) = Re sum_k c_k P_k^2 exp(2 pi i k t / m)``, so its maximum is found without
     interpolating the image: a scan of the whole lags within ``AUTOCONV_REACH_PX`` of
     ``2 * guess`` (float32: it only picks the lag), a parabola through the best three, then
-    Newton steps (float64). ``pr``, ``pi`` scratch of 2 n_freq, ``conv`` float32 of 2n.
+    Newton steps (float64). ``p`` float32; tables from :func:`autoconv_tables`, scratch from
+    :func:`autoconv_scratch`.
     """
     n = p.shape[0]
-    n_f = cos_t.shape[0]
+    n_f = scan.shape[0] // 2
+    nk = dft.shape[1] // 2
     m = 2 * n
-    # The DFT P_k, one frequency at a time (float32 sums over pixels), then c_k P_k^2 of the
-    # real profile (pr, pi hold its Re, Im); c_k = 1 for k = 0, else 2.
-    p32 = conv[:n]  # free until the scan
+    ft = conv[: 2 * nk]  # the DFT at k >= 1: Re, then Im
+    wt = conv[2 * nk : 2 * nk + 2 * n_f]  # the scan's weights
+    cv = conv[2 * nk + 2 * n_f : 2 * nk + 2 * n_f + SCAN_BLOCKS * LANES]
+    # The DFT P_k (float32 sums over pixels, all frequencies at once), then c_k P_k^2 of the
+    # real profile (pr, pi hold its Re, Im); c_k = 1 for k = 0 (the plain sum), else 2.
+    for c in range(0, 2 * nk, _DFT_BLOCKS * LANES):
+        dot_rows(p, dft, c, ft[c:], _DFT_BLOCKS)
+    s0 = np.float32(0.0)
     for i in range(n):
-        p32[i] = p[i]
-    for k in range(n_f):
-        ct = cos_t[k, :n]  # views: indices the compiler knows are >= 0
-        st = sin_t[k, :n]
-        re = np.float32(0.0)
-        im = np.float32(0.0)
-        for i in range(n):
-            re += p32[i] * ct[i]
-            im += p32[i] * st[i]
-        re = float(re)
-        im = float(im)
-        c = 1.0 if k == 0 else 2.0
-        pr[k] = c * (re * re - im * im)
-        pi[k] = -c * 2.0 * re * im
+        s0 += p[i]
+    pr[0] = float(s0) ** 2
+    pi[0] = 0.0
+    for k in range(1, n_f):
+        re = float(ft[k - 1])
+        im = float(ft[nk + k - 1])
+        pr[k] = 2.0 * (re * re - im * im)
+        pi[k] = -4.0 * re * im
     n_lag = m - 1
     reach = 2 * AUTOCONV_REACH_PX
     lo = min(max(int(2.0 * guess) - reach, 0), n_lag - 1)
     hi = max(min(int(2.0 * guess) + reach + 1, n_lag), lo + 1)
-    cv = conv[lo:hi]
-    cv[:] = 0.0
-    for k in range(n_f):  # one frequency at a time, all lags of the scan at once
-        ak = np.float32(pr[k])
-        bk = np.float32(pi[k])
-        ct = cos_t[k, lo:hi]
-        st = sin_t[k, lo:hi]
-        for t in range(hi - lo):
-            cv[t] += ak * ct[t] - bk * st[t]
-    b = lo + np.argmax(cv)
-    t = float(b)
-    if lo < b < hi - 1:  # the parabola through the best lag and its neighbours: Newton's start
-        den = conv[b - 1] - 2.0 * conv[b] + conv[b + 1]
+    # C(lo + u) = sum_k Re (c_k P_k^2 exp(i k w0 lo)) cos(k w0 u) - Im (..) sin(k w0 u): the
+    # table holds the lags u of one window, whatever lo.
+    er = pr[n_f : 2 * n_f]
+    ei = pi[n_f : 2 * n_f]
+    _rotations(2.0 * np.pi / m * lo, er, ei)
+    for k in range(n_f):
+        wt[k] = pr[k] * er[k] - pi[k] * ei[k]
+        wt[n_f + k] = -(pr[k] * ei[k] + pi[k] * er[k])
+    dot_rows(wt, scan, 0, cv, SCAN_BLOCKS)  # all the lags of the scan at once: cv[t - lo]
+    b = np.argmax(cv[: hi - lo])
+    t = float(lo + b)
+    if 0 < b < hi - lo - 1:  # the parabola through the best lag and its neighbours: Newton's start
+        den = cv[b - 1] - 2.0 * cv[b] + cv[b + 1]
         if den < 0.0:
-            t += min(max(0.5 * (conv[b - 1] - conv[b + 1]) / den, -0.5), 0.5)
+            t += min(max(0.5 * (cv[b - 1] - cv[b + 1]) / den, -0.5), 0.5)
     w0 = 2.0 * np.pi / m
     er = pr[n_f : 2 * n_f]  # exp(i k w0 t) of each frequency
     ei = pi[n_f : 2 * n_f]
     for _ in range(5):
-        cw = np.cos(w0 * t)
-        sw = np.sin(w0 * t)
-        # The first 8 powers by one rotation each, then 8 at a time (independent: vectorizes).
-        er[0] = 1.0
-        ei[0] = 0.0
-        for k in range(1, min(_ROT, n_f)):
-            er[k] = er[k - 1] * cw - ei[k - 1] * sw
-            ei[k] = er[k - 1] * sw + ei[k - 1] * cw
-        if n_f > _ROT:
-            c8 = er[_ROT - 1] * cw - ei[_ROT - 1] * sw
-            s8 = er[_ROT - 1] * sw + ei[_ROT - 1] * cw
-            for k in range(_ROT, n_f):
-                er[k] = er[k - _ROT] * c8 - ei[k - _ROT] * s8
-                ei[k] = er[k - _ROT] * s8 + ei[k - _ROT] * c8
+        _rotations(w0 * t, er, ei)
         d1 = 0.0
         d2 = 0.0
         for k in range(n_f):
@@ -256,8 +292,8 @@ def auto_convolution(
     py: np.ndarray,
     x0: float,
     y0: float,
-    cos_t: np.ndarray,
-    sin_t: np.ndarray,
+    dft: np.ndarray,
+    scan: np.ndarray,
     pr: np.ndarray,
     pi: np.ndarray,
     conv: np.ndarray,
@@ -267,12 +303,12 @@ def auto_convolution(
     A radially symmetric bead projects onto each axis as a profile symmetric about the centre
     (``px``, ``py``: the column and row sums of the ROI minus its background, from
     :func:`load_roi`); its self-convolution (the profile times its mirror image, at every shift)
-    peaks at twice the centre. Square ROIs only (``cos_t``, ``sin_t`` from
-    ``autoconv_tables(roi)``).
+    peaks at twice the centre. Square ROIs only (tables from ``autoconv_tables(roi)``, scratch
+    from :func:`autoconv_scratch`).
     """
     return (
-        _autoconv_peak(px, x0, cos_t, sin_t, pr, pi, conv),
-        _autoconv_peak(py, y0, cos_t, sin_t, pr, pi, conv),
+        _autoconv_peak(px, x0, dft, scan, pr, pi, conv),
+        _autoconv_peak(py, y0, dft, scan, pr, pi, conv),
     )
 
 
@@ -280,10 +316,21 @@ def auto_convolution(
 QI_LAGS = 4
 
 
+#: LLVM vectorizes a float64 loop 32 elements at a time (4 vectors of 8) and leaves the rest to
+#: scalar code: the QI profiles are zero-padded to whole blocks of it.
+_QI_BLOCK = 32
+
+
+@njit(cache=True)
+def _qi_padded(n_r: int) -> int:
+    """Length of a QI axis profile (``2 n_r``) padded to whole blocks of ``_QI_BLOCK``."""
+    return -(-2 * n_r // _QI_BLOCK) * _QI_BLOCK
+
+
 @njit(cache=True)
 def qi_scratch_size(n_r: int) -> int:
     """Length of the float64 scratch :func:`qi_shift` and :func:`asymmetry` need."""
-    return 4 * n_r + 2 * (2 * n_r + 2 * QI_LAGS) + 2 * QI_LAGS + 1
+    return 4 * n_r + 2 * (_qi_padded(n_r) + 2 * QI_LAGS) + 2 * QI_LAGS + 1
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -301,13 +348,15 @@ def _qi_axis(means: np.ndarray, q_neg: int, q_pos: int, n_r: int, work: np.ndarr
     ``p`` is the profile along the axis through the centre (quadrant ``q_neg`` mirrored, then
     ``q_pos``), less its mean, empty bins 0; its self-correlation ``C(t) = sum_j p[j] p[m - 1 -
     j + t]`` peaks at ``t = 2 * shift``. ``rev`` holds ``p`` reversed with ``QI_LAGS`` zeros on
-    each side, so that every lag is one dot product over the whole profile (vectorized).
+    each side, so that every lag is one dot product over the whole profile (vectorized: both
+    zero-padded to whole blocks of ``_QI_BLOCK``).
     """
     m = 2 * n_r
+    mp = _qi_padded(n_r)
     t_max = QI_LAGS
-    p = work[:m]
-    rev = work[m : 2 * m + 2 * t_max]
-    vals = work[2 * m + 2 * t_max : 2 * m + 4 * t_max + 1]
+    p = work[:mp]
+    rev = work[mp : 2 * mp + 2 * t_max]
+    vals = work[2 * mp + 2 * t_max : 2 * mp + 4 * t_max + 1]
     for k in range(n_r):
         p[n_r - 1 - k] = means[q_neg * n_r + k]
         p[n_r + k] = means[q_pos * n_r + k]
@@ -320,6 +369,7 @@ def _qi_axis(means: np.ndarray, q_neg: int, q_pos: int, n_r: int, work: np.ndarr
     mean = tot / max(nv, 1)
     for j in range(m):
         p[j] = 0.0 if np.isnan(p[j]) else p[j] - mean
+    p[m:] = 0.0
     rev[:t_max] = 0.0
     rev[t_max + m :] = 0.0
     for j in range(m):
@@ -327,9 +377,9 @@ def _qi_axis(means: np.ndarray, q_neg: int, q_pos: int, n_r: int, work: np.ndarr
     best = -np.inf
     bi = t_max
     for ti in range(2 * t_max + 1):  # lag t = ti - t_max: p[m - 1 - j + t] = rev[t_max + j - t]
-        r = rev[2 * t_max - ti : 2 * t_max - ti + m]
+        r = rev[2 * t_max - ti : 2 * t_max - ti + mp]
         c = 0.0
-        for j in range(m):
+        for j in range(mp):
             c += p[j] * r[j]
         vals[ti] = c
         if c > best:
@@ -416,33 +466,31 @@ def _spline_coefficients(prof: np.ndarray, coef: np.ndarray) -> None:
         coef[3, k + 1] = 0.5 * (p3 - p0) + 1.5 * (p1 - p2)
 
 
-#: The classic bit-level first guess of ``1 / sqrt(x)`` for float32 ``x``: its bits are
-#: ``_RSQRT_MAGIC - (bits of x >> 1)``; three Newton steps then take it to float32 precision
-#: (relative error 3e-2, 2e-3, 5e-6, then float32 rounding) in a loop that vectorizes, where
-#: the square root and division instructions would cost half of :func:`template_fit`.
-_RSQRT_MAGIC = 0x5F3759DF
-
-
-#: Pixels per block of :func:`template_fit`: its scratch rows stay in the L1 cache.
-FIT_BLOCK = 512
+#: Image rows per block of :func:`template_fit`: float32 sums within a block, float64 across.
+FIT_ROWS = 8
 
 
 @njit(cache=True)
-def fit_scratch(n_r: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Scratch ``coef, row, kk`` of :func:`template_fit` for ``n_r`` bins and ``w``-pixel rows.
+def fit_scratch(n_r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scratch ``coef, row, runs`` of :func:`template_fit` for ``n_r`` bins.
 
-    ``coef`` (4, n_r - 1) spline coefficients, padded to the permute table's 32 entries; ``row``
-    10 float32 rows and ``kk`` int32 indices, of whole blocks of permute lanes, zeroed (finite
-    values and valid indices in the lanes a block leaves unwritten), on cache lines.
+    ``coef`` (4, n_r - 1) spline coefficients, padded to the permute table's 32 entries and
+    zeroed; ``row`` float32 of the pass's sums, parameters and runs' offsets; both on cache
+    lines; ``runs`` int64, the runs' starts and lengths.
     """
-    n = -(-(max(FIT_BLOCK, w) + w) // LANES) * LANES
     coef = aligned_empty(4 * max(TABLE, n_r - 1), np.float32)
-    row = aligned_empty(10 * n, np.float32)
-    kk = aligned_empty(n, np.int32)
     coef[:] = 0.0
-    row[:] = 0.0
-    kk[:] = 0
-    return coef.reshape((4, -1)), row.reshape((10, n)), kk
+    row = aligned_empty((N_SUMS + 1) * LANES + 2 * FIT_ROWS, np.float32)
+    return coef.reshape((4, -1)), row, np.empty(2 * FIT_ROWS, np.int64)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _lane_sum(v: np.ndarray, j: int) -> float:
+    """The sum of the ``j``-th vector of ``v``'s lanes (float32)."""
+    f = np.float32(0.0)
+    for lane in range(LANES):
+        f += v[j * LANES + lane]
+    return float(f)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -454,45 +502,31 @@ def template_fit(
     radial_step: float,
     coef: np.ndarray,
     row: np.ndarray,
-    kk: np.ndarray,
+    runs: np.ndarray,
 ) -> tuple[float, float]:
     """One Gauss-Newton step fitting ``img`` by its own radial profile ``prof`` about ``(cx, cy)``.
 
     The model ``prof(|p - c|)`` (Catmull-Rom in r) is symmetric about ``c`` by construction and
     evaluated at pixel centres, so, unlike interpolating the image, it favours no sub-pixel
     phase. Pixels are weighted by a taper that falls smoothly to zero at the last whole bin
-    (zero beyond it): only each row's run of pixels within that disc is visited,
-    packed in blocks of up to ``FIT_BLOCK`` pixels, float32 per pixel, float64 sums per block.
-    Scratch ``coef, row, kk`` from :func:`fit_scratch`.
+    (zero beyond it): only each row's run of pixels within that disc is visited
+    (:func:`._fitpass.fit_runs`: float32 per pixel), float64 sums per block of ``FIT_ROWS``
+    rows. ``img`` float32; scratch ``coef, row, runs`` from :func:`fit_scratch`.
     """
     h, w = img.shape
     n_r = prof.shape[0]
     _spline_coefficients(prof, coef)
     f32 = np.float32
-    inv = f32(1.0 / radial_step)
     r_max = (n_r - 1.5) * radial_step
-    r_max32 = f32(r_max)
-    inv_taper = f32(1.0 / (4.0 * radial_step))  # the taper spans the last 4 bins
-    k_top = f32(n_r - 1.5)  # u stays inside the last coefficient row
-    half_bin = f32(0.5)
-    zero = f32(0.0)
-    one = f32(1.0)
-    tiny = f32(1e-12)  # r > 0 at the centre pixel
-    three_halves = f32(1.5)
-    magic = np.int32(_RSQRT_MAGIC)
-    cxf = f32(cx)
-    cyf = f32(cy)
     flat = img.reshape(img.size)
-    ddx = row[0]
-    ddy = row[1]
-    ib = row[2]
-    ww = row[3]
-    tt = row[4]
-    a0 = row[5]
-    a1 = row[6]
-    a2 = row[7]
-    a3 = row[8]
-    pix = row[9]
+    sums = row[: N_SUMS * LANES]
+    par = row[N_SUMS * LANES : N_SUMS * LANES + N_PARAMS]
+    offsets = row[(N_SUMS + 1) * LANES : (N_SUMS + 1) * LANES + 2 * FIT_ROWS]
+    par[0] = r_max
+    par[1] = 1.0 / (4.0 * radial_step)  # the taper spans the last 4 bins
+    par[2] = 1.0 / radial_step
+    par[3] = n_r - 1.5  # u stays inside the last coefficient row
+    par[4] = 1e-12  # r > 0 at the centre pixel
     jxx = 0.0
     jxy = 0.0
     jyy = 0.0
@@ -500,81 +534,26 @@ def template_fit(
     gy = 0.0
     j_lo = max(0, int(cy - r_max))
     j_hi = min(h - 1, int(cy + r_max) + 1) + 1
-    rows = max(1, FIT_BLOCK // w)
     reach2 = r_max**2  # a pixel beyond r_max has weight 0: only the disc is fitted
-    for jb in range(j_lo, j_hi, rows):
-        # Each row's run of pixels within the disc, packed one after the other. Each row
-        # writes a whole image row's length from its run's start (loops of a constant length,
-        # no scalar remainders), which the next row's run overwrites.
-        m = 0
-        for j in range(jb, min(jb + rows, j_hi)):
+    for jb in range(j_lo, j_hi, FIT_ROWS):
+        sums[:] = 0.0
+        n_runs = 0
+        for j in range(jb, min(jb + FIT_ROWS, j_hi)):
             half = np.sqrt(max(reach2 - (j - cy) ** 2, 0.0))
             i0 = max(0, int(np.ceil(cx - half)))
             i1 = min(w, int(np.floor(cx + half)) + 1)
-            if i1 <= i0:
-                continue
-            y = f32(j) - cyf
-            s0 = j * w + i0
-            n_fill = min(w, flat.shape[0] - s0)
-            dxr = ddx[m : m + n_fill]  # views: indices the compiler knows are >= 0
-            dyr = ddy[m : m + n_fill]
-            pxr = pix[m : m + n_fill]
-            src = flat[s0 : s0 + n_fill]
-            x0 = f32(i0) - cxf
-            for i in range(n_fill):  # without branches or gathers: LLVM vectorizes those
-                dxr[i] = x0 + f32(i)
-                dyr[i] = y
-                pxr[i] = src[i]
-            m += i1 - i0
-        # One pass, vectorized: 1 / r (see _RSQRT_MAGIC), r = r^2 / r, taper weight, spline
-        # row and fraction, 1 / (r step).
-        for q in range(m):
-            r2 = ddx[q] * ddx[q] + ddy[q] * ddy[q] + tiny
-            y = bits_float32(magic - (float32_bits(r2) >> 1))
-            h2 = half_bin * r2
-            y = y * (three_halves - h2 * y * y)
-            y = y * (three_halves - h2 * y * y)
-            y = y * (three_halves - h2 * y * y)
-            r = r2 * y
-            s = min(max((r_max32 - r) * inv_taper, zero), one)
-            ww[q] = s * s * (f32(3.0) - f32(2.0) * s)
-            u = min(r * inv + half_bin, k_top)  # (r / step - 0.5) + 1: row + fraction
-            row_u = np.floor(u)
-            tt[q] = u - row_u
-            kk[q] = np.int32(row_u)
-            ib[q] = y * inv
-        # The spline's four coefficients at every pixel (beyond r_max too: finite, weight 0).
-        take(coef[0], kk, a0, m)
-        take(coef[1], kk, a1, m)
-        take(coef[2], kk, a2, m)
-        take(coef[3], kk, a3, m)
-        sxx = zero
-        sxy = zero
-        syy = zero
-        sgx = zero
-        sgy = zero
-        for q in range(m):
-            t = tt[q]
-            b1 = a1[q]
-            b2 = a2[q]
-            b3 = a3[q]
-            val = a0[q] + t * (b1 + t * (b2 + t * b3))  # the model
-            slope = b1 + t * (f32(2.0) * b2 + f32(3.0) * t * b3)
-            # d model / d (cx, cy) = a * (ddx, ddy); weighted by the taper near r_max.
-            a = -slope * ib[q]
-            wa = a * ww[q]
-            q2 = wa * a
-            we = wa * (pix[q] - val)
-            sxx += q2 * ddx[q] * ddx[q]
-            sxy += q2 * ddx[q] * ddy[q]
-            syy += q2 * ddy[q] * ddy[q]
-            sgx += we * ddx[q]
-            sgy += we * ddy[q]
-        jxx += sxx
-        jxy += sxy
-        jyy += syy
-        gx += sgx
-        gy += sgy
+            if i1 > i0:
+                runs[2 * n_runs] = j * w + i0
+                runs[2 * n_runs + 1] = i1 - i0
+                offsets[2 * n_runs] = f32(i0) - f32(cx)
+                offsets[2 * n_runs + 1] = f32(j) - f32(cy)
+                n_runs += 1
+        fit_runs(flat, runs, offsets, n_runs, coef, par, sums)
+        jxx += _lane_sum(sums, 0)
+        jxy += _lane_sum(sums, 1)
+        jyy += _lane_sum(sums, 2)
+        gx += _lane_sum(sums, 3)
+        gy += _lane_sum(sums, 4)
     det = jxx * jyy - jxy * jxy
     if not (det > 0.0):
         return cx, cy

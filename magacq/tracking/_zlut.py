@@ -1,11 +1,12 @@
 """Z look-up tables: per-bead normalised radial profiles on a regular z grid."""
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from ._spec import ProfileSpec
-from ._zmatch import normalize_profile
+from ._zmatch import normalize_profile, search_tables
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,12 @@ class ZLut:
     @property
     def n_luts(self) -> int:
         return self.planes.shape[0]
+
+    @cached_property
+    def search(self) -> tuple[np.ndarray, np.ndarray]:
+        """The nearest-plane search's tables (:func:`._zmatch.search_tables`), made once."""
+        radii = self.spec.radii
+        return search_tables(self.planes, radii / radii.mean())
 
     @property
     def z_nm(self) -> np.ndarray:

@@ -5,6 +5,7 @@ from numba import njit
 
 from ._flags import TrackFlag
 from ._sampling import FASTMATH
+from ._simd import LANES, aligned_copy, dot_rows
 
 _BELOW = int(TrackFlag.Z_BELOW_RANGE)
 _ABOVE = int(TrackFlag.Z_ABOVE_RANGE)
@@ -36,28 +37,67 @@ def normalize_profile(prof: np.ndarray, out: np.ndarray) -> bool:
     return True
 
 
+#: Planes per :func:`._simd.dot_rows` call of the search: 4 vectors.
+_SEARCH_BLOCKS = 4
+
+
+def search_tables(planes: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The nearest-plane search's tables of Z-LUT ``planes`` (n_luts, n_planes, n_radii).
+
+    ``planes_t`` (n_luts, n_radii, n) float32: the planes transposed, padded with zero planes to
+    whole calls of :func:`._simd.dot_rows`; ``norms`` (n_luts, n) float32: each plane's
+    ``sum_k w_k P_k^2`` (NaN for a NaN plane and the padding: never nearest). The weighted
+    squared error of a profile ``p`` is then ``sum w p^2 - 2 sum (w p) P + norm``: one product
+    of the profile with all the planes at once.
+    """
+    n_luts, n_pl, n_r = planes.shape
+    step = _SEARCH_BLOCKS * LANES
+    n = -(-n_pl // step) * step
+    planes_t = np.zeros((n_luts, n_r, n), np.float32)
+    norms = np.full((n_luts, n), np.nan, np.float32)
+    ok = ~np.isnan(planes).any(axis=2)
+    planes_t[:, :, :n_pl] = np.where(ok[:, :, None], planes, 0.0).transpose(0, 2, 1)
+    norms[:, :n_pl] = np.where(ok, (planes**2 * w).sum(axis=2), np.nan)
+    return aligned_copy(planes_t), aligned_copy(norms)
+
+
 @njit(cache=True, fastmath=FASTMATH)
-def match_plane(p: np.ndarray, w: np.ndarray, planes: np.ndarray) -> tuple[float, int]:
+def match_plane(
+    p: np.ndarray,
+    w: np.ndarray,
+    planes: np.ndarray,
+    planes_t: np.ndarray,
+    norms: np.ndarray,
+    a: np.ndarray,
+    d: np.ndarray,
+) -> tuple[float, int]:
     """Fractional plane index of normalised profile ``p`` in ``planes`` (n_planes, n_radii).
 
-    The nearest plane by weighted squared error is found, then ``p`` is fitted to the quadratic
-    through that plane and its neighbours (interpolating the LUT between planes). Returns
-    ``(index, flags)``; index is NaN when flags say out of range, no plane matches well, or a
-    NaN plane was needed.
+    The nearest plane by weighted squared error is found (float32, all planes at once from
+    ``planes_t, norms`` of :func:`search_tables`; scratch ``a`` float32 of n_radii, ``d``
+    float32 of ``norms``' length), then ``p`` is fitted to the quadratic through that plane and
+    its neighbours (interpolating the LUT between planes). Returns ``(index, flags)``; index is
+    NaN when flags say out of range, no plane matches well, or a NaN plane was needed.
     """
     n_pl, n_r = planes.shape
+    for k in range(n_r):
+        a[k] = -2.0 * w[k] * p[k]
+    step = _SEARCH_BLOCKS * LANES
+    for c in range(0, norms.shape[0], step):
+        dot_rows(a, planes_t, c, d[c:], _SEARCH_BLOCKS)
     best = np.inf
     jb = -1
     for j in range(n_pl):
-        d = 0.0
-        for k in range(n_r):
-            e = p[k] - planes[j, k]
-            d += w[k] * e * e
-        if d < best:  # False for NaN planes
-            best = d
+        dj = d[j] + norms[j]  # less sum w p^2, the same for every plane
+        if dj < best:  # False for NaN planes
+            best = dj
             jb = j
     if jb < 0:
         return np.nan, _GAP
+    best = 0.0
+    for k in range(n_r):
+        e = p[k] - planes[jb, k]
+        best += w[k] * e * e
     wsum = 0.0
     for k in range(n_r):
         wsum += w[k]

@@ -1,4 +1,5 @@
-"""Table look-ups give numpy's fancy indexing, by permutes (AVX-512) or by scalar loads; rows
+"""Sums over rows held in registers give numpy's products; the template fit's vector pass gives
+its float64 formulas, by permutes (AVX-512) or lane by lane (another table or CPU); rows
 interleaved in pairs give each pixel's 2x2 neighbourhood in one copy; aligned scratch starts on
 a cache line."""
 
@@ -11,6 +12,7 @@ import pytest
 from numba import njit
 
 from magacq.tracking import track_rois  # noqa: F401  (the kernels' modules, in their cache)
+from magacq.tracking._fitpass import N_SUMS, fit_runs
 from magacq.tracking._simd import (
     ALIGN,
     LANES,
@@ -18,35 +20,101 @@ from magacq.tracking._simd import (
     aligned_copy,
     aligned_empty,
     copy_quad,
+    dot_rows,
     interleave_rows,
-    take,
 )
+from magacq.tracking._xy import _spline_coefficients
+
+
+@njit
+def _dot3_into(a, tab, col, out):
+    dot_rows(a, tab, col, out, 3)
+
+
+def _dot3(a, tab, col):
+    out = np.full(3 * LANES, np.nan, dtype=np.float32)
+    _dot3_into(a, tab, col, out)
+    return out
+
+
+def test_dot_rows_sums_rows_of_a_window():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=37).astype(np.float32)
+    tab = rng.normal(size=(37, 90)).astype(np.float32)
+    for col in (0, 5, 90 - 3 * LANES):  # unaligned windows too
+        want = a.astype(np.float64) @ tab[:, col : col + 3 * LANES]
+        np.testing.assert_allclose(_dot3(a, tab, col), want, rtol=1e-5, atol=1e-5)
+
+
+@njit
+def _fit_lanes(flat, runs, offsets, coef, params, acc):
+    fit_runs(flat, runs, offsets, len(runs) // 2, coef, params, acc)
+
+
+def _fit_sums(flat, runs, offsets, coef, params):
+    acc = np.zeros(N_SUMS * LANES, dtype=np.float32)
+    _fit_lanes(flat, runs, offsets, coef, params, acc)
+    return acc.reshape(N_SUMS, LANES).astype(np.float64).sum(axis=1)
+
+
+def _fit_reference(flat, runs, offsets, coef, params):
+    """The pass's sums in float64, from its formulas."""
+    r_max, inv_taper, inv, k_top, tiny = params.astype(np.float64)
+    out = np.zeros(N_SUMS)
+    for k in range(len(runs) // 2):
+        p = flat[runs[2 * k] : runs[2 * k] + runs[2 * k + 1]].astype(np.float64)
+        x = offsets[2 * k] + np.arange(p.size)
+        y = np.full(p.size, offsets[2 * k + 1], dtype=np.float64)
+        r = np.sqrt(x * x + y * y + tiny)
+        s = np.clip((r_max - r) * inv_taper, 0.0, 1.0)
+        u = np.minimum(r * inv + 0.5, k_top)
+        row = np.floor(u).astype(int)
+        t = u - row
+        a0, a1, a2, a3 = coef[:, row].astype(np.float64)
+        val = a0 + t * (a1 + t * (a2 + t * a3))
+        a = -(a1 + t * (2 * a2 + 3 * t * a3)) * inv / r
+        wa = a * s * s * (3 - 2 * s)
+        q2 = wa * a
+        we = wa * (p - val)
+        out += [(q2 * x * x).sum(), (q2 * x * y).sum(), (q2 * y * y).sum(), (we * x).sum(),
+                (we * y).sum()]  # fmt: skip
+    return out
+
+
+def _fit_case(n_col):
+    rng = np.random.default_rng(n_col)
+    flat = rng.normal(1000.0, 50.0, 40 * 40).astype(np.float32)
+    coef = np.zeros((4, n_col), dtype=np.float32)
+    # a spline continuous in r (r's last bit barely matters); in Python: no compile
+    _spline_coefficients.py_func(rng.normal(size=18), coef)
+    starts = [40 * j + 3 for j in range(40)]
+    lengths = [5 + j % 30 for j in range(40)]  # whole vectors and remainders
+    runs = np.array([v for pair in zip(starts, lengths, strict=True) for v in pair], np.int64)
+    offsets = np.array([v for j in range(40) for v in (-17.3, j - 19.6)], np.float32)
+    params = np.array([16.5, 0.25, 1.0, 16.5, 1e-12], np.float32)
+    return flat, runs, offsets, coef, params
+
+
+@pytest.mark.parametrize("n_col", [TABLE, TABLE + 9])  # by permutes, lane by lane
+def test_fit_pass_gives_its_formulas(n_col):
+    case = _fit_case(n_col)
+    want = _fit_reference(*case)
+    np.testing.assert_allclose(_fit_sums(*case), want, rtol=2e-4, atol=1e-3 * abs(want).max())
+
 
 _CHECK = """
 import numpy as np
-from magacq.tracking._simd import LANES, TABLE, take
-rng = np.random.default_rng(3)
-table = rng.normal(size=TABLE).astype(np.float32)
-idx = rng.integers(0, TABLE, 5 * LANES).astype(np.int32)
-out = np.zeros(idx.size, dtype=np.float32)
-take(table, idx, out, idx.size - 3)
-assert np.array_equal(out[: idx.size - 3], table[idx[: idx.size - 3]])
+from tests.tracking.test_simd import _dot3, _fit_case, _fit_reference, _fit_sums
+case = _fit_case(32)
+want = _fit_reference(*case)
+np.testing.assert_allclose(_fit_sums(*case), want, rtol=2e-4, atol=1e-3 * abs(want).max())
+a, tab = np.ones(5, np.float32), np.arange(5 * 60, dtype=np.float32).reshape(5, 60)
+assert np.array_equal(_dot3(a, tab, 7), tab[:, 7:55].sum(axis=0))
 print("ok")
 """
 
 
-@pytest.mark.parametrize("n_table", [TABLE, TABLE + 9, 7])
-def test_take_matches_fancy_indexing(n_table):
-    rng = np.random.default_rng(n_table)
-    table = rng.normal(size=n_table).astype(np.float32)
-    m = 7 * LANES + 5
-    idx = rng.integers(0, n_table, 8 * LANES).astype(np.int32)
-    out = np.full(idx.size, np.nan, dtype=np.float32)
-    take(table, idx, out, m)
-    assert np.array_equal(out[:m], table[idx[:m]])
-
-
-def test_take_without_avx512_falls_back_to_scalar_loads(tmp_path):
+def test_vector_passes_without_avx512(tmp_path):
     # A generic x86-64 target (no AVX-512), compiled afresh in its own cache.
     env = dict(
         os.environ,

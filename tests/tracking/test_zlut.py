@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from magacq.tracking import ProfileSpec, ZLut, build_zlut, track_rois
+from magacq.tracking._zmatch import search_tables
 
 
 def test_profiles_are_averaged_per_step_and_normalised():
@@ -45,3 +46,18 @@ def test_geometry_must_match_the_lut(bead):
     stack = bead.stack(np.full(1, 32.0), np.full(1, 32.0), np.full(1, -900.0))
     with pytest.raises(ValueError, match="geometry"):
         track_rois(stack, None, bead.zlut, spec=ProfileSpec(10))
+
+
+def test_the_plane_search_tables_give_each_planes_weighted_error():
+    rng = np.random.default_rng(5)
+    planes = rng.normal(size=(2, 70, 9))  # not whole calls of the search: padded
+    planes[1, 3] = np.nan  # a plane with no data
+    w = rng.uniform(0.5, 2.0, 9)
+    planes_t, norms = search_tables(planes, w)
+    p = rng.normal(size=9)
+    want = ((p - planes) ** 2 * w).sum(axis=2)
+    cross = np.einsum("k,lkn->ln", w * p, planes_t.astype(np.float64))
+    got = (w * p * p).sum() - 2.0 * cross[:, :70] + norms[:, :70]
+    ok = np.isfinite(want)
+    np.testing.assert_allclose(got[ok], want[ok], rtol=1e-5)
+    assert np.isnan(got[1, 3]) and np.isnan(norms[:, 70:]).all()  # never the nearest
