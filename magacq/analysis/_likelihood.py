@@ -26,8 +26,6 @@ median is ~3 % high in the softest trap (the force's mean 4 %: ``var`` is the un
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import lapack
-from scipy.special import lambertw
 
 from magacq.analysis._camera import camera_covariance
 from magacq.analysis._mle import MAX_ERR_LN_VAR
@@ -84,6 +82,8 @@ class _Trace:
 
     def parts(self, ln_tau: float) -> tuple[float, float]:
         """``(Q, D)``: the likelihood is ``(m ln var + Q / var + D) / 2`` at ``var``."""
+        from scipy.linalg import lapack  # here: scipy.linalg costs every run's start-up
+
         c0, amp, r = camera_covariance(1.0, float(np.exp(ln_tau)), self.fs, self.exposure)
         n = len(self.y)
         rhs = np.empty((n, 2))
@@ -113,6 +113,8 @@ def _var_end(q: float, d: float, m: int, limit: float, upper: bool) -> float:
     """The lower or upper end of the ``ln var`` where ``m ln var + q / var + d <= limit`` (NaN
     where none): ``v + exp(-v) = K`` in ``v = ln var - ln(q / m)``, solved by Lambert's W
     (branch 0 above, -1 below)."""
+    from scipy.special import lambertw
+
     centre = (limit - d) / m
     k = centre - np.log(q / m)
     if not k >= 1:
