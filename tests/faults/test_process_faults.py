@@ -174,15 +174,19 @@ def _spares(proc: subprocess.Popen, n: int) -> list:
     raise AssertionError(f"the run started no {n} children before its plan")
 
 
-_SPAWN = {"MAGACQ_START_METHOD": "spawn"}
+def _slow_spawned_run(tmp_path, open_error: str = "", **overrides: object):
+    """A spawned run whose camera takes 2 s to open (then fails with ``open_error``, if any),
+    and the children it started meanwhile."""
+    settings = {"frame_rate": 200, "open_s": 2.0, "open_error": open_error}
+    config = r.write_config(tmp_path, camera={"settings": settings}, **overrides)
+    proc = r.start(config, extra_env={"MAGACQ_START_METHOD": "spawn"})
+    return proc, _spares(proc, 4)
 
 
 def test_spawned_children_killed_before_the_run_starts_are_replaced(tmp_path):
     """Under spawn a run starts its producer, trackers and writer while the camera is probed
     (slow to open here); all killed then, the run starts new ones and completes as usual."""
-    config = r.write_config(tmp_path, camera={"settings": {"frame_rate": 200, "open_s": 2.0}})
-    proc = r.start(config, extra_env=_SPAWN)
-    spares = _spares(proc, 4)
+    proc, spares = _slow_spawned_run(tmp_path)
     for child in spares:
         child.kill()
     _out, err = proc.communicate(timeout=120)
@@ -196,19 +200,14 @@ def test_spawned_children_killed_before_the_run_starts_are_replaced(tmp_path):
 def test_spawned_children_end_with_a_run_that_never_starts(tmp_path):
     """A camera that cannot be opened, or Ctrl-C while it opens: the children started for the
     run end with it, quietly (no traceback), and nothing is left."""
-    failing = {"frame_rate": 200, "open_s": 1.0, "open_error": "no camera on the bus"}
-    config = r.write_config(tmp_path, camera={"settings": failing})
-    proc = r.start(config, extra_env=_SPAWN)
-    spares = _spares(proc, 4)
+    proc, spares = _slow_spawned_run(tmp_path, open_error="no camera on the bus")
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
     assert "error: cannot open camera" in err and "no camera on the bus" in err
     assert "Traceback" not in err
     assert not _procs.wait_gone(spares, timeout=10)
 
-    config = r.write_config(tmp_path, camera={"settings": {"frame_rate": 200, "open_s": 2.0}})
-    proc = r.start(config, extra_env=_SPAWN)
-    spares = _spares(proc, 4)
+    proc, spares = _slow_spawned_run(tmp_path)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -221,13 +220,8 @@ def test_spawned_children_hung_before_the_run_starts_fail_it(tmp_path):
     """Children stopped (SIGSTOP) before their run was planned never beat: once the run hands
     itself to them, they are hung while starting; the run fails, naming the first killed (the
     producer), and nothing is left."""
-    config = r.write_config(
-        tmp_path,
-        camera={"settings": {"frame_rate": 200, "open_s": 2.0}},
-        supervision={"start_timeout_s": 3.0, "hang_timeout_s": 2.0},
-    )
-    proc = r.start(config, extra_env=_SPAWN)
-    spares = _spares(proc, 4)
+    supervision = {"start_timeout_s": 3.0, "hang_timeout_s": 2.0}
+    proc, spares = _slow_spawned_run(tmp_path, supervision=supervision)
     for child in spares:
         child.suspend()
     _out, err = proc.communicate(timeout=120)
