@@ -16,6 +16,7 @@ unlinking does nothing.
 import mmap
 import os
 import sys
+import threading
 import time
 from multiprocessing import resource_tracker, shared_memory
 
@@ -79,10 +80,26 @@ class PortableBlock(Block):
 def _shared_memory(name: str, create: bool, size: int) -> shared_memory.SharedMemory:
     if _TRACK_ARG:
         return _SharedMemory(name, create, size, track=False)  # type: ignore[call-arg]
-    shm = _SharedMemory(name, create, size)
-    if sys.platform != "win32":  # registered (Python < 3.13, even attaching): it would unlink
-        resource_tracker.unregister("/" + shm.name, "shared_memory")
-    return shm
+    if sys.platform == "win32":  # no resource tracker
+        return _SharedMemory(name, create, size)
+    # Python < 3.13 registers every SharedMemory, even attached, with the resource tracker,
+    # which would unlink it when this process ends. Registering then unregistering races where
+    # processes share one tracker (spawn): the tracker keeps a set of names, so one process's
+    # unregister can come after another's and fail (a KeyError traceback). So: not registered.
+    with _UNTRACKED:
+        register = resource_tracker.register
+        resource_tracker.register = _not_tracked
+        try:
+            return _SharedMemory(name, create, size)
+        finally:
+            resource_tracker.register = register
+
+
+_UNTRACKED = threading.Lock()
+
+
+def _not_tracked(name: object, rtype: str) -> None:
+    """``resource_tracker.register`` while a block is made (see :func:`_shared_memory`)."""
 
 
 def create_block(name: str, size: int, populate: bool = False) -> Block:

@@ -189,3 +189,43 @@ def test_default_registry_is_the_users_runtime_directory(monkeypatch):
         warnings.simplefilter("ignore")
         expected = platformdirs.user_runtime_path("magacq")
     assert registry_dir() == expected and expected.is_dir()
+
+
+_ATTACH_MANY = """
+import multiprocessing as mp, sys
+from buffers._platform import _shm
+
+def attach(name):
+    for _ in range(300):
+        _shm.attach_block(name).close()
+
+if __name__ == "__main__":
+    block = _shm.create_block(sys.argv[1], 4096)
+    children = [mp.get_context("spawn").Process(target=attach, args=(sys.argv[1],))
+                for _ in range(4)]
+    for p in children:
+        p.start()
+    for p in children:
+        p.join()
+    block.close()
+    _shm.unlink_block(sys.argv[1])
+    print(*(p.exitcode for p in children))
+"""
+
+
+def test_portable_blocks_attached_by_many_spawned_processes_at_once(tmp_path):
+    """Spawned processes share their parent's resource tracker; portable blocks are not
+    registered with it (Python < 3.13 registered every attach, and unregistering from several
+    processes at once raced: a KeyError traceback from the tracker)."""
+    script = tmp_path / "attach_many.py"
+    script.write_text(textwrap.dedent(_ATTACH_MANY))
+    done = subprocess.run(
+        [sys.executable, str(script), f"magacq-race-{os.getpid()}"],
+        env=dict(os.environ, **{PORTABLE_ENV: "1"}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0"] * 4
+    assert "Traceback" not in done.stderr and "KeyError" not in done.stderr, done.stderr

@@ -117,7 +117,8 @@ def run_recorder(wiring: RunWiring, discard: bool = False) -> None:
                 if kept:
                     _report(recorded, np.concatenate(kept), wiring)
                     stats.add("video_frames", sum(map(len, kept)))
-            except OSError as exc:  # a full disk can fail the last flush too (then unlisted)
+            except (OSError, RuntimeError) as exc:  # a full disk fails the last flush too
+                # (h5py raises RuntimeError for a failed flush); its frames are then unlisted
                 logger.warning("closing %s: %s", path.name, exc)
         recorded.close()
         vb.close()
