@@ -10,6 +10,7 @@ run), and on any exit (end of duration or sweep, Ctrl-C, SIGTERM, a failure) sto
 close the file and unlink every segment.
 """
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing as mp
@@ -543,12 +544,18 @@ class Run:
         """List in the run file exactly the frames of the video file (a writer that stopped
         before the recorder never read its last reports; ``unlisted``: nor listed the frames
         nobody reported)."""
-        from magacq.runfile import reconcile_video
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
 
-        try:
-            done = reconcile_video(path, unlisted=unlisted)
-        except (OSError, RuntimeError, KeyError) as exc:
+        from magacq.runfile import clear_write_flags, reconcile_video
+
+        try:  # in a child: HDF5 failing on a full disk can crash its process at exit
+            with ProcessPoolExecutor(1, mp_context=self.ctx) as pool:
+                done = pool.submit(reconcile_video, path, unlisted=unlisted).result()
+        except (OSError, RuntimeError, KeyError, BrokenProcessPool) as exc:
             logger.warning("could not match %s's video_frames to its video: %s", path.name, exc)
+            with contextlib.suppress(OSError):  # a failed write leaves the file flagged open
+                clear_write_flags(path)
             return
         if any(done):
             logger.info("video_frames of %s matched to its video: %d listed, %d moved to "

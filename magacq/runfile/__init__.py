@@ -19,7 +19,7 @@ from ._analysis import (
 from ._read import Plateau, RunTracks, plateaus, read_run
 from ._reconcile import Reconciled, reconcile_video
 from ._recorded import RecordedRun, open_recorded, read_attrs, read_frames, read_table
-from ._recover import close_abandoned
+from ._recover import clear_write_flags, close_abandoned
 from ._run import (
     DISK_RESERVE,
     DRIFT_DTYPE,
@@ -66,6 +66,7 @@ from ._zlut import SCHEMA as ZLUT_SCHEMA
 from ._zlut import SCHEMA_VERSION as ZLUT_SCHEMA_VERSION
 
 __all__ = [
+    "clear_write_flags",
     "close_abandoned",
     "Reconciled",
     "reconcile_video",
