@@ -170,21 +170,34 @@ def raised_priority(nice: int) -> Iterator[int | None]:
         got: int | None = int(me.nice())
     except psutil.Error:
         got = None
-    autogroup, before = Path("/proc/self/autogroup"), None
-    if LINUX and got is not None:
-        try:  # "/autogroup-28 nice 0"
-            before = autogroup.read_text().split()[-1]
-            autogroup.write_text(str(got))
-        except (OSError, IndexError):
+    before = autogroup_nice() if got is not None else None
+    if before is not None:
+        try:
+            _AUTOGROUP.write_text(str(got))
+        except OSError:
             before = None
     try:
         yield got
     finally:  # (lowering a priority is always allowed)
         if before is not None:
             with contextlib.suppress(OSError):
-                autogroup.write_text(before)
+                _AUTOGROUP.write_text(str(before))
         with contextlib.suppress(psutil.Error):
             me.nice(mine)
+
+
+_AUTOGROUP = Path("/proc/self/autogroup")  # Linux: "/autogroup-28 nice 0"
+
+
+def autogroup_nice() -> int | None:
+    """The nice value of this process's session autogroup (Linux); None where it has none (other
+    systems, or a process in a cgroup of its own, whose file reads empty)."""
+    if not LINUX:
+        return None
+    try:
+        return int(_AUTOGROUP.read_text().split()[-1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _finite(value: int, infinity: int) -> float:

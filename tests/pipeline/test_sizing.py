@@ -1,11 +1,9 @@
 """The video ring's sizing: stacks short enough for the latency, a ring deep enough for stalls."""
 
-from pathlib import Path
-
 import psutil
 import pytest
 
-from magacq._platform import raised_priority
+from magacq._platform import autogroup_nice, raised_priority
 from magacq.config import RunConfig
 from magacq.pipeline.sizing import MIN_STACKS, video_ring
 
@@ -51,16 +49,12 @@ def test_raised_priority_is_asked_for_and_the_autogroup_given_back():
     the process and the session's autogroup (Linux, where it has one) have their nice back
     after the block."""
     me = psutil.Process()
-    autogroup = Path("/proc/self/autogroup")
-    # "/autogroup-28 nice 0"; empty where the process is in a cgroup of its own (a container)
-    before = autogroup.read_text() if autogroup.exists() else ""
-    before = before if before.strip() else None
+    before = autogroup_nice()  # None where the session has no autogroup (not Linux, a cgroup)
     nice = me.nice()
     with raised_priority(nice - 1) as got:
         assert got in (nice - 1, None)
         assert me.nice() == (nice if got is None else nice - 1)
         if before is not None and got is not None:
-            assert autogroup.read_text().split()[-1] == str(got)
+            assert autogroup_nice() == got
     assert me.nice() == nice
-    if before is not None:
-        assert autogroup.read_text() == before
+    assert autogroup_nice() == before
