@@ -147,7 +147,8 @@ STAGES = (
 
 def _stage_profile(roi, spec, zlut, n=3000) -> dict[str, float]:
     """Microseconds per call of each stage."""
-    dx, dy, starts, reach, cos_t, sin_t, _ = _tables(spec, ROI)
+    dx, dy, starts, cos_t, sin_t, _ = _tables(spec, ROI)
+    reach = float(spec.samples[3].max())
     res = track_rois(roi[None], None, zlut)
     args = (
         roi, np.empty(roi.shape, np.float32), n, float(res.x[0]), float(res.y[0]), dx, dy,

@@ -3,7 +3,7 @@
 import numpy as np
 from numba import njit
 
-from ._simd import copy_quad
+from ._simd import copy_quad, segment_sum
 
 # Fast-math without the no-NaN/no-Inf assumptions: NaN checks stay valid.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -78,7 +78,7 @@ def sample_quadrants(
     dx: np.ndarray,
     dy: np.ndarray,
     starts: np.ndarray,
-    reach: np.ndarray,
+    reach: float,
     sums: np.ndarray,
     counts: np.ndarray,
     vals: np.ndarray,
@@ -89,28 +89,23 @@ def sample_quadrants(
 ) -> int:
     """Sum bilinear samples at ``(cx + dx, cy + dy)`` per bin into ``sums`` and ``counts``.
 
-    Bin ``b`` owns samples ``starts[b]:starts[b + 1]``, all within ``reach[b]`` pixels of the
-    centre. ``img`` is float32 (rows = y, columns = x, pixel centres at integers), ``pairs`` its
-    rows interleaved (:func:`._simd.interleave_rows`: of ``img`` itself or of the ROI it was
-    converted from), ``dx``, ``dy`` float32; scratch:
-    ``vals`` float32 of ``len(dx)``; ``fx``, ``fy`` float32 and ``idx`` uint32 of
-    ``SAMPLE_BLOCK``; ``quads`` of ``pairs``' type, ``4 * SAMPLE_BLOCK``. Samples outside the
-    image are skipped; returns how many were.
+    Bin ``b`` owns samples ``starts[b]:starts[b + 1]``; every sample lies within ``reach``
+    pixels of the centre. ``img`` is float32 (rows = y, columns = x, pixel centres at integers),
+    ``pairs`` its rows interleaved (:func:`._simd.interleave_rows`: of ``img`` itself or of the
+    ROI it was converted from), ``dx``, ``dy`` float32; scratch: ``vals`` float32 of
+    ``len(dx)``; ``fx``, ``fy`` float32 and ``idx`` uint32 of ``SAMPLE_BLOCK``; ``quads`` of
+    ``pairs``' type, ``4 * SAMPLE_BLOCK``. Samples outside the image are skipped; returns how
+    many were.
     """
     h, w = img.shape
     xmax = w - 1.0
     ymax = h - 1.0
-    rr = reach.max()
     n_bins = starts.shape[0] - 1
-    if cx - rr >= 0.0 and cy - rr >= 0.0 and cx + rr < xmax and cy + rr < ymax:
+    if cx - reach >= 0.0 and cy - reach >= 0.0 and cx + reach < xmax and cy + reach < ymax:
         _bilinear_all(pairs, w, cx, cy, dx, dy, vals, fx, fy, idx, quads)
         for b in range(n_bins):
-            seg = vals[starts[b] : starts[b + 1]]  # a view: indices known >= 0, so it vectorizes
-            acc = np.float32(0.0)
-            for s in range(seg.shape[0]):
-                acc += seg[s]
-            sums[b] = acc
-            counts[b] = seg.shape[0]
+            sums[b] = segment_sum(vals, starts[b], starts[b + 1])
+            counts[b] = starts[b + 1] - starts[b]
         return 0
     skipped = 0
     for b in range(n_bins):

@@ -229,13 +229,13 @@ _KERNELS = {m: _make_kernel(m) for m in XYMethod}
 def _tables(spec: ProfileSpec, roi: int) -> tuple[np.ndarray, ...]:
     """The kernel's read-only tables for one geometry and ROI size, computed once.
 
-    ``dx, dy`` (float32), ``starts, reach`` of ``spec.samples``; the self-convolution's
-    ``dft, scan``; the Z match's per-bin ``weights`` (samples per bin ~ radius).
+    ``dx, dy`` (float32), ``starts`` of ``spec.samples``; the self-convolution's ``dft, scan``;
+    the Z match's per-bin ``weights`` (samples per bin ~ radius).
     """
-    dx, dy, starts, reach = spec.samples
+    dx, dy, starts, _ = spec.samples
     dft, scan = autoconv_tables(roi)
     tables = (
-        aligned_copy(dx.astype(np.float32)), aligned_copy(dy.astype(np.float32)), starts, reach,
+        aligned_copy(dx.astype(np.float32)), aligned_copy(dy.astype(np.float32)), starts,
         aligned_copy(dft), aligned_copy(scan), spec.radii / spec.radii.mean(),
     )  # fmt: skip
     for t in tables:
@@ -308,7 +308,8 @@ def track_rois(
         raise ValueError(f"lut_index must have shape ({n},), got {lut_index.shape}")
     if (lut_index >= (zlut.n_luts if zlut is not None else 0)).any():
         raise ValueError("lut_index names a Z-LUT that is not there")
-    dx, dy, starts, reach, dft, scan, weights = _tables(spec, rois.shape[2])
+    dx, dy, starts, dft, scan, weights = _tables(spec, rois.shape[2])
+    reach = float(spec.samples[3].max())
     x = np.empty(n)
     y = np.empty(n)
     z = np.empty(n)

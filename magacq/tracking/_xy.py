@@ -357,18 +357,27 @@ def _qi_axis(means: np.ndarray, q_neg: int, q_pos: int, n_r: int, work: np.ndarr
     p = work[:mp]
     rev = work[mp : 2 * mp + 2 * t_max]
     vals = work[2 * mp + 2 * t_max : 2 * mp + 4 * t_max + 1]
-    for k in range(n_r):
-        p[n_r - 1 - k] = means[q_neg * n_r + k]
-        p[n_r + k] = means[q_pos * n_r + k]
     tot = 0.0
-    nv = 0
-    for j in range(m):
-        ok = not np.isnan(p[j])
-        tot += p[j] if ok else 0.0
-        nv += 1 if ok else 0
-    mean = tot / max(nv, 1)
-    for j in range(m):
-        p[j] = 0.0 if np.isnan(p[j]) else p[j] - mean
+    for k in range(n_r):
+        a = means[q_neg * n_r + k]
+        b = means[q_pos * n_r + k]
+        p[n_r - 1 - k] = a
+        p[n_r + k] = b
+        tot += a + b
+    if tot == tot:  # no empty (NaN) bin: the common case, without a test per bin
+        mean = tot / m
+        for j in range(m):
+            p[j] -= mean
+    else:
+        tot = 0.0
+        nv = 0
+        for j in range(m):
+            ok = not np.isnan(p[j])
+            tot += p[j] if ok else 0.0
+            nv += 1 if ok else 0
+        mean = tot / max(nv, 1)
+        for j in range(m):
+            p[j] = 0.0 if np.isnan(p[j]) else p[j] - mean
     p[m:] = 0.0
     rev[:t_max] = 0.0
     rev[t_max + m :] = 0.0

@@ -1,4 +1,5 @@
-"""Sums over rows held in registers give numpy's products; the template fit's vector pass gives
+"""Sums over rows held in registers give numpy's products; a segment's sum, whole vectors and a
+masked rest, gives numpy's; the template fit's vector pass gives
 its float64 formulas, by permutes (AVX-512) or lane by lane (another table or CPU); rows
 interleaved in pairs give each pixel's 2x2 neighbourhood in one copy; aligned scratch starts on
 a cache line."""
@@ -22,6 +23,7 @@ from magacq.tracking._simd import (
     copy_quad,
     dot_rows,
     interleave_rows,
+    segment_sum,
 )
 from magacq.tracking._xy import _spline_coefficients
 
@@ -44,6 +46,25 @@ def test_dot_rows_sums_rows_of_a_window():
     for col in (0, 5, 90 - 3 * LANES):  # unaligned windows too
         want = a.astype(np.float64) @ tab[:, col : col + 3 * LANES]
         np.testing.assert_allclose(_dot3(a, tab, col), want, rtol=1e-5, atol=1e-5)
+
+
+@njit
+def _segment_sums(a, bounds):
+    return [segment_sum(a, bounds[k], bounds[k + 1]) for k in range(len(bounds) - 1)]
+
+
+def _segment_case():
+    a = (np.random.default_rng(2).random(200) * 1e4).astype(np.float32)
+    # empty, shorter than a vector, whole vectors, whole vectors and a rest; the last one ends
+    # at the array's end: its masked load must not read past it
+    bounds = np.array([0, 0, 1, 16, 33, 48, 50, 95, 200])
+    want = [a[s:e].astype(np.float64).sum() for s, e in zip(bounds, bounds[1:], strict=False)]
+    return a, bounds, want
+
+
+def test_segment_sum_adds_whole_vectors_and_a_masked_rest():
+    a, bounds, want = _segment_case()
+    np.testing.assert_allclose(_segment_sums(a, bounds), want, rtol=1e-6)
 
 
 @njit
@@ -104,12 +125,16 @@ def test_fit_pass_gives_its_formulas(n_col):
 
 _CHECK = """
 import numpy as np
-from tests.tracking.test_simd import _dot3, _fit_case, _fit_reference, _fit_sums
+from tests.tracking.test_simd import (
+    _dot3, _fit_case, _fit_reference, _fit_sums, _segment_case, _segment_sums,
+)
 case = _fit_case(32)
 want = _fit_reference(*case)
 np.testing.assert_allclose(_fit_sums(*case), want, rtol=2e-4, atol=1e-3 * abs(want).max())
 a, tab = np.ones(5, np.float32), np.arange(5 * 60, dtype=np.float32).reshape(5, 60)
 assert np.array_equal(_dot3(a, tab, 7), tab[:, 7:55].sum(axis=0))
+a, bounds, want = _segment_case()
+np.testing.assert_allclose(_segment_sums(a, bounds), want, rtol=1e-6)
 print("ok")
 """
 
