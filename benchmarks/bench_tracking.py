@@ -39,6 +39,7 @@ from magacq.tracking._track import _tables  # noqa: E402
 from magacq.tracking._xy import (  # noqa: E402
     auto_convolution,
     autoconv_scratch,
+    bin_means,
     center_of_mass,
     fit_scratch,
     load_roi,
@@ -104,6 +105,7 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
                      quads)  # fmt: skip
     pr, pi, conv = autoconv_scratch(cos_t, sin_t)
     work = np.empty(qi_scratch_size(n_r))
+    means = np.empty(4 * n_r)
     coef, row, runs = fit_scratch(n_r)
     pn = np.empty(n_r)
     za = aligned_empty(n_r, np.float32)
@@ -125,7 +127,8 @@ def _stage(which, roi, img, n, cx, cy, dx, dy, starts, reach, n_r, cos_t, sin_t,
             )  # fmt: skip
             acc += s + sums[0]
         elif which == 4:
-            acc += qi_shift(sums, counts, n_r, 1.0, work)[0] + e
+            bin_means(sums, counts, means)
+            acc += qi_shift(means, n_r, 1.0, work)[0] + e
         elif which == 5:
             acc += template_fit(img, cx + e, cy, prof, 1.0, coef, row, runs)[0]
         else:

@@ -19,6 +19,7 @@ from ._xy import (
     auto_convolution,
     autoconv_scratch,
     autoconv_tables,
+    bin_means,
     center_of_mass,
     fit_scratch,
     load_roi,
@@ -109,6 +110,7 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
         sums = np.empty(4 * n_r)
         counts = np.empty(4 * n_r, dtype=np.int64)
         work = np.empty(qi_scratch_size(n_r))
+        means = np.empty(4 * n_r)
         col_sums = aligned_empty(w, np.float32)
         row_sums = aligned_empty(h, np.float32)
         com_cols = aligned_empty(2 * w, np.float32)
@@ -149,7 +151,8 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
             if method >= 2:
                 for it in range(iterations):
                     if method == 2:
-                        sx, sy = qi_shift(sums, counts, n_r, radial_step, work)
+                        bin_means(sums, counts, means)
+                        sx, sy = qi_shift(means, n_r, radial_step, work)
                     elif complete:
                         fx, fy = template_fit(img, cx, cy, prof, radial_step, coef, row, runs)
                         sx = fx - cx
@@ -187,7 +190,9 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
             # QI and FIT end on the rings' centre of symmetry: rings asymmetric about it mean the
             # bead's own centre lies elsewhere (outside the ROI).
             if inside and method >= 2:
-                inside = asymmetry(sums, counts, n_r, work) <= MAX_ASYMMETRY
+                if method == 3:  # (QI's are those of the last sums already)
+                    bin_means(sums, counts, means)
+                inside = asymmetry(means, counts, n_r) <= MAX_ASYMMETRY
             if not inside:
                 x_out[i] = np.nan
                 y_out[i] = np.nan

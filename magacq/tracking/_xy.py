@@ -329,13 +329,14 @@ def _qi_padded(n_r: int) -> int:
 
 @njit(cache=True)
 def qi_scratch_size(n_r: int) -> int:
-    """Length of the float64 scratch :func:`qi_shift` and :func:`asymmetry` need."""
-    return 4 * n_r + 2 * (_qi_padded(n_r) + 2 * QI_LAGS) + 2 * QI_LAGS + 1
+    """Length of the float64 scratch :func:`qi_shift` needs."""
+    return 2 * (_qi_padded(n_r) + 2 * QI_LAGS) + 2 * QI_LAGS + 1
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _bin_means(sums: np.ndarray, counts: np.ndarray, means: np.ndarray) -> None:
-    """``means[b] = sums[b] / counts[b]``, NaN where a bin had no sample (one vector pass)."""
+def bin_means(sums: np.ndarray, counts: np.ndarray, means: np.ndarray) -> None:
+    """``means[b] = sums[b] / counts[b]``, NaN where a bin had no sample (one vector pass):
+    the quadrant profiles of :func:`qi_shift` and :func:`asymmetry`."""
     for b in range(sums.shape[0]):
         c = counts[b]
         means[b] = sums[b] / c if c > 0 else np.nan
@@ -403,18 +404,15 @@ def _qi_axis(means: np.ndarray, q_neg: int, q_pos: int, n_r: int, work: np.ndarr
 
 @njit(cache=True, fastmath=FASTMATH)
 def qi_shift(
-    sums: np.ndarray, counts: np.ndarray, n_r: int, radial_step: float, work: np.ndarray
+    means: np.ndarray, n_r: int, radial_step: float, work: np.ndarray
 ) -> tuple[float, float]:
-    """Quadrant-interpolation correction ``(dx, dy)`` in pixels from quadrant sample sums.
+    """Quadrant-interpolation correction ``(dx, dy)`` in pixels from the quadrant profiles.
 
-    Quadrants are +x, +y, -x, -y (``sums[q * n_r + k]``), sampled around the current centre.
-    ``work``: float64 scratch of ``qi_scratch_size(n_r)``.
+    Quadrants are +x, +y, -x, -y (``means[q * n_r + k]``, of :func:`bin_means`), sampled around
+    the current centre. ``work``: float64 scratch of ``qi_scratch_size(n_r)``.
     """
-    means = work[: 4 * n_r]
-    rest = work[4 * n_r :]
-    _bin_means(sums, counts, means)
-    sx = _qi_axis(means, 2, 0, n_r, rest)
-    sy = _qi_axis(means, 3, 1, n_r, rest)
+    sx = _qi_axis(means, 2, 0, n_r, work)
+    sy = _qi_axis(means, 3, 1, n_r, work)
     return sx * radial_step / QI_GAIN, sy * radial_step / QI_GAIN
 
 
@@ -425,16 +423,14 @@ MAX_ASYMMETRY = 0.05
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def asymmetry(sums: np.ndarray, counts: np.ndarray, n_r: int, work: np.ndarray) -> float:
+def asymmetry(means: np.ndarray, counts: np.ndarray, n_r: int) -> float:
     """How much the opposite quadrants' profiles differ, relative to how much they vary.
 
     ``sum (a - b)^2 / sum ((a - m)^2 + (b - m)^2)`` over the bins ``k`` that both quadrants
     ``a`` (+x, +y) and ``b`` (-x, -y) sampled, ``m`` their mean: 0 for rings symmetric about
-    the centre, ~1 for unrelated profiles. NaN if no bin was sampled on both sides. ``work``:
-    float64 scratch of at least ``4 * n_r``.
+    the centre, ~1 for unrelated profiles. NaN if no bin was sampled on both sides. ``means``
+    of :func:`bin_means`, ``counts`` the samples of each bin.
     """
-    means = work[: 4 * n_r]
-    _bin_means(sums, counts, means)
     m = 0.0
     nm = 0
     for b in range(4 * n_r):
