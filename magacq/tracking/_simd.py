@@ -105,6 +105,50 @@ def copy_quad(typingctx, src, k, dst, j):
     return sig, codegen
 
 
+def _dot_rows_codegen(n_in: int):
+    """Code of :func:`dot_rows` (``n_in = 1``) and :func:`dot_rows2` (``n_in = 2``): args are
+    the ``n_in`` weightings, the table, the column, the ``n_in`` outputs, the blocks."""
+
+    def codegen(context, builder, signature, args):
+        ins = [context.make_array(t)(context, builder, v)
+               for t, v in zip(signature.args[:n_in], args[:n_in], strict=True)]  # fmt: skip
+        tv = context.make_array(signature.args[n_in])(context, builder, args[n_in])
+        outs = [context.make_array(t)(context, builder, v) for t, v in
+                zip(signature.args[n_in + 2 : 2 * n_in + 2], args[n_in + 2 : 2 * n_in + 2],
+                    strict=True)]  # fmt: skip
+        nb = signature.args[-1].literal_value
+        rows, stride = cgutils.unpack_tuple(builder, tv.shape, 2)
+        start = builder.gep(tv.data, [args[n_in + 1]])
+        fnty = ir.FunctionType(_VF, [_VF] * 3)
+        fma = builder.module.declare_intrinsic("llvm.fma.v16f32", fnty=fnty)
+        accs = [[cgutils.alloca_once_value(builder, ir.Constant(_VF, [0.0] * LANES))
+                 for _ in range(nb)] for _ in ins]  # fmt: skip
+        with cgutils.for_range(builder, rows) as loop:
+            r = loop.index
+            row = builder.gep(start, [builder.mul(r, stride)])
+            vs = [
+                builder.load(builder.bitcast(builder.gep(row, [ir.Constant(_I32, j * LANES)]),
+                                             _VF.as_pointer()), align=4)
+                for j in range(nb)
+            ]  # fmt: skip
+            for av, acc in zip(ins, accs, strict=True):
+                x = builder.load(builder.gep(av.data, [r]))
+                bx = builder.shuffle_vector(
+                    builder.insert_element(ir.Constant(_VF, None), x, ir.Constant(_I32, 0)),
+                    ir.Constant(_VF, None),
+                    ir.Constant(_VI, [0] * LANES),
+                )
+                for v, a in zip(vs, acc, strict=True):
+                    builder.store(builder.call(fma, [bx, v, builder.load(a)]), a)
+        for ov, acc in zip(outs, accs, strict=True):
+            for j, a in enumerate(acc):
+                dst = builder.gep(ov.data, [ir.Constant(_I32, j * LANES)])
+                builder.store(builder.load(a), builder.bitcast(dst, _VF.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return codegen
+
+
 @intrinsic
 def dot_rows(typingctx, a, tab, col, out, blocks):
     """``out[l] = sum_r a[r] * tab[r, col + l]`` for ``l < 16 * blocks`` (``blocks`` a constant).
@@ -116,41 +160,18 @@ def dot_rows(typingctx, a, tab, col, out, blocks):
     """
     if not isinstance(blocks, types.IntegerLiteral):
         raise RequireLiteralValue("blocks must be a constant")
-    nb = blocks.literal_value
-    sig = types.void(a, tab, col, out, blocks)
+    return types.void(a, tab, col, out, blocks), _dot_rows_codegen(1)
 
-    def codegen(context, builder, signature, args):
-        av, tv, ov = (
-            context.make_array(t)(context, builder, v)
-            for t, v in zip((signature.args[0], signature.args[1], signature.args[3]),
-                            (args[0], args[1], args[3]), strict=True)
-        )  # fmt: skip
-        rows, stride = cgutils.unpack_tuple(builder, tv.shape, 2)
-        start = builder.gep(tv.data, [args[2]])
-        fnty = ir.FunctionType(_VF, [_VF] * 3)
-        fma = builder.module.declare_intrinsic("llvm.fma.v16f32", fnty=fnty)
-        accs = [cgutils.alloca_once_value(builder, ir.Constant(_VF, None)) for _ in range(nb)]
-        for acc in accs:
-            builder.store(ir.Constant(_VF, [0.0] * LANES), acc)
-        with cgutils.for_range(builder, rows) as loop:
-            r = loop.index
-            x = builder.load(builder.gep(av.data, [r]))
-            bx = builder.shuffle_vector(
-                builder.insert_element(ir.Constant(_VF, None), x, ir.Constant(_I32, 0)),
-                ir.Constant(_VF, None),
-                ir.Constant(_VI, [0] * LANES),
-            )
-            row = builder.gep(start, [builder.mul(r, stride)])
-            for j, acc in enumerate(accs):
-                src = builder.gep(row, [ir.Constant(_I32, j * LANES)])
-                v = builder.load(builder.bitcast(src, _VF.as_pointer()), align=4)
-                builder.store(builder.call(fma, [bx, v, builder.load(acc)]), acc)
-        for j, acc in enumerate(accs):
-            dst = builder.gep(ov.data, [ir.Constant(_I32, j * LANES)])
-            builder.store(builder.load(acc), builder.bitcast(dst, _VF.as_pointer()), align=4)
-        return context.get_dummy_value()
 
-    return sig, codegen
+@intrinsic
+def dot_rows2(typingctx, a, b, tab, col, out_a, out_b, blocks):
+    """:func:`dot_rows` of two weightings of the same table in one pass: ``out_a`` from ``a``,
+    ``out_b`` from ``b``, each summed in the same order as ``dot_rows`` would. The table's
+    window is read once, and the two sets of accumulators are independent chains of
+    multiply-adds (one set alone waits on the multiply-add's latency)."""
+    if not isinstance(blocks, types.IntegerLiteral):
+        raise RequireLiteralValue("blocks must be a constant")
+    return types.void(a, b, tab, col, out_a, out_b, blocks), _dot_rows_codegen(2)
 
 
 @intrinsic

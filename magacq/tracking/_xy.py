@@ -5,7 +5,7 @@ from numba import njit
 
 from ._fitpass import N_PARAMS, N_SUMS, fit_runs
 from ._sampling import FASTMATH
-from ._simd import LANES, TABLE, aligned_empty, dot_rows
+from ._simd import LANES, TABLE, aligned_empty, dot_rows2
 
 # A quadrant's radial profile moves by mean(cos) over +-45 degrees of the true shift.
 QI_GAIN = 2.0 * np.sqrt(2.0) / np.pi
@@ -168,14 +168,20 @@ def autoconv_tables(n: int, max_freq: float = 0.25) -> tuple[np.ndarray, np.ndar
 
 
 @njit(cache=True)
+def _padded(n: int) -> int:
+    """``n`` rounded up to whole vectors."""
+    return -(-n // LANES) * LANES
+
+
+@njit(cache=True)
 def autoconv_scratch(
     dft: np.ndarray, scan: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scratch ``pr, pi`` (float64) and ``conv`` (float32, on a cache line) of
-    :func:`auto_convolution` with these tables."""
+    :func:`auto_convolution` with these tables: each axis's half of them."""
     n_f = scan.shape[0] // 2
-    size = dft.shape[1] + 2 * n_f + SCAN_BLOCKS * LANES
-    return np.empty(2 * n_f), np.empty(2 * n_f), aligned_empty(size, np.float32)
+    size = dft.shape[1] + _padded(2 * n_f) + SCAN_BLOCKS * LANES
+    return np.empty(4 * n_f), np.empty(4 * n_f), aligned_empty(2 * size, np.float32)
 
 
 #: Powers of a rotation computed one after the other before the rest go 8 at a time (one
@@ -204,35 +210,18 @@ def _rotations(angle: float, er: np.ndarray, ei: np.ndarray) -> None:
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _autoconv_peak(
-    p: np.ndarray,
-    guess: float,
-    dft: np.ndarray,
-    scan: np.ndarray,
-    pr: np.ndarray,
-    pi: np.ndarray,
-    conv: np.ndarray,
-) -> float:
-    """Centre of symmetry of profile ``p``: half the lag that maximises its self-convolution.
+def _scan_weights(
+    p: np.ndarray, ft: np.ndarray, guess: float, pr: np.ndarray, pi: np.ndarray, wt: np.ndarray
+) -> int:
+    """The scan's weights ``wt`` from profile ``p`` and its DFT ``ft``; the scan's first lag.
 
-    The self-convolution of the zero-padded profile is a trigonometric polynomial in the lag,
-    ``C(t) = Re sum_k c_k P_k^2 exp(2 pi i k t / m)``, so its maximum is found without
-    interpolating the image: a scan of the whole lags within ``AUTOCONV_REACH_PX`` of
-    ``2 * guess`` (float32: it only picks the lag), a parabola through the best three, then
-    Newton steps (float64). ``p`` float32; tables from :func:`autoconv_tables`, scratch from
-    :func:`autoconv_scratch`.
+    ``pr, pi`` (Re, Im) receive ``c_k P_k^2`` of the real profile in their first ``n_f``
+    entries; ``c_k = 1`` for ``k = 0`` (the plain sum), else 2. The scan's lags ``lo + u``:
+    ``C(lo + u) = sum_k Re (c_k P_k^2 exp(i k w0 lo)) cos(k w0 u) - Im (..) sin(k w0 u)``.
     """
     n = p.shape[0]
-    n_f = scan.shape[0] // 2
-    nk = dft.shape[1] // 2
-    m = 2 * n
-    ft = conv[: 2 * nk]  # the DFT at k >= 1: Re, then Im
-    wt = conv[2 * nk : 2 * nk + 2 * n_f]  # the scan's weights
-    cv = conv[2 * nk + 2 * n_f : 2 * nk + 2 * n_f + SCAN_BLOCKS * LANES]
-    # The DFT P_k (float32 sums over pixels, all frequencies at once), then c_k P_k^2 of the
-    # real profile (pr, pi hold its Re, Im); c_k = 1 for k = 0 (the plain sum), else 2.
-    for c in range(0, 2 * nk, _DFT_BLOCKS * LANES):
-        dot_rows(p, dft, c, ft[c:], _DFT_BLOCKS)
+    n_f = pr.shape[0] // 2
+    nk = ft.shape[0] // 2
     s0 = np.float32(0.0)
     for i in range(n):
         s0 += p[i]
@@ -243,19 +232,28 @@ def _autoconv_peak(
         im = float(ft[nk + k - 1])
         pr[k] = 2.0 * (re * re - im * im)
         pi[k] = -4.0 * re * im
-    n_lag = m - 1
+    m = 2 * n
     reach = 2 * AUTOCONV_REACH_PX
-    lo = min(max(int(2.0 * guess) - reach, 0), n_lag - 1)
-    hi = max(min(int(2.0 * guess) + reach + 1, n_lag), lo + 1)
-    # C(lo + u) = sum_k Re (c_k P_k^2 exp(i k w0 lo)) cos(k w0 u) - Im (..) sin(k w0 u): the
-    # table holds the lags u of one window, whatever lo.
-    er = pr[n_f : 2 * n_f]
-    ei = pi[n_f : 2 * n_f]
+    lo = min(max(int(2.0 * guess) - reach, 0), m - 2)
+    er = pr[n_f:]
+    ei = pi[n_f:]
     _rotations(2.0 * np.pi / m * lo, er, ei)
     for k in range(n_f):
         wt[k] = pr[k] * er[k] - pi[k] * ei[k]
         wt[n_f + k] = -(pr[k] * ei[k] + pi[k] * er[k])
-    dot_rows(wt, scan, 0, cv, SCAN_BLOCKS)  # all the lags of the scan at once: cv[t - lo]
+    return lo
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _scan_peak(
+    cv: np.ndarray, guess: float, lo: int, m: int, pr: np.ndarray, pi: np.ndarray
+) -> float:
+    """Half the lag that maximises the self-convolution, from the scan ``cv`` of lags ``lo +
+    u``: the best whole lag within ``AUTOCONV_REACH_PX`` of ``2 * guess``, a parabola through
+    it and its neighbours, then Newton steps on the trigonometric polynomial (float64; ``pr,
+    pi`` from :func:`_scan_weights`)."""
+    n_f = pr.shape[0] // 2
+    hi = max(min(int(2.0 * guess) + 2 * AUTOCONV_REACH_PX + 1, m - 1), lo + 1)
     b = np.argmax(cv[: hi - lo])
     t = float(lo + b)
     if 0 < b < hi - lo - 1:  # the parabola through the best lag and its neighbours: Newton's start
@@ -263,8 +261,8 @@ def _autoconv_peak(
         if den < 0.0:
             t += min(max(0.5 * (cv[b - 1] - cv[b + 1]) / den, -0.5), 0.5)
     w0 = 2.0 * np.pi / m
-    er = pr[n_f : 2 * n_f]  # exp(i k w0 t) of each frequency
-    ei = pi[n_f : 2 * n_f]
+    er = pr[n_f:]  # exp(i k w0 t) of each frequency
+    ei = pi[n_f:]
     for _ in range(5):
         _rotations(w0 * t, er, ei)
         d1 = 0.0
@@ -303,12 +301,33 @@ def auto_convolution(
     A radially symmetric bead projects onto each axis as a profile symmetric about the centre
     (``px``, ``py``: the column and row sums of the ROI minus its background, from
     :func:`load_roi`); its self-convolution (the profile times its mirror image, at every shift)
-    peaks at twice the centre. Square ROIs only (tables from ``autoconv_tables(roi)``, scratch
-    from :func:`autoconv_scratch`).
+    peaks at twice the centre. That self-convolution of the zero-padded profile is a
+    trigonometric polynomial in the lag, ``C(t) = Re sum_k c_k P_k^2 exp(2 pi i k t / m)``, so
+    its maximum is found without interpolating the image: the DFT ``P_k`` (float32 sums over
+    pixels, all frequencies at once), a scan of the whole lags near twice the guess (float32:
+    it only picks the lag), then Newton steps (:func:`_scan_peak`). Both axes share the tables:
+    their DFTs, then their scans, in one pass each (:func:`._simd.dot_rows2`). Square ROIs only
+    (tables from ``autoconv_tables(roi)``, scratch from :func:`autoconv_scratch`).
     """
+    n_f = scan.shape[0] // 2
+    nk2 = dft.shape[1]
+    n_w = _padded(2 * n_f)
+    n_s = SCAN_BLOCKS * LANES
+    size = nk2 + n_w + n_s
+    cx = conv[:size]
+    cy = conv[size : 2 * size]
+    ftx, fty = cx[:nk2], cy[:nk2]  # the DFT at k >= 1: Re, then Im
+    for c in range(0, nk2, _DFT_BLOCKS * LANES):
+        dot_rows2(px, py, dft, c, ftx[c:], fty[c:], _DFT_BLOCKS)
+    wx, wy = cx[nk2 : nk2 + 2 * n_f], cy[nk2 : nk2 + 2 * n_f]  # the scan's weights
+    lo_x = _scan_weights(px, ftx, x0, pr[: 2 * n_f], pi[: 2 * n_f], wx)
+    lo_y = _scan_weights(py, fty, y0, pr[2 * n_f :], pi[2 * n_f :], wy)
+    cvx, cvy = cx[nk2 + n_w :], cy[nk2 + n_w :]
+    dot_rows2(wx, wy, scan, 0, cvx, cvy, SCAN_BLOCKS)  # all the lags of both scans at once
+    m = 2 * px.shape[0]
     return (
-        _autoconv_peak(px, x0, dft, scan, pr, pi, conv),
-        _autoconv_peak(py, y0, dft, scan, pr, pi, conv),
+        _scan_peak(cvx, x0, lo_x, m, pr[: 2 * n_f], pi[: 2 * n_f]),
+        _scan_peak(cvy, y0, lo_y, m, pr[2 * n_f :], pi[2 * n_f :]),
     )
 
 

@@ -22,6 +22,7 @@ from magacq.tracking._simd import (
     aligned_empty,
     copy_quad,
     dot_rows,
+    dot_rows2,
     interleave_rows,
     segment_sum,
 )
@@ -47,6 +48,22 @@ def test_dot_rows_sums_rows_of_a_window():
         want = a.astype(np.float64) @ tab[:, col : col + 3 * LANES]
         np.testing.assert_allclose(_dot3(a, tab, col), want, rtol=1e-5, atol=1e-5)
 
+
+
+@njit
+def _dot3_pair_into(a, b, tab, col, out_a, out_b):
+    dot_rows2(a, b, tab, col, out_a, out_b, 3)
+
+
+def test_dot_rows2_gives_each_weighting_what_dot_rows_gives():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(2, 37)).astype(np.float32)
+    tab = rng.normal(size=(37, 90)).astype(np.float32)
+    for col in (0, 5, 90 - 3 * LANES):
+        out_a, out_b = np.full((2, 3 * LANES), np.nan, dtype=np.float32)
+        _dot3_pair_into(a, b, tab, col, out_a, out_b)
+        np.testing.assert_array_equal(out_a, _dot3(a, tab, col))  # the same sums, same order
+        np.testing.assert_array_equal(out_b, _dot3(b, tab, col))
 
 @njit
 def _segment_sums(a, bounds):
