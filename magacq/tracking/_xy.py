@@ -46,7 +46,6 @@ def load_roi(
     flat = img.reshape(n)
     ref = np.float32(src[0])  # sums of squares relative to a pixel: no cancellation
     zero = np.float32(0.0)
-    s1 = zero
     s2 = zero
     # Min/max on the source's own type: float min/max, NaN-aware without fastmath's nnan, stay
     # scalar. One pass, vectorized.
@@ -56,26 +55,41 @@ def load_roi(
         v = np.float32(src[k])
         flat[k] = v
         d = v - ref
-        s1 += d
         s2 += d * d
         lo_src = min(lo_src, src[k])
         hi_src = max(hi_src, src[k])
     lo = np.float32(lo_src)
     hi = np.float32(hi_src)
-    px[:w] = 0.0
-    for j in range(h):
+    # Row and column sums four rows at a time: a quarter of the column sums' loads and stores.
+    px[:w] = zero
+    total = 0.0
+    for j in range(0, h - 3, 4):
+        r0 = zero
         r1 = zero
+        r2 = zero
+        r3 = zero
         for i in range(w):
-            r1 += img[j, i]
-        py[j] = r1
+            a, b, c, e = img[j, i], img[j + 1, i], img[j + 2, i], img[j + 3, i]
+            r0 += a
+            r1 += b
+            r2 += c
+            r3 += e
+            px[i] += (a + b) + (c + e)
+        py[j], py[j + 1], py[j + 2], py[j + 3] = r0, r1, r2, r3
+        total += (r0 + r1) + (r2 + r3)
+    for j in range(h - h % 4, h):
+        r0 = zero
         for i in range(w):
+            r0 += img[j, i]
             px[i] += img[j, i]
-    b = 0.0
-    for i in range(w):
-        b += img[0, i] + img[h - 1, i]
-    for j in range(1, h - 1):
-        b += img[j, 0] + img[j, w - 1]
-    bg = b / (2 * (w + h) - 4)
+        py[j] = r0
+        total += r0
+    s1 = total - n * float(ref)
+    # The border: the first and last rows and columns, less the corners counted twice.
+    border = float(py[0]) + float(py[h - 1]) + float(px[0]) + float(px[w - 1])
+    border -= float(img[0, 0]) + float(img[0, w - 1]) + float(img[h - 1, 0])
+    border -= float(img[h - 1, w - 1])
+    bg = border / (2 * (w + h) - 4)
     for i in range(w):
         px[i] -= h * bg
     for j in range(h):

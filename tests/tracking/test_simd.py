@@ -49,7 +49,6 @@ def test_dot_rows_sums_rows_of_a_window():
         np.testing.assert_allclose(_dot3(a, tab, col), want, rtol=1e-5, atol=1e-5)
 
 
-
 @njit
 def _dot3_pair_into(a, b, tab, col, out_a, out_b):
     dot_rows2(a, b, tab, col, out_a, out_b, 3)
@@ -64,6 +63,7 @@ def test_dot_rows2_gives_each_weighting_what_dot_rows_gives():
         _dot3_pair_into(a, b, tab, col, out_a, out_b)
         np.testing.assert_array_equal(out_a, _dot3(a, tab, col))  # the same sums, same order
         np.testing.assert_array_equal(out_b, _dot3(b, tab, col))
+
 
 @njit
 def _segment_sums(a, bounds):
