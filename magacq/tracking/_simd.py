@@ -210,6 +210,22 @@ def segment_sum(typingctx, a, start, stop):
 
 
 @njit(cache=True)
+def argmax(v: np.ndarray) -> int:
+    """``np.argmax(v)`` of finite float32 ``v`` in two vector passes (numba's is scalar): each
+    float's bits as an integer, those of negative floats flipped, order as the floats do."""
+    keys = v.view(np.int32)
+    best = -(2**31)
+    for i in range(v.shape[0]):
+        k = keys[i]
+        best = max(best, k ^ ((k >> 31) & 0x7FFFFFFF))
+    first = v.shape[0]
+    for i in range(v.shape[0]):
+        k = keys[i]
+        first = min(first, i if k ^ ((k >> 31) & 0x7FFFFFFF) == best else v.shape[0])
+    return first
+
+
+@njit(cache=True)
 def aligned_empty(n: int, dtype) -> np.ndarray:
     """An uninitialised 1-d array of ``n`` elements of ``dtype`` that starts on a cache line."""
     item = np.empty(1, dtype).itemsize

@@ -5,7 +5,7 @@ from numba import njit
 
 from ._fitpass import N_PARAMS, N_SUMS, fit_runs
 from ._sampling import FASTMATH
-from ._simd import LANES, TABLE, aligned_empty, dot_rows2
+from ._simd import LANES, TABLE, aligned_empty, argmax, dot_rows2
 
 # A quadrant's radial profile moves by mean(cos) over +-45 degrees of the true shift.
 QI_GAIN = 2.0 * np.sqrt(2.0) / np.pi
@@ -268,7 +268,7 @@ def _scan_peak(
     pi`` from :func:`_scan_weights`)."""
     n_f = pr.shape[0] // 2
     hi = max(min(int(2.0 * guess) + 2 * AUTOCONV_REACH_PX + 1, m - 1), lo + 1)
-    b = np.argmax(cv[: hi - lo])
+    b = argmax(cv[: hi - lo])
     t = float(lo + b)
     if 0 < b < hi - lo - 1:  # the parabola through the best lag and its neighbours: Newton's start
         den = cv[b - 1] - 2.0 * cv[b] + cv[b + 1]

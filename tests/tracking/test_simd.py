@@ -20,6 +20,7 @@ from magacq.tracking._simd import (
     TABLE,
     aligned_copy,
     aligned_empty,
+    argmax,
     copy_quad,
     dot_rows,
     dot_rows2,
@@ -63,6 +64,17 @@ def test_dot_rows2_gives_each_weighting_what_dot_rows_gives():
         _dot3_pair_into(a, b, tab, col, out_a, out_b)
         np.testing.assert_array_equal(out_a, _dot3(a, tab, col))  # the same sums, same order
         np.testing.assert_array_equal(out_b, _dot3(b, tab, col))
+
+
+def test_argmax_is_numpys_on_finite_floats():
+    rng = np.random.default_rng(3)
+    for n in (1, 17, 65, 80):
+        v = rng.normal(scale=1e3, size=n).astype(np.float32)
+        assert argmax(v) == np.argmax(v)
+        assert argmax(-np.abs(v)) == np.argmax(-np.abs(v))  # all negative
+    tie = np.array([-3.0, 5.0, 1.0, 5.0, 5.0], dtype=np.float32)
+    assert argmax(tie) == 1  # the first of equal maxima
+    assert argmax(tie[2:]) == 1  # a view that starts mid-array
 
 
 @njit
