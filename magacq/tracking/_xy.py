@@ -123,7 +123,7 @@ def center_of_mass(
     """Centre of mass of ``|img - bg|`` above ``threshold``; NaN if nothing rises above.
 
     Per column, the weights' sum and their sum times the row (``cols``: float32 scratch of
-    ``2 * w``), accumulated a row at a time in vectors: no reduction across a row's lanes.
+    ``2 * w``), accumulated four rows at a time in vectors: no reduction across a row's lanes.
     """
     h, w = img.shape
     b = np.float32(bg)
@@ -133,9 +133,18 @@ def center_of_mass(
     cy = cols[w : 2 * w]
     cw[:] = zero
     cy[:] = zero
-    for j in range(h):
-        fj = np.float32(j)
+    for j in range(0, h - 3, 4):  # four rows at a time: a quarter of the columns' loads, stores
+        f0, f1, f2, f3 = np.float32(j), np.float32(j + 1), np.float32(j + 2), np.float32(j + 3)
         for i in range(w):  # branch-free: vectorizes
+            v0 = max(abs(img[j, i] - b) - t, zero)
+            v1 = max(abs(img[j + 1, i] - b) - t, zero)
+            v2 = max(abs(img[j + 2, i] - b) - t, zero)
+            v3 = max(abs(img[j + 3, i] - b) - t, zero)
+            cw[i] += (v0 + v1) + (v2 + v3)
+            cy[i] += (v0 * f0 + v1 * f1) + (v2 * f2 + v3 * f3)
+    for j in range(h - h % 4, h):
+        fj = np.float32(j)
+        for i in range(w):
             v = max(abs(img[j, i] - b) - t, zero)
             cw[i] += v
             cy[i] += v * fj
