@@ -209,6 +209,74 @@ def segment_sum(typingctx, a, start, stop):
     return sig, codegen
 
 
+def _lane_sums(builder, vecs):
+    """One vector whose lane ``r`` is the sum of the lanes of ``vecs[r]`` (16 vectors): pairs
+    of vectors halved and added, 4 levels of 2 permutes and an add per pair (a reduction
+    across one vector's lanes takes 4 levels of its own)."""
+    groups = [(v, [r]) for r, v in enumerate(vecs)]  # vectors of len(rows) groups of lanes
+    while len(groups) > 1:
+        nxt = []
+        for (a, ra), (b, rb) in zip(groups[::2], groups[1::2], strict=True):
+            g = len(ra)
+            size = LANES // g
+            half = size // 2
+            lo = [src + q * size + e for src, n in ((0, g), (LANES, g)) for q in range(n)
+                  for e in range(half)]  # fmt: skip
+            hi = [i + half for i in lo]
+            pair = builder.fadd(builder.shuffle_vector(a, b, ir.Constant(_VI, lo)),
+                                builder.shuffle_vector(a, b, ir.Constant(_VI, hi)))  # fmt: skip
+            nxt.append((pair, ra + rb))
+        groups = nxt
+    v, rows = groups[0]
+    order = [rows.index(r) for r in range(LANES)]
+    return builder.shuffle_vector(v, v, ir.Constant(_VI, order))
+
+
+@intrinsic
+def tile_sums(typingctx, img, j0, whole, px, py):
+    """Rows ``j0 .. j0 + 15`` of ``img`` over its first ``whole`` columns (whole vectors):
+    ``py[j0 + r]`` = the sum of row ``r``; ``px[i] +=`` the sum of column ``i``.
+
+    Each row's partial sums stay in a vector of its own across the columns (16 registers) and
+    are summed across lanes together at the end (:func:`_lane_sums`); each column's sum over
+    the 16 rows goes to ``px`` once. ``img`` float32 C-contiguous, ``px``, ``py`` float32.
+    """
+    sig = types.void(img, j0, whole, px, py)
+
+    def codegen(context, builder, signature, args):
+        im, xv, yv = (context.make_array(signature.args[i])(context, builder, args[i])
+                      for i in (0, 3, 4))  # fmt: skip
+        j0, whole = args[1], args[2]
+        _, stride = cgutils.unpack_tuple(builder, im.shape, 2)
+        base = builder.gep(im.data, [builder.mul(j0, stride)])
+        zero = ir.Constant(_VF, [0.0] * LANES)
+        rows = [cgutils.alloca_once_value(builder, zero) for _ in range(LANES)]
+        for r in rows:
+            builder.store(zero, r)
+
+        def vec(ptr):
+            return builder.bitcast(ptr, _VF.as_pointer())
+
+        lanes = ir.Constant(whole.type, LANES)
+        with cgutils.for_range(builder, builder.sdiv(whole, lanes)) as loop:
+            off = builder.mul(loop.index, lanes)
+            col = []
+            for r, acc in enumerate(rows):
+                at = builder.add(builder.mul(ir.Constant(stride.type, r), stride), off)
+                v = builder.load(vec(builder.gep(base, [at])), align=4)
+                builder.store(builder.fadd(builder.load(acc), v), acc)
+                col.append(v)
+            while len(col) > 1:  # the column's sum pairwise: 4 additions deep, not 16
+                col = [builder.fadd(a, b) for a, b in zip(col[::2], col[1::2], strict=True)]
+            dst = vec(builder.gep(xv.data, [off]))
+            builder.store(builder.fadd(builder.load(dst, align=4), col[0]), dst, align=4)
+        sums = _lane_sums(builder, [builder.load(acc) for acc in rows])
+        builder.store(sums, vec(builder.gep(yv.data, [j0])), align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(cache=True)
 def argmax(v: np.ndarray) -> int:
     """``np.argmax(v)`` of finite float32 ``v`` in two vector passes (numba's is scalar): each

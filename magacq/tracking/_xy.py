@@ -5,7 +5,7 @@ from numba import njit
 
 from ._fitpass import N_PARAMS, N_SUMS, fit_runs
 from ._sampling import FASTMATH
-from ._simd import LANES, TABLE, aligned_empty, argmax, dot_rows2
+from ._simd import LANES, TABLE, aligned_empty, argmax, dot_rows2, tile_sums
 
 # A quadrant's radial profile moves by mean(cos) over +-45 degrees of the true shift.
 QI_GAIN = 2.0 * np.sqrt(2.0) / np.pi
@@ -60,30 +60,24 @@ def load_roi(
         hi_src = max(hi_src, src[k])
     lo = np.float32(lo_src)
     hi = np.float32(hi_src)
-    # Row and column sums four rows at a time: a quarter of the column sums' loads and stores.
+    # Row and column sums: whole tiles of 16 rows by whole vectors (_simd.tile_sums), the rest
+    # (the last columns and rows) here.
     px[:w] = zero
+    whole = w - w % LANES
+    tiles = h - h % LANES
+    for j0 in range(0, tiles, LANES):
+        tile_sums(img, j0, whole, px, py)
+    for j in range(h):
+        i0 = whole if j < tiles else 0
+        if i0 < w:
+            r0 = py[j] if j < tiles else zero
+            for i in range(i0, w):
+                r0 += img[j, i]
+                px[i] += img[j, i]
+            py[j] = r0
     total = 0.0
-    for j in range(0, h - 3, 4):
-        r0 = zero
-        r1 = zero
-        r2 = zero
-        r3 = zero
-        for i in range(w):
-            a, b, c, e = img[j, i], img[j + 1, i], img[j + 2, i], img[j + 3, i]
-            r0 += a
-            r1 += b
-            r2 += c
-            r3 += e
-            px[i] += (a + b) + (c + e)
-        py[j], py[j + 1], py[j + 2], py[j + 3] = r0, r1, r2, r3
-        total += (r0 + r1) + (r2 + r3)
-    for j in range(h - h % 4, h):
-        r0 = zero
-        for i in range(w):
-            r0 += img[j, i]
-            px[i] += img[j, i]
-        py[j] = r0
-        total += r0
+    for j in range(h):
+        total += py[j]
     s1 = total - n * float(ref)
     # The border: the first and last rows and columns, less the corners counted twice.
     border = float(py[0]) + float(py[h - 1]) + float(px[0]) + float(px[w - 1])

@@ -26,6 +26,7 @@ from magacq.tracking._simd import (
     dot_rows2,
     interleave_rows,
     segment_sum,
+    tile_sums,
 )
 from magacq.tracking._xy import _spline_coefficients
 
@@ -94,6 +95,22 @@ def _segment_case():
 def test_segment_sum_adds_whole_vectors_and_a_masked_rest():
     a, bounds, want = _segment_case()
     np.testing.assert_allclose(_segment_sums(a, bounds), want, rtol=1e-6)
+
+
+@njit
+def _tiles(img, whole, px, py):
+    for j0 in range(0, img.shape[0] - img.shape[0] % LANES, LANES):
+        tile_sums(img, j0, whole, px, py)
+
+
+def test_tile_sums_give_row_and_column_sums_of_whole_tiles():
+    img = np.random.default_rng(4).integers(0, 4096, (37, 45)).astype(np.float32)  # sums exact
+    px = np.full(45, 7.0, dtype=np.float32)
+    py = np.full(37, np.nan, dtype=np.float32)
+    _tiles(img, 32, px, py)  # 2 tiles of 16 rows by 2 vectors of columns
+    np.testing.assert_array_equal(py[:32], img[:32, :32].sum(axis=1))
+    np.testing.assert_array_equal(px[:32], 7.0 + img[:32, :32].sum(axis=0))  # added to px
+    assert np.isnan(py[32:]).all() and (px[32:] == 7.0).all()  # the rest left to the caller
 
 
 @njit
