@@ -9,6 +9,9 @@ one load and one store (bilinear sampling: one load per sample instead of two lo
 neighbours). Nor does LLVM keep a loop's vector accumulators in registers when they live in an
 array: :func:`dot_rows` does. A short sum (a radial bin's samples) is left mostly to a scalar
 remainder loop, a chain of dependent adds: :func:`segment_sum` masks its last vector instead.
+LLVM sums each row of an image across its lanes on its own (4 levels of permutes a row):
+:func:`tile_sums` sums 16 rows' vectors together. numba's ``np.argmax`` is scalar:
+:func:`argmax` is two vector passes.
 
 numba's arrays start 32 bytes past a 64-byte line: every 64-byte vector load of them spans
 two cache lines (template_fit: 3.4 against 2.4 us). :func:`aligned_empty` starts on a line.
