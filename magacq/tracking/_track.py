@@ -131,8 +131,12 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
             fl = 0
             z_out[i] = np.nan
             bg, noise, excess, peak = load_roi(rois[i], img, col_sums, row_sums)
-            # The strongest deviations lie near the centre: the rings fade outwards.
-            cx, cy = center_of_mass(img, bg, max(3.0 * noise, 0.5 * peak), com_cols)
+            # The strongest deviations lie near the centre: the rings fade outwards. A start
+            # for the refinements needs every second row only (all of them if that finds none).
+            threshold = max(3.0 * noise, 0.5 * peak)
+            cx, cy = center_of_mass(img, bg, threshold, com_cols, 1 if method == 0 else 2)
+            if np.isnan(cx) and method > 0:
+                cx, cy = center_of_mass(img, bg, threshold, com_cols)
             if not (excess > MIN_EXCESS_VARIANCE) or np.isnan(cx):
                 x_out[i] = np.nan
                 y_out[i] = np.nan

@@ -112,9 +112,10 @@ def load_roi(
 
 @njit(cache=True, fastmath=FASTMATH)
 def center_of_mass(
-    img: np.ndarray, bg: float, threshold: float, cols: np.ndarray
+    img: np.ndarray, bg: float, threshold: float, cols: np.ndarray, step: int = 1
 ) -> tuple[float, float]:
-    """Centre of mass of ``|img - bg|`` above ``threshold``; NaN if nothing rises above.
+    """Centre of mass of ``|img - bg|`` above ``threshold``, over every ``step``-th row; NaN if
+    nothing rises above.
 
     Per column, the weights' sum and their sum times the row (``cols``: float32 scratch of
     ``2 * w``), accumulated four rows at a time in vectors: no reduction across a row's lanes.
@@ -127,16 +128,19 @@ def center_of_mass(
     cy = cols[w : 2 * w]
     cw[:] = zero
     cy[:] = zero
-    for j in range(0, h - 3, 4):  # four rows at a time: a quarter of the columns' loads, stores
-        f0, f1, f2, f3 = np.float32(j), np.float32(j + 1), np.float32(j + 2), np.float32(j + 3)
+    rows = -(-h // step)  # rows j * step
+    for k in range(0, rows - 3, 4):  # four rows at a time: a quarter of the columns' loads, stores
+        j0, j1, j2, j3 = k * step, (k + 1) * step, (k + 2) * step, (k + 3) * step
+        f0, f1, f2, f3 = np.float32(j0), np.float32(j1), np.float32(j2), np.float32(j3)
         for i in range(w):  # branch-free: vectorizes
-            v0 = max(abs(img[j, i] - b) - t, zero)
-            v1 = max(abs(img[j + 1, i] - b) - t, zero)
-            v2 = max(abs(img[j + 2, i] - b) - t, zero)
-            v3 = max(abs(img[j + 3, i] - b) - t, zero)
+            v0 = max(abs(img[j0, i] - b) - t, zero)
+            v1 = max(abs(img[j1, i] - b) - t, zero)
+            v2 = max(abs(img[j2, i] - b) - t, zero)
+            v3 = max(abs(img[j3, i] - b) - t, zero)
             cw[i] += (v0 + v1) + (v2 + v3)
             cy[i] += (v0 * f0 + v1 * f1) + (v2 * f2 + v3 * f3)
-    for j in range(h - h % 4, h):
+    for k in range(rows - rows % 4, rows):
+        j = k * step
         fj = np.float32(j)
         for i in range(w):
             v = max(abs(img[j, i] - b) - t, zero)

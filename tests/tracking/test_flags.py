@@ -66,3 +66,14 @@ def test_per_roi_lut_index(bead):
         track_rois(stack, np.array([0]), bead.zlut)
     with pytest.raises(ValueError):
         track_rois(stack[:, :10], None, bead.zlut)
+
+
+@pytest.mark.parametrize("method", ["autoconv", "qi"])
+def test_a_feature_on_one_row_only_is_found(bead, method):
+    # The refinements start from a centre of mass over every second row, then over all rows if
+    # that finds nothing: a feature on an odd row alone is still a signal.
+    roi = bead.rng.poisson(4000.0, (1, 64, 64)).astype(np.uint16)
+    roi[0, 33, 29:36] = 9000
+    res = track_rois(roi, method=method)
+    assert not res.flags[0] & TrackFlag.NO_SIGNAL
+    assert abs(res.y[0] - 33.0) < 0.5 and abs(res.x[0] - 32.0) < 0.5
