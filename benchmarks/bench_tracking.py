@@ -150,8 +150,7 @@ STAGES = (
 
 def _stage_profile(roi, spec, zlut, n=3000) -> dict[str, float]:
     """Microseconds per call of each stage."""
-    dx, dy, starts, cos_t, sin_t, _ = _tables(spec, ROI)
-    reach = float(spec.samples[3].max())
+    (dx, dy, starts, cos_t, sin_t, _), reach = _tables(spec, ROI)
     res = track_rois(roi[None], None, zlut)
     args = (
         roi, np.empty(roi.shape, np.float32), n, float(res.x[0]), float(res.y[0]), dx, dy,

@@ -235,13 +235,14 @@ _KERNELS = {m: _make_kernel(m) for m in XYMethod}
 
 
 @functools.lru_cache(maxsize=16)
-def _tables(spec: ProfileSpec, roi: int) -> tuple[np.ndarray, ...]:
+def _tables(spec: ProfileSpec, roi: int) -> tuple[tuple[np.ndarray, ...], float]:
     """The kernel's read-only tables for one geometry and ROI size, computed once.
 
     ``dx, dy`` (float32), ``starts`` of ``spec.samples``; the self-convolution's ``dft, scan``;
-    the Z match's per-bin ``weights`` (samples per bin ~ radius).
+    the Z match's per-bin ``weights`` (samples per bin ~ radius); and the samples' largest
+    distance from the centre.
     """
-    dx, dy, starts, _ = spec.samples
+    dx, dy, starts, reach = spec.samples
     dft, scan = autoconv_tables(roi)
     tables = (
         aligned_copy(dx.astype(np.float32)), aligned_copy(dy.astype(np.float32)), starts,
@@ -249,7 +250,7 @@ def _tables(spec: ProfileSpec, roi: int) -> tuple[np.ndarray, ...]:
     )  # fmt: skip
     for t in tables:
         t.flags.writeable = False
-    return tables
+    return tables, float(reach.max())
 
 
 def track_rois(
@@ -317,8 +318,7 @@ def track_rois(
         raise ValueError(f"lut_index must have shape ({n},), got {lut_index.shape}")
     if (lut_index >= (zlut.n_luts if zlut is not None else 0)).any():
         raise ValueError("lut_index names a Z-LUT that is not there")
-    dx, dy, starts, dft, scan, weights = _tables(spec, rois.shape[2])
-    reach = float(spec.samples[3].max())
+    (dx, dy, starts, dft, scan, weights), reach = _tables(spec, rois.shape[2])
     x = np.empty(n)
     y = np.empty(n)
     z = np.empty(n)
