@@ -253,6 +253,13 @@ def _tables(spec: ProfileSpec, roi: int) -> tuple[tuple[np.ndarray, ...], float]
     return tables, float(reach.max())
 
 
+@functools.lru_cache(maxsize=16)
+def _no_planes(n_radii: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A Z-LUT of one NaN plane and its search tables: the kernel's when there is none."""
+    planes = np.full((1, 1, n_radii), np.nan)  # (writeable: the kernel's signature with a LUT)
+    return (planes, *search_tables(planes, np.ones(n_radii)))
+
+
 def track_rois(
     rois: np.ndarray,
     lut_index: np.ndarray | None = None,
@@ -308,8 +315,7 @@ def track_rois(
         z0, dz = zlut.z0_nm, zlut.dz_nm
     else:
         spec = spec or ProfileSpec.for_roi(min(rois.shape[1:]))
-        planes = np.full((1, 1, spec.n_radii), np.nan)
-        planes_t, norms = search_tables(planes, np.ones(spec.n_radii))
+        planes, planes_t, norms = _no_planes(spec.n_radii)
         z0, dz = np.nan, np.nan
     if lut_index is None:
         lut_index = np.full(n, 0 if zlut is not None else -1, dtype=np.int64)
