@@ -32,10 +32,11 @@ def test_each_bead_is_measured_against_its_own_lut(bead):
     assert np.nanmax(np.abs(swapped.z - np.repeat(z, 2))) > 20.0
 
 
-def test_float_rois_track_like_counts(bead):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16, np.int32])
+def test_rois_of_other_types_track_like_counts(bead, dtype):
     rois = bead.stack(np.array([31.2, 33.6]), np.array([32.9, 30.4]), np.array([-1500.0, -600.0]))
     a = track_rois(rois, None, bead.zlut)
-    b = track_rois(rois.astype(np.float32), None, bead.zlut)
+    b = track_rois(rois.astype(dtype), None, bead.zlut)
     np.testing.assert_allclose(b.x, a.x, atol=1e-9)
     np.testing.assert_allclose(b.z, a.z, atol=1e-6)
     np.testing.assert_array_equal(b.flags, a.flags)
