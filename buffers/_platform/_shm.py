@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sized
 from multiprocessing import resource_tracker, shared_memory
 
 import numpy as np
@@ -88,7 +89,13 @@ def _shared_memory(name: str, create: bool, size: int) -> shared_memory.SharedMe
     # unregister can come after another's and fail (a KeyError traceback). So: not registered.
     with _UNTRACKED:
         register = resource_tracker.register
-        resource_tracker.register = _not_tracked
+
+        def all_but_blocks(resource: Sized, rtype: str) -> None:
+            # meanwhile, what another thread registers (a semaphore) is registered still
+            if rtype != "shared_memory":
+                register(resource, rtype)
+
+        resource_tracker.register = all_but_blocks  # type: ignore[assignment, unused-ignore]
         try:
             return _SharedMemory(name, create, size)
         finally:
@@ -96,10 +103,6 @@ def _shared_memory(name: str, create: bool, size: int) -> shared_memory.SharedMe
 
 
 _UNTRACKED = threading.Lock()
-
-
-def _not_tracked(name: object, rtype: str) -> None:
-    """``resource_tracker.register`` while a block is made (see :func:`_shared_memory`)."""
 
 
 def create_block(name: str, size: int, populate: bool = False) -> Block:
