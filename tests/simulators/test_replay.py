@@ -54,7 +54,8 @@ def test_run_file_played_at_its_timestamps(recorded):
         assert [cam.recorded_frame(i.frame_number) for i in infos] == list(range(10, 26, 2))
     np.testing.assert_array_equal(out, frames)
     assert [i.frame_number for i in infos] == list(range(8))
-    np.testing.assert_allclose(np.diff([i.timestamp for i in infos]), 0.02, rtol=1e-9)
+    # as exact as float64 allows at the host's monotonic clock (its spacing grows with uptime)
+    np.testing.assert_allclose(np.diff([i.timestamp for i in infos]), 0.02, rtol=0, atol=1e-7)
 
 
 def test_flat_out_and_loop(recorded):
