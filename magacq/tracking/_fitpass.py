@@ -3,10 +3,11 @@
 Written in numba, the pass took four loops joined by scratch rows: the pixels of the disc packed
 one after the other; their radius, taper and spline row; the spline's coefficients looked up
 by permutes; the model, its slope and the normal equations' sums. Here each vector of a row's
-pixels goes through all of it in registers: the coefficients looked up by ``vpermi2ps`` from
-tables held in registers (AVX-512, a 32-entry table) or lane by lane (any other CPU or table),
-``1 / r`` from ``vrsqrt14ps`` and one Newton step (AVX-512) or from the classic bit-level guess
-and three steps (relative error 3e-2, 2e-3, 5e-6, then float32 rounding).
+pixels goes through all of it in registers: the coefficients of a 32-entry table looked up by
+``vpermi2ps`` (AVX-512: the table in registers) or by four 8-entry ``vpermps`` and three blends
+(AVX2), else lane by lane; ``1 / r`` from ``vrsqrt14ps`` (AVX-512) or ``vrsqrtps`` (AVX) and one
+Newton step, else from the classic bit-level guess and three steps (relative error 3e-2, 2e-3,
+5e-6, then float32 rounding).
 """
 
 from llvmlite import ir
@@ -14,13 +15,17 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._simd import LANES, TABLE, _has_avx512
+from ._simd import LANES, TABLE, _has_avx512, _has_feature
 
 _F32 = ir.FloatType()
 _I32 = ir.IntType(32)
 _VF = ir.VectorType(_F32, LANES)
 _VI = ir.VectorType(_I32, LANES)
 _MASK = ir.VectorType(ir.IntType(1), LANES)
+#: Half a vector: one AVX register.
+_HALF = LANES // 2
+_VF8 = ir.VectorType(_F32, _HALF)
+_VI8 = ir.VectorType(_I32, _HALF)
 _FLAGS = ("nsz", "arcp", "contract", "afn", "reassoc")  # as the kernels' FASTMATH
 #: Entries of ``params``: r_max, 1 / taper width, 1 / radial step, last spline row, tiny.
 N_PARAMS = 5
@@ -67,7 +72,17 @@ class _Vec:
         self.b.store(v, self.b.bitcast(ptr, _VF.as_pointer()), align=4)
 
 
-def _rsqrt(v: _Vec, x, avx512: bool):
+def _halves(b, x):
+    """The two AVX registers of a 16-lane vector."""
+    return [b.shuffle_vector(x, x, ir.Constant(_VI8, list(range(h, h + _HALF))))
+            for h in (0, _HALF)]  # fmt: skip
+
+
+def _joined(b, lo, hi):
+    return b.shuffle_vector(lo, hi, ir.Constant(_VI, list(range(LANES))))
+
+
+def _rsqrt(v: _Vec, x, avx512: bool, avx: bool):
     """``1 / sqrt(x)`` to float32 precision."""
     if avx512:
         i16 = ir.IntType(16)
@@ -77,6 +92,10 @@ def _rsqrt(v: _Vec, x, avx512: bool):
             [_VF, _VF, i16],
             [x, v.const(0.0), ir.Constant(i16, -1)],
         )
+        steps = 1
+    elif avx:  # 12 bits, then 23 after one step
+        y = _joined(v.b, *(v.call("llvm.x86.avx.rsqrt.ps.256", _VF8, [_VF8], [h])
+                           for h in _halves(v.b, x)))  # fmt: skip
         steps = 1
     else:
         bits = v.b.lshr(v.b.bitcast(x, _VI), ir.Constant(_VI, [1] * LANES))
@@ -105,6 +124,7 @@ def fit_runs(typingctx, flat, runs, offsets, n_runs, coef, params, acc):
             for i in (0, 1, 2, 4, 5, 6)
         )
         avx512 = _has_avx512(context)
+        avx2 = _has_feature(context, "avx2")
         b = builder
         v = _Vec(b)
 
@@ -124,6 +144,20 @@ def fit_runs(typingctx, flat, runs, offsets, n_runs, coef, params, acc):
                 for lo, hi in tables
             ]
 
+        def permute8_lookup(k):
+            out = [[], [], [], []]
+            for h in _halves(b, k):
+                bit8, bit16 = (b.icmp_unsigned("!=", b.and_(h, ir.Constant(_VI8, [m] * _HALF)),
+                                               ir.Constant(_VI8, [0] * _HALF))
+                               for m in (8, 16))  # fmt: skip
+                for r, quarters in enumerate(tables8):
+                    p = [v.call("llvm.x86.avx2.permps", _VF8, [_VF8, _VI8], [t, h])
+                         for t in quarters]  # fmt: skip
+                    lo = b.select(bit8, p[1], p[0])
+                    hi = b.select(bit8, p[3], p[2])
+                    out[r].append(b.select(bit16, hi, lo))
+            return [_joined(b, *halves) for halves in out]
+
         def lane_lookup(k):
             out = []
             for row in rows:
@@ -137,7 +171,7 @@ def fit_runs(typingctx, flat, runs, offsets, n_runs, coef, params, acc):
         def pixels(lookup, x, y, y2, p, live):
             """The five sums' terms of one vector of pixels, added to the accumulators."""
             r2 = v.add(v.mul(x, x), y2)
-            ir_ = _rsqrt(v, r2, avx512)
+            ir_ = _rsqrt(v, r2, avx512, avx2)
             r = v.mul(r2, ir_)
             s = v.clamp(v.mul(v.sub(r_max, r), inv_taper), v.const(0.0), v.const(1.0))
             w = v.mul(v.mul(s, s), v.sub(v.const(3.0), v.mul(v.const(2.0), s)))
@@ -184,12 +218,16 @@ def fit_runs(typingctx, flat, runs, offsets, n_runs, coef, params, acc):
                 start, n = b.load(b.gep(ra.data, [i])), b.load(b.gep(ra.data, [j]))
                 run(lookup, start, n, b.load(b.gep(oa.data, [i])), b.load(b.gep(oa.data, [j])))
 
-        if avx512:
-            tables = [(v.load(row), v.load(at(row, LANES))) for row in rows]
+        if avx512 or avx2:
+            if avx512:
+                tables = [(v.load(row), v.load(at(row, LANES))) for row in rows]
+            else:
+                tables8 = [[b.load(b.bitcast(at(row, q), _VF8.as_pointer()), align=4)
+                            for q in range(0, TABLE, _HALF)] for row in rows]  # fmt: skip
             permutes = b.icmp_signed("==", n_col, ir.Constant(n_col.type, TABLE))
             with b.if_else(permutes) as (then, otherwise):
                 with then:
-                    all_runs(permute_lookup)
+                    all_runs(permute_lookup if avx512 else permute8_lookup)
                 with otherwise:
                     all_runs(lane_lookup)
         else:

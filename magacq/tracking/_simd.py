@@ -44,10 +44,15 @@ _ZIP_LO, _ZIP_HI = (
 )
 
 
-def _has_avx512(context) -> bool:
-    """Whether numba compiles for a CPU with AVX-512 (its target machine's feature string)."""
+def _has_feature(context, name: str) -> bool:
+    """Whether numba compiles for a CPU with feature ``name`` (LLVM's: "avx512f", "avx2")."""
     features = getattr(context.codegen(), "_tm_features", "")  # numba's; none: scalar loads
-    return "+avx512f" in features.split(",")
+    return f"+{name}" in features.split(",")
+
+
+def _has_avx512(context) -> bool:
+    """Whether numba compiles for a CPU with AVX-512."""
+    return _has_feature(context, "avx512f")
 
 
 @intrinsic
@@ -196,8 +201,12 @@ def segment_sum(typingctx, a, start, stop):
             v = builder.load(builder.bitcast(src, _VF.as_pointer()), align=4)
             builder.store(builder.fadd(builder.load(acc), v), acc)
         rest = builder.trunc(builder.and_(n, ir.Constant(_I64, LANES - 1)), _I32)
-        bits = builder.sub(builder.shl(ir.Constant(_I32, 1), rest), ir.Constant(_I32, 1))
-        mask = builder.bitcast(builder.trunc(bits, ir.IntType(LANES)), _VB)
+        splat = builder.shuffle_vector(
+            builder.insert_element(ir.Constant(_VI, None), rest, ir.Constant(_I32, 0)),
+            ir.Constant(_VI, None),
+            ir.Constant(_VI, [0] * LANES),
+        )  # lanes below ``rest``: a vector compare (AVX2 has no mask registers to load bits in)
+        mask = builder.icmp_unsigned("<", ir.Constant(_VI, list(range(LANES))), splat)
         tail = builder.gep(base, [builder.shl(full, ir.Constant(_I64, 4))])
         load_ty = ir.FunctionType(_VF, [_VF.as_pointer(), _I32, _VB, _VF])
         masked_load = builder.module.declare_intrinsic("llvm.masked.load.v16f32.p0", fnty=load_ty)
