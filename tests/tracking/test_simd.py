@@ -1,6 +1,7 @@
 """Sums over rows held in registers give numpy's products; a segment's sum, whole vectors and a
 masked rest, gives numpy's; the template fit's vector pass gives
-its float64 formulas, by permutes (AVX-512) or lane by lane (another table or CPU); rows
+its float64 formulas, by permutes (AVX-512, AVX2) or lane by lane (another table or CPU), and
+beads track to their positions compiled for AVX2 and for generic x86-64; rows
 interleaved in pairs give each pixel's 2x2 neighbourhood in one copy; aligned scratch starts on
 a cache line."""
 
@@ -8,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import llvmlite.binding
 import numpy as np
 import pytest
 from numba import njit
@@ -181,16 +183,34 @@ a, tab = np.ones(5, np.float32), np.arange(5 * 60, dtype=np.float32).reshape(5, 
 assert np.array_equal(_dot3(a, tab, 7), tab[:, 7:55].sum(axis=0))
 a, bounds, want = _segment_case()
 np.testing.assert_allclose(_segment_sums(a, bounds), want, rtol=1e-6)
+from magacq.tracking import track_rois
+from tests.tracking._models import counts
+rng = np.random.default_rng(1)
+x, y = 32 + rng.uniform(-2, 2, (2, 8))
+rois = counts("simulator", 64, x, y, np.full(8, -900.0), 4000.0, rng)
+for method in ("com", "autoconv", "qi", "fit"):
+    res = track_rois(rois, method=method)
+    err = np.hypot(res.x - x, res.y - y).max()
+    assert err < (0.5 if method == "com" else 0.05), (method, err)
 print("ok")
 """
 
+#: CPUs the kernels have their own code for: AVX2 (vpermps, vrsqrtps) and generic x86-64.
+_TARGETS = {
+    "haswell": "+64bit,+sse,+sse2,+sse3,+ssse3,+sse4.1,+sse4.2,+popcnt,+avx,+avx2,+fma,+f16c",
+    "x86-64": "+64bit,+sse,+sse2",
+}
 
-def test_vector_passes_without_avx512(tmp_path):
-    # A generic x86-64 target (no AVX-512), compiled afresh in its own cache.
+
+@pytest.mark.parametrize("cpu", list(_TARGETS))
+def test_vector_passes_without_avx512(tmp_path, cpu):
+    # a target without AVX-512, compiled afresh in its own cache (an AVX-512 host runs both)
+    if cpu == "haswell" and not _host_has("avx2"):
+        pytest.skip("this CPU has no AVX2")
     env = dict(
         os.environ,
-        NUMBA_CPU_NAME="x86-64",
-        NUMBA_CPU_FEATURES="+64bit,+sse,+sse2",
+        NUMBA_CPU_NAME=cpu,
+        NUMBA_CPU_FEATURES=_TARGETS[cpu],
         NUMBA_CACHE_DIR=str(tmp_path),
     )
     out = subprocess.run(
@@ -198,6 +218,10 @@ def test_vector_passes_without_avx512(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def _host_has(feature: str) -> bool:
+    return bool(llvmlite.binding.get_host_cpu_features().get(feature))
 
 
 @njit
