@@ -1,13 +1,13 @@
-"""The template fit's per-pixel pass, one loop of 16-lane vectors (LLVM IR).
+"""The template fit's per-pixel pass, one loop of float32 vectors (LLVM IR).
 
 Written in numba, the pass took four loops joined by scratch rows: the pixels of the disc packed
 one after the other; their radius, taper and spline row; the spline's coefficients looked up
 by permutes; the model, its slope and the normal equations' sums. Here each vector of a row's
-pixels goes through all of it in registers: the coefficients of a 32-entry table looked up by
-``vpermi2ps`` (AVX-512: the table in registers) or by four 8-entry ``vpermps`` and three blends
-(AVX2), else lane by lane; ``1 / r`` from ``vrsqrt14ps`` (AVX-512) or ``vrsqrtps`` (AVX) and one
-Newton step, else from the classic bit-level guess and three steps (relative error 3e-2, 2e-3,
-5e-6, then float32 rounding).
+pixels goes through all of it in registers, 16 lanes (AVX-512) or 8 (one AVX register): the
+coefficients of a 32-entry table looked up by ``vpermi2ps`` (AVX-512: the table in registers)
+or by four 8-entry ``vpermps`` and three blends (AVX2), else lane by lane; ``1 / r`` from
+``vrsqrt14ps`` (AVX-512) or ``vrsqrtps`` (AVX) and one Newton step, else from the classic
+bit-level guess and three steps (relative error 3e-2, 2e-3, 5e-6, then float32 rounding).
 """
 
 from llvmlite import ir
@@ -19,32 +19,35 @@ from ._simd import LANES, TABLE, _has_avx512, _has_feature
 
 _F32 = ir.FloatType()
 _I32 = ir.IntType(32)
-_VF = ir.VectorType(_F32, LANES)
-_VI = ir.VectorType(_I32, LANES)
-_MASK = ir.VectorType(ir.IntType(1), LANES)
-#: Half a vector: one AVX register.
-_HALF = LANES // 2
-_VF8 = ir.VectorType(_F32, _HALF)
-_VI8 = ir.VectorType(_I32, _HALF)
 _FLAGS = ("nsz", "arcp", "contract", "afn", "reassoc")  # as the kernels' FASTMATH
 #: Entries of ``params``: r_max, 1 / taper width, 1 / radial step, last spline row, tiny.
 N_PARAMS = 5
 #: Sums ``acc`` holds, ``LANES`` lanes each: xx, xy, yy, gx, gy.
 N_SUMS = 5
+#: Lanes of one AVX register.
+_AVX_LANES = 8
 
 
 class _Vec:
-    """Float32 vector arithmetic on an IR builder, fast-math flags as the kernels'."""
+    """Float32 vectors of ``n`` lanes on an IR builder, fast-math flags as the kernels'."""
 
-    def __init__(self, builder):
+    def __init__(self, builder, n: int):
         self.b = builder
+        self.n = n
+        self.f = ir.VectorType(_F32, n)
+        self.i = ir.VectorType(_I32, n)
+        self.mask = ir.VectorType(ir.IntType(1), n)
 
     def const(self, x):
-        return ir.Constant(_VF, [x] * LANES)
+        return ir.Constant(self.f, [x] * self.n)
 
-    def splat(self, x, vt=_VF):
+    def iconst(self, x):
+        return ir.Constant(self.i, [x] * self.n)
+
+    def splat(self, x):
+        vt = self.f if x.type == _F32 else self.i
         v = self.b.insert_element(ir.Constant(vt, None), x, ir.Constant(_I32, 0))
-        return self.b.shuffle_vector(v, ir.Constant(vt, None), ir.Constant(_VI, [0] * LANES))
+        return self.b.shuffle_vector(v, ir.Constant(vt, None), self.iconst(0))
 
     def add(self, a, b):
         return self.b.fadd(a, b, flags=_FLAGS)
@@ -66,20 +69,10 @@ class _Vec:
         return self.b.call(fn, args)
 
     def load(self, ptr):
-        return self.b.load(self.b.bitcast(ptr, _VF.as_pointer()), align=4)
+        return self.b.load(self.b.bitcast(ptr, self.f.as_pointer()), align=4)
 
     def store(self, v, ptr):
-        self.b.store(v, self.b.bitcast(ptr, _VF.as_pointer()), align=4)
-
-
-def _halves(b, x):
-    """The two AVX registers of a 16-lane vector."""
-    return [b.shuffle_vector(x, x, ir.Constant(_VI8, list(range(h, h + _HALF))))
-            for h in (0, _HALF)]  # fmt: skip
-
-
-def _joined(b, lo, hi):
-    return b.shuffle_vector(lo, hi, ir.Constant(_VI, list(range(LANES))))
+        self.b.store(v, self.b.bitcast(ptr, self.f.as_pointer()), align=4)
 
 
 def _rsqrt(v: _Vec, x, avx512: bool, avx: bool):
@@ -87,19 +80,16 @@ def _rsqrt(v: _Vec, x, avx512: bool, avx: bool):
     if avx512:
         i16 = ir.IntType(16)
         y = v.call(
-            "llvm.x86.avx512.rsqrt14.ps.512",
-            _VF,
-            [_VF, _VF, i16],
+            "llvm.x86.avx512.rsqrt14.ps.512", v.f, [v.f, v.f, i16],
             [x, v.const(0.0), ir.Constant(i16, -1)],
-        )
+        )  # fmt: skip
         steps = 1
     elif avx:  # 12 bits, then 23 after one step
-        y = _joined(v.b, *(v.call("llvm.x86.avx.rsqrt.ps.256", _VF8, [_VF8], [h])
-                           for h in _halves(v.b, x)))  # fmt: skip
+        y = v.call("llvm.x86.avx.rsqrt.ps.256", v.f, [v.f], [x])
         steps = 1
     else:
-        bits = v.b.lshr(v.b.bitcast(x, _VI), ir.Constant(_VI, [1] * LANES))
-        y = v.b.bitcast(v.b.sub(ir.Constant(_VI, [0x5F3759DF] * LANES), bits), _VF)
+        bits = v.b.lshr(v.b.bitcast(x, v.i), v.iconst(1))
+        y = v.b.bitcast(v.b.sub(v.iconst(0x5F3759DF), bits), v.f)
         steps = 3
     hx = v.mul(v.const(0.5), x)
     for _ in range(steps):
@@ -114,7 +104,8 @@ def fit_runs(typingctx, flat, runs, offsets, n_runs, coef, params, acc):
     Run ``k``: ``flat[runs[2 k] : runs[2 k] + runs[2 k + 1]]`` (float32, within one image
     row), at offsets ``offsets[2 k] + i`` along x and ``offsets[2 k + 1]`` along y from the
     centre (float32). ``coef`` the spline's (4, n) float32 coefficients; ``params`` float32
-    (see ``N_PARAMS``); ``acc`` float32 ``(N_SUMS * LANES)``: each sum's lanes, added to.
+    (see ``N_PARAMS``); ``acc`` float32 ``(N_SUMS * LANES)``: each sum's lanes, added to (the
+    first 8 of them only, on a CPU without AVX-512).
     """
     sig = types.void(flat, runs, offsets, n_runs, coef, params, acc)
 
@@ -126,7 +117,8 @@ def fit_runs(typingctx, flat, runs, offsets, n_runs, coef, params, acc):
         avx512 = _has_avx512(context)
         avx2 = _has_feature(context, "avx2")
         b = builder
-        v = _Vec(b)
+        v = _Vec(b, LANES if avx512 else _AVX_LANES)
+        n_lanes = v.n
 
         def at(ptr, k):
             return b.gep(ptr, [ir.Constant(_I32, k)])
@@ -135,34 +127,29 @@ def fit_runs(typingctx, flat, runs, offsets, n_runs, coef, params, acc):
         n_col = cgutils.unpack_tuple(b, ca.shape, 2)[1]
         rows = [b.gep(ca.data, [b.mul(ir.Constant(n_col.type, j), n_col)]) for j in range(4)]
         accs = [cgutils.alloca_once_value(b, v.load(at(aa.data, j * LANES))) for j in range(5)]
-        lanes = ir.Constant(_VI, list(range(LANES)))
-        float_lanes = ir.Constant(_VF, [float(i) for i in range(LANES)])
+        lanes = ir.Constant(v.i, list(range(n_lanes)))
+        float_lanes = ir.Constant(v.f, [float(i) for i in range(n_lanes)])
 
         def permute_lookup(k):
             return [
-                v.call("llvm.x86.avx512.vpermi2var.ps.512", _VF, [_VF, _VI, _VF], [lo, k, hi])
+                v.call("llvm.x86.avx512.vpermi2var.ps.512", v.f, [v.f, v.i, v.f], [lo, k, hi])
                 for lo, hi in tables
             ]
 
         def permute8_lookup(k):
-            out = [[], [], [], []]
-            for h in _halves(b, k):
-                bit8, bit16 = (b.icmp_unsigned("!=", b.and_(h, ir.Constant(_VI8, [m] * _HALF)),
-                                               ir.Constant(_VI8, [0] * _HALF))
-                               for m in (8, 16))  # fmt: skip
-                for r, quarters in enumerate(tables8):
-                    p = [v.call("llvm.x86.avx2.permps", _VF8, [_VF8, _VI8], [t, h])
-                         for t in quarters]  # fmt: skip
-                    lo = b.select(bit8, p[1], p[0])
-                    hi = b.select(bit8, p[3], p[2])
-                    out[r].append(b.select(bit16, hi, lo))
-            return [_joined(b, *halves) for halves in out]
+            bit8, bit16 = (b.icmp_unsigned("!=", b.and_(k, v.iconst(m)), v.iconst(0))
+                           for m in (8, 16))  # fmt: skip
+            out = []
+            for quarters in tables:
+                p = [v.call("llvm.x86.avx2.permps", v.f, [v.f, v.i], [t, k]) for t in quarters]
+                out.append(b.select(bit16, b.select(bit8, p[3], p[2]), b.select(bit8, p[1], p[0])))
+            return out
 
         def lane_lookup(k):
             out = []
             for row in rows:
-                x = ir.Constant(_VF, None)
-                for lane in range(LANES):
+                x = ir.Constant(v.f, None)
+                for lane in range(n_lanes):
                     idx = b.extract_element(k, ir.Constant(_I32, lane))
                     x = b.insert_element(x, b.load(b.gep(row, [idx])), ir.Constant(_I32, lane))
                 out.append(x)
@@ -176,9 +163,9 @@ def fit_runs(typingctx, flat, runs, offsets, n_runs, coef, params, acc):
             s = v.clamp(v.mul(v.sub(r_max, r), inv_taper), v.const(0.0), v.const(1.0))
             w = v.mul(v.mul(s, s), v.sub(v.const(3.0), v.mul(v.const(2.0), s)))
             u = v.min(v.add(v.mul(r, inv), v.const(0.5)), k_top)  # row + fraction, r >= 0
-            row = v.call("llvm.floor.v16f32", _VF, [_VF], [u])
+            row = v.call(f"llvm.floor.v{n_lanes}f32", v.f, [v.f], [u])
             t = v.sub(u, row)
-            a0, a1, a2, a3 = lookup(b.fptosi(row, _VI))
+            a0, a1, a2, a3 = lookup(b.fptosi(row, v.i))
             val = v.add(a0, v.mul(t, v.add(a1, v.mul(t, v.add(a2, v.mul(t, a3))))))
             slope = v.mul(v.const(3.0), v.mul(t, a3))
             slope = v.add(a1, v.mul(t, v.add(v.mul(v.const(2.0), a2), slope)))
@@ -196,17 +183,18 @@ def fit_runs(typingctx, flat, runs, offsets, n_runs, coef, params, acc):
             y = v.splat(y_s)
             y2 = v.add(v.mul(y, y), tiny)
             x_first = v.add(v.splat(x0), float_lanes)
-            n_lanes = v.splat(b.trunc(n, _I32), _VI)
-            count = b.udiv(b.add(n, ir.Constant(n.type, LANES - 1)), ir.Constant(n.type, LANES))
+            n_live = v.splat(b.trunc(n, _I32))
+            step = ir.Constant(n.type, n_lanes)
+            count = b.udiv(b.add(n, ir.Constant(n.type, n_lanes - 1)), step)
             with cgutils.for_range(b, count) as loop:
-                q = b.mul(loop.index, ir.Constant(loop.index.type, LANES))
+                q = b.mul(loop.index, ir.Constant(loop.index.type, n_lanes))
                 x = v.add(x_first, v.splat(b.sitofp(q, _F32)))
-                live = b.icmp_signed("<", b.add(v.splat(b.trunc(q, _I32), _VI), lanes), n_lanes)
+                live = b.icmp_signed("<", b.add(v.splat(b.trunc(q, _I32)), lanes), n_live)
                 p = v.call(
-                    "llvm.masked.load.v16f32.p0v16f32",
-                    _VF,
-                    [_VF.as_pointer(), _I32, _MASK, _VF],
-                    [b.bitcast(b.gep(fa.data, [b.add(start, q)]), _VF.as_pointer()),
+                    f"llvm.masked.load.v{n_lanes}f32.p0v{n_lanes}f32",
+                    v.f,
+                    [v.f.as_pointer(), _I32, v.mask, v.f],
+                    [b.bitcast(b.gep(fa.data, [b.add(start, q)]), v.f.as_pointer()),
                      ir.Constant(_I32, 4), live, v.const(0.0)],
                 )  # fmt: skip
                 pixels(lookup, x, y, y2, p, live)
@@ -219,11 +207,8 @@ def fit_runs(typingctx, flat, runs, offsets, n_runs, coef, params, acc):
                 run(lookup, start, n, b.load(b.gep(oa.data, [i])), b.load(b.gep(oa.data, [j])))
 
         if avx512 or avx2:
-            if avx512:
-                tables = [(v.load(row), v.load(at(row, LANES))) for row in rows]
-            else:
-                tables8 = [[b.load(b.bitcast(at(row, q), _VF8.as_pointer()), align=4)
-                            for q in range(0, TABLE, _HALF)] for row in rows]  # fmt: skip
+            # the table's 32 entries: two AVX-512 registers a row, or four AVX registers
+            tables = [[v.load(at(row, q)) for q in range(0, TABLE, n_lanes)] for row in rows]
             permutes = b.icmp_signed("==", n_col, ir.Constant(n_col.type, TABLE))
             with b.if_else(permutes) as (then, otherwise):
                 with then:

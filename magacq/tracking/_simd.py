@@ -129,29 +129,34 @@ def _dot_rows_codegen(n_in: int):
         start = builder.gep(tv.data, [args[n_in + 1]])
         fnty = ir.FunctionType(_VF, [_VF] * 3)
         fma = builder.module.declare_intrinsic("llvm.fma.v16f32", fnty=fnty)
-        accs = [[cgutils.alloca_once_value(builder, ir.Constant(_VF, [0.0] * LANES))
-                 for _ in range(nb)] for _ in ins]  # fmt: skip
-        with cgutils.for_range(builder, rows) as loop:
-            r = loop.index
-            row = builder.gep(start, [builder.mul(r, stride)])
-            vs = [
-                builder.load(builder.bitcast(builder.gep(row, [ir.Constant(_I32, j * LANES)]),
-                                             _VF.as_pointer()), align=4)
-                for j in range(nb)
-            ]  # fmt: skip
-            for av, acc in zip(ins, accs, strict=True):
-                x = builder.load(builder.gep(av.data, [r]))
-                bx = builder.shuffle_vector(
-                    builder.insert_element(ir.Constant(_VF, None), x, ir.Constant(_I32, 0)),
-                    ir.Constant(_VF, None),
-                    ir.Constant(_VI, [0] * LANES),
-                )
-                for v, a in zip(vs, acc, strict=True):
-                    builder.store(builder.call(fma, [bx, v, builder.load(a)]), a)
-        for ov, acc in zip(outs, accs, strict=True):
-            for j, a in enumerate(acc):
-                dst = builder.gep(ov.data, [ir.Constant(_I32, j * LANES)])
-                builder.store(builder.load(a), builder.bitcast(dst, _VF.as_pointer()), align=4)
+        # AVX-512 holds every accumulator in a register; AVX2, with 16 registers of half the
+        # lanes, spills them: there the blocks take passes of 4 registers of sums each
+        per_pass = nb if _has_avx512(context) else max(1, 2 // n_in)
+        for first in range(0, nb, per_pass):
+            blocks = range(first, min(nb, first + per_pass))
+            accs = [[cgutils.alloca_once_value(builder, ir.Constant(_VF, [0.0] * LANES))
+                     for _ in blocks] for _ in ins]  # fmt: skip
+            with cgutils.for_range(builder, rows) as loop:
+                r = loop.index
+                row = builder.gep(start, [builder.mul(r, stride)])
+                vs = [
+                    builder.load(builder.bitcast(builder.gep(row, [ir.Constant(_I32, j * LANES)]),
+                                                 _VF.as_pointer()), align=4)
+                    for j in blocks
+                ]  # fmt: skip
+                for av, acc in zip(ins, accs, strict=True):
+                    x = builder.load(builder.gep(av.data, [r]))
+                    bx = builder.shuffle_vector(
+                        builder.insert_element(ir.Constant(_VF, None), x, ir.Constant(_I32, 0)),
+                        ir.Constant(_VF, None),
+                        ir.Constant(_VI, [0] * LANES),
+                    )
+                    for v, a in zip(vs, acc, strict=True):
+                        builder.store(builder.call(fma, [bx, v, builder.load(a)]), a)
+            for ov, acc in zip(outs, accs, strict=True):
+                for j, a in zip(blocks, acc, strict=True):
+                    dst = builder.gep(ov.data, [ir.Constant(_I32, j * LANES)])
+                    builder.store(builder.load(a), builder.bitcast(dst, _VF.as_pointer()), align=4)
         return context.get_dummy_value()
 
     return codegen
