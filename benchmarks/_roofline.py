@@ -50,6 +50,16 @@ def _fma_loop(x: np.ndarray, a, b, reps: int) -> None:
             x[i] = x[i] * a + b
 
 
+def fma_task(flops: float):
+    """The FMA loop as a task of about ``flops`` float32 flops: ``(run, flops it does)``, to be
+    timed in turn with the kernels (the same rounds, windows of the same length)."""
+    x = np.ones(2048, dtype=np.float32)
+    a, b = np.float32(0.999999), np.float32(1e-7)
+    reps = max(1, int(flops / (2.0 * x.size)))
+    _fma_loop(x, a, b, 1)
+    return (lambda: _fma_loop(x, a, b, reps)), 2.0 * x.size * reps
+
+
 def _fma_rate(dtype, seconds: float = 0.3) -> float:
     x = np.ones(2048, dtype=dtype)
     a, b = dtype(0.999999), dtype(1e-7)
