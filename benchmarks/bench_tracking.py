@@ -2,20 +2,20 @@
 
 Images: simulators.optics beads (64x64 px ROI, 100 nm/px) at random sub-pixel x, y and random
 heights across a 25 nm-step Z-LUT, 4000 photons/px background (simulators.noise, uint16).
-Every tracker gets its own Z-LUT from the same calibration frames. One thread each (numba,
-BLAS, OpenMP); throughput is bead-frames over CPU seconds of this process (best of several
-repeats, the kernels measured in turn), so other load on a shared machine inflates it less
+Every tracker gets its own Z-LUT from the same calibration frames. One thread each (numba, BLAS,
+OpenMP); throughput is bead-frames over CPU seconds of this process (best of 15 repeats, the kernels
+measured in turn: on a shared machine some round of each is clean), so other load inflates it less
 than wall time would. Printed: rates and the ratio of each method to the previous kernel
-(``benchmarks/legacy_tracking``, magacq.tracking as of ab18cdd, before issue 30) in the same
-run; XY and Z RMS errors; precision over Cramer-Rao bound at a fixed position, both kernels;
-where a ROI's time goes (each stage alone, hot in cache); and the roofline: this CPU's peak and
-bandwidth against the least arithmetic each method needs (benchmarks/_roofline.py), both
-kernels. The compute limit's FMA loop is timed as one more kernel, in the same rounds and for
-as long as one: the machine's state when the kernels ran, the same best-of statistic (its
-best 80-us window, alone, as before, is printed beside it). The kernel before issue 20 is in
-git history: ``benchmarks/legacy_tracking`` at commit 3cd2239.
+(``benchmarks/legacy_tracking``, magacq.tracking as of ab18cdd, before issue 30) in the same run; XY
+and Z RMS errors; precision over Cramer-Rao bound at a fixed position, both kernels; where a ROI's
+time goes (each stage alone, hot in cache); and the roofline: this CPU's peak and bandwidth against
+the least arithmetic each method needs (benchmarks/_roofline.py), both kernels. The compute limit's
+FMA loop is timed as one more kernel, in the same rounds and for as long as one: the machine's state
+when the kernels ran, the same best-of statistic (its best 80-us window, alone, as before, is
+printed beside it). The kernel before issue 20 is in git history: ``benchmarks/legacy_tracking`` at
+commit 3cd2239.
 
-    .venv/bin/python benchmarks/bench_tracking.py [--n 2000] [--repeats 5]
+    .venv/bin/python benchmarks/bench_tracking.py [--n 2000] [--repeats 15]
 """
 
 import os
@@ -178,7 +178,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2000, help="bead-frames for magacq")
     ap.add_argument("--n-magtrack", type=int, default=300, help="bead-frames for magtrack")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--frames", type=int, default=200, help="frames for the Cramer-Rao ratios")
     args = ap.parse_args()
     with warnings.catch_warnings():
