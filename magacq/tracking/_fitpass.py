@@ -124,6 +124,7 @@ def fit_runs(typingctx, flat, runs, offsets, n_runs, coef, params, acc):
             return b.gep(ptr, [ir.Constant(_I32, k)])
 
         r_max, inv_taper, inv, k_top, tiny = (v.splat(b.load(at(pa.data, i))) for i in range(5))
+        taper_end = v.mul(r_max, inv_taper)  # s = (r_max - r) / width
         n_col = cgutils.unpack_tuple(b, ca.shape, 2)[1]
         rows = [b.gep(ca.data, [b.mul(ir.Constant(n_col.type, j), n_col)]) for j in range(4)]
         accs = [cgutils.alloca_once_value(b, v.load(at(aa.data, j * LANES))) for j in range(5)]
@@ -160,8 +161,9 @@ def fit_runs(typingctx, flat, runs, offsets, n_runs, coef, params, acc):
             r2 = v.add(v.mul(x, x), y2)
             ir_ = _rsqrt(v, r2, avx512, avx2)
             r = v.mul(r2, ir_)
-            s = v.clamp(v.mul(v.sub(r_max, r), inv_taper), v.const(0.0), v.const(1.0))
+            s = v.clamp(v.sub(taper_end, v.mul(r, inv_taper)), v.const(0.0), v.const(1.0))
             w = v.mul(v.mul(s, s), v.sub(v.const(3.0), v.mul(v.const(2.0), s)))
+            w = b.select(live, w, v.const(0.0))  # lanes past the run: no weight, no term
             u = v.min(v.add(v.mul(r, inv), v.const(0.5)), k_top)  # row + fraction, r >= 0
             row = v.call(f"llvm.floor.v{n_lanes}f32", v.f, [v.f], [u])
             t = v.sub(u, row)
@@ -171,8 +173,8 @@ def fit_runs(typingctx, flat, runs, offsets, n_runs, coef, params, acc):
             slope = v.add(a1, v.mul(t, v.add(v.mul(v.const(2.0), a2), slope)))
             a = v.mul(v.sub(v.const(0.0), slope), v.mul(ir_, inv))
             wa = v.mul(a, w)
-            q2 = b.select(live, v.mul(wa, a), v.const(0.0))
-            we = b.select(live, v.mul(wa, v.sub(p, val)), v.const(0.0))
+            q2 = v.mul(wa, a)
+            we = v.mul(wa, v.sub(p, val))
             qx = v.mul(q2, x)
             qy = v.mul(q2, y)
             terms = (v.mul(qx, x), v.mul(qx, y), v.mul(qy, y), v.mul(we, x), v.mul(we, y))
@@ -182,14 +184,18 @@ def fit_runs(typingctx, flat, runs, offsets, n_runs, coef, params, acc):
         def run(lookup, start, n, x0, y_s):
             y = v.splat(y_s)
             y2 = v.add(v.mul(y, y), tiny)
-            x_first = v.add(v.splat(x0), float_lanes)
+            # the lanes' x and pixel numbers, carried from one vector to the next
+            xs = cgutils.alloca_once_value(b, v.add(v.splat(x0), float_lanes))
+            pixel = cgutils.alloca_once_value(b, lanes)
             n_live = v.splat(b.trunc(n, _I32))
             step = ir.Constant(n.type, n_lanes)
             count = b.udiv(b.add(n, ir.Constant(n.type, n_lanes - 1)), step)
             with cgutils.for_range(b, count) as loop:
                 q = b.mul(loop.index, ir.Constant(loop.index.type, n_lanes))
-                x = v.add(x_first, v.splat(b.sitofp(q, _F32)))
-                live = b.icmp_signed("<", b.add(v.splat(b.trunc(q, _I32)), lanes), n_live)
+                x, k = b.load(xs), b.load(pixel)
+                b.store(v.add(x, v.const(float(n_lanes))), xs)
+                b.store(b.add(k, v.iconst(n_lanes)), pixel)
+                live = b.icmp_signed("<", k, n_live)
                 p = v.call(
                     f"llvm.masked.load.v{n_lanes}f32.p0v{n_lanes}f32",
                     v.f,
