@@ -15,7 +15,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._simd import LANES, TABLE, _has_avx512, _has_feature
+from ._simd import LANES, TABLE, _has_avx512, _has_feature, _splat
 
 _F32 = ir.FloatType()
 _I32 = ir.IntType(32)
@@ -45,9 +45,7 @@ class _Vec:
         return ir.Constant(self.i, [x] * self.n)
 
     def splat(self, x):
-        vt = self.f if x.type == _F32 else self.i
-        v = self.b.insert_element(ir.Constant(vt, None), x, ir.Constant(_I32, 0))
-        return self.b.shuffle_vector(v, ir.Constant(vt, None), self.iconst(0))
+        return _splat(self.b, x, self.f if x.type == _F32 else self.i)
 
     def add(self, a, b):
         return self.b.fadd(a, b, flags=_FLAGS)

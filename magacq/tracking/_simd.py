@@ -55,6 +55,14 @@ def _has_avx512(context) -> bool:
     return _has_feature(context, "avx512f")
 
 
+def _splat(builder, x, vt):
+    """Vector type ``vt`` with scalar ``x`` in every lane."""
+    v = builder.insert_element(ir.Constant(vt, None), x, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(
+        v, ir.Constant(vt, None), ir.Constant(ir.VectorType(_I32, vt.count), [0] * vt.count)
+    )
+
+
 @intrinsic
 def _zip16(typingctx, src, k, w, dst):
     """``dst[2 (k + l)] = src[k + l]``, ``dst[2 (k + l) + 1] = src[k + w + l]``, 16 lanes ``l``
@@ -146,11 +154,7 @@ def _dot_rows_codegen(n_in: int):
                 ]  # fmt: skip
                 for av, acc in zip(ins, accs, strict=True):
                     x = builder.load(builder.gep(av.data, [r]))
-                    bx = builder.shuffle_vector(
-                        builder.insert_element(ir.Constant(_VF, None), x, ir.Constant(_I32, 0)),
-                        ir.Constant(_VF, None),
-                        ir.Constant(_VI, [0] * LANES),
-                    )
+                    bx = _splat(builder, x, _VF)
                     for v, a in zip(vs, acc, strict=True):
                         builder.store(builder.call(fma, [bx, v, builder.load(a)]), a)
             for ov, acc in zip(outs, accs, strict=True):
@@ -206,12 +210,9 @@ def segment_sum(typingctx, a, start, stop):
             v = builder.load(builder.bitcast(src, _VF.as_pointer()), align=4)
             builder.store(builder.fadd(builder.load(acc), v), acc)
         rest = builder.trunc(builder.and_(n, ir.Constant(_I64, LANES - 1)), _I32)
-        splat = builder.shuffle_vector(
-            builder.insert_element(ir.Constant(_VI, None), rest, ir.Constant(_I32, 0)),
-            ir.Constant(_VI, None),
-            ir.Constant(_VI, [0] * LANES),
-        )  # lanes below ``rest``: a vector compare (AVX2 has no mask registers to load bits in)
-        mask = builder.icmp_unsigned("<", ir.Constant(_VI, list(range(LANES))), splat)
+        # lanes below ``rest``: a vector compare (AVX2 has no mask registers to load bits in)
+        mask = builder.icmp_unsigned("<", ir.Constant(_VI, list(range(LANES))),
+                                     _splat(builder, rest, _VI))  # fmt: skip
         tail = builder.gep(base, [builder.shl(full, ir.Constant(_I64, 4))])
         load_ty = ir.FunctionType(_VF, [_VF.as_pointer(), _I32, _VB, _VF])
         masked_load = builder.module.declare_intrinsic("llvm.masked.load.v16f32.p0", fnty=load_ty)
@@ -279,9 +280,7 @@ def tile_sums(typingctx, img, j0, whole, px, py):
         for first in range(0, LANES, n):  # the tile's rows, n at a time
             row0 = builder.add(j0, ir.Constant(j0.type, first))
             base = builder.gep(im.data, [builder.mul(row0, stride)])
-            rows = [cgutils.alloca_once_value(builder, zero) for _ in range(n)]
-            for r in rows:
-                builder.store(zero, r)
+            rows = [cgutils.alloca_once_value(builder, zero) for _ in range(n)]  # zeroed here
             lanes = ir.Constant(whole.type, n)
             with cgutils.for_range(builder, builder.sdiv(whole, lanes)) as loop:
                 off = builder.mul(loop.index, lanes)
