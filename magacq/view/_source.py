@@ -24,7 +24,7 @@ from buffers import (
     segment_name,
 )
 from magacq.pipeline.channels.live_force import FORCES, forces_by_bead
-from magacq.pipeline.channels.status import STATUS, STATUS_COLUMNS
+from magacq.pipeline.channels.status import STATUS, STATUS_COLUMNS, dropped_frames
 from magacq.runfile import ZLUT_BUFFER, zlut_of_bead
 
 from ._discovery import ViewError
@@ -87,7 +87,10 @@ class Status:
         parts.append(f"{self.fps:.0f} fps" if math.isfinite(self.fps) else "fps –")
         if math.isfinite(self.buffer_level):
             parts.append(f"buffer {100 * self.buffer_level:.0f}%")
-        parts.append(f"dropped {int(self.dropped)}" if math.isfinite(self.dropped) else "dropped –")
+        if math.isfinite(self.dropped):
+            parts.append(f"dropped {dropped_frames({'dropped': self.dropped, **self.extra})}")
+        else:
+            parts.append("dropped –")
         if math.isfinite(self.latency_s):
             parts.append(f"latency p99 {1e3 * self.latency_s:.0f} ms")
         step, steps = self.extra.get("protocol_action", 0), self.extra.get("protocol_actions", 0)

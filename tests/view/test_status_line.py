@@ -20,3 +20,10 @@ def test_status_line_shows_the_protocol_step_and_time_left() -> None:
     script = Status(frame=5, extra={"protocol_action": 2, "protocol_left": math.nan})
     assert script.describe().endswith("protocol step 2")
     assert "protocol" not in Status(frame=5).describe()
+
+
+def test_status_line_counts_the_cameras_lost_frames_as_dropped() -> None:
+    lost = Status(frame=9, dropped=2, extra={"camera_gaps": 1500})
+    assert "dropped 1,502 (1,500 by the camera)" in lost.describe()
+    assert Status(frame=9, dropped=2, extra={"camera_gaps": 0}).describe().endswith("dropped 2")
+    assert "dropped –" in Status(frame=9).describe()

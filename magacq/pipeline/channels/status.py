@@ -16,7 +16,8 @@ elapsed             seconds since the camera started
 frames              frames stored in the video buffer
 fps                 frame rate over the last moments, frames/s
 buffer_level        fraction of the video buffer holding unread frames (0..1)
-dropped             frames dropped because the video buffer was full
+dropped             frames dropped because the video buffer was full (the terminal,
+                    the log and the viewer show it plus camera_gaps)
 camera_gaps         frames the camera itself lost (frame-number gaps)
 stacks_tracked      stacks tracked by all workers
 stacks_lost         stacks a killed worker held
@@ -178,9 +179,7 @@ class StatusView:
                           f"{int(s['stacks_tracked']):,}")  # fmt: skip
             self._progress.update(self._task, completed=s["sweep_steps"])
             return Group(table, self._progress)
-        table.add_row(
-            "buffer", f"{100 * s['buffer_level']:.0f}%", "dropped", f"{int(s['dropped']):,}"
-        )
+        table.add_row("buffer", f"{100 * s['buffer_level']:.0f}%", "dropped", dropped_frames(s))
         table.add_row("stacks tracked", f"{int(s['stacks_tracked']):,}", "beads", str(self.n_beads))
         table.add_row(
             "latency p50/p99",
@@ -266,7 +265,7 @@ class StatusView:
             protocol += f", force {self.force()}"
         return (
             f"frames {int(s['frames'])} ({self.fps():.0f} fps), buffer "
-            f"{100 * s['buffer_level']:.0f}%, dropped {int(s['dropped'])}, stacks tracked "
+            f"{100 * s['buffer_level']:.0f}%, dropped {dropped_frames(s)}, stacks tracked "
             f"{int(s['stacks_tracked'])}, latency p99 {1e3 * s['latency_p99']:.1f} ms{protocol}"
         ) + (
             f", video {int(s['video_frames'])} ({int(s['video_skipped'])} skipped, recorder "
@@ -274,6 +273,13 @@ class StatusView:
             if self.recording
             else ""
         )
+
+
+def dropped_frames(status: dict[str, float]) -> str:
+    """The frames a run lost, as its file's ``dropped`` table counts them (the buffer full and
+    the camera's own gaps): ``12``, or ``12 (5 by the camera)``."""
+    ring, camera = int(status["dropped"]), int(status.get("camera_gaps", 0))
+    return f"{ring + camera:,}" + (f" ({camera:,} by the camera)" if camera else "")
 
 
 def _clock(seconds: float) -> str:
