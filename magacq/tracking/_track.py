@@ -79,6 +79,21 @@ _NO_LUT = int(TrackFlag.NO_LUT)
 _NOT_CONVERGED = int(TrackFlag.XY_NOT_CONVERGED)
 #: A refinement step below this (pixels) ends the iterations.
 _CONVERGED_PX = 0.03
+#: The largest ratio of successive QI steps that :func:`extrapolated_step` extrapolates.
+_MAX_RATIO = 0.9
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def extrapolated_step(step: float, previous: float) -> float:
+    """QI's step to the end of its series: where neighbours' rings reach into a ROI, QI's gain
+    ``g`` may be far from 1 and its steps a geometric series of ratio ``r = 1 - g`` (0.74: 7
+    passes, stopping 0.08 px short of where they lead). From two steps, ``step / (1 - r)`` goes
+    the whole way (Aitken). Only after a step of at least ``_CONVERGED_PX``, and for ``|r| <=
+    _MAX_RATIO`` (at most ten times ``step``)."""
+    if abs(previous) < _CONVERGED_PX:
+        return step
+    r = step / previous
+    return step / (1.0 - r) if abs(r) <= _MAX_RATIO else step
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -153,10 +168,16 @@ def _make_kernel(xy_method: XYMethod) -> Callable[..., None]:
             sx = 0.0
             sy = 0.0
             if method >= 2:
+                px = 0.0  # QI's previous steps, as measured (0: none to extrapolate from)
+                py = 0.0
                 for it in range(iterations):
                     if method == 2:
                         bin_means(sums, counts, means)
-                        sx, sy = qi_shift(means, n_r, radial_step, work)
+                        qx, qy = qi_shift(means, n_r, radial_step, work)
+                        sx = extrapolated_step(qx, px)
+                        sy = extrapolated_step(qy, py)
+                        px = qx if sx == qx else 0.0  # after a jump, a new series
+                        py = qy if sy == qy else 0.0
                     elif complete:
                         fx, fy = template_fit(img, cx, cy, prof, radial_step, coef, row, runs)
                         sx = fx - cx
@@ -287,7 +308,9 @@ def track_rois(
     iterations : int
         Most refinement passes of QI or FIT, each on polar samples about the previous centre;
         they stop once a step is below 0.03 px (one pass for a bead well inside,
-        more for one whose rings the ROI clips).
+        more for one whose rings the ROI clips). QI's steps, where successive ones shrink by a
+        constant ratio (neighbours' rings in the ROI), go to the end of that series
+        (:func:`extrapolated_step`).
 
     Returns
     -------
