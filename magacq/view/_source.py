@@ -88,7 +88,8 @@ class Status:
         if math.isfinite(self.buffer_level):
             parts.append(f"buffer {100 * self.buffer_level:.0f}%")
         if math.isfinite(self.dropped):
-            parts.append(f"dropped {dropped_frames({'dropped': self.dropped, **self.extra})}")
+            lost = dropped_frames(self.dropped, self.extra.get("camera_gaps", 0.0))
+            parts.append(f"dropped {lost}")
         else:
             parts.append("dropped –")
         if math.isfinite(self.latency_s):

@@ -179,7 +179,8 @@ class StatusView:
                           f"{int(s['stacks_tracked']):,}")  # fmt: skip
             self._progress.update(self._task, completed=s["sweep_steps"])
             return Group(table, self._progress)
-        table.add_row("buffer", f"{100 * s['buffer_level']:.0f}%", "dropped", dropped_frames(s))
+        lost = dropped_frames(s["dropped"], s["camera_gaps"])
+        table.add_row("buffer", f"{100 * s['buffer_level']:.0f}%", "dropped", lost)
         table.add_row("stacks tracked", f"{int(s['stacks_tracked']):,}", "beads", str(self.n_beads))
         table.add_row(
             "latency p50/p99",
@@ -263,9 +264,10 @@ class StatusView:
             protocol += f", z-lock {self.zlock()}"
         if s["force_beads"]:
             protocol += f", force {self.force()}"
+        lost = dropped_frames(s["dropped"], s["camera_gaps"])
         return (
             f"frames {int(s['frames'])} ({self.fps():.0f} fps), buffer "
-            f"{100 * s['buffer_level']:.0f}%, dropped {dropped_frames(s)}, stacks tracked "
+            f"{100 * s['buffer_level']:.0f}%, dropped {lost}, stacks tracked "
             f"{int(s['stacks_tracked'])}, latency p99 {1e3 * s['latency_p99']:.1f} ms{protocol}"
         ) + (
             f", video {int(s['video_frames'])} ({int(s['video_skipped'])} skipped, recorder "
@@ -275,10 +277,10 @@ class StatusView:
         )
 
 
-def dropped_frames(status: dict[str, float]) -> str:
+def dropped_frames(buffer_full: float, camera_gaps: float) -> str:
     """The frames a run lost, as its file's ``dropped`` table counts them (the buffer full and
     the camera's own gaps): ``12``, or ``12 (5 by the camera)``."""
-    ring, camera = int(status["dropped"]), int(status.get("camera_gaps", 0))
+    ring, camera = int(buffer_full), int(camera_gaps)
     return f"{ring + camera:,}" + (f" ({camera:,} by the camera)" if camera else "")
 
 
