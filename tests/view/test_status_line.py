@@ -1,7 +1,11 @@
-"""The viewer's status line, from a published status row."""
+"""The status lines: the viewer's, from a published status row; the terminal's and the log's."""
 
 import math
+import multiprocessing
 
+from rich.console import Console
+
+from magacq.pipeline.channels.status import RunStats, StatusView
 from magacq.view._source import Status
 
 
@@ -27,3 +31,14 @@ def test_status_line_counts_the_cameras_lost_frames_as_dropped() -> None:
     assert "dropped 1,502 (1,500 by the camera)" in lost.describe()
     assert Status(frame=9, dropped=2, extra={"camera_gaps": 0}).describe().endswith("dropped 2")
     assert "dropped –" in Status(frame=9).describe()
+
+
+def test_the_terminal_table_and_log_line_count_the_cameras_lost_frames() -> None:
+    stats = RunStats(multiprocessing.get_context("spawn"))
+    stats.add("dropped", 2)
+    stats.add("camera_gaps", 1500)
+    view = StatusView(stats, n_beads=3, n_workers=2, duration=None)
+    console = Console(record=True, width=120)
+    console.print(view)
+    assert "1,502 (1,500 by the camera)" in console.export_text()
+    assert "dropped 1,502 (1,500 by the camera)," in view.line()
