@@ -119,11 +119,17 @@ def raise_open_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def is_root() -> bool:
+    """Whether this process runs as root (POSIX uid 0); False on Windows, which has none."""
+    if sys.platform == "win32":  # spelled out: mypy narrows on it (os.geteuid is POSIX only)
+        return False
+    return os.geteuid() == 0
+
+
 def process_limit() -> int | None:
     """The soft limit on this user's threads (``ulimit -u``) this process is held to; None
     where there is none (root, no limit, or an OS where it is not checked: Linux only)."""
-    # sys.platform spelled out, not LINUX: mypy narrows on it (os.geteuid is POSIX only)
-    if not sys.platform.startswith("linux") or os.geteuid() == 0:
+    if not sys.platform.startswith("linux") or is_root():
         return None
     soft = psutil.Process().rlimit(psutil.RLIMIT_NPROC)[0]
     return None if soft == psutil.RLIM_INFINITY else int(soft)

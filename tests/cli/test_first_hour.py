@@ -2,16 +2,16 @@
 (exit 2) for every mistake caught before the run starts, and help that reads as prose."""
 
 import json
-import os
-import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 
+from magacq._platform import is_root
 from tests.cli.test_cli import GOOD, _one_error_line, magacq
 from tests.pipeline import _runner as r
 
@@ -94,7 +94,7 @@ def test_an_output_dir_that_is_a_file_or_cannot_be_made_is_refused(tmp_path):
     )
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only directory")
+@pytest.mark.skipif(is_root(), reason="root writes into a read-only directory")
 def test_a_read_only_output_dir_is_refused(tmp_path):
     (tmp_path / "ro").mkdir(mode=0o555)
     path = _write(tmp_path, ROI_RUN)
@@ -109,10 +109,13 @@ def test_a_namespace_segments_cannot_use_is_refused_before_the_camera(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows has no ulimit -n (nor preexec_fn)")
 def test_an_open_file_limit_too_low_is_refused(tmp_path):
     path = _write(tmp_path, ROI_RUN)
 
     def low_limit() -> None:
+        import resource  # POSIX only
+
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
     done = subprocess.run([*r.MAGACQ, "run", str(path)], env=r.env(), capture_output=True,
@@ -120,7 +123,7 @@ def test_an_open_file_limit_too_low_is_refused(tmp_path):
     _one_error_line(done, "ulimit -n", "64", "tracking.workers")
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root")
+@pytest.mark.skipif(not is_root() or not shutil.which("setpriv"), reason="needs root")
 def test_a_process_limit_too_low_is_refused_before_anything_starts():
     """Issue 26: under ``ulimit -u 32`` (RLIMIT_NPROC; a user, not root, whom it holds) a run
     spun for ever in OpenBLAS, deaf to Ctrl-C, once the OS refused its threads; `run` and
@@ -133,6 +136,8 @@ def test_a_process_limit_too_low_is_refused_before_anything_starts():
         nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
         def low_limit() -> None:  # kept across setpriv's change of user
+            import resource  # POSIX only
+
             resource.setrlimit(resource.RLIMIT_NPROC, (32, 32))
 
         for command in ("run", "validate"):

@@ -1,7 +1,6 @@
 """Run commands with a small tmpfs mounted in a private mount namespace (needs root)."""
 
 import contextlib
-import os
 import shlex
 import shutil
 import subprocess
@@ -10,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from magacq._platform import is_root
 from tests.pipeline import _runner as r
 
 
 def require_mount_namespace() -> None:
     """Skip the test, saying why, where a private tmpfs cannot be mounted."""
-    if os.geteuid() != 0:
+    if not is_root():
         pytest.skip("mounting a tmpfs in a private mount namespace needs root")
     if shutil.which("unshare") is None:
         pytest.skip("no unshare(1) to make a private mount namespace")
@@ -57,7 +57,7 @@ def cli_on_tmpfs(
 def mounted(mountpoint: Path, fs: str, size_mib: int) -> Iterator[Path]:
     """A ``size_mib`` MiB ``fs`` ("tmpfs", or "ext4" on a loop device: a disk with direct I/O)
     mounted over ``mountpoint`` for the block (skips where this may not mount)."""
-    if os.geteuid() != 0:
+    if not is_root():
         pytest.skip("mounting a small disk needs root")
     mountpoint.mkdir(exist_ok=True)
     if fs == "tmpfs":

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from magacq._platform import is_root
 from magacq.pipeline import MotorControl
 from magacq.tracking._cache import cache_root
 from tests.pipeline import _runner as r
@@ -78,7 +79,7 @@ def test_two_runs_of_yours_an_unnamed_command_is_refused(two_then_one):
     assert b"height to 3" not in b"".join(events["label"])
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root")
+@pytest.mark.skipif(not is_root() or not shutil.which("setpriv"), reason="needs root")
 def test_another_users_run_is_never_moved_by_an_unnamed_command(monkeypatch):
     """A second user on the same PC (nobody) runs an acquisition; root's command without
     --run finds no run of its own and moves its config's magnets directly, not theirs. Both
